@@ -1,0 +1,561 @@
+//! Customers (enterprises): the input people and scripts send, and its
+//! validation into [`CustomerData`].
+
+use crate::custom_field::{validate_custom_values, CustomFieldDef};
+use crate::date::parse_date;
+use crate::error::{Reason, ValidationErrors};
+use crate::ident::Uscc;
+use crate::industry::resolve_industry;
+use crate::money::Fen;
+use crate::region::{province_of, sales_region_of_province, SALES_REGIONS};
+use crate::text::{clean, parse_optional_text, parse_text};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerStatus {
+    /// 潜在: no deal yet.
+    Prospect,
+    /// 合作中
+    #[default]
+    Active,
+    /// 暂停合作
+    Paused,
+    /// 已流失
+    Lost,
+}
+
+impl CustomerStatus {
+    pub const ALL: [CustomerStatus; 4] = [
+        CustomerStatus::Prospect,
+        CustomerStatus::Active,
+        CustomerStatus::Paused,
+        CustomerStatus::Lost,
+    ];
+    pub fn key(self) -> &'static str {
+        match self {
+            CustomerStatus::Prospect => "prospect",
+            CustomerStatus::Active => "active",
+            CustomerStatus::Paused => "paused",
+            CustomerStatus::Lost => "lost",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            CustomerStatus::Prospect => "潜在",
+            CustomerStatus::Active => "合作中",
+            CustomerStatus::Paused => "暂停合作",
+            CustomerStatus::Lost => "已流失",
+        }
+    }
+    pub fn parse(s: &str) -> Result<CustomerStatus, Reason> {
+        let s = clean(s);
+        CustomerStatus::ALL
+            .into_iter()
+            .find(|st| st.key() == s || st.label_zh() == s)
+            .ok_or_else(|| Reason::UnknownOption {
+                allowed: CustomerStatus::ALL
+                    .iter()
+                    .map(|s| s.key().to_string())
+                    .collect(),
+            })
+    }
+}
+
+pub const SOURCE_CHANNELS: &[&str] = &[
+    "老客户转介绍",
+    "展会",
+    "官网",
+    "电话营销",
+    "线上广告",
+    "合作伙伴",
+    "招投标",
+    "其他",
+];
+
+/// A customer as sent by a form, the API or an import: loosely typed, not yet trusted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub uscc: Option<String>,
+    #[serde(default)]
+    pub industry: Option<String>,
+    #[serde(default)]
+    pub employees: Option<i64>,
+    #[serde(default)]
+    pub annual_revenue_fen: Option<i64>,
+    #[serde(default)]
+    pub province: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub sales_region: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub founded_on: Option<String>,
+    #[serde(default)]
+    pub cooperation_start_on: Option<String>,
+    #[serde(default)]
+    pub product_types: Vec<String>,
+    #[serde(default)]
+    pub declared_annual_purchase_fen: Option<i64>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub source_channel: Option<String>,
+    #[serde(default)]
+    pub owner_id: Option<i64>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub custom_fields: Map<String, Value>,
+}
+
+/// A validated customer, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerData {
+    /// None: the store assigns the next code.
+    pub code: Option<String>,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub uscc: Option<String>,
+    pub industry: Option<String>,
+    pub employees: Option<i64>,
+    pub annual_revenue: Option<Fen>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub sales_region: Option<String>,
+    pub address: Option<String>,
+    pub founded_on: Option<NaiveDate>,
+    pub cooperation_start_on: Option<NaiveDate>,
+    pub product_types: Vec<String>,
+    pub declared_annual_purchase: Option<Fen>,
+    pub status: CustomerStatus,
+    pub source_channel: Option<String>,
+    pub owner_id: Option<i64>,
+    pub notes: Option<String>,
+    pub custom_fields: Map<String, Value>,
+}
+
+/// What validation needs to know besides the input itself.
+pub struct CustomerRules<'a> {
+    pub industries: &'a [String],
+    pub custom_fields: &'a [CustomFieldDef],
+    pub today: NaiveDate,
+}
+
+pub const NAME_MAX: usize = 100;
+
+/// Customer code: a letter and 3–19 letters/digits/dashes, e.g. C2024001.
+pub fn parse_code(raw: &str) -> Result<String, Reason> {
+    let s = clean(raw).to_ascii_uppercase();
+    let ok = (4..=20).contains(&s.len())
+        && s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(s)
+    } else {
+        Err(Reason::Other { zh: "客户编号应为字母开头的 4–20 位字母、数字或 -，例如 C2024001".into(), en: "a customer code is 4–20 letters, digits or -, starting with a letter, e.g. C2024001".into() })
+    }
+}
+
+fn non_blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !clean(s).is_empty())
+}
+
+fn list(
+    field: &str,
+    items: &[String],
+    max_items: usize,
+    max_len: usize,
+    errs: &mut ValidationErrors,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let s = clean(item);
+        if s.is_empty() {
+            continue;
+        }
+        match parse_text(&s, max_len) {
+            Ok(s) if !out.contains(&s) => out.push(s),
+            Ok(_) => {}
+            Err(r) => errs.push(field, r),
+        }
+    }
+    if out.len() > max_items {
+        errs.push(
+            field,
+            Reason::OutOfRange {
+                min: None,
+                max: Some(max_items.to_string()),
+            },
+        );
+    }
+    out
+}
+
+fn date_not_future(raw: Option<&str>, today: NaiveDate) -> Result<Option<NaiveDate>, Reason> {
+    match raw {
+        None => Ok(None),
+        Some(s) => {
+            let d = parse_date(s)?;
+            if d > today {
+                Err(Reason::Other {
+                    zh: "日期不能晚于今天".into(),
+                    en: "must not be in the future".into(),
+                })
+            } else {
+                Ok(Some(d))
+            }
+        }
+    }
+}
+
+impl CustomerInput {
+    /// Validates and normalizes everything; reports every bad field at once.
+    pub fn validate(&self, rules: &CustomerRules<'_>) -> Result<CustomerData, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        let code = match non_blank(&self.code) {
+            Some(c) => e.check("code", parse_code(c).map(Some)).flatten(),
+            None => None,
+        };
+        let name = e.check(
+            "name",
+            parse_text(self.name.as_deref().unwrap_or(""), NAME_MAX),
+        );
+        let aliases = list("aliases", &self.aliases, 10, NAME_MAX, &mut e);
+        let uscc = match non_blank(&self.uscc) {
+            Some(u) => e
+                .check("uscc", Uscc::parse(u).map(|u| Some(u.as_str().to_string())))
+                .flatten(),
+            None => None,
+        };
+        let industry = match non_blank(&self.industry) {
+            Some(i) => e
+                .check("industry", resolve_industry(i, rules.industries).map(Some))
+                .flatten(),
+            None => None,
+        };
+        let employees = match self.employees {
+            Some(n) if !(0..=10_000_000).contains(&n) => {
+                e.push(
+                    "employees",
+                    Reason::OutOfRange {
+                        min: Some("0".into()),
+                        max: Some("10000000".into()),
+                    },
+                );
+                None
+            }
+            other => other,
+        };
+        let annual_revenue = self
+            .annual_revenue_fen
+            .and_then(|f| e.check("annual_revenue_fen", Fen::new(f)));
+        let declared_annual_purchase = self
+            .declared_annual_purchase_fen
+            .and_then(|f| e.check("declared_annual_purchase_fen", Fen::new(f)));
+        let address = e
+            .check("address", parse_optional_text(self.address.as_deref(), 200))
+            .flatten();
+        let mut province = match non_blank(&self.province) {
+            Some(p) => e
+                .check(
+                    "province",
+                    province_of(&clean(p))
+                        .map(|p| Some(p.to_string()))
+                        .ok_or(Reason::Other {
+                            zh: "不是中国的省级行政区".into(),
+                            en: "is not a Chinese province".into(),
+                        }),
+                )
+                .flatten(),
+            None => None,
+        };
+        // Region from the address when it was not given.
+        if province.is_none() {
+            province = address.as_deref().and_then(province_of).map(str::to_string);
+        }
+        let city = e
+            .check("city", parse_optional_text(self.city.as_deref(), 40))
+            .flatten();
+        let sales_region = match non_blank(&self.sales_region) {
+            Some(r) => {
+                let r = clean(r);
+                e.check(
+                    "sales_region",
+                    SALES_REGIONS
+                        .iter()
+                        .find(|x| **x == r)
+                        .map(|x| Some(x.to_string()))
+                        .ok_or(Reason::UnknownOption {
+                            allowed: SALES_REGIONS.iter().map(|s| s.to_string()).collect(),
+                        }),
+                )
+                .flatten()
+            }
+            None => province
+                .as_deref()
+                .and_then(sales_region_of_province)
+                .map(str::to_string),
+        };
+        let founded_on = e
+            .check(
+                "founded_on",
+                date_not_future(non_blank(&self.founded_on), rules.today),
+            )
+            .flatten();
+        let status = match non_blank(&self.status) {
+            Some(s) => e
+                .check("status", CustomerStatus::parse(s))
+                .unwrap_or_default(),
+            None => CustomerStatus::default(),
+        };
+        let cooperation_start_on = e
+            .check(
+                "cooperation_start_on",
+                date_not_future(non_blank(&self.cooperation_start_on), rules.today),
+            )
+            .flatten();
+        // A prospect has not started cooperating yet; everyone else must say since when.
+        if cooperation_start_on.is_none()
+            && status != CustomerStatus::Prospect
+            && e.for_field("cooperation_start_on").is_none()
+        {
+            e.push("cooperation_start_on", Reason::Required);
+        }
+        if let (Some(f), Some(c)) = (founded_on, cooperation_start_on) {
+            if c < f {
+                e.push(
+                    "cooperation_start_on",
+                    Reason::Other {
+                        zh: "合作起始时间不能早于成立日期".into(),
+                        en: "must not be before the founding date".into(),
+                    },
+                );
+            }
+        }
+        let product_types = list("product_types", &self.product_types, 20, 40, &mut e);
+        let source_channel = e
+            .check(
+                "source_channel",
+                parse_optional_text(self.source_channel.as_deref(), 40),
+            )
+            .flatten();
+        let notes = match non_blank(&self.notes) {
+            Some(n) => e
+                .check("notes", crate::text::parse_long_text(n, 2000))
+                .map(Some)
+                .unwrap_or(None),
+            None => None,
+        };
+        let custom_fields = match validate_custom_values(rules.custom_fields, &self.custom_fields) {
+            Ok(v) => v,
+            Err(errs) => {
+                e.0.extend(errs.0);
+                Map::new()
+            }
+        };
+        e.into_result()?;
+        Ok(CustomerData {
+            code,
+            name: name.unwrap_or_default(),
+            aliases,
+            uscc,
+            industry,
+            employees,
+            annual_revenue,
+            province,
+            city,
+            sales_region,
+            address,
+            founded_on,
+            cooperation_start_on,
+            product_types,
+            declared_annual_purchase,
+            status,
+            source_channel,
+            owner_id: self.owner_id,
+            notes,
+            custom_fields,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::industry::PRESET_INDUSTRIES;
+
+    fn rules_check(input: CustomerInput) -> Result<CustomerData, Vec<(String, &'static str)>> {
+        let industries: Vec<String> = PRESET_INDUSTRIES.iter().map(|s| s.to_string()).collect();
+        let today = NaiveDate::from_ymd_opt(2024, 3, 12).expect("date");
+        let rules = CustomerRules {
+            industries: &industries,
+            custom_fields: &[],
+            today,
+        };
+        input.validate(&rules).map_err(|e| {
+            e.0.into_iter()
+                .map(|f| (f.field, f.reason.code()))
+                .collect()
+        })
+    }
+
+    fn base() -> CustomerInput {
+        CustomerInput {
+            name: Some("华东精密制造有限公司".into()),
+            cooperation_start_on: Some("2021-03-15".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn valid_customer_is_normalized() {
+        let got = rules_check(CustomerInput {
+            code: Some("c2024001".into()),
+            name: Some("  华东精密制造（苏州）有限公司 ".into()),
+            industry: Some("工业".into()),
+            address: Some("江苏省苏州市工业园区星湖街 328 号".into()),
+            uscc: Some("91350100m000100y43".into()),
+            declared_annual_purchase_fen: Some(120_000_000),
+            ..base()
+        })
+        .expect("valid");
+        assert_eq!(got.code.as_deref(), Some("C2024001"));
+        assert_eq!(got.name, "华东精密制造(苏州)有限公司");
+        assert_eq!(got.industry.as_deref(), Some("制造业"));
+        assert_eq!(got.province.as_deref(), Some("江苏"));
+        assert_eq!(got.sales_region.as_deref(), Some("华东"));
+        assert_eq!(got.uscc.as_deref(), Some("91350100M000100Y43"));
+        assert_eq!(
+            got.declared_annual_purchase,
+            Some(Fen::new(120_000_000).expect("fen"))
+        );
+    }
+
+    #[test]
+    fn invalid_customers_table() {
+        let cases: Vec<(CustomerInput, Vec<(&str, &str)>)> = vec![
+            (
+                CustomerInput {
+                    name: None,
+                    ..base()
+                },
+                vec![("name", "required")],
+            ),
+            (
+                CustomerInput {
+                    cooperation_start_on: None,
+                    ..base()
+                },
+                vec![("cooperation_start_on", "required")],
+            ),
+            (
+                CustomerInput {
+                    cooperation_start_on: None,
+                    status: Some("潜在".into()),
+                    ..base()
+                },
+                vec![],
+            ),
+            (
+                CustomerInput {
+                    cooperation_start_on: Some("2021-02-30".into()),
+                    ..base()
+                },
+                vec![("cooperation_start_on", "date_format")],
+            ),
+            (
+                CustomerInput {
+                    cooperation_start_on: Some("2030-01-01".into()),
+                    ..base()
+                },
+                vec![("cooperation_start_on", "invalid")],
+            ),
+            (
+                CustomerInput {
+                    declared_annual_purchase_fen: Some(-1),
+                    ..base()
+                },
+                vec![("declared_annual_purchase_fen", "amount_negative")],
+            ),
+            (
+                CustomerInput {
+                    uscc: Some("91350100M000100Y44".into()),
+                    ..base()
+                },
+                vec![("uscc", "uscc_check")],
+            ),
+            (
+                CustomerInput {
+                    industry: Some("航天".into()),
+                    ..base()
+                },
+                vec![("industry", "unknown_option")],
+            ),
+            (
+                CustomerInput {
+                    employees: Some(-5),
+                    ..base()
+                },
+                vec![("employees", "out_of_range")],
+            ),
+            (
+                CustomerInput {
+                    sales_region: Some("火星".into()),
+                    ..base()
+                },
+                vec![("sales_region", "unknown_option")],
+            ),
+            (
+                CustomerInput {
+                    code: Some("2024'--".into()),
+                    ..base()
+                },
+                vec![("code", "invalid")],
+            ),
+            (
+                CustomerInput {
+                    name: Some("x".repeat(101)),
+                    ..base()
+                },
+                vec![("name", "too_long")],
+            ),
+            (
+                CustomerInput {
+                    status: Some("dead".into()),
+                    ..base()
+                },
+                vec![("status", "unknown_option")],
+            ),
+            (
+                CustomerInput {
+                    founded_on: Some("2022-01-01".into()),
+                    cooperation_start_on: Some("2021-01-01".into()),
+                    ..base()
+                },
+                vec![("cooperation_start_on", "invalid")],
+            ),
+        ];
+        for (input, want) in cases {
+            let got = match rules_check(input.clone()) {
+                Ok(_) => vec![],
+                Err(e) => e,
+            };
+            let got: Vec<(&str, &str)> = got.iter().map(|(f, c)| (f.as_str(), *c)).collect();
+            assert_eq!(got, want, "input {input:?}");
+        }
+    }
+}

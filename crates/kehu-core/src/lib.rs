@@ -1,0 +1,22 @@
+//! kehu-core: the domain of kehu — types, validation, normalization,
+//! permissions, list queries. No I/O, no async, no wire or SQL types.
+#![deny(clippy::unwrap_used)]
+
+pub mod contact;
+pub mod custom_field;
+pub mod customer;
+pub mod date;
+pub mod demo;
+pub mod error;
+pub mod ident;
+pub mod industry;
+pub mod interaction;
+pub mod money;
+pub mod order;
+pub mod query;
+pub mod region;
+pub mod role;
+pub mod text;
+
+pub use error::{FieldError, Lang, Reason, ValidationErrors};
+pub use money::Fen;

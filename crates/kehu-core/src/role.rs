@@ -1,0 +1,291 @@
+//! Roles, permissions and data scopes. The presets are design.md's role
+//! table; roles are stored (kehu-store) so an admin can change them, and
+//! every check goes through [`Grants`].
+
+use crate::error::Reason;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How far a permission reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Records the user owns.
+    Own,
+    /// Records of the user's team.
+    Team,
+    /// Every record.
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    CustomerRead,
+    CustomerCreate,
+    CustomerUpdate,
+    CustomerDelete,
+    /// Contacts and orders of customers in scope.
+    RecordWrite,
+    /// Interactions of every kind on customers in scope.
+    InteractionWrite,
+    /// Only service tickets and complaints (客服).
+    ServiceRecordWrite,
+    ClassificationOverride,
+    CustomFieldAdmin,
+    UserAdmin,
+    ReportRead,
+    RuleApprove,
+    TagManage,
+    AuditRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 14] = [
+        Permission::CustomerRead,
+        Permission::CustomerCreate,
+        Permission::CustomerUpdate,
+        Permission::CustomerDelete,
+        Permission::RecordWrite,
+        Permission::InteractionWrite,
+        Permission::ServiceRecordWrite,
+        Permission::ClassificationOverride,
+        Permission::CustomFieldAdmin,
+        Permission::UserAdmin,
+        Permission::ReportRead,
+        Permission::RuleApprove,
+        Permission::TagManage,
+        Permission::AuditRead,
+    ];
+}
+
+/// The permissions a role grants, each with its scope. Absent = denied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Grants(pub BTreeMap<Permission, Scope>);
+
+impl Grants {
+    pub fn scope(&self, p: Permission) -> Option<Scope> {
+        self.0.get(&p).copied()
+    }
+    pub fn has(&self, p: Permission) -> bool {
+        self.0.contains_key(&p)
+    }
+}
+
+/// Who is acting, as far as authorization cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: i64,
+    pub team: Option<String>,
+    pub grants: Grants,
+}
+
+/// The owner of a record, for scope checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ownership<'a> {
+    pub owner_id: Option<i64>,
+    pub team: Option<&'a str>,
+}
+
+impl Actor {
+    /// Whether `p` reaches a record owned as `o`. Fails closed: a record
+    /// without an owner or team is reached only by `All`.
+    pub fn may(&self, p: Permission, o: Ownership<'_>) -> bool {
+        match self.grants.scope(p) {
+            None => false,
+            Some(Scope::All) => true,
+            Some(Scope::Team) => {
+                self.team.is_some() && o.team.is_some() && self.team.as_deref() == o.team
+                    || o.owner_id == Some(self.user_id)
+            }
+            Some(Scope::Own) => o.owner_id == Some(self.user_id),
+        }
+    }
+}
+
+pub struct RolePreset {
+    pub key: &'static str,
+    pub name_zh: &'static str,
+    pub name_en: &'static str,
+    pub grants: &'static [(Permission, Scope)],
+}
+
+use Permission as P;
+use Scope as S;
+
+pub const ROLE_PRESETS: &[RolePreset] = &[
+    RolePreset {
+        key: "admin",
+        name_zh: "管理员",
+        name_en: "Administrator",
+        grants: &[
+            (P::CustomerRead, S::All),
+            (P::CustomerCreate, S::All),
+            (P::CustomerUpdate, S::All),
+            (P::CustomerDelete, S::All),
+            (P::RecordWrite, S::All),
+            (P::InteractionWrite, S::All),
+            (P::ServiceRecordWrite, S::All),
+            (P::ClassificationOverride, S::All),
+            (P::CustomFieldAdmin, S::All),
+            (P::UserAdmin, S::All),
+            (P::ReportRead, S::All),
+            (P::TagManage, S::All),
+        ],
+    },
+    RolePreset {
+        key: "management",
+        name_zh: "管理层",
+        name_en: "Management",
+        grants: &[
+            (P::CustomerRead, S::All),
+            (P::ReportRead, S::All),
+            (P::RuleApprove, S::All),
+        ],
+    },
+    RolePreset {
+        key: "sales_manager",
+        name_zh: "销售经理",
+        name_en: "Sales manager",
+        grants: &[
+            (P::CustomerRead, S::Team),
+            (P::CustomerCreate, S::Team),
+            (P::CustomerUpdate, S::Team),
+            (P::CustomerDelete, S::Team),
+            (P::RecordWrite, S::Team),
+            (P::InteractionWrite, S::Team),
+            (P::ClassificationOverride, S::Team),
+            (P::ReportRead, S::Team),
+        ],
+    },
+    RolePreset {
+        key: "sales_rep",
+        name_zh: "销售专员",
+        name_en: "Sales representative",
+        grants: &[
+            (P::CustomerRead, S::Team),
+            (P::CustomerCreate, S::Own),
+            (P::CustomerUpdate, S::Own),
+            (P::RecordWrite, S::Own),
+            (P::InteractionWrite, S::Own),
+        ],
+    },
+    RolePreset {
+        key: "service",
+        name_zh: "客服",
+        name_en: "Customer service",
+        grants: &[(P::CustomerRead, S::All), (P::ServiceRecordWrite, S::All)],
+    },
+    RolePreset {
+        key: "marketing",
+        name_zh: "市场",
+        name_en: "Marketing",
+        grants: &[
+            (P::CustomerRead, S::All),
+            (P::TagManage, S::All),
+            (P::ReportRead, S::All),
+        ],
+    },
+    RolePreset {
+        key: "auditor",
+        name_zh: "审计",
+        name_en: "Auditor",
+        grants: &[(P::AuditRead, S::All)],
+    },
+];
+
+impl RolePreset {
+    pub fn grants(&self) -> Grants {
+        Grants(self.grants.iter().copied().collect())
+    }
+    pub fn find(key: &str) -> Result<&'static RolePreset, Reason> {
+        ROLE_PRESETS
+            .iter()
+            .find(|r| r.key == key || r.name_zh == key)
+            .ok_or_else(|| Reason::UnknownOption {
+                allowed: ROLE_PRESETS.iter().map(|r| r.key.to_string()).collect(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(role: &str, id: i64, team: &str) -> Actor {
+        Actor {
+            user_id: id,
+            team: Some(team.into()),
+            grants: RolePreset::find(role).expect("role").grants(),
+        }
+    }
+
+    /// (role, permission, record owner, record team, allowed) — the role matrix.
+    #[test]
+    fn role_matrix() {
+        let mine = (Some(1), Some("华东一组"));
+        let teammate = (Some(2), Some("华东一组"));
+        let other_team = (Some(3), Some("华南二组"));
+        let cases = [
+            ("sales_rep", P::CustomerRead, mine, true),
+            ("sales_rep", P::CustomerRead, teammate, true),
+            ("sales_rep", P::CustomerRead, other_team, false),
+            ("sales_rep", P::CustomerUpdate, mine, true),
+            ("sales_rep", P::CustomerUpdate, teammate, false),
+            ("sales_rep", P::CustomerDelete, mine, false),
+            ("sales_manager", P::CustomerUpdate, teammate, true),
+            ("sales_manager", P::CustomerUpdate, other_team, false),
+            ("sales_manager", P::ClassificationOverride, teammate, true),
+            ("service", P::CustomerRead, other_team, true),
+            ("service", P::CustomerUpdate, mine, false),
+            ("service", P::ClassificationOverride, mine, false),
+            ("service", P::ServiceRecordWrite, other_team, true),
+            ("service", P::InteractionWrite, other_team, false),
+            ("marketing", P::CustomerUpdate, mine, false),
+            ("auditor", P::CustomerRead, mine, false),
+            ("auditor", P::AuditRead, other_team, true),
+            ("admin", P::CustomerDelete, other_team, true),
+            ("admin", P::AuditRead, other_team, false),
+            ("management", P::CustomerRead, other_team, true),
+            ("management", P::CustomerUpdate, other_team, false),
+        ];
+        for (role, perm, (owner, team), want) in cases {
+            let a = actor(role, 1, "华东一组");
+            assert_eq!(
+                a.may(
+                    perm,
+                    Ownership {
+                        owner_id: owner,
+                        team
+                    }
+                ),
+                want,
+                "{role} {perm:?} on {owner:?}/{team:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn team_scope_fails_closed_without_team() {
+        let a = Actor {
+            user_id: 1,
+            team: None,
+            grants: RolePreset::find("sales_manager").expect("role").grants(),
+        };
+        assert!(!a.may(
+            P::CustomerRead,
+            Ownership {
+                owner_id: Some(2),
+                team: None
+            }
+        ));
+        assert!(a.may(
+            P::CustomerRead,
+            Ownership {
+                owner_id: Some(1),
+                team: None
+            }
+        ));
+    }
+}

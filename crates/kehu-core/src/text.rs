@@ -1,0 +1,108 @@
+//! Text cleanup applied to every input: full-width → half-width, whitespace
+//! collapsed and trimmed, control characters refused.
+
+use crate::error::Reason;
+
+/// Full-width ASCII variants (U+FF01–U+FF5E) and the ideographic space become
+/// their half-width forms. Chinese characters are left alone.
+pub fn to_half_width(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+/// Half-width conversion, runs of whitespace collapsed to one space, trimmed.
+pub fn clean(s: &str) -> String {
+    let half = to_half_width(s);
+    let mut out = String::with_capacity(half.len());
+    let mut pending_space = false;
+    for c in half.chars() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A cleaned, non-empty text of at most `max` characters without control characters.
+pub fn parse_text(raw: &str, max: usize) -> Result<String, Reason> {
+    let s = clean(raw);
+    if s.is_empty() {
+        return Err(Reason::Required);
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err(Reason::ControlCharacters);
+    }
+    if s.chars().count() > max {
+        return Err(Reason::TooLong { max });
+    }
+    Ok(s)
+}
+
+/// Like [`parse_text`] but an empty input is `None` rather than an error.
+pub fn parse_optional_text(raw: Option<&str>, max: usize) -> Result<Option<String>, Reason> {
+    match raw.map(clean) {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => parse_text(&s, max).map(Some),
+    }
+}
+
+/// Multi-line text (summaries, notes): keeps line breaks, trims each line,
+/// allows tabs and newlines but no other control characters.
+pub fn parse_long_text(raw: &str, max: usize) -> Result<String, Reason> {
+    let half = to_half_width(raw);
+    let lines: Vec<&str> = half.lines().map(str::trim).collect();
+    let s = lines.join("\n").trim().to_string();
+    if s.is_empty() {
+        return Err(Reason::Required);
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Reason::ControlCharacters);
+    }
+    if s.chars().count() > max {
+        return Err(Reason::TooLong { max });
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_width_and_whitespace() {
+        let cases = [
+            ("  华东　科技  有限公司 ", "华东 科技 有限公司"),
+            ("ＡＢＣ１２３", "ABC123"),
+            ("（北京）", "(北京)"),
+            ("a\t\n b", "a b"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(clean(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn parse_text_refuses() {
+        assert_eq!(parse_text("   ", 10), Err(Reason::Required));
+        assert_eq!(
+            parse_text("abcdefghijk", 10),
+            Err(Reason::TooLong { max: 10 })
+        );
+        assert_eq!(parse_text("a\u{0007}b", 10), Err(Reason::ControlCharacters));
+        assert_eq!(parse_text("<script>", 10), Ok("<script>".into()));
+        assert_eq!(parse_optional_text(Some("  "), 5), Ok(None));
+    }
+}

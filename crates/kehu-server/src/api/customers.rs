@@ -1,0 +1,215 @@
+//! /api/v1/customers
+
+use super::dto::{CustomerOut, CustomerWrite, Page};
+use super::{
+    conflict_status, expected_version, merge_patch, split_version, with_etag, ApiJson, QueryPairs,
+};
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kehu_core::customer::{CustomerData, CustomerInput, CustomerRules};
+use kehu_core::query::{parse_list_query, CUSTOMER_FIELDS};
+use kehu_core::role::{Ownership, Permission, Scope};
+use kehu_core::Reason;
+use kehu_store::model::Customer;
+use kehu_store::Owner;
+
+/// Loads a customer the caller may reach with `p`; 404 otherwise, so that
+/// ids of other teams' customers cannot be told from missing ones.
+pub async fn customer_for(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    p: Permission,
+) -> Result<Customer, ApiError> {
+    let c = state.store.customer(id).await?;
+    let reach = |p| {
+        user.actor.may(
+            p,
+            Ownership {
+                owner_id: c.owner_id,
+                team: c.team.as_deref(),
+            },
+        )
+    };
+    if reach(p) {
+        Ok(c)
+    } else if reach(Permission::CustomerRead) {
+        Err(ApiError::Forbidden)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Validates a customer input against the configured industries and custom fields.
+pub async fn validate_customer(
+    state: &AppState,
+    input: CustomerInput,
+) -> Result<CustomerData, ApiError> {
+    let industries = state.store.industries().await?;
+    let defs = state.store.custom_field_defs().await?;
+    let rules = CustomerRules {
+        industries: &industries,
+        custom_fields: &defs,
+        today: state.store.today(),
+    };
+    Ok(input.validate(&rules)?)
+}
+
+/// Who will own the customer: the requested owner if the caller's scope
+/// reaches them, else the caller. The team follows the owner.
+pub async fn resolve_owner(
+    state: &AppState,
+    user: &CurrentUser,
+    requested: Option<i64>,
+    p: Permission,
+) -> Result<Owner, ApiError> {
+    let scope = user.require(p)?;
+    let owner_id = requested.unwrap_or(user.user.id);
+    if owner_id == user.user.id {
+        return Ok(Owner {
+            owner_id: Some(owner_id),
+            team: user.user.team.clone(),
+        });
+    }
+    let owner = state.store.user(owner_id).await.map_err(|_| {
+        ApiError::field(
+            "owner_id",
+            Reason::Other {
+                zh: "负责人不存在".into(),
+                en: "no such user".into(),
+            },
+        )
+    })?;
+    let allowed = match scope {
+        Scope::All => true,
+        Scope::Team => owner.team.is_some() && owner.team == user.user.team,
+        Scope::Own => false,
+    };
+    if !allowed {
+        return Err(ApiError::field(
+            "owner_id",
+            Reason::Other {
+                zh: "只能指派给您权限范围内的同事".into(),
+                en: "you may only assign to users within your scope".into(),
+            },
+        ));
+    }
+    Ok(Owner {
+        owner_id: Some(owner.id),
+        team: owner.team,
+    })
+}
+
+/// List customers in the caller's scope. Filter with `FIELD=value` or
+/// `FIELD.OP=value` (OP: eq ne gt gte lt lte contains in null), custom fields
+/// as `cf.KEY`; `q` searches name, code, aliases and USCC; `sort=-field`;
+/// `limit` (≤ 500) and `cursor` page; `with_total=true` adds the count.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers",
+    params(("q" = Option<String>, Query, description = "free-text search"), ("sort" = Option<String>, Query, description = "field, `-` prefix for descending"),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query), ("with_total" = Option<bool>, Query)),
+    responses((status = 200, body = Page<CustomerOut>), (status = 422, description = "bad filter", content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: QueryPairs,
+) -> Result<Json<Page<CustomerOut>>, ApiError> {
+    let scope = user.scope_filter(Permission::CustomerRead)?;
+    let with_total = q
+        .take("with_total")
+        .is_some_and(|v| v == "true" || v == "1");
+    let defs = state.store.custom_field_defs().await?;
+    let query = parse_list_query(&q.0, CUSTOMER_FIELDS, &defs, "-id")?;
+    let page = state
+        .store
+        .list_customers(&query, &scope, with_total)
+        .await?;
+    Ok(Json(Page::from_store(page, CustomerOut::from)))
+}
+
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerWrite,
+    responses((status = 201, body = CustomerOut), (status = 422, description = "invalid field", content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<CustomerWrite>,
+) -> Result<Response, ApiError> {
+    user.require(Permission::CustomerCreate)?;
+    let owner = resolve_owner(&state, &user, body.owner_id, Permission::CustomerCreate).await?;
+    let data = validate_customer(&state, body.into()).await?;
+    let c = state
+        .store
+        .insert_customer(&data, &owner, Some(user.user.id), None)
+        .await?;
+    let version = c.version;
+    let mut r = with_etag(version, CustomerOut::from(c));
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerOut, headers(("ETag" = String))), (status = 404, content_type = "application/problem+json")))]
+pub async fn read(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let c = customer_for(&state, &user, id, Permission::CustomerRead).await?;
+    Ok(with_etag(c.version, CustomerOut::from(c)))
+}
+
+/// Merge-patch: send only the fields to change (null clears). Needs
+/// `If-Match: "v{version}"` (412 on mismatch) or `version` in the body (409).
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = i64, Path)), request_body = CustomerWrite,
+    responses((status = 200, body = CustomerOut), (status = 409, description = "version conflict"), (status = 412, description = "If-Match mismatch"),
+              (status = 428, description = "no version given"), (status = 422, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    ApiJson(mut patch): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let current = customer_for(&state, &user, id, Permission::CustomerUpdate).await?;
+    let expected = expected_version(&headers, split_version(&mut patch)?)?;
+    let merged: CustomerWrite = merge_patch(&CustomerWrite::from(&current), patch)?;
+    let owner = if merged.owner_id == current.owner_id {
+        Owner {
+            owner_id: current.owner_id,
+            team: current.team.clone(),
+        }
+    } else {
+        resolve_owner(&state, &user, merged.owner_id, Permission::CustomerUpdate).await?
+    };
+    let data = validate_customer(&state, merged.into()).await?;
+    let c = state
+        .store
+        .update_customer(id, expected.version, &data, &owner, Some(user.user.id))
+        .await
+        .map_err(|e| conflict_status(e.into(), &expected))?;
+    Ok(with_etag(c.version, CustomerOut::from(c)))
+}
+
+/// Deletes the customer with its contacts, orders and interactions. Needs `If-Match` or `?version=`.
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = i64, Path), ("version" = Option<i64>, Query)),
+    responses((status = 204), (status = 404), (status = 412), (status = 428)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Response, ApiError> {
+    customer_for(&state, &user, id, Permission::CustomerDelete).await?;
+    let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
+    state
+        .store
+        .delete_customer(id, expected.version)
+        .await
+        .map_err(|e| conflict_status(e.into(), &expected))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,670 @@
+//! Wire types of the JSON API (serde + OpenAPI), converted by hand from and
+//! to kehu-core inputs and kehu-store records. Money is integer fen
+//! (`*_fen`), dates are `YYYY-MM-DD`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kehu_core::contact::ContactInput;
+use kehu_core::customer::CustomerInput;
+use kehu_core::interaction::InteractionInput;
+use kehu_core::order::OrderInput;
+use kehu_store::model;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// A customer to create, or the fields to change (PATCH merges them onto the record).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerWrite {
+    /// Customer code such as C2024001; generated when absent.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Company name (required).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Former names and aliases.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// 统一社会信用代码 (GB 32100, check character validated).
+    #[serde(default)]
+    pub uscc: Option<String>,
+    /// One of the configured industries (synonyms such as 工业 are mapped).
+    #[serde(default)]
+    pub industry: Option<String>,
+    #[serde(default)]
+    pub employees: Option<i64>,
+    #[serde(default)]
+    pub annual_revenue_fen: Option<i64>,
+    #[serde(default)]
+    pub province: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    /// 华东/华南/华北/华中/西南/西北/东北; derived from the province when absent.
+    #[serde(default)]
+    pub sales_region: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub founded_on: Option<String>,
+    /// Required unless status is `prospect`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub cooperation_start_on: Option<String>,
+    #[serde(default)]
+    pub product_types: Vec<String>,
+    /// Declared annual purchase (年采购额) in fen, e.g. from an imported template.
+    #[serde(default)]
+    pub declared_annual_purchase_fen: Option<i64>,
+    /// prospect | active | paused | lost
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub source_channel: Option<String>,
+    /// Owner user id; defaults to the caller.
+    #[serde(default)]
+    pub owner_id: Option<i64>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Values of custom fields by key.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+}
+
+impl From<CustomerWrite> for CustomerInput {
+    fn from(w: CustomerWrite) -> Self {
+        CustomerInput {
+            code: w.code,
+            name: w.name,
+            aliases: w.aliases,
+            uscc: w.uscc,
+            industry: w.industry,
+            employees: w.employees,
+            annual_revenue_fen: w.annual_revenue_fen,
+            province: w.province,
+            city: w.city,
+            sales_region: w.sales_region,
+            address: w.address,
+            founded_on: w.founded_on,
+            cooperation_start_on: w.cooperation_start_on,
+            product_types: w.product_types,
+            declared_annual_purchase_fen: w.declared_annual_purchase_fen,
+            status: w.status,
+            source_channel: w.source_channel,
+            owner_id: w.owner_id,
+            notes: w.notes,
+            custom_fields: w.custom_fields,
+        }
+    }
+}
+
+impl From<&model::Customer> for CustomerWrite {
+    fn from(c: &model::Customer) -> Self {
+        CustomerWrite {
+            code: Some(c.code.clone()),
+            name: Some(c.name.clone()),
+            aliases: c.aliases.clone(),
+            uscc: c.uscc.clone(),
+            industry: c.industry.clone(),
+            employees: c.employees,
+            annual_revenue_fen: c.annual_revenue_fen,
+            province: c.province.clone(),
+            city: c.city.clone(),
+            sales_region: c.sales_region.clone(),
+            address: c.address.clone(),
+            founded_on: c.founded_on.map(|d| d.to_string()),
+            cooperation_start_on: c.cooperation_start_on.map(|d| d.to_string()),
+            product_types: c.product_types.clone(),
+            declared_annual_purchase_fen: c.declared_annual_purchase_fen,
+            status: Some(c.status.clone()),
+            source_channel: c.source_channel.clone(),
+            owner_id: c.owner_id,
+            notes: c.notes.clone(),
+            custom_fields: c.custom_fields.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomerOut {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub uscc: Option<String>,
+    pub industry: Option<String>,
+    pub employees: Option<i64>,
+    pub annual_revenue_fen: Option<i64>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub sales_region: Option<String>,
+    pub address: Option<String>,
+    pub founded_on: Option<NaiveDate>,
+    pub cooperation_start_on: Option<NaiveDate>,
+    pub product_types: Vec<String>,
+    pub declared_annual_purchase_fen: Option<i64>,
+    pub status: String,
+    pub source_channel: Option<String>,
+    pub owner_id: Option<i64>,
+    pub team: Option<String>,
+    pub notes: Option<String>,
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+    /// Sum of orders in the last 12 months (derived).
+    pub purchase_12m_fen: i64,
+    pub order_count: i64,
+    pub last_order_on: Option<NaiveDate>,
+    pub last_interaction_on: Option<NaiveDate>,
+    pub complaints_365d: i64,
+    /// Send back as If-Match `"v{version}"` or as `version` to change the record.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<model::Customer> for CustomerOut {
+    fn from(c: model::Customer) -> Self {
+        CustomerOut {
+            id: c.id,
+            code: c.code,
+            name: c.name,
+            aliases: c.aliases,
+            uscc: c.uscc,
+            industry: c.industry,
+            employees: c.employees,
+            annual_revenue_fen: c.annual_revenue_fen,
+            province: c.province,
+            city: c.city,
+            sales_region: c.sales_region,
+            address: c.address,
+            founded_on: c.founded_on,
+            cooperation_start_on: c.cooperation_start_on,
+            product_types: c.product_types,
+            declared_annual_purchase_fen: c.declared_annual_purchase_fen,
+            status: c.status,
+            source_channel: c.source_channel,
+            owner_id: c.owner_id,
+            team: c.team,
+            notes: c.notes,
+            custom_fields: c.custom_fields,
+            purchase_12m_fen: c.purchase_12m_fen,
+            order_count: c.order_count,
+            last_order_on: c.last_order_on,
+            last_interaction_on: c.last_interaction_on,
+            complaints_365d: c.complaints_365d,
+            version: c.version,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactWrite {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// 决策者/影响者/使用者/采购/技术把关/财务/其他
+    #[serde(default)]
+    pub decision_role: Option<String>,
+    /// Landline such as 010-62345678-123 (preferred for business contact).
+    #[serde(default)]
+    pub landline: Option<String>,
+    /// 11-digit mobile 1[3-9]…
+    #[serde(default)]
+    pub mobile: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Resident ID number (GB 11643 check digit).
+    #[serde(default)]
+    pub id_number: Option<String>,
+    #[serde(default)]
+    pub is_primary: Option<bool>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl From<ContactWrite> for ContactInput {
+    fn from(w: ContactWrite) -> Self {
+        ContactInput {
+            name: w.name,
+            title: w.title,
+            decision_role: w.decision_role,
+            landline: w.landline,
+            mobile: w.mobile,
+            email: w.email,
+            id_number: w.id_number,
+            is_primary: w.is_primary,
+            notes: w.notes,
+        }
+    }
+}
+
+impl From<&model::Contact> for ContactWrite {
+    fn from(c: &model::Contact) -> Self {
+        ContactWrite {
+            name: Some(c.name.clone()),
+            title: c.title.clone(),
+            decision_role: c.decision_role.clone(),
+            landline: c.landline.clone(),
+            mobile: c.mobile.clone(),
+            email: c.email.clone(),
+            id_number: c.id_number.clone(),
+            is_primary: Some(c.is_primary),
+            notes: c.notes.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactOut {
+    pub id: i64,
+    pub customer_id: i64,
+    pub name: String,
+    pub title: Option<String>,
+    pub decision_role: Option<String>,
+    pub landline: Option<String>,
+    pub mobile: Option<String>,
+    pub email: Option<String>,
+    pub id_number: Option<String>,
+    pub is_primary: bool,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<model::Contact> for ContactOut {
+    fn from(c: model::Contact) -> Self {
+        ContactOut {
+            id: c.id,
+            customer_id: c.customer_id,
+            name: c.name,
+            title: c.title,
+            decision_role: c.decision_role,
+            landline: c.landline,
+            mobile: c.mobile,
+            email: c.email,
+            id_number: c.id_number,
+            is_primary: c.is_primary,
+            notes: c.notes,
+            version: c.version,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderWrite {
+    #[serde(default)]
+    pub order_no: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub ordered_on: Option<String>,
+    /// Amount in fen (≥ 0).
+    #[serde(default)]
+    pub amount_fen: Option<i64>,
+    #[serde(default)]
+    pub product_line: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl From<OrderWrite> for OrderInput {
+    fn from(w: OrderWrite) -> Self {
+        OrderInput {
+            order_no: w.order_no,
+            ordered_on: w.ordered_on,
+            amount_fen: w.amount_fen,
+            product_line: w.product_line,
+            notes: w.notes,
+        }
+    }
+}
+
+impl From<&model::Order> for OrderWrite {
+    fn from(o: &model::Order) -> Self {
+        OrderWrite {
+            order_no: o.order_no.clone(),
+            ordered_on: Some(o.ordered_on.to_string()),
+            amount_fen: Some(o.amount_fen),
+            product_line: o.product_line.clone(),
+            notes: o.notes.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrderOut {
+    pub id: i64,
+    pub customer_id: i64,
+    pub order_no: Option<String>,
+    pub ordered_on: NaiveDate,
+    pub amount_fen: i64,
+    pub product_line: Option<String>,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<model::Order> for OrderOut {
+    fn from(o: model::Order) -> Self {
+        OrderOut {
+            id: o.id,
+            customer_id: o.customer_id,
+            order_no: o.order_no,
+            ordered_on: o.ordered_on,
+            amount_fen: o.amount_fen,
+            product_line: o.product_line,
+            notes: o.notes,
+            version: o.version,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionWrite {
+    /// visit | call | email | meeting | web_visit | campaign_response | service | complaint (or 拜访/电话/…)
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub occurred_on: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Complaints only: low | medium | high | critical
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// Service tickets and complaints: open | in_progress | resolved | closed
+    #[serde(default)]
+    pub status: Option<String>,
+    /// 1–5
+    #[serde(default)]
+    pub satisfaction: Option<i64>,
+}
+
+impl From<InteractionWrite> for InteractionInput {
+    fn from(w: InteractionWrite) -> Self {
+        InteractionInput {
+            kind: w.kind,
+            occurred_on: w.occurred_on,
+            summary: w.summary,
+            severity: w.severity,
+            status: w.status,
+            satisfaction: w.satisfaction,
+        }
+    }
+}
+
+impl From<&model::Interaction> for InteractionWrite {
+    fn from(i: &model::Interaction) -> Self {
+        InteractionWrite {
+            kind: Some(i.kind.clone()),
+            occurred_on: Some(i.occurred_on.to_string()),
+            summary: Some(i.summary.clone()),
+            severity: i.severity.clone(),
+            status: i.status.clone(),
+            satisfaction: i.satisfaction,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InteractionOut {
+    pub id: i64,
+    pub customer_id: i64,
+    pub kind: String,
+    pub occurred_on: NaiveDate,
+    pub summary: String,
+    pub severity: Option<String>,
+    pub status: Option<String>,
+    pub satisfaction: Option<i64>,
+    pub user_id: Option<i64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<model::Interaction> for InteractionOut {
+    fn from(i: model::Interaction) -> Self {
+        InteractionOut {
+            id: i.id,
+            customer_id: i.customer_id,
+            kind: i.kind,
+            occurred_on: i.occurred_on,
+            summary: i.summary,
+            severity: i.severity,
+            status: i.status,
+            satisfaction: i.satisfaction,
+            user_id: i.user_id,
+            version: i.version,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+/// A custom field definition. `key` and `kind` cannot change after creation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomFieldWrite {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// basic (基础信息) | cooperation (合作信息) | behavior (行为特征) | needs (需求信息)
+    #[serde(default)]
+    pub group: Option<String>,
+    /// text | number | money | date | enum | multi_enum | bool
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub required: Option<bool>,
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// pattern / max_length (text), min / max (number, money in fen), min_date / max_date (date)
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub rule: Value,
+    #[serde(default)]
+    pub position: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomFieldOut {
+    pub id: i64,
+    pub key: String,
+    pub label: String,
+    pub group: String,
+    pub kind: String,
+    pub required: bool,
+    pub options: Vec<String>,
+    #[schema(value_type = Object)]
+    pub rule: Value,
+    pub position: i64,
+    pub version: i64,
+}
+
+impl From<model::CustomField> for CustomFieldOut {
+    fn from(f: model::CustomField) -> Self {
+        CustomFieldOut {
+            id: f.id,
+            key: f.def.key,
+            label: f.def.label,
+            group: f.def.group.key().to_string(),
+            kind: f.def.kind.key().to_string(),
+            required: f.def.required,
+            options: f.def.options,
+            rule: serde_json::to_value(&f.def.rule).unwrap_or(Value::Null),
+            position: f.def.position,
+            version: f.version,
+        }
+    }
+}
+
+impl From<&CustomFieldOut> for CustomFieldWrite {
+    fn from(f: &CustomFieldOut) -> Self {
+        CustomFieldWrite {
+            key: Some(f.key.clone()),
+            label: Some(f.label.clone()),
+            group: Some(f.group.clone()),
+            kind: Some(f.kind.clone()),
+            required: Some(f.required),
+            options: f.options.clone(),
+            rule: f.rule.clone(),
+            position: Some(f.position),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserOut {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub active: bool,
+    pub must_change_password: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<model::User> for UserOut {
+    fn from(u: model::User) -> Self {
+        UserOut {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role,
+            team: u.team,
+            active: u.active,
+            must_change_password: u.must_change_password,
+            version: u.version,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Role key: admin | management | sales_manager | sales_rep | service | marketing | auditor
+    pub role: String,
+    #[serde(default)]
+    pub team: Option<String>,
+    /// At least 10 characters. Absent: a one-time password is generated and returned once.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserCreated {
+    pub user: UserOut,
+    /// Only when the server generated the password: shown this once.
+    pub initial_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// Required when changing one's own password.
+    #[serde(default)]
+    pub current_password: Option<String>,
+    pub new_password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionOut {
+    pub user: UserOut,
+    /// Send as `X-CSRF-Token` on every state-changing request made with the session cookie.
+    pub csrf_token: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoleOut {
+    pub key: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// permission → scope (own | team | all)
+    #[schema(value_type = Object)]
+    pub grants: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IndustryList {
+    pub industries: Vec<String>,
+}
+
+/// One page of a list. Pass `next_cursor` as `cursor` for the next page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+    /// Only with `with_total=true`.
+    pub total: Option<i64>,
+}
+
+impl<T> Page<T> {
+    pub fn from_store<S>(p: kehu_store::model::Page<S>, f: impl Fn(S) -> T) -> Page<T> {
+        Page {
+            items: p.items.into_iter().map(f).collect(),
+            next_cursor: p.next_cursor,
+            total: p.total,
+        }
+    }
+}
+
+/// RFC 9457 problem details, as every error is returned.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine code: validation, not_found, version_conflict, …
+    pub code: String,
+    /// For validation errors: each refused field with its reason.
+    pub errors: Option<Vec<ProblemField>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,222 @@
+//! Configuration that shapes the customer base: custom field definitions,
+//! the industry list, roles.
+
+use super::dto::{CustomFieldOut, CustomFieldWrite, IndustryList, RoleOut};
+use super::{
+    conflict_status, expected_version, merge_patch, split_version, with_etag, ApiJson, QueryPairs,
+};
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kehu_core::custom_field::{parse_key, CustomFieldDef, FieldGroup, FieldKind, FieldRule};
+use kehu_core::role::Permission;
+use kehu_core::text::parse_text;
+use kehu_core::{Reason, ValidationErrors};
+
+/// Turns the wire form into a checked definition.
+pub fn custom_field_def(w: CustomFieldWrite) -> Result<CustomFieldDef, ApiError> {
+    let mut e = ValidationErrors::default();
+    let key = e.check(
+        "key",
+        w.key.as_deref().ok_or(Reason::Required).and_then(parse_key),
+    );
+    let group = e.check(
+        "group",
+        w.group
+            .as_deref()
+            .ok_or(Reason::Required)
+            .and_then(FieldGroup::parse),
+    );
+    let kind = e.check(
+        "kind",
+        w.kind
+            .as_deref()
+            .ok_or(Reason::Required)
+            .and_then(FieldKind::parse),
+    );
+    let rule: Option<FieldRule> = if w.rule.is_null() {
+        Some(FieldRule::default())
+    } else {
+        e.check(
+            "rule",
+            serde_json::from_value(w.rule).map_err(|err| Reason::Other {
+                zh: format!("校验规则无效：{err}"),
+                en: format!("invalid rule: {err}"),
+            }),
+        )
+    };
+    let label = e.check("label", parse_text(w.label.as_deref().unwrap_or(""), 40));
+    let def = CustomFieldDef {
+        key: key.unwrap_or_default(),
+        label: label.unwrap_or_default(),
+        group: group.unwrap_or(FieldGroup::Basic),
+        kind: kind.unwrap_or(FieldKind::Text),
+        required: w.required.unwrap_or(false),
+        options: w
+            .options
+            .iter()
+            .map(|o| kehu_core::text::clean(o))
+            .filter(|o| !o.is_empty())
+            .collect(),
+        rule: rule.unwrap_or_default(),
+        position: w.position.unwrap_or(0),
+    };
+    // report the definition's own checks too, without repeating a field already refused
+    if let Err(more) = def.validate() {
+        for fe in more.0 {
+            if e.for_field(&fe.field).is_none() {
+                e.0.push(fe);
+            }
+        }
+    }
+    e.into_result()?;
+    Ok(def)
+}
+
+#[utoipa::path(get, path = "/api/v1/custom-fields", tag = "configuration", responses((status = 200, body = Vec<CustomFieldOut>)))]
+pub async fn list_custom_fields(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Vec<CustomFieldOut>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .custom_fields()
+            .await?
+            .into_iter()
+            .map(CustomFieldOut::from)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/custom-fields/{id}", tag = "configuration", params(("id" = i64, Path)), responses((status = 200, body = CustomFieldOut), (status = 404)))]
+pub async fn read_custom_field(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let f = state.store.custom_field(id).await?;
+    Ok(with_etag(f.version, CustomFieldOut::from(f)))
+}
+
+#[utoipa::path(post, path = "/api/v1/custom-fields", tag = "configuration", request_body = CustomFieldWrite,
+    responses((status = 201, body = CustomFieldOut), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn create_custom_field(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<CustomFieldWrite>,
+) -> Result<Response, ApiError> {
+    user.require(Permission::CustomFieldAdmin)?;
+    let def = custom_field_def(body)?;
+    let f = state.store.insert_custom_field(&def).await?;
+    let mut r = with_etag(f.version, CustomFieldOut::from(f));
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+/// Changes label, group, required, options, rule, position. `key` and `kind` are fixed.
+#[utoipa::path(patch, path = "/api/v1/custom-fields/{id}", tag = "configuration", params(("id" = i64, Path)), request_body = CustomFieldWrite,
+    responses((status = 200, body = CustomFieldOut), (status = 409), (status = 412), (status = 422, content_type = "application/problem+json")))]
+pub async fn update_custom_field(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    ApiJson(mut patch): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    user.require(Permission::CustomFieldAdmin)?;
+    let current = CustomFieldOut::from(state.store.custom_field(id).await?);
+    let expected = expected_version(&headers, split_version(&mut patch)?)?;
+    let merged: CustomFieldWrite = merge_patch(&CustomFieldWrite::from(&current), patch)?;
+    if merged.key.as_deref() != Some(current.key.as_str()) {
+        return Err(ApiError::field("key", Reason::Immutable));
+    }
+    if merged.kind.as_deref() != Some(current.kind.as_str()) {
+        return Err(ApiError::field("kind", Reason::Immutable));
+    }
+    let def = custom_field_def(merged)?;
+    let f = state
+        .store
+        .update_custom_field(id, expected.version, &def)
+        .await
+        .map_err(|e| conflict_status(e.into(), &expected))?;
+    Ok(with_etag(f.version, CustomFieldOut::from(f)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/custom-fields/{id}", tag = "configuration", params(("id" = i64, Path), ("version" = Option<i64>, Query)),
+    responses((status = 204), (status = 404), (status = 412), (status = 428)))]
+pub async fn delete_custom_field(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Response, ApiError> {
+    user.require(Permission::CustomFieldAdmin)?;
+    let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
+    state
+        .store
+        .delete_custom_field(id, expected.version)
+        .await
+        .map_err(|e| conflict_status(e.into(), &expected))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/industries", tag = "configuration", responses((status = 200, body = IndustryList)))]
+pub async fn list_industries(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<IndustryList>, ApiError> {
+    Ok(Json(IndustryList {
+        industries: state.store.industries().await?,
+    }))
+}
+
+/// Replaces the list of industries customers may have.
+#[utoipa::path(put, path = "/api/v1/industries", tag = "configuration", request_body = IndustryList, responses((status = 200, body = IndustryList), (status = 422)))]
+pub async fn set_industries(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<IndustryList>,
+) -> Result<Json<IndustryList>, ApiError> {
+    user.require(Permission::CustomFieldAdmin)?;
+    let mut e = ValidationErrors::default();
+    let mut names: Vec<String> = Vec::new();
+    for (i, n) in body.industries.iter().enumerate() {
+        if let Some(n) = e.check(&format!("industries[{i}]"), parse_text(n, 20)) {
+            if names.contains(&n) {
+                e.push(format!("industries[{i}]"), Reason::Duplicate);
+            }
+            names.push(n);
+        }
+    }
+    if names.is_empty() {
+        e.push("industries", Reason::Required);
+    }
+    e.into_result()?;
+    state.store.set_industries(&names).await?;
+    Ok(Json(IndustryList { industries: names }))
+}
+
+#[utoipa::path(get, path = "/api/v1/roles", tag = "configuration", responses((status = 200, body = Vec<RoleOut>)))]
+pub async fn list_roles(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Vec<RoleOut>>, ApiError> {
+    let roles = state.store.roles().await?;
+    Ok(Json(
+        roles
+            .into_iter()
+            .map(|r| RoleOut {
+                key: r.key,
+                name_zh: r.name_zh,
+                name_en: r.name_en,
+                grants: serde_json::to_value(&r.grants).unwrap_or_default(),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,318 @@
+//! JSON API under `/api/v1`. Handlers are thin: parse, authorize, call the
+//! store with core-validated data, convert to wire DTOs.
+
+pub mod customers;
+pub mod dto;
+pub mod meta;
+pub mod records;
+pub mod session;
+pub mod users;
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kehu_core::Reason;
+use serde::de::DeserializeOwned;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/session",
+            post(session::login)
+                .delete(session::logout)
+                .get(session::current),
+        )
+        .route("/customers", get(customers::list).post(customers::create))
+        .route(
+            "/customers/{id}",
+            get(customers::read)
+                .patch(customers::update)
+                .delete(customers::delete),
+        )
+        .route("/customers/{id}/contacts", post(records::create_contact))
+        .route("/customers/{id}/orders", post(records::create_order))
+        .route(
+            "/customers/{id}/interactions",
+            post(records::create_interaction),
+        )
+        .route("/contacts", get(records::list_contacts))
+        .route(
+            "/contacts/{id}",
+            get(records::read_contact)
+                .patch(records::update_contact)
+                .delete(records::delete_contact),
+        )
+        .route("/orders", get(records::list_orders))
+        .route(
+            "/orders/{id}",
+            get(records::read_order)
+                .patch(records::update_order)
+                .delete(records::delete_order),
+        )
+        .route("/interactions", get(records::list_interactions))
+        .route(
+            "/interactions/{id}",
+            get(records::read_interaction)
+                .patch(records::update_interaction)
+                .delete(records::delete_interaction),
+        )
+        .route(
+            "/custom-fields",
+            get(meta::list_custom_fields).post(meta::create_custom_field),
+        )
+        .route(
+            "/custom-fields/{id}",
+            get(meta::read_custom_field)
+                .patch(meta::update_custom_field)
+                .delete(meta::delete_custom_field),
+        )
+        .route(
+            "/industries",
+            get(meta::list_industries).put(meta::set_industries),
+        )
+        .route("/roles", get(meta::list_roles))
+        .route("/users", get(users::list).post(users::create))
+        .route(
+            "/users/{id}",
+            get(users::read).patch(users::update).delete(users::delete),
+        )
+        .route(
+            "/users/{id}/password",
+            axum::routing::put(users::set_password),
+        )
+}
+
+/// JSON body extractor whose errors are problem+json naming the field:
+/// wrong types, unknown fields and malformed JSON never reach a handler.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.split(';').next().is_some_and(|m| {
+                    m.trim().eq_ignore_ascii_case("application/json") || m.trim().ends_with("+json")
+                })
+            });
+        if !json_type {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest {
+                        zh: "无法读取请求体".into(),
+                        en: "cannot read the request body".into(),
+                    }
+                }
+            })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, reporting the failing path as the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::BadRequest {
+        zh: "请求体不是有效的 UTF-8".into(),
+        en: "the body is not valid UTF-8".into(),
+    })?;
+    // every body of this API is an object; serde would also accept a struct as an array
+    if !text.trim_start().starts_with('{')
+        && !text.trim().is_empty()
+        && serde_json::from_str::<serde_json::Value>(text).is_ok()
+    {
+        return Err(ApiError::field(
+            "body",
+            Reason::Other {
+                zh: "请求体应为 JSON 对象".into(),
+                en: "the body must be a JSON object".into(),
+            },
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = inner.to_string();
+        let at_root = path == "." || path.is_empty();
+        let (field, zh, en) = if inner.is_syntax() || inner.is_eof() {
+            (
+                "body".to_string(),
+                format!("JSON 格式错误：{detail}"),
+                format!("malformed JSON: {detail}"),
+            )
+        } else if detail.starts_with("unknown field") {
+            // serde names the unknown field in the message; the path already ends with it
+            let name = detail.split('`').nth(1).unwrap_or("body").to_string();
+            (
+                if at_root { name } else { path },
+                "未知字段".to_string(),
+                detail.clone(),
+            )
+        } else {
+            (
+                if at_root { "body".to_string() } else { path },
+                format!("类型或取值错误：{detail}"),
+                format!("wrong type or value: {detail}"),
+            )
+        };
+        ApiError::field(&field, Reason::Other { zh, en })
+    })
+}
+
+/// The raw query-string pairs, in order (lists parse them with kehu-core).
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        Ok(QueryPairs(
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
+        ))
+    }
+}
+
+impl QueryPairs {
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        let pos = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(pos).1)
+    }
+}
+
+/// `ETag: "v7"` for version 7.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"v{version}\"")).unwrap_or(HeaderValue::from_static("\"v0\""))
+}
+
+/// The expected version of a change: from `If-Match` (answering 412 on
+/// mismatch) or from the body's `version` (answering 409). Neither: 428.
+pub struct Expected {
+    pub version: i64,
+    pub via_if_match: bool,
+}
+
+pub fn expected_version(
+    headers: &HeaderMap,
+    body_version: Option<i64>,
+) -> Result<Expected, ApiError> {
+    if let Some(v) = headers.get(header::IF_MATCH) {
+        let s = v
+            .to_str()
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("W/")
+            .trim_matches('"');
+        let n = s
+            .strip_prefix('v')
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(|| {
+                ApiError::field(
+                    "If-Match",
+                    Reason::Other {
+                        zh: "应为 ETag 的值，例如 \"v3\"".into(),
+                        en: "must be an ETag value such as \"v3\"".into(),
+                    },
+                )
+            })?;
+        return Ok(Expected {
+            version: n,
+            via_if_match: true,
+        });
+    }
+    body_version
+        .map(|version| Expected {
+            version,
+            via_if_match: false,
+        })
+        .ok_or(ApiError::PreconditionRequired)
+}
+
+/// Runs a versioned store write, turning a conflict into 412 or 409 as the caller asked.
+pub fn conflict_status(e: ApiError, expected: &Expected) -> ApiError {
+    match e {
+        ApiError::VersionConflict {
+            expected: ex,
+            current,
+            ..
+        } => ApiError::VersionConflict {
+            expected: ex,
+            current,
+            via_if_match: expected.via_if_match,
+        },
+        other => other,
+    }
+}
+
+/// JSON with an ETag header.
+pub fn with_etag<T: serde::Serialize>(version: i64, body: T) -> Response {
+    let mut r = axum::Json(body).into_response();
+    r.headers_mut().insert(header::ETAG, etag(version));
+    r
+}
+
+/// Takes `version` out of a PATCH body so the rest can be merged as fields.
+pub fn split_version(body: &mut serde_json::Value) -> Result<Option<i64>, ApiError> {
+    let obj = body.as_object_mut().ok_or_else(|| {
+        ApiError::field(
+            "body",
+            Reason::Other {
+                zh: "应为 JSON 对象".into(),
+                en: "must be a JSON object".into(),
+            },
+        )
+    })?;
+    match obj.remove("version") {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::field("version", Reason::IntegerFormat)),
+    }
+}
+
+/// RFC 7396 merge of a patch object onto the current record's JSON.
+pub fn merge_patch<T: serde::Serialize + DeserializeOwned>(
+    current: &T,
+    patch: serde_json::Value,
+) -> Result<T, ApiError> {
+    let mut base = serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
+    merge_into(&mut base, patch);
+    let text = serde_json::to_vec(&base).map_err(|e| ApiError::Internal(e.to_string()))?;
+    parse_json(&text)
+}
+
+fn merge_into(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        merge_into(existing, v)
+                    }
+                    _ if v.is_null() => {
+                        b.remove(&k);
+                    }
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}

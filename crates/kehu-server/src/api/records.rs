@@ -1,0 +1,171 @@
+//! Contacts, orders and interactions: created under a customer
+//! (`POST /customers/{id}/…`), then read, patched and deleted by their own id.
+//! Every access is checked against the parent customer's owner and team.
+
+use super::customers::customer_for;
+use super::dto::{
+    ContactOut, ContactWrite, InteractionOut, InteractionWrite, OrderOut, OrderWrite, Page,
+};
+use super::{
+    conflict_status, expected_version, merge_patch, split_version, with_etag, ApiJson, QueryPairs,
+};
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kehu_core::contact::ContactInput;
+use kehu_core::interaction::{InteractionData, InteractionInput};
+use kehu_core::order::OrderInput;
+use kehu_core::query::{parse_list_query, CONTACT_FIELDS, INTERACTION_FIELDS, ORDER_FIELDS};
+use kehu_core::role::Permission;
+use kehu_core::ValidationErrors;
+use kehu_store::Store;
+
+/// Who may write an interaction of this kind: 客服 logs service tickets and
+/// complaints only; sales roles any kind on their customers.
+fn interaction_permission(d: &InteractionData, user: &CurrentUser) -> Permission {
+    if d.kind.is_ticket() && user.actor.grants.has(Permission::ServiceRecordWrite) {
+        Permission::ServiceRecordWrite
+    } else {
+        Permission::InteractionWrite
+    }
+}
+
+fn created<T: serde::Serialize>(version: i64, body: T) -> Response {
+    let mut r = with_etag(version, body);
+    *r.status_mut() = StatusCode::CREATED;
+    r
+}
+
+/// Validates the input and picks the permission the write needs.
+trait RecordInput: Sized {
+    type Data;
+    fn check(
+        self,
+        today: chrono::NaiveDate,
+        user: &CurrentUser,
+    ) -> Result<(Self::Data, Permission), ValidationErrors>;
+}
+
+impl RecordInput for ContactInput {
+    type Data = kehu_core::contact::ContactData;
+    fn check(
+        self,
+        _: chrono::NaiveDate,
+        _: &CurrentUser,
+    ) -> Result<(Self::Data, Permission), ValidationErrors> {
+        Ok((self.validate()?, Permission::RecordWrite))
+    }
+}
+
+impl RecordInput for OrderInput {
+    type Data = kehu_core::order::OrderData;
+    fn check(
+        self,
+        today: chrono::NaiveDate,
+        _: &CurrentUser,
+    ) -> Result<(Self::Data, Permission), ValidationErrors> {
+        Ok((self.validate(today)?, Permission::RecordWrite))
+    }
+}
+
+impl RecordInput for InteractionInput {
+    type Data = InteractionData;
+    fn check(
+        self,
+        today: chrono::NaiveDate,
+        user: &CurrentUser,
+    ) -> Result<(Self::Data, Permission), ValidationErrors> {
+        let d = self.validate(today)?;
+        let p = interaction_permission(&d, user);
+        Ok((d, p))
+    }
+}
+
+macro_rules! record_api {
+    (
+        tag: $tag:literal, write: $write:ty, out: $out:ty, input: $input:ty, fields: $fields:expr,
+        get: $get:ident, insert: $insert:expr, update: $update:ident, delete: $delete:ident, list: $list:ident,
+        paths: { create: $p_create:literal, item: $p_item:literal, list: $p_list:literal },
+        handlers: { create: $h_create:ident, read: $h_read:ident, patch: $h_patch:ident, delete: $h_delete:ident, list: $h_list:ident }
+    ) => {
+        #[utoipa::path(post, path = $p_create, tag = $tag, params(("id" = i64, Path, description = "customer id")), request_body = $write,
+            responses((status = 201, body = $out), (status = 404), (status = 422, content_type = "application/problem+json")))]
+        pub async fn $h_create(State(state): State<AppState>, user: CurrentUser, Path(customer_id): Path<i64>, ApiJson(body): ApiJson<$write>) -> Result<Response, ApiError> {
+            let (data, perm) = <$input>::from(body).check(state.store.today(), &user)?;
+            customer_for(&state, &user, customer_id, perm).await?;
+            let insert = $insert;
+            let r = insert(&state.store, customer_id, &data, &user).await?;
+            Ok(created(r.version, <$out>::from(r)))
+        }
+
+        #[utoipa::path(get, path = $p_item, tag = $tag, params(("id" = i64, Path)), responses((status = 200, body = $out), (status = 404)))]
+        pub async fn $h_read(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Response, ApiError> {
+            let r = state.store.$get(id).await?;
+            customer_for(&state, &user, r.customer_id, Permission::CustomerRead).await?;
+            Ok(with_etag(r.version, <$out>::from(r)))
+        }
+
+        #[utoipa::path(patch, path = $p_item, tag = $tag, params(("id" = i64, Path)), request_body = $write,
+            responses((status = 200, body = $out), (status = 404), (status = 409), (status = 412), (status = 428), (status = 422, content_type = "application/problem+json")))]
+        pub async fn $h_patch(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>, headers: HeaderMap, ApiJson(mut patch): ApiJson<serde_json::Value>) -> Result<Response, ApiError> {
+            let current = state.store.$get(id).await?;
+            customer_for(&state, &user, current.customer_id, Permission::CustomerRead).await?;
+            let expected = expected_version(&headers, split_version(&mut patch)?)?;
+            let merged: $write = merge_patch(&<$write>::from(&current), patch)?;
+            let (data, perm) = <$input>::from(merged).check(state.store.today(), &user)?;
+            customer_for(&state, &user, current.customer_id, perm).await?;
+            let r = state.store.$update(id, expected.version, &data).await.map_err(|e| conflict_status(e.into(), &expected))?;
+            Ok(with_etag(r.version, <$out>::from(r)))
+        }
+
+        #[utoipa::path(delete, path = $p_item, tag = $tag, params(("id" = i64, Path), ("version" = Option<i64>, Query)),
+            responses((status = 204), (status = 404), (status = 412), (status = 428)))]
+        pub async fn $h_delete(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>, headers: HeaderMap, mut q: QueryPairs) -> Result<Response, ApiError> {
+            let current = state.store.$get(id).await?;
+            let (_, perm) = <$input>::from(<$write>::from(&current)).check(state.store.today(), &user).map_err(ApiError::from)?;
+            customer_for(&state, &user, current.customer_id, perm).await?;
+            let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
+            state.store.$delete(id, expected.version).await.map_err(|e| conflict_status(e.into(), &expected))?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+
+        /// Lists records of customers in the caller's scope; filter e.g. `customer_id=7`.
+        #[utoipa::path(get, path = $p_list, tag = $tag,
+            params(("sort" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query), ("customer_id" = Option<i64>, Query)),
+            responses((status = 200, body = Page<$out>), (status = 422, content_type = "application/problem+json")))]
+        pub async fn $h_list(State(state): State<AppState>, user: CurrentUser, q: QueryPairs) -> Result<Json<Page<$out>>, ApiError> {
+            let scope = user.scope_filter(Permission::CustomerRead)?;
+            let query = parse_list_query(&q.0, $fields, &[], "-id")?;
+            let page = state.store.$list(&query, &scope).await?;
+            Ok(Json(Page::from_store(page, <$out>::from)))
+        }
+    };
+}
+
+record_api! {
+    tag: "contacts", write: ContactWrite, out: ContactOut, input: ContactInput, fields: CONTACT_FIELDS,
+    get: contact, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_contact(c, &d).await } },
+    update: update_contact, delete: delete_contact, list: list_contacts,
+    paths: { create: "/api/v1/customers/{id}/contacts", item: "/api/v1/contacts/{id}", list: "/api/v1/contacts" },
+    handlers: { create: create_contact, read: read_contact, patch: update_contact, delete: delete_contact, list: list_contacts }
+}
+
+record_api! {
+    tag: "orders", write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
+    get: order, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_order(c, &d).await } },
+    update: update_order, delete: delete_order, list: list_orders,
+    paths: { create: "/api/v1/customers/{id}/orders", item: "/api/v1/orders/{id}", list: "/api/v1/orders" },
+    handlers: { create: create_order, read: read_order, patch: update_order, delete: delete_order, list: list_orders }
+}
+
+record_api! {
+    tag: "interactions", write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
+    get: interaction, insert: |s: &Store, c, d, u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); let uid = u.user.id; async move { s.insert_interaction(c, &d, Some(uid)).await } },
+    update: update_interaction, delete: delete_interaction, list: list_interactions,
+    paths: { create: "/api/v1/customers/{id}/interactions", item: "/api/v1/interactions/{id}", list: "/api/v1/interactions" },
+    handlers: { create: create_interaction, read: read_interaction, patch: update_interaction, delete: delete_interaction, list: list_interactions }
+}

@@ -1,0 +1,140 @@
+//! kehu-server: the JSON API, its OpenAPI document, the server-rendered
+//! htmx UI and background jobs, on top of kehu-store and kehu-core.
+//! Invariant: handlers only translate between HTTP and the domain; every
+//! error leaves through `error::ApiError` (problem+json) or a UI error page.
+#![deny(clippy::unwrap_used)]
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod jobs;
+pub mod openapi;
+pub mod ui;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use kehu_store::Store;
+use std::net::SocketAddr;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Where the server listens and on what; from CLI flags, `KEHU_*` variables and defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub addr: String,
+    /// Mark cookies Secure and send HSTS (set when served behind TLS).
+    pub secure_cookies: bool,
+    /// Run background jobs (rollup refresh, session cleanup) in this process.
+    pub run_jobs: bool,
+}
+
+impl Settings {
+    pub const DEFAULT_DATABASE_URL: &'static str = "sqlite://kehu-data/kehu.db";
+    pub const DEFAULT_ADDR: &'static str = "127.0.0.1:8080";
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: std::sync::Arc<Settings>,
+    pub ui: std::sync::Arc<ui::Templates>,
+}
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let openapi_json = serde_json::to_string(&openapi::document()).unwrap_or_default();
+    let hsts = state.settings.secure_cookies;
+    let mut app = Router::new()
+        .nest("/api/v1", api::router())
+        .route("/api/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi_json.clone()) }))
+        .route("/healthz", get(healthz))
+        .merge(ui::router())
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // outside the body limit, so that its 413 is a problem too
+        .layer(axum::middleware::from_fn(error::localize_problems))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+        ));
+    if hsts {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ));
+    }
+    app
+}
+
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+/// The server, built once and used by `main`, the CLI and the tests.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates and binds (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Application, BuildError> {
+        let store = Store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        let listener = tokio::net::TcpListener::bind(&settings.addr)
+            .await
+            .map_err(|e| BuildError::Bind(settings.addr.clone(), e))?;
+        let state = AppState {
+            store,
+            settings: std::sync::Arc::new(settings),
+            ui: std::sync::Arc::new(ui::Templates::new()),
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until ctrl-c / SIGTERM (or forever in tests).
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if self.state.settings.run_jobs {
+            jobs::spawn(self.state.store.clone());
+        }
+        let app = router(self.state);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Store(#[from] kehu_store::StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}

@@ -1,0 +1,53 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and
+//! the wire types. Served at `/api/openapi.json`.
+
+use crate::api::{customers, dto, meta, records, session, users};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kehu API", description = "kehu 客户分类与关系管理 — JSON API. Money is integer fen; dates are YYYY-MM-DD; errors are RFC 9457 problem+json in Chinese or English by Accept-Language."),
+    paths(
+        session::login, session::current, session::logout,
+        customers::list, customers::create, customers::read, customers::update, customers::delete,
+        records::create_contact, records::read_contact, records::update_contact, records::delete_contact, records::list_contacts,
+        records::create_order, records::read_order, records::update_order, records::delete_order, records::list_orders,
+        records::create_interaction, records::read_interaction, records::update_interaction, records::delete_interaction, records::list_interactions,
+        meta::list_custom_fields, meta::read_custom_field, meta::create_custom_field, meta::update_custom_field, meta::delete_custom_field,
+        meta::list_industries, meta::set_industries, meta::list_roles,
+        users::list, users::create, users::read, users::update, users::delete, users::set_password,
+    ),
+    components(schemas(dto::Problem)),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("token from `kehu token create NAME`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "kehu_session",
+                "from POST /api/v1/session; unsafe methods also need X-CSRF-Token",
+            ))),
+        );
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

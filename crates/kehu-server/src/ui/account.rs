@@ -1,0 +1,79 @@
+//! The signed-in user's own password.
+
+use super::forms::{error_map, FormData};
+use super::Page;
+use crate::auth::{check_password_policy, hash_password, verify_password, Credential};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::State;
+use axum::response::Response;
+use kehu_core::{Reason, ValidationErrors};
+use minijinja::context;
+use std::collections::BTreeMap;
+
+fn render(state: &AppState, page: &Page, errors: BTreeMap<String, String>, done: bool) -> Response {
+    let failed = !errors.is_empty();
+    let mut r = page.render(
+        state,
+        "account.html",
+        "",
+        context! { errors, done, forced => page.user.user.must_change_password && !done },
+    );
+    if failed {
+        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    r
+}
+
+pub async fn password_form(State(state): State<AppState>, page: Page) -> Response {
+    render(&state, &page, BTreeMap::new(), false)
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    mut page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let mut e = ValidationErrors::default();
+    let au = state.store.auth_user(page.user.user.id).await?;
+    if !verify_password(
+        form.get("current_password").unwrap_or(""),
+        &au.password_hash,
+    ) {
+        e.push(
+            "current_password",
+            Reason::Other {
+                zh: "当前密码不正确".into(),
+                en: "the current password is wrong".into(),
+            },
+        );
+    }
+    let new = form.get("new_password").unwrap_or("");
+    e.check(
+        "new_password",
+        check_password_policy(new, &au.user.username),
+    );
+    if form.get("confirm_password").unwrap_or("") != new {
+        e.push(
+            "confirm_password",
+            Reason::Other {
+                zh: "两次输入的新密码不一致".into(),
+                en: "the two new passwords differ".into(),
+            },
+        );
+    }
+    if !e.is_empty() {
+        return Ok(render(&state, &page, error_map(&e, page.lang), false));
+    }
+    let keep = match &page.user.credential {
+        Credential::Session { token, .. } => Some(token.clone()),
+        Credential::Bearer => None,
+    };
+    state
+        .store
+        .set_password(au.user.id, &hash_password(new)?, false, keep.as_deref())
+        .await?;
+    page.user.user.must_change_password = false;
+    Ok(render(&state, &page, BTreeMap::new(), true))
+}

@@ -1,0 +1,1077 @@
+//! Pages: sign-in, the customer list, a customer's page, its forms.
+
+use super::forms::{contact_input, customer_input, error_map, prefixed, FormData};
+use super::Page;
+use crate::api::customers::{customer_for, resolve_owner, validate_customer};
+use crate::api::session::ClientAddr;
+use crate::auth::{
+    self, clear_session_cookie, constant_time_eq, cookie_value, random_token, session_cookie,
+};
+use crate::error::{ui_lang, ApiError};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use kehu_core::contact::DECISION_ROLES;
+use kehu_core::custom_field::{CustomFieldDef, FieldGroup, FieldKind};
+use kehu_core::customer::{CustomerStatus, SOURCE_CHANNELS};
+use kehu_core::interaction::{InteractionInput, InteractionKind, Severity, TicketStatus};
+use kehu_core::order::OrderInput;
+use kehu_core::query::{
+    parse_list_query, CONTACT_FIELDS, CUSTOMER_FIELDS, INTERACTION_FIELDS, ORDER_FIELDS,
+};
+use kehu_core::region::{PROVINCES, SALES_REGIONS};
+use kehu_core::role::{Ownership, Permission};
+use kehu_core::{Fen, Lang, ValidationErrors};
+use kehu_store::model::Customer;
+use kehu_store::{Owner, ScopeFilter};
+use minijinja::{context, Value};
+use std::collections::{BTreeMap, HashMap};
+
+const LOGIN_CSRF_COOKIE: &str = "kehu_login_csrf";
+
+/// Only local paths are followed after login (no open redirect).
+fn safe_next(next: Option<&str>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
+        .unwrap_or("/customers")
+        .to_string()
+}
+
+fn login_html(
+    state: &AppState,
+    lang: Lang,
+    csrf: &str,
+    next: &str,
+    username: &str,
+    error: Option<String>,
+) -> Result<String, ApiError> {
+    state.ui.render(
+        "login.html",
+        context! { lang => lang.code(), login_csrf => csrf, next, username, error },
+    )
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let csrf = random_token();
+    let html = login_html(
+        &state,
+        ui_lang(&headers),
+        &csrf,
+        &safe_next(q.get("next").map(String::as_str)),
+        "",
+        None,
+    )?;
+    let mut r = Html(html).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict"
+        ))
+        .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(r)
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    let lang = ui_lang(&headers);
+    let cookie = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let sent = form.get("csrf_token").unwrap_or("");
+    let next = safe_next(form.get("next"));
+    let username = form.get("username").unwrap_or("").to_string();
+    if cookie.is_empty() || !constant_time_eq(&cookie, sent) {
+        let (_, detail) = ApiError::Csrf.texts(lang);
+        return Ok(Html(login_html(
+            &state,
+            lang,
+            &cookie,
+            &next,
+            &username,
+            Some(detail),
+        )?)
+        .into_response());
+    }
+    match auth::login(
+        &state,
+        &username,
+        form.get("password").unwrap_or(""),
+        &client,
+    )
+    .await
+    {
+        Ok((token, _csrf, _user)) => {
+            let mut r = Redirect::to(&next).into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_str(&session_cookie(&token, state.settings.secure_cookies))
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            Ok(r)
+        }
+        Err(e @ (ApiError::BadRequest { .. } | ApiError::TooManyRequests { .. })) => {
+            let (_, detail) = e.texts(lang);
+            let mut r = Html(login_html(
+                &state,
+                lang,
+                &cookie,
+                &next,
+                &username,
+                Some(detail),
+            )?)
+            .into_response();
+            *r.status_mut() = e.status();
+            Ok(r)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    if let auth::Credential::Session { token, .. } = &page.user.credential {
+        state.store.delete_session(token).await?;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&clear_session_cookie())
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(r)
+}
+
+fn status_label(key: &str, lang: Lang) -> String {
+    CustomerStatus::parse(key)
+        .map(|s| {
+            if lang == Lang::En {
+                s.key().to_string()
+            } else {
+                s.label_zh().to_string()
+            }
+        })
+        .unwrap_or_else(|_| key.to_string())
+}
+
+fn statuses(lang: Lang) -> Vec<(String, String)> {
+    CustomerStatus::ALL
+        .iter()
+        .map(|s| {
+            (
+                s.key().to_string(),
+                if lang == Lang::En {
+                    s.key().to_string()
+                } else {
+                    s.label_zh().to_string()
+                },
+            )
+        })
+        .collect()
+}
+
+fn money(fen: i64) -> String {
+    Fen::new(fen)
+        .map(Fen::display_cn)
+        .unwrap_or_else(|_| fen.to_string())
+}
+
+/// The list's columns: (key, zh, en, sortable, numeric).
+const LIST_COLUMNS: &[(&str, &str, &str, bool, bool)] = &[
+    ("code", "编号", "Code", true, false),
+    ("name", "客户名称", "Name", true, false),
+    ("industry", "行业", "Industry", true, false),
+    ("sales_region", "区域", "Region", true, false),
+    ("status", "状态", "Status", true, false),
+    (
+        "purchase_12m_fen",
+        "近12月采购",
+        "12-month purchases",
+        true,
+        true,
+    ),
+    ("last_order_on", "最近下单", "Last order", true, false),
+    ("owner_id", "负责人", "Owner", false, false),
+];
+
+fn href(params: &[(String, String)], replace: &[(&str, Option<&str>)]) -> String {
+    let mut out: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !replace.iter().any(|(r, _)| r == k))
+        .cloned()
+        .collect();
+    for (k, v) in replace {
+        if let Some(v) = v {
+            out.push((k.to_string(), v.to_string()));
+        }
+    }
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(out.iter())
+        .finish();
+    format!("/customers?{q}")
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    page: Page,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let lang = page.lang;
+    let scope = page
+        .user
+        .scope_filter(Permission::CustomerRead)
+        .map_err(|_| ApiError::Forbidden);
+    let scope = match scope {
+        Ok(s) => s,
+        Err(e) => return Ok(page.error_page(&state, e)),
+    };
+    // blank filter fields are "no filter", as a form sends them
+    let params: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect();
+    let sort = params
+        .iter()
+        .find(|(k, _)| k == "sort")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "-purchase_12m_fen".into());
+    let defs = state.store.custom_field_defs().await?;
+    let mut query_pairs = params.clone();
+    if !query_pairs.iter().any(|(k, _)| k == "sort") {
+        query_pairs.push(("sort".into(), sort.clone()));
+    }
+    let (page_data, error) =
+        match parse_list_query(&query_pairs, CUSTOMER_FIELDS, &defs, "-purchase_12m_fen") {
+            Ok(q) => (
+                Some(state.store.list_customers(&q, &scope, true).await?),
+                None,
+            ),
+            Err(e) => (
+                None,
+                Some(
+                    e.0.iter()
+                        .map(|f| format!("{}: {}", f.field, f.reason.message(lang)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            ),
+        };
+    let owners: HashMap<i64, String> = state
+        .store
+        .user_directory()
+        .await?
+        .into_iter()
+        .map(|(id, n, _)| (id, n))
+        .collect();
+    let (items, next_cursor, total) = match page_data {
+        Some(p) => (p.items, p.next_cursor, p.total.unwrap_or(0)),
+        None => (vec![], None, 0),
+    };
+    let customers: Vec<Value> = items
+        .iter()
+        .map(|c| {
+            context! {
+                id => c.id, code => c.code.clone(), name => c.name.clone(), industry => c.industry.clone(), sales_region => c.sales_region.clone(),
+                province => c.province.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang),
+                purchase_12m => money(c.purchase_12m_fen), last_order_on => c.last_order_on.map(|d| d.to_string()),
+                owner => c.owner_id.and_then(|id| owners.get(&id).cloned()),
+            }
+        })
+        .collect();
+    let (sort_desc, sort_key) = match sort.strip_prefix('-') {
+        Some(k) => (true, k.to_string()),
+        None => (false, sort.clone()),
+    };
+    let without_cursor: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "cursor")
+        .cloned()
+        .collect();
+    let columns: Vec<Value> = LIST_COLUMNS
+        .iter()
+        .map(|(key, zh, en, sortable, num)| {
+            let next_sort = if *key == sort_key && !sort_desc { format!("-{key}") } else if *key == sort_key { key.to_string() } else if *num { format!("-{key}") } else { key.to_string() };
+            let arrow = if *key == sort_key { if sort_desc { " ↓" } else { " ↑" } } else { "" };
+            context! { label => if lang == Lang::En { *en } else { *zh }, sort => *sortable, num => *num, arrow, href => href(&without_cursor, &[("sort", Some(&next_sort))]) }
+        })
+        .collect();
+    let filters: BTreeMap<String, String> = params.iter().cloned().collect();
+    let filterable_custom: Vec<Value> =
+        defs.iter().filter(|d| matches!(d.kind, FieldKind::Enum | FieldKind::Text)).map(|d| context! { key => d.key.clone(), label => d.label.clone(), options => d.options.clone() }).collect();
+    let ctx = context! {
+        customers, columns, total, error, q => filters.get("q").cloned(), filters, sort,
+        industries => state.store.industries().await?, regions => SALES_REGIONS, statuses => statuses(lang), filterable_custom,
+        next_href => next_cursor.map(|c| href(&without_cursor, &[("cursor", Some(&c))])),
+        first_href => params.iter().any(|(k, _)| k == "cursor").then(|| href(&without_cursor, &[])),
+        can_create => page.user.actor.grants.has(Permission::CustomerCreate),
+    };
+    let template = if page.htmx {
+        "customers/results.html"
+    } else {
+        "customers/list.html"
+    };
+    Ok(page.render(&state, template, "customers", ctx))
+}
+
+/// Custom fields of one group, shaped for the form macro.
+fn custom_groups(defs: &[CustomFieldDef], lang: Lang) -> Value {
+    let mut groups: BTreeMap<&str, Vec<Value>> =
+        FieldGroup::ALL.iter().map(|g| (g.key(), vec![])).collect();
+    for d in defs {
+        let (input_type, hint) = match d.kind {
+            FieldKind::Number => ("text", ""),
+            FieldKind::Money => ("text", if lang == Lang::En { "yuan" } else { "元" }),
+            FieldKind::Date => ("date", ""),
+            FieldKind::Bool => ("checkbox", ""),
+            _ => ("text", ""),
+        };
+        let options =
+            matches!(d.kind, FieldKind::Enum | FieldKind::MultiEnum).then(|| d.options.clone());
+        if let Some(list) = groups.get_mut(d.group.key()) {
+            list.push(context! { key => d.key.clone(), label => d.label.clone(), required => d.required, input_type, hint, options, multiple => d.kind == FieldKind::MultiEnum });
+        }
+    }
+    Value::from_serialize(&groups)
+}
+
+/// Form values of a stored customer (money back in 万元).
+fn customer_values(c: &Customer) -> BTreeMap<String, Value> {
+    let wan = |f: Option<i64>| {
+        f.map(|f| {
+            if f % 1_000_000 == 0 {
+                (f / 1_000_000).to_string()
+            } else {
+                format!("{}.{:06}", f / 1_000_000, f % 1_000_000)
+                    .trim_end_matches('0')
+                    .to_string()
+            }
+        })
+    };
+    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        m.insert(k.to_string(), v.map(Value::from).unwrap_or(Value::from(())));
+    };
+    put("name", Some(c.name.clone()));
+    put("code", Some(c.code.clone()));
+    put("uscc", c.uscc.clone());
+    put("industry", c.industry.clone());
+    put("employees", c.employees.map(|e| e.to_string()));
+    put("annual_revenue_fen", wan(c.annual_revenue_fen));
+    put("province", c.province.clone());
+    put("city", c.city.clone());
+    put("sales_region", c.sales_region.clone());
+    put("address", c.address.clone());
+    put("founded_on", c.founded_on.map(|d| d.to_string()));
+    put("aliases", Some(c.aliases.join(", ")));
+    put("status", Some(c.status.clone()));
+    put(
+        "cooperation_start_on",
+        c.cooperation_start_on.map(|d| d.to_string()),
+    );
+    put(
+        "declared_annual_purchase_fen",
+        wan(c.declared_annual_purchase_fen),
+    );
+    put("product_types", Some(c.product_types.join(", ")));
+    put("source_channel", c.source_channel.clone());
+    put("owner_id", c.owner_id.map(|o| o.to_string()));
+    put("notes", c.notes.clone());
+    for (k, v) in &c.custom_fields {
+        let shown = match v {
+            serde_json::Value::Array(items) => Value::from_serialize(items),
+            serde_json::Value::String(s) => Value::from(s.clone()),
+            serde_json::Value::Bool(b) => Value::from(*b),
+            other => Value::from(other.to_string()),
+        };
+        m.insert(format!("custom_fields.{k}"), shown);
+    }
+    m
+}
+
+async fn owner_options(
+    state: &AppState,
+    page: &Page,
+    p: Permission,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let scope = page.user.scope_filter(p)?;
+    let dir = state.store.user_directory().await?;
+    Ok(dir
+        .into_iter()
+        .filter(|(id, _, team)| match &scope {
+            ScopeFilter::All => true,
+            ScopeFilter::Team { team: t, user_id } => id == user_id || (t.is_some() && team == t),
+            ScopeFilter::Own { user_id } => id == user_id,
+        })
+        .map(|(id, name, team)| {
+            (
+                id.to_string(),
+                team.map(|t| format!("{name}（{t}）")).unwrap_or(name),
+            )
+        })
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_form(
+    state: &AppState,
+    page: &Page,
+    title: String,
+    action: String,
+    cancel: String,
+    values: BTreeMap<String, Value>,
+    errors: BTreeMap<String, String>,
+    version: Option<i64>,
+    with_contact: bool,
+    perm: Permission,
+) -> Result<Response, ApiError> {
+    let defs = state.store.custom_field_defs().await?;
+    let provinces: Vec<&str> = PROVINCES.iter().map(|(p, _)| *p).collect();
+    let ctx = context! {
+        title, action, cancel, v => values, errors, version, with_contact,
+        industries => state.store.industries().await?, provinces, regions => SALES_REGIONS, statuses => statuses(page.lang), channels => SOURCE_CHANNELS,
+        owners => owner_options(state, page, perm).await?, custom_groups => custom_groups(&defs, page.lang),
+    };
+    Ok(page.render(state, "customers/form.html", "customers", ctx))
+}
+
+pub async fn new_form(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
+    if page.user.require(Permission::CustomerCreate).is_err() {
+        return Ok(page.error_page(&state, ApiError::Forbidden));
+    }
+    let mut values = BTreeMap::new();
+    values.insert("status".to_string(), Value::from("active"));
+    render_form(
+        &state,
+        &page,
+        page.t("新建客户", "New customer"),
+        "/customers/new".into(),
+        "/customers".into(),
+        values,
+        BTreeMap::new(),
+        None,
+        true,
+        Permission::CustomerCreate,
+    )
+    .await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    if page.user.require(Permission::CustomerCreate).is_err() {
+        return Ok(page.error_page(&state, ApiError::Forbidden));
+    }
+    let defs = state.store.custom_field_defs().await?;
+    let mut errs = ValidationErrors::default();
+    let input = customer_input(&form, &defs, &mut errs);
+    let contact =
+        contact_input(&form, "contact.").map(|c| c.validate().map_err(|e| prefixed(e, "contact.")));
+    let owner = resolve_owner(
+        &state,
+        &page.user,
+        input.owner_id,
+        Permission::CustomerCreate,
+    )
+    .await;
+    let data = validate_customer(&state, input).await;
+    let result = async {
+        let mut all = errs;
+        let data = match data {
+            Ok(d) => Some(d),
+            Err(ApiError::Validation(v)) => {
+                all.0.extend(v.0);
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let contact = match contact {
+            Some(Ok(c)) => Some(c),
+            Some(Err(v)) => {
+                all.0.extend(v.0);
+                None
+            }
+            None => None,
+        };
+        let owner = match owner {
+            Ok(o) => Some(o),
+            Err(ApiError::Validation(v)) => {
+                all.0.extend(v.0);
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        all.clone().into_result()?;
+        match (data, owner) {
+            (Some(d), Some(o)) => Ok(state
+                .store
+                .insert_customer(&d, &o, Some(page.user.user.id), contact.as_ref())
+                .await?),
+            _ => Err(ApiError::Validation(all)),
+        }
+    }
+    .await;
+    match result {
+        Ok(c) => Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response()),
+        Err(ApiError::Validation(v)) => {
+            let mut r = render_form(
+                &state,
+                &page,
+                page.t("新建客户", "New customer"),
+                "/customers/new".into(),
+                "/customers".into(),
+                form.values()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::from_serialize(&v)))
+                    .collect(),
+                error_map(&v, page.lang),
+                None,
+                true,
+                Permission::CustomerCreate,
+            )
+            .await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let c = match customer_for(&state, &page.user, id, Permission::CustomerUpdate).await {
+        Ok(c) => c,
+        Err(e) => return Ok(page.error_page(&state, e)),
+    };
+    render_form(
+        &state,
+        &page,
+        format!("{} · {}", page.t("编辑", "Edit"), c.name),
+        format!("/customers/{id}/edit"),
+        format!("/customers/{id}"),
+        customer_values(&c),
+        BTreeMap::new(),
+        Some(c.version),
+        false,
+        Permission::CustomerUpdate,
+    )
+    .await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let current = match customer_for(&state, &page.user, id, Permission::CustomerUpdate).await {
+        Ok(c) => c,
+        Err(e) => return Ok(page.error_page(&state, e)),
+    };
+    let version = form
+        .text("version")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(current.version);
+    let defs = state.store.custom_field_defs().await?;
+    let mut errs = ValidationErrors::default();
+    let input = customer_input(&form, &defs, &mut errs);
+    let result = async {
+        let owner = if input.owner_id == current.owner_id || input.owner_id.is_none() {
+            Owner {
+                owner_id: current.owner_id,
+                team: current.team.clone(),
+            }
+        } else {
+            resolve_owner(
+                &state,
+                &page.user,
+                input.owner_id,
+                Permission::CustomerUpdate,
+            )
+            .await?
+        };
+        let data = validate_customer(&state, input).await;
+        let data = match data {
+            Ok(d) if errs.is_empty() => d,
+            Ok(_) => return Err(ApiError::Validation(errs)),
+            Err(ApiError::Validation(mut v)) => {
+                v.0.splice(0..0, errs.0);
+                return Err(ApiError::Validation(v));
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(state
+            .store
+            .update_customer(id, version, &data, &owner, Some(page.user.user.id))
+            .await?)
+    }
+    .await;
+    let title = format!("{} · {}", page.t("编辑", "Edit"), current.name);
+    let values = || {
+        form.values()
+            .into_iter()
+            .map(|(k, v)| (k, Value::from_serialize(&v)))
+            .collect()
+    };
+    match result {
+        Ok(c) => Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response()),
+        Err(ApiError::Validation(v)) => {
+            let mut r = render_form(
+                &state,
+                &page,
+                title,
+                format!("/customers/{id}/edit"),
+                format!("/customers/{id}"),
+                values(),
+                error_map(&v, page.lang),
+                Some(version),
+                false,
+                Permission::CustomerUpdate,
+            )
+            .await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+        Err(e @ ApiError::VersionConflict { .. }) => {
+            let mut errors = BTreeMap::new();
+            errors.insert("_form".to_string(), e.texts(page.lang).1);
+            let mut r = render_form(
+                &state,
+                &page,
+                title,
+                format!("/customers/{id}/edit"),
+                format!("/customers/{id}"),
+                values(),
+                errors,
+                Some(version),
+                false,
+                Permission::CustomerUpdate,
+            )
+            .await?;
+            *r.status_mut() = axum::http::StatusCode::CONFLICT;
+            Ok(r)
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let c = match customer_for(&state, &page.user, id, Permission::CustomerDelete).await {
+        Ok(c) => c,
+        Err(e) => return Ok(page.error_page(&state, e)),
+    };
+    let version = form
+        .text("version")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(c.version);
+    match state.store.delete_customer(id, version).await {
+        Ok(()) => Ok(page.redirect("/customers")),
+        Err(e) => Ok(page.error_page(&state, e.into())),
+    }
+}
+
+fn label_of<T: Copy>(
+    all: &[T],
+    key: Option<&str>,
+    lang: Lang,
+    k: fn(T) -> &'static str,
+    zh: fn(T) -> &'static str,
+) -> Option<String> {
+    let key = key?;
+    all.iter().find(|v| k(**v) == key).map(|v| {
+        if lang == Lang::En {
+            k(*v).to_string()
+        } else {
+            zh(*v).to_string()
+        }
+    })
+}
+
+/// The customer page; `open`/`errors`/`form` re-show a failed sub-form.
+async fn render_detail(
+    state: &AppState,
+    page: &Page,
+    c: Customer,
+    open: &str,
+    errors: BTreeMap<String, String>,
+    form: BTreeMap<String, Value>,
+) -> Result<Response, ApiError> {
+    let lang = page.lang;
+    let by_customer = |sort: &str, limit: &str| {
+        vec![
+            ("customer_id".to_string(), c.id.to_string()),
+            ("sort".to_string(), sort.to_string()),
+            ("limit".to_string(), limit.to_string()),
+        ]
+    };
+    let all = ScopeFilter::All; // access was checked on the customer itself
+    let contacts = state
+        .store
+        .list_contacts(
+            &parse_list_query(
+                &by_customer("-is_primary", "100"),
+                CONTACT_FIELDS,
+                &[],
+                "id",
+            )?,
+            &all,
+        )
+        .await?
+        .items;
+    let orders_page = state
+        .store
+        .list_orders(
+            &parse_list_query(&by_customer("-ordered_on", "20"), ORDER_FIELDS, &[], "id")?,
+            &all,
+        )
+        .await?;
+    let interactions = state
+        .store
+        .list_interactions(
+            &parse_list_query(
+                &by_customer("-occurred_on", "100"),
+                INTERACTION_FIELDS,
+                &[],
+                "id",
+            )?,
+            &all,
+        )
+        .await?
+        .items;
+    let names: HashMap<i64, String> = state
+        .store
+        .user_directory()
+        .await?
+        .into_iter()
+        .map(|(id, n, _)| (id, n))
+        .collect();
+    let defs = state.store.custom_field_defs().await?;
+    let t = |zh: &str, en: &str| {
+        if lang == Lang::En {
+            en.to_string()
+        } else {
+            zh.to_string()
+        }
+    };
+    let mut facts: Vec<(String, Option<String>)> = vec![
+        (t("客户编号", "Code"), Some(c.code.clone())),
+        (t("统一社会信用代码", "USCC"), c.uscc.clone()),
+        (t("所属行业", "Industry"), c.industry.clone()),
+        (
+            t("企业规模(员工数)", "Employees"),
+            c.employees.map(|e| e.to_string()),
+        ),
+        (
+            t("年营业额", "Annual revenue"),
+            c.annual_revenue_fen.map(money),
+        ),
+        (
+            t("地区", "Location"),
+            Some(
+                [c.province.clone(), c.city.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        ),
+        (t("销售区域", "Sales region"), c.sales_region.clone()),
+        (t("地址", "Address"), c.address.clone()),
+        (
+            t("成立日期", "Founded"),
+            c.founded_on.map(|d| d.to_string()),
+        ),
+        (
+            t("合作起始时间", "Cooperating since"),
+            c.cooperation_start_on.map(|d| d.to_string()),
+        ),
+        (
+            t("年采购额(申报)", "Declared annual purchase"),
+            c.declared_annual_purchase_fen.map(money),
+        ),
+        (
+            t("核心产品类型", "Core products"),
+            Some(c.product_types.join("、")),
+        ),
+        (t("客户来源", "Source"), c.source_channel.clone()),
+        (
+            t("负责人", "Owner"),
+            c.owner_id
+                .and_then(|o| names.get(&o).cloned())
+                .map(|n| c.team.as_ref().map(|t| format!("{n}（{t}）")).unwrap_or(n)),
+        ),
+        (t("曾用名/别名", "Aliases"), Some(c.aliases.join("、"))),
+        (t("备注", "Notes"), c.notes.clone()),
+    ];
+    for d in &defs {
+        let v = c.custom_fields.get(&d.key).map(|v| match (d.kind, v) {
+            (FieldKind::Money, serde_json::Value::Number(n)) => {
+                n.as_i64().map(money).unwrap_or_default()
+            }
+            (_, serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join("、"),
+            (_, serde_json::Value::Bool(b)) => {
+                t(if *b { "是" } else { "否" }, if *b { "yes" } else { "no" })
+            }
+            (_, serde_json::Value::String(s)) => s.clone(),
+            (_, other) => other.to_string(),
+        });
+        facts.push((d.label.clone(), v));
+    }
+    let ownership = Ownership {
+        owner_id: c.owner_id,
+        team: c.team.as_deref(),
+    };
+    let may = |p| page.user.actor.may(p, ownership);
+    let ctx = context! {
+        c => context! {
+            id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,
+            purchase_12m => money(c.purchase_12m_fen), order_count => c.order_count, last_order_on => c.last_order_on.map(|d| d.to_string()), complaints_365d => c.complaints_365d,
+        },
+        facts,
+        contacts => contacts.iter().map(|p| context! { name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
+        orders => orders_page.items.iter().map(|o| context! { ordered_on => o.ordered_on.to_string(), order_no => o.order_no.clone(), product_line => o.product_line.clone(), amount => Fen::new(o.amount_fen).map(|f| f.yuan_string()).unwrap_or_default() }).collect::<Vec<_>>(),
+        orders_more => orders_page.next_cursor.is_some(),
+        interactions => interactions.iter().map(|i| context! {
+            occurred_on => i.occurred_on.to_string(), kind => i.kind.clone(), summary => i.summary.clone(), satisfaction => i.satisfaction,
+            kind_label => label_of(InteractionKind::ALL, Some(&i.kind), lang, InteractionKind::key, InteractionKind::label_zh),
+            severity_label => label_of(Severity::ALL, i.severity.as_deref(), lang, Severity::key, Severity::label_zh),
+            status_label => label_of(TicketStatus::ALL, i.status.as_deref(), lang, TicketStatus::key, TicketStatus::label_zh),
+            user => i.user_id.and_then(|u| names.get(&u).cloned()),
+        }).collect::<Vec<_>>(),
+        can_edit => may(Permission::CustomerUpdate), can_delete => may(Permission::CustomerDelete),
+        can_write_records => may(Permission::RecordWrite),
+        can_write_interactions => may(Permission::InteractionWrite) || may(Permission::ServiceRecordWrite),
+        decision_roles => DECISION_ROLES,
+        interaction_kinds => InteractionKind::ALL.iter().filter(|k| may(Permission::InteractionWrite) || k.is_ticket()).map(|k| (k.key(), if lang == Lang::En { k.key() } else { k.label_zh() })).collect::<Vec<_>>(),
+        severities => Severity::ALL.iter().map(|k| (k.key(), if lang == Lang::En { k.key() } else { k.label_zh() })).collect::<Vec<_>>(),
+        ticket_statuses => TicketStatus::ALL.iter().map(|k| (k.key(), if lang == Lang::En { k.key() } else { k.label_zh() })).collect::<Vec<_>>(),
+        today => state.store.today().to_string(),
+        open, errors, form,
+    };
+    let failed = !errors_empty(&ctx);
+    let mut r = page.render(state, "customers/detail.html", "customers", ctx);
+    if failed {
+        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+fn errors_empty(ctx: &Value) -> bool {
+    ctx.get_attr("errors")
+        .ok()
+        .and_then(|e| e.len())
+        .unwrap_or(0)
+        == 0
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    match customer_for(&state, &page.user, id, Permission::CustomerRead).await {
+        Ok(c) => render_detail(&state, &page, c, "", BTreeMap::new(), BTreeMap::new()).await,
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+/// Shared by the three sub-forms: check, validate, write, or re-render with errors.
+async fn sub_form<D, Fut>(
+    state: &AppState,
+    page: &Page,
+    id: i64,
+    form: &FormData,
+    open: &str,
+    validate: impl FnOnce() -> Result<(D, Permission), ValidationErrors>,
+    write: impl FnOnce(D) -> Fut,
+) -> Result<Response, ApiError>
+where
+    Fut: std::future::Future<Output = Result<(), kehu_store::StoreError>>,
+{
+    page.check_csrf(form)?;
+    let c = match customer_for(state, &page.user, id, Permission::CustomerRead).await {
+        Ok(c) => c,
+        Err(e) => return Ok(page.error_page(state, e)),
+    };
+    match validate() {
+        Ok((data, perm)) => {
+            if !page.user.actor.may(
+                perm,
+                Ownership {
+                    owner_id: c.owner_id,
+                    team: c.team.as_deref(),
+                },
+            ) {
+                return Ok(page.error_page(state, ApiError::Forbidden));
+            }
+            write(data).await?;
+            Ok(Redirect::to(&format!("/customers/{id}")).into_response())
+        }
+        Err(v) => {
+            render_detail(
+                state,
+                page,
+                c,
+                open,
+                error_map(&v, page.lang),
+                form.values()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::from_serialize(&v)))
+                    .collect(),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn add_contact(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    let input = contact_input(&form, "").unwrap_or_default();
+    let store = state.store.clone();
+    sub_form(
+        &state,
+        &page,
+        id,
+        &form,
+        "contact",
+        || Ok((input.validate()?, Permission::RecordWrite)),
+        |d| async move { store.insert_contact(id, &d).await.map(|_| ()) },
+    )
+    .await
+}
+
+pub async fn add_order(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    let today = state.store.today();
+    let store = state.store.clone();
+    let validate = || {
+        let mut e = ValidationErrors::default();
+        let amount = form
+            .text("amount_fen")
+            .and_then(|v| e.check("amount_fen", Fen::parse_yuan(&v)).map(Fen::get));
+        let input = OrderInput {
+            order_no: form.text("order_no"),
+            ordered_on: form.text("ordered_on"),
+            amount_fen: amount,
+            product_line: form.text("product_line"),
+            notes: None,
+        };
+        let checked = input.validate(today);
+        match checked {
+            Ok(d) if e.is_empty() => Ok((d, Permission::RecordWrite)),
+            Ok(_) => Err(e),
+            Err(mut v) => {
+                // the 元 parse error is the precise one for amount
+                if e.for_field("amount_fen").is_some() {
+                    v.0.retain(|f| f.field != "amount_fen");
+                }
+                e.0.extend(v.0);
+                Err(e)
+            }
+        }
+    };
+    sub_form(
+        &state,
+        &page,
+        id,
+        &form,
+        "order",
+        validate,
+        |d| async move { store.insert_order(id, &d).await.map(|_| ()) },
+    )
+    .await
+}
+
+pub async fn add_interaction(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    let today = state.store.today();
+    let store = state.store.clone();
+    let user_id = page.user.user.id;
+    let can_service = page.user.actor.grants.has(Permission::ServiceRecordWrite);
+    let validate = || {
+        let mut e = ValidationErrors::default();
+        let satisfaction = form.text("satisfaction").and_then(|v| {
+            e.check(
+                "satisfaction",
+                v.parse::<i64>()
+                    .map_err(|_| kehu_core::Reason::IntegerFormat),
+            )
+        });
+        let input = InteractionInput {
+            kind: form.text("kind"),
+            occurred_on: form.text("occurred_on"),
+            summary: form.text("summary"),
+            severity: form.text("severity"),
+            status: form.text("status"),
+            satisfaction,
+        };
+        match input.validate(today) {
+            Ok(d) if e.is_empty() => {
+                let perm = if d.kind.is_ticket() && can_service {
+                    Permission::ServiceRecordWrite
+                } else {
+                    Permission::InteractionWrite
+                };
+                Ok((d, perm))
+            }
+            Ok(_) => Err(e),
+            Err(v) => {
+                e.0.extend(v.0);
+                Err(e)
+            }
+        }
+    };
+    sub_form(
+        &state,
+        &page,
+        id,
+        &form,
+        "interaction",
+        validate,
+        |d| async move {
+            store
+                .insert_interaction(id, &d, Some(user_id))
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
+}

@@ -1,0 +1,299 @@
+//! Server-rendered UI: minijinja templates (autoescaped), htmx for partial
+//! updates, plain forms that work without JavaScript. Chinese by default,
+//! English by the `kehu_lang` cookie. Every POST carries the session's CSRF
+//! token in a hidden field.
+
+mod account;
+mod admin;
+mod customers;
+mod forms;
+
+use crate::auth::{authenticate, constant_time_eq, CurrentUser};
+use crate::error::{ui_lang, ApiError};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kehu_core::role::{Permission, ROLE_PRESETS};
+use kehu_core::Lang;
+use minijinja::{context, Environment, Value};
+
+pub use forms::FormData;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/customers") }))
+        .route(
+            "/login",
+            get(customers::login_page).post(customers::login_submit),
+        )
+        .route("/logout", post(customers::logout))
+        .route("/lang/{lang}", get(set_lang))
+        .route("/assets/{file}", get(asset))
+        .route("/customers", get(customers::list))
+        .route(
+            "/customers/new",
+            get(customers::new_form).post(customers::create),
+        )
+        .route("/customers/{id}", get(customers::detail))
+        .route(
+            "/customers/{id}/edit",
+            get(customers::edit_form).post(customers::update),
+        )
+        .route("/customers/{id}/delete", post(customers::delete))
+        .route("/customers/{id}/contacts", post(customers::add_contact))
+        .route("/customers/{id}/orders", post(customers::add_order))
+        .route(
+            "/customers/{id}/interactions",
+            post(customers::add_interaction),
+        )
+        .route(
+            "/admin/fields",
+            get(admin::fields).post(admin::create_field),
+        )
+        .route("/admin/fields/{id}/delete", post(admin::delete_field))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{id}/toggle", post(admin::toggle_user))
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::change_password),
+        )
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+macro_rules! templates {
+    ($env:expr, $($name:literal),* $(,)?) => {
+        $( $env.add_template($name, include_str!(concat!("../../templates/", $name))).expect(concat!("template ", $name)); )*
+    };
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    #[allow(clippy::expect_used)] // templates are compiled into the binary; a broken one is a build bug
+    pub fn new() -> Templates {
+        let mut env = Environment::new();
+        templates!(
+            env,
+            "base.html",
+            "macros.html",
+            "login.html",
+            "error.html",
+            "customers/list.html",
+            "customers/results.html",
+            "customers/form.html",
+            "customers/detail.html",
+            "admin/fields.html",
+            "admin/users.html",
+            "account.html"
+        );
+        env.add_function(
+            "t",
+            |state: &minijinja::State, zh: String, en: String| -> String {
+                if state
+                    .lookup("lang")
+                    .is_some_and(|l| l.as_str() == Some("en"))
+                {
+                    en
+                } else {
+                    zh
+                }
+            },
+        );
+        Templates { env }
+    }
+
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, ApiError> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| ApiError::Internal(format!("template {name}: {e:#}")))
+    }
+}
+
+/// The signed-in user of a page, or a redirect to the login page.
+pub struct Page {
+    pub user: CurrentUser,
+    pub lang: Lang,
+    pub htmx: bool,
+}
+
+pub enum PageRejection {
+    Login(String),
+    ChangePassword,
+    Error(ApiError),
+}
+
+impl IntoResponse for PageRejection {
+    fn into_response(self) -> Response {
+        match self {
+            PageRejection::Login(next) => Redirect::to(&format!(
+                "/login?next={}",
+                form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            ))
+            .into_response(),
+            PageRejection::ChangePassword => Redirect::to("/account/password").into_response(),
+            PageRejection::Error(e) => e.into_response(),
+        }
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for Page {
+    type Rejection = PageRejection;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // The UI uses the session cookie only; bearer tokens are for scripts.
+        let mut headers = parts.headers.clone();
+        headers.remove(header::AUTHORIZATION);
+        let user = authenticate(state, &headers)
+            .await
+            .map_err(PageRejection::Error)?;
+        let next = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        match user {
+            // a one-time or reset password must be replaced before anything else
+            Some(user)
+                if user.user.must_change_password
+                    && !matches!(parts.uri.path(), "/account/password" | "/logout") =>
+            {
+                Err(PageRejection::ChangePassword)
+            }
+            Some(user) => Ok(Page {
+                user,
+                lang: ui_lang(&parts.headers),
+                htmx: parts.headers.contains_key("hx-request"),
+            }),
+            None => Err(PageRejection::Login(next)),
+        }
+    }
+}
+
+impl Page {
+    /// The context every page shares, merged with the page's own.
+    pub fn context(&self, nav: &str, extra: Value) -> Value {
+        let role_name = ROLE_PRESETS
+            .iter()
+            .find(|r| r.key == self.user.user.role)
+            .map(|r| {
+                if self.lang == Lang::En {
+                    r.name_en
+                } else {
+                    r.name_zh
+                }
+            })
+            .unwrap_or(self.user.user.role.as_str());
+        let base = context! {
+            lang => self.lang.code(),
+            user => context! { id => self.user.user.id, display_name => self.user.user.display_name.clone(), username => self.user.user.username.clone() },
+            role_name,
+            csrf_token => self.user.csrf_token().unwrap_or(""),
+            nav,
+            can_admin_fields => self.user.actor.grants.has(Permission::CustomFieldAdmin),
+            can_admin_users => self.user.actor.grants.has(Permission::UserAdmin),
+        };
+        context! { ..extra, ..base }
+    }
+
+    /// After a successful post: htmx follows `HX-Redirect`, plain forms a 303.
+    pub fn redirect(&self, to: &str) -> Response {
+        if self.htmx {
+            let mut r = StatusCode::OK.into_response();
+            if let Ok(v) = HeaderValue::from_str(to) {
+                r.headers_mut().insert("hx-redirect", v);
+            }
+            r
+        } else {
+            Redirect::to(to).into_response()
+        }
+    }
+
+    pub fn t(&self, zh: &str, en: &str) -> String {
+        if self.lang == Lang::En {
+            en.to_string()
+        } else {
+            zh.to_string()
+        }
+    }
+
+    /// Form posts must carry the session's CSRF token.
+    pub fn check_csrf(&self, form: &FormData) -> Result<(), ApiError> {
+        let expected = self.user.csrf_token().ok_or(ApiError::Csrf)?;
+        match form.get("csrf_token") {
+            Some(sent) if constant_time_eq(sent, expected) => Ok(()),
+            _ => Err(ApiError::Csrf),
+        }
+    }
+
+    pub fn render(&self, state: &AppState, name: &str, nav: &str, extra: Value) -> Response {
+        match state.ui.render(name, self.context(nav, extra)) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => self.error_page(state, e),
+        }
+    }
+
+    /// A readable error page (or the bare message for htmx swaps) in the user's language.
+    pub fn error_page(&self, state: &AppState, e: ApiError) -> Response {
+        let status = e.status();
+        if let ApiError::Internal(msg) = &e {
+            tracing::error!(error = %msg, "UI error");
+        }
+        let (title, detail) = e.texts(self.lang);
+        let html = state
+            .ui
+            .render("error.html", self.context("", context! { title, detail }))
+            .unwrap_or_else(|_| "error".into());
+        (status, Html(html)).into_response()
+    }
+}
+
+async fn set_lang(Path(lang): Path<String>, headers: HeaderMap) -> Response {
+    let lang = if lang == "en" { "en" } else { "zh" };
+    // Back to the page the switch was clicked on, if it was ours.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.find('/').map(|i| rest[i..].to_string()))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/customers".into());
+    let mut r = Redirect::to(&back).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "kehu_lang={lang}; Path=/; Max-Age=31536000; SameSite=Lax"
+    )) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.2.0.11.js");
+const CSS: &[u8] = include_bytes!("../../assets/app.css");
+
+async fn asset(Path(file): Path<String>, State(_): State<AppState>) -> Response {
+    let (body, ctype) = match file.as_str() {
+        "htmx.min.2.0.11.js" => (HTMX, "text/javascript; charset=utf-8"),
+        "app.css" => (CSS, "text/css; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}

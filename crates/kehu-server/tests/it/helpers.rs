@@ -1,0 +1,204 @@
+use kehu_server::api::dto::UserCreate;
+use kehu_server::{Application, Settings};
+use kehu_store::testing::TestDatabase;
+use kehu_store::{Backend, Store};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// Runs each listed `async fn NAME(backend: Backend)` once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kehu_store::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kehu_store::Backend::Postgres).await } )* }
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    db: Option<TestDatabase>,
+}
+
+/// A signed-in HTTP client: cookie session + CSRF token, or a bearer token.
+pub struct Session {
+    pub client: Client,
+    pub base: String,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+    pub user_id: i64,
+    pub lang: &'static str,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let app = Application::build(Settings {
+        database_url: db.url.clone(),
+        addr: "127.0.0.1:0".into(),
+        secure_cookies: false,
+        run_jobs: false,
+    })
+    .await
+    .expect("build app");
+    let addr = app.local_addr().expect("bound address");
+    tokio::spawn(app.run(std::future::pending()));
+    TestApp {
+        base: format!("http://{addr}"),
+        store,
+        db: Some(db),
+    }
+}
+
+impl TestApp {
+    /// Creates a user with a known password.
+    pub async fn user(&self, username: &str, role: &str, team: Option<&str>) -> i64 {
+        let created = kehu_server::api::users::create_user(
+            &self.store,
+            UserCreate {
+                username: username.into(),
+                display_name: None,
+                role: role.into(),
+                team: team.map(String::from),
+                password: Some(password_of(username)),
+            },
+        )
+        .await
+        .expect("create user");
+        created.user.id
+    }
+
+    /// A user signed in through POST /api/v1/session (cookie + CSRF).
+    pub async fn login(&self, username: &str, role: &str, team: Option<&str>) -> Session {
+        let user_id = self.user(username, role, team).await;
+        let client = Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        let r = client
+            .post(format!("{}/api/v1/session", self.base))
+            .json(&json!({"username": username, "password": password_of(username)}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), StatusCode::OK, "login of {username}");
+        let body: Value = r.json().await.expect("session json");
+        Session {
+            client,
+            base: self.base.clone(),
+            csrf: body["csrf_token"].as_str().map(String::from),
+            bearer: None,
+            user_id,
+            lang: "zh-CN",
+        }
+    }
+
+    /// A user with a bearer API token (no cookies, no CSRF).
+    pub async fn token(&self, username: &str, role: &str, team: Option<&str>) -> Session {
+        let user_id = self.user(username, role, team).await;
+        let token = kehu_server::auth::random_token();
+        self.store
+            .create_api_token(user_id, "test", &token)
+            .await
+            .expect("token");
+        Session {
+            client: Client::new(),
+            base: self.base.clone(),
+            csrf: None,
+            bearer: Some(token),
+            user_id,
+            lang: "zh-CN",
+        }
+    }
+
+    pub async fn cleanup(mut self) {
+        if let Some(db) = self.db.take() {
+            db.cleanup(self.store.clone()).await;
+        }
+    }
+}
+
+pub fn password_of(username: &str) -> String {
+    let _ = username;
+    "Correct-Horse-Battery-7".to_string()
+}
+
+impl Session {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut rb = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Accept-Language", self.lang);
+        if let Some(t) = &self.bearer {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(c) = &self.csrf {
+            rb = rb.header("X-CSRF-Token", c);
+        }
+        rb
+    }
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("GET")
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST")
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("PATCH")
+    }
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+    pub fn english(mut self) -> Session {
+        self.lang = "en";
+        self
+    }
+
+    /// Creates a customer and returns its JSON (asserting 201).
+    pub async fn customer(&self, name: &str, extra: Value) -> Value {
+        let mut body = json!({"name": name, "industry": "制造业", "sales_region": "华东", "cooperation_start_on": "2021-03-15"});
+        if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
+            b.extend(e);
+        }
+        let r = self.post("/api/v1/customers", body).await;
+        let status = r.status();
+        let json: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "create {name}: {json}");
+        json
+    }
+}
+
+/// Reads a problem+json response, checking the content type and status.
+pub async fn problem(r: Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status, "status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type {ct}"
+    );
+    r.json().await.expect("problem json")
+}
+
+/// The first field error of a validation problem: (field, code).
+pub fn first_error(p: &Value) -> (String, String) {
+    let e = &p["errors"][0];
+    (
+        e["field"].as_str().unwrap_or("").to_string(),
+        e["code"].as_str().unwrap_or("").to_string(),
+    )
+}

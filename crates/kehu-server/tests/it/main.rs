@@ -1,0 +1,13 @@
+//! Integration tests: the real server on a random port, a fresh database per
+//! test, on SQLite and on PostgreSQL (`both_backends!`), spoken to over HTTP.
+
+mod helpers;
+
+mod api_auth;
+mod api_bad_input;
+mod api_customers;
+mod api_records;
+mod api_roles;
+mod browser;
+mod snapshots_api;
+mod ui_forms;

@@ -1,0 +1,209 @@
+//! The UI's forms over plain HTTP: login CSRF, forced password change,
+//! CSRF on every post, escaping of user text.
+
+use crate::both_backends;
+use crate::helpers::spawn_app;
+use kehu_store::Backend;
+use reqwest::{redirect::Policy, Client, StatusCode};
+
+both_backends!(login_form_password_change_and_csrf);
+
+fn csrf_in(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf_token\" value=\"")
+        .expect("csrf field")
+        + "name=\"csrf_token\" value=\"".len();
+    html[start..].split('"').next().unwrap_or("").to_string()
+}
+
+async fn login_form_password_change_and_csrf(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = kehu_server::api::users::create_user(
+        &app.store,
+        kehu_server::api::dto::UserCreate {
+            username: "newbie".into(),
+            display_name: None,
+            role: "sales_rep".into(),
+            team: Some("华东一组".into()),
+            password: None,
+        },
+    )
+    .await
+    .expect("user");
+    let one_time = created.initial_password.expect("generated password");
+    let c = Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let base = &app.base;
+
+    let r = c
+        .get(format!("{base}/customers"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/login?next=%2Fcustomers")
+    );
+    let page = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let login_csrf = csrf_in(&page);
+    let forged = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", "forged"),
+            ("username", "newbie"),
+            ("password", one_time.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), StatusCode::OK);
+    assert!(
+        forged.text().await.expect("html").contains("CSRF"),
+        "a forged login form is refused"
+    );
+    let ok = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", login_csrf.as_str()),
+            ("username", "newbie"),
+            ("password", one_time.as_str()),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ok.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/customers"),
+        "no open redirect"
+    );
+
+    // a one-time password must be replaced first
+    let r = c
+        .get(format!("{base}/customers"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/account/password")
+    );
+    let form = c
+        .get(format!("{base}/account/password"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    let csrf = csrf_in(&form);
+    let mismatch = c
+        .post(format!("{base}/account/password"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current_password", one_time.as_str()),
+            ("new_password", "a good long passphrase"),
+            ("confirm_password", "different"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mismatch
+        .text()
+        .await
+        .expect("html")
+        .contains("两次输入的新密码不一致"));
+    let changed = c
+        .post(format!("{base}/account/password"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current_password", one_time.as_str()),
+            ("new_password", "a good long passphrase"),
+            ("confirm_password", "a good long passphrase"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(changed.status(), StatusCode::OK);
+    let list = c
+        .get(format!("{base}/customers"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(list.status(), StatusCode::OK);
+
+    // every form post needs the session's token
+    let no_token = c
+        .post(format!("{base}/customers/new"))
+        .form(&[("name", "无令牌"), ("cooperation_start_on", "2021-01-01")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
+    let html = c
+        .get(format!("{base}/customers/new"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    let csrf = csrf_in(&html);
+    let created = c
+        .post(format!("{base}/customers/new"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "<script>alert('x')</script>有限公司"),
+            ("cooperation_start_on", "2021-01-01"),
+            ("declared_annual_purchase_fen", "35.5"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let detail = c
+        .get(format!(
+            "{base}{}",
+            created
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        ))
+        .send()
+        .await
+        .expect("get");
+    let csp = detail
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = detail.text().await.expect("html");
+    assert!(
+        html.contains("&lt;script&gt;") && !html.contains("<script>alert"),
+        "user text is escaped"
+    );
+    assert!(
+        html.contains("35.50万"),
+        "35.5 万元 stored as fen and shown in 万"
+    );
+    app.cleanup().await;
+}

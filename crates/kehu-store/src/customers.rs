@@ -1,0 +1,277 @@
+//! Customers: insert with generated codes, optimistic-concurrency updates,
+//! scoped lists, and the rollups derived from orders and interactions.
+
+use crate::db::{check_version, Arg, Backend, Exec, RowGet};
+use crate::error::StoreError;
+use crate::listing::{run_list, ListSpec, ScopeFilter};
+use crate::model::{Customer, Page};
+use crate::{args, json_list, Store};
+use chrono::{Datelike, Months, NaiveDate, Utc};
+use kehu_core::contact::ContactData;
+use kehu_core::customer::CustomerData;
+use kehu_core::query::ListQuery;
+use kehu_core::{Reason, ValidationErrors};
+use serde_json::Value;
+
+pub(crate) const COLUMNS: &str = "customers.id, customers.code, customers.name, customers.aliases, customers.uscc, customers.industry, customers.employees, \
+customers.annual_revenue_fen, customers.province, customers.city, customers.sales_region, customers.address, customers.founded_on, \
+customers.cooperation_start_on, customers.product_types, customers.declared_annual_purchase_fen, customers.status, customers.source_channel, \
+customers.owner_id, customers.team, customers.notes, customers.custom_fields, customers.purchase_12m_fen, customers.order_count, \
+customers.last_order_on, customers.last_interaction_on, customers.complaints_365d, customers.version, customers.created_at, customers.updated_at";
+
+pub(crate) fn decode(r: &dyn RowGet) -> Result<Customer, sqlx::Error> {
+    Ok(Customer {
+        id: r.int("id")?,
+        code: r.text("code")?,
+        name: r.text("name")?,
+        aliases: json_list(r.json("aliases")?),
+        uscc: r.opt_text("uscc")?,
+        industry: r.opt_text("industry")?,
+        employees: r.opt_int("employees")?,
+        annual_revenue_fen: r.opt_int("annual_revenue_fen")?,
+        province: r.opt_text("province")?,
+        city: r.opt_text("city")?,
+        sales_region: r.opt_text("sales_region")?,
+        address: r.opt_text("address")?,
+        founded_on: r.opt_date("founded_on")?,
+        cooperation_start_on: r.opt_date("cooperation_start_on")?,
+        product_types: json_list(r.json("product_types")?),
+        declared_annual_purchase_fen: r.opt_int("declared_annual_purchase_fen")?,
+        status: r.text("status")?,
+        source_channel: r.opt_text("source_channel")?,
+        owner_id: r.opt_int("owner_id")?,
+        team: r.opt_text("team")?,
+        notes: r.opt_text("notes")?,
+        custom_fields: match r.json("custom_fields")? {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        },
+        purchase_12m_fen: r.int("purchase_12m_fen")?,
+        order_count: r.int("order_count")?,
+        last_order_on: r.opt_date("last_order_on")?,
+        last_interaction_on: r.opt_date("last_interaction_on")?,
+        complaints_365d: r.int("complaints_365d")?,
+        version: r.int("version")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+/// Who owns a customer: the owner user and the team it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub owner_id: Option<i64>,
+    pub team: Option<String>,
+}
+
+fn data_args(d: &CustomerData, owner: &Owner) -> Vec<Arg> {
+    args![
+        d.name.clone(),
+        Value::from(d.aliases.clone()),
+        d.uscc.clone(),
+        d.industry.clone(),
+        d.employees,
+        d.annual_revenue.map(|f| f.get()),
+        d.province.clone(),
+        d.city.clone(),
+        d.sales_region.clone(),
+        d.address.clone(),
+        d.founded_on,
+        d.cooperation_start_on,
+        Value::from(d.product_types.clone()),
+        d.declared_annual_purchase.map(|f| f.get()),
+        d.status.key(),
+        d.source_channel.clone(),
+        owner.owner_id,
+        owner.team.clone(),
+        d.notes.clone(),
+        Value::Object(d.custom_fields.clone()),
+    ]
+}
+
+/// Unique violations become field errors, whatever the backend calls them.
+pub(crate) fn map_unique(e: StoreError, fields: &[&str]) -> StoreError {
+    if let Some(what) = e.unique_violation() {
+        if let Some(f) = fields.iter().find(|f| what.contains(*f)) {
+            return StoreError::Invalid(ValidationErrors::single(*f, Reason::Duplicate));
+        }
+    }
+    e
+}
+
+impl Store {
+    /// The next free code `C{year}{NNN}` (at least 3 digits, more when needed).
+    async fn next_code(exec: &mut impl Exec, today: NaiveDate) -> Result<String, StoreError> {
+        let prefix = format!("C{}", today.year());
+        let len_fn = match exec.backend() {
+            Backend::Sqlite => "LENGTH",
+            Backend::Postgres => "CHAR_LENGTH",
+        };
+        let sql = format!(
+            "SELECT code AS c FROM customers WHERE code LIKE $1 AND {len_fn}(code) = (SELECT MAX({len_fn}(code)) FROM customers WHERE code LIKE $1) ORDER BY code DESC LIMIT 1"
+        );
+        let last = exec
+            .fetch_optional(&sql, args![format!("{prefix}%")], |r: &dyn RowGet| {
+                r.text("c")
+            })
+            .await?;
+        let next = last
+            .and_then(|c| c[prefix.len()..].parse::<u64>().ok())
+            .map_or(1, |n| n + 1);
+        Ok(format!("{prefix}{next:03}"))
+    }
+
+    /// Inserts a customer and, if given, its primary contact, in one transaction.
+    pub async fn insert_customer(
+        &self,
+        d: &CustomerData,
+        owner: &Owner,
+        actor: Option<i64>,
+        contact: Option<&ContactData>,
+    ) -> Result<Customer, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.db.begin().await?;
+        let code = match &d.code {
+            Some(c) => c.clone(),
+            None => Self::next_code(&mut tx, now.date_naive()).await?,
+        };
+        let mut a = vec![Arg::from(code)];
+        a.extend(data_args(d, owner));
+        a.extend(args![now, now, actor, actor]);
+        let sql = format!(
+            "INSERT INTO customers (code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, \
+             founded_on, cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, \
+             custom_fields, created_at, updated_at, created_by, updated_by) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25) RETURNING {COLUMNS}"
+        );
+        let c = tx
+            .fetch_one(&sql, a, decode)
+            .await
+            .map_err(|e| map_unique(e, &["uscc", "code"]))?;
+        if let Some(contact) = contact {
+            crate::records::insert_contact_in(&mut tx, c.id, contact).await?;
+        }
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+        self.db.clone().fetch_one(&sql, args![id], decode).await
+    }
+
+    pub async fn customer_by_code(&self, code: &str) -> Result<Customer, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE code = $1");
+        self.db
+            .clone()
+            .fetch_one(&sql, args![code.to_string()], decode)
+            .await
+    }
+
+    /// Replaces the editable fields if the record is still at `expected_version`.
+    pub async fn update_customer(
+        &self,
+        id: i64,
+        expected_version: i64,
+        d: &CustomerData,
+        owner: &Owner,
+        actor: Option<i64>,
+    ) -> Result<Customer, StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "customers", id, expected_version).await?;
+        let code = d.code.clone().unwrap_or_default();
+        let mut a = data_args(d, owner);
+        a.extend(args![Utc::now(), actor, id, expected_version]);
+        a.push(Arg::from(code));
+        let sql = format!(
+            "UPDATE customers SET name=$1, aliases=$2, uscc=$3, industry=$4, employees=$5, annual_revenue_fen=$6, province=$7, city=$8, \
+             sales_region=$9, address=$10, founded_on=$11, cooperation_start_on=$12, product_types=$13, declared_annual_purchase_fen=$14, \
+             status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, updated_at=$21, updated_by=$22, \
+             version = version + 1, code = CASE WHEN $25 = '' THEN code ELSE $25 END WHERE id=$23 AND version=$24 RETURNING {COLUMNS}"
+        );
+        let c = tx
+            .fetch_one(&sql, a, decode)
+            .await
+            .map_err(|e| map_unique(e, &["uscc", "code"]))?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    pub async fn delete_customer(&self, id: i64, expected_version: i64) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "customers", id, expected_version).await?;
+        tx.execute("DELETE FROM customers WHERE id = $1", args![id])
+            .await?;
+        tx.commit().await
+    }
+
+    pub async fn list_customers(
+        &self,
+        q: &ListQuery,
+        scope: &ScopeFilter,
+        with_total: bool,
+    ) -> Result<Page<Customer>, StoreError> {
+        let spec = ListSpec {
+            table: "customers",
+            columns: COLUMNS,
+            search: &["name", "code", "aliases", "uscc"],
+            scope,
+            scope_via_customer: false,
+        };
+        run_list(&mut self.db.clone(), &spec, q, with_total, decode).await
+    }
+
+    /// Recomputes the derived columns of one customer as of `today`.
+    pub(crate) async fn refresh_customer_rollups(
+        exec: &mut impl Exec,
+        customer_id: i64,
+        today: NaiveDate,
+    ) -> Result<(), StoreError> {
+        let sql = format!("{} WHERE id = $3", ROLLUP_UPDATE);
+        exec.execute(
+            &sql,
+            args![
+                window_start(today, 12),
+                complaint_window_start(today),
+                customer_id
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Recomputes the derived columns of every customer (the 12-month window
+    /// slides every day, so this runs daily and after bulk loads).
+    pub async fn refresh_all_rollups(&self, today: NaiveDate) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .execute(
+                ROLLUP_UPDATE,
+                args![window_start(today, 12), complaint_window_start(today)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+/// The first day inside a window of `months` months ending today.
+fn window_start(today: NaiveDate, months: u32) -> NaiveDate {
+    today
+        .checked_sub_months(Months::new(months))
+        .unwrap_or(today)
+        .succ_opt()
+        .unwrap_or(today)
+}
+
+/// The first day of the last 365 days.
+fn complaint_window_start(today: NaiveDate) -> NaiveDate {
+    today - chrono::Duration::days(364)
+}
+
+const ROLLUP_UPDATE: &str = "UPDATE customers SET \
+    purchase_12m_fen = COALESCE((SELECT CAST(SUM(o.amount_fen) AS BIGINT) FROM orders o WHERE o.customer_id = customers.id AND o.ordered_on >= $1), 0), \
+    order_count = (SELECT COUNT(*) FROM orders o WHERE o.customer_id = customers.id), \
+    last_order_on = (SELECT MAX(o.ordered_on) FROM orders o WHERE o.customer_id = customers.id), \
+    last_interaction_on = (SELECT MAX(i.occurred_on) FROM interactions i WHERE i.customer_id = customers.id), \
+    complaints_365d = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.kind = 'complaint' AND i.occurred_on >= $2)";

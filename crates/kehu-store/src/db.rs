@@ -1,0 +1,467 @@
+//! One API over two databases. SQL is written once with `$N` placeholders
+//! (sqlx's SQLite driver accepts them); arguments travel as [`Arg`] and rows
+//! are read through [`RowGet`], so repositories never branch per backend
+//! except where the SQL itself differs ([`Backend`]).
+
+use crate::error::StoreError;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool on either backend. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction on either backend. Dropped without `commit` = rolled back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// A bind argument. Options bind as SQL NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+    Date(Option<NaiveDate>),
+    Time(Option<DateTime<Utc>>),
+    Json(Option<Value>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::Float(Some(v))
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(Some(v.to_string()))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(Some(v))
+    }
+}
+impl From<NaiveDate> for Arg {
+    fn from(v: NaiveDate) -> Self {
+        Arg::Date(Some(v))
+    }
+}
+impl From<Option<NaiveDate>> for Arg {
+    fn from(v: Option<NaiveDate>) -> Self {
+        Arg::Date(v)
+    }
+}
+impl From<DateTime<Utc>> for Arg {
+    fn from(v: DateTime<Utc>) -> Self {
+        Arg::Time(Some(v))
+    }
+}
+impl From<Option<DateTime<Utc>>> for Arg {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Arg::Time(v)
+    }
+}
+impl From<Value> for Arg {
+    fn from(v: Value) -> Self {
+        Arg::Json(Some(v))
+    }
+}
+
+/// `args![a, b, c]` builds a `Vec<Arg>`.
+#[macro_export]
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { vec![$($crate::db::Arg::from($a)),*] };
+}
+
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                Arg::Int(v) => q.bind(v),
+                Arg::Float(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Date(v) => q.bind(v),
+                Arg::Time(v) => q.bind(v),
+                Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
+            };
+        }
+        q
+    }};
+}
+
+/// Typed column access over both row types.
+pub trait RowGet {
+    fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn float(&self, col: &str) -> Result<Option<f64>, sqlx::Error>;
+    fn text(&self, col: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error>;
+    fn boolean(&self, col: &str) -> Result<bool, sqlx::Error>;
+    fn opt_date(&self, col: &str) -> Result<Option<NaiveDate>, sqlx::Error>;
+    fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+    fn json(&self, col: &str) -> Result<Value, sqlx::Error>;
+}
+
+macro_rules! impl_row_get {
+    ($row:ty) => {
+        impl RowGet for $row {
+            fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn float(&self, col: &str) -> Result<Option<f64>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn text(&self, col: &str) -> Result<String, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn boolean(&self, col: &str) -> Result<bool, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_date(&self, col: &str) -> Result<Option<NaiveDate>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn json(&self, col: &str) -> Result<Value, sqlx::Error> {
+                let v: Option<sqlx::types::Json<Value>> = self.try_get(col)?;
+                Ok(v.map(|j| j.0).unwrap_or(Value::Null))
+            }
+        }
+    };
+}
+impl_row_get!(SqliteRow);
+impl_row_get!(PgRow);
+
+/// Reads one record from a row.
+pub trait Decode<T>: Fn(&dyn RowGet) -> Result<T, sqlx::Error> + Send + Sync {}
+impl<T, F: Fn(&dyn RowGet) -> Result<T, sqlx::Error> + Send + Sync> Decode<T> for F {}
+
+/// Runs SQL on a pool or in a transaction.
+pub trait Exec: Send {
+    fn backend(&self) -> Backend;
+    fn execute(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn fetch_all<T: Send>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: impl Decode<T>,
+    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send;
+    fn fetch_optional<T: Send>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: impl Decode<T>,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send;
+
+    fn fetch_one<T: Send>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: impl Decode<T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        async move {
+            self.fetch_optional(sql, args, decode)
+                .await?
+                .ok_or(StoreError::NotFound)
+        }
+    }
+}
+
+fn decode_all<R: RowGet, T>(rows: Vec<R>, decode: impl Decode<T>) -> Result<Vec<T>, sqlx::Error> {
+    rows.iter().map(|r| decode(r)).collect()
+}
+
+impl Exec for Db {
+    fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
+                .execute(&*p)
+                .await?
+                .rows_affected(),
+            Db::Postgres(p) => bind_args!(sqlx::query(sql), args)
+                .execute(&*p)
+                .await?
+                .rows_affected(),
+        })
+    }
+    async fn fetch_all<T: Send>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: impl Decode<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => decode_all(
+                bind_args!(sqlx::query(sql), args).fetch_all(&*p).await?,
+                decode,
+            )?,
+            Db::Postgres(p) => decode_all(
+                bind_args!(sqlx::query(sql), args).fetch_all(&*p).await?,
+                decode,
+            )?,
+        })
+    }
+    async fn fetch_optional<T: Send>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: impl Decode<T>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
+                .fetch_optional(&*p)
+                .await?
+                .map(|r| decode(&r))
+                .transpose()?,
+            Db::Postgres(p) => bind_args!(sqlx::query(sql), args)
+                .fetch_optional(&*p)
+                .await?
+                .map(|r| decode(&r))
+                .transpose()?,
+        })
+    }
+}
+
+impl Exec for Tx {
+    fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        Ok(match self {
+            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::Postgres(t) => bind_args!(sqlx::query(sql), args)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+        })
+    }
+    async fn fetch_all<T: Send>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: impl Decode<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(match self {
+            Tx::Sqlite(t) => decode_all(
+                bind_args!(sqlx::query(sql), args)
+                    .fetch_all(&mut **t)
+                    .await?,
+                decode,
+            )?,
+            Tx::Postgres(t) => decode_all(
+                bind_args!(sqlx::query(sql), args)
+                    .fetch_all(&mut **t)
+                    .await?,
+                decode,
+            )?,
+        })
+    }
+    async fn fetch_optional<T: Send>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: impl Decode<T>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(match self {
+            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
+                .fetch_optional(&mut **t)
+                .await?
+                .map(|r| decode(&r))
+                .transpose()?,
+            Tx::Postgres(t) => bind_args!(sqlx::query(sql), args)
+                .fetch_optional(&mut **t)
+                .await?
+                .map(|r| decode(&r))
+                .transpose()?,
+        })
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Connects by URL: `sqlite://PATH` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory");
+            if let Some(path) = url
+                .strip_prefix("sqlite://")
+                .map(|p| p.split('?').next().unwrap_or(p))
+            {
+                if let Some(dir) = std::path::Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .min_connections(1)
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(32)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(StoreError::Config(format!(
+                "database URL must start with sqlite:// or postgres://, got {url:?}"
+            )))
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Runs a multi-statement script (migrations) outside the argument machinery.
+    pub(crate) async fn run_script(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
+        match tx {
+            Tx::Sqlite(t) => {
+                sqlx::raw_sql(sql).execute(&mut **t).await?;
+            }
+            Tx::Postgres(t) => {
+                sqlx::raw_sql(sql).execute(&mut **t).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match self {
+            Db::Sqlite(p) => Some(p),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match self {
+            Db::Postgres(p) => Some(p),
+            Db::Sqlite(_) => None,
+        }
+    }
+}
+
+/// Read a single integer, e.g. `SELECT COUNT(*) AS n`.
+pub fn decode_n(r: &dyn RowGet) -> Result<i64, sqlx::Error> {
+    r.int("n")
+}
+
+/// Optimistic concurrency: fails with NotFound or VersionConflict unless
+/// `table`'s row `id` is at `expected`. `table` is a trusted constant.
+pub async fn check_version(
+    exec: &mut impl Exec,
+    table: &str,
+    id: i64,
+    expected: i64,
+) -> Result<(), StoreError> {
+    let sql = format!("SELECT version AS n FROM {table} WHERE id = $1");
+    let current = exec.fetch_one(&sql, crate::args![id], decode_n).await?;
+    if current == expected {
+        Ok(())
+    } else {
+        Err(StoreError::VersionConflict { expected, current })
+    }
+}

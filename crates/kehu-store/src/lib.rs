@@ -1,0 +1,77 @@
+//! kehu-store: persistence on embedded SQLite (default) or PostgreSQL.
+//! Invariant: every multi-statement write runs in one transaction; every
+//! update checks the record's version (optimistic concurrency).
+#![deny(clippy::unwrap_used)]
+
+pub mod bulk;
+pub mod db;
+pub mod error;
+pub mod listing;
+pub mod migrate;
+pub mod model;
+
+mod custom_fields;
+mod customers;
+mod records;
+pub mod testing;
+mod users;
+
+pub use customers::Owner;
+pub use db::{Backend, Db};
+pub use error::StoreError;
+pub use listing::ScopeFilter;
+pub use users::{token_hash, NewUser, UserChange};
+
+use chrono::NaiveDate;
+
+/// The store: a pool plus the business calendar's "today" (Asia/Shanghai).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub db: Db,
+}
+
+impl Store {
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store {
+            db: Db::connect(url).await?,
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        migrate::migrate(&self.db).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        use db::Exec;
+        self.db.backend()
+    }
+
+    /// Today in China (UTC+8, no daylight saving), the date rollups and validation use.
+    pub fn today(&self) -> NaiveDate {
+        today_in_china()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use db::Exec;
+        self.db
+            .clone()
+            .fetch_one("SELECT CAST(1 AS BIGINT) AS n", vec![], db::decode_n)
+            .await
+            .map(|_| ())
+    }
+}
+
+pub fn today_in_china() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+/// A stored JSON array of strings (aliases, product types, options).
+pub(crate) fn json_list(v: serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,146 @@
+//! Stored records: validated domain data plus identity, version and times.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kehu_core::custom_field::CustomFieldDef;
+use kehu_core::role::Grants;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub uscc: Option<String>,
+    pub industry: Option<String>,
+    pub employees: Option<i64>,
+    pub annual_revenue_fen: Option<i64>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub sales_region: Option<String>,
+    pub address: Option<String>,
+    pub founded_on: Option<NaiveDate>,
+    pub cooperation_start_on: Option<NaiveDate>,
+    pub product_types: Vec<String>,
+    pub declared_annual_purchase_fen: Option<i64>,
+    pub status: String,
+    pub source_channel: Option<String>,
+    pub owner_id: Option<i64>,
+    pub team: Option<String>,
+    pub notes: Option<String>,
+    pub custom_fields: Map<String, Value>,
+    /// Derived from orders (last 12 months as of the last refresh).
+    pub purchase_12m_fen: i64,
+    pub order_count: i64,
+    pub last_order_on: Option<NaiveDate>,
+    pub last_interaction_on: Option<NaiveDate>,
+    pub complaints_365d: i64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub id: i64,
+    pub customer_id: i64,
+    pub name: String,
+    pub title: Option<String>,
+    pub decision_role: Option<String>,
+    pub landline: Option<String>,
+    pub mobile: Option<String>,
+    pub email: Option<String>,
+    pub id_number: Option<String>,
+    pub is_primary: bool,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub id: i64,
+    pub customer_id: i64,
+    pub order_no: Option<String>,
+    pub ordered_on: NaiveDate,
+    pub amount_fen: i64,
+    pub product_line: Option<String>,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    pub id: i64,
+    pub customer_id: i64,
+    pub kind: String,
+    pub occurred_on: NaiveDate,
+    pub summary: String,
+    pub severity: Option<String>,
+    pub status: Option<String>,
+    pub satisfaction: Option<i64>,
+    pub user_id: Option<i64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub active: bool,
+    pub must_change_password: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user with what authorization needs: the role's grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthUser {
+    pub user: User,
+    pub grants: Grants,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub key: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub grants: Grants,
+    pub builtin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomField {
+    pub id: i64,
+    pub def: CustomFieldDef,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One page of a list and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+    pub total: Option<i64>,
+}

@@ -1,0 +1,373 @@
+//! Contacts, orders and interactions: records that hang off a customer.
+//! Writes to orders and interactions refresh the customer's rollups in the
+//! same transaction, so lists never show stale totals after a write.
+
+use crate::db::{check_version, Arg, Exec, RowGet};
+use crate::error::StoreError;
+use crate::listing::{run_list, ListSpec, ScopeFilter};
+use crate::model::{Contact, Interaction, Order, Page};
+use crate::{args, Store};
+use chrono::Utc;
+use kehu_core::contact::ContactData;
+use kehu_core::interaction::InteractionData;
+use kehu_core::order::OrderData;
+use kehu_core::query::ListQuery;
+
+const CONTACT_COLUMNS: &str = "contacts.id, contacts.customer_id, contacts.name, contacts.title, contacts.decision_role, contacts.landline, \
+contacts.mobile, contacts.email, contacts.id_number, contacts.is_primary, contacts.notes, contacts.version, contacts.created_at, contacts.updated_at";
+const ORDER_COLUMNS: &str = "orders.id, orders.customer_id, orders.order_no, orders.ordered_on, orders.amount_fen, orders.product_line, \
+orders.notes, orders.version, orders.created_at, orders.updated_at";
+const INTERACTION_COLUMNS: &str = "interactions.id, interactions.customer_id, interactions.kind, interactions.occurred_on, interactions.summary, \
+interactions.severity, interactions.status, interactions.satisfaction, interactions.user_id, interactions.version, interactions.created_at, interactions.updated_at";
+
+fn decode_contact(r: &dyn RowGet) -> Result<Contact, sqlx::Error> {
+    Ok(Contact {
+        id: r.int("id")?,
+        customer_id: r.int("customer_id")?,
+        name: r.text("name")?,
+        title: r.opt_text("title")?,
+        decision_role: r.opt_text("decision_role")?,
+        landline: r.opt_text("landline")?,
+        mobile: r.opt_text("mobile")?,
+        email: r.opt_text("email")?,
+        id_number: r.opt_text("id_number")?,
+        is_primary: r.boolean("is_primary")?,
+        notes: r.opt_text("notes")?,
+        version: r.int("version")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+fn decode_order(r: &dyn RowGet) -> Result<Order, sqlx::Error> {
+    Ok(Order {
+        id: r.int("id")?,
+        customer_id: r.int("customer_id")?,
+        order_no: r.opt_text("order_no")?,
+        ordered_on: r
+            .opt_date("ordered_on")?
+            .ok_or_else(|| sqlx::Error::ColumnNotFound("ordered_on".into()))?,
+        amount_fen: r.int("amount_fen")?,
+        product_line: r.opt_text("product_line")?,
+        notes: r.opt_text("notes")?,
+        version: r.int("version")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+fn decode_interaction(r: &dyn RowGet) -> Result<Interaction, sqlx::Error> {
+    Ok(Interaction {
+        id: r.int("id")?,
+        customer_id: r.int("customer_id")?,
+        kind: r.text("kind")?,
+        occurred_on: r
+            .opt_date("occurred_on")?
+            .ok_or_else(|| sqlx::Error::ColumnNotFound("occurred_on".into()))?,
+        summary: r.text("summary")?,
+        severity: r.opt_text("severity")?,
+        status: r.opt_text("status")?,
+        satisfaction: r.opt_int("satisfaction")?,
+        user_id: r.opt_int("user_id")?,
+        version: r.int("version")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+fn contact_args(d: &ContactData) -> Vec<Arg> {
+    args![
+        d.name.clone(),
+        d.title.clone(),
+        d.decision_role.clone(),
+        d.landline.clone(),
+        d.mobile.clone(),
+        d.email.clone(),
+        d.id_number.clone(),
+        d.is_primary,
+        d.notes.clone()
+    ]
+}
+
+fn order_args(d: &OrderData) -> Vec<Arg> {
+    args![
+        d.order_no.clone(),
+        d.ordered_on,
+        d.amount.get(),
+        d.product_line.clone(),
+        d.notes.clone()
+    ]
+}
+
+fn interaction_args(d: &InteractionData) -> Vec<Arg> {
+    args![
+        d.kind.key(),
+        d.occurred_on,
+        d.summary.clone(),
+        d.severity.map(|s| s.key().to_string()),
+        d.status.map(|s| s.key().to_string()),
+        d.satisfaction
+    ]
+}
+
+/// One primary contact per customer: marking one clears the others.
+async fn clear_other_primaries(
+    exec: &mut impl Exec,
+    customer_id: i64,
+    keep: i64,
+) -> Result<(), StoreError> {
+    exec.execute("UPDATE contacts SET is_primary = $1 WHERE customer_id = $2 AND id <> $3 AND is_primary = $4", args![false, customer_id, keep, true]).await?;
+    Ok(())
+}
+
+/// Inserts a contact inside an open transaction (also used when a customer is created with its contact).
+pub(crate) async fn insert_contact_in(
+    tx: &mut crate::db::Tx,
+    customer_id: i64,
+    d: &ContactData,
+) -> Result<Contact, StoreError> {
+    let now = Utc::now();
+    let mut a = args![customer_id];
+    a.extend(contact_args(d));
+    a.extend(args![now, now]);
+    let sql = format!(
+        "INSERT INTO contacts (customer_id, name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING {CONTACT_COLUMNS}"
+    );
+    let c = tx.fetch_one(&sql, a, decode_contact).await?;
+    if c.is_primary {
+        clear_other_primaries(tx, customer_id, c.id).await?;
+    }
+    Ok(c)
+}
+
+impl Store {
+    // ---- contacts ----
+
+    pub async fn insert_contact(
+        &self,
+        customer_id: i64,
+        d: &ContactData,
+    ) -> Result<Contact, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let c = insert_contact_in(&mut tx, customer_id, d).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    pub async fn contact(&self, id: i64) -> Result<Contact, StoreError> {
+        let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1");
+        self.db
+            .clone()
+            .fetch_one(&sql, args![id], decode_contact)
+            .await
+    }
+
+    pub async fn update_contact(
+        &self,
+        id: i64,
+        expected_version: i64,
+        d: &ContactData,
+    ) -> Result<Contact, StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "contacts", id, expected_version).await?;
+        let mut a = contact_args(d);
+        a.extend(args![Utc::now(), id]);
+        let sql = format!(
+            "UPDATE contacts SET name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, is_primary=$8, notes=$9, \
+             updated_at=$10, version = version + 1 WHERE id=$11 RETURNING {CONTACT_COLUMNS}"
+        );
+        let c = tx.fetch_one(&sql, a, decode_contact).await?;
+        if c.is_primary {
+            clear_other_primaries(&mut tx, c.customer_id, c.id).await?;
+        }
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    pub async fn delete_contact(&self, id: i64, expected_version: i64) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "contacts", id, expected_version).await?;
+        tx.execute("DELETE FROM contacts WHERE id = $1", args![id])
+            .await?;
+        tx.commit().await
+    }
+
+    pub async fn list_contacts(
+        &self,
+        q: &ListQuery,
+        scope: &ScopeFilter,
+    ) -> Result<Page<Contact>, StoreError> {
+        let spec = ListSpec {
+            table: "contacts",
+            columns: CONTACT_COLUMNS,
+            search: &["name", "title"],
+            scope,
+            scope_via_customer: true,
+        };
+        run_list(&mut self.db.clone(), &spec, q, false, decode_contact).await
+    }
+
+    // ---- orders ----
+
+    pub async fn insert_order(&self, customer_id: i64, d: &OrderData) -> Result<Order, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.db.begin().await?;
+        let mut a = args![customer_id];
+        a.extend(order_args(d));
+        a.extend(args![now, now]);
+        let sql = format!(
+            "INSERT INTO orders (customer_id, order_no, ordered_on, amount_fen, product_line, notes, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING {ORDER_COLUMNS}"
+        );
+        let o = tx.fetch_one(&sql, a, decode_order).await?;
+        Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    pub async fn order(&self, id: i64) -> Result<Order, StoreError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+        self.db
+            .clone()
+            .fetch_one(&sql, args![id], decode_order)
+            .await
+    }
+
+    pub async fn update_order(
+        &self,
+        id: i64,
+        expected_version: i64,
+        d: &OrderData,
+    ) -> Result<Order, StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "orders", id, expected_version).await?;
+        let mut a = order_args(d);
+        a.extend(args![Utc::now(), id]);
+        let sql = format!(
+            "UPDATE orders SET order_no=$1, ordered_on=$2, amount_fen=$3, product_line=$4, notes=$5, updated_at=$6, version = version + 1 \
+             WHERE id=$7 RETURNING {ORDER_COLUMNS}"
+        );
+        let o = tx.fetch_one(&sql, a, decode_order).await?;
+        Self::refresh_customer_rollups(&mut tx, o.customer_id, self.today()).await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    pub async fn delete_order(&self, id: i64, expected_version: i64) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "orders", id, expected_version).await?;
+        let customer_id = tx
+            .fetch_one(
+                "SELECT customer_id AS n FROM orders WHERE id = $1",
+                args![id],
+                crate::db::decode_n,
+            )
+            .await?;
+        tx.execute("DELETE FROM orders WHERE id = $1", args![id])
+            .await?;
+        Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
+        tx.commit().await
+    }
+
+    pub async fn list_orders(
+        &self,
+        q: &ListQuery,
+        scope: &ScopeFilter,
+    ) -> Result<Page<Order>, StoreError> {
+        let spec = ListSpec {
+            table: "orders",
+            columns: ORDER_COLUMNS,
+            search: &["order_no", "product_line"],
+            scope,
+            scope_via_customer: true,
+        };
+        run_list(&mut self.db.clone(), &spec, q, false, decode_order).await
+    }
+
+    // ---- interactions ----
+
+    pub async fn insert_interaction(
+        &self,
+        customer_id: i64,
+        d: &InteractionData,
+        user_id: Option<i64>,
+    ) -> Result<Interaction, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.db.begin().await?;
+        let mut a = args![customer_id];
+        a.extend(interaction_args(d));
+        a.extend(args![user_id, now, now]);
+        let sql = format!(
+            "INSERT INTO interactions (customer_id, kind, occurred_on, summary, severity, status, satisfaction, user_id, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {INTERACTION_COLUMNS}"
+        );
+        let i = tx.fetch_one(&sql, a, decode_interaction).await?;
+        Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
+        tx.commit().await?;
+        Ok(i)
+    }
+
+    pub async fn interaction(&self, id: i64) -> Result<Interaction, StoreError> {
+        let sql = format!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE id = $1");
+        self.db
+            .clone()
+            .fetch_one(&sql, args![id], decode_interaction)
+            .await
+    }
+
+    pub async fn update_interaction(
+        &self,
+        id: i64,
+        expected_version: i64,
+        d: &InteractionData,
+    ) -> Result<Interaction, StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "interactions", id, expected_version).await?;
+        let mut a = interaction_args(d);
+        a.extend(args![Utc::now(), id]);
+        let sql = format!(
+            "UPDATE interactions SET kind=$1, occurred_on=$2, summary=$3, severity=$4, status=$5, satisfaction=$6, updated_at=$7, \
+             version = version + 1 WHERE id=$8 RETURNING {INTERACTION_COLUMNS}"
+        );
+        let i = tx.fetch_one(&sql, a, decode_interaction).await?;
+        Self::refresh_customer_rollups(&mut tx, i.customer_id, self.today()).await?;
+        tx.commit().await?;
+        Ok(i)
+    }
+
+    pub async fn delete_interaction(
+        &self,
+        id: i64,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        check_version(&mut tx, "interactions", id, expected_version).await?;
+        let customer_id = tx
+            .fetch_one(
+                "SELECT customer_id AS n FROM interactions WHERE id = $1",
+                args![id],
+                crate::db::decode_n,
+            )
+            .await?;
+        tx.execute("DELETE FROM interactions WHERE id = $1", args![id])
+            .await?;
+        Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
+        tx.commit().await
+    }
+
+    pub async fn list_interactions(
+        &self,
+        q: &ListQuery,
+        scope: &ScopeFilter,
+    ) -> Result<Page<Interaction>, StoreError> {
+        let spec = ListSpec {
+            table: "interactions",
+            columns: INTERACTION_COLUMNS,
+            search: &["summary"],
+            scope,
+            scope_via_customer: true,
+        };
+        run_list(&mut self.db.clone(), &spec, q, false, decode_interaction).await
+    }
+}

@@ -1,0 +1,405 @@
+//! The store on both backends: the same scenarios run on SQLite and PostgreSQL.
+
+use kehu_core::custom_field::{CustomFieldDef, FieldGroup, FieldKind, FieldRule};
+use kehu_core::customer::{CustomerInput, CustomerRules};
+use kehu_core::order::OrderInput;
+use kehu_core::query::{parse_list_query, CUSTOMER_FIELDS};
+use kehu_store::testing::TestDatabase;
+use kehu_store::{Backend, Owner, ScopeFilter, Store, StoreError};
+use serde_json::json;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(kehu_store::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test] async fn $name() { super::$name(kehu_store::Backend::Postgres).await } )* }
+    };
+}
+
+on_both_backends!(
+    customers_list_filter_sort_and_page,
+    versions_conflict,
+    orders_refresh_rollups,
+    bulk_demo_load
+);
+
+async fn add_customer(
+    store: &Store,
+    name: &str,
+    industry: &str,
+    region: &str,
+    budget: i64,
+) -> kehu_store::model::Customer {
+    let industries = store.industries().await.expect("industries");
+    let defs = store.custom_field_defs().await.expect("defs");
+    let rules = CustomerRules {
+        industries: &industries,
+        custom_fields: &defs,
+        today: store.today(),
+    };
+    let mut cf = serde_json::Map::new();
+    if !defs.is_empty() {
+        cf.insert("budget".into(), json!(budget));
+    }
+    let data = CustomerInput {
+        name: Some(name.into()),
+        industry: Some(industry.into()),
+        sales_region: Some(region.into()),
+        cooperation_start_on: Some("2021-03-15".into()),
+        product_types: vec!["轴承".into()],
+        custom_fields: cf,
+        ..Default::default()
+    }
+    .validate(&rules)
+    .expect("valid customer");
+    store
+        .insert_customer(
+            &data,
+            &Owner {
+                owner_id: None,
+                team: Some("华东一组".into()),
+            },
+            None,
+            None,
+        )
+        .await
+        .expect("insert")
+}
+
+fn query(pairs: &[(&str, &str)], defs: &[CustomFieldDef]) -> kehu_core::query::ListQuery {
+    let p: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    parse_list_query(&p, CUSTOMER_FIELDS, defs, "id").expect("query")
+}
+
+async fn customers_list_filter_sort_and_page(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    store
+        .insert_custom_field(&CustomFieldDef {
+            key: "budget".into(),
+            label: "预算".into(),
+            group: FieldGroup::Needs,
+            kind: FieldKind::Money,
+            required: false,
+            options: vec![],
+            rule: FieldRule::default(),
+            position: 1,
+        })
+        .await
+        .expect("custom field");
+    let defs = store.custom_field_defs().await.expect("defs");
+    for i in 0..7 {
+        add_customer(
+            &store,
+            &format!("客户{i}"),
+            if i % 2 == 0 { "制造业" } else { "金融" },
+            "华东",
+            i * 1000,
+        )
+        .await;
+    }
+    let first = add_customer(&store, "客户A", "制造业", "华南", 99).await;
+    assert_eq!(
+        first.code.len(),
+        8,
+        "generated code like C2026008: {}",
+        first.code
+    );
+
+    let page = store
+        .list_customers(
+            &query(
+                &[
+                    ("industry", "制造业"),
+                    ("sales_region", "华东"),
+                    ("sort", "-cf.budget"),
+                    ("limit", "2"),
+                ],
+                &defs,
+            ),
+            &ScopeFilter::All,
+            true,
+        )
+        .await
+        .expect("list");
+    let names: Vec<&str> = page.items.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["客户6", "客户4"]);
+    assert_eq!(page.total, Some(4));
+    let cursor = page.next_cursor.expect("more pages");
+    let page2 = store
+        .list_customers(
+            &query(
+                &[
+                    ("industry", "制造业"),
+                    ("sales_region", "华东"),
+                    ("sort", "-cf.budget"),
+                    ("limit", "2"),
+                    ("cursor", &cursor),
+                ],
+                &defs,
+            ),
+            &ScopeFilter::All,
+            false,
+        )
+        .await
+        .expect("list");
+    let names: Vec<&str> = page2.items.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["客户2", "客户0"]);
+    assert!(page2.next_cursor.is_none());
+
+    let big = store
+        .list_customers(
+            &query(
+                &[("cf.budget.gte", "3000"), ("product_types", "轴承")],
+                &defs,
+            ),
+            &ScopeFilter::All,
+            true,
+        )
+        .await
+        .expect("list");
+    assert_eq!(big.total, Some(4));
+    let searched = store
+        .list_customers(&query(&[("q", "客户a")], &defs), &ScopeFilter::All, true)
+        .await
+        .expect("search");
+    assert_eq!(searched.total, Some(1));
+    let scoped = store
+        .list_customers(&query(&[], &defs), &ScopeFilter::Own { user_id: 42 }, true)
+        .await
+        .expect("scoped");
+    assert_eq!(scoped.total, Some(0));
+    db.cleanup(store).await;
+}
+
+async fn versions_conflict(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let c = add_customer(&store, "并发测试有限公司", "制造业", "华东", 0).await;
+    let industries = store.industries().await.expect("industries");
+    let rules = CustomerRules {
+        industries: &industries,
+        custom_fields: &[],
+        today: store.today(),
+    };
+    let data = CustomerInput {
+        name: Some("改名后".into()),
+        cooperation_start_on: Some("2020-01-01".into()),
+        ..Default::default()
+    }
+    .validate(&rules)
+    .expect("valid");
+    let owner = Owner {
+        owner_id: None,
+        team: None,
+    };
+    let updated = store
+        .update_customer(c.id, c.version, &data, &owner, None)
+        .await
+        .expect("first edit wins");
+    assert_eq!(updated.version, c.version + 1);
+    let second = store
+        .update_customer(c.id, c.version, &data, &owner, None)
+        .await;
+    assert!(
+        matches!(second, Err(StoreError::VersionConflict { .. })),
+        "{second:?}"
+    );
+    let dup = store
+        .insert_customer(
+            &kehu_core::customer::CustomerData {
+                code: Some(updated.code.clone()),
+                ..data.clone()
+            },
+            &owner,
+            None,
+            None,
+        )
+        .await;
+    match dup {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.0[0].field, "code"),
+        other => panic!("expected duplicate code error, got {other:?}"),
+    }
+    db.cleanup(store).await;
+}
+
+async fn orders_refresh_rollups(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let c = add_customer(&store, "订单测试有限公司", "制造业", "华东", 0).await;
+    let today = store.today();
+    for (days_ago, fen) in [(10, 50_000_000), (200, 30_000_000), (400, 99_000_000)] {
+        let o = OrderInput {
+            ordered_on: Some((today - chrono::Duration::days(days_ago)).to_string()),
+            amount_fen: Some(fen),
+            ..Default::default()
+        }
+        .validate(today)
+        .expect("valid order");
+        store.insert_order(c.id, &o).await.expect("order");
+    }
+    let c = store.customer(c.id).await.expect("customer");
+    assert_eq!(c.purchase_12m_fen, 80_000_000);
+    assert_eq!(c.order_count, 3);
+    assert_eq!(c.last_order_on, Some(today - chrono::Duration::days(10)));
+    db.cleanup(store).await;
+}
+
+/// Every customer's derived columns, by id.
+async fn rollup_snapshot(
+    store: &Store,
+) -> Vec<(
+    i64,
+    i64,
+    i64,
+    Option<chrono::NaiveDate>,
+    Option<chrono::NaiveDate>,
+    i64,
+)> {
+    use kehu_store::db::{Exec, RowGet};
+    store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT id, purchase_12m_fen, order_count, last_order_on, last_interaction_on, complaints_365d FROM customers ORDER BY id",
+            vec![],
+            |r: &dyn RowGet| Ok((r.int("id")?, r.int("purchase_12m_fen")?, r.int("order_count")?, r.opt_date("last_order_on")?, r.opt_date("last_interaction_on")?, r.int("complaints_365d")?)),
+        )
+        .await
+        .expect("snapshot")
+}
+
+async fn count(store: &Store, sql: &str, args: Vec<kehu_store::db::Arg>) -> i64 {
+    use kehu_store::db::Exec;
+    store
+        .db
+        .clone()
+        .fetch_one(sql, args, kehu_store::db::decode_n)
+        .await
+        .expect("count")
+}
+
+async fn bulk_demo_load(backend: Backend) {
+    use kehu_core::demo::{code_floors, DemoConfig, DemoGenerator, DemoOwner};
+    use kehu_store::bulk::BulkLoader;
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    // The load appends to what is there.
+    let existing = add_customer(&store, "已有客户有限公司", "制造业", "华东", 0).await;
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 30).expect("date");
+    let taken = kehu_store::bulk::taken(&store).await.expect("taken");
+    let mut cfg = DemoConfig::new(7, today, 300);
+    cfg.code_floors = code_floors(taken.codes.iter().map(String::as_str));
+    cfg.taken_usccs = taken.usccs;
+    cfg.owners = vec![DemoOwner {
+        user_id: existing_user(&store).await,
+        team: Some("华东一组".into()),
+    }];
+    let mut generator = DemoGenerator::new(cfg);
+    let mut loader = BulkLoader::begin(&store, today, generator.total())
+        .await
+        .expect("begin");
+    loop {
+        let chunk = generator.next_chunk(64);
+        if chunk.is_empty() {
+            break;
+        }
+        loader.load(&chunk).await.expect("load");
+    }
+    let counts = loader.finish().await.expect("finish");
+    assert_eq!(counts.customers, 300);
+    assert!(
+        counts.contacts >= 300 && counts.orders > 300 && counts.interactions > 300,
+        "{counts:?}"
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) AS n FROM customers", vec![]).await,
+        301
+    );
+    for (table, n) in [
+        ("contacts", counts.contacts),
+        ("orders", counts.orders),
+        ("interactions", counts.interactions),
+    ] {
+        assert_eq!(
+            count(
+                &store,
+                &format!("SELECT COUNT(*) AS n FROM {table}"),
+                vec![]
+            )
+            .await,
+            n as i64,
+            "{table}"
+        );
+    }
+
+    // design.md's examples, summed over the 12 months before 2024-03-12.
+    let window_sum = "SELECT COALESCE(CAST(SUM(amount_fen) AS BIGINT), 0) AS n FROM orders WHERE customer_id = $1 AND ordered_on >= $2 AND ordered_on <= $3";
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2023, 3, 13).expect("date"),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 12).expect("date"),
+    );
+    let a = store.customer_by_code("C2024001").await.expect("C2024001");
+    assert_eq!(
+        count(&store, window_sum, kehu_store::args![a.id, from, to]).await,
+        120_000_000
+    );
+    assert_eq!(
+        a.cooperation_start_on,
+        chrono::NaiveDate::from_ymd_opt(2021, 3, 15)
+    );
+    assert_eq!(a.industry.as_deref(), Some("制造业"));
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) AS n FROM interactions WHERE customer_id = $1 AND kind = 'complaint'",
+            kehu_store::args![a.id]
+        )
+        .await,
+        0
+    );
+    let b = store.customer_by_code("C2024002").await.expect("C2024002");
+    assert_eq!(
+        count(&store, window_sum, kehu_store::args![b.id, from, to]).await,
+        35_000_000
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM interactions WHERE customer_id = $1 AND kind = 'complaint' AND occurred_on = $2", kehu_store::args![b.id, to]).await, 1);
+    assert!(b.product_types.contains(&"清洁用品".to_string()));
+
+    // The rollups written by the loader are what a refresh computes.
+    let before = rollup_snapshot(&store).await;
+    assert!(
+        before.iter().any(|r| r.1 > 0) && before.iter().any(|r| r.5 > 0),
+        "some purchases and complaints"
+    );
+    store.refresh_all_rollups(today).await.expect("refresh");
+    assert_eq!(rollup_snapshot(&store).await, before);
+
+    // What was there before is untouched.
+    assert_eq!(
+        store
+            .customer(existing.id)
+            .await
+            .expect("existing customer"),
+        existing
+    );
+
+    // Normal inserts after the load get fresh ids.
+    let later = add_customer(&store, "后来的客户有限公司", "金融", "华北", 0).await;
+    assert!(later.id > before.iter().map(|r| r.0).max().unwrap_or(0));
+    db.cleanup(store).await;
+}
+
+/// A user to own demo customers.
+async fn existing_user(store: &Store) -> i64 {
+    store
+        .insert_user(&kehu_store::NewUser {
+            username: "rep",
+            display_name: "销售",
+            password_hash: "x",
+            role: "sales_rep",
+            team: Some("华东一组"),
+            must_change_password: false,
+        })
+        .await
+        .expect("user")
+        .id
+}

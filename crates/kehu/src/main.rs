@@ -1,0 +1,314 @@
+//! `kehu`: the command line. `kehu` alone serves the web UI and API.
+
+mod demo;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use kehu_server::api::dto::UserCreate;
+use kehu_server::{Application, Settings};
+use kehu_store::Store;
+use std::io::Read;
+
+#[derive(Parser)]
+#[command(
+    name = "kehu",
+    version,
+    about = "kehu 客户 — customer classification and relationship management"
+)]
+struct Cli {
+    /// Database URL: sqlite://PATH or postgres://…
+    #[arg(long, global = true, env = "KEHU_DATABASE_URL", default_value = Settings::DEFAULT_DATABASE_URL)]
+    db: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web UI and the JSON API (the default).
+    Serve {
+        #[arg(long, env = "KEHU_ADDR", default_value = Settings::DEFAULT_ADDR)]
+        addr: String,
+        /// Mark cookies Secure and send HSTS (when served behind TLS).
+        #[arg(long, env = "KEHU_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Load a deterministic demo data set (includes C2024001 and C2024002).
+    Demo {
+        #[arg(long)]
+        customers: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; without --password-stdin a one-time password is printed.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (from stdin, or a generated one-time password).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a bearer API token for user NAME and print it on stdout.
+    Create {
+        name: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+fn read_password_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the password from stdin")?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+async fn open_store(url: &str) -> Result<Store> {
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("cannot open the database {url}"))?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// Field errors of the domain as one line, for stderr.
+fn one_line(e: kehu_server::error::ApiError) -> anyhow::Error {
+    let (_, detail) = e.texts(kehu_core::Lang::En);
+    anyhow::anyhow!(detail)
+}
+
+#[tokio::main]
+async fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEHU_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("kehu: {}", format!("{e:#}").replace('\n', " "));
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command.unwrap_or(Command::Serve {
+        addr: std::env::var("KEHU_ADDR").unwrap_or_else(|_| Settings::DEFAULT_ADDR.into()),
+        secure_cookies: false,
+    }) {
+        Command::Serve {
+            addr,
+            secure_cookies,
+        } => serve(&cli.db, &addr, secure_cookies).await,
+        Command::Migrate => {
+            let store = Store::connect(&cli.db)
+                .await
+                .with_context(|| format!("cannot open the database {}", cli.db))?;
+            let applied = store.migrate().await?;
+            println!(
+                "{}",
+                if applied.is_empty() {
+                    "database is up to date".to_string()
+                } else {
+                    format!("applied migrations {applied:?}")
+                }
+            );
+            Ok(())
+        }
+        Command::User { command } => user(&cli.db, command).await,
+        Command::Token {
+            command: TokenCommand::Create { name, label },
+        } => {
+            let store = open_store(&cli.db).await?;
+            let au = store
+                .auth_user_by_name(&name)
+                .await
+                .map_err(|_| anyhow::anyhow!("no user named {name:?}"))?;
+            let token = kehu_server::auth::random_token();
+            store.create_api_token(au.user.id, &label, &token).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Demo { customers, seed } => demo::run(&cli.db, customers, seed).await,
+    }
+}
+
+async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
+    let app = Application::build(Settings {
+        database_url: db.to_string(),
+        addr: addr.to_string(),
+        secure_cookies,
+        run_jobs: true,
+    })
+    .await?;
+    first_run_admin(app.store()).await?;
+    let local = app
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| addr.to_string());
+    eprintln!("kehu 正在运行 / serving: http://{local}  (database: {db})");
+    app.run(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("server stopped")
+}
+
+/// On an empty database, creates `admin` with a one-time password printed once.
+async fn first_run_admin(store: &Store) -> Result<()> {
+    if store.user_count().await? > 0 {
+        return Ok(());
+    }
+    let created = kehu_server::api::users::create_user(
+        store,
+        UserCreate {
+            username: "admin".into(),
+            display_name: Some("管理员".into()),
+            role: "admin".into(),
+            team: None,
+            password: None,
+        },
+    )
+    .await
+    .map_err(one_line)?;
+    let password = created.initial_password.unwrap_or_default();
+    eprintln!();
+    eprintln!("  首次运行：已创建管理员账号 / first run: created the administrator");
+    eprintln!("    用户名 username: admin");
+    eprintln!("    一次性密码 one-time password: {password}");
+    eprintln!("  请登录后修改密码；此密码不会再次显示。 Change it after signing in; it is not shown again.");
+    eprintln!();
+    Ok(())
+}
+
+async fn user(db: &str, command: UserCommand) -> Result<()> {
+    let store = open_store(db).await?;
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            team,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let created = kehu_server::api::users::create_user(
+                &store,
+                UserCreate {
+                    username: name,
+                    display_name: None,
+                    role,
+                    team,
+                    password,
+                },
+            )
+            .await
+            .map_err(one_line)?;
+            match created.initial_password {
+                Some(p) => println!(
+                    "created user {} (role {}); one-time password: {p}",
+                    created.user.username, created.user.role
+                ),
+                None => println!(
+                    "created user {} (role {})",
+                    created.user.username, created.user.role
+                ),
+            }
+        }
+        UserCommand::List => {
+            let q = kehu_core::query::parse_list_query(
+                &[("limit".into(), "500".into())],
+                kehu_core::query::USER_FIELDS,
+                &[],
+                "username",
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut cursor = None;
+            loop {
+                let mut q = q.clone();
+                q.cursor = cursor;
+                let page = store.list_users(&q).await?;
+                for u in page.items {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        u.username,
+                        u.display_name,
+                        u.role,
+                        u.team.unwrap_or_default(),
+                        if u.active { "active" } else { "disabled" }
+                    );
+                }
+                match page.next_cursor {
+                    Some(c) => {
+                        cursor = Some(
+                            kehu_core::query::Cursor::decode(&c)
+                                .map_err(|r| anyhow::anyhow!("{r}"))?,
+                        )
+                    }
+                    None => break,
+                }
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let au = store
+                .auth_user_by_name(&name)
+                .await
+                .map_err(|_| anyhow::anyhow!("no user named {name:?}"))?;
+            let (password, generated) = if password_stdin {
+                (read_password_stdin()?, false)
+            } else {
+                (kehu_server::auth::random_password(), true)
+            };
+            if let Err(r) = kehu_server::auth::check_password_policy(&password, &name) {
+                bail!("password: {r}");
+            }
+            let hash = kehu_server::auth::hash_password(&password).map_err(one_line)?;
+            store
+                .set_password(au.user.id, &hash, generated, None)
+                .await?;
+            if generated {
+                println!("new one-time password for {name}: {password}");
+            } else {
+                println!("password of {name} changed; their sessions were ended");
+            }
+        }
+    }
+    Ok(())
+}
