@@ -89,6 +89,13 @@ pub enum Reason {
         zh: String,
         en: String,
     },
+    /// A problem in a rule definition (classification scheme, condition):
+    /// a stable code for scripts and the explanation in both languages.
+    Rule {
+        code: &'static str,
+        zh: String,
+        en: String,
+    },
 }
 
 impl Reason {
@@ -123,6 +130,7 @@ impl Reason {
             Reason::InvalidKey => "invalid_key",
             Reason::Duplicate => "duplicate",
             Reason::Other { .. } => "invalid",
+            Reason::Rule { code, .. } => code,
         }
     }
 
@@ -216,7 +224,7 @@ impl Reason {
                 "a key has lower-case letters, digits and underscores and starts with a letter",
             ),
             Reason::Duplicate => pick("该值已存在", "this value already exists"),
-            Reason::Other { zh: z, en: e } => pick(z, e),
+            Reason::Other { zh: z, en: e } | Reason::Rule { zh: z, en: e, .. } => pick(z, e),
         }
     }
 }

@@ -2,12 +2,14 @@
 //! permissions, list queries. No I/O, no async, no wire or SQL types.
 #![deny(clippy::unwrap_used)]
 
+pub mod classify;
 pub mod contact;
 pub mod custom_field;
 pub mod customer;
 pub mod date;
 pub mod demo;
 pub mod error;
+pub mod expr;
 pub mod ident;
 pub mod industry;
 pub mod interaction;

@@ -169,9 +169,9 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let (user_id, credential) = if let Some(token) = bearer {
+    let (au, credential) = if let Some(token) = bearer {
         match state.store.api_token_user(token).await {
-            Ok(uid) => (uid, Credential::Bearer),
+            Ok(au) => (au, Credential::Bearer),
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
@@ -189,8 +189,13 @@ pub async fn authenticate(
         if now - session.last_seen_at > Duration::minutes(1) {
             state.store.touch_session(&token, now).await?;
         }
+        let au = match state.store.auth_user(session.user_id).await {
+            Ok(u) => u,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         (
-            session.user_id,
+            au,
             Credential::Session {
                 token,
                 csrf_token: session.csrf_token,
@@ -198,11 +203,6 @@ pub async fn authenticate(
         )
     } else {
         return Ok(None);
-    };
-    let au = match state.store.auth_user(user_id).await {
-        Ok(u) => u,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
     };
     if !au.user.active {
         return Ok(None);

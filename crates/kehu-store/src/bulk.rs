@@ -175,6 +175,8 @@ pub struct BulkLoader {
     today: NaiveDate,
     now: DateTime<Utc>,
     now_text: String,
+    /// The id of the first customer of this load.
+    first_id: i64,
     /// The id the next customer gets.
     next_id: i64,
     /// Ids reserved (PostgreSQL): `next_id` must stay at or below this.
@@ -234,6 +236,7 @@ impl BulkLoader {
             today,
             now,
             now_text,
+            first_id,
             next_id: first_id,
             reserved_to: first_id + reserve - 1,
             counts: BulkCounts::default(),
@@ -276,7 +279,25 @@ impl BulkLoader {
 
     /// Commits; on PostgreSQL the id sequence is then moved past every id in use.
     pub async fn finish(self) -> Result<BulkCounts, StoreError> {
-        let BulkLoader { mut tx, counts, .. } = self;
+        let BulkLoader {
+            mut tx,
+            counts,
+            today,
+            first_id,
+            ..
+        } = self;
+        // The loaded rollups are as of `today`; on a database that held no
+        // customers before, all of them are, and the daily refresh can skip today.
+        let earlier = tx
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM customers WHERE id < $1",
+                args![first_id],
+                decode_n,
+            )
+            .await?;
+        if earlier == 0 {
+            crate::customers::mark_job_done(&mut tx, crate::customers::ROLLUP_JOB, today).await?;
+        }
         if matches!(tx, Tx::Postgres(_)) {
             // Contacts, orders and interactions took their ids from their
             // sequences; customers' explicit ids may not have: make sure.

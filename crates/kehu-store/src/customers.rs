@@ -1,7 +1,7 @@
 //! Customers: insert with generated codes, optimistic-concurrency updates,
 //! scoped lists, and the rollups derived from orders and interactions.
 
-use crate::db::{check_version, Arg, Backend, Exec, RowGet};
+use crate::db::{check_version, decode_n, Arg, Backend, Exec, RowGet};
 use crate::error::StoreError;
 use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::{Customer, Page};
@@ -241,18 +241,83 @@ impl Store {
     }
 
     /// Recomputes the derived columns of every customer (the 12-month window
-    /// slides every day, so this runs daily and after bulk loads).
+    /// slides every day, so this runs daily). Batches of [`REFRESH_BATCH`]
+    /// ids, each its own short transaction: on SQLite a single long update
+    /// would hold the one write lock for minutes and fail users' writes.
+    /// Every batch is correct on its own, so an interrupted refresh is only
+    /// incomplete, and the next run finishes it.
     pub async fn refresh_all_rollups(&self, today: NaiveDate) -> Result<u64, StoreError> {
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .execute(
-                ROLLUP_UPDATE,
-                args![window_start(today, 12), complaint_window_start(today)],
+        let mut db = self.db.clone();
+        let max_id = db
+            .fetch_one(
+                "SELECT COALESCE(MAX(id), 0) AS n FROM customers",
+                vec![],
+                decode_n,
             )
             .await?;
-        tx.commit().await?;
-        Ok(n)
+        let sql = format!("{ROLLUP_UPDATE} WHERE id > $3 AND id <= $4");
+        let (mut updated, mut from) = (0, 0);
+        while from < max_id {
+            let to = from + REFRESH_BATCH;
+            updated += db
+                .execute(
+                    &sql,
+                    args![
+                        window_start(today, 12),
+                        complaint_window_start(today),
+                        from,
+                        to
+                    ],
+                )
+                .await?;
+            from = to;
+        }
+        self.mark_job_done(ROLLUP_JOB, today).await?;
+        Ok(updated)
     }
+
+    /// The rollups are current for `today` (refreshed or bulk-loaded for it).
+    pub async fn rollups_current(&self, today: NaiveDate) -> Result<bool, StoreError> {
+        Ok(self.job_done_for(ROLLUP_JOB).await? == Some(today))
+    }
+
+    /// The last day `job` completed for.
+    pub async fn job_done_for(&self, job: &str) -> Result<Option<NaiveDate>, StoreError> {
+        let mut db = self.db.clone();
+        let days = db
+            .fetch_all(
+                "SELECT done_for FROM job_runs WHERE job = $1",
+                args![job],
+                |r: &dyn RowGet| r.opt_date("done_for"),
+            )
+            .await?;
+        Ok(days.into_iter().flatten().next())
+    }
+
+    pub async fn mark_job_done(&self, job: &str, day: NaiveDate) -> Result<(), StoreError> {
+        mark_job_done(&mut self.db.clone(), job, day).await
+    }
+}
+
+/// The job name of the daily rollup refresh in `job_runs`.
+pub const ROLLUP_JOB: &str = "rollups";
+
+/// Customer ids per transaction of the rollup refresh.
+const REFRESH_BATCH: i64 = 5_000;
+
+/// Records that `job` completed for `day` (also inside a bulk load's transaction).
+pub async fn mark_job_done(
+    exec: &mut impl Exec,
+    job: &str,
+    day: NaiveDate,
+) -> Result<(), StoreError> {
+    exec.execute(
+        "INSERT INTO job_runs (job, done_for, finished_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (job) DO UPDATE SET done_for = excluded.done_for, finished_at = excluded.finished_at",
+        args![job, day, Utc::now()],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The first day inside a window of `months` months ending today.

@@ -14,12 +14,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "job_runs",
+        sqlite: include_str!("../migrations/sqlite/0002_job_runs.sql"),
+        postgres: include_str!("../migrations/postgres/0002_job_runs.sql"),
+    },
+];
 
 /// Applies every migration not yet applied; returns the versions applied now.
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {

@@ -334,12 +334,19 @@ impl Store {
 
     /// The user id of a live token; records its use (at most once a minute,
     /// so that reads do not become writes on every request).
-    pub async fn api_token_user(&self, token: &str) -> Result<i64, StoreError> {
+    /// The user behind a bearer token (one query: this runs on every API
+    /// request). Marks the token used, at most once a minute.
+    pub async fn api_token_user(&self, token: &str) -> Result<AuthUser, StoreError> {
         let mut db = self.db.clone();
         let h = token_hash(token);
-        let (uid, last_used) = db
-            .fetch_one("SELECT user_id, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL", args![h.clone()], |r: &dyn RowGet| {
-                Ok((r.int("user_id")?, r.opt_time("last_used_at")?))
+        let sql = format!(
+            "{AUTH_SELECT} JOIN api_tokens ON api_tokens.user_id = users.id \
+             WHERE api_tokens.token_hash = $1 AND api_tokens.revoked_at IS NULL"
+        );
+        let sql = sql.replacen(" FROM users", ", api_tokens.last_used_at FROM users", 1);
+        let (user, last_used) = db
+            .fetch_one(&sql, args![h.clone()], |r: &dyn RowGet| {
+                Ok((decode_auth_user(r)?, r.opt_time("last_used_at")?))
             })
             .await?;
         let now = Utc::now();
@@ -350,7 +357,7 @@ impl Store {
             )
             .await?;
         }
-        Ok(uid)
+        Ok(user)
     }
 
     // ---- login rate limiting (in the database, so every server sees it) ----

@@ -19,7 +19,8 @@ on_both_backends!(
     customers_list_filter_sort_and_page,
     versions_conflict,
     orders_refresh_rollups,
-    bulk_demo_load
+    bulk_demo_load,
+    bulk_load_into_empty_database
 );
 
 async fn add_customer(
@@ -279,8 +280,7 @@ async fn count(store: &Store, sql: &str, args: Vec<kehu_store::db::Arg>) -> i64 
 }
 
 async fn bulk_demo_load(backend: Backend) {
-    use kehu_core::demo::{code_floors, DemoConfig, DemoGenerator, DemoOwner};
-    use kehu_store::bulk::BulkLoader;
+    use kehu_core::demo::{code_floors, DemoConfig, DemoOwner};
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
     // The load appends to what is there.
     let existing = add_customer(&store, "已有客户有限公司", "制造业", "华东", 0).await;
@@ -293,18 +293,11 @@ async fn bulk_demo_load(backend: Backend) {
         user_id: existing_user(&store).await,
         team: Some("华东一组".into()),
     }];
-    let mut generator = DemoGenerator::new(cfg);
-    let mut loader = BulkLoader::begin(&store, today, generator.total())
-        .await
-        .expect("begin");
-    loop {
-        let chunk = generator.next_chunk(64);
-        if chunk.is_empty() {
-            break;
-        }
-        loader.load(&chunk).await.expect("load");
-    }
-    let counts = loader.finish().await.expect("finish");
+    let counts = load_demo(&store, cfg).await;
+    assert!(
+        !store.rollups_current(today).await.expect("job state"),
+        "the customer that was there before was not refreshed by the load"
+    );
     assert_eq!(counts.customers, 300);
     assert!(
         counts.contacts >= 300 && counts.orders > 300 && counts.interactions > 300,
@@ -372,6 +365,7 @@ async fn bulk_demo_load(backend: Backend) {
     );
     store.refresh_all_rollups(today).await.expect("refresh");
     assert_eq!(rollup_snapshot(&store).await, before);
+    assert!(store.rollups_current(today).await.expect("job state"));
 
     // What was there before is untouched.
     assert_eq!(
@@ -389,6 +383,40 @@ async fn bulk_demo_load(backend: Backend) {
 }
 
 /// A user to own demo customers.
+/// Generates and bulk-loads the demo data of `cfg` in small chunks.
+async fn load_demo(
+    store: &Store,
+    cfg: kehu_core::demo::DemoConfig,
+) -> kehu_store::bulk::BulkCounts {
+    let mut generator = kehu_core::demo::DemoGenerator::new(cfg);
+    let mut loader =
+        kehu_store::bulk::BulkLoader::begin(store, generator.today(), generator.total())
+            .await
+            .expect("begin");
+    loop {
+        let chunk = generator.next_chunk(64);
+        if chunk.is_empty() {
+            break;
+        }
+        loader.load(&chunk).await.expect("load");
+    }
+    loader.finish().await.expect("finish")
+}
+
+/// A load into an empty database leaves every rollup current: the daily
+/// refresh skips that day.
+async fn bulk_load_into_empty_database(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 30).expect("date");
+    assert!(!store.rollups_current(today).await.expect("job state"));
+    let counts = load_demo(&store, kehu_core::demo::DemoConfig::new(3, today, 20)).await;
+    assert_eq!(counts.customers, 20);
+    assert!(store.rollups_current(today).await.expect("job state"));
+    let tomorrow = today.succ_opt().expect("date");
+    assert!(!store.rollups_current(tomorrow).await.expect("job state"));
+    db.cleanup(store).await;
+}
+
 async fn existing_user(store: &Store) -> i64 {
     store
         .insert_user(&kehu_store::NewUser {

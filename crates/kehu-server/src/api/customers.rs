@@ -122,7 +122,11 @@ pub async fn list(
     let with_total = q
         .take("with_total")
         .is_some_and(|v| v == "true" || v == "1");
-    let defs = state.store.custom_field_defs().await?;
+    let defs = if q.mentions_custom_fields() {
+        state.store.custom_field_defs().await?
+    } else {
+        Vec::new()
+    };
     let query = parse_list_query(&q.0, CUSTOMER_FIELDS, &defs, "-id")?;
     let page = state
         .store

@@ -192,6 +192,17 @@ impl QueryPairs {
         let pos = self.0.iter().position(|(k, _)| k == key)?;
         Some(self.0.remove(pos).1)
     }
+
+    /// Whether a filter or the sort names a custom field (`cf.KEY`): only
+    /// then does the list need the definitions (one query less per request).
+    pub fn mentions_custom_fields(&self) -> bool {
+        self.0.iter().any(|(k, v)| {
+            k.starts_with("cf.")
+                || (k == "sort"
+                    && v.split(',')
+                        .any(|s| s.trim_start_matches(['-', '+']).starts_with("cf.")))
+        })
+    }
 }
 
 /// `ETag: "v7"` for version 7.

@@ -1,0 +1,543 @@
+//! Evaluating a compiled scheme for a customer as of a date, and explaining
+//! the result.
+
+use super::facts::Facts;
+use super::metric::{Measured, Metric};
+use super::scheme::{Assign, ClassOf, Cond, Scheme};
+use super::value::{display, display_num, Unit, Value, ValueKind};
+use crate::expr::CmpOp;
+use crate::Lang;
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// The values percentile indicators rank against: for each indicator that
+/// another one ranks, every customer's value, sorted.
+#[derive(Debug, Clone, Default)]
+pub struct Population {
+    sorted: BTreeMap<usize, Vec<i64>>,
+}
+
+impl Population {
+    /// Measures the ranked indicators over everyone (`facts`) as of `as_of`.
+    pub fn build<'a>(
+        scheme: &Scheme,
+        facts: impl IntoIterator<Item = &'a Facts>,
+        as_of: NaiveDate,
+    ) -> Population {
+        let sources: Vec<usize> = scheme.ranked_sources();
+        let mut sorted: BTreeMap<usize, Vec<i64>> =
+            sources.iter().map(|&s| (s, Vec::new())).collect();
+        if sources.is_empty() {
+            return Population { sorted };
+        }
+        for f in facts {
+            for &s in &sources {
+                if let Value::Num(n) = scheme.indicators[s].metric.measure(f, as_of).value {
+                    sorted.entry(s).or_default().push(n);
+                }
+            }
+        }
+        for v in sorted.values_mut() {
+            v.sort_unstable();
+        }
+        Population { sorted }
+    }
+
+    /// From values already measured (one list per ranked indicator).
+    pub fn from_values(values: BTreeMap<usize, Vec<i64>>) -> Population {
+        let mut sorted = values;
+        for v in sorted.values_mut() {
+            v.sort_unstable();
+        }
+        Population { sorted }
+    }
+
+    /// Share (1/10000) of the population with a value strictly greater than `v`.
+    pub fn share_above(&self, source: usize, v: i64) -> Option<i64> {
+        let all = self.sorted.get(&source)?;
+        if all.is_empty() {
+            return None;
+        }
+        let above = all.len() - all.partition_point(|&x| x <= v);
+        Some(above as i64 * 10_000 / all.len() as i64)
+    }
+}
+
+/// Classes this evaluation may read: this scheme's class before, and other
+/// schemes' classes as of the same date.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClassContext<'a> {
+    pub previous: Option<&'a str>,
+    pub others: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Which part of the scheme decided the class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", content = "index", rename_all = "snake_case")]
+pub enum Fired {
+    Rule(usize),
+    Default,
+    Band(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub class: usize,
+    /// The level of each dimension.
+    pub levels: Vec<usize>,
+    /// Weighted score in hundredths (0–10000).
+    pub score: i64,
+    pub fired: Fired,
+}
+
+impl Scheme {
+    /// Indicators that percentile indicators rank.
+    pub fn ranked_sources(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .indicators
+            .iter()
+            .filter_map(|i| match i.metric {
+                Metric::Percentile { of } => Some(of),
+                _ => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Every indicator's value for one customer.
+    pub fn measure(&self, f: &Facts, as_of: NaiveDate, pop: &Population) -> Vec<Measured> {
+        let mut out: Vec<Measured> = self
+            .indicators
+            .iter()
+            .map(|i| i.metric.measure(f, as_of))
+            .collect();
+        for (i, ind) in self.indicators.iter().enumerate() {
+            if let Metric::Percentile { of } = ind.metric {
+                let v = out[of].value.num().and_then(|n| pop.share_above(of, n));
+                out[i].value = v.map_or(Value::Missing, Value::Num);
+            }
+        }
+        out
+    }
+
+    /// The class from measured values.
+    pub fn decide(&self, values: &[Value], ctx: ClassContext<'_>) -> Decision {
+        let mut levels = Vec::with_capacity(self.dimensions.len());
+        let mut score = 0i64;
+        for d in &self.dimensions {
+            let l = d
+                .levels
+                .iter()
+                .position(|l| {
+                    l.when
+                        .as_ref()
+                        .is_none_or(|c| self.holds(c, values, &levels, ctx))
+                })
+                .unwrap_or(d.levels.len().saturating_sub(1));
+            score += i64::from(d.weight) * i64::from(d.levels.get(l).map_or(0, |x| x.score));
+            levels.push(l);
+        }
+        let (class, fired) = match &self.assign {
+            Assign::Rules { rules, default } => match rules
+                .iter()
+                .position(|r| self.holds(&r.when, values, &levels, ctx))
+            {
+                Some(i) => (rules[i].class, Fired::Rule(i)),
+                None => (*default, Fired::Default),
+            },
+            Assign::Score { bands } => {
+                let i = bands
+                    .iter()
+                    .position(|(min, _)| score >= *min)
+                    .unwrap_or(bands.len().saturating_sub(1));
+                (bands.get(i).map_or(0, |b| b.1), Fired::Band(i))
+            }
+        };
+        Decision {
+            class,
+            levels,
+            score,
+            fired,
+        }
+    }
+
+    pub fn evaluate(
+        &self,
+        f: &Facts,
+        as_of: NaiveDate,
+        pop: &Population,
+        ctx: ClassContext<'_>,
+    ) -> Decision {
+        let values: Vec<Value> = self
+            .measure(f, as_of, pop)
+            .into_iter()
+            .map(|m| m.value)
+            .collect();
+        self.decide(&values, ctx)
+    }
+
+    fn holds(&self, c: &Cond, values: &[Value], levels: &[usize], ctx: ClassContext<'_>) -> bool {
+        match c {
+            Cond::And(xs) => xs.iter().all(|x| self.holds(x, values, levels, ctx)),
+            Cond::Or(xs) => xs.iter().any(|x| self.holds(x, values, levels, ctx)),
+            Cond::Not(x) => !self.holds(x, values, levels, ctx),
+            Cond::Value { ind, op, rhs } => compare(&values[*ind], *op, rhs),
+            Cond::ValueIn {
+                ind,
+                values: vs,
+                negated,
+            } => {
+                let v = &values[*ind];
+                v != &Value::Missing && vs.iter().any(|x| compare(v, CmpOp::Eq, x)) != *negated
+            }
+            Cond::Flag(ind) => values[*ind] == Value::Bool(true),
+            // Levels compare by score: `>= 中` is 中 or any level scoring at least as much.
+            Cond::Level { dim, op, level } => levels.get(*dim).is_some_and(|&l| {
+                let ls = &self.dimensions[*dim].levels;
+                op.holds(ls[l].score.cmp(&ls[*level].score))
+            }),
+            Cond::LevelIn {
+                dim,
+                levels: ls,
+                negated,
+            } => levels.get(*dim).is_some_and(|l| ls.contains(l) != *negated),
+            Cond::Class { of, op, class } => {
+                let current = class_of(of, ctx).unwrap_or("");
+                (current == class) == (*op == CmpOp::Eq)
+            }
+            Cond::ClassIn {
+                of,
+                classes,
+                negated,
+            } => {
+                let current = class_of(of, ctx).unwrap_or("");
+                classes.iter().any(|c| c == current) != *negated
+            }
+        }
+    }
+}
+
+fn class_of<'a>(of: &ClassOf, ctx: ClassContext<'a>) -> Option<&'a str> {
+    match of {
+        ClassOf::Previous => ctx.previous,
+        ClassOf::Scheme(k) => ctx.others.and_then(|o| o.get(k)).map(String::as_str),
+    }
+}
+
+/// A comparison; a missing value satisfies nothing but `= 空`.
+fn compare(v: &Value, op: CmpOp, rhs: &Value) -> bool {
+    let ordering = match (v, rhs) {
+        (Value::Missing, Value::Missing) => return op == CmpOp::Eq,
+        (_, Value::Missing) => return op == CmpOp::Ne,
+        (Value::Missing, _) => return false,
+        (Value::Num(a), Value::Num(b)) => a.cmp(b),
+        (Value::Date(a), Value::Date(b)) => a.cmp(b),
+        (Value::Text(a), Value::Text(b)) => {
+            if a == b {
+                Ordering::Equal
+            } else {
+                return op == CmpOp::Ne;
+            }
+        }
+        (Value::Bool(a), Value::Bool(b)) => return (a == b) == (op == CmpOp::Eq),
+        // A list "equals" a value it contains.
+        (Value::List(xs), Value::Text(b)) => return xs.contains(b) == (op == CmpOp::Eq),
+        _ => return false,
+    };
+    op.holds(ordering)
+}
+
+/// Why a customer is in its class, for people and for the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    pub scheme: String,
+    pub scheme_name: String,
+    pub as_of: NaiveDate,
+    pub class: String,
+    /// The class in the reader's language (the key in Chinese).
+    pub class_name: String,
+    #[serde(flatten)]
+    pub fired: Fired,
+    /// The rule or band that decided, as written.
+    pub rule: String,
+    /// Weighted score 0–100 with two decimals, when the scheme has dimensions.
+    pub score: Option<String>,
+    pub indicators: Vec<IndicatorLine>,
+    pub dimensions: Vec<DimensionLine>,
+    /// The smallest single changes that would give another class, nearest first.
+    pub nearest: Vec<Change>,
+    /// One sentence.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndicatorLine {
+    pub key: String,
+    pub name: String,
+    pub value: Value,
+    pub shown: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DimensionLine {
+    pub key: String,
+    pub name: String,
+    pub weight: u32,
+    pub level: String,
+    pub score: u32,
+    /// The condition of the level, as written (None: the rest).
+    pub when: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub indicator: String,
+    pub from: String,
+    pub to: String,
+    pub class: String,
+    pub text: String,
+}
+
+impl Scheme {
+    pub fn explain(
+        &self,
+        f: &Facts,
+        as_of: NaiveDate,
+        pop: &Population,
+        ctx: ClassContext<'_>,
+        lang: Lang,
+    ) -> Explanation {
+        let zh = lang == Lang::Zh;
+        let measured = self.measure(f, as_of, pop);
+        let values: Vec<Value> = measured.iter().map(|m| m.value.clone()).collect();
+        let d = self.decide(&values, ctx);
+        let indicators = self
+            .indicators
+            .iter()
+            .zip(&measured)
+            .map(|(ind, m)| {
+                let note = match (&ind.metric, m.used_fallback) {
+                    (
+                        Metric::OrderSum {
+                            fallback: Some(fb), ..
+                        },
+                        true,
+                    ) => {
+                        let _ = fb;
+                        Some(if zh {
+                            "没有订单记录，使用申报的年采购额".to_string()
+                        } else {
+                            "no orders on record: the declared annual purchase stands in"
+                                .to_string()
+                        })
+                    }
+                    (
+                        Metric::OrderSum {
+                            fallback: Some(_), ..
+                        },
+                        false,
+                    ) => Some(if zh {
+                        "按订单计算".to_string()
+                    } else {
+                        "derived from orders".to_string()
+                    }),
+                    _ => None,
+                };
+                IndicatorLine {
+                    key: ind.key.clone(),
+                    name: label(&ind.name, &ind.name_en, lang).to_string(),
+                    value: m.value.clone(),
+                    shown: display(&m.value, ind.kind, lang),
+                    note,
+                }
+            })
+            .collect();
+        let dimensions = self
+            .dimensions
+            .iter()
+            .zip(&d.levels)
+            .map(|(dim, &l)| {
+                let level = &dim.levels[l];
+                DimensionLine {
+                    key: dim.key.clone(),
+                    name: label(&dim.name, &dim.name_en, lang).to_string(),
+                    weight: dim.weight,
+                    level: level.key.clone(),
+                    score: level.score,
+                    when: level.text.clone(),
+                }
+            })
+            .collect();
+        let class = self.classes[d.class].key.clone();
+        let class_name = label(&class, &self.classes[d.class].name_en, lang).to_string();
+        let rule = match (&self.assign, d.fired) {
+            (Assign::Rules { rules, .. }, Fired::Rule(i)) => rules[i].text.clone(),
+            (Assign::Rules { .. }, _) => if zh {
+                "其余客户（默认类别）"
+            } else {
+                "everyone else (default class)"
+            }
+            .to_string(),
+            (Assign::Score { bands }, Fired::Band(i)) => {
+                let min = bands.get(i).map_or(0, |b| b.0 / 100);
+                if zh {
+                    format!("得分 ≥ {min}")
+                } else {
+                    format!("score ≥ {min}")
+                }
+            }
+            (Assign::Score { .. }, _) => String::new(),
+        };
+        let score = (!self.dimensions.is_empty())
+            .then(|| format!("{}.{:02}", d.score / 100, d.score % 100));
+        let nearest = self.nearest_changes(&values, &d, ctx, lang);
+        let summary = if zh {
+            format!("截至 {as_of}，{}：{class}（{rule}）", self.name)
+        } else {
+            format!(
+                "As of {as_of}, {}: {class_name} ({rule})",
+                self.display_name(lang)
+            )
+        };
+        Explanation {
+            scheme: self.key.clone(),
+            scheme_name: self.display_name(lang).to_string(),
+            as_of,
+            class,
+            class_name,
+            fired: d.fired,
+            rule,
+            score,
+            indicators,
+            dimensions,
+            nearest,
+            summary,
+        }
+    }
+
+    /// For each numeric indicator, the values just across every threshold
+    /// it is compared with; the smallest move that changes the class wins.
+    fn nearest_changes(
+        &self,
+        values: &[Value],
+        current: &Decision,
+        ctx: ClassContext<'_>,
+        lang: Lang,
+    ) -> Vec<Change> {
+        let mut thresholds: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+        let mut collect = |c: &Cond| collect_thresholds(c, &mut thresholds);
+        for d in &self.dimensions {
+            d.levels
+                .iter()
+                .filter_map(|l| l.when.as_ref())
+                .for_each(&mut collect);
+        }
+        if let Assign::Rules { rules, .. } = &self.assign {
+            rules.iter().for_each(|r| collect(&r.when));
+        }
+        // (relative distance, change): per target class keep the nearest.
+        let mut best: BTreeMap<usize, (u128, Change)> = BTreeMap::new();
+        for (&ind, ts) in &thresholds {
+            let ValueKind::Num(unit) = self.indicators[ind].kind else {
+                continue;
+            };
+            let Some(now) = values[ind].num() else {
+                continue;
+            };
+            let step = unit.step();
+            let mut candidates: Vec<i64> = ts
+                .iter()
+                .flat_map(|&t| [t - step, t, t + step])
+                .filter(|&c| c != now)
+                .collect();
+            candidates.sort_unstable_by_key(|&c| (c - now).unsigned_abs());
+            candidates.dedup();
+            let mut trial = values.to_vec();
+            for c in candidates {
+                trial[ind] = Value::Num(c);
+                let d = self.decide(&trial, ctx);
+                if d.class == current.class {
+                    continue;
+                }
+                // Relative to the current size, so 8万 on 92万 is nearer than 1 complaint on 0.
+                let distance = u128::from((c - now).unsigned_abs()) * 1_000_000
+                    / u128::from(now.unsigned_abs().max(unit.scale() as u64).max(1));
+                if best.get(&d.class).is_none_or(|(b, _)| distance < *b) {
+                    let change = self.describe_change(ind, unit, now, c, d.class, lang);
+                    best.insert(d.class, (distance, change));
+                }
+                break;
+            }
+        }
+        let mut out: Vec<(u128, Change)> = best.into_values().collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.class.cmp(&b.1.class)));
+        out.into_iter().take(3).map(|(_, c)| c).collect()
+    }
+
+    fn describe_change(
+        &self,
+        ind: usize,
+        unit: Unit,
+        from: i64,
+        to: i64,
+        class: usize,
+        lang: Lang,
+    ) -> Change {
+        let zh = lang == Lang::Zh;
+        let i = &self.indicators[ind];
+        let name = label(&i.name, &i.name_en, lang);
+        let class_key = self.classes[class].key.clone();
+        let (from_s, to_s) = (display_num(from, unit, lang), display_num(to, unit, lang));
+        let purchase = matches!(i.metric, Metric::OrderSum { .. });
+        let text = match (purchase && to > from, zh) {
+            (true, true) => format!(
+                "再采购 {} → {class_key}",
+                display_num(to - from, unit, lang)
+            ),
+            (true, false) => format!(
+                "{} more purchases → {class_key}",
+                display_num(to - from, unit, lang)
+            ),
+            (false, true) => format!("{name}从 {from_s} 变为 {to_s} → {class_key}"),
+            (false, false) => format!("{name} from {from_s} to {to_s} → {class_key}"),
+        };
+        Change {
+            indicator: i.key.clone(),
+            from: from_s,
+            to: to_s,
+            class: class_key,
+            text,
+        }
+    }
+}
+
+fn label<'a>(zh: &'a str, en: &'a str, lang: Lang) -> &'a str {
+    if lang == Lang::En && !en.is_empty() {
+        en
+    } else {
+        zh
+    }
+}
+
+fn collect_thresholds(c: &Cond, out: &mut BTreeMap<usize, Vec<i64>>) {
+    match c {
+        Cond::And(xs) | Cond::Or(xs) => xs.iter().for_each(|x| collect_thresholds(x, out)),
+        Cond::Not(x) => collect_thresholds(x, out),
+        Cond::Value {
+            ind,
+            rhs: Value::Num(t),
+            ..
+        } => out.entry(*ind).or_default().push(*t),
+        Cond::ValueIn { ind, values, .. } => out
+            .entry(*ind)
+            .or_default()
+            .extend(values.iter().filter_map(Value::num)),
+        _ => {}
+    }
+}

@@ -1,0 +1,69 @@
+//! The preset schemes of design.md, exactly as our users' templates define
+//! them, in the same JSON people edit (`presets.json`), and the custom
+//! fields some of them read.
+
+use super::spec::SchemeSpec;
+use crate::custom_field::{CustomFieldDef, FieldGroup, FieldKind, FieldRule};
+
+const PRESETS_JSON: &str = include_str!("presets.json");
+
+/// The preset scheme keys, in the order of design.md's "Contract for scripts".
+pub const PRESET_KEYS: &[&str] = &[
+    "value_tier",
+    "key_account",
+    "rfm",
+    "abcd",
+    "intent",
+    "lifecycle",
+    "value_percentile",
+    "behavior",
+    "industry_size",
+    "need_type",
+];
+
+/// The preset schemes. (The JSON is compiled into the binary and checked by
+/// the tests, so this cannot fail at run time.)
+pub fn preset_specs() -> Vec<SchemeSpec> {
+    serde_json::from_str(PRESETS_JSON).unwrap_or_default()
+}
+
+/// Custom fields the presets read: 意向阶段 (intent funnel), 预计成交日期
+/// (ABCD), 需求类型 (need type). Created with the presets.
+pub fn preset_custom_fields() -> Vec<CustomFieldDef> {
+    let def = |key: &str, label: &str, group, kind, options: &[&str], position| CustomFieldDef {
+        key: key.into(),
+        label: label.into(),
+        group,
+        kind,
+        required: false,
+        options: options.iter().map(|s| s.to_string()).collect(),
+        rule: FieldRule::default(),
+        position,
+    };
+    vec![
+        def(
+            "intent_stage",
+            "意向阶段",
+            FieldGroup::Needs,
+            FieldKind::Enum,
+            &["潜在", "目标", "意向", "大希望", "成交", "劣质", "无效"],
+            900,
+        ),
+        def(
+            "expected_close_on",
+            "预计成交日期",
+            FieldGroup::Cooperation,
+            FieldKind::Date,
+            &[],
+            901,
+        ),
+        def(
+            "need_type",
+            "需求类型",
+            FieldGroup::Needs,
+            FieldKind::Enum,
+            &["产品采购型", "服务咨询型", "合作开发型"],
+            902,
+        ),
+    ]
+}
