@@ -57,26 +57,7 @@ impl Store {
     }
 
     pub async fn insert_custom_field(&self, d: &CustomFieldDef) -> Result<CustomField, StoreError> {
-        let now = Utc::now();
-        let sql = format!(
-            "INSERT INTO custom_field_defs (key, label, grp, kind, required, options, rule, position, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {COLUMNS}"
-        );
-        let a = args![
-            d.key.clone(),
-            d.label.clone(),
-            d.group.key(),
-            d.kind.key(),
-            d.required,
-            serde_json::Value::from(d.options.clone()),
-            rule_json(d),
-            d.position,
-            now,
-            now
-        ];
-        self.db
-            .clone()
-            .fetch_one(&sql, a, decode)
+        insert_custom_field(&mut self.db.clone(), d, "")
             .await
             .map_err(|e| map_unique(e, &["key"]))
     }
@@ -147,4 +128,32 @@ impl Store {
         }
         tx.commit().await
     }
+}
+
+/// Inserts a definition; `on_conflict` is appended to the INSERT (the
+/// migration seeds presets with `ON CONFLICT (key) DO NOTHING`).
+pub(crate) async fn insert_custom_field(
+    exec: &mut impl Exec,
+    d: &CustomFieldDef,
+    on_conflict: &str,
+) -> Result<CustomField, StoreError> {
+    let now = Utc::now();
+    let sql = format!(
+        "INSERT INTO custom_field_defs (key, label, grp, kind, required, options, rule, position, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) {on_conflict} RETURNING {COLUMNS}"
+    );
+    let a = args![
+        d.key.clone(),
+        d.label.clone(),
+        d.group.key(),
+        d.kind.key(),
+        d.required,
+        serde_json::Value::from(d.options.clone()),
+        rule_json(d),
+        d.position,
+        now,
+        now
+    ];
+    let mut rows = exec.fetch_all(&sql, a, decode).await?;
+    rows.pop().ok_or(StoreError::NotFound)
 }

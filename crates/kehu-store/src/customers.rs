@@ -276,6 +276,15 @@ impl Store {
         Ok(updated)
     }
 
+    pub async fn customer_count(&self) -> Result<u64, StoreError> {
+        let n = self
+            .db
+            .clone()
+            .fetch_one("SELECT COUNT(*) AS n FROM customers", vec![], decode_n)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The rollups are current for `today` (refreshed or bulk-loaded for it).
     pub async fn rollups_current(&self, today: NaiveDate) -> Result<bool, StoreError> {
         Ok(self.job_done_for(ROLLUP_JOB).await? == Some(today))

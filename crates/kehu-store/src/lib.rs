@@ -6,6 +6,7 @@
 pub mod bulk;
 pub mod db;
 pub mod error;
+pub mod facts;
 pub mod listing;
 pub mod migrate;
 pub mod model;

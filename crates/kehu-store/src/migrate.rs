@@ -27,7 +27,19 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_job_runs.sql"),
         postgres: include_str!("../migrations/postgres/0002_job_runs.sql"),
     },
+    // No schema change: seeds the custom fields the preset classification
+    // schemes read (see `seed_classification_fields`).
+    Migration {
+        version: 3,
+        name: "classification_fields",
+        sqlite: "SELECT 1",
+        postgres: "SELECT 1",
+    },
 ];
+
+/// The custom fields of the preset schemes (意向阶段, 预计成交日期, 需求类型),
+/// created once; an admin may change or delete them afterwards.
+const CLASSIFICATION_FIELDS_VERSION: i64 = 3;
 
 /// Applies every migration not yet applied; returns the versions applied now.
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
@@ -65,6 +77,21 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
         )
         .await?;
         applied_now.push(m.version);
+    }
+    if applied_now.contains(&CLASSIFICATION_FIELDS_VERSION) {
+        for d in kehu_core::classify::presets::preset_custom_fields() {
+            match crate::custom_fields::insert_custom_field(
+                &mut tx,
+                &d,
+                "ON CONFLICT (key) DO NOTHING",
+            )
+            .await
+            {
+                // NotFound: a field with that key existed already and is kept.
+                Ok(_) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
     seed(&mut tx).await?;
     tx.commit().await?;

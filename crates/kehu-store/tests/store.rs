@@ -38,7 +38,7 @@ async fn add_customer(
         today: store.today(),
     };
     let mut cf = serde_json::Map::new();
-    if !defs.is_empty() {
+    if defs.iter().any(|d| d.key == "budget") {
         cf.insert("budget".into(), json!(budget));
     }
     let data = CustomerInput {
@@ -414,6 +414,39 @@ async fn bulk_load_into_empty_database(backend: Backend) {
     assert!(store.rollups_current(today).await.expect("job state"));
     let tomorrow = today.succ_opt().expect("date");
     assert!(!store.rollups_current(tomorrow).await.expect("job state"));
+    // The migration seeded the custom fields the preset schemes read.
+    let keys: Vec<String> = store
+        .custom_field_defs()
+        .await
+        .expect("defs")
+        .into_iter()
+        .map(|d| d.key)
+        .collect();
+    for key in ["intent_stage", "expected_close_on", "need_type"] {
+        assert!(keys.iter().any(|k| k == key), "{key} in {keys:?}");
+    }
+    // Classification facts come back whole, in batches, in id order.
+    let first = store.facts_after(0, 15).await.expect("facts");
+    let rest = store
+        .facts_after(first.last().expect("some").customer_id, 15)
+        .await
+        .expect("facts");
+    assert_eq!((first.len(), rest.len()), (15, 5));
+    let all: Vec<_> = first.iter().chain(&rest).collect();
+    assert!(all.windows(2).all(|w| w[0].customer_id < w[1].customer_id));
+    assert_eq!(
+        all.iter().map(|f| f.orders.len() as u64).sum::<u64>(),
+        counts.orders
+    );
+    assert_eq!(
+        all.iter().map(|f| f.interactions.len() as u64).sum::<u64>(),
+        counts.interactions
+    );
+    assert!(all
+        .iter()
+        .all(|f| f.orders.windows(2).all(|w| w[0].on <= w[1].on)));
+    let one = store.facts_of(all[0].customer_id).await.expect("one");
+    assert_eq!(&one, all[0]);
     db.cleanup(store).await;
 }
 

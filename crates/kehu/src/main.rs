@@ -1,5 +1,6 @@
 //! `kehu`: the command line. `kehu` alone serves the web UI and API.
 
+mod classify;
 mod demo;
 
 /// The server allocates many small short-lived values per request (rows,
@@ -56,6 +57,21 @@ enum Command {
         customers: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+    /// Classify customers with the preset schemes as of a date and print the classes.
+    Classify {
+        /// Only this scheme (and those it reads); repeatable.
+        #[arg(long = "scheme")]
+        schemes: Vec<String>,
+        /// Only this customer (by code, e.g. C2024001).
+        #[arg(long)]
+        customer: Option<String>,
+        /// The evaluation date (YYYY-MM-DD); today in China by default.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// One JSON object per line: {"customer", "scheme", "class", "as_of"[, "score"]}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -166,6 +182,23 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { customers, seed } => demo::run(&cli.db, customers, seed).await,
+        Command::Classify {
+            schemes,
+            customer,
+            as_of,
+            json,
+        } => {
+            classify::run(
+                &cli.db,
+                classify::Options {
+                    schemes,
+                    customer,
+                    as_of,
+                    json,
+                },
+            )
+            .await
+        }
     }
 }
 

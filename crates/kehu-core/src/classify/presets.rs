@@ -2,8 +2,11 @@
 //! them, in the same JSON people edit (`presets.json`), and the custom
 //! fields some of them read.
 
+use super::scheme::{Catalog, Scheme};
 use super::spec::SchemeSpec;
 use crate::custom_field::{CustomFieldDef, FieldGroup, FieldKind, FieldRule};
+use crate::ValidationErrors;
+use std::collections::BTreeMap;
 
 const PRESETS_JSON: &str = include_str!("presets.json");
 
@@ -66,4 +69,39 @@ pub fn preset_custom_fields() -> Vec<CustomFieldDef> {
             902,
         ),
     ]
+}
+
+/// Class keys by scheme key: what `scheme.KEY = …` conditions may name.
+pub fn class_catalog(specs: &[SchemeSpec]) -> BTreeMap<String, Vec<String>> {
+    specs
+        .iter()
+        .map(|s| {
+            (
+                s.key.clone(),
+                s.classes.iter().map(|c| c.key.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The presets compiled against a database's custom fields; on failure, the
+/// key of the first scheme that does not compile and why.
+pub fn compile_presets(
+    custom_fields: &[CustomFieldDef],
+) -> Result<Vec<Scheme>, (String, ValidationErrors)> {
+    let specs = preset_specs();
+    let classes = class_catalog(&specs);
+    specs
+        .iter()
+        .map(|s| {
+            Scheme::compile(
+                s,
+                Catalog {
+                    custom_fields,
+                    schemes: Some(&classes),
+                },
+            )
+            .map_err(|e| (s.key.clone(), e))
+        })
+        .collect()
 }

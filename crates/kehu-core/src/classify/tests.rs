@@ -1,7 +1,7 @@
 //! The presets on hand-made customers at and around every threshold, the
 //! design.md example, explanations, and refused schemes.
 
-use super::presets::{preset_custom_fields, preset_specs, PRESET_KEYS};
+use super::presets::{compile_presets, preset_custom_fields, preset_specs, PRESET_KEYS};
 use super::*;
 use crate::interaction::{InteractionKind, Severity};
 use crate::Lang;
@@ -16,31 +16,9 @@ fn d(s: &str) -> NaiveDate {
 const AS_OF: &str = "2024-03-12";
 
 fn presets() -> BTreeMap<String, Scheme> {
-    let custom = preset_custom_fields();
-    let specs = preset_specs();
-    let classes: BTreeMap<String, Vec<String>> = specs
-        .iter()
-        .map(|s| {
-            (
-                s.key.clone(),
-                s.classes.iter().map(|c| c.key.clone()).collect(),
-            )
-        })
-        .collect();
-    specs
-        .iter()
-        .map(|s| {
-            let compiled = Scheme::compile(
-                s,
-                Catalog {
-                    custom_fields: &custom,
-                    schemes: Some(&classes),
-                },
-            )
-            .unwrap_or_else(|e| panic!("{}: {e}", s.key));
-            (s.key.clone(), compiled)
-        })
-        .collect()
+    let compiled =
+        compile_presets(&preset_custom_fields()).unwrap_or_else(|(key, e)| panic!("{key}: {e}"));
+    compiled.into_iter().map(|s| (s.key.clone(), s)).collect()
 }
 
 /// A customer cooperating since 2020 with nothing else on record.

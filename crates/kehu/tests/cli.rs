@@ -1,0 +1,94 @@
+//! The `kehu` binary as scripts use it ("Contract for scripts" in design.md),
+//! on a fresh SQLite and PostgreSQL database each.
+
+use kehu_store::testing::TestDatabase;
+use kehu_store::Backend;
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn kehu(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .arg("--db")
+        .arg(url)
+        .args(args)
+        .output()
+        .expect("run kehu")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "kehu failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect()
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(kehu_store::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(kehu_store::Backend::Postgres).await } )* }
+    };
+}
+
+on_both_backends!(classify_design_example);
+
+/// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
+/// and C2024002 → 优化型 in 价值分层 (value_tier).
+async fn classify_design_example(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    ok(kehu(&db.url, &["demo", "--customers", "40", "--seed", "7"]));
+    for (code, want) in [("C2024001", "战略型"), ("C2024002", "优化型")] {
+        let out = ok(kehu(
+            &db.url,
+            &[
+                "classify",
+                "--scheme",
+                "value_tier",
+                "--customer",
+                code,
+                "--as-of",
+                "2024-03-12",
+                "--json",
+            ],
+        ));
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 1, "{out}");
+        assert_eq!(lines[0]["customer"], code);
+        assert_eq!(lines[0]["scheme"], "value_tier");
+        assert_eq!(lines[0]["class"], want, "{out}");
+        assert_eq!(lines[0]["as_of"], "2024-03-12");
+    }
+    // Every customer gets exactly one class per preset scheme.
+    let lines = json_lines(&ok(kehu(
+        &db.url,
+        &["classify", "--as-of", "2024-03-12", "--json"],
+    )));
+    assert_eq!(lines.len(), 40 * 10, "40 customers × 10 schemes");
+    for key in kehu_core::classify::presets::PRESET_KEYS {
+        assert_eq!(
+            lines.iter().filter(|l| l["scheme"] == *key).count(),
+            40,
+            "{key}"
+        );
+    }
+    // The summary names every scheme; errors exit non-zero with the reason on stderr.
+    let summary = ok(kehu(&db.url, &["classify", "--as-of", "2024-03-12"]));
+    assert!(
+        summary.contains("value_tier") && summary.contains("need_type"),
+        "{summary}"
+    );
+    let bad = kehu(&db.url, &["classify", "--scheme", "nope"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scheme nope"));
+    assert!(!kehu(&db.url, &["classify", "--customer", "C1999999"])
+        .status
+        .success());
+    db.cleanup(store).await;
+}
