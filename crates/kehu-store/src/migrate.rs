@@ -35,6 +35,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: "SELECT 1",
         postgres: "SELECT 1",
     },
+    Migration {
+        version: 4,
+        name: "customer_classes",
+        sqlite: include_str!("../migrations/sqlite/0004_customer_classes.sql"),
+        postgres: include_str!("../migrations/postgres/0004_customer_classes.sql"),
+    },
 ];
 
 /// The custom fields of the preset schemes (意向阶段, 预计成交日期, 需求类型),

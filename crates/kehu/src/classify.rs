@@ -1,6 +1,6 @@
-//! `kehu classify [--scheme KEY]… [--customer CODE] [--as-of DATE] [--json]`:
+//! `kehu classify [--scheme KEY]… [--customer CODE] [--as-of DATE] [--json] [--dry-run]`:
 //! evaluates the classification schemes for every customer (or one) as of a
-//! date and prints the classes.
+//! date, prints the classes and stores the changes with their history.
 //!
 //! Two passes over the customers, batch by batch: the first measures what
 //! percentile indicators rank against (only for schemes that have them), the
@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kehu_core::classify::presets::{compile_presets, PRESET_KEYS};
 use kehu_core::classify::{evaluation_order, ClassContext, Facts, Population, Scheme};
 use kehu_core::Lang;
+use kehu_store::classes::{cause, ClassChange, ClassWriter};
 use kehu_store::Store;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub struct Options {
     pub customer: Option<String>,
     pub as_of: Option<chrono::NaiveDate>,
     pub json: bool,
+    pub dry_run: bool,
 }
 
 pub async fn run(db: &str, opts: Options) -> Result<()> {
@@ -46,6 +48,15 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
     bar.set_position(0);
     bar.set_message("classifying");
     let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); schemes.len()];
+    // One transaction for the whole run: stored whole or not at all.
+    let mut writer = match opts.dry_run {
+        true => None,
+        false => Some(
+            ClassWriter::begin(&store, as_of, cause::EVALUATION, None)
+                .await
+                .context("starting to store classes")?,
+        ),
+    };
     let mut after = 0;
     loop {
         let batch = match only {
@@ -55,13 +66,21 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
                 .await
                 .context("reading customers")?,
         };
-        let Some(last) = batch.last() else { break };
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            break;
+        };
         after = last.customer_id;
+        let stored = store
+            .classes_between(first.customer_id, last.customer_id)
+            .await
+            .context("reading stored classes")?;
+        let mut changes = Vec::new();
         for f in &batch {
             let mut classes: BTreeMap<String, String> = BTreeMap::new();
             for (i, s) in schemes.iter().enumerate() {
+                let before = stored.get(&(f.customer_id, s.key.clone()));
                 let ctx = ClassContext {
-                    previous: None,
+                    previous: before.map(String::as_str),
                     others: Some(&classes),
                 };
                 let decision = s.evaluate(f, as_of, &populations[i], ctx);
@@ -73,14 +92,31 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
                     let e = s.explain(f, as_of, &populations[i], ctx, Lang::Zh);
                     println!("{:<18} {:<10} {}", s.key, class, e.rule);
                 }
+                if before != Some(&class) {
+                    let score = (!s.dimensions.is_empty()).then_some(decision.score);
+                    changes.push(ClassChange {
+                        customer_id: f.customer_id,
+                        scheme_key: s.key.clone(),
+                        from: before.cloned(),
+                        to: class.clone(),
+                        score,
+                    });
+                }
                 classes.insert(s.key.clone(), class);
             }
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write(&changes).await.context("storing classes")?;
         }
         bar.inc(batch.len() as u64);
         if only.is_some() {
             break;
         }
     }
+    let stored = match writer {
+        Some(w) => Some(w.finish().await.context("committing classes")?),
+        None => None,
+    };
     bar.finish_and_clear();
     if !opts.json && only.is_none() {
         println!("as of {as_of}:");
@@ -88,6 +124,16 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             let parts: Vec<String> = c.iter().map(|(k, n)| format!("{k} {n}")).collect();
             println!("  {:<18} {}", s.key, parts.join(", "));
         }
+    }
+    // Stdout stays JSON lines with --json; the count goes to stderr then.
+    let note = match stored {
+        Some(n) => format!("{n} class changes stored"),
+        None => "dry run: nothing stored".to_string(),
+    };
+    if opts.json {
+        eprintln!("{note}");
+    } else {
+        println!("{note}");
     }
     store.db.close().await;
     Ok(())

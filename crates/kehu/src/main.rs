@@ -58,7 +58,7 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Classify customers with the preset schemes as of a date and print the classes.
+    /// Classify customers with the preset schemes as of a date; print the classes and store the changes.
     Classify {
         /// Only this scheme (and those it reads); repeatable.
         #[arg(long = "scheme")]
@@ -72,6 +72,9 @@ enum Command {
         /// One JSON object per line: {"customer", "scheme", "class", "as_of"[, "score"]}.
         #[arg(long)]
         json: bool,
+        /// Compute and print only; store nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -187,6 +190,7 @@ async fn run(cli: Cli) -> Result<()> {
             customer,
             as_of,
             json,
+            dry_run,
         } => {
             classify::run(
                 &cli.db,
@@ -195,6 +199,7 @@ async fn run(cli: Cli) -> Result<()> {
                     customer,
                     as_of,
                     json,
+                    dry_run,
                 },
             )
             .await

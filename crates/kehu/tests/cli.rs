@@ -56,6 +56,7 @@ async fn classify_design_example(backend: Backend) {
                 "--as-of",
                 "2024-03-12",
                 "--json",
+                "--dry-run",
             ],
         ));
         let lines = json_lines(&out);
@@ -65,11 +66,24 @@ async fn classify_design_example(backend: Backend) {
         assert_eq!(lines[0]["class"], want, "{out}");
         assert_eq!(lines[0]["as_of"], "2024-03-12");
     }
-    // Every customer gets exactly one class per preset scheme.
-    let lines = json_lines(&ok(kehu(
-        &db.url,
-        &["classify", "--as-of", "2024-03-12", "--json"],
-    )));
+    let c1 = store
+        .customer_by_code("C2024001")
+        .await
+        .expect("C2024001")
+        .id;
+    assert!(
+        store.class_history(c1).await.expect("history").is_empty(),
+        "a dry run stores nothing"
+    );
+
+    // Every customer gets exactly one class per preset scheme, stored with its history.
+    let run = kehu(&db.url, &["classify", "--as-of", "2024-03-12", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("400 class changes stored"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines = json_lines(&ok(run));
     assert_eq!(lines.len(), 40 * 10, "40 customers × 10 schemes");
     for key in kehu_core::classify::presets::PRESET_KEYS {
         assert_eq!(
@@ -78,10 +92,55 @@ async fn classify_design_example(backend: Backend) {
             "{key}"
         );
     }
+    let history = store.class_history(c1).await.expect("history");
+    assert_eq!(history.len(), 10);
+    let value_tier = history
+        .iter()
+        .find(|h| h.scheme_key == "value_tier")
+        .expect("value_tier");
+    assert_eq!(
+        (
+            value_tier.from_class.as_deref(),
+            value_tier.to_class.as_str(),
+            value_tier.cause.as_str()
+        ),
+        (None, "战略型", "evaluation")
+    );
+    assert_eq!(value_tier.effective_on.to_string(), "2024-03-12");
+
+    // The same date again changes nothing; a later date records only what moved.
+    let again = kehu(&db.url, &["classify", "--as-of", "2024-03-12"]);
+    assert!(ok(again).contains("0 class changes stored"));
+    let later = ok(kehu(&db.url, &["classify", "--as-of", "2025-06-30"]));
+    let moved: u64 = later
+        .lines()
+        .find_map(|l| l.strip_suffix(" class changes stored"))
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert!(moved > 0 && moved < 400, "{later}");
+    let mut changed = Vec::new();
+    for code in ["C2024001", "C2024002"] {
+        let id = store.customer_by_code(code).await.expect("customer").id;
+        changed.extend(
+            store
+                .class_history(id)
+                .await
+                .expect("history")
+                .into_iter()
+                .filter(|h| h.effective_on.to_string() == "2025-06-30"),
+        );
+    }
+    assert!(changed.iter().all(|h| h.from_class.is_some() && h.from_class.as_deref() != Some(h.to_class.as_str())), "{changed:?}");
+
     // The summary names every scheme; errors exit non-zero with the reason on stderr.
-    let summary = ok(kehu(&db.url, &["classify", "--as-of", "2024-03-12"]));
+    let summary = ok(kehu(
+        &db.url,
+        &["classify", "--as-of", "2024-03-12", "--dry-run"],
+    ));
     assert!(
-        summary.contains("value_tier") && summary.contains("need_type"),
+        summary.contains("value_tier")
+            && summary.contains("need_type")
+            && summary.contains("dry run"),
         "{summary}"
     );
     let bad = kehu(&db.url, &["classify", "--scheme", "nope"]);

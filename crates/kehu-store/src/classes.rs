@@ -1,0 +1,172 @@
+//! Stored classes: each customer's current class per scheme and the history
+//! of changes. A classification run writes through one [`ClassWriter`]
+//! transaction, so a run is stored whole or not at all.
+
+use crate::db::{Arg, Exec, RowGet, Tx};
+use crate::error::StoreError;
+use crate::{args, Store};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashMap;
+
+/// A customer's class in one scheme that differs from what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassChange {
+    pub customer_id: i64,
+    pub scheme_key: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub score: Option<i64>,
+}
+
+/// One recorded change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassHistoryEntry {
+    pub customer_id: i64,
+    pub scheme_key: String,
+    pub from_class: Option<String>,
+    pub to_class: String,
+    pub effective_on: NaiveDate,
+    pub changed_at: DateTime<Utc>,
+    pub cause: String,
+    pub scheme_version: Option<i64>,
+    pub changed_by: Option<i64>,
+}
+
+/// Why a class changed, as stored in `class_history.cause`.
+pub mod cause {
+    /// A classification run (scheduled or by hand) over current data.
+    pub const EVALUATION: &str = "evaluation";
+}
+
+/// Rows per multi-row statement (7 values each, under SQLite's 32,766 variables).
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+impl Store {
+    /// Stored classes of customers `first..=last`: (customer, scheme) → class.
+    pub async fn classes_between(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<HashMap<(i64, String), String>, StoreError> {
+        let rows = self
+            .db
+            .clone()
+            .fetch_all(
+                "SELECT customer_id, scheme_key, class FROM customer_classes WHERE customer_id >= $1 AND customer_id <= $2",
+                args![first, last],
+                |r: &dyn RowGet| Ok(((r.int("customer_id")?, r.text("scheme_key")?), r.text("class")?)),
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// A customer's class changes, oldest first.
+    pub async fn class_history(
+        &self,
+        customer_id: i64,
+    ) -> Result<Vec<ClassHistoryEntry>, StoreError> {
+        self.db
+            .clone()
+            .fetch_all(
+                "SELECT customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by \
+                 FROM class_history WHERE customer_id = $1 ORDER BY effective_on, id",
+                args![customer_id],
+                |r: &dyn RowGet| {
+                    Ok(ClassHistoryEntry {
+                        customer_id: r.int("customer_id")?,
+                        scheme_key: r.text("scheme_key")?,
+                        from_class: r.opt_text("from_class")?,
+                        to_class: r.text("to_class")?,
+                        effective_on: r.opt_date("effective_on")?.unwrap_or_default(),
+                        changed_at: r.time("changed_at")?,
+                        cause: r.text("cause")?,
+                        scheme_version: r.opt_int("scheme_version")?,
+                        changed_by: r.opt_int("changed_by")?,
+                    })
+                },
+            )
+            .await
+    }
+}
+
+/// `($after+1,…,$after+n)`: one row's placeholders in a multi-row VALUES.
+fn placeholders(after: usize, n: usize) -> String {
+    let list: Vec<String> = (after + 1..=after + n).map(|k| format!("${k}")).collect();
+    format!("({})", list.join(","))
+}
+
+/// Writes the changes of one classification run in one transaction.
+pub struct ClassWriter {
+    tx: Tx,
+    as_of: NaiveDate,
+    cause: &'static str,
+    by: Option<i64>,
+    now: DateTime<Utc>,
+    written: u64,
+}
+
+impl ClassWriter {
+    pub async fn begin(
+        store: &Store,
+        as_of: NaiveDate,
+        cause: &'static str,
+        by: Option<i64>,
+    ) -> Result<ClassWriter, StoreError> {
+        Ok(ClassWriter {
+            tx: store.db.begin().await?,
+            as_of,
+            cause,
+            by,
+            now: Utc::now(),
+            written: 0,
+        })
+    }
+
+    /// Stores new classes (upsert) and records each change.
+    pub async fn write(&mut self, changes: &[ClassChange]) -> Result<(), StoreError> {
+        for part in changes.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = String::from("INSERT INTO customer_classes (customer_id, scheme_key, class, scheme_version, score, as_of, evaluated_at) VALUES ");
+            let mut history = String::from("INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by) VALUES ");
+            let (mut a, mut h): (Vec<Arg>, Vec<Arg>) = (Vec::new(), Vec::new());
+            for (i, c) in part.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "," };
+                upsert.push_str(&format!("{sep}{}", placeholders(i * 7, 7)));
+                a.extend(args![
+                    c.customer_id,
+                    c.scheme_key.clone(),
+                    c.to.clone(),
+                    1i64,
+                    c.score,
+                    self.as_of,
+                    self.now
+                ]);
+                history.push_str(&format!("{sep}{}", placeholders(i * 9, 9)));
+                h.extend(args![
+                    c.customer_id,
+                    c.scheme_key.clone(),
+                    c.from.clone(),
+                    c.to.clone(),
+                    self.as_of,
+                    self.now,
+                    self.cause,
+                    1i64,
+                    self.by
+                ]);
+            }
+            upsert.push_str(
+                " ON CONFLICT (scheme_key, customer_id) DO UPDATE SET class = excluded.class, scheme_version = excluded.scheme_version, \
+                 score = excluded.score, as_of = excluded.as_of, evaluated_at = excluded.evaluated_at",
+            );
+            self.tx.execute(&upsert, a).await?;
+            self.tx.execute(&history, h).await?;
+        }
+        self.written += changes.len() as u64;
+        Ok(())
+    }
+
+    /// Commits; returns the number of changes stored.
+    pub async fn finish(self) -> Result<u64, StoreError> {
+        self.tx.commit().await?;
+        Ok(self.written)
+    }
+}
