@@ -95,6 +95,18 @@ pub const INTERACTION_FIELDS: &[BuiltinField] = &[
     f("user_id", ValueType::Int, true),
 ];
 
+/// Class changes (`class_history`).
+pub const CLASS_CHANGE_FIELDS: &[BuiltinField] = &[
+    f("id", ValueType::Int, true),
+    f("customer_id", ValueType::Int, true),
+    f("scheme_key", ValueType::Text, true),
+    f("from_class", ValueType::Text, true),
+    f("to_class", ValueType::Text, true),
+    f("effective_on", ValueType::Date, true),
+    f("cause", ValueType::Text, true),
+    f("changed_by", ValueType::Int, true),
+];
+
 pub const USER_FIELDS: &[BuiltinField] = &[
     f("id", ValueType::Int, true),
     f("username", ValueType::Text, true),

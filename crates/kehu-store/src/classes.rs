@@ -4,8 +4,11 @@
 
 use crate::db::{Arg, Exec, RowGet, Tx};
 use crate::error::StoreError;
+use crate::listing::{run_list, ListSpec, ScopeFilter};
+use crate::model::Page;
 use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
+use kehu_core::query::ListQuery;
 use std::collections::HashMap;
 
 /// A customer's class in one scheme that differs from what is stored.
@@ -21,6 +24,7 @@ pub struct ClassChange {
 /// One recorded change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassHistoryEntry {
+    pub id: i64,
     pub customer_id: i64,
     pub scheme_key: String,
     pub from_class: Option<String>,
@@ -65,28 +69,70 @@ impl Store {
         &self,
         customer_id: i64,
     ) -> Result<Vec<ClassHistoryEntry>, StoreError> {
+        let sql = format!("SELECT {HISTORY_COLUMNS} FROM class_history WHERE customer_id = $1 ORDER BY effective_on, id");
         self.db
             .clone()
-            .fetch_all(
-                "SELECT customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by \
-                 FROM class_history WHERE customer_id = $1 ORDER BY effective_on, id",
-                args![customer_id],
-                |r: &dyn RowGet| {
-                    Ok(ClassHistoryEntry {
-                        customer_id: r.int("customer_id")?,
-                        scheme_key: r.text("scheme_key")?,
-                        from_class: r.opt_text("from_class")?,
-                        to_class: r.text("to_class")?,
-                        effective_on: r.opt_date("effective_on")?.unwrap_or_default(),
-                        changed_at: r.time("changed_at")?,
-                        cause: r.text("cause")?,
-                        scheme_version: r.opt_int("scheme_version")?,
-                        changed_by: r.opt_int("changed_by")?,
-                    })
-                },
-            )
+            .fetch_all(&sql, args![customer_id], decode_history)
             .await
     }
+
+    /// The class of a customer in each scheme as of a date: the last change
+    /// effective on or before it (schemes without one are left out).
+    pub async fn classes_as_of(
+        &self,
+        customer_id: i64,
+        as_of: NaiveDate,
+    ) -> Result<Vec<ClassHistoryEntry>, StoreError> {
+        let mut latest: Vec<ClassHistoryEntry> = Vec::new();
+        let sql = format!("SELECT {HISTORY_COLUMNS} FROM class_history WHERE customer_id = $1 AND effective_on <= $2 ORDER BY scheme_key, effective_on, id");
+        for e in self
+            .db
+            .clone()
+            .fetch_all(&sql, args![customer_id, as_of], decode_history)
+            .await?
+        {
+            match latest.last_mut() {
+                Some(last) if last.scheme_key == e.scheme_key => *last = e,
+                _ => latest.push(e),
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Class changes of customers in scope, filtered, sorted and paged like every list
+    /// (e.g. `scheme_key=value_tier&effective_on.gte=2024-01-01&effective_on.lte=2024-03-31`).
+    pub async fn list_class_changes(
+        &self,
+        q: &ListQuery,
+        scope: &ScopeFilter,
+        with_total: bool,
+    ) -> Result<Page<ClassHistoryEntry>, StoreError> {
+        let spec = ListSpec {
+            table: "class_history",
+            columns: HISTORY_COLUMNS,
+            search: &["from_class", "to_class"],
+            scope,
+            scope_via_customer: true,
+        };
+        run_list(&mut self.db.clone(), &spec, q, with_total, decode_history).await
+    }
+}
+
+const HISTORY_COLUMNS: &str = "id, customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by";
+
+fn decode_history(r: &dyn RowGet) -> Result<ClassHistoryEntry, sqlx::Error> {
+    Ok(ClassHistoryEntry {
+        id: r.int("id")?,
+        customer_id: r.int("customer_id")?,
+        scheme_key: r.text("scheme_key")?,
+        from_class: r.opt_text("from_class")?,
+        to_class: r.text("to_class")?,
+        effective_on: r.opt_date("effective_on")?.unwrap_or_default(),
+        changed_at: r.time("changed_at")?,
+        cause: r.text("cause")?,
+        scheme_version: r.opt_int("scheme_version")?,
+        changed_by: r.opt_int("changed_by")?,
+    })
 }
 
 /// `($after+1,…,$after+n)`: one row's placeholders in a multi-row VALUES.

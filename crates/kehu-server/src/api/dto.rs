@@ -668,3 +668,58 @@ pub struct ProblemField {
     pub code: String,
     pub message: String,
 }
+
+/// A customer's class in one scheme, and since when.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomerClassOut {
+    pub scheme: String,
+    pub class: String,
+    /// The date this class holds from.
+    pub since: NaiveDate,
+    /// Why it changed: `evaluation`, …
+    pub cause: String,
+}
+
+impl From<kehu_store::classes::ClassHistoryEntry> for CustomerClassOut {
+    fn from(e: kehu_store::classes::ClassHistoryEntry) -> Self {
+        CustomerClassOut {
+            scheme: e.scheme_key,
+            class: e.to_class,
+            since: e.effective_on,
+            cause: e.cause,
+        }
+    }
+}
+
+/// One class change.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClassChangeOut {
+    pub id: i64,
+    pub customer_id: i64,
+    pub scheme_key: String,
+    /// None: the customer's first class in this scheme.
+    pub from_class: Option<String>,
+    pub to_class: String,
+    pub effective_on: NaiveDate,
+    pub changed_at: DateTime<Utc>,
+    pub cause: String,
+    pub scheme_version: Option<i64>,
+    pub changed_by: Option<i64>,
+}
+
+impl From<kehu_store::classes::ClassHistoryEntry> for ClassChangeOut {
+    fn from(e: kehu_store::classes::ClassHistoryEntry) -> Self {
+        ClassChangeOut {
+            id: e.id,
+            customer_id: e.customer_id,
+            scheme_key: e.scheme_key,
+            from_class: e.from_class,
+            to_class: e.to_class,
+            effective_on: e.effective_on,
+            changed_at: e.changed_at,
+            cause: e.cause,
+            scheme_version: e.scheme_version,
+            changed_by: e.changed_by,
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! JSON API under `/api/v1`. Handlers are thin: parse, authorize, call the
 //! store with core-validated data, convert to wire DTOs.
 
+pub mod classes;
 pub mod customers;
 pub mod dto;
 pub mod meta;
@@ -35,6 +36,8 @@ pub fn router() -> Router<AppState> {
                 .patch(customers::update)
                 .delete(customers::delete),
         )
+        .route("/customers/{id}/classes", get(classes::customer_classes))
+        .route("/class-changes", get(classes::class_changes))
         .route("/customers/{id}/contacts", post(records::create_contact))
         .route("/customers/{id}/orders", post(records::create_order))
         .route(

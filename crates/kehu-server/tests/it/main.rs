@@ -5,6 +5,7 @@ mod helpers;
 
 mod api_auth;
 mod api_bad_input;
+mod api_classes;
 mod api_customers;
 mod api_records;
 mod api_roles;

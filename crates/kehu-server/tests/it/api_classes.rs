@@ -1,0 +1,164 @@
+//! Stored classes over HTTP: a customer's class as of a date, and the class
+//! changes between two dates, within the caller's data scope.
+
+use crate::both_backends;
+use crate::helpers::{first_error, problem, spawn_app};
+use chrono::NaiveDate;
+use kehu_store::classes::{cause, ClassChange, ClassWriter};
+use kehu_store::{Backend, Store};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+both_backends!(classes_as_of_and_changes);
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+fn change(customer_id: i64, scheme: &str, from: Option<&str>, to: &str) -> ClassChange {
+    ClassChange {
+        customer_id,
+        scheme_key: scheme.into(),
+        from: from.map(str::to_string),
+        to: to.into(),
+        score: None,
+    }
+}
+
+async fn record(store: &Store, as_of: &str, changes: &[ClassChange]) {
+    let mut w = ClassWriter::begin(store, d(as_of), cause::EVALUATION, None)
+        .await
+        .expect("begin");
+    w.write(changes).await.expect("write");
+    assert_eq!(w.finish().await.expect("commit"), changes.len() as u64);
+}
+
+async fn classes_as_of_and_changes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let other_team = app.token("rep_south", "sales_rep", Some("华南一组")).await;
+    let east = app.token("rep_east", "sales_rep", Some("华东一组")).await;
+    let c = admin
+        .customer(
+            "苏州星湖精密机械有限公司",
+            json!({"owner_id": east.user_id}),
+        )
+        .await;
+    let id = c["id"].as_i64().expect("id");
+    record(
+        &app.store,
+        "2024-01-31",
+        &[
+            change(id, "value_tier", None, "潜力型"),
+            change(id, "rfm", None, "一般客户"),
+        ],
+    )
+    .await;
+    record(
+        &app.store,
+        "2024-03-12",
+        &[change(id, "value_tier", Some("潜力型"), "战略型")],
+    )
+    .await;
+
+    let classes = |as_of: &str| {
+        let s = &admin;
+        let path = format!("/api/v1/customers/{id}/classes{as_of}");
+        async move {
+            let r = s.get(&path).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: Value = r.json().await.expect("json");
+            v.as_array()
+                .expect("array")
+                .iter()
+                .map(|x| {
+                    (
+                        x["scheme"].as_str().unwrap_or("").to_string(),
+                        x["class"].as_str().unwrap_or("").to_string(),
+                        x["since"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |s: &str, c: &str, since: &str| (s.to_string(), c.to_string(), since.to_string());
+    assert_eq!(classes("?as_of=2024-01-30").await, vec![]);
+    assert_eq!(
+        classes("?as_of=2024-02-15").await,
+        vec![
+            pair("rfm", "一般客户", "2024-01-31"),
+            pair("value_tier", "潜力型", "2024-01-31")
+        ]
+    );
+    assert_eq!(
+        classes("?as_of=2024-03-12").await,
+        vec![
+            pair("rfm", "一般客户", "2024-01-31"),
+            pair("value_tier", "战略型", "2024-03-12")
+        ]
+    );
+    assert_eq!(
+        classes("").await,
+        classes("?as_of=2024-03-12").await,
+        "today = the latest"
+    );
+    let bad = problem(
+        admin
+            .get(&format!("/api/v1/customers/{id}/classes?as_of=2024-02-30"))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&bad).0, "as_of");
+
+    // Who moved between two dates.
+    let changes: Value = admin
+        .get("/api/v1/class-changes?scheme_key=value_tier&effective_on.gte=2024-03-01&effective_on.lte=2024-03-31&with_total=true")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(changes["total"], 1, "{changes}");
+    let item = &changes["items"][0];
+    assert_eq!(
+        (
+            item["customer_id"].as_i64(),
+            &item["from_class"],
+            &item["to_class"]
+        ),
+        (Some(id), &json!("潜力型"), &json!("战略型"))
+    );
+    assert_eq!(item["cause"], "evaluation");
+    let all: Value = admin
+        .get("/api/v1/class-changes?with_total=true&sort=effective_on")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all["total"], 3);
+    assert_eq!(all["items"][0]["effective_on"], "2024-01-31");
+
+    // The owner's team sees them; another team sees neither the classes nor the changes.
+    let mine: Value = east
+        .get("/api/v1/class-changes?with_total=true")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine["total"], 3, "{mine}");
+    problem(
+        other_team
+            .get(&format!("/api/v1/customers/{id}/classes"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let theirs: Value = other_team
+        .get("/api/v1/class-changes?with_total=true")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(theirs["total"], 0, "{theirs}");
+    app.cleanup().await;
+}
