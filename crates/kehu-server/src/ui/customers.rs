@@ -710,6 +710,30 @@ fn label_of<T: Copy>(
 }
 
 /// The customer page; `open`/`errors`/`form` re-show a failed sub-form.
+/// The customer's current class in each preset scheme (from the stored
+/// history), in the presets' order, as (scheme name, class, since).
+async fn class_badges(state: &AppState, id: i64, lang: Lang) -> Result<Vec<Value>, ApiError> {
+    let specs = kehu_core::classify::presets::preset_specs();
+    let mut stored = state.store.classes_as_of(id, state.store.today()).await?;
+    stored.sort_by_key(|e| {
+        specs
+            .iter()
+            .position(|s| s.key == e.scheme_key)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(stored
+        .into_iter()
+        .map(|e| {
+            let name = specs
+                .iter()
+                .find(|s| s.key == e.scheme_key)
+                .map(|s| if lang == Lang::En && !s.name_en.is_empty() { s.name_en.clone() } else { s.name.clone() })
+                .unwrap_or_else(|| e.scheme_key.clone());
+            context! { scheme => name, key => e.scheme_key, class => e.to_class, since => e.effective_on.to_string() }
+        })
+        .collect())
+}
+
 async fn render_detail(
     state: &AppState,
     page: &Page,
@@ -843,12 +867,14 @@ async fn render_detail(
         });
         facts.push((d.label.clone(), v));
     }
+    let classes = class_badges(state, c.id, lang).await?;
     let ownership = Ownership {
         owner_id: c.owner_id,
         team: c.team.as_deref(),
     };
     let may = |p| page.user.actor.may(p, ownership);
     let ctx = context! {
+        classes,
         c => context! {
             id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,
             purchase_12m => money(c.purchase_12m_fen), order_count => c.order_count, last_order_on => c.last_order_on.map(|d| d.to_string()), complaints_365d => c.complaints_365d,

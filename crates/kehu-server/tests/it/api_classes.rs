@@ -138,6 +138,17 @@ async fn classes_as_of_and_changes(backend: Backend) {
     assert_eq!(all["total"], 3);
     assert_eq!(all["items"][0]["effective_on"], "2024-01-31");
 
+    // The customer page shows the current classes.
+    let ui = app.login("viewer", "admin", None).await;
+    let html = ui
+        .get(&format!("/customers/{id}"))
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(html.contains(r#"<li data-scheme="value_tier"><span class="scheme">价值分层</span> <span class="badge class">战略型</span>"#), "{html}");
+    assert!(html.contains(r#"data-scheme="rfm""#));
+
     // The owner's team sees them; another team sees neither the classes nor the changes.
     let mine: Value = east
         .get("/api/v1/class-changes?with_total=true")
