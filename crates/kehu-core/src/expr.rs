@@ -109,23 +109,6 @@ pub enum Expr {
     Name(Name),
 }
 
-impl Expr {
-    /// Every name the expression mentions, in order.
-    pub fn names(&self) -> Vec<&Name> {
-        let mut out = Vec::new();
-        self.collect_names(&mut out);
-        out
-    }
-
-    fn collect_names<'a>(&'a self, out: &mut Vec<&'a Name>) {
-        match self {
-            Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| x.collect_names(out)),
-            Expr::Not(x) => x.collect_names(out),
-            Expr::Compare { name, .. } | Expr::In { name, .. } | Expr::Name(name) => out.push(name),
-        }
-    }
-}
-
 /// Canonical text of an expression (keywords upper-case, single spaces,
 /// parentheses only where needed).
 impl fmt::Display for Expr {
@@ -730,12 +713,5 @@ mod tests {
             );
             assert!(!err.message(crate::Lang::En).is_empty());
         }
-    }
-
-    #[test]
-    fn names_in_order() {
-        let e = parse("a = 1 AND (b IN (x) OR NOT c)").expect("parse");
-        let names: Vec<&str> = e.names().iter().map(|n| n.text.as_str()).collect();
-        assert_eq!(names, ["a", "b", "c"]);
     }
 }

@@ -290,7 +290,7 @@ impl BulkLoader {
         // customers before, all of them are, and the daily refresh can skip today.
         let earlier = tx
             .fetch_one(
-                "SELECT COUNT(*) AS n FROM customers WHERE id < $1",
+                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM customers WHERE id < $1 LIMIT 1) AS earlier",
                 args![first_id],
                 decode_n,
             )

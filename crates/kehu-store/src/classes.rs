@@ -9,7 +9,7 @@ use crate::model::Page;
 use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use kehu_core::query::ListQuery;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A customer's class in one scheme that differs from what is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,26 +42,33 @@ pub mod cause {
     pub const EVALUATION: &str = "evaluation";
 }
 
+/// The rule version of the preset schemes until rule versions can be edited.
+pub const PRESET_SCHEME_VERSION: i64 = 1;
+
 /// Rows per multi-row statement (7 values each, under SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl Store {
-    /// Stored classes of customers `first..=last`: (customer, scheme) → class.
+    /// Stored classes of customers `first..=last`: customer → scheme → class.
     pub async fn classes_between(
         &self,
         first: i64,
         last: i64,
-    ) -> Result<HashMap<(i64, String), String>, StoreError> {
+    ) -> Result<HashMap<i64, BTreeMap<String, String>>, StoreError> {
         let rows = self
             .db
             .clone()
             .fetch_all(
                 "SELECT customer_id, scheme_key, class FROM customer_classes WHERE customer_id >= $1 AND customer_id <= $2",
                 args![first, last],
-                |r: &dyn RowGet| Ok(((r.int("customer_id")?, r.text("scheme_key")?), r.text("class")?)),
+                |r: &dyn RowGet| Ok((r.int("customer_id")?, r.text("scheme_key")?, r.text("class")?)),
             )
             .await?;
-        Ok(rows.into_iter().collect())
+        let mut out: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+        for (customer, scheme, class) in rows {
+            out.entry(customer).or_default().insert(scheme, class);
+        }
+        Ok(out)
     }
 
     /// A customer's class changes, oldest first.
@@ -181,7 +188,7 @@ impl ClassWriter {
                     c.customer_id,
                     c.scheme_key.clone(),
                     c.to.clone(),
-                    1i64,
+                    PRESET_SCHEME_VERSION,
                     c.score,
                     self.as_of,
                     self.now
@@ -195,7 +202,7 @@ impl ClassWriter {
                     self.as_of,
                     self.now,
                     self.cause,
-                    1i64,
+                    PRESET_SCHEME_VERSION,
                     self.by
                 ]);
             }

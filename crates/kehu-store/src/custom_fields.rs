@@ -57,7 +57,7 @@ impl Store {
     }
 
     pub async fn insert_custom_field(&self, d: &CustomFieldDef) -> Result<CustomField, StoreError> {
-        insert_custom_field(&mut self.db.clone(), d, "")
+        insert_custom_field(&mut self.db.clone(), d)
             .await
             .map_err(|e| map_unique(e, &["key"]))
     }
@@ -130,17 +130,15 @@ impl Store {
     }
 }
 
-/// Inserts a definition; `on_conflict` is appended to the INSERT (the
-/// migration seeds presets with `ON CONFLICT (key) DO NOTHING`).
+/// Inserts a definition (also inside a migration's transaction).
 pub(crate) async fn insert_custom_field(
     exec: &mut impl Exec,
     d: &CustomFieldDef,
-    on_conflict: &str,
 ) -> Result<CustomField, StoreError> {
     let now = Utc::now();
     let sql = format!(
         "INSERT INTO custom_field_defs (key, label, grp, kind, required, options, rule, position, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) {on_conflict} RETURNING {COLUMNS}"
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {COLUMNS}"
     );
     let a = args![
         d.key.clone(),
@@ -154,6 +152,5 @@ pub(crate) async fn insert_custom_field(
         now,
         now
     ];
-    let mut rows = exec.fetch_all(&sql, a, decode).await?;
-    rows.pop().ok_or(StoreError::NotFound)
+    exec.fetch_one(&sql, a, decode).await
 }

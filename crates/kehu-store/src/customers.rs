@@ -272,7 +272,7 @@ impl Store {
                 .await?;
             from = to;
         }
-        self.mark_job_done(ROLLUP_JOB, today).await?;
+        mark_job_done(&mut db, ROLLUP_JOB, today).await?;
         Ok(updated)
     }
 
@@ -292,30 +292,27 @@ impl Store {
 
     /// The last day `job` completed for.
     pub async fn job_done_for(&self, job: &str) -> Result<Option<NaiveDate>, StoreError> {
-        let mut db = self.db.clone();
-        let days = db
-            .fetch_all(
+        let day = self
+            .db
+            .clone()
+            .fetch_optional(
                 "SELECT done_for FROM job_runs WHERE job = $1",
                 args![job],
                 |r: &dyn RowGet| r.opt_date("done_for"),
             )
             .await?;
-        Ok(days.into_iter().flatten().next())
-    }
-
-    pub async fn mark_job_done(&self, job: &str, day: NaiveDate) -> Result<(), StoreError> {
-        mark_job_done(&mut self.db.clone(), job, day).await
+        Ok(day.flatten())
     }
 }
 
 /// The job name of the daily rollup refresh in `job_runs`.
-pub const ROLLUP_JOB: &str = "rollups";
+pub(crate) const ROLLUP_JOB: &str = "rollups";
 
 /// Customer ids per transaction of the rollup refresh.
 const REFRESH_BATCH: i64 = 5_000;
 
 /// Records that `job` completed for `day` (also inside a bulk load's transaction).
-pub async fn mark_job_done(
+pub(crate) async fn mark_job_done(
     exec: &mut impl Exec,
     job: &str,
     day: NaiveDate,

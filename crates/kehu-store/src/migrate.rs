@@ -1,8 +1,9 @@
-//! Embedded migrations, one folder per backend, applied in order inside one
-//! transaction each. Seeds the preset roles and industries.
+//! Embedded migrations, one folder per backend; the pending ones are applied
+//! in order inside one transaction. A migration may also add data (its
+//! [`DataStep`]). Seeds the preset roles and industries.
 
 use crate::args;
-use crate::db::{decode_n, Backend, Db, Exec, Tx};
+use crate::db::{decode_n, Backend, Db, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use kehu_core::industry::PRESET_INDUSTRIES;
 use kehu_core::role::ROLE_PRESETS;
@@ -10,8 +11,20 @@ use kehu_core::role::ROLE_PRESETS;
 struct Migration {
     version: i64,
     name: &'static str,
+    /// Schema changes; empty for a migration that only adds data.
     sqlite: &'static str,
     postgres: &'static str,
+    data: DataStep,
+}
+
+/// Data a migration adds once, after its SQL, in the same transaction.
+#[derive(Clone, Copy)]
+enum DataStep {
+    None,
+    /// The custom fields the preset classification schemes read (意向阶段,
+    /// 预计成交日期, 需求类型); a field whose key exists already is kept, and an
+    /// admin may change or delete them afterwards.
+    PresetCustomFields,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -20,32 +33,30 @@ const MIGRATIONS: &[Migration] = &[
         name: "foundation",
         sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
         postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+        data: DataStep::None,
     },
     Migration {
         version: 2,
         name: "job_runs",
         sqlite: include_str!("../migrations/sqlite/0002_job_runs.sql"),
         postgres: include_str!("../migrations/postgres/0002_job_runs.sql"),
+        data: DataStep::None,
     },
-    // No schema change: seeds the custom fields the preset classification
-    // schemes read (see `seed_classification_fields`).
     Migration {
         version: 3,
         name: "classification_fields",
-        sqlite: "SELECT 1",
-        postgres: "SELECT 1",
+        sqlite: "",
+        postgres: "",
+        data: DataStep::PresetCustomFields,
     },
     Migration {
         version: 4,
         name: "customer_classes",
         sqlite: include_str!("../migrations/sqlite/0004_customer_classes.sql"),
         postgres: include_str!("../migrations/postgres/0004_customer_classes.sql"),
+        data: DataStep::None,
     },
 ];
-
-/// The custom fields of the preset schemes (意向阶段, 预计成交日期, 需求类型),
-/// created once; an admin may change or delete them afterwards.
-const CLASSIFICATION_FIELDS_VERSION: i64 = 3;
 
 /// Applies every migration not yet applied; returns the versions applied now.
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
@@ -76,7 +87,10 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };
-        Db::run_script(&mut tx, sql).await?;
+        if !sql.is_empty() {
+            Db::run_script(&mut tx, sql).await?;
+        }
+        add_data(&mut tx, m.data).await?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             args![m.version, m.name, chrono::Utc::now().to_rfc3339()],
@@ -84,24 +98,30 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
         .await?;
         applied_now.push(m.version);
     }
-    if applied_now.contains(&CLASSIFICATION_FIELDS_VERSION) {
-        for d in kehu_core::classify::presets::preset_custom_fields() {
-            match crate::custom_fields::insert_custom_field(
-                &mut tx,
-                &d,
-                "ON CONFLICT (key) DO NOTHING",
-            )
-            .await
-            {
-                // NotFound: a field with that key existed already and is kept.
-                Ok(_) | Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
     seed(&mut tx).await?;
     tx.commit().await?;
     Ok(applied_now)
+}
+
+async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
+    match step {
+        DataStep::None => Ok(()),
+        DataStep::PresetCustomFields => {
+            let existing = tx
+                .fetch_all(
+                    "SELECT key FROM custom_field_defs",
+                    vec![],
+                    |r: &dyn RowGet| r.text("key"),
+                )
+                .await?;
+            for d in kehu_core::classify::presets::preset_custom_fields() {
+                if !existing.contains(&d.key) {
+                    crate::custom_fields::insert_custom_field(tx, &d).await?;
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Preset roles (missing ones only: an admin's edits are kept) and, on an

@@ -86,9 +86,10 @@ pub struct UserChange<'a> {
     pub active: bool,
 }
 
-const AUTH_SELECT: &str = "SELECT users.id, users.username, users.display_name, users.role, users.team, users.active, users.must_change_password, \
-users.version, users.created_at, users.updated_at, users.password_hash, roles.grants FROM users JOIN roles ON roles.key = users.role";
-
+/// What authentication reads of a user: the user, its password hash and its role's grants.
+const AUTH_COLUMNS: &str = "users.id, users.username, users.display_name, users.role, users.team, users.active, users.must_change_password, \
+users.version, users.created_at, users.updated_at, users.password_hash, roles.grants";
+const AUTH_FROM: &str = "FROM users JOIN roles ON roles.key = users.role";
 impl Store {
     pub async fn roles(&self) -> Result<Vec<Role>, StoreError> {
         self.db
@@ -147,7 +148,7 @@ impl Store {
     }
 
     pub async fn auth_user_by_name(&self, username: &str) -> Result<AuthUser, StoreError> {
-        let sql = format!("{AUTH_SELECT} WHERE users.username = $1");
+        let sql = format!("SELECT {AUTH_COLUMNS} {AUTH_FROM} WHERE users.username = $1");
         self.db
             .clone()
             .fetch_one(&sql, args![username], decode_auth_user)
@@ -155,7 +156,7 @@ impl Store {
     }
 
     pub async fn auth_user(&self, id: i64) -> Result<AuthUser, StoreError> {
-        let sql = format!("{AUTH_SELECT} WHERE users.id = $1");
+        let sql = format!("SELECT {AUTH_COLUMNS} {AUTH_FROM} WHERE users.id = $1");
         self.db
             .clone()
             .fetch_one(&sql, args![id], decode_auth_user)
@@ -332,18 +333,17 @@ impl Store {
             .await
     }
 
-    /// The user id of a live token; records its use (at most once a minute,
-    /// so that reads do not become writes on every request).
-    /// The user behind a bearer token (one query: this runs on every API
-    /// request). Marks the token used, at most once a minute.
+    /// The user behind a live bearer token, in one query (this runs on every
+    /// API request); records the token's use at most once a minute, so that
+    /// reads do not become writes on every request.
     pub async fn api_token_user(&self, token: &str) -> Result<AuthUser, StoreError> {
         let mut db = self.db.clone();
         let h = token_hash(token);
         let sql = format!(
-            "{AUTH_SELECT} JOIN api_tokens ON api_tokens.user_id = users.id \
+            "SELECT {AUTH_COLUMNS}, api_tokens.last_used_at {AUTH_FROM} \
+             JOIN api_tokens ON api_tokens.user_id = users.id \
              WHERE api_tokens.token_hash = $1 AND api_tokens.revoked_at IS NULL"
         );
-        let sql = sql.replacen(" FROM users", ", api_tokens.last_used_at FROM users", 1);
         let (user, last_used) = db
             .fetch_one(&sql, args![h.clone()], |r: &dyn RowGet| {
                 Ok((decode_auth_user(r)?, r.opt_time("last_used_at")?))

@@ -9,10 +9,12 @@
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use kehu_core::classify::presets::{compile_presets, PRESET_KEYS};
-use kehu_core::classify::{evaluation_order, ClassContext, Facts, Population, Scheme};
+use kehu_core::classify::{
+    evaluation_order, score_text, ClassContext, Facts, Population, PopulationBuilder, Scheme,
+};
 use kehu_core::Lang;
 use kehu_store::classes::{cause, ClassChange, ClassWriter};
-use kehu_store::Store;
+use kehu_store::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -32,13 +34,11 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
     let as_of = opts.as_of.unwrap_or_else(|| store.today());
     let schemes = compile_schemes(&store, &opts.schemes).await?;
     let only = match &opts.customer {
-        Some(code) => Some(
-            store
-                .customer_by_code(code)
-                .await
-                .map_err(|_| anyhow::anyhow!("no customer with code {code}"))?
-                .id,
-        ),
+        Some(code) => match store.customer_by_code(code).await {
+            Ok(c) => Some(c.id),
+            Err(StoreError::NotFound) => bail!("no customer with code {code}"),
+            Err(e) => return Err(e).with_context(|| format!("looking up customer {code}")),
+        },
         None => None,
     };
     let total = store.customer_count().await.context("counting customers")?;
@@ -75,25 +75,27 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             .await
             .context("reading stored classes")?;
         let mut changes = Vec::new();
+        let none = BTreeMap::new();
         for f in &batch {
+            let stored_here = stored.get(&f.customer_id).unwrap_or(&none);
             let mut classes: BTreeMap<String, String> = BTreeMap::new();
             for (i, s) in schemes.iter().enumerate() {
-                let before = stored.get(&(f.customer_id, s.key.clone()));
+                let before = stored_here.get(&s.key);
                 let ctx = ClassContext {
                     previous: before.map(String::as_str),
                     others: Some(&classes),
                 };
                 let decision = s.evaluate(f, as_of, &populations[i], ctx);
                 let class = s.classes[decision.class].key.clone();
+                let score = s.weighted_score(&decision);
                 *counts[i].entry(class.clone()).or_default() += 1;
                 if opts.json {
-                    print_json(f, s, &class, decision.score, as_of);
+                    print_json(f, s, &class, score, as_of);
                 } else if only.is_some() {
                     let e = s.explain(f, as_of, &populations[i], ctx, Lang::Zh);
                     println!("{:<18} {:<10} {}", s.key, class, e.rule);
                 }
                 if before != Some(&class) {
-                    let score = (!s.dimensions.is_empty()).then_some(decision.score);
                     changes.push(ClassChange {
                         customer_id: f.customer_id,
                         scheme_key: s.key.clone(),
@@ -139,10 +141,10 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
     Ok(())
 }
 
-fn print_json(f: &Facts, s: &Scheme, class: &str, score: i64, as_of: chrono::NaiveDate) {
+fn print_json(f: &Facts, s: &Scheme, class: &str, score: Option<i64>, as_of: chrono::NaiveDate) {
     let mut line = serde_json::json!({"customer": f.code, "scheme": s.key, "class": class, "as_of": as_of.to_string()});
-    if !s.dimensions.is_empty() {
-        line["score"] = serde_json::json!(format!("{}.{:02}", score / 100, score % 100));
+    if let Some(score) = score {
+        line["score"] = serde_json::json!(score_text(score));
     }
     println!("{line}");
 }
@@ -188,15 +190,14 @@ async fn populations(
     as_of: chrono::NaiveDate,
     bar: &ProgressBar,
 ) -> Result<Vec<Population>> {
-    let sources: Vec<Vec<usize>> = schemes.iter().map(Scheme::ranked_sources).collect();
-    if sources.iter().all(Vec::is_empty) {
+    let mut builders: Vec<PopulationBuilder> = schemes
+        .iter()
+        .map(|s| PopulationBuilder::new(s, as_of))
+        .collect();
+    if !builders.iter().any(PopulationBuilder::needed) {
         return Ok(vec![Population::default(); schemes.len()]);
     }
     bar.set_message("ranking");
-    let mut values: Vec<BTreeMap<usize, Vec<i64>>> = sources
-        .iter()
-        .map(|s| s.iter().map(|&i| (i, Vec::new())).collect())
-        .collect();
     let mut after = 0;
     loop {
         let batch = store
@@ -206,17 +207,17 @@ async fn populations(
         let Some(last) = batch.last() else { break };
         after = last.customer_id;
         for f in &batch {
-            for ((s, srcs), vals) in schemes.iter().zip(&sources).zip(values.iter_mut()) {
-                for &i in srcs {
-                    if let Some(n) = s.indicators[i].metric.measure(f, as_of).value.num() {
-                        vals.entry(i).or_default().push(n);
-                    }
-                }
-            }
+            builders
+                .iter_mut()
+                .filter(|b| b.needed())
+                .for_each(|b| b.add(f));
         }
         bar.inc(batch.len() as u64);
     }
-    Ok(values.into_iter().map(Population::from_values).collect())
+    Ok(builders
+        .into_iter()
+        .map(PopulationBuilder::finish)
+        .collect())
 }
 
 fn progress(total: u64, visible: bool) -> ProgressBar {

@@ -4,6 +4,7 @@
 use super::facts::Facts;
 use super::metric::{Measured, Metric};
 use super::scheme::{Assign, ClassOf, Cond, Scheme};
+use super::spec::label;
 use super::value::{display, display_num, Unit, Value, ValueKind};
 use crate::expr::CmpOp;
 use crate::Lang;
@@ -26,32 +27,9 @@ impl Population {
         facts: impl IntoIterator<Item = &'a Facts>,
         as_of: NaiveDate,
     ) -> Population {
-        let sources: Vec<usize> = scheme.ranked_sources();
-        let mut sorted: BTreeMap<usize, Vec<i64>> =
-            sources.iter().map(|&s| (s, Vec::new())).collect();
-        if sources.is_empty() {
-            return Population { sorted };
-        }
-        for f in facts {
-            for &s in &sources {
-                if let Value::Num(n) = scheme.indicators[s].metric.measure(f, as_of).value {
-                    sorted.entry(s).or_default().push(n);
-                }
-            }
-        }
-        for v in sorted.values_mut() {
-            v.sort_unstable();
-        }
-        Population { sorted }
-    }
-
-    /// From values already measured (one list per ranked indicator).
-    pub fn from_values(values: BTreeMap<usize, Vec<i64>>) -> Population {
-        let mut sorted = values;
-        for v in sorted.values_mut() {
-            v.sort_unstable();
-        }
-        Population { sorted }
+        let mut builder = PopulationBuilder::new(scheme, as_of);
+        facts.into_iter().for_each(|f| builder.add(f));
+        builder.finish()
     }
 
     /// Share (1/10000) of the population with a value strictly greater than `v`.
@@ -63,6 +41,60 @@ impl Population {
         let above = all.len() - all.partition_point(|&x| x <= v);
         Some(above as i64 * 10_000 / all.len() as i64)
     }
+}
+
+/// Builds a [`Population`] one customer at a time (for callers that read
+/// customers in batches).
+pub struct PopulationBuilder<'s> {
+    scheme: &'s Scheme,
+    as_of: NaiveDate,
+    values: BTreeMap<usize, Vec<i64>>,
+}
+
+impl<'s> PopulationBuilder<'s> {
+    pub fn new(scheme: &'s Scheme, as_of: NaiveDate) -> Self {
+        let values = scheme
+            .ranked_sources()
+            .into_iter()
+            .map(|s| (s, Vec::new()))
+            .collect();
+        PopulationBuilder {
+            scheme,
+            as_of,
+            values,
+        }
+    }
+
+    /// Whether the scheme ranks anything (else there is nothing to build).
+    pub fn needed(&self) -> bool {
+        !self.values.is_empty()
+    }
+
+    pub fn add(&mut self, f: &Facts) {
+        for (&s, values) in self.values.iter_mut() {
+            if let Value::Num(n) = self.scheme.indicators[s]
+                .metric
+                .measure(f, self.as_of)
+                .value
+            {
+                values.push(n);
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> Population {
+        for v in self.values.values_mut() {
+            v.sort_unstable();
+        }
+        Population {
+            sorted: self.values,
+        }
+    }
+}
+
+/// A score in hundredths as people read it: 9600 → "96.00".
+pub fn score_text(hundredths: i64) -> String {
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
 /// Classes this evaluation may read: this scheme's class before, and other
@@ -163,6 +195,11 @@ impl Scheme {
             score,
             fired,
         }
+    }
+
+    /// The decision's weighted score, for schemes that have weighted dimensions.
+    pub fn weighted_score(&self, d: &Decision) -> Option<i64> {
+        (!self.dimensions.is_empty()).then_some(d.score)
     }
 
     pub fn evaluate(
@@ -322,33 +359,27 @@ impl Scheme {
             .iter()
             .zip(&measured)
             .map(|(ind, m)| {
+                // Say which source an order sum with a stand-in used.
                 let note = match (&ind.metric, m.used_fallback) {
                     (
                         Metric::OrderSum {
-                            fallback: Some(fb), ..
+                            fallback: Some(_), ..
                         },
                         true,
-                    ) => {
-                        let _ = fb;
-                        Some(if zh {
-                            "没有订单记录，使用申报的年采购额".to_string()
-                        } else {
-                            "no orders on record: the declared annual purchase stands in"
-                                .to_string()
-                        })
-                    }
+                    ) => Some(label(
+                        "没有订单记录，使用申报的年采购额",
+                        "no orders on record: the declared annual purchase stands in",
+                        lang,
+                    )),
                     (
                         Metric::OrderSum {
                             fallback: Some(_), ..
                         },
                         false,
-                    ) => Some(if zh {
-                        "按订单计算".to_string()
-                    } else {
-                        "derived from orders".to_string()
-                    }),
+                    ) => Some(label("按订单计算", "derived from orders", lang)),
                     _ => None,
-                };
+                }
+                .map(str::to_string);
                 IndicatorLine {
                     key: ind.key.clone(),
                     name: label(&ind.name, &ind.name_en, lang).to_string(),
@@ -394,11 +425,13 @@ impl Scheme {
             }
             (Assign::Score { .. }, _) => String::new(),
         };
-        let score = (!self.dimensions.is_empty())
-            .then(|| format!("{}.{:02}", d.score / 100, d.score % 100));
+        let score = self.weighted_score(&d).map(score_text);
         let nearest = self.nearest_changes(&values, &d, ctx, lang);
         let summary = if zh {
-            format!("截至 {as_of}，{}：{class}（{rule}）", self.name)
+            format!(
+                "截至 {as_of}，{}：{class}（{rule}）",
+                self.display_name(lang)
+            )
         } else {
             format!(
                 "As of {as_of}, {}: {class_name} ({rule})",
@@ -514,14 +547,6 @@ impl Scheme {
             class: class_key,
             text,
         }
-    }
-}
-
-fn label<'a>(zh: &'a str, en: &'a str, lang: Lang) -> &'a str {
-    if lang == Lang::En && !en.is_empty() {
-        en
-    } else {
-        zh
     }
 }
 

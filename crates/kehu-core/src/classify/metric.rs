@@ -27,32 +27,6 @@ pub enum FieldRef {
     Custom { key: String, kind: FieldKind },
 }
 
-/// The built-in fields rules may use: (name, 中文名, type). The names are
-/// the ones of the customer API and its list filters.
-pub const BUILTIN_FIELDS: &[(&str, &str, ValueKind)] = &[
-    ("industry", "所属行业", ValueKind::Text),
-    ("sales_region", "销售区域", ValueKind::Text),
-    ("province", "省份", ValueKind::Text),
-    ("city", "城市", ValueKind::Text),
-    ("status", "客户状态", ValueKind::Text),
-    ("source_channel", "来源渠道", ValueKind::Text),
-    ("team", "所属团队", ValueKind::Text),
-    ("employees", "员工数", ValueKind::Num(Unit::Count)),
-    (
-        "annual_revenue_fen",
-        "年营业收入",
-        ValueKind::Num(Unit::Fen),
-    ),
-    (
-        "declared_annual_purchase_fen",
-        "年采购额（申报）",
-        ValueKind::Num(Unit::Fen),
-    ),
-    ("founded_on", "成立日期", ValueKind::Date),
-    ("cooperation_start_on", "合作起始日期", ValueKind::Date),
-    ("product_types", "核心产品类型", ValueKind::List),
-];
-
 impl FieldRef {
     /// Resolves `industry`, …, or `custom.KEY` (also `cf.KEY`).
     pub fn resolve(name: &str, custom: &[CustomFieldDef]) -> Option<FieldRef> {

@@ -24,7 +24,9 @@ pub mod scheme;
 pub mod spec;
 pub mod value;
 
-pub use eval::{ClassContext, Decision, Explanation, Fired, Population};
+pub use eval::{
+    score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder,
+};
 pub use facts::{Facts, InteractionFact, OrderFact};
 pub use scheme::{evaluation_order, Catalog, Scheme};
 pub use spec::SchemeSpec;

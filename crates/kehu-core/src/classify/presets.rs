@@ -7,6 +7,7 @@ use super::spec::SchemeSpec;
 use crate::custom_field::{CustomFieldDef, FieldGroup, FieldKind, FieldRule};
 use crate::ValidationErrors;
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 const PRESETS_JSON: &str = include_str!("presets.json");
 
@@ -24,10 +25,15 @@ pub const PRESET_KEYS: &[&str] = &[
     "need_type",
 ];
 
-/// The preset schemes. (The JSON is compiled into the binary and checked by
-/// the tests, so this cannot fail at run time.)
-pub fn preset_specs() -> Vec<SchemeSpec> {
-    serde_json::from_str(PRESETS_JSON).unwrap_or_default()
+/// Parsed once: pages and runs read the presets often.
+static PRESETS: LazyLock<Vec<SchemeSpec>> = LazyLock::new(|| {
+    // Compiled into the binary and parsed by the tests: cannot fail at run time.
+    serde_json::from_str(PRESETS_JSON).expect("presets.json is a list of valid schemes")
+});
+
+/// The preset schemes, in the order of [`PRESET_KEYS`].
+pub fn preset_specs() -> &'static [SchemeSpec] {
+    &PRESETS
 }
 
 /// Custom fields the presets read: 意向阶段 (intent funnel), 预计成交日期
@@ -90,7 +96,7 @@ pub fn compile_presets(
     custom_fields: &[CustomFieldDef],
 ) -> Result<Vec<Scheme>, (String, ValidationErrors)> {
     let specs = preset_specs();
-    let classes = class_catalog(&specs);
+    let classes = class_catalog(specs);
     specs
         .iter()
         .map(|s| {

@@ -3,22 +3,20 @@
 //! (`dimensions[1].levels[0].when`) and the reason in Chinese and English.
 
 use super::metric::{DateRef, FieldRef, Metric};
-use super::spec::{AssignSpec, MetricSpec, SchemeSpec};
+use super::spec::{AssignSpec, ClassSpec, MetricSpec, SchemeSpec};
 use super::value::{literal_value, Value, ValueKind};
 use crate::custom_field::CustomFieldDef;
-use crate::expr::{self, CmpOp, Expr, Literal, LiteralKind, Name};
+use crate::expr::{self, CmpOp, Expr, Literal, Name};
 use crate::{FieldError, Lang, Reason, ValidationErrors};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scheme {
     pub key: String,
-    pub name: String,
-    pub name_en: String,
-    pub description: String,
     pub indicators: Vec<Indicator>,
     pub dimensions: Vec<Dimension>,
-    pub classes: Vec<Class>,
+    /// As in the spec (the class list needs no compiling).
+    pub classes: Vec<ClassSpec>,
     pub assign: Assign,
     /// Other schemes whose class this one reads (`scheme.KEY`): they are evaluated first.
     pub depends_on: BTreeSet<String>,
@@ -52,13 +50,6 @@ pub struct Level {
     /// None: every customer that no earlier level took.
     pub when: Option<Cond>,
     pub text: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Class {
-    pub key: String,
-    pub name_en: String,
-    pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +156,7 @@ impl Scheme {
         let mut c = Compiler {
             errors: Vec::new(),
             catalog,
+            broken: Vec::new(),
         };
         let scheme = c.scheme(spec);
         if c.errors.is_empty() {
@@ -183,17 +175,16 @@ impl Scheme {
     }
 
     pub fn display_name(&self, lang: Lang) -> &str {
-        if lang == Lang::En && !self.name_en.is_empty() {
-            &self.name_en
-        } else {
-            &self.name
-        }
+        self.spec.display_name(lang)
     }
 }
 
 struct Compiler<'a> {
     errors: Vec<FieldError>,
     catalog: Catalog<'a>,
+    /// Indicators whose metric was refused: conditions using them are not
+    /// checked further (their error is already reported once).
+    broken: Vec<bool>,
 }
 
 /// Where a condition is written: level conditions may only use indicators.
@@ -218,9 +209,6 @@ impl Compiler<'_> {
         let indicators = self.indicators(spec);
         let mut scheme = Scheme {
             key: spec.key.clone(),
-            name: spec.name.trim().to_string(),
-            name_en: spec.name_en.trim().to_string(),
-            description: spec.description.clone(),
             indicators,
             dimensions: Vec::new(),
             classes: Vec::new(),
@@ -260,10 +248,13 @@ impl Compiler<'_> {
             }
             let metric = self.metric(&ind.metric, &path, spec, i);
             let kind = metric.as_ref().map_or(ValueKind::Text, Metric::kind);
+            self.broken.push(metric.is_none());
             out.push(Indicator {
                 key: ind.key.clone(),
                 name: ind.name.trim().to_string(),
                 name_en: ind.name_en.trim().to_string(),
+                // A refused metric keeps its place (names still resolve); the
+                // scheme is refused anyway, so this stand-in never runs.
                 metric: metric.unwrap_or(Metric::GrowthStreak),
                 kind,
             });
@@ -602,11 +593,7 @@ impl Compiler<'_> {
                     Reason::Duplicate,
                 ));
             }
-            scheme.classes.push(Class {
-                key: c.key.clone(),
-                name_en: c.name_en.clone(),
-                description: c.description.clone(),
-            });
+            scheme.classes.push(c.clone());
         }
     }
 
@@ -736,6 +723,7 @@ impl Compiler<'_> {
             place,
             problems: Vec::new(),
             catalog: self.catalog,
+            broken: &self.broken,
         };
         let cond = r.cond(&parsed);
         let problems = std::mem::take(&mut r.problems);
@@ -753,6 +741,7 @@ struct Resolver<'s, 'c> {
     place: Place,
     problems: Vec<Problem>,
     catalog: Catalog<'c>,
+    broken: &'s [bool],
 }
 
 /// What a name in a condition stands for.
@@ -776,7 +765,8 @@ impl Resolver<'_, '_> {
             .iter()
             .position(|x| x.key == n || x.name == n)
         {
-            return Some(Target::Indicator(i));
+            // A refused indicator: its own error says what is wrong.
+            return (!self.broken.get(i).copied().unwrap_or(false)).then_some(Target::Indicator(i));
         }
         if let Some(d) = self
             .scheme
@@ -999,15 +989,7 @@ impl Resolver<'_, '_> {
     }
 
     fn class_name(&mut self, of: &ClassOf, lit: &Literal) -> Option<String> {
-        let text = match &lit.kind {
-            LiteralKind::Text(t) | LiteralKind::Number { digits: t, .. } => {
-                if matches!(lit.kind, LiteralKind::Number { .. }) {
-                    lit.as_text()
-                } else {
-                    t.clone()
-                }
-            }
-        };
+        let text = lit.as_text();
         if super::value::is_missing_word(&text) {
             return Some(String::new());
         }

@@ -3,6 +3,7 @@
 //! turns it into an executable [`super::Scheme`].
 
 use crate::interaction::{InteractionKind, Severity};
+use crate::Lang;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -58,6 +59,15 @@ impl<'de> Deserialize<'de> for Window {
     }
 }
 
+/// `zh`, or `en` for English readers when there is one.
+pub(crate) fn label<'a>(zh: &'a str, en: &'a str, lang: Lang) -> &'a str {
+    if lang == Lang::En && !en.is_empty() {
+        en
+    } else {
+        zh
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemeSpec {
@@ -73,6 +83,13 @@ pub struct SchemeSpec {
     pub dimensions: Vec<DimensionSpec>,
     pub classes: Vec<ClassSpec>,
     pub assign: AssignSpec,
+}
+
+impl SchemeSpec {
+    /// The scheme's name for a reader of `lang`.
+    pub fn display_name(&self, lang: Lang) -> &str {
+        label(&self.name, &self.name_en, lang)
+    }
 }
 
 /// (No `deny_unknown_fields` here: serde does not support it with `flatten`;

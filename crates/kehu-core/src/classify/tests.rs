@@ -80,7 +80,7 @@ fn all_presets_compile_in_contract_order() {
     let schemes: Vec<Scheme> = presets().into_values().collect();
     assert_eq!(evaluation_order(&schemes).map(|o| o.len()), Ok(10));
     // The JSON round-trips: what the API returns is what it accepts.
-    for s in &specs {
+    for s in specs {
         let again: SchemeSpec =
             serde_json::from_value(serde_json::to_value(s).expect("json")).expect("spec");
         assert_eq!(&again, s);
@@ -208,14 +208,9 @@ fn value_tier_growth_and_fallback() {
         order(d("2024-01-10"), 14_000_000),
         order(d("2024-02-10"), 16_000_000),
     ];
+    // Nov 13万 > Dec 12万 < Jan 14万 < Feb 16万: two months of growth.
     let mut short_streak = streak.clone();
-    short_streak.orders[0].amount_fen = 13_000_000; // Nov 13万 > Dec 12万: only Jan, Feb grew
-    short_streak.orders[1].amount_fen = 12_000_000;
-    short_streak.orders.remove(0);
-    short_streak
-        .orders
-        .insert(0, order(d("2023-12-10"), 14_000_000));
-    short_streak.orders.remove(1);
+    short_streak.orders[0].amount_fen = 13_000_000;
     let declared = Facts {
         declared_annual_purchase_fen: Some(120_000_000),
         ..customer()
@@ -678,16 +673,23 @@ fn key_account_score_bands() {
 fn same_data_same_date_same_answer() {
     let schemes = presets();
     let mut f = buys(customer(), 100_000_000);
-    let before = class_in(&schemes, "value_tier", &f, d(AS_OF));
+    assert_eq!(class_in(&schemes, "value_tier", &f, d(AS_OF)), "战略型");
     // Data dated after the evaluation date changes nothing for that date.
     f.interactions
         .push(interaction(d("2024-03-13"), InteractionKind::Complaint));
-    f.orders.push(order(d("2024-03-20"), -0));
     f.sort();
-    assert_eq!(class_in(&schemes, "value_tier", &f, d(AS_OF)), before);
+    assert_eq!(class_in(&schemes, "value_tier", &f, d(AS_OF)), "战略型");
     assert_eq!(
         class_in(&schemes, "value_tier", &f, d("2024-03-13")),
         "维持型"
+    );
+    let mut g = buys(customer(), 99_990_000);
+    g.orders.push(order(d("2024-03-20"), 10_000));
+    g.sort();
+    assert_eq!(class_in(&schemes, "value_tier", &g, d(AS_OF)), "维持型");
+    assert_eq!(
+        class_in(&schemes, "value_tier", &g, d("2024-03-20")),
+        "战略型"
     );
 }
 
@@ -889,7 +891,7 @@ fn bad_schemes_are_refused_naming_the_place() {
             "missing_default",
         ),
         (
-            "window too long",
+            "growth without months",
             |s| s["indicators"][0]["metric"] = json!("growth"),
             "",
             "",
@@ -912,6 +914,17 @@ fn bad_schemes_are_refused_naming_the_place() {
             "{case}: {errors:?}"
         );
     }
+    // A refused indicator is reported once, not again by every condition using it.
+    let mut spec = base_spec();
+    spec["indicators"][0] =
+        json!({"key": "buy", "name": "x", "metric": "field", "field": "custom.nope"});
+    assert_eq!(
+        refused(spec, &custom),
+        vec![(
+            "indicators[0].field".to_string(),
+            "unknown_field".to_string()
+        )]
+    );
     // Messages say where: the position in the condition, in both languages.
     let mut spec = base_spec();
     spec["assign"]["rules"][0]["when"] = json!("value = 高 AND risk = 没有");

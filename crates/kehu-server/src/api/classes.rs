@@ -50,9 +50,7 @@ pub async fn class_changes(
     mut q: QueryPairs,
 ) -> Result<Json<Page<ClassChangeOut>>, ApiError> {
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let with_total = q
-        .take("with_total")
-        .is_some_and(|v| v == "true" || v == "1");
+    let with_total = q.take_flag("with_total");
     let query = parse_list_query(&q.0, CLASS_CHANGE_FIELDS, &[], "-id")?;
     let page = state
         .store

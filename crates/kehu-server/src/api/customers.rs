@@ -119,9 +119,7 @@ pub async fn list(
     mut q: QueryPairs,
 ) -> Result<Json<Page<CustomerOut>>, ApiError> {
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let with_total = q
-        .take("with_total")
-        .is_some_and(|v| v == "true" || v == "1");
+    let with_total = q.take_flag("with_total");
     let defs = if q.mentions_custom_fields() {
         state.store.custom_field_defs().await?
     } else {

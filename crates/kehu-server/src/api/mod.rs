@@ -196,6 +196,11 @@ impl QueryPairs {
         Some(self.0.remove(pos).1)
     }
 
+    /// A yes/no parameter such as `with_total=true` (also `1`), taken out.
+    pub fn take_flag(&mut self, key: &str) -> bool {
+        self.take(key).is_some_and(|v| v == "true" || v == "1")
+    }
+
     /// Whether a filter or the sort names a custom field (`cf.KEY`): only
     /// then does the list need the definitions (one query less per request).
     pub fn mentions_custom_fields(&self) -> bool {

@@ -709,31 +709,20 @@ fn label_of<T: Copy>(
     })
 }
 
-/// The customer page; `open`/`errors`/`form` re-show a failed sub-form.
 /// The customer's current class in each preset scheme (from the stored
 /// history), in the presets' order, as (scheme name, class, since).
 async fn class_badges(state: &AppState, id: i64, lang: Lang) -> Result<Vec<Value>, ApiError> {
-    let specs = kehu_core::classify::presets::preset_specs();
-    let mut stored = state.store.classes_as_of(id, state.store.today()).await?;
-    stored.sort_by_key(|e| {
-        specs
-            .iter()
-            .position(|s| s.key == e.scheme_key)
-            .unwrap_or(usize::MAX)
-    });
-    Ok(stored
-        .into_iter()
-        .map(|e| {
-            let name = specs
-                .iter()
-                .find(|s| s.key == e.scheme_key)
-                .map(|s| if lang == Lang::En && !s.name_en.is_empty() { s.name_en.clone() } else { s.name.clone() })
-                .unwrap_or_else(|| e.scheme_key.clone());
-            context! { scheme => name, key => e.scheme_key, class => e.to_class, since => e.effective_on.to_string() }
+    let stored = state.store.classes_as_of(id, state.store.today()).await?;
+    Ok(kehu_core::classify::presets::preset_specs()
+        .iter()
+        .filter_map(|spec| {
+            let e = stored.iter().find(|e| e.scheme_key == spec.key)?;
+            Some(context! { scheme => spec.display_name(lang), key => spec.key.clone(), class => e.to_class.clone(), since => e.effective_on.to_string() })
         })
         .collect())
 }
 
+/// The customer page; `open`/`errors`/`form` re-show a failed sub-form.
 async fn render_detail(
     state: &AppState,
     page: &Page,
