@@ -32,6 +32,8 @@ pub enum Permission {
     /// Only service tickets and complaints (客服).
     ServiceRecordWrite,
     ClassificationOverride,
+    /// Edit classification schemes as drafts, submit them, publish approved versions, roll back.
+    RuleEdit,
     CustomFieldAdmin,
     UserAdmin,
     ReportRead,
@@ -41,7 +43,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::CustomerRead,
         Permission::CustomerCreate,
         Permission::CustomerUpdate,
@@ -50,6 +52,7 @@ impl Permission {
         Permission::InteractionWrite,
         Permission::ServiceRecordWrite,
         Permission::ClassificationOverride,
+        Permission::RuleEdit,
         Permission::CustomFieldAdmin,
         Permission::UserAdmin,
         Permission::ReportRead,
@@ -128,6 +131,7 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
             (P::InteractionWrite, S::All),
             (P::ServiceRecordWrite, S::All),
             (P::ClassificationOverride, S::All),
+            (P::RuleEdit, S::All),
             (P::CustomFieldAdmin, S::All),
             (P::UserAdmin, S::All),
             (P::ReportRead, S::All),

@@ -31,6 +31,13 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("bad request: {en}")]
     BadRequest { zh: String, en: String },
+    /// The request is valid but the record's state does not allow it
+    /// (e.g. approving a version that is not submitted).
+    #[error("conflict: {en}")]
+    Conflict { zh: String, en: String },
+    /// Forbidden for a stated reason (e.g. approving one's own request).
+    #[error("refused: {en}")]
+    Refused { zh: String, en: String },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -78,6 +85,8 @@ impl ApiError {
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,6 +104,8 @@ impl ApiError {
             ApiError::PreconditionRequired => "precondition_required",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::Refused { .. } => "forbidden",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Internal(_) => "internal",
@@ -164,6 +175,10 @@ impl ApiError {
                 },
             ),
             ApiError::BadRequest { zh: z, en } => (t("请求有误", "Bad request"), t(z, en)),
+            ApiError::Conflict { zh: z, en } => {
+                (t("状态不允许此操作", "Not in this state"), t(z, en))
+            }
+            ApiError::Refused { zh: z, en } => (t("无权操作", "Forbidden"), t(z, en)),
             ApiError::PayloadTooLarge => (
                 t("请求体过大", "Payload too large"),
                 t(

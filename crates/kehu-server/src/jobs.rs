@@ -1,28 +1,64 @@
-//! Background jobs of one server process: the daily rollup refresh (the
-//! 12-month window slides every day) and expired-session cleanup. Both are
-//! idempotent, so several servers running them at once do no harm, and
-//! `job_runs` records the day the rollups were last refreshed for.
+//! Background jobs of one server process, every ten minutes: the daily
+//! rollup refresh (the 12-month window slides every day), the daily
+//! re-classification of everyone (time-based rules: dormancy, growth
+//! streaks, expired overrides) and expired-session cleanup. `job_runs`
+//! records the day each daily job last completed for, and a day's
+//! classification is claimed in its own write transaction, so a restart or a
+//! second server does not redo it.
 
-use kehu_store::Store;
+use crate::classifier::Classifier;
+use kehu_store::classes::cause;
 use std::time::Duration;
 
-pub fn spawn(store: Store) {
+/// The `job_runs` name of the daily classification.
+pub const CLASSIFY_JOB: &str = "classify";
+
+pub fn spawn(classifier: Classifier) {
     tokio::spawn(async move {
         loop {
-            let today = store.today();
-            // Another server, an earlier run today or a bulk load may have done it.
-            match store.rollups_current(today).await {
-                Ok(true) => {}
-                Ok(false) => match store.refresh_all_rollups(today).await {
-                    Ok(n) => tracing::info!(customers = n, %today, "refreshed purchase rollups"),
-                    Err(e) => tracing::warn!(error = %e, "rollup refresh failed; will retry"),
-                },
-                Err(e) => tracing::warn!(error = %e, "reading the rollup job state failed"),
-            }
-            if let Err(e) = store.delete_expired_sessions(chrono::Utc::now()).await {
-                tracing::warn!(error = %e, "session cleanup failed");
-            }
+            run_once(&classifier).await;
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
     });
+}
+
+/// One round of every job; each failure is logged and retried next round.
+pub async fn run_once(classifier: &Classifier) {
+    let store = classifier.store();
+    let today = store.today();
+    // Another server, an earlier run today or a bulk load may have done it.
+    match store.rollups_current(today).await {
+        Ok(true) => {}
+        Ok(false) => match store.refresh_all_rollups(today).await {
+            Ok(n) => tracing::info!(customers = n, %today, "refreshed purchase rollups"),
+            Err(e) => tracing::warn!(error = %e, "rollup refresh failed; will retry"),
+        },
+        Err(e) => tracing::warn!(error = %e, "reading the rollup job state failed"),
+    }
+    match store.job_done_for(CLASSIFY_JOB).await {
+        Ok(Some(day)) if day >= today => {
+            if !classifier.has_populations_for(today) {
+                // Done today by another process: rank for single re-evaluations.
+                if let Err(e) = classifier.warm_populations(today).await {
+                    tracing::warn!(error = %e, "ranking customers for percentile schemes failed");
+                }
+            }
+        }
+        Ok(_) => match classifier
+            .run_all(today, cause::EVALUATION, None, Some(CLASSIFY_JOB))
+            .await
+        {
+            Ok(r) => tracing::info!(
+                customers = r.customers,
+                changes = r.changes.len(),
+                %today,
+                "classified every customer"
+            ),
+            Err(e) => tracing::warn!(error = %e, "daily classification failed; will retry"),
+        },
+        Err(e) => tracing::warn!(error = %e, "reading the classification job state failed"),
+    }
+    if let Err(e) = store.delete_expired_sessions(chrono::Utc::now()).await {
+        tracing::warn!(error = %e, "session cleanup failed");
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod classifier;
 pub mod error;
 pub mod jobs;
 pub mod openapi;
@@ -39,6 +40,7 @@ impl Settings {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub classifier: classifier::Classifier,
     pub settings: std::sync::Arc<Settings>,
     pub ui: std::sync::Arc<ui::Templates>,
 }
@@ -97,6 +99,7 @@ impl Application {
             .await
             .map_err(|e| BuildError::Bind(settings.addr.clone(), e))?;
         let state = AppState {
+            classifier: classifier::Classifier::new(store.clone()),
             store,
             settings: std::sync::Arc::new(settings),
             ui: std::sync::Arc::new(ui::Templates::new()),
@@ -118,7 +121,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         if self.state.settings.run_jobs {
-            jobs::spawn(self.state.store.clone());
+            jobs::spawn(self.state.classifier.clone());
         }
         let app = router(self.state);
         axum::serve(

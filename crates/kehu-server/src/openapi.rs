@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and
 //! the wire types. Served at `/api/openapi.json`.
 
-use crate::api::{classes, customers, dto, meta, records, session, users};
+use crate::api::{classes, customers, dto, meta, records, schemes, session, users};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,7 +17,10 @@ use utoipa::{Modify, OpenApi};
         meta::list_custom_fields, meta::read_custom_field, meta::create_custom_field, meta::update_custom_field, meta::delete_custom_field,
         meta::list_industries, meta::set_industries, meta::list_roles,
         users::list, users::create, users::read, users::update, users::delete, users::set_password,
-        classes::customer_classes, classes::class_changes,
+        classes::customer_classes, classes::class_changes, classes::explanations,
+        classes::set_override, classes::lift_override, classes::overrides,
+        schemes::list, schemes::read, schemes::read_version, schemes::list_versions, schemes::create_version,
+        schemes::edit_version, schemes::simulate, schemes::take_step,
     ),
     components(schemas(dto::Problem)),
     modifiers(&Security),

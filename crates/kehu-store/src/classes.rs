@@ -19,6 +19,12 @@ pub struct ClassChange {
     pub from: Option<String>,
     pub to: String,
     pub score: Option<i64>,
+    /// The version of the scheme that gave the class.
+    pub scheme_version: i64,
+    /// Why: one of [`cause`].
+    pub cause: &'static str,
+    /// Shown with the history entry (an override's reason).
+    pub note: Option<String>,
 }
 
 /// One recorded change.
@@ -34,18 +40,24 @@ pub struct ClassHistoryEntry {
     pub cause: String,
     pub scheme_version: Option<i64>,
     pub changed_by: Option<i64>,
+    pub note: Option<String>,
 }
 
 /// Why a class changed, as stored in `class_history.cause`.
 pub mod cause {
-    /// A classification run (scheduled or by hand) over current data.
+    /// A classification run (the daily job or `kehu classify`) over current data and dates.
     pub const EVALUATION: &str = "evaluation";
+    /// The customer's data changed (an order, interaction or field was written).
+    pub const DATA_CHANGE: &str = "data_change";
+    /// A new rule version was published (or an earlier one rolled back to).
+    pub const RULE_VERSION: &str = "rule_version";
+    /// Set by hand.
+    pub const OVERRIDE: &str = "override";
+    /// An override was lifted: the rules decide again.
+    pub const OVERRIDE_LIFTED: &str = "override_lifted";
 }
 
-/// The rule version of the preset schemes until rule versions can be edited.
-pub const PRESET_SCHEME_VERSION: i64 = 1;
-
-/// Rows per multi-row statement (7 values each, under SQLite's 32,766 variables).
+/// Rows per multi-row statement (10 values each, under SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl Store {
@@ -125,7 +137,7 @@ impl Store {
     }
 }
 
-const HISTORY_COLUMNS: &str = "id, customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by";
+const HISTORY_COLUMNS: &str = "id, customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by, note";
 
 fn decode_history(r: &dyn RowGet) -> Result<ClassHistoryEntry, sqlx::Error> {
     Ok(ClassHistoryEntry {
@@ -139,6 +151,7 @@ fn decode_history(r: &dyn RowGet) -> Result<ClassHistoryEntry, sqlx::Error> {
         cause: r.text("cause")?,
         scheme_version: r.opt_int("scheme_version")?,
         changed_by: r.opt_int("changed_by")?,
+        note: r.opt_text("note")?,
     })
 }
 
@@ -148,11 +161,12 @@ fn placeholders(after: usize, n: usize) -> String {
     format!("({})", list.join(","))
 }
 
-/// Writes the changes of one classification run in one transaction.
+/// Writes the changes of one classification run in one transaction; other
+/// writes that belong with them (publishing a version, setting an override)
+/// go through [`ClassWriter::tx`] so they commit or fail together.
 pub struct ClassWriter {
     tx: Tx,
     as_of: NaiveDate,
-    cause: &'static str,
     by: Option<i64>,
     now: DateTime<Utc>,
     written: u64,
@@ -162,24 +176,26 @@ impl ClassWriter {
     pub async fn begin(
         store: &Store,
         as_of: NaiveDate,
-        cause: &'static str,
         by: Option<i64>,
     ) -> Result<ClassWriter, StoreError> {
         Ok(ClassWriter {
             tx: store.db.begin().await?,
             as_of,
-            cause,
             by,
             now: Utc::now(),
             written: 0,
         })
     }
 
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
     /// Stores new classes (upsert) and records each change.
     pub async fn write(&mut self, changes: &[ClassChange]) -> Result<(), StoreError> {
         for part in changes.chunks(ROWS_PER_STATEMENT) {
             let mut upsert = String::from("INSERT INTO customer_classes (customer_id, scheme_key, class, scheme_version, score, as_of, evaluated_at) VALUES ");
-            let mut history = String::from("INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by) VALUES ");
+            let mut history = String::from("INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by, note) VALUES ");
             let (mut a, mut h): (Vec<Arg>, Vec<Arg>) = (Vec::new(), Vec::new());
             for (i, c) in part.iter().enumerate() {
                 let sep = if i == 0 { "" } else { "," };
@@ -188,12 +204,12 @@ impl ClassWriter {
                     c.customer_id,
                     c.scheme_key.clone(),
                     c.to.clone(),
-                    PRESET_SCHEME_VERSION,
+                    c.scheme_version,
                     c.score,
                     self.as_of,
                     self.now
                 ]);
-                history.push_str(&format!("{sep}{}", placeholders(i * 9, 9)));
+                history.push_str(&format!("{sep}{}", placeholders(i * 10, 10)));
                 h.extend(args![
                     c.customer_id,
                     c.scheme_key.clone(),
@@ -201,9 +217,10 @@ impl ClassWriter {
                     c.to.clone(),
                     self.as_of,
                     self.now,
-                    self.cause,
-                    PRESET_SCHEME_VERSION,
-                    self.by
+                    c.cause,
+                    c.scheme_version,
+                    self.by,
+                    c.note.clone()
                 ]);
             }
             upsert.push_str(

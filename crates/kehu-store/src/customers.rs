@@ -326,6 +326,24 @@ pub(crate) async fn mark_job_done(
     Ok(())
 }
 
+/// Records that `job` completed for `day` unless it already had (for `day`
+/// or later): false means another process did this day's work first.
+pub async fn claim_job_day(
+    tx: &mut crate::db::Tx,
+    job: &str,
+    day: NaiveDate,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(
+            "INSERT INTO job_runs (job, done_for, finished_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (job) DO UPDATE SET done_for = excluded.done_for, finished_at = excluded.finished_at \
+             WHERE job_runs.done_for < excluded.done_for",
+            args![job, day, Utc::now()],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
 /// The first day inside a window of `months` months ending today.
 fn window_start(today: NaiveDate, months: u32) -> NaiveDate {
     today

@@ -71,6 +71,11 @@ impl From<&str> for Arg {
         Arg::Text(Some(v.to_string()))
     }
 }
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::Text(v.map(str::to_string))
+    }
+}
 impl From<Option<String>> for Arg {
     fn from(v: Option<String>) -> Self {
         Arg::Text(v)

@@ -11,6 +11,8 @@ pub mod facts;
 pub mod listing;
 pub mod migrate;
 pub mod model;
+pub mod overrides;
+pub mod schemes;
 
 mod custom_fields;
 mod customers;
@@ -18,7 +20,7 @@ mod records;
 pub mod testing;
 mod users;
 
-pub use customers::Owner;
+pub use customers::{claim_job_day, Owner};
 pub use db::{Backend, Db};
 pub use error::StoreError;
 pub use listing::ScopeFilter;

@@ -25,6 +25,9 @@ enum DataStep {
     /// 预计成交日期, 需求类型); a field whose key exists already is kept, and an
     /// admin may change or delete them afterwards.
     PresetCustomFields,
+    /// Version 1 of each preset scheme, published; admins get the right to
+    /// edit and publish rules (`rule_edit`) if their role is still the preset.
+    SchemeVersions,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -55,6 +58,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_customer_classes.sql"),
         postgres: include_str!("../migrations/postgres/0004_customer_classes.sql"),
         data: DataStep::None,
+    },
+    Migration {
+        version: 5,
+        name: "overrides_and_versions",
+        sqlite: include_str!("../migrations/sqlite/0005_overrides_and_versions.sql"),
+        postgres: include_str!("../migrations/postgres/0005_overrides_and_versions.sql"),
+        data: DataStep::SchemeVersions,
     },
 ];
 
@@ -118,6 +128,32 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
                 if !existing.contains(&d.key) {
                     crate::custom_fields::insert_custom_field(tx, &d).await?;
                 }
+            }
+            Ok(())
+        }
+        DataStep::SchemeVersions => {
+            crate::schemes::seed_preset_versions(tx).await?;
+            let admin = tx
+                .fetch_optional(
+                    "SELECT grants FROM roles WHERE key = 'admin' AND builtin = $1",
+                    args![true],
+                    |r: &dyn RowGet| r.json("grants"),
+                )
+                .await?;
+            if let Some(grants) = admin {
+                let mut grants: kehu_core::role::Grants = serde_json::from_value(grants)
+                    .map_err(|e| StoreError::Config(format!("admin role grants: {e}")))?;
+                grants.0.insert(
+                    kehu_core::role::Permission::RuleEdit,
+                    kehu_core::role::Scope::All,
+                );
+                let grants =
+                    serde_json::to_value(grants).map_err(|e| StoreError::Config(e.to_string()))?;
+                tx.execute(
+                    "UPDATE roles SET grants = $1 WHERE key = 'admin'",
+                    args![grants],
+                )
+                .await?;
             }
             Ok(())
         }

@@ -11,6 +11,7 @@
 //! - [`eval`]: values → levels → class, percentile populations, and the
 //!   explanation with the nearest change to another class.
 //! - [`presets`]: the ten preset schemes of design.md.
+//! - [`workflow`]: draft → submitted → approved → published, and who may.
 //!
 //! Time is explicit: only orders and interactions dated on or before the
 //! evaluation date count, so the same data gives the same class for the
@@ -19,10 +20,12 @@
 pub mod eval;
 pub mod facts;
 pub mod metric;
+pub mod overrides;
 pub mod presets;
 pub mod scheme;
 pub mod spec;
 pub mod value;
+pub mod workflow;
 
 pub use eval::{
     score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder,

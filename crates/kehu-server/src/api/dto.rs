@@ -723,3 +723,255 @@ impl From<kehu_store::classes::ClassHistoryEntry> for ClassChangeOut {
         }
     }
 }
+
+/// A class set by hand.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideWrite {
+    /// One of the scheme's classes.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Why (required, up to 500 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// YYYY-MM-DD, after today: the first day the override no longer holds.
+    #[serde(default)]
+    pub expires_on: Option<String>,
+}
+
+impl From<OverrideWrite> for kehu_core::classify::overrides::OverrideInput {
+    fn from(w: OverrideWrite) -> Self {
+        kehu_core::classify::overrides::OverrideInput {
+            class: w.class,
+            reason: w.reason,
+            expires_on: w.expires_on,
+        }
+    }
+}
+
+/// An override, active or past.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OverrideOut {
+    pub id: i64,
+    pub customer_id: i64,
+    pub scheme: String,
+    pub class: String,
+    pub reason: String,
+    pub expires_on: Option<NaiveDate>,
+    pub set_by: Option<i64>,
+    pub set_at: DateTime<Utc>,
+    pub lifted_by: Option<i64>,
+    pub lifted_at: Option<DateTime<Utc>>,
+    /// Whether it decides the class today.
+    pub active: bool,
+}
+
+impl OverrideOut {
+    pub fn new(o: kehu_store::overrides::ClassOverride, today: NaiveDate) -> Self {
+        OverrideOut {
+            active: o.holds_on(today),
+            id: o.id,
+            customer_id: o.customer_id,
+            scheme: o.scheme_key,
+            class: o.class,
+            reason: o.reason,
+            expires_on: o.expires_on,
+            set_by: o.set_by,
+            set_at: o.set_at,
+            lifted_by: o.lifted_by,
+            lifted_at: o.lifted_at,
+        }
+    }
+}
+
+/// A class change a write made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChangeOut {
+    pub scheme: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub cause: String,
+}
+
+impl From<&kehu_store::classes::ClassChange> for ChangeOut {
+    fn from(c: &kehu_store::classes::ClassChange) -> Self {
+        ChangeOut {
+            scheme: c.scheme_key.clone(),
+            from: c.from.clone(),
+            to: c.to.clone(),
+            cause: c.cause.to_string(),
+        }
+    }
+}
+
+/// The result of setting or lifting an override.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OverrideResult {
+    /// The override now in force (None after lifting).
+    pub active: Option<OverrideOut>,
+    /// The classes that changed with it.
+    pub changes: Vec<ChangeOut>,
+}
+
+/// Why a customer is in its class in one scheme.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClassExplanationOut {
+    pub scheme: String,
+    pub scheme_name: String,
+    /// The published version that decided.
+    pub version: i64,
+    /// The class in force: the override's when one is active, else the rules'.
+    pub class: String,
+    /// The class the rules give.
+    pub rule_class: String,
+    #[serde(rename = "override")]
+    pub override_: Option<OverrideOut>,
+    /// Indicators with values, levels and scores, the rule that fired, the
+    /// nearest change to another class and a one-sentence summary.
+    #[schema(value_type = Object)]
+    pub explanation: Value,
+}
+
+/// A draft's content.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionWrite {
+    /// The scheme as JSON: key, name, indicators, dimensions (weights sum
+    /// to 100), classes, assign (rules with a default, or score bands).
+    #[schema(value_type = Object)]
+    pub spec: Value,
+    /// What changed and why.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A workflow step's note (required to reject).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepWrite {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One version of a scheme.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SchemeVersionOut {
+    pub scheme: String,
+    pub version: i64,
+    /// draft, submitted, approved, rejected, published, retired.
+    pub status: String,
+    pub note: Option<String>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_by: Option<i64>,
+    /// The spec (only when one version is asked for).
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Value>,
+}
+
+impl SchemeVersionOut {
+    pub fn summary(v: kehu_store::schemes::SchemeVersion) -> Self {
+        SchemeVersionOut {
+            scheme: v.scheme_key,
+            version: v.version,
+            status: v.status.as_str().to_string(),
+            note: v.note,
+            created_by: v.created_by,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            submitted_by: v.submitted_by,
+            spec: None,
+        }
+    }
+
+    pub fn with_spec(v: kehu_store::schemes::SchemeVersion) -> Self {
+        let spec = serde_json::from_str(&v.spec).ok();
+        SchemeVersionOut {
+            spec,
+            ..Self::summary(v)
+        }
+    }
+}
+
+/// A scheme: its published version and every version.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SchemeOut {
+    pub key: String,
+    /// Name of the published version (else of the newest).
+    pub name: String,
+    pub name_en: Option<String>,
+    pub published_version: Option<i64>,
+    /// Classes of the published version.
+    pub classes: Vec<String>,
+    /// Newest first.
+    pub versions: Vec<SchemeVersionOut>,
+    /// Steps taken, oldest first (only when one scheme is asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<SchemeEventOut>>,
+}
+
+impl SchemeOut {
+    pub fn new(v: kehu_store::schemes::SchemeVersion) -> Self {
+        let mut out = SchemeOut {
+            key: v.scheme_key.clone(),
+            name: v.scheme_key.clone(),
+            name_en: None,
+            published_version: None,
+            classes: Vec::new(),
+            versions: Vec::new(),
+            events: None,
+        };
+        out.describe_from(&v);
+        out.add(v);
+        out
+    }
+
+    /// Adds a version (they come newest first).
+    pub fn add(&mut self, v: kehu_store::schemes::SchemeVersion) {
+        if v.status == kehu_core::classify::workflow::VersionStatus::Published {
+            self.published_version = Some(v.version);
+            self.describe_from(&v);
+        }
+        self.versions.push(SchemeVersionOut::summary(v));
+    }
+
+    fn describe_from(&mut self, v: &kehu_store::schemes::SchemeVersion) {
+        if let Ok(spec) = serde_json::from_str::<kehu_core::classify::SchemeSpec>(&v.spec) {
+            self.name = spec.name.clone();
+            self.name_en = Some(spec.name_en.clone()).filter(|n| !n.is_empty());
+            self.classes = spec.classes.iter().map(|c| c.key.clone()).collect();
+        }
+    }
+}
+
+/// A workflow step taken.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SchemeEventOut {
+    pub version: i64,
+    /// create, edit, submit, withdraw, approve, reject, publish, rollback.
+    pub action: String,
+    pub actor: Option<i64>,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+impl From<kehu_store::schemes::SchemeEvent> for SchemeEventOut {
+    fn from(e: kehu_store::schemes::SchemeEvent) -> Self {
+        SchemeEventOut {
+            version: e.version,
+            action: e.action,
+            actor: e.actor,
+            at: e.at,
+            note: e.note,
+        }
+    }
+}
+
+/// The version after a step, and how many class changes it stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepOut {
+    pub version: SchemeVersionOut,
+    pub class_changes: u64,
+}

@@ -6,6 +6,7 @@ pub mod customers;
 pub mod dto;
 pub mod meta;
 pub mod records;
+pub mod schemes;
 pub mod session;
 pub mod users;
 
@@ -16,7 +17,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use kehu_core::Reason;
 use serde::de::DeserializeOwned;
@@ -37,7 +38,29 @@ pub fn router() -> Router<AppState> {
                 .delete(customers::delete),
         )
         .route("/customers/{id}/classes", get(classes::customer_classes))
+        .route(
+            "/customers/{id}/classes/{scheme}/override",
+            put(classes::set_override).delete(classes::lift_override),
+        )
+        .route("/customers/{id}/explanations", get(classes::explanations))
+        .route("/customers/{id}/overrides", get(classes::overrides))
         .route("/class-changes", get(classes::class_changes))
+        .route("/schemes", get(schemes::list))
+        .route("/schemes/{key}", get(schemes::read))
+        .route("/schemes/{key}/versions", post(schemes::create_version))
+        .route(
+            "/schemes/{key}/versions/{version}",
+            get(schemes::read_version).put(schemes::edit_version),
+        )
+        .route(
+            "/schemes/{key}/versions/{version}/simulate",
+            post(schemes::simulate),
+        )
+        .route(
+            "/schemes/{key}/versions/{version}/{step}",
+            post(schemes::take_step),
+        )
+        .route("/scheme-versions", get(schemes::list_versions))
         .route("/customers/{id}/contacts", post(records::create_contact))
         .route("/customers/{id}/orders", post(records::create_order))
         .route(

@@ -99,6 +99,7 @@ macro_rules! record_api {
             customer_for(&state, &user, customer_id, perm).await?;
             let insert = $insert;
             let r = insert(&state.store, customer_id, &data, &user).await?;
+            state.classifier.after_data_change(customer_id, user.user.id).await;
             Ok(created(r.version, <$out>::from(r)))
         }
 
@@ -119,6 +120,7 @@ macro_rules! record_api {
             let (data, perm) = <$input>::from(merged).check(state.store.today(), &user)?;
             customer_for(&state, &user, current.customer_id, perm).await?;
             let r = state.store.$update(id, expected.version, &data).await.map_err(|e| conflict_status(e.into(), &expected))?;
+            state.classifier.after_data_change(current.customer_id, user.user.id).await;
             Ok(with_etag(r.version, <$out>::from(r)))
         }
 
@@ -130,6 +132,7 @@ macro_rules! record_api {
             customer_for(&state, &user, current.customer_id, perm).await?;
             let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
             state.store.$delete(id, expected.version).await.map_err(|e| conflict_status(e.into(), &expected))?;
+            state.classifier.after_data_change(current.customer_id, user.user.id).await;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
 

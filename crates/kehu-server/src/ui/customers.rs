@@ -524,7 +524,13 @@ pub async fn create(
     }
     .await;
     match result {
-        Ok(c) => Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response()),
+        Ok(c) => {
+            state
+                .classifier
+                .after_data_change(c.id, page.user.user.id)
+                .await;
+            Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response())
+        }
         Err(ApiError::Validation(v)) => {
             let mut r = render_form(
                 &state,
@@ -630,7 +636,13 @@ pub async fn update(
             .collect()
     };
     match result {
-        Ok(c) => Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response()),
+        Ok(c) => {
+            state
+                .classifier
+                .after_data_change(c.id, page.user.user.id)
+                .await;
+            Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response())
+        }
         Err(ApiError::Validation(v)) => {
             let mut r = render_form(
                 &state,
@@ -946,6 +958,10 @@ where
                 return Ok(page.error_page(state, ApiError::Forbidden));
             }
             write(data).await?;
+            state
+                .classifier
+                .after_data_change(id, page.user.user.id)
+                .await;
             Ok(Redirect::to(&format!("/customers/{id}")).into_response())
         }
         Err(v) => {

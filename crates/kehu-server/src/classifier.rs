@@ -1,0 +1,877 @@
+//! The classification service: runs the published scheme versions over the
+//! stored customers and stores what changed. One engine for every path —
+//! `kehu classify`, the daily job, publishing a version, re-evaluating one
+//! customer after their data changed, and simulating a draft — so they can
+//! never disagree.
+//!
+//! A run reads customers in batches and computes every change first, then
+//! writes them in one short transaction (with whatever belongs with them,
+//! such as publishing the version that caused them): nothing half-applied,
+//! and SQLite's one write lock is held for the write only.
+
+use crate::error::ApiError;
+use chrono::NaiveDate;
+use kehu_core::classify::overrides::OverrideData;
+use kehu_core::classify::presets::class_catalog;
+use kehu_core::classify::{
+    evaluation_order, Catalog, ClassContext, Decision, Facts, Population, PopulationBuilder,
+    Scheme, SchemeSpec,
+};
+use kehu_core::{FieldError, Reason, ValidationErrors};
+use kehu_store::classes::{cause, ClassChange, ClassWriter};
+use kehu_store::overrides::{ClassOverride, NewOverride, OverridesByCustomer};
+use kehu_store::{Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+/// Customers read per batch.
+pub const BATCH: i64 = 5_000;
+
+/// Compiled schemes in evaluation order (each after the schemes it reads),
+/// with the version each was compiled from.
+#[derive(Debug, Clone)]
+pub struct SchemeSet {
+    pub schemes: Vec<Scheme>,
+    pub versions: Vec<i64>,
+}
+
+impl SchemeSet {
+    /// Compiles `(version, spec)` pairs against the database's custom fields.
+    /// Errors name the scheme and the place in it (`value_tier.dimensions[0].weight`).
+    pub fn compile(
+        specs: &[(i64, SchemeSpec)],
+        custom: &[kehu_core::custom_field::CustomFieldDef],
+    ) -> Result<SchemeSet, ApiError> {
+        let plain: Vec<SchemeSpec> = specs.iter().map(|(_, s)| s.clone()).collect();
+        let classes = class_catalog(&plain);
+        let mut compiled = Vec::with_capacity(specs.len());
+        let mut errors = Vec::new();
+        for (_, spec) in specs {
+            let catalog = Catalog {
+                custom_fields: custom,
+                schemes: Some(&classes),
+            };
+            match Scheme::compile(spec, catalog) {
+                Ok(s) => compiled.push(s),
+                Err(e) => errors.extend(e.0.into_iter().map(|f| FieldError {
+                    field: format!("{}.{}", spec.key, f.field),
+                    ..f
+                })),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(ValidationErrors(errors)));
+        }
+        let order = evaluation_order(&compiled).map_err(|cycle| {
+            ApiError::Validation(ValidationErrors(vec![FieldError::new(
+                "classes",
+                Reason::Rule {
+                    code: "scheme_cycle",
+                    zh: format!("方案之间循环引用分类：{cycle}"),
+                    en: format!("schemes read each other's classes in a cycle: {cycle}"),
+                },
+            )]))
+        })?;
+        Ok(SchemeSet {
+            schemes: order.iter().map(|&i| compiled[i].clone()).collect(),
+            versions: order.iter().map(|&i| specs[i].0).collect(),
+        })
+    }
+
+    pub fn keys(&self) -> BTreeSet<String> {
+        self.schemes.iter().map(|s| s.key.clone()).collect()
+    }
+
+    pub fn index(&self, key: &str) -> Option<usize> {
+        self.schemes.iter().position(|s| s.key == key)
+    }
+
+    /// `keys` and every scheme they read, directly or not.
+    pub fn with_inputs(&self, keys: &[String]) -> BTreeSet<String> {
+        let mut keep: BTreeSet<String> = keys.iter().cloned().collect();
+        for s in self.schemes.iter().rev() {
+            if keep.contains(&s.key) {
+                keep.extend(s.depends_on.iter().cloned());
+            }
+        }
+        keep
+    }
+
+    /// `key` and every scheme that reads its class, directly or not.
+    pub fn with_readers(&self, key: &str) -> BTreeSet<String> {
+        let mut keep = BTreeSet::from([key.to_string()]);
+        for s in &self.schemes {
+            if s.depends_on.iter().any(|d| keep.contains(d)) {
+                keep.insert(s.key.clone());
+            }
+        }
+        keep
+    }
+}
+
+/// The class a run gave one customer in one scheme.
+pub struct Outcome<'a> {
+    pub facts: &'a Facts,
+    pub scheme: &'a Scheme,
+    pub population: &'a Population,
+    pub class: &'a str,
+    /// The stored class before this run.
+    pub before: Option<&'a str>,
+    pub score: Option<i64>,
+    /// The rules' decision; None when an override set the class.
+    pub decision: Option<&'a Decision>,
+    pub context: ClassContext<'a>,
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    pub customers: u64,
+    /// Class counts per evaluated scheme (evaluation order).
+    pub counts: Vec<(String, BTreeMap<String, u64>)>,
+    pub changes: Vec<ClassChange>,
+}
+
+/// One scheme's explanation for one customer.
+pub struct Explained {
+    pub version: i64,
+    /// The class in force (the override's, if one is active).
+    pub class: String,
+    pub active_override: Option<ClassOverride>,
+    pub explanation: kehu_core::classify::Explanation,
+}
+
+/// Which customers and schemes a run covers.
+pub struct RunPlan<'a> {
+    pub set: &'a SchemeSet,
+    /// Per scheme of the set; None = this scheme is not re-evaluated (its
+    /// stored class stands and is what other schemes read).
+    pub populations: Vec<Option<Population>>,
+    pub as_of: NaiveDate,
+    /// The cause recorded for changes the rules make.
+    pub cause: &'static str,
+    pub only: Option<i64>,
+    /// An override being set or lifted in the same transaction as this run's changes.
+    pub adjust: Option<OverrideEdit>,
+}
+
+/// An override about to be set or lifted: the run evaluates as if it were done.
+#[derive(Debug, Clone)]
+pub enum OverrideEdit {
+    Set(ClassOverride),
+    Lift {
+        customer_id: i64,
+        scheme_key: String,
+    },
+}
+
+impl OverrideEdit {
+    fn apply(&self, overrides: &mut OverridesByCustomer) {
+        match self {
+            OverrideEdit::Set(o) => {
+                overrides
+                    .entry(o.customer_id)
+                    .or_default()
+                    .insert(o.scheme_key.clone(), o.clone());
+            }
+            OverrideEdit::Lift {
+                customer_id,
+                scheme_key,
+            } => {
+                if let Some(m) = overrides.get_mut(customer_id) {
+                    m.remove(scheme_key);
+                }
+            }
+        }
+    }
+}
+
+/// Published schemes and percentile populations, kept between requests.
+#[derive(Default)]
+struct Cache {
+    set: Option<Arc<SchemeSet>>,
+    /// Populations of the published set as of a day, by scheme key.
+    populations: Option<(NaiveDate, Arc<HashMap<String, Population>>)>,
+}
+
+#[derive(Clone)]
+pub struct Classifier {
+    store: Store,
+    cache: Arc<RwLock<Cache>>,
+}
+
+impl Classifier {
+    pub fn new(store: Store) -> Classifier {
+        Classifier {
+            store,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The published version of every scheme, compiled (cached until a publish).
+    pub async fn published(&self) -> Result<Arc<SchemeSet>, ApiError> {
+        if let Some(set) = self.read_cache().set.clone() {
+            return Ok(set);
+        }
+        let set = Arc::new(self.compile_published(None).await?);
+        self.write_cache().set = Some(set.clone());
+        Ok(set)
+    }
+
+    /// The published versions with `draft` (a version of its scheme, or a
+    /// new scheme) in place of its scheme's published one.
+    pub async fn compile_published(
+        &self,
+        draft: Option<(i64, SchemeSpec)>,
+    ) -> Result<SchemeSet, ApiError> {
+        let mut specs = Vec::new();
+        for v in self.store.published_scheme_versions().await? {
+            let spec: SchemeSpec = serde_json::from_str(&v.spec).map_err(|e| {
+                ApiError::Internal(format!(
+                    "stored spec of {} version {} does not parse: {e}",
+                    v.scheme_key, v.version
+                ))
+            })?;
+            if draft.as_ref().is_none_or(|(_, d)| d.key != spec.key) {
+                specs.push((v.version, spec));
+            }
+        }
+        specs.extend(draft);
+        let custom = self.store.custom_field_defs().await?;
+        SchemeSet::compile(&specs, &custom)
+    }
+
+    /// Forget the compiled schemes and populations (after a publish or a custom field change).
+    pub fn invalidate(&self) {
+        *self.write_cache() = Cache::default();
+    }
+
+    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_cache(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Builds the percentile populations of `targets` (of `set`) as of a day:
+    /// one pass over every customer, only if a target ranks anything.
+    /// Schemes outside `targets` get None.
+    pub async fn populations(
+        &self,
+        set: &SchemeSet,
+        targets: &BTreeSet<String>,
+        as_of: NaiveDate,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<Option<Population>>, ApiError> {
+        let mut builders: Vec<Option<PopulationBuilder>> = set
+            .schemes
+            .iter()
+            .map(|s| {
+                targets
+                    .contains(&s.key)
+                    .then(|| PopulationBuilder::new(s, as_of))
+            })
+            .collect();
+        if builders.iter().flatten().any(PopulationBuilder::needed) {
+            let mut after = 0;
+            loop {
+                let batch = self.store.facts_after(after, BATCH).await?;
+                let Some(last) = batch.last() else { break };
+                after = last.customer_id;
+                for b in builders.iter_mut().flatten().filter(|b| b.needed()) {
+                    batch.iter().for_each(|f| b.add(f));
+                }
+                progress(batch.len() as u64);
+            }
+        }
+        Ok(builders
+            .into_iter()
+            .map(|b| b.map(PopulationBuilder::finish))
+            .collect())
+    }
+
+    /// Evaluates the plan, calling `visit` for every (customer, scheme)
+    /// evaluated, and returns the changes against the stored classes. Stores nothing.
+    pub async fn evaluate(
+        &self,
+        plan: &RunPlan<'_>,
+        mut visit: impl FnMut(&Outcome<'_>),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<RunResult, ApiError> {
+        let set = plan.set;
+        let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); set.schemes.len()];
+        let mut result = RunResult::default();
+        let mut after = 0;
+        loop {
+            let batch = match plan.only {
+                Some(id) => vec![self.store.facts_of(id).await?],
+                None => self.store.facts_after(after, BATCH).await?,
+            };
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                break;
+            };
+            after = last.customer_id;
+            let (first, last) = (first.customer_id, last.customer_id);
+            let stored = self.store.classes_between(first, last).await?;
+            let mut overrides = self
+                .store
+                .overrides_between(first, last, plan.as_of)
+                .await?;
+            if let Some(edit) = &plan.adjust {
+                edit.apply(&mut overrides);
+            }
+            evaluate_batch(
+                plan,
+                &batch,
+                &stored,
+                &overrides,
+                &mut counts,
+                &mut result.changes,
+                &mut visit,
+            );
+            result.customers += batch.len() as u64;
+            progress(batch.len() as u64);
+            if plan.only.is_some() {
+                break;
+            }
+        }
+        result.counts = set
+            .schemes
+            .iter()
+            .zip(counts)
+            .zip(&plan.populations)
+            .filter(|(_, p)| p.is_some())
+            .map(|((s, c), _)| (s.key.clone(), c))
+            .collect();
+        Ok(result)
+    }
+
+    /// Every customer, every published scheme, as of a day, and stores the
+    /// changes. With `job`, the day is claimed for that job in the same
+    /// transaction; if another process claimed it first nothing is stored
+    /// (and the changes returned are empty). Remembers the populations for
+    /// single re-evaluations that day.
+    pub async fn run_all(
+        &self,
+        as_of: NaiveDate,
+        cause: &'static str,
+        by: Option<i64>,
+        job: Option<&str>,
+    ) -> Result<RunResult, ApiError> {
+        let set = self.published().await?;
+        let populations = self.populations(&set, &set.keys(), as_of, &|_| {}).await?;
+        let plan = RunPlan {
+            set: &set,
+            populations,
+            as_of,
+            cause,
+            only: None,
+            adjust: None,
+        };
+        let mut result = self.evaluate(&plan, |_| {}, &|_| {}).await?;
+        let mut writer = ClassWriter::begin(&self.store, as_of, by).await?;
+        let claimed = match job {
+            Some(job) => kehu_store::claim_job_day(writer.tx(), job, as_of).await?,
+            None => true,
+        };
+        if claimed {
+            writer.write(&result.changes).await?;
+            writer.finish().await?;
+        } else {
+            result.changes.clear();
+        }
+        self.remember_populations(&set, as_of, plan.populations);
+        Ok(result)
+    }
+
+    /// Ranks every customer for the published percentile schemes as of a day
+    /// and keeps the result for single re-evaluations.
+    pub async fn warm_populations(&self, as_of: NaiveDate) -> Result<(), ApiError> {
+        let set = self.published().await?;
+        let populations = self.populations(&set, &set.keys(), as_of, &|_| {}).await?;
+        self.remember_populations(&set, as_of, populations);
+        Ok(())
+    }
+
+    /// Keeps a full run's populations for re-evaluating single customers.
+    pub fn remember_populations(
+        &self,
+        set: &Arc<SchemeSet>,
+        as_of: NaiveDate,
+        populations: Vec<Option<Population>>,
+    ) {
+        let mut cache = self.write_cache();
+        if !cache.set.as_ref().is_some_and(|s| Arc::ptr_eq(s, set)) {
+            return; // a publish came in between: these belong to the old set
+        }
+        let by_key = set
+            .schemes
+            .iter()
+            .zip(populations)
+            .filter_map(|(s, p)| Some((s.key.clone(), p?)))
+            .collect();
+        cache.populations = Some((as_of, Arc::new(by_key)));
+    }
+
+    /// Whether populations are known for `day` (else percentile schemes
+    /// keep their stored class when one customer is re-evaluated).
+    pub fn has_populations_for(&self, day: NaiveDate) -> bool {
+        self.read_cache()
+            .populations
+            .as_ref()
+            .is_some_and(|(d, _)| *d == day)
+    }
+
+    /// Re-evaluates one customer today and stores the changes (cause
+    /// `data_change` after a write). Schemes that rank customers use today's
+    /// populations if the daily run has built them, else keep their class
+    /// until it has.
+    pub async fn reclassify(
+        &self,
+        customer_id: i64,
+        cause: &'static str,
+        by: Option<i64>,
+    ) -> Result<Vec<ClassChange>, ApiError> {
+        self.reclassify_one(customer_id, cause, by, None).await
+    }
+
+    /// Sets an override and stores the class it gives (and the classes of
+    /// schemes that read it) in one transaction.
+    pub async fn set_override(
+        &self,
+        customer_id: i64,
+        scheme_key: &str,
+        data: OverrideData,
+        by: i64,
+    ) -> Result<Vec<ClassChange>, ApiError> {
+        let pending = ClassOverride {
+            id: 0,
+            customer_id,
+            scheme_key: scheme_key.to_string(),
+            class: data.class,
+            reason: data.reason,
+            expires_on: data.expires_on,
+            set_by: Some(by),
+            set_at: chrono::Utc::now(),
+            lifted_by: None,
+            lifted_at: None,
+        };
+        self.reclassify_one(
+            customer_id,
+            cause::OVERRIDE,
+            Some(by),
+            Some(OverrideEdit::Set(pending)),
+        )
+        .await
+    }
+
+    /// Lifts an override and stores the class the rules give now, in one
+    /// transaction. NotFound if there is no active override.
+    pub async fn lift_override(
+        &self,
+        customer_id: i64,
+        scheme_key: &str,
+        by: i64,
+    ) -> Result<Vec<ClassChange>, ApiError> {
+        let today = self.store.today();
+        let active = self.store.overrides_of(customer_id).await?;
+        if !active
+            .iter()
+            .any(|o| o.scheme_key == scheme_key && o.lifted_at.is_none())
+        {
+            return Err(ApiError::NotFound);
+        }
+        if !self.has_populations_for(today) {
+            // The rules decide again, percentile schemes included.
+            self.warm_populations(today).await?;
+        }
+        let edit = OverrideEdit::Lift {
+            customer_id,
+            scheme_key: scheme_key.to_string(),
+        };
+        self.reclassify_one(customer_id, cause::OVERRIDE_LIFTED, Some(by), Some(edit))
+            .await
+    }
+
+    async fn reclassify_one(
+        &self,
+        customer_id: i64,
+        cause: &'static str,
+        by: Option<i64>,
+        adjust: Option<OverrideEdit>,
+    ) -> Result<Vec<ClassChange>, ApiError> {
+        let (set, mut populations, as_of) = self.single_plan().await?;
+        if let Some(OverrideEdit::Set(o)) = &adjust {
+            // An override needs no ranking: its scheme is always evaluated.
+            if let Some(i) = set.index(&o.scheme_key) {
+                populations[i].get_or_insert_with(Population::default);
+            }
+        }
+        let plan = RunPlan {
+            set: &set,
+            populations,
+            as_of,
+            cause,
+            only: Some(customer_id),
+            adjust,
+        };
+        let result = self.evaluate(&plan, |_| {}, &|_| {}).await?;
+        if result.changes.is_empty() && plan.adjust.is_none() {
+            return Ok(result.changes);
+        }
+        let mut writer = ClassWriter::begin(&self.store, as_of, by).await?;
+        match &plan.adjust {
+            Some(OverrideEdit::Set(o)) => {
+                let new = NewOverride {
+                    customer_id,
+                    scheme_key: &o.scheme_key,
+                    class: &o.class,
+                    reason: &o.reason,
+                    expires_on: o.expires_on,
+                    by: o.set_by,
+                };
+                kehu_store::overrides::set_override(writer.tx(), &new).await?;
+            }
+            Some(OverrideEdit::Lift {
+                customer_id,
+                scheme_key,
+            }) => {
+                kehu_store::overrides::lift_override(writer.tx(), *customer_id, scheme_key, by)
+                    .await?;
+            }
+            None => {}
+        }
+        writer.write(&result.changes).await?;
+        writer.finish().await?;
+        Ok(result.changes)
+    }
+
+    /// After an order, interaction or customer write: re-evaluate that
+    /// customer at once. The write itself has committed; a failure here is
+    /// logged and the daily run catches up, so the caller's request succeeds.
+    pub async fn after_data_change(&self, customer_id: i64, by: i64) {
+        if let Err(e) = self
+            .reclassify(customer_id, cause::DATA_CHANGE, Some(by))
+            .await
+        {
+            tracing::warn!(customer_id, error = %e, "re-evaluating a customer after a data change failed");
+        }
+    }
+
+    /// The published set with today's populations where known.
+    async fn single_plan(
+        &self,
+    ) -> Result<(Arc<SchemeSet>, Vec<Option<Population>>, NaiveDate), ApiError> {
+        let set = self.published().await?;
+        let today = self.store.today();
+        let known = self.read_cache().populations.clone();
+        let populations = set
+            .schemes
+            .iter()
+            .map(|s| {
+                let ranks = PopulationBuilder::new(s, today).needed();
+                match (&known, ranks) {
+                    (_, false) => Some(Population::default()),
+                    (Some((day, pops)), true) if *day == today => pops.get(&s.key).cloned(),
+                    _ => None,
+                }
+            })
+            .collect();
+        Ok((set, populations, today))
+    }
+
+    /// Why a customer is in each published scheme's class as of a day:
+    /// the rules' explanation, and the override that wins over it if any.
+    /// Percentile schemes rank against today's populations (built now if
+    /// the daily run has not), or, for another day, against that day's.
+    pub async fn explain(
+        &self,
+        customer_id: i64,
+        as_of: NaiveDate,
+        lang: kehu_core::Lang,
+    ) -> Result<Vec<Explained>, ApiError> {
+        let set = self.published().await?;
+        let populations = self.populations_on(&set, as_of).await?;
+        let facts = self.store.facts_of(customer_id).await?;
+        let stored = self.store.classes_between(customer_id, customer_id).await?;
+        let stored = stored.get(&customer_id);
+        let overrides = self
+            .store
+            .overrides_between(customer_id, customer_id, as_of)
+            .await?;
+        let overrides = overrides.get(&customer_id);
+        let empty = Population::default();
+        let mut classes: BTreeMap<String, String> = BTreeMap::new();
+        let mut out = Vec::new();
+        for (i, s) in set.schemes.iter().enumerate() {
+            let context = ClassContext {
+                previous: stored.and_then(|m| m.get(&s.key)).map(String::as_str),
+                others: Some(&classes),
+            };
+            let population = populations.get(&s.key).unwrap_or(&empty);
+            let explanation = s.explain(&facts, as_of, population, context, lang);
+            let active = overrides.and_then(|m| m.get(&s.key)).cloned();
+            let class = active
+                .as_ref()
+                .map_or(explanation.class.clone(), |o| o.class.clone());
+            classes.insert(s.key.clone(), class.clone());
+            out.push(Explained {
+                version: set.versions[i],
+                class,
+                active_override: active,
+                explanation,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Populations of the published set as of a day: cached for today.
+    async fn populations_on(
+        &self,
+        set: &Arc<SchemeSet>,
+        as_of: NaiveDate,
+    ) -> Result<Arc<HashMap<String, Population>>, ApiError> {
+        let today = self.store.today();
+        if as_of == today {
+            if !self.has_populations_for(today) {
+                self.warm_populations(today).await?;
+            }
+            if let Some((day, p)) = self.read_cache().populations.clone() {
+                if day == today {
+                    return Ok(p);
+                }
+            }
+        }
+        let built = self.populations(set, &set.keys(), as_of, &|_| {}).await?;
+        Ok(Arc::new(
+            set.schemes
+                .iter()
+                .zip(built)
+                .filter_map(|(s, p)| Some((s.key.clone(), p?)))
+                .collect(),
+        ))
+    }
+
+    /// Opens a writer for a run's changes and what belongs with them.
+    pub async fn writer(
+        &self,
+        as_of: NaiveDate,
+        by: Option<i64>,
+    ) -> Result<ClassWriter, StoreError> {
+        ClassWriter::begin(&self.store, as_of, by).await
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+fn evaluate_batch(
+    plan: &RunPlan<'_>,
+    batch: &[Facts],
+    stored: &HashMap<i64, BTreeMap<String, String>>,
+    overrides: &OverridesByCustomer,
+    counts: &mut [BTreeMap<String, u64>],
+    changes: &mut Vec<ClassChange>,
+    visit: &mut impl FnMut(&Outcome<'_>),
+) {
+    let none = BTreeMap::new();
+    let no_overrides = HashMap::new();
+    for f in batch {
+        let stored_here = stored.get(&f.customer_id).unwrap_or(&none);
+        let overrides_here = overrides.get(&f.customer_id).unwrap_or(&no_overrides);
+        let mut classes: BTreeMap<String, String> = BTreeMap::new();
+        for (i, s) in plan.set.schemes.iter().enumerate() {
+            let before = stored_here.get(&s.key);
+            let Some(population) = &plan.populations[i] else {
+                if let Some(b) = before {
+                    classes.insert(s.key.clone(), b.clone());
+                }
+                continue;
+            };
+            let context = ClassContext {
+                previous: before.map(String::as_str),
+                others: Some(&classes),
+            };
+            let (class, score, decision, why, note) = match overrides_here.get(&s.key) {
+                Some(o) => (
+                    o.class.clone(),
+                    None,
+                    None,
+                    cause::OVERRIDE,
+                    Some(o.reason.clone()),
+                ),
+                None => {
+                    let d = s.evaluate(f, plan.as_of, population, context);
+                    let class = s.classes[d.class].key.clone();
+                    (class, s.weighted_score(&d), Some(d), plan.cause, None)
+                }
+            };
+            visit(&Outcome {
+                facts: f,
+                scheme: s,
+                population,
+                class: &class,
+                before: before.map(String::as_str),
+                score,
+                decision: decision.as_ref(),
+                context,
+            });
+            *counts[i].entry(class.clone()).or_default() += 1;
+            if before != Some(&class) {
+                changes.push(ClassChange {
+                    customer_id: f.customer_id,
+                    scheme_key: s.key.clone(),
+                    from: before.cloned(),
+                    to: class.clone(),
+                    score,
+                    scheme_version: plan.set.versions[i],
+                    cause: why,
+                    note,
+                });
+            }
+            classes.insert(s.key.clone(), class);
+        }
+    }
+}
+
+/// What publishing a draft would do: how many customers move from each
+/// class to each other class, with examples. Nothing is stored.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Simulation {
+    pub scheme: String,
+    pub version: i64,
+    pub as_of: NaiveDate,
+    pub customers: u64,
+    /// Customers per class now (stored), and with the draft.
+    pub before: BTreeMap<String, u64>,
+    pub after: BTreeMap<String, u64>,
+    /// Customers whose class would stay.
+    pub unchanged: u64,
+    /// Biggest moves first.
+    pub moves: Vec<Move>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Move {
+    /// None: no class stored yet.
+    pub from: Option<String>,
+    pub to: String,
+    pub count: u64,
+    /// Up to five customers who would move.
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Sample {
+    pub id: i64,
+    pub code: String,
+}
+
+/// Examples kept per move.
+const SAMPLES: usize = 5;
+
+impl Classifier {
+    /// Runs `spec` (version `version` of its scheme) over every customer as
+    /// of a day, in place of the published version, against the stored
+    /// classes. Overridden customers stay where their override puts them.
+    pub async fn simulate(
+        &self,
+        version: i64,
+        spec: SchemeSpec,
+        as_of: NaiveDate,
+    ) -> Result<Simulation, ApiError> {
+        let key = spec.key.clone();
+        let set = self.compile_published(Some((version, spec))).await?;
+        let targets = BTreeSet::from([key.clone()]);
+        let populations = self.populations(&set, &targets, as_of, &|_| {}).await?;
+        let plan = RunPlan {
+            set: &set,
+            populations,
+            as_of,
+            cause: cause::EVALUATION,
+            only: None,
+            adjust: None,
+        };
+        let mut sim = Simulation {
+            scheme: key,
+            version,
+            as_of,
+            ..Simulation::default()
+        };
+        let mut moves: BTreeMap<(Option<String>, String), Move> = BTreeMap::new();
+        let result = self
+            .evaluate(
+                &plan,
+                |o| {
+                    if let Some(b) = o.before {
+                        *sim.before.entry(b.to_string()).or_default() += 1;
+                    }
+                    *sim.after.entry(o.class.to_string()).or_default() += 1;
+                    if o.before == Some(o.class) {
+                        sim.unchanged += 1;
+                        return;
+                    }
+                    let from = o.before.map(str::to_string);
+                    let m = moves
+                        .entry((from.clone(), o.class.to_string()))
+                        .or_insert_with(|| Move {
+                            from,
+                            to: o.class.to_string(),
+                            count: 0,
+                            samples: Vec::new(),
+                        });
+                    m.count += 1;
+                    if m.samples.len() < SAMPLES {
+                        m.samples.push(Sample {
+                            id: o.facts.customer_id,
+                            code: o.facts.code.clone(),
+                        });
+                    }
+                },
+                &|_| {},
+            )
+            .await?;
+        sim.customers = result.customers;
+        sim.moves = moves.into_values().collect();
+        sim.moves.sort_by_key(|m| std::cmp::Reverse(m.count));
+        Ok(sim)
+    }
+
+    /// Publishes a version (publish or rollback): every customer is
+    /// re-evaluated in the schemes it changes (the scheme and those that
+    /// read its class), and the version's status and the classes it gives
+    /// commit in one transaction — all or nothing. Returns the changes.
+    pub async fn publish(
+        &self,
+        version: &kehu_store::schemes::SchemeVersion,
+        spec: SchemeSpec,
+        step: kehu_core::classify::workflow::Step,
+        by: i64,
+        note: Option<&str>,
+    ) -> Result<Vec<ClassChange>, ApiError> {
+        let as_of = self.store.today();
+        let set = Arc::new(
+            self.compile_published(Some((version.version, spec)))
+                .await?,
+        );
+        let targets = set.with_readers(&version.scheme_key);
+        let populations = self.populations(&set, &targets, as_of, &|_| {}).await?;
+        let plan = RunPlan {
+            set: &set,
+            populations,
+            as_of,
+            cause: cause::RULE_VERSION,
+            only: None,
+            adjust: None,
+        };
+        let result = self.evaluate(&plan, |_| {}, &|_| {}).await?;
+        let mut writer = ClassWriter::begin(&self.store, as_of, Some(by)).await?;
+        kehu_store::schemes::publish_in(writer.tx(), version, step, by, note).await?;
+        writer.write(&result.changes).await?;
+        writer.finish().await?;
+        self.invalidate();
+        Ok(result.changes)
+    }
+}
