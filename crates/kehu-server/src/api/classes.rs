@@ -114,19 +114,29 @@ pub async fn set_override(
     Path((id, scheme)): Path<(i64, String)>,
     ApiJson(body): ApiJson<OverrideWrite>,
 ) -> Result<Json<OverrideResult>, ApiError> {
-    customer_for(&state, &user, id, Permission::ClassificationOverride).await?;
+    let changes = apply_override(&state, &user, id, &scheme, body).await?;
+    override_result(&state, id, &scheme, &changes).await
+}
+
+/// Checks and sets an override (shared with the UI).
+pub async fn apply_override(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    scheme: &str,
+    body: OverrideWrite,
+) -> Result<Vec<kehu_store::classes::ClassChange>, ApiError> {
+    customer_for(state, user, id, Permission::ClassificationOverride).await?;
     let set = state.classifier.published().await?;
     let s = set
-        .index(&scheme)
+        .index(scheme)
         .map(|i| &set.schemes[i])
         .ok_or(ApiError::NotFound)?;
-    let today = state.store.today();
-    let data = OverrideInput::from(body).validate(&s.class_keys(), today)?;
-    let changes = state
+    let data = OverrideInput::from(body).validate(&s.class_keys(), state.store.today())?;
+    state
         .classifier
-        .set_override(id, &scheme, data, user.user.id)
-        .await?;
-    override_result(&state, id, &scheme, &changes).await
+        .set_override(id, scheme, data, user.user.id)
+        .await
 }
 
 /// Lifts the active override: the rules decide again at once (cause
@@ -140,12 +150,22 @@ pub async fn lift_override(
     user: CurrentUser,
     Path((id, scheme)): Path<(i64, String)>,
 ) -> Result<Json<OverrideResult>, ApiError> {
-    customer_for(&state, &user, id, Permission::ClassificationOverride).await?;
-    let changes = state
-        .classifier
-        .lift_override(id, &scheme, user.user.id)
-        .await?;
+    let changes = remove_override(&state, &user, id, &scheme).await?;
     override_result(&state, id, &scheme, &changes).await
+}
+
+/// Lifts an override (shared with the UI).
+pub async fn remove_override(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    scheme: &str,
+) -> Result<Vec<kehu_store::classes::ClassChange>, ApiError> {
+    customer_for(state, user, id, Permission::ClassificationOverride).await?;
+    state
+        .classifier
+        .lift_override(id, scheme, user.user.id)
+        .await
 }
 
 async fn override_result(

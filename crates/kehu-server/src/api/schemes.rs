@@ -123,13 +123,23 @@ pub async fn create_version(
     Path(key): Path<String>,
     ApiJson(body): ApiJson<VersionWrite>,
 ) -> Result<Response, ApiError> {
-    allowed(&user, Step::Create, None, Authors::default())?;
-    let (text, _) = checked_spec(&state, &key, 0, &body).await?;
-    let v = state
-        .store
-        .create_scheme_draft(&key, &text, note(&body.note)?.as_deref(), user.user.id)
-        .await?;
+    let v = create_draft(&state, &user, &key, &body).await?;
     Ok((StatusCode::CREATED, Json(SchemeVersionOut::with_spec(v))).into_response())
+}
+
+/// A new draft, checked (shared with the UI).
+pub async fn create_draft(
+    state: &AppState,
+    user: &CurrentUser,
+    key: &str,
+    body: &VersionWrite,
+) -> Result<SchemeVersion, ApiError> {
+    allowed(user, Step::Create, None, Authors::default())?;
+    let text = checked_spec(state, key, 0, body).await?;
+    Ok(state
+        .store
+        .create_scheme_draft(key, &text, note(&body.note)?.as_deref(), user.user.id)
+        .await?)
 }
 
 /// Replaces a draft's (or a rejected version's) spec; it is a draft again.
@@ -143,15 +153,26 @@ pub async fn edit_version(
     Path((key, version)): Path<(String, i64)>,
     ApiJson(body): ApiJson<VersionWrite>,
 ) -> Result<Json<SchemeVersionOut>, ApiError> {
-    let current = state.store.scheme_version(&key, version).await?;
-    allowed(&user, Step::Edit, Some(&current), authors(&current))?;
-    let (text, _) = checked_spec(&state, &key, version, &body).await?;
-    let v = state
+    let v = edit_draft(&state, &user, &key, version, &body).await?;
+    Ok(Json(SchemeVersionOut::with_spec(v)))
+}
+
+/// Replaces a draft's spec, checked (shared with the UI).
+pub async fn edit_draft(
+    state: &AppState,
+    user: &CurrentUser,
+    key: &str,
+    version: i64,
+    body: &VersionWrite,
+) -> Result<SchemeVersion, ApiError> {
+    let current = state.store.scheme_version(key, version).await?;
+    allowed(user, Step::Edit, Some(&current), authors(&current))?;
+    let text = checked_spec(state, key, version, body).await?;
+    state
         .store
         .edit_scheme_draft(&current, &text, note(&body.note)?.as_deref(), user.user.id)
         .await
-        .map_err(moved_meanwhile)?;
-    Ok(Json(SchemeVersionOut::with_spec(v)))
+        .map_err(moved_meanwhile)
 }
 
 /// What publishing this version would do to today's customers (or as of
@@ -193,26 +214,54 @@ pub async fn take_step(
     Path((key, version, step)): Path<(String, i64, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<StepOut>, ApiError> {
-    let step = match step.as_str() {
-        "submit" => Step::Submit,
-        "withdraw" => Step::Withdraw,
-        "approve" => Step::Approve,
-        "reject" => Step::Reject,
-        "publish" => Step::Publish,
-        "rollback" => Step::Rollback,
-        _ => return Err(ApiError::NotFound),
-    };
+    let step = parse_step(&step).ok_or(ApiError::NotFound)?;
     // The body is optional: no note, no body.
     let body: StepWrite = match body.is_empty() {
         true => StepWrite::default(),
         false => super::parse_json(&body)?,
     };
-    let note = note(&body.note)?;
+    let (v, changes) = take(&state, &user, &key, version, step, body.note).await?;
+    Ok(Json(StepOut {
+        version: SchemeVersionOut::summary(v),
+        class_changes: changes,
+    }))
+}
+
+/// Editors and approvers may simulate.
+pub fn may_simulate(user: &CurrentUser) -> bool {
+    user.actor.grants.has(Permission::RuleEdit) || user.actor.grants.has(Permission::RuleApprove)
+}
+
+/// The steps a version can be moved by, by their path name.
+pub fn parse_step(name: &str) -> Option<Step> {
+    [
+        Step::Submit,
+        Step::Withdraw,
+        Step::Approve,
+        Step::Reject,
+        Step::Publish,
+        Step::Rollback,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+}
+
+/// Takes a step (shared with the UI): the version after it and the number
+/// of class changes stored (publish and rollback).
+pub async fn take(
+    state: &AppState,
+    user: &CurrentUser,
+    key: &str,
+    version: i64,
+    step: Step,
+    raw_note: Option<String>,
+) -> Result<(SchemeVersion, u64), ApiError> {
+    let note = note(&raw_note)?;
     if step == Step::Reject && note.is_none() {
         return Err(ApiError::field("note", Reason::Required));
     }
-    let current = state.store.scheme_version(&key, version).await?;
-    let to = allowed(&user, step, Some(&current), authors(&current))?;
+    let current = state.store.scheme_version(key, version).await?;
+    let to = allowed(user, step, Some(&current), authors(&current))?;
     let changes = match step {
         Step::Publish | Step::Rollback => {
             let spec = stored_spec(&current)?;
@@ -232,11 +281,7 @@ pub async fn take_step(
             0
         }
     };
-    let v = state.store.scheme_version(&key, version).await?;
-    Ok(Json(StepOut {
-        version: SchemeVersionOut::summary(v),
-        class_changes: changes,
-    }))
+    Ok((state.store.scheme_version(key, version).await?, changes))
 }
 
 fn authors(v: &SchemeVersion) -> Authors {
@@ -276,7 +321,7 @@ async fn checked_spec(
     key: &str,
     version: i64,
     body: &VersionWrite,
-) -> Result<(String, SchemeSpec), ApiError> {
+) -> Result<String, ApiError> {
     let spec: SchemeSpec = serde_json::from_value(body.spec.clone()).map_err(|e| {
         ApiError::field(
             "spec",
@@ -301,12 +346,10 @@ async fn checked_spec(
         .classifier
         .compile_published(Some((version, spec.clone())))
         .await?;
-    let text =
-        serde_json::to_string_pretty(&spec).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((text, spec))
+    serde_json::to_string_pretty(&spec).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-fn stored_spec(v: &SchemeVersion) -> Result<SchemeSpec, ApiError> {
+pub fn stored_spec(v: &SchemeVersion) -> Result<SchemeSpec, ApiError> {
     serde_json::from_str(&v.spec).map_err(|e| {
         ApiError::Internal(format!(
             "stored spec of {} version {} does not parse: {e}",

@@ -734,6 +734,81 @@ async fn class_badges(state: &AppState, id: i64, lang: Lang) -> Result<Vec<Value
         .collect())
 }
 
+/// Each published scheme's class with why, as of today.
+async fn explanations(state: &AppState, id: i64, lang: Lang) -> Result<Vec<Value>, ApiError> {
+    let set = state.classifier.published().await?;
+    let explained = state
+        .classifier
+        .explain(id, state.store.today(), lang)
+        .await?;
+    Ok(explained
+        .into_iter()
+        .zip(&set.schemes)
+        .map(|(e, s)| {
+            let x = &e.explanation;
+            context! {
+                key => x.scheme.clone(), name => x.scheme_name.clone(), version => e.version,
+                class => e.class.clone(), rule_class => x.class.clone(), rule => x.rule.clone(), score => x.score.clone(),
+                nearest => x.nearest.iter().take(2).map(|n| n.text.clone()).collect::<Vec<_>>(),
+                indicators => x.indicators.iter().map(|i| context! { name => i.name.clone(), shown => i.shown.clone(), note => i.note.clone() }).collect::<Vec<_>>(),
+                dimensions => x.dimensions.iter().map(|d| context! { name => d.name.clone(), weight => d.weight, level => d.level.clone(), score => d.score }).collect::<Vec<_>>(),
+                classes => s.class_keys(),
+                override => e.active_override.map(|o| context! { reason => o.reason, expires_on => o.expires_on.map(|d| d.to_string()) }),
+            }
+        })
+        .collect())
+}
+
+/// Sets an override from the customer page.
+pub async fn set_override(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, scheme)): Path<(i64, String)>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let body = crate::api::dto::OverrideWrite {
+        class: form.text("class"),
+        reason: form.text("reason"),
+        expires_on: form.text("expires_on"),
+    };
+    match crate::api::classes::apply_override(&state, &page.user, id, &scheme, body).await {
+        Ok(_) => Ok(page.redirect(&format!("/customers/{id}#explanations"))),
+        Err(ApiError::Validation(v)) => {
+            let c = state.store.customer(id).await?;
+            let values = form
+                .values()
+                .into_iter()
+                .map(|(k, v)| (k, Value::from_serialize(&v)))
+                .collect();
+            render_detail(
+                &state,
+                &page,
+                c,
+                &format!("override:{scheme}"),
+                error_map(&v, page.lang),
+                values,
+            )
+            .await
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+/// Lifts an override from the customer page.
+pub async fn lift_override(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, scheme)): Path<(i64, String)>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    match crate::api::classes::remove_override(&state, &page.user, id, &scheme).await {
+        Ok(_) => Ok(page.redirect(&format!("/customers/{id}#explanations"))),
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
 /// The customer page; `open`/`errors`/`form` re-show a failed sub-form.
 async fn render_detail(
     state: &AppState,
@@ -869,13 +944,15 @@ async fn render_detail(
         facts.push((d.label.clone(), v));
     }
     let classes = class_badges(state, c.id, lang).await?;
+    let explanations = explanations(state, c.id, lang).await?;
     let ownership = Ownership {
         owner_id: c.owner_id,
         team: c.team.as_deref(),
     };
     let may = |p| page.user.actor.may(p, ownership);
     let ctx = context! {
-        classes,
+        classes, explanations,
+        can_override => may(Permission::ClassificationOverride),
         c => context! {
             id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,
             purchase_12m => money(c.purchase_12m_fen), order_count => c.order_count, last_order_on => c.last_order_on.map(|d| d.to_string()), complaints_365d => c.complaints_365d,

@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod customers;
 mod forms;
+mod schemes;
 
 use crate::auth::{authenticate, constant_time_eq, CurrentUser};
 use crate::error::{ui_lang, ApiError};
@@ -43,6 +44,14 @@ pub fn router() -> Router<AppState> {
             get(customers::edit_form).post(customers::update),
         )
         .route("/customers/{id}/delete", post(customers::delete))
+        .route(
+            "/customers/{id}/classes/{scheme}/override",
+            post(customers::set_override),
+        )
+        .route(
+            "/customers/{id}/classes/{scheme}/lift",
+            post(customers::lift_override),
+        )
         .route("/customers/{id}/contacts", post(customers::add_contact))
         .route("/customers/{id}/orders", post(customers::add_order))
         .route(
@@ -54,6 +63,22 @@ pub fn router() -> Router<AppState> {
             get(admin::fields).post(admin::create_field),
         )
         .route("/admin/fields/{id}/delete", post(admin::delete_field))
+        .route("/schemes", get(schemes::list))
+        .route("/approvals", get(schemes::approvals))
+        .route("/schemes/{key}", get(schemes::detail))
+        .route("/schemes/{key}/drafts", post(schemes::new_draft))
+        .route(
+            "/schemes/{key}/versions/{version}",
+            get(schemes::version).post(schemes::save),
+        )
+        .route(
+            "/schemes/{key}/versions/{version}/simulation",
+            get(schemes::simulate),
+        )
+        .route(
+            "/schemes/{key}/versions/{version}/step/{step}",
+            post(schemes::step),
+        )
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}/toggle", post(admin::toggle_user))
         .route(
@@ -92,6 +117,10 @@ impl Templates {
             "customers/results.html",
             "customers/form.html",
             "customers/detail.html",
+            "schemes/list.html",
+            "schemes/detail.html",
+            "schemes/version.html",
+            "schemes/approvals.html",
             "admin/fields.html",
             "admin/users.html",
             "account.html"
@@ -204,6 +233,7 @@ impl Page {
             nav,
             can_admin_fields => self.user.actor.grants.has(Permission::CustomFieldAdmin),
             can_admin_users => self.user.actor.grants.has(Permission::UserAdmin),
+            can_approve_rules => self.user.actor.grants.has(Permission::RuleApprove),
         };
         context! { ..extra, ..base }
     }

@@ -1,6 +1,8 @@
 //! The UI in a real headless Chromium (Debian `chromium` + `chromium-driver`)
 //! through WebDriver: sign in, create a customer with a bad mobile number,
-//! see the error beside the field, fix it, find the customer in the list.
+//! see the error beside the field, fix it, find the customer in the list;
+//! edit a scheme's draft (a refused weight, then a new threshold), simulate
+//! it, and override a customer's class with a reason.
 
 use crate::both_backends;
 use crate::helpers::{password_of, spawn_app};
@@ -9,7 +11,10 @@ use kehu_store::Backend;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-both_backends!(create_customer_fix_error_and_find_it);
+both_backends!(
+    create_customer_fix_error_and_find_it,
+    edit_simulate_and_override_classes
+);
 
 /// A chromedriver process on a free port, killed on drop.
 struct Driver {
@@ -109,24 +114,31 @@ async fn fill(c: &Client, css: &str, value: &str) {
     e.send_keys(value).await.expect("type");
 }
 
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no element {css}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+/// Signs in through the login page (an unauthenticated visit lands there).
+async fn sign_in(c: &Client, base: &str, username: &str) {
+    c.goto(&format!("{base}/customers")).await.expect("goto");
+    wait_text(c, "h1", "kehu").await;
+    fill(c, "#username", username).await;
+    fill(c, "#password", &password_of(username)).await;
+    click(c, "#login-submit").await;
+    wait_text(c, "h1", "客户").await;
+}
+
 async fn create_customer_fix_error_and_find_it(backend: Backend) {
     let app = spawn_app(backend).await;
     app.user("xiaoli", "sales_rep", Some("华东一组")).await;
     let (_driver, c) = start_browser().await;
     let base = &app.base;
-
-    // signing in: an unauthenticated visit lands on the login page
-    c.goto(&format!("{base}/customers")).await.expect("goto");
-    wait_text(&c, "h1", "kehu").await;
-    fill(&c, "#username", "xiaoli").await;
-    fill(&c, "#password", &password_of("xiaoli")).await;
-    c.find(Locator::Css("#login-submit"))
-        .await
-        .expect("submit")
-        .click()
-        .await
-        .expect("click");
-    wait_text(&c, "h1", "客户").await;
+    sign_in(&c, base, "xiaoli").await;
 
     // a new customer with a bad mobile number
     c.find(Locator::Css("#new-customer"))
@@ -190,6 +202,104 @@ async fn create_customer_fix_error_and_find_it(backend: Backend) {
     fill(&c, "#search", "精密机械").await;
     wait_text(&c, "#customer-table tbody", "浏览器测试精密机械有限公司").await;
     wait_text(&c, "#total", "1").await;
+
+    c.close().await.expect("close browser");
+    app.cleanup().await;
+}
+
+async fn edit_simulate_and_override_classes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = app.token("api_admin", "admin", None).await;
+    app.user("laowang", "admin", None).await;
+    // 120万 in the last year, cooperating since 2021, no complaints: 战略型.
+    let customer = api
+        .customer("浏览器分类测试有限公司", serde_json::json!({}))
+        .await;
+    let id = customer["id"].as_i64().expect("id");
+    let code = customer["code"].as_str().expect("code").to_string();
+    let on = (app.store.today() - chrono::Days::new(10)).to_string();
+    let r = api
+        .post(
+            &format!("/api/v1/customers/{id}/orders"),
+            serde_json::json!({"ordered_on": on, "amount_fen": 120_000_000}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "laowang").await;
+
+    // The scheme list → 价值分层 → a new draft.
+    c.goto(&format!("{base}/schemes")).await.expect("goto");
+    click(&c, "#schemes tr[data-scheme='value_tier'] a").await;
+    wait_text(&c, "h1", "价值分层").await;
+    click(&c, "form[action='/schemes/value_tier/drafts'] button").await;
+    wait_text(&c, "h1", "v2").await;
+    wait_text(&c, "#status", "draft").await;
+
+    // Weights that do not sum to 100 % are refused, and what was typed stays.
+    fill(&c, "[id='f-dimensions[0].weight']", "70").await;
+    click(&c, "#save").await;
+    wait_text(&c, "#errors", "100").await;
+    let kept = c
+        .find(Locator::Css("[id='f-dimensions[0].weight']"))
+        .await
+        .expect("weight")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("70"));
+
+    // A higher threshold for 高 value, saved.
+    fill(&c, "[id='f-dimensions[0].weight']", "60").await;
+    fill(
+        &c,
+        "[id='f-dimensions[0].levels[0].when']",
+        "annual_purchase >= 200万",
+    )
+    .await;
+    click(&c, "#save").await;
+    wait_text(&c, "h1", "v2").await;
+    let saved = c
+        .find(Locator::Css("[id='f-dimensions[0].levels[0].when']"))
+        .await
+        .expect("when")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(saved.as_deref(), Some("annual_purchase >= 200万"));
+    assert!(
+        c.find(Locator::Css("#errors")).await.is_err(),
+        "no errors after a good save"
+    );
+
+    // Simulated: the customer would leave 战略型.
+    click(&c, "#simulate").await;
+    let sim = wait_text(&c, "#simulation", &code).await;
+    assert!(sim.contains("战略型"), "{sim}");
+
+    // On the customer's page: why, and an override that needs a reason.
+    c.goto(&format!("{base}/customers/{id}"))
+        .await
+        .expect("goto");
+    wait_text(&c, "#explanations tr[data-scheme='value_tier']", "战略型").await;
+    click(&c, "#override-value_tier").await;
+    c.find(Locator::Css("#f-value_tier-class"))
+        .await
+        .expect("class select")
+        .select_by_value("潜力型")
+        .await
+        .expect("select");
+    click(&c, "#save-override-value_tier").await;
+    wait_text(&c, "#err-value_tier-reason", "必填").await;
+    fill(&c, "#f-value_tier-reason", "新产品线试点客户").await;
+    click(&c, "#save-override-value_tier").await;
+    let row = wait_text(&c, "#explanations tr[data-scheme='value_tier']", "人工调整").await;
+    assert!(
+        row.contains("潜力型") && row.contains("新产品线试点客户"),
+        "{row}"
+    );
 
     c.close().await.expect("close browser");
     app.cleanup().await;
