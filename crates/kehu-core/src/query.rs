@@ -124,6 +124,11 @@ pub enum FieldRef {
         key: String,
         ty: ValueType,
     },
+    /// A customer's current class in a scheme, addressed as `class.KEY`
+    /// (only keys of existing schemes resolve: safe for SQL).
+    Class {
+        scheme: String,
+    },
 }
 
 impl FieldRef {
@@ -131,12 +136,14 @@ impl FieldRef {
         match self {
             FieldRef::Builtin(b) => b.ty,
             FieldRef::Custom { ty, .. } => *ty,
+            FieldRef::Class { .. } => ValueType::Text,
         }
     }
     pub fn name(&self) -> String {
         match self {
             FieldRef::Builtin(b) => b.key.to_string(),
             FieldRef::Custom { key, .. } => format!("cf.{key}"),
+            FieldRef::Class { scheme } => format!("class.{scheme}"),
         }
     }
 }
@@ -253,7 +260,14 @@ fn resolve_field(
     name: &str,
     builtins: &[BuiltinField],
     custom: &[CustomFieldDef],
+    schemes: &[String],
 ) -> Option<FieldRef> {
+    if let Some(key) = name.strip_prefix("class.") {
+        return schemes
+            .iter()
+            .find(|s| *s == key)
+            .map(|s| FieldRef::Class { scheme: s.clone() });
+    }
     if let Some(key) = name.strip_prefix("cf.") {
         return custom
             .iter()
@@ -306,6 +320,19 @@ pub fn parse_list_query(
     custom: &[CustomFieldDef],
     default_sort: &str,
 ) -> Result<ListQuery, ValidationErrors> {
+    parse_customer_query(pairs, builtins, custom, &[], default_sort)
+}
+
+/// [`parse_list_query`] for customers, whose lists may also filter and sort
+/// on their current class in a scheme: `class.value_tier=战略型`,
+/// `class.rfm.in=高价值客户,潜力客户`, `sort=class.value_tier`.
+pub fn parse_customer_query(
+    pairs: &[(String, String)],
+    builtins: &[BuiltinField],
+    custom: &[CustomFieldDef],
+    schemes: &[String],
+    default_sort: &str,
+) -> Result<ListQuery, ValidationErrors> {
     let mut e = ValidationErrors::default();
     let mut filters = Vec::new();
     let mut search = None;
@@ -333,7 +360,7 @@ pub fn parse_list_query(
                     Some((n, o)) if Op::parse(o).is_some() => (n, Op::parse(o).unwrap_or(Op::Eq)),
                     _ => (k.as_str(), Op::Eq),
                 };
-                let Some(field) = resolve_field(name, builtins, custom) else {
+                let Some(field) = resolve_field(name, builtins, custom, schemes) else {
                     e.push(k.clone(), Reason::UnknownField);
                     continue;
                 };
@@ -371,7 +398,7 @@ pub fn parse_list_query(
         Some(rest) => (true, rest),
         None => (false, sort_spec.as_str()),
     };
-    let sort = match resolve_field(sort_name, builtins, custom) {
+    let sort = match resolve_field(sort_name, builtins, custom, schemes) {
         Some(field)
             if !matches!(field.ty(), ValueType::TextList)
                 && !matches!(&field, FieldRef::Builtin(b) if !b.sortable) =>
@@ -502,5 +529,50 @@ mod tests {
             id: 42,
         };
         assert_eq!(Cursor::decode(&c.encode()), Ok(c));
+    }
+
+    #[test]
+    fn customer_lists_filter_on_classes_of_known_schemes() {
+        let schemes = vec!["value_tier".to_string(), "rfm".to_string()];
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let q = parse_customer_query(
+            &pairs(&[
+                ("class.value_tier", "战略型"),
+                ("class.rfm.in", "高价值客户,潜力客户"),
+                ("sort", "-class.value_tier"),
+            ]),
+            CUSTOMER_FIELDS,
+            &[],
+            &schemes,
+            "-id",
+        )
+        .expect("valid");
+        assert_eq!(
+            q.filters[0].field,
+            FieldRef::Class {
+                scheme: "value_tier".into()
+            }
+        );
+        assert_eq!(q.filters[1].op, Op::In);
+        assert_eq!(q.sort.field.name(), "class.value_tier");
+        assert!(q.sort.descending);
+        for bad in ["class.nope", "class.", "class.value_tier.x"] {
+            let e =
+                parse_customer_query(&pairs(&[(bad, "1")]), CUSTOMER_FIELDS, &[], &schemes, "-id")
+                    .expect_err(bad);
+            assert_eq!(e.0[0].field, bad);
+        }
+        // Lists other than customers know no classes.
+        assert!(parse_list_query(
+            &pairs(&[("class.value_tier", "战略型")]),
+            CUSTOMER_FIELDS,
+            &[],
+            "-id"
+        )
+        .is_err());
     }
 }

@@ -83,6 +83,35 @@ impl Store {
         Ok(out)
     }
 
+    /// The current class in one scheme of the given customers (a page of a list).
+    pub async fn classes_of(
+        &self,
+        scheme_key: &str,
+        customer_ids: &[i64],
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        if customer_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks: Vec<String> = (2..customer_ids.len() + 2)
+            .map(|k| format!("${k}"))
+            .collect();
+        let sql = format!(
+            "SELECT customer_id, class FROM customer_classes WHERE scheme_key = $1 AND customer_id IN ({})",
+            marks.join(",")
+        );
+        let mut a = args![scheme_key];
+        a.extend(customer_ids.iter().map(|&id| Arg::from(id)));
+        Ok(self
+            .db
+            .clone()
+            .fetch_all(&sql, a, |r: &dyn RowGet| {
+                Ok((r.int("customer_id")?, r.text("class")?))
+            })
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// A customer's class changes, oldest first.
     pub async fn class_history(
         &self,

@@ -81,13 +81,17 @@ fn field_expr(backend: Backend, table: &str, f: &FieldRef) -> String {
         FieldRef::Builtin(b) => format!("{table}.{}", b.column),
         FieldRef::Custom { key, ty } => custom_expr(backend, key, *ty)
             .replace("custom_fields", &format!("{table}.custom_fields")),
+        // The scheme key resolved against the schemes that exist: [a-z0-9_] only.
+        FieldRef::Class { scheme } => format!(
+            "(SELECT cc.class FROM customer_classes cc WHERE cc.scheme_key = '{scheme}' AND cc.customer_id = {table}.id)"
+        ),
     }
 }
 
 fn nullable(f: &FieldRef) -> bool {
     match f {
         FieldRef::Builtin(b) => !NOT_NULL.contains(&b.column),
-        FieldRef::Custom { .. } => true,
+        FieldRef::Custom { .. } | FieldRef::Class { .. } => true,
     }
 }
 
@@ -136,6 +140,8 @@ fn list_contains(b: &mut SqlBuilder, table: &str, f: &FieldRef, value: &str) -> 
         (Backend::Postgres, FieldRef::Custom { key, .. }) => {
             format!("jsonb_exists(COALESCE({table}.custom_fields->'{key}', '[]'::jsonb), {p})")
         }
+        // One class per scheme: containing it is being it.
+        (backend, FieldRef::Class { .. }) => format!("{} = {p}", field_expr(backend, table, f)),
     }
 }
 

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kehu_core::customer::{CustomerData, CustomerInput, CustomerRules};
-use kehu_core::query::{parse_list_query, CUSTOMER_FIELDS};
+use kehu_core::query::{parse_customer_query, CUSTOMER_FIELDS};
 use kehu_core::role::{Ownership, Permission, Scope};
 use kehu_core::Reason;
 use kehu_store::model::Customer;
@@ -107,7 +107,8 @@ pub async fn resolve_owner(
 
 /// List customers in the caller's scope. Filter with `FIELD=value` or
 /// `FIELD.OP=value` (OP: eq ne gt gte lt lte contains in null), custom fields
-/// as `cf.KEY`; `q` searches name, code, aliases and USCC; `sort=-field`;
+/// as `cf.KEY`, the current class in a scheme as `class.KEY` (`class.value_tier=战略型`);
+/// `q` searches name, code, aliases and USCC; `sort=-field`;
 /// `limit` (≤ 500) and `cursor` page; `with_total=true` adds the count.
 #[utoipa::path(get, path = "/api/v1/customers", tag = "customers",
     params(("q" = Option<String>, Query, description = "free-text search"), ("sort" = Option<String>, Query, description = "field, `-` prefix for descending"),
@@ -125,7 +126,9 @@ pub async fn list(
     } else {
         Vec::new()
     };
-    let query = parse_list_query(&q.0, CUSTOMER_FIELDS, &defs, "-id")?;
+    let schemes = state.classifier.published().await?;
+    let keys: Vec<String> = schemes.schemes.iter().map(|s| s.key.clone()).collect();
+    let query = parse_customer_query(&q.0, CUSTOMER_FIELDS, &defs, &keys, "-id")?;
     let page = state
         .store
         .list_customers(&query, &scope, with_total)

@@ -18,7 +18,8 @@ use kehu_core::customer::{CustomerStatus, SOURCE_CHANNELS};
 use kehu_core::interaction::{InteractionInput, InteractionKind, Severity, TicketStatus};
 use kehu_core::order::OrderInput;
 use kehu_core::query::{
-    parse_list_query, CONTACT_FIELDS, CUSTOMER_FIELDS, INTERACTION_FIELDS, ORDER_FIELDS,
+    parse_customer_query, parse_list_query, CONTACT_FIELDS, CUSTOMER_FIELDS, INTERACTION_FIELDS,
+    ORDER_FIELDS,
 };
 use kehu_core::region::{PROVINCES, SALES_REGIONS};
 use kehu_core::role::{Ownership, Permission};
@@ -246,26 +247,33 @@ pub async fn list(
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "-purchase_12m_fen".into());
     let defs = state.store.custom_field_defs().await?;
+    let schemes = state.classifier.published().await?;
+    let scheme_keys: Vec<String> = schemes.schemes.iter().map(|s| s.key.clone()).collect();
     let mut query_pairs = params.clone();
     if !query_pairs.iter().any(|(k, _)| k == "sort") {
         query_pairs.push(("sort".into(), sort.clone()));
     }
-    let (page_data, error) =
-        match parse_list_query(&query_pairs, CUSTOMER_FIELDS, &defs, "-purchase_12m_fen") {
-            Ok(q) => (
-                Some(state.store.list_customers(&q, &scope, true).await?),
-                None,
+    let (page_data, error) = match parse_customer_query(
+        &query_pairs,
+        CUSTOMER_FIELDS,
+        &defs,
+        &scheme_keys,
+        "-purchase_12m_fen",
+    ) {
+        Ok(q) => (
+            Some(state.store.list_customers(&q, &scope, true).await?),
+            None,
+        ),
+        Err(e) => (
+            None,
+            Some(
+                e.0.iter()
+                    .map(|f| format!("{}: {}", f.field, f.reason.message(lang)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
-            Err(e) => (
-                None,
-                Some(
-                    e.0.iter()
-                        .map(|f| format!("{}: {}", f.field, f.reason.message(lang)))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
-            ),
-        };
+        ),
+    };
     let owners: HashMap<i64, String> = state
         .store
         .user_directory()
@@ -277,10 +285,22 @@ pub async fn list(
         Some(p) => (p.items, p.next_cursor, p.total.unwrap_or(0)),
         None => (vec![], None, 0),
     };
+    // The badge column: the first scheme filtered on, else 价值分层.
+    let badge_scheme = params
+        .iter()
+        .find_map(|(k, _)| {
+            k.strip_prefix("class.")
+                .map(|s| s.split('.').next().unwrap_or(s).to_string())
+        })
+        .filter(|k| scheme_keys.contains(k))
+        .unwrap_or_else(|| "value_tier".into());
+    let ids: Vec<i64> = items.iter().map(|c| c.id).collect();
+    let badges = state.store.classes_of(&badge_scheme, &ids).await?;
     let customers: Vec<Value> = items
         .iter()
         .map(|c| {
             context! {
+                class => badges.get(&c.id).cloned(),
                 id => c.id, code => c.code.clone(), name => c.name.clone(), industry => c.industry.clone(), sales_region => c.sales_region.clone(),
                 province => c.province.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang),
                 purchase_12m => money(c.purchase_12m_fen), last_order_on => c.last_order_on.map(|d| d.to_string()),
@@ -308,7 +328,16 @@ pub async fn list(
     let filters: BTreeMap<String, String> = params.iter().cloned().collect();
     let filterable_custom: Vec<Value> =
         defs.iter().filter(|d| matches!(d.kind, FieldKind::Enum | FieldKind::Text)).map(|d| context! { key => d.key.clone(), label => d.label.clone(), options => d.options.clone() }).collect();
+    let class_filters: Vec<Value> = schemes
+        .schemes
+        .iter()
+        .map(|s| context! { key => s.key.clone(), name => s.display_name(lang).to_string(), classes => s.class_keys() })
+        .collect();
+    let badge_name = schemes
+        .index(&badge_scheme)
+        .map(|i| schemes.schemes[i].display_name(lang).to_string());
     let ctx = context! {
+        class_filters, badge_name, badge_scheme,
         customers, columns, total, error, q => filters.get("q").cloned(), filters, sort,
         industries => state.store.industries().await?, regions => SALES_REGIONS, statuses => statuses(lang), filterable_custom,
         next_href => next_cursor.map(|c| href(&without_cursor, &[("cursor", Some(&c))])),

@@ -173,6 +173,32 @@ async fn data_changes_reclassify_and_overrides_win(backend: Backend) {
         "{vt}"
     );
 
+    // Lists filter and sort on the current class.
+    let count = |query: &str| {
+        let url = format!("/api/v1/customers?with_total=true&{query}");
+        let s = &admin;
+        async move {
+            let v: Value = s.get(&url).await.json().await.expect("json");
+            v["total"].as_i64().unwrap_or(-1)
+        }
+    };
+    assert_eq!(count("class.value_tier=战略型").await, 1);
+    assert_eq!(count("class.value_tier=维持型").await, 0);
+    assert_eq!(
+        count("class.value_tier.in=维持型,战略型&class.behavior=投诉客户").await,
+        1
+    );
+    assert_eq!(count("sort=-class.value_tier").await, 1);
+    let p = problem(
+        admin.get("/api/v1/customers?class.no_such_scheme=x").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&p),
+        ("class.no_such_scheme".into(), "unknown_field".into())
+    );
+
     // It survives re-evaluation: another order, then the daily job.
     let r = rep
         .post(
