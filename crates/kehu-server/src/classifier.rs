@@ -20,6 +20,7 @@ use kehu_core::classify::{
 use kehu_core::{FieldError, Reason, ValidationErrors};
 use kehu_store::classes::{cause, ClassChange, ClassWriter};
 use kehu_store::overrides::{ClassOverride, NewOverride, OverridesByCustomer};
+use kehu_store::schemes::RulesStamp;
 use kehu_store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -189,7 +190,8 @@ impl OverrideEdit {
 /// Published schemes and percentile populations, kept between requests.
 #[derive(Default)]
 struct Cache {
-    set: Option<Arc<SchemeSet>>,
+    /// The compiled set and the rules stamp it was compiled at.
+    set: Option<(RulesStamp, Arc<SchemeSet>)>,
     /// Populations of the published set as of a day, by scheme key.
     populations: Option<(NaiveDate, Arc<HashMap<String, Population>>)>,
 }
@@ -208,13 +210,22 @@ impl Classifier {
         }
     }
 
-    /// The published version of every scheme, compiled (cached until a publish).
+    /// The published version of every scheme, compiled. Cached while the
+    /// rules stamp (workflow steps, custom field definitions) is unchanged, so
+    /// a publish on another server or a custom field edit is seen at the next
+    /// use; a new set drops the populations ranked for the old one.
     pub async fn published(&self) -> Result<Arc<SchemeSet>, ApiError> {
-        if let Some(set) = self.read_cache().set.clone() {
-            return Ok(set);
+        let stamp = self.store.rules_stamp().await?;
+        if let Some((at, set)) = self.read_cache().set.clone() {
+            if at == stamp {
+                return Ok(set);
+            }
         }
         let set = Arc::new(self.compile_published(None).await?);
-        self.write_cache().set = Some(set.clone());
+        *self.write_cache() = Cache {
+            set: Some((stamp, set.clone())),
+            populations: None,
+        };
         Ok(set)
     }
 
@@ -241,7 +252,7 @@ impl Classifier {
         SchemeSet::compile(&specs, &custom)
     }
 
-    /// Forget the compiled schemes and populations (after a publish or a custom field change).
+    /// Forget the compiled schemes and populations (after a publish).
     pub fn invalidate(&self) {
         *self.write_cache() = Cache::default();
     }
@@ -402,7 +413,7 @@ impl Classifier {
         populations: Vec<Option<Population>>,
     ) {
         let mut cache = self.write_cache();
-        if !cache.set.as_ref().is_some_and(|s| Arc::ptr_eq(s, set)) {
+        if !cache.set.as_ref().is_some_and(|(_, s)| Arc::ptr_eq(s, set)) {
             return; // a publish came in between: these belong to the old set
         }
         let by_key = set

@@ -70,7 +70,36 @@ fn decode_event(r: &dyn RowGet) -> Result<SchemeEvent, sqlx::Error> {
     })
 }
 
+/// Changes whenever what compiled schemes depend on changes: a workflow step
+/// (publish, rollback, …) or a custom field definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RulesStamp {
+    last_step: i64,
+    fields: i64,
+    field_versions: i64,
+}
+
 impl Store {
+    /// One cheap query: compiled schemes are reused while it is unchanged.
+    pub async fn rules_stamp(&self) -> Result<RulesStamp, StoreError> {
+        self.db
+            .clone()
+            .fetch_one(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM scheme_events) AS last_step, \
+                 (SELECT COUNT(*) FROM custom_field_defs) AS fields, \
+                 (SELECT CAST(COALESCE(SUM(version), 0) + COALESCE(MAX(id), 0) AS BIGINT) FROM custom_field_defs) AS field_versions",
+                vec![],
+                |r: &dyn RowGet| {
+                    Ok(RulesStamp {
+                        last_step: r.int("last_step")?,
+                        fields: r.int("fields")?,
+                        field_versions: r.int("field_versions")?,
+                    })
+                },
+            )
+            .await
+    }
+
     /// The published version of every scheme, by key.
     pub async fn published_scheme_versions(&self) -> Result<Vec<SchemeVersion>, StoreError> {
         let sql = format!("SELECT {VERSION_COLUMNS} FROM scheme_versions v WHERE v.status = 'published' ORDER BY v.scheme_key");

@@ -232,6 +232,14 @@ async fn draft_simulate_approve_publish_rollback(backend: Backend) {
         "approval alone changes nothing"
     );
 
+    // Another server's classifier, warmed on version 1, sees the publish at its next use.
+    let other_server = kehu_server::classifier::Classifier::new(app.store.clone());
+    let version_seen = |set: &kehu_server::classifier::SchemeSet| {
+        set.index("value_tier").map(|i| set.versions[i])
+    };
+    let before_publish = other_server.published().await.expect("published");
+    assert_eq!(version_seen(&before_publish), Some(1));
+
     // Published by the admin: the customer moves at once, with the version as cause.
     let published = json_of(step(&admin, 2, "publish", None).await, StatusCode::OK).await;
     assert_eq!(published["version"]["status"], "published");
@@ -240,6 +248,8 @@ async fn draft_simulate_approve_publish_rollback(backend: Backend) {
         "{published}"
     );
     assert_eq!(class_now().await.as_deref(), Some("战略型"));
+    let after_publish = other_server.published().await.expect("published");
+    assert_eq!(version_seen(&after_publish), Some(2));
     let changes = json_of(
         admin
             .get(&format!(
