@@ -39,8 +39,11 @@ pub async fn run_once(classifier: &Classifier) {
         Ok(Some(day)) if day >= today => {
             if !classifier.has_populations_for(today) {
                 // Done today by another process: rank for single re-evaluations.
-                if let Err(e) = classifier.warm_populations(today).await {
-                    tracing::warn!(error = %e, "ranking customers for percentile schemes failed");
+                match classifier.warm_populations(today).await {
+                    Ok(()) => tracing::info!(%today, "ranked customers for percentile schemes"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ranking customers for percentile schemes failed")
+                    }
                 }
             }
         }

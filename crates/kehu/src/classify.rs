@@ -100,6 +100,12 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
                 .writer(as_of, None)
                 .await
                 .context("starting to store classes")?;
+            if opts.schemes.is_empty() && only.is_none() && as_of == store.today() {
+                // Everyone, every scheme, today: the daily job's work for today is done.
+                kehu_store::claim_job_day(writer.tx(), kehu_server::jobs::CLASSIFY_JOB, as_of)
+                    .await
+                    .context("recording the day's classification")?;
+            }
             writer
                 .write(&result.changes)
                 .await

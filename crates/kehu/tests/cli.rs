@@ -143,6 +143,16 @@ async fn classify_design_example(backend: Backend) {
             && summary.contains("dry run"),
         "{summary}"
     );
+    // A full run for today is the daily job's work for today: the server will not redo it.
+    assert_eq!(
+        store.job_done_for("classify").await.expect("job state"),
+        None
+    );
+    ok(kehu(&db.url, &["classify"]));
+    assert_eq!(
+        store.job_done_for("classify").await.expect("job state"),
+        Some(store.today())
+    );
     let bad = kehu(&db.url, &["classify", "--scheme", "nope"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scheme nope"));

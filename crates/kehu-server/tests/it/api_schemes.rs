@@ -234,9 +234,8 @@ async fn draft_simulate_approve_publish_rollback(backend: Backend) {
 
     // Another server's classifier, warmed on version 1, sees the publish at its next use.
     let other_server = kehu_server::classifier::Classifier::new(app.store.clone());
-    let version_seen = |set: &kehu_server::classifier::SchemeSet| {
-        set.index("value_tier").map(|i| set.versions[i])
-    };
+    let version_seen =
+        |set: &kehu_server::classifier::SchemeSet| set.index("value_tier").map(|i| set.versions[i]);
     let before_publish = other_server.published().await.expect("published");
     assert_eq!(version_seen(&before_publish), Some(1));
 
