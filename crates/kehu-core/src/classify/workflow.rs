@@ -72,6 +72,16 @@ pub enum Step {
 }
 
 impl Step {
+    /// The steps that move an existing version (not create or edit it).
+    pub const MOVES: [Step; 6] = [
+        Step::Submit,
+        Step::Withdraw,
+        Step::Approve,
+        Step::Reject,
+        Step::Publish,
+        Step::Rollback,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Create => "create",

@@ -234,16 +234,7 @@ pub fn may_simulate(user: &CurrentUser) -> bool {
 
 /// The steps a version can be moved by, by their path name.
 pub fn parse_step(name: &str) -> Option<Step> {
-    [
-        Step::Submit,
-        Step::Withdraw,
-        Step::Approve,
-        Step::Reject,
-        Step::Publish,
-        Step::Rollback,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == name)
+    Step::MOVES.into_iter().find(|s| s.as_str() == name)
 }
 
 /// Takes a step (shared with the UI): the version after it and the number
@@ -284,7 +275,8 @@ pub async fn take(
     Ok((state.store.scheme_version(key, version).await?, changes))
 }
 
-fn authors(v: &SchemeVersion) -> Authors {
+/// Who wrote and submitted the version.
+pub fn authors(v: &SchemeVersion) -> Authors {
     Authors {
         created_by: v.created_by,
         submitted_by: v.submitted_by,

@@ -567,10 +567,7 @@ pub async fn create(
                 page.t("新建客户", "New customer"),
                 "/customers/new".into(),
                 "/customers".into(),
-                form.values()
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::from_serialize(&v)))
-                    .collect(),
+                form.kept(),
                 error_map(&v, page.lang),
                 None,
                 true,
@@ -658,12 +655,7 @@ pub async fn update(
     }
     .await;
     let title = format!("{} · {}", page.t("编辑", "Edit"), current.name);
-    let values = || {
-        form.values()
-            .into_iter()
-            .map(|(k, v)| (k, Value::from_serialize(&v)))
-            .collect()
-    };
+    let values = || form.kept();
     match result {
         Ok(c) => {
             state
@@ -805,11 +797,7 @@ pub async fn set_override(
         Ok(_) => Ok(page.redirect(&format!("/customers/{id}#explanations"))),
         Err(ApiError::Validation(v)) => {
             let c = state.store.customer(id).await?;
-            let values = form
-                .values()
-                .into_iter()
-                .map(|(k, v)| (k, Value::from_serialize(&v)))
-                .collect();
+            let values = form.kept();
             render_detail(
                 &state,
                 &page,
@@ -1070,20 +1058,7 @@ where
                 .await;
             Ok(Redirect::to(&format!("/customers/{id}")).into_response())
         }
-        Err(v) => {
-            render_detail(
-                state,
-                page,
-                c,
-                open,
-                error_map(&v, page.lang),
-                form.values()
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::from_serialize(&v)))
-                    .collect(),
-            )
-            .await
-        }
+        Err(v) => render_detail(state, page, c, open, error_map(&v, page.lang), form.kept()).await,
     }
 }
 

@@ -49,6 +49,14 @@ impl FormData {
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some_and(|v| v == "true" || v == "on")
     }
+    /// The values as template values, to re-render a form after an error.
+    pub fn kept(&self) -> BTreeMap<String, minijinja::Value> {
+        self.values()
+            .into_iter()
+            .map(|(k, v)| (k, minijinja::Value::from_serialize(&v)))
+            .collect()
+    }
+
     /// The values as a map for re-rendering a form after an error.
     pub fn values(&self) -> BTreeMap<String, Value> {
         let mut m: BTreeMap<String, Value> = BTreeMap::new();

@@ -7,12 +7,14 @@
 use super::forms::error_map;
 use super::{FormData, Page};
 use crate::api::dto::VersionWrite;
-use crate::api::schemes::{create_draft, edit_draft, may_simulate, parse_step, stored_spec, take};
+use crate::api::schemes::{
+    authors, create_draft, edit_draft, may_simulate, parse_step, stored_spec, take,
+};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use kehu_core::classify::workflow::{self, Authors, Step, VersionStatus};
+use kehu_core::classify::workflow::{self, Step, VersionStatus};
 use kehu_core::role::Permission;
 use kehu_core::{Reason, ValidationErrors};
 use kehu_store::schemes::SchemeVersion;
@@ -158,23 +160,13 @@ async fn render_version(
     let spec = submitted.unwrap_or(stored);
     let names = user_names(state).await?;
     let grants = &page.user.actor.grants;
-    let authors = Authors {
-        created_by: v.created_by,
-        submitted_by: v.submitted_by,
-    };
+    let authors = authors(v);
     // The steps this user may take now, as buttons.
-    let steps: Vec<&str> = [
-        Step::Submit,
-        Step::Withdraw,
-        Step::Approve,
-        Step::Reject,
-        Step::Publish,
-        Step::Rollback,
-    ]
-    .into_iter()
-    .filter(|s| workflow::check(*s, Some(v.status), authors, page.user.user.id, grants).is_ok())
-    .map(Step::as_str)
-    .collect();
+    let steps: Vec<&str> = Step::MOVES
+        .into_iter()
+        .filter(|s| workflow::check(*s, Some(v.status), authors, page.user.user.id, grants).is_ok())
+        .map(Step::as_str)
+        .collect();
     let editable = workflow::check(
         Step::Edit,
         Some(v.status),
