@@ -136,6 +136,8 @@ pub struct RunResult {
 /// One scheme's explanation for one customer.
 pub struct Explained {
     pub version: i64,
+    /// The scheme's classes (what an override may choose).
+    pub classes: Vec<String>,
     /// The class in force (the override's, if one is active).
     pub class: String,
     pub active_override: Option<ClassOverride>,
@@ -237,12 +239,7 @@ impl Classifier {
     ) -> Result<SchemeSet, ApiError> {
         let mut specs = Vec::new();
         for v in self.store.published_scheme_versions().await? {
-            let spec: SchemeSpec = serde_json::from_str(&v.spec).map_err(|e| {
-                ApiError::Internal(format!(
-                    "stored spec of {} version {} does not parse: {e}",
-                    v.scheme_key, v.version
-                ))
-            })?;
+            let spec = v.parsed_spec()?;
             if draft.as_ref().is_none_or(|(_, d)| d.key != spec.key) {
                 specs.push((v.version, spec));
             }
@@ -629,6 +626,7 @@ impl Classifier {
             classes.insert(s.key.clone(), class.clone());
             out.push(Explained {
                 version: set.versions[i],
+                classes: s.class_keys(),
                 class,
                 active_override: active,
                 explanation,

@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
 use kehu_core::classify::workflow::{Step, VersionStatus};
+use kehu_core::classify::SchemeSpec;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemeVersion {
@@ -23,6 +24,19 @@ pub struct SchemeVersion {
     pub updated_at: DateTime<Utc>,
     /// Who submitted it last (for the "not your own request" rule).
     pub submitted_by: Option<i64>,
+}
+
+impl SchemeVersion {
+    /// The stored spec, parsed. It was checked when written, so a failure
+    /// here means the row was changed behind kehu's back.
+    pub fn parsed_spec(&self) -> Result<SchemeSpec, StoreError> {
+        serde_json::from_str(&self.spec).map_err(|e| {
+            StoreError::Config(format!(
+                "stored spec of {} version {} does not parse: {e}",
+                self.scheme_key, self.version
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,10 +178,7 @@ impl Store {
             args![scheme_key, last + 1, spec, VersionStatus::Draft.as_str(), note, by, now],
         )
         .await?;
-        record_event(&mut tx, scheme_key, last + 1, Step::Create, Some(by), note).await?;
-        let v = version_in(&mut tx, scheme_key, last + 1).await?;
-        tx.commit().await?;
-        Ok(v)
+        finish_step(tx, scheme_key, last + 1, Step::Create, by, note).await
     }
 
     /// Replaces a draft's spec (the caller checked the step is allowed at `expected`).
@@ -188,18 +199,15 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        record_event(
-            &mut tx,
+        finish_step(
+            tx,
             &current.scheme_key,
             current.version,
             Step::Edit,
-            Some(by),
+            by,
             note,
         )
-        .await?;
-        let v = version_in(&mut tx, &current.scheme_key, current.version).await?;
-        tx.commit().await?;
-        Ok(v)
+        .await
     }
 
     /// Moves a version from its status to `to` (submit, withdraw, approve, reject)
@@ -214,19 +222,23 @@ impl Store {
     ) -> Result<SchemeVersion, StoreError> {
         let mut tx = self.db.begin().await?;
         set_status(&mut tx, current, to).await?;
-        record_event(
-            &mut tx,
-            &current.scheme_key,
-            current.version,
-            step,
-            Some(by),
-            note,
-        )
-        .await?;
-        let v = version_in(&mut tx, &current.scheme_key, current.version).await?;
-        tx.commit().await?;
-        Ok(v)
+        finish_step(tx, &current.scheme_key, current.version, step, by, note).await
     }
+}
+
+/// Records the step, commits, and returns the version as it is now.
+async fn finish_step(
+    mut tx: Tx,
+    scheme_key: &str,
+    version: i64,
+    step: Step,
+    by: i64,
+    note: Option<&str>,
+) -> Result<SchemeVersion, StoreError> {
+    record_event(&mut tx, scheme_key, version, step, Some(by), note).await?;
+    let v = version_in(&mut tx, scheme_key, version).await?;
+    tx.commit().await?;
+    Ok(v)
 }
 
 async fn version_in(

@@ -84,20 +84,22 @@ pub async fn explanations(
         .classifier
         .explain(id, as_of, lang_of(&headers))
         .await?;
-    Ok(Json(
-        explained
-            .into_iter()
-            .map(|e| ClassExplanationOut {
+    let out = explained
+        .into_iter()
+        .map(|e| {
+            Ok(ClassExplanationOut {
                 scheme: e.explanation.scheme.clone(),
                 scheme_name: e.explanation.scheme_name.clone(),
                 version: e.version,
                 class: e.class,
                 rule_class: e.explanation.class.clone(),
                 override_: e.active_override.map(|o| OverrideOut::new(o, today)),
-                explanation: serde_json::to_value(&e.explanation).unwrap_or_default(),
+                explanation: serde_json::to_value(&e.explanation)
+                    .map_err(|err| ApiError::Internal(format!("explanation to JSON: {err}")))?,
             })
-            .collect(),
-    ))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(out))
 }
 
 /// Sets the customer's class in a scheme by hand, with a mandatory reason

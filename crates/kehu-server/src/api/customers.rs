@@ -121,13 +121,22 @@ pub async fn list(
 ) -> Result<Json<Page<CustomerOut>>, ApiError> {
     let scope = user.scope_filter(Permission::CustomerRead)?;
     let with_total = q.take_flag("with_total");
-    let defs = if q.mentions_custom_fields() {
+    let defs = if q.mentions("cf.") {
         state.store.custom_field_defs().await?
     } else {
         Vec::new()
     };
-    let schemes = state.classifier.published().await?;
-    let keys: Vec<String> = schemes.schemes.iter().map(|s| s.key.clone()).collect();
+    // Scheme keys only when a class is filtered or sorted on (no query otherwise).
+    let keys: Vec<String> = match q.mentions("class.") {
+        true => state
+            .classifier
+            .published()
+            .await?
+            .keys()
+            .into_iter()
+            .collect(),
+        false => Vec::new(),
+    };
     let query = parse_customer_query(&q.0, CUSTOMER_FIELDS, &defs, &keys, "-id")?;
     let page = state
         .store

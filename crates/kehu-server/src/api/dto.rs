@@ -886,12 +886,15 @@ impl SchemeVersionOut {
         }
     }
 
-    pub fn with_spec(v: kehu_store::schemes::SchemeVersion) -> Self {
-        let spec = serde_json::from_str(&v.spec).ok();
-        SchemeVersionOut {
-            spec,
+    pub fn with_spec(
+        v: kehu_store::schemes::SchemeVersion,
+    ) -> Result<Self, kehu_store::StoreError> {
+        let spec = serde_json::to_value(v.parsed_spec()?)
+            .map_err(|e| kehu_store::StoreError::Config(e.to_string()))?;
+        Ok(SchemeVersionOut {
+            spec: Some(spec),
             ..Self::summary(v)
-        }
+        })
     }
 }
 
@@ -913,36 +916,32 @@ pub struct SchemeOut {
 }
 
 impl SchemeOut {
-    pub fn new(v: kehu_store::schemes::SchemeVersion) -> Self {
-        let mut out = SchemeOut {
-            key: v.scheme_key.clone(),
-            name: v.scheme_key.clone(),
-            name_en: None,
-            published_version: None,
-            classes: Vec::new(),
-            versions: Vec::new(),
+    /// One scheme from its versions (newest first, at least one): named and
+    /// described by the published version, else by the newest.
+    pub fn new(
+        versions: &[kehu_store::schemes::SchemeVersion],
+    ) -> Result<Self, kehu_store::StoreError> {
+        use kehu_core::classify::workflow::VersionStatus;
+        let published = versions
+            .iter()
+            .find(|v| v.status == VersionStatus::Published);
+        let shown = published
+            .or(versions.first())
+            .ok_or(kehu_store::StoreError::NotFound)?;
+        let spec = shown.parsed_spec()?;
+        Ok(SchemeOut {
+            key: shown.scheme_key.clone(),
+            name: spec.name.clone(),
+            name_en: Some(spec.name_en.clone()).filter(|n| !n.is_empty()),
+            published_version: published.map(|v| v.version),
+            classes: spec.classes.iter().map(|c| c.key.clone()).collect(),
+            versions: versions
+                .iter()
+                .cloned()
+                .map(SchemeVersionOut::summary)
+                .collect(),
             events: None,
-        };
-        out.describe_from(&v);
-        out.add(v);
-        out
-    }
-
-    /// Adds a version (they come newest first).
-    pub fn add(&mut self, v: kehu_store::schemes::SchemeVersion) {
-        if v.status == kehu_core::classify::workflow::VersionStatus::Published {
-            self.published_version = Some(v.version);
-            self.describe_from(&v);
-        }
-        self.versions.push(SchemeVersionOut::summary(v));
-    }
-
-    fn describe_from(&mut self, v: &kehu_store::schemes::SchemeVersion) {
-        if let Ok(spec) = serde_json::from_str::<kehu_core::classify::SchemeSpec>(&v.spec) {
-            self.name = spec.name.clone();
-            self.name_en = Some(spec.name_en.clone()).filter(|n| !n.is_empty());
-            self.classes = spec.classes.iter().map(|c| c.key.clone()).collect();
-        }
+        })
     }
 }
 

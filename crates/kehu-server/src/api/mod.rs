@@ -224,14 +224,14 @@ impl QueryPairs {
         self.take(key).is_some_and(|v| v == "true" || v == "1")
     }
 
-    /// Whether a filter or the sort names a custom field (`cf.KEY`): only
-    /// then does the list need the definitions (one query less per request).
-    pub fn mentions_custom_fields(&self) -> bool {
+    /// Whether a filter or the sort names a field starting with `prefix`
+    /// (`cf.`, `class.`): the lookups those need are skipped otherwise.
+    pub fn mentions(&self, prefix: &str) -> bool {
         self.0.iter().any(|(k, v)| {
-            k.starts_with("cf.")
+            k.starts_with(prefix)
                 || (k == "sort"
                     && v.split(',')
-                        .any(|s| s.trim_start_matches(['-', '+']).starts_with("cf.")))
+                        .any(|s| s.trim_start_matches(['-', '+']).starts_with(prefix)))
         })
     }
 }

@@ -85,9 +85,11 @@ impl RecordInput for InteractionInput {
     }
 }
 
+/// `classifies`: whether a write changes what classification reads (orders
+/// and interactions do, contacts do not) and so re-evaluates the customer.
 macro_rules! record_api {
     (
-        tag: $tag:literal, write: $write:ty, out: $out:ty, input: $input:ty, fields: $fields:expr,
+        tag: $tag:literal, classifies: $classifies:literal, write: $write:ty, out: $out:ty, input: $input:ty, fields: $fields:expr,
         get: $get:ident, insert: $insert:expr, update: $update:ident, delete: $delete:ident, list: $list:ident,
         paths: { create: $p_create:literal, item: $p_item:literal, list: $p_list:literal },
         handlers: { create: $h_create:ident, read: $h_read:ident, patch: $h_patch:ident, delete: $h_delete:ident, list: $h_list:ident }
@@ -99,7 +101,9 @@ macro_rules! record_api {
             customer_for(&state, &user, customer_id, perm).await?;
             let insert = $insert;
             let r = insert(&state.store, customer_id, &data, &user).await?;
-            state.classifier.after_data_change(customer_id, user.user.id).await;
+            if $classifies {
+                state.classifier.after_data_change(customer_id, user.user.id).await;
+            }
             Ok(created(r.version, <$out>::from(r)))
         }
 
@@ -120,7 +124,9 @@ macro_rules! record_api {
             let (data, perm) = <$input>::from(merged).check(state.store.today(), &user)?;
             customer_for(&state, &user, current.customer_id, perm).await?;
             let r = state.store.$update(id, expected.version, &data).await.map_err(|e| conflict_status(e.into(), &expected))?;
-            state.classifier.after_data_change(current.customer_id, user.user.id).await;
+            if $classifies {
+                state.classifier.after_data_change(current.customer_id, user.user.id).await;
+            }
             Ok(with_etag(r.version, <$out>::from(r)))
         }
 
@@ -132,7 +138,9 @@ macro_rules! record_api {
             customer_for(&state, &user, current.customer_id, perm).await?;
             let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
             state.store.$delete(id, expected.version).await.map_err(|e| conflict_status(e.into(), &expected))?;
-            state.classifier.after_data_change(current.customer_id, user.user.id).await;
+            if $classifies {
+                state.classifier.after_data_change(current.customer_id, user.user.id).await;
+            }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
 
@@ -150,7 +158,7 @@ macro_rules! record_api {
 }
 
 record_api! {
-    tag: "contacts", write: ContactWrite, out: ContactOut, input: ContactInput, fields: CONTACT_FIELDS,
+    tag: "contacts", classifies: false, write: ContactWrite, out: ContactOut, input: ContactInput, fields: CONTACT_FIELDS,
     get: contact, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_contact(c, &d).await } },
     update: update_contact, delete: delete_contact, list: list_contacts,
     paths: { create: "/api/v1/customers/{id}/contacts", item: "/api/v1/contacts/{id}", list: "/api/v1/contacts" },
@@ -158,7 +166,7 @@ record_api! {
 }
 
 record_api! {
-    tag: "orders", write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
+    tag: "orders", classifies: true, write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
     get: order, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_order(c, &d).await } },
     update: update_order, delete: delete_order, list: list_orders,
     paths: { create: "/api/v1/customers/{id}/orders", item: "/api/v1/orders/{id}", list: "/api/v1/orders" },
@@ -166,7 +174,7 @@ record_api! {
 }
 
 record_api! {
-    tag: "interactions", write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
+    tag: "interactions", classifies: true, write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
     get: interaction, insert: |s: &Store, c, d, u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); let uid = u.user.id; async move { s.insert_interaction(c, &d, Some(uid)).await } },
     update: update_interaction, delete: delete_interaction, list: list_interactions,
     paths: { create: "/api/v1/customers/{id}/interactions", item: "/api/v1/interactions/{id}", list: "/api/v1/interactions" },

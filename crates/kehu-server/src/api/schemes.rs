@@ -28,13 +28,10 @@ pub async fn list(
 ) -> Result<Json<Vec<SchemeOut>>, ApiError> {
     user.require(Permission::CustomerRead)?;
     let versions = state.store.scheme_versions(None).await?;
-    let mut out: Vec<SchemeOut> = Vec::new();
-    for v in versions {
-        match out.last_mut() {
-            Some(s) if s.key == v.scheme_key => s.add(v),
-            _ => out.push(SchemeOut::new(v)),
-        }
-    }
+    let out = versions
+        .chunk_by(|a, b| a.scheme_key == b.scheme_key)
+        .map(SchemeOut::new)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(out))
 }
 
@@ -47,9 +44,11 @@ pub async fn read(
     Path(key): Path<String>,
 ) -> Result<Json<SchemeOut>, ApiError> {
     user.require(Permission::CustomerRead)?;
-    let mut versions = state.store.scheme_versions(Some(&key)).await?.into_iter();
-    let mut out = SchemeOut::new(versions.next().ok_or(ApiError::NotFound)?);
-    versions.for_each(|v| out.add(v));
+    let versions = state.store.scheme_versions(Some(&key)).await?;
+    if versions.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let mut out = SchemeOut::new(&versions)?;
     out.events = Some(
         state
             .store
@@ -73,7 +72,7 @@ pub async fn read_version(
 ) -> Result<Json<SchemeVersionOut>, ApiError> {
     user.require(Permission::CustomerRead)?;
     let v = state.store.scheme_version(&key, version).await?;
-    Ok(Json(SchemeVersionOut::with_spec(v)))
+    Ok(Json(SchemeVersionOut::with_spec(v)?))
 }
 
 /// Versions in one status across schemes: `status=submitted` is the approval inbox.
@@ -124,7 +123,7 @@ pub async fn create_version(
     ApiJson(body): ApiJson<VersionWrite>,
 ) -> Result<Response, ApiError> {
     let v = create_draft(&state, &user, &key, &body).await?;
-    Ok((StatusCode::CREATED, Json(SchemeVersionOut::with_spec(v))).into_response())
+    Ok((StatusCode::CREATED, Json(SchemeVersionOut::with_spec(v)?)).into_response())
 }
 
 /// A new draft, checked (shared with the UI).
@@ -154,7 +153,7 @@ pub async fn edit_version(
     ApiJson(body): ApiJson<VersionWrite>,
 ) -> Result<Json<SchemeVersionOut>, ApiError> {
     let v = edit_draft(&state, &user, &key, version, &body).await?;
-    Ok(Json(SchemeVersionOut::with_spec(v)))
+    Ok(Json(SchemeVersionOut::with_spec(v)?))
 }
 
 /// Replaces a draft's spec, checked (shared with the UI).
@@ -195,7 +194,7 @@ pub async fn simulate(
     }
     let v = state.store.scheme_version(&key, version).await?;
     let as_of = super::classes::as_of_param(&state, &mut q)?;
-    let spec = stored_spec(&v)?;
+    let spec = v.parsed_spec()?;
     Ok(Json(state.classifier.simulate(version, spec, as_of).await?))
 }
 
@@ -255,7 +254,7 @@ pub async fn take(
     let to = allowed(user, step, Some(&current), authors(&current))?;
     let changes = match step {
         Step::Publish | Step::Rollback => {
-            let spec = stored_spec(&current)?;
+            let spec = current.parsed_spec()?;
             state
                 .classifier
                 .publish(&current, spec, step, user.user.id, note.as_deref())
@@ -339,15 +338,6 @@ async fn checked_spec(
         .compile_published(Some((version, spec.clone())))
         .await?;
     serde_json::to_string_pretty(&spec).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-pub fn stored_spec(v: &SchemeVersion) -> Result<SchemeSpec, ApiError> {
-    serde_json::from_str(&v.spec).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored spec of {} version {} does not parse: {e}",
-            v.scheme_key, v.version
-        ))
-    })
 }
 
 fn note(raw: &Option<String>) -> Result<Option<String>, ApiError> {

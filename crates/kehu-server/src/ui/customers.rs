@@ -744,28 +744,27 @@ fn label_of<T: Copy>(
 
 /// The customer's current class in each preset scheme (from the stored
 /// history), in the presets' order, as (scheme name, class, since).
-async fn class_badges(state: &AppState, id: i64, lang: Lang) -> Result<Vec<Value>, ApiError> {
-    let stored = state.store.classes_as_of(id, state.store.today()).await?;
-    Ok(kehu_core::classify::presets::preset_specs()
+/// The classes card (each published scheme's stored class and since when)
+/// and the explanations card (why, as the rules see it today, and any override).
+async fn class_cards(
+    state: &AppState,
+    id: i64,
+    lang: Lang,
+) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+    let today = state.store.today();
+    let stored = state.store.classes_as_of(id, today).await?;
+    let explained = state.classifier.explain(id, today, lang).await?;
+    let badges = explained
         .iter()
-        .filter_map(|spec| {
-            let e = stored.iter().find(|e| e.scheme_key == spec.key)?;
-            Some(context! { scheme => spec.display_name(lang), key => spec.key.clone(), class => e.to_class.clone(), since => e.effective_on.to_string() })
+        .filter_map(|e| {
+            let x = &e.explanation;
+            let h = stored.iter().find(|h| h.scheme_key == x.scheme)?;
+            Some(context! { scheme => x.scheme_name.clone(), key => x.scheme.clone(), class => h.to_class.clone(), since => h.effective_on.to_string() })
         })
-        .collect())
-}
-
-/// Each published scheme's class with why, as of today.
-async fn explanations(state: &AppState, id: i64, lang: Lang) -> Result<Vec<Value>, ApiError> {
-    let set = state.classifier.published().await?;
-    let explained = state
-        .classifier
-        .explain(id, state.store.today(), lang)
-        .await?;
-    Ok(explained
+        .collect();
+    let explanations = explained
         .into_iter()
-        .zip(&set.schemes)
-        .map(|(e, s)| {
+        .map(|e| {
             let x = &e.explanation;
             context! {
                 key => x.scheme.clone(), name => x.scheme_name.clone(), version => e.version,
@@ -773,11 +772,12 @@ async fn explanations(state: &AppState, id: i64, lang: Lang) -> Result<Vec<Value
                 nearest => x.nearest.iter().take(2).map(|n| n.text.clone()).collect::<Vec<_>>(),
                 indicators => x.indicators.iter().map(|i| context! { name => i.name.clone(), shown => i.shown.clone(), note => i.note.clone() }).collect::<Vec<_>>(),
                 dimensions => x.dimensions.iter().map(|d| context! { name => d.name.clone(), weight => d.weight, level => d.level.clone(), score => d.score }).collect::<Vec<_>>(),
-                classes => s.class_keys(),
+                classes => e.classes,
                 override => e.active_override.map(|o| context! { reason => o.reason, expires_on => o.expires_on.map(|d| d.to_string()) }),
             }
         })
-        .collect())
+        .collect();
+    Ok((badges, explanations))
 }
 
 /// Sets an override from the customer page.
@@ -960,8 +960,7 @@ async fn render_detail(
         });
         facts.push((d.label.clone(), v));
     }
-    let classes = class_badges(state, c.id, lang).await?;
-    let explanations = explanations(state, c.id, lang).await?;
+    let (classes, explanations) = class_cards(state, c.id, lang).await?;
     let ownership = Ownership {
         owner_id: c.owner_id,
         team: c.team.as_deref(),
@@ -1029,6 +1028,8 @@ async fn sub_form<D, Fut>(
     id: i64,
     form: &FormData,
     open: &str,
+    // Whether the record is one classification reads (orders, interactions).
+    classifies: bool,
     validate: impl FnOnce() -> Result<(D, Permission), ValidationErrors>,
     write: impl FnOnce(D) -> Fut,
 ) -> Result<Response, ApiError>
@@ -1052,10 +1053,12 @@ where
                 return Ok(page.error_page(state, ApiError::Forbidden));
             }
             write(data).await?;
-            state
-                .classifier
-                .after_data_change(id, page.user.user.id)
-                .await;
+            if classifies {
+                state
+                    .classifier
+                    .after_data_change(id, page.user.user.id)
+                    .await;
+            }
             Ok(Redirect::to(&format!("/customers/{id}")).into_response())
         }
         Err(v) => render_detail(state, page, c, open, error_map(&v, page.lang), form.kept()).await,
@@ -1076,6 +1079,7 @@ pub async fn add_contact(
         id,
         &form,
         "contact",
+        false,
         || Ok((input.validate()?, Permission::RecordWrite)),
         |d| async move { store.insert_contact(id, &d).await.map(|_| ()) },
     )
@@ -1122,6 +1126,7 @@ pub async fn add_order(
         id,
         &form,
         "order",
+        true,
         validate,
         |d| async move { store.insert_order(id, &d).await.map(|_| ()) },
     )
@@ -1177,6 +1182,7 @@ pub async fn add_interaction(
         id,
         &form,
         "interaction",
+        true,
         validate,
         |d| async move {
             store

@@ -6,10 +6,8 @@
 
 use super::forms::error_map;
 use super::{FormData, Page};
-use crate::api::dto::VersionWrite;
-use crate::api::schemes::{
-    authors, create_draft, edit_draft, may_simulate, parse_step, stored_spec, take,
-};
+use crate::api::dto::{SchemeOut, VersionWrite};
+use crate::api::schemes::{authors, create_draft, edit_draft, may_simulate, parse_step, take};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -25,37 +23,33 @@ use std::collections::BTreeMap;
 pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
     page.user.require(Permission::CustomerRead)?;
     let versions = state.store.scheme_versions(None).await?;
-    let mut schemes: Vec<Value> = Vec::new();
-    let mut current: Option<(String, Vec<SchemeVersion>)> = None;
-    for v in versions {
-        match &mut current {
-            Some((k, vs)) if *k == v.scheme_key => vs.push(v),
-            _ => {
-                if let Some((_, vs)) = current.take() {
-                    schemes.push(scheme_row(&vs, &page));
-                }
-                current = Some((v.scheme_key.clone(), vec![v]));
-            }
-        }
-    }
-    if let Some((_, vs)) = current {
-        schemes.push(scheme_row(&vs, &page));
-    }
+    let schemes = versions
+        .chunk_by(|a, b| a.scheme_key == b.scheme_key)
+        .map(|group| {
+            let s = SchemeOut::new(group)?;
+            let in_progress = group
+                .iter()
+                .filter(|v| {
+                    matches!(
+                        v.status,
+                        VersionStatus::Draft | VersionStatus::Submitted | VersionStatus::Approved
+                    )
+                })
+                .count();
+            Ok(context! {
+                name => display_name(&s, &page), key => s.key, published => s.published_version,
+                classes => s.classes, pending => in_progress,
+            })
+        })
+        .collect::<Result<Vec<Value>, ApiError>>()?;
     Ok(page.render(&state, "schemes/list.html", "schemes", context! { schemes }))
 }
 
-fn scheme_row(versions: &[SchemeVersion], page: &Page) -> Value {
-    let shown = versions
-        .iter()
-        .find(|v| v.status == VersionStatus::Published)
-        .or(versions.first());
-    let spec = shown.and_then(|v| stored_spec(v).ok());
-    context! {
-        key => versions.first().map(|v| v.scheme_key.clone()),
-        name => spec.as_ref().map(|s| s.display_name(page.lang).to_string()),
-        published => versions.iter().find(|v| v.status == VersionStatus::Published).map(|v| v.version),
-        classes => spec.as_ref().map(|s| s.classes.iter().map(|c| c.key.clone()).collect::<Vec<_>>()),
-        pending => versions.iter().filter(|v| matches!(v.status, VersionStatus::Draft | VersionStatus::Submitted | VersionStatus::Approved)).count(),
+/// The scheme's name in the page's language.
+fn display_name(s: &SchemeOut, page: &Page) -> String {
+    match (&s.name_en, page.lang) {
+        (Some(en), kehu_core::Lang::En) => en.clone(),
+        _ => s.name.clone(),
     }
 }
 
@@ -71,13 +65,7 @@ pub async fn detail(
     }
     let names = user_names(&state).await?;
     let events = state.store.scheme_events(&key).await?;
-    let published = versions
-        .iter()
-        .find(|v| v.status == VersionStatus::Published);
-    let name = published
-        .or(versions.first())
-        .and_then(|v| stored_spec(v).ok())
-        .map(|s| s.display_name(page.lang).to_string());
+    let name = display_name(&SchemeOut::new(&versions)?, &page);
     let ctx = context! {
         key, name,
         versions => versions.iter().map(|v| version_row(v, &names)).collect::<Vec<_>>(),
@@ -323,7 +311,7 @@ pub async fn simulate(
     let v = state.store.scheme_version(&key, version).await?;
     let sim = state
         .classifier
-        .simulate(version, stored_spec(&v)?, state.store.today())
+        .simulate(version, v.parsed_spec()?, state.store.today())
         .await?;
     render_version(&state, &page, &v, None, BTreeMap::new(), Some(sim)).await
 }
