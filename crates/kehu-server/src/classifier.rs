@@ -249,11 +249,6 @@ impl Classifier {
         SchemeSet::compile(&specs, &custom)
     }
 
-    /// Forget the compiled schemes and populations (after a publish).
-    pub fn invalidate(&self) {
-        *self.write_cache() = Cache::default();
-    }
-
     fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
         self.cache.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -879,8 +874,9 @@ impl Classifier {
         let mut writer = ClassWriter::begin(&self.store, as_of, Some(by)).await?;
         kehu_store::schemes::publish_in(writer.tx(), version, step, by, note).await?;
         writer.write(&result.changes).await?;
+        // The publish is a new workflow step: the rules stamp moves and the
+        // next use compiles the new set (here and on every other server).
         writer.finish().await?;
-        self.invalidate();
         Ok(result.changes)
     }
 }

@@ -1022,14 +1022,36 @@ pub async fn detail(
 }
 
 /// Shared by the three sub-forms: check, validate, write, or re-render with errors.
+/// The records added from the customer page.
+#[derive(Clone, Copy)]
+enum SubRecord {
+    Contact,
+    Order,
+    Interaction,
+}
+
+impl SubRecord {
+    /// Which form to re-open after an error.
+    fn open(self) -> &'static str {
+        match self {
+            SubRecord::Contact => "contact",
+            SubRecord::Order => "order",
+            SubRecord::Interaction => "interaction",
+        }
+    }
+
+    /// Whether classification reads it (orders and interactions; not contacts).
+    fn classifies(self) -> bool {
+        !matches!(self, SubRecord::Contact)
+    }
+}
+
 async fn sub_form<D, Fut>(
     state: &AppState,
     page: &Page,
     id: i64,
     form: &FormData,
-    open: &str,
-    // Whether the record is one classification reads (orders, interactions).
-    classifies: bool,
+    record: SubRecord,
     validate: impl FnOnce() -> Result<(D, Permission), ValidationErrors>,
     write: impl FnOnce(D) -> Fut,
 ) -> Result<Response, ApiError>
@@ -1053,7 +1075,7 @@ where
                 return Ok(page.error_page(state, ApiError::Forbidden));
             }
             write(data).await?;
-            if classifies {
+            if record.classifies() {
                 state
                     .classifier
                     .after_data_change(id, page.user.user.id)
@@ -1061,7 +1083,17 @@ where
             }
             Ok(Redirect::to(&format!("/customers/{id}")).into_response())
         }
-        Err(v) => render_detail(state, page, c, open, error_map(&v, page.lang), form.kept()).await,
+        Err(v) => {
+            render_detail(
+                state,
+                page,
+                c,
+                record.open(),
+                error_map(&v, page.lang),
+                form.kept(),
+            )
+            .await
+        }
     }
 }
 
@@ -1078,8 +1110,7 @@ pub async fn add_contact(
         &page,
         id,
         &form,
-        "contact",
-        false,
+        SubRecord::Contact,
         || Ok((input.validate()?, Permission::RecordWrite)),
         |d| async move { store.insert_contact(id, &d).await.map(|_| ()) },
     )
@@ -1125,8 +1156,7 @@ pub async fn add_order(
         &page,
         id,
         &form,
-        "order",
-        true,
+        SubRecord::Order,
         validate,
         |d| async move { store.insert_order(id, &d).await.map(|_| ()) },
     )
@@ -1181,8 +1211,7 @@ pub async fn add_interaction(
         &page,
         id,
         &form,
-        "interaction",
-        true,
+        SubRecord::Interaction,
         validate,
         |d| async move {
             store

@@ -9,7 +9,7 @@ use kehu_store::{Backend, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(classes_as_of_and_changes);
+both_backends!(classes_as_of_and_changes, design_example_through_the_api);
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
@@ -187,5 +187,76 @@ async fn classes_as_of_and_changes(backend: Backend) {
         .await
         .expect("json");
     assert_eq!(theirs["total"], 0, "{theirs}");
+    app.cleanup().await;
+}
+
+/// design.md's example, entered through the API: as of 2024-03-12, C2024001
+/// (120万 in the preceding 12 months, since 2021-03-15, no complaints) is
+/// 战略型 and C2024002 (35万, since 2023-06-20, one complaint that day) 优化型 —
+/// in the explanation, and stored by a run as of that date.
+async fn design_example_through_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let mut ids = Vec::new();
+    for (code, since, order_on, amount_fen) in [
+        ("C2024001", "2021-03-15", "2023-09-01", 120_000_000),
+        ("C2024002", "2023-06-20", "2023-12-01", 35_000_000),
+    ] {
+        let c = admin
+            .customer(code, json!({"code": code, "cooperation_start_on": since}))
+            .await;
+        let id = c["id"].as_i64().expect("id");
+        let r = admin
+            .post(
+                &format!("/api/v1/customers/{id}/orders"),
+                json!({"ordered_on": order_on, "amount_fen": amount_fen}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(id);
+    }
+    let r = admin
+        .post(
+            &format!("/api/v1/customers/{}/interactions", ids[1]),
+            json!({"kind": "complaint", "occurred_on": "2024-03-12", "summary": "交付延迟", "severity": "一般"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    for (id, expected) in ids.iter().zip(["战略型", "优化型"]) {
+        let ex: Value = admin
+            .get(&format!(
+                "/api/v1/customers/{id}/explanations?as_of=2024-03-12"
+            ))
+            .await
+            .json()
+            .await
+            .expect("json");
+        let vt = ex
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["scheme"] == "value_tier").cloned())
+            .expect("value_tier");
+        assert_eq!(vt["class"], expected, "{vt}");
+    }
+    kehu_server::classifier::Classifier::new(app.store.clone())
+        .run_all(d("2024-03-12"), cause::EVALUATION, None, None)
+        .await
+        .expect("run as of 2024-03-12");
+    for (id, expected) in ids.iter().zip(["战略型", "优化型"]) {
+        let v: Value = admin
+            .get(&format!("/api/v1/customers/{id}/classes?as_of=2024-03-12"))
+            .await
+            .json()
+            .await
+            .expect("json");
+        let vt = v
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["scheme"] == "value_tier").cloned())
+            .expect("value_tier");
+        assert_eq!(
+            (&vt["class"], &vt["since"]),
+            (&json!(expected), &json!("2024-03-12"))
+        );
+    }
     app.cleanup().await;
 }
