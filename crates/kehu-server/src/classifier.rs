@@ -15,7 +15,7 @@ use kehu_core::classify::overrides::OverrideData;
 use kehu_core::classify::presets::class_catalog;
 use kehu_core::classify::{
     evaluation_order, Catalog, ClassContext, Decision, Facts, Population, PopulationBuilder,
-    Scheme, SchemeSpec,
+    Scheme, SchemeSpec, SetEvaluator,
 };
 use kehu_core::{FieldError, Reason, ValidationErrors};
 use kehu_store::classes::{cause, ClassChange, ClassWriter};
@@ -305,6 +305,13 @@ impl Classifier {
         let set = plan.set;
         let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); set.schemes.len()];
         let mut result = RunResult::default();
+        let evaluator = SetEvaluator::new(
+            set.schemes
+                .iter()
+                .zip(&plan.populations)
+                .map(|(s, p)| p.as_ref().map(|_| s)),
+            plan.as_of,
+        );
         let mut after = 0;
         loop {
             let batch = match plan.only {
@@ -326,6 +333,7 @@ impl Classifier {
             }
             evaluate_batch(
                 plan,
+                &evaluator,
                 &batch,
                 &stored,
                 &overrides,
@@ -605,12 +613,16 @@ impl Classifier {
             .await?;
         let overrides = overrides.get(&customer_id);
         let empty = Population::default();
-        let mut classes: BTreeMap<String, String> = BTreeMap::new();
+        let mut classes: Vec<(String, String)> = Vec::new();
         let mut out = Vec::new();
         for (i, s) in set.schemes.iter().enumerate() {
+            let others: Vec<(&str, &str)> = classes
+                .iter()
+                .map(|(k, c)| (k.as_str(), c.as_str()))
+                .collect();
             let context = ClassContext {
                 previous: stored.and_then(|m| m.get(&s.key)).map(String::as_str),
-                others: Some(&classes),
+                others: Some(&others),
             };
             let population = populations.get(&s.key).unwrap_or(&empty);
             let explanation = s.explain(&facts, as_of, population, context, lang);
@@ -618,7 +630,7 @@ impl Classifier {
             let class = active
                 .as_ref()
                 .map_or(explanation.class.clone(), |o| o.class.clone());
-            classes.insert(s.key.clone(), class.clone());
+            classes.push((s.key.clone(), class.clone()));
             out.push(Explained {
                 version: set.versions[i],
                 classes: s.class_keys(),
@@ -671,8 +683,13 @@ impl Classifier {
     }
 }
 
+/// Evaluates one batch: the rules' decisions are computed on every core
+/// (they are most of the work), then the batch is walked in customer order
+/// to call `visit` and collect the changes.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_batch(
     plan: &RunPlan<'_>,
+    evaluator: &SetEvaluator<'_>,
     batch: &[Facts],
     stored: &HashMap<i64, BTreeMap<String, String>>,
     overrides: &OverridesByCustomer,
@@ -682,61 +699,147 @@ fn evaluate_batch(
 ) {
     let none = BTreeMap::new();
     let no_overrides = HashMap::new();
-    for f in batch {
-        let stored_here = stored.get(&f.customer_id).unwrap_or(&none);
-        let overrides_here = overrides.get(&f.customer_id).unwrap_or(&no_overrides);
-        let mut classes: BTreeMap<String, String> = BTreeMap::new();
-        for (i, s) in plan.set.schemes.iter().enumerate() {
-            let before = stored_here.get(&s.key);
-            let Some(population) = &plan.populations[i] else {
-                if let Some(b) = before {
-                    classes.insert(s.key.clone(), b.clone());
-                }
-                continue;
-            };
-            let context = ClassContext {
-                previous: before.map(String::as_str),
-                others: Some(&classes),
-            };
-            let (class, score, decision, why, note) = match overrides_here.get(&s.key) {
-                Some(o) => (
-                    o.class.clone(),
-                    None,
-                    None,
-                    cause::OVERRIDE,
-                    Some(o.reason.clone()),
-                ),
-                None => {
-                    let d = s.evaluate(f, plan.as_of, population, context);
-                    let class = s.classes[d.class].key.clone();
-                    (class, s.weighted_score(&d), Some(d), plan.cause, None)
-                }
-            };
+    let inputs = |f: &Facts| {
+        (
+            stored.get(&f.customer_id).unwrap_or(&none),
+            overrides.get(&f.customer_id).unwrap_or(&no_overrides),
+        )
+    };
+    let populations: Vec<&Population> = plan
+        .populations
+        .iter()
+        .map(|p| p.as_ref().unwrap_or(&EMPTY_POPULATION))
+        .collect();
+    let decide_chunk = |chunk: &[Facts]| -> Vec<Vec<Option<Decision>>> {
+        let mut scratch = evaluator.scratch();
+        chunk
+            .iter()
+            .map(|f| {
+                evaluator.measure(f, &populations, &mut scratch);
+                let (stored_here, overrides_here) = inputs(f);
+                let mut decisions = Vec::with_capacity(plan.set.schemes.len());
+                walk(plan, stored_here, overrides_here, |i, ctx, o| {
+                    if o.is_some() {
+                        decisions.push(None);
+                        return None;
+                    }
+                    let d = evaluator.decide(i, &scratch, ctx);
+                    let class = d.class;
+                    decisions.push(Some(d));
+                    Some(class)
+                });
+                decisions
+            })
+            .collect()
+    };
+    let decided: Vec<Vec<Option<Decision>>> = {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = batch.len().div_ceil(workers).max(256);
+        if batch.len() <= per {
+            decide_chunk(batch)
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .chunks(per)
+                    .map(|chunk| scope.spawn(|| decide_chunk(chunk)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("a classification worker panicked"))
+                    .collect()
+            })
+        }
+    };
+    for (f, decisions) in batch.iter().zip(decided) {
+        let (stored_here, overrides_here) = inputs(f);
+        let mut decisions = decisions.into_iter();
+        let mut step = |i: usize,
+                        s: &Scheme,
+                        class: &str,
+                        decision: Option<&Decision>,
+                        context: ClassContext<'_>| {
+            let before = stored_here.get(&s.key).map(String::as_str);
+            let population = populations[i];
+            let score = decision.and_then(|d| s.weighted_score(d));
             visit(&Outcome {
                 facts: f,
                 scheme: s,
                 population,
-                class: &class,
-                before: before.map(String::as_str),
+                class,
+                before,
                 score,
-                decision: decision.as_ref(),
+                decision,
                 context,
             });
-            *counts[i].entry(class.clone()).or_default() += 1;
-            if before != Some(&class) {
+            *counts[i].entry(class.to_string()).or_default() += 1;
+            if before != Some(class) {
+                let o = decision.is_none().then(|| &overrides_here[&s.key]);
                 changes.push(ClassChange {
                     customer_id: f.customer_id,
                     scheme_key: s.key.clone(),
-                    from: before.cloned(),
-                    to: class.clone(),
+                    from: before.map(str::to_string),
+                    to: class.to_string(),
                     score,
                     scheme_version: plan.set.versions[i],
-                    cause: why,
-                    note,
+                    cause: if o.is_some() {
+                        cause::OVERRIDE
+                    } else {
+                        plan.cause
+                    },
+                    note: o.map(|o| o.reason.clone()),
                 });
             }
-            classes.insert(s.key.clone(), class);
+        };
+        walk(plan, stored_here, overrides_here, |i, ctx, o| {
+            let s = &plan.set.schemes[i];
+            match (decisions.next().flatten(), o) {
+                (_, Some(o)) => {
+                    step(i, s, &o.class, None, ctx);
+                    None
+                }
+                (Some(d), None) => {
+                    step(i, s, &s.classes[d.class].key, Some(&d), ctx);
+                    Some(d.class)
+                }
+                (None, None) => None,
+            }
+        });
+    }
+}
+
+static EMPTY_POPULATION: Population = Population::EMPTY;
+
+/// One customer through the plan's schemes in evaluation order, keeping the
+/// classes in force for the schemes that read them: a scheme not evaluated
+/// keeps its stored class; for the others `each(i, context, override)` is
+/// called and returns the rules' class index (None when the override wins).
+/// Both passes of a batch walk the same way.
+fn walk<'a>(
+    plan: &'a RunPlan<'_>,
+    stored: &'a BTreeMap<String, String>,
+    overrides: &'a HashMap<String, ClassOverride>,
+    mut each: impl FnMut(usize, ClassContext<'_>, Option<&'a ClassOverride>) -> Option<usize>,
+) {
+    let mut classes: Vec<(&str, &str)> = Vec::with_capacity(plan.set.schemes.len());
+    for (i, s) in plan.set.schemes.iter().enumerate() {
+        let before = stored.get(&s.key).map(String::as_str);
+        if plan.populations[i].is_none() {
+            if let Some(b) = before {
+                classes.push((&s.key, b));
+            }
+            continue;
         }
+        let context = ClassContext {
+            previous: before,
+            others: Some(&classes),
+        };
+        let o = overrides.get(&s.key);
+        let class: &str = match (each(i, context, o), o) {
+            (_, Some(o)) => &o.class,
+            (Some(c), None) => &s.classes[c].key,
+            (None, None) => continue,
+        };
+        classes.push((&s.key, class));
     }
 }
 

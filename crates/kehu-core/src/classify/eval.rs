@@ -21,6 +21,11 @@ pub struct Population {
 }
 
 impl Population {
+    /// Ranks nothing (for schemes without percentile indicators).
+    pub const EMPTY: Population = Population {
+        sorted: BTreeMap::new(),
+    };
+
     /// Measures the ranked indicators over everyone (`facts`) as of `as_of`.
     pub fn build<'a>(
         scheme: &Scheme,
@@ -92,6 +97,36 @@ impl<'s> PopulationBuilder<'s> {
     }
 }
 
+/// One scheme's indicator values by indicator index: a plain slice, or
+/// [`Slotted`], a view into the values a whole set of schemes measured.
+pub trait IndicatorValues {
+    fn at(&self, indicator: usize) -> &Value;
+}
+
+impl IndicatorValues for [Value] {
+    fn at(&self, indicator: usize) -> &Value {
+        &self[indicator]
+    }
+}
+
+impl IndicatorValues for Vec<Value> {
+    fn at(&self, indicator: usize) -> &Value {
+        &self[indicator]
+    }
+}
+
+/// A scheme's indicators as slots of a shared buffer.
+pub struct Slotted<'a> {
+    pub all: &'a [Value],
+    pub slots: &'a [usize],
+}
+
+impl IndicatorValues for Slotted<'_> {
+    fn at(&self, indicator: usize) -> &Value {
+        &self.all[self.slots[indicator]]
+    }
+}
+
 /// A score in hundredths as people read it: 9600 → "96.00".
 pub fn score_text(hundredths: i64) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
@@ -102,7 +137,8 @@ pub fn score_text(hundredths: i64) -> String {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClassContext<'a> {
     pub previous: Option<&'a str>,
-    pub others: Option<&'a BTreeMap<String, String>>,
+    /// Classes of the schemes evaluated before this one: (scheme key, class key).
+    pub others: Option<&'a [(&'a str, &'a str)]>,
 }
 
 /// Which part of the scheme decided the class.
@@ -157,7 +193,11 @@ impl Scheme {
     }
 
     /// The class from measured values.
-    pub fn decide(&self, values: &[Value], ctx: ClassContext<'_>) -> Decision {
+    pub fn decide<V: IndicatorValues + ?Sized>(
+        &self,
+        values: &V,
+        ctx: ClassContext<'_>,
+    ) -> Decision {
         let mut levels = Vec::with_capacity(self.dimensions.len());
         let mut score = 0i64;
         for d in &self.dimensions {
@@ -217,21 +257,27 @@ impl Scheme {
         self.decide(&values, ctx)
     }
 
-    fn holds(&self, c: &Cond, values: &[Value], levels: &[usize], ctx: ClassContext<'_>) -> bool {
+    fn holds<V: IndicatorValues + ?Sized>(
+        &self,
+        c: &Cond,
+        values: &V,
+        levels: &[usize],
+        ctx: ClassContext<'_>,
+    ) -> bool {
         match c {
             Cond::And(xs) => xs.iter().all(|x| self.holds(x, values, levels, ctx)),
             Cond::Or(xs) => xs.iter().any(|x| self.holds(x, values, levels, ctx)),
             Cond::Not(x) => !self.holds(x, values, levels, ctx),
-            Cond::Value { ind, op, rhs } => compare(&values[*ind], *op, rhs),
+            Cond::Value { ind, op, rhs } => compare(values.at(*ind), *op, rhs),
             Cond::ValueIn {
                 ind,
                 values: vs,
                 negated,
             } => {
-                let v = &values[*ind];
+                let v = values.at(*ind);
                 v != &Value::Missing && vs.iter().any(|x| compare(v, CmpOp::Eq, x)) != *negated
             }
-            Cond::Flag(ind) => values[*ind] == Value::Bool(true),
+            Cond::Flag(ind) => values.at(*ind) == &Value::Bool(true),
             // Levels compare by score: `>= 中` is 中 or any level scoring at least as much.
             Cond::Level { dim, op, level } => levels.get(*dim).is_some_and(|&l| {
                 let ls = &self.dimensions[*dim].levels;
@@ -261,7 +307,10 @@ impl Scheme {
 fn class_of<'a>(of: &ClassOf, ctx: ClassContext<'a>) -> Option<&'a str> {
     match of {
         ClassOf::Previous => ctx.previous,
-        ClassOf::Scheme(k) => ctx.others.and_then(|o| o.get(k)).map(String::as_str),
+        ClassOf::Scheme(k) => ctx
+            .others
+            .and_then(|o| o.iter().find(|(scheme, _)| scheme == k))
+            .map(|(_, class)| *class),
     }
 }
 

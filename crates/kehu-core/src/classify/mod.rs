@@ -17,6 +17,7 @@
 //! evaluation date count, so the same data gives the same class for the
 //! same date.
 
+pub mod batch;
 pub mod eval;
 pub mod facts;
 pub mod metric;
@@ -27,6 +28,7 @@ pub mod spec;
 pub mod value;
 pub mod workflow;
 
+pub use batch::SetEvaluator;
 pub use eval::{
     score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder,
 };

@@ -983,7 +983,7 @@ fn schemes_reading_each_other_are_ordered_and_cycles_refused() {
     );
     // The class of another scheme is read from the context.
     let f = buys(customer(), 1);
-    let classes = BTreeMap::from([("b".to_string(), "甲".to_string())]);
+    let classes = [("b", "甲")];
     let with = a.evaluate(
         &f,
         d(AS_OF),
@@ -1013,4 +1013,77 @@ fn schemes_reading_each_other_are_ordered_and_cycles_refused() {
         },
     );
     assert_eq!(keep.classes[kept.class].key, "甲");
+}
+
+/// The set evaluator (shared metrics, one buffer) decides exactly as each
+/// scheme does on its own, over varied demo customers, percentiles, classes
+/// read across schemes and a scheme left out of the run included.
+#[test]
+fn set_evaluator_decides_as_each_scheme_alone() {
+    use crate::demo::{DemoConfig, DemoGenerator};
+    let today = d("2026-11-23");
+    let mut generator = DemoGenerator::new(DemoConfig::new(7, today, 3_000));
+    let mut facts = Vec::new();
+    loop {
+        let chunk = generator.next_chunk(1_000);
+        if chunk.is_empty() {
+            break;
+        }
+        for c in chunk {
+            let id = facts.len() as i64 + 1;
+            facts.push(Facts::from_data(
+                id,
+                &c.data,
+                c.team.clone(),
+                &c.orders,
+                c.interactions.iter().map(|i| &i.data),
+            ));
+        }
+    }
+    let schemes = compile_presets(&preset_custom_fields()).unwrap();
+    let ordered: Vec<&Scheme> = evaluation_order(&schemes)
+        .unwrap()
+        .into_iter()
+        .map(|i| &schemes[i])
+        .collect();
+    let populations: Vec<Population> = ordered
+        .iter()
+        .map(|s| Population::build(s, &facts, today))
+        .collect();
+    let refs: Vec<&Population> = populations.iter().collect();
+    let skipped = ordered.len() / 2;
+    let evaluator = SetEvaluator::new(
+        ordered
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i != skipped).then_some(*s)),
+        today,
+    );
+    assert!(evaluator.width() < ordered.iter().map(|s| s.indicators.len()).sum());
+    let mut scratch = evaluator.scratch();
+    let mut seen = BTreeMap::new();
+    for f in &facts {
+        evaluator.measure(f, &refs, &mut scratch);
+        let mut classes: Vec<(&str, &str)> = Vec::new();
+        for (i, s) in ordered.iter().enumerate() {
+            if i == skipped {
+                continue;
+            }
+            let ctx = ClassContext {
+                previous: None,
+                others: Some(&classes),
+            };
+            let alone = s.evaluate(f, today, &populations[i], ctx);
+            let shared = evaluator.decide(i, &scratch, ctx);
+            assert_eq!(alone, shared, "{} for customer {}", s.key, f.customer_id);
+            classes.push((&s.key, &s.classes[alone.class].key));
+            *seen.entry((s.key.as_str(), alone.class)).or_insert(0) += 1;
+        }
+    }
+    // Not a degenerate data set: most schemes see several classes.
+    let varied = ordered
+        .iter()
+        .filter(|s| seen.keys().filter(|(k, _)| *k == s.key).count() > 1)
+        .count();
+    assert!(varied >= 6, "{seen:?}");
 }
