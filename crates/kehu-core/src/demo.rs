@@ -1084,6 +1084,47 @@ impl DemoGenerator {
         self.rng.gen_range(lo..hi)
     }
 
+    /// The custom fields the preset schemes read (migration 3 adds them):
+    /// a prospect's 意向阶段 and, when it is promising, 预计成交日期 (for the
+    /// intent funnel and ABCD); a declared 需求类型 for some customers.
+    fn preset_custom_values(
+        &mut self,
+        status: CustomerStatus,
+        today: NaiveDate,
+    ) -> Map<String, serde_json::Value> {
+        let mut out = Map::new();
+        let stage = match status {
+            CustomerStatus::Prospect => Some(*pick(
+                &mut self.rng,
+                &[
+                    ("潜在", 30),
+                    ("目标", 25),
+                    ("意向", 20),
+                    ("大希望", 10),
+                    ("劣质", 10),
+                    ("无效", 5),
+                ],
+            )),
+            CustomerStatus::Active => self.rng.gen_bool(0.5).then_some("成交"),
+            _ => None,
+        };
+        if let Some(stage) = stage {
+            out.insert("intent_stage".into(), stage.into());
+            if ["目标", "意向", "大希望"].contains(&stage) {
+                let close = today + Duration::days(self.rng.gen_range(10..=270));
+                out.insert("expected_close_on".into(), close.to_string().into());
+            }
+        }
+        if self.rng.gen_bool(0.35) {
+            let need = *pick(
+                &mut self.rng,
+                &[("产品采购型", 60), ("服务咨询型", 25), ("合作开发型", 15)],
+            );
+            out.insert("need_type".into(), need.into());
+        }
+        out
+    }
+
     fn orders(
         &mut self,
         n: u64,
@@ -1098,9 +1139,9 @@ impl DemoGenerator {
         }
         let annual = self.annual_purchase_yuan(size);
         let per_year: i64 = match size {
-            Size::Small => *pick(&mut self.rng, &[(1, 50), (2, 30), (3, 15), (4, 5)]),
-            Size::Medium => self.rng.gen_range(1..=6),
-            Size::Large => self.rng.gen_range(2..=12),
+            Size::Small => *pick(&mut self.rng, &[(3, 40), (5, 30), (8, 20), (13, 10)]),
+            Size::Medium => self.rng.gen_range(5..=16),
+            Size::Large => self.rng.gen_range(10..=64),
         };
         // Some customers grow steadily: the material for 潜力型 and growth rules.
         let growth_pct: i64 = if self.rng.gen_bool(0.2) {
@@ -1108,7 +1149,7 @@ impl DemoGenerator {
         } else {
             0
         };
-        let count = ((per_year * (span + 1) + self.rng.gen_range(0..365)) / 365).clamp(1, 60);
+        let count = ((per_year * (span + 1) + self.rng.gen_range(0..365)) / 365).clamp(1, 200);
         let mut dates: Vec<NaiveDate> = (0..count)
             .map(|_| date_between(&mut self.rng, from, to))
             .collect();
@@ -1396,6 +1437,7 @@ impl DemoGenerator {
         let code_year = cooperation_start_on.unwrap_or(first_contact).year();
         let code = self.code(code_year);
         let source_channel = Some(pick(&mut self.rng, SOURCE_CHANNEL_WEIGHTS).to_string());
+        let custom_fields = self.preset_custom_values(status, today);
         DemoCustomer {
             data: CustomerData {
                 code: Some(code),
@@ -1417,7 +1459,7 @@ impl DemoGenerator {
                 source_channel,
                 owner_id,
                 notes: None,
-                custom_fields: Map::new(),
+                custom_fields,
             },
             team,
             contacts,
@@ -1922,9 +1964,10 @@ mod tests {
             (3, ymd(2024, 3, 12), 500),
             (9, ymd(2026, 12, 31), 500),
         ] {
+            let custom_fields = crate::classify::presets::preset_custom_fields();
             let rules = CustomerRules {
                 industries: &industries,
-                custom_fields: &[],
+                custom_fields: &custom_fields,
                 today,
             };
             let mut codes = HashSet::new();
@@ -2224,7 +2267,7 @@ mod tests {
             "some complaints: {complainers}"
         );
         assert!(
-            (3..=8).contains(&(orders / n)),
+            (15..=25).contains(&(orders / n)),
             "orders per customer: {}",
             orders as f64 / n as f64
         );
