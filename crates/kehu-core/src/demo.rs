@@ -125,6 +125,17 @@ impl DemoCustomer {
     pub fn code(&self) -> &str {
         self.data.code.as_deref().unwrap_or("")
     }
+
+    /// What classification knows of this customer, stored under `customer_id`.
+    pub fn facts(&self, customer_id: i64) -> crate::classify::Facts {
+        crate::classify::Facts::from_data(
+            customer_id,
+            &self.data,
+            self.team.clone(),
+            &self.orders,
+            self.interactions.iter().map(|i| &i.data),
+        )
+    }
 }
 
 // ---------------------------------------------------------------- tables

@@ -753,18 +753,18 @@ fn evaluate_batch(
     for (f, decisions) in batch.iter().zip(decided) {
         let (stored_here, overrides_here) = inputs(f);
         let mut decisions = decisions.into_iter();
-        let mut step = |i: usize,
-                        s: &Scheme,
-                        class: &str,
-                        decision: Option<&Decision>,
-                        context: ClassContext<'_>| {
+        let mut step = |i: usize, context: ClassContext<'_>, by: By<'_>| {
+            let s = &plan.set.schemes[i];
+            let (class, decision) = match by {
+                By::Rules(d) => (s.classes[d.class].key.as_str(), Some(d)),
+                By::Override(o) => (o.class.as_str(), None),
+            };
             let before = stored_here.get(&s.key).map(String::as_str);
-            let population = populations[i];
             let score = decision.and_then(|d| s.weighted_score(d));
             visit(&Outcome {
                 facts: f,
                 scheme: s,
-                population,
+                population: populations[i],
                 class,
                 before,
                 score,
@@ -773,7 +773,10 @@ fn evaluate_batch(
             });
             *counts[i].entry(class.to_string()).or_default() += 1;
             if before != Some(class) {
-                let o = decision.is_none().then(|| &overrides_here[&s.key]);
+                let (cause, note) = match by {
+                    By::Rules(_) => (plan.cause, None),
+                    By::Override(o) => (cause::OVERRIDE, Some(o.reason.clone())),
+                };
                 changes.push(ClassChange {
                     customer_id: f.customer_id,
                     scheme_key: s.key.clone(),
@@ -781,30 +784,34 @@ fn evaluate_batch(
                     to: class.to_string(),
                     score,
                     scheme_version: plan.set.versions[i],
-                    cause: if o.is_some() {
-                        cause::OVERRIDE
-                    } else {
-                        plan.cause
-                    },
-                    note: o.map(|o| o.reason.clone()),
+                    cause,
+                    note,
                 });
             }
         };
         walk(plan, stored_here, overrides_here, |i, ctx, o| {
-            let s = &plan.set.schemes[i];
-            match (decisions.next().flatten(), o) {
-                (_, Some(o)) => {
-                    step(i, s, &o.class, None, ctx);
+            // The first pass left one entry per scheme walked: None where an override wins.
+            let decision = decisions.next().flatten();
+            match o {
+                Some(o) => {
+                    step(i, ctx, By::Override(o));
                     None
                 }
-                (Some(d), None) => {
-                    step(i, s, &s.classes[d.class].key, Some(&d), ctx);
+                None => {
+                    let d = decision.expect("the first pass decided every scheme the rules decide");
+                    step(i, ctx, By::Rules(&d));
                     Some(d.class)
                 }
-                (None, None) => None,
             }
         });
     }
+}
+
+/// Who set a class: the rules (with their decision) or an override.
+#[derive(Clone, Copy)]
+enum By<'a> {
+    Rules(&'a Decision),
+    Override(&'a ClassOverride),
 }
 
 static EMPTY_POPULATION: Population = Population::EMPTY;

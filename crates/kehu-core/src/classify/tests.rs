@@ -232,19 +232,7 @@ fn design_example_as_of_2024_03_12() {
     use crate::demo::{DemoConfig, DemoGenerator};
     let schemes = presets();
     let mut generator = DemoGenerator::new(DemoConfig::new(42, d("2026-11-23"), 2));
-    let examples: Vec<Facts> = generator
-        .next_chunk(2)
-        .iter()
-        .map(|c| {
-            Facts::from_data(
-                0,
-                &c.data,
-                c.team.clone(),
-                &c.orders,
-                c.interactions.iter().map(|i| &i.data),
-            )
-        })
-        .collect();
+    let examples: Vec<Facts> = generator.next_chunk(2).iter().map(|c| c.facts(0)).collect();
     let as_of = d(AS_OF);
     assert_eq!(examples[0].code, "C2024001");
     assert_eq!(
@@ -1022,24 +1010,10 @@ fn schemes_reading_each_other_are_ordered_and_cycles_refused() {
 fn set_evaluator_decides_as_each_scheme_alone() {
     use crate::demo::{DemoConfig, DemoGenerator};
     let today = d("2026-11-23");
-    let mut generator = DemoGenerator::new(DemoConfig::new(7, today, 3_000));
-    let mut facts = Vec::new();
-    loop {
-        let chunk = generator.next_chunk(1_000);
-        if chunk.is_empty() {
-            break;
-        }
-        for c in chunk {
-            let id = facts.len() as i64 + 1;
-            facts.push(Facts::from_data(
-                id,
-                &c.data,
-                c.team.clone(),
-                &c.orders,
-                c.interactions.iter().map(|i| &i.data),
-            ));
-        }
-    }
+    let facts: Vec<Facts> = DemoGenerator::new(DemoConfig::new(7, today, 3_000))
+        .zip(1..)
+        .map(|(c, id)| c.facts(id))
+        .collect();
     let schemes = compile_presets(&preset_custom_fields()).unwrap();
     let ordered: Vec<&Scheme> = evaluation_order(&schemes)
         .unwrap()
