@@ -1,10 +1,13 @@
 //! Evaluation speed in memory, no database: `cargo run --release -p kehu-core
 //! --example eval_speed -- 200000`. Generates demo customers, then
-//! evaluates the ten presets over all of them with one thread, checking the
-//! set evaluator against scheme-by-scheme evaluation on the way.
+//! evaluates the ten presets over all of them with one thread: scheme by
+//! scheme from the facts, then measured once into a `MetricTable` and decided
+//! from it (what a warm run does), checking both give the same classes.
 //! `PER_METRIC=1` also times each distinct metric on its own.
 use kehu_core::classify::presets::{compile_presets, preset_custom_fields};
-use kehu_core::classify::{evaluation_order, ClassContext, Facts, Population, SetEvaluator};
+use kehu_core::classify::{
+    evaluation_order, ClassContext, Facts, MetricTable, Population, SetEvaluator,
+};
 use kehu_core::demo::{DemoConfig, DemoGenerator};
 use std::time::Instant;
 
@@ -37,7 +40,6 @@ fn main() {
         .map(|s| Population::build(s, &facts, today))
         .collect();
     println!("populations: {:?}", t.elapsed());
-    let pop_refs: Vec<&Population> = pops.iter().collect();
     if std::env::var("PER_METRIC").is_ok() {
         per_metric(&ordered, &facts, today);
     }
@@ -59,27 +61,40 @@ fn main() {
     println!("scheme by scheme: {:?}", t.elapsed());
 
     let eval = SetEvaluator::new(ordered.iter().copied().map(Some), today);
+    let t = Instant::now();
+    let mut table = MetricTable::new(eval.metrics(), today);
+    for f in &facts {
+        table.upsert(f.customer_id, eval.measure_metrics(f));
+    }
+    println!(
+        "measured {} distinct metrics into the table: {:?}",
+        eval.metrics().len(),
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let binding = eval
+        .bind(&table)
+        .expect("the table holds the set's metrics");
+    let table_pops = eval.populations(&binding, &table);
+    let pop_refs: Vec<&Population> = table_pops.iter().collect();
+    println!("populations from the table: {:?}", t.elapsed());
     let mut scratch = eval.scratch();
     let t = Instant::now();
     let mut set = Vec::with_capacity(plain.len());
-    for f in &facts {
-        eval.measure(f, &pop_refs, &mut scratch);
+    for row in 0..table.rows() {
+        eval.load(&binding, &table, row, &pop_refs, &mut scratch);
         let mut classes: Vec<(&str, &str)> = Vec::new();
         for (k, s) in ordered.iter().enumerate() {
             let ctx = ClassContext {
                 previous: None,
                 others: Some(&classes),
             };
-            let d = eval.decide(k, &scratch, ctx);
+            let d = eval.decide_row(k, &binding, &table, row, &scratch, ctx);
             classes.push((&s.key, &s.classes[d.class].key));
             set.push(d.class as u8);
         }
     }
-    println!(
-        "set evaluator ({} shared values): {:?}",
-        eval.width(),
-        t.elapsed()
-    );
+    println!("deciding from the table (warm): {:?}", t.elapsed());
     assert_eq!(
         plain, set,
         "the set evaluator must decide exactly as the schemes do"

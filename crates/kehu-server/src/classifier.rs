@@ -13,8 +13,9 @@ use crate::error::ApiError;
 use chrono::NaiveDate;
 use kehu_core::classify::overrides::OverrideData;
 use kehu_core::classify::presets::class_catalog;
+use kehu_core::classify::value::Value;
 use kehu_core::classify::{
-    evaluation_order, Catalog, ClassContext, Decision, Facts, Population, PopulationBuilder,
+    evaluation_order, Binding, Catalog, ClassContext, Decision, Facts, MetricTable, Population,
     Scheme, SchemeSpec, SetEvaluator,
 };
 use kehu_core::{FieldError, Reason, ValidationErrors};
@@ -23,10 +24,23 @@ use kehu_store::overrides::{ClassOverride, NewOverride, OverridesByCustomer};
 use kehu_store::schemes::RulesStamp;
 use kehu_store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
-/// Customers read per batch.
+/// Customers read per batch, and decided per batch.
 pub const BATCH: i64 = 5_000;
+
+/// What a run is doing, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading customers and measuring their metrics.
+    Reading,
+    /// Deciding classes and comparing them with the stored ones.
+    Deciding,
+}
+
+/// Called with the phase and how many more customers went through it.
+pub type Progress<'a> = &'a (dyn Fn(Phase, u64) + Sync);
 
 /// Compiled schemes in evaluation order (each after the schemes it reads),
 /// with the version each was compiled from.
@@ -112,7 +126,8 @@ impl SchemeSet {
 
 /// The class a run gave one customer in one scheme.
 pub struct Outcome<'a> {
-    pub facts: &'a Facts,
+    pub customer_id: i64,
+    pub code: &'a str,
     pub scheme: &'a Scheme,
     pub population: &'a Population,
     pub class: &'a str,
@@ -147,15 +162,48 @@ pub struct Explained {
 /// Which customers and schemes a run covers.
 pub struct RunPlan<'a> {
     pub set: &'a SchemeSet,
-    /// Per scheme of the set; None = this scheme is not re-evaluated (its
+    /// Per scheme of the set: whether this run evaluates it (else its
     /// stored class stands and is what other schemes read).
-    pub populations: Vec<Option<Population>>,
+    pub evaluated: Vec<bool>,
+    /// Per scheme: the population its percentile indicators rank against.
+    /// None: ranked over the customers this run reads (a run over everyone).
+    pub populations: Option<Vec<Arc<Population>>>,
     pub as_of: NaiveDate,
     /// The cause recorded for changes the rules make.
     pub cause: &'static str,
     pub only: Option<i64>,
     /// An override being set or lifted in the same transaction as this run's changes.
     pub adjust: Option<OverrideEdit>,
+}
+
+impl<'a> RunPlan<'a> {
+    /// Every customer, the schemes `targets` of `set`, populations ranked
+    /// over everyone as of the day.
+    pub fn over(
+        set: &'a SchemeSet,
+        targets: &BTreeSet<String>,
+        as_of: NaiveDate,
+        cause: &'static str,
+    ) -> RunPlan<'a> {
+        RunPlan {
+            set,
+            evaluated: set
+                .schemes
+                .iter()
+                .map(|s| targets.contains(&s.key))
+                .collect(),
+            populations: None,
+            as_of,
+            cause,
+            only: None,
+            adjust: None,
+        }
+    }
+
+    /// Every customer, every scheme of `set`.
+    pub fn everyone(set: &'a SchemeSet, as_of: NaiveDate, cause: &'static str) -> RunPlan<'a> {
+        RunPlan::over(set, &set.keys(), as_of, cause)
+    }
 }
 
 /// An override about to be set or lifted: the run evaluates as if it were done.
@@ -195,7 +243,7 @@ struct Cache {
     /// The compiled set and the rules stamp it was compiled at.
     set: Option<(RulesStamp, Arc<SchemeSet>)>,
     /// Populations of the published set as of a day, by scheme key.
-    populations: Option<(NaiveDate, Arc<HashMap<String, Population>>)>,
+    populations: Option<(NaiveDate, Arc<HashMap<String, Arc<Population>>>)>,
 }
 
 #[derive(Clone)]
@@ -257,41 +305,39 @@ impl Classifier {
         self.cache.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Builds the percentile populations of `targets` (of `set`) as of a day:
-    /// one pass over every customer, only if a target ranks anything.
-    /// Schemes outside `targets` get None.
-    pub async fn populations(
+    /// Reads every customer and measures what `evaluator` needs, batch by
+    /// batch: the next batch is read while this one is measured on every core.
+    async fn measure_all(
         &self,
-        set: &SchemeSet,
-        targets: &BTreeSet<String>,
-        as_of: NaiveDate,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Vec<Option<Population>>, ApiError> {
-        let mut builders: Vec<Option<PopulationBuilder>> = set
-            .schemes
-            .iter()
-            .map(|s| {
-                targets
-                    .contains(&s.key)
-                    .then(|| PopulationBuilder::new(s, as_of))
-            })
-            .collect();
-        if builders.iter().flatten().any(PopulationBuilder::needed) {
-            let mut after = 0;
-            loop {
-                let batch = self.store.facts_after(after, BATCH).await?;
-                let Some(last) = batch.last() else { break };
-                after = last.customer_id;
-                for b in builders.iter_mut().flatten().filter(|b| b.needed()) {
-                    batch.iter().for_each(|f| b.add(f));
-                }
-                progress(batch.len() as u64);
+        evaluator: &SetEvaluator<'_>,
+        progress: Progress<'_>,
+    ) -> Result<Measured, ApiError> {
+        let mut measured = Measured::new(evaluator);
+        let read = |after: i64| {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.facts_after(after, BATCH).await })
+        };
+        let mut next = read(0);
+        loop {
+            let batch = next
+                .await
+                .map_err(|e| ApiError::Internal(format!("reading customers stopped: {e}")))??;
+            let Some(last) = batch.last() else { break };
+            next = read(last.customer_id);
+            // CPU work inline (the prefetch runs on another worker, or
+            // sqlx's SQLite thread, meanwhile).
+            let rows = on_all_cores(batch.len(), |range| {
+                batch[range]
+                    .iter()
+                    .map(|f| evaluator.measure_metrics(f))
+                    .collect()
+            });
+            for (f, values) in batch.iter().zip(rows) {
+                measured.add(f, values);
             }
+            progress(Phase::Reading, batch.len() as u64);
         }
-        Ok(builders
-            .into_iter()
-            .map(|b| b.map(PopulationBuilder::finish))
-            .collect())
+        Ok(measured)
     }
 
     /// Evaluates the plan, calling `visit` for every (customer, scheme)
@@ -299,30 +345,69 @@ impl Classifier {
     pub async fn evaluate(
         &self,
         plan: &RunPlan<'_>,
-        mut visit: impl FnMut(&Outcome<'_>),
-        progress: &(dyn Fn(u64) + Sync),
+        visit: impl FnMut(&Outcome<'_>),
+        progress: Progress<'_>,
     ) -> Result<RunResult, ApiError> {
+        self.evaluate_keeping(plan, visit, progress)
+            .await
+            .map(|(result, _)| result)
+    }
+
+    /// [`evaluate`](Self::evaluate), also returning the populations it
+    /// ranked against (per scheme of the set).
+    async fn evaluate_keeping(
+        &self,
+        plan: &RunPlan<'_>,
+        mut visit: impl FnMut(&Outcome<'_>),
+        progress: Progress<'_>,
+    ) -> Result<(RunResult, Vec<Arc<Population>>), ApiError> {
         let set = plan.set;
-        let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); set.schemes.len()];
-        let mut result = RunResult::default();
         let evaluator = SetEvaluator::new(
             set.schemes
                 .iter()
-                .zip(&plan.populations)
-                .map(|(s, p)| p.as_ref().map(|_| s)),
+                .zip(&plan.evaluated)
+                .map(|(s, &e)| e.then_some(s)),
             plan.as_of,
         );
-        let mut after = 0;
-        loop {
-            let batch = match plan.only {
-                Some(id) => vec![self.store.facts_of(id).await?],
-                None => self.store.facts_after(after, BATCH).await?,
-            };
-            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-                break;
-            };
-            after = last.customer_id;
-            let (first, last) = (first.customer_id, last.customer_id);
+        let measured = match plan.only {
+            Some(id) => {
+                let facts = self.store.facts_of(id).await?;
+                let mut one = Measured::new(&evaluator);
+                one.add(&facts, evaluator.measure_metrics(&facts));
+                progress(Phase::Reading, 1);
+                one
+            }
+            None => self.measure_all(&evaluator, progress).await?,
+        };
+        let table = &measured.table;
+        let binding = evaluator
+            .bind(table)
+            .expect("a table measured for this set binds to it");
+        let populations = match &plan.populations {
+            Some(p) => p.clone(),
+            None => evaluator
+                .populations(&binding, table)
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+        };
+        let run = Run {
+            plan,
+            evaluator: &evaluator,
+            binding: &binding,
+            measured: &measured,
+            populations: populations.iter().map(|p| &**p).collect(),
+        };
+        let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); set.schemes.len()];
+        let mut result = RunResult::default();
+        let rows = table.rows();
+        for start in (0..rows).step_by(BATCH as usize) {
+            let range = start..rows.min(start + BATCH as usize);
+            // Rows are in customer id order: a batch is an id range.
+            let (first, last) = (
+                table.customer_id(range.start),
+                table.customer_id(range.end - 1),
+            );
             let stored = self.store.classes_between(first, last).await?;
             let mut overrides = self
                 .store
@@ -331,31 +416,29 @@ impl Classifier {
             if let Some(edit) = &plan.adjust {
                 edit.apply(&mut overrides);
             }
-            evaluate_batch(
-                plan,
-                &evaluator,
-                &batch,
-                &stored,
-                &overrides,
+            let inputs = BatchInputs {
+                stored: &stored,
+                overrides: &overrides,
+            };
+            run.decide_batch(
+                range.clone(),
+                &inputs,
                 &mut counts,
                 &mut result.changes,
                 &mut visit,
             );
-            result.customers += batch.len() as u64;
-            progress(batch.len() as u64);
-            if plan.only.is_some() {
-                break;
-            }
+            progress(Phase::Deciding, range.len() as u64);
         }
+        result.customers = table.customers() as u64;
         result.counts = set
             .schemes
             .iter()
             .zip(counts)
-            .zip(&plan.populations)
-            .filter(|(_, p)| p.is_some())
+            .zip(&plan.evaluated)
+            .filter(|(_, &e)| e)
             .map(|((s, c), _)| (s.key.clone(), c))
             .collect();
-        Ok(result)
+        Ok((result, populations))
     }
 
     /// Every customer, every published scheme, as of a day, and stores the
@@ -371,16 +454,8 @@ impl Classifier {
         job: Option<&str>,
     ) -> Result<RunResult, ApiError> {
         let set = self.published().await?;
-        let populations = self.populations(&set, &set.keys(), as_of, &|_| {}).await?;
-        let plan = RunPlan {
-            set: &set,
-            populations,
-            as_of,
-            cause,
-            only: None,
-            adjust: None,
-        };
-        let mut result = self.evaluate(&plan, |_| {}, &|_| {}).await?;
+        let plan = RunPlan::everyone(&set, as_of, cause);
+        let (mut result, populations) = self.evaluate_keeping(&plan, |_| {}, &|_, _| {}).await?;
         let mut writer = ClassWriter::begin(&self.store, as_of, by).await?;
         let claimed = match job {
             Some(job) => kehu_store::claim_job_day(writer.tx(), job, as_of).await?,
@@ -392,7 +467,7 @@ impl Classifier {
         } else {
             result.changes.clear();
         }
-        self.remember_populations(&set, as_of, plan.populations);
+        self.remember_populations(&set, as_of, populations);
         Ok(result)
     }
 
@@ -400,9 +475,35 @@ impl Classifier {
     /// and keeps the result for single re-evaluations.
     pub async fn warm_populations(&self, as_of: NaiveDate) -> Result<(), ApiError> {
         let set = self.published().await?;
-        let populations = self.populations(&set, &set.keys(), as_of, &|_| {}).await?;
+        let populations = self.ranked_populations(&set, as_of).await?;
         self.remember_populations(&set, as_of, populations);
         Ok(())
+    }
+
+    /// The percentile populations of every scheme of `set` as of a day
+    /// (read and measured now; empty if no scheme ranks).
+    pub async fn ranked_populations(
+        &self,
+        set: &SchemeSet,
+        as_of: NaiveDate,
+    ) -> Result<Vec<Arc<Population>>, ApiError> {
+        let ranking = set
+            .schemes
+            .iter()
+            .map(|s| (!s.ranked_sources().is_empty()).then_some(s));
+        let evaluator = SetEvaluator::new(ranking, as_of);
+        if evaluator.metrics().is_empty() {
+            return Ok(vec![Arc::default(); set.schemes.len()]);
+        }
+        let measured = self.measure_all(&evaluator, &|_, _| {}).await?;
+        let binding = evaluator
+            .bind(&measured.table)
+            .expect("a table measured for this set binds to it");
+        Ok(evaluator
+            .populations(&binding, &measured.table)
+            .into_iter()
+            .map(Arc::new)
+            .collect())
     }
 
     /// Keeps a full run's populations for re-evaluating single customers.
@@ -410,7 +511,7 @@ impl Classifier {
         &self,
         set: &Arc<SchemeSet>,
         as_of: NaiveDate,
-        populations: Vec<Option<Population>>,
+        populations: Vec<Arc<Population>>,
     ) {
         let mut cache = self.write_cache();
         if !cache.set.as_ref().is_some_and(|(_, s)| Arc::ptr_eq(s, set)) {
@@ -420,7 +521,7 @@ impl Classifier {
             .schemes
             .iter()
             .zip(populations)
-            .filter_map(|(s, p)| Some((s.key.clone(), p?)))
+            .map(|(s, p)| (s.key.clone(), p))
             .collect();
         cache.populations = Some((as_of, Arc::new(by_key)));
     }
@@ -512,22 +613,23 @@ impl Classifier {
         by: Option<i64>,
         adjust: Option<OverrideEdit>,
     ) -> Result<Vec<ClassChange>, ApiError> {
-        let (set, mut populations, as_of) = self.single_plan().await?;
+        let (set, mut evaluated, populations, as_of) = self.single_plan().await?;
         if let Some(OverrideEdit::Set(o)) = &adjust {
             // An override needs no ranking: its scheme is always evaluated.
             if let Some(i) = set.index(&o.scheme_key) {
-                populations[i].get_or_insert_with(Population::default);
+                evaluated[i] = true;
             }
         }
         let plan = RunPlan {
             set: &set,
-            populations,
+            evaluated,
+            populations: Some(populations),
             as_of,
             cause,
             only: Some(customer_id),
             adjust,
         };
-        let result = self.evaluate(&plan, |_| {}, &|_| {}).await?;
+        let result = self.evaluate(&plan, |_| {}, &|_, _| {}).await?;
         if result.changes.is_empty() && plan.adjust.is_none() {
             return Ok(result.changes);
         }
@@ -570,26 +672,32 @@ impl Classifier {
         }
     }
 
-    /// The published set with today's populations where known.
+    /// The published set with today's populations where known: which
+    /// schemes a single re-evaluation decides (those that rank no one, and
+    /// those ranked today), with their populations.
     async fn single_plan(
         &self,
-    ) -> Result<(Arc<SchemeSet>, Vec<Option<Population>>, NaiveDate), ApiError> {
+    ) -> Result<(Arc<SchemeSet>, Vec<bool>, Vec<Arc<Population>>, NaiveDate), ApiError> {
         let set = self.published().await?;
         let today = self.store.today();
         let known = self.read_cache().populations.clone();
-        let populations = set
+        let (evaluated, populations) = set
             .schemes
             .iter()
             .map(|s| {
-                let ranks = PopulationBuilder::new(s, today).needed();
-                match (&known, ranks) {
-                    (_, false) => Some(Population::default()),
-                    (Some((day, pops)), true) if *day == today => pops.get(&s.key).cloned(),
-                    _ => None,
+                if s.ranked_sources().is_empty() {
+                    return (true, Arc::default());
+                }
+                match &known {
+                    Some((day, pops)) if *day == today => match pops.get(&s.key) {
+                        Some(p) => (true, p.clone()),
+                        None => (false, Arc::default()),
+                    },
+                    _ => (false, Arc::default()),
                 }
             })
-            .collect();
-        Ok((set, populations, today))
+            .unzip();
+        Ok((set, evaluated, populations, today))
     }
 
     /// Why a customer is in each published scheme's class as of a day:
@@ -612,7 +720,6 @@ impl Classifier {
             .overrides_between(customer_id, customer_id, as_of)
             .await?;
         let overrides = overrides.get(&customer_id);
-        let empty = Population::default();
         let mut classes: Vec<(String, String)> = Vec::new();
         let mut out = Vec::new();
         for (i, s) in set.schemes.iter().enumerate() {
@@ -624,7 +731,8 @@ impl Classifier {
                 previous: stored.and_then(|m| m.get(&s.key)).map(String::as_str),
                 others: Some(&others),
             };
-            let population = populations.get(&s.key).unwrap_or(&empty);
+            static NONE: Population = Population::EMPTY;
+            let population = populations.get(&s.key).map_or(&NONE, |p| &**p);
             let explanation = s.explain(&facts, as_of, population, context, lang);
             let active = overrides.and_then(|m| m.get(&s.key)).cloned();
             let class = active
@@ -647,7 +755,7 @@ impl Classifier {
         &self,
         set: &Arc<SchemeSet>,
         as_of: NaiveDate,
-    ) -> Result<Arc<HashMap<String, Population>>, ApiError> {
+    ) -> Result<Arc<HashMap<String, Arc<Population>>>, ApiError> {
         let today = self.store.today();
         if as_of == today {
             if !self.has_populations_for(today) {
@@ -659,12 +767,12 @@ impl Classifier {
                 }
             }
         }
-        let built = self.populations(set, &set.keys(), as_of, &|_| {}).await?;
+        let built = self.ranked_populations(set, as_of).await?;
         Ok(Arc::new(
             set.schemes
                 .iter()
                 .zip(built)
-                .filter_map(|(s, p)| Some((s.key.clone(), p?)))
+                .map(|(s, p)| (s.key.clone(), p))
                 .collect(),
         ))
     }
@@ -683,127 +791,178 @@ impl Classifier {
     }
 }
 
-/// Evaluates one batch: the rules' decisions are computed on every core
-/// (they are most of the work), then the batch is walked in customer order
-/// to call `visit` and collect the changes.
-#[allow(clippy::too_many_arguments)]
-fn evaluate_batch(
-    plan: &RunPlan<'_>,
-    evaluator: &SetEvaluator<'_>,
-    batch: &[Facts],
-    stored: &HashMap<i64, BTreeMap<String, String>>,
-    overrides: &OverridesByCustomer,
-    counts: &mut [BTreeMap<String, u64>],
-    changes: &mut Vec<ClassChange>,
-    visit: &mut impl FnMut(&Outcome<'_>),
-) {
-    let none = BTreeMap::new();
-    let no_overrides = HashMap::new();
-    let inputs = |f: &Facts| {
-        (
-            stored.get(&f.customer_id).unwrap_or(&none),
-            overrides.get(&f.customer_id).unwrap_or(&no_overrides),
-        )
-    };
-    let populations: Vec<&Population> = plan
-        .populations
-        .iter()
-        .map(|p| p.as_ref().unwrap_or(&EMPTY_POPULATION))
-        .collect();
-    let decide_chunk = |chunk: &[Facts]| -> Vec<Vec<Option<Decision>>> {
-        let mut scratch = evaluator.scratch();
-        chunk
-            .iter()
-            .map(|f| {
-                evaluator.measure(f, &populations, &mut scratch);
-                let (stored_here, overrides_here) = inputs(f);
-                let mut decisions = Vec::with_capacity(plan.set.schemes.len());
-                walk(plan, stored_here, overrides_here, |i, ctx, o| {
-                    if o.is_some() {
-                        decisions.push(None);
-                        return None;
-                    }
-                    let d = evaluator.decide(i, &scratch, ctx);
-                    let class = d.class;
-                    decisions.push(Some(d));
-                    Some(class)
-                });
-                decisions
-            })
-            .collect()
-    };
-    let decided: Vec<Vec<Option<Decision>>> = {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per = batch.len().div_ceil(workers).max(256);
-        if batch.len() <= per {
-            decide_chunk(batch)
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = batch
-                    .chunks(per)
-                    .map(|chunk| scope.spawn(|| decide_chunk(chunk)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("a classification worker panicked"))
-                    .collect()
-            })
+/// Every customer a run reads, measured for the run's set of schemes.
+struct Measured {
+    table: MetricTable,
+    /// Customer codes by table row.
+    codes: Vec<String>,
+}
+
+impl Measured {
+    fn new(evaluator: &SetEvaluator<'_>) -> Measured {
+        Measured {
+            table: MetricTable::new(evaluator.metrics(), evaluator.as_of()),
+            codes: Vec::new(),
         }
-    };
-    for (f, decisions) in batch.iter().zip(decided) {
-        let (stored_here, overrides_here) = inputs(f);
-        let mut decisions = decisions.into_iter();
-        let mut step = |i: usize, context: ClassContext<'_>, by: By<'_>| {
-            let s = &plan.set.schemes[i];
-            let (class, decision) = match by {
-                By::Rules(d) => (s.classes[d.class].key.as_str(), Some(d)),
-                By::Override(o) => (o.class.as_str(), None),
-            };
-            let before = stored_here.get(&s.key).map(String::as_str);
-            let score = decision.and_then(|d| s.weighted_score(d));
-            visit(&Outcome {
-                facts: f,
-                scheme: s,
-                population: populations[i],
-                class,
-                before,
-                score,
-                decision,
-                context,
-            });
-            *counts[i].entry(class.to_string()).or_default() += 1;
-            if before != Some(class) {
-                let (cause, note) = match by {
-                    By::Rules(_) => (plan.cause, None),
-                    By::Override(o) => (cause::OVERRIDE, Some(o.reason.clone())),
-                };
-                changes.push(ClassChange {
-                    customer_id: f.customer_id,
-                    scheme_key: s.key.clone(),
-                    from: before.map(str::to_string),
-                    to: class.to_string(),
-                    score,
-                    scheme_version: plan.set.versions[i],
-                    cause,
-                    note,
-                });
-            }
-        };
-        walk(plan, stored_here, overrides_here, |i, ctx, o| {
-            // The first pass left one entry per scheme walked: None where an override wins.
-            let decision = decisions.next().flatten();
-            match o {
-                Some(o) => {
-                    step(i, ctx, By::Override(o));
-                    None
-                }
-                None => {
-                    let d = decision.expect("the first pass decided every scheme the rules decide");
-                    step(i, ctx, By::Rules(&d));
-                    Some(d.class)
-                }
-            }
+    }
+
+    fn add(&mut self, f: &Facts, values: Vec<Value>) {
+        let row = self.table.upsert(f.customer_id, values);
+        match self.codes.get_mut(row) {
+            Some(code) => code.clone_from(&f.code),
+            None => self.codes.push(f.code.clone()),
+        }
+    }
+}
+
+/// `work` over `0..len` split into one range per core (in order), the
+/// results concatenated in order. Small inputs stay on this thread.
+fn on_all_cores<R: Send>(len: usize, work: impl Fn(Range<usize>) -> Vec<R> + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = len.div_ceil(workers).max(256);
+    if len <= per {
+        return work(0..len);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..len)
+            .step_by(per)
+            .map(|start| {
+                let work = &work;
+                scope.spawn(move || work(start..len.min(start + per)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a classification worker panicked"))
+            .collect()
+    })
+}
+
+/// The stored classes and active overrides of one batch of customers.
+struct BatchInputs<'a> {
+    stored: &'a HashMap<i64, BTreeMap<String, String>>,
+    overrides: &'a OverridesByCustomer,
+}
+
+impl BatchInputs<'_> {
+    fn of(&self, customer_id: i64) -> (&BTreeMap<String, String>, &HashMap<String, ClassOverride>) {
+        static NO_CLASSES: BTreeMap<String, String> = BTreeMap::new();
+        static NO_OVERRIDES: std::sync::LazyLock<HashMap<String, ClassOverride>> =
+            std::sync::LazyLock::new(HashMap::new);
+        (
+            self.stored.get(&customer_id).unwrap_or(&NO_CLASSES),
+            self.overrides.get(&customer_id).unwrap_or(&NO_OVERRIDES),
+        )
+    }
+}
+
+/// A run's measured customers and what it decides them with.
+struct Run<'r> {
+    plan: &'r RunPlan<'r>,
+    evaluator: &'r SetEvaluator<'r>,
+    binding: &'r Binding,
+    measured: &'r Measured,
+    populations: Vec<&'r Population>,
+}
+
+impl Run<'_> {
+    /// Decides the table rows `rows`: the rules' decisions are computed on
+    /// every core (they are most of the work), then the rows are walked in
+    /// order to call `visit` and collect the changes.
+    fn decide_batch(
+        &self,
+        rows: Range<usize>,
+        inputs: &BatchInputs<'_>,
+        counts: &mut [BTreeMap<String, u64>],
+        changes: &mut Vec<ClassChange>,
+        visit: &mut impl FnMut(&Outcome<'_>),
+    ) {
+        let (plan, table) = (self.plan, &self.measured.table);
+        let decided: Vec<Vec<Option<Decision>>> = on_all_cores(rows.len(), |part| {
+            let mut scratch = self.evaluator.scratch();
+            (rows.start + part.start..rows.start + part.end)
+                .map(|row| {
+                    self.evaluator
+                        .load(self.binding, table, row, &self.populations, &mut scratch);
+                    let (stored, overrides) = inputs.of(table.customer_id(row));
+                    let mut decisions = Vec::with_capacity(plan.set.schemes.len());
+                    walk(plan, stored, overrides, |i, ctx, o| {
+                        if o.is_some() {
+                            decisions.push(None);
+                            return None;
+                        }
+                        let d =
+                            self.evaluator
+                                .decide_row(i, self.binding, table, row, &scratch, ctx);
+                        let class = d.class;
+                        decisions.push(Some(d));
+                        Some(class)
+                    });
+                    decisions
+                })
+                .collect()
         });
+        for (row, decisions) in rows.zip(decided) {
+            if !table.is_live(row) {
+                continue;
+            }
+            let customer_id = table.customer_id(row);
+            let (stored, overrides) = inputs.of(customer_id);
+            let mut decisions = decisions.into_iter();
+            let mut step = |i: usize, context: ClassContext<'_>, by: By<'_>| {
+                let s = &plan.set.schemes[i];
+                let (class, decision) = match by {
+                    By::Rules(d) => (s.classes[d.class].key.as_str(), Some(d)),
+                    By::Override(o) => (o.class.as_str(), None),
+                };
+                let before = stored.get(&s.key).map(String::as_str);
+                let score = decision.and_then(|d| s.weighted_score(d));
+                visit(&Outcome {
+                    customer_id,
+                    code: &self.measured.codes[row],
+                    scheme: s,
+                    population: self.populations[i],
+                    class,
+                    before,
+                    score,
+                    decision,
+                    context,
+                });
+                *counts[i].entry(class.to_string()).or_default() += 1;
+                if before != Some(class) {
+                    let (cause, note) = match by {
+                        By::Rules(_) => (plan.cause, None),
+                        By::Override(o) => (cause::OVERRIDE, Some(o.reason.clone())),
+                    };
+                    changes.push(ClassChange {
+                        customer_id,
+                        scheme_key: s.key.clone(),
+                        from: before.map(str::to_string),
+                        to: class.to_string(),
+                        score,
+                        scheme_version: plan.set.versions[i],
+                        cause,
+                        note,
+                    });
+                }
+            };
+            walk(plan, stored, overrides, |i, ctx, o| {
+                // The first pass left one entry per scheme walked: None where an override wins.
+                let decision = decisions.next().flatten();
+                match o {
+                    Some(o) => {
+                        step(i, ctx, By::Override(o));
+                        None
+                    }
+                    None => {
+                        let d =
+                            decision.expect("the first pass decided every scheme the rules decide");
+                        step(i, ctx, By::Rules(&d));
+                        Some(d.class)
+                    }
+                }
+            });
+        }
     }
 }
 
@@ -813,8 +972,6 @@ enum By<'a> {
     Rules(&'a Decision),
     Override(&'a ClassOverride),
 }
-
-static EMPTY_POPULATION: Population = Population::EMPTY;
 
 /// One customer through the plan's schemes in evaluation order, keeping the
 /// classes in force for the schemes that read them: a scheme not evaluated
@@ -830,7 +987,7 @@ fn walk<'a>(
     let mut classes: Vec<(&str, &str)> = Vec::with_capacity(plan.set.schemes.len());
     for (i, s) in plan.set.schemes.iter().enumerate() {
         let before = stored.get(&s.key).map(String::as_str);
-        if plan.populations[i].is_none() {
+        if !plan.evaluated[i] {
             if let Some(b) = before {
                 classes.push((&s.key, b));
             }
@@ -898,16 +1055,12 @@ impl Classifier {
     ) -> Result<Simulation, ApiError> {
         let key = spec.key.clone();
         let set = self.compile_published(Some((version, spec))).await?;
-        let targets = BTreeSet::from([key.clone()]);
-        let populations = self.populations(&set, &targets, as_of, &|_| {}).await?;
-        let plan = RunPlan {
-            set: &set,
-            populations,
+        let plan = RunPlan::over(
+            &set,
+            &BTreeSet::from([key.clone()]),
             as_of,
-            cause: cause::EVALUATION,
-            only: None,
-            adjust: None,
-        };
+            cause::EVALUATION,
+        );
         let mut sim = Simulation {
             scheme: key,
             version,
@@ -939,12 +1092,12 @@ impl Classifier {
                     m.count += 1;
                     if m.samples.len() < SAMPLES {
                         m.samples.push(Sample {
-                            id: o.facts.customer_id,
-                            code: o.facts.code.clone(),
+                            id: o.customer_id,
+                            code: o.code.to_string(),
                         });
                     }
                 },
-                &|_| {},
+                &|_, _| {},
             )
             .await?;
         sim.customers = result.customers;
@@ -971,16 +1124,8 @@ impl Classifier {
                 .await?,
         );
         let targets = set.with_readers(&version.scheme_key);
-        let populations = self.populations(&set, &targets, as_of, &|_| {}).await?;
-        let plan = RunPlan {
-            set: &set,
-            populations,
-            as_of,
-            cause: cause::RULE_VERSION,
-            only: None,
-            adjust: None,
-        };
-        let result = self.evaluate(&plan, |_| {}, &|_| {}).await?;
+        let plan = RunPlan::over(&set, &targets, as_of, cause::RULE_VERSION);
+        let result = self.evaluate(&plan, |_| {}, &|_, _| {}).await?;
         let mut writer = ClassWriter::begin(&self.store, as_of, Some(by)).await?;
         kehu_store::schemes::publish_in(writer.tx(), version, step, by, note).await?;
         writer.write(&result.changes).await?;

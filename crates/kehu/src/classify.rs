@@ -4,19 +4,19 @@
 //!
 //! The published scheme versions run through the server's classification
 //! service (`kehu_server::classifier`), the same engine as the daily job and
-//! publishing: two passes over the customers, batch by batch (ranking for
-//! percentile schemes, if any; then every scheme in dependency order), then
-//! one transaction for the changes.
+//! publishing: one pass reading and measuring every customer, batch by
+//! batch, then every scheme decided in dependency order, then one
+//! transaction for the changes.
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use kehu_core::classify::score_text;
 use kehu_core::Lang;
-use kehu_server::classifier::{Classifier, Outcome, RunPlan};
+use kehu_server::classifier::{Classifier, Outcome, Phase, RunPlan};
 use kehu_store::classes::cause;
 use kehu_store::StoreError;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Options {
     pub schemes: Vec<String>,
@@ -53,33 +53,51 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         },
         None => None,
     };
-    let total = store.customer_count().await.context("counting customers")?;
+    let total = match only {
+        Some(_) => 1,
+        None => store.customer_count().await.context("counting customers")?,
+    };
     let bar = progress(total, opts.customer.is_none());
-    let tick = |n: u64| bar.inc(n);
-
-    bar.set_message("ranking");
-    let populations = classifier
-        .populations(&set, &targets, as_of, &tick)
-        .await
-        .map_err(|e| anyhow::anyhow!("reading customers: {e}"))?;
-    bar.set_position(0);
-    bar.set_message("classifying");
-    let plan = RunPlan {
-        set: &set,
-        populations,
-        as_of,
-        cause: cause::EVALUATION,
-        only,
-        adjust: None,
+    let started = Instant::now();
+    // When deciding began: the summary tells reading from deciding.
+    let deciding_since = std::sync::OnceLock::new();
+    let tick = |phase: Phase, n: u64| {
+        if phase == Phase::Deciding && deciding_since.set(Instant::now()).is_ok() {
+            bar.set_message("classifying");
+            bar.set_position(0);
+        } else if phase == Phase::Reading && bar.message().is_empty() {
+            bar.set_message("reading");
+        }
+        bar.inc(n)
+    };
+    let mut plan = RunPlan::over(&set, &targets, as_of, cause::EVALUATION);
+    plan.only = only;
+    // One customer: explained against everyone's ranking, like a full run.
+    let explained = match only {
+        Some(id) => {
+            plan.populations = Some(
+                classifier
+                    .ranked_populations(&set, as_of)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("ranking customers: {e}"))?,
+            );
+            Some(
+                store
+                    .facts_of(id)
+                    .await
+                    .context("reading the customer's data")?,
+            )
+        }
+        None => None,
     };
     let visit = |o: &Outcome<'_>| {
         if opts.json {
             print_json(o, as_of);
-        } else if only.is_some() {
+        } else if let Some(facts) = &explained {
             let rule = match o.decision {
                 Some(_) => {
                     o.scheme
-                        .explain(o.facts, as_of, o.population, o.context, Lang::Zh)
+                        .explain(facts, as_of, o.population, o.context, Lang::Zh)
                         .rule
                 }
                 None => "人工调整 override".to_string(),
@@ -92,6 +110,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("classifying: {e}"))?;
     bar.finish_and_clear();
+    let decided = Instant::now();
     // Stored in one transaction: whole or not at all.
     let stored = match opts.dry_run {
         true => None,
@@ -124,6 +143,13 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             let moved = changed.get(scheme.as_str()).copied().unwrap_or(0);
             println!("  {scheme:<18} {}  ({moved} changed)", parts.join(", "));
         }
+        let reading_done = deciding_since.get().copied().unwrap_or(decided);
+        println!(
+            "time: reading and measuring {:.2} s, deciding {:.2} s, storing {:.2} s",
+            (reading_done - started).as_secs_f64(),
+            (decided - reading_done).as_secs_f64(),
+            decided.elapsed().as_secs_f64()
+        );
     }
     // Stdout stays JSON lines with --json; the count goes to stderr then.
     let note = match stored {
@@ -143,7 +169,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
 }
 
 fn print_json(o: &Outcome<'_>, as_of: chrono::NaiveDate) {
-    let mut line = serde_json::json!({"customer": o.facts.code, "scheme": o.scheme.key, "class": o.class, "as_of": as_of.to_string()});
+    let mut line = serde_json::json!({"customer": o.code, "scheme": o.scheme.key, "class": o.class, "as_of": as_of.to_string()});
     if let Some(score) = o.score {
         line["score"] = serde_json::json!(score_text(score));
     }

@@ -4,12 +4,14 @@
 //! live in one buffer reused from customer to customer. Gives exactly the
 //! decisions of [`Scheme::evaluate`] (tested).
 
-use super::eval::{ClassContext, Decision, Population, Slotted};
+use super::eval::{ClassContext, Decision, IndicatorValues, Population};
 use super::facts::Facts;
 use super::metric::Metric;
 use super::scheme::Scheme;
+use super::table::{Cell, MetricTable};
 use super::value::Value;
 use chrono::NaiveDate;
+use std::collections::{BTreeMap, HashMap};
 
 /// The schemes of a run, in evaluation order, with their shared metrics.
 pub struct SetEvaluator<'s> {
@@ -97,32 +99,150 @@ impl<'s> SetEvaluator<'s> {
         }
     }
 
-    /// Measures everything the schemes read for one customer.
-    /// `populations[i]` ranks scheme `i`'s percentile indicators.
-    pub fn measure(&self, f: &Facts, populations: &[&Population], scratch: &mut Scratch) {
+    /// The distinct metrics, in the order [`measure_metrics`](Self::measure_metrics) gives them.
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.metrics.iter().map(|m| (*m).clone()).collect()
+    }
+
+    pub fn as_of(&self) -> NaiveDate {
+        self.as_of
+    }
+
+    /// One customer's value of every distinct metric (a row of a [`MetricTable`]).
+    pub fn measure_metrics(&self, f: &Facts) -> Vec<Value> {
+        self.metrics
+            .iter()
+            .map(|m| m.measure(f, self.as_of).value)
+            .collect()
+    }
+
+    /// Where this set's metrics are in `table`; Err with the metrics the
+    /// table lacks (or all of them, if it was measured on another day).
+    pub fn bind(&self, table: &MetricTable) -> Result<Binding, Vec<Metric>> {
+        if table.as_of() != self.as_of {
+            return Err(self.metrics());
+        }
+        let found: Vec<Option<usize>> = self.metrics.iter().map(|m| table.column_of(m)).collect();
+        if found.iter().all(Option::is_some) {
+            Ok(Binding {
+                columns: found.into_iter().flatten().collect(),
+            })
+        } else {
+            Err(self
+                .metrics
+                .iter()
+                .zip(found)
+                .filter(|(_, c)| c.is_none())
+                .map(|(m, _)| (*m).clone())
+                .collect())
+        }
+    }
+
+    /// The percentile populations of every evaluated scheme, ranked over
+    /// the table's live rows (a column ranked by several schemes is sorted once).
+    pub fn populations(&self, binding: &Binding, table: &MetricTable) -> Vec<Population> {
+        let mut sorted: HashMap<usize, Vec<i64>> = HashMap::new();
+        self.schemes
+            .iter()
+            .enumerate()
+            .map(|(si, s)| {
+                let Some(s) = s else {
+                    return Population::default();
+                };
+                let by_source: BTreeMap<usize, Vec<i64>> = s
+                    .ranked_sources()
+                    .into_iter()
+                    .map(|source| {
+                        let column = binding.columns[self.slots[si][source]];
+                        let values = sorted.entry(column).or_insert_with(|| {
+                            let mut v = table.live_nums(column);
+                            v.sort_unstable();
+                            v
+                        });
+                        (source, values.clone())
+                    })
+                    .collect();
+                Population::from_sorted(by_source)
+            })
+            .collect()
+    }
+
+    /// Makes `row` of the table the customer [`decide_row`](Self::decide_row)
+    /// decides: its numbers go to the scratch buffer, with the percentile
+    /// ranks `populations[i]` give scheme `i`.
+    pub fn load(
+        &self,
+        binding: &Binding,
+        table: &MetricTable,
+        row: usize,
+        populations: &[&Population],
+        scratch: &mut Scratch,
+    ) {
         scratch.values.resize(self.width(), Value::Missing);
-        for (slot, m) in self.metrics.iter().enumerate() {
-            scratch.values[slot] = m.measure(f, self.as_of).value;
+        for (slot, &column) in binding.columns.iter().enumerate() {
+            if let Cell::Num(n) = table.cell(row, column) {
+                scratch.values[slot] = n.map_or(Value::Missing, Value::Num);
+            }
         }
         for r in &self.ranks {
             let source = self.slots[r.scheme][r.source];
-            let share = scratch.values[source]
-                .num()
-                .and_then(|n| populations[r.scheme].share_above(r.source, n));
+            let n = match table.cell(row, binding.columns[source]) {
+                Cell::Num(n) => n,
+                Cell::Interned(v) => v.num(),
+            };
+            let share = n.and_then(|n| populations[r.scheme].share_above(r.source, n));
             scratch.values[r.slot] = share.map_or(Value::Missing, Value::Num);
         }
     }
 
-    /// Scheme `i`'s decision from the values [`measure`](Self::measure) left
-    /// in `scratch`. Panics if the run does not evaluate scheme `i`.
-    pub fn decide(&self, i: usize, scratch: &Scratch, ctx: ClassContext<'_>) -> Decision {
+    /// Scheme `i`'s decision for the row [`load`](Self::load) loaded.
+    pub fn decide_row(
+        &self,
+        i: usize,
+        binding: &Binding,
+        table: &MetricTable,
+        row: usize,
+        scratch: &Scratch,
+        ctx: ClassContext<'_>,
+    ) -> Decision {
         let scheme = self.schemes[i].expect("decide is only asked of evaluated schemes");
         scheme.decide(
-            &Slotted {
-                all: &scratch.values,
+            &RowView {
+                scratch: &scratch.values,
                 slots: &self.slots[i],
+                columns: &binding.columns,
+                table,
+                row,
             },
             ctx,
         )
+    }
+}
+
+/// Where a [`SetEvaluator`]'s metrics are in a [`MetricTable`]: metric slot → column.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    columns: Vec<usize>,
+}
+
+/// One scheme's indicators for one row: numbers from the scratch buffer
+/// (loaded), other values straight from the table's interned column.
+struct RowView<'a> {
+    scratch: &'a [Value],
+    slots: &'a [usize],
+    columns: &'a [usize],
+    table: &'a MetricTable,
+    row: usize,
+}
+
+impl IndicatorValues for RowView<'_> {
+    fn at(&self, indicator: usize) -> &Value {
+        let slot = self.slots[indicator];
+        if let Some(&column) = self.columns.get(slot) {
+            if let Cell::Interned(v) = self.table.cell(self.row, column) {
+                return v;
+            }
+        }
+        &self.scratch[slot]
     }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// The values percentile indicators rank against: for each indicator that
 /// another one ranks, every customer's value, sorted.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Population {
     sorted: BTreeMap<usize, Vec<i64>>,
 }
@@ -35,6 +35,11 @@ impl Population {
         let mut builder = PopulationBuilder::new(scheme, as_of);
         facts.into_iter().for_each(|f| builder.add(f));
         builder.finish()
+    }
+
+    /// From each ranked indicator's values, sorted ascending.
+    pub(crate) fn from_sorted(sorted: BTreeMap<usize, Vec<i64>>) -> Population {
+        Population { sorted }
     }
 
     /// Share (1/10000) of the population with a value strictly greater than `v`.
@@ -98,7 +103,7 @@ impl<'s> PopulationBuilder<'s> {
 }
 
 /// One scheme's indicator values by indicator index: a plain slice, or
-/// [`Slotted`], a view into the values a whole set of schemes measured.
+/// a view into a row of a [`MetricTable`](super::table::MetricTable).
 pub trait IndicatorValues {
     fn at(&self, indicator: usize) -> &Value;
 }
@@ -112,18 +117,6 @@ impl IndicatorValues for [Value] {
 impl IndicatorValues for Vec<Value> {
     fn at(&self, indicator: usize) -> &Value {
         &self[indicator]
-    }
-}
-
-/// A scheme's indicators as slots of a shared buffer.
-pub struct Slotted<'a> {
-    pub all: &'a [Value],
-    pub slots: &'a [usize],
-}
-
-impl IndicatorValues for Slotted<'_> {
-    fn at(&self, indicator: usize) -> &Value {
-        &self.all[self.slots[indicator]]
     }
 }
 

@@ -25,16 +25,18 @@ pub mod overrides;
 pub mod presets;
 pub mod scheme;
 pub mod spec;
+pub mod table;
 pub mod value;
 pub mod workflow;
 
-pub use batch::SetEvaluator;
+pub use batch::{Binding, SetEvaluator};
 pub use eval::{
     score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder,
 };
 pub use facts::{Facts, InteractionFact, OrderFact};
 pub use scheme::{evaluation_order, Catalog, Scheme};
 pub use spec::SchemeSpec;
+pub use table::MetricTable;
 
 #[cfg(test)]
 mod tests;

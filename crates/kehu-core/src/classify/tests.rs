@@ -1024,7 +1024,6 @@ fn set_evaluator_decides_as_each_scheme_alone() {
         .iter()
         .map(|s| Population::build(s, &facts, today))
         .collect();
-    let refs: Vec<&Population> = populations.iter().collect();
     let skipped = ordered.len() / 2;
     let evaluator = SetEvaluator::new(
         ordered
@@ -1034,10 +1033,33 @@ fn set_evaluator_decides_as_each_scheme_alone() {
         today,
     );
     assert!(evaluator.width() < ordered.iter().map(|s| s.indicators.len()).sum());
+    // A removed customer is left out of the ranking.
+    let mut table = MetricTable::new(evaluator.metrics(), today);
+    let gone = Facts {
+        customer_id: 999_999,
+        ..facts[0].clone()
+    };
+    table.upsert(gone.customer_id, evaluator.measure_metrics(&gone));
+    for f in &facts {
+        table.upsert(f.customer_id, evaluator.measure_metrics(f));
+    }
+    table.remove(gone.customer_id);
+    assert_eq!(table.customers(), facts.len());
+    let binding = evaluator
+        .bind(&table)
+        .expect("the table holds every metric");
+    let from_table = evaluator.populations(&binding, &table);
+    for (i, p) in from_table.iter().enumerate() {
+        if i != skipped {
+            assert_eq!(p, &populations[i], "{}", ordered[i].key);
+        }
+    }
+    let refs: Vec<&Population> = from_table.iter().collect();
     let mut scratch = evaluator.scratch();
     let mut seen = BTreeMap::new();
     for f in &facts {
-        evaluator.measure(f, &refs, &mut scratch);
+        let row = table.row_of(f.customer_id).expect("measured");
+        evaluator.load(&binding, &table, row, &refs, &mut scratch);
         let mut classes: Vec<(&str, &str)> = Vec::new();
         for (i, s) in ordered.iter().enumerate() {
             if i == skipped {
@@ -1048,12 +1070,26 @@ fn set_evaluator_decides_as_each_scheme_alone() {
                 others: Some(&classes),
             };
             let alone = s.evaluate(f, today, &populations[i], ctx);
-            let shared = evaluator.decide(i, &scratch, ctx);
+            let shared = evaluator.decide_row(i, &binding, &table, row, &scratch, ctx);
             assert_eq!(alone, shared, "{} for customer {}", s.key, f.customer_id);
             classes.push((&s.key, &s.classes[alone.class].key));
             *seen.entry((s.key.as_str(), alone.class)).or_insert(0) += 1;
         }
     }
+    // A set of fewer schemes (a draft's) reads the same table; a table of
+    // another day or without a metric is refused.
+    let one = SetEvaluator::new([Some(ordered[0])], today);
+    assert!(one.bind(&table).is_ok());
+    let other_day = SetEvaluator::new(ordered.iter().copied().map(Some), d("2026-11-24"));
+    assert!(other_day.bind(&table).is_err());
+    let narrow = MetricTable::new(one.metrics(), today);
+    let missing = evaluator
+        .bind(&narrow)
+        .expect_err("the narrow table lacks metrics");
+    assert_eq!(
+        missing.len(),
+        evaluator.metrics().len() - one.metrics().len()
+    );
     // Not a degenerate data set: most schemes see several classes.
     let varied = ordered
         .iter()

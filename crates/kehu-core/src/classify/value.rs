@@ -7,7 +7,7 @@ use crate::{Fen, Lang};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Missing,
