@@ -2,6 +2,7 @@
 //! of changes. A classification run writes through one [`ClassWriter`]
 //! transaction, so a run is stored whole or not at all.
 
+use crate::bulk_read::Read;
 use crate::db::{Arg, Backend, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use crate::listing::{run_list, ListSpec, ScopeFilter};
@@ -67,10 +68,13 @@ impl Store {
         first: i64,
         last: i64,
     ) -> Result<HashMap<i64, BTreeMap<String, String>>, StoreError> {
-        let rows = self
-            .db
-            .clone()
-            .fetch_all(
+        let read = match first == last {
+            true => Read::One,
+            false => Read::Bulk,
+        };
+        let rows = read
+            .all(
+                &mut self.db.clone(),
                 "SELECT customer_id, scheme_key, class FROM customer_classes WHERE customer_id >= $1 AND customer_id <= $2",
                 args![first, last],
                 |r: &dyn RowGet| Ok((r.int("customer_id")?, r.text("scheme_key")?, r.text("class")?)),

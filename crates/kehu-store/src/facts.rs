@@ -2,6 +2,7 @@
 //! three queries per batch (customers, their orders, their interactions),
 //! merged by customer id, so a million customers never sit in one result.
 
+use crate::bulk_read::Read;
 use crate::db::{Exec, RowGet};
 use crate::error::StoreError;
 use crate::{args, json_list, Store};
@@ -47,7 +48,7 @@ impl Store {
         let sql =
             format!("SELECT {FACT_COLUMNS} FROM customers WHERE id > $1 ORDER BY id LIMIT $2");
         let customers = db
-            .fetch_all(&sql, args![after, limit], decode_facts)
+            .fetch_bulk(&sql, args![after, limit], decode_facts)
             .await?;
         let (Some(first), Some(last)) = (
             customers.first().map(|f| f.customer_id),
@@ -59,6 +60,7 @@ impl Store {
             customers,
             "customer_id >= $1 AND customer_id <= $2",
             args![first, last],
+            Read::Bulk,
         )
         .await
     }
@@ -72,7 +74,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let mut out = self
-            .attach_records(customers, "customer_id = $1", args![customer_id])
+            .attach_records(customers, "customer_id = $1", args![customer_id], Read::One)
             .await?;
         out.pop().ok_or(StoreError::NotFound)
     }
@@ -82,6 +84,7 @@ impl Store {
         mut customers: Vec<Facts>,
         filter: &str,
         bounds: Vec<crate::db::Arg>,
+        read: Read,
     ) -> Result<Vec<Facts>, StoreError> {
         let mut db = self.db.clone();
         let at: HashMap<i64, usize> = customers
@@ -91,8 +94,9 @@ impl Store {
             .collect();
         // Product lines repeat: one shared string per line.
         let mut lines: HashMap<String, Arc<str>> = HashMap::new();
-        let orders = db
-            .fetch_all(
+        let orders = read
+            .all(
+                &mut db,
                 &format!("SELECT customer_id, ordered_on, amount_fen, product_line FROM orders WHERE {filter} ORDER BY customer_id, ordered_on, id"),
                 bounds.clone(),
                 |r: &dyn RowGet| Ok((r.int("customer_id")?, r.opt_date("ordered_on")?, r.int("amount_fen")?, r.opt_text("product_line")?)),
@@ -114,8 +118,9 @@ impl Store {
                 line,
             });
         }
-        let interactions = db
-            .fetch_all(
+        let interactions = read
+            .all(
+                &mut db,
                 &format!("SELECT customer_id, occurred_on, kind, severity, satisfaction FROM interactions WHERE {filter} ORDER BY customer_id, occurred_on, id"),
                 bounds,
                 |r: &dyn RowGet| Ok((r.int("customer_id")?, r.opt_date("occurred_on")?, r.text("kind")?, r.opt_text("severity")?, r.opt_int("satisfaction")?)),

@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod bulk;
+mod bulk_read;
 pub mod classes;
 pub mod db;
 pub mod error;
