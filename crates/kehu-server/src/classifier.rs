@@ -237,13 +237,16 @@ impl OverrideEdit {
     }
 }
 
+/// Percentile populations by scheme key.
+type PopulationsByScheme = HashMap<String, Arc<Population>>;
+
 /// Published schemes and percentile populations, kept between requests.
 #[derive(Default)]
 struct Cache {
     /// The compiled set and the rules stamp it was compiled at.
     set: Option<(RulesStamp, Arc<SchemeSet>)>,
     /// Populations of the published set as of a day, by scheme key.
-    populations: Option<(NaiveDate, Arc<HashMap<String, Arc<Population>>>)>,
+    populations: Option<(NaiveDate, Arc<PopulationsByScheme>)>,
 }
 
 #[derive(Clone)]
@@ -755,7 +758,7 @@ impl Classifier {
         &self,
         set: &Arc<SchemeSet>,
         as_of: NaiveDate,
-    ) -> Result<Arc<HashMap<String, Arc<Population>>>, ApiError> {
+    ) -> Result<Arc<PopulationsByScheme>, ApiError> {
         let today = self.store.today();
         if as_of == today {
             if !self.has_populations_for(today) {

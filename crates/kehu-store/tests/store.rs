@@ -451,7 +451,9 @@ async fn bulk_load_into_empty_database(backend: Backend) {
         let one = store.facts_of(f.customer_id).await.expect("one");
         assert_eq!(&one, *f);
     }
-    assert!(all.iter().any(|f| !f.custom.is_empty() && !f.product_types.is_empty()));
+    assert!(all
+        .iter()
+        .any(|f| !f.custom.is_empty() && !f.product_types.is_empty()));
     assert!(all.iter().any(|f| f.founded_on.is_some()));
     db.cleanup(store).await;
 }
