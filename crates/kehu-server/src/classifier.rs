@@ -478,22 +478,26 @@ impl Classifier {
     /// and keeps the result for single re-evaluations.
     pub async fn warm_populations(&self, as_of: NaiveDate) -> Result<(), ApiError> {
         let set = self.published().await?;
-        let populations = self.ranked_populations(&set, as_of).await?;
+        let every = vec![true; set.schemes.len()];
+        let populations = self.ranked_populations(&set, &every, as_of).await?;
         self.remember_populations(&set, as_of, populations);
         Ok(())
     }
 
-    /// The percentile populations of every scheme of `set` as of a day
-    /// (read and measured now; empty if no scheme ranks).
+    /// The percentile populations of the `wanted` schemes of `set` as of a
+    /// day, read and measured now — no read at all if none of them ranks;
+    /// the other schemes get an empty population.
     pub async fn ranked_populations(
         &self,
         set: &SchemeSet,
+        wanted: &[bool],
         as_of: NaiveDate,
     ) -> Result<Vec<Arc<Population>>, ApiError> {
         let ranking = set
             .schemes
             .iter()
-            .map(|s| (!s.ranked_sources().is_empty()).then_some(s));
+            .zip(wanted)
+            .map(|(s, &w)| (w && !s.ranked_sources().is_empty()).then_some(s));
         let evaluator = SetEvaluator::new(ranking, as_of);
         if evaluator.metrics().is_empty() {
             return Ok(vec![Arc::default(); set.schemes.len()]);
@@ -770,7 +774,8 @@ impl Classifier {
                 }
             }
         }
-        let built = self.ranked_populations(set, as_of).await?;
+        let every = vec![true; set.schemes.len()];
+        let built = self.ranked_populations(set, &every, as_of).await?;
         Ok(Arc::new(
             set.schemes
                 .iter()

@@ -119,7 +119,9 @@ impl ToSql for BoundArg<'_> {
             Arg::Bool(v) => v.map(|b| LiteValue::Integer(b.into())),
             // As sqlx writes them, so comparisons with stored values hold.
             Arg::Date(v) => v.map(|d| LiteValue::Text(d.format("%Y-%m-%d").to_string())),
-            Arg::Time(v) => v.map(|t| LiteValue::Text(t.to_rfc3339())),
+            Arg::Time(v) => {
+                v.map(|t| LiteValue::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)))
+            }
             Arg::Json(v) => v.as_ref().map(|j| LiteValue::Text(j.to_string())),
         };
         Ok(ToSqlOutput::Owned(v.unwrap_or(LiteValue::Null)))

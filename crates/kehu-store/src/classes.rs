@@ -68,6 +68,8 @@ impl Store {
         first: i64,
         last: i64,
     ) -> Result<HashMap<i64, BTreeMap<String, String>>, StoreError> {
+        // A range is a batch of a whole-base run; one customer (a single
+        // re-evaluation, an explanation) needs no connection of its own.
         let read = match first == last {
             true => Read::One,
             false => Read::Bulk,

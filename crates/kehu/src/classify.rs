@@ -77,7 +77,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         Some(id) => {
             plan.populations = Some(
                 classifier
-                    .ranked_populations(&set, as_of)
+                    .ranked_populations(&set, &plan.evaluated, as_of)
                     .await
                     .map_err(|e| anyhow::anyhow!("ranking customers: {e}"))?,
             );

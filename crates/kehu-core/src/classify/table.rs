@@ -39,22 +39,20 @@ enum Column {
 }
 
 impl Column {
+    /// Appends a row holding `v`.
     fn push(&mut self, v: Value) {
-        if let Column::Nums(nums) = self {
-            match v {
-                Value::Missing => return nums.push(MISSING),
-                Value::Num(n) if n != MISSING => return nums.push(n),
-                _ => self.intern_all(),
+        // A placeholder, overwritten at once (never read).
+        let row = match self {
+            Column::Nums(nums) => {
+                nums.push(MISSING);
+                nums.len() - 1
             }
-        }
-        let Column::Interned { ids, values, index } = self else {
-            unreachable!("a column that takes any value is interned")
+            Column::Interned { ids, .. } => {
+                ids.push(0);
+                ids.len() - 1
+            }
         };
-        let id = *index.entry(v).or_insert_with_key(|v| {
-            values.push(v.clone());
-            (values.len() - 1) as u32
-        });
-        ids.push(id);
+        self.set(row, v);
     }
 
     fn set(&mut self, row: usize, v: Value) {
@@ -78,12 +76,12 @@ impl Column {
     fn intern_all(&mut self) {
         let Column::Nums(nums) = self else { return };
         let mut interned = Column::Interned {
-            ids: Vec::with_capacity(nums.len()),
+            ids: vec![0; nums.len()],
             values: Vec::new(),
             index: HashMap::new(),
         };
-        for &n in nums.iter() {
-            interned.push(num_value(n));
+        for (row, &n) in nums.iter().enumerate() {
+            interned.set(row, num_value(n));
         }
         *self = interned;
     }

@@ -2,7 +2,7 @@
 //! changes between two dates, within the caller's data scope.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app};
+use crate::helpers::{first_error, of_scheme, problem, spawn_app};
 use chrono::NaiveDate;
 use kehu_store::classes::{cause, ClassChange, ClassWriter};
 use kehu_store::{Backend, Store};
@@ -232,10 +232,7 @@ async fn design_example_through_the_api(backend: Backend) {
             .json()
             .await
             .expect("json");
-        let vt = ex
-            .as_array()
-            .and_then(|a| a.iter().find(|e| e["scheme"] == "value_tier").cloned())
-            .expect("value_tier");
+        let vt = of_scheme(&ex, "value_tier");
         assert_eq!(vt["class"], expected, "{vt}");
     }
     kehu_server::classifier::Classifier::new(app.store.clone())
@@ -249,10 +246,7 @@ async fn design_example_through_the_api(backend: Backend) {
             .json()
             .await
             .expect("json");
-        let vt = v
-            .as_array()
-            .and_then(|a| a.iter().find(|c| c["scheme"] == "value_tier").cloned())
-            .expect("value_tier");
+        let vt = of_scheme(&v, "value_tier");
         assert_eq!(
             (&vt["class"], &vt["since"]),
             (&json!(expected), &json!("2024-03-12"))

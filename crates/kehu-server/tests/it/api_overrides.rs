@@ -5,7 +5,7 @@
 //! with its cause.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{first_error, of_scheme, problem, spawn_app, Session};
 use chrono::{Days, NaiveDate};
 use kehu_server::classifier::Classifier;
 use kehu_store::classes::cause;
@@ -27,12 +27,7 @@ async fn class_on(s: &Session, id: i64, scheme: &str, query: &str) -> (String, S
         .json()
         .await
         .expect("json");
-    let c = v
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|c| c["scheme"] == scheme)
-        .unwrap_or_else(|| panic!("no {scheme} class in {v}"));
+    let c = of_scheme(&v, scheme);
     (
         c["class"].as_str().unwrap_or("").into(),
         c["cause"].as_str().unwrap_or("").into(),
@@ -155,12 +150,7 @@ async fn data_changes_reclassify_and_overrides_win(backend: Backend) {
         .json()
         .await
         .expect("json");
-    let vt = ex
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|e| e["scheme"] == "value_tier")
-        .expect("value_tier explanation");
+    let vt = of_scheme(&ex, "value_tier");
     assert_eq!(
         (&vt["class"], &vt["rule_class"], &vt["override"]["reason"]),
         (&json!("战略型"), &json!("维持型"), &body["reason"])

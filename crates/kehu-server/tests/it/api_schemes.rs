@@ -4,7 +4,7 @@
 //! one go — and rolled back. Every step is recorded with who and when.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{first_error, of_scheme, problem, spawn_app, Session};
 use chrono::Days;
 use kehu_store::db::Exec;
 use kehu_store::{args, Backend};
@@ -302,10 +302,7 @@ async fn draft_simulate_approve_publish_rollback(backend: Backend) {
         StatusCode::OK,
     )
     .await;
-    let vt = ex
-        .as_array()
-        .and_then(|a| a.iter().find(|e| e["scheme"] == "value_tier").cloned())
-        .expect("value_tier");
+    let vt = of_scheme(&ex, "value_tier");
     assert_eq!(
         (&vt["version"], &vt["class"]),
         (&json!(2), &json!("战略型"))

@@ -202,3 +202,10 @@ pub fn first_error(p: &Value) -> (String, String) {
         e["code"].as_str().unwrap_or("").to_string(),
     )
 }
+
+/// The entry for `scheme` in a per-scheme list (a customer's classes or explanations).
+pub fn of_scheme(list: &Value, scheme: &str) -> Value {
+    list.as_array()
+        .and_then(|a| a.iter().find(|e| e["scheme"] == scheme).cloned())
+        .unwrap_or_else(|| panic!("no {scheme} entry in {list}"))
+}
