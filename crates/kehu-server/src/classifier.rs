@@ -403,19 +403,34 @@ impl Classifier {
         };
         let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); set.schemes.len()];
         let mut result = RunResult::default();
-        let rows = table.rows();
-        for start in (0..rows).step_by(BATCH as usize) {
-            let range = start..rows.min(start + BATCH as usize);
-            // Rows are in customer id order: a batch is an id range.
-            let (first, last) = (
-                table.customer_id(range.start),
-                table.customer_id(range.end - 1),
+        // Batches of rows are id ranges (rows are in customer id order); the
+        // next batch's stored classes and overrides are read while this one
+        // is decided.
+        let batches: Vec<Range<usize>> = (0..table.rows())
+            .step_by(BATCH as usize)
+            .map(|start| start..table.rows().min(start + BATCH as usize))
+            .collect();
+        let read = |rows: &Range<usize>| {
+            let store = self.store.clone();
+            let (first, last, day) = (
+                table.customer_id(rows.start),
+                table.customer_id(rows.end - 1),
+                plan.as_of,
             );
-            let stored = self.store.classes_between(first, last).await?;
-            let mut overrides = self
-                .store
-                .overrides_between(first, last, plan.as_of)
-                .await?;
+            tokio::spawn(async move {
+                let stored = store.classes_between(first, last).await?;
+                let overrides = store.overrides_between(first, last, day).await?;
+                Ok::<_, kehu_store::StoreError>((stored, overrides))
+            })
+        };
+        let mut next = batches.first().map(read);
+        for (k, range) in batches.iter().enumerate() {
+            let (stored, mut overrides) = next
+                .take()
+                .expect("a read is pending for every batch")
+                .await
+                .map_err(|e| ApiError::Internal(format!("reading classes stopped: {e}")))??;
+            next = batches.get(k + 1).map(read);
             if let Some(edit) = &plan.adjust {
                 edit.apply(&mut overrides);
             }
@@ -936,7 +951,13 @@ impl Run<'_> {
                     decision,
                     context,
                 });
-                *counts[i].entry(class.to_string()).or_default() += 1;
+                // Counted without a new String per customer (a few classes, millions of customers).
+                match counts[i].get_mut(class) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts[i].insert(class.to_string(), 1);
+                    }
+                }
                 if before != Some(class) {
                     let (cause, note) = match by {
                         By::Rules(_) => (plan.cause, None),

@@ -74,6 +74,19 @@ pub fn rollups(c: &DemoCustomer, today: NaiveDate) -> Rollups {
     }
 }
 
+/// The digest the store would write for `c` after its last order (records
+/// sorted by date, ties in the order they are inserted, as their ids are).
+fn fact_digest(c: &DemoCustomer) -> Vec<u8> {
+    let f = kehu_core::classify::Facts::from_data(
+        0,
+        &c.data,
+        None,
+        &c.orders,
+        c.interactions.iter().map(|i| &i.data),
+    );
+    kehu_core::classify::digest::encode(&f.orders, &f.interactions)
+}
+
 /// Customer codes and USCCs already in the database (the demo avoids them).
 #[derive(Debug, Default)]
 pub struct Taken {
@@ -105,7 +118,7 @@ pub async fn taken(store: &Store) -> Result<Taken, StoreError> {
 
 const CUSTOMER_COLS: &str = "id, code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, founded_on, \
 cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, custom_fields, purchase_12m_fen, \
-order_count, last_order_on, last_interaction_on, complaints_365d, created_at, updated_at";
+order_count, last_order_on, last_interaction_on, complaints_365d, fact_digest, created_at, updated_at";
 const CONTACT_COLS: &str = "customer_id, name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, created_at, updated_at";
 const ORDER_COLS: &str =
     "customer_id, order_no, ordered_on, amount_fen, product_line, notes, created_at, updated_at";
@@ -151,7 +164,7 @@ impl InsertSpec {
 const CUSTOMERS: InsertSpec = InsertSpec {
     table: "customers",
     cols: CUSTOMER_COLS,
-    per_row: 27,
+    per_row: 28,
 };
 const CONTACTS: InsertSpec = InsertSpec {
     table: "contacts",
@@ -368,7 +381,8 @@ impl BulkLoader {
                     .bind(r.order_count)
                     .bind(r.last_order_on)
                     .bind(r.last_interaction_on)
-                    .bind(r.complaints_365d);
+                    .bind(r.complaints_365d)
+                    .bind(fact_digest(c));
             }
             q.execute(&mut **t).await?;
         }
@@ -486,6 +500,7 @@ impl BulkLoader {
             b.opt_date(r.last_order_on);
             b.opt_date(r.last_interaction_on);
             b.int(r.complaints_365d);
+            b.bytes(&fact_digest(c));
             b.text(&now);
             b.text(&now);
             b.end_row();
@@ -612,6 +627,17 @@ impl CopyBuf {
         }
     }
 
+    /// A `bytea` in hex form: `\\x…`, the backslash doubled for COPY.
+    fn bytes(&mut self, b: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.0.extend_from_slice(b"\\\\x");
+        for &x in b {
+            self.0.push(HEX[usize::from(x >> 4)]);
+            self.0.push(HEX[usize::from(x & 15)]);
+        }
+        self.0.push(b'\t');
+    }
+
     fn null(&mut self) {
         self.0.extend_from_slice(b"\\N\t");
     }
@@ -691,10 +717,11 @@ mod tests {
         b.date(NaiveDate::from_ymd_opt(2024, 3, 12).expect("date"));
         b.opt_date(None);
         b.text("华东");
+        b.bytes(&[1, 0, 0xab]);
         b.end_row();
         assert_eq!(
             String::from_utf8(b.0).expect("utf8"),
-            "a\\tb\\\\c\\nd\\re\t\\N\t-120000000\t0\t2024-03-12\t\\N\t华东\n"
+            "a\\tb\\\\c\\nd\\re\t\\N\t-120000000\t0\t2024-03-12\t\\N\t华东\t\\\\x0100ab\n"
         );
     }
 

@@ -221,7 +221,7 @@ impl Store {
         run_list(&mut self.db.clone(), &spec, q, with_total, decode).await
     }
 
-    /// Recomputes the derived columns of one customer as of `today`.
+    /// Recomputes the derived columns and the fact digest of one customer as of `today`.
     pub(crate) async fn refresh_customer_rollups(
         exec: &mut impl Exec,
         customer_id: i64,
@@ -237,6 +237,7 @@ impl Store {
             ],
         )
         .await?;
+        crate::facts::rewrite_fact_digests(exec, customer_id, customer_id).await?;
         Ok(())
     }
 

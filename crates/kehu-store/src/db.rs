@@ -44,6 +44,7 @@ pub enum Arg {
     Date(Option<NaiveDate>),
     Time(Option<DateTime<Utc>>),
     Json(Option<Value>),
+    Bytes(Option<Vec<u8>>),
 }
 
 impl From<i64> for Arg {
@@ -106,6 +107,11 @@ impl From<Option<DateTime<Utc>>> for Arg {
         Arg::Time(v)
     }
 }
+impl From<Vec<u8>> for Arg {
+    fn from(v: Vec<u8>) -> Self {
+        Arg::Bytes(Some(v))
+    }
+}
 impl From<Value> for Arg {
     fn from(v: Value) -> Self {
         Arg::Json(Some(v))
@@ -130,6 +136,7 @@ macro_rules! bind_args {
                 Arg::Date(v) => q.bind(v),
                 Arg::Time(v) => q.bind(v),
                 Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
+                Arg::Bytes(v) => q.bind(v),
             };
         }
         q
@@ -148,6 +155,7 @@ pub trait RowGet {
     fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
     fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
     fn json(&self, col: &str) -> Result<Value, sqlx::Error>;
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
 }
 
 macro_rules! impl_row_get {
@@ -183,6 +191,9 @@ macro_rules! impl_row_get {
             fn json(&self, col: &str) -> Result<Value, sqlx::Error> {
                 let v: Option<sqlx::types::Json<Value>> = self.try_get(col)?;
                 Ok(v.map(|j| j.0).unwrap_or(Value::Null))
+            }
+            fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+                self.try_get(col)
             }
         }
     };

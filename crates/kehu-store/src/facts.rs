@@ -1,12 +1,20 @@
-//! Reading what classification needs ([`Facts`]) in batches of customers:
-//! three queries per batch (customers, their orders, their interactions),
-//! merged by customer id, so a million customers never sit in one result.
+//! Reading what classification needs ([`Facts`]) in batches of customers.
+//! A whole-base read takes each customer's orders and interactions from its
+//! *fact digest* (`customers.fact_digest`, see
+//! [`kehu_core::classify::digest`]): one short value per customer instead
+//! of twenty rows. The digest is rewritten from the records in the same
+//! transaction as every order or interaction write
+//! ([`rewrite_fact_digests`]); a customer whose digest is NULL or
+//! unreadable is read from its records. One customer's read
+//! ([`Store::facts_of`]) always reads the records: it is the reference the
+//! digests are tested against.
 
 use crate::bulk_read::Read;
 use crate::db::{Exec, RowGet};
 use crate::error::StoreError;
 use crate::{args, json_list, Store};
-use kehu_core::classify::{Facts, InteractionFact, OrderFact};
+use chrono::NaiveDate;
+use kehu_core::classify::{digest, DigestReader, Facts, InteractionFact, OrderFact};
 use kehu_core::interaction::{InteractionKind, Severity};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,32 +48,203 @@ fn decode_facts(r: &dyn RowGet) -> Result<Facts, sqlx::Error> {
     })
 }
 
-impl Store {
-    /// Up to `limit` customers with ids above `after`, in id order, with
-    /// their orders and interactions.
-    pub async fn facts_after(&self, after: i64, limit: i64) -> Result<Vec<Facts>, StoreError> {
-        let mut db = self.db.clone();
-        let sql =
-            format!("SELECT {FACT_COLUMNS} FROM customers WHERE id > $1 ORDER BY id LIMIT $2");
-        let customers = db
-            .fetch_bulk(&sql, args![after, limit], decode_facts)
-            .await?;
-        let (Some(first), Some(last)) = (
-            customers.first().map(|f| f.customer_id),
-            customers.last().map(|f| f.customer_id),
-        ) else {
-            return Ok(customers);
+/// A customer's orders (`customer_id`, date, amount, product line), in the
+/// order [`Facts`] keeps them.
+type OrderRow = (i64, Option<NaiveDate>, i64, Option<String>);
+/// A customer's interactions (`customer_id`, date, kind, severity, satisfaction).
+type InteractionRow = (i64, Option<NaiveDate>, String, Option<String>, Option<i64>);
+
+fn orders_sql(filter: &str) -> String {
+    format!("SELECT customer_id, ordered_on, amount_fen, product_line FROM orders WHERE {filter} ORDER BY customer_id, ordered_on, id")
+}
+
+fn decode_order_row(r: &dyn RowGet) -> Result<OrderRow, sqlx::Error> {
+    Ok((
+        r.int("customer_id")?,
+        r.opt_date("ordered_on")?,
+        r.int("amount_fen")?,
+        r.opt_text("product_line")?,
+    ))
+}
+
+fn interactions_sql(filter: &str) -> String {
+    format!("SELECT customer_id, occurred_on, kind, severity, satisfaction FROM interactions WHERE {filter} ORDER BY customer_id, occurred_on, id")
+}
+
+fn decode_interaction_row(r: &dyn RowGet) -> Result<InteractionRow, sqlx::Error> {
+    Ok((
+        r.int("customer_id")?,
+        r.opt_date("occurred_on")?,
+        r.text("kind")?,
+        r.opt_text("severity")?,
+        r.opt_int("satisfaction")?,
+    ))
+}
+
+/// Appends order and interaction rows to the customers they belong to
+/// (rows of other customers are skipped).
+fn attach_rows(customers: &mut [Facts], orders: Vec<OrderRow>, interactions: Vec<InteractionRow>) {
+    let at: HashMap<i64, usize> = customers
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.customer_id, i))
+        .collect();
+    // Product lines repeat: one shared string per line.
+    let mut lines: HashMap<String, Arc<str>> = HashMap::new();
+    for (cid, on, amount_fen, line) in orders {
+        let (Some(&i), Some(on)) = (at.get(&cid), on) else {
+            continue;
         };
-        self.attach_records(
-            customers,
-            "customer_id >= $1 AND customer_id <= $2",
+        let line = line.map(|l| {
+            lines
+                .entry(l.clone())
+                .or_insert_with(|| Arc::from(l.as_str()))
+                .clone()
+        });
+        customers[i].orders.push(OrderFact {
+            on,
+            amount_fen,
+            line,
+        });
+    }
+    for (cid, on, kind, severity, satisfaction) in interactions {
+        let (Some(&i), Some(on), Ok(kind)) = (at.get(&cid), on, InteractionKind::parse(&kind))
+        else {
+            continue;
+        };
+        let severity = severity.and_then(|s| Severity::parse(&s).ok());
+        customers[i].interactions.push(InteractionFact {
+            on,
+            kind,
+            severity,
+            satisfaction,
+        });
+    }
+}
+
+/// Rewrites the fact digest of every customer with an id in
+/// `first..=last` from its orders and interactions, inside the caller's
+/// transaction (the invariant: a digest always equals the records).
+pub(crate) async fn rewrite_fact_digests(
+    exec: &mut impl Exec,
+    first: i64,
+    last: i64,
+) -> Result<u64, StoreError> {
+    let ids = exec
+        .fetch_all(
+            "SELECT id FROM customers WHERE id >= $1 AND id <= $2 ORDER BY id",
             args![first, last],
-            Read::Bulk,
+            |r: &dyn RowGet| r.int("id"),
         )
-        .await
+        .await?;
+    let filter = "customer_id >= $1 AND customer_id <= $2";
+    let orders = exec
+        .fetch_all(&orders_sql(filter), args![first, last], decode_order_row)
+        .await?;
+    let interactions = exec
+        .fetch_all(
+            &interactions_sql(filter),
+            args![first, last],
+            decode_interaction_row,
+        )
+        .await?;
+    let mut customers: Vec<Facts> = ids
+        .into_iter()
+        .map(|customer_id| Facts {
+            customer_id,
+            ..Facts::default()
+        })
+        .collect();
+    attach_rows(&mut customers, orders, interactions);
+    for f in &customers {
+        exec.execute(
+            "UPDATE customers SET fact_digest = $1 WHERE id = $2",
+            args![digest::encode(&f.orders, &f.interactions), f.customer_id],
+        )
+        .await?;
+    }
+    Ok(customers.len() as u64)
+}
+
+/// [`rewrite_fact_digests`] for every customer, 5,000 at a time, in the
+/// caller's transaction; returns the number of customers.
+pub(crate) async fn rewrite_all_fact_digests(exec: &mut impl Exec) -> Result<u64, StoreError> {
+    let max_id = exec
+        .fetch_one(
+            "SELECT COALESCE(MAX(id), 0) AS n FROM customers",
+            vec![],
+            crate::db::decode_n,
+        )
+        .await?;
+    let (mut done, mut from) = (0, 1);
+    while from <= max_id {
+        done += rewrite_fact_digests(exec, from, from + 4_999).await?;
+        from += 5_000;
+    }
+    Ok(done)
+}
+
+impl Store {
+    /// Rewrites every customer's fact digest from its records, in one
+    /// transaction (a repair; the migration that added digests does this).
+    pub async fn rebuild_fact_digests(&self) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let done = rewrite_all_fact_digests(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
-    /// One customer's facts.
+    /// Up to `limit` customers with ids above `after`, in id order, with
+    /// their orders and interactions (from their digests).
+    pub async fn facts_after(&self, after: i64, limit: i64) -> Result<Vec<Facts>, StoreError> {
+        let mut db = self.db.clone();
+        let sql = format!(
+            "SELECT {FACT_COLUMNS}, fact_digest FROM customers WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let rows = db
+            .fetch_bulk(&sql, args![after, limit], |r: &dyn RowGet| {
+                Ok((decode_facts(r)?, r.opt_bytes("fact_digest")?))
+            })
+            .await?;
+        let mut reader = DigestReader::default();
+        let mut customers = Vec::with_capacity(rows.len());
+        let mut unread = Vec::new();
+        for (mut f, bytes) in rows {
+            match bytes.map(|b| reader.read_into(&b, &mut f)) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(customer_id = f.customer_id, "{e}; reading its records");
+                    unread.push(customers.len());
+                }
+                None => unread.push(customers.len()),
+            }
+            customers.push(f);
+        }
+        if !unread.is_empty() {
+            let missing: Vec<Facts> = unread
+                .iter()
+                .map(|&i| std::mem::take(&mut customers[i]))
+                .collect();
+            let (first, last) = (
+                missing[0].customer_id,
+                missing[missing.len() - 1].customer_id,
+            );
+            let missing = self
+                .attach_records(
+                    missing,
+                    "customer_id >= $1 AND customer_id <= $2",
+                    args![first, last],
+                    Read::Bulk,
+                )
+                .await?;
+            for (&i, f) in unread.iter().zip(missing) {
+                customers[i] = f;
+            }
+        }
+        Ok(customers)
+    }
+
+    /// One customer's facts, read from its records.
     pub async fn facts_of(&self, customer_id: i64) -> Result<Facts, StoreError> {
         let mut db = self.db.clone();
         let sql = format!("SELECT {FACT_COLUMNS} FROM customers WHERE id = $1");
@@ -87,58 +266,23 @@ impl Store {
         read: Read,
     ) -> Result<Vec<Facts>, StoreError> {
         let mut db = self.db.clone();
-        let at: HashMap<i64, usize> = customers
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.customer_id, i))
-            .collect();
-        // Product lines repeat: one shared string per line.
-        let mut lines: HashMap<String, Arc<str>> = HashMap::new();
         let orders = read
             .all(
                 &mut db,
-                &format!("SELECT customer_id, ordered_on, amount_fen, product_line FROM orders WHERE {filter} ORDER BY customer_id, ordered_on, id"),
+                &orders_sql(filter),
                 bounds.clone(),
-                |r: &dyn RowGet| Ok((r.int("customer_id")?, r.opt_date("ordered_on")?, r.int("amount_fen")?, r.opt_text("product_line")?)),
+                decode_order_row,
             )
             .await?;
-        for (cid, on, amount_fen, line) in orders {
-            let (Some(&i), Some(on)) = (at.get(&cid), on) else {
-                continue;
-            };
-            let line = line.map(|l| {
-                lines
-                    .entry(l.clone())
-                    .or_insert_with(|| Arc::from(l.as_str()))
-                    .clone()
-            });
-            customers[i].orders.push(OrderFact {
-                on,
-                amount_fen,
-                line,
-            });
-        }
         let interactions = read
             .all(
                 &mut db,
-                &format!("SELECT customer_id, occurred_on, kind, severity, satisfaction FROM interactions WHERE {filter} ORDER BY customer_id, occurred_on, id"),
+                &interactions_sql(filter),
                 bounds,
-                |r: &dyn RowGet| Ok((r.int("customer_id")?, r.opt_date("occurred_on")?, r.text("kind")?, r.opt_text("severity")?, r.opt_int("satisfaction")?)),
+                decode_interaction_row,
             )
             .await?;
-        for (cid, on, kind, severity, satisfaction) in interactions {
-            let (Some(&i), Some(on), Ok(kind)) = (at.get(&cid), on, InteractionKind::parse(&kind))
-            else {
-                continue;
-            };
-            let severity = severity.and_then(|s| Severity::parse(&s).ok());
-            customers[i].interactions.push(InteractionFact {
-                on,
-                kind,
-                severity,
-                satisfaction,
-            });
-        }
+        attach_rows(&mut customers, orders, interactions);
         Ok(customers)
     }
 }

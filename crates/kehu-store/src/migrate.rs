@@ -28,6 +28,8 @@ enum DataStep {
     /// Version 1 of each preset scheme, published; admins get the right to
     /// edit and publish rules (`rule_edit`) if their role is still the preset.
     SchemeVersions,
+    /// Every existing customer's fact digest, from its records.
+    FactDigests,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -65,6 +67,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_overrides_and_versions.sql"),
         postgres: include_str!("../migrations/postgres/0005_overrides_and_versions.sql"),
         data: DataStep::SchemeVersions,
+    },
+    Migration {
+        version: 6,
+        name: "fact_digests",
+        sqlite: include_str!("../migrations/sqlite/0006_fact_digests.sql"),
+        postgres: include_str!("../migrations/postgres/0006_fact_digests.sql"),
+        data: DataStep::FactDigests,
     },
 ];
 
@@ -131,6 +140,7 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
             }
             Ok(())
         }
+        DataStep::FactDigests => crate::facts::rewrite_all_fact_digests(tx).await.map(drop),
         DataStep::SchemeVersions => {
             crate::schemes::seed_preset_versions(tx).await?;
             let admin = tx

@@ -4,6 +4,7 @@ use kehu_core::custom_field::{CustomFieldDef, FieldGroup, FieldKind, FieldRule};
 use kehu_core::customer::{CustomerInput, CustomerRules};
 use kehu_core::order::OrderInput;
 use kehu_core::query::{parse_list_query, CUSTOMER_FIELDS};
+use kehu_store::db::{Exec, RowGet};
 use kehu_store::testing::TestDatabase;
 use kehu_store::{Backend, Owner, ScopeFilter, Store, StoreError};
 use serde_json::json;
@@ -242,7 +243,120 @@ async fn orders_refresh_rollups(backend: Backend) {
     assert_eq!(c.purchase_12m_fen, 80_000_000);
     assert_eq!(c.order_count, 3);
     assert_eq!(c.last_order_on, Some(today - chrono::Duration::days(10)));
+    assert_digest_current(&store, c.id, 3, 0).await;
+
+    // Every write of an order or interaction rewrites the fact digest.
+    let complaint = kehu_core::interaction::InteractionInput {
+        kind: Some("complaint".into()),
+        occurred_on: Some((today - chrono::Duration::days(3)).to_string()),
+        summary: Some("交货延迟".into()),
+        severity: Some("high".into()),
+        satisfaction: Some(2),
+        ..Default::default()
+    }
+    .validate(today)
+    .expect("valid interaction");
+    let i = store
+        .insert_interaction(c.id, &complaint, None)
+        .await
+        .expect("interaction");
+    assert_digest_current(&store, c.id, 3, 1).await;
+    let first = store.facts_of(c.id).await.expect("facts").orders[0].clone();
+    let orders = store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT id, version FROM orders WHERE customer_id = $1 ORDER BY id",
+            kehu_store::args![c.id],
+            |r: &dyn RowGet| Ok((r.int("id")?, r.int("version")?)),
+        )
+        .await
+        .expect("orders");
+    let moved = OrderInput {
+        ordered_on: Some((today - chrono::Duration::days(700)).to_string()),
+        amount_fen: Some(1),
+        product_line: Some("产品B".into()),
+        ..Default::default()
+    }
+    .validate(today)
+    .expect("valid order");
+    store
+        .update_order(orders[0].0, orders[0].1, &moved)
+        .await
+        .expect("update");
+    let facts = assert_digest_current(&store, c.id, 3, 1).await;
+    assert_ne!(facts.orders[0], first, "the moved order is now the oldest");
+    store
+        .delete_order(orders[1].0, orders[1].1)
+        .await
+        .expect("delete");
+    assert_digest_current(&store, c.id, 2, 1).await;
+    let i = store
+        .update_interaction(i.id, i.version, &complaint)
+        .await
+        .expect("update interaction");
+    store
+        .delete_interaction(i.id, i.version)
+        .await
+        .expect("delete interaction");
+    assert_digest_current(&store, c.id, 2, 0).await;
+
+    // A digest that is missing or damaged is never trusted: the records are
+    // read instead, and rebuilding the digests puts them right.
+    let other = add_customer(&store, "无订单有限公司", "制造业", "华东", 0).await;
+    assert_digest_current(&store, other.id, 0, 0).await;
+    for damage in ["NULL", "x'01'"] {
+        let sql = match (damage, backend) {
+            ("x'01'", Backend::Postgres) => {
+                "UPDATE customers SET fact_digest = '\\x01'".to_string()
+            }
+            _ => format!("UPDATE customers SET fact_digest = {damage}"),
+        };
+        store
+            .db
+            .clone()
+            .execute(&sql, vec![])
+            .await
+            .expect("damage");
+        assert_digest_current(&store, c.id, 2, 0).await;
+    }
+    assert_eq!(store.rebuild_fact_digests().await.expect("rebuild"), 2);
+    let bytes = store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT fact_digest FROM customers ORDER BY id",
+            vec![],
+            |r: &dyn RowGet| r.opt_bytes("fact_digest"),
+        )
+        .await
+        .expect("digests");
+    assert_eq!(
+        bytes[1],
+        Some(vec![1, 0, 0, 0]),
+        "no records: the empty digest"
+    );
+    assert!(bytes[0].as_ref().is_some_and(|b| b.len() > 4));
+    assert_digest_current(&store, c.id, 2, 0).await;
     db.cleanup(store).await;
+}
+
+/// The customer's facts as a whole-base run reads them (from the digest)
+/// equal its records, with the given numbers of orders and interactions.
+async fn assert_digest_current(
+    store: &Store,
+    id: i64,
+    orders: usize,
+    interactions: usize,
+) -> kehu_core::classify::Facts {
+    let from_records = store.facts_of(id).await.expect("facts");
+    let batch = store.facts_after(id - 1, 1).await.expect("batch");
+    assert_eq!(batch.as_slice(), std::slice::from_ref(&from_records));
+    assert_eq!(
+        (from_records.orders.len(), from_records.interactions.len()),
+        (orders, interactions)
+    );
+    from_records
 }
 
 /// Every customer's derived columns, by id.
@@ -256,7 +370,6 @@ async fn rollup_snapshot(
     Option<chrono::NaiveDate>,
     i64,
 )> {
-    use kehu_store::db::{Exec, RowGet};
     store
         .db
         .clone()
@@ -270,7 +383,6 @@ async fn rollup_snapshot(
 }
 
 async fn count(store: &Store, sql: &str, args: Vec<kehu_store::db::Arg>) -> i64 {
-    use kehu_store::db::Exec;
     store
         .db
         .clone()

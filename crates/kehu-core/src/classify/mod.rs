@@ -18,6 +18,7 @@
 //! same date.
 
 pub mod batch;
+pub mod digest;
 pub mod eval;
 pub mod facts;
 pub mod metric;
@@ -30,6 +31,7 @@ pub mod value;
 pub mod workflow;
 
 pub use batch::{Binding, SetEvaluator};
+pub use digest::DigestReader;
 pub use eval::{
     score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder,
 };
