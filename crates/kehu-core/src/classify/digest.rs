@@ -9,7 +9,7 @@
 //! line count L, then L × (byte length, UTF-8)      product lines, numbered 1..=L
 //! order count N, then N × (day delta, amount_fen, line number or 0)
 //! interaction count M, then M × (day delta, kind index, severity index+1 or 0,
-//!                                satisfaction+1 or 0)
+//!                                0, or 1 and the satisfaction)
 //! ```
 //!
 //! A day delta is from the previous record of the same list (the first one
@@ -84,7 +84,13 @@ pub fn encode(orders: &[OrderFact], interactions: &[InteractionFact]) -> Vec<u8>
             .and_then(|s| Severity::ALL.iter().position(|x| *x == s))
             .map_or(0, |n| n + 1);
         put_unsigned(&mut out, severity as u64);
-        put_unsigned(&mut out, i.satisfaction.map_or(0, |s| zigzag(s) + 1));
+        match i.satisfaction {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                put_signed(&mut out, s);
+            }
+        }
     }
     out
 }
@@ -147,9 +153,10 @@ impl DigestReader {
                 0 => None,
                 n => Some(*Severity::ALL.get(n - 1).ok_or(DigestError("severity"))?),
             };
-            let satisfaction = match r.unsigned()? {
+            let satisfaction = match r.byte()? {
                 0 => None,
-                n => Some(unzigzag(n - 1)),
+                1 => Some(r.signed()?),
+                _ => return Err(DigestError("satisfaction")),
             };
             interactions.push(InteractionFact {
                 on: date_of(day)?,
@@ -300,7 +307,14 @@ mod tests {
                 on: d("2024-01-01") + chrono::Duration::days(n as i64 * 40),
                 kind,
                 severity: Severity::ALL.get(n % (Severity::ALL.len() + 1)).copied(),
-                satisfaction: [None, Some(0), Some(5), Some(-3)][n % 4],
+                satisfaction: [
+                    None,
+                    Some(0),
+                    Some(5),
+                    Some(-3),
+                    Some(i64::MIN),
+                    Some(i64::MAX),
+                ][n % 6],
             })
             .collect();
         round_trip(orders, interactions);
