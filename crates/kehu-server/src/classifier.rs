@@ -938,7 +938,8 @@ impl Run<'_> {
                     By::Rules(d) => (s.classes[d.class].key.as_str(), Some(d)),
                     By::Override(o) => (o.class.as_str(), None),
                 };
-                let before = stored.get(&s.key).map(String::as_str);
+                // `walk` looked the stored class up: it is the context's previous class.
+                let before = context.previous;
                 let score = decision.and_then(|d| s.weighted_score(d));
                 visit(&Outcome {
                     customer_id,

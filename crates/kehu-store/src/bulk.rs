@@ -77,13 +77,7 @@ pub fn rollups(c: &DemoCustomer, today: NaiveDate) -> Rollups {
 /// The digest the store would write for `c` after its last order (records
 /// sorted by date, ties in the order they are inserted, as their ids are).
 fn fact_digest(c: &DemoCustomer) -> Vec<u8> {
-    let f = kehu_core::classify::Facts::from_data(
-        0,
-        &c.data,
-        None,
-        &c.orders,
-        c.interactions.iter().map(|i| &i.data),
-    );
+    let f = c.facts(0);
     kehu_core::classify::digest::encode(&f.orders, &f.interactions)
 }
 

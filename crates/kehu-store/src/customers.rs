@@ -249,13 +249,7 @@ impl Store {
     /// incomplete, and the next run finishes it.
     pub async fn refresh_all_rollups(&self, today: NaiveDate) -> Result<u64, StoreError> {
         let mut db = self.db.clone();
-        let max_id = db
-            .fetch_one(
-                "SELECT COALESCE(MAX(id), 0) AS n FROM customers",
-                vec![],
-                decode_n,
-            )
-            .await?;
+        let max_id = max_customer_id(&mut db).await?;
         let sql = format!("{ROLLUP_UPDATE} WHERE id > $3 AND id <= $4");
         let (mut updated, mut from) = (0, 0);
         while from < max_id {
@@ -310,7 +304,18 @@ impl Store {
 pub(crate) const ROLLUP_JOB: &str = "rollups";
 
 /// Customer ids per transaction of the rollup refresh.
-const REFRESH_BATCH: i64 = 5_000;
+pub(crate) const REFRESH_BATCH: i64 = 5_000;
+
+/// The highest customer id (0 with no customers): where a refresh of
+/// every customer in id batches stops.
+pub(crate) async fn max_customer_id(exec: &mut impl Exec) -> Result<i64, StoreError> {
+    exec.fetch_one(
+        "SELECT COALESCE(MAX(id), 0) AS n FROM customers",
+        vec![],
+        decode_n,
+    )
+    .await
+}
 
 /// Records that `job` completed for `day` (also inside a bulk load's transaction).
 pub(crate) async fn mark_job_done(

@@ -10,6 +10,7 @@
 //! digests are tested against.
 
 use crate::bulk_read::Read;
+use crate::customers::REFRESH_BATCH;
 use crate::db::{Exec, RowGet};
 use crate::error::StoreError;
 use crate::{args, json_list, Store};
@@ -166,20 +167,14 @@ pub(crate) async fn rewrite_fact_digests(
     Ok(customers.len() as u64)
 }
 
-/// [`rewrite_fact_digests`] for every customer, 5,000 at a time, in the
-/// caller's transaction; returns the number of customers.
+/// [`rewrite_fact_digests`] for every customer, a batch of ids at a time,
+/// in the caller's transaction; returns the number of customers.
 pub(crate) async fn rewrite_all_fact_digests(exec: &mut impl Exec) -> Result<u64, StoreError> {
-    let max_id = exec
-        .fetch_one(
-            "SELECT COALESCE(MAX(id), 0) AS n FROM customers",
-            vec![],
-            crate::db::decode_n,
-        )
-        .await?;
-    let (mut done, mut from) = (0, 1);
-    while from <= max_id {
-        done += rewrite_fact_digests(exec, from, from + 4_999).await?;
-        from += 5_000;
+    let max_id = crate::customers::max_customer_id(exec).await?;
+    let (mut done, mut after) = (0, 0);
+    while after < max_id {
+        done += rewrite_fact_digests(exec, after + 1, after + REFRESH_BATCH).await?;
+        after += REFRESH_BATCH;
     }
     Ok(done)
 }

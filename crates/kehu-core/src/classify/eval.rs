@@ -114,12 +114,6 @@ impl IndicatorValues for [Value] {
     }
 }
 
-impl IndicatorValues for Vec<Value> {
-    fn at(&self, indicator: usize) -> &Value {
-        &self[indicator]
-    }
-}
-
 /// A score in hundredths as people read it: 9600 → "96.00".
 pub fn score_text(hundredths: i64) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
@@ -247,7 +241,7 @@ impl Scheme {
             .into_iter()
             .map(|m| m.value)
             .collect();
-        self.decide(&values, ctx)
+        self.decide(values.as_slice(), ctx)
     }
 
     fn holds<V: IndicatorValues + ?Sized>(
@@ -395,7 +389,7 @@ impl Scheme {
         let zh = lang == Lang::Zh;
         let measured = self.measure(f, as_of, pop);
         let values: Vec<Value> = measured.iter().map(|m| m.value.clone()).collect();
-        let d = self.decide(&values, ctx);
+        let d = self.decide(values.as_slice(), ctx);
         let indicators = self
             .indicators
             .iter()
@@ -536,7 +530,7 @@ impl Scheme {
             let mut trial = values.to_vec();
             for c in candidates {
                 trial[ind] = Value::Num(c);
-                let d = self.decide(&trial, ctx);
+                let d = self.decide(trial.as_slice(), ctx);
                 if d.class == current.class {
                     continue;
                 }

@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for Window {
 }
 
 /// `zh`, or `en` for English readers when there is one.
-pub(crate) fn label<'a>(zh: &'a str, en: &'a str, lang: Lang) -> &'a str {
+pub fn label<'a>(zh: &'a str, en: &'a str, lang: Lang) -> &'a str {
     if lang == Lang::En && !en.is_empty() {
         en
     } else {

@@ -742,8 +742,6 @@ fn label_of<T: Copy>(
     })
 }
 
-/// The customer's current class in each preset scheme (from the stored
-/// history), in the presets' order, as (scheme name, class, since).
 /// The classes card (each published scheme's stored class and since when)
 /// and the explanations card (why, as the rules see it today, and any override).
 async fn class_cards(
@@ -1021,7 +1019,6 @@ pub async fn detail(
     }
 }
 
-/// Shared by the three sub-forms: check, validate, write, or re-render with errors.
 /// The records added from the customer page.
 #[derive(Clone, Copy)]
 enum SubRecord {
@@ -1046,6 +1043,7 @@ impl SubRecord {
     }
 }
 
+/// Shared by the three sub-forms: check, validate, write, or re-render with errors.
 async fn sub_form<D, Fut>(
     state: &AppState,
     page: &Page,

@@ -47,10 +47,8 @@ pub async fn list(State(state): State<AppState>, page: Page) -> Result<Response,
 
 /// The scheme's name in the page's language.
 fn display_name(s: &SchemeOut, page: &Page) -> String {
-    match (&s.name_en, page.lang) {
-        (Some(en), kehu_core::Lang::En) => en.clone(),
-        _ => s.name.clone(),
-    }
+    let en = s.name_en.as_deref().unwrap_or("");
+    kehu_core::classify::spec::label(&s.name, en, page.lang).to_string()
 }
 
 pub async fn detail(
