@@ -89,7 +89,7 @@ fn main() {
                 previous: None,
                 others: Some(&classes),
             };
-            let d = eval.decide_row(k, &binding, &table, row, &scratch, ctx);
+            let d = eval.decide_row(k, &binding, &table, row, &mut scratch, ctx);
             classes.push((&s.key, &s.classes[d.class].key));
             set.push(d.class as u8);
         }

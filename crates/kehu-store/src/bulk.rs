@@ -315,6 +315,8 @@ impl BulkLoader {
             )
             .await?;
         }
+        // Too many customers to name: whoever keeps metrics in memory reads everyone again.
+        crate::feed::record_everyone(&mut tx, crate::feed::FeedKind::Facts).await?;
         tx.commit().await?;
         Ok(counts)
     }

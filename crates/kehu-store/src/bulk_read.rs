@@ -146,13 +146,18 @@ struct LiteRow<'a, 'r> {
 }
 
 impl LiteRow<'_, '_> {
-    fn get<V: rusqlite::types::FromSql>(&self, col: &str) -> Result<V, sqlx::Error> {
+    fn index(&self, col: &str) -> Result<usize, sqlx::Error> {
         let start = self.next.get();
         let at = (start..self.names.len())
             .chain(0..start)
             .find(|&i| self.names[i].eq_ignore_ascii_case(col))
             .ok_or_else(|| decode_err(col, "no such column"))?;
         self.next.set(at + 1);
+        Ok(at)
+    }
+
+    fn get<V: rusqlite::types::FromSql>(&self, col: &str) -> Result<V, sqlx::Error> {
+        let at = self.index(col)?;
         self.row.get(at).map_err(|e| decode_err(col, e))
     }
 }
@@ -169,6 +174,13 @@ impl RowGet for LiteRow<'_, '_> {
     }
     fn text(&self, col: &str) -> Result<String, sqlx::Error> {
         self.get(col)
+    }
+    fn str(&self, col: &str) -> Result<&str, sqlx::Error> {
+        let at = self.index(col)?;
+        self.row
+            .get_ref(at)
+            .and_then(|v| v.as_str().map_err(Into::into))
+            .map_err(|e| decode_err(col, e))
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
         self.get(col)

@@ -5,6 +5,7 @@
 use crate::bulk_read::Read;
 use crate::db::{Arg, Backend, Exec, RowGet, Tx};
 use crate::error::StoreError;
+use crate::feed::{self, FeedKind, FeedSpan};
 use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::Page;
 use crate::{args, Store};
@@ -62,31 +63,42 @@ pub mod cause {
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl Store {
-    /// Stored classes of customers `first..=last`: customer → scheme → class.
-    pub async fn classes_between(
+    /// Stored classes of customers `first..=last` in customer order, each
+    /// row (customer, scheme key, class) turned into a `T` by `code` from
+    /// borrowed text: a whole-base run reads ten million of them and keeps
+    /// class indices, not strings.
+    pub async fn classes_between<T: Send + 'static>(
         &self,
         first: i64,
         last: i64,
-    ) -> Result<HashMap<i64, BTreeMap<String, String>>, StoreError> {
+        code: impl Fn(i64, &str, &str) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<T>, StoreError> {
         // A range is a batch of a whole-base run; one customer (a single
         // re-evaluation, an explanation) needs no connection of its own.
         let read = match first == last {
             true => Read::One,
             false => Read::Bulk,
         };
-        let rows = read
-            .all(
-                &mut self.db.clone(),
-                "SELECT customer_id, scheme_key, class FROM customer_classes WHERE customer_id >= $1 AND customer_id <= $2",
-                args![first, last],
-                |r: &dyn RowGet| Ok((r.int("customer_id")?, r.text("scheme_key")?, r.text("class")?)),
-            )
+        read.all(
+            &mut self.db.clone(),
+            "SELECT customer_id, scheme_key, class FROM customer_classes WHERE customer_id >= $1 AND customer_id <= $2 ORDER BY customer_id",
+            args![first, last],
+            move |r: &dyn RowGet| Ok(code(r.int("customer_id")?, r.str("scheme_key")?, r.str("class")?)),
+        )
+        .await
+    }
+
+    /// One customer's stored classes: scheme → class.
+    pub async fn classes_of_customer(
+        &self,
+        customer_id: i64,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows = self
+            .classes_between(customer_id, customer_id, |_, scheme, class| {
+                (scheme.to_string(), class.to_string())
+            })
             .await?;
-        let mut out: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
-        for (customer, scheme, class) in rows {
-            out.entry(customer).or_default().insert(scheme, class);
-        }
-        Ok(out)
+        Ok(rows.into_iter().collect())
     }
 
     /// The current class in one scheme of the given customers (a page of a list).
@@ -211,6 +223,16 @@ pub struct ClassWriter {
     by: Option<i64>,
     now: DateTime<Utc>,
     written: u64,
+    /// Customers whose classes this writer changed (for the change feed).
+    customers: Vec<i64>,
+}
+
+/// What a [`ClassWriter`] stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub changes: u64,
+    /// Its change feed entries (None when nothing changed).
+    pub feed: Option<FeedSpan>,
 }
 
 impl ClassWriter {
@@ -225,6 +247,7 @@ impl ClassWriter {
             by,
             now: Utc::now(),
             written: 0,
+            customers: Vec::new(),
         })
     }
 
@@ -273,12 +296,17 @@ impl ClassWriter {
             self.tx.execute(&history, h).await?;
         }
         self.written += changes.len() as u64;
+        self.customers.extend(changes.iter().map(|c| c.customer_id));
         Ok(())
     }
 
-    /// Commits; returns the number of changes stored.
-    pub async fn finish(self) -> Result<u64, StoreError> {
+    /// Records the changed customers in the change feed and commits.
+    pub async fn finish(mut self) -> Result<Stored, StoreError> {
+        let feed = feed::record(&mut self.tx, FeedKind::Classes, &self.customers).await?;
         self.tx.commit().await?;
-        Ok(self.written)
+        Ok(Stored {
+            changes: self.written,
+            feed,
+        })
     }
 }

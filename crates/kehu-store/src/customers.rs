@@ -3,6 +3,7 @@
 
 use crate::db::{check_version, decode_n, Arg, Backend, Exec, RowGet};
 use crate::error::StoreError;
+use crate::feed::{self, FeedKind};
 use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::{Customer, Page};
 use crate::{args, json_list, Store};
@@ -151,6 +152,7 @@ impl Store {
         if let Some(contact) = contact {
             crate::records::insert_contact_in(&mut tx, c.id, contact).await?;
         }
+        feed::record(&mut tx, FeedKind::Facts, &[c.id]).await?;
         tx.commit().await?;
         Ok(c)
     }
@@ -193,6 +195,7 @@ impl Store {
             .fetch_one(&sql, a, decode)
             .await
             .map_err(|e| map_unique(e, &["uscc", "code"]))?;
+        feed::record(&mut tx, FeedKind::Facts, &[id]).await?;
         tx.commit().await?;
         Ok(c)
     }
@@ -202,6 +205,7 @@ impl Store {
         check_version(&mut tx, "customers", id, expected_version).await?;
         tx.execute("DELETE FROM customers WHERE id = $1", args![id])
             .await?;
+        feed::record(&mut tx, FeedKind::Facts, &[id]).await?;
         tx.commit().await
     }
 
@@ -238,6 +242,7 @@ impl Store {
         )
         .await?;
         crate::facts::rewrite_fact_digests(exec, customer_id, customer_id).await?;
+        feed::record(exec, FeedKind::Facts, &[customer_id]).await?;
         Ok(())
     }
 
@@ -269,6 +274,11 @@ impl Store {
         }
         mark_job_done(&mut db, ROLLUP_JOB, today).await?;
         Ok(updated)
+    }
+
+    /// The highest customer id (0 with no customers).
+    pub async fn max_customer_id(&self) -> Result<i64, StoreError> {
+        max_customer_id(&mut self.db.clone()).await
     }
 
     pub async fn customer_count(&self) -> Result<u64, StoreError> {

@@ -149,6 +149,8 @@ pub trait RowGet {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
     fn float(&self, col: &str) -> Result<Option<f64>, sqlx::Error>;
     fn text(&self, col: &str) -> Result<String, sqlx::Error>;
+    /// A text column borrowed from the row (no copy, for reads of millions of rows).
+    fn str(&self, col: &str) -> Result<&str, sqlx::Error>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error>;
     fn boolean(&self, col: &str) -> Result<bool, sqlx::Error>;
     fn opt_date(&self, col: &str) -> Result<Option<NaiveDate>, sqlx::Error>;
@@ -171,6 +173,9 @@ macro_rules! impl_row_get {
                 self.try_get(col)
             }
             fn text(&self, col: &str) -> Result<String, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn str(&self, col: &str) -> Result<&str, sqlx::Error> {
                 self.try_get(col)
             }
             fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {

@@ -185,6 +185,8 @@ impl Store {
     pub async fn rebuild_fact_digests(&self) -> Result<u64, StoreError> {
         let mut tx = self.db.begin().await?;
         let done = rewrite_all_fact_digests(&mut tx).await?;
+        // A repair: what was read from damaged digests must be read again.
+        crate::feed::record_everyone(&mut tx, crate::feed::FeedKind::Facts).await?;
         tx.commit().await?;
         Ok(done)
     }

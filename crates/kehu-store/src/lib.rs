@@ -9,6 +9,7 @@ pub mod classes;
 pub mod db;
 pub mod error;
 pub mod facts;
+pub mod feed;
 pub mod listing;
 pub mod migrate;
 pub mod model;

@@ -75,6 +75,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0006_fact_digests.sql"),
         data: DataStep::FactDigests,
     },
+    Migration {
+        version: 7,
+        name: "change_feed",
+        sqlite: include_str!("../migrations/sqlite/0007_change_feed.sql"),
+        postgres: include_str!("../migrations/postgres/0007_change_feed.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

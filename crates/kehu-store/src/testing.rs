@@ -117,3 +117,21 @@ impl TestDatabase {
         }
     }
 }
+
+/// Generates and bulk-loads the demo data of `cfg` in small chunks (tests).
+pub async fn load_demo(
+    store: &Store,
+    cfg: kehu_core::demo::DemoConfig,
+) -> Result<crate::bulk::BulkCounts, StoreError> {
+    let mut generator = kehu_core::demo::DemoGenerator::new(cfg);
+    let mut loader =
+        crate::bulk::BulkLoader::begin(store, generator.today(), generator.total()).await?;
+    loop {
+        let chunk = generator.next_chunk(64);
+        if chunk.is_empty() {
+            break;
+        }
+        loader.load(&chunk).await?;
+    }
+    loader.finish().await
+}

@@ -495,24 +495,14 @@ async fn bulk_demo_load(backend: Backend) {
 }
 
 /// A user to own demo customers.
-/// Generates and bulk-loads the demo data of `cfg` in small chunks.
+/// Generates and bulk-loads the demo data of `cfg`.
 async fn load_demo(
     store: &Store,
     cfg: kehu_core::demo::DemoConfig,
 ) -> kehu_store::bulk::BulkCounts {
-    let mut generator = kehu_core::demo::DemoGenerator::new(cfg);
-    let mut loader =
-        kehu_store::bulk::BulkLoader::begin(store, generator.today(), generator.total())
-            .await
-            .expect("begin");
-    loop {
-        let chunk = generator.next_chunk(64);
-        if chunk.is_empty() {
-            break;
-        }
-        loader.load(&chunk).await.expect("load");
-    }
-    loader.finish().await.expect("finish")
+    kehu_store::testing::load_demo(store, cfg)
+        .await
+        .expect("demo load")
 }
 
 /// A load into an empty database leaves every rollup current: the daily

@@ -94,7 +94,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         if opts.json {
             print_json(o, as_of);
         } else if let Some(facts) = &explained {
-            let rule = match o.decision {
+            let rule = match o.verdict {
                 Some(_) => {
                     o.scheme
                         .explain(facts, as_of, o.population, o.context, Lang::Zh)
@@ -129,7 +129,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
                 .write(&result.changes)
                 .await
                 .context("storing classes")?;
-            Some(writer.finish().await.context("committing classes")?)
+            Some(writer.finish().await.context("committing classes")?.changes)
         }
     };
     if !opts.json && only.is_none() {
@@ -173,7 +173,7 @@ fn print_json(o: &Outcome<'_>, as_of: chrono::NaiveDate) {
     if let Some(score) = o.score {
         line["score"] = serde_json::json!(score_text(score));
     }
-    if o.decision.is_none() {
+    if o.verdict.is_none() {
         line["overridden"] = serde_json::json!(true);
     }
     println!("{line}");

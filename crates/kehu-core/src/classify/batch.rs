@@ -4,7 +4,7 @@
 //! live in one buffer reused from customer to customer. Gives exactly the
 //! decisions of [`Scheme::evaluate`] (tested).
 
-use super::eval::{ClassContext, Decision, IndicatorValues, Population};
+use super::eval::{ClassContext, IndicatorValues, Population, Ranked, Verdict};
 use super::facts::Facts;
 use super::metric::Metric;
 use super::scheme::Scheme;
@@ -12,6 +12,7 @@ use super::table::{Cell, MetricTable};
 use super::value::Value;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The schemes of a run, in evaluation order, with their shared metrics.
 pub struct SetEvaluator<'s> {
@@ -33,10 +34,11 @@ struct Rank {
     slot: usize,
 }
 
-/// The value buffer of one worker.
+/// The buffers of one worker: values, and the levels of the decision at hand.
 #[derive(Debug, Default)]
 pub struct Scratch {
     values: Vec<Value>,
+    levels: Vec<usize>,
 }
 
 impl<'s> SetEvaluator<'s> {
@@ -96,6 +98,7 @@ impl<'s> SetEvaluator<'s> {
     pub fn scratch(&self) -> Scratch {
         Scratch {
             values: vec![Value::Missing; self.width()],
+            levels: Vec::new(),
         }
     }
 
@@ -141,7 +144,7 @@ impl<'s> SetEvaluator<'s> {
     /// The percentile populations of every evaluated scheme, ranked over
     /// the table's live rows (a column ranked by several schemes is sorted once).
     pub fn populations(&self, binding: &Binding, table: &MetricTable) -> Vec<Population> {
-        let mut sorted: HashMap<usize, Vec<i64>> = HashMap::new();
+        let mut sorted: HashMap<usize, Arc<Ranked>> = HashMap::new();
         self.schemes
             .iter()
             .enumerate()
@@ -149,20 +152,20 @@ impl<'s> SetEvaluator<'s> {
                 let Some(s) = s else {
                     return Population::default();
                 };
-                let by_source: BTreeMap<usize, Vec<i64>> = s
+                let by_source: BTreeMap<usize, Arc<Ranked>> = s
                     .ranked_sources()
                     .into_iter()
                     .map(|source| {
                         let column = binding.columns[self.slots[si][source]];
-                        let values = sorted.entry(column).or_insert_with(|| {
+                        let ranked = sorted.entry(column).or_insert_with(|| {
                             let mut v = table.live_nums(column);
                             v.sort_unstable();
-                            v
+                            Arc::new(Ranked::new(v))
                         });
-                        (source, values.clone())
+                        (source, ranked.clone())
                     })
                     .collect();
-                Population::from_sorted(by_source)
+                Population::from_ranked(by_source)
             })
             .collect()
     }
@@ -195,18 +198,19 @@ impl<'s> SetEvaluator<'s> {
         }
     }
 
-    /// Scheme `i`'s decision for the row [`load`](Self::load) loaded.
+    /// Scheme `i`'s verdict for the row [`load`](Self::load) loaded
+    /// (what [`Scheme::decide`] gives, without allocating).
     pub fn decide_row(
         &self,
         i: usize,
         binding: &Binding,
         table: &MetricTable,
         row: usize,
-        scratch: &Scratch,
+        scratch: &mut Scratch,
         ctx: ClassContext<'_>,
-    ) -> Decision {
+    ) -> Verdict {
         let scheme = self.schemes[i].expect("decide is only asked of evaluated schemes");
-        scheme.decide(
+        scheme.decide_with(
             &RowView {
                 scratch: &scratch.values,
                 slots: &self.slots[i],
@@ -215,6 +219,7 @@ impl<'s> SetEvaluator<'s> {
                 row,
             },
             ctx,
+            &mut scratch.levels,
         )
     }
 }

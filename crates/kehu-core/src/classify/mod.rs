@@ -33,7 +33,7 @@ pub mod workflow;
 pub use batch::{Binding, SetEvaluator};
 pub use digest::DigestReader;
 pub use eval::{
-    score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder,
+    score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder, Verdict,
 };
 pub use facts::{Facts, InteractionFact, OrderFact};
 pub use scheme::{evaluation_order, Catalog, Scheme};

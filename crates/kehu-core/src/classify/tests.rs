@@ -1070,8 +1070,15 @@ fn set_evaluator_decides_as_each_scheme_alone() {
                 others: Some(&classes),
             };
             let alone = s.evaluate(f, today, &populations[i], ctx);
-            let shared = evaluator.decide_row(i, &binding, &table, row, &scratch, ctx);
-            assert_eq!(alone, shared, "{} for customer {}", s.key, f.customer_id);
+            let shared = evaluator.decide_row(i, &binding, &table, row, &mut scratch, ctx);
+            let same = (shared.class, shared.score, shared.fired);
+            assert_eq!(
+                (alone.class, alone.score, alone.fired),
+                same,
+                "{} for customer {}",
+                s.key,
+                f.customer_id
+            );
             classes.push((&s.key, &s.classes[alone.class].key));
             *seen.entry((s.key.as_str(), alone.class)).or_insert(0) += 1;
         }

@@ -33,7 +33,10 @@ async fn record(store: &Store, as_of: &str, changes: &[ClassChange]) {
         .await
         .expect("begin");
     w.write(changes).await.expect("write");
-    assert_eq!(w.finish().await.expect("commit"), changes.len() as u64);
+    assert_eq!(
+        w.finish().await.expect("commit").changes,
+        changes.len() as u64
+    );
 }
 
 async fn classes_as_of_and_changes(backend: Backend) {

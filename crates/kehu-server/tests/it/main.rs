@@ -12,5 +12,6 @@ mod api_records;
 mod api_roles;
 mod api_schemes;
 mod browser;
+mod resident;
 mod snapshots_api;
 mod ui_forms;

@@ -11,21 +11,26 @@
 
 use crate::error::ApiError;
 use chrono::NaiveDate;
+use kehu_core::classify::metric::Metric;
 use kehu_core::classify::overrides::OverrideData;
 use kehu_core::classify::presets::class_catalog;
 use kehu_core::classify::value::Value;
 use kehu_core::classify::{
-    evaluation_order, Binding, Catalog, ClassContext, Decision, Facts, MetricTable, Population,
-    Scheme, SchemeSpec, SetEvaluator,
+    evaluation_order, Binding, Catalog, ClassContext, Facts, MetricTable, Population, Scheme,
+    SchemeSpec, SetEvaluator, Verdict,
 };
 use kehu_core::{FieldError, Reason, ValidationErrors};
-use kehu_store::classes::{cause, ClassChange, ClassWriter};
+use kehu_store::classes::{cause, ClassChange, ClassWriter, Stored};
+use kehu_store::feed::{Changed, FeedSpan};
 use kehu_store::overrides::{ClassOverride, NewOverride, OverridesByCustomer};
 use kehu_store::schemes::RulesStamp;
 use kehu_store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
+
+mod grid;
+use grid::{ClassGrid, ClassNames};
 
 /// Customers read per batch, and decided per batch.
 pub const BATCH: i64 = 5_000;
@@ -134,8 +139,8 @@ pub struct Outcome<'a> {
     /// The stored class before this run.
     pub before: Option<&'a str>,
     pub score: Option<i64>,
-    /// The rules' decision; None when an override set the class.
-    pub decision: Option<&'a Decision>,
+    /// The rules' verdict; None when an override set the class.
+    pub verdict: Option<Verdict>,
     pub context: ClassContext<'a>,
 }
 
@@ -143,6 +148,9 @@ pub struct Outcome<'a> {
 #[derive(Debug, Default)]
 pub struct RunResult {
     pub customers: u64,
+    /// Customers whose data this run read and measured: everyone, or,
+    /// when the server kept everyone's metrics, those whose data changed.
+    pub measured: u64,
     /// Class counts per evaluated scheme (evaluation order).
     pub counts: Vec<(String, BTreeMap<String, u64>)>,
     pub changes: Vec<ClassChange>,
@@ -200,6 +208,18 @@ impl<'a> RunPlan<'a> {
         }
     }
 
+    /// The evaluator of the schemes this plan evaluates.
+    fn evaluator(&self) -> SetEvaluator<'a> {
+        SetEvaluator::new(
+            self.set
+                .schemes
+                .iter()
+                .zip(&self.evaluated)
+                .map(|(s, &e)| e.then_some(s)),
+            self.as_of,
+        )
+    }
+
     /// Every customer, every scheme of `set`.
     pub fn everyone(set: &'a SchemeSet, as_of: NaiveDate, cause: &'static str) -> RunPlan<'a> {
         RunPlan::over(set, &set.keys(), as_of, cause)
@@ -253,6 +273,8 @@ struct Cache {
 pub struct Classifier {
     store: Store,
     cache: Arc<RwLock<Cache>>,
+    /// Runs over everyone take turns on it.
+    resident: Arc<tokio::sync::Mutex<Option<Resident>>>,
 }
 
 impl Classifier {
@@ -260,6 +282,7 @@ impl Classifier {
         Classifier {
             store,
             cache: Arc::default(),
+            resident: Arc::default(),
         }
     }
 
@@ -315,7 +338,7 @@ impl Classifier {
         evaluator: &SetEvaluator<'_>,
         progress: Progress<'_>,
     ) -> Result<Measured, ApiError> {
-        let mut measured = Measured::new(evaluator);
+        let mut measured = Measured::new(evaluator.metrics(), evaluator.as_of());
         let read = |after: i64| {
             let store = self.store.clone();
             tokio::spawn(async move { store.facts_after(after, BATCH).await })
@@ -351,112 +374,187 @@ impl Classifier {
         visit: impl FnMut(&Outcome<'_>),
         progress: Progress<'_>,
     ) -> Result<RunResult, ApiError> {
-        self.evaluate_keeping(plan, visit, progress)
+        if let Some(id) = plan.only {
+            return self.evaluate_one(plan, id, visit, progress).await;
+        }
+        let mut resident = self.resident.lock().await;
+        let resident = self.up_to_date(&mut resident, plan, progress).await?;
+        self.evaluate_everyone(plan, resident, visit, progress)
             .await
             .map(|(result, _)| result)
     }
 
-    /// [`evaluate`](Self::evaluate), also returning the populations it
-    /// ranked against (per scheme of the set).
-    async fn evaluate_keeping(
+    /// One customer: its facts and stored classes read now.
+    async fn evaluate_one(
         &self,
         plan: &RunPlan<'_>,
-        mut visit: impl FnMut(&Outcome<'_>),
+        customer_id: i64,
+        visit: impl FnMut(&Outcome<'_>),
+        progress: Progress<'_>,
+    ) -> Result<RunResult, ApiError> {
+        let evaluator = plan.evaluator();
+        let facts = self.store.facts_of(customer_id).await?;
+        let mut measured = Measured::new(evaluator.metrics(), plan.as_of);
+        measured.add(&facts, evaluator.measure_metrics(&facts));
+        progress(Phase::Reading, 1);
+        let names = ClassNames::of(plan.set);
+        let mut grid = ClassGrid::new(names.clone());
+        grid.add(
+            self.store
+                .classes_between(customer_id, customer_id, move |c, s, k| names.code(c, s, k))
+                .await?,
+        );
+        let overrides = self
+            .store
+            .overrides_between(customer_id, customer_id, plan.as_of)
+            .await?;
+        let (mut result, _) = decide_everyone(
+            plan, &evaluator, &measured, &grid, overrides, visit, progress,
+        );
+        result.measured = 1;
+        Ok(result)
+    }
+
+    /// Everyone, from the resident metrics and classes (brought up to
+    /// date by the caller); also returns the populations ranked against.
+    async fn evaluate_everyone(
+        &self,
+        plan: &RunPlan<'_>,
+        resident: &Resident,
+        visit: impl FnMut(&Outcome<'_>),
         progress: Progress<'_>,
     ) -> Result<(RunResult, Vec<Arc<Population>>), ApiError> {
-        let set = plan.set;
-        let evaluator = SetEvaluator::new(
-            set.schemes
-                .iter()
-                .zip(&plan.evaluated)
-                .map(|(s, &e)| e.then_some(s)),
-            plan.as_of,
-        );
-        let measured = match plan.only {
-            Some(id) => {
-                let facts = self.store.facts_of(id).await?;
-                let mut one = Measured::new(&evaluator);
-                one.add(&facts, evaluator.measure_metrics(&facts));
-                progress(Phase::Reading, 1);
-                one
-            }
-            None => self.measure_all(&evaluator, progress).await?,
-        };
-        let table = &measured.table;
-        let binding = evaluator
-            .bind(table)
-            .expect("a table measured for this set binds to it");
-        let populations = match &plan.populations {
-            Some(p) => p.clone(),
-            None => evaluator
-                .populations(&binding, table)
-                .into_iter()
-                .map(Arc::new)
-                .collect(),
-        };
-        let run = Run {
+        let evaluator = plan.evaluator();
+        let overrides = self
+            .store
+            .overrides_between(i64::MIN, i64::MAX, plan.as_of)
+            .await?;
+        let (mut result, populations) = decide_everyone(
             plan,
-            evaluator: &evaluator,
-            binding: &binding,
-            measured: &measured,
-            populations: populations.iter().map(|p| &**p).collect(),
-        };
-        let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); set.schemes.len()];
-        let mut result = RunResult::default();
-        // Batches of rows are id ranges (rows are in customer id order); the
-        // next batch's stored classes and overrides are read while this one
-        // is decided.
-        let batches: Vec<Range<usize>> = (0..table.rows())
-            .step_by(BATCH as usize)
-            .map(|start| start..table.rows().min(start + BATCH as usize))
-            .collect();
-        let read = |rows: &Range<usize>| {
-            let store = self.store.clone();
-            let (first, last, day) = (
-                table.customer_id(rows.start),
-                table.customer_id(rows.end - 1),
-                plan.as_of,
-            );
-            tokio::spawn(async move {
-                let stored = store.classes_between(first, last).await?;
-                let overrides = store.overrides_between(first, last, day).await?;
-                Ok::<_, kehu_store::StoreError>((stored, overrides))
-            })
-        };
-        let mut next = batches.first().map(read);
-        for (k, range) in batches.iter().enumerate() {
-            let (stored, mut overrides) = next
-                .take()
-                .expect("a read is pending for every batch")
-                .await
-                .map_err(|e| ApiError::Internal(format!("reading classes stopped: {e}")))??;
-            next = batches.get(k + 1).map(read);
-            if let Some(edit) = &plan.adjust {
-                edit.apply(&mut overrides);
-            }
-            let inputs = BatchInputs {
-                stored: &stored,
-                overrides: &overrides,
-            };
-            run.decide_batch(
-                range.clone(),
-                &inputs,
-                &mut counts,
-                &mut result.changes,
-                &mut visit,
-            );
-            progress(Phase::Deciding, range.len() as u64);
-        }
-        result.customers = table.customers() as u64;
-        result.counts = set
-            .schemes
-            .iter()
-            .zip(counts)
-            .zip(&plan.evaluated)
-            .filter(|(_, &e)| e)
-            .map(|((s, c), _)| (s.key.clone(), c))
-            .collect();
+            &evaluator,
+            &resident.measured,
+            &resident.grid,
+            overrides,
+            visit,
+            progress,
+        );
+        result.measured = resident.last_read;
         Ok((result, populations))
+    }
+
+    /// The resident metrics and classes, current for `plan`: caught up
+    /// from the change feed when they were measured for its day and hold
+    /// its metrics and schemes, else read and measured anew.
+    async fn up_to_date<'g>(
+        &self,
+        slot: &'g mut Option<Resident>,
+        plan: &RunPlan<'_>,
+        progress: Progress<'_>,
+    ) -> Result<&'g mut Resident, ApiError> {
+        let fits = slot.as_ref().is_some_and(|r| r.serves(plan));
+        if fits {
+            let r = slot.as_mut().expect("checked above");
+            if self.catch_up(r).await? {
+                return Ok(slot.as_mut().expect("checked above"));
+            }
+        }
+        *slot = None; // freed before the new one is read
+        let fresh = self.read_resident(plan, progress).await?;
+        Ok(slot.insert(fresh))
+    }
+
+    /// Applies what the change feed says changed; false when so much did
+    /// that reading everything again is the better way.
+    async fn catch_up(&self, r: &mut Resident) -> Result<bool, ApiError> {
+        let read = self.store.feed_after(r.mark, &r.own).await?;
+        let facts = match &read.facts {
+            Changed::Everyone => return Ok(false),
+            Changed::Some(ids) if ids.len() > CATCH_UP_MAX => return Ok(false),
+            Changed::Some(ids) => ids.iter().copied().collect(),
+            Changed::Nobody => Vec::new(),
+        };
+        r.last_read = 0;
+        for id in facts {
+            match self.store.facts_of(id).await {
+                Ok(f) => {
+                    let values = r.measure(&f);
+                    r.measured.add(&f, values);
+                    r.last_read += 1;
+                }
+                Err(StoreError::NotFound) => {
+                    r.measured.table.remove(id);
+                    r.grid.clear(id);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match &read.classes {
+            Changed::Nobody => {}
+            Changed::Everyone => r.grid = self.read_grid(r.grid.names.as_ref().clone()).await?,
+            Changed::Some(ids) => {
+                for &id in ids {
+                    let names = r.grid.names.clone();
+                    let rows = self
+                        .store
+                        .classes_between(id, id, move |c, s, k| names.code(c, s, k))
+                        .await?;
+                    r.grid.clear(id);
+                    r.grid.add(rows);
+                }
+            }
+        }
+        r.mark = read.last;
+        r.own.retain(|s| s.last > read.last);
+        Ok(true)
+    }
+
+    /// Reads and measures every customer and reads every stored class
+    /// (at once: the classes on another thread).
+    async fn read_resident(
+        &self,
+        plan: &RunPlan<'_>,
+        progress: Progress<'_>,
+    ) -> Result<Resident, ApiError> {
+        // Changes committed from here on are caught up next time.
+        let mark = self.store.feed_head().await?;
+        let classes = {
+            let this = self.clone();
+            let names = ClassNames::of(plan.set);
+            tokio::spawn(async move { this.read_grid(names).await })
+        };
+        let everything = SetEvaluator::new(plan.set.schemes.iter().map(Some), plan.as_of);
+        let measured = self.measure_all(&everything, progress).await?;
+        let grid = classes
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading classes stopped: {e}")))??;
+        Ok(Resident {
+            last_read: measured.table.customers() as u64,
+            metrics: everything.metrics(),
+            as_of: plan.as_of,
+            measured,
+            grid,
+            mark,
+            own: Vec::new(),
+        })
+    }
+
+    /// Every stored class, coded.
+    async fn read_grid(&self, names: ClassNames) -> Result<ClassGrid, ApiError> {
+        let last = self.store.max_customer_id().await?;
+        let mut grid = ClassGrid::new(names);
+        // Customer ids start at 1.
+        let mut after = 0;
+        while after < last {
+            let names = grid.names.clone();
+            let upto = after.saturating_add(BATCH * 10);
+            let rows = self
+                .store
+                .classes_between(after + 1, upto, move |c, s, k| names.code(c, s, k))
+                .await?;
+            grid.add(rows);
+            after = upto;
+        }
+        Ok(grid)
     }
 
     /// Every customer, every published scheme, as of a day, and stores the
@@ -473,7 +571,11 @@ impl Classifier {
     ) -> Result<RunResult, ApiError> {
         let set = self.published().await?;
         let plan = RunPlan::everyone(&set, as_of, cause);
-        let (mut result, populations) = self.evaluate_keeping(&plan, |_| {}, &|_, _| {}).await?;
+        let mut slot = self.resident.lock().await;
+        let resident = self.up_to_date(&mut slot, &plan, &|_, _| {}).await?;
+        let (mut result, populations) = self
+            .evaluate_everyone(&plan, resident, |_| {}, &|_, _| {})
+            .await?;
         let mut writer = ClassWriter::begin(&self.store, as_of, by).await?;
         let claimed = match job {
             Some(job) => kehu_store::claim_job_day(writer.tx(), job, as_of).await?,
@@ -481,7 +583,8 @@ impl Classifier {
         };
         if claimed {
             writer.write(&result.changes).await?;
-            writer.finish().await?;
+            let stored = writer.finish().await?;
+            resident.stored(&result.changes, stored);
         } else {
             result.changes.clear();
         }
@@ -735,8 +838,7 @@ impl Classifier {
         let set = self.published().await?;
         let populations = self.populations_on(&set, as_of).await?;
         let facts = self.store.facts_of(customer_id).await?;
-        let stored = self.store.classes_between(customer_id, customer_id).await?;
-        let stored = stored.get(&customer_id);
+        let stored = self.store.classes_of_customer(customer_id).await?;
         let overrides = self
             .store
             .overrides_between(customer_id, customer_id, as_of)
@@ -750,7 +852,7 @@ impl Classifier {
                 .map(|(k, c)| (k.as_str(), c.as_str()))
                 .collect();
             let context = ClassContext {
-                previous: stored.and_then(|m| m.get(&s.key)).map(String::as_str),
+                previous: stored.get(&s.key).map(String::as_str),
                 others: Some(&others),
             };
             static NONE: Population = Population::EMPTY;
@@ -822,9 +924,9 @@ struct Measured {
 }
 
 impl Measured {
-    fn new(evaluator: &SetEvaluator<'_>) -> Measured {
+    fn new(metrics: Vec<Metric>, as_of: NaiveDate) -> Measured {
         Measured {
-            table: MetricTable::new(evaluator.metrics(), evaluator.as_of()),
+            table: MetricTable::new(metrics, as_of),
             codes: Vec::new(),
         }
     }
@@ -861,21 +963,196 @@ fn on_all_cores<R: Send>(len: usize, work: impl Fn(Range<usize>) -> Vec<R> + Syn
     })
 }
 
-/// The stored classes and active overrides of one batch of customers.
+/// One customer's stored classes, as a run's set names its schemes.
+#[derive(Clone, Copy)]
+struct StoredRow<'a> {
+    codes: Option<&'a [u16]>,
+    /// The grid's scheme index of each scheme of the set.
+    schemes: &'a [Option<usize>],
+    names: &'a ClassNames,
+}
+
+impl<'a> StoredRow<'a> {
+    /// The stored class of scheme `i` of the set.
+    fn class(&self, i: usize) -> Option<&'a str> {
+        let g = self.schemes[i]?;
+        self.names.name(g, self.codes?[g])
+    }
+}
+
+/// Customers per class of one scheme, counted by class index (a name is
+/// looked up only for an override's class).
+struct ClassCounts {
+    by_index: Vec<u64>,
+    /// Override classes the scheme no longer has.
+    other: BTreeMap<String, u64>,
+}
+
+impl ClassCounts {
+    fn new(classes: usize) -> ClassCounts {
+        ClassCounts {
+            by_index: vec![0; classes],
+            other: BTreeMap::new(),
+        }
+    }
+
+    /// One more customer in `class` (`index` in `s`, when the rules gave it).
+    fn add(&mut self, s: &Scheme, index: Option<usize>, class: &str) {
+        match index.or_else(|| s.classes.iter().position(|c| c.key == class)) {
+            Some(i) => self.by_index[i] += 1,
+            None => *self.other.entry(class.to_string()).or_default() += 1,
+        }
+    }
+
+    /// The classes that have customers, by name.
+    fn by_key(self, s: &Scheme) -> BTreeMap<String, u64> {
+        let mut out = self.other;
+        for (c, n) in s.classes.iter().zip(self.by_index) {
+            if n > 0 {
+                *out.entry(c.key.clone()).or_default() += n;
+            }
+        }
+        out
+    }
+}
+
+/// The stored classes and active overrides a run compares with.
 struct BatchInputs<'a> {
-    stored: &'a HashMap<i64, BTreeMap<String, String>>,
+    grid: &'a ClassGrid,
+    /// The grid's scheme index of each scheme of the set.
+    schemes: &'a [Option<usize>],
     overrides: &'a OverridesByCustomer,
 }
 
-impl BatchInputs<'_> {
-    fn of(&self, customer_id: i64) -> (&BTreeMap<String, String>, &HashMap<String, ClassOverride>) {
-        static NO_CLASSES: BTreeMap<String, String> = BTreeMap::new();
+impl<'a> BatchInputs<'a> {
+    fn of(&self, customer_id: i64) -> (StoredRow<'a>, &'a HashMap<String, ClassOverride>) {
         static NO_OVERRIDES: std::sync::LazyLock<HashMap<String, ClassOverride>> =
             std::sync::LazyLock::new(HashMap::new);
         (
-            self.stored.get(&customer_id).unwrap_or(&NO_CLASSES),
+            StoredRow {
+                codes: self.grid.row(customer_id),
+                schemes: self.schemes,
+                names: &self.grid.names,
+            },
             self.overrides.get(&customer_id).unwrap_or(&NO_OVERRIDES),
         )
+    }
+}
+
+/// Decides every row of `measured` for the plan, in batches, and returns
+/// the result with the populations ranked against.
+fn decide_everyone(
+    plan: &RunPlan<'_>,
+    evaluator: &SetEvaluator<'_>,
+    measured: &Measured,
+    grid: &ClassGrid,
+    mut overrides: OverridesByCustomer,
+    mut visit: impl FnMut(&Outcome<'_>),
+    progress: Progress<'_>,
+) -> (RunResult, Vec<Arc<Population>>) {
+    let (set, table) = (plan.set, &measured.table);
+    let binding = evaluator
+        .bind(table)
+        .expect("a run decides only from a table that holds its metrics");
+    let populations: Vec<Arc<Population>> = match &plan.populations {
+        Some(p) => p.clone(),
+        None => evaluator
+            .populations(&binding, table)
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
+    };
+    if let Some(edit) = &plan.adjust {
+        edit.apply(&mut overrides);
+    }
+    let schemes: Vec<Option<usize>> = set
+        .schemes
+        .iter()
+        .map(|s| grid.names.scheme(&s.key))
+        .collect();
+    let inputs = BatchInputs {
+        grid,
+        schemes: &schemes,
+        overrides: &overrides,
+    };
+    let run = Run {
+        plan,
+        evaluator,
+        binding: &binding,
+        measured,
+        populations: populations.iter().map(|p| &**p).collect(),
+    };
+    let mut counts: Vec<ClassCounts> = set
+        .schemes
+        .iter()
+        .map(|s| ClassCounts::new(s.classes.len()))
+        .collect();
+    let mut result = RunResult::default();
+    for start in (0..table.rows()).step_by(BATCH as usize) {
+        let rows = start..table.rows().min(start + BATCH as usize);
+        let n = rows.len() as u64;
+        run.decide_batch(rows, &inputs, &mut counts, &mut result.changes, &mut visit);
+        progress(Phase::Deciding, n);
+    }
+    result.customers = table.customers() as u64;
+    result.counts = set
+        .schemes
+        .iter()
+        .zip(counts)
+        .zip(&plan.evaluated)
+        .filter(|(_, &e)| e)
+        .map(|((s, c), _)| (s.key.clone(), c.by_key(s)))
+        .collect();
+    (result, populations)
+}
+
+/// Customers whose data changed that a catch-up reads one by one; more
+/// and everyone is read again.
+const CATCH_UP_MAX: usize = 2_000;
+
+/// Everyone's measured metrics and stored classes as of one day, kept
+/// between runs and caught up from the change feed: a run then reads only
+/// the customers whose data or classes changed since the last.
+struct Resident {
+    as_of: NaiveDate,
+    /// The table's metrics, in column order.
+    metrics: Vec<Metric>,
+    measured: Measured,
+    grid: ClassGrid,
+    /// The change feed entry everything here reflects.
+    mark: i64,
+    /// Change feed entries of this server's own class writes (already applied).
+    own: Vec<FeedSpan>,
+    /// Customers read and measured when last brought up to date.
+    last_read: u64,
+}
+
+impl Resident {
+    /// Whether a plan can be decided from here: same day, every metric
+    /// measured, every scheme's classes kept.
+    fn serves(&self, plan: &RunPlan<'_>) -> bool {
+        self.as_of == plan.as_of
+            && plan.evaluator().bind(&self.measured.table).is_ok()
+            && plan
+                .set
+                .schemes
+                .iter()
+                .all(|s| self.grid.names.scheme(&s.key).is_some())
+    }
+
+    fn measure(&self, f: &Facts) -> Vec<Value> {
+        self.metrics
+            .iter()
+            .map(|m| m.measure(f, self.as_of).value)
+            .collect()
+    }
+
+    /// After this server stored a run's changes.
+    fn stored(&mut self, changes: &[ClassChange], stored: Stored) {
+        for c in changes {
+            self.grid.set(c.customer_id, &c.scheme_key, &c.to);
+        }
+        self.own.extend(stored.feed);
     }
 }
 
@@ -889,58 +1166,67 @@ struct Run<'r> {
 }
 
 impl Run<'_> {
-    /// Decides the table rows `rows`: the rules' decisions are computed on
+    /// Decides the table rows `rows`: the rules' verdicts are computed on
     /// every core (they are most of the work), then the rows are walked in
-    /// order to call `visit` and collect the changes.
+    /// order to call `visit`, count and collect the changes.
     fn decide_batch(
         &self,
         rows: Range<usize>,
         inputs: &BatchInputs<'_>,
-        counts: &mut [BTreeMap<String, u64>],
+        counts: &mut [ClassCounts],
         changes: &mut Vec<ClassChange>,
         visit: &mut impl FnMut(&Outcome<'_>),
     ) {
         let (plan, table) = (self.plan, &self.measured.table);
-        let decided: Vec<Vec<Option<Decision>>> = on_all_cores(rows.len(), |part| {
+        // One entry per live row and evaluated scheme, in walking order;
+        // None where an override wins.
+        let verdicts: Vec<Option<Verdict>> = on_all_cores(rows.len(), |part| {
             let mut scratch = self.evaluator.scratch();
-            (rows.start + part.start..rows.start + part.end)
-                .map(|row| {
-                    self.evaluator
-                        .load(self.binding, table, row, &self.populations, &mut scratch);
-                    let (stored, overrides) = inputs.of(table.customer_id(row));
-                    let mut decisions = Vec::with_capacity(plan.set.schemes.len());
-                    walk(plan, stored, overrides, |i, ctx, o| {
-                        if o.is_some() {
-                            decisions.push(None);
-                            return None;
-                        }
-                        let d =
-                            self.evaluator
-                                .decide_row(i, self.binding, table, row, &scratch, ctx);
-                        let class = d.class;
-                        decisions.push(Some(d));
-                        Some(class)
-                    });
-                    decisions
-                })
-                .collect()
+            let mut classes = Vec::with_capacity(plan.set.schemes.len());
+            let mut out = Vec::with_capacity(part.len() * plan.set.schemes.len());
+            for row in rows.start + part.start..rows.start + part.end {
+                if !table.is_live(row) {
+                    continue;
+                }
+                self.evaluator
+                    .load(self.binding, table, row, &self.populations, &mut scratch);
+                let (stored, overrides) = inputs.of(table.customer_id(row));
+                walk(plan, stored, overrides, &mut classes, |i, ctx, o| {
+                    if o.is_some() {
+                        out.push(None);
+                        return None;
+                    }
+                    let v =
+                        self.evaluator
+                            .decide_row(i, self.binding, table, row, &mut scratch, ctx);
+                    out.push(Some(v));
+                    Some(v.class)
+                });
+            }
+            out
         });
-        for (row, decisions) in rows.zip(decided) {
+        let mut verdicts = verdicts.into_iter();
+        let mut classes = Vec::with_capacity(plan.set.schemes.len());
+        for row in rows {
             if !table.is_live(row) {
                 continue;
             }
             let customer_id = table.customer_id(row);
             let (stored, overrides) = inputs.of(customer_id);
-            let mut decisions = decisions.into_iter();
-            let mut step = |i: usize, context: ClassContext<'_>, by: By<'_>| {
+            walk(plan, stored, overrides, &mut classes, |i, context, o| {
                 let s = &plan.set.schemes[i];
-                let (class, decision) = match by {
-                    By::Rules(d) => (s.classes[d.class].key.as_str(), Some(d)),
-                    By::Override(o) => (o.class.as_str(), None),
+                let verdict = verdicts.next().flatten();
+                let (class, verdict) = match o {
+                    Some(o) => (o.class.as_str(), None),
+                    None => {
+                        let v =
+                            verdict.expect("the first pass decided every scheme the rules decide");
+                        (s.classes[v.class].key.as_str(), Some(v))
+                    }
                 };
                 // `walk` looked the stored class up: it is the context's previous class.
                 let before = context.previous;
-                let score = decision.and_then(|d| s.weighted_score(d));
+                let score = verdict.and_then(|v| s.weighted_score(v.score));
                 visit(&Outcome {
                     customer_id,
                     code: &self.measured.codes[row],
@@ -949,20 +1235,14 @@ impl Run<'_> {
                     class,
                     before,
                     score,
-                    decision,
+                    verdict,
                     context,
                 });
-                // Counted without a new String per customer (a few classes, millions of customers).
-                match counts[i].get_mut(class) {
-                    Some(n) => *n += 1,
-                    None => {
-                        counts[i].insert(class.to_string(), 1);
-                    }
-                }
+                counts[i].add(s, verdict.map(|v| v.class), class);
                 if before != Some(class) {
-                    let (cause, note) = match by {
-                        By::Rules(_) => (plan.cause, None),
-                        By::Override(o) => (cause::OVERRIDE, Some(o.reason.clone())),
+                    let (cause, note) = match o {
+                        None => (plan.cause, None),
+                        Some(o) => (cause::OVERRIDE, Some(o.reason.clone())),
                     };
                     changes.push(ClassChange {
                         customer_id,
@@ -975,48 +1255,28 @@ impl Run<'_> {
                         note,
                     });
                 }
-            };
-            walk(plan, stored, overrides, |i, ctx, o| {
-                // The first pass left one entry per scheme walked: None where an override wins.
-                let decision = decisions.next().flatten();
-                match o {
-                    Some(o) => {
-                        step(i, ctx, By::Override(o));
-                        None
-                    }
-                    None => {
-                        let d =
-                            decision.expect("the first pass decided every scheme the rules decide");
-                        step(i, ctx, By::Rules(&d));
-                        Some(d.class)
-                    }
-                }
+                verdict.map(|v| v.class)
             });
         }
     }
 }
 
-/// Who set a class: the rules (with their decision) or an override.
-#[derive(Clone, Copy)]
-enum By<'a> {
-    Rules(&'a Decision),
-    Override(&'a ClassOverride),
-}
-
 /// One customer through the plan's schemes in evaluation order, keeping the
-/// classes in force for the schemes that read them: a scheme not evaluated
-/// keeps its stored class; for the others `each(i, context, override)` is
-/// called and returns the rules' class index (None when the override wins).
-/// Both passes of a batch walk the same way.
+/// classes in force (in `classes`, reused from customer to customer) for
+/// the schemes that read them: a scheme not evaluated keeps its stored
+/// class; for the others `each(i, context, override)` is called and
+/// returns the rules' class index (None when the override wins). Both
+/// passes of a batch walk the same way.
 fn walk<'a>(
     plan: &'a RunPlan<'_>,
-    stored: &'a BTreeMap<String, String>,
+    stored: StoredRow<'a>,
     overrides: &'a HashMap<String, ClassOverride>,
+    classes: &mut Vec<(&'a str, &'a str)>,
     mut each: impl FnMut(usize, ClassContext<'_>, Option<&'a ClassOverride>) -> Option<usize>,
 ) {
-    let mut classes: Vec<(&str, &str)> = Vec::with_capacity(plan.set.schemes.len());
+    classes.clear();
     for (i, s) in plan.set.schemes.iter().enumerate() {
-        let before = stored.get(&s.key).map(String::as_str);
+        let before = stored.class(i);
         if !plan.evaluated[i] {
             if let Some(b) = before {
                 classes.push((&s.key, b));
@@ -1025,9 +1285,12 @@ fn walk<'a>(
         }
         let context = ClassContext {
             previous: before,
-            others: Some(&classes),
+            others: Some(classes),
         };
-        let o = overrides.get(&s.key);
+        let o = match overrides.is_empty() {
+            true => None,
+            false => overrides.get(&s.key),
+        };
         let class: &str = match (each(i, context, o), o) {
             (_, Some(o)) => &o.class,
             (Some(c), None) => &s.classes[c].key,

@@ -1,0 +1,14 @@
+-- Which customers' classification input ('facts': fields, orders,
+-- interactions) or stored classes ('classes') changed, in commit order:
+-- a server keeping everyone's measured metrics and classes in memory reads
+-- what changed since it last looked instead of everything. Written in the
+-- same transaction as the change, under a transaction-level advisory lock
+-- so entries commit in seq order. customer_id NULL: any customer may have
+-- changed (a bulk load, a repair, a run that changed many). No foreign key:
+-- a deleted customer's entry must stay.
+CREATE TABLE change_feed (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('facts', 'classes')),
+    customer_id BIGINT,
+    changed_at TIMESTAMPTZ NOT NULL
+);

@@ -1,0 +1,206 @@
+//! The change feed (`change_feed`): which customers' classification input
+//! or stored classes changed, in commit order, so a process that keeps
+//! everyone's measured metrics and classes in memory catches up by reading
+//! what changed since it last looked instead of everything.
+//!
+//! *Invariant*: every write that changes a customer's fields, orders,
+//! interactions or stored classes appends here in its own transaction. On
+//! PostgreSQL appending takes a transaction-level advisory lock first, so
+//! entries commit in `seq` order and a reader that saw entry N has seen
+//! every entry below it (SQLite has one writer at a time anyway).
+
+use crate::db::{Arg, Backend, Exec, RowGet};
+use crate::error::StoreError;
+use crate::{args, Store};
+use chrono::Utc;
+use std::collections::BTreeSet;
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedKind {
+    /// A customer's fields, orders or interactions.
+    Facts,
+    /// A customer's stored classes.
+    Classes,
+}
+
+impl FeedKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FeedKind::Facts => "facts",
+            FeedKind::Classes => "classes",
+        }
+    }
+}
+
+/// The entries one transaction appended (seq range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedSpan {
+    pub first: i64,
+    pub last: i64,
+}
+
+impl FeedSpan {
+    pub fn holds(&self, seq: i64) -> bool {
+        (self.first..=self.last).contains(&seq)
+    }
+}
+
+/// Which customers changed in one kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Changed {
+    #[default]
+    Nobody,
+    Some(BTreeSet<i64>),
+    /// Any customer may have: read everything again.
+    Everyone,
+}
+
+impl Changed {
+    fn add(&mut self, customer: Option<i64>) {
+        match (customer, &mut *self) {
+            (_, Changed::Everyone) => {}
+            (None, _) => *self = Changed::Everyone,
+            (Some(id), Changed::Some(ids)) => {
+                ids.insert(id);
+            }
+            (Some(id), Changed::Nobody) => *self = Changed::Some(BTreeSet::from([id])),
+        }
+    }
+}
+
+/// What changed after a feed position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedRead {
+    /// The last entry read (the position to read after next time).
+    pub last: i64,
+    pub facts: Changed,
+    pub classes: Changed,
+}
+
+/// A write touching more customers than this is logged as "any customer";
+/// a reader finding more entries than this reads everything again.
+const MANY: usize = 1_000;
+const MANY_READ: i64 = 100_000;
+
+/// Appends `customers` (deduplicated by the caller or not) to the feed in
+/// the caller's transaction.
+pub(crate) async fn record(
+    exec: &mut impl Exec,
+    kind: FeedKind,
+    customers: &[i64],
+) -> Result<Option<FeedSpan>, StoreError> {
+    let unique: BTreeSet<i64> = customers.iter().copied().collect();
+    match unique.len() {
+        0 => Ok(None),
+        n if n > MANY => record_everyone(exec, kind).await.map(Some),
+        _ => {
+            lock(exec).await?;
+            let backend = exec.backend();
+            let mut sql =
+                String::from("INSERT INTO change_feed (kind, customer_id, changed_at) VALUES ");
+            let mut a: Vec<Arg> = Vec::with_capacity(unique.len() * 3);
+            let now = Utc::now();
+            for (i, id) in unique.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&match backend {
+                    Backend::Sqlite => "(?,?,?)".to_string(),
+                    Backend::Postgres => format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3),
+                });
+                a.extend(args![kind.as_str(), *id, now]);
+            }
+            sql.push_str(" RETURNING seq");
+            let seqs = exec
+                .fetch_all(&sql, a, |r: &dyn RowGet| r.int("seq"))
+                .await?;
+            Ok(span(&seqs))
+        }
+    }
+}
+
+/// Appends "any customer may have changed".
+pub(crate) async fn record_everyone(
+    exec: &mut impl Exec,
+    kind: FeedKind,
+) -> Result<FeedSpan, StoreError> {
+    lock(exec).await?;
+    let seq = exec
+        .fetch_one(
+            "INSERT INTO change_feed (kind, customer_id, changed_at) VALUES ($1, NULL, $2) RETURNING seq",
+            args![kind.as_str(), Utc::now()],
+            |r: &dyn RowGet| r.int("seq"),
+        )
+        .await?;
+    Ok(FeedSpan {
+        first: seq,
+        last: seq,
+    })
+}
+
+fn span(seqs: &[i64]) -> Option<FeedSpan> {
+    Some(FeedSpan {
+        first: *seqs.iter().min()?,
+        last: *seqs.iter().max()?,
+    })
+}
+
+/// Orders feed appends on PostgreSQL (see the module).
+async fn lock(exec: &mut impl Exec) -> Result<(), StoreError> {
+    if exec.backend() == Backend::Postgres {
+        exec.execute("SELECT pg_advisory_xact_lock(7071002)", vec![])
+            .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The last feed entry (0 when empty): a reader about to read
+    /// everything starts after it.
+    pub async fn feed_head(&self) -> Result<i64, StoreError> {
+        self.db
+            .clone()
+            .fetch_one(
+                "SELECT COALESCE(MAX(seq), 0) AS seq FROM change_feed",
+                vec![],
+                |r: &dyn RowGet| r.int("seq"),
+            )
+            .await
+    }
+
+    /// What changed after entry `after`, leaving out the entries in `skip`
+    /// (the reader's own writes). Very many entries read as "everyone".
+    pub async fn feed_after(&self, after: i64, skip: &[FeedSpan]) -> Result<FeedRead, StoreError> {
+        let rows = self
+            .db
+            .clone()
+            .fetch_all(
+                "SELECT seq, kind, customer_id FROM change_feed WHERE seq > $1 ORDER BY seq LIMIT $2",
+                args![after, MANY_READ + 1],
+                |r: &dyn RowGet| Ok((r.int("seq")?, r.text("kind")?, r.opt_int("customer_id")?)),
+            )
+            .await?;
+        let mut read = FeedRead {
+            last: after,
+            ..FeedRead::default()
+        };
+        if rows.len() as i64 > MANY_READ {
+            read.last = self.feed_head().await?;
+            read.facts = Changed::Everyone;
+            read.classes = Changed::Everyone;
+            return Ok(read);
+        }
+        for (seq, kind, customer) in rows {
+            read.last = seq;
+            if skip.iter().any(|s| s.holds(seq)) {
+                continue;
+            }
+            match kind.as_str() {
+                "facts" => read.facts.add(customer),
+                _ => read.classes.add(customer),
+            }
+        }
+        Ok(read)
+    }
+}
