@@ -18,6 +18,8 @@ pub mod order;
 pub mod query;
 pub mod region;
 pub mod role;
+pub mod segment;
+pub mod tags;
 pub mod text;
 
 pub use error::{FieldError, Lang, Reason, ValidationErrors};

@@ -26,8 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t = Instant::now();
             let r = classifier
                 .run_all(as_of, cause::EVALUATION, None, None)
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+                .await?;
             println!(
                 "{label}: {:.3} s ({} customers, {} read and measured, {} changes stored)",
                 t.elapsed().as_secs_f64(),
@@ -35,20 +34,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r.measured,
                 r.changes.len()
             );
-            Ok::<_, String>(())
+            Ok::<_, kehu_server::error::ApiError>(())
         }
     };
     run("first run (reads everyone)").await?;
     run("second run (nothing changed)").await?;
     // One new order for the first customer, as a user would add it.
-    let first: i64 = store.max_customer_id().await?.min(1);
+    // Demo customers' ids start at 1.
+    let first = 1;
     let order = kehu_core::order::OrderInput {
         ordered_on: Some(as_of.to_string()),
         amount_fen: Some(12_345_600),
         ..Default::default()
     }
-    .validate(as_of)
-    .map_err(|e| format!("{e:?}"))?;
+    .validate(as_of)?;
     store.insert_order(first, &order).await?;
     run("third run (after one new order)").await?;
     let published = store.published_scheme_versions().await?;
@@ -56,13 +55,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .find(|v| v.scheme_key == "value_tier")
         .ok_or("no value_tier")?;
-    let mut spec = vt.parsed_spec().map_err(|e| format!("{e:?}"))?;
+    let mut spec = vt.parsed_spec()?;
     spec.name.push_str("（草稿）");
     let t = Instant::now();
-    let sim = classifier
-        .simulate(vt.version + 1, spec, as_of)
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let sim = classifier.simulate(vt.version + 1, spec, as_of).await?;
     println!(
         "simulating a value_tier draft: {:.3} s ({} customers, {} unchanged)",
         t.elapsed().as_secs_f64(),

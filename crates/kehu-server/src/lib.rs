@@ -10,6 +10,7 @@ pub mod classifier;
 pub mod error;
 pub mod jobs;
 pub mod openapi;
+pub mod segments;
 pub mod ui;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -41,6 +42,7 @@ impl Settings {
 pub struct AppState {
     pub store: Store,
     pub classifier: classifier::Classifier,
+    pub segments: segments::Segments,
     pub settings: std::sync::Arc<Settings>,
     pub ui: std::sync::Arc<ui::Templates>,
 }
@@ -100,6 +102,7 @@ impl Application {
             .map_err(|e| BuildError::Bind(settings.addr.clone(), e))?;
         let state = AppState {
             classifier: classifier::Classifier::new(store.clone()),
+            segments: segments::Segments::new(store.clone()),
             store,
             settings: std::sync::Arc::new(settings),
             ui: std::sync::Arc::new(ui::Templates::new()),
@@ -122,6 +125,12 @@ impl Application {
     ) -> std::io::Result<()> {
         if self.state.settings.run_jobs {
             jobs::spawn(self.state.classifier.clone());
+            let segments = self.state.segments.clone();
+            tokio::spawn(async move {
+                if let Err(e) = segments.warm().await {
+                    tracing::warn!(error = ?e, "loading the segment index failed; the first query loads it");
+                }
+            });
         }
         let app = router(self.state);
         axum::serve(

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and
 //! the wire types. Served at `/api/openapi.json`.
 
-use crate::api::{classes, customers, dto, meta, records, schemes, session, users};
+use crate::api::{classes, customers, dto, meta, records, schemes, segments, session, tags, users};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -21,6 +21,9 @@ use utoipa::{Modify, OpenApi};
         classes::set_override, classes::lift_override, classes::overrides,
         schemes::list, schemes::read, schemes::read_version, schemes::list_versions, schemes::create_version,
         schemes::edit_version, schemes::simulate, schemes::take_step,
+        tags::list, tags::read, tags::create, tags::update, tags::retire, tags::restore, tags::merge, tags::history,
+        tags::customer_tags, tags::customer_tag_history, tags::assign, tags::unassign, tags::settings, tags::set_settings,
+        segments::results, segments::list, segments::create, segments::read, segments::update, segments::delete, segments::customers,
     ),
     components(schemas(dto::Problem)),
     modifiers(&Security),

@@ -3,15 +3,16 @@
 //! transaction, so a run is stored whole or not at all.
 
 use crate::bulk_read::Read;
-use crate::db::{Arg, Backend, Exec, RowGet, Tx};
+use crate::db::{id_marks, marks_from, Arg, Backend, Exec, RowGet, Tx, IDS_PER_QUERY};
 use crate::error::StoreError;
-use crate::feed::{self, FeedKind, FeedSpan};
+use crate::feed::{self, Changed, FeedKind, FeedSpan};
 use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::Page;
 use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use kehu_core::query::ListQuery;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// A customer's class in one scheme that differs from what is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,27 @@ pub mod cause {
     pub const OVERRIDE_LIFTED: &str = "override_lifted";
 }
 
+/// Stored classes matching `filter`, in customer order, coded by `code`.
+async fn classes_where<T: Send + 'static>(
+    store: &Store,
+    filter: &str,
+    args: Vec<Arg>,
+    read: Read,
+    code: Arc<impl Fn(i64, &str, &str) -> T + Send + Sync + 'static>,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!(
+        "SELECT customer_id, scheme_key, class FROM customer_classes WHERE {filter} ORDER BY customer_id"
+    );
+    read.all(&mut store.db.clone(), &sql, args, move |r: &dyn RowGet| {
+        Ok(code(
+            r.int("customer_id")?,
+            r.str("scheme_key")?,
+            r.str("class")?,
+        ))
+    })
+    .await
+}
+
 /// Rows per multi-row statement (10 values each, under SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -79,13 +101,31 @@ impl Store {
             true => Read::One,
             false => Read::Bulk,
         };
-        read.all(
-            &mut self.db.clone(),
-            "SELECT customer_id, scheme_key, class FROM customer_classes WHERE customer_id >= $1 AND customer_id <= $2 ORDER BY customer_id",
+        classes_where(
+            self,
+            "customer_id >= $1 AND customer_id <= $2",
             args![first, last],
-            move |r: &dyn RowGet| Ok(code(r.int("customer_id")?, r.str("scheme_key")?, r.str("class")?)),
+            read,
+            Arc::new(code),
         )
         .await
+    }
+
+    /// [`classes_between`](Self::classes_between) for the customers among
+    /// `ids` (what changed since a run).
+    pub async fn classes_in<T: Send + 'static>(
+        &self,
+        ids: &[i64],
+        code: impl Fn(i64, &str, &str) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<T>, StoreError> {
+        let code = Arc::new(code);
+        let mut out = Vec::new();
+        for part in ids.chunks(IDS_PER_QUERY) {
+            let filter = format!("customer_id IN ({})", id_marks(part.len()));
+            let args = part.iter().map(|&id| Arg::from(id)).collect();
+            out.extend(classes_where(self, &filter, args, Read::One, code.clone()).await?);
+        }
+        Ok(out)
     }
 
     /// One customer's stored classes: scheme → class.
@@ -110,12 +150,9 @@ impl Store {
         if customer_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let marks: Vec<String> = (2..customer_ids.len() + 2)
-            .map(|k| format!("${k}"))
-            .collect();
         let sql = format!(
             "SELECT customer_id, class FROM customer_classes WHERE scheme_key = $1 AND customer_id IN ({})",
-            marks.join(",")
+            marks_from(2, customer_ids.len())
         );
         let mut a = args![scheme_key];
         a.extend(customer_ids.iter().map(|&id| Arg::from(id)));
@@ -224,7 +261,7 @@ pub struct ClassWriter {
     now: DateTime<Utc>,
     written: u64,
     /// Customers whose classes this writer changed (for the change feed).
-    customers: Vec<i64>,
+    customers: Changed,
 }
 
 /// What a [`ClassWriter`] stored.
@@ -247,7 +284,7 @@ impl ClassWriter {
             by,
             now: Utc::now(),
             written: 0,
-            customers: Vec::new(),
+            customers: Changed::Nobody,
         })
     }
 
@@ -296,13 +333,15 @@ impl ClassWriter {
             self.tx.execute(&history, h).await?;
         }
         self.written += changes.len() as u64;
-        self.customers.extend(changes.iter().map(|c| c.customer_id));
+        for c in changes {
+            self.customers.note(c.customer_id);
+        }
         Ok(())
     }
 
     /// Records the changed customers in the change feed and commits.
     pub async fn finish(mut self) -> Result<Stored, StoreError> {
-        let feed = feed::record(&mut self.tx, FeedKind::Classes, &self.customers).await?;
+        let feed = feed::record_changed(&mut self.tx, FeedKind::Classes, &self.customers).await?;
         self.tx.commit().await?;
         Ok(Stored {
             changes: self.written,

@@ -162,6 +162,20 @@ impl Store {
         self.db.clone().fetch_one(&sql, args![id], decode).await
     }
 
+    /// The customers among `ids` that exist, in id order (a page of a segment).
+    pub async fn customers_in(&self, ids: &[i64]) -> Result<Vec<Customer>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for part in ids.chunks(crate::db::IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM customers WHERE id IN ({}) ORDER BY id",
+                crate::db::id_marks(part.len())
+            );
+            let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
+            out.extend(self.db.clone().fetch_all(&sql, a, decode).await?);
+        }
+        Ok(out)
+    }
+
     pub async fn customer_by_code(&self, code: &str) -> Result<Customer, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM customers WHERE code = $1");
         self.db
@@ -272,6 +286,11 @@ impl Store {
                 .await?;
             from = to;
         }
+        // Purchase totals and complaint counts moved for anyone: readers of
+        // the change feed (the segment index) read everything again.
+        let mut tx = self.db.begin().await?;
+        crate::feed::record_everyone(&mut tx, FeedKind::Facts).await?;
+        tx.commit().await?;
         mark_job_done(&mut db, ROLLUP_JOB, today).await?;
         Ok(updated)
     }

@@ -206,6 +206,22 @@ macro_rules! impl_row_get {
 impl_row_get!(SqliteRow);
 impl_row_get!(PgRow);
 
+/// Ids per `IN (…)` list: well under every backend's parameter limit.
+pub(crate) const IDS_PER_QUERY: usize = 500;
+
+/// `$first, $first+1, …` (`n` placeholders) for an `IN (…)` list.
+pub(crate) fn id_marks(n: usize) -> String {
+    marks_from(1, n)
+}
+
+/// `$from, …, $from+n-1`.
+pub(crate) fn marks_from(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Reads one record from a row.
 pub trait Decode<T>: Fn(&dyn RowGet) -> Result<T, sqlx::Error> + Send + Sync {}
 impl<T, F: Fn(&dyn RowGet) -> Result<T, sqlx::Error> + Send + Sync> Decode<T> for F {}
@@ -430,6 +446,16 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
             Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// A transaction that will write after reading: on SQLite it takes
+    /// the write lock at once (`BEGIN IMMEDIATE`), so a concurrent writer
+    /// waits for it instead of failing when this one upgrades from reading.
+    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

@@ -11,7 +11,7 @@
 
 use crate::bulk_read::Read;
 use crate::customers::REFRESH_BATCH;
-use crate::db::{Exec, RowGet};
+use crate::db::{id_marks, Arg, Exec, RowGet, IDS_PER_QUERY};
 use crate::error::StoreError;
 use crate::{args, json_list, Store};
 use chrono::NaiveDate;
@@ -194,12 +194,37 @@ impl Store {
     /// Up to `limit` customers with ids above `after`, in id order, with
     /// their orders and interactions (from their digests).
     pub async fn facts_after(&self, after: i64, limit: i64) -> Result<Vec<Facts>, StoreError> {
-        let mut db = self.db.clone();
-        let sql = format!(
-            "SELECT {FACT_COLUMNS}, fact_digest FROM customers WHERE id > $1 ORDER BY id LIMIT $2"
-        );
-        let rows = db
-            .fetch_bulk(&sql, args![after, limit], |r: &dyn RowGet| {
+        self.facts_from_digests(
+            "id > $1 ORDER BY id LIMIT $2",
+            args![after, limit],
+            Read::Bulk,
+        )
+        .await
+    }
+
+    /// The customers among `ids` that exist, in id order, with their orders
+    /// and interactions (from their digests): what changed since a run.
+    pub async fn facts_in(&self, ids: &[i64]) -> Result<Vec<Facts>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for part in ids.chunks(IDS_PER_QUERY) {
+            let filter = format!("id IN ({}) ORDER BY id", id_marks(part.len()));
+            let args = part.iter().map(|&id| Arg::from(id)).collect();
+            out.extend(self.facts_from_digests(&filter, args, Read::One).await?);
+        }
+        Ok(out)
+    }
+
+    /// Customers matching `filter` (a WHERE clause with its ORDER BY) with
+    /// their digests decoded; a NULL or unreadable digest is read from the records.
+    async fn facts_from_digests(
+        &self,
+        filter: &str,
+        args: Vec<Arg>,
+        read: Read,
+    ) -> Result<Vec<Facts>, StoreError> {
+        let sql = format!("SELECT {FACT_COLUMNS}, fact_digest FROM customers WHERE {filter}");
+        let rows = read
+            .all(&mut self.db.clone(), &sql, args, |r: &dyn RowGet| {
                 Ok((decode_facts(r)?, r.opt_bytes("fact_digest")?))
             })
             .await?;
@@ -231,7 +256,7 @@ impl Store {
                     missing,
                     "customer_id >= $1 AND customer_id <= $2",
                     args![first, last],
-                    Read::Bulk,
+                    read,
                 )
                 .await?;
             for (&i, f) in unread.iter().zip(missing) {

@@ -1,5 +1,5 @@
-//! The change feed (`change_feed`): which customers' classification input
-//! or stored classes changed, in commit order, so a process that keeps
+//! The change feed (`change_feed`): which customers' classification input,
+//! stored classes or tags changed, in commit order, so a process that keeps
 //! everyone's measured metrics and classes in memory catches up by reading
 //! what changed since it last looked instead of everything.
 //!
@@ -22,6 +22,8 @@ pub enum FeedKind {
     Facts,
     /// A customer's stored classes.
     Classes,
+    /// A customer's tags.
+    Tags,
 }
 
 impl FeedKind {
@@ -29,6 +31,7 @@ impl FeedKind {
         match self {
             FeedKind::Facts => "facts",
             FeedKind::Classes => "classes",
+            FeedKind::Tags => "tags",
         }
     }
 }
@@ -57,6 +60,14 @@ pub enum Changed {
 }
 
 impl Changed {
+    /// Adds a customer; past [`MANY`] customers, anyone.
+    pub(crate) fn note(&mut self, customer: i64) {
+        self.add(Some(customer));
+        if matches!(self, Changed::Some(ids) if ids.len() > MANY) {
+            *self = Changed::Everyone;
+        }
+    }
+
     fn add(&mut self, customer: Option<i64>) {
         match (customer, &mut *self) {
             (_, Changed::Everyone) => {}
@@ -76,6 +87,7 @@ pub struct FeedRead {
     pub last: i64,
     pub facts: Changed,
     pub classes: Changed,
+    pub tags: Changed,
 }
 
 /// A write touching more customers than this is logged as "any customer";
@@ -83,41 +95,50 @@ pub struct FeedRead {
 const MANY: usize = 1_000;
 const MANY_READ: i64 = 100_000;
 
-/// Appends `customers` (deduplicated by the caller or not) to the feed in
-/// the caller's transaction.
+/// Appends `customers` to the feed in the caller's transaction.
 pub(crate) async fn record(
     exec: &mut impl Exec,
     kind: FeedKind,
     customers: &[i64],
 ) -> Result<Option<FeedSpan>, StoreError> {
-    let unique: BTreeSet<i64> = customers.iter().copied().collect();
-    match unique.len() {
-        0 => Ok(None),
-        n if n > MANY => record_everyone(exec, kind).await.map(Some),
-        _ => {
-            lock(exec).await?;
-            let backend = exec.backend();
-            let mut sql =
-                String::from("INSERT INTO change_feed (kind, customer_id, changed_at) VALUES ");
-            let mut a: Vec<Arg> = Vec::with_capacity(unique.len() * 3);
-            let now = Utc::now();
-            for (i, id) in unique.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&match backend {
-                    Backend::Sqlite => "(?,?,?)".to_string(),
-                    Backend::Postgres => format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3),
-                });
-                a.extend(args![kind.as_str(), *id, now]);
-            }
-            sql.push_str(" RETURNING seq");
-            let seqs = exec
-                .fetch_all(&sql, a, |r: &dyn RowGet| r.int("seq"))
-                .await?;
-            Ok(span(&seqs))
-        }
+    let mut changed = Changed::Nobody;
+    for &id in customers {
+        changed.note(id);
     }
+    record_changed(exec, kind, &changed).await
+}
+
+/// Appends what `changed` names: one entry per customer, or one "anyone".
+pub(crate) async fn record_changed(
+    exec: &mut impl Exec,
+    kind: FeedKind,
+    changed: &Changed,
+) -> Result<Option<FeedSpan>, StoreError> {
+    let ids = match changed {
+        Changed::Nobody => return Ok(None),
+        Changed::Everyone => return record_everyone(exec, kind).await.map(Some),
+        Changed::Some(ids) => ids,
+    };
+    lock(exec).await?;
+    let backend = exec.backend();
+    let mut sql = String::from("INSERT INTO change_feed (kind, customer_id, changed_at) VALUES ");
+    let mut a: Vec<Arg> = Vec::with_capacity(ids.len() * 3);
+    let now = Utc::now();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&match backend {
+            Backend::Sqlite => "(?,?,?)".to_string(),
+            Backend::Postgres => format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3),
+        });
+        a.extend(args![kind.as_str(), *id, now]);
+    }
+    sql.push_str(" RETURNING seq");
+    let seqs = exec
+        .fetch_all(&sql, a, |r: &dyn RowGet| r.int("seq"))
+        .await?;
+    Ok(span(&seqs))
 }
 
 /// Appends "any customer may have changed".
@@ -189,6 +210,7 @@ impl Store {
             read.last = self.feed_head().await?;
             read.facts = Changed::Everyone;
             read.classes = Changed::Everyone;
+            read.tags = Changed::Everyone;
             return Ok(read);
         }
         for (seq, kind, customer) in rows {
@@ -198,6 +220,7 @@ impl Store {
             }
             match kind.as_str() {
                 "facts" => read.facts.add(customer),
+                "tags" => read.tags.add(customer),
                 _ => read.classes.add(customer),
             }
         }

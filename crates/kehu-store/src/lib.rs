@@ -15,6 +15,8 @@ pub mod migrate;
 pub mod model;
 pub mod overrides;
 pub mod schemes;
+pub mod segments;
+pub mod tags;
 
 mod custom_fields;
 mod customers;

@@ -30,6 +30,9 @@ enum DataStep {
     SchemeVersions,
     /// Every existing customer's fact digest, from its records.
     FactDigests,
+    /// The preset tag catalogue and tag settings; tag rights for admins
+    /// whose role is still the preset.
+    PresetTags,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -81,6 +84,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_change_feed.sql"),
         postgres: include_str!("../migrations/postgres/0007_change_feed.sql"),
         data: DataStep::None,
+    },
+    Migration {
+        version: 8,
+        name: "tags",
+        sqlite: include_str!("../migrations/sqlite/0008_tags.sql"),
+        postgres: include_str!("../migrations/postgres/0008_tags.sql"),
+        data: DataStep::PresetTags,
     },
 ];
 
@@ -148,6 +158,7 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
             Ok(())
         }
         DataStep::FactDigests => crate::facts::rewrite_all_fact_digests(tx).await.map(drop),
+        DataStep::PresetTags => crate::tags::seed_preset_tags(tx).await,
         DataStep::SchemeVersions => {
             crate::schemes::seed_preset_versions(tx).await?;
             let admin = tx

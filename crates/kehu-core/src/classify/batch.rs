@@ -113,10 +113,7 @@ impl<'s> SetEvaluator<'s> {
 
     /// One customer's value of every distinct metric (a row of a [`MetricTable`]).
     pub fn measure_metrics(&self, f: &Facts) -> Vec<Value> {
-        self.metrics
-            .iter()
-            .map(|m| m.measure(f, self.as_of).value)
-            .collect()
+        Metric::measure_each(self.metrics.iter().copied(), f, self.as_of)
     }
 
     /// Where this set's metrics are in `table`; Err with the metrics the

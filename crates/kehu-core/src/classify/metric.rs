@@ -257,6 +257,19 @@ impl Metric {
         }
     }
 
+    /// The values of `metrics`, in order, for one customer as of `as_of`
+    /// (a row of a [`MetricTable`](super::table::MetricTable)).
+    pub fn measure_each<'m>(
+        metrics: impl IntoIterator<Item = &'m Metric>,
+        f: &Facts,
+        as_of: NaiveDate,
+    ) -> Vec<Value> {
+        metrics
+            .into_iter()
+            .map(|m| m.measure(f, as_of).value)
+            .collect()
+    }
+
     /// The value for one customer as of `as_of`. Percentiles need the
     /// population and are filled in by the evaluator.
     pub fn measure(&self, f: &Facts, as_of: NaiveDate) -> Measured {

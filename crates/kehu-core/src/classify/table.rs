@@ -7,6 +7,7 @@
 //! other value (text fields, dates, lists) is interned per column, so a
 //! million customers in the same industry share one string.
 
+use super::facts::Facts;
 use super::metric::Metric;
 use super::value::Value;
 use chrono::NaiveDate;
@@ -141,6 +142,11 @@ impl MetricTable {
 
     pub fn row_of(&self, customer_id: i64) -> Option<usize> {
         self.row_of.get(&customer_id).copied()
+    }
+
+    /// A customer's row: the value of every metric of this table, as of its day.
+    pub fn measure(&self, f: &Facts) -> Vec<Value> {
+        Metric::measure_each(&self.metrics, f, self.as_of)
     }
 
     /// Stores a customer's values (one per metric, in order): a new row, or

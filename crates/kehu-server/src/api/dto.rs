@@ -974,3 +974,182 @@ pub struct StepOut {
     pub version: SchemeVersionOut,
     pub class_changes: u64,
 }
+
+/// A tag of the catalogue.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TagOut {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub name: String,
+    /// The full path, e.g. `行为标签/消费频次/高频`.
+    pub path: String,
+    /// The shortest text that names this tag alone in a segment expression.
+    pub reference: String,
+    /// 1 dimension, 2 feature, 3–4 detail.
+    pub depth: usize,
+    /// `manual` (assigned by people; counts against the per-customer limit), `rule` or `hybrid`.
+    pub mode: String,
+    pub description: Option<String>,
+    pub retired: bool,
+    /// Set when merged into another tag (references follow it).
+    pub merged_into: Option<i64>,
+    /// Customers carrying this tag itself (not its descendants).
+    pub customers: i64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TagOut {
+    pub fn new(t: kehu_store::tags::TagRecord, c: &kehu_core::tags::Catalogue) -> TagOut {
+        TagOut {
+            path: c.path_text(t.id),
+            reference: c.shortest_reference(t.id),
+            depth: c.depth(t.id),
+            mode: t.mode.as_str().into(),
+            retired: t.retired_at.is_some(),
+            id: t.id,
+            parent_id: t.parent_id,
+            name: t.name,
+            description: t.description,
+            merged_into: t.merged_into,
+            customers: t.customers,
+            version: t.version,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A new tag.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagWrite {
+    /// The parent tag's id; absent for a new dimension.
+    #[serde(default)]
+    pub parent_id: Option<i64>,
+    /// Or the parent by path or reference (`行为标签/消费频次`).
+    #[serde(default)]
+    pub parent: Option<String>,
+    pub name: String,
+    /// `manual` (default), `rule` or `hybrid`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A merge: where the tag's assignments go.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagMerge {
+    pub into: i64,
+}
+
+/// A tag on a customer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomerTagOut {
+    pub tag_id: i64,
+    pub name: String,
+    pub path: String,
+    pub mode: String,
+    /// `manual`, `rule` or `verified`.
+    pub source: String,
+    pub assigned_by: Option<i64>,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// The answer to assigning or removing a tag.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomerTagsResult {
+    /// Whether anything changed (false: it was already so).
+    pub changed: bool,
+    pub tags: Vec<CustomerTagOut>,
+}
+
+/// One entry of the tag history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TagEventOut {
+    pub id: i64,
+    pub tag_id: i64,
+    pub customer_id: Option<i64>,
+    /// created, renamed, moved, mode_changed, retired, restored, merged_away, merged_in, assigned, removed.
+    pub action: String,
+    pub detail: Value,
+    pub by_user: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<kehu_store::tags::TagEvent> for TagEventOut {
+    fn from(e: kehu_store::tags::TagEvent) -> Self {
+        TagEventOut {
+            id: e.id,
+            tag_id: e.tag_id,
+            customer_id: e.customer_id,
+            action: e.action,
+            detail: e.detail,
+            by_user: e.by_user,
+            at: e.at,
+        }
+    }
+}
+
+/// The tag settings.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagSettingsIo {
+    /// Hand-assigned (manual) tags per customer, at most (default 5).
+    pub max_manual_tags: u32,
+    /// Groups of names that mean the same: a tag cannot get a name whose synonym a sibling has.
+    pub synonyms: Vec<Vec<String>>,
+}
+
+/// A segment's customers: the exact count in the reader's scope and one page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SegmentResultOut {
+    /// The expression with tags by their current names.
+    pub expression: String,
+    /// The stored form (tags as `#ID`).
+    pub stable_expression: String,
+    pub count: u64,
+    pub customers: Vec<CustomerOut>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<i64>,
+}
+
+/// A saved segment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SegmentOut {
+    pub id: i64,
+    pub name: String,
+    /// With tags by their current names.
+    pub expression: String,
+    pub stable_expression: String,
+    pub description: Option<String>,
+    pub owner_id: Option<i64>,
+    pub team: Option<String>,
+    /// Visible to the owner's team.
+    pub shared: bool,
+    /// Customers it holds now, in the reader's scope.
+    pub count: Option<u64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A segment to save, or the fields to change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentWriteIo {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub expression: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub shared: Option<bool>,
+    /// Required when changing (or If-Match).
+    #[serde(default)]
+    pub version: Option<i64>,
+}

@@ -7,7 +7,9 @@ pub mod dto;
 pub mod meta;
 pub mod records;
 pub mod schemes;
+pub mod segments;
 pub mod session;
+pub mod tags;
 pub mod users;
 
 use crate::error::ApiError;
@@ -61,6 +63,31 @@ pub fn router() -> Router<AppState> {
             post(schemes::take_step),
         )
         .route("/scheme-versions", get(schemes::list_versions))
+        .route("/tags", get(tags::list).post(tags::create))
+        .route("/tags/{id}", get(tags::read).patch(tags::update))
+        .route("/tags/{id}/retire", post(tags::retire))
+        .route("/tags/{id}/restore", post(tags::restore))
+        .route("/tags/{id}/merge", post(tags::merge))
+        .route("/tags/{id}/history", get(tags::history))
+        .route("/tag-settings", get(tags::settings).put(tags::set_settings))
+        .route("/customers/{id}/tags", get(tags::customer_tags))
+        .route(
+            "/customers/{id}/tags/{tag_id}",
+            put(tags::assign).delete(tags::unassign),
+        )
+        .route(
+            "/customers/{id}/tag-history",
+            get(tags::customer_tag_history),
+        )
+        .route("/segment-results", get(segments::results))
+        .route("/segments", get(segments::list).post(segments::create))
+        .route(
+            "/segments/{id}",
+            get(segments::read)
+                .patch(segments::update)
+                .delete(segments::delete),
+        )
+        .route("/segments/{id}/customers", get(segments::customers))
         .route("/customers/{id}/contacts", post(records::create_contact))
         .route("/customers/{id}/orders", post(records::create_order))
         .route(

@@ -374,14 +374,10 @@ impl Classifier {
         visit: impl FnMut(&Outcome<'_>),
         progress: Progress<'_>,
     ) -> Result<RunResult, ApiError> {
-        if let Some(id) = plan.only {
-            return self.evaluate_one(plan, id, visit, progress).await;
+        match plan.only {
+            Some(id) => self.evaluate_one(plan, id, visit, progress).await,
+            None => Ok(self.evaluate_everyone(plan, visit, progress).await?.result),
         }
-        let mut resident = self.resident.lock().await;
-        let resident = self.up_to_date(&mut resident, plan, progress).await?;
-        self.evaluate_everyone(plan, resident, visit, progress)
-            .await
-            .map(|(result, _)| result)
     }
 
     /// One customer: its facts and stored classes read now.
@@ -415,97 +411,102 @@ impl Classifier {
         Ok(result)
     }
 
-    /// Everyone, from the resident metrics and classes (brought up to
-    /// date by the caller); also returns the populations ranked against.
+    /// Everyone, from the resident metrics and classes brought up to date
+    /// first; the resident stays held so the caller can apply what it stores.
     async fn evaluate_everyone(
         &self,
         plan: &RunPlan<'_>,
-        resident: &Resident,
         visit: impl FnMut(&Outcome<'_>),
         progress: Progress<'_>,
-    ) -> Result<(RunResult, Vec<Arc<Population>>), ApiError> {
-        let evaluator = plan.evaluator();
+    ) -> Result<Held<'_>, ApiError> {
+        let mut slot = self.resident.lock().await;
+        let read = self.up_to_date(&mut slot, plan, progress).await?;
+        let resident = slot.as_ref().expect("up_to_date leaves a resident");
         let overrides = self
             .store
             .overrides_between(i64::MIN, i64::MAX, plan.as_of)
             .await?;
         let (mut result, populations) = decide_everyone(
             plan,
-            &evaluator,
+            &plan.evaluator(),
             &resident.measured,
             &resident.grid,
             overrides,
             visit,
             progress,
         );
-        result.measured = resident.last_read;
-        Ok((result, populations))
+        result.measured = read;
+        Ok(Held {
+            slot,
+            result,
+            populations,
+        })
     }
 
-    /// The resident metrics and classes, current for `plan`: caught up
-    /// from the change feed when they were measured for its day and hold
-    /// its metrics and schemes, else read and measured anew.
-    async fn up_to_date<'g>(
+    /// Brings the resident metrics and classes up to date for `plan`:
+    /// caught up from the change feed when they were measured for its day
+    /// and hold its metrics and schemes, else read and measured anew.
+    /// Returns how many customers were read and measured.
+    async fn up_to_date(
         &self,
-        slot: &'g mut Option<Resident>,
+        slot: &mut Option<Resident>,
         plan: &RunPlan<'_>,
         progress: Progress<'_>,
-    ) -> Result<&'g mut Resident, ApiError> {
-        let fits = slot.as_ref().is_some_and(|r| r.serves(plan));
-        if fits {
-            let r = slot.as_mut().expect("checked above");
-            if self.catch_up(r).await? {
-                return Ok(slot.as_mut().expect("checked above"));
+    ) -> Result<u64, ApiError> {
+        if let Some(r) = slot.as_mut().filter(|r| r.serves(plan)) {
+            if let Some(read) = self.catch_up(r).await? {
+                return Ok(read);
             }
         }
         *slot = None; // freed before the new one is read
         let fresh = self.read_resident(plan, progress).await?;
-        Ok(slot.insert(fresh))
+        let read = fresh.measured.table.customers() as u64;
+        *slot = Some(fresh);
+        Ok(read)
     }
 
-    /// Applies what the change feed says changed; false when so much did
-    /// that reading everything again is the better way.
-    async fn catch_up(&self, r: &mut Resident) -> Result<bool, ApiError> {
+    /// Applies what the change feed says changed and returns how many
+    /// customers it measured again; None when so much changed that reading
+    /// everything again is the better way.
+    async fn catch_up(&self, r: &mut Resident) -> Result<Option<u64>, ApiError> {
         let read = self.store.feed_after(r.mark, &r.own).await?;
-        let facts = match &read.facts {
-            Changed::Everyone => return Ok(false),
-            Changed::Some(ids) if ids.len() > CATCH_UP_MAX => return Ok(false),
+        let changed: Vec<i64> = match &read.facts {
+            Changed::Everyone => return Ok(None),
+            Changed::Some(ids) if ids.len() > CATCH_UP_MAX => return Ok(None),
             Changed::Some(ids) => ids.iter().copied().collect(),
             Changed::Nobody => Vec::new(),
         };
-        r.last_read = 0;
-        for id in facts {
-            match self.store.facts_of(id).await {
-                Ok(f) => {
-                    let values = r.measure(&f);
-                    r.measured.add(&f, values);
-                    r.last_read += 1;
-                }
-                Err(StoreError::NotFound) => {
-                    r.measured.table.remove(id);
-                    r.grid.clear(id);
-                }
-                Err(e) => return Err(e.into()),
+        let found = self.store.facts_in(&changed).await?;
+        for f in &found {
+            let values = r.measured.table.measure(f);
+            r.measured.add(f, values);
+        }
+        // Those not found were deleted.
+        for &id in &changed {
+            if found.binary_search_by_key(&id, |f| f.customer_id).is_err() {
+                r.measured.table.remove(id);
+                r.grid.clear(id);
             }
         }
         match &read.classes {
             Changed::Nobody => {}
             Changed::Everyone => r.grid = self.read_grid(r.grid.names.as_ref().clone()).await?,
             Changed::Some(ids) => {
-                for &id in ids {
-                    let names = r.grid.names.clone();
-                    let rows = self
-                        .store
-                        .classes_between(id, id, move |c, s, k| names.code(c, s, k))
-                        .await?;
+                let ids: Vec<i64> = ids.iter().copied().collect();
+                let names = r.grid.names.clone();
+                let rows = self
+                    .store
+                    .classes_in(&ids, move |c, s, k| names.code(c, s, k))
+                    .await?;
+                for &id in &ids {
                     r.grid.clear(id);
-                    r.grid.add(rows);
                 }
+                r.grid.add(rows);
             }
         }
         r.mark = read.last;
         r.own.retain(|s| s.last > read.last);
-        Ok(true)
+        Ok(Some(found.len() as u64))
     }
 
     /// Reads and measures every customer and reads every stored class
@@ -528,9 +529,6 @@ impl Classifier {
             .await
             .map_err(|e| ApiError::Internal(format!("reading classes stopped: {e}")))??;
         Ok(Resident {
-            last_read: measured.table.customers() as u64,
-            metrics: everything.metrics(),
-            as_of: plan.as_of,
             measured,
             grid,
             mark,
@@ -571,23 +569,23 @@ impl Classifier {
     ) -> Result<RunResult, ApiError> {
         let set = self.published().await?;
         let plan = RunPlan::everyone(&set, as_of, cause);
-        let mut slot = self.resident.lock().await;
-        let resident = self.up_to_date(&mut slot, &plan, &|_, _| {}).await?;
-        let (mut result, populations) = self
-            .evaluate_everyone(&plan, resident, |_| {}, &|_, _| {})
-            .await?;
+        let mut held = self.evaluate_everyone(&plan, |_| {}, &|_, _| {}).await?;
         let mut writer = ClassWriter::begin(&self.store, as_of, by).await?;
         let claimed = match job {
             Some(job) => kehu_store::claim_job_day(writer.tx(), job, as_of).await?,
             None => true,
         };
         if claimed {
-            writer.write(&result.changes).await?;
-            let stored = writer.finish().await?;
-            resident.stored(&result.changes, stored);
+            writer.write(&held.result.changes).await?;
+            held.stored(writer.finish().await?);
         } else {
-            result.changes.clear();
+            held.result.changes.clear();
         }
+        let Held {
+            result,
+            populations,
+            ..
+        } = held;
         self.remember_populations(&set, as_of, populations);
         Ok(result)
     }
@@ -1114,45 +1112,47 @@ const CATCH_UP_MAX: usize = 2_000;
 /// between runs and caught up from the change feed: a run then reads only
 /// the customers whose data or classes changed since the last.
 struct Resident {
-    as_of: NaiveDate,
-    /// The table's metrics, in column order.
-    metrics: Vec<Metric>,
+    /// Measured as of the table's day.
     measured: Measured,
     grid: ClassGrid,
     /// The change feed entry everything here reflects.
     mark: i64,
     /// Change feed entries of this server's own class writes (already applied).
     own: Vec<FeedSpan>,
-    /// Customers read and measured when last brought up to date.
-    last_read: u64,
 }
 
 impl Resident {
     /// Whether a plan can be decided from here: same day, every metric
     /// measured, every scheme's classes kept.
     fn serves(&self, plan: &RunPlan<'_>) -> bool {
-        self.as_of == plan.as_of
-            && plan.evaluator().bind(&self.measured.table).is_ok()
+        // Binding checks the day too.
+        plan.evaluator().bind(&self.measured.table).is_ok()
             && plan
                 .set
                 .schemes
                 .iter()
                 .all(|s| self.grid.names.scheme(&s.key).is_some())
     }
+}
 
-    fn measure(&self, f: &Facts) -> Vec<Value> {
-        self.metrics
-            .iter()
-            .map(|m| m.measure(f, self.as_of).value)
-            .collect()
-    }
+/// A run over everyone with the resident it was decided from, still held:
+/// what the caller stores is applied to it before anyone else runs.
+struct Held<'c> {
+    slot: tokio::sync::MutexGuard<'c, Option<Resident>>,
+    result: RunResult,
+    populations: Vec<Arc<Population>>,
+}
 
-    /// After this server stored a run's changes.
-    fn stored(&mut self, changes: &[ClassChange], stored: Stored) {
-        for c in changes {
-            self.grid.set(c.customer_id, &c.scheme_key, &c.to);
+impl Held<'_> {
+    /// After the run's changes were stored (`stored`).
+    fn stored(&mut self, stored: Stored) {
+        let Some(resident) = self.slot.as_mut() else {
+            return;
+        };
+        for c in &self.result.changes {
+            resident.grid.set(c.customer_id, &c.scheme_key, &c.to);
         }
-        self.own.extend(stored.feed);
+        resident.own.extend(stored.feed);
     }
 }
 
@@ -1418,13 +1418,13 @@ impl Classifier {
         );
         let targets = set.with_readers(&version.scheme_key);
         let plan = RunPlan::over(&set, &targets, as_of, cause::RULE_VERSION);
-        let result = self.evaluate(&plan, |_| {}, &|_, _| {}).await?;
+        let mut held = self.evaluate_everyone(&plan, |_| {}, &|_, _| {}).await?;
         let mut writer = ClassWriter::begin(&self.store, as_of, Some(by)).await?;
         kehu_store::schemes::publish_in(writer.tx(), version, step, by, note).await?;
-        writer.write(&result.changes).await?;
+        writer.write(&held.result.changes).await?;
         // The publish is a new workflow step: the rules stamp moves and the
         // next use compiles the new set (here and on every other server).
-        writer.finish().await?;
-        Ok(result.changes)
+        held.stored(writer.finish().await?);
+        Ok(held.result.changes)
     }
 }

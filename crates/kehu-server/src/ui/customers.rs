@@ -964,8 +964,22 @@ async fn render_detail(
         team: c.team.as_deref(),
     };
     let may = |p| page.user.actor.may(p, ownership);
+    let tags = crate::api::tags::tags_of(state, c.id).await?;
+    let catalogue = state.store.tag_catalogue().await?;
+    let tag_choices: Vec<(String, String)> = catalogue
+        .nodes()
+        .filter(|n| {
+            n.mode == kehu_core::tags::TagMode::Manual && !n.retired && n.merged_into.is_none()
+        })
+        .filter(|n| catalogue.children_of(Some(n.id)).next().is_none())
+        .filter(|n| !tags.iter().any(|t| t.tag_id == n.id))
+        .map(|n| (n.id.to_string(), catalogue.path_text(n.id)))
+        .collect();
     let ctx = context! {
         classes, explanations,
+        tags => tags.iter().map(|t| context! { tag_id => t.tag_id, path => t.path.clone(), source => t.source.clone(), manual => t.mode == "manual", href => super::segment_href(&format!("#{}", t.tag_id)) }).collect::<Vec<_>>(),
+        tag_choices,
+        can_tag => may(Permission::CustomerUpdate) || may(Permission::TagManage),
         can_override => may(Permission::ClassificationOverride),
         c => context! {
             id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,
@@ -1219,4 +1233,61 @@ pub async fn add_interaction(
         },
     )
     .await
+}
+
+/// Puts a manual tag on the customer from its page; the limit or a retired
+/// tag come back as an error beside the tag picker.
+pub async fn add_tag(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let tag = form.get("tag_id").and_then(|t| t.parse::<i64>().ok());
+    let result = match tag {
+        Some(t) => crate::api::tags::assign_tag(&state, &page.user, id, t)
+            .await
+            .map(drop),
+        None => Err(ApiError::field("tag_id", kehu_core::Reason::Required)),
+    };
+    tag_form_result(&state, &page, id, result).await
+}
+
+/// Takes a tag off the customer from its page.
+pub async fn remove_tag(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, tag_id)): Path<(i64, i64)>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let result = crate::api::tags::unassign_tag(&state, &page.user, id, tag_id)
+        .await
+        .map(drop);
+    tag_form_result(&state, &page, id, result).await
+}
+
+async fn tag_form_result(
+    state: &AppState,
+    page: &Page,
+    id: i64,
+    result: Result<(), ApiError>,
+) -> Result<Response, ApiError> {
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/customers/{id}#tags")).into_response()),
+        Err(ApiError::Validation(v)) => {
+            let c = state.store.customer(id).await?;
+            render_detail(
+                state,
+                page,
+                c,
+                "tag",
+                error_map(&v, page.lang),
+                BTreeMap::new(),
+            )
+            .await
+        }
+        Err(e) => Ok(page.error_page(state, e)),
+    }
 }

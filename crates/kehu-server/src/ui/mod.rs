@@ -8,6 +8,7 @@ mod admin;
 mod customers;
 mod forms;
 mod schemes;
+mod tags;
 
 use crate::auth::{authenticate, constant_time_eq, CurrentUser};
 use crate::error::{ui_lang, ApiError};
@@ -52,6 +53,18 @@ pub fn router() -> Router<AppState> {
             "/customers/{id}/classes/{scheme}/lift",
             post(customers::lift_override),
         )
+        .route("/customers/{id}/tags", post(customers::add_tag))
+        .route(
+            "/customers/{id}/tags/{tag_id}/remove",
+            post(customers::remove_tag),
+        )
+        .route("/tags", get(tags::catalogue).post(tags::create))
+        .route("/tags/{id}/rename", post(tags::rename))
+        .route("/tags/{id}/retire", post(tags::retire))
+        .route("/tags/{id}/restore", post(tags::restore))
+        .route("/tags/{id}/merge", post(tags::merge))
+        .route("/segments", get(tags::segments).post(tags::save_segment))
+        .route("/segments/{id}/delete", post(tags::delete_segment))
         .route("/customers/{id}/contacts", post(customers::add_contact))
         .route("/customers/{id}/orders", post(customers::add_order))
         .route(
@@ -123,6 +136,8 @@ impl Templates {
             "schemes/approvals.html",
             "admin/fields.html",
             "admin/users.html",
+            "tags/catalogue.html",
+            "tags/segments.html",
             "account.html"
         );
         env.add_function(
@@ -288,6 +303,14 @@ impl Page {
             .unwrap_or_else(|_| "error".into());
         (status, Html(html)).into_response()
     }
+}
+
+/// The segment page's address for an expression.
+pub fn segment_href(expression: &str) -> String {
+    format!(
+        "/segments?expression={}",
+        form_urlencoded::byte_serialize(expression.as_bytes()).collect::<String>()
+    )
 }
 
 async fn set_lang(Path(lang): Path<String>, headers: HeaderMap) -> Response {

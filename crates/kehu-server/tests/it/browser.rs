@@ -13,7 +13,8 @@ use std::time::Duration;
 
 both_backends!(
     create_customer_fix_error_and_find_it,
-    edit_simulate_and_override_classes
+    edit_simulate_and_override_classes,
+    tag_customers_and_find_them_in_segments
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -300,6 +301,117 @@ async fn edit_simulate_and_override_classes(backend: Backend) {
         row.contains("潜力型") && row.contains("新产品线试点客户"),
         "{row}"
     );
+
+    c.close().await.expect("close browser");
+    app.cleanup().await;
+}
+
+async fn tag_customers_and_find_them_in_segments(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = app.token("api_admin", "admin", None).await;
+    app.user("laozhang", "admin", None).await;
+    let east = api
+        .customer(
+            "浏览器标签华东有限公司",
+            serde_json::json!({"sales_region": "华东"}),
+        )
+        .await;
+    api.customer(
+        "浏览器标签华南有限公司",
+        serde_json::json!({"sales_region": "华南"}),
+    )
+    .await;
+    let east_id = east["id"].as_i64().expect("id");
+    let tags: Vec<serde_json::Value> = api.get("/api/v1/tags").await.json().await.expect("tags");
+    let need_id = tags
+        .iter()
+        .find(|t| t["path"] == "需求标签")
+        .and_then(|t| t["id"].as_i64())
+        .expect("需求标签");
+    let industry_id = tags
+        .iter()
+        .find(|t| t["path"] == "基础标签/细分行业")
+        .and_then(|t| t["id"].as_i64())
+        .expect("细分行业");
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "laozhang").await;
+
+    // A new tag under 需求标签; a synonym of an existing sibling is refused on the page.
+    c.goto(&format!("{base}/tags")).await.expect("goto");
+    wait_text(&c, "h1", "标签").await;
+    c.find(Locator::Css("#f-parent_id"))
+        .await
+        .expect("parent")
+        .select_by_value(&need_id.to_string())
+        .await
+        .expect("select");
+    fill(&c, "#f-name", "浏览器测试").await;
+    click(&c, "#create-tag").await;
+    wait_text(&c, "table.tags", "浏览器测试").await;
+    c.find(Locator::Css("#f-parent_id"))
+        .await
+        .expect("parent")
+        .select_by_value(&industry_id.to_string())
+        .await
+        .expect("select");
+    fill(&c, "#f-name", "工业").await;
+    click(&c, "#create-tag").await;
+    wait_text(&c, ".form-errors", "同义词").await;
+
+    // On the customer's page: the tag is picked and shows.
+    c.goto(&format!("{base}/customers/{east_id}"))
+        .await
+        .expect("goto");
+    let tags: Vec<serde_json::Value> = api.get("/api/v1/tags").await.json().await.expect("tags");
+    let new_id = tags
+        .iter()
+        .find(|t| t["path"] == "需求标签/浏览器测试")
+        .and_then(|t| t["id"].as_i64())
+        .expect("new tag");
+    c.find(Locator::Css("#f-tag_id"))
+        .await
+        .expect("picker")
+        .select_by_value(&new_id.to_string())
+        .await
+        .expect("select");
+    click(&c, "#add-tag").await;
+    wait_text(&c, "#tags", "需求标签/浏览器测试").await;
+
+    // The segment page: the tag's dimension finds it; a broken expression says where.
+    c.goto(&format!("{base}/segments")).await.expect("goto");
+    fill(&c, "#f-expression", "华东 AND 需求标签").await;
+    click(&c, "#run-segment").await;
+    wait_text(&c, "#segment-count", "1").await;
+    wait_text(&c, "#segment-result", "浏览器标签华东有限公司").await;
+    fill(&c, "#f-name", "华东需求客户").await;
+    click(&c, "#save-segment").await;
+    wait_text(&c, "#saved-segments", "华东需求客户").await;
+    // The builder writes the same kind of expression: NOT region 华东.
+    c.goto(&format!("{base}/segments")).await.expect("goto");
+    click(&c, "#segment-form details summary").await;
+    c.find(Locator::Css("#b0-term"))
+        .await
+        .expect("term")
+        .select_by_value("sales_region = 华东")
+        .await
+        .expect("select");
+    click(&c, "input[name='b0.not']").await;
+    click(&c, "#build-segment").await;
+    wait_text(&c, "#segment-count", "1").await;
+    wait_text(&c, "#segment-result", "浏览器标签华南有限公司").await;
+    let built = c
+        .find(Locator::Css("#f-expression"))
+        .await
+        .expect("expr")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(built.as_deref(), Some("NOT sales_region = 华东"));
+    fill(&c, "#f-expression", "华东 AND (").await;
+    click(&c, "#run-segment").await;
+    wait_text(&c, "#err-expression", "第 9 个字符").await;
 
     c.close().await.expect("close browser");
     app.cleanup().await;

@@ -11,6 +11,7 @@ mod api_overrides;
 mod api_records;
 mod api_roles;
 mod api_schemes;
+mod api_tags;
 mod browser;
 mod resident;
 mod snapshots_api;

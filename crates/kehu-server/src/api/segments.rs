@@ -1,0 +1,337 @@
+//! Segments: a boolean expression over tags, classes and fields answered
+//! from the in-memory index (exact count and a page of customers in the
+//! reader's scope), and saved segments (own, or shared within the team)
+//! with live counts.
+
+use super::dto::{CustomerOut, SegmentOut, SegmentResultOut, SegmentWriteIo};
+use super::{expected_version, with_etag, ApiJson, QueryPairs};
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use kehu_core::role::Permission;
+use kehu_core::segment::{compile, display, Compiled, SchemeClasses, Vocabulary};
+use kehu_core::tags::Catalogue;
+use kehu_core::text::{parse_optional_text, parse_text};
+use kehu_core::Reason;
+use kehu_store::segments::{SavedSegment, SegmentWrite};
+
+/// Customers per page by default, and at most.
+const PAGE: usize = 50;
+const PAGE_MAX: usize = 500;
+
+/// Compiles an expression against the current tags and published schemes;
+/// errors name `field` and the character position.
+pub async fn compile_expression(
+    state: &AppState,
+    src: &str,
+    field: &str,
+) -> Result<(Compiled, Catalogue), ApiError> {
+    let tags = state.store.tag_catalogue().await?;
+    let set = state.classifier.published().await?;
+    let schemes: Vec<SchemeClasses> = set
+        .schemes
+        .iter()
+        .map(|s| SchemeClasses {
+            key: s.key.clone(),
+            name: s.spec.name.clone(),
+            classes: s.class_keys(),
+        })
+        .collect();
+    let compiled = compile(
+        src,
+        &Vocabulary {
+            tags: &tags,
+            schemes: &schemes,
+        },
+    )
+    .map_err(|e| ApiError::Validation(e.into_validation(field)))?;
+    Ok((compiled, tags))
+}
+
+/// Runs an expression for `user`: count and the page after `after`.
+pub async fn run(
+    state: &AppState,
+    user: &CurrentUser,
+    src: &str,
+    after: i64,
+    limit: usize,
+) -> Result<SegmentResultOut, ApiError> {
+    let scope = user.scope_filter(Permission::CustomerRead)?;
+    let (compiled, tags) = compile_expression(state, src, "expression").await?;
+    let answer = state
+        .segments
+        .query(&compiled.plan, &scope, after, limit)
+        .await?;
+    let customers = state.store.customers_in(&answer.page).await?;
+    Ok(SegmentResultOut {
+        expression: display(&compiled.stable, &tags),
+        stable_expression: compiled.stable,
+        count: answer.count,
+        customers: customers.into_iter().map(CustomerOut::from).collect(),
+        next_after: answer.next_after,
+    })
+}
+
+fn page_params(q: &mut QueryPairs) -> Result<(i64, usize), ApiError> {
+    let after = match q.take("after") {
+        None => 0,
+        Some(a) => a
+            .parse::<i64>()
+            .map_err(|_| ApiError::field("after", Reason::IntegerFormat))?,
+    };
+    let limit = match q.take("limit") {
+        None => PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "limit",
+                    Reason::OutOfRange {
+                        min: Some("1".into()),
+                        max: Some(PAGE_MAX.to_string()),
+                    },
+                )
+            })?,
+    };
+    Ok((after, limit))
+}
+
+/// The customers an expression holds for, in the caller's scope: the exact
+/// count and a page (by id; `after` from `next_after`). For example
+/// `expression=华东 AND 战略型 AND NOT 投诉客户`. Errors name the position.
+#[utoipa::path(get, path = "/api/v1/segment-results", tag = "segments",
+    params(("expression" = String, Query), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query, description = "1–500, default 50")),
+    responses((status = 200, body = SegmentResultOut), (status = 422, content_type = "application/problem+json")))]
+pub async fn results(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: QueryPairs,
+) -> Result<Json<SegmentResultOut>, ApiError> {
+    let src = q.take("expression").unwrap_or_default();
+    let (after, limit) = page_params(&mut q)?;
+    Ok(Json(run(&state, &user, &src, after, limit).await?))
+}
+
+/// The segments the caller may use (own, and shared in their team), each
+/// with its live count.
+#[utoipa::path(get, path = "/api/v1/segments", tag = "segments",
+    responses((status = 200, body = Vec<SegmentOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<SegmentOut>>, ApiError> {
+    Ok(Json(visible_segments(&state, &user).await?))
+}
+
+pub async fn visible_segments(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<Vec<SegmentOut>, ApiError> {
+    let scope = user.scope_filter(Permission::CustomerRead)?;
+    let saved = state
+        .store
+        .segments_visible_to(user.user.id, user.user.team.as_deref())
+        .await?;
+    let mut out = Vec::with_capacity(saved.len());
+    for s in saved {
+        // A segment whose tags or classes are gone still lists, without a count.
+        let count = match compile_expression(state, &s.expression, "expression").await {
+            Ok((c, _)) => Some(state.segments.query(&c.plan, &scope, 0, 0).await?.count),
+            Err(_) => None,
+        };
+        out.push(segment_out(state, s, count).await?);
+    }
+    Ok(out)
+}
+
+async fn segment_out(
+    state: &AppState,
+    s: SavedSegment,
+    count: Option<u64>,
+) -> Result<SegmentOut, ApiError> {
+    let tags = state.store.tag_catalogue().await?;
+    Ok(SegmentOut {
+        expression: display(&s.expression, &tags),
+        stable_expression: s.expression,
+        id: s.id,
+        name: s.name,
+        description: s.description,
+        owner_id: s.owner_id,
+        team: s.team,
+        shared: s.shared,
+        count,
+        version: s.version,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    })
+}
+
+/// A saved segment the caller may see (own or shared in their team), else 404.
+async fn visible(state: &AppState, user: &CurrentUser, id: i64) -> Result<SavedSegment, ApiError> {
+    let s = state.store.segment(id).await?;
+    let mine = s.owner_id == Some(user.user.id);
+    let shared = s.shared && s.team.is_some() && s.team == user.user.team;
+    if mine || shared {
+        Ok(s)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Checks a segment as written: a name, an expression that compiles.
+async fn segment_write(
+    state: &AppState,
+    body: &SegmentWriteIo,
+    base: Option<&SavedSegment>,
+) -> Result<SegmentWrite, ApiError> {
+    let name = match (&body.name, base) {
+        (Some(n), _) => parse_text(n, 60).map_err(|r| ApiError::field("name", r))?,
+        (None, Some(b)) => b.name.clone(),
+        (None, None) => return Err(ApiError::field("name", Reason::Required)),
+    };
+    let expression = match (&body.expression, base) {
+        (Some(e), _) => compile_expression(state, e, "expression").await?.0.stable,
+        (None, Some(b)) => b.expression.clone(),
+        (None, None) => return Err(ApiError::field("expression", Reason::Required)),
+    };
+    let description = match (&body.description, base) {
+        (Some(d), _) => {
+            parse_optional_text(Some(d), 500).map_err(|r| ApiError::field("description", r))?
+        }
+        (None, b) => b.and_then(|b| b.description.clone()),
+    };
+    Ok(SegmentWrite {
+        name,
+        expression,
+        description,
+        shared: body.shared.or(base.map(|b| b.shared)).unwrap_or(false),
+    })
+}
+
+/// Saves a segment for the caller (`shared`: their team sees it too).
+#[utoipa::path(post, path = "/api/v1/segments", tag = "segments", request_body = SegmentWriteIo,
+    responses((status = 201, body = SegmentOut), (status = 422, content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<SegmentWriteIo>,
+) -> Result<Response, ApiError> {
+    let s = create_segment(&state, &user, &body).await?;
+    let mut r = read_response(&state, &user, s).await?;
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+/// Checks and saves (shared with the UI).
+pub async fn create_segment(
+    state: &AppState,
+    user: &CurrentUser,
+    body: &SegmentWriteIo,
+) -> Result<SavedSegment, ApiError> {
+    user.require(Permission::CustomerRead)?;
+    let w = segment_write(state, body, None).await?;
+    Ok(state
+        .store
+        .create_segment(&w, user.user.id, user.user.team.as_deref())
+        .await?)
+}
+
+async fn read_response(
+    state: &AppState,
+    user: &CurrentUser,
+    s: SavedSegment,
+) -> Result<Response, ApiError> {
+    let scope = user.scope_filter(Permission::CustomerRead)?;
+    let count = match compile_expression(state, &s.expression, "expression").await {
+        Ok((c, _)) => Some(state.segments.query(&c.plan, &scope, 0, 0).await?.count),
+        Err(_) => None,
+    };
+    let version = s.version;
+    Ok(with_etag(version, segment_out(state, s, count).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
+    responses((status = 200, body = SegmentOut), (status = 404, content_type = "application/problem+json")))]
+pub async fn read(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let s = visible(&state, &user, id).await?;
+    read_response(&state, &user, s).await
+}
+
+/// Changes a segment (its owner only); needs the version.
+#[utoipa::path(patch, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)), request_body = SegmentWriteIo,
+    responses((status = 200, body = SegmentOut), (status = 403, content_type = "application/problem+json"),
+        (status = 409, content_type = "application/problem+json"), (status = 422, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SegmentWriteIo>,
+) -> Result<Response, ApiError> {
+    let current = owned(&state, &user, id).await?;
+    let expected = expected_version(&headers, body.version)?;
+    let w = segment_write(&state, &body, Some(&current)).await?;
+    let s = state
+        .store
+        .update_segment(id, expected.version, &w)
+        .await
+        .map_err(|e| super::conflict_status(e.into(), &expected))?;
+    read_response(&state, &user, s).await
+}
+
+/// A segment the caller owns: 404 when they cannot see it, 403 when they
+/// see it (shared) but do not own it.
+async fn owned(state: &AppState, user: &CurrentUser, id: i64) -> Result<SavedSegment, ApiError> {
+    let s = visible(state, user, id).await?;
+    if s.owner_id == Some(user.user.id) {
+        Ok(s)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Deletes a segment (its owner only); `?version=N` or If-Match.
+#[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path), ("version" = Option<i64>, Query)),
+    responses((status = 204), (status = 403, content_type = "application/problem+json"), (status = 404, content_type = "application/problem+json")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<StatusCode, ApiError> {
+    owned(&state, &user, id).await?;
+    let v = q.take("version").and_then(|v| v.parse::<i64>().ok());
+    let expected = expected_version(&headers, v)?;
+    state
+        .store
+        .delete_segment(id, expected.version)
+        .await
+        .map_err(|e| super::conflict_status(e.into(), &expected))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A saved segment's customers now: count and a page, as `/segment-results`.
+#[utoipa::path(get, path = "/api/v1/segments/{id}/customers", tag = "segments",
+    params(("id" = i64, Path), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = SegmentResultOut), (status = 404, content_type = "application/problem+json")))]
+pub async fn customers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    mut q: QueryPairs,
+) -> Result<Json<SegmentResultOut>, ApiError> {
+    let s = visible(&state, &user, id).await?;
+    let (after, limit) = page_params(&mut q)?;
+    Ok(Json(run(&state, &user, &s.expression, after, limit).await?))
+}

@@ -1,0 +1,435 @@
+//! Segments at bitmap speed: a [`SegmentIndex`] of every customer's tags,
+//! classes and segment fields as roaring bitmaps (and dense columns for
+//! numbers and dates), kept in step with the database by the change feed.
+//!
+//! *Invariant*: before answering, the index applies every feed entry after
+//! the one it was read at, so a query sees every committed write (each
+//! write appends to the feed in its own transaction). Nothing lives only
+//! here: a restart reads it again, a second server keeps its own.
+
+use crate::error::ApiError;
+use kehu_core::segment::{
+    evaluate, range_holds, Atom, AtomSource, Plan, SegmentFieldKind, SEGMENT_FIELDS,
+};
+use kehu_store::feed::Changed;
+use kehu_store::segments::{FieldRow, FieldValue};
+use kehu_store::{ScopeFilter, Store};
+use roaring::RoaringBitmap;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Customers per read while loading everyone.
+const LOAD_BATCH: i64 = 100_000;
+/// Past this many changed customers a catch-up reads everything again.
+const CATCH_UP_MAX: usize = 20_000;
+
+/// The values of one text-like column: a code per customer and the
+/// customers of each value.
+#[derive(Default)]
+struct Categorical {
+    code_of: HashMap<String, u32>,
+    /// Code per customer id; 0 = none.
+    codes: Vec<u32>,
+    /// Customers per code (index 0 unused).
+    sets: Vec<RoaringBitmap>,
+}
+
+impl Categorical {
+    fn set(&mut self, id: u32, value: Option<&str>) {
+        let i = id as usize;
+        if self.codes.len() <= i {
+            self.codes.resize(i + 1, 0);
+        }
+        let old = self.codes[i];
+        if old != 0 {
+            self.sets[old as usize].remove(id);
+        }
+        let new = match value {
+            None => 0,
+            Some(v) => match self.code_of.get(v) {
+                Some(&c) => c,
+                None => {
+                    if self.sets.is_empty() {
+                        self.sets.push(RoaringBitmap::new());
+                    }
+                    let c = self.sets.len() as u32;
+                    self.sets.push(RoaringBitmap::new());
+                    self.code_of.insert(v.to_string(), c);
+                    c
+                }
+            },
+        };
+        if new != 0 {
+            self.sets[new as usize].insert(id);
+        }
+        self.codes[i] = new;
+    }
+
+    fn customers(&self, value: &str) -> Option<&RoaringBitmap> {
+        self.code_of.get(value).map(|&c| &self.sets[c as usize])
+    }
+}
+
+/// Marks a missing number in a dense column.
+const MISSING: i64 = i64::MIN;
+
+/// Every customer's tags, classes and segment fields.
+pub struct SegmentIndex {
+    live: RoaringBitmap,
+    tags: HashMap<i64, RoaringBitmap>,
+    classes: HashMap<String, Categorical>,
+    /// Per text field of [`SEGMENT_FIELDS`], by key.
+    text: HashMap<&'static str, Categorical>,
+    /// Per number or date field, a value per customer id.
+    numbers: HashMap<&'static str, Vec<i64>>,
+    /// The feed entry this index has applied up to.
+    mark: i64,
+}
+
+fn small_id(id: i64) -> Result<u32, ApiError> {
+    u32::try_from(id)
+        .map_err(|_| ApiError::Internal(format!("customer id {id} is beyond the segment index")))
+}
+
+impl SegmentIndex {
+    fn empty(mark: i64) -> SegmentIndex {
+        SegmentIndex {
+            live: RoaringBitmap::new(),
+            tags: HashMap::new(),
+            classes: HashMap::new(),
+            text: HashMap::new(),
+            numbers: HashMap::new(),
+            mark,
+        }
+    }
+
+    /// Reads every customer's fields, classes and tags.
+    pub async fn load(store: &Store) -> Result<SegmentIndex, ApiError> {
+        // The mark first: whatever commits while we read is applied again
+        // at the next catch-up (applying is idempotent).
+        let mut idx = SegmentIndex::empty(store.feed_head().await?);
+        let max = store.max_customer_id().await?;
+        let mut first = 1;
+        while first <= max {
+            let last = first + LOAD_BATCH - 1;
+            for row in store.field_rows_between(first, last).await? {
+                idx.set_fields(&row)?;
+            }
+            let classes = store
+                .classes_between(first, last, |c, s, k| (c, s.to_string(), k.to_string()))
+                .await?;
+            for (c, s, k) in classes {
+                idx.set_class(small_id(c)?, &s, Some(&k));
+            }
+            for (c, t) in store.tag_pairs_between(first, last).await? {
+                idx.tags.entry(t).or_default().insert(small_id(c)?);
+            }
+            first = last + 1;
+        }
+        Ok(idx)
+    }
+
+    fn set_fields(&mut self, row: &FieldRow) -> Result<(), ApiError> {
+        let id = small_id(row.id)?;
+        self.live.insert(id);
+        for (f, v) in SEGMENT_FIELDS.iter().zip(&row.values) {
+            match (f.kind, v) {
+                (SegmentFieldKind::Text, FieldValue::Text(t)) => {
+                    self.text.entry(f.key).or_default().set(id, Some(t))
+                }
+                (SegmentFieldKind::Text, _) => self.text.entry(f.key).or_default().set(id, None),
+                (_, value) => {
+                    let col = self.numbers.entry(f.key).or_default();
+                    if col.len() <= id as usize {
+                        col.resize(id as usize + 1, MISSING);
+                    }
+                    col[id as usize] = match value {
+                        FieldValue::Num(n) => *n,
+                        _ => MISSING,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_class(&mut self, id: u32, scheme: &str, class: Option<&str>) {
+        self.classes
+            .entry(scheme.to_string())
+            .or_default()
+            .set(id, class);
+    }
+
+    /// Forgets a customer entirely (deleted).
+    fn remove(&mut self, id: u32) {
+        self.live.remove(id);
+        for t in self.text.values_mut() {
+            t.set(id, None);
+        }
+        for col in self.numbers.values_mut() {
+            if let Some(v) = col.get_mut(id as usize) {
+                *v = MISSING;
+            }
+        }
+        for c in self.classes.values_mut() {
+            c.set(id, None);
+        }
+        for t in self.tags.values_mut() {
+            t.remove(id);
+        }
+    }
+
+    /// Applies what changed since the mark; false when so much changed
+    /// that reading everything again is the better way.
+    async fn catch_up(&mut self, store: &Store) -> Result<bool, ApiError> {
+        let read = store.feed_after(self.mark, &[]).await?;
+        let ids = |c: &Changed| -> Option<Vec<i64>> {
+            match c {
+                Changed::Nobody => Some(Vec::new()),
+                Changed::Some(ids) if ids.len() <= CATCH_UP_MAX => {
+                    Some(ids.iter().copied().collect())
+                }
+                _ => None,
+            }
+        };
+        let (Some(facts), Some(classes), Some(tags)) =
+            (ids(&read.facts), ids(&read.classes), ids(&read.tags))
+        else {
+            return Ok(false);
+        };
+        if !facts.is_empty() {
+            let rows = store.field_rows_in(&facts).await?;
+            for &id in &facts {
+                if !rows.iter().any(|r| r.id == id) {
+                    self.remove(small_id(id)?);
+                }
+            }
+            for r in &rows {
+                self.set_fields(r)?;
+            }
+        }
+        if !classes.is_empty() {
+            let rows = store
+                .classes_in(&classes, |c, s, k| (c, s.to_string(), k.to_string()))
+                .await?;
+            for &id in &classes {
+                let id = small_id(id)?;
+                for c in self.classes.values_mut() {
+                    c.set(id, None);
+                }
+            }
+            for (c, s, k) in rows {
+                self.set_class(small_id(c)?, &s, Some(&k));
+            }
+        }
+        if !tags.is_empty() {
+            let pairs = store.tag_pairs_in(&tags).await?;
+            for &id in &tags {
+                let id = small_id(id)?;
+                for t in self.tags.values_mut() {
+                    t.remove(id);
+                }
+            }
+            for (c, t) in pairs {
+                self.tags.entry(t).or_default().insert(small_id(c)?);
+            }
+        }
+        self.mark = read.last;
+        Ok(true)
+    }
+
+    /// The customers a reader with `scope` may see.
+    pub fn scope(&self, scope: &ScopeFilter) -> RoaringBitmap {
+        let owner = |user: i64| -> RoaringBitmap {
+            let Some(col) = self.numbers.get("owner_id") else {
+                return RoaringBitmap::new();
+            };
+            col.iter()
+                .enumerate()
+                .filter(|(_, &o)| o == user)
+                .map(|(i, _)| i as u32)
+                .collect()
+        };
+        match scope {
+            ScopeFilter::All => self.live.clone(),
+            ScopeFilter::Own { user_id }
+            | ScopeFilter::Team {
+                team: None,
+                user_id,
+            } => owner(*user_id) & &self.live,
+            ScopeFilter::Team {
+                team: Some(t),
+                user_id,
+            } => {
+                let mut s = owner(*user_id);
+                if let Some(team) = self.text.get("team").and_then(|c| c.customers(t)) {
+                    s |= team;
+                }
+                s & &self.live
+            }
+        }
+    }
+
+    /// Customers carrying each tag (by tag id), for counts.
+    pub fn tag_counts(&self) -> HashMap<i64, u64> {
+        self.tags
+            .iter()
+            .map(|(&t, b)| (t, (b & &self.live).len()))
+            .collect()
+    }
+}
+
+/// A plan evaluated against the index within one reader's universe.
+struct Scoped<'a> {
+    index: &'a SegmentIndex,
+    universe: RoaringBitmap,
+}
+
+impl AtomSource for Scoped<'_> {
+    fn universe(&self) -> &RoaringBitmap {
+        &self.universe
+    }
+
+    fn atom(&self, atom: &Atom) -> Cow<'_, RoaringBitmap> {
+        let idx = self.index;
+        match atom {
+            Atom::Tag { tags, .. } => match tags.as_slice() {
+                [one] => idx
+                    .tags
+                    .get(one)
+                    .map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed),
+                many => {
+                    let mut out = RoaringBitmap::new();
+                    for t in many {
+                        if let Some(b) = idx.tags.get(t) {
+                            out |= b;
+                        }
+                    }
+                    Cow::Owned(out)
+                }
+            },
+            Atom::Class { scheme, class } => idx
+                .classes
+                .get(scheme)
+                .and_then(|c| c.customers(class))
+                .map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed),
+            Atom::Text { field, values } => {
+                let Some(col) = idx.text.get(field) else {
+                    return Cow::Owned(RoaringBitmap::new());
+                };
+                match values.as_slice() {
+                    [one] => col
+                        .customers(one)
+                        .map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed),
+                    many => Cow::Owned(
+                        many.iter()
+                            .filter_map(|v| col.customers(v))
+                            .fold(RoaringBitmap::new(), |acc, b| acc | b),
+                    ),
+                }
+            }
+            Atom::Range { field, op, value } => {
+                let Some(col) = idx.numbers.get(field) else {
+                    return Cow::Owned(RoaringBitmap::new());
+                };
+                Cow::Owned(
+                    col.iter()
+                        .enumerate()
+                        .filter(|(_, &v)| v != MISSING && range_holds(*op, v, *value))
+                        .map(|(i, _)| i as u32)
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+/// How many customers a segment holds for a reader, and a page of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentAnswer {
+    pub count: u64,
+    /// Customer ids after the requested one, in id order.
+    pub page: Vec<i64>,
+    /// The id to ask after for the next page.
+    pub next_after: Option<i64>,
+}
+
+/// The index of this server process, loaded on first use and caught up
+/// before every answer.
+#[derive(Clone)]
+pub struct Segments {
+    store: Store,
+    index: Arc<Mutex<Option<SegmentIndex>>>,
+}
+
+impl Segments {
+    pub fn new(store: Store) -> Segments {
+        Segments {
+            store,
+            index: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Runs `f` on an index that has seen every committed write.
+    async fn with_index<T>(&self, f: impl FnOnce(&SegmentIndex) -> T) -> Result<T, ApiError> {
+        let mut slot = self.index.lock().await;
+        let current = match slot.as_mut() {
+            Some(idx) => idx.catch_up(&self.store).await?,
+            None => false,
+        };
+        if !current {
+            *slot = None; // freed before the new one is read
+            *slot = Some(SegmentIndex::load(&self.store).await?);
+        }
+        let idx = slot
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("segment index missing".into()))?;
+        Ok(f(idx))
+    }
+
+    /// Loads the index now (at start, so the first query is fast).
+    pub async fn warm(&self) -> Result<(), ApiError> {
+        self.with_index(|_| ()).await
+    }
+
+    /// The customers in `scope` that `plan` holds for: the count, and up to
+    /// `limit` ids above `after`.
+    pub async fn query(
+        &self,
+        plan: &Plan,
+        scope: &ScopeFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<SegmentAnswer, ApiError> {
+        self.with_index(|idx| {
+            let scoped = Scoped {
+                universe: idx.scope(scope),
+                index: idx,
+            };
+            let hits = evaluate(plan, &scoped);
+            let mut page: Vec<i64> = Vec::with_capacity(limit);
+            let mut more = false;
+            for id in hits.iter().skip_while(|&id| i64::from(id) <= after) {
+                if page.len() == limit {
+                    more = true;
+                    break;
+                }
+                page.push(i64::from(id));
+            }
+            let next_after = if more { page.last().copied() } else { None };
+            SegmentAnswer {
+                count: hits.len(),
+                page,
+                next_after,
+            }
+        })
+        .await
+    }
+
+    /// Customers per tag id (live customers only).
+    pub async fn tag_counts(&self) -> Result<HashMap<i64, u64>, ApiError> {
+        self.with_index(SegmentIndex::tag_counts).await
+    }
+}

@@ -1,0 +1,413 @@
+//! The tag catalogue page (create, rename, retire, merge) and the segment
+//! page: an expression box, a builder of rows that writes the same
+//! expression, the exact count and a page of customers, saved segments.
+
+use super::forms::{error_map, FormData};
+use super::Page;
+use crate::api::dto::{SegmentWriteIo, TagWrite};
+use crate::api::segments::{create_segment, run, visible_segments};
+use crate::api::tags::create_tag;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use kehu_core::money::Fen;
+use kehu_core::role::Permission;
+use kehu_core::tags::{TagMode, MAX_DEPTH};
+use kehu_core::Lang;
+use kehu_store::tags::TagChange;
+use minijinja::{context, Value};
+use std::collections::BTreeMap;
+
+fn mode_label(m: TagMode, lang: Lang) -> &'static str {
+    match (m, lang) {
+        (TagMode::Manual, Lang::Zh) => "手动",
+        (TagMode::Rule, Lang::Zh) => "规则",
+        (TagMode::Hybrid, Lang::Zh) => "半自动",
+        (m, Lang::En) => m.as_str(),
+    }
+}
+
+async fn render_catalogue(
+    state: &AppState,
+    page: &Page,
+    errors: BTreeMap<String, String>,
+    form: BTreeMap<String, Value>,
+) -> Result<Response, ApiError> {
+    let lang = page.lang;
+    let records = state.store.tags().await?;
+    let c = state.store.tag_catalogue().await?;
+    // Depth-first, so children sit under their parents.
+    let mut order = Vec::new();
+    let mut stack: Vec<i64> = c.children_of(None).map(|n| n.id).collect();
+    stack.reverse();
+    while let Some(id) = stack.pop() {
+        order.push(id);
+        let mut kids: Vec<i64> = c.children_of(Some(id)).map(|n| n.id).collect();
+        kids.reverse();
+        stack.extend(kids);
+    }
+    let by_id: BTreeMap<i64, &kehu_store::tags::TagRecord> =
+        records.iter().map(|r| (r.id, r)).collect();
+    let rows: Vec<Value> = order
+        .iter()
+        .filter_map(|id| by_id.get(id))
+        .map(|t| {
+            context! {
+                id => t.id, name => t.name.clone(), path => c.path_text(t.id), depth => c.depth(t.id),
+                reference => c.shortest_reference(t.id), href => super::segment_href(&c.shortest_reference(t.id)), mode => mode_label(t.mode, lang), manual => t.mode == TagMode::Manual,
+                customers => t.customers, retired => t.retired_at.is_some(), version => t.version,
+                description => t.description.clone(),
+            }
+        })
+        .collect();
+    let parents: Vec<(String, String)> = order
+        .iter()
+        .filter(|&&id| c.depth(id) < MAX_DEPTH && c.get(id).is_some_and(|n| !n.retired))
+        .map(|&id| (id.to_string(), c.path_text(id)))
+        .collect();
+    let modes: Vec<(&str, &str)> = [TagMode::Manual, TagMode::Rule, TagMode::Hybrid]
+        .iter()
+        .map(|m| (m.as_str(), mode_label(*m, lang)))
+        .collect();
+    let settings = state.store.tag_settings().await?;
+    let failed = !errors.is_empty();
+    let mut r = page.render(
+        state,
+        "tags/catalogue.html",
+        "tags",
+        context! {
+            rows, parents, modes, errors, form,
+            max_manual => settings.max_manual_tags,
+            can_manage => page.user.actor.grants.has(Permission::TagManage),
+        },
+    );
+    if failed {
+        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+pub async fn catalogue(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
+    render_catalogue(&state, &page, BTreeMap::new(), BTreeMap::new()).await
+}
+
+/// A catalogue change: back to the list, or the list with the errors.
+async fn after_change(
+    state: &AppState,
+    page: &Page,
+    form: &FormData,
+    result: Result<(), ApiError>,
+) -> Result<Response, ApiError> {
+    match result {
+        Ok(()) => Ok(Redirect::to("/tags").into_response()),
+        Err(ApiError::Validation(v)) => {
+            render_catalogue(state, page, error_map(&v, page.lang), form.kept()).await
+        }
+        Err(e) => Ok(page.error_page(state, e)),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let write = TagWrite {
+        parent_id: form.get("parent_id").and_then(|p| p.parse().ok()),
+        parent: None,
+        name: form.text("name").unwrap_or_default(),
+        mode: form.text("mode"),
+        description: form.text("description"),
+    };
+    let result = create_tag(&state, &page.user, write).await.map(drop);
+    after_change(&state, &page, &form, result).await
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let result = async {
+        page.user.require(Permission::TagManage)?;
+        let version = form
+            .get("version")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let change = TagChange {
+            name: Some(form.text("name").unwrap_or_default()),
+            ..TagChange::default()
+        };
+        state
+            .store
+            .update_tag(id, version, &change, page.user.user.id)
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    after_change(&state, &page, &form, result).await
+}
+
+pub async fn retire(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    set_retired(state, page, id, form, true).await
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    set_retired(state, page, id, form, false).await
+}
+
+async fn set_retired(
+    state: AppState,
+    page: Page,
+    id: i64,
+    form: FormData,
+    retired: bool,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let result = async {
+        page.user.require(Permission::TagManage)?;
+        state
+            .store
+            .set_tag_retired(id, retired, page.user.user.id)
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    after_change(&state, &page, &form, result).await
+}
+
+pub async fn merge(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let result = async {
+        page.user.require(Permission::TagManage)?;
+        let into = form
+            .get("into")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ApiError::field("into", kehu_core::Reason::Required))?;
+        state.store.merge_tag(id, into, page.user.user.id).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    after_change(&state, &page, &form, result).await
+}
+
+/// Rows of the builder on the page.
+const BUILDER_ROWS: usize = 4;
+
+/// The expression the builder rows say: `[AND|OR] [NOT] term`, a term
+/// being a tag, class or field value from the picker, or `field op value`.
+fn built_expression(form: &FormData) -> String {
+    let mut out = String::new();
+    for i in 0..BUILDER_ROWS {
+        let term = match (
+            form.text(&format!("b{i}.term")),
+            form.text(&format!("b{i}.field")),
+        ) {
+            (Some(t), _) => t,
+            (None, Some(f)) => match (
+                form.text(&format!("b{i}.op")),
+                form.text(&format!("b{i}.value")),
+            ) {
+                (Some(op), Some(v)) => format!("{f} {op} {}", quote(&v)),
+                _ => continue,
+            },
+            (None, None) => continue,
+        };
+        if !out.is_empty() {
+            let join = match form.get(&format!("b{i}.join")) {
+                Some("OR") => "OR",
+                _ => "AND",
+            };
+            out.push_str(&format!(" {join} "));
+        }
+        if form.checked(&format!("b{i}.not")) {
+            out.push_str("NOT ");
+        }
+        out.push_str(&term);
+    }
+    out
+}
+
+/// A value as the expression language reads it (quoted when it has spaces or symbols).
+fn quote(v: &str) -> String {
+    if v.chars()
+        .all(|c| c.is_alphanumeric() || "-_.%/#·".contains(c))
+    {
+        v.to_string()
+    } else {
+        format!("\"{}\"", v.replace('"', "\\\""))
+    }
+}
+
+/// The segment page: run the expression (or the builder's), show the
+/// count and a page, list saved segments.
+pub async fn segments(
+    State(state): State<AppState>,
+    page: Page,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let query = FormData(
+        form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    render_segments(&state, &page, &query, BTreeMap::new()).await
+}
+
+async fn render_segments(
+    state: &AppState,
+    page: &Page,
+    form: &FormData,
+    mut errors: BTreeMap<String, String>,
+) -> Result<Response, ApiError> {
+    let lang = page.lang;
+    let expression = if form.get("build").is_some() {
+        built_expression(form)
+    } else {
+        form.text("expression").unwrap_or_default()
+    };
+    let after = form.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let mut result = Value::from(());
+    let mut shown = expression.clone();
+    if !expression.is_empty() {
+        match run(state, &page.user, &expression, after, 50).await {
+            Ok(r) => {
+                shown = r.expression.clone();
+                result = context! {
+                    count => r.count, next_after => r.next_after, stable => r.stable_expression.clone(), href => super::segment_href(&r.stable_expression),
+                    customers => r.customers.iter().map(|c| context! {
+                        id => c.id, code => c.code.clone(), name => c.name.clone(), sales_region => c.sales_region.clone(),
+                        industry => c.industry.clone(), purchase => Fen::new(c.purchase_12m_fen).map(|f| f.display_cn()).unwrap_or_default(),
+                    }).collect::<Vec<_>>(),
+                };
+            }
+            Err(ApiError::Validation(v)) => errors.extend(error_map(&v, lang)),
+            Err(e) => return Ok(page.error_page(state, e)),
+        }
+    }
+    let saved = visible_segments(state, &page.user).await?;
+    let c = state.store.tag_catalogue().await?;
+    let set = state.classifier.published().await?;
+    let mut terms: Vec<(String, String)> = c
+        .nodes()
+        .filter(|n| n.merged_into.is_none())
+        .map(|n| {
+            (
+                c.shortest_reference(n.id),
+                format!("{} {}", page.t("标签", "tag"), c.path_text(n.id)),
+            )
+        })
+        .collect();
+    terms.sort_by(|a, b| a.1.cmp(&b.1));
+    for s in &set.schemes {
+        for k in s.class_keys() {
+            terms.push((
+                format!("{} = {}", s.key, quote(&k)),
+                format!("{} {} = {k}", page.t("分类", "class"), s.spec.name),
+            ));
+        }
+    }
+    for r in kehu_core::region::SALES_REGIONS {
+        terms.push((
+            format!("sales_region = {r}"),
+            format!("{} = {r}", page.t("区域", "region")),
+        ));
+    }
+    let fields: Vec<(&str, &str)> = kehu_core::segment::SEGMENT_FIELDS
+        .iter()
+        .map(|f| (f.key, f.aliases.first().copied().unwrap_or(f.key)))
+        .collect();
+    let ops = ["=", "!=", ">=", ">", "<=", "<"];
+    let rows: Vec<Value> = (0..BUILDER_ROWS)
+        .map(|i| {
+            context! {
+                i, term => form.text(&format!("b{i}.term")), not => form.checked(&format!("b{i}.not")),
+                join => form.text(&format!("b{i}.join")).unwrap_or_else(|| "AND".into()),
+                field => form.text(&format!("b{i}.field")), op => form.text(&format!("b{i}.op")), value => form.text(&format!("b{i}.value")),
+            }
+        })
+        .collect();
+    let failed = !errors.is_empty();
+    let mut r = page.render(
+        state,
+        "tags/segments.html",
+        "segments",
+        context! {
+            expression => shown, result, errors, rows, terms, fields, ops,
+            saved => saved.iter().map(|s| context! {
+                id => s.id, name => s.name.clone(), expression => s.expression.clone(), href => super::segment_href(&s.stable_expression),
+                count => s.count, shared => s.shared, version => s.version, mine => s.owner_id == Some(page.user.user.id),
+            }).collect::<Vec<_>>(),
+        },
+    );
+    if failed {
+        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+pub async fn save_segment(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let body = SegmentWriteIo {
+        name: form.text("name"),
+        expression: form.text("expression"),
+        description: None,
+        shared: Some(form.checked("shared")),
+        version: None,
+    };
+    match create_segment(&state, &page.user, &body).await {
+        Ok(s) => Ok(Redirect::to(&format!(
+            "/segments?expression={}",
+            form_urlencoded::byte_serialize(s.expression.as_bytes()).collect::<String>()
+        ))
+        .into_response()),
+        Err(ApiError::Validation(v)) => {
+            render_segments(&state, &page, &form, error_map(&v, page.lang)).await
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+pub async fn delete_segment(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let s = state.store.segment(id).await?;
+    if s.owner_id != Some(page.user.user.id) {
+        return Ok(page.error_page(&state, ApiError::NotFound));
+    }
+    let version = form
+        .get("version")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    match state.store.delete_segment(id, version).await {
+        Ok(()) => Ok(Redirect::to("/segments").into_response()),
+        Err(e) => Ok(page.error_page(&state, e.into())),
+    }
+}

@@ -1,0 +1,744 @@
+//! Tags and segments over HTTP: the preset catalogue, naming rules
+//! (siblings, synonyms, characters, depth, cycles), manual assignment with
+//! the per-customer limit and rights, rename / merge / retire with history,
+//! segment queries with their errors and positions, saved segments that
+//! survive renames and merges, and the in-memory index equal to the same
+//! query in SQL after every kind of write (and after a restart).
+
+use crate::both_backends;
+use crate::helpers::{first_error, problem, spawn_app, Session};
+use kehu_core::segment::{compile, SchemeClasses, Vocabulary};
+use kehu_server::segments::Segments;
+use kehu_store::{Backend, ScopeFilter, Store};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+both_backends!(
+    catalogue_naming_rules,
+    assignments_segments_and_hygiene,
+    index_equals_sql
+);
+
+async fn tags(s: &Session) -> Vec<Value> {
+    let r = s.get("/api/v1/tags").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Vec<Value>>().await.expect("tags")
+}
+
+async fn tag_id(s: &Session, path: &str) -> i64 {
+    tags(s)
+        .await
+        .iter()
+        .find(|t| t["path"] == path && t["merged_into"].is_null())
+        .and_then(|t| t["id"].as_i64())
+        .unwrap_or_else(|| panic!("no tag {path}"))
+}
+
+async fn put(s: &Session, path: &str) -> reqwest::Response {
+    s.request(Method::PUT, path).send().await.expect("PUT")
+}
+
+async fn refused(r: reqwest::Response, field: &str, code: &str) {
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        first_error(&p),
+        (field.to_string(), code.to_string()),
+        "{p}"
+    );
+}
+
+async fn catalogue_naming_rules(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let rep = app.token("rep1", "sales_rep", Some("华东一组")).await;
+    let all = tags(&admin).await;
+    for path in [
+        "行为标签/消费频次/高频",
+        "基础标签/细分行业/IT服务业/云计算",
+        "价值标签/中端客户",
+    ] {
+        assert!(all.iter().any(|t| t["path"] == path), "preset {path}");
+    }
+    assert_eq!(
+        all.iter()
+            .find(|t| t["path"] == "价值标签/中端客户")
+            .expect("tag")["mode"],
+        "rule"
+    );
+
+    let r = admin
+        .post(
+            "/api/v1/tags",
+            json!({"parent": "基础标签/细分行业", "name": "零售业"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let retail: Value = r.json().await.expect("json");
+    assert_eq!(retail["path"], "基础标签/细分行业/零售业");
+    assert_eq!(retail["depth"], 3);
+
+    let industry = tag_id(&admin, "基础标签/细分行业").await;
+    refused(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"parent_id": industry, "name": "工业"}),
+            )
+            .await,
+        "name",
+        "tag_name_synonym",
+    )
+    .await;
+    refused(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"parent_id": industry, "name": "制造业"}),
+            )
+            .await,
+        "name",
+        "tag_name_taken",
+    )
+    .await;
+    refused(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"parent_id": industry, "name": "零售 连锁"}),
+            )
+            .await,
+        "name",
+        "tag_name_character",
+    )
+    .await;
+    refused(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"parent_id": industry, "name": "NOT"}),
+            )
+            .await,
+        "name",
+        "tag_name_reserved",
+    )
+    .await;
+    refused(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"parent": "云计算", "name": "公有云"}),
+            )
+            .await,
+        "parent_id",
+        "tag_too_deep",
+    )
+    .await;
+    refused(
+        admin
+            .post("/api/v1/tags", json!({"parent": "没有这个", "name": "x"}))
+            .await,
+        "parent",
+        "tag_parent_unknown",
+    )
+    .await;
+    refused(
+        admin
+            .post("/api/v1/tags", json!({"name": "x", "mode": "auto"}))
+            .await,
+        "mode",
+        "unknown_option",
+    )
+    .await;
+    let p = problem(
+        rep.post("/api/v1/tags", json!({"name": "我的标签"})).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(p["code"], "forbidden");
+
+    // A move under its own descendant is a cycle; nothing changes.
+    let cloud = tag_id(&admin, "基础标签/细分行业/IT服务业/云计算").await;
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{industry}"),
+            json!({"parent_id": cloud, "version": 1}),
+        )
+        .await;
+    refused(r, "parent_id", "tag_cycle").await;
+    // A rename that collides is refused; one that does not goes through and is history.
+    let id = retail["id"].as_i64().expect("id");
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{id}"),
+            json!({"name": "制造业", "version": 1}),
+        )
+        .await;
+    refused(r, "name", "tag_name_taken").await;
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{id}"),
+            json!({"name": "零售连锁", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{id}"),
+            json!({"name": "零售", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "stale version");
+    let h: Vec<Value> = admin
+        .get(&format!("/api/v1/tags/{id}/history"))
+        .await
+        .json()
+        .await
+        .expect("history");
+    let actions: Vec<&str> = h.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, vec!["renamed", "created"]);
+    assert_eq!(h[0]["detail"], json!({"from": "零售业", "to": "零售连锁"}));
+
+    // Synonym groups are settings: with 零售连锁 a synonym of 百货, 百货 is refused beside it.
+    let r = admin
+        .request(Method::PUT, "/api/v1/tag-settings")
+        .json(&json!({"max_manual_tags": 3, "synonyms": [["零售连锁", "百货"]]}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status(), StatusCode::OK);
+    refused(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"parent_id": industry, "name": "百货"}),
+            )
+            .await,
+        "name",
+        "tag_name_synonym",
+    )
+    .await;
+    let r = admin
+        .request(Method::PUT, "/api/v1/tag-settings")
+        .json(&json!({"max_manual_tags": 0, "synonyms": []}))
+        .send()
+        .await
+        .expect("PUT");
+    refused(r, "max_manual_tags", "out_of_range").await;
+    app.cleanup().await;
+}
+
+async fn assignments_segments_and_hygiene(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let rep = app.token("rep_east", "sales_rep", Some("华东一组")).await;
+    let service = app.token("kefu", "service", None).await;
+    let a = admin
+        .customer(
+            "杭州甲公司",
+            json!({"sales_region": "华东", "owner_id": rep.user_id}),
+        )
+        .await;
+    let b = admin
+        .customer(
+            "广州乙公司",
+            json!({"sales_region": "华南", "province": "广东"}),
+        )
+        .await;
+    let c = admin
+        .customer("苏州丙公司", json!({"sales_region": "华东"}))
+        .await;
+    let (a, b, c) = (
+        a["id"].as_i64().expect("id"),
+        b["id"].as_i64().expect("id"),
+        c["id"].as_i64().expect("id"),
+    );
+
+    let manual = ["价格敏感", "重视服务", "定制需求", "新品试用", "付款延迟"];
+    let mut ids = Vec::new();
+    for name in manual {
+        let path = tags(&admin)
+            .await
+            .iter()
+            .find(|t| t["name"] == name)
+            .expect("tag")["path"]
+            .as_str()
+            .expect("path")
+            .to_string();
+        ids.push(tag_id(&admin, &path).await);
+    }
+    for &t in &ids {
+        let r = put(&admin, &format!("/api/v1/customers/{a}/tags/{t}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // Again: no change, no error.
+    let again: Value = put(&admin, &format!("/api/v1/customers/{a}/tags/{}", ids[0]))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["changed"], false);
+    assert_eq!(again["tags"].as_array().map(Vec::len), Some(5));
+    // The sixth manual tag is over the limit; a rule tag is not for hands.
+    let sixth = tag_id(&admin, "风险标签/竞品接触").await;
+    refused(
+        put(&admin, &format!("/api/v1/customers/{a}/tags/{sixth}")).await,
+        "tag_id",
+        "tag_limit",
+    )
+    .await;
+    let rule_tag = tag_id(&admin, "价值标签/高端客户").await;
+    refused(
+        put(&admin, &format!("/api/v1/customers/{b}/tags/{rule_tag}")).await,
+        "tag_id",
+        "tag_not_manual",
+    )
+    .await;
+    let mine: Vec<Value> = admin
+        .get(&format!("/api/v1/customers/{a}/tags"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine.len(), 5, "nothing half-applied");
+    // 客服 may not tag; a rep may tag their own customer but not another's (404: not in scope).
+    assert_eq!(
+        put(&service, &format!("/api/v1/customers/{b}/tags/{sixth}"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        put(&rep, &format!("/api/v1/customers/{b}/tags/{sixth}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = rep
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/customers/{a}/tags/{}", ids[4]),
+        )
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        put(&rep, &format!("/api/v1/customers/{a}/tags/{sixth}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        put(&admin, &format!("/api/v1/customers/{c}/tags/{}", ids[4]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        put(&admin, &format!("/api/v1/customers/{b}/tags/{}", ids[0]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Segments: counts and pages from the index, the same as SQL.
+    let v = seg(&admin, "华东 AND 需求标签 AND NOT 付款延迟").await;
+    assert_eq!(v["count"], 1, "{v}");
+    assert_eq!(v["customers"][0]["id"], a);
+    assert_eq!(
+        seg(&admin, "风险标签").await["count"],
+        2,
+        "a subtree: 竞品接触 on a, 付款延迟 on c"
+    );
+    assert_eq!(seg(&admin, "价格敏感 OR province = 广东").await["count"], 2);
+    assert_eq!(seg(&admin, "NOT 需求标签").await["count"], 1);
+    // The rep sees their team's customers only.
+    assert_eq!(seg(&rep, "价格敏感").await["count"], 1);
+    // Paging by id.
+    let p1: Value = admin.get("/api/v1/segment-results?expression=%E5%8D%8E%E4%B8%9C%20OR%20%E5%8D%8E%E5%8D%97&limit=2").await.json().await.expect("json");
+    assert_eq!(p1["count"], 3);
+    assert_eq!(p1["customers"].as_array().map(Vec::len), Some(2));
+    let after = p1["next_after"].as_i64().expect("more");
+    let p2: Value = admin.get(&format!("/api/v1/segment-results?expression=%E5%8D%8E%E4%B8%9C%20OR%20%E5%8D%8E%E5%8D%97&limit=2&after={after}")).await.json().await.expect("json");
+    assert_eq!(p2["customers"].as_array().map(Vec::len), Some(1));
+    assert!(p2["next_after"].is_null());
+
+    // Bad expressions: the reason and the position, nothing else.
+    assert!(bad(&admin, "华东 AND (", "segment_syntax")
+        .await
+        .contains("第 9 个字符"));
+    assert!(bad(&admin, "华东 AND 不存在的标签", "segment_unknown_name")
+        .await
+        .contains("第 8 个字符"));
+    bad(&admin, "高频", "segment_ambiguous_name").await;
+    bad(&admin, "年采购额 >= 很多", "segment_bad_value").await;
+
+    // A saved, shared segment survives a rename and a merge of its tags.
+    let r = admin
+        .post(
+            "/api/v1/segments",
+            json!({"name": "风险+价格敏感", "expression": "付款延迟 OR 价格敏感", "shared": true}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let saved: Value = r.json().await.expect("json");
+    let sid = saved["id"].as_i64().expect("id");
+    assert_eq!(saved["count"], 3);
+    assert_eq!(
+        saved["stable_expression"],
+        format!("#{} OR #{}", ids[4], ids[0])
+    );
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{}", ids[4]),
+            json!({"name": "逾期付款", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = admin
+        .post(
+            &format!("/api/v1/tags/{}/merge", ids[0]),
+            json!({"into": ids[1]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after_merge: Value = admin
+        .get(&format!("/api/v1/segments/{sid}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after_merge["expression"], "逾期付款 OR 重视服务");
+    assert_eq!(
+        after_merge["count"], 3,
+        "a and b now carry 重视服务, c 逾期付款"
+    );
+    let a_tags: Vec<Value> = admin
+        .get(&format!("/api/v1/customers/{a}/tags"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        a_tags.iter().all(|t| t["tag_id"] != ids[0])
+            && a_tags.iter().filter(|t| t["tag_id"] == ids[1]).count() == 1
+    );
+    let h: Vec<Value> = admin
+        .get(&format!("/api/v1/tags/{}/history", ids[0]))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(h[0]["action"], "merged_away");
+    assert!(
+        h.iter()
+            .any(|e| e["action"] == "assigned" && e["customer_id"] == a),
+        "assignment history kept"
+    );
+    // Merging into a tag of another mode, or into itself, is refused.
+    refused(
+        admin
+            .post(
+                &format!("/api/v1/tags/{}/merge", ids[1]),
+                json!({"into": rule_tag}),
+            )
+            .await,
+        "into",
+        "tag_merge_mode",
+    )
+    .await;
+    refused(
+        admin
+            .post(
+                &format!("/api/v1/tags/{}/merge", ids[1]),
+                json!({"into": ids[1]}),
+            )
+            .await,
+        "into",
+        "tag_merge_into_itself",
+    )
+    .await;
+    // The rep's team does not see the admin's shared segment (admin has no team); their own they do.
+    assert_eq!(
+        rep.get(&format!("/api/v1/segments/{sid}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Retired: no new assignments, old ones still found.
+    let r = admin
+        .post(&format!("/api/v1/tags/{}/retire", ids[3]), json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    refused(
+        put(&admin, &format!("/api/v1/customers/{b}/tags/{}", ids[3])).await,
+        "tag_id",
+        "tag_retired",
+    )
+    .await;
+    assert_eq!(seg(&admin, "新品试用").await["count"], 1);
+
+    // A deleted customer leaves every segment at once.
+    let v = version_of(&admin, c).await;
+    let r = admin
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/customers/{c}?version={v}"),
+        )
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(seg(&admin, "逾期付款").await["count"], 0);
+    assert_eq!(seg(&admin, "华东").await["count"], 1);
+    app.cleanup().await;
+}
+
+/// A segment's result (asserting 200).
+async fn seg(s: &Session, e: &str) -> Value {
+    let r = s
+        .get(&format!(
+            "/api/v1/segment-results?expression={}",
+            urlencode(e)
+        ))
+        .await;
+    let status = r.status();
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(status, StatusCode::OK, "{e}: {v}");
+    v
+}
+
+/// A refused expression: its code, and the message returned.
+async fn bad(s: &Session, e: &str, code: &str) -> String {
+    let r = s
+        .get(&format!(
+            "/api/v1/segment-results?expression={}",
+            urlencode(e)
+        ))
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        first_error(&p),
+        ("expression".to_string(), code.to_string()),
+        "{e}: {p}"
+    );
+    p["errors"][0]["message"].as_str().unwrap_or("").to_string()
+}
+
+async fn version_of(s: &Session, customer: i64) -> i64 {
+    let v: Value = s
+        .get(&format!("/api/v1/customers/{customer}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    v["version"].as_i64().expect("version")
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The expressions the index and SQL are compared on.
+const EXPRESSIONS: &[&str] = &[
+    "华东",
+    "需求标签",
+    "NOT 需求标签",
+    "华东 AND 需求标签 AND NOT 定制需求",
+    "(价格敏感 OR 重视服务) AND NOT (华北 OR 风险标签)",
+    "年采购额 >= 5万 OR employees < 200",
+    "合作起始时间 >= 2022-01-01 AND NOT industry IN (制造业, 金融)",
+    "value_tier IN (战略型, 潜力型, 优化型) OR NOT behavior = 投诉客户",
+    "lifecycle != 潜在 AND 行为标签",
+    "complaints_365d > 0 OR order_count >= 2",
+];
+
+/// The expressions in their stored form (tags by id: they survive the merge below).
+async fn stable_forms(store: &Store, schemes: &[SchemeClasses]) -> Vec<String> {
+    let tags = store.tag_catalogue().await.expect("catalogue");
+    EXPRESSIONS
+        .iter()
+        .map(|e| {
+            compile(
+                e,
+                &Vocabulary {
+                    tags: &tags,
+                    schemes,
+                },
+            )
+            .unwrap_or_else(|err| panic!("{e}: {err:?}"))
+            .stable
+        })
+        .collect()
+}
+
+async fn compare(
+    app_store: &Store,
+    segments: &Segments,
+    scope: &ScopeFilter,
+    schemes: &[SchemeClasses],
+    exprs: &[String],
+) {
+    let tags = app_store.tag_catalogue().await.expect("catalogue");
+    for e in exprs {
+        let c = compile(
+            e,
+            &Vocabulary {
+                tags: &tags,
+                schemes,
+            },
+        )
+        .unwrap_or_else(|err| panic!("{e}: {err:?}"));
+        let fast = segments.query(&c.plan, scope, 0, 10).await.expect("index");
+        let (n, ids) = app_store
+            .segment_by_sql(&c.plan, scope, 0, 10)
+            .await
+            .expect("sql");
+        assert_eq!(
+            (fast.count, fast.page.clone()),
+            (n, ids),
+            "{e} in {scope:?}"
+        );
+    }
+}
+
+async fn index_equals_sql(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let rep = app.token("rep_east", "sales_rep", Some("华东一组")).await;
+    let regions = ["华东", "华南", "华北", "西南"];
+    let industries = ["制造业", "金融", "IT服务", "零售业"];
+    let mut customers = Vec::new();
+    for i in 0..24 {
+        let mut extra = json!({
+            "sales_region": regions[i % 4],
+            "industry": industries[(i / 2) % 4],
+            "employees": 50 + i * 17,
+            "cooperation_start_on": format!("{}-0{}-15", 2019 + i % 5, 1 + i % 9),
+        });
+        if i % 3 == 0 {
+            extra["owner_id"] = json!(rep.user_id);
+        }
+        let c = admin.customer(&format!("测试{i}号有限公司"), extra).await;
+        customers.push(c["id"].as_i64().expect("id"));
+    }
+    let today = app.store.today();
+    for (i, &c) in customers.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        let r = admin
+            .post(
+                &format!("/api/v1/customers/{c}/orders"),
+                json!({"ordered_on": today.to_string(), "amount_fen": 1_000_000 * (i as i64 + 1)}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let manual: Vec<i64> = {
+        let all = tags(&admin).await;
+        all.iter()
+            .filter(|t| {
+                t["mode"] == "manual"
+                    && t["depth"].as_i64() >= Some(2)
+                    && t["path"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with("需求标签") || p.starts_with("风险标签"))
+            })
+            .filter_map(|t| t["id"].as_i64())
+            .collect()
+    };
+    let vocab_schemes = |set: &kehu_server::classifier::SchemeSet| -> Vec<SchemeClasses> {
+        set.schemes
+            .iter()
+            .map(|s| SchemeClasses {
+                key: s.key.clone(),
+                name: s.spec.name.clone(),
+                classes: s.class_keys(),
+            })
+            .collect()
+    };
+    let classifier = kehu_server::classifier::Classifier::new(app.store.clone());
+    let schemes = vocab_schemes(&*classifier.published().await.expect("schemes"));
+    // One index that follows the feed from the start, compared after each round of writes.
+    let segments = Segments::new(app.store.clone());
+    let team = ScopeFilter::Team {
+        team: Some("华东一组".into()),
+        user_id: rep.user_id,
+    };
+    let exprs = stable_forms(&app.store, &schemes).await;
+    compare(&app.store, &segments, &ScopeFilter::All, &schemes, &exprs).await;
+    for round in 0..3usize {
+        // Tags by hand, concurrently from several clients.
+        let mut tasks = Vec::new();
+        for (k, &c) in customers.iter().enumerate() {
+            let t = manual[(k + round) % manual.len()];
+            let path = format!("/api/v1/customers/{c}/tags/{t}");
+            let req = admin.request(Method::PUT, &path);
+            tasks.push(tokio::spawn(async move {
+                req.send().await.expect("PUT").status()
+            }));
+        }
+        for t in tasks {
+            let status = t.await.expect("task");
+            assert!(
+                status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{status}"
+            );
+        }
+        // Field edits, a removal, a deletion, a merge.
+        let c = customers[round];
+        let v = version_of(&admin, c).await;
+        let r = admin
+            .patch(
+                &format!("/api/v1/customers/{c}"),
+                json!({"sales_region": "华北", "version": v}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = admin
+            .request(
+                Method::DELETE,
+                &format!(
+                    "/api/v1/customers/{}/tags/{}",
+                    customers[5 + round],
+                    manual[(5 + round + round) % manual.len()]
+                ),
+            )
+            .send()
+            .await
+            .expect("DELETE");
+        assert_eq!(r.status(), StatusCode::OK);
+        let gone = customers.remove(10 + round);
+        let v = version_of(&admin, gone).await;
+        let r = admin
+            .request(
+                Method::DELETE,
+                &format!("/api/v1/customers/{gone}?version={v}"),
+            )
+            .send()
+            .await
+            .expect("DELETE");
+        assert!(r.status().is_success());
+        compare(&app.store, &segments, &ScopeFilter::All, &schemes, &exprs).await;
+        compare(&app.store, &segments, &team, &schemes, &exprs).await;
+    }
+    let r = admin
+        .post(
+            &format!("/api/v1/tags/{}/merge", manual[0]),
+            json!({"into": manual[1]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    app.store
+        .bulk_tag(
+            &customers
+                .iter()
+                .map(|&c| (c, manual[2]))
+                .collect::<Vec<_>>(),
+            "rule",
+        )
+        .await
+        .expect("bulk");
+    compare(&app.store, &segments, &ScopeFilter::All, &schemes, &exprs).await;
+    // A fresh index (a restart) reads the same.
+    let fresh = Segments::new(app.store.clone());
+    compare(&app.store, &fresh, &team, &schemes, &exprs).await;
+    app.cleanup().await;
+}

@@ -1,0 +1,771 @@
+//! Tags (`tags`), who carries them (`customer_tags`), every change to
+//! either (`tag_history`), the tag settings and saved segments.
+//!
+//! *Invariant*: each catalogue change is checked against the catalogue as
+//! read inside its own transaction (names, synonyms, depth, cycles), and
+//! every assignment change appends to the change feed (kind `tags`) in the
+//! same transaction, so an in-memory index that follows the feed never
+//! misses one.
+
+use crate::bulk_read::Read;
+use crate::db::{id_marks, Arg, Backend, Exec, RowGet, Tx, IDS_PER_QUERY};
+use crate::error::StoreError;
+use crate::feed::{self, Changed, FeedKind};
+use crate::{args, Store};
+use chrono::{DateTime, Utc};
+use kehu_core::tags::{
+    name_key, parse_tag_name, preset_catalogue, Catalogue, Synonyms, TagMode, TagNode,
+    DEFAULT_MAX_MANUAL_TAGS,
+};
+use kehu_core::{Reason, ValidationErrors};
+use serde_json::{json, Value};
+
+/// A tag of the catalogue, with how many customers carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub mode: TagMode,
+    pub description: Option<String>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub merged_into: Option<i64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub customers: i64,
+}
+
+impl TagRecord {
+    pub fn node(&self) -> TagNode {
+        TagNode {
+            id: self.id,
+            parent_id: self.parent_id,
+            name: self.name.clone(),
+            mode: self.mode,
+            retired: self.retired_at.is_some(),
+            merged_into: self.merged_into,
+        }
+    }
+}
+
+/// A new tag as typed (the name is checked here, against the catalogue).
+#[derive(Debug, Clone)]
+pub struct NewTag {
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub mode: TagMode,
+    pub description: Option<String>,
+}
+
+/// A change to a tag; `None` leaves a part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TagChange {
+    pub name: Option<String>,
+    /// `Some(None)`: make it a top-level dimension.
+    pub parent_id: Option<Option<i64>>,
+    pub mode: Option<TagMode>,
+    pub description: Option<Option<String>>,
+}
+
+/// A tag on a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub customer_id: i64,
+    pub tag_id: i64,
+    pub source: String,
+    pub assigned_by: Option<i64>,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// One entry of the tag history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagEvent {
+    pub id: i64,
+    pub tag_id: i64,
+    pub customer_id: Option<i64>,
+    pub action: String,
+    pub detail: Value,
+    pub by_user: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+/// The tag system's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagSettings {
+    /// Hand-assigned (manual) tags a customer may carry at most.
+    pub max_manual_tags: u32,
+    pub synonyms: Synonyms,
+}
+
+impl Default for TagSettings {
+    fn default() -> Self {
+        TagSettings {
+            max_manual_tags: DEFAULT_MAX_MANUAL_TAGS,
+            synonyms: Synonyms::preset(),
+        }
+    }
+}
+
+const TAG_COLUMNS: &str = "t.id, t.parent_id, t.name, t.mode, t.description, t.retired_at, t.merged_into, t.version, t.created_at, t.updated_at";
+
+fn decode_tag(r: &dyn RowGet) -> Result<TagRecord, sqlx::Error> {
+    let mode = r.text("mode")?;
+    Ok(TagRecord {
+        id: r.int("id")?,
+        parent_id: r.opt_int("parent_id")?,
+        name: r.text("name")?,
+        mode: TagMode::parse(&mode)
+            .map_err(|_| sqlx::Error::Decode(format!("tag mode {mode}").into()))?,
+        description: r.opt_text("description")?,
+        retired_at: r.opt_time("retired_at")?,
+        merged_into: r.opt_int("merged_into")?,
+        version: r.int("version")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+        customers: r.int("customers")?,
+    })
+}
+
+fn decode_assignment(r: &dyn RowGet) -> Result<Assignment, sqlx::Error> {
+    Ok(Assignment {
+        customer_id: r.int("customer_id")?,
+        tag_id: r.int("tag_id")?,
+        source: r.text("source")?,
+        assigned_by: r.opt_int("assigned_by")?,
+        assigned_at: r.time("assigned_at")?,
+    })
+}
+
+fn invalid(field: &str, reason: Reason) -> StoreError {
+    StoreError::Invalid(ValidationErrors::single(field, reason))
+}
+
+fn rule(field: &str, code: &'static str, zh: String, en: String) -> StoreError {
+    invalid(field, Reason::Rule { code, zh, en })
+}
+
+async fn read_tags(exec: &mut impl Exec, only: Option<i64>) -> Result<Vec<TagRecord>, StoreError> {
+    let filter = if only.is_some() {
+        "WHERE t.id = $1"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {TAG_COLUMNS}, (SELECT COUNT(*) FROM customer_tags ct WHERE ct.tag_id = t.id) AS customers \
+         FROM tags t {filter} ORDER BY t.id"
+    );
+    let a = only.map(|id| args![id]).unwrap_or_default();
+    exec.fetch_all(&sql, a, decode_tag).await
+}
+
+async fn catalogue_in(exec: &mut impl Exec) -> Result<Catalogue, StoreError> {
+    let sql =
+        format!("SELECT {TAG_COLUMNS}, CAST(0 AS BIGINT) AS customers FROM tags t ORDER BY t.id");
+    let tags = exec.fetch_all(&sql, vec![], decode_tag).await?;
+    Ok(Catalogue::new(tags.iter().map(TagRecord::node)))
+}
+
+async fn settings_in(exec: &mut impl Exec) -> Result<TagSettings, StoreError> {
+    let rows = exec
+        .fetch_all(
+            "SELECT key, value FROM tag_settings",
+            vec![],
+            |r: &dyn RowGet| Ok((r.text("key")?, r.json("value")?)),
+        )
+        .await?;
+    let mut s = TagSettings::default();
+    for (key, value) in rows {
+        match key.as_str() {
+            "max_manual_tags" => {
+                if let Some(n) = value.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                    s.max_manual_tags = n;
+                }
+            }
+            "synonyms" => {
+                s.synonyms = serde_json::from_value(value)
+                    .map_err(|e| StoreError::Config(format!("tag synonyms: {e}")))?
+            }
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+async fn history(
+    exec: &mut impl Exec,
+    tag_id: i64,
+    customer_id: Option<i64>,
+    action: &str,
+    detail: Value,
+    by: Option<i64>,
+) -> Result<(), StoreError> {
+    exec.execute(
+        "INSERT INTO tag_history (tag_id, customer_id, action, detail, by_user, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        args![tag_id, customer_id, action, detail, by, Utc::now()],
+    )
+    .await
+    .map(drop)
+}
+
+async fn insert_tag(
+    tx: &mut Tx,
+    parent_id: Option<i64>,
+    name: &str,
+    mode: TagMode,
+    description: Option<&str>,
+    by: Option<i64>,
+) -> Result<i64, StoreError> {
+    let now = Utc::now();
+    let id = tx
+        .fetch_one(
+            "INSERT INTO tags (parent_id, name, name_key, mode, description, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            args![parent_id, name, name_key(name), mode.as_str(), description, by, now],
+            |r: &dyn RowGet| r.int("id"),
+        )
+        .await?;
+    history(
+        tx,
+        id,
+        None,
+        "created",
+        json!({"name": name, "parent_id": parent_id, "mode": mode.as_str()}),
+        by,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The preset catalogue and default settings (migration 8).
+pub(crate) async fn seed_preset_tags(tx: &mut Tx) -> Result<(), StoreError> {
+    let mut ids: Vec<(Vec<&str>, i64)> = Vec::new();
+    for (path, mode) in preset_catalogue() {
+        let parent = ids
+            .iter()
+            .find(|(p, _)| *p == path[..path.len() - 1])
+            .map(|(_, id)| *id);
+        let name = path[path.len() - 1];
+        let id = insert_tag(tx, parent, name, mode, None, None).await?;
+        ids.push((path, id));
+    }
+    let defaults = TagSettings::default();
+    write_settings(tx, &defaults, None).await
+}
+
+async fn write_settings(tx: &mut Tx, s: &TagSettings, by: Option<i64>) -> Result<(), StoreError> {
+    let synonyms =
+        serde_json::to_value(&s.synonyms).map_err(|e| StoreError::Config(e.to_string()))?;
+    for (key, value) in [
+        ("max_manual_tags", json!(s.max_manual_tags)),
+        ("synonyms", synonyms),
+    ] {
+        tx.execute(
+            "INSERT INTO tag_settings (key, value, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            args![key, value, by, Utc::now()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A live tag of the catalogue or NotFound.
+fn live(c: &Catalogue, id: i64) -> Result<&TagNode, StoreError> {
+    c.get(id)
+        .filter(|n| n.merged_into.is_none())
+        .ok_or(StoreError::NotFound)
+}
+
+impl Store {
+    /// The whole catalogue (merged tags too), with customer counts, by id.
+    pub async fn tags(&self) -> Result<Vec<TagRecord>, StoreError> {
+        read_tags(&mut self.db.clone(), None).await
+    }
+
+    pub async fn tag(&self, id: i64) -> Result<TagRecord, StoreError> {
+        read_tags(&mut self.db.clone(), Some(id))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The catalogue as a tree (for names, paths and references).
+    pub async fn tag_catalogue(&self) -> Result<Catalogue, StoreError> {
+        catalogue_in(&mut self.db.clone()).await
+    }
+
+    pub async fn tag_settings(&self) -> Result<TagSettings, StoreError> {
+        settings_in(&mut self.db.clone()).await
+    }
+
+    /// Replaces the settings. A lower limit applies to new assignments;
+    /// customers above it keep what they have.
+    pub async fn set_tag_settings(&self, s: &TagSettings, by: i64) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        write_settings(&mut tx, s, Some(by)).await?;
+        tx.commit().await
+    }
+
+    /// Adds a tag: a valid name, unique among its siblings and no synonym
+    /// of one, under a live parent, at most four levels deep.
+    pub async fn create_tag(&self, t: &NewTag, by: i64) -> Result<TagRecord, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let c = catalogue_in(&mut tx).await?;
+        let settings = settings_in(&mut tx).await?;
+        let name = parse_tag_name(&t.name).map_err(|r| invalid("name", r))?;
+        c.check_parent(None, t.parent_id)
+            .map_err(|r| invalid("parent_id", r))?;
+        c.check_name(t.parent_id, &name, None, &settings.synonyms)
+            .map_err(|r| invalid("name", r))?;
+        let id = insert_tag(
+            &mut tx,
+            t.parent_id,
+            &name,
+            t.mode,
+            t.description.as_deref(),
+            Some(by),
+        )
+        .await?;
+        let tag = read_tags(&mut tx, Some(id))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(tag)
+    }
+
+    /// Renames, moves, re-describes or changes the mode of a tag, at
+    /// `expected` version. Saved segments refer to tags by id and keep working.
+    pub async fn update_tag(
+        &self,
+        id: i64,
+        expected: i64,
+        change: &TagChange,
+        by: i64,
+    ) -> Result<TagRecord, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        crate::db::check_version(&mut tx, "tags", id, expected).await?;
+        let c = catalogue_in(&mut tx).await?;
+        let settings = settings_in(&mut tx).await?;
+        let current = live(&c, id)?.clone();
+        let parent = change.parent_id.unwrap_or(current.parent_id);
+        let name = match &change.name {
+            Some(n) => parse_tag_name(n).map_err(|r| invalid("name", r))?,
+            None => current.name.clone(),
+        };
+        if parent != current.parent_id {
+            c.check_parent(Some(id), parent)
+                .map_err(|r| invalid("parent_id", r))?;
+        }
+        if parent != current.parent_id || name != current.name {
+            c.check_name(parent, &name, Some(id), &settings.synonyms)
+                .map_err(|r| invalid("name", r))?;
+        }
+        let mode = change.mode.unwrap_or(current.mode);
+        let old_description = tx
+            .fetch_one(
+                "SELECT description FROM tags WHERE id = $1",
+                args![id],
+                |r: &dyn RowGet| r.opt_text("description"),
+            )
+            .await?;
+        let description = change.description.clone().unwrap_or(old_description);
+        tx.execute(
+            "UPDATE tags SET name = $1, name_key = $2, parent_id = $3, mode = $4, description = $5, version = version + 1, updated_at = $6 WHERE id = $7",
+            args![name.as_str(), name_key(&name), parent, mode.as_str(), description, Utc::now(), id],
+        )
+        .await?;
+        if name != current.name {
+            history(
+                &mut tx,
+                id,
+                None,
+                "renamed",
+                json!({"from": current.name, "to": name}),
+                Some(by),
+            )
+            .await?;
+        }
+        if parent != current.parent_id {
+            history(
+                &mut tx,
+                id,
+                None,
+                "moved",
+                json!({"from": current.parent_id, "to": parent}),
+                Some(by),
+            )
+            .await?;
+        }
+        if mode != current.mode {
+            history(
+                &mut tx,
+                id,
+                None,
+                "mode_changed",
+                json!({"from": current.mode.as_str(), "to": mode.as_str()}),
+                Some(by),
+            )
+            .await?;
+        }
+        let tag = read_tags(&mut tx, Some(id))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(tag)
+    }
+
+    /// Retires a tag (no new assignments; existing ones stay and still
+    /// match queries) or brings it back.
+    pub async fn set_tag_retired(
+        &self,
+        id: i64,
+        retired: bool,
+        by: i64,
+    ) -> Result<TagRecord, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let c = catalogue_in(&mut tx).await?;
+        let node = live(&c, id)?;
+        if node.retired != retired {
+            let at = retired.then(Utc::now);
+            tx.execute(
+                "UPDATE tags SET retired_at = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+                args![at, Utc::now(), id],
+            )
+            .await?;
+            let action = if retired { "retired" } else { "restored" };
+            history(&mut tx, id, None, action, json!({}), Some(by)).await?;
+        }
+        let tag = read_tags(&mut tx, Some(id))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(tag)
+    }
+
+    /// Merges tag `from` into `into`: every assignment moves (a customer
+    /// carrying both keeps one), `from` stays in the catalogue pointing at
+    /// `into` so references to it follow, and both histories say so.
+    /// Tags of different modes, a tag with live children, or a tag into its
+    /// own subtree are refused.
+    pub async fn merge_tag(&self, from: i64, into: i64, by: i64) -> Result<TagRecord, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let c = catalogue_in(&mut tx).await?;
+        let source = live(&c, from)?.clone();
+        let target = live(&c, into)
+            .map_err(|_| {
+                rule(
+                    "into",
+                    "tag_merge_target_unknown",
+                    format!("目标标签 #{into} 不存在或已合并"),
+                    format!("the target tag #{into} does not exist or was merged"),
+                )
+            })?
+            .clone();
+        if from == into || c.subtree(from).contains(&into) {
+            return Err(rule(
+                "into",
+                "tag_merge_into_itself",
+                "不能把标签合并到它自己或它的下级".into(),
+                "a tag cannot be merged into itself or one of its descendants".into(),
+            ));
+        }
+        if c.children_of(Some(from)).next().is_some() {
+            return Err(rule(
+                "from",
+                "tag_merge_has_children",
+                format!("“{}”还有下级标签，请先移动或合并它们", c.path_text(from)),
+                format!(
+                    "“{}” still has child tags: move or merge them first",
+                    c.path_text(from)
+                ),
+            ));
+        }
+        if source.mode != target.mode {
+            return Err(rule(
+                "into",
+                "tag_merge_mode",
+                "只能合并同一种打标方式（手动/规则/半自动）的标签".into(),
+                "only tags assigned the same way (manual, rule, hybrid) can be merged".into(),
+            ));
+        }
+        let moved_customers = tx
+            .fetch_all(
+                "SELECT customer_id FROM customer_tags WHERE tag_id = $1",
+                args![from],
+                |r: &dyn RowGet| r.int("customer_id"),
+            )
+            .await?;
+        tx.execute(
+            "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_by, assigned_at) \
+             SELECT customer_id, $1, source, assigned_by, assigned_at FROM customer_tags WHERE tag_id = $2 \
+             ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            args![into, from],
+        )
+        .await?;
+        tx.execute("DELETE FROM customer_tags WHERE tag_id = $1", args![from])
+            .await?;
+        tx.execute(
+            "UPDATE tags SET merged_into = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+            args![into, Utc::now(), from],
+        )
+        .await?;
+        let detail = json!({"from": from, "from_path": c.path_text(from), "into": into, "into_path": c.path_text(into), "customers": moved_customers.len()});
+        history(&mut tx, from, None, "merged_away", detail.clone(), Some(by)).await?;
+        history(&mut tx, into, None, "merged_in", detail, Some(by)).await?;
+        feed::record(&mut tx, FeedKind::Tags, &moved_customers).await?;
+        let tag = read_tags(&mut tx, Some(into))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(tag)
+    }
+
+    /// Puts a manual tag on a customer (by a person). Refused for a tag
+    /// that is retired, merged or not manual, and past the per-customer
+    /// limit of manual tags. Assigning a tag the customer has is no change
+    /// (Ok(false)).
+    pub async fn assign_tag(
+        &self,
+        customer_id: i64,
+        tag_id: i64,
+        by: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let c = catalogue_in(&mut tx).await?;
+        let node = live(&c, tag_id).map_err(|_| {
+            rule(
+                "tag_id",
+                "tag_unknown",
+                format!("标签 #{tag_id} 不存在"),
+                format!("the tag #{tag_id} does not exist"),
+            )
+        })?;
+        if node.retired {
+            return Err(rule(
+                "tag_id",
+                "tag_retired",
+                format!("标签“{}”已停用，不能再打", c.path_text(tag_id)),
+                format!(
+                    "the tag “{}” is retired and cannot be assigned",
+                    c.path_text(tag_id)
+                ),
+            ));
+        }
+        if node.mode != TagMode::Manual {
+            return Err(rule(
+                "tag_id",
+                "tag_not_manual",
+                format!("标签“{}”由规则打标，不能手动打", c.path_text(tag_id)),
+                format!(
+                    "the tag “{}” is assigned by its rule, not by hand",
+                    c.path_text(tag_id)
+                ),
+            ));
+        }
+        // Lock the customer's row first: two concurrent assignments to one
+        // customer then count one after the other.
+        let locked = tx
+            .execute(
+                "UPDATE customers SET version = version WHERE id = $1",
+                args![customer_id],
+            )
+            .await?;
+        if locked == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let have = tx
+            .fetch_all(
+                "SELECT tag_id FROM customer_tags WHERE customer_id = $1",
+                args![customer_id],
+                |r: &dyn RowGet| r.int("tag_id"),
+            )
+            .await?;
+        if have.contains(&tag_id) {
+            return Ok(false);
+        }
+        let settings = settings_in(&mut tx).await?;
+        let manual = have
+            .iter()
+            .filter(|&&t| c.get(t).is_some_and(|n| n.mode == TagMode::Manual))
+            .count();
+        if manual >= settings.max_manual_tags as usize {
+            let max = settings.max_manual_tags;
+            return Err(rule(
+                "tag_id",
+                "tag_limit",
+                format!("每个客户最多 {max} 个自定义标签，该客户已有 {manual} 个"),
+                format!("a customer carries at most {max} custom tags and this one has {manual}"),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_by, assigned_at) VALUES ($1, $2, 'manual', $3, $4)",
+            args![customer_id, tag_id, by, Utc::now()],
+        )
+        .await?;
+        history(
+            &mut tx,
+            tag_id,
+            Some(customer_id),
+            "assigned",
+            json!({"source": "manual"}),
+            Some(by),
+        )
+        .await?;
+        feed::record(&mut tx, FeedKind::Tags, &[customer_id]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes a tag off a customer; Ok(false) when it was not there.
+    pub async fn unassign_tag(
+        &self,
+        customer_id: i64,
+        tag_id: i64,
+        by: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let removed = tx
+            .execute(
+                "DELETE FROM customer_tags WHERE customer_id = $1 AND tag_id = $2",
+                args![customer_id, tag_id],
+            )
+            .await?;
+        if removed == 0 {
+            return Ok(false);
+        }
+        history(
+            &mut tx,
+            tag_id,
+            Some(customer_id),
+            "removed",
+            json!({}),
+            Some(by),
+        )
+        .await?;
+        feed::record(&mut tx, FeedKind::Tags, &[customer_id]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A customer's tags, in catalogue order.
+    pub async fn customer_tags(&self, customer_id: i64) -> Result<Vec<Assignment>, StoreError> {
+        self.db
+            .clone()
+            .fetch_all(
+                "SELECT customer_id, tag_id, source, assigned_by, assigned_at FROM customer_tags WHERE customer_id = $1 ORDER BY tag_id",
+                args![customer_id],
+                decode_assignment,
+            )
+            .await
+    }
+
+    /// The history of a tag (`tag_id`) or of a customer's tags, newest first.
+    pub async fn tag_history(
+        &self,
+        tag_id: Option<i64>,
+        customer_id: Option<i64>,
+    ) -> Result<Vec<TagEvent>, StoreError> {
+        let (filter, a) = match (tag_id, customer_id) {
+            (Some(t), _) => ("tag_id = $1", args![t]),
+            (None, Some(c)) => ("customer_id = $1", args![c]),
+            (None, None) => ("1 = 1", vec![]),
+        };
+        let sql = format!("SELECT id, tag_id, customer_id, action, detail, by_user, at FROM tag_history WHERE {filter} ORDER BY id DESC LIMIT 500");
+        self.db
+            .clone()
+            .fetch_all(&sql, a, |r: &dyn RowGet| {
+                Ok(TagEvent {
+                    id: r.int("id")?,
+                    tag_id: r.int("tag_id")?,
+                    customer_id: r.opt_int("customer_id")?,
+                    action: r.text("action")?,
+                    detail: r.json("detail")?,
+                    by_user: r.opt_int("by_user")?,
+                    at: r.time("at")?,
+                })
+            })
+            .await
+    }
+
+    /// (customer, tag) pairs of customers `first..=last`, in customer order
+    /// (for the segment index).
+    pub async fn tag_pairs_between(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        Read::Bulk
+            .all(
+                &mut self.db.clone(),
+                "SELECT customer_id, tag_id FROM customer_tags WHERE customer_id >= $1 AND customer_id <= $2 ORDER BY customer_id",
+                args![first, last],
+                |r: &dyn RowGet| Ok((r.int("customer_id")?, r.int("tag_id")?)),
+            )
+            .await
+    }
+
+    /// (customer, tag) pairs of the customers among `ids`.
+    pub async fn tag_pairs_in(&self, ids: &[i64]) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for part in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT customer_id, tag_id FROM customer_tags WHERE customer_id IN ({})",
+                id_marks(part.len())
+            );
+            let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
+            out.extend(
+                self.db
+                    .clone()
+                    .fetch_all(&sql, a, |r: &dyn RowGet| {
+                        Ok((r.int("customer_id")?, r.int("tag_id")?))
+                    })
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Tags many customers at once in one transaction (bulk loads, demo
+    /// data): pairs already present are kept; no per-pair history, one
+    /// "anyone" feed entry.
+    pub async fn bulk_tag(&self, pairs: &[(i64, i64)], source: &str) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let backend = tx.backend();
+        let now = Utc::now();
+        let mut added = 0;
+        for chunk in pairs.chunks(1_000) {
+            let mut sql = String::from(
+                "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_at) VALUES ",
+            );
+            let mut a: Vec<Arg> = Vec::with_capacity(chunk.len() * 4);
+            for (i, (c, t)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                // `?` on SQLite: sqlx resolves `$N` there by a search per parameter.
+                sql.push_str(&match backend {
+                    Backend::Sqlite => "(?,?,?,?)".to_string(),
+                    Backend::Postgres => {
+                        let n = i * 4;
+                        format!("(${},${},${},${})", n + 1, n + 2, n + 3, n + 4)
+                    }
+                });
+                a.extend(args![*c, *t, source, now]);
+            }
+            sql.push_str(" ON CONFLICT (customer_id, tag_id) DO NOTHING");
+            added += tx.execute(&sql, a).await?;
+        }
+        let mut everyone = Changed::Nobody;
+        for (c, _) in pairs {
+            everyone.note(*c);
+        }
+        feed::record_changed(&mut tx, FeedKind::Tags, &everyone).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+}
