@@ -8,6 +8,7 @@ pub mod custom_field;
 pub mod customer;
 pub mod date;
 pub mod demo;
+pub mod demo_tags;
 pub mod error;
 pub mod expr;
 pub mod ident;

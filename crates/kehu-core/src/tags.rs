@@ -9,7 +9,7 @@
 use crate::error::{Reason, ValidationErrors};
 use crate::text::clean;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Deepest level of the catalogue.
 pub const MAX_DEPTH: usize = 4;
@@ -455,8 +455,54 @@ impl Catalogue {
     }
 }
 
+/// The order to apply tag rules in, each after the rule tags it reads
+/// (`reads`: rule tag → the tags its condition reads, subtrees included);
+/// Err with the tags of a cycle (a rule reading its own tag counts).
+pub fn rule_order(reads: &BTreeMap<i64, BTreeSet<i64>>) -> Result<Vec<i64>, Vec<i64>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit(
+        t: i64,
+        reads: &BTreeMap<i64, BTreeSet<i64>>,
+        marks: &mut BTreeMap<i64, Mark>,
+        path: &mut Vec<i64>,
+        out: &mut Vec<i64>,
+    ) -> Result<(), Vec<i64>> {
+        match marks.get(&t).copied().unwrap_or(Mark::New) {
+            Mark::Done => return Ok(()),
+            Mark::Open => {
+                let from = path.iter().position(|&p| p == t).unwrap_or(0);
+                return Err(path[from..].to_vec());
+            }
+            Mark::New => {}
+        }
+        marks.insert(t, Mark::Open);
+        path.push(t);
+        for &dep in reads.get(&t).into_iter().flatten() {
+            if reads.contains_key(&dep) {
+                visit(dep, reads, marks, path, out)?;
+            }
+        }
+        path.pop();
+        marks.insert(t, Mark::Done);
+        out.push(t);
+        Ok(())
+    }
+    let mut marks = BTreeMap::new();
+    let mut out = Vec::with_capacity(reads.len());
+    for &t in reads.keys() {
+        visit(t, reads, &mut marks, &mut Vec::new(), &mut out)?;
+    }
+    Ok(out)
+}
+
 /// The preset catalogue, one path per line, parents before children;
-/// every leaf is manual unless marked `=rule` (assigned by its rule).
+/// every leaf is manual unless marked `=rule` (assigned by its rule, given
+/// after a colon when it ships with one).
 pub const PRESET_CATALOGUE: &str = "\
 基础标签
 基础标签/细分行业
@@ -485,9 +531,9 @@ pub const PRESET_CATALOGUE: &str = "\
 行为标签/活动参与/展会到访
 行为标签/活动参与/线上研讨会
 价值标签
-价值标签/高端客户=rule
-价值标签/中端客户=rule
-价值标签/低端客户=rule
+价值标签/高端客户=rule:年采购额 >= 100万
+价值标签/中端客户=rule:年采购额 >= 50万 AND 年采购额 < 100万
+价值标签/低端客户=rule:年采购额 < 50万
 需求标签
 需求标签/价格敏感
 需求标签/重视服务
@@ -499,14 +545,25 @@ pub const PRESET_CATALOGUE: &str = "\
 风险标签/决策人变动
 ";
 
-/// One tag of the preset catalogue: its path and mode.
-pub fn preset_catalogue() -> impl Iterator<Item = (Vec<&'static str>, TagMode)> {
+/// A tag of the preset catalogue.
+pub struct PresetTag {
+    pub path: Vec<&'static str>,
+    pub mode: TagMode,
+    pub rule: Option<&'static str>,
+}
+
+/// The tags of the preset catalogue, parents first.
+pub fn preset_catalogue() -> impl Iterator<Item = PresetTag> {
     PRESET_CATALOGUE.lines().filter(|l| !l.is_empty()).map(|l| {
-        let (path, mode) = match l.split_once('=') {
-            Some((p, "rule")) => (p, TagMode::Rule),
-            _ => (l, TagMode::Manual),
+        let (path, mode, rule) = match l.split_once("=rule") {
+            Some((p, rest)) => (p, TagMode::Rule, rest.strip_prefix(':')),
+            None => (l, TagMode::Manual, None),
         };
-        (path.split(PATH_SEPARATOR).collect(), mode)
+        PresetTag {
+            path: path.split(PATH_SEPARATOR).collect(),
+            mode,
+            rule,
+        }
     })
 }
 
@@ -695,7 +752,12 @@ mod tests {
     fn preset_catalogue_is_valid() {
         let mut nodes: Vec<TagNode> = Vec::new();
         let syn = Synonyms::preset();
-        for (i, (path, mode)) in preset_catalogue().enumerate() {
+        for (i, PresetTag { path, mode, rule }) in preset_catalogue().enumerate() {
+            assert_eq!(
+                rule.is_some(),
+                path[0] == "价值标签" && path.len() == 2,
+                "{path:?}"
+            );
             let c = Catalogue::new(nodes.clone());
             let parent = match path.len() {
                 1 => None,
@@ -713,5 +775,29 @@ mod tests {
             });
         }
         assert!(nodes.len() > 30);
+    }
+
+    #[test]
+    fn rules_apply_after_what_they_read_and_never_in_a_cycle() {
+        let reads = |pairs: &[(i64, &[i64])]| -> BTreeMap<i64, BTreeSet<i64>> {
+            pairs
+                .iter()
+                .map(|(t, r)| (*t, r.iter().copied().collect()))
+                .collect()
+        };
+        // 3 reads 2, 2 reads 1 and a manual tag 9: 1, 2, 3.
+        assert_eq!(
+            rule_order(&reads(&[(3, &[2]), (2, &[1, 9]), (1, &[])])),
+            Ok(vec![1, 2, 3])
+        );
+        assert_eq!(
+            rule_order(&reads(&[(1, &[2]), (2, &[3]), (3, &[1])])),
+            Err(vec![1, 2, 3])
+        );
+        assert_eq!(
+            rule_order(&reads(&[(4, &[4])])),
+            Err(vec![4]),
+            "a rule reading its own tag"
+        );
     }
 }

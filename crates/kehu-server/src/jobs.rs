@@ -7,16 +7,31 @@
 //! second server does not redo it.
 
 use crate::classifier::Classifier;
+use crate::AppState;
 use kehu_store::classes::cause;
 use std::time::Duration;
 
 /// The `job_runs` name of the daily classification.
 pub const CLASSIFY_JOB: &str = "classify";
 
-pub fn spawn(classifier: Classifier) {
+pub fn spawn(state: AppState) {
     tokio::spawn(async move {
         loop {
-            run_once(&classifier).await;
+            run_once(&state.classifier).await;
+            // Rules that read rollups or classes follow the day's changes
+            // (only differences are written, so a quiet round writes nothing).
+            match crate::api::tags::apply_rules(&state, None).await {
+                Ok(runs) => {
+                    let changed: u64 = runs
+                        .iter()
+                        .map(|r| r.added + r.removed + r.proposed + r.expired)
+                        .sum();
+                    if changed > 0 {
+                        tracing::info!(changed, "applied tag rules");
+                    }
+                }
+                Err(e) => tracing::warn!(error = ?e, "applying tag rules failed; will retry"),
+            }
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
     });

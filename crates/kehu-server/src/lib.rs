@@ -47,6 +47,30 @@ pub struct AppState {
     pub ui: std::sync::Arc<ui::Templates>,
 }
 
+impl AppState {
+    /// The services of one process over `store` (what the server runs, and
+    /// what the CLI uses for the same work without serving).
+    pub fn new(store: Store, settings: Settings) -> AppState {
+        AppState {
+            classifier: classifier::Classifier::new(store.clone()),
+            segments: segments::Segments::new(store.clone()),
+            store,
+            settings: std::sync::Arc::new(settings),
+            ui: std::sync::Arc::new(ui::Templates::new()),
+        }
+    }
+
+    /// After a write to a customer's data: its classes are re-evaluated,
+    /// then the tag rules re-applied to it (they may read the classes).
+    /// Failures are logged: the write itself has been stored.
+    pub async fn after_data_change(&self, customer_id: i64, by: i64) {
+        self.classifier.after_data_change(customer_id, by).await;
+        if let Err(e) = api::tags::apply_rules(self, Some(&[customer_id])).await {
+            tracing::warn!(customer_id, error = ?e, "re-applying tag rules after a data change failed");
+        }
+    }
+}
+
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -100,13 +124,7 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| BuildError::Bind(settings.addr.clone(), e))?;
-        let state = AppState {
-            classifier: classifier::Classifier::new(store.clone()),
-            segments: segments::Segments::new(store.clone()),
-            store,
-            settings: std::sync::Arc::new(settings),
-            ui: std::sync::Arc::new(ui::Templates::new()),
-        };
+        let state = AppState::new(store, settings);
         Ok(Application { listener, state })
     }
 
@@ -124,7 +142,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         if self.state.settings.run_jobs {
-            jobs::spawn(self.state.classifier.clone());
+            jobs::spawn(self.state.clone());
             let segments = self.state.segments.clone();
             tokio::spawn(async move {
                 if let Err(e) = segments.warm().await {

@@ -8,11 +8,14 @@
 //! here: a restart reads it again, a second server keeps its own.
 
 use crate::error::ApiError;
+use kehu_core::segment::Compiled;
 use kehu_core::segment::{
     evaluate, range_holds, Atom, AtomSource, Plan, SegmentFieldKind, SEGMENT_FIELDS,
 };
+use kehu_core::tags::TagMode;
 use kehu_store::feed::Changed;
 use kehu_store::segments::{FieldRow, FieldValue};
+use kehu_store::tags::RuleChanges;
 use kehu_store::{ScopeFilter, Store};
 use roaring::RoaringBitmap;
 use std::borrow::Cow;
@@ -30,6 +33,8 @@ const CATCH_UP_MAX: usize = 20_000;
 #[derive(Default)]
 struct Categorical {
     code_of: HashMap<String, u32>,
+    /// Value per code (index 0 unused).
+    names: Vec<String>,
     /// Code per customer id; 0 = none.
     codes: Vec<u32>,
     /// Customers per code (index 0 unused).
@@ -53,9 +58,11 @@ impl Categorical {
                 None => {
                     if self.sets.is_empty() {
                         self.sets.push(RoaringBitmap::new());
+                        self.names.push(String::new());
                     }
                     let c = self.sets.len() as u32;
                     self.sets.push(RoaringBitmap::new());
+                    self.names.push(v.to_string());
                     self.code_of.insert(v.to_string(), c);
                     c
                 }
@@ -69,6 +76,14 @@ impl Categorical {
 
     fn customers(&self, value: &str) -> Option<&RoaringBitmap> {
         self.code_of.get(value).map(|&c| &self.sets[c as usize])
+    }
+
+    /// A customer's value.
+    fn value_of(&self, id: u32) -> Option<&str> {
+        match self.codes.get(id as usize).copied().unwrap_or(0) {
+            0 => None,
+            c => self.names.get(c as usize).map(String::as_str),
+        }
     }
 }
 
@@ -272,6 +287,52 @@ impl SegmentIndex {
         }
     }
 
+    /// What a rule saw for one customer: its stored text and the value of
+    /// everything it reads (a hybrid proposal's evidence).
+    fn evidence(&self, id: u32, plan: &Plan, stable: &str) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for atom in plan.atoms() {
+            let part = match atom {
+                Atom::Tag { tag, tags } => {
+                    let has = tags
+                        .iter()
+                        .any(|t| self.tags.get(t).is_some_and(|b| b.contains(id)));
+                    format!("#{tag}={}", u8::from(has))
+                }
+                Atom::Class { scheme, .. } => {
+                    let class = self.classes.get(scheme).and_then(|c| c.value_of(id));
+                    format!("{scheme}={}", class.unwrap_or("-"))
+                }
+                Atom::Text { field, .. } => {
+                    let v = self.text.get(field).and_then(|c| c.value_of(id));
+                    format!("{field}={}", v.unwrap_or("-"))
+                }
+                Atom::Range { field, .. } => {
+                    let v = self
+                        .numbers
+                        .get(field)
+                        .and_then(|c| c.get(id as usize))
+                        .copied();
+                    let shown = match v {
+                        None | Some(MISSING) => "-".to_string(),
+                        Some(n) => match kehu_core::segment::segment_field(field).map(|f| f.kind) {
+                            Some(SegmentFieldKind::Date) => i32::try_from(n)
+                                .ok()
+                                .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
+                                .map_or(n.to_string(), |d| d.to_string()),
+                            _ => n.to_string(),
+                        },
+                    };
+                    format!("{field}={shown}")
+                }
+            };
+            if !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
+        format!("{stable} | {}", parts.join("; "))
+    }
+
     /// Customers carrying each tag (by tag id), for counts.
     pub fn tag_counts(&self) -> HashMap<i64, u64> {
         self.tags
@@ -426,6 +487,95 @@ impl Segments {
             }
         })
         .await
+    }
+
+    /// Applies a rule or hybrid tag's compiled rule to the customers among
+    /// `only` (everyone when None): a rule tag gets exactly the customers
+    /// its rule holds for; a hybrid tag's rule proposes the ones that hold
+    /// and do not carry it, and withdraws pending proposals that no longer
+    /// hold.
+    pub async fn apply_rule(
+        &self,
+        tag_id: i64,
+        mode: TagMode,
+        rule: &Compiled,
+        only: Option<&[i64]>,
+    ) -> Result<RuleChanges, ApiError> {
+        let only_set: Option<RoaringBitmap> = only.map(|ids| {
+            ids.iter()
+                .filter_map(|&id| u32::try_from(id).ok())
+                .collect()
+        });
+        let hybrid = mode == TagMode::Hybrid;
+        let (desired, add, remove, evidence) = self
+            .with_index(|idx| {
+                let mut universe = idx.live.clone();
+                if let Some(o) = &only_set {
+                    universe &= o;
+                }
+                let current = idx
+                    .tags
+                    .get(&tag_id)
+                    .map_or_else(RoaringBitmap::new, |b| b & &universe);
+                let scoped = Scoped {
+                    index: idx,
+                    universe,
+                };
+                let desired = evaluate(&rule.plan, &scoped);
+                let add = &desired - &current;
+                let remove = &current - &desired;
+                let evidence: Vec<(i64, String)> = if hybrid {
+                    add.iter()
+                        .map(|id| (i64::from(id), idx.evidence(id, &rule.plan, &rule.stable)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (desired, add, remove, evidence)
+            })
+            .await?;
+        let ids = |b: &RoaringBitmap| b.iter().map(i64::from).collect::<Vec<i64>>();
+        if !hybrid {
+            if add.is_empty() && remove.is_empty() {
+                return Ok(RuleChanges::default());
+            }
+            return Ok(self
+                .store
+                .apply_rule_changes(tag_id, &ids(&add), &ids(&remove))
+                .await?);
+        }
+        let expire: Vec<i64> = self
+            .store
+            .pending_proposal_customers(tag_id)
+            .await?
+            .into_iter()
+            .filter(|&c| {
+                let in_reach = only_set
+                    .as_ref()
+                    .is_none_or(|o| u32::try_from(c).is_ok_and(|c| o.contains(c)));
+                in_reach && u32::try_from(c).is_ok_and(|c| !desired.contains(c))
+            })
+            .collect();
+        if evidence.is_empty() && expire.is_empty() {
+            return Ok(RuleChanges::default());
+        }
+        Ok(self.store.propose(tag_id, &evidence, &expire).await?)
+    }
+
+    /// Takes a rule tag off everyone (its rule was removed).
+    pub async fn clear_rule_tag(&self, tag_id: i64) -> Result<(), ApiError> {
+        let members: Vec<i64> = self
+            .with_index(|idx| {
+                idx.tags
+                    .get(&tag_id)
+                    .map(|b| b.iter().map(i64::from).collect())
+                    .unwrap_or_default()
+            })
+            .await?;
+        if !members.is_empty() {
+            self.store.apply_rule_changes(tag_id, &[], &members).await?;
+        }
+        Ok(())
     }
 
     /// Customers per tag id (live customers only).

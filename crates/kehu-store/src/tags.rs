@@ -20,7 +20,7 @@ use kehu_core::tags::{
 use kehu_core::{Reason, ValidationErrors};
 use serde_json::{json, Value};
 
-/// A tag of the catalogue, with how many customers carry it.
+/// A tag of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagRecord {
     pub id: i64,
@@ -28,12 +28,13 @@ pub struct TagRecord {
     pub name: String,
     pub mode: TagMode,
     pub description: Option<String>,
+    /// A rule or hybrid tag's condition, stored form (tags as `#ID`).
+    pub rule: Option<String>,
     pub retired_at: Option<DateTime<Utc>>,
     pub merged_into: Option<i64>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub customers: i64,
 }
 
 impl TagRecord {
@@ -56,6 +57,8 @@ pub struct NewTag {
     pub name: String,
     pub mode: TagMode,
     pub description: Option<String>,
+    /// Checked and in stored form (the caller compiles it).
+    pub rule: Option<String>,
 }
 
 /// A change to a tag; `None` leaves a part as it is.
@@ -66,6 +69,8 @@ pub struct TagChange {
     pub parent_id: Option<Option<i64>>,
     pub mode: Option<TagMode>,
     pub description: Option<Option<String>>,
+    /// Checked and in stored form; `Some(None)` removes the rule.
+    pub rule: Option<Option<String>>,
 }
 
 /// A tag on a customer.
@@ -107,7 +112,7 @@ impl Default for TagSettings {
     }
 }
 
-const TAG_COLUMNS: &str = "t.id, t.parent_id, t.name, t.mode, t.description, t.retired_at, t.merged_into, t.version, t.created_at, t.updated_at";
+const TAG_COLUMNS: &str = "t.id, t.parent_id, t.name, t.mode, t.description, t.rule, t.retired_at, t.merged_into, t.version, t.created_at, t.updated_at";
 
 fn decode_tag(r: &dyn RowGet) -> Result<TagRecord, sqlx::Error> {
     let mode = r.text("mode")?;
@@ -118,12 +123,12 @@ fn decode_tag(r: &dyn RowGet) -> Result<TagRecord, sqlx::Error> {
         mode: TagMode::parse(&mode)
             .map_err(|_| sqlx::Error::Decode(format!("tag mode {mode}").into()))?,
         description: r.opt_text("description")?,
+        rule: r.opt_text("rule")?,
         retired_at: r.opt_time("retired_at")?,
         merged_into: r.opt_int("merged_into")?,
         version: r.int("version")?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
-        customers: r.int("customers")?,
     })
 }
 
@@ -151,18 +156,13 @@ async fn read_tags(exec: &mut impl Exec, only: Option<i64>) -> Result<Vec<TagRec
     } else {
         ""
     };
-    let sql = format!(
-        "SELECT {TAG_COLUMNS}, (SELECT COUNT(*) FROM customer_tags ct WHERE ct.tag_id = t.id) AS customers \
-         FROM tags t {filter} ORDER BY t.id"
-    );
+    let sql = format!("SELECT {TAG_COLUMNS} FROM tags t {filter} ORDER BY t.id");
     let a = only.map(|id| args![id]).unwrap_or_default();
     exec.fetch_all(&sql, a, decode_tag).await
 }
 
 async fn catalogue_in(exec: &mut impl Exec) -> Result<Catalogue, StoreError> {
-    let sql =
-        format!("SELECT {TAG_COLUMNS}, CAST(0 AS BIGINT) AS customers FROM tags t ORDER BY t.id");
-    let tags = exec.fetch_all(&sql, vec![], decode_tag).await?;
+    let tags = read_tags(exec, None).await?;
     Ok(Catalogue::new(tags.iter().map(TagRecord::node)))
 }
 
@@ -208,45 +208,48 @@ async fn history(
     .map(drop)
 }
 
-async fn insert_tag(
-    tx: &mut Tx,
+/// A tag to insert (checked by the caller).
+struct TagRow<'a> {
     parent_id: Option<i64>,
-    name: &str,
+    name: &'a str,
     mode: TagMode,
-    description: Option<&str>,
-    by: Option<i64>,
-) -> Result<i64, StoreError> {
+    description: Option<&'a str>,
+    rule: Option<&'a str>,
+}
+
+async fn insert_tag(tx: &mut Tx, t: TagRow<'_>, by: Option<i64>) -> Result<i64, StoreError> {
     let now = Utc::now();
     let id = tx
         .fetch_one(
-            "INSERT INTO tags (parent_id, name, name_key, mode, description, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-            args![parent_id, name, name_key(name), mode.as_str(), description, by, now],
+            "INSERT INTO tags (parent_id, name, name_key, mode, description, rule, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            args![t.parent_id, t.name, name_key(t.name), t.mode.as_str(), t.description, t.rule, by, now],
             |r: &dyn RowGet| r.int("id"),
         )
         .await?;
-    history(
-        tx,
-        id,
-        None,
-        "created",
-        json!({"name": name, "parent_id": parent_id, "mode": mode.as_str()}),
-        by,
-    )
-    .await?;
+    let detail =
+        json!({"name": t.name, "parent_id": t.parent_id, "mode": t.mode.as_str(), "rule": t.rule});
+    history(tx, id, None, "created", detail, by).await?;
     Ok(id)
 }
 
 /// The preset catalogue and default settings (migration 8).
 pub(crate) async fn seed_preset_tags(tx: &mut Tx) -> Result<(), StoreError> {
     let mut ids: Vec<(Vec<&str>, i64)> = Vec::new();
-    for (path, mode) in preset_catalogue() {
+    for preset in preset_catalogue() {
+        let path = preset.path;
         let parent = ids
             .iter()
             .find(|(p, _)| *p == path[..path.len() - 1])
             .map(|(_, id)| *id);
-        let name = path[path.len() - 1];
-        let id = insert_tag(tx, parent, name, mode, None, None).await?;
+        let row = TagRow {
+            parent_id: parent,
+            name: path[path.len() - 1],
+            mode: preset.mode,
+            description: None,
+            rule: preset.rule,
+        };
+        let id = insert_tag(tx, row, None).await?;
         ids.push((path, id));
     }
     let defaults = TagSettings::default();
@@ -278,7 +281,7 @@ fn live(c: &Catalogue, id: i64) -> Result<&TagNode, StoreError> {
 }
 
 impl Store {
-    /// The whole catalogue (merged tags too), with customer counts, by id.
+    /// The whole catalogue (merged tags too), by id.
     pub async fn tags(&self) -> Result<Vec<TagRecord>, StoreError> {
         read_tags(&mut self.db.clone(), None).await
     }
@@ -318,15 +321,14 @@ impl Store {
             .map_err(|r| invalid("parent_id", r))?;
         c.check_name(t.parent_id, &name, None, &settings.synonyms)
             .map_err(|r| invalid("name", r))?;
-        let id = insert_tag(
-            &mut tx,
-            t.parent_id,
-            &name,
-            t.mode,
-            t.description.as_deref(),
-            Some(by),
-        )
-        .await?;
+        let row = TagRow {
+            parent_id: t.parent_id,
+            name: &name,
+            mode: t.mode,
+            description: t.description.as_deref(),
+            rule: t.rule.as_deref(),
+        };
+        let id = insert_tag(&mut tx, row, Some(by)).await?;
         let tag = read_tags(&mut tx, Some(id))
             .await?
             .pop()
@@ -363,19 +365,24 @@ impl Store {
                 .map_err(|r| invalid("name", r))?;
         }
         let mode = change.mode.unwrap_or(current.mode);
-        let old_description = tx
+        let (old_description, old_rule) = tx
             .fetch_one(
-                "SELECT description FROM tags WHERE id = $1",
+                "SELECT description, rule FROM tags WHERE id = $1",
                 args![id],
-                |r: &dyn RowGet| r.opt_text("description"),
+                |r: &dyn RowGet| Ok((r.opt_text("description")?, r.opt_text("rule")?)),
             )
             .await?;
         let description = change.description.clone().unwrap_or(old_description);
+        let rule = change.rule.clone().unwrap_or(old_rule.clone());
         tx.execute(
-            "UPDATE tags SET name = $1, name_key = $2, parent_id = $3, mode = $4, description = $5, version = version + 1, updated_at = $6 WHERE id = $7",
-            args![name.as_str(), name_key(&name), parent, mode.as_str(), description, Utc::now(), id],
+            "UPDATE tags SET name = $1, name_key = $2, parent_id = $3, mode = $4, description = $5, rule = $6, version = version + 1, updated_at = $7 WHERE id = $8",
+            args![name.as_str(), name_key(&name), parent, mode.as_str(), description, rule.as_deref(), Utc::now(), id],
         )
         .await?;
+        if rule != old_rule {
+            let detail = json!({"from": old_rule, "to": rule});
+            history(&mut tx, id, None, "rule_changed", detail, Some(by)).await?;
+        }
         if name != current.name {
             history(
                 &mut tx,
@@ -735,31 +742,8 @@ impl Store {
     /// "anyone" feed entry.
     pub async fn bulk_tag(&self, pairs: &[(i64, i64)], source: &str) -> Result<u64, StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let backend = tx.backend();
         let now = Utc::now();
-        let mut added = 0;
-        for chunk in pairs.chunks(1_000) {
-            let mut sql = String::from(
-                "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_at) VALUES ",
-            );
-            let mut a: Vec<Arg> = Vec::with_capacity(chunk.len() * 4);
-            for (i, (c, t)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                // `?` on SQLite: sqlx resolves `$N` there by a search per parameter.
-                sql.push_str(&match backend {
-                    Backend::Sqlite => "(?,?,?,?)".to_string(),
-                    Backend::Postgres => {
-                        let n = i * 4;
-                        format!("(${},${},${},${})", n + 1, n + 2, n + 3, n + 4)
-                    }
-                });
-                a.extend(args![*c, *t, source, now]);
-            }
-            sql.push_str(" ON CONFLICT (customer_id, tag_id) DO NOTHING");
-            added += tx.execute(&sql, a).await?;
-        }
+        let added = insert_assignments(&mut tx, pairs, source, now).await?;
         let mut everyone = Changed::Nobody;
         for (c, _) in pairs {
             everyone.note(*c);
@@ -768,4 +752,316 @@ impl Store {
         tx.commit().await?;
         Ok(added)
     }
+}
+
+/// A hybrid tag's proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    pub id: i64,
+    pub tag_id: i64,
+    pub customer_id: i64,
+    pub evidence: String,
+    pub status: String,
+    pub proposed_at: DateTime<Utc>,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+fn decode_proposal(r: &dyn RowGet) -> Result<Proposal, sqlx::Error> {
+    Ok(Proposal {
+        id: r.int("id")?,
+        tag_id: r.int("tag_id")?,
+        customer_id: r.int("customer_id")?,
+        evidence: r.text("evidence")?,
+        status: r.text("status")?,
+        proposed_at: r.time("proposed_at")?,
+        decided_by: r.opt_int("decided_by")?,
+        decided_at: r.opt_time("decided_at")?,
+    })
+}
+
+const PROPOSAL_COLUMNS: &str =
+    "id, tag_id, customer_id, evidence, status, proposed_at, decided_by, decided_at";
+
+/// Rows per multi-row statement of a rule's changes.
+const RULE_ROWS: usize = 1_000;
+
+/// `(…),(…)` value groups for a multi-row statement: `?` on SQLite (sqlx's
+/// `$N` lookup there costs a search per parameter), `$N` on PostgreSQL.
+fn value_groups(backend: Backend, rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|i| match backend {
+            Backend::Sqlite => format!("({})", vec!["?"; per_row].join(",")),
+            Backend::Postgres => format!(
+                "({})",
+                (1..=per_row)
+                    .map(|k| format!("${}", i * per_row + k))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What one application of a rule changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleChanges {
+    pub added: u64,
+    pub removed: u64,
+    pub proposed: u64,
+    pub expired: u64,
+}
+
+impl Store {
+    /// The live, not retired rule and hybrid tags that have a rule.
+    pub async fn rule_tags(&self) -> Result<Vec<TagRecord>, StoreError> {
+        Ok(self
+            .tags()
+            .await?
+            .into_iter()
+            .filter(|t| {
+                t.rule.is_some()
+                    && t.mode != TagMode::Manual
+                    && t.merged_into.is_none()
+                    && t.retired_at.is_none()
+            })
+            .collect())
+    }
+
+    /// A rule tag's new state: `add` get the tag (source `rule`), `remove`
+    /// lose it, each with its history, in one transaction with the feed.
+    pub async fn apply_rule_changes(
+        &self,
+        tag_id: i64,
+        add: &[i64],
+        remove: &[i64],
+    ) -> Result<RuleChanges, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = Utc::now();
+        let mut out = RuleChanges::default();
+        for part in add.chunks(RULE_ROWS) {
+            let pairs: Vec<(i64, i64)> = part.iter().map(|&c| (c, tag_id)).collect();
+            out.added += insert_assignments(&mut tx, &pairs, "rule", now).await?;
+            rule_history(&mut tx, tag_id, part, "assigned", now).await?;
+        }
+        for part in remove.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "DELETE FROM customer_tags WHERE tag_id = $1 AND customer_id IN ({})",
+                crate::db::marks_from(2, part.len())
+            );
+            let mut a = args![tag_id];
+            a.extend(part.iter().map(|&c| Arg::from(c)));
+            out.removed += tx.execute(&sql, a).await?;
+            rule_history(&mut tx, tag_id, part, "removed", now).await?;
+        }
+        let mut changed = Changed::Nobody;
+        for &c in add.iter().chain(remove) {
+            changed.note(c);
+        }
+        feed::record_changed(&mut tx, FeedKind::Tags, &changed).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// A hybrid tag's proposals: one for each (customer, evidence) unless
+    /// one with the same evidence exists (so a rejected proposal is never
+    /// made again for what it saw), and the pending ones of `expire`
+    /// withdrawn (the rule no longer holds for them).
+    pub async fn propose(
+        &self,
+        tag_id: i64,
+        proposals: &[(i64, String)],
+        expire: &[i64],
+    ) -> Result<RuleChanges, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let backend = tx.backend();
+        let now = Utc::now();
+        let mut out = RuleChanges::default();
+        // Withdrawn: pending proposals the rule no longer holds for, and
+        // pending ones of the proposed customers made on other evidence (a
+        // proposal on the same evidence as an expired one comes back below,
+        // a rejected one never does).
+        let expire_sql = |n: usize| {
+            format!(
+                "UPDATE tag_proposals SET status = 'expired', decided_at = $1 WHERE tag_id = $2 AND status = 'pending' AND customer_id IN ({})",
+                crate::db::marks_from(3, n)
+            )
+        };
+        let proposed: Vec<i64> = proposals.iter().map(|(c, _)| *c).collect();
+        for (part, counted) in expire
+            .chunks(IDS_PER_QUERY)
+            .map(|p| (p, true))
+            .chain(proposed.chunks(IDS_PER_QUERY).map(|p| (p, false)))
+        {
+            let mut a = args![now, tag_id];
+            a.extend(part.iter().map(|&c| Arg::from(c)));
+            let n = tx.execute(&expire_sql(part.len()), a).await?;
+            if counted {
+                out.expired += n;
+            }
+        }
+        for part in proposals.chunks(RULE_ROWS) {
+            let sql = format!(
+                "INSERT INTO tag_proposals (tag_id, customer_id, evidence, status, proposed_at) VALUES {} \
+                 ON CONFLICT (tag_id, customer_id, evidence) DO UPDATE SET status = 'pending', proposed_at = excluded.proposed_at, decided_at = NULL \
+                 WHERE tag_proposals.status = 'expired'",
+                value_groups(backend, part.len(), 5)
+            );
+            let a: Vec<Arg> = part
+                .iter()
+                .flat_map(|(c, e)| args![tag_id, *c, e.as_str(), "pending", now])
+                .collect();
+            out.proposed += tx.execute(&sql, a).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Customers with a pending proposal of `tag_id`.
+    pub async fn pending_proposal_customers(&self, tag_id: i64) -> Result<Vec<i64>, StoreError> {
+        self.db
+            .clone()
+            .fetch_all(
+                "SELECT customer_id FROM tag_proposals WHERE tag_id = $1 AND status = 'pending' ORDER BY customer_id",
+                args![tag_id],
+                |r: &dyn RowGet| r.int("customer_id"),
+            )
+            .await
+    }
+
+    /// Proposals by status (and tag), oldest first: the verification queue.
+    pub async fn proposals(
+        &self,
+        status: &str,
+        tag_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Proposal>, StoreError> {
+        let (filter, mut a) = match tag_id {
+            Some(t) => ("AND tag_id = $2", args![status, t]),
+            None => ("", args![status]),
+        };
+        let limit_mark = format!("${}", a.len() + 1);
+        a.push(Arg::from(limit));
+        let sql = format!(
+            "SELECT {PROPOSAL_COLUMNS} FROM tag_proposals WHERE status = $1 {filter} ORDER BY id LIMIT {limit_mark}"
+        );
+        self.db.clone().fetch_all(&sql, a, decode_proposal).await
+    }
+
+    pub async fn proposal(&self, id: i64) -> Result<Proposal, StoreError> {
+        let sql = format!("SELECT {PROPOSAL_COLUMNS} FROM tag_proposals WHERE id = $1");
+        self.db
+            .clone()
+            .fetch_one(&sql, args![id], decode_proposal)
+            .await
+    }
+
+    /// Confirms (the customer gets the tag, source `verified`) or rejects
+    /// a pending proposal; refused once it is decided or expired.
+    pub async fn decide_proposal(
+        &self,
+        id: i64,
+        confirm: bool,
+        by: i64,
+    ) -> Result<Proposal, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let sql = format!("SELECT {PROPOSAL_COLUMNS} FROM tag_proposals WHERE id = $1");
+        let p = tx.fetch_one(&sql, args![id], decode_proposal).await?;
+        if p.status != "pending" {
+            return Err(rule(
+                "status",
+                "proposal_decided",
+                format!("该建议已处理（{}）", p.status),
+                format!("this proposal was already decided ({})", p.status),
+            ));
+        }
+        let now = Utc::now();
+        let status = if confirm { "confirmed" } else { "rejected" };
+        tx.execute(
+            "UPDATE tag_proposals SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4",
+            args![status, by, now, id],
+        )
+        .await?;
+        let detail = json!({"source": "verified", "evidence": p.evidence});
+        if confirm {
+            tx.execute(
+                "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_by, assigned_at) VALUES ($1, $2, 'verified', $3, $4) ON CONFLICT (customer_id, tag_id) DO NOTHING",
+                args![p.customer_id, p.tag_id, by, now],
+            )
+            .await?;
+            history(
+                &mut tx,
+                p.tag_id,
+                Some(p.customer_id),
+                "assigned",
+                detail,
+                Some(by),
+            )
+            .await?;
+            feed::record(&mut tx, FeedKind::Tags, &[p.customer_id]).await?;
+        } else {
+            history(
+                &mut tx,
+                p.tag_id,
+                Some(p.customer_id),
+                "proposal_rejected",
+                detail,
+                Some(by),
+            )
+            .await?;
+        }
+        let decided = tx.fetch_one(&sql, args![id], decode_proposal).await?;
+        tx.commit().await?;
+        Ok(decided)
+    }
+}
+
+/// One history row per customer a rule changed.
+async fn rule_history(
+    tx: &mut Tx,
+    tag_id: i64,
+    customers: &[i64],
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let backend = tx.backend();
+    let sql = |n| {
+        format!(
+            "INSERT INTO tag_history (tag_id, customer_id, action, detail, at) VALUES {}",
+            value_groups(backend, n, 5)
+        )
+    };
+    for part in customers.chunks(RULE_ROWS) {
+        let a: Vec<Arg> = part
+            .iter()
+            .flat_map(|&c| args![tag_id, c, action, json!({"source": "rule"}), now])
+            .collect();
+        tx.execute(&sql(part.len()), a).await?;
+    }
+    Ok(())
+}
+
+/// (customer, tag) assignments without a person (rules, bulk loads);
+/// pairs already present are kept. Returns how many were added.
+async fn insert_assignments(
+    tx: &mut Tx,
+    pairs: &[(i64, i64)],
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let backend = tx.backend();
+    let mut added = 0;
+    for chunk in pairs.chunks(RULE_ROWS) {
+        let sql = format!(
+            "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_at) VALUES {} ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            value_groups(backend, chunk.len(), 4)
+        );
+        let a: Vec<Arg> = chunk
+            .iter()
+            .flat_map(|&(c, t)| args![c, t, source, now])
+            .collect();
+        added += tx.execute(&sql, a).await?;
+    }
+    Ok(added)
 }

@@ -7,8 +7,11 @@
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use kehu_core::demo::{code_floors, DemoConfig, DemoCustomer, DemoGenerator, DemoOwner};
+use kehu_core::demo_tags::{demo_tags_of, DEMO_TAG_PATHS};
+use kehu_core::tags::TagMode;
 use kehu_server::api::dto::UserCreate;
 use kehu_store::bulk::{self, BulkLoader};
+use kehu_store::tags::NewTag;
 use kehu_store::{Store, StoreError};
 use std::time::{Duration, Instant};
 
@@ -68,10 +71,13 @@ pub async fn run(db: &str, customers: u64, seed: u64) -> Result<()> {
     cfg.taken_usccs = taken.usccs;
 
     let started = Instant::now();
+    let before = store.max_customer_id().await?;
     let result = load(&store, cfg).await;
     // The passwords are shown whatever happened: the users exist either way.
     print_users(&users);
     let counts = result?;
+    let by = users.first().map(|u| u.id).unwrap_or(0);
+    let tagged = tag_demo_customers(&store, seed, before, by).await?;
     println!(
         "demo data loaded in {:.1} s (seed {seed}, as of {today}): {} customers, {} contacts, {} orders, {} interactions ({} rows)",
         started.elapsed().as_secs_f64(),
@@ -80,6 +86,13 @@ pub async fn run(db: &str, customers: u64, seed: u64) -> Result<()> {
         counts.orders,
         counts.interactions,
         counts.rows()
+    );
+    println!(
+        "tags: {} hand tags on demo customers in {:.1} s; tag rules applied to everyone in {:.1} s ({} tags changed on customers)",
+        tagged.assigned,
+        tagged.tagging.as_secs_f64(),
+        tagged.rules.as_secs_f64(),
+        tagged.rule_changes
     );
     store.db.close().await;
     Ok(())
@@ -185,4 +198,90 @@ fn print_users(users: &[DemoUser]) {
             u.team.as_deref().unwrap_or("-")
         );
     }
+}
+
+/// What tagging the demo did.
+struct Tagged {
+    assigned: u64,
+    tagging: Duration,
+    rule_changes: u64,
+    rules: Duration,
+}
+
+/// The demo's extra tags (about a hundred with the presets), hand tags on
+/// the customers just loaded (ids above `before`) with a realistic skew,
+/// then every tag rule applied to everyone.
+async fn tag_demo_customers(store: &Store, seed: u64, before: i64, by: i64) -> Result<Tagged> {
+    let started = Instant::now();
+    for path in DEMO_TAG_PATHS {
+        let c = store.tag_catalogue().await?;
+        let by_path = |p: &str| {
+            c.nodes()
+                .find(|n| n.merged_into.is_none() && c.path_text(n.id) == p)
+                .map(|n| n.id)
+        };
+        if by_path(path).is_some() {
+            continue;
+        }
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (by_path(p), n),
+            None => (None, *path),
+        };
+        let t = NewTag {
+            parent_id: parent,
+            name: name.to_string(),
+            mode: TagMode::Manual,
+            description: None,
+            rule: None,
+        };
+        store
+            .create_tag(&t, by)
+            .await
+            .map_err(|e| crate::one_line(e.into()))
+            .with_context(|| format!("creating demo tag {path}"))?;
+    }
+    let c = store.tag_catalogue().await?;
+    let hand: Vec<i64> = c
+        .nodes()
+        .filter(|n| n.mode == TagMode::Manual && n.merged_into.is_none())
+        .filter(|n| c.children_of(Some(n.id)).next().is_none())
+        .map(|n| n.id)
+        .collect();
+    let last = store.max_customer_id().await?;
+    let mut assigned = 0;
+    let mut first = before + 1;
+    while first <= last {
+        let end = (first + 50_000 - 1).min(last);
+        let pairs: Vec<(i64, i64)> = (first..=end)
+            .flat_map(|id| {
+                demo_tags_of(seed, id, &hand)
+                    .into_iter()
+                    .map(move |t| (id, t))
+            })
+            .collect();
+        assigned += store
+            .bulk_tag(&pairs, "manual")
+            .await
+            .context("tagging demo customers")?;
+        first = end + 1;
+    }
+    let tagging = started.elapsed();
+    let started = Instant::now();
+    let settings = kehu_server::Settings {
+        database_url: String::new(),
+        addr: String::new(),
+        secure_cookies: false,
+        run_jobs: false,
+    };
+    let state = kehu_server::AppState::new(store.clone(), settings);
+    let runs = kehu_server::api::tags::apply_rules(&state, None)
+        .await
+        .map_err(crate::one_line)
+        .context("applying tag rules")?;
+    Ok(Tagged {
+        assigned,
+        tagging,
+        rule_changes: runs.iter().map(|r| r.added + r.removed + r.proposed).sum(),
+        rules: started.elapsed(),
+    })
 }

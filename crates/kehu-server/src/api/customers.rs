@@ -159,7 +159,7 @@ pub async fn create(
         .store
         .insert_customer(&data, &owner, Some(user.user.id), None)
         .await?;
-    state.classifier.after_data_change(c.id, user.user.id).await;
+    state.after_data_change(c.id, user.user.id).await;
     let version = c.version;
     let mut r = with_etag(version, CustomerOut::from(c));
     *r.status_mut() = StatusCode::CREATED;
@@ -206,7 +206,7 @@ pub async fn update(
         .update_customer(id, expected.version, &data, &owner, Some(user.user.id))
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
-    state.classifier.after_data_change(id, user.user.id).await;
+    state.after_data_change(id, user.user.id).await;
     Ok(with_etag(c.version, CustomerOut::from(c)))
 }
 

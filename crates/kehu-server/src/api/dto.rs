@@ -993,16 +993,23 @@ pub struct TagOut {
     pub retired: bool,
     /// Set when merged into another tag (references follow it).
     pub merged_into: Option<i64>,
+    /// A rule or hybrid tag's condition, with tags by their current names.
+    pub rule: Option<String>,
     /// Customers carrying this tag itself (not its descendants).
-    pub customers: i64,
+    pub customers: u64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl TagOut {
-    pub fn new(t: kehu_store::tags::TagRecord, c: &kehu_core::tags::Catalogue) -> TagOut {
+    pub fn new(
+        t: kehu_store::tags::TagRecord,
+        c: &kehu_core::tags::Catalogue,
+        customers: u64,
+    ) -> TagOut {
         TagOut {
+            rule: t.rule.as_deref().map(|r| kehu_core::segment::display(r, c)),
             path: c.path_text(t.id),
             reference: c.shortest_reference(t.id),
             depth: c.depth(t.id),
@@ -1013,7 +1020,7 @@ impl TagOut {
             name: t.name,
             description: t.description,
             merged_into: t.merged_into,
-            customers: t.customers,
+            customers,
             version: t.version,
             created_at: t.created_at,
             updated_at: t.updated_at,
@@ -1037,6 +1044,10 @@ pub struct TagWrite {
     pub mode: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// For `rule` and `hybrid` tags: the condition, a segment expression
+    /// (`年采购额 >= 100万 AND NOT 风险标签`). Applied to everyone at once.
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 /// A merge: where the tag's assignments go.
@@ -1152,4 +1163,36 @@ pub struct SegmentWriteIo {
     /// Required when changing (or If-Match).
     #[serde(default)]
     pub version: Option<i64>,
+}
+
+/// What applying a tag rule changed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RuleRunOut {
+    pub tag_id: i64,
+    /// Customers that got the tag (rule tags).
+    pub added: u64,
+    /// Customers that lost it (rule tags).
+    pub removed: u64,
+    /// New proposals waiting for a person (hybrid tags).
+    pub proposed: u64,
+    /// Pending proposals withdrawn because the rule no longer holds.
+    pub expired: u64,
+}
+
+/// A hybrid tag's proposal in the verification queue.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProposalOut {
+    pub id: i64,
+    pub tag_id: i64,
+    pub tag_path: String,
+    pub customer_id: i64,
+    pub customer_code: String,
+    pub customer_name: String,
+    /// What the rule saw: its text and the values it read.
+    pub evidence: String,
+    /// pending, confirmed, rejected or expired.
+    pub status: String,
+    pub proposed_at: DateTime<Utc>,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
 }

@@ -69,6 +69,10 @@ pub fn router() -> Router<AppState> {
         .route("/tags/{id}/restore", post(tags::restore))
         .route("/tags/{id}/merge", post(tags::merge))
         .route("/tags/{id}/history", get(tags::history))
+        .route("/tags/{id}/apply", post(tags::apply))
+        .route("/tag-proposals", get(tags::proposals))
+        .route("/tag-proposals/{id}/confirm", post(tags::confirm))
+        .route("/tag-proposals/{id}/reject", post(tags::reject))
         .route("/tag-settings", get(tags::settings).put(tags::set_settings))
         .route("/customers/{id}/tags", get(tags::customer_tags))
         .route(

@@ -102,7 +102,7 @@ macro_rules! record_api {
             let insert = $insert;
             let r = insert(&state.store, customer_id, &data, &user).await?;
             if $classifies {
-                state.classifier.after_data_change(customer_id, user.user.id).await;
+                state.after_data_change(customer_id, user.user.id).await;
             }
             Ok(created(r.version, <$out>::from(r)))
         }
@@ -125,7 +125,7 @@ macro_rules! record_api {
             customer_for(&state, &user, current.customer_id, perm).await?;
             let r = state.store.$update(id, expected.version, &data).await.map_err(|e| conflict_status(e.into(), &expected))?;
             if $classifies {
-                state.classifier.after_data_change(current.customer_id, user.user.id).await;
+                state.after_data_change(current.customer_id, user.user.id).await;
             }
             Ok(with_etag(r.version, <$out>::from(r)))
         }
@@ -139,7 +139,7 @@ macro_rules! record_api {
             let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
             state.store.$delete(id, expected.version).await.map_err(|e| conflict_status(e.into(), &expected))?;
             if $classifies {
-                state.classifier.after_data_change(current.customer_id, user.user.id).await;
+                state.after_data_change(current.customer_id, user.user.id).await;
             }
             Ok(StatusCode::NO_CONTENT.into_response())
         }

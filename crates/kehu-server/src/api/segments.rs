@@ -23,16 +23,12 @@ use kehu_store::segments::{SavedSegment, SegmentWrite};
 const PAGE: usize = 50;
 const PAGE_MAX: usize = 500;
 
-/// Compiles an expression against the current tags and published schemes;
-/// errors name `field` and the character position.
-pub async fn compile_expression(
-    state: &AppState,
-    src: &str,
-    field: &str,
-) -> Result<(Compiled, Catalogue), ApiError> {
+/// What names in expressions can mean now: the tag catalogue and the
+/// published schemes' classes.
+pub async fn vocabulary(state: &AppState) -> Result<(Catalogue, Vec<SchemeClasses>), ApiError> {
     let tags = state.store.tag_catalogue().await?;
     let set = state.classifier.published().await?;
-    let schemes: Vec<SchemeClasses> = set
+    let schemes = set
         .schemes
         .iter()
         .map(|s| SchemeClasses {
@@ -41,14 +37,29 @@ pub async fn compile_expression(
             classes: s.class_keys(),
         })
         .collect();
-    let compiled = compile(
-        src,
-        &Vocabulary {
-            tags: &tags,
-            schemes: &schemes,
-        },
-    )
-    .map_err(|e| ApiError::Validation(e.into_validation(field)))?;
+    Ok((tags, schemes))
+}
+
+/// Compiles an expression against a vocabulary; errors name `field` and the position.
+pub fn compile_in(
+    src: &str,
+    tags: &Catalogue,
+    schemes: &[SchemeClasses],
+    field: &str,
+) -> Result<Compiled, ApiError> {
+    compile(src, &Vocabulary { tags, schemes })
+        .map_err(|e| ApiError::Validation(e.into_validation(field)))
+}
+
+/// Compiles an expression against the current tags and published schemes;
+/// errors name `field` and the character position.
+pub async fn compile_expression(
+    state: &AppState,
+    src: &str,
+    field: &str,
+) -> Result<(Compiled, Catalogue), ApiError> {
+    let (tags, schemes) = vocabulary(state).await?;
+    let compiled = compile_in(src, &tags, &schemes, field)?;
     Ok((compiled, tags))
 }
 

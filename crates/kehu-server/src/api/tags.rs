@@ -4,9 +4,11 @@
 
 use super::customers::customer_for;
 use super::dto::{
-    CustomerTagOut, CustomerTagsResult, TagEventOut, TagMerge, TagOut, TagSettingsIo, TagWrite,
+    CustomerTagOut, CustomerTagsResult, ProposalOut, RuleRunOut, TagEventOut, TagMerge, TagOut,
+    TagSettingsIo, TagWrite,
 };
-use super::{expected_version, with_etag, ApiJson};
+use super::segments::{compile_in, vocabulary};
+use super::{expected_version, with_etag, ApiJson, QueryPairs};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::AppState;
@@ -15,10 +17,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use kehu_core::role::{Ownership, Permission};
-use kehu_core::tags::{Synonyms, TagMode, Unresolved};
+use kehu_core::segment::{Atom, Compiled};
+use kehu_core::tags::{rule_order, Synonyms, TagMode, Unresolved};
 use kehu_core::Reason;
 use kehu_store::tags::{NewTag, TagChange, TagSettings};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn mode_of(field: &str, raw: Option<&str>) -> Result<Option<TagMode>, ApiError> {
     raw.map(|m| TagMode::parse(m).map_err(|r| ApiError::field(field, r)))
@@ -35,7 +39,15 @@ pub async fn list(
     user.require(Permission::CustomerRead)?;
     let tags = state.store.tags().await?;
     let c = state.store.tag_catalogue().await?;
-    Ok(Json(tags.into_iter().map(|t| TagOut::new(t, &c)).collect()))
+    let counts = state.segments.tag_counts().await?;
+    Ok(Json(
+        tags.into_iter()
+            .map(|t| {
+                let n = counts.get(&t.id).copied().unwrap_or(0);
+                TagOut::new(t, &c, n)
+            })
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
@@ -52,7 +64,14 @@ pub async fn read(
 async fn tag_response(state: &AppState, id: i64) -> Result<Response, ApiError> {
     let t = state.store.tag(id).await?;
     let c = state.store.tag_catalogue().await?;
-    Ok(with_etag(t.version, TagOut::new(t, &c)))
+    let n = state
+        .segments
+        .tag_counts()
+        .await?
+        .get(&id)
+        .copied()
+        .unwrap_or(0);
+    Ok(with_etag(t.version, TagOut::new(t, &c, n)))
 }
 
 /// Adds a tag under a parent (by id or path) or as a new dimension. Names
@@ -87,18 +106,24 @@ pub async fn create_tag(
         (None, Some(path)) => Some(parent_by_path(state, path).await?),
         (None, None) => None,
     };
+    let mode = mode_of("mode", body.mode.as_deref())?.unwrap_or(TagMode::Manual);
+    let rule = checked_rule(state, None, mode, body.rule.as_deref()).await?;
     let t = state
         .store
         .create_tag(
             &NewTag {
                 parent_id,
                 name: body.name,
-                mode: mode_of("mode", body.mode.as_deref())?.unwrap_or(TagMode::Manual),
+                mode,
                 description: body.description.filter(|d| !d.trim().is_empty()),
+                rule: rule.as_ref().map(|r| r.stable.clone()),
             },
             user.user.id,
         )
         .await?;
+    if let Some(r) = &rule {
+        state.segments.apply_rule(t.id, mode, r, None).await?;
+    }
     Ok(t.id)
 }
 
@@ -162,7 +187,7 @@ pub async fn update(
     };
     if let Some(unknown) = obj
         .keys()
-        .find(|k| !["name", "parent_id", "mode", "description"].contains(&k.as_str()))
+        .find(|k| !["name", "parent_id", "mode", "description", "rule"].contains(&k.as_str()))
     {
         return Err(ApiError::field(unknown, Reason::UnknownField));
     }
@@ -182,12 +207,12 @@ pub async fn update(
         },
         mode: mode_of("mode", text("mode")?.flatten().as_deref())?,
         description: text("description")?,
+        rule: None,
     };
-    state
-        .store
-        .update_tag(id, expected.version, &change, user.user.id)
+    let rule_text = text("rule")?;
+    save_tag_change(&state, &user, id, expected.version, change, rule_text)
         .await
-        .map_err(|e| super::conflict_status(e.into(), &expected))?;
+        .map_err(|e| super::conflict_status(e, &expected))?;
     tag_response(&state, id).await
 }
 
@@ -406,4 +431,318 @@ pub async fn set_settings(
         max_manual_tags: s.max_manual_tags,
         synonyms: s.synonyms.0,
     }))
+}
+
+/// The tags a rule reads (subtrees included).
+fn reads(rule: &Compiled) -> BTreeSet<i64> {
+    rule.plan
+        .atoms()
+        .into_iter()
+        .filter_map(|a| match a {
+            Atom::Tag { tags, .. } => Some(tags.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// A rule as written for tag `this` (None: a new tag), compiled; refused
+/// on a manual tag, and when rules would read each other in a circle.
+async fn checked_rule(
+    state: &AppState,
+    this: Option<i64>,
+    mode: TagMode,
+    src: Option<&str>,
+) -> Result<Option<Compiled>, ApiError> {
+    let Some(src) = src.filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if mode == TagMode::Manual {
+        return Err(ApiError::field(
+            "rule",
+            Reason::Rule {
+                code: "tag_rule_on_manual",
+                zh: "手动标签没有规则：请把打标方式设为规则或半自动".into(),
+                en: "a manual tag has no rule: make it a rule or hybrid tag".into(),
+            },
+        ));
+    }
+    let (tags, schemes) = vocabulary(state).await?;
+    let compiled = compile_in(src, &tags, &schemes, "rule")?;
+    let mut graph: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    for t in state.store.rule_tags().await? {
+        if Some(t.id) == this {
+            continue;
+        }
+        if let Some(r) = t
+            .rule
+            .as_deref()
+            .and_then(|r| compile_in(r, &tags, &schemes, "rule").ok())
+        {
+            graph.insert(t.id, reads(&r));
+        }
+    }
+    if let Some(id) = this {
+        graph.insert(id, reads(&compiled));
+    }
+    if let Err(cycle) = rule_order(&graph) {
+        let paths: Vec<String> = cycle.iter().map(|&t| tags.path_text(t)).collect();
+        return Err(ApiError::field(
+            "rule",
+            Reason::Rule {
+                code: "tag_rule_cycle",
+                zh: format!("标签规则互相引用成环：{}", paths.join(" → ")),
+                en: format!(
+                    "tag rules would read each other in a circle: {}",
+                    paths.join(" → ")
+                ),
+            },
+        ));
+    }
+    Ok(Some(compiled))
+}
+
+/// Saves a change of a tag with its rule (`Some(None)`: no rule) and
+/// applies the rule as saved at once (shared with the UI).
+async fn save_tag_change(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    version: i64,
+    change: TagChange,
+    rule_text: Option<Option<String>>,
+) -> Result<(), ApiError> {
+    let current = state.store.tag(id).await?;
+    let mode = change.mode.unwrap_or(current.mode);
+    let rule = match &rule_text {
+        Some(Some(r)) => checked_rule(state, Some(id), mode, Some(r)).await?,
+        _ => None,
+    };
+    let change = TagChange {
+        rule: rule_text.map(|r| r.and(rule.as_ref().map(|c| c.stable.clone()))),
+        ..change
+    };
+    let saved = state
+        .store
+        .update_tag(id, version, &change, user.user.id)
+        .await?;
+    // A rule tag without a rule carries no one.
+    match (saved.mode, saved.rule.is_some()) {
+        (TagMode::Manual, _) | (TagMode::Hybrid, false) => {}
+        (_, true) => {
+            apply_one(state, id).await?;
+        }
+        (TagMode::Rule, false) => state.segments.clear_rule_tag(id).await?,
+    }
+    Ok(())
+}
+
+/// Sets or clears a tag's rule (the UI's rule form).
+pub async fn change_rule(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    version: i64,
+    rule: Option<String>,
+) -> Result<(), ApiError> {
+    user.require(Permission::TagManage)?;
+    save_tag_change(state, user, id, version, TagChange::default(), Some(rule)).await
+}
+
+/// Applies one tag's stored rule to everyone.
+pub async fn apply_one(state: &AppState, id: i64) -> Result<RuleRunOut, ApiError> {
+    let t = state.store.tag(id).await?;
+    let Some(stored) = t.rule.as_deref().filter(|_| t.mode != TagMode::Manual) else {
+        return Err(ApiError::field(
+            "rule",
+            Reason::Rule {
+                code: "tag_without_rule",
+                zh: "该标签没有规则".into(),
+                en: "this tag has no rule".into(),
+            },
+        ));
+    };
+    let (tags, schemes) = vocabulary(state).await?;
+    let rule = compile_in(stored, &tags, &schemes, "rule")?;
+    let c = state.segments.apply_rule(id, t.mode, &rule, None).await?;
+    Ok(run_out(id, c))
+}
+
+fn run_out(tag_id: i64, c: kehu_store::tags::RuleChanges) -> RuleRunOut {
+    RuleRunOut {
+        tag_id,
+        added: c.added,
+        removed: c.removed,
+        proposed: c.proposed,
+        expired: c.expired,
+    }
+}
+
+/// Applies every tag rule, each after the rule tags it reads, to the
+/// customers among `only` (everyone when None). A rule that no longer
+/// compiles (a class gone) is skipped and logged.
+pub async fn apply_rules(
+    state: &AppState,
+    only: Option<&[i64]>,
+) -> Result<Vec<RuleRunOut>, ApiError> {
+    let rule_tags = state.store.rule_tags().await?;
+    if rule_tags.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (tags, schemes) = vocabulary(state).await?;
+    let mut compiled = BTreeMap::new();
+    for t in &rule_tags {
+        match t
+            .rule
+            .as_deref()
+            .map(|r| compile_in(r, &tags, &schemes, "rule"))
+        {
+            Some(Ok(c)) => {
+                compiled.insert(t.id, (t.mode, c));
+            }
+            Some(Err(e)) => {
+                tracing::warn!(tag = t.id, error = ?e, "a tag rule no longer compiles; skipped")
+            }
+            None => {}
+        }
+    }
+    let graph: BTreeMap<i64, BTreeSet<i64>> = compiled
+        .iter()
+        .map(|(&id, (_, c))| (id, reads(c)))
+        .collect();
+    let order = rule_order(&graph).unwrap_or_else(|_| graph.keys().copied().collect());
+    let mut out = Vec::with_capacity(order.len());
+    for id in order {
+        let Some((mode, rule)) = compiled.get(&id) else {
+            continue;
+        };
+        let c = state.segments.apply_rule(id, *mode, rule, only).await?;
+        out.push(run_out(id, c));
+    }
+    Ok(out)
+}
+
+/// Applies a rule or hybrid tag's rule to every customer now.
+#[utoipa::path(post, path = "/api/v1/tags/{id}/apply", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = RuleRunOut), (status = 403, content_type = "application/problem+json"),
+        (status = 422, content_type = "application/problem+json")))]
+pub async fn apply(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<RuleRunOut>, ApiError> {
+    user.require(Permission::TagManage)?;
+    Ok(Json(apply_one(&state, id).await?))
+}
+
+/// The verification queue: hybrid tags' proposals (`status`, default
+/// `pending`; `tag_id` to narrow) for customers in the caller's scope.
+#[utoipa::path(get, path = "/api/v1/tag-proposals", tag = "tags",
+    params(("status" = Option<String>, Query), ("tag_id" = Option<i64>, Query)),
+    responses((status = 200, body = Vec<ProposalOut>)))]
+pub async fn proposals(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: QueryPairs,
+) -> Result<Json<Vec<ProposalOut>>, ApiError> {
+    let status = q.take("status").unwrap_or_else(|| "pending".into());
+    let tag_id = match q.take("tag_id") {
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| ApiError::field("tag_id", Reason::IntegerFormat))?,
+        ),
+        None => None,
+    };
+    Ok(Json(queue(&state, &user, &status, tag_id).await?))
+}
+
+/// Proposals in `status` for customers the caller may see (shared with the UI).
+pub async fn queue(
+    state: &AppState,
+    user: &CurrentUser,
+    status: &str,
+    tag_id: Option<i64>,
+) -> Result<Vec<ProposalOut>, ApiError> {
+    user.require(Permission::CustomerRead)?;
+    const STATUSES: [&str; 4] = ["pending", "confirmed", "rejected", "expired"];
+    if !STATUSES.contains(&status) {
+        return Err(ApiError::field(
+            "status",
+            Reason::UnknownOption {
+                allowed: STATUSES.iter().map(|s| s.to_string()).collect(),
+            },
+        ));
+    }
+    let list = state.store.proposals(status, tag_id, 200).await?;
+    let ids: Vec<i64> = list.iter().map(|p| p.customer_id).collect();
+    let customers = state.store.customers_in(&ids).await?;
+    let c = state.store.tag_catalogue().await?;
+    Ok(list
+        .into_iter()
+        .filter_map(|p| {
+            let cust = customers.iter().find(|c| c.id == p.customer_id)?;
+            let o = Ownership {
+                owner_id: cust.owner_id,
+                team: cust.team.as_deref(),
+            };
+            user.actor
+                .may(Permission::CustomerRead, o)
+                .then(|| ProposalOut {
+                    tag_path: c.path_text(p.tag_id),
+                    customer_code: cust.code.clone(),
+                    customer_name: cust.name.clone(),
+                    id: p.id,
+                    tag_id: p.tag_id,
+                    customer_id: p.customer_id,
+                    evidence: p.evidence,
+                    status: p.status,
+                    proposed_at: p.proposed_at,
+                    decided_by: p.decided_by,
+                    decided_at: p.decided_at,
+                })
+        })
+        .collect())
+}
+
+/// Confirms a proposal: the customer gets the tag (source `verified`).
+#[utoipa::path(post, path = "/api/v1/tag-proposals/{id}/confirm", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerTagsResult), (status = 403, content_type = "application/problem+json"),
+        (status = 422, content_type = "application/problem+json")))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<CustomerTagsResult>, ApiError> {
+    Ok(Json(decide(&state, &user, id, true).await?))
+}
+
+/// Rejects a proposal: it is not made again for the same evidence.
+#[utoipa::path(post, path = "/api/v1/tag-proposals/{id}/reject", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerTagsResult), (status = 403, content_type = "application/problem+json"),
+        (status = 422, content_type = "application/problem+json")))]
+pub async fn reject(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<CustomerTagsResult>, ApiError> {
+    Ok(Json(decide(&state, &user, id, false).await?))
+}
+
+/// Checks the right on the customer and decides (shared with the UI).
+pub async fn decide(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    confirm: bool,
+) -> Result<CustomerTagsResult, ApiError> {
+    let p = state.store.proposal(id).await?;
+    may_tag(state, user, p.customer_id).await?;
+    state
+        .store
+        .decide_proposal(id, confirm, user.user.id)
+        .await?;
+    Ok(CustomerTagsResult {
+        changed: true,
+        tags: tags_of(state, p.customer_id).await?,
+    })
 }

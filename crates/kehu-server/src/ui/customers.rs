@@ -554,10 +554,7 @@ pub async fn create(
     .await;
     match result {
         Ok(c) => {
-            state
-                .classifier
-                .after_data_change(c.id, page.user.user.id)
-                .await;
+            state.after_data_change(c.id, page.user.user.id).await;
             Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response())
         }
         Err(ApiError::Validation(v)) => {
@@ -658,10 +655,7 @@ pub async fn update(
     let values = || form.kept();
     match result {
         Ok(c) => {
-            state
-                .classifier
-                .after_data_change(c.id, page.user.user.id)
-                .await;
+            state.after_data_change(c.id, page.user.user.id).await;
             Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response())
         }
         Err(ApiError::Validation(v)) => {
@@ -1088,10 +1082,7 @@ where
             }
             write(data).await?;
             if record.classifies() {
-                state
-                    .classifier
-                    .after_data_change(id, page.user.user.id)
-                    .await;
+                state.after_data_change(id, page.user.user.id).await;
             }
             Ok(Redirect::to(&format!("/customers/{id}")).into_response())
         }

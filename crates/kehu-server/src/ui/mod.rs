@@ -63,6 +63,10 @@ pub fn router() -> Router<AppState> {
         .route("/tags/{id}/retire", post(tags::retire))
         .route("/tags/{id}/restore", post(tags::restore))
         .route("/tags/{id}/merge", post(tags::merge))
+        .route("/tags/{id}/rule", post(tags::set_rule))
+        .route("/tags/{id}/apply", post(tags::apply_rule))
+        .route("/tags/queue", get(tags::queue))
+        .route("/tag-proposals/{id}/{verdict}", post(tags::decide))
         .route("/segments", get(tags::segments).post(tags::save_segment))
         .route("/segments/{id}/delete", post(tags::delete_segment))
         .route("/customers/{id}/contacts", post(customers::add_contact))
@@ -138,6 +142,7 @@ impl Templates {
             "admin/users.html",
             "tags/catalogue.html",
             "tags/segments.html",
+            "tags/queue.html",
             "account.html"
         );
         env.add_function(

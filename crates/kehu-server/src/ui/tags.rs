@@ -37,6 +37,7 @@ async fn render_catalogue(
     let lang = page.lang;
     let records = state.store.tags().await?;
     let c = state.store.tag_catalogue().await?;
+    let counts = state.segments.tag_counts().await?;
     // Depth-first, so children sit under their parents.
     let mut order = Vec::new();
     let mut stack: Vec<i64> = c.children_of(None).map(|n| n.id).collect();
@@ -56,8 +57,10 @@ async fn render_catalogue(
             context! {
                 id => t.id, name => t.name.clone(), path => c.path_text(t.id), depth => c.depth(t.id),
                 reference => c.shortest_reference(t.id), href => super::segment_href(&c.shortest_reference(t.id)), mode => mode_label(t.mode, lang), manual => t.mode == TagMode::Manual,
-                customers => t.customers, retired => t.retired_at.is_some(), version => t.version,
+                customers => counts.get(&t.id).copied().unwrap_or(0), retired => t.retired_at.is_some(), version => t.version,
                 description => t.description.clone(),
+                rule => t.rule.as_deref().map(|r| kehu_core::segment::display(r, &c)),
+                ruled => t.mode != TagMode::Manual,
             }
         })
         .collect();
@@ -79,6 +82,7 @@ async fn render_catalogue(
         context! {
             rows, parents, modes, errors, form,
             max_manual => settings.max_manual_tags,
+            pending => state.store.proposals("pending", None, 200).await?.len(),
             can_manage => page.user.actor.grants.has(Permission::TagManage),
         },
     );
@@ -120,6 +124,7 @@ pub async fn create(
         name: form.text("name").unwrap_or_default(),
         mode: form.text("mode"),
         description: form.text("description"),
+        rule: form.text("rule"),
     };
     let result = create_tag(&state, &page.user, write).await.map(drop);
     after_change(&state, &page, &form, result).await
@@ -409,5 +414,68 @@ pub async fn delete_segment(
     match state.store.delete_segment(id, version).await {
         Ok(()) => Ok(Redirect::to("/segments").into_response()),
         Err(e) => Ok(page.error_page(&state, e.into())),
+    }
+}
+
+/// Sets or clears a rule or hybrid tag's rule; it is applied at once.
+pub async fn set_rule(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let result = async {
+        page.user.require(Permission::TagManage)?;
+        let version = form
+            .get("version")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        crate::api::tags::change_rule(&state, &page.user, id, version, form.text("rule")).await
+    }
+    .await;
+    after_change(&state, &page, &form, result).await
+}
+
+/// Applies a tag's rule to everyone now.
+pub async fn apply_rule(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let result = async {
+        page.user.require(Permission::TagManage)?;
+        crate::api::tags::apply_one(&state, id).await.map(drop)
+    }
+    .await;
+    after_change(&state, &page, &form, result).await
+}
+
+/// The verification queue of hybrid tags.
+pub async fn queue(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
+    let items = crate::api::tags::queue(&state, &page.user, "pending", None).await?;
+    let items: Vec<Value> = items
+        .iter()
+        .map(|p| context! {
+            id => p.id, tag_path => p.tag_path.clone(), customer_id => p.customer_id, customer_code => p.customer_code.clone(),
+            customer_name => p.customer_name.clone(), evidence => p.evidence.clone(), proposed_at => p.proposed_at.format("%Y-%m-%d %H:%M").to_string(),
+        })
+        .collect();
+    Ok(page.render(&state, "tags/queue.html", "tags", context! { items }))
+}
+
+/// Confirms or rejects a proposal from the queue.
+pub async fn decide(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, verdict)): Path<(i64, String)>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    match crate::api::tags::decide(&state, &page.user, id, verdict == "confirm").await {
+        Ok(_) => Ok(Redirect::to("/tags/queue").into_response()),
+        Err(e) => Ok(page.error_page(&state, e)),
     }
 }

@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 both_backends!(
     catalogue_naming_rules,
     assignments_segments_and_hygiene,
-    index_equals_sql
+    index_equals_sql,
+    rule_and_hybrid_tags
 );
 
 async fn tags(s: &Session) -> Vec<Value> {
@@ -277,7 +278,11 @@ async fn assignments_segments_and_hygiene(backend: Backend) {
         .await
         .expect("json");
     assert_eq!(again["changed"], false);
-    assert_eq!(again["tags"].as_array().map(Vec::len), Some(5));
+    let manual_count = |tags: &Value| {
+        tags.as_array()
+            .map(|a| a.iter().filter(|t| t["mode"] == "manual").count())
+    };
+    assert_eq!(manual_count(&again["tags"]), Some(5));
     // The sixth manual tag is over the limit; a rule tag is not for hands.
     let sixth = tag_id(&admin, "风险标签/竞品接触").await;
     refused(
@@ -299,7 +304,7 @@ async fn assignments_segments_and_hygiene(backend: Backend) {
         .json()
         .await
         .expect("json");
-    assert_eq!(mine.len(), 5, "nothing half-applied");
+    assert_eq!(manual_count(&json!(mine)), Some(5), "nothing half-applied");
     // 客服 may not tag; a rep may tag their own customer but not another's (404: not in scope).
     assert_eq!(
         put(&service, &format!("/api/v1/customers/{b}/tags/{sixth}"))
@@ -740,5 +745,260 @@ async fn index_equals_sql(backend: Backend) {
     // A fresh index (a restart) reads the same.
     let fresh = Segments::new(app.store.clone());
     compare(&app.store, &fresh, &team, &schemes, &exprs).await;
+    app.cleanup().await;
+}
+
+async fn pending(s: &Session) -> Vec<Value> {
+    s.get("/api/v1/tag-proposals")
+        .await
+        .json()
+        .await
+        .expect("queue")
+}
+
+async fn tag_paths_of(s: &Session, customer: i64) -> Vec<String> {
+    let v: Vec<Value> = s
+        .get(&format!("/api/v1/customers/{customer}/tags"))
+        .await
+        .json()
+        .await
+        .expect("tags");
+    v.iter()
+        .filter_map(|t| t["path"].as_str().map(String::from))
+        .collect()
+}
+
+async fn rule_and_hybrid_tags(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let today = app.store.today().to_string();
+    let mut ids = Vec::new();
+    for (name, region, fen) in [
+        ("甲", "华东", 120_000_000i64),
+        ("乙", "华东", 60_000_000),
+        ("丙", "华南", 0),
+    ] {
+        let c = admin
+            .customer(
+                &format!("规则测试{name}有限公司"),
+                json!({"sales_region": region}),
+            )
+            .await;
+        let id = c["id"].as_i64().expect("id");
+        if fen > 0 {
+            let r = admin
+                .post(
+                    &format!("/api/v1/customers/{id}/orders"),
+                    json!({"ordered_on": today, "amount_fen": fen}),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+        ids.push(id);
+    }
+    let (x, y, z) = (ids[0], ids[1], ids[2]);
+    // The preset value tags follow each customer's purchases at once.
+    assert!(tag_paths_of(&admin, x)
+        .await
+        .contains(&"价值标签/高端客户".to_string()));
+    assert!(tag_paths_of(&admin, y)
+        .await
+        .contains(&"价值标签/中端客户".to_string()));
+    assert!(tag_paths_of(&admin, z)
+        .await
+        .contains(&"价值标签/低端客户".to_string()));
+    assert_eq!(seg(&admin, "价值标签").await["count"], 3);
+    // A second order moves 乙 up: 中端 → 高端 in the same request.
+    let r = admin
+        .post(
+            &format!("/api/v1/customers/{y}/orders"),
+            json!({"ordered_on": today, "amount_fen": 50_000_000}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let y_tags = tag_paths_of(&admin, y).await;
+    assert!(
+        y_tags.contains(&"价值标签/高端客户".to_string())
+            && !y_tags.contains(&"价值标签/中端客户".to_string()),
+        "{y_tags:?}"
+    );
+
+    // A hybrid tag proposes; people confirm or reject; a rejection sticks for the same evidence.
+    let r = admin
+        .post("/api/v1/tags", json!({"parent": "需求标签", "name": "潜在大单", "mode": "hybrid", "rule": "年采购额 >= 50万 AND 华东"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let big = r.json::<Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let queue = pending(&admin).await;
+    assert_eq!(queue.len(), 2, "{queue:?}");
+    assert!(queue.iter().all(|p| p["evidence"]
+        .as_str()
+        .is_some_and(|e| e.contains("purchase_12m_fen="))));
+    let of = |q: &[Value], c: i64| {
+        q.iter()
+            .find(|p| p["customer_id"] == c)
+            .and_then(|p| p["id"].as_i64())
+            .expect("proposal")
+    };
+    let r = admin
+        .post(
+            &format!("/api/v1/tag-proposals/{}/confirm", of(&queue, x)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = admin
+        .post(
+            &format!("/api/v1/tag-proposals/{}/reject", of(&queue, y)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    refused(
+        admin
+            .post(
+                &format!("/api/v1/tag-proposals/{}/confirm", of(&queue, y)),
+                json!({}),
+            )
+            .await,
+        "status",
+        "proposal_decided",
+    )
+    .await;
+    let x_tags: Vec<Value> = admin
+        .get(&format!("/api/v1/customers/{x}/tags"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(x_tags
+        .iter()
+        .any(|t| t["tag_id"] == big && t["source"] == "verified"));
+    let again: Value = admin
+        .post(&format!("/api/v1/tags/{big}/apply"), json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["proposed"], 0, "nothing new: {again}");
+    assert!(pending(&admin).await.is_empty());
+    // New evidence (another order) proposes again.
+    let r = admin
+        .post(
+            &format!("/api/v1/customers/{y}/orders"),
+            json!({"ordered_on": today, "amount_fen": 1_000_000}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let queue = pending(&admin).await;
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0]["customer_id"], y);
+
+    // Bad rules: syntax with its position, rules on manual tags, circles (also through oneself).
+    refused(admin.post("/api/v1/tags", json!({"parent": "行为标签", "name": "坏规则", "mode": "rule", "rule": "年采购额 >="})).await, "rule", "segment_syntax").await;
+    refused(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"parent": "行为标签", "name": "手动的", "rule": "华东"}),
+            )
+            .await,
+        "rule",
+        "tag_rule_on_manual",
+    )
+    .await;
+    let r = admin.post("/api/v1/tags", json!({"parent": "行为标签", "name": "活跃大客户", "mode": "rule", "rule": "高端客户 AND order_count >= 1"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(seg(&admin, "活跃大客户").await["count"], 2);
+    let top = tag_id(&admin, "价值标签/高端客户").await;
+    let v: Value = admin
+        .get(&format!("/api/v1/tags/{top}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["rule"], "年采购额 >= 100万");
+    let version = v["version"].as_i64().expect("version");
+    refused(
+        admin
+            .patch(
+                &format!("/api/v1/tags/{top}"),
+                json!({"rule": "活跃大客户", "version": version}),
+            )
+            .await,
+        "rule",
+        "tag_rule_cycle",
+    )
+    .await;
+    refused(
+        admin
+            .patch(
+                &format!("/api/v1/tags/{top}"),
+                json!({"rule": "价值标签 AND 华东", "version": version}),
+            )
+            .await,
+        "rule",
+        "tag_rule_cycle",
+    )
+    .await;
+    // A rule tag without a rule carries no one.
+    let low = tag_id(&admin, "价值标签/低端客户").await;
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{low}"),
+            json!({"rule": null, "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!tag_paths_of(&admin, z)
+        .await
+        .contains(&"价值标签/低端客户".to_string()));
+    let h: Vec<Value> = admin
+        .get(&format!("/api/v1/tags/{low}/history"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        h.iter().any(|e| e["action"] == "rule_changed")
+            && h.iter()
+                .any(|e| e["action"] == "removed" && e["customer_id"] == z)
+    );
+    // And the index agrees with SQL on what the rules did.
+    let classifier = kehu_server::classifier::Classifier::new(app.store.clone());
+    let schemes: Vec<SchemeClasses> = classifier
+        .published()
+        .await
+        .expect("schemes")
+        .schemes
+        .iter()
+        .map(|s| SchemeClasses {
+            key: s.key.clone(),
+            name: s.spec.name.clone(),
+            classes: s.class_keys(),
+        })
+        .collect();
+    let tags = app.store.tag_catalogue().await.expect("catalogue");
+    let c = compile(
+        "价值标签 OR 潜在大单 OR 活跃大客户",
+        &Vocabulary {
+            tags: &tags,
+            schemes: &schemes,
+        },
+    )
+    .expect("compiles");
+    let fast = Segments::new(app.store.clone())
+        .query(&c.plan, &ScopeFilter::All, 0, 10)
+        .await
+        .expect("index");
+    assert_eq!(
+        (fast.count, fast.page),
+        app.store
+            .segment_by_sql(&c.plan, &ScopeFilter::All, 0, 10)
+            .await
+            .expect("sql")
+    );
     app.cleanup().await;
 }

@@ -413,6 +413,33 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
     click(&c, "#run-segment").await;
     wait_text(&c, "#err-expression", "第 9 个字符").await;
 
+    // A hybrid tag: its rule proposes the 华东 customer, a person confirms from the queue.
+    c.goto(&format!("{base}/tags")).await.expect("goto");
+    c.find(Locator::Css("#f-parent_id"))
+        .await
+        .expect("parent")
+        .select_by_value(&need_id.to_string())
+        .await
+        .expect("select");
+    fill(&c, "#f-name", "华东重点跟进").await;
+    c.find(Locator::Css("#f-mode"))
+        .await
+        .expect("mode")
+        .select_by_value("hybrid")
+        .await
+        .expect("select");
+    fill(&c, "#f-rule", "华东 AND NOT 风险标签").await;
+    click(&c, "#create-tag").await;
+    wait_text(&c, "table.tags", "华东 AND NOT 风险标签").await;
+    click(&c, "#queue-link").await;
+    wait_text(&c, "#queue", "浏览器标签华东有限公司").await;
+    click(&c, "#queue button[id^='confirm-']").await;
+    wait_text(&c, "#queue", "没有待确认").await;
+    c.goto(&format!("{base}/customers/{east_id}"))
+        .await
+        .expect("goto");
+    wait_text(&c, "#tags", "需求标签/华东重点跟进").await;
+
     c.close().await.expect("close browser");
     app.cleanup().await;
 }

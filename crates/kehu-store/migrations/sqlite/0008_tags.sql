@@ -8,6 +8,8 @@ CREATE TABLE tags (
     name_key TEXT NOT NULL,
     mode TEXT NOT NULL CHECK (mode IN ('manual', 'rule', 'hybrid')),
     description TEXT,
+    -- For rule and hybrid tags: the condition (a segment expression, tags as #ID).
+    rule TEXT,
     retired_at TEXT,
     merged_into BIGINT REFERENCES tags(id),
     version BIGINT NOT NULL DEFAULT 1,
@@ -40,6 +42,22 @@ CREATE TABLE tag_history (
 );
 CREATE INDEX tag_history_tag ON tag_history(tag_id, id);
 CREATE INDEX tag_history_customer ON tag_history(customer_id, id);
+
+-- What hybrid tags' rules propose, for a person to confirm or reject.
+-- evidence: what the rule saw (its text and the values it read); a
+-- rejected proposal is never made again for the same evidence.
+CREATE TABLE tag_proposals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tag_id BIGINT NOT NULL REFERENCES tags(id),
+    customer_id BIGINT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+    evidence TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'rejected', 'expired')),
+    proposed_at TEXT NOT NULL,
+    decided_by BIGINT REFERENCES users(id) ON DELETE SET NULL,
+    decided_at TEXT,
+    UNIQUE (tag_id, customer_id, evidence)
+);
+CREATE INDEX tag_proposals_status ON tag_proposals(status, tag_id, id);
 
 -- Settings of the tag system (limit per customer, synonym groups) as JSON.
 CREATE TABLE tag_settings (
