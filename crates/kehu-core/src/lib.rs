@@ -20,6 +20,7 @@ pub mod query;
 pub mod region;
 pub mod role;
 pub mod segment;
+pub mod tag_stats;
 pub mod tags;
 pub mod text;
 

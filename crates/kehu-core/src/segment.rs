@@ -659,6 +659,16 @@ pub trait AtomSource {
     fn universe(&self) -> &RoaringBitmap;
     /// The customers an atom holds for (may include customers outside the universe).
     fn atom(&self, atom: &Atom) -> Cow<'_, RoaringBitmap>;
+    /// Whether [`filter`](Self::filter) answers `atom` by testing customers
+    /// one by one (a column lookup), cheaper than [`atom`](Self::atom) when
+    /// few candidates are left.
+    fn filterable(&self, _atom: &Atom) -> bool {
+        false
+    }
+    /// The customers among `candidates` that `atom` holds for.
+    fn filter(&self, atom: &Atom, candidates: &RoaringBitmap) -> RoaringBitmap {
+        candidates & self.atom(atom).as_ref()
+    }
 }
 
 /// The customers of the universe a plan holds for.
@@ -680,11 +690,14 @@ fn eval(plan: &Plan, src: &impl AtomSource) -> RoaringBitmap {
             acc
         }
         Plan::And(xs) => {
-            // Intersect the positive parts (smallest first), then take the
-            // negated ones away: no complement is ever built.
+            // Intersect the positive sets (smallest first), test the
+            // remaining candidates against the filterable atoms, then take
+            // the negated parts away: no complement is ever built.
+            let filterable = |p: &Plan| matches!(p, Plan::Atom(a) if src.filterable(a));
             let (neg, pos): (Vec<&Plan>, Vec<&Plan>) =
                 xs.iter().partition(|x| matches!(x, Plan::Not(_)));
-            let mut parts: Vec<RoaringBitmap> = pos.iter().map(|x| eval(x, src)).collect();
+            let (filters, sets): (Vec<&Plan>, Vec<&Plan>) = pos.into_iter().partition(|p| filterable(p));
+            let mut parts: Vec<RoaringBitmap> = sets.iter().map(|x| eval(x, src)).collect();
             parts.sort_by_key(|b| b.len());
             let mut acc = match parts.len() {
                 0 => src.universe().clone(),
@@ -692,16 +705,27 @@ fn eval(plan: &Plan, src: &impl AtomSource) -> RoaringBitmap {
             };
             for p in &parts {
                 if acc.is_empty() {
-                    break;
+                    return acc;
                 }
                 acc &= p;
+            }
+            for f in filters {
+                if let Plan::Atom(a) = f {
+                    acc = src.filter(a, &acc);
+                }
             }
             for n in neg {
                 if acc.is_empty() {
                     break;
                 }
-                if let Plan::Not(inner) = n {
-                    acc -= eval(inner, src);
+                match n {
+                    Plan::Not(inner) if filterable(inner) => {
+                        if let Plan::Atom(a) = inner.as_ref() {
+                            acc -= src.filter(a, &acc);
+                        }
+                    }
+                    Plan::Not(inner) => acc -= eval(inner, src),
+                    _ => {}
                 }
             }
             acc
@@ -916,6 +940,25 @@ mod tests {
         }
     }
 
+    /// The same sets, with "y" and "z" answered by testing candidates.
+    struct Filtering(Sets);
+
+    impl AtomSource for Filtering {
+        fn universe(&self) -> &RoaringBitmap {
+            self.0.universe()
+        }
+        fn atom(&self, atom: &Atom) -> Cow<'_, RoaringBitmap> {
+            self.0.atom(atom)
+        }
+        fn filterable(&self, atom: &Atom) -> bool {
+            matches!(atom, Atom::Class { class, .. } if class != "x")
+        }
+        fn filter(&self, atom: &Atom, candidates: &RoaringBitmap) -> RoaringBitmap {
+            let set = &self.0.atoms[atom];
+            candidates.iter().filter(|id| set.contains(*id)).collect()
+        }
+    }
+
     fn holds(plan: &Plan, id: u32, s: &Sets) -> bool {
         match plan {
             Plan::Atom(a) => s.atoms[a].contains(id),
@@ -955,10 +998,22 @@ mod tests {
             not(Plan::Or(vec![x(), y(), z()])),
             Plan::And(vec![z(), not(Plan::And(vec![x(), not(y())]))]),
         ];
+        let plans: Vec<Plan> = plans
+            .into_iter()
+            .chain([
+                Plan::And(vec![y(), z()]),
+                Plan::And(vec![x(), y(), not(z())]),
+                Plan::And(vec![not(y()), Plan::Or(vec![x(), z()])]),
+            ])
+            .collect();
         for p in &plans {
-            let got = evaluate(p, &s);
             let want: RoaringBitmap = s.universe.iter().filter(|&id| holds(p, id, &s)).collect();
-            assert_eq!(got, want, "{p:?}");
+            assert_eq!(evaluate(p, &s), want, "{p:?}");
+        }
+        let f = Filtering(s);
+        for p in &plans {
+            let want: RoaringBitmap = f.0.universe.iter().filter(|&id| holds(p, id, &f.0)).collect();
+            assert_eq!(evaluate(p, &f), want, "filtering: {p:?}");
         }
     }
 }

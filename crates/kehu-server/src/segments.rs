@@ -13,7 +13,7 @@ use kehu_core::segment::{
     evaluate, range_holds, Atom, AtomSource, Plan, SegmentFieldKind, SEGMENT_FIELDS,
 };
 use kehu_core::tags::TagMode;
-use kehu_store::feed::Changed;
+use kehu_store::feed::{Changed, FeedSpan};
 use kehu_store::segments::{FieldRow, FieldValue};
 use kehu_store::tags::RuleChanges;
 use kehu_store::{ScopeFilter, Store};
@@ -101,6 +101,10 @@ pub struct SegmentIndex {
     numbers: HashMap<&'static str, Vec<i64>>,
     /// The feed entry this index has applied up to.
     mark: i64,
+    /// Feed entries of this process's own rule writes, already applied here.
+    own: Vec<FeedSpan>,
+    /// Unions of tag subtrees asked for, until a tag changes.
+    unions: std::sync::Mutex<HashMap<Vec<i64>, RoaringBitmap>>,
 }
 
 fn small_id(id: i64) -> Result<u32, ApiError> {
@@ -117,6 +121,8 @@ impl SegmentIndex {
             text: HashMap::new(),
             numbers: HashMap::new(),
             mark,
+            own: Vec::new(),
+            unions: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -177,6 +183,30 @@ impl SegmentIndex {
             .set(id, class);
     }
 
+    /// The customers carrying any of `tags` (a subtree), kept until a tag changes.
+    fn union_of(&self, tags: &[i64]) -> RoaringBitmap {
+        let mut cache = self.unions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = cache.get(tags) {
+            return u.clone();
+        }
+        let mut out = RoaringBitmap::new();
+        for t in tags {
+            if let Some(b) = self.tags.get(t) {
+                out |= b;
+            }
+        }
+        cache.insert(tags.to_vec(), out.clone());
+        out
+    }
+
+    /// After any change to who carries a tag.
+    fn tags_changed(&mut self) {
+        self.unions
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Forgets a customer entirely (deleted).
     fn remove(&mut self, id: u32) {
         self.live.remove(id);
@@ -199,7 +229,7 @@ impl SegmentIndex {
     /// Applies what changed since the mark; false when so much changed
     /// that reading everything again is the better way.
     async fn catch_up(&mut self, store: &Store) -> Result<bool, ApiError> {
-        let read = store.feed_after(self.mark, &[]).await?;
+        let read = store.feed_after(self.mark, &self.own).await?;
         let ids = |c: &Changed| -> Option<Vec<i64>> {
             match c {
                 Changed::Nobody => Some(Vec::new()),
@@ -251,7 +281,12 @@ impl SegmentIndex {
                 self.tags.entry(t).or_default().insert(small_id(c)?);
             }
         }
+        if !tags.is_empty() || !facts.is_empty() {
+            // Tags changed, or a deleted customer left them.
+            self.tags_changed();
+        }
         self.mark = read.last;
+        self.own.retain(|s| s.last > read.last);
         Ok(true)
     }
 
@@ -361,15 +396,7 @@ impl AtomSource for Scoped<'_> {
                     .tags
                     .get(one)
                     .map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed),
-                many => {
-                    let mut out = RoaringBitmap::new();
-                    for t in many {
-                        if let Some(b) = idx.tags.get(t) {
-                            out |= b;
-                        }
-                    }
-                    Cow::Owned(out)
-                }
+                many => Cow::Owned(idx.union_of(many)),
             },
             Atom::Class { scheme, class } => idx
                 .classes
@@ -404,6 +431,26 @@ impl AtomSource for Scoped<'_> {
                 )
             }
         }
+    }
+
+    /// Numbers and dates are a column lookup per customer: inside an AND,
+    /// only the candidates left are tested instead of scanning everyone.
+    fn filterable(&self, atom: &Atom) -> bool {
+        matches!(atom, Atom::Range { .. })
+    }
+
+    fn filter(&self, atom: &Atom, candidates: &RoaringBitmap) -> RoaringBitmap {
+        let Atom::Range { field, op, value } = atom else {
+            return candidates & self.atom(atom).as_ref();
+        };
+        let Some(col) = self.index.numbers.get(field) else {
+            return RoaringBitmap::new();
+        };
+        RoaringBitmap::from_sorted_iter(candidates.iter().filter(|&id| {
+            col.get(id as usize)
+                .is_some_and(|&v| v != MISSING && range_holds(*op, v, *value))
+        }))
+        .unwrap_or_default()
     }
 }
 
@@ -539,10 +586,12 @@ impl Segments {
             if add.is_empty() && remove.is_empty() {
                 return Ok(RuleChanges::default());
             }
-            return Ok(self
+            let (changes, span) = self
                 .store
                 .apply_rule_changes(tag_id, &ids(&add), &ids(&remove))
-                .await?);
+                .await?;
+            self.applied(tag_id, &add, &remove, span).await;
+            return Ok(changes);
         }
         let expire: Vec<i64> = self
             .store
@@ -573,9 +622,73 @@ impl Segments {
             })
             .await?;
         if !members.is_empty() {
-            self.store.apply_rule_changes(tag_id, &[], &members).await?;
+            let (_, span) = self.store.apply_rule_changes(tag_id, &[], &members).await?;
+            let gone: RoaringBitmap = members.iter().filter_map(|&m| u32::try_from(m).ok()).collect();
+            self.applied(tag_id, &RoaringBitmap::new(), &gone, span).await;
         }
         Ok(())
+    }
+
+    /// After this process stored a rule's changes: the index takes them
+    /// now and skips their feed entries (a rule changing thousands of
+    /// customers would otherwise read as "anyone changed" and reload it).
+    async fn applied(
+        &self,
+        tag_id: i64,
+        add: &RoaringBitmap,
+        remove: &RoaringBitmap,
+        span: Option<FeedSpan>,
+    ) {
+        let mut slot = self.index.lock().await;
+        if let (Some(idx), Some(span)) = (slot.as_mut(), span) {
+            if span.last > idx.mark {
+                let set = idx.tags.entry(tag_id).or_default();
+                *set |= add;
+                *set -= remove;
+                idx.own.push(span);
+                idx.tags_changed();
+            }
+        }
+    }
+
+    /// Each tag's behaviour (its subtree's customers against everyone):
+    /// share, buying again (`order_count` ≥ 2) and satisfaction (`scores`).
+    pub async fn tag_behaviour(
+        &self,
+        subtrees: &[(i64, Vec<i64>)],
+        scores: &[(i64, f64)],
+    ) -> Result<Vec<(i64, kehu_core::tag_stats::TagBehaviour)>, ApiError> {
+        let scores: Vec<(u32, f64)> = scores
+            .iter()
+            .filter_map(|&(c, s)| u32::try_from(c).ok().map(|c| (c, s)))
+            .collect();
+        self.with_index(|idx| {
+            let repurchased: RoaringBitmap = idx
+                .numbers
+                .get("order_count")
+                .map(|col| {
+                    col.iter()
+                        .enumerate()
+                        .filter(|(_, &n)| n != MISSING && n >= 2)
+                        .map(|(i, _)| i as u32)
+                        .collect()
+                })
+                .unwrap_or_default();
+            subtrees
+                .iter()
+                .map(|(tag, tree)| {
+                    let mut tagged = RoaringBitmap::new();
+                    for t in tree {
+                        if let Some(b) = idx.tags.get(t) {
+                            tagged |= b;
+                        }
+                    }
+                    let b = kehu_core::tag_stats::tag_behaviour(&tagged, &idx.live, &repurchased, &scores);
+                    (*tag, b)
+                })
+                .collect()
+        })
+        .await
     }
 
     /// Customers per tag id (live customers only).

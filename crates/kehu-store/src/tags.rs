@@ -10,7 +10,7 @@
 use crate::bulk_read::Read;
 use crate::db::{id_marks, Arg, Backend, Exec, RowGet, Tx, IDS_PER_QUERY};
 use crate::error::StoreError;
-use crate::feed::{self, Changed, FeedKind};
+use crate::feed::{self, Changed, FeedKind, FeedSpan};
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
 use kehu_core::tags::{
@@ -273,6 +273,16 @@ async fn write_settings(tx: &mut Tx, s: &TagSettings, by: Option<i64>) -> Result
     Ok(())
 }
 
+/// Commits and returns tag `id` as it now is.
+async fn commit_returning(mut tx: Tx, id: i64) -> Result<TagRecord, StoreError> {
+    let tag = read_tags(&mut tx, Some(id))
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)?;
+    tx.commit().await?;
+    Ok(tag)
+}
+
 /// A live tag of the catalogue or NotFound.
 fn live(c: &Catalogue, id: i64) -> Result<&TagNode, StoreError> {
     c.get(id)
@@ -329,12 +339,7 @@ impl Store {
             rule: t.rule.as_deref(),
         };
         let id = insert_tag(&mut tx, row, Some(by)).await?;
-        let tag = read_tags(&mut tx, Some(id))
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(tag)
+        commit_returning(tx, id).await
     }
 
     /// Renames, moves, re-describes or changes the mode of a tag, at
@@ -416,12 +421,7 @@ impl Store {
             )
             .await?;
         }
-        let tag = read_tags(&mut tx, Some(id))
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(tag)
+        commit_returning(tx, id).await
     }
 
     /// Retires a tag (no new assignments; existing ones stay and still
@@ -445,12 +445,7 @@ impl Store {
             let action = if retired { "retired" } else { "restored" };
             history(&mut tx, id, None, action, json!({}), Some(by)).await?;
         }
-        let tag = read_tags(&mut tx, Some(id))
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(tag)
+        commit_returning(tx, id).await
     }
 
     /// Merges tag `from` into `into`: every assignment moves (a customer
@@ -524,12 +519,7 @@ impl Store {
         history(&mut tx, from, None, "merged_away", detail.clone(), Some(by)).await?;
         history(&mut tx, into, None, "merged_in", detail, Some(by)).await?;
         feed::record(&mut tx, FeedKind::Tags, &moved_customers).await?;
-        let tag = read_tags(&mut tx, Some(into))
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(tag)
+        commit_returning(tx, into).await
     }
 
     /// Puts a manual tag on a customer (by a person). Refused for a tag
@@ -830,13 +820,14 @@ impl Store {
     }
 
     /// A rule tag's new state: `add` get the tag (source `rule`), `remove`
-    /// lose it, each with its history, in one transaction with the feed.
+    /// lose it, each with its history, in one transaction with the feed;
+    /// also returns the feed entries it appended.
     pub async fn apply_rule_changes(
         &self,
         tag_id: i64,
         add: &[i64],
         remove: &[i64],
-    ) -> Result<RuleChanges, StoreError> {
+    ) -> Result<(RuleChanges, Option<FeedSpan>), StoreError> {
         let mut tx = self.db.begin_write().await?;
         let now = Utc::now();
         let mut out = RuleChanges::default();
@@ -859,9 +850,9 @@ impl Store {
         for &c in add.iter().chain(remove) {
             changed.note(c);
         }
-        feed::record_changed(&mut tx, FeedKind::Tags, &changed).await?;
+        let span = feed::record_changed(&mut tx, FeedKind::Tags, &changed).await?;
         tx.commit().await?;
-        Ok(out)
+        Ok((out, span))
     }
 
     /// A hybrid tag's proposals: one for each (customer, evidence) unless
@@ -1064,4 +1055,35 @@ async fn insert_assignments(
         added += tx.execute(&sql, a).await?;
     }
     Ok(added)
+}
+
+impl Store {
+    /// Each customer's mean satisfaction score over interactions since
+    /// `since` (those with a score), for the tag review.
+    pub async fn satisfaction_since(&self, since: chrono::NaiveDate) -> Result<Vec<(i64, f64)>, StoreError> {
+        self.db
+            .clone()
+            .fetch_all(
+                "SELECT customer_id, CAST(AVG(satisfaction) AS DOUBLE PRECISION) AS score FROM interactions \
+                 WHERE satisfaction IS NOT NULL AND occurred_on >= $1 GROUP BY customer_id",
+                args![since],
+                |r: &dyn RowGet| Ok((r.int("customer_id")?, r.float("score")?.unwrap_or(0.0))),
+            )
+            .await
+    }
+
+    /// Per tag, assignments added and removed since `since` (from the history).
+    pub async fn assignment_changes_since(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        self.db
+            .clone()
+            .fetch_all(
+                "SELECT tag_id, \
+                 SUM(CASE WHEN action = 'assigned' THEN 1 ELSE 0 END) AS added, \
+                 SUM(CASE WHEN action = 'removed' THEN 1 ELSE 0 END) AS removed \
+                 FROM tag_history WHERE customer_id IS NOT NULL AND at >= $1 GROUP BY tag_id",
+                args![since],
+                |r: &dyn RowGet| Ok((r.int("tag_id")?, r.int("added")?, r.int("removed")?)),
+            )
+            .await
+    }
 }

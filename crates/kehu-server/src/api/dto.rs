@@ -1196,3 +1196,39 @@ pub struct ProposalOut {
     pub decided_by: Option<i64>,
     pub decided_at: Option<DateTime<Utc>>,
 }
+
+/// One tag in the usage review.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TagReviewRow {
+    pub tag_id: i64,
+    pub path: String,
+    pub mode: String,
+    pub retired: bool,
+    /// Customers carrying the tag or a tag below it.
+    pub customers: u64,
+    /// Their share of all customers (0–1).
+    pub share: f64,
+    /// Assignments added minus removed within the period (the trend).
+    pub change_in_period: i64,
+    /// Under the review threshold (5 % of customers): proposed for removal.
+    pub removal_candidate: bool,
+    pub repurchase_with: Option<f64>,
+    pub repurchase_without: Option<f64>,
+    pub repurchase_correlation: Option<f64>,
+    pub satisfaction_with: Option<f64>,
+    pub satisfaction_without: Option<f64>,
+    pub satisfaction_correlation: Option<f64>,
+}
+
+/// The tag usage review.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TagReviewOut {
+    /// The period looked back on, in days (trend and satisfaction).
+    pub days: u32,
+    pub since: NaiveDate,
+    pub customers: u64,
+    pub threshold: f64,
+    /// How the behaviour columns are defined.
+    pub definitions: Vec<String>,
+    pub tags: Vec<TagReviewRow>,
+}

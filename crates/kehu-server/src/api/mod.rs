@@ -71,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .route("/tags/{id}/history", get(tags::history))
         .route("/tags/{id}/apply", post(tags::apply))
         .route("/tag-proposals", get(tags::proposals))
+        .route("/tag-review", get(tags::review))
         .route("/tag-proposals/{id}/confirm", post(tags::confirm))
         .route("/tag-proposals/{id}/reject", post(tags::reject))
         .route("/tag-settings", get(tags::settings).put(tags::set_settings))

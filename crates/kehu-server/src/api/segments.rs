@@ -27,16 +27,7 @@ const PAGE_MAX: usize = 500;
 /// published schemes' classes.
 pub async fn vocabulary(state: &AppState) -> Result<(Catalogue, Vec<SchemeClasses>), ApiError> {
     let tags = state.store.tag_catalogue().await?;
-    let set = state.classifier.published().await?;
-    let schemes = set
-        .schemes
-        .iter()
-        .map(|s| SchemeClasses {
-            key: s.key.clone(),
-            name: s.spec.name.clone(),
-            classes: s.class_keys(),
-        })
-        .collect();
+    let schemes = state.classifier.published().await?.vocabulary();
     Ok((tags, schemes))
 }
 

@@ -5,7 +5,7 @@
 use super::customers::customer_for;
 use super::dto::{
     CustomerTagOut, CustomerTagsResult, ProposalOut, RuleRunOut, TagEventOut, TagMerge, TagOut,
-    TagSettingsIo, TagWrite,
+    TagReviewOut, TagReviewRow, TagSettingsIo, TagWrite,
 };
 use super::segments::{compile_in, vocabulary};
 use super::{expected_version, with_etag, ApiJson, QueryPairs};
@@ -744,5 +744,87 @@ pub async fn decide(
     Ok(CustomerTagsResult {
         changed: true,
         tags: tags_of(state, p.customer_id).await?,
+    })
+}
+
+/// The quarterly usage review: every live tag's reach (with its subtree),
+/// the change of its assignments over the period (`days`, default 90), and
+/// how its customers behave against everyone else; tags on fewer than 5 %
+/// of customers are proposed for removal.
+#[utoipa::path(get, path = "/api/v1/tag-review", tag = "tags",
+    params(("days" = Option<u32>, Query, description = "period in days, 1–730; default 90")),
+    responses((status = 200, body = TagReviewOut), (status = 403, content_type = "application/problem+json")))]
+pub async fn review(State(state): State<AppState>, user: CurrentUser, mut q: QueryPairs) -> Result<Json<TagReviewOut>, ApiError> {
+    let days = match q.take("days") {
+        None => 90,
+        Some(d) => d
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=730).contains(d))
+            .ok_or_else(|| ApiError::field("days", Reason::OutOfRange { min: Some("1".into()), max: Some("730".into()) }))?,
+    };
+    Ok(Json(tag_review(&state, &user, days).await?))
+}
+
+/// The review for `days` (shared with the UI). Tag managers and report readers.
+pub async fn tag_review(state: &AppState, user: &CurrentUser, days: u32) -> Result<TagReviewOut, ApiError> {
+    if !(user.actor.grants.has(Permission::TagManage) || user.actor.grants.has(Permission::ReportRead)) {
+        return Err(ApiError::Forbidden);
+    }
+    let today = state.store.today();
+    let since = today - chrono::Days::new(u64::from(days));
+    let since_time = since.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(chrono::Utc::now) - chrono::Duration::hours(8);
+    let records = state.store.tags().await?;
+    let c = state.store.tag_catalogue().await?;
+    let live: Vec<&kehu_store::tags::TagRecord> = records.iter().filter(|t| t.merged_into.is_none()).collect();
+    let subtrees: Vec<(i64, Vec<i64>)> = live.iter().map(|t| (t.id, c.subtree(t.id))).collect();
+    let scores = state.store.satisfaction_since(since).await?;
+    let behaviour: BTreeMap<i64, kehu_core::tag_stats::TagBehaviour> =
+        state.segments.tag_behaviour(&subtrees, &scores).await?.into_iter().collect();
+    let changes: BTreeMap<i64, i64> = state
+        .store
+        .assignment_changes_since(since_time)
+        .await?
+        .into_iter()
+        .map(|(t, added, removed)| (t, added - removed))
+        .collect();
+    let customers = state.store.customer_count().await?;
+    let mut rows: Vec<TagReviewRow> = subtrees
+        .iter()
+        .zip(&live)
+        .filter_map(|((id, tree), t)| {
+            let b = behaviour.get(id)?;
+            Some(TagReviewRow {
+                tag_id: *id,
+                path: c.path_text(*id),
+                mode: t.mode.as_str().into(),
+                retired: t.retired_at.is_some(),
+                customers: b.customers,
+                share: b.share,
+                change_in_period: tree.iter().filter_map(|x| changes.get(x)).sum(),
+                removal_candidate: b.share < kehu_core::tag_stats::REVIEW_SHARE,
+                repurchase_with: b.repurchase_with,
+                repurchase_without: b.repurchase_without,
+                repurchase_correlation: b.repurchase_correlation,
+                satisfaction_with: b.satisfaction_with,
+                satisfaction_without: b.satisfaction_without,
+                satisfaction_correlation: b.satisfaction_correlation,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(TagReviewOut {
+        days,
+        since,
+        customers,
+        threshold: kehu_core::tag_stats::REVIEW_SHARE,
+        definitions: vec![
+            "customers: carry the tag or a tag below it / 客户数：带有该标签或其下级标签".into(),
+            "repurchase: at least two orders on record (order_count >= 2) / 复购：至少两笔订单".into(),
+            format!("satisfaction: mean score of interactions since {since} / 满意度：{since} 以来互动评分的平均值"),
+            "correlation: phi (repurchase) and point-biserial (satisfaction), −1…1 / 相关系数：phi 与点二列相关".into(),
+            "change_in_period: assignments added minus removed in the period / 期间变化：期间新增减去移除的打标数".into(),
+        ],
+        tags: rows,
     })
 }

@@ -56,6 +56,18 @@ pub struct SchemeSet {
 }
 
 impl SchemeSet {
+    /// Each scheme's key, name and classes: what segment expressions may name.
+    pub fn vocabulary(&self) -> Vec<kehu_core::segment::SchemeClasses> {
+        self.schemes
+            .iter()
+            .map(|s| kehu_core::segment::SchemeClasses {
+                key: s.key.clone(),
+                name: s.spec.name.clone(),
+                classes: s.class_keys(),
+            })
+            .collect()
+    }
+
     /// Compiles `(version, spec)` pairs against the database's custom fields.
     /// Errors name the scheme and the place in it (`value_tier.dimensions[0].weight`).
     pub fn compile(

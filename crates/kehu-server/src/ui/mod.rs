@@ -66,6 +66,7 @@ pub fn router() -> Router<AppState> {
         .route("/tags/{id}/rule", post(tags::set_rule))
         .route("/tags/{id}/apply", post(tags::apply_rule))
         .route("/tags/queue", get(tags::queue))
+        .route("/tags/review", get(tags::review))
         .route("/tag-proposals/{id}/{verdict}", post(tags::decide))
         .route("/segments", get(tags::segments).post(tags::save_segment))
         .route("/segments/{id}/delete", post(tags::delete_segment))
@@ -143,6 +144,7 @@ impl Templates {
             "tags/catalogue.html",
             "tags/segments.html",
             "tags/queue.html",
+            "tags/review.html",
             "account.html"
         );
         env.add_function(

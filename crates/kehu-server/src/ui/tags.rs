@@ -130,31 +130,46 @@ pub async fn create(
     after_change(&state, &page, &form, result).await
 }
 
+/// A catalogue change from the page by a tag manager: the CSRF token, the
+/// right, the change, then the list again (with the errors, if any).
+async fn managed<Fut>(
+    state: &AppState,
+    page: &Page,
+    form: &FormData,
+    change: impl FnOnce() -> Fut,
+) -> Result<Response, ApiError>
+where
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    page.check_csrf(form)?;
+    let result = match page.user.require(Permission::TagManage) {
+        Ok(_) => change().await,
+        Err(e) => Err(e),
+    };
+    after_change(state, page, form, result).await
+}
+
+/// The form's `version` (0 when missing: the store then reports the conflict).
+fn version_of(form: &FormData) -> i64 {
+    form.get("version").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 pub async fn rename(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, ApiError> {
-    page.check_csrf(&form)?;
-    let result = async {
-        page.user.require(Permission::TagManage)?;
-        let version = form
-            .get("version")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+    let (st, f, by) = (&state, &form, page.user.user.id);
+    managed(st, &page, f, || async move {
         let change = TagChange {
-            name: Some(form.text("name").unwrap_or_default()),
+            name: Some(f.text("name").unwrap_or_default()),
             ..TagChange::default()
         };
-        state
-            .store
-            .update_tag(id, version, &change, page.user.user.id)
-            .await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    after_change(&state, &page, &form, result).await
+        st.store.update_tag(id, version_of(f), &change, by).await?;
+        Ok(())
+    })
+    .await
 }
 
 pub async fn retire(
@@ -182,17 +197,12 @@ async fn set_retired(
     form: FormData,
     retired: bool,
 ) -> Result<Response, ApiError> {
-    page.check_csrf(&form)?;
-    let result = async {
-        page.user.require(Permission::TagManage)?;
-        state
-            .store
-            .set_tag_retired(id, retired, page.user.user.id)
-            .await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    after_change(&state, &page, &form, result).await
+    let (st, by) = (&state, page.user.user.id);
+    managed(st, &page, &form, || async move {
+        st.store.set_tag_retired(id, retired, by).await?;
+        Ok(())
+    })
+    .await
 }
 
 pub async fn merge(
@@ -201,18 +211,16 @@ pub async fn merge(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, ApiError> {
-    page.check_csrf(&form)?;
-    let result = async {
-        page.user.require(Permission::TagManage)?;
-        let into = form
+    let (st, f, by) = (&state, &form, page.user.user.id);
+    managed(st, &page, f, || async move {
+        let into = f
             .get("into")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| ApiError::field("into", kehu_core::Reason::Required))?;
-        state.store.merge_tag(id, into, page.user.user.id).await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    after_change(&state, &page, &form, result).await
+        st.store.merge_tag(id, into, by).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Rows of the builder on the page.
@@ -407,11 +415,7 @@ pub async fn delete_segment(
     if s.owner_id != Some(page.user.user.id) {
         return Ok(page.error_page(&state, ApiError::NotFound));
     }
-    let version = form
-        .get("version")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    match state.store.delete_segment(id, version).await {
+    match state.store.delete_segment(id, version_of(&form)).await {
         Ok(()) => Ok(Redirect::to("/segments").into_response()),
         Err(e) => Ok(page.error_page(&state, e.into())),
     }
@@ -424,17 +428,11 @@ pub async fn set_rule(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, ApiError> {
-    page.check_csrf(&form)?;
-    let result = async {
-        page.user.require(Permission::TagManage)?;
-        let version = form
-            .get("version")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        crate::api::tags::change_rule(&state, &page.user, id, version, form.text("rule")).await
-    }
-    .await;
-    after_change(&state, &page, &form, result).await
+    let (st, f, user) = (&state, &form, &page.user);
+    managed(st, &page, f, || async move {
+        crate::api::tags::change_rule(st, user, id, version_of(f), f.text("rule")).await
+    })
+    .await
 }
 
 /// Applies a tag's rule to everyone now.
@@ -444,13 +442,11 @@ pub async fn apply_rule(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, ApiError> {
-    page.check_csrf(&form)?;
-    let result = async {
-        page.user.require(Permission::TagManage)?;
-        crate::api::tags::apply_one(&state, id).await.map(drop)
-    }
-    .await;
-    after_change(&state, &page, &form, result).await
+    let st = &state;
+    managed(st, &page, &form, || async move {
+        crate::api::tags::apply_one(st, id).await.map(drop)
+    })
+    .await
 }
 
 /// The verification queue of hybrid tags.
@@ -478,4 +474,35 @@ pub async fn decide(
         Ok(_) => Ok(Redirect::to("/tags/queue").into_response()),
         Err(e) => Ok(page.error_page(&state, e)),
     }
+}
+
+/// The usage review page: reach, trend and behaviour per tag, removal candidates first.
+pub async fn review(
+    State(state): State<AppState>,
+    page: Page,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let query = FormData(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect());
+    let days = query.get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=730).contains(d)).unwrap_or(90);
+    let r = match crate::api::tags::tag_review(&state, &page.user, days).await {
+        Ok(r) => r,
+        Err(e) => return Ok(page.error_page(&state, e)),
+    };
+    let pct = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
+    let num = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.2}"));
+    let mut rows = r.tags.clone();
+    rows.sort_by_key(|t| !t.removal_candidate);
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|t| context! {
+            tag_id => t.tag_id, path => t.path.clone(), customers => t.customers, share => pct(Some(t.share)),
+            change => t.change_in_period, candidate => t.removal_candidate, retired => t.retired,
+            repurchase => format!("{} / {}", pct(t.repurchase_with), pct(t.repurchase_without)), repurchase_r => num(t.repurchase_correlation),
+            satisfaction => format!("{} / {}", num(t.satisfaction_with), num(t.satisfaction_without)), satisfaction_r => num(t.satisfaction_correlation),
+        })
+        .collect();
+    Ok(page.render(&state, "tags/review.html", "tags", context! {
+        rows, days, since => r.since.to_string(), customers => r.customers, definitions => r.definitions,
+        candidates => r.tags.iter().filter(|t| t.removal_candidate).count(),
+    }))
 }

@@ -17,7 +17,8 @@ both_backends!(
     catalogue_naming_rules,
     assignments_segments_and_hygiene,
     index_equals_sql,
-    rule_and_hybrid_tags
+    rule_and_hybrid_tags,
+    usage_review
 );
 
 async fn tags(s: &Session) -> Vec<Value> {
@@ -649,18 +650,8 @@ async fn index_equals_sql(backend: Backend) {
             .filter_map(|t| t["id"].as_i64())
             .collect()
     };
-    let vocab_schemes = |set: &kehu_server::classifier::SchemeSet| -> Vec<SchemeClasses> {
-        set.schemes
-            .iter()
-            .map(|s| SchemeClasses {
-                key: s.key.clone(),
-                name: s.spec.name.clone(),
-                classes: s.class_keys(),
-            })
-            .collect()
-    };
     let classifier = kehu_server::classifier::Classifier::new(app.store.clone());
-    let schemes = vocab_schemes(&*classifier.published().await.expect("schemes"));
+    let schemes = classifier.published().await.expect("schemes").vocabulary();
     // One index that follows the feed from the start, compared after each round of writes.
     let segments = Segments::new(app.store.clone());
     let team = ScopeFilter::Team {
@@ -968,18 +959,7 @@ async fn rule_and_hybrid_tags(backend: Backend) {
     );
     // And the index agrees with SQL on what the rules did.
     let classifier = kehu_server::classifier::Classifier::new(app.store.clone());
-    let schemes: Vec<SchemeClasses> = classifier
-        .published()
-        .await
-        .expect("schemes")
-        .schemes
-        .iter()
-        .map(|s| SchemeClasses {
-            key: s.key.clone(),
-            name: s.spec.name.clone(),
-            classes: s.class_keys(),
-        })
-        .collect();
+    let schemes = classifier.published().await.expect("schemes").vocabulary();
     let tags = app.store.tag_catalogue().await.expect("catalogue");
     let c = compile(
         "价值标签 OR 潜在大单 OR 活跃大客户",
@@ -1000,5 +980,50 @@ async fn rule_and_hybrid_tags(backend: Backend) {
             .await
             .expect("sql")
     );
+    app.cleanup().await;
+}
+
+async fn usage_review(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let rep = app.token("rep1", "sales_rep", Some("华东一组")).await;
+    let today = app.store.today().to_string();
+    // (orders, satisfaction, tagged): a and b buy again, are happier, carry 价格敏感.
+    let plan = [(2, Some(5), true), (2, Some(4), true), (1, Some(2), false), (0, None, false)];
+    let price = tag_id(&admin, "需求标签/价格敏感").await;
+    for (i, (orders, score, tagged)) in plan.iter().enumerate() {
+        let c = admin.customer(&format!("评审测试{i}有限公司"), json!({})).await;
+        let id = c["id"].as_i64().expect("id");
+        for _ in 0..*orders {
+            let r = admin.post(&format!("/api/v1/customers/{id}/orders"), json!({"ordered_on": today, "amount_fen": 100_000})).await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+        if let Some(s) = score {
+            let r = admin
+                .post(&format!("/api/v1/customers/{id}/interactions"), json!({"kind": "visit", "occurred_on": today, "summary": "回访", "satisfaction": s}))
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+        }
+        if *tagged {
+            assert_eq!(put(&admin, &format!("/api/v1/customers/{id}/tags/{price}")).await.status(), StatusCode::OK);
+        }
+    }
+    let r = admin.get("/api/v1/tag-review?days=30").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["customers"], 4);
+    let row = |path: &str| v["tags"].as_array().and_then(|a| a.iter().find(|t| t["path"] == path).cloned()).unwrap_or_else(|| panic!("{path}"));
+    let p = row("需求标签/价格敏感");
+    assert_eq!((p["customers"].as_u64(), p["share"].as_f64()), (Some(2), Some(0.5)));
+    assert_eq!((p["repurchase_with"].as_f64(), p["repurchase_without"].as_f64()), (Some(1.0), Some(0.0)));
+    assert!((p["repurchase_correlation"].as_f64().expect("phi") - 1.0).abs() < 1e-9);
+    assert_eq!((p["satisfaction_with"].as_f64(), p["satisfaction_without"].as_f64()), (Some(4.5), Some(2.0)));
+    assert!(p["satisfaction_correlation"].as_f64().expect("r") > 0.9);
+    assert_eq!(p["change_in_period"], 2);
+    assert_eq!(p["removal_candidate"], false);
+    assert_eq!(row("需求标签")["customers"], 2, "a dimension counts its subtree");
+    assert_eq!(row("风险标签/付款延迟")["removal_candidate"], true);
+    assert_eq!(rep.get("/api/v1/tag-review").await.status(), StatusCode::FORBIDDEN);
+    refused(admin.get("/api/v1/tag-review?days=0").await, "days", "out_of_range").await;
     app.cleanup().await;
 }
