@@ -1,0 +1,209 @@
+//! The segment index after a crash: `kehu serve` killed (SIGKILL) while
+//! tag assignments and orders are being written, started again, and every
+//! segment answered by the restarted server equals the same query in SQL
+//! — then again after more writes, which it follows from the change feed.
+
+use kehu_core::segment::{compile, Vocabulary};
+use kehu_server::classifier::Classifier;
+use kehu_store::testing::TestDatabase;
+use kehu_store::{Backend, ScopeFilter, Store};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PASSWORD: &str = "Correct-Horse-Battery-7";
+
+/// Segments compared after the restart (tags with subtrees, classes, fields, NOT).
+const EXPRESSIONS: &[&str] = &[
+    "需求标签",
+    "风险标签 OR 营销标签/渠道来源",
+    "华东 AND NOT 需求标签",
+    "价值标签/高端客户 OR 年采购额 >= 10万",
+    "NOT (行为标签 OR 服务标签) AND order_count >= 1",
+];
+
+fn kehu(url: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .arg("--db")
+        .arg(url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kehu");
+    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+        input.write_all(text.as_bytes()).expect("stdin");
+    }
+    let out = child.wait_with_output().expect("kehu output");
+    assert!(out.status.success(), "kehu {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `kehu serve` on a free port, once /healthz answers.
+async fn serve(url: &str) -> (Child, String) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .arg("--db")
+        .arg(url)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("KEHU_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kehu serve");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
+            if r.status().is_success() {
+                return (child, base);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("kehu serve did not come up on {base}");
+}
+
+async fn get(client: &reqwest::Client, token: &str, url: String) -> Value {
+    let r = client.get(&url).bearer_auth(token).send().await.expect("GET");
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.json().await.expect("json")
+}
+
+/// Every expression through the server equals the same plan in SQL.
+async fn compare(store: &Store, client: &reqwest::Client, base: &str, token: &str) {
+    let tags = store.tag_catalogue().await.expect("catalogue");
+    let schemes = Classifier::new(store.clone()).published().await.expect("schemes").vocabulary();
+    for e in EXPRESSIONS {
+        let plan = compile(e, &Vocabulary { tags: &tags, schemes: &schemes }).unwrap_or_else(|err| panic!("{e}: {err:?}")).plan;
+        let q: String = form_urlencoded(e);
+        let v = get(client, token, format!("{base}/api/v1/segment-results?expression={q}&limit=20")).await;
+        let page: Vec<i64> = v["customers"].as_array().expect("customers").iter().filter_map(|c| c["id"].as_i64()).collect();
+        let (n, ids) = store.segment_by_sql(&plan, &ScopeFilter::All, 0, 20).await.expect("sql");
+        assert_eq!((v["count"].as_u64(), page), (Some(n), ids), "{e}");
+    }
+}
+
+fn form_urlencoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Who writes where, and how many requests were answered or failed (server gone).
+#[derive(Clone)]
+struct Writer {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    customers: Vec<i64>,
+    tags: Vec<i64>,
+    answered: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+}
+
+/// Writes that change tags and purchase totals, all at once.
+async fn write_burst(w: &Writer, round: usize) {
+    let mut tasks = Vec::new();
+    for (k, &c) in w.customers.iter().enumerate() {
+        let (client, token, answered, failed) = (w.client.clone(), w.token.clone(), w.answered.clone(), w.failed.clone());
+        let base = &w.base;
+        let tag_url = format!("{base}/api/v1/customers/{c}/tags/{}", w.tags[(k + round) % w.tags.len()]);
+        let order_url = format!("{base}/api/v1/customers/{c}/orders");
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"ordered_on": "2026-01-15", "amount_fen": 5_000_000 + k as i64});
+            let results = [
+                client.put(&tag_url).bearer_auth(&token).send().await,
+                client.post(&order_url).bearer_auth(&token).json(&body).send().await,
+            ];
+            for r in results {
+                let counter = if r.is_ok() { &answered } else { &failed };
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(kehu_store::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(kehu_store::Backend::Postgres).await } )* }
+    };
+}
+
+on_both_backends!(segments_equal_sql_after_a_killed_server);
+
+async fn segments_equal_sql_after_a_killed_server(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    kehu(&db.url, &["demo", "--customers", "120", "--seed", "5"], None);
+    kehu(&db.url, &["user", "add", "crasher", "--role", "admin", "--password-stdin"], Some(PASSWORD));
+    let token = kehu(&db.url, &["token", "create", "crasher"], None).trim().to_string();
+    let client = reqwest::Client::new();
+    let max = store.max_customer_id().await.expect("max id");
+    let customers: Vec<i64> = (1..=max).step_by(3).collect();
+    let catalogue = store.tag_catalogue().await.expect("catalogue");
+    let manual: Vec<i64> = catalogue
+        .nodes()
+        .filter(|n| n.mode == kehu_core::tags::TagMode::Manual && catalogue.children_of(Some(n.id)).next().is_none())
+        .map(|n| n.id)
+        .take(12)
+        .collect();
+
+    // Killed in the middle of a burst of writes (rounds of them, until it is gone).
+    let (mut server, base) = serve(&db.url).await;
+    let mut writer = Writer {
+        client: client.clone(),
+        base,
+        token: token.clone(),
+        customers,
+        tags: manual,
+        answered: Arc::new(AtomicUsize::new(0)),
+        failed: Arc::new(AtomicUsize::new(0)),
+    };
+    let (answered, failed) = (writer.answered.clone(), writer.failed.clone());
+    let burst = {
+        let w = writer.clone();
+        tokio::spawn(async move {
+            for round in 0..50 {
+                write_burst(&w, round).await;
+                if w.failed.load(Ordering::SeqCst) > 0 {
+                    break;
+                }
+            }
+        })
+    };
+    while answered.load(Ordering::SeqCst) < 60 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill().expect("kill -9");
+    let _ = server.wait();
+    let _ = burst.await;
+    assert!(failed.load(Ordering::SeqCst) > 0, "the server died with writes in flight");
+
+    // Started again: it reads everything and agrees with SQL.
+    let (mut server, base) = serve(&db.url).await;
+    compare(&store, &client, &base, &token).await;
+    // More writes, followed from the change feed.
+    writer.base = base.clone();
+    write_burst(&writer, 51).await;
+    compare(&store, &client, &base, &token).await;
+    server.kill().expect("stop");
+    let _ = server.wait();
+    db.cleanup(store).await;
+}
