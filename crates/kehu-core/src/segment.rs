@@ -36,11 +36,63 @@ pub enum SegmentFieldKind {
 /// A customer field usable in segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentField {
-    /// The column (a trusted SQL identifier) and the name scripts use.
+    /// The name scripts use; for a column field also the column (a trusted SQL identifier).
     pub key: &'static str,
     pub kind: SegmentFieldKind,
     /// Other names people write for it.
     pub aliases: &'static [&'static str],
+    /// None: a column of `customers`; else an aggregate of recent records.
+    pub window: Option<WindowAgg>,
+}
+
+/// An aggregate of a customer's records over the last `days` days, today
+/// included (a window that slides every day: computed, not stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowAgg {
+    /// Sum of order amounts (fen).
+    Purchase { days: u32 },
+    /// Number of orders.
+    Orders { days: u32 },
+    /// Number of interactions, of one kind or of any.
+    Interactions {
+        days: u32,
+        kind: Option<crate::interaction::InteractionKind>,
+    },
+}
+
+impl WindowAgg {
+    pub fn days(self) -> u32 {
+        match self {
+            WindowAgg::Purchase { days }
+            | WindowAgg::Orders { days }
+            | WindowAgg::Interactions { days, .. } => days,
+        }
+    }
+
+    /// The first day inside the window ending `today`.
+    pub fn first_day(self, today: NaiveDate) -> NaiveDate {
+        today - chrono::Days::new(u64::from(self.days().saturating_sub(1)))
+    }
+
+    /// The aggregate for one customer as of `today` (records after it ignored).
+    pub fn value(self, f: &crate::classify::Facts, today: NaiveDate) -> i64 {
+        let from = self.first_day(today);
+        let inside = |d: NaiveDate| d >= from && d <= today;
+        match self {
+            WindowAgg::Purchase { .. } => f
+                .orders
+                .iter()
+                .filter(|o| inside(o.on))
+                .map(|o| o.amount_fen)
+                .sum(),
+            WindowAgg::Orders { .. } => f.orders.iter().filter(|o| inside(o.on)).count() as i64,
+            WindowAgg::Interactions { kind, .. } => f
+                .interactions
+                .iter()
+                .filter(|i| inside(i.on) && kind.is_none_or(|k| i.kind == k))
+                .count() as i64,
+        }
+    }
 }
 
 const fn field(
@@ -48,8 +100,29 @@ const fn field(
     kind: SegmentFieldKind,
     aliases: &'static [&'static str],
 ) -> SegmentField {
-    SegmentField { key, kind, aliases }
+    SegmentField {
+        key,
+        kind,
+        aliases,
+        window: None,
+    }
 }
+
+const fn window(
+    key: &'static str,
+    unit: Unit,
+    aliases: &'static [&'static str],
+    agg: WindowAgg,
+) -> SegmentField {
+    SegmentField {
+        key,
+        kind: SegmentFieldKind::Number(unit),
+        aliases,
+        window: Some(agg),
+    }
+}
+
+use crate::interaction::InteractionKind as IK;
 
 use SegmentFieldKind as K;
 
@@ -92,7 +165,59 @@ pub const SEGMENT_FIELDS: &[SegmentField] = &[
     ),
     field("last_order_on", K::Date, &["最近下单日期"]),
     field("last_interaction_on", K::Date, &["最近互动日期"]),
+    window(
+        "purchase_30d_fen",
+        Unit::Fen,
+        &["近30天采购额", "purchase_30d"],
+        WindowAgg::Purchase { days: 30 },
+    ),
+    window(
+        "purchase_90d_fen",
+        Unit::Fen,
+        &["近90天采购额", "purchase_90d"],
+        WindowAgg::Purchase { days: 90 },
+    ),
+    window(
+        "orders_90d",
+        Unit::Count,
+        &["近90天订单数"],
+        WindowAgg::Orders { days: 90 },
+    ),
+    window(
+        "web_visits_7d",
+        Unit::Count,
+        &["近7天访问次数", "每周访问次数", "web_visits_week"],
+        WindowAgg::Interactions {
+            days: 7,
+            kind: Some(IK::WebVisit),
+        },
+    ),
+    window(
+        "web_visits_30d",
+        Unit::Count,
+        &["近30天访问次数"],
+        WindowAgg::Interactions {
+            days: 30,
+            kind: Some(IK::WebVisit),
+        },
+    ),
+    window(
+        "interactions_30d",
+        Unit::Count,
+        &["近30天互动次数"],
+        WindowAgg::Interactions {
+            days: 30,
+            kind: None,
+        },
+    ),
 ];
+
+/// Whether a plan reads a windowed aggregate (the index computes those on demand).
+pub fn reads_windows(plan: &Plan) -> bool {
+    plan.atoms().iter().any(|a| {
+        matches!(a, Atom::Range { field, .. } if segment_field(field).is_some_and(|f| f.window.is_some()))
+    })
+}
 
 /// The text fields whose values a bare name may stand for (华东, 浙江, 制造业).
 const VALUE_FIELDS: &[&str] = &["sales_region", "province", "industry"];
@@ -696,7 +821,8 @@ fn eval(plan: &Plan, src: &impl AtomSource) -> RoaringBitmap {
             let filterable = |p: &Plan| matches!(p, Plan::Atom(a) if src.filterable(a));
             let (neg, pos): (Vec<&Plan>, Vec<&Plan>) =
                 xs.iter().partition(|x| matches!(x, Plan::Not(_)));
-            let (filters, sets): (Vec<&Plan>, Vec<&Plan>) = pos.into_iter().partition(|p| filterable(p));
+            let (filters, sets): (Vec<&Plan>, Vec<&Plan>) =
+                pos.into_iter().partition(|p| filterable(p));
             let mut parts: Vec<RoaringBitmap> = sets.iter().map(|x| eval(x, src)).collect();
             parts.sort_by_key(|b| b.len());
             let mut acc = match parts.len() {
@@ -870,6 +996,58 @@ mod tests {
         assert!(matches!(c.plan, Plan::Or(_)));
     }
 
+    #[test]
+    fn windows_count_the_last_days_today_included() {
+        use crate::classify::facts::{InteractionFact, OrderFact};
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).expect("date");
+        let mut f = crate::classify::Facts::default();
+        f.orders = [(1, 100), (2, 200), (9, 400), (10, 800), (11, 1600)]
+            .iter()
+            .map(|&(d, fen)| OrderFact {
+                on: day(d),
+                amount_fen: fen,
+                line: None,
+            })
+            .collect();
+        let visit = |d: u32, kind| InteractionFact {
+            on: day(d),
+            kind,
+            severity: None,
+            satisfaction: None,
+        };
+        f.interactions = vec![
+            visit(3, IK::WebVisit),
+            visit(4, IK::WebVisit),
+            visit(9, IK::Call),
+            visit(10, IK::WebVisit),
+        ];
+        let today = day(10);
+        // 7 days up to the 10th: the 4th..=10th; orders after today do not count.
+        assert_eq!(WindowAgg::Purchase { days: 7 }.value(&f, today), 400 + 800);
+        assert_eq!(WindowAgg::Orders { days: 10 }.value(&f, today), 4);
+        assert_eq!(
+            WindowAgg::Interactions {
+                days: 7,
+                kind: Some(IK::WebVisit)
+            }
+            .value(&f, today),
+            2
+        );
+        assert_eq!(
+            WindowAgg::Interactions {
+                days: 7,
+                kind: None
+            }
+            .value(&f, today),
+            3
+        );
+        let c = compiled("每周访问次数 >= 3 OR 近30天采购额 >= 5万").expect("compiles");
+        assert!(reads_windows(&c.plan));
+        assert!(!reads_windows(
+            &compiled("年采购额 >= 5万").expect("compiles").plan
+        ));
+    }
+
     /// (expression, error code, position reported).
     #[test]
     fn errors_name_the_problem_and_place() {
@@ -1012,7 +1190,11 @@ mod tests {
         }
         let f = Filtering(s);
         for p in &plans {
-            let want: RoaringBitmap = f.0.universe.iter().filter(|&id| holds(p, id, &f.0)).collect();
+            let want: RoaringBitmap =
+                f.0.universe
+                    .iter()
+                    .filter(|&id| holds(p, id, &f.0))
+                    .collect();
             assert_eq!(evaluate(p, &f), want, "filtering: {p:?}");
         }
     }

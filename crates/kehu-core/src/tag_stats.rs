@@ -104,17 +104,28 @@ mod tests {
         let b = tag_behaviour(&set(0..50), &u, &evens, &[]);
         assert!(b.repurchase_correlation.expect("phi").abs() < 1e-12);
         // Everyone or no one tagged: no correlation to speak of.
-        assert_eq!(tag_behaviour(&u, &u, &evens, &[]).repurchase_correlation, None);
-        assert_eq!(tag_behaviour(&set([]), &u, &evens, &[]).repurchase_with, None);
+        assert_eq!(
+            tag_behaviour(&u, &u, &evens, &[]).repurchase_correlation,
+            None
+        );
+        assert_eq!(
+            tag_behaviour(&set([]), &u, &evens, &[]).repurchase_with,
+            None
+        );
     }
 
     #[test]
     fn satisfaction_by_tag() {
         let u = set(0..10);
         // Tagged 0..5 score 5, the rest 3: means 5 and 3, correlation 1.
-        let scores: Vec<(u32, f64)> = (0..10).map(|i| (i, if i < 5 { 5.0 } else { 3.0 })).collect();
+        let scores: Vec<(u32, f64)> = (0..10)
+            .map(|i| (i, if i < 5 { 5.0 } else { 3.0 }))
+            .collect();
         let b = tag_behaviour(&set(0..5), &u, &set([]), &scores);
-        assert_eq!((b.satisfaction_with, b.satisfaction_without), (Some(5.0), Some(3.0)));
+        assert_eq!(
+            (b.satisfaction_with, b.satisfaction_without),
+            (Some(5.0), Some(3.0))
+        );
         assert!((b.satisfaction_correlation.expect("r") - 1.0).abs() < 1e-12);
         // Scores outside the universe are left out.
         let b = tag_behaviour(&set(0..5), &set(0..5), &set([]), &scores);

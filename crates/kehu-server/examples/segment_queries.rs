@@ -33,7 +33,9 @@ fn ms(d: Duration) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().ok_or("usage: segment_queries DATABASE_URL [RUNS]")?;
+    let url = args
+        .next()
+        .ok_or("usage: segment_queries DATABASE_URL [RUNS]")?;
     let runs: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(200);
     let store = Store::connect(&url).await?;
     store.migrate().await?;
@@ -44,7 +46,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tags.nodes().filter(|n| n.merged_into.is_none()).count(),
         (runs / 20).max(3)
     );
-    let schemes = Classifier::new(store.clone()).published().await?.vocabulary();
+    let schemes = Classifier::new(store.clone())
+        .published()
+        .await?
+        .vocabulary();
     let segments = Segments::new(store.clone());
     let t = Instant::now();
     segments.warm().await?;
@@ -53,9 +58,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| query | count | kehu p50 ms | kehu p99 ms | SQL p50 ms | SQL p99 ms | p50 ratio |");
     println!("|---|---|---|---|---|---|---|");
     for q in QUERIES {
-        let plan = compile(q, &Vocabulary { tags: &tags, schemes: &schemes })
-            .map_err(|e| format!("{q}: {e:?}"))?
-            .plan;
+        let plan = compile(
+            q,
+            &Vocabulary {
+                tags: &tags,
+                schemes: &schemes,
+            },
+        )
+        .map_err(|e| format!("{q}: {e:?}"))?
+        .plan;
         let mut ours = Vec::with_capacity(runs);
         let mut answer = None;
         for _ in 0..runs {
@@ -70,10 +81,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut sql = Vec::new();
         for _ in 0..(runs / 20).max(3) {
             let t = Instant::now();
-            let (n, ids) = store.segment_by_sql(&plan, &ScopeFilter::All, 0, 50).await?;
+            let (n, ids) = store
+                .segment_by_sql(&plan, &ScopeFilter::All, 0, 50)
+                .await?;
             let rows = store.customers_in(&ids).await?;
             sql.push(t.elapsed());
-            assert_eq!((n, ids), (answer.count, answer.page.clone()), "{q}: index and SQL differ");
+            assert_eq!(
+                (n, ids),
+                (answer.count, answer.page.clone()),
+                "{q}: index and SQL differ"
+            );
             assert_eq!(rows.len(), answer.page.len());
         }
         ours.sort();
@@ -94,8 +111,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // second run (nothing changed).
     let name = format!("基准规则{}", chrono::Utc::now().timestamp());
     let rule = "年采购额 >= 50万 AND 华东 AND NOT 风险标签";
-    let compiled = compile(rule, &Vocabulary { tags: &tags, schemes: &schemes })
-        .map_err(|e| format!("{rule}: {e:?}"))?;
+    let compiled = compile(
+        rule,
+        &Vocabulary {
+            tags: &tags,
+            schemes: &schemes,
+        },
+    )
+    .map_err(|e| format!("{rule}: {e:?}"))?;
     let parent = tags.resolve("价值标签").ok();
     let tag = store
         .create_tag(
@@ -111,7 +134,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     for label in ["first (stores who carries it)", "again (nothing changed)"] {
         let t = Instant::now();
-        let c = segments.apply_rule(tag.id, TagMode::Rule, &compiled, None).await?;
+        let c = segments
+            .apply_rule(tag.id, TagMode::Rule, &compiled, None)
+            .await?;
         println!(
             "rule `{rule}` applied to everyone, {label}: {:.2} s ({} added, {} removed)",
             t.elapsed().as_secs_f64(),

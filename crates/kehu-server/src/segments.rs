@@ -8,10 +8,12 @@
 //! here: a restart reads it again, a second server keeps its own.
 
 use crate::error::ApiError;
-use kehu_core::segment::Compiled;
+use chrono::NaiveDate;
+use kehu_core::classify::Facts;
 use kehu_core::segment::{
     evaluate, range_holds, Atom, AtomSource, Plan, SegmentFieldKind, SEGMENT_FIELDS,
 };
+use kehu_core::segment::{reads_windows, Compiled};
 use kehu_core::tags::TagMode;
 use kehu_store::feed::{Changed, FeedSpan};
 use kehu_store::segments::{FieldRow, FieldValue};
@@ -105,6 +107,9 @@ pub struct SegmentIndex {
     own: Vec<FeedSpan>,
     /// Unions of tag subtrees asked for, until a tag changes.
     unions: std::sync::Mutex<HashMap<Vec<i64>, RoaringBitmap>>,
+    /// The day the windowed aggregates were computed for (None: not yet;
+    /// they are computed when a segment first reads one).
+    windows: Option<NaiveDate>,
 }
 
 fn small_id(id: i64) -> Result<u32, ApiError> {
@@ -123,6 +128,7 @@ impl SegmentIndex {
             mark,
             own: Vec::new(),
             unions: std::sync::Mutex::new(HashMap::new()),
+            windows: None,
         }
     }
 
@@ -155,7 +161,8 @@ impl SegmentIndex {
     fn set_fields(&mut self, row: &FieldRow) -> Result<(), ApiError> {
         let id = small_id(row.id)?;
         self.live.insert(id);
-        for (f, v) in SEGMENT_FIELDS.iter().zip(&row.values) {
+        let columns = SEGMENT_FIELDS.iter().filter(|f| f.window.is_none());
+        for (f, v) in columns.zip(&row.values) {
             match (f.kind, v) {
                 (SegmentFieldKind::Text, FieldValue::Text(t)) => {
                     self.text.entry(f.key).or_default().set(id, Some(t))
@@ -207,6 +214,37 @@ impl SegmentIndex {
             .clear();
     }
 
+    /// Every customer's windowed aggregates as of `today`, from the fact digests.
+    async fn load_windows(&mut self, store: &Store, today: NaiveDate) -> Result<(), ApiError> {
+        let mut after = 0;
+        loop {
+            let batch = store.facts_after(after, LOAD_BATCH).await?;
+            let Some(last) = batch.last().map(|f| f.customer_id) else {
+                break;
+            };
+            for f in &batch {
+                self.set_windows(f, today)?;
+            }
+            after = last;
+        }
+        self.windows = Some(today);
+        Ok(())
+    }
+
+    fn set_windows(&mut self, f: &Facts, today: NaiveDate) -> Result<(), ApiError> {
+        let id = small_id(f.customer_id)? as usize;
+        for field in SEGMENT_FIELDS {
+            if let Some(w) = field.window {
+                let col = self.numbers.entry(field.key).or_default();
+                if col.len() <= id {
+                    col.resize(id + 1, MISSING);
+                }
+                col[id] = w.value(f, today);
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets a customer entirely (deleted).
     fn remove(&mut self, id: u32) {
         self.live.remove(id);
@@ -253,6 +291,11 @@ impl SegmentIndex {
             }
             for r in &rows {
                 self.set_fields(r)?;
+            }
+            if let Some(day) = self.windows {
+                for f in store.facts_in(&facts).await? {
+                    self.set_windows(&f, day)?;
+                }
             }
         }
         if !classes.is_empty() {
@@ -482,6 +525,16 @@ impl Segments {
 
     /// Runs `f` on an index that has seen every committed write.
     async fn with_index<T>(&self, f: impl FnOnce(&SegmentIndex) -> T) -> Result<T, ApiError> {
+        self.with_index_for(None, f).await
+    }
+
+    /// [`with_index`](Self::with_index) for `plan`: with today's windowed
+    /// aggregates computed first when the plan reads any.
+    async fn with_index_for<T>(
+        &self,
+        plan: Option<&Plan>,
+        f: impl FnOnce(&SegmentIndex) -> T,
+    ) -> Result<T, ApiError> {
         let mut slot = self.index.lock().await;
         let current = match slot.as_mut() {
             Some(idx) => idx.catch_up(&self.store).await?,
@@ -492,14 +545,24 @@ impl Segments {
             *slot = Some(SegmentIndex::load(&self.store).await?);
         }
         let idx = slot
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| ApiError::Internal("segment index missing".into()))?;
+        let today = self.store.today();
+        if plan.is_some_and(reads_windows) && idx.windows != Some(today) {
+            idx.load_windows(&self.store, today).await?;
+        }
         Ok(f(idx))
     }
 
     /// Loads the index now (at start, so the first query is fast).
     pub async fn warm(&self) -> Result<(), ApiError> {
-        self.with_index(|_| ()).await
+        // A plan that reads a window: today's aggregates are computed too.
+        let windows = Plan::Atom(Atom::Range {
+            field: "purchase_30d_fen",
+            op: kehu_core::expr::CmpOp::Ge,
+            value: 0,
+        });
+        self.with_index_for(Some(&windows), |_| ()).await
     }
 
     /// The customers in `scope` that `plan` holds for: the count, and up to
@@ -511,7 +574,7 @@ impl Segments {
         after: i64,
         limit: usize,
     ) -> Result<SegmentAnswer, ApiError> {
-        self.with_index(|idx| {
+        self.with_index_for(Some(plan), |idx| {
             let scoped = Scoped {
                 universe: idx.scope(scope),
                 index: idx,
@@ -555,7 +618,7 @@ impl Segments {
         });
         let hybrid = mode == TagMode::Hybrid;
         let (desired, add, remove, evidence) = self
-            .with_index(|idx| {
+            .with_index_for(Some(&rule.plan), |idx| {
                 let mut universe = idx.live.clone();
                 if let Some(o) = &only_set {
                     universe &= o;
@@ -623,8 +686,12 @@ impl Segments {
             .await?;
         if !members.is_empty() {
             let (_, span) = self.store.apply_rule_changes(tag_id, &[], &members).await?;
-            let gone: RoaringBitmap = members.iter().filter_map(|&m| u32::try_from(m).ok()).collect();
-            self.applied(tag_id, &RoaringBitmap::new(), &gone, span).await;
+            let gone: RoaringBitmap = members
+                .iter()
+                .filter_map(|&m| u32::try_from(m).ok())
+                .collect();
+            self.applied(tag_id, &RoaringBitmap::new(), &gone, span)
+                .await;
         }
         Ok(())
     }
@@ -683,7 +750,12 @@ impl Segments {
                             tagged |= b;
                         }
                     }
-                    let b = kehu_core::tag_stats::tag_behaviour(&tagged, &idx.live, &repurchased, &scores);
+                    let b = kehu_core::tag_stats::tag_behaviour(
+                        &tagged,
+                        &idx.live,
+                        &repurchased,
+                        &scores,
+                    );
                     (*tag, b)
                 })
                 .collect()

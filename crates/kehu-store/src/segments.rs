@@ -9,7 +9,9 @@ use crate::listing::{ScopeFilter, SqlBuilder};
 use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use kehu_core::expr::CmpOp;
-use kehu_core::segment::{day_number, segment_field, Atom, Plan, SegmentFieldKind, SEGMENT_FIELDS};
+use kehu_core::segment::{
+    day_number, segment_field, Atom, Plan, SegmentFieldKind, WindowAgg, SEGMENT_FIELDS,
+};
 
 /// A saved segment. `expression` is the stored text (tags as `#ID`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +55,7 @@ fn decode_segment(r: &dyn RowGet) -> Result<SavedSegment, sqlx::Error> {
     })
 }
 
-/// The segment fields of one customer, in [`SEGMENT_FIELDS`] order: text
+/// The column fields of one customer, in [`SEGMENT_FIELDS`] order: text
 /// fields as text, numbers as numbers, dates as [`day_number`]s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldRow {
@@ -68,14 +70,19 @@ pub enum FieldValue {
     Num(i64),
 }
 
+/// The segment fields that are columns of `customers` (windows are computed).
+fn column_fields() -> impl Iterator<Item = &'static kehu_core::segment::SegmentField> {
+    SEGMENT_FIELDS.iter().filter(|f| f.window.is_none())
+}
+
 fn field_columns() -> String {
-    let cols: Vec<&str> = SEGMENT_FIELDS.iter().map(|f| f.key).collect();
+    let cols: Vec<&str> = column_fields().map(|f| f.key).collect();
     format!("id, {}", cols.join(", "))
 }
 
 fn decode_fields(r: &dyn RowGet) -> Result<FieldRow, sqlx::Error> {
     let mut values = Vec::with_capacity(SEGMENT_FIELDS.len());
-    for f in SEGMENT_FIELDS {
+    for f in column_fields() {
         values.push(match f.kind {
             SegmentFieldKind::Text => r
                 .opt_text(f.key)?
@@ -112,7 +119,7 @@ fn marks(b: &mut SqlBuilder, values: impl IntoIterator<Item = Arg>) -> String {
 /// A plan as a condition on `customers c`. Every atom is TRUE or FALSE,
 /// never NULL (a missing value compares false), so NOT means "the rest",
 /// as in the bitmaps.
-fn plan_sql(b: &mut SqlBuilder, plan: &Plan) -> String {
+fn plan_sql(b: &mut SqlBuilder, plan: &Plan, today: NaiveDate) -> String {
     match plan {
         Plan::And(xs) | Plan::Or(xs) => {
             let joiner = if matches!(plan, Plan::And(_)) {
@@ -120,10 +127,10 @@ fn plan_sql(b: &mut SqlBuilder, plan: &Plan) -> String {
             } else {
                 " OR "
             };
-            let parts: Vec<String> = xs.iter().map(|x| plan_sql(b, x)).collect();
+            let parts: Vec<String> = xs.iter().map(|x| plan_sql(b, x, today)).collect();
             format!("({})", parts.join(joiner))
         }
-        Plan::Not(x) => format!("(NOT {})", plan_sql(b, x)),
+        Plan::Not(x) => format!("(NOT {})", plan_sql(b, x, today)),
         Plan::Atom(Atom::Tag { tags, .. }) => {
             let ps = marks(b, tags.iter().map(|&t| Arg::from(t)));
             format!("c.id IN (SELECT customer_id FROM customer_tags WHERE tag_id IN ({ps}))")
@@ -139,7 +146,12 @@ fn plan_sql(b: &mut SqlBuilder, plan: &Plan) -> String {
             format!("(c.{field} IS NOT NULL AND c.{field} IN ({ps}))")
         }
         Plan::Atom(Atom::Range { field, op, value }) => {
-            let date = segment_field(field).is_some_and(|f| f.kind == SegmentFieldKind::Date);
+            let f = segment_field(field);
+            let column = match f.and_then(|f| f.window) {
+                Some(w) => window_sql(b, w, today),
+                None => format!("c.{field}"),
+            };
+            let date = f.is_some_and(|f| f.kind == SegmentFieldKind::Date);
             let p = if date {
                 b.bind(date_of(*value))
             } else {
@@ -153,7 +165,30 @@ fn plan_sql(b: &mut SqlBuilder, plan: &Plan) -> String {
                 CmpOp::Gt => ">",
                 CmpOp::Ge => ">=",
             };
-            format!("(c.{field} IS NOT NULL AND c.{field} {sym} {p})")
+            format!("({column} IS NOT NULL AND {column} {sym} {p})")
+        }
+    }
+}
+
+/// A windowed aggregate as a correlated subquery (never NULL).
+fn window_sql(b: &mut SqlBuilder, w: WindowAgg, today: NaiveDate) -> String {
+    let from = b.bind(w.first_day(today));
+    let to = b.bind(today);
+    match w {
+        WindowAgg::Purchase { .. } => format!(
+            "(SELECT COALESCE(SUM(o.amount_fen), 0) FROM orders o WHERE o.customer_id = c.id AND o.ordered_on >= {from} AND o.ordered_on <= {to})"
+        ),
+        WindowAgg::Orders { .. } => format!(
+            "(SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.ordered_on >= {from} AND o.ordered_on <= {to})"
+        ),
+        WindowAgg::Interactions { kind, .. } => {
+            let kind = match kind {
+                Some(k) => format!(" AND i.kind = {}", b.bind(k.key())),
+                None => String::new(),
+            };
+            format!(
+                "(SELECT COUNT(*) FROM interactions i WHERE i.customer_id = c.id AND i.occurred_on >= {from} AND i.occurred_on <= {to}{kind})"
+            )
         }
     }
 }
@@ -189,7 +224,7 @@ impl Store {
     ) -> Result<(u64, Vec<i64>), StoreError> {
         let mut db = self.db.clone();
         let mut b = SqlBuilder::new(db.backend(), "");
-        let cond = plan_sql(&mut b, plan);
+        let cond = plan_sql(&mut b, plan, self.today());
         let scope = scope_condition(&mut b, scope);
         let count_sql = format!("SELECT COUNT(*) AS n FROM customers c WHERE {scope} AND {cond}");
         let n = db

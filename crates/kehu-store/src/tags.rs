@@ -1060,7 +1060,10 @@ async fn insert_assignments(
 impl Store {
     /// Each customer's mean satisfaction score over interactions since
     /// `since` (those with a score), for the tag review.
-    pub async fn satisfaction_since(&self, since: chrono::NaiveDate) -> Result<Vec<(i64, f64)>, StoreError> {
+    pub async fn satisfaction_since(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
         self.db
             .clone()
             .fetch_all(
@@ -1073,7 +1076,10 @@ impl Store {
     }
 
     /// Per tag, assignments added and removed since `since` (from the history).
-    pub async fn assignment_changes_since(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    pub async fn assignment_changes_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         self.db
             .clone()
             .fetch_all(

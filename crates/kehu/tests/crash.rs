@@ -39,7 +39,11 @@ fn kehu(url: &str, args: &[&str], stdin: Option<&str>) -> String {
         input.write_all(text.as_bytes()).expect("stdin");
     }
     let out = child.wait_with_output().expect("kehu output");
-    assert!(out.status.success(), "kehu {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kehu {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -53,7 +57,7 @@ fn free_port() -> u16 {
 /// `kehu serve` on a free port, once /healthz answers.
 async fn serve(url: &str) -> (Child, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kehu"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kehu"))
         .arg("--db")
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
@@ -71,11 +75,18 @@ async fn serve(url: &str) -> (Child, String) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("kehu serve did not come up on {base}");
 }
 
 async fn get(client: &reqwest::Client, token: &str, url: String) -> Value {
-    let r = client.get(&url).bearer_auth(token).send().await.expect("GET");
+    let r = client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
     assert!(r.status().is_success(), "{url}: {}", r.status());
     r.json().await.expect("json")
 }
@@ -83,13 +94,38 @@ async fn get(client: &reqwest::Client, token: &str, url: String) -> Value {
 /// Every expression through the server equals the same plan in SQL.
 async fn compare(store: &Store, client: &reqwest::Client, base: &str, token: &str) {
     let tags = store.tag_catalogue().await.expect("catalogue");
-    let schemes = Classifier::new(store.clone()).published().await.expect("schemes").vocabulary();
+    let schemes = Classifier::new(store.clone())
+        .published()
+        .await
+        .expect("schemes")
+        .vocabulary();
     for e in EXPRESSIONS {
-        let plan = compile(e, &Vocabulary { tags: &tags, schemes: &schemes }).unwrap_or_else(|err| panic!("{e}: {err:?}")).plan;
+        let plan = compile(
+            e,
+            &Vocabulary {
+                tags: &tags,
+                schemes: &schemes,
+            },
+        )
+        .unwrap_or_else(|err| panic!("{e}: {err:?}"))
+        .plan;
         let q: String = form_urlencoded(e);
-        let v = get(client, token, format!("{base}/api/v1/segment-results?expression={q}&limit=20")).await;
-        let page: Vec<i64> = v["customers"].as_array().expect("customers").iter().filter_map(|c| c["id"].as_i64()).collect();
-        let (n, ids) = store.segment_by_sql(&plan, &ScopeFilter::All, 0, 20).await.expect("sql");
+        let v = get(
+            client,
+            token,
+            format!("{base}/api/v1/segment-results?expression={q}&limit=20"),
+        )
+        .await;
+        let page: Vec<i64> = v["customers"]
+            .as_array()
+            .expect("customers")
+            .iter()
+            .filter_map(|c| c["id"].as_i64())
+            .collect();
+        let (n, ids) = store
+            .segment_by_sql(&plan, &ScopeFilter::All, 0, 20)
+            .await
+            .expect("sql");
         assert_eq!((v["count"].as_u64(), page), (Some(n), ids), "{e}");
     }
 }
@@ -119,15 +155,28 @@ struct Writer {
 async fn write_burst(w: &Writer, round: usize) {
     let mut tasks = Vec::new();
     for (k, &c) in w.customers.iter().enumerate() {
-        let (client, token, answered, failed) = (w.client.clone(), w.token.clone(), w.answered.clone(), w.failed.clone());
+        let (client, token, answered, failed) = (
+            w.client.clone(),
+            w.token.clone(),
+            w.answered.clone(),
+            w.failed.clone(),
+        );
         let base = &w.base;
-        let tag_url = format!("{base}/api/v1/customers/{c}/tags/{}", w.tags[(k + round) % w.tags.len()]);
+        let tag_url = format!(
+            "{base}/api/v1/customers/{c}/tags/{}",
+            w.tags[(k + round) % w.tags.len()]
+        );
         let order_url = format!("{base}/api/v1/customers/{c}/orders");
         tasks.push(tokio::spawn(async move {
             let body = json!({"ordered_on": "2026-01-15", "amount_fen": 5_000_000 + k as i64});
             let results = [
                 client.put(&tag_url).bearer_auth(&token).send().await,
-                client.post(&order_url).bearer_auth(&token).json(&body).send().await,
+                client
+                    .post(&order_url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await,
             ];
             for r in results {
                 let counter = if r.is_ok() { &answered } else { &failed };
@@ -151,16 +200,36 @@ on_both_backends!(segments_equal_sql_after_a_killed_server);
 
 async fn segments_equal_sql_after_a_killed_server(backend: Backend) {
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
-    kehu(&db.url, &["demo", "--customers", "120", "--seed", "5"], None);
-    kehu(&db.url, &["user", "add", "crasher", "--role", "admin", "--password-stdin"], Some(PASSWORD));
-    let token = kehu(&db.url, &["token", "create", "crasher"], None).trim().to_string();
+    kehu(
+        &db.url,
+        &["demo", "--customers", "120", "--seed", "5"],
+        None,
+    );
+    kehu(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "crasher",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    let token = kehu(&db.url, &["token", "create", "crasher"], None)
+        .trim()
+        .to_string();
     let client = reqwest::Client::new();
     let max = store.max_customer_id().await.expect("max id");
     let customers: Vec<i64> = (1..=max).step_by(3).collect();
     let catalogue = store.tag_catalogue().await.expect("catalogue");
     let manual: Vec<i64> = catalogue
         .nodes()
-        .filter(|n| n.mode == kehu_core::tags::TagMode::Manual && catalogue.children_of(Some(n.id)).next().is_none())
+        .filter(|n| {
+            n.mode == kehu_core::tags::TagMode::Manual
+                && catalogue.children_of(Some(n.id)).next().is_none()
+        })
         .map(|n| n.id)
         .take(12)
         .collect();
@@ -194,7 +263,10 @@ async fn segments_equal_sql_after_a_killed_server(backend: Backend) {
     server.kill().expect("kill -9");
     let _ = server.wait();
     let _ = burst.await;
-    assert!(failed.load(Ordering::SeqCst) > 0, "the server died with writes in flight");
+    assert!(
+        failed.load(Ordering::SeqCst) > 0,
+        "the server died with writes in flight"
+    );
 
     // Started again: it reads everything and agrees with SQL.
     let (mut server, base) = serve(&db.url).await;

@@ -754,33 +754,60 @@ pub async fn decide(
 #[utoipa::path(get, path = "/api/v1/tag-review", tag = "tags",
     params(("days" = Option<u32>, Query, description = "period in days, 1–730; default 90")),
     responses((status = 200, body = TagReviewOut), (status = 403, content_type = "application/problem+json")))]
-pub async fn review(State(state): State<AppState>, user: CurrentUser, mut q: QueryPairs) -> Result<Json<TagReviewOut>, ApiError> {
+pub async fn review(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: QueryPairs,
+) -> Result<Json<TagReviewOut>, ApiError> {
     let days = match q.take("days") {
         None => 90,
         Some(d) => d
             .parse::<u32>()
             .ok()
             .filter(|d| (1..=730).contains(d))
-            .ok_or_else(|| ApiError::field("days", Reason::OutOfRange { min: Some("1".into()), max: Some("730".into()) }))?,
+            .ok_or_else(|| {
+                ApiError::field(
+                    "days",
+                    Reason::OutOfRange {
+                        min: Some("1".into()),
+                        max: Some("730".into()),
+                    },
+                )
+            })?,
     };
     Ok(Json(tag_review(&state, &user, days).await?))
 }
 
 /// The review for `days` (shared with the UI). Tag managers and report readers.
-pub async fn tag_review(state: &AppState, user: &CurrentUser, days: u32) -> Result<TagReviewOut, ApiError> {
-    if !(user.actor.grants.has(Permission::TagManage) || user.actor.grants.has(Permission::ReportRead)) {
+pub async fn tag_review(
+    state: &AppState,
+    user: &CurrentUser,
+    days: u32,
+) -> Result<TagReviewOut, ApiError> {
+    if !(user.actor.grants.has(Permission::TagManage)
+        || user.actor.grants.has(Permission::ReportRead))
+    {
         return Err(ApiError::Forbidden);
     }
     let today = state.store.today();
     let since = today - chrono::Days::new(u64::from(days));
-    let since_time = since.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(chrono::Utc::now) - chrono::Duration::hours(8);
+    let since_time = since
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(chrono::Utc::now)
+        - chrono::Duration::hours(8);
     let records = state.store.tags().await?;
     let c = state.store.tag_catalogue().await?;
-    let live: Vec<&kehu_store::tags::TagRecord> = records.iter().filter(|t| t.merged_into.is_none()).collect();
+    let live: Vec<&kehu_store::tags::TagRecord> =
+        records.iter().filter(|t| t.merged_into.is_none()).collect();
     let subtrees: Vec<(i64, Vec<i64>)> = live.iter().map(|t| (t.id, c.subtree(t.id))).collect();
     let scores = state.store.satisfaction_since(since).await?;
-    let behaviour: BTreeMap<i64, kehu_core::tag_stats::TagBehaviour> =
-        state.segments.tag_behaviour(&subtrees, &scores).await?.into_iter().collect();
+    let behaviour: BTreeMap<i64, kehu_core::tag_stats::TagBehaviour> = state
+        .segments
+        .tag_behaviour(&subtrees, &scores)
+        .await?
+        .into_iter()
+        .collect();
     let changes: BTreeMap<i64, i64> = state
         .store
         .assignment_changes_since(since_time)

@@ -151,7 +151,9 @@ where
 
 /// The form's `version` (0 when missing: the store then reports the conflict).
 fn version_of(form: &FormData) -> i64 {
-    form.get("version").and_then(|v| v.parse().ok()).unwrap_or(0)
+    form.get("version")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 pub async fn rename(
@@ -482,8 +484,16 @@ pub async fn review(
     page: Page,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = FormData(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect());
-    let days = query.get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=730).contains(d)).unwrap_or(90);
+    let query = FormData(
+        form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    let days = query
+        .get("days")
+        .and_then(|d| d.parse().ok())
+        .filter(|d| (1..=730).contains(d))
+        .unwrap_or(90);
     let r = match crate::api::tags::tag_review(&state, &page.user, days).await {
         Ok(r) => r,
         Err(e) => return Ok(page.error_page(&state, e)),

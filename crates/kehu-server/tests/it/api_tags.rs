@@ -556,6 +556,8 @@ const EXPRESSIONS: &[&str] = &[
     "value_tier IN (战略型, 潜力型, 优化型) OR NOT behavior = 投诉客户",
     "lifecycle != 潜在 AND 行为标签",
     "complaints_365d > 0 OR order_count >= 2",
+    "近30天采购额 >= 5万 OR 每周访问次数 >= 1",
+    "orders_90d >= 1 AND NOT 需求标签 AND interactions_30d < 2",
 ];
 
 /// The expressions in their stored form (tags by id: they survive the merge below).
@@ -634,6 +636,12 @@ async fn index_equals_sql(backend: Backend) {
                 &format!("/api/v1/customers/{c}/orders"),
                 json!({"ordered_on": today.to_string(), "amount_fen": 1_000_000 * (i as i64 + 1)}),
             )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    for &c in customers.iter().step_by(3) {
+        let r = admin
+            .post(&format!("/api/v1/customers/{c}/interactions"), json!({"kind": "web_visit", "occurred_on": today.to_string(), "summary": "访问官网"}))
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
@@ -814,6 +822,43 @@ async fn rule_and_hybrid_tags(backend: Backend) {
         "{y_tags:?}"
     );
 
+    // A rule over a window: three web visits in a week → 访问频次/高频, the issue's example.
+    for _ in 0..3 {
+        let r = admin
+            .post(
+                &format!("/api/v1/customers/{z}/interactions"),
+                json!({"kind": "web_visit", "occurred_on": today, "summary": "浏览产品页"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let frequent = tag_id(&admin, "行为标签/访问频次/高频").await;
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{frequent}"),
+            json!({"rule": "每周访问次数 >= 3", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(tag_paths_of(&admin, z)
+        .await
+        .contains(&"行为标签/访问频次/高频".to_string()));
+    assert!(!tag_paths_of(&admin, x)
+        .await
+        .contains(&"行为标签/访问频次/高频".to_string()));
+    let r = admin
+        .post(
+            &format!("/api/v1/customers/{x}/orders"),
+            json!({"ordered_on": today, "amount_fen": 6_000_000}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        seg(&admin, "近30天采购额 >= 5万").await["count"],
+        2,
+        "x and y bought within 30 days"
+    );
+
     // A hybrid tag proposes; people confirm or reject; a rejection sticks for the same evidence.
     let r = admin
         .post("/api/v1/tags", json!({"parent": "需求标签", "name": "潜在大单", "mode": "hybrid", "rule": "年采购额 >= 50万 AND 华东"}))
@@ -989,13 +1034,25 @@ async fn usage_review(backend: Backend) {
     let rep = app.token("rep1", "sales_rep", Some("华东一组")).await;
     let today = app.store.today().to_string();
     // (orders, satisfaction, tagged): a and b buy again, are happier, carry 价格敏感.
-    let plan = [(2, Some(5), true), (2, Some(4), true), (1, Some(2), false), (0, None, false)];
+    let plan = [
+        (2, Some(5), true),
+        (2, Some(4), true),
+        (1, Some(2), false),
+        (0, None, false),
+    ];
     let price = tag_id(&admin, "需求标签/价格敏感").await;
     for (i, (orders, score, tagged)) in plan.iter().enumerate() {
-        let c = admin.customer(&format!("评审测试{i}有限公司"), json!({})).await;
+        let c = admin
+            .customer(&format!("评审测试{i}有限公司"), json!({}))
+            .await;
         let id = c["id"].as_i64().expect("id");
         for _ in 0..*orders {
-            let r = admin.post(&format!("/api/v1/customers/{id}/orders"), json!({"ordered_on": today, "amount_fen": 100_000})).await;
+            let r = admin
+                .post(
+                    &format!("/api/v1/customers/{id}/orders"),
+                    json!({"ordered_on": today, "amount_fen": 100_000}),
+                )
+                .await;
             assert_eq!(r.status(), StatusCode::CREATED);
         }
         if let Some(s) = score {
@@ -1005,25 +1062,62 @@ async fn usage_review(backend: Backend) {
             assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
         }
         if *tagged {
-            assert_eq!(put(&admin, &format!("/api/v1/customers/{id}/tags/{price}")).await.status(), StatusCode::OK);
+            assert_eq!(
+                put(&admin, &format!("/api/v1/customers/{id}/tags/{price}"))
+                    .await
+                    .status(),
+                StatusCode::OK
+            );
         }
     }
     let r = admin.get("/api/v1/tag-review?days=30").await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["customers"], 4);
-    let row = |path: &str| v["tags"].as_array().and_then(|a| a.iter().find(|t| t["path"] == path).cloned()).unwrap_or_else(|| panic!("{path}"));
+    let row = |path: &str| {
+        v["tags"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["path"] == path).cloned())
+            .unwrap_or_else(|| panic!("{path}"))
+    };
     let p = row("需求标签/价格敏感");
-    assert_eq!((p["customers"].as_u64(), p["share"].as_f64()), (Some(2), Some(0.5)));
-    assert_eq!((p["repurchase_with"].as_f64(), p["repurchase_without"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!(
+        (p["customers"].as_u64(), p["share"].as_f64()),
+        (Some(2), Some(0.5))
+    );
+    assert_eq!(
+        (
+            p["repurchase_with"].as_f64(),
+            p["repurchase_without"].as_f64()
+        ),
+        (Some(1.0), Some(0.0))
+    );
     assert!((p["repurchase_correlation"].as_f64().expect("phi") - 1.0).abs() < 1e-9);
-    assert_eq!((p["satisfaction_with"].as_f64(), p["satisfaction_without"].as_f64()), (Some(4.5), Some(2.0)));
+    assert_eq!(
+        (
+            p["satisfaction_with"].as_f64(),
+            p["satisfaction_without"].as_f64()
+        ),
+        (Some(4.5), Some(2.0))
+    );
     assert!(p["satisfaction_correlation"].as_f64().expect("r") > 0.9);
     assert_eq!(p["change_in_period"], 2);
     assert_eq!(p["removal_candidate"], false);
-    assert_eq!(row("需求标签")["customers"], 2, "a dimension counts its subtree");
+    assert_eq!(
+        row("需求标签")["customers"],
+        2,
+        "a dimension counts its subtree"
+    );
     assert_eq!(row("风险标签/付款延迟")["removal_candidate"], true);
-    assert_eq!(rep.get("/api/v1/tag-review").await.status(), StatusCode::FORBIDDEN);
-    refused(admin.get("/api/v1/tag-review?days=0").await, "days", "out_of_range").await;
+    assert_eq!(
+        rep.get("/api/v1/tag-review").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    refused(
+        admin.get("/api/v1/tag-review?days=0").await,
+        "days",
+        "out_of_range",
+    )
+    .await;
     app.cleanup().await;
 }

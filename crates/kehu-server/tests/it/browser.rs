@@ -444,7 +444,10 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
     c.goto(&format!("{base}/tags/review")).await.expect("goto");
     wait_text(&c, "#review", "需求标签/华东重点跟进").await;
     let candidates = wait_text(&c, "#candidates", "").await;
-    assert!(candidates.parse::<u32>().is_ok_and(|n| n > 10), "{candidates}");
+    assert!(
+        candidates.parse::<u32>().is_ok_and(|n| n > 10),
+        "{candidates}"
+    );
 
     c.close().await.expect("close browser");
     app.cleanup().await;
