@@ -441,6 +441,22 @@ async fn assignments_segments_and_hygiene(backend: Backend) {
             .any(|e| e["action"] == "assigned" && e["customer_id"] == a),
         "assignment history kept"
     );
+    // Only tag managers merge: a rep may not, 市场 may read the history.
+    let r = rep
+        .post(
+            &format!("/api/v1/tags/{}/merge", ids[2]),
+            json!({"into": ids[1]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let marketing = app.token("shichang", "marketing", None).await;
+    assert_eq!(
+        marketing
+            .get(&format!("/api/v1/tags/{}/history", ids[2]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     // Merging into a tag of another mode, or into itself, is refused.
     refused(
         admin
@@ -878,6 +894,17 @@ async fn rule_and_hybrid_tags(backend: Backend) {
             .and_then(|p| p["id"].as_i64())
             .expect("proposal")
     };
+    // 客服 sees the queue but may not decide; a rep outside the customers' team does not even see them.
+    let service = app.token("kefu", "service", None).await;
+    let r = service
+        .post(
+            &format!("/api/v1/tag-proposals/{}/confirm", of(&queue, x)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let outsider = app.token("rep_south", "sales_rep", Some("华南一组")).await;
+    assert!(pending(&outsider).await.is_empty());
     let r = admin
         .post(
             &format!("/api/v1/tag-proposals/{}/confirm", of(&queue, x)),
