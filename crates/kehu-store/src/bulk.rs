@@ -552,12 +552,7 @@ impl BulkLoader {
             if buf.0.is_empty() {
                 continue;
             }
-            let conn: &mut sqlx::PgConnection = t;
-            let mut copy = conn
-                .copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN"))
-                .await?;
-            copy.send(buf.0).await?;
-            copy.finish().await?;
+            copy_in(t, &format!("COPY {table} ({cols}) FROM STDIN"), buf).await?;
         }
         Ok(())
     }
@@ -590,14 +585,26 @@ fn json_list(items: &[String]) -> String {
 
 /// A `COPY … FROM STDIN` text-format buffer: tab-separated, `\N` for NULL,
 /// backslash escapes for backslash, tab, newline and carriage return.
-struct CopyBuf(Vec<u8>);
+pub(crate) struct CopyBuf(Vec<u8>);
+
+/// Sends a `COPY … FROM STDIN` (text format) on a PostgreSQL connection.
+pub(crate) async fn copy_in(
+    conn: &mut sqlx::PgConnection,
+    statement: &str,
+    buf: CopyBuf,
+) -> Result<(), StoreError> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(buf.0).await?;
+    copy.finish().await?;
+    Ok(())
+}
 
 impl CopyBuf {
-    fn with_capacity(n: usize) -> CopyBuf {
+    pub(crate) fn with_capacity(n: usize) -> CopyBuf {
         CopyBuf(Vec::with_capacity(n))
     }
 
-    fn text(&mut self, s: &str) {
+    pub(crate) fn text(&mut self, s: &str) {
         if s.bytes()
             .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
         {
@@ -638,7 +645,7 @@ impl CopyBuf {
         self.0.extend_from_slice(b"\\N\t");
     }
 
-    fn int(&mut self, n: i64) {
+    pub(crate) fn int(&mut self, n: i64) {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         let mut v = n.unsigned_abs();
@@ -692,7 +699,7 @@ impl CopyBuf {
     }
 
     /// Ends the row: the last field's tab becomes the newline.
-    fn end_row(&mut self) {
+    pub(crate) fn end_row(&mut self) {
         if let Some(last) = self.0.last_mut() {
             *last = b'\n';
         }

@@ -7,6 +7,7 @@
 //! same transaction, so an in-memory index that follows the feed never
 //! misses one.
 
+use crate::bulk::{copy_in, CopyBuf};
 use crate::bulk_read::Read;
 use crate::db::{id_marks, Arg, Backend, Exec, RowGet, Tx, IDS_PER_QUERY};
 use crate::error::StoreError;
@@ -831,10 +832,10 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         let now = Utc::now();
         let mut out = RuleChanges::default();
-        for part in add.chunks(RULE_ROWS) {
-            let pairs: Vec<(i64, i64)> = part.iter().map(|&c| (c, tag_id)).collect();
-            out.added += insert_assignments(&mut tx, &pairs, "rule", now).await?;
-            rule_history(&mut tx, tag_id, part, "assigned", now).await?;
+        if !add.is_empty() {
+            let pairs: Vec<(i64, i64)> = add.iter().map(|&c| (c, tag_id)).collect();
+            out.added = insert_assignments(&mut tx, &pairs, "rule", now).await?;
+            rule_history(&mut tx, tag_id, add, "assigned", now).await?;
         }
         for part in remove.chunks(IDS_PER_QUERY) {
             let sql = format!(
@@ -844,7 +845,9 @@ impl Store {
             let mut a = args![tag_id];
             a.extend(part.iter().map(|&c| Arg::from(c)));
             out.removed += tx.execute(&sql, a).await?;
-            rule_history(&mut tx, tag_id, part, "removed", now).await?;
+        }
+        if !remove.is_empty() {
+            rule_history(&mut tx, tag_id, remove, "removed", now).await?;
         }
         let mut changed = Changed::Nobody;
         for &c in add.iter().chain(remove) {
@@ -1016,6 +1019,23 @@ async fn rule_history(
     action: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if let Tx::Postgres(t) = tx {
+        if customers.len() > RULE_ROWS {
+            // Many rows: COPY (multi-row INSERTs cost a statement per thousand).
+            let mut b = CopyBuf::with_capacity(customers.len() * 48);
+            let at = now.to_rfc3339();
+            for &c in customers {
+                b.int(tag_id);
+                b.int(c);
+                b.text(action);
+                b.text(r#"{"source": "rule"}"#);
+                b.text(&at);
+                b.end_row();
+            }
+            let copy = "COPY tag_history (tag_id, customer_id, action, detail, at) FROM STDIN";
+            return copy_in(t, copy, b).await;
+        }
+    }
     let backend = tx.backend();
     let sql = |n| {
         format!(
@@ -1041,6 +1061,37 @@ async fn insert_assignments(
     source: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    if pairs.len() > RULE_ROWS && tx.backend() == Backend::Postgres {
+        // Many rows: COPY into a scratch table, then one INSERT that keeps
+        // the pairs already present.
+        tx.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS new_assignments (customer_id BIGINT NOT NULL, tag_id BIGINT NOT NULL) ON COMMIT DROP",
+            vec![],
+        )
+        .await?;
+        tx.execute("TRUNCATE new_assignments", vec![]).await?;
+        let mut b = CopyBuf::with_capacity(pairs.len() * 16);
+        for &(c, t) in pairs {
+            b.int(c);
+            b.int(t);
+            b.end_row();
+        }
+        if let Tx::Postgres(t) = tx {
+            copy_in(
+                t,
+                "COPY new_assignments (customer_id, tag_id) FROM STDIN",
+                b,
+            )
+            .await?;
+        }
+        return tx
+            .execute(
+                "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_at) \
+                 SELECT customer_id, tag_id, $1, $2 FROM new_assignments ON CONFLICT (customer_id, tag_id) DO NOTHING",
+                args![source, now],
+            )
+            .await;
+    }
     let backend = tx.backend();
     let mut added = 0;
     for chunk in pairs.chunks(RULE_ROWS) {

@@ -18,7 +18,8 @@ both_backends!(
     assignments_segments_and_hygiene,
     index_equals_sql,
     rule_and_hybrid_tags,
-    usage_review
+    usage_review,
+    many_changes_at_once
 );
 
 async fn tags(s: &Session) -> Vec<Value> {
@@ -1146,5 +1147,68 @@ async fn usage_review(backend: Backend) {
         "out_of_range",
     )
     .await;
+    app.cleanup().await;
+}
+
+/// Rule runs and bulk tagging of more than a thousand customers (COPY on
+/// PostgreSQL, multi-row statements on SQLite): every change stored once,
+/// with its history, and repeated work changes nothing.
+async fn many_changes_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    kehu_store::testing::load_demo(
+        &app.store,
+        kehu_core::demo::DemoConfig::new(9, app.store.today(), 1_500),
+    )
+    .await
+    .expect("demo");
+    let everyone = app.store.customer_count().await.expect("count");
+    let r = admin
+        .post("/api/v1/tags", json!({"parent": "行为标签", "name": "全体", "mode": "rule", "rule": "NOT 风险标签/付款延迟"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let all = r.json::<Value>().await.expect("json");
+    let id = all["id"].as_i64().expect("id");
+    assert_eq!(seg(&admin, "全体").await["count"], everyone);
+    let h: Vec<Value> = admin
+        .get(&format!("/api/v1/tags/{id}/history"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        h.iter().filter(|e| e["action"] == "assigned").count(),
+        500,
+        "the history lists the newest 500"
+    );
+    let again: Value = admin
+        .post(&format!("/api/v1/tags/{id}/apply"), json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (again["added"].as_u64(), again["removed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // The rule changed to hold for no one: everyone loses the tag.
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{id}"),
+            json!({"rule": "风险标签/付款延迟", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(seg(&admin, "全体").await["count"], 0);
+    // Bulk tagging twice: the second time adds nothing.
+    let manual = tag_id(&admin, "需求标签/定制需求").await;
+    let max = app.store.max_customer_id().await.expect("max");
+    let pairs: Vec<(i64, i64)> = (1..=max).map(|c| (c, manual)).collect();
+    assert_eq!(
+        app.store.bulk_tag(&pairs, "manual").await.expect("bulk"),
+        everyone
+    );
+    assert_eq!(app.store.bulk_tag(&pairs, "manual").await.expect("bulk"), 0);
+    assert_eq!(seg(&admin, "定制需求").await["count"], everyone);
     app.cleanup().await;
 }
