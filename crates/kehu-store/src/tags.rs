@@ -385,42 +385,32 @@ impl Store {
             args![name.as_str(), name_key(&name), parent, mode.as_str(), description, rule.as_deref(), Utc::now(), id],
         )
         .await?;
-        if rule != old_rule {
-            let detail = json!({"from": old_rule, "to": rule});
-            history(&mut tx, id, None, "rule_changed", detail, Some(by)).await?;
-        }
-        if name != current.name {
-            history(
-                &mut tx,
-                id,
-                None,
+        let events = [
+            (
+                name != current.name,
                 "renamed",
                 json!({"from": current.name, "to": name}),
-                Some(by),
-            )
-            .await?;
-        }
-        if parent != current.parent_id {
-            history(
-                &mut tx,
-                id,
-                None,
+            ),
+            (
+                parent != current.parent_id,
                 "moved",
                 json!({"from": current.parent_id, "to": parent}),
-                Some(by),
-            )
-            .await?;
-        }
-        if mode != current.mode {
-            history(
-                &mut tx,
-                id,
-                None,
+            ),
+            (
+                mode != current.mode,
                 "mode_changed",
                 json!({"from": current.mode.as_str(), "to": mode.as_str()}),
-                Some(by),
-            )
-            .await?;
+            ),
+            (
+                rule != old_rule,
+                "rule_changed",
+                json!({"from": old_rule, "to": rule}),
+            ),
+        ];
+        for (changed, action, detail) in events {
+            if changed {
+                history(&mut tx, id, None, action, detail, Some(by)).await?;
+            }
         }
         commit_returning(tx, id).await
     }

@@ -124,6 +124,16 @@ async fn click(c: &Client, css: &str) {
         .expect("click");
 }
 
+/// Picks an option of a select by its value.
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no element {css}"))
+        .select_by_value(value)
+        .await
+        .expect("select");
+}
+
 /// Signs in through the login page (an unauthenticated visit lands there).
 async fn sign_in(c: &Client, base: &str, username: &str) {
     c.goto(&format!("{base}/customers")).await.expect("goto");
@@ -286,12 +296,7 @@ async fn edit_simulate_and_override_classes(backend: Backend) {
         .expect("goto");
     wait_text(&c, "#explanations tr[data-scheme='value_tier']", "战略型").await;
     click(&c, "#override-value_tier").await;
-    c.find(Locator::Css("#f-value_tier-class"))
-        .await
-        .expect("class select")
-        .select_by_value("潜力型")
-        .await
-        .expect("select");
+    select(&c, "#f-value_tier-class", "潜力型").await;
     click(&c, "#save-override-value_tier").await;
     wait_text(&c, "#err-value_tier-reason", "必填").await;
     fill(&c, "#f-value_tier-reason", "新产品线试点客户").await;
@@ -341,21 +346,11 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
     // A new tag under 需求标签; a synonym of an existing sibling is refused on the page.
     c.goto(&format!("{base}/tags")).await.expect("goto");
     wait_text(&c, "h1", "标签").await;
-    c.find(Locator::Css("#f-parent_id"))
-        .await
-        .expect("parent")
-        .select_by_value(&need_id.to_string())
-        .await
-        .expect("select");
+    select(&c, "#f-parent_id", &need_id.to_string()).await;
     fill(&c, "#f-name", "浏览器测试").await;
     click(&c, "#create-tag").await;
     wait_text(&c, "table.tags", "浏览器测试").await;
-    c.find(Locator::Css("#f-parent_id"))
-        .await
-        .expect("parent")
-        .select_by_value(&industry_id.to_string())
-        .await
-        .expect("select");
+    select(&c, "#f-parent_id", &industry_id.to_string()).await;
     fill(&c, "#f-name", "工业").await;
     click(&c, "#create-tag").await;
     wait_text(&c, ".form-errors", "同义词").await;
@@ -370,12 +365,7 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
         .find(|t| t["path"] == "需求标签/浏览器测试")
         .and_then(|t| t["id"].as_i64())
         .expect("new tag");
-    c.find(Locator::Css("#f-tag_id"))
-        .await
-        .expect("picker")
-        .select_by_value(&new_id.to_string())
-        .await
-        .expect("select");
+    select(&c, "#f-tag_id", &new_id.to_string()).await;
     click(&c, "#add-tag").await;
     wait_text(&c, "#tags", "需求标签/浏览器测试").await;
 
@@ -391,12 +381,7 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
     // The builder writes the same kind of expression: NOT region 华东.
     c.goto(&format!("{base}/segments")).await.expect("goto");
     click(&c, "#segment-form details summary").await;
-    c.find(Locator::Css("#b0-term"))
-        .await
-        .expect("term")
-        .select_by_value("sales_region = 华东")
-        .await
-        .expect("select");
+    select(&c, "#b0-term", "sales_region = 华东").await;
     click(&c, "input[name='b0.not']").await;
     click(&c, "#build-segment").await;
     wait_text(&c, "#segment-count", "1").await;
@@ -415,19 +400,9 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
 
     // A hybrid tag: its rule proposes the 华东 customer, a person confirms from the queue.
     c.goto(&format!("{base}/tags")).await.expect("goto");
-    c.find(Locator::Css("#f-parent_id"))
-        .await
-        .expect("parent")
-        .select_by_value(&need_id.to_string())
-        .await
-        .expect("select");
+    select(&c, "#f-parent_id", &need_id.to_string()).await;
     fill(&c, "#f-name", "华东重点跟进").await;
-    c.find(Locator::Css("#f-mode"))
-        .await
-        .expect("mode")
-        .select_by_value("hybrid")
-        .await
-        .expect("select");
+    select(&c, "#f-mode", "hybrid").await;
     fill(&c, "#f-rule", "华东 AND NOT 风险标签").await;
     click(&c, "#create-tag").await;
     wait_text(&c, "table.tags", "华东 AND NOT 风险标签").await;
