@@ -10,6 +10,7 @@ pub mod date;
 pub mod demo;
 pub mod demo_tags;
 pub mod error;
+pub mod export;
 pub mod expr;
 pub mod ident;
 pub mod industry;

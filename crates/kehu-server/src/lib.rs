@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod classifier;
 pub mod error;
+pub mod export;
 pub mod jobs;
 pub mod openapi;
 pub mod segments;

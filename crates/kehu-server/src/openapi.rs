@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         tags::list, tags::read, tags::create, tags::update, tags::retire, tags::restore, tags::merge, tags::history,
         tags::customer_tags, tags::customer_tag_history, tags::assign, tags::unassign, tags::settings, tags::set_settings,
         tags::apply, tags::proposals, tags::confirm, tags::reject, tags::review,
-        segments::results, segments::list, segments::create, segments::read, segments::update, segments::delete, segments::customers,
+        segments::results, segments::list, segments::create, segments::read, segments::update, segments::delete, segments::customers, segments::export,
     ),
     components(schemas(dto::Problem)),
     modifiers(&Security),

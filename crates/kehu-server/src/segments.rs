@@ -763,6 +763,18 @@ impl Segments {
         .await
     }
 
+    /// Every customer in `scope` that `plan` holds for, in id order.
+    pub async fn ids(&self, plan: &Plan, scope: &ScopeFilter) -> Result<Vec<i64>, ApiError> {
+        self.with_index_for(Some(plan), |idx| {
+            let scoped = Scoped {
+                universe: idx.scope(scope),
+                index: idx,
+            };
+            evaluate(plan, &scoped).iter().map(i64::from).collect()
+        })
+        .await
+    }
+
     /// Customers per tag id (live customers only).
     pub async fn tag_counts(&self) -> Result<HashMap<i64, u64>, ApiError> {
         self.with_index(SegmentIndex::tag_counts).await

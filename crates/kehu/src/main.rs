@@ -58,6 +58,20 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Export customers (all, or a segment's) as CSV or XLSX.
+    Export {
+        /// What to export: `customers`.
+        kind: String,
+        /// `csv` or `xlsx`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// A segment expression, e.g. "华东 AND 战略型 AND NOT 投诉客户".
+        #[arg(long)]
+        segment: Option<String>,
+        /// The file to write; standard output when absent.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Classify customers with the preset schemes as of a date; print the classes and store the changes.
     Classify {
         /// Only this scheme (and those it reads); repeatable.
@@ -126,6 +140,47 @@ async fn open_store(url: &str) -> Result<Store> {
     Ok(store)
 }
 
+/// `kehu export customers`: every customer (the CLI is an administrator's
+/// tool) or a segment's, to a file or standard output.
+async fn export(
+    db: &str,
+    kind: &str,
+    format: &str,
+    segment: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    if kind != "customers" {
+        anyhow::bail!("kehu export: unknown kind {kind:?}; one of: customers");
+    }
+    let format = kehu_server::export::Format::parse(format)
+        .map_err(|r| anyhow::anyhow!("--format: {}", r.message(kehu_core::Lang::En)))?;
+    let store = open_store(db).await?;
+    let settings = Settings {
+        database_url: db.to_string(),
+        addr: String::new(),
+        secure_cookies: false,
+        run_jobs: false,
+    };
+    let state = kehu_server::AppState::new(store, settings);
+    let (file, n) =
+        kehu_server::export::customers(&state, &kehu_store::ScopeFilter::All, segment, format)
+            .await
+            .map_err(one_line)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, &file).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("{n} customers written to {}", path.display());
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(&file)
+                .context("writing to standard output")?;
+        }
+    }
+    Ok(())
+}
+
 /// Field errors of the domain as one line, for stderr.
 fn one_line(e: kehu_server::error::ApiError) -> anyhow::Error {
     let (_, detail) = e.texts(kehu_core::Lang::En);
@@ -185,6 +240,12 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { customers, seed } => demo::run(&cli.db, customers, seed).await,
+        Command::Export {
+            kind,
+            format,
+            segment,
+            out,
+        } => export(&cli.db, &kind, &format, segment.as_deref(), out.as_deref()).await,
         Command::Classify {
             schemes,
             customer,

@@ -37,7 +37,7 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(classify_design_example);
+on_both_backends!(classify_design_example, export_a_segment);
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
 /// and C2024002 → 优化型 in 价值分层 (value_tier).
@@ -159,5 +159,65 @@ async fn classify_design_example(backend: Backend) {
     assert!(!kehu(&db.url, &["classify", "--customer", "C1999999"])
         .status
         .success());
+    db.cleanup(store).await;
+}
+
+/// `kehu export customers` (Contract for scripts): CSV of a segment to a
+/// file, XLSX to standard output, bad input refused with one line.
+async fn export_a_segment(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    ok(kehu(&db.url, &["demo", "--customers", "30", "--seed", "4"]));
+    let dir =
+        std::env::temp_dir().join(format!("kehu-export-{}-{:?}", std::process::id(), backend));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("east.csv");
+    let out = kehu(
+        &db.url,
+        &[
+            "export",
+            "customers",
+            "--format",
+            "csv",
+            "--segment",
+            "华东",
+            "--out",
+            file.to_str().expect("path"),
+        ],
+    );
+    ok(out);
+    let text = std::fs::read_to_string(&file).expect("csv");
+    let east = store
+        .list_customers(
+            &kehu_core::query::parse_list_query(
+                &[
+                    ("sales_region".into(), "华东".into()),
+                    ("limit".into(), "200".into()),
+                ],
+                kehu_core::query::CUSTOMER_FIELDS,
+                &[],
+                "id",
+            )
+            .expect("query"),
+            &kehu_store::ScopeFilter::All,
+            false,
+        )
+        .await
+        .expect("list")
+        .items
+        .len();
+    assert_eq!(
+        text.lines().count(),
+        east + 1,
+        "a header and every 华东 customer"
+    );
+    let xlsx = kehu(&db.url, &["export", "customers", "--format", "xlsx"]);
+    assert!(xlsx.status.success());
+    assert!(xlsx.stdout.starts_with(b"PK"));
+    let bad = kehu(&db.url, &["export", "customers", "--segment", "华东 AND ("]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("segment"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
     db.cleanup(store).await;
 }

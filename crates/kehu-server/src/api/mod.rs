@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
                 .get(session::current),
         )
         .route("/customers", get(customers::list).post(customers::create))
+        .route("/customers/export", get(segments::export))
         .route(
             "/customers/{id}",
             get(customers::read)

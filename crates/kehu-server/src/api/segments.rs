@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kehu_core::role::Permission;
 use kehu_core::segment::{compile, display, Compiled, SchemeClasses, Vocabulary};
@@ -336,4 +336,44 @@ pub async fn customers(
     let s = visible(&state, &user, id).await?;
     let (after, limit) = page_params(&mut q)?;
     Ok(Json(run(&state, &user, &s.expression, after, limit).await?))
+}
+
+/// The caller's customers as a file: those of `segment` (an expression),
+/// or of saved segment `segment_id`, or all; `format` csv (default) or xlsx.
+/// Cells that would run as spreadsheet formulas are defused.
+#[utoipa::path(get, path = "/api/v1/customers/export", tag = "segments",
+    params(("format" = Option<String>, Query, description = "csv (default) or xlsx"), ("segment" = Option<String>, Query, description = "a segment expression"),
+        ("segment_id" = Option<i64>, Query, description = "a saved segment")),
+    responses((status = 200, description = "the file", content_type = "text/csv"), (status = 422, content_type = "application/problem+json")))]
+pub async fn export(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: QueryPairs,
+) -> Result<Response, ApiError> {
+    let format = crate::export::Format::parse(q.take("format").as_deref().unwrap_or("csv"))
+        .map_err(|r| ApiError::field("format", r))?;
+    let segment = match (q.take("segment"), q.take("segment_id")) {
+        (Some(e), _) => Some(e),
+        (None, Some(id)) => {
+            let id = id
+                .parse::<i64>()
+                .map_err(|_| ApiError::field("segment_id", Reason::IntegerFormat))?;
+            Some(visible(&state, &user, id).await?.expression)
+        }
+        (None, None) => None,
+    };
+    let scope = user.scope_filter(Permission::CustomerRead)?;
+    let (file, _) = crate::export::customers(&state, &scope, segment.as_deref(), format).await?;
+    let disposition = format!("attachment; filename=\"customers.{}\"", format.extension());
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                format.content_type().to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        file,
+    )
+        .into_response())
 }

@@ -309,6 +309,7 @@ async fn render_segments(
                 shown = r.expression.clone();
                 result = context! {
                     count => r.count, next_after => r.next_after, stable => r.stable_expression.clone(), href => super::segment_href(&r.stable_expression),
+                    export => format!("/api/v1/customers/export?segment={}", form_urlencoded::byte_serialize(r.stable_expression.as_bytes()).collect::<String>()),
                     customers => r.customers.iter().map(|c| context! {
                         id => c.id, code => c.code.clone(), name => c.name.clone(), sales_region => c.sales_region.clone(),
                         industry => c.industry.clone(), purchase => Fen::new(c.purchase_12m_fen).map(|f| f.display_cn()).unwrap_or_default(),

@@ -19,7 +19,8 @@ both_backends!(
     index_equals_sql,
     rule_and_hybrid_tags,
     usage_review,
-    many_changes_at_once
+    many_changes_at_once,
+    export_of_a_segment
 );
 
 async fn tags(s: &Session) -> Vec<Value> {
@@ -1210,5 +1211,100 @@ async fn many_changes_at_once(backend: Backend) {
     );
     assert_eq!(app.store.bulk_tag(&pairs, "manual").await.expect("bulk"), 0);
     assert_eq!(seg(&admin, "定制需求").await["count"], everyone);
+    app.cleanup().await;
+}
+
+/// A segment's customers as CSV and XLSX, in the reader's scope, with classes
+/// and tags, and formulas defused.
+async fn export_of_a_segment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let rep = app.token("rep_east", "sales_rep", Some("华东一组")).await;
+    let mine = admin
+        .customer(
+            "=HYPERLINK(\"http://evil\")有限公司",
+            json!({"sales_region": "华东", "owner_id": rep.user_id}),
+        )
+        .await;
+    admin
+        .customer("广州乙有限公司", json!({"sales_region": "华南"}))
+        .await;
+    let price = tag_id(&admin, "需求标签/价格敏感").await;
+    let id = mine["id"].as_i64().expect("id");
+    assert_eq!(
+        put(&admin, &format!("/api/v1/customers/{id}/tags/{price}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let r = admin
+        .get(&format!(
+            "/api/v1/customers/export?format=csv&segment={}",
+            urlencode("华东 OR 华南")
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/csv"));
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap_or("")
+        .contains("customers.csv"));
+    let text = r.text().await.expect("csv");
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("客户编号,客户名称,") && lines[0].contains("价值分层"),
+        "{}",
+        lines[0]
+    );
+    let row = lines.iter().find(|l| l.contains("HYPERLINK")).expect("row");
+    assert!(
+        row.contains("\"'=HYPERLINK(\"\"http://evil\"\")有限公司\""),
+        "defused and quoted: {row}"
+    );
+    assert!(row.contains("需求标签/价格敏感"), "{row}");
+    // The rep's export holds only their team's customer; a saved segment works as the target too.
+    let r = rep
+        .post(
+            "/api/v1/segments",
+            json!({"name": "我的", "expression": "价格敏感 OR 华南"}),
+        )
+        .await;
+    let sid = r.json::<Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let text = rep
+        .get(&format!("/api/v1/customers/export?segment_id={sid}"))
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    // XLSX is a zip package.
+    let r = admin.get("/api/v1/customers/export?format=xlsx").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.expect("xlsx");
+    assert!(bytes.starts_with(b"PK"), "a zip file");
+    refused(
+        admin.get("/api/v1/customers/export?format=pdf").await,
+        "format",
+        "unknown_option",
+    )
+    .await;
+    refused(
+        admin
+            .get(&format!(
+                "/api/v1/customers/export?segment={}",
+                urlencode("华东 AND (")
+            ))
+            .await,
+        "segment",
+        "segment_syntax",
+    )
+    .await;
     app.cleanup().await;
 }

@@ -1,0 +1,191 @@
+//! Customers as CSV (UTF-8 with a byte-order mark, for Excel) or XLSX: a
+//! segment's customers, or everyone, within the reader's scope, with their
+//! class in each scheme and their tags. Cells that a spreadsheet would run
+//! as formulas are defused (`kehu_core::export`); money is exact text in 元.
+
+use crate::api::segments::compile_expression;
+use crate::error::ApiError;
+use crate::AppState;
+use kehu_core::customer::CustomerStatus;
+use kehu_core::export::{csv_field, safe_cell};
+use kehu_core::segment::Plan;
+use kehu_core::{Fen, Reason};
+use kehu_store::ScopeFilter;
+use std::collections::HashMap;
+
+/// Customers read per round trip while exporting.
+const CHUNK: usize = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format, Reason> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "xlsx" => Ok(Format::Xlsx),
+            _ => Err(Reason::UnknownOption {
+                allowed: vec!["csv".into(), "xlsx".into()],
+            }),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// The fixed columns, as our users' templates name them.
+const COLUMNS: &[&str] = &[
+    "客户编号",
+    "客户名称",
+    "统一社会信用代码",
+    "所属行业",
+    "企业规模(员工数)",
+    "省份",
+    "城市",
+    "区域",
+    "合作起始时间",
+    "近12个月采购额(元)",
+    "订单数",
+    "最近下单日期",
+    "状态",
+    "团队",
+    "标签",
+];
+
+/// Columns holding whole numbers (written as numbers in XLSX).
+const NUMBER_COLUMNS: &[usize] = &[4, 10];
+
+/// The customers `segment` holds for (everyone when None) in `scope`, as
+/// `format`; returns the file and how many customers it holds.
+pub async fn customers(
+    state: &AppState,
+    scope: &ScopeFilter,
+    segment: Option<&str>,
+    format: Format,
+) -> Result<(Vec<u8>, usize), ApiError> {
+    let (plan, tags) = match segment.filter(|s| !s.trim().is_empty()) {
+        Some(e) => {
+            let (c, tags) = compile_expression(state, e, "segment").await?;
+            (c.plan, tags)
+        }
+        // An empty AND holds for everyone in the scope.
+        None => (Plan::And(Vec::new()), state.store.tag_catalogue().await?),
+    };
+    let ids = state.segments.ids(&plan, scope).await?;
+    let set = state.classifier.published().await?;
+    let schemes = set.vocabulary();
+    let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    header.extend(schemes.iter().map(|s| s.name.clone()));
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let customers = state.store.customers_in(chunk).await?;
+        let mut classes: HashMap<(i64, String), String> = HashMap::new();
+        for (c, s, k) in state
+            .store
+            .classes_in(chunk, |c, s, k| (c, s.to_string(), k.to_string()))
+            .await?
+        {
+            classes.insert((c, s), k);
+        }
+        let mut tag_paths: HashMap<i64, Vec<String>> = HashMap::new();
+        for (c, t) in state.store.tag_pairs_in(chunk).await? {
+            tag_paths.entry(c).or_default().push(tags.path_text(t));
+        }
+        for c in customers {
+            let text = |v: &Option<String>| v.clone().unwrap_or_default();
+            let mut row = vec![
+                c.code.clone(),
+                c.name.clone(),
+                text(&c.uscc),
+                text(&c.industry),
+                c.employees.map(|e| e.to_string()).unwrap_or_default(),
+                text(&c.province),
+                text(&c.city),
+                text(&c.sales_region),
+                c.cooperation_start_on
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                Fen::new(c.purchase_12m_fen)
+                    .map(|f| f.yuan_string())
+                    .unwrap_or_default(),
+                c.order_count.to_string(),
+                c.last_order_on.map(|d| d.to_string()).unwrap_or_default(),
+                CustomerStatus::parse(&c.status)
+                    .map_or(c.status.clone(), |s| s.label_zh().to_string()),
+                text(&c.team),
+                tag_paths
+                    .get(&c.id)
+                    .map(|p| p.join("；"))
+                    .unwrap_or_default(),
+            ];
+            for s in &schemes {
+                row.push(
+                    classes
+                        .get(&(c.id, s.key.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            rows.push(row);
+        }
+    }
+    let n = rows.len();
+    let file = match format {
+        Format::Csv => csv(&header, &rows),
+        Format::Xlsx => xlsx(&header, &rows)?,
+    };
+    Ok((file, n))
+}
+
+fn csv(header: &[String], rows: &[Vec<String>]) -> Vec<u8> {
+    let mut out = String::from("\u{feff}");
+    for line in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let fields: Vec<String> = line.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+fn xlsx(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+    let fail = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(format!("writing XLSX: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("客户").map_err(fail)?;
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string(0, c as u16, h.as_str()).map_err(fail)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let r = u32::try_from(r + 1)
+            .map_err(|_| ApiError::Internal("too many rows for XLSX".into()))?;
+        for (c, v) in row.iter().enumerate() {
+            let number = NUMBER_COLUMNS
+                .contains(&c)
+                .then(|| v.parse::<i64>().ok())
+                .flatten();
+            match number {
+                // Whole numbers well below 2^53: exact as spreadsheet numbers.
+                Some(n) => sheet.write_number(r, c as u16, n as f64).map_err(fail)?,
+                None => sheet
+                    .write_string(r, c as u16, safe_cell(v).as_ref())
+                    .map_err(fail)?,
+            };
+        }
+    }
+    book.save_to_buffer().map_err(fail)
+}
