@@ -70,13 +70,19 @@ const COLUMNS: &[&str] = &[
 /// Columns holding whole numbers (written as numbers in XLSX).
 const NUMBER_COLUMNS: &[usize] = &[4, 10];
 
+/// Customers an export over HTTP may hold (the file is built in memory);
+/// `kehu export` has no limit.
+pub const HTTP_MAX_CUSTOMERS: usize = 200_000;
+
 /// The customers `segment` holds for (everyone when None) in `scope`, as
-/// `format`; returns the file and how many customers it holds.
+/// `format`; returns the file and how many customers it holds. More than
+/// `max` customers are refused.
 pub async fn customers(
     state: &AppState,
     scope: &ScopeFilter,
     segment: Option<&str>,
     format: Format,
+    max: Option<usize>,
 ) -> Result<(Vec<u8>, usize), ApiError> {
     let (plan, tags) = match segment.filter(|s| !s.trim().is_empty()) {
         Some(e) => {
@@ -87,6 +93,16 @@ pub async fn customers(
         None => (Plan::And(Vec::new()), state.store.tag_catalogue().await?),
     };
     let ids = state.segments.ids(&plan, scope).await?;
+    if let Some(max) = max.filter(|&m| ids.len() > m) {
+        return Err(ApiError::field(
+            "segment",
+            Reason::Rule {
+                code: "export_too_large",
+                zh: format!("要导出的客户有 {} 个，超过 {max} 个的上限：请缩小客户分群，或用 kehu export 导出", ids.len()),
+                en: format!("{} customers to export, over the limit of {max}: narrow the segment or use kehu export", ids.len()),
+            },
+        ));
+    }
     let set = state.classifier.published().await?;
     let schemes = set.vocabulary();
     let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();

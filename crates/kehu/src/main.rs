@@ -162,10 +162,15 @@ async fn export(
         run_jobs: false,
     };
     let state = kehu_server::AppState::new(store, settings);
-    let (file, n) =
-        kehu_server::export::customers(&state, &kehu_store::ScopeFilter::All, segment, format)
-            .await
-            .map_err(one_line)?;
+    let (file, n) = kehu_server::export::customers(
+        &state,
+        &kehu_store::ScopeFilter::All,
+        segment,
+        format,
+        None,
+    )
+    .await
+    .map_err(one_line)?;
     match out {
         Some(path) => {
             std::fs::write(path, &file).with_context(|| format!("writing {}", path.display()))?;

@@ -363,7 +363,9 @@ pub async fn export(
         (None, None) => None,
     };
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let (file, _) = crate::export::customers(&state, &scope, segment.as_deref(), format).await?;
+    let max = Some(crate::export::HTTP_MAX_CUSTOMERS);
+    let (file, _) =
+        crate::export::customers(&state, &scope, segment.as_deref(), format, max).await?;
     let disposition = format!("attachment; filename=\"customers.{}\"", format.extension());
     Ok((
         [

@@ -1295,6 +1295,19 @@ async fn export_of_a_segment(backend: Backend) {
         "unknown_option",
     )
     .await;
+    // Over the limit of an export: refused, naming it.
+    let settings = kehu_server::Settings {
+        database_url: String::new(),
+        addr: String::new(),
+        secure_cookies: false,
+        run_jobs: false,
+    };
+    let state = kehu_server::AppState::new(app.store.clone(), settings);
+    let csv = kehu_server::export::Format::Csv;
+    let e = kehu_server::export::customers(&state, &ScopeFilter::All, None, csv, Some(1))
+        .await
+        .expect_err("two customers, a limit of one");
+    assert!(format!("{e:?}").contains("export_too_large"), "{e:?}");
     refused(
         admin
             .get(&format!(

@@ -375,8 +375,16 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
     click(&c, "#run-segment").await;
     wait_text(&c, "#segment-count", "1").await;
     wait_text(&c, "#segment-result", "浏览器标签华东有限公司").await;
-    let export = c.find(Locator::Css("#export-csv")).await.expect("export link").attr("href").await.expect("href");
-    assert!(export.is_some_and(|h| h.starts_with("/api/v1/customers/export?segment=") && h.ends_with("format=csv")));
+    let export = c
+        .find(Locator::Css("#export-csv"))
+        .await
+        .expect("export link")
+        .attr("href")
+        .await
+        .expect("href");
+    assert!(export.is_some_and(
+        |h| h.starts_with("/api/v1/customers/export?segment=") && h.ends_with("format=csv")
+    ));
     fill(&c, "#f-name", "华东需求客户").await;
     click(&c, "#save-segment").await;
     wait_text(&c, "#saved-segments", "华东需求客户").await;
