@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         schemes::list, schemes::read, schemes::read_version, schemes::list_versions, schemes::create_version,
         schemes::edit_version, schemes::simulate, schemes::take_step,
         tags::list, tags::read, tags::create, tags::update, tags::retire, tags::restore, tags::merge, tags::history,
-        tags::customer_tags, tags::customer_tag_history, tags::assign, tags::unassign, tags::settings, tags::set_settings,
+        tags::customer_tags, tags::customer_tag_history, tags::assign, tags::unassign, tags::settings, tags::set_settings, tags::settings_history,
         tags::apply, tags::proposals, tags::confirm, tags::reject, tags::review,
         segments::results, segments::list, segments::create, segments::read, segments::update, segments::delete, segments::customers, segments::export,
     ),

@@ -96,6 +96,9 @@ pub struct TagEvent {
     pub at: DateTime<Utc>,
 }
 
+/// The `tag_id` of history entries about the settings (no tag has it).
+pub const SETTINGS_TAG: i64 = 0;
+
 /// The tag system's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagSettings {
@@ -317,7 +320,21 @@ impl Store {
     /// customers above it keep what they have.
     pub async fn set_tag_settings(&self, s: &TagSettings, by: i64) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
+        let before = settings_in(&mut tx).await?;
         write_settings(&mut tx, s, Some(by)).await?;
+        if before != *s {
+            let shown = |t: &TagSettings| json!({"max_manual_tags": t.max_manual_tags, "synonyms": t.synonyms});
+            let detail = json!({"from": shown(&before), "to": shown(s)});
+            history(
+                &mut tx,
+                SETTINGS_TAG,
+                None,
+                "settings_changed",
+                detail,
+                Some(by),
+            )
+            .await?;
+        }
         tx.commit().await
     }
 

@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/tag-proposals/{id}/confirm", post(tags::confirm))
         .route("/tag-proposals/{id}/reject", post(tags::reject))
         .route("/tag-settings", get(tags::settings).put(tags::set_settings))
+        .route("/tag-settings/history", get(tags::settings_history))
         .route("/customers/{id}/tags", get(tags::customer_tags))
         .route(
             "/customers/{id}/tags/{tag_id}",

@@ -855,3 +855,18 @@ pub async fn tag_review(
         tags: rows,
     })
 }
+
+/// Every change of the tag settings, newest first (who, when, from, to).
+#[utoipa::path(get, path = "/api/v1/tag-settings/history", tag = "tags",
+    responses((status = 200, body = Vec<TagEventOut>), (status = 403, content_type = "application/problem+json")))]
+pub async fn settings_history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<TagEventOut>>, ApiError> {
+    user.require(Permission::TagManage)?;
+    let events = state
+        .store
+        .tag_history(Some(kehu_store::tags::SETTINGS_TAG), None)
+        .await?;
+    Ok(Json(events.into_iter().map(TagEventOut::from).collect()))
+}

@@ -228,6 +228,22 @@ async fn catalogue_naming_rules(backend: Backend) {
         .await
         .expect("PUT");
     refused(r, "max_manual_tags", "out_of_range").await;
+    // The accepted change is history, the refused one is not.
+    let h: Vec<Value> = admin
+        .get("/api/v1/tag-settings/history")
+        .await
+        .json()
+        .await
+        .expect("history");
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h[0]["action"], "settings_changed");
+    assert_eq!(h[0]["detail"]["from"]["max_manual_tags"], 5);
+    assert_eq!(h[0]["detail"]["to"]["max_manual_tags"], 3);
+    assert_eq!(h[0]["by_user"], admin.user_id);
+    assert_eq!(
+        rep.get("/api/v1/tag-settings/history").await.status(),
+        StatusCode::FORBIDDEN
+    );
     app.cleanup().await;
 }
 
