@@ -156,12 +156,17 @@ impl fmt::Display for Expr {
 fn show_literal(l: &Literal) -> String {
     match &l.kind {
         LiteralKind::Number { .. } => l.as_text(),
-        LiteralKind::Text(t)
-            if t.chars().all(is_word_char) && !t.is_empty() && keyword(t).is_none() =>
-        {
-            t.clone()
-        }
-        LiteralKind::Text(t) => format!("\"{}\"", t.replace('"', "\\\"")),
+        LiteralKind::Text(t) => quote_text(t),
+    }
+}
+
+/// Text as a value of a condition: as it is when it reads as one word,
+/// else in double quotes (a keyword, spaces, operators, brackets).
+pub fn quote_text(t: &str) -> String {
+    if t.chars().all(is_word_char) && !t.is_empty() && keyword(t).is_none() {
+        t.to_string()
+    } else {
+        format!("\"{}\"", t.replace('"', "\\\""))
     }
 }
 

@@ -235,6 +235,13 @@ pub fn day_number(d: NaiveDate) -> i64 {
     i64::from(d.num_days_from_ce())
 }
 
+/// The date of a [`day_number`].
+pub fn day_date(day: i64) -> Option<NaiveDate> {
+    i32::try_from(day)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+}
+
 /// One condition on one customer, answered by a bitmap.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Atom {

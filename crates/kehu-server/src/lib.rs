@@ -37,6 +37,17 @@ pub struct Settings {
 impl Settings {
     pub const DEFAULT_DATABASE_URL: &'static str = "sqlite://kehu-data/kehu.db";
     pub const DEFAULT_ADDR: &'static str = "127.0.0.1:8080";
+
+    /// For the services without serving (the CLI's commands, tests): no
+    /// address, no jobs.
+    pub fn offline(database_url: &str) -> Settings {
+        Settings {
+            database_url: database_url.to_string(),
+            addr: String::new(),
+            secure_cookies: false,
+            run_jobs: false,
+        }
+    }
 }
 
 #[derive(Clone)]

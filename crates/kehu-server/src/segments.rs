@@ -101,6 +101,8 @@ pub struct SegmentIndex {
     text: HashMap<&'static str, Categorical>,
     /// Per number or date field, a value per customer id.
     numbers: HashMap<&'static str, Vec<i64>>,
+    /// Customers by owner (user id as text): the data scopes own and team.
+    owners: Categorical,
     /// The feed entry this index has applied up to.
     mark: i64,
     /// Feed entries of this process's own rule writes, already applied here.
@@ -125,6 +127,7 @@ impl SegmentIndex {
             classes: HashMap::new(),
             text: HashMap::new(),
             numbers: HashMap::new(),
+            owners: Categorical::default(),
             mark,
             own: Vec::new(),
             unions: std::sync::Mutex::new(HashMap::new()),
@@ -173,10 +176,14 @@ impl SegmentIndex {
                     if col.len() <= id as usize {
                         col.resize(id as usize + 1, MISSING);
                     }
-                    col[id as usize] = match value {
-                        FieldValue::Num(n) => *n,
-                        _ => MISSING,
+                    let n = match value {
+                        FieldValue::Num(n) => Some(*n),
+                        _ => None,
                     };
+                    col[id as usize] = n.unwrap_or(MISSING);
+                    if f.key == "owner_id" {
+                        self.owners.set(id, n.map(|o| o.to_string()).as_deref());
+                    }
                 }
             }
         }
@@ -248,6 +255,7 @@ impl SegmentIndex {
     /// Forgets a customer entirely (deleted).
     fn remove(&mut self, id: u32) {
         self.live.remove(id);
+        self.owners.set(id, None);
         for t in self.text.values_mut() {
             t.set(id, None);
         }
@@ -336,14 +344,10 @@ impl SegmentIndex {
     /// The customers a reader with `scope` may see.
     pub fn scope(&self, scope: &ScopeFilter) -> RoaringBitmap {
         let owner = |user: i64| -> RoaringBitmap {
-            let Some(col) = self.numbers.get("owner_id") else {
-                return RoaringBitmap::new();
-            };
-            col.iter()
-                .enumerate()
-                .filter(|(_, &o)| o == user)
-                .map(|(i, _)| i as u32)
-                .collect()
+            self.owners
+                .customers(&user.to_string())
+                .cloned()
+                .unwrap_or_default()
         };
         match scope {
             ScopeFilter::All => self.live.clone(),
@@ -394,9 +398,7 @@ impl SegmentIndex {
                     let shown = match v {
                         None | Some(MISSING) => "-".to_string(),
                         Some(n) => match kehu_core::segment::segment_field(field).map(|f| f.kind) {
-                            Some(SegmentFieldKind::Date) => i32::try_from(n)
-                                .ok()
-                                .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
+                            Some(SegmentFieldKind::Date) => kehu_core::segment::day_date(n)
                                 .map_or(n.to_string(), |d| d.to_string()),
                             _ => n.to_string(),
                         },
@@ -658,15 +660,10 @@ impl Segments {
         }
         let expire: Vec<i64> = self
             .store
-            .pending_proposal_customers(tag_id)
+            .pending_proposal_customers(tag_id, only)
             .await?
             .into_iter()
-            .filter(|&c| {
-                let in_reach = only_set
-                    .as_ref()
-                    .is_none_or(|o| u32::try_from(c).is_ok_and(|c| o.contains(c)));
-                in_reach && u32::try_from(c).is_ok_and(|c| !desired.contains(c))
-            })
+            .filter(|&c| u32::try_from(c).is_ok_and(|c| !desired.contains(c)))
             .collect();
         if evidence.is_empty() && expire.is_empty() {
             return Ok(RuleChanges::default());

@@ -10,7 +10,7 @@ use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use kehu_core::expr::CmpOp;
 use kehu_core::segment::{
-    day_number, segment_field, Atom, Plan, SegmentFieldKind, WindowAgg, SEGMENT_FIELDS,
+    day_date, day_number, segment_field, Atom, Plan, SegmentFieldKind, WindowAgg, SEGMENT_FIELDS,
 };
 
 /// A saved segment. `expression` is the stored text (tags as `#ID`).
@@ -101,13 +101,6 @@ fn decode_fields(r: &dyn RowGet) -> Result<FieldRow, sqlx::Error> {
     })
 }
 
-/// The date of a [`day_number`].
-fn date_of(day: i64) -> Option<NaiveDate> {
-    i32::try_from(day)
-        .ok()
-        .and_then(NaiveDate::from_num_days_from_ce_opt)
-}
-
 fn marks(b: &mut SqlBuilder, values: impl IntoIterator<Item = Arg>) -> String {
     values
         .into_iter()
@@ -153,7 +146,7 @@ fn plan_sql(b: &mut SqlBuilder, plan: &Plan, today: NaiveDate) -> String {
             };
             let date = f.is_some_and(|f| f.kind == SegmentFieldKind::Date);
             let p = if date {
-                b.bind(date_of(*value))
+                b.bind(day_date(*value))
             } else {
                 b.bind(*value)
             };

@@ -39,6 +39,14 @@ pub struct TagRecord {
 }
 
 impl TagRecord {
+    /// The rule that decides who carries this tag: a live, not retired
+    /// rule or hybrid tag's.
+    pub fn active_rule(&self) -> Option<&str> {
+        let active =
+            self.mode != TagMode::Manual && self.merged_into.is_none() && self.retired_at.is_none();
+        self.rule.as_deref().filter(|_| active)
+    }
+
     pub fn node(&self) -> TagNode {
         TagNode {
             id: self.id,
@@ -166,8 +174,12 @@ async fn read_tags(exec: &mut impl Exec, only: Option<i64>) -> Result<Vec<TagRec
 }
 
 async fn catalogue_in(exec: &mut impl Exec) -> Result<Catalogue, StoreError> {
-    let tags = read_tags(exec, None).await?;
-    Ok(Catalogue::new(tags.iter().map(TagRecord::node)))
+    Ok(catalogue_of(&read_tags(exec, None).await?))
+}
+
+/// The tree of tag records already read.
+pub fn catalogue_of(records: &[TagRecord]) -> Catalogue {
+    Catalogue::new(records.iter().map(TagRecord::node))
 }
 
 async fn settings_in(exec: &mut impl Exec) -> Result<TagSettings, StoreError> {
@@ -182,9 +194,12 @@ async fn settings_in(exec: &mut impl Exec) -> Result<TagSettings, StoreError> {
     for (key, value) in rows {
         match key.as_str() {
             "max_manual_tags" => {
-                if let Some(n) = value.as_u64().and_then(|n| u32::try_from(n).ok()) {
-                    s.max_manual_tags = n;
-                }
+                s.max_manual_tags = value
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        StoreError::Config(format!("tag setting max_manual_tags: {value}"))
+                    })?;
             }
             "synonyms" => {
                 s.synonyms = serde_json::from_value(value)
@@ -812,21 +827,6 @@ pub struct RuleChanges {
 }
 
 impl Store {
-    /// The live, not retired rule and hybrid tags that have a rule.
-    pub async fn rule_tags(&self) -> Result<Vec<TagRecord>, StoreError> {
-        Ok(self
-            .tags()
-            .await?
-            .into_iter()
-            .filter(|t| {
-                t.rule.is_some()
-                    && t.mode != TagMode::Manual
-                    && t.merged_into.is_none()
-                    && t.retired_at.is_none()
-            })
-            .collect())
-    }
-
     /// A rule tag's new state: `add` get the tag (source `rule`), `remove`
     /// lose it, each with its history, in one transaction with the feed;
     /// also returns the feed entries it appended.
@@ -919,16 +919,29 @@ impl Store {
         Ok(out)
     }
 
-    /// Customers with a pending proposal of `tag_id`.
-    pub async fn pending_proposal_customers(&self, tag_id: i64) -> Result<Vec<i64>, StoreError> {
-        self.db
-            .clone()
-            .fetch_all(
-                "SELECT customer_id FROM tag_proposals WHERE tag_id = $1 AND status = 'pending' ORDER BY customer_id",
-                args![tag_id],
-                |r: &dyn RowGet| r.int("customer_id"),
-            )
-            .await
+    /// Customers with a pending proposal of `tag_id`, among `only` when
+    /// given (one customer after a write reads only its own).
+    pub async fn pending_proposal_customers(
+        &self,
+        tag_id: i64,
+        only: Option<&[i64]>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = "SELECT customer_id FROM tag_proposals WHERE tag_id = $1 AND status = 'pending'";
+        let decode = |r: &dyn RowGet| r.int("customer_id");
+        let Some(only) = only else {
+            return self.db.clone().fetch_all(sql, args![tag_id], decode).await;
+        };
+        let mut out = Vec::new();
+        for part in only.chunks(IDS_PER_QUERY) {
+            let filtered = format!(
+                "{sql} AND customer_id IN ({})",
+                crate::db::marks_from(2, part.len())
+            );
+            let mut a = args![tag_id];
+            a.extend(part.iter().map(|&c| Arg::from(c)));
+            out.extend(self.db.clone().fetch_all(&filtered, a, decode).await?);
+        }
+        Ok(out)
     }
 
     /// Proposals by status (and tag), oldest first: the verification queue.

@@ -13,6 +13,7 @@ use kehu_server::api::dto::UserCreate;
 use kehu_store::bulk::{self, BulkLoader};
 use kehu_store::tags::NewTag;
 use kehu_store::{Store, StoreError};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Customers per chunk: big enough for efficient statements, small enough
@@ -213,18 +214,19 @@ struct Tagged {
 /// then every tag rule applied to everyone.
 async fn tag_demo_customers(store: &Store, seed: u64, before: i64, by: i64) -> Result<Tagged> {
     let started = Instant::now();
+    // Ids by full path, read once and kept as tags are added.
+    let c = store.tag_catalogue().await?;
+    let mut ids: HashMap<String, i64> = c
+        .nodes()
+        .filter(|n| n.merged_into.is_none())
+        .map(|n| (c.path_text(n.id), n.id))
+        .collect();
     for path in DEMO_TAG_PATHS {
-        let c = store.tag_catalogue().await?;
-        let by_path = |p: &str| {
-            c.nodes()
-                .find(|n| n.merged_into.is_none() && c.path_text(n.id) == p)
-                .map(|n| n.id)
-        };
-        if by_path(path).is_some() {
+        if ids.contains_key(*path) {
             continue;
         }
         let (parent, name) = match path.rsplit_once('/') {
-            Some((p, n)) => (by_path(p), n),
+            Some((p, n)) => (ids.get(p).copied(), n),
             None => (None, *path),
         };
         let t = NewTag {
@@ -234,11 +236,12 @@ async fn tag_demo_customers(store: &Store, seed: u64, before: i64, by: i64) -> R
             description: None,
             rule: None,
         };
-        store
+        let created = store
             .create_tag(&t, by)
             .await
             .map_err(|e| crate::one_line(e.into()))
             .with_context(|| format!("creating demo tag {path}"))?;
+        ids.insert(path.to_string(), created.id);
     }
     let c = store.tag_catalogue().await?;
     let hand: Vec<i64> = c
@@ -267,12 +270,7 @@ async fn tag_demo_customers(store: &Store, seed: u64, before: i64, by: i64) -> R
     }
     let tagging = started.elapsed();
     let started = Instant::now();
-    let settings = kehu_server::Settings {
-        database_url: String::new(),
-        addr: String::new(),
-        secure_cookies: false,
-        run_jobs: false,
-    };
+    let settings = kehu_server::Settings::offline("");
     let state = kehu_server::AppState::new(store.clone(), settings);
     let runs = kehu_server::api::tags::apply_rules(&state, None)
         .await

@@ -155,12 +155,7 @@ async fn export(
     let format = kehu_server::export::Format::parse(format)
         .map_err(|r| anyhow::anyhow!("--format: {}", r.message(kehu_core::Lang::En)))?;
     let store = open_store(db).await?;
-    let settings = Settings {
-        database_url: db.to_string(),
-        addr: String::new(),
-        secure_cookies: false,
-        run_jobs: false,
-    };
+    let settings = Settings::offline(db);
     let state = kehu_server::AppState::new(store, settings);
     let (file, n) = kehu_server::export::customers(
         &state,

@@ -140,26 +140,29 @@ pub async fn visible_segments(
         .store
         .segments_visible_to(user.user.id, user.user.team.as_deref())
         .await?;
+    let vocab = vocabulary(state).await?;
     let mut out = Vec::with_capacity(saved.len());
     for s in saved {
-        // A segment whose tags or classes are gone still lists, without a count.
-        let count = match compile_expression(state, &s.expression, "expression").await {
-            Ok((c, _)) => Some(state.segments.query(&c.plan, &scope, 0, 0).await?.count),
-            Err(_) => None,
-        };
-        out.push(segment_out(state, s, count).await?);
+        out.push(segment_out(state, &scope, &vocab, s).await?);
     }
     Ok(out)
 }
 
+/// A saved segment with its live count in `scope`, against a vocabulary
+/// read once per request; a segment whose tags or classes are gone still
+/// shows, without a count.
 async fn segment_out(
     state: &AppState,
+    scope: &kehu_store::ScopeFilter,
+    (tags, schemes): &(Catalogue, Vec<SchemeClasses>),
     s: SavedSegment,
-    count: Option<u64>,
 ) -> Result<SegmentOut, ApiError> {
-    let tags = state.store.tag_catalogue().await?;
+    let count = match compile_in(&s.expression, tags, schemes, "expression") {
+        Ok(c) => Some(state.segments.query(&c.plan, scope, 0, 0).await?.count),
+        Err(_) => None,
+    };
     Ok(SegmentOut {
-        expression: display(&s.expression, &tags),
+        expression: display(&s.expression, tags),
         stable_expression: s.expression,
         id: s.id,
         name: s.name,
@@ -250,12 +253,12 @@ async fn read_response(
     s: SavedSegment,
 ) -> Result<Response, ApiError> {
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let count = match compile_expression(state, &s.expression, "expression").await {
-        Ok((c, _)) => Some(state.segments.query(&c.plan, &scope, 0, 0).await?.count),
-        Err(_) => None,
-    };
+    let vocab = vocabulary(state).await?;
     let version = s.version;
-    Ok(with_etag(version, segment_out(state, s, count).await?))
+    Ok(with_etag(
+        version,
+        segment_out(state, &scope, &vocab, s).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),

@@ -7,7 +7,7 @@ use super::dto::{
     CustomerTagOut, CustomerTagsResult, ProposalOut, RuleRunOut, TagEventOut, TagMerge, TagOut,
     TagReviewOut, TagReviewRow, TagSettingsIo, TagWrite,
 };
-use super::segments::{compile_in, vocabulary};
+use super::segments::compile_in;
 use super::{expected_version, with_etag, ApiJson, QueryPairs};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
@@ -17,10 +17,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use kehu_core::role::{Ownership, Permission};
-use kehu_core::segment::{Atom, Compiled};
-use kehu_core::tags::{rule_order, Synonyms, TagMode, Unresolved};
+use kehu_core::segment::{Atom, Compiled, SchemeClasses};
+use kehu_core::tags::{rule_order, Catalogue, Synonyms, TagMode, Unresolved};
 use kehu_core::Reason;
-use kehu_store::tags::{NewTag, TagChange, TagSettings};
+use kehu_store::tags::{catalogue_of, NewTag, TagChange, TagRecord, TagSettings};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,7 +38,7 @@ pub async fn list(
 ) -> Result<Json<Vec<TagOut>>, ApiError> {
     user.require(Permission::CustomerRead)?;
     let tags = state.store.tags().await?;
-    let c = state.store.tag_catalogue().await?;
+    let c = catalogue_of(&tags);
     let counts = state.segments.tag_counts().await?;
     Ok(Json(
         tags.into_iter()
@@ -62,8 +62,12 @@ pub async fn read(
 }
 
 async fn tag_response(state: &AppState, id: i64) -> Result<Response, ApiError> {
-    let t = state.store.tag(id).await?;
-    let c = state.store.tag_catalogue().await?;
+    let records = state.store.tags().await?;
+    let c = catalogue_of(&records);
+    let t = records
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or(ApiError::NotFound)?;
     let n = state
         .segments
         .tag_counts()
@@ -286,6 +290,15 @@ pub async fn customer_tags(
 
 pub async fn tags_of(state: &AppState, customer_id: i64) -> Result<Vec<CustomerTagOut>, ApiError> {
     let c = state.store.tag_catalogue().await?;
+    tags_in(state, &c, customer_id).await
+}
+
+/// A customer's tags described by a catalogue the caller has read.
+pub async fn tags_in(
+    state: &AppState,
+    c: &Catalogue,
+    customer_id: i64,
+) -> Result<Vec<CustomerTagOut>, ApiError> {
     let assigned = state.store.customer_tags(customer_id).await?;
     Ok(assigned
         .into_iter()
@@ -446,6 +459,36 @@ fn reads(rule: &Compiled) -> BTreeSet<i64> {
         .collect()
 }
 
+/// Every active rule but `except`'s, compiled against the vocabulary; a
+/// rule that no longer compiles (a class gone) is left out and logged.
+fn compiled_rules(
+    records: &[TagRecord],
+    tags: &Catalogue,
+    schemes: &[SchemeClasses],
+    except: Option<i64>,
+) -> BTreeMap<i64, (TagMode, Compiled)> {
+    let mut out = BTreeMap::new();
+    for t in records.iter().filter(|t| Some(t.id) != except) {
+        let Some(rule) = t.active_rule() else {
+            continue;
+        };
+        match compile_in(rule, tags, schemes, "rule") {
+            Ok(c) => {
+                out.insert(t.id, (t.mode, c));
+            }
+            Err(e) => {
+                tracing::warn!(tag = t.id, error = ?e, "a tag rule no longer compiles; skipped")
+            }
+        }
+    }
+    out
+}
+
+/// Which tags each rule reads: the graph rules are ordered by.
+fn graph_of(rules: &BTreeMap<i64, (TagMode, Compiled)>) -> BTreeMap<i64, BTreeSet<i64>> {
+    rules.iter().map(|(&id, (_, c))| (id, reads(c))).collect()
+}
+
 /// A rule as written for tag `this` (None: a new tag), compiled; refused
 /// on a manual tag, and when rules would read each other in a circle.
 async fn checked_rule(
@@ -467,21 +510,12 @@ async fn checked_rule(
             },
         ));
     }
-    let (tags, schemes) = vocabulary(state).await?;
+    let records = state.store.tags().await?;
+    let tags = catalogue_of(&records);
+    let schemes = state.classifier.published().await?.vocabulary();
     let compiled = compile_in(src, &tags, &schemes, "rule")?;
-    let mut graph: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
-    for t in state.store.rule_tags().await? {
-        if Some(t.id) == this {
-            continue;
-        }
-        if let Some(r) = t
-            .rule
-            .as_deref()
-            .and_then(|r| compile_in(r, &tags, &schemes, "rule").ok())
-        {
-            graph.insert(t.id, reads(&r));
-        }
-    }
+    let others = compiled_rules(&records, &tags, &schemes, this);
+    let mut graph = graph_of(&others);
     if let Some(id) = this {
         graph.insert(id, reads(&compiled));
     }
@@ -551,7 +585,12 @@ pub async fn change_rule(
 
 /// Applies one tag's stored rule to everyone.
 pub async fn apply_one(state: &AppState, id: i64) -> Result<RuleRunOut, ApiError> {
-    let t = state.store.tag(id).await?;
+    let records = state.store.tags().await?;
+    let tags = catalogue_of(&records);
+    let t = records
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or(ApiError::NotFound)?;
     let Some(stored) = t.rule.as_deref().filter(|_| t.mode != TagMode::Manual) else {
         return Err(ApiError::field(
             "rule",
@@ -562,7 +601,7 @@ pub async fn apply_one(state: &AppState, id: i64) -> Result<RuleRunOut, ApiError
             },
         ));
     };
-    let (tags, schemes) = vocabulary(state).await?;
+    let schemes = state.classifier.published().await?.vocabulary();
     let rule = compile_in(stored, &tags, &schemes, "rule")?;
     let c = state.segments.apply_rule(id, t.mode, &rule, None).await?;
     Ok(run_out(id, c))
@@ -585,31 +624,14 @@ pub async fn apply_rules(
     state: &AppState,
     only: Option<&[i64]>,
 ) -> Result<Vec<RuleRunOut>, ApiError> {
-    let rule_tags = state.store.rule_tags().await?;
-    if rule_tags.is_empty() {
+    let records = state.store.tags().await?;
+    if records.iter().all(|t| t.active_rule().is_none()) {
         return Ok(Vec::new());
     }
-    let (tags, schemes) = vocabulary(state).await?;
-    let mut compiled = BTreeMap::new();
-    for t in &rule_tags {
-        match t
-            .rule
-            .as_deref()
-            .map(|r| compile_in(r, &tags, &schemes, "rule"))
-        {
-            Some(Ok(c)) => {
-                compiled.insert(t.id, (t.mode, c));
-            }
-            Some(Err(e)) => {
-                tracing::warn!(tag = t.id, error = ?e, "a tag rule no longer compiles; skipped")
-            }
-            None => {}
-        }
-    }
-    let graph: BTreeMap<i64, BTreeSet<i64>> = compiled
-        .iter()
-        .map(|(&id, (_, c))| (id, reads(c)))
-        .collect();
+    let tags = catalogue_of(&records);
+    let schemes = state.classifier.published().await?.vocabulary();
+    let compiled = compiled_rules(&records, &tags, &schemes, None);
+    let graph = graph_of(&compiled);
     let order = rule_order(&graph).unwrap_or_else(|_| graph.keys().copied().collect());
     let mut out = Vec::with_capacity(order.len());
     for id in order {
@@ -797,9 +819,8 @@ pub async fn tag_review(
         .unwrap_or_else(chrono::Utc::now)
         - chrono::Duration::hours(8);
     let records = state.store.tags().await?;
-    let c = state.store.tag_catalogue().await?;
-    let live: Vec<&kehu_store::tags::TagRecord> =
-        records.iter().filter(|t| t.merged_into.is_none()).collect();
+    let c = catalogue_of(&records);
+    let live: Vec<&TagRecord> = records.iter().filter(|t| t.merged_into.is_none()).collect();
     let subtrees: Vec<(i64, Vec<i64>)> = live.iter().map(|t| (t.id, c.subtree(t.id))).collect();
     let scores = state.store.satisfaction_since(since).await?;
     let behaviour: BTreeMap<i64, kehu_core::tag_stats::TagBehaviour> = state

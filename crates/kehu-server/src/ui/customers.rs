@@ -958,8 +958,8 @@ async fn render_detail(
         team: c.team.as_deref(),
     };
     let may = |p| page.user.actor.may(p, ownership);
-    let tags = crate::api::tags::tags_of(state, c.id).await?;
     let catalogue = state.store.tag_catalogue().await?;
+    let tags = crate::api::tags::tags_in(state, &catalogue, c.id).await?;
     let tag_choices: Vec<(String, String)> = catalogue
         .nodes()
         .filter(|n| {

@@ -25,6 +25,15 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
 }
 
 impl FormData {
+    /// The pairs of a query string (GET forms).
+    pub fn from_query(raw: Option<&str>) -> FormData {
+        FormData(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

@@ -187,11 +187,9 @@ pub enum PageRejection {
 impl IntoResponse for PageRejection {
     fn into_response(self) -> Response {
         match self {
-            PageRejection::Login(next) => Redirect::to(&format!(
-                "/login?next={}",
-                form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-            ))
-            .into_response(),
+            PageRejection::Login(next) => {
+                Redirect::to(&format!("/login?next={}", url_encoded(&next))).into_response()
+            }
             PageRejection::ChangePassword => Redirect::to("/account/password").into_response(),
             PageRejection::Error(e) => e.into_response(),
         }
@@ -314,10 +312,19 @@ impl Page {
 
 /// The segment page's address for an expression.
 pub fn segment_href(expression: &str) -> String {
+    format!("/segments?expression={}", url_encoded(expression))
+}
+
+/// The export of a segment's customers (add `&format=csv|xlsx`).
+pub fn export_href(expression: &str) -> String {
     format!(
-        "/segments?expression={}",
-        form_urlencoded::byte_serialize(expression.as_bytes()).collect::<String>()
+        "/api/v1/customers/export?segment={}",
+        url_encoded(expression)
     )
+}
+
+fn url_encoded(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 async fn set_lang(Path(lang): Path<String>, headers: HeaderMap) -> Response {

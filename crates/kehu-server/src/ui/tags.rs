@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use kehu_core::expr::quote_text;
 use kehu_core::money::Fen;
 use kehu_core::role::Permission;
 use kehu_core::tags::{TagMode, MAX_DEPTH};
@@ -36,7 +37,7 @@ async fn render_catalogue(
 ) -> Result<Response, ApiError> {
     let lang = page.lang;
     let records = state.store.tags().await?;
-    let c = state.store.tag_catalogue().await?;
+    let c = kehu_store::tags::catalogue_of(&records);
     let counts = state.segments.tag_counts().await?;
     // Depth-first, so children sit under their parents.
     let mut order = Vec::new();
@@ -242,7 +243,7 @@ fn built_expression(form: &FormData) -> String {
                 form.text(&format!("b{i}.op")),
                 form.text(&format!("b{i}.value")),
             ) {
-                (Some(op), Some(v)) => format!("{f} {op} {}", quote(&v)),
+                (Some(op), Some(v)) => format!("{f} {op} {}", quote_text(&v)),
                 _ => continue,
             },
             (None, None) => continue,
@@ -262,17 +263,6 @@ fn built_expression(form: &FormData) -> String {
     out
 }
 
-/// A value as the expression language reads it (quoted when it has spaces or symbols).
-fn quote(v: &str) -> String {
-    if v.chars()
-        .all(|c| c.is_alphanumeric() || "-_.%/#·".contains(c))
-    {
-        v.to_string()
-    } else {
-        format!("\"{}\"", v.replace('"', "\\\""))
-    }
-}
-
 /// The segment page: run the expression (or the builder's), show the
 /// count and a page, list saved segments.
 pub async fn segments(
@@ -280,11 +270,7 @@ pub async fn segments(
     page: Page,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = FormData(
-        form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-    );
+    let query = FormData::from_query(raw.as_deref());
     render_segments(&state, &page, &query, BTreeMap::new()).await
 }
 
@@ -309,7 +295,7 @@ async fn render_segments(
                 shown = r.expression.clone();
                 result = context! {
                     count => r.count, next_after => r.next_after, stable => r.stable_expression.clone(), href => super::segment_href(&r.stable_expression),
-                    export => format!("/api/v1/customers/export?segment={}", form_urlencoded::byte_serialize(r.stable_expression.as_bytes()).collect::<String>()),
+                    export => super::export_href(&r.stable_expression),
                     customers => r.customers.iter().map(|c| context! {
                         id => c.id, code => c.code.clone(), name => c.name.clone(), sales_region => c.sales_region.clone(),
                         industry => c.industry.clone(), purchase => Fen::new(c.purchase_12m_fen).map(|f| f.display_cn()).unwrap_or_default(),
@@ -337,7 +323,7 @@ async fn render_segments(
     for s in &set.schemes {
         for k in s.class_keys() {
             terms.push((
-                format!("{} = {}", s.key, quote(&k)),
+                format!("{} = {}", s.key, quote_text(&k)),
                 format!("{} {} = {k}", page.t("分类", "class"), s.spec.name),
             ));
         }
@@ -395,11 +381,7 @@ pub async fn save_segment(
         version: None,
     };
     match create_segment(&state, &page.user, &body).await {
-        Ok(s) => Ok(Redirect::to(&format!(
-            "/segments?expression={}",
-            form_urlencoded::byte_serialize(s.expression.as_bytes()).collect::<String>()
-        ))
-        .into_response()),
+        Ok(s) => Ok(Redirect::to(&super::segment_href(&s.expression)).into_response()),
         Err(ApiError::Validation(v)) => {
             render_segments(&state, &page, &form, error_map(&v, page.lang)).await
         }
@@ -485,11 +467,7 @@ pub async fn review(
     page: Page,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = FormData(
-        form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-    );
+    let query = FormData::from_query(raw.as_deref());
     let days = query
         .get("days")
         .and_then(|d| d.parse().ok())

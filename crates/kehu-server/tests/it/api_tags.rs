@@ -1312,12 +1312,7 @@ async fn export_of_a_segment(backend: Backend) {
     )
     .await;
     // Over the limit of an export: refused, naming it.
-    let settings = kehu_server::Settings {
-        database_url: String::new(),
-        addr: String::new(),
-        secure_cookies: false,
-        run_jobs: false,
-    };
+    let settings = kehu_server::Settings::offline("");
     let state = kehu_server::AppState::new(app.store.clone(), settings);
     let csv = kehu_server::export::Format::Csv;
     let e = kehu_server::export::customers(&state, &ScopeFilter::All, None, csv, Some(1))
