@@ -12,6 +12,7 @@ pub mod export;
 pub mod jobs;
 pub mod openapi;
 pub mod segments;
+pub mod tabular;
 pub mod ui;
 
 use axum::http::{header, HeaderValue, StatusCode};

@@ -1,6 +1,7 @@
 //! `kehu`: the command line. `kehu` alone serves the web UI and API.
 
 mod classify;
+mod dedupe;
 mod demo;
 
 /// The server allocates many small short-lived values per request (rows,
@@ -71,6 +72,23 @@ enum Command {
         /// The file to write; standard output when absent.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+    },
+    /// Find likely duplicate records in a CSV (before importing it): prints `id1,id2,score`.
+    Dedupe {
+        file: std::path::PathBuf,
+        /// The columns to compare, comma-separated; `NAME:KIND` sets how
+        /// (text, code, company, phone, email), otherwise it is inferred.
+        #[arg(long, value_delimiter = ',', required = true)]
+        fields: Vec<String>,
+        /// The column that identifies a record in the output.
+        #[arg(long)]
+        id_field: String,
+        /// The least score (a probability, 0–1) of a reported pair.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f64,
+        /// Add a fourth column `reasons` naming the agreeing fields.
+        #[arg(long)]
+        reasons: bool,
     },
     /// Classify customers with the preset schemes as of a date; print the classes and store the changes.
     Classify {
@@ -246,6 +264,19 @@ async fn run(cli: Cli) -> Result<()> {
             segment,
             out,
         } => export(&cli.db, &kind, &format, segment.as_deref(), out.as_deref()).await,
+        Command::Dedupe {
+            file,
+            fields,
+            id_field,
+            threshold,
+            reasons,
+        } => dedupe::run(&dedupe::Options {
+            file,
+            fields,
+            id_field,
+            threshold,
+            reasons,
+        }),
         Command::Classify {
             schemes,
             customer,

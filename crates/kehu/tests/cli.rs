@@ -221,3 +221,118 @@ async fn export_a_segment(backend: Backend) {
     let _ = std::fs::remove_dir_all(&dir);
     db.cleanup(store).await;
 }
+
+/// `kehu dedupe` needs no database: a GBK file with `;` as Chinese Excel
+/// writes it, the same company under three names, pairs on stdout.
+#[test]
+fn dedupe_a_csv_before_import() {
+    let dir = std::env::temp_dir().join(format!("kehu-dedupe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let csv = "客户编号;客户名称;手机\n\
+               C1;北京字节跳动科技有限公司;13800138000\n\
+               C2;字节跳动(北京)科技有限公司;\n\
+               C3;上海电气集团股份有限公司;13911112222\n\
+               C4;字节跳动科技;+86 138 0013 8000\n\
+               C5;杭州娃哈哈集团有限公司;\n";
+    let gbk: Vec<u8> = encode_gbk(csv);
+    let file = dir.join("customers.csv");
+    std::fs::write(&file, gbk).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let unused_db = "sqlite://unused-by-dedupe.db";
+
+    let out = ok(kehu(
+        unused_db,
+        &[
+            "dedupe",
+            path,
+            "--fields",
+            "客户名称,手机",
+            "--id-field",
+            "客户编号",
+        ],
+    ));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("id1,id2,score"));
+    let mut pairs: Vec<(String, String, f64)> = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (
+                cells[0].into(),
+                cells[1].into(),
+                cells[2].parse().expect("score"),
+            )
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let ids: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(a, b, _)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(ids, [("C1", "C2"), ("C1", "C4"), ("C2", "C4")]);
+    assert!(pairs.iter().all(|p| (0.5..=1.0).contains(&p.2)));
+
+    let with_reasons = ok(kehu(
+        unused_db,
+        &[
+            "dedupe",
+            path,
+            "--fields",
+            "客户名称:company,手机:phone",
+            "--id-field",
+            "客户编号",
+            "--reasons",
+        ],
+    ));
+    assert!(with_reasons.starts_with("id1,id2,score,reasons\n"));
+    assert!(with_reasons.contains("C1,C4,"), "{with_reasons}");
+    assert!(with_reasons.contains("手机: same"), "{with_reasons}");
+
+    // A threshold of 1 keeps only certainties; none here reach it exactly.
+    let strict = ok(kehu(
+        unused_db,
+        &[
+            "dedupe",
+            path,
+            "--fields",
+            "客户名称",
+            "--id-field",
+            "客户编号",
+            "--threshold",
+            "1",
+        ],
+    ));
+    assert_eq!(strict, "id1,id2,score\n");
+
+    for (args, says) in [
+        (vec!["--fields", "名字", "--id-field", "客户编号"], "名字"),
+        (vec!["--fields", "客户名称", "--id-field", "编号"], "编号"),
+        (
+            vec!["--fields", "客户名称:fuzzy", "--id-field", "客户编号"],
+            "fuzzy",
+        ),
+        (
+            vec![
+                "--fields",
+                "客户名称",
+                "--id-field",
+                "客户编号",
+                "--threshold",
+                "2",
+            ],
+            "--threshold",
+        ),
+    ] {
+        let mut all = vec!["dedupe", path];
+        all.extend(args);
+        let out = kehu(unused_db, &all);
+        assert!(!out.status.success(), "{all:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// GBK bytes of `s`, the way Chinese Excel saves "CSV".
+fn encode_gbk(s: &str) -> Vec<u8> {
+    encoding_rs::GBK.encode(s).0.into_owned()
+}
