@@ -1,7 +1,7 @@
 //! Contacts of a customer: personal information (see the Privacy section of design.md).
 
 use crate::error::{Reason, ValidationErrors};
-use crate::ident::{Email, IdNumber, Landline, Mobile};
+use crate::ident::{Email, IdNumber, Mobile, Phone};
 use crate::text::{clean, parse_long_text, parse_optional_text, parse_text};
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,52 @@ fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !clean(s).is_empty())
 }
 
+/// Phone numbers go where they belong, whichever column they came in: a
+/// mobile typed into the landline field becomes the mobile (when that is
+/// empty), a landline in the mobile field the landline; 400/800 numbers are
+/// landlines. Returns (landline, mobile), formatted.
+fn classify_phones(
+    e: &mut ValidationErrors,
+    landline_raw: Option<&str>,
+    mobile_raw: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let as_landline = |p: &Phone| match p {
+        Phone::Mobile(_) => None,
+        other => Some(other.formatted()),
+    };
+    let landline = landline_raw.and_then(|s| {
+        e.check(
+            "landline",
+            Phone::parse(s).map_err(|_| Reason::LandlineFormat),
+        )
+    });
+    let mobile = mobile_raw.and_then(|s| match Phone::parse(s) {
+        Ok(p) => Some(p),
+        Err(_) => e.check("mobile", Mobile::parse(s).map(Phone::Mobile)),
+    });
+    match (landline, mobile) {
+        (Some(Phone::Mobile(m)), None) => (None, Some(m.as_str().to_string())),
+        (None, Some(p)) if !matches!(p, Phone::Mobile(_)) => (as_landline(&p), None),
+        (l, m) => {
+            let landline = l.and_then(|p| {
+                let kept = as_landline(&p);
+                if kept.is_none() {
+                    e.push("landline", Reason::LandlineFormat);
+                }
+                kept
+            });
+            let mobile = m.and_then(|p| match p {
+                Phone::Mobile(m) => Some(m.as_str().to_string()),
+                _ => {
+                    e.push("mobile", Reason::MobileFormat);
+                    None
+                }
+            });
+            (landline, mobile)
+        }
+    }
+}
+
 impl ContactInput {
     pub fn validate(&self) -> Result<ContactData, ValidationErrors> {
         let mut e = ValidationErrors::default();
@@ -80,10 +126,8 @@ impl ContactInput {
             }
             None => None,
         };
-        let landline = given(&self.landline)
-            .and_then(|s| e.check("landline", Landline::parse(s).map(|l| l.formatted())));
-        let mobile = given(&self.mobile)
-            .and_then(|s| e.check("mobile", Mobile::parse(s).map(|m| m.as_str().to_string())));
+        let (landline, mobile) =
+            classify_phones(&mut e, given(&self.landline), given(&self.mobile));
         let email = given(&self.email)
             .and_then(|s| e.check("email", Email::parse(s).map(|m| m.as_str().to_string())));
         let id_number = given(&self.id_number).and_then(|s| {
@@ -111,6 +155,49 @@ impl ContactInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_go_where_they_belong() {
+        let cases: [(Option<&str>, Option<&str>, Option<&str>, Option<&str>); 6] = [
+            // (landline in, mobile in) → (landline, mobile)
+            (Some("13812345678"), None, None, Some("13812345678")),
+            (None, Some("0571-88889999"), Some("0571-88889999"), None),
+            (
+                Some("02162345678"),
+                Some("+86 139 0000 1111"),
+                Some("021-62345678"),
+                Some("13900001111"),
+            ),
+            (Some("400 123 4567"), None, Some("400-123-4567"), None),
+            (None, Some("800-123-4567"), Some("800-123-4567"), None),
+            (
+                Some("010-6552 9988-123"),
+                None,
+                Some("010-65529988-123"),
+                None,
+            ),
+        ];
+        for (landline, mobile, want_landline, want_mobile) in cases {
+            let got = ContactInput {
+                name: Some("王伟".into()),
+                landline: landline.map(str::to_string),
+                mobile: mobile.map(str::to_string),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap_or_else(|e| panic!("{landline:?} {mobile:?}: {e:?}"));
+            assert_eq!(
+                got.landline.as_deref(),
+                want_landline,
+                "{landline:?} {mobile:?}"
+            );
+            assert_eq!(
+                got.mobile.as_deref(),
+                want_mobile,
+                "{landline:?} {mobile:?}"
+            );
+        }
+    }
 
     #[test]
     fn contacts_table() {
@@ -144,7 +231,9 @@ mod tests {
             ),
             (
                 ContactInput {
+                    // A second mobile has nowhere to go.
                     landline: Some("13812345678".into()),
+                    mobile: Some("13900001111".into()),
                     ..base()
                 },
                 vec![("landline", "landline_format")],

@@ -7,7 +7,7 @@ use crate::error::{Reason, ValidationErrors};
 use crate::ident::Uscc;
 use crate::industry::resolve_industry;
 use crate::money::Fen;
-use crate::region::{province_of, sales_region_of_province, SALES_REGIONS};
+use crate::region::{province_of, province_of_address, sales_region_of_province, SALES_REGIONS};
 use crate::text::{clean, parse_optional_text, parse_text};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -285,7 +285,10 @@ impl CustomerInput {
         };
         // Region from the address when it was not given.
         if province.is_none() {
-            province = address.as_deref().and_then(province_of).map(str::to_string);
+            province = address
+                .as_deref()
+                .and_then(province_of_address)
+                .map(str::to_string);
         }
         let city = e
             .check("city", parse_optional_text(self.city.as_deref(), 40))

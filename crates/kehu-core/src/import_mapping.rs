@@ -89,326 +89,94 @@ const fn t(
     }
 }
 
+/// The customer a contact, order or interaction belongs to.
+const CUSTOMER_CODE: Target = t(
+    "customer_code",
+    &["客户编号", "客户代码", "customer code", "customer id"],
+    Unit::Text,
+    true,
+);
+const NOTES: Target = t(
+    "notes",
+    &["备注", "说明", "notes", "remarks", "comment"],
+    Unit::Text,
+    false,
+);
+const LANDLINE_NAMES: &[&str] = &[
+    "座机",
+    "固定电话",
+    "电话",
+    "landline",
+    "telephone",
+    "phone",
+    "tel",
+];
+const MOBILE_NAMES: &[&str] = &[
+    "手机",
+    "手机号",
+    "手机号码",
+    "移动电话",
+    "mobile",
+    "cell",
+    "cellphone",
+];
+const EMAIL_NAMES: &[&str] = &["邮箱", "电子邮箱", "电子邮件", "email", "e-mail", "mail"];
+const TITLE_NAMES: &[&str] = &["职务", "职位", "title", "position", "job title"];
+
+#[rustfmt::skip]
 const CUSTOMER_TARGETS: &[Target] = &[
-    t(
-        "code",
-        &[
-            "客户编号",
-            "客户代码",
-            "编号",
-            "customer code",
-            "customer id",
-            "code",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "name",
-        &[
-            "客户名称",
-            "公司名称",
-            "企业名称",
-            "单位名称",
-            "客户",
-            "公司",
-            "customer name",
-            "company name",
-            "company",
-            "name",
-        ],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "uscc",
-        &[
-            "统一社会信用代码",
-            "信用代码",
-            "社会信用代码",
-            "uscc",
-            "credit code",
-            "unified social credit code",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "industry",
-        &["所属行业", "行业", "industry"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "employees",
-        &[
-            "企业规模(员工数)",
-            "企业规模",
-            "员工数",
-            "员工人数",
-            "人数",
-            "employees",
-            "staff",
-            "headcount",
-            "company size",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "sales_region",
-        &["区域", "销售区域", "大区", "region", "sales region"],
-        Unit::Text,
-        false,
-    ),
+    t("code", &["客户编号", "客户代码", "编号", "customer code", "customer id", "code"], Unit::Text, false),
+    t("name", &["客户名称", "公司名称", "企业名称", "单位名称", "客户", "公司", "customer name", "company name", "company", "name"], Unit::Text, true),
+    t("uscc", &["统一社会信用代码", "信用代码", "社会信用代码", "uscc", "credit code", "unified social credit code"], Unit::Text, false),
+    t("industry", &["所属行业", "行业", "industry"], Unit::Text, false),
+    t("employees", &["企业规模(员工数)", "企业规模", "员工数", "员工人数", "人数", "employees", "staff", "headcount", "company size"], Unit::Text, false),
+    t("sales_region", &["区域", "销售区域", "大区", "region", "sales region"], Unit::Text, false),
     t("province", &["省份", "省", "province"], Unit::Text, false),
     t("city", &["城市", "市", "city"], Unit::Text, false),
-    t(
-        "address",
-        &["地址", "详细地址", "公司地址", "address"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "cooperation_start_on",
-        &[
-            "合作起始时间",
-            "合作开始时间",
-            "合作起始日期",
-            "合作时间",
-            "cooperation start",
-            "customer since",
-            "since",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "declared_annual_purchase_fen",
-        &[
-            "年采购额(万元)",
-            "年采购额",
-            "年采购金额",
-            "annual purchase",
-            "annual purchases",
-        ],
-        Unit::WanYuan,
-        false,
-    ),
-    t(
-        "product_types",
-        &[
-            "核心产品类型",
-            "产品类型",
-            "主营产品",
-            "product types",
-            "products",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "source_channel",
-        &[
-            "客户来源",
-            "来源",
-            "来源渠道",
-            "source",
-            "channel",
-            "lead source",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "notes",
-        &["备注", "说明", "notes", "remarks", "comment"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "contact.name",
-        &["联系人", "联系人姓名", "contact", "contact name"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "contact.title",
-        &["职务", "职位", "title", "position", "job title"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "contact.landline",
-        &[
-            "座机",
-            "固定电话",
-            "电话",
-            "landline",
-            "telephone",
-            "phone",
-            "tel",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "contact.mobile",
-        &[
-            "手机",
-            "手机号",
-            "手机号码",
-            "移动电话",
-            "mobile",
-            "cell",
-            "cellphone",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "contact.email",
-        &["邮箱", "电子邮箱", "电子邮件", "email", "e-mail", "mail"],
-        Unit::Text,
-        false,
-    ),
+    t("address", &["地址", "详细地址", "公司地址", "address"], Unit::Text, false),
+    t("cooperation_start_on", &["合作起始时间", "合作开始时间", "合作起始日期", "合作时间", "cooperation start", "customer since", "since"], Unit::Text, false),
+    t("declared_annual_purchase_fen", &["年采购额(万元)", "年采购额", "年采购金额", "annual purchase", "annual purchases"], Unit::WanYuan, false),
+    t("product_types", &["核心产品类型", "产品类型", "主营产品", "product types", "products"], Unit::Text, false),
+    t("source_channel", &["客户来源", "来源", "来源渠道", "source", "channel", "lead source"], Unit::Text, false),
+    NOTES,
+    t("contact.name", &["联系人", "联系人姓名", "contact", "contact name"], Unit::Text, false),
+    t("contact.title", TITLE_NAMES, Unit::Text, false),
+    t("contact.landline", LANDLINE_NAMES, Unit::Text, false),
+    t("contact.mobile", MOBILE_NAMES, Unit::Text, false),
+    t("contact.email", EMAIL_NAMES, Unit::Text, false),
 ];
 
+#[rustfmt::skip]
 const CONTACT_TARGETS: &[Target] = &[
-    t(
-        "customer_code",
-        &["客户编号", "客户代码", "customer code", "customer id"],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "name",
-        &["联系人", "姓名", "联系人姓名", "name", "contact name"],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "title",
-        &["职务", "职位", "title", "position"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "decision_role",
-        &["决策角色", "角色", "decision role", "role"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "landline",
-        &[
-            "座机",
-            "固定电话",
-            "电话",
-            "landline",
-            "telephone",
-            "phone",
-            "tel",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "mobile",
-        &["手机", "手机号", "手机号码", "mobile", "cell"],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "email",
-        &["邮箱", "电子邮箱", "email", "e-mail"],
-        Unit::Text,
-        false,
-    ),
-    t("notes", &["备注", "notes"], Unit::Text, false),
+    CUSTOMER_CODE,
+    t("name", &["联系人", "姓名", "联系人姓名", "name", "contact name"], Unit::Text, true),
+    t("title", TITLE_NAMES, Unit::Text, false),
+    t("decision_role", &["决策角色", "角色", "decision role", "role"], Unit::Text, false),
+    t("landline", LANDLINE_NAMES, Unit::Text, false),
+    t("mobile", MOBILE_NAMES, Unit::Text, false),
+    t("email", EMAIL_NAMES, Unit::Text, false),
+    NOTES,
 ];
 
+#[rustfmt::skip]
 const ORDER_TARGETS: &[Target] = &[
-    t(
-        "customer_code",
-        &["客户编号", "客户代码", "customer code", "customer id"],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "order_no",
-        &[
-            "订单编号",
-            "订单号",
-            "单号",
-            "order no",
-            "order number",
-            "order id",
-        ],
-        Unit::Text,
-        false,
-    ),
-    t(
-        "ordered_on",
-        &["下单日期", "订单日期", "日期", "order date", "date"],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "amount_fen",
-        &[
-            "金额(元)",
-            "金额",
-            "订单金额",
-            "amount",
-            "order amount",
-            "total",
-        ],
-        Unit::Yuan,
-        true,
-    ),
-    t(
-        "product_line",
-        &["产品线", "产品", "product line", "product"],
-        Unit::Text,
-        false,
-    ),
-    t("notes", &["备注", "notes"], Unit::Text, false),
+    CUSTOMER_CODE,
+    t("order_no", &["订单编号", "订单号", "单号", "order no", "order number", "order id"], Unit::Text, false),
+    t("ordered_on", &["下单日期", "订单日期", "日期", "order date", "date"], Unit::Text, true),
+    t("amount_fen", &["金额(元)", "金额", "订单金额", "amount", "order amount", "total"], Unit::Yuan, true),
+    t("product_line", &["产品线", "产品", "product line", "product"], Unit::Text, false),
+    NOTES,
 ];
 
+#[rustfmt::skip]
 const INTERACTION_TARGETS: &[Target] = &[
-    t(
-        "customer_code",
-        &["客户编号", "客户代码", "customer code", "customer id"],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "occurred_on",
-        &["日期", "跟进日期", "互动日期", "date"],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "kind",
-        &["类型", "互动类型", "跟进方式", "type", "kind"],
-        Unit::Text,
-        true,
-    ),
-    t(
-        "summary",
-        &["摘要", "内容", "跟进内容", "summary", "content"],
-        Unit::Text,
-        true,
-    ),
+    CUSTOMER_CODE,
+    t("occurred_on", &["日期", "跟进日期", "互动日期", "date"], Unit::Text, true),
+    t("kind", &["类型", "互动类型", "跟进方式", "type", "kind"], Unit::Text, true),
+    t("summary", &["摘要", "内容", "跟进内容", "summary", "content"], Unit::Text, true),
     t("severity", &["严重程度", "severity"], Unit::Text, false),
     t("status", &["状态", "status"], Unit::Text, false),
-    t(
-        "satisfaction",
-        &["满意度", "satisfaction"],
-        Unit::Text,
-        false,
-    ),
+    t("satisfaction", &["满意度", "satisfaction"], Unit::Text, false),
 ];
 
 /// A header reduced for comparison: width, case, spaces, brackets and what

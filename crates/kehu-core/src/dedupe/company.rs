@@ -7,7 +7,7 @@
 //! (北京, 浙江省, 杭州市 …). That is `full`. `core` also drops trailing business
 //! words (科技, 信息技术, 贸易 …), which people leave out when they abbreviate.
 
-use crate::region::PROVINCES;
+use crate::region::{CITIES, PROVINCES};
 use crate::text::to_half_width;
 use pinyin::ToPinyin;
 
@@ -95,76 +95,6 @@ const BUSINESS_WORDS: &[&str] = &[
     "tech",
 ];
 
-/// Cities that start company names as often as provinces do (prefecture
-/// level and above, the larger ones). Provinces come from `region::PROVINCES`.
-const CITIES: &[&str] = &[
-    "哈尔滨",
-    "石家庄",
-    "乌鲁木齐",
-    "呼和浩特",
-    "杭州",
-    "宁波",
-    "温州",
-    "嘉兴",
-    "湖州",
-    "绍兴",
-    "金华",
-    "台州",
-    "南京",
-    "苏州",
-    "无锡",
-    "常州",
-    "南通",
-    "扬州",
-    "徐州",
-    "合肥",
-    "芜湖",
-    "福州",
-    "厦门",
-    "泉州",
-    "南昌",
-    "济南",
-    "青岛",
-    "烟台",
-    "潍坊",
-    "广州",
-    "深圳",
-    "珠海",
-    "佛山",
-    "东莞",
-    "中山",
-    "惠州",
-    "汕头",
-    "南宁",
-    "海口",
-    "三亚",
-    "郑州",
-    "洛阳",
-    "武汉",
-    "宜昌",
-    "长沙",
-    "株洲",
-    "成都",
-    "绵阳",
-    "贵阳",
-    "昆明",
-    "拉萨",
-    "西安",
-    "兰州",
-    "西宁",
-    "银川",
-    "沈阳",
-    "大连",
-    "长春",
-    "吉林",
-    "太原",
-    "大同",
-    "唐山",
-    "保定",
-    "廊坊",
-    "包头",
-];
-
 /// Administrative suffixes after a place name, longest first.
 const PLACE_SUFFIXES: &[&str] = &[
     "壮族自治区",
@@ -222,7 +152,7 @@ fn leading_place(s: &str) -> Option<(&'static str, usize)> {
     let found = PROVINCES
         .iter()
         .map(|(p, _)| *p)
-        .chain(CITIES.iter().copied())
+        .chain(CITIES.iter().map(|(c, _)| *c))
         .filter(|p| s.starts_with(p))
         .max_by_key(|p| p.len())?;
     let rest = &s[found.len()..];
