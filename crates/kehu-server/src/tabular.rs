@@ -1,7 +1,8 @@
 //! Tables from the files people bring: CSV in UTF-8 (with or without a
 //! BOM), UTF-16 with a BOM, or GBK/GB18030 as Chinese Excel saves it; comma,
-//! tab, semicolon or bar as delimiter. Read as a stream, row by row, so a
-//! file of any size takes bounded memory.
+//! tab, semicolon or bar as delimiter — read as a stream, row by row, so a
+//! file of any size takes bounded memory; or the first sheet of an XLSX /
+//! XLS / ODS workbook (held whole: a sheet has at most 1,048,576 rows).
 
 use encoding_rs::{Encoding, GB18030, UTF_8};
 use encoding_rs_io::DecodeReaderBytesBuilder;
@@ -21,6 +22,8 @@ pub enum TabularError {
     },
     #[error("文件为空，没有表头 / the file is empty: no header row")]
     NoHeader,
+    #[error("无法读取工作簿 / cannot read the workbook: {0}")]
+    Workbook(String),
     #[error("第 {row} 行无法读取 / row {row} cannot be read: {reason}")]
     Row { row: u64, reason: String },
 }
@@ -140,11 +143,6 @@ impl CsvTable {
             records: reader.into_records(),
         })
     }
-
-    /// The position of the column named `name` (headers compared trimmed).
-    pub fn column(&self, name: &str) -> Option<usize> {
-        self.headers.iter().position(|h| h == name.trim())
-    }
 }
 
 impl Iterator for CsvTable {
@@ -163,6 +161,110 @@ impl Iterator for CsvTable {
                 reason: e.to_string(),
             }),
         })
+    }
+}
+
+/// A table from a CSV file or a workbook's first sheet, by the file's extension.
+pub struct Table {
+    pub headers: Vec<String>,
+    /// "csv" or "spreadsheet".
+    pub format: &'static str,
+    rows: Box<dyn Iterator<Item = Result<Row, TabularError>> + Send>,
+}
+
+const SPREADSHEET_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
+
+impl Table {
+    pub fn open(path: &Path) -> Result<Table, TabularError> {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        if SPREADSHEET_EXTENSIONS.contains(&extension.as_str()) {
+            return Table::first_sheet(path);
+        }
+        let csv = CsvTable::open(path)?;
+        Ok(Table {
+            headers: csv.headers.clone(),
+            format: "csv",
+            rows: Box::new(csv),
+        })
+    }
+
+    fn first_sheet(path: &Path) -> Result<Table, TabularError> {
+        use calamine::Reader;
+        let fail = |e: calamine::Error| TabularError::Workbook(format!("{}: {e}", path.display()));
+        let mut book = calamine::open_workbook_auto(path).map_err(fail)?;
+        let range = book
+            .worksheet_range_at(0)
+            .ok_or(TabularError::NoHeader)?
+            .map_err(fail)?;
+        let first_row = range.start().map_or(0, |(row, _)| row as u64);
+        let first_col = range.start().map_or(0, |(_, col)| col as usize);
+        // Cells left of the used range are empty columns the header still counts.
+        let mut rows = range.rows().enumerate().map(move |(i, cells)| {
+            let mut out = vec![String::new(); first_col];
+            out.extend(cells.iter().map(cell_text));
+            while out.last().is_some_and(String::is_empty) {
+                out.pop();
+            }
+            Row {
+                number: first_row + i as u64 + 1,
+                cells: out,
+            }
+        });
+        let header = rows.next().ok_or(TabularError::NoHeader)?;
+        if header.number != 1 {
+            return Err(TabularError::Row {
+                row: 1,
+                reason: "第一行应为表头 / the first row must be the header".into(),
+            });
+        }
+        if header.cells.iter().all(String::is_empty) {
+            return Err(TabularError::NoHeader);
+        }
+        let rows: Vec<Row> = rows.collect();
+        Ok(Table {
+            headers: header.cells,
+            format: "spreadsheet",
+            rows: Box::new(rows.into_iter().map(Ok)),
+        })
+    }
+
+    /// The position of the column named `name` (headers compared trimmed).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h == name.trim())
+    }
+}
+
+impl Iterator for Table {
+    type Item = Result<Row, TabularError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rows.next()
+    }
+}
+
+/// A spreadsheet cell as the text a person sees: whole numbers without
+/// ".0" (a mobile stored as a number stays 13800138000), dates as
+/// YYYY-MM-DD (with the time when there is one), errors as their code
+/// (#DIV/0!, which validation then refuses).
+fn cell_text(cell: &calamine::Data) -> String {
+    use calamine::Data;
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.trim().to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) => match dt.as_datetime() {
+            Some(t) if t.time() == chrono::NaiveTime::MIN => t.date().to_string(),
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => dt.as_f64().to_string(),
+        },
+        Data::Error(e) => e.to_string(),
     }
 }
 
@@ -229,6 +331,77 @@ mod tests {
             CsvTable::from_reader(Cursor::new(b"a,b\n1,2\n\"x\ny\",3\n4,5\n".to_vec())).unwrap();
         let numbers: Vec<u64> = t.map(|r| r.unwrap().number).collect();
         assert_eq!(numbers, [2, 3, 5]);
+    }
+
+    #[test]
+    fn the_first_sheet_of_a_workbook_reads_like_a_csv() {
+        let dir = std::env::temp_dir().join(format!("kehu-tabular-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("客户.xlsx");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+        for (col, h) in [
+            "客户编号",
+            "客户名称",
+            "手机",
+            "年采购额(万元)",
+            "合作起始时间",
+        ]
+        .iter()
+        .enumerate()
+        {
+            sheet.write_string(0, col as u16, *h).unwrap();
+        }
+        sheet.write_string(1, 0, "C001").unwrap();
+        sheet.write_string(1, 1, "  杭州某某科技有限公司 ").unwrap();
+        sheet.write_number(1, 2, 13800138000.0).unwrap();
+        sheet.write_number(1, 3, 99.99).unwrap();
+        let day = rust_xlsxwriter::ExcelDateTime::from_ymd(2022, 3, 12).unwrap();
+        sheet.write_datetime_with_format(1, 4, &day, &date).unwrap();
+        sheet.write_string(3, 0, "C002").unwrap();
+        book.save(&path).unwrap();
+
+        let table = Table::open(&path).expect("opens");
+        assert_eq!(table.format, "spreadsheet");
+        assert_eq!(table.column("手机"), Some(2));
+        let rows: Vec<Row> = table.map(|r| r.unwrap()).collect();
+        assert_eq!(
+            rows[0],
+            Row {
+                number: 2,
+                cells: [
+                    "C001",
+                    "杭州某某科技有限公司",
+                    "13800138000",
+                    "99.99",
+                    "2022-03-12"
+                ]
+                .map(String::from)
+                .to_vec()
+            }
+        );
+        assert_eq!(
+            rows[1],
+            Row {
+                number: 3,
+                cells: vec![]
+            }
+        );
+        assert_eq!(
+            rows[2],
+            Row {
+                number: 4,
+                cells: vec!["C002".to_string()]
+            }
+        );
+
+        std::fs::write(dir.join("broken.xlsx"), b"not a zip").unwrap();
+        assert!(matches!(
+            Table::open(&dir.join("broken.xlsx")),
+            Err(TabularError::Workbook(_))
+        ));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

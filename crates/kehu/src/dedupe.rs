@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use kehu_core::dedupe::{find_duplicates, Field, FieldKind};
 use kehu_core::export::csv_field;
-use kehu_server::tabular::CsvTable;
+use kehu_server::tabular::Table;
 use std::io::Write;
 
 pub struct Options {
@@ -39,7 +39,7 @@ pub fn run(opts: &Options) -> Result<()> {
             opts.threshold
         );
     }
-    let table = CsvTable::open(&opts.file)?;
+    let table = Table::open(&opts.file)?;
     let headers = table.headers.clone();
     let column = |name: &str, flag: &str| {
         table.column(name).with_context(|| {

@@ -336,3 +336,40 @@ fn dedupe_a_csv_before_import() {
 fn encode_gbk(s: &str) -> Vec<u8> {
     encoding_rs::GBK.encode(s).0.into_owned()
 }
+
+/// The same matcher on a workbook's first sheet.
+#[test]
+fn dedupe_an_xlsx() {
+    let dir = std::env::temp_dir().join(format!("kehu-dedupe-xlsx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("客户.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        ["客户编号", "客户名称"],
+        ["C1", "深圳市大疆创新科技有限公司"],
+        ["C2", "大疆创新(深圳)科技有限公司"],
+        ["C3", "珠海格力电器股份有限公司"],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *cell).expect("cell");
+        }
+    }
+    book.save(&path).expect("save");
+    let out = ok(kehu(
+        "sqlite://unused-by-dedupe.db",
+        &[
+            "dedupe",
+            path.to_str().expect("utf-8"),
+            "--fields",
+            "客户名称",
+            "--id-field",
+            "客户编号",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[1].starts_with("C1,C2,"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
