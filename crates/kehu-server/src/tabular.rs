@@ -20,6 +20,8 @@ pub enum TabularError {
         path: String,
         source: std::io::Error,
     },
+    #[error("无法读取 / cannot read: {0}")]
+    Read(std::io::Error),
     #[error("文件为空，没有表头 / the file is empty: no header row")]
     NoHeader,
     #[error("无法读取工作簿 / cannot read the workbook: {0}")]
@@ -86,7 +88,7 @@ impl CsvTable {
             source,
         })?;
         CsvTable::from_reader(file).map_err(|e| match e {
-            TabularError::Open { source, .. } => TabularError::Open {
+            TabularError::Read(source) => TabularError::Open {
                 path: path.display().to_string(),
                 source,
             },
@@ -99,10 +101,7 @@ impl CsvTable {
         (&mut input)
             .take(SNIFF_BYTES as u64)
             .read_to_end(&mut head)
-            .map_err(|source| TabularError::Open {
-                path: String::new(),
-                source,
-            })?;
+            .map_err(TabularError::Read)?;
         let encoding = sniff_encoding(&head);
         let (text, _, _) = encoding.decode(&head);
         let first_line = text

@@ -326,10 +326,31 @@ type Cell = Option<(f64, Option<NameAgreement>)>;
 /// A pair's comparison, field by field.
 type Comparison = [Cell];
 
+/// A field's weights in bits, derived from its agreement rate `m` once
+/// rather than for every pair.
+#[derive(Debug, Clone, Copy)]
+struct FieldWeights {
+    /// log2 m: an exact agreement adds this plus the value's surprise.
+    log_m: f64,
+    /// Full weight of a partial agreement at similarity 1.
+    agree: f64,
+    /// Weight of a disagreement (negative).
+    disagree: f64,
+}
+
+impl FieldWeights {
+    fn new(col: &Column, m: f64) -> FieldWeights {
+        FieldWeights {
+            log_m: m.log2(),
+            agree: (m / col.chance).log2().max(col.kind.min_agreement_bits()),
+            disagree: ((1.0 - m) / (1.0 - col.chance).max(1e-9)).log2(),
+        }
+    }
+}
+
 struct Scorer<'c> {
     columns: &'c [Column],
-    /// Agreement rate of true pairs per field.
-    m: Vec<f64>,
+    weights: Vec<FieldWeights>,
     /// log2 of the prior odds that a candidate pair is a duplicate.
     prior: f64,
 }
@@ -384,20 +405,22 @@ impl Scorer<'_> {
         for (f, c) in cmp.iter().enumerate() {
             let Some((s, _)) = c else { continue };
             let col = &self.columns[f];
-            let m = self.m[f];
-            let disagree = ((1.0 - m) / (1.0 - col.chance).max(1e-9)).log2();
+            let w = &self.weights[f];
             let floor = col.kind.floor();
-            let min = col.kind.min_agreement_bits();
             total += if *s >= 1.0 {
-                (m.log2() + col.surprise[a]).max(min)
+                (w.log_m + col.surprise[a]).max(col.kind.min_agreement_bits())
             } else if *s >= floor {
-                let agree = (m / col.chance).log2().max(min);
-                disagree + (agree - disagree) * (s - floor) / (1.0 - floor)
+                w.disagree + (w.agree - w.disagree) * (s - floor) / (1.0 - floor)
             } else {
-                disagree
+                w.disagree
             };
         }
         total
+    }
+
+    /// Sets the agreement rate of true pairs on field `f`.
+    fn set_agreement(&mut self, f: usize, m: f64) {
+        self.weights[f] = FieldWeights::new(&self.columns[f], m);
     }
 
     fn score(&self, a: usize, cmp: &Comparison) -> f64 {
@@ -428,7 +451,7 @@ fn evidence_of(cmp: &Comparison, columns: &[Column]) -> Vec<Evidence> {
 }
 
 /// Candidate pairs (a < b), each once: records sharing a blocking key.
-fn candidate_pairs(columns: &[Column], n: usize, max_block: usize) -> (Vec<(u32, u32)>, usize) {
+fn candidate_pairs(columns: &[Column], max_block: usize) -> (Vec<(u32, u32)>, usize) {
     let mut blocks: HashMap<(usize, String), Vec<u32>> = HashMap::new();
     let mut keys = Vec::new();
     for (f, col) in columns.iter().enumerate() {
@@ -458,7 +481,6 @@ fn candidate_pairs(columns: &[Column], n: usize, max_block: usize) -> (Vec<(u32,
     }
     pairs.sort_unstable();
     pairs.dedup();
-    debug_assert!(pairs.iter().all(|p| ((p >> 32) as usize) < n));
     let pairs = pairs
         .into_iter()
         .map(|p| ((p >> 32) as u32, p as u32))
@@ -489,10 +511,13 @@ pub fn find_duplicates<R: AsRef<str>>(
             )
         })
         .collect();
-    let (candidates, skipped_keys) = candidate_pairs(&columns, n, options.max_block);
+    let (candidates, skipped_keys) = candidate_pairs(&columns, options.max_block);
     let mut scorer = Scorer {
         columns: &columns,
-        m: vec![PRIOR_AGREEMENT; fields.len()],
+        weights: columns
+            .iter()
+            .map(|col| FieldWeights::new(col, PRIOR_AGREEMENT))
+            .collect(),
         // About one duplicate per record among all n(n-1)/2 pairs.
         prior: -(((n as f64) - 1.0) / 2.0).max(1.0).log2(),
     };
@@ -516,7 +541,7 @@ pub fn find_duplicates<R: AsRef<str>>(
                 }
             }
             if both > 0 {
-                scorer.m[f] = (agree as f64 / both as f64).clamp(0.5, 0.995);
+                scorer.set_agreement(f, (agree as f64 / both as f64).clamp(0.5, 0.995));
             }
         }
     }
