@@ -351,6 +351,16 @@ pub fn validate_custom_values(
     defs: &[CustomFieldDef],
     input: &Map<String, Value>,
 ) -> Result<Map<String, Value>, ValidationErrors> {
+    let (values, errs) = check_custom_values(defs, input);
+    errs.into_result().map(|()| values)
+}
+
+/// The valid values and the errors of the others (both: an import keeps
+/// the values it can when a required one is missing).
+pub fn check_custom_values(
+    defs: &[CustomFieldDef],
+    input: &Map<String, Value>,
+) -> (Map<String, Value>, ValidationErrors) {
     let mut errs = ValidationErrors::default();
     let mut out = Map::new();
     for key in input.keys() {
@@ -368,7 +378,7 @@ pub fn validate_custom_values(
             Err(r) => errs.push(format!("custom_fields.{}", def.key), r),
         }
     }
-    errs.into_result().map(|()| out)
+    (out, errs)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Customers (enterprises): the input people and scripts send, and its
 //! validation into [`CustomerData`].
 
-use crate::custom_field::{validate_custom_values, CustomFieldDef};
+use crate::custom_field::{check_custom_values, CustomFieldDef};
 use crate::date::parse_date;
 use crate::error::{Reason, ValidationErrors};
 use crate::ident::Uscc;
@@ -145,6 +145,44 @@ pub struct CustomerData {
     pub owner_id: Option<i64>,
     pub notes: Option<String>,
     pub custom_fields: Map<String, Value>,
+    /// Fields a workable record needs but this one lacks (`industry`,
+    /// `cooperation_start_on`, `custom_fields.KEY`): the
+    /// customer is 待跟进 until they are filled in.
+    pub missing_fields: Vec<String>,
+}
+
+/// The fields every customer should have to be worked with (besides its
+/// name, without which there is no record at all).
+pub const FOLLOW_UP_FIELDS: &[&str] = &["industry", "cooperation_start_on"];
+
+impl CustomerData {
+    /// The follow-up fields this customer lacks.
+    pub fn gaps(&self) -> Vec<String> {
+        follow_up_gaps(
+            self.industry.is_some(),
+            self.cooperation_start_on.is_some(),
+            self.status,
+        )
+    }
+}
+
+/// Which of [`FOLLOW_UP_FIELDS`] a customer lacks, given which it has (a
+/// prospect has no cooperation start yet).
+pub fn follow_up_gaps(
+    has_industry: bool,
+    has_cooperation_start: bool,
+    status: CustomerStatus,
+) -> Vec<String> {
+    let lacking = [
+        !has_industry,
+        !has_cooperation_start && status != CustomerStatus::Prospect,
+    ];
+    FOLLOW_UP_FIELDS
+        .iter()
+        .zip(lacking)
+        .filter(|(_, l)| *l)
+        .map(|(f, _)| f.to_string())
+        .collect()
 }
 
 /// What validation needs to know besides the input itself.
@@ -224,7 +262,27 @@ fn date_not_future(raw: Option<&str>, today: NaiveDate) -> Result<Option<NaiveDa
 
 impl CustomerInput {
     /// Validates and normalizes everything; reports every bad field at once.
+    /// A missing required field is an error (people at a form can fill it in).
     pub fn validate(&self, rules: &CustomerRules<'_>) -> Result<CustomerData, ValidationErrors> {
+        self.check(rules, false)
+    }
+
+    /// As [`validate`](Self::validate), but a missing required field other
+    /// than the name is kept as a `missing_fields` entry (待跟进) instead
+    /// of refusing the record: what an import does with a row nobody can
+    /// be asked about.
+    pub fn validate_keeping_missing(
+        &self,
+        rules: &CustomerRules<'_>,
+    ) -> Result<CustomerData, ValidationErrors> {
+        self.check(rules, true)
+    }
+
+    fn check(
+        &self,
+        rules: &CustomerRules<'_>,
+        keep_missing: bool,
+    ) -> Result<CustomerData, ValidationErrors> {
         let mut e = ValidationErrors::default();
         let code = match non_blank(&self.code) {
             Some(c) => e.check("code", parse_code(c).map(Some)).flatten(),
@@ -363,15 +421,21 @@ impl CustomerInput {
                 .unwrap_or(None),
             None => None,
         };
-        let custom_fields = match validate_custom_values(rules.custom_fields, &self.custom_fields) {
-            Ok(v) => v,
-            Err(errs) => {
-                e.0.extend(errs.0);
-                Map::new()
-            }
-        };
+        let (custom_fields, custom_errors) =
+            check_custom_values(rules.custom_fields, &self.custom_fields);
+        e.0.extend(custom_errors.0);
+        let mut missing_required = Vec::new();
+        if keep_missing {
+            e.0.retain(|f| {
+                let missing = f.reason == Reason::Required && f.field != "name";
+                if missing {
+                    missing_required.push(f.field.clone());
+                }
+                !missing
+            });
+        }
         e.into_result()?;
-        Ok(CustomerData {
+        let mut data = CustomerData {
             code,
             name: name.unwrap_or_default(),
             aliases,
@@ -392,7 +456,16 @@ impl CustomerInput {
             owner_id: self.owner_id,
             notes,
             custom_fields,
-        })
+            missing_fields: Vec::new(),
+        };
+        let mut missing = data.gaps();
+        for f in missing_required {
+            if !missing.contains(&f) {
+                missing.push(f);
+            }
+        }
+        data.missing_fields = missing;
+        Ok(data)
     }
 }
 
@@ -446,6 +519,53 @@ mod tests {
             got.declared_annual_purchase,
             Some(Fen::new(120_000_000).expect("fen"))
         );
+    }
+
+    #[test]
+    fn missing_required_fields_are_kept_as_follow_up_by_imports_only() {
+        let industries: Vec<String> = PRESET_INDUSTRIES.iter().map(|s| s.to_string()).collect();
+        let rules = CustomerRules {
+            industries: &industries,
+            custom_fields: &[],
+            today: NaiveDate::from_ymd_opt(2024, 3, 12).expect("date"),
+        };
+        let bare = CustomerInput {
+            name: Some("某某贸易有限公司".into()),
+            ..Default::default()
+        };
+        assert!(bare.validate(&rules).is_err());
+        let kept = bare.validate_keeping_missing(&rules).expect("kept");
+        assert_eq!(kept.missing_fields, ["industry", "cooperation_start_on"]);
+        // Without a name there is no record; other errors still refuse.
+        for bad in [
+            CustomerInput::default(),
+            CustomerInput {
+                uscc: Some("123".into()),
+                ..bare.clone()
+            },
+        ] {
+            assert!(bad.validate_keeping_missing(&rules).is_err(), "{bad:?}");
+        }
+        let complete = CustomerInput {
+            industry: Some("制造业".into()),
+            province: Some("浙江".into()),
+            ..base()
+        };
+        assert!(complete
+            .validate(&rules)
+            .expect("valid")
+            .missing_fields
+            .is_empty());
+        let prospect = CustomerInput {
+            cooperation_start_on: None,
+            status: Some("潜在".into()),
+            ..complete
+        };
+        assert!(prospect
+            .validate(&rules)
+            .expect("valid")
+            .missing_fields
+            .is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod expr;
 pub mod ident;
+pub mod import;
 pub mod import_mapping;
 pub mod industry;
 pub mod interaction;

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod classifier;
 pub mod error;
 pub mod export;
+pub mod imports;
 pub mod jobs;
 pub mod openapi;
 pub mod segments;
@@ -90,13 +91,25 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let openapi_json = serde_json::to_string(&openapi::document()).unwrap_or_default();
     let hsts = state.settings.secure_cookies;
+    // File uploads (imports) may be larger than other requests.
+    let uploads = Router::new()
+        .route(
+            "/api/v1/imports",
+            get(api::imports::list).post(api::imports::upload),
+        )
+        .merge(ui::upload_router())
+        .layer(axum::extract::DefaultBodyLimit::max(
+            api::imports::UPLOAD_LIMIT,
+        ))
+        .layer(RequestBodyLimitLayer::new(api::imports::UPLOAD_LIMIT));
     let mut app = Router::new()
         .nest("/api/v1", api::router())
         .route("/api/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi_json.clone()) }))
         .route("/healthz", get(healthz))
         .merge(ui::router())
-        .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .merge(uploads)
+        .with_state(state)
         // outside the body limit, so that its 413 is a problem too
         .layer(axum::middleware::from_fn(error::localize_problems))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

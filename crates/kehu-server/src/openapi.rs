@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and
 //! the wire types. Served at `/api/openapi.json`.
 
-use crate::api::{classes, customers, dto, meta, records, schemes, segments, session, tags, users};
+use crate::api::{
+    classes, customers, dto, imports, meta, records, schemes, segments, session, tags, users,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -25,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         tags::customer_tags, tags::customer_tag_history, tags::assign, tags::unassign, tags::settings, tags::set_settings, tags::settings_history,
         tags::apply, tags::proposals, tags::confirm, tags::reject, tags::review,
         segments::results, segments::list, segments::create, segments::read, segments::update, segments::delete, segments::customers, segments::export,
+        imports::upload, imports::list, imports::read, imports::problems_csv, imports::check_again, imports::apply, imports::undo,
     ),
     components(schemas(dto::Problem)),
     modifiers(&Security),

@@ -173,28 +173,52 @@ pub struct Table {
 
 const SPREADSHEET_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
 
+/// Whether a file name names a workbook (by its extension).
+fn is_workbook(name: &str) -> bool {
+    let extension = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    SPREADSHEET_EXTENSIONS.contains(&extension.as_str())
+}
+
 impl Table {
     pub fn open(path: &Path) -> Result<Table, TabularError> {
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        if SPREADSHEET_EXTENSIONS.contains(&extension.as_str()) {
-            return Table::first_sheet(path);
+        if is_workbook(&path.to_string_lossy()) {
+            let fail =
+                |e: calamine::Error| TabularError::Workbook(format!("{}: {e}", path.display()));
+            let book = calamine::open_workbook_auto(path).map_err(fail)?;
+            return Table::first_sheet(book, &path.display().to_string());
         }
         let csv = CsvTable::open(path)?;
-        Ok(Table {
+        Ok(Table::of_csv(csv))
+    }
+
+    /// A table from a file's bytes (an upload), read by `name`'s extension.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Table, TabularError> {
+        if is_workbook(name) {
+            let book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+                .map_err(|e| TabularError::Workbook(format!("{name}: {e}")))?;
+            return Table::first_sheet(book, name);
+        }
+        Ok(Table::of_csv(CsvTable::from_reader(Cursor::new(bytes))?))
+    }
+
+    fn of_csv(csv: CsvTable) -> Table {
+        Table {
             headers: csv.headers.clone(),
             format: "csv",
             rows: Box::new(csv),
-        })
+        }
     }
 
-    fn first_sheet(path: &Path) -> Result<Table, TabularError> {
+    fn first_sheet<RS: std::io::Read + std::io::Seek>(
+        mut book: calamine::Sheets<RS>,
+        name: &str,
+    ) -> Result<Table, TabularError> {
         use calamine::Reader;
-        let fail = |e: calamine::Error| TabularError::Workbook(format!("{}: {e}", path.display()));
-        let mut book = calamine::open_workbook_auto(path).map_err(fail)?;
+        let fail = |e: calamine::Error| TabularError::Workbook(format!("{name}: {e}"));
         let range = book
             .worksheet_range_at(0)
             .ok_or(TabularError::NoHeader)?

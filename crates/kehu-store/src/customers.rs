@@ -17,7 +17,7 @@ use serde_json::Value;
 pub(crate) const COLUMNS: &str = "customers.id, customers.code, customers.name, customers.aliases, customers.uscc, customers.industry, customers.employees, \
 customers.annual_revenue_fen, customers.province, customers.city, customers.sales_region, customers.address, customers.founded_on, \
 customers.cooperation_start_on, customers.product_types, customers.declared_annual_purchase_fen, customers.status, customers.source_channel, \
-customers.owner_id, customers.team, customers.notes, customers.custom_fields, customers.purchase_12m_fen, customers.order_count, \
+customers.owner_id, customers.team, customers.notes, customers.custom_fields, customers.missing_fields, customers.purchase_12m_fen, customers.order_count, \
 customers.last_order_on, customers.last_interaction_on, customers.complaints_365d, customers.version, customers.created_at, customers.updated_at";
 
 pub(crate) fn decode(r: &dyn RowGet) -> Result<Customer, sqlx::Error> {
@@ -47,6 +47,7 @@ pub(crate) fn decode(r: &dyn RowGet) -> Result<Customer, sqlx::Error> {
             Value::Object(m) => m,
             _ => Default::default(),
         },
+        missing_fields: json_list(r.json("missing_fields")?),
         purchase_12m_fen: r.int("purchase_12m_fen")?,
         order_count: r.int("order_count")?,
         last_order_on: r.opt_date("last_order_on")?,
@@ -87,6 +88,7 @@ fn data_args(d: &CustomerData, owner: &Owner) -> Vec<Arg> {
         owner.team.clone(),
         d.notes.clone(),
         Value::Object(d.custom_fields.clone()),
+        Value::from(d.missing_fields.clone()),
     ]
 }
 
@@ -98,6 +100,68 @@ pub(crate) fn map_unique(e: StoreError, fields: &[&str]) -> StoreError {
         }
     }
     e
+}
+
+/// Inserts a customer inside an open transaction (code generated when
+/// absent); the caller records the change feed.
+pub(crate) async fn insert_customer_in(
+    tx: &mut crate::db::Tx,
+    d: &CustomerData,
+    owner: &Owner,
+    actor: Option<i64>,
+) -> Result<Customer, StoreError> {
+    let now = Utc::now();
+    let code = match &d.code {
+        Some(c) => c.clone(),
+        None => Store::next_code(tx, now.date_naive()).await?,
+    };
+    let mut a = vec![Arg::from(code)];
+    a.extend(data_args(d, owner));
+    a.extend(args![now, now, actor, actor]);
+    let sql = format!(
+        "INSERT INTO customers (code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, \
+         founded_on, cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, \
+         custom_fields, missing_fields, created_at, updated_at, created_by, updated_by) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26) RETURNING {COLUMNS}"
+    );
+    tx.fetch_one(&sql, a, decode)
+        .await
+        .map_err(|e| map_unique(e, &["uscc", "code"]))
+}
+
+/// Replaces a customer's editable fields inside an open transaction (the
+/// caller checked its version); the caller records the change feed.
+pub(crate) async fn update_customer_in(
+    tx: &mut crate::db::Tx,
+    id: i64,
+    expected_version: i64,
+    d: &CustomerData,
+    owner: &Owner,
+    actor: Option<i64>,
+) -> Result<Customer, StoreError> {
+    let code = d.code.clone().unwrap_or_default();
+    let mut a = data_args(d, owner);
+    a.extend(args![Utc::now(), actor, id, expected_version]);
+    a.push(Arg::from(code));
+    let sql = format!(
+        "UPDATE customers SET name=$1, aliases=$2, uscc=$3, industry=$4, employees=$5, annual_revenue_fen=$6, province=$7, city=$8, \
+         sales_region=$9, address=$10, founded_on=$11, cooperation_start_on=$12, product_types=$13, declared_annual_purchase_fen=$14, \
+         status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, missing_fields=$21, updated_at=$22, updated_by=$23, \
+         version = version + 1, code = CASE WHEN $26 = '' THEN code ELSE $26 END WHERE id=$24 AND version=$25 RETURNING {COLUMNS}"
+    );
+    tx.fetch_one(&sql, a, decode)
+        .await
+        .map_err(|e| map_unique(e, &["uscc", "code"]))
+}
+
+/// The customers whose `column` (`code` or `uscc`, trusted constants) is one of `values`.
+pub(crate) async fn customers_where_in(
+    exec: &mut impl Exec,
+    column: &str,
+    values: &[String],
+) -> Result<Vec<Customer>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE {column} IN ({{}})");
+    crate::db::fetch_in(exec, &sql, values, decode).await
 }
 
 impl Store {
@@ -130,25 +194,8 @@ impl Store {
         actor: Option<i64>,
         contact: Option<&ContactData>,
     ) -> Result<Customer, StoreError> {
-        let now = Utc::now();
         let mut tx = self.db.begin().await?;
-        let code = match &d.code {
-            Some(c) => c.clone(),
-            None => Self::next_code(&mut tx, now.date_naive()).await?,
-        };
-        let mut a = vec![Arg::from(code)];
-        a.extend(data_args(d, owner));
-        a.extend(args![now, now, actor, actor]);
-        let sql = format!(
-            "INSERT INTO customers (code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, \
-             founded_on, cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, \
-             custom_fields, created_at, updated_at, created_by, updated_by) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25) RETURNING {COLUMNS}"
-        );
-        let c = tx
-            .fetch_one(&sql, a, decode)
-            .await
-            .map_err(|e| map_unique(e, &["uscc", "code"]))?;
+        let c = insert_customer_in(&mut tx, d, owner, actor).await?;
         if let Some(contact) = contact {
             crate::records::insert_contact_in(&mut tx, c.id, contact).await?;
         }
@@ -195,20 +242,7 @@ impl Store {
     ) -> Result<Customer, StoreError> {
         let mut tx = self.db.begin().await?;
         check_version(&mut tx, "customers", id, expected_version).await?;
-        let code = d.code.clone().unwrap_or_default();
-        let mut a = data_args(d, owner);
-        a.extend(args![Utc::now(), actor, id, expected_version]);
-        a.push(Arg::from(code));
-        let sql = format!(
-            "UPDATE customers SET name=$1, aliases=$2, uscc=$3, industry=$4, employees=$5, annual_revenue_fen=$6, province=$7, city=$8, \
-             sales_region=$9, address=$10, founded_on=$11, cooperation_start_on=$12, product_types=$13, declared_annual_purchase_fen=$14, \
-             status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, updated_at=$21, updated_by=$22, \
-             version = version + 1, code = CASE WHEN $25 = '' THEN code ELSE $25 END WHERE id=$23 AND version=$24 RETURNING {COLUMNS}"
-        );
-        let c = tx
-            .fetch_one(&sql, a, decode)
-            .await
-            .map_err(|e| map_unique(e, &["uscc", "code"]))?;
+        let c = update_customer_in(&mut tx, id, expected_version, d, owner, actor).await?;
         feed::record(&mut tx, FeedKind::Facts, &[id]).await?;
         tx.commit().await?;
         Ok(c)
@@ -327,6 +361,39 @@ impl Store {
             .await?;
         Ok(day.flatten())
     }
+}
+
+/// Every customer's `missing_fields` by the core's rule (migration 9).
+pub(crate) async fn fill_missing_fields(tx: &mut crate::db::Tx) -> Result<(), StoreError> {
+    let lacking = tx
+        .fetch_all(
+            "SELECT id, industry, cooperation_start_on, status FROM customers \
+             WHERE industry IS NULL OR cooperation_start_on IS NULL",
+            vec![],
+            |r: &dyn RowGet| {
+                let status = kehu_core::customer::CustomerStatus::parse(&r.text("status")?)
+                    .unwrap_or_default();
+                Ok((
+                    r.int("id")?,
+                    kehu_core::customer::follow_up_gaps(
+                        r.opt_text("industry")?.is_some(),
+                        r.opt_date("cooperation_start_on")?.is_some(),
+                        status,
+                    ),
+                ))
+            },
+        )
+        .await?;
+    for (id, gaps) in lacking {
+        if !gaps.is_empty() {
+            tx.execute(
+                "UPDATE customers SET missing_fields = $1 WHERE id = $2",
+                args![Value::from(gaps), id],
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The job name of the daily rollup refresh in `job_runs`.

@@ -209,6 +209,23 @@ impl_row_get!(PgRow);
 /// Ids per `IN (…)` list: well under every backend's parameter limit.
 pub(crate) const IDS_PER_QUERY: usize = 500;
 
+/// The rows of `sql` for every value of `keys`: `sql` holds `{}` where
+/// the `IN` list goes; [`IDS_PER_QUERY`] values per query.
+pub(crate) async fn fetch_in<K: Clone + Into<Arg>, T: Send>(
+    exec: &mut impl Exec,
+    sql: &str,
+    keys: &[K],
+    decode: impl Decode<T> + Copy,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for part in keys.chunks(IDS_PER_QUERY) {
+        let q = sql.replacen("{}", &id_marks(part.len()), 1);
+        let a: Vec<Arg> = part.iter().cloned().map(Into::into).collect();
+        out.extend(exec.fetch_all(&q, a, decode).await?);
+    }
+    Ok(out)
+}
+
 /// `$first, $first+1, …` (`n` placeholders) for an `IN (…)` list.
 pub(crate) fn id_marks(n: usize) -> String {
     marks_from(1, n)

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod facts;
 pub mod feed;
+pub mod imports;
 pub mod listing;
 pub mod migrate;
 pub mod model;

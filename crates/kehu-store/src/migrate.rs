@@ -33,6 +33,8 @@ enum DataStep {
     /// The preset tag catalogue and tag settings; tag rights for admins
     /// whose role is still the preset.
     PresetTags,
+    /// Existing customers' `missing_fields` (待跟进), by the core's rule.
+    FollowUpGaps,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -91,6 +93,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_tags.sql"),
         postgres: include_str!("../migrations/postgres/0008_tags.sql"),
         data: DataStep::PresetTags,
+    },
+    Migration {
+        version: 9,
+        name: "imports",
+        sqlite: include_str!("../migrations/sqlite/0009_imports.sql"),
+        postgres: include_str!("../migrations/postgres/0009_imports.sql"),
+        data: DataStep::FollowUpGaps,
     },
 ];
 
@@ -159,6 +168,7 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
         }
         DataStep::FactDigests => crate::facts::rewrite_all_fact_digests(tx).await.map(drop),
         DataStep::PresetTags => crate::tags::seed_preset_tags(tx).await,
+        DataStep::FollowUpGaps => crate::customers::fill_missing_fields(tx).await,
         DataStep::SchemeVersions => {
             crate::schemes::seed_preset_versions(tx).await?;
             let admin = tx

@@ -5,7 +5,7 @@ use kehu_core::custom_field::CustomFieldDef;
 use kehu_core::role::Grants;
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Customer {
     pub id: i64,
     pub code: String,
@@ -29,6 +29,8 @@ pub struct Customer {
     pub team: Option<String>,
     pub notes: Option<String>,
     pub custom_fields: Map<String, Value>,
+    /// Fields it lacks to be worked with: 待跟进 while not empty.
+    pub missing_fields: Vec<String>,
     /// Derived from orders (last 12 months as of the last refresh).
     pub purchase_12m_fen: i64,
     pub order_count: i64,
@@ -40,7 +42,7 @@ pub struct Customer {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Contact {
     pub id: i64,
     pub customer_id: i64,
@@ -58,7 +60,7 @@ pub struct Contact {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     pub id: i64,
     pub customer_id: i64,

@@ -141,6 +141,105 @@ pub(crate) async fn insert_contact_in(
     Ok(c)
 }
 
+/// Replaces a contact's fields inside an open transaction (the caller checked its version).
+pub(crate) async fn update_contact_in(
+    tx: &mut crate::db::Tx,
+    id: i64,
+    d: &ContactData,
+) -> Result<Contact, StoreError> {
+    let mut a = contact_args(d);
+    a.extend(args![Utc::now(), id]);
+    let sql = format!(
+        "UPDATE contacts SET name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, is_primary=$8, notes=$9, \
+         updated_at=$10, version = version + 1 WHERE id=$11 RETURNING {CONTACT_COLUMNS}"
+    );
+    let c = tx.fetch_one(&sql, a, decode_contact).await?;
+    if c.is_primary {
+        clear_other_primaries(tx, c.customer_id, c.id).await?;
+    }
+    Ok(c)
+}
+
+/// Inserts an order inside an open transaction; the caller refreshes the customer's rollups.
+pub(crate) async fn insert_order_in(
+    tx: &mut crate::db::Tx,
+    customer_id: i64,
+    d: &OrderData,
+) -> Result<Order, StoreError> {
+    let now = Utc::now();
+    let mut a = args![customer_id];
+    a.extend(order_args(d));
+    a.extend(args![now, now]);
+    let sql = format!(
+        "INSERT INTO orders (customer_id, order_no, ordered_on, amount_fen, product_line, notes, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING {ORDER_COLUMNS}"
+    );
+    tx.fetch_one(&sql, a, decode_order).await
+}
+
+/// Replaces an order's fields inside an open transaction; the caller refreshes rollups.
+pub(crate) async fn update_order_in(
+    tx: &mut crate::db::Tx,
+    id: i64,
+    d: &OrderData,
+) -> Result<Order, StoreError> {
+    let mut a = order_args(d);
+    a.extend(args![Utc::now(), id]);
+    let sql = format!(
+        "UPDATE orders SET order_no=$1, ordered_on=$2, amount_fen=$3, product_line=$4, notes=$5, updated_at=$6, version = version + 1 \
+         WHERE id=$7 RETURNING {ORDER_COLUMNS}"
+    );
+    tx.fetch_one(&sql, a, decode_order).await
+}
+
+/// Inserts an interaction inside an open transaction; the caller refreshes rollups.
+pub(crate) async fn insert_interaction_in(
+    tx: &mut crate::db::Tx,
+    customer_id: i64,
+    d: &InteractionData,
+    user_id: Option<i64>,
+) -> Result<Interaction, StoreError> {
+    let now = Utc::now();
+    let mut a = args![customer_id];
+    a.extend(interaction_args(d));
+    a.extend(args![user_id, now, now]);
+    let sql = format!(
+        "INSERT INTO interactions (customer_id, kind, occurred_on, summary, severity, status, satisfaction, user_id, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {INTERACTION_COLUMNS}"
+    );
+    tx.fetch_one(&sql, a, decode_interaction).await
+}
+
+/// The contacts of `customer_ids`, in id order.
+pub(crate) async fn contacts_of(
+    exec: &mut impl Exec,
+    customer_ids: &[i64],
+) -> Result<Vec<Contact>, StoreError> {
+    let sql =
+        format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id IN ({{}}) ORDER BY id");
+    crate::db::fetch_in(exec, &sql, customer_ids, decode_contact).await
+}
+
+/// The orders of `customer_ids`, in id order.
+pub(crate) async fn orders_of(
+    exec: &mut impl Exec,
+    customer_ids: &[i64],
+) -> Result<Vec<Order>, StoreError> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id IN ({{}}) ORDER BY id");
+    crate::db::fetch_in(exec, &sql, customer_ids, decode_order).await
+}
+
+/// The interactions of `customer_ids`, in id order.
+pub(crate) async fn interactions_of(
+    exec: &mut impl Exec,
+    customer_ids: &[i64],
+) -> Result<Vec<Interaction>, StoreError> {
+    let sql = format!(
+        "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE customer_id IN ({{}}) ORDER BY id"
+    );
+    crate::db::fetch_in(exec, &sql, customer_ids, decode_interaction).await
+}
+
 impl Store {
     // ---- contacts ----
 
@@ -171,16 +270,7 @@ impl Store {
     ) -> Result<Contact, StoreError> {
         let mut tx = self.db.begin().await?;
         check_version(&mut tx, "contacts", id, expected_version).await?;
-        let mut a = contact_args(d);
-        a.extend(args![Utc::now(), id]);
-        let sql = format!(
-            "UPDATE contacts SET name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, is_primary=$8, notes=$9, \
-             updated_at=$10, version = version + 1 WHERE id=$11 RETURNING {CONTACT_COLUMNS}"
-        );
-        let c = tx.fetch_one(&sql, a, decode_contact).await?;
-        if c.is_primary {
-            clear_other_primaries(&mut tx, c.customer_id, c.id).await?;
-        }
+        let c = update_contact_in(&mut tx, id, d).await?;
         tx.commit().await?;
         Ok(c)
     }
@@ -211,16 +301,8 @@ impl Store {
     // ---- orders ----
 
     pub async fn insert_order(&self, customer_id: i64, d: &OrderData) -> Result<Order, StoreError> {
-        let now = Utc::now();
         let mut tx = self.db.begin().await?;
-        let mut a = args![customer_id];
-        a.extend(order_args(d));
-        a.extend(args![now, now]);
-        let sql = format!(
-            "INSERT INTO orders (customer_id, order_no, ordered_on, amount_fen, product_line, notes, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING {ORDER_COLUMNS}"
-        );
-        let o = tx.fetch_one(&sql, a, decode_order).await?;
+        let o = insert_order_in(&mut tx, customer_id, d).await?;
         Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
         tx.commit().await?;
         Ok(o)
@@ -242,13 +324,7 @@ impl Store {
     ) -> Result<Order, StoreError> {
         let mut tx = self.db.begin().await?;
         check_version(&mut tx, "orders", id, expected_version).await?;
-        let mut a = order_args(d);
-        a.extend(args![Utc::now(), id]);
-        let sql = format!(
-            "UPDATE orders SET order_no=$1, ordered_on=$2, amount_fen=$3, product_line=$4, notes=$5, updated_at=$6, version = version + 1 \
-             WHERE id=$7 RETURNING {ORDER_COLUMNS}"
-        );
-        let o = tx.fetch_one(&sql, a, decode_order).await?;
+        let o = update_order_in(&mut tx, id, d).await?;
         Self::refresh_customer_rollups(&mut tx, o.customer_id, self.today()).await?;
         tx.commit().await?;
         Ok(o)
@@ -293,16 +369,8 @@ impl Store {
         d: &InteractionData,
         user_id: Option<i64>,
     ) -> Result<Interaction, StoreError> {
-        let now = Utc::now();
         let mut tx = self.db.begin().await?;
-        let mut a = args![customer_id];
-        a.extend(interaction_args(d));
-        a.extend(args![user_id, now, now]);
-        let sql = format!(
-            "INSERT INTO interactions (customer_id, kind, occurred_on, summary, severity, status, satisfaction, user_id, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {INTERACTION_COLUMNS}"
-        );
-        let i = tx.fetch_one(&sql, a, decode_interaction).await?;
+        let i = insert_interaction_in(&mut tx, customer_id, d, user_id).await?;
         Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
         tx.commit().await?;
         Ok(i)

@@ -3,6 +3,7 @@
 mod classify;
 mod dedupe;
 mod demo;
+mod import;
 
 /// The server allocates many small short-lived values per request (rows,
 /// JSON); mimalloc handles that with less contention than glibc malloc.
@@ -90,6 +91,41 @@ enum Command {
         #[arg(long)]
         reasons: bool,
     },
+    /// Import customers, contacts, orders or interactions from a CSV or
+    /// workbook: checked row by row, applied in one transaction (or, with
+    /// --dry-run, only checked).
+    Import {
+        /// customers, contacts, orders or interactions
+        kind: String,
+        file: std::path::PathBuf,
+        /// A saved mapping (JSON: {"kind", "columns": {"header": "field" or null}});
+        /// without it the columns are recognized by their headers.
+        #[arg(long)]
+        mapping: Option<std::path::PathBuf>,
+        /// Check and count only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// On an invalid row: `abort` imports nothing, `skip` imports the valid rows.
+        #[arg(long, default_value = "abort")]
+        on_invalid: String,
+        /// Leave out new customers that look like existing ones.
+        #[arg(long)]
+        skip_suspects: bool,
+        /// Write every problem (row, column, field, value, reason) to this CSV.
+        #[arg(long)]
+        errors: Option<std::path::PathBuf>,
+        /// The user who owns the new customers (and whose team they join).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past imports: list them, or undo one as a whole.
+    Imports {
+        #[command(subcommand)]
+        command: ImportsCommand,
+    },
     /// Classify customers with the preset schemes as of a date; print the classes and store the changes.
     Classify {
         /// Only this scheme (and those it reads); repeatable.
@@ -108,6 +144,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportsCommand {
+    /// The latest imports, newest first.
+    List,
+    /// Undo an applied import: its new records deleted, its changes put back.
+    Undo { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -277,6 +321,37 @@ async fn run(cli: Cli) -> Result<()> {
             threshold,
             reasons,
         }),
+        Command::Import {
+            kind,
+            file,
+            mapping,
+            dry_run,
+            on_invalid,
+            skip_suspects,
+            errors,
+            owner,
+            json,
+        } => {
+            import::run(
+                &cli.db,
+                import::Options {
+                    kind,
+                    file,
+                    mapping,
+                    dry_run,
+                    on_invalid,
+                    skip_suspects,
+                    errors,
+                    owner,
+                    json,
+                },
+            )
+            .await
+        }
+        Command::Imports { command } => match command {
+            ImportsCommand::List => import::list(&cli.db).await,
+            ImportsCommand::Undo { id } => import::undo(&cli.db, id).await,
+        },
         Command::Classify {
             schemes,
             customer,

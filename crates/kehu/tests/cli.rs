@@ -37,7 +37,11 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(classify_design_example, export_a_segment);
+on_both_backends!(
+    classify_design_example,
+    export_a_segment,
+    import_templates_and_undo
+);
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
 /// and C2024002 → 优化型 in 价值分层 (value_tier).
@@ -372,4 +376,119 @@ fn dedupe_an_xlsx() {
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[1].starts_with("C1,C2,"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `kehu import` (Contract for scripts) on our users' templates with no
+/// mapping file: a dry run writes nothing, `abort` refuses the whole file
+/// for one bad row (one line on stderr, non-zero exit), `skip` imports the
+/// others and `--errors` lists every problem; the same file again changes
+/// nothing; orders feed the customer's totals; `kehu imports undo` takes an
+/// import back.
+async fn import_templates_and_undo(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let dir =
+        std::env::temp_dir().join(format!("kehu-import-{}-{:?}", std::process::id(), backend));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let customers = dir.join("客户.csv");
+    std::fs::write(
+        &customers,
+        encode_gbk(
+            "客户编号,客户名称,所属行业,企业规模(员工数),联系人,职务,座机,合作起始时间,年采购额(万元),核心产品类型\n\
+             C2024001,华东精密制造有限公司,制造业,680,王建国,采购总监,0512-62881234,2021-03-15,120,精密轴承\n\
+             C2024002,广州新锐商贸有限公司,零售业,85,陈晓燕,店长,13800138000,2023-06-20,35,清洁用品\n\
+             C2024003,坏数据有限公司,制造业,很多,,,,2021-13-45,-3,\n",
+        ),
+    )
+    .expect("write");
+    let path = customers.to_str().expect("path");
+    let count = || async { store.customer_count().await.expect("count") };
+
+    let dry = ok(kehu(&db.url, &["import", "customers", path, "--dry-run"]));
+    assert!(
+        dry.contains("rows 3 · new 2 · updated 0 · unchanged 0 · invalid 1"),
+        "{dry}"
+    );
+    assert_eq!(count().await, 0);
+
+    let refused = kehu(&db.url, &["import", "customers", path]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    let last = err.trim().lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("kehu: import refused: 1 invalid row"),
+        "{err}"
+    );
+    assert_eq!(count().await, 0);
+
+    let errors = dir.join("errors.csv");
+    let out = ok(kehu(
+        &db.url,
+        &[
+            "import",
+            "customers",
+            path,
+            "--on-invalid",
+            "skip",
+            "--errors",
+            errors.to_str().expect("path"),
+            "--json",
+        ],
+    ));
+    let report: Value = serde_json::from_str(out.trim()).expect("one JSON report");
+    assert_eq!(report["status"], "applied");
+    assert_eq!(report["counts"]["new"], 2);
+    assert_eq!(count().await, 2);
+    let errors = std::fs::read_to_string(&errors).expect("errors");
+    let lines: Vec<&str> = errors.lines().collect();
+    assert_eq!(lines[0], "\u{feff}行号,列,字段,值,类型,原因");
+    // 企业规模 is not a number; the date does not exist; the amount is negative.
+    assert_eq!(lines.len(), 4, "{errors}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with('\u{feff}') || l.starts_with("4,")),
+        "{errors}"
+    );
+
+    let again = ok(kehu(
+        &db.url,
+        &["import", "customers", path, "--on-invalid", "skip"],
+    ));
+    assert!(again.contains("new 0 · updated 0 · unchanged 2"), "{again}");
+
+    let orders = dir.join("orders.csv");
+    let day = store.today() - chrono::Duration::days(30);
+    std::fs::write(
+        &orders,
+        format!("客户编号,下单日期,金额(元),产品线\nC2024002,{day},\"120,000\",清洁用品\n"),
+    )
+    .expect("write");
+    let out = ok(kehu(
+        &db.url,
+        &["import", "orders", orders.to_str().expect("path"), "--json"],
+    ));
+    let report: Value = serde_json::from_str(out.trim()).expect("report");
+    assert_eq!(report["counts"]["new"], 1);
+    let c2 = store.customer_by_code("C2024002").await.expect("C2024002");
+    assert_eq!(c2.purchase_12m_fen, 12_000_000);
+
+    let list = ok(kehu(&db.url, &["imports", "list"]));
+    assert!(list.lines().count() >= 4, "{list}");
+    let order_import = report["id"].as_i64().expect("id").to_string();
+    let undone = ok(kehu(&db.url, &["imports", "undo", &order_import]));
+    assert!(undone.contains("1 record(s) deleted"), "{undone}");
+    let c2 = store.customer_by_code("C2024002").await.expect("C2024002");
+    assert_eq!(c2.purchase_12m_fen, 0);
+    let twice = kehu(&db.url, &["imports", "undo", &order_import]);
+    assert!(!twice.status.success());
+
+    let wrong = kehu(&db.url, &["import", "orders", path, "--dry-run"]);
+    assert!(!wrong.status.success());
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        err.contains("客户编号") || err.contains("下单日期"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    db.cleanup(store).await;
 }

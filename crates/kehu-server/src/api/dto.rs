@@ -151,6 +151,10 @@ pub struct CustomerOut {
     pub notes: Option<String>,
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
+    /// Fields the customer lacks to be worked with (`industry`,
+    /// `cooperation_start_on`, `custom_fields.KEY`): 待跟进
+    /// while not empty.
+    pub missing_fields: Vec<String>,
     /// Sum of orders in the last 12 months (derived).
     pub purchase_12m_fen: i64,
     pub order_count: i64,
@@ -188,6 +192,7 @@ impl From<model::Customer> for CustomerOut {
             team: c.team,
             notes: c.notes,
             custom_fields: c.custom_fields,
+            missing_fields: c.missing_fields,
             purchase_12m_fen: c.purchase_12m_fen,
             order_count: c.order_count,
             last_order_on: c.last_order_on,

@@ -4,6 +4,7 @@
 pub mod classes;
 pub mod customers;
 pub mod dto;
+pub mod imports;
 pub mod meta;
 pub mod records;
 pub mod schemes;
@@ -33,6 +34,11 @@ pub fn router() -> Router<AppState> {
                 .get(session::current),
         )
         .route("/customers", get(customers::list).post(customers::create))
+        .route("/imports/{id}", get(imports::read))
+        .route("/imports/{id}/problems.csv", get(imports::problems_csv))
+        .route("/imports/{id}/dry-run", post(imports::check_again))
+        .route("/imports/{id}/apply", post(imports::apply))
+        .route("/imports/{id}/undo", post(imports::undo))
         .route("/customers/export", get(segments::export))
         .route(
             "/customers/{id}",

@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod customers;
 mod forms;
+mod imports;
 mod schemes;
 mod tags;
 
@@ -97,12 +98,21 @@ pub fn router() -> Router<AppState> {
             "/schemes/{key}/versions/{version}/step/{step}",
             post(schemes::step),
         )
+        .route("/imports/{id}", get(imports::detail))
+        .route("/imports/{id}/mapping", post(imports::remap))
+        .route("/imports/{id}/apply", post(imports::apply))
+        .route("/imports/{id}/undo", post(imports::undo))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}/toggle", post(admin::toggle_user))
         .route(
             "/account/password",
             get(account::password_form).post(account::change_password),
         )
+}
+
+/// Pages whose forms upload files (a larger body limit).
+pub fn upload_router() -> Router<AppState> {
+    Router::new().route("/imports", get(imports::page).post(imports::upload))
 }
 
 pub struct Templates {
@@ -145,6 +155,8 @@ impl Templates {
             "tags/segments.html",
             "tags/queue.html",
             "tags/review.html",
+            "imports/list.html",
+            "imports/detail.html",
             "account.html"
         );
         env.add_function(
@@ -254,6 +266,8 @@ impl Page {
             can_admin_fields => self.user.actor.grants.has(Permission::CustomFieldAdmin),
             can_admin_users => self.user.actor.grants.has(Permission::UserAdmin),
             can_approve_rules => self.user.actor.grants.has(Permission::RuleApprove),
+            can_import => [Permission::CustomerCreate, Permission::RecordWrite, Permission::InteractionWrite, Permission::ServiceRecordWrite]
+                .iter().any(|p| self.user.actor.grants.has(*p)),
         };
         context! { ..extra, ..base }
     }

@@ -2,7 +2,8 @@
 //! through WebDriver: sign in, create a customer with a bad mobile number,
 //! see the error beside the field, fix it, find the customer in the list;
 //! edit a scheme's draft (a refused weight, then a new threshold), simulate
-//! it, and override a customer's class with a reason.
+//! it, and override a customer's class with a reason; tag customers and
+//! find them by segment; upload a file, map a column, apply it, undo it.
 
 use crate::both_backends;
 use crate::helpers::{password_of, spawn_app};
@@ -14,7 +15,8 @@ use std::time::Duration;
 both_backends!(
     create_customer_fix_error_and_find_it,
     edit_simulate_and_override_classes,
-    tag_customers_and_find_them_in_segments
+    tag_customers_and_find_them_in_segments,
+    import_a_file_map_apply_and_undo
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -435,5 +437,68 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
     );
 
     c.close().await.expect("close browser");
+    app.cleanup().await;
+}
+
+/// An upload whose name column has a header nobody knows: kept, mapped by
+/// hand beside its first rows, checked again, applied (skipping the bad
+/// row), its 待跟进 customer marked in the list, then undone.
+async fn import_a_file_map_apply_and_undo(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("daoru", "admin", None).await;
+    let dir = kehu_store::testing::TempDir::new("kehu-import-ui");
+    let file = dir.0.join("客户导入.csv");
+    let csv = "客户编号,单位全称,所属行业,合作起始时间\n\
+               C2025301,浏览器导入精工有限公司,制造业,2021-04-01\n\
+               C2025302,浏览器导入物流有限公司,,2022-05-01\n\
+               C2025303,浏览器导入坏行有限公司,制造业,2021-02-30\n";
+    std::fs::write(&file, encoding_rs::GBK.encode(csv).0).expect("write");
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "daoru").await;
+    c.goto(&format!("{base}/imports")).await.expect("goto");
+    wait_text(&c, "h1", "导入").await;
+    select(&c, "#kind", "customers").await;
+    c.find(Locator::Css("#file"))
+        .await
+        .expect("file input")
+        .send_keys(file.to_str().expect("path"))
+        .await
+        .expect("choose file");
+    click(&c, "#upload").await;
+
+    // Nothing knows 单位全称: the page says so and offers the columns.
+    wait_text(&c, "#problems", "客户名称").await;
+    wait_text(&c, "#columns", "浏览器导入精工有限公司").await;
+    select(&c, "#col_1", "name").await;
+    click(&c, "#recheck").await;
+    wait_text(&c, "[data-count='new']", "2").await;
+    wait_text(&c, "[data-count='invalid']", "1").await;
+    wait_text(&c, "[data-count='follow_up']", "1").await;
+    wait_text(&c, "#problems", "日期").await;
+
+    click(&c, "#on-invalid-skip").await;
+    click(&c, "#apply").await;
+    wait_text(&c, "#status", "已导入").await;
+
+    c.goto(&format!("{base}/customers")).await.expect("goto");
+    wait_text(&c, "#customer-table", "浏览器导入物流有限公司").await;
+    let marked = c
+        .find_all(Locator::Css("#customer-table .follow-up"))
+        .await
+        .expect("badges");
+    assert_eq!(marked.len(), 1, "one customer lacks its industry");
+
+    c.goto(&format!("{base}/imports")).await.expect("goto");
+    c.find(Locator::Css("#imports a"))
+        .await
+        .expect("the import")
+        .click()
+        .await
+        .expect("open");
+    click(&c, "#undo").await;
+    wait_text(&c, "#status", "已撤销").await;
+    assert_eq!(app.store.customer_count().await.expect("count"), 0);
     app.cleanup().await;
 }

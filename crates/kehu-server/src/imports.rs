@@ -1,0 +1,1556 @@
+//! Importing customers, contacts, orders and interactions from a table
+//! (CSV or workbook), one engine for `kehu import`, the API and the UI.
+//!
+//! Every row is read through the column mapping (`kehu_core::import`),
+//! validated by the same code as every other path, looked up by its natural
+//! key (customer code, else USCC; an order's number, else its date, amount
+//! and product line; an interaction's date, kind and summary; a contact's
+//! customer and name) and classified as new, updated, unchanged, invalid or
+//! a likely duplicate of an existing customer. A dry run reads only. Applying
+//! runs the same pass inside one transaction (`kehu_store::imports::ImportWriter`):
+//! all valid rows or, with `abort`, nothing when any row is invalid; an
+//! empty cell never clears a stored value, so a second run of the same file
+//! changes nothing. Rows stream in chunks; memory holds a chunk, the keys
+//! seen so far and (for customers) every customer's normalized name.
+
+use crate::error::ApiError;
+use crate::tabular::{Row, Table, TabularError};
+use crate::AppState;
+use kehu_core::contact::{ContactData, ContactInput};
+use kehu_core::customer::{CustomerInput, CustomerRules};
+use kehu_core::dedupe::company;
+use kehu_core::import::{
+    overlay_contact, overlay_customer, repeated_row, row_key, Columns, RowInput, RowProblem,
+};
+use kehu_core::import_mapping::{resolve, ImportKind, MappingFile, Target};
+use kehu_core::interaction::{InteractionData, InteractionInput, InteractionKind};
+use kehu_core::order::{OrderData, OrderInput};
+use kehu_core::role::{Actor, Ownership, Permission};
+use kehu_core::text::clean;
+use kehu_core::Reason;
+use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport};
+use kehu_store::model::{Contact, Customer, Interaction, Order};
+use kehu_store::{Owner, Store};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Rows read, looked up and written together.
+const CHUNK: usize = 1_000;
+/// Problems kept with the import's record (the counts are always complete).
+pub const PROBLEMS_KEPT: usize = 1_000;
+/// Customers re-classified one by one after an import; more → everyone at once.
+const RECLASSIFY_ONE_BY_ONE: usize = 200;
+
+/// What to do when a row is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalid {
+    /// Import the valid rows, report the others.
+    Skip,
+    /// Import nothing if any row is invalid.
+    Abort,
+}
+
+impl OnInvalid {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnInvalid::Skip => "skip",
+            OnInvalid::Abort => "abort",
+        }
+    }
+    pub fn parse(s: &str) -> Option<OnInvalid> {
+        match s {
+            "skip" => Some(OnInvalid::Skip),
+            "abort" => Some(OnInvalid::Abort),
+            _ => None,
+        }
+    }
+}
+
+/// Who imports: their user (owner of new customers) and rights. `actor`
+/// None = unrestricted (the command line, which holds the database).
+#[derive(Debug, Clone)]
+pub struct Importer {
+    pub user_id: Option<i64>,
+    pub team: Option<String>,
+    pub actor: Option<Actor>,
+}
+
+impl Importer {
+    fn may(&self, p: Permission, owner_id: Option<i64>, team: Option<&str>) -> bool {
+        match &self.actor {
+            None => true,
+            Some(a) => a.may(p, Ownership { owner_id, team }),
+        }
+    }
+
+    fn has(&self, p: Permission) -> bool {
+        self.actor.as_ref().is_none_or(|a| a.grants.has(p))
+    }
+
+    /// Fails unless the importer may import `kind` at all.
+    pub fn check(&self, kind: ImportKind) -> Result<(), ApiError> {
+        let ok = match kind {
+            ImportKind::Customers => self.has(Permission::CustomerCreate),
+            ImportKind::Contacts | ImportKind::Orders => self.has(Permission::RecordWrite),
+            ImportKind::Interactions => {
+                self.has(Permission::InteractionWrite) || self.has(Permission::ServiceRecordWrite)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// How one import runs.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub kind: ImportKind,
+    pub file_name: String,
+    pub mapping: Option<MappingFile>,
+    pub on_invalid: OnInvalid,
+    /// Leave likely duplicates of existing customers out (they go in by default, reported).
+    pub skip_suspects: bool,
+}
+
+/// Row counts by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportCounts {
+    /// Data rows read.
+    pub rows: u64,
+    pub new: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub invalid: u64,
+    /// New customers that look like an existing one (or an earlier row).
+    pub duplicate_suspects: u64,
+    /// Likely duplicates left out (`skip_suspects`).
+    pub skipped: u64,
+    /// Customers kept with missing required fields (待跟进).
+    pub follow_up: u64,
+    /// Problems (errors and warnings) in all.
+    pub problems: u64,
+}
+
+/// A column of the file and the field it feeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MappedColumn {
+    pub column: usize,
+    pub header: String,
+    pub field: String,
+}
+
+/// The result of a dry run or an application.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// The import's record (dry runs are recorded too).
+    pub id: Option<i64>,
+    pub kind: String,
+    pub file_name: String,
+    /// `dry_run`, `applied`, `refused` (abort and invalid rows: nothing written) or `undone`.
+    pub status: String,
+    pub counts: ImportCounts,
+    pub mapping: Vec<MappedColumn>,
+    /// The file's headers.
+    pub headers: Vec<String>,
+    /// The first problems (errors refuse a row; warnings do not).
+    #[schema(value_type = Vec<Object>)]
+    pub problems: Vec<RowProblem>,
+    /// How many problems there are in all.
+    pub problems_total: u64,
+}
+
+impl ImportReport {
+    pub fn outcome(&self, on_invalid: Option<OnInvalid>, skip_suspects: bool) -> ImportOutcome {
+        ImportOutcome {
+            status: match self.status.as_str() {
+                "applied" => "applied",
+                "refused" => "refused",
+                _ => "dry_run",
+            },
+            on_invalid: on_invalid.map(OnInvalid::name),
+            skip_suspects,
+            mapping: serde_json::to_value(&self.mapping).unwrap_or_default(),
+            counts: serde_json::to_value(&self.counts).unwrap_or_default(),
+            problems: serde_json::to_value(&self.problems).unwrap_or_default(),
+        }
+    }
+}
+
+/// Where problems go besides the report's first ones (an error file).
+pub trait ProblemSink: Send {
+    fn problem(&mut self, p: &RowProblem);
+    /// Rows read so far (a progress bar).
+    fn progress(&mut self, _rows: u64) {}
+}
+
+impl ProblemSink for () {
+    fn problem(&mut self, _p: &RowProblem) {}
+}
+
+fn table_error(e: TabularError) -> ApiError {
+    ApiError::field(
+        "file",
+        Reason::Other {
+            zh: format!("无法读取文件：{e}"),
+            en: format!("the file cannot be read: {e}"),
+        },
+    )
+}
+
+fn mapping_error(e: kehu_core::import_mapping::MappingError) -> ApiError {
+    let text = e.to_string();
+    let (zh, en) = text.split_once(" / ").unwrap_or((&text, &text));
+    ApiError::field(
+        "mapping",
+        Reason::Other {
+            zh: zh.to_string(),
+            en: en.to_string(),
+        },
+    )
+}
+
+/// The columns of `headers` for `kind`: what the import will read.
+pub fn mapped_columns(
+    kind: ImportKind,
+    headers: &[String],
+    mapping: Option<&MappingFile>,
+) -> Result<Vec<(usize, &'static Target)>, ApiError> {
+    resolve(kind, headers, mapping).map_err(mapping_error)
+}
+
+/// What planning a row decided.
+enum Plan {
+    Invalid(Vec<RowProblem>),
+    Unchanged,
+    NewCustomer {
+        data: Box<kehu_core::customer::CustomerData>,
+        contact: Option<ContactData>,
+        suspect: Option<RowProblem>,
+    },
+    UpdateCustomer {
+        before: Box<Customer>,
+        data: Box<kehu_core::customer::CustomerData>,
+        contact: ContactPlan,
+    },
+    Contact {
+        customer_id: i64,
+        plan: ContactPlan,
+    },
+    NewOrder {
+        customer_id: i64,
+        data: OrderData,
+    },
+    UpdateOrder {
+        before: Order,
+        data: OrderData,
+    },
+    NewInteraction {
+        customer_id: i64,
+        data: InteractionData,
+    },
+}
+
+/// What happens to a contact given on a row.
+enum ContactPlan {
+    None,
+    Same,
+    Insert(ContactData),
+    Update(Box<Contact>, ContactData),
+}
+
+impl ContactPlan {
+    fn changes(&self) -> bool {
+        matches!(self, ContactPlan::Insert(_) | ContactPlan::Update(..))
+    }
+}
+
+/// Everything a run needs besides the rows.
+struct Context<'a> {
+    kind: ImportKind,
+    headers: &'a [String],
+    chosen: &'a [(usize, &'static Target)],
+    importer: &'a Importer,
+    industries: Vec<String>,
+    defs: Vec<kehu_core::custom_field::CustomFieldDef>,
+    today: chrono::NaiveDate,
+    /// Normalized company name → (customer code, whether the importer may read it).
+    names: HashMap<String, (String, bool)>,
+    /// Row keys seen in this file → the row they were first seen on.
+    seen: HashMap<String, u64>,
+    /// New customers' normalized names in this file → first row.
+    new_names: HashMap<String, u64>,
+    /// Records written by an earlier row of this file → that row.
+    touched: HashMap<(u8, i64), u64>,
+}
+
+impl Context<'_> {
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            kind: self.kind,
+            headers: self.headers,
+            chosen: self.chosen,
+        }
+    }
+
+    fn rules(&self) -> CustomerRules<'_> {
+        CustomerRules {
+            industries: &self.industries,
+            custom_fields: &self.defs,
+            today: self.today,
+        }
+    }
+
+    fn invalid(&self, row: &Row, field: &str, reason: Reason) -> Plan {
+        Plan::Invalid(vec![self
+            .columns()
+            .problem(row.number, &row.cells, field, &reason, false)])
+    }
+
+    /// A second row about a record an earlier row wrote.
+    fn claim(&mut self, entity: u8, id: i64, row: u64) -> Option<u64> {
+        match self.touched.get(&(entity, id)) {
+            Some(first) => Some(*first),
+            None => {
+                self.touched.insert((entity, id), row);
+                None
+            }
+        }
+    }
+}
+
+fn unknown_customer() -> Reason {
+    Reason::Other {
+        zh: "没有这个客户编号的客户（或您无权操作）".into(),
+        en: "no customer with this code (or not one you may change)".into(),
+    }
+}
+
+/// Runs an import: a dry run when `writer` is None, else the application
+/// in `writer`'s transaction (committed by the caller through `finish`).
+async fn run_rows(
+    state: &AppState,
+    table: Table,
+    options: &ImportOptions,
+    importer: &Importer,
+    mut writer: Option<&mut ImportWriter>,
+    sink: &mut dyn ProblemSink,
+) -> Result<ImportReport, ApiError> {
+    let headers = table.headers.clone();
+    let chosen = mapped_columns(options.kind, &headers, options.mapping.as_ref())?;
+    let names = match options.kind {
+        ImportKind::Customers => name_index(&state.store, importer).await?,
+        _ => HashMap::new(),
+    };
+    let mut cx = Context {
+        kind: options.kind,
+        headers: &headers,
+        chosen: &chosen,
+        importer,
+        industries: state.store.industries().await?,
+        defs: state.store.custom_field_defs().await?,
+        today: state.store.today(),
+        names,
+        seen: HashMap::new(),
+        new_names: HashMap::new(),
+        touched: HashMap::new(),
+    };
+    let mut counts = ImportCounts::default();
+    let mut problems: Vec<RowProblem> = Vec::new();
+    let mut problems_total = 0u64;
+    let mut note = |p: RowProblem, sink: &mut dyn ProblemSink| {
+        problems_total += 1;
+        sink.problem(&p);
+        if problems.len() < PROBLEMS_KEPT {
+            problems.push(p);
+        }
+    };
+    let mut rows = table.into_iter();
+    let mut refused = false;
+    loop {
+        let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
+        for next in rows.by_ref() {
+            match next {
+                Ok(row) if row.cells.iter().all(|c| c.trim().is_empty()) => continue,
+                Ok(row) => chunk.push(row),
+                Err(TabularError::Row { row, reason }) => {
+                    counts.rows += 1;
+                    counts.invalid += 1;
+                    note(
+                        RowProblem {
+                            row,
+                            column: String::new(),
+                            field: String::new(),
+                            value: String::new(),
+                            code: "unreadable_row".into(),
+                            reason_zh: format!("本行无法读取：{reason}"),
+                            reason_en: format!("the row cannot be read: {reason}"),
+                            warning: false,
+                        },
+                        sink,
+                    );
+                }
+                Err(e) => return Err(table_error(e)),
+            }
+            if chunk.len() == CHUNK {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        counts.rows += chunk.len() as u64;
+        let plans = match writer.as_deref_mut() {
+            Some(w) => plan_chunk(&mut cx, &chunk, &mut w.reader()).await?,
+            None => plan_chunk(&mut cx, &chunk, &mut state.store.import_reader()).await?,
+        };
+        for plan in plans {
+            let written = tally(&mut counts, &plan, options.skip_suspects, |p| note(p, sink));
+            if let (Some(w), true) = (writer.as_deref_mut(), written) {
+                write(w, plan, importer).await?;
+            }
+        }
+        sink.progress(counts.rows);
+        if options.on_invalid == OnInvalid::Abort && counts.invalid > 0 && writer.is_some() {
+            // Nothing will be written: stop reading.
+            refused = true;
+            break;
+        }
+    }
+    counts.problems = problems_total;
+    let status = match (writer.is_some(), refused) {
+        (false, _) => "dry_run",
+        (true, true) => "refused",
+        (true, false) => "applied",
+    };
+    Ok(ImportReport {
+        id: None,
+        kind: options.kind.name().to_string(),
+        file_name: options.file_name.clone(),
+        status: status.to_string(),
+        counts,
+        mapping: chosen
+            .iter()
+            .map(|(c, t)| MappedColumn {
+                column: *c,
+                header: headers[*c].clone(),
+                field: t.key.to_string(),
+            })
+            .collect(),
+        headers: headers.clone(),
+        problems,
+        problems_total,
+    })
+}
+
+/// Counts a planned row and reports its problems; true when it is to be written.
+fn tally(
+    counts: &mut ImportCounts,
+    plan: &Plan,
+    skip_suspects: bool,
+    mut note: impl FnMut(RowProblem),
+) -> bool {
+    match plan {
+        Plan::Invalid(problems) => {
+            counts.invalid += 1;
+            for p in problems {
+                note(p.clone());
+            }
+            false
+        }
+        Plan::Unchanged => {
+            counts.unchanged += 1;
+            false
+        }
+        Plan::NewCustomer { data, suspect, .. } => {
+            if let Some(p) = suspect {
+                counts.duplicate_suspects += 1;
+                note(p.clone());
+                if skip_suspects {
+                    counts.skipped += 1;
+                    return false;
+                }
+            }
+            counts.new += 1;
+            if !data.missing_fields.is_empty() {
+                counts.follow_up += 1;
+            }
+            true
+        }
+        Plan::UpdateCustomer { data, .. } => {
+            counts.updated += 1;
+            if !data.missing_fields.is_empty() {
+                counts.follow_up += 1;
+            }
+            true
+        }
+        Plan::Contact { plan, .. } => match plan {
+            ContactPlan::Insert(_) => {
+                counts.new += 1;
+                true
+            }
+            ContactPlan::Update(..) => {
+                counts.updated += 1;
+                true
+            }
+            ContactPlan::None | ContactPlan::Same => {
+                counts.unchanged += 1;
+                false
+            }
+        },
+        Plan::NewOrder { .. } | Plan::NewInteraction { .. } => {
+            counts.new += 1;
+            true
+        }
+        Plan::UpdateOrder { .. } => {
+            counts.updated += 1;
+            true
+        }
+    }
+}
+
+async fn write(w: &mut ImportWriter, plan: Plan, importer: &Importer) -> Result<(), ApiError> {
+    match plan {
+        Plan::Invalid(_) | Plan::Unchanged => {}
+        Plan::NewCustomer { data, contact, .. } => {
+            let owner = Owner {
+                owner_id: importer.user_id,
+                team: importer.team.clone(),
+            };
+            let c = w.insert_customer(&data, &owner, importer.user_id).await?;
+            if let Some(contact) = contact {
+                w.insert_contact(c.id, &contact).await?;
+            }
+        }
+        Plan::UpdateCustomer {
+            before,
+            data,
+            contact,
+        } => {
+            let owner = Owner {
+                owner_id: before.owner_id,
+                team: before.team.clone(),
+            };
+            let customer_id = before.id;
+            if data.as_ref() != &customer_data_of(&before) {
+                w.update_customer(&before, &data, &owner, importer.user_id)
+                    .await?;
+            }
+            write_contact(w, customer_id, contact).await?;
+        }
+        Plan::Contact { customer_id, plan } => write_contact(w, customer_id, plan).await?,
+        Plan::NewOrder { customer_id, data } => {
+            w.insert_order(customer_id, &data).await?;
+        }
+        Plan::UpdateOrder { before, data } => {
+            w.update_order(&before, &data).await?;
+        }
+        Plan::NewInteraction { customer_id, data } => {
+            w.insert_interaction(customer_id, &data, importer.user_id)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn write_contact(
+    w: &mut ImportWriter,
+    customer_id: i64,
+    plan: ContactPlan,
+) -> Result<(), ApiError> {
+    match plan {
+        ContactPlan::Insert(d) => {
+            w.insert_contact(customer_id, &d).await?;
+        }
+        ContactPlan::Update(before, d) => {
+            w.update_contact(&before, &d).await?;
+        }
+        ContactPlan::None | ContactPlan::Same => {}
+    }
+    Ok(())
+}
+
+/// The stored customer as the input a form would send.
+fn input_of(c: &Customer) -> CustomerInput {
+    crate::api::dto::CustomerWrite::from(c).into()
+}
+
+/// A stored customer as validated data: what an unchanged row would write.
+/// A record stored before today's rules (an industry since removed) counts
+/// as changed, which re-validates it — never silently kept as "unchanged".
+fn customer_data_of(c: &Customer) -> kehu_core::customer::CustomerData {
+    kehu_core::customer::CustomerData {
+        code: Some(c.code.clone()),
+        name: c.name.clone(),
+        aliases: c.aliases.clone(),
+        uscc: c.uscc.clone(),
+        industry: c.industry.clone(),
+        employees: c.employees,
+        annual_revenue: c
+            .annual_revenue_fen
+            .and_then(|f| kehu_core::Fen::new(f).ok()),
+        province: c.province.clone(),
+        city: c.city.clone(),
+        sales_region: c.sales_region.clone(),
+        address: c.address.clone(),
+        founded_on: c.founded_on,
+        cooperation_start_on: c.cooperation_start_on,
+        product_types: c.product_types.clone(),
+        declared_annual_purchase: c
+            .declared_annual_purchase_fen
+            .and_then(|f| kehu_core::Fen::new(f).ok()),
+        status: kehu_core::customer::CustomerStatus::parse(&c.status).unwrap_or_default(),
+        source_channel: c.source_channel.clone(),
+        owner_id: c.owner_id,
+        notes: c.notes.clone(),
+        custom_fields: c.custom_fields.clone(),
+        missing_fields: c.missing_fields.clone(),
+    }
+}
+
+fn contact_data_of(c: &Contact) -> ContactData {
+    ContactData {
+        name: c.name.clone(),
+        title: c.title.clone(),
+        decision_role: c.decision_role.clone(),
+        landline: c.landline.clone(),
+        mobile: c.mobile.clone(),
+        email: c.email.clone(),
+        id_number: c.id_number.clone(),
+        is_primary: c.is_primary,
+        notes: c.notes.clone(),
+    }
+}
+
+/// Every customer's normalized name → its code, and whether the importer may see it.
+async fn name_index(
+    store: &Store,
+    importer: &Importer,
+) -> Result<HashMap<String, (String, bool)>, ApiError> {
+    let rows = kehu_store::imports::customer_names(store).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let key = company::normalize(&r.name).full;
+        if key.is_empty() {
+            continue;
+        }
+        let visible = importer.may(Permission::CustomerRead, r.owner_id, r.team.as_deref());
+        out.entry(key).or_insert((r.code, visible));
+    }
+    Ok(out)
+}
+
+const CUSTOMER: u8 = 0;
+const CONTACT: u8 = 1;
+const ORDER: u8 = 2;
+
+/// Plans every row of a chunk against what is stored (on `lookup`).
+async fn plan_chunk<L: Lookup>(
+    cx: &mut Context<'_>,
+    chunk: &[Row],
+    lookup: &mut L,
+) -> Result<Vec<Plan>, ApiError> {
+    // Read every row; repeated rows of the file are invalid.
+    let mut read: Vec<Result<RowInput, Plan>> = Vec::with_capacity(chunk.len());
+    for row in chunk {
+        let columns = cx.columns();
+        let parsed = match columns.read(row.number, &row.cells) {
+            (input, mut problems) if !problems.is_empty() => {
+                let rules = cx.rules();
+                let more =
+                    columns.validation_problems(row.number, &row.cells, &input, &rules, &problems);
+                problems.extend(more);
+                Err(Plan::Invalid(problems))
+            }
+            (input, _) => {
+                let (field, key) = row_key(&input);
+                match cx.seen.get(&key) {
+                    Some(first) => Err(cx.invalid(row, field, repeated_row(*first))),
+                    None => {
+                        cx.seen.insert(key, row.number);
+                        Ok(input)
+                    }
+                }
+            }
+        };
+        read.push(parsed);
+    }
+    // Look up what the rows name.
+    let mut codes: Vec<String> = Vec::new();
+    let mut usccs: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for input in read.iter().flatten() {
+        match input {
+            RowInput::Customer { input, .. } => {
+                if let Some(c) = &input.code {
+                    codes.push(clean(c).to_ascii_uppercase());
+                }
+                if let Some(u) = &input.uscc {
+                    usccs.push(clean(u).to_ascii_uppercase());
+                }
+                if let (None, None, Some(n)) = (&input.code, &input.uscc, &input.name) {
+                    names.push(clean(n));
+                }
+            }
+            RowInput::Contact { customer_code, .. }
+            | RowInput::Order { customer_code, .. }
+            | RowInput::Interaction { customer_code, .. } => codes.push(customer_code.clone()),
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    usccs.sort();
+    usccs.dedup();
+    let by_code: BTreeMap<String, Customer> = lookup
+        .customers_where_in("code", &codes)
+        .await?
+        .into_iter()
+        .map(|c| (c.code.clone(), c))
+        .collect();
+    let by_uscc: BTreeMap<String, Customer> = match usccs.is_empty() {
+        true => BTreeMap::new(),
+        false => lookup
+            .customers_where_in("uscc", &usccs)
+            .await?
+            .into_iter()
+            .filter_map(|c| Some((c.uscc.clone()?, c)))
+            .collect(),
+    };
+    names.sort();
+    names.dedup();
+    let mut by_name: BTreeMap<String, Vec<Customer>> = BTreeMap::new();
+    if !names.is_empty() {
+        for c in lookup.customers_where_in("name", &names).await? {
+            by_name.entry(c.name.clone()).or_default().push(c);
+        }
+    }
+    let mut ids: Vec<i64> = by_code
+        .values()
+        .chain(by_uscc.values())
+        .chain(by_name.values().flatten())
+        .map(|c| c.id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
+    let mut orders: HashMap<i64, Vec<Order>> = HashMap::new();
+    let mut interactions: HashMap<i64, Vec<Interaction>> = HashMap::new();
+    if !ids.is_empty() {
+        match cx.kind {
+            ImportKind::Customers | ImportKind::Contacts => {
+                for c in lookup.contacts_of(&ids).await? {
+                    contacts.entry(c.customer_id).or_default().push(c);
+                }
+            }
+            ImportKind::Orders => {
+                for o in lookup.orders_of(&ids).await? {
+                    orders.entry(o.customer_id).or_default().push(o);
+                }
+            }
+            ImportKind::Interactions => {
+                for i in lookup.interactions_of(&ids).await? {
+                    interactions.entry(i.customer_id).or_default().push(i);
+                }
+            }
+        }
+    }
+    let no_contacts: Vec<Contact> = Vec::new();
+    let mut plans = Vec::with_capacity(chunk.len());
+    for (row, parsed) in chunk.iter().zip(read) {
+        let input = match parsed {
+            Ok(input) => input,
+            Err(plan) => {
+                plans.push(plan);
+                continue;
+            }
+        };
+        let plan = match input {
+            RowInput::Customer { input, contact } => {
+                let found_code = input
+                    .code
+                    .as_ref()
+                    .and_then(|c| by_code.get(&clean(c).to_ascii_uppercase()));
+                let found_uscc = input
+                    .uscc
+                    .as_ref()
+                    .and_then(|u| by_uscc.get(&clean(u).to_ascii_uppercase()));
+                let existing = match (found_code, found_uscc) {
+                    (Some(a), Some(b)) if a.id != b.id => {
+                        plans.push(cx.invalid(
+                            row,
+                            "uscc",
+                            Reason::Other {
+                                zh: "该统一社会信用代码已属于另一位客户".into(),
+                                en: "this USCC belongs to another customer".into(),
+                            },
+                        ));
+                        continue;
+                    }
+                    (Some(a), _) => Some(a),
+                    (None, Some(b)) => Some(b),
+                    // Neither code nor USCC: the same name is the same customer.
+                    (None, None) if input.code.is_none() && input.uscc.is_none() => {
+                        let name = input.name.as_deref().map(clean).unwrap_or_default();
+                        match by_name.get(&name).map(Vec::as_slice) {
+                            None | Some([]) => None,
+                            Some([one]) => Some(one),
+                            Some(_) => {
+                                plans.push(cx.invalid(
+                                    row,
+                                    "name",
+                                    Reason::Other {
+                                        zh: "有多位客户叫这个名称，请填写客户编号或统一社会信用代码".into(),
+                                        en: "several customers have this name: give the customer code or USCC".into(),
+                                    },
+                                ));
+                                continue;
+                            }
+                        }
+                    }
+                    (None, None) => None,
+                };
+                let contacts_of = existing
+                    .and_then(|c| contacts.get(&c.id))
+                    .unwrap_or(&no_contacts);
+                plan_customer(cx, row, input, contact, existing, contacts_of)
+            }
+            RowInput::Contact {
+                customer_code,
+                input,
+            } => match reachable(cx, &by_code, &customer_code, Permission::RecordWrite) {
+                None => cx.invalid(row, "customer_code", unknown_customer()),
+                Some(c) => {
+                    let existing = contacts.get(&c.id).unwrap_or(&no_contacts);
+                    match plan_contact(cx, row, "", Some(input), existing) {
+                        Err(problems) => Plan::Invalid(problems),
+                        Ok(plan) => {
+                            let first = match &plan {
+                                ContactPlan::Update(before, _) => {
+                                    cx.claim(CONTACT, before.id, row.number)
+                                }
+                                _ => None,
+                            };
+                            match first {
+                                Some(first) => cx.invalid(row, "", repeated_row(first)),
+                                None => Plan::Contact {
+                                    customer_id: c.id,
+                                    plan,
+                                },
+                            }
+                        }
+                    }
+                }
+            },
+            RowInput::Order {
+                customer_code,
+                input,
+            } => match reachable(cx, &by_code, &customer_code, Permission::RecordWrite) {
+                None => cx.invalid(row, "customer_code", unknown_customer()),
+                Some(c) => plan_order(cx, row, c.id, input, orders.get(&c.id)),
+            },
+            RowInput::Interaction {
+                customer_code,
+                input,
+            } => plan_interaction(cx, row, &by_code, &customer_code, input, &interactions),
+        };
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// The customer with `code` if the importer may do `p` on it.
+fn reachable<'a>(
+    cx: &Context<'_>,
+    by_code: &'a BTreeMap<String, Customer>,
+    code: &str,
+    p: Permission,
+) -> Option<&'a Customer> {
+    by_code
+        .get(code)
+        .filter(|c| cx.importer.may(p, c.owner_id, c.team.as_deref()))
+}
+
+fn plan_customer(
+    cx: &mut Context<'_>,
+    row: &Row,
+    input: CustomerInput,
+    contact: Option<ContactInput>,
+    existing: Option<&Customer>,
+    contacts: &[Contact],
+) -> Plan {
+    match existing {
+        Some(before) => {
+            if !cx.importer.may(
+                Permission::CustomerUpdate,
+                before.owner_id,
+                before.team.as_deref(),
+            ) {
+                let field = match (&input.code, &input.uscc) {
+                    (Some(_), _) => "code",
+                    (None, Some(_)) => "uscc",
+                    _ => "name",
+                };
+                return cx.invalid(
+                    row,
+                    field,
+                    Reason::Other {
+                        zh: "该客户已存在，但不在您可修改的范围内".into(),
+                        en: "this customer exists but is not one you may change".into(),
+                    },
+                );
+            }
+            if let Some(first) = cx.claim(CUSTOMER, before.id, row.number) {
+                return cx.invalid(row, "", repeated_row(first));
+            }
+            let mut merged = input_of(before);
+            overlay_customer(&mut merged, &input);
+            let data = match merged.validate_keeping_missing(&cx.rules()) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Plan::Invalid(cx.columns().problems(row.number, &row.cells, "", &e))
+                }
+            };
+            let contact = match plan_contact(cx, row, "contact.", contact, contacts) {
+                Ok(c) => c,
+                Err(problems) => return Plan::Invalid(problems),
+            };
+            if data == customer_data_of(before) && !contact.changes() {
+                Plan::Unchanged
+            } else {
+                Plan::UpdateCustomer {
+                    before: Box::new(before.clone()),
+                    data: Box::new(data),
+                    contact,
+                }
+            }
+        }
+        None => {
+            let mut problems = Vec::new();
+            let data = match input.validate_keeping_missing(&cx.rules()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    problems.extend(cx.columns().problems(row.number, &row.cells, "", &e));
+                    None
+                }
+            };
+            let contact = match contact.map(|c| c.validate()) {
+                None => None,
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    problems.extend(
+                        cx.columns()
+                            .problems(row.number, &row.cells, "contact.", &e),
+                    );
+                    None
+                }
+            };
+            let Some(data) = data else {
+                return Plan::Invalid(problems);
+            };
+            if !problems.is_empty() {
+                return Plan::Invalid(problems);
+            }
+            let key = company::normalize(&data.name).full;
+            let suspect = suspect_of(cx, row, &key);
+            if !key.is_empty() {
+                cx.new_names.entry(key).or_insert(row.number);
+            }
+            Plan::NewCustomer {
+                data: Box::new(data),
+                contact,
+                suspect,
+            }
+        }
+    }
+}
+
+/// A warning when a new customer's name, normalized (legal form, places,
+/// brackets and width aside), is that of a stored customer or of an earlier
+/// new row of the file.
+fn suspect_of(cx: &Context<'_>, row: &Row, key: &str) -> Option<RowProblem> {
+    if key.is_empty() {
+        return None;
+    }
+    let reason = if let Some((code, visible)) = cx.names.get(key) {
+        let who = if *visible {
+            code.clone()
+        } else {
+            "（他人负责的客户 / a customer of another team）".to_string()
+        };
+        Reason::Other {
+            zh: format!("可能与已有客户 {who} 重复（名称相同）"),
+            en: format!("likely the same company as existing customer {who} (same name)"),
+        }
+    } else if let Some(first) = cx.new_names.get(key) {
+        Reason::Other {
+            zh: format!("可能与第 {first} 行是同一家公司（名称相同）"),
+            en: format!("likely the same company as row {first} (same name)"),
+        }
+    } else {
+        return None;
+    };
+    let mut p = cx
+        .columns()
+        .problem(row.number, &row.cells, "name", &reason, true);
+    p.code = "duplicate_suspect".into();
+    Some(p)
+}
+
+/// A row's contact against the customer's stored contacts (same name =
+/// same person).
+fn plan_contact(
+    cx: &Context<'_>,
+    row: &Row,
+    prefix: &str,
+    contact: Option<ContactInput>,
+    existing: &[Contact],
+) -> Result<ContactPlan, Vec<RowProblem>> {
+    let Some(input) = contact else {
+        return Ok(ContactPlan::None);
+    };
+    let columns = cx.columns();
+    let invalid = |e| columns.problems(row.number, &row.cells, prefix, &e);
+    // The row's own values first: standardized, phones where they belong
+    // (a mobile in the landline column is the mobile).
+    let given = input.validate().map_err(invalid)?;
+    let same = existing.iter().find(|c| c.name == given.name);
+    let Some(before) = same else {
+        return Ok(ContactPlan::Insert(given));
+    };
+    let mut merged = contact_input_of_data(&contact_data_of(before));
+    overlay_contact(
+        &mut merged,
+        &ContactInput {
+            // A template row names the primary contact; a contacts file does not change who is primary.
+            is_primary: input.is_primary.or(Some(before.is_primary)),
+            ..contact_input_of_data(&given)
+        },
+    );
+    merged.is_primary = input.is_primary.or(Some(before.is_primary));
+    match merged.validate() {
+        Ok(d) if d == contact_data_of(before) => Ok(ContactPlan::Same),
+        Ok(d) => Ok(ContactPlan::Update(Box::new(before.clone()), d)),
+        Err(e) => Err(invalid(e)),
+    }
+}
+
+/// Validated contact values as an input (absent values stay absent).
+fn contact_input_of_data(d: &ContactData) -> ContactInput {
+    ContactInput {
+        name: Some(d.name.clone()),
+        title: d.title.clone(),
+        decision_role: d.decision_role.clone(),
+        landline: d.landline.clone(),
+        mobile: d.mobile.clone(),
+        email: d.email.clone(),
+        id_number: d.id_number.clone(),
+        is_primary: Some(d.is_primary),
+        notes: d.notes.clone(),
+    }
+}
+
+fn plan_order(
+    cx: &mut Context<'_>,
+    row: &Row,
+    customer_id: i64,
+    input: OrderInput,
+    existing: Option<&Vec<Order>>,
+) -> Plan {
+    let data = match input.validate(cx.today) {
+        Ok(d) => d,
+        Err(e) => return Plan::Invalid(cx.columns().problems(row.number, &row.cells, "", &e)),
+    };
+    let existing = existing.map(Vec::as_slice).unwrap_or_default();
+    let same_key = |o: &&Order| match &data.order_no {
+        Some(no) => o.order_no.as_deref() == Some(no.as_str()),
+        None => {
+            o.ordered_on == data.ordered_on
+                && o.amount_fen == data.amount.get()
+                && o.product_line == data.product_line
+        }
+    };
+    match existing.iter().find(same_key) {
+        None => Plan::NewOrder { customer_id, data },
+        Some(before) => {
+            let stored = OrderData {
+                order_no: before.order_no.clone(),
+                ordered_on: before.ordered_on,
+                amount: kehu_core::Fen::new(before.amount_fen).unwrap_or(data.amount),
+                product_line: before.product_line.clone(),
+                notes: before.notes.clone(),
+            };
+            // Empty cells keep the stored values.
+            let merged = OrderData {
+                product_line: data.product_line.clone().or(stored.product_line.clone()),
+                notes: data.notes.clone().or(stored.notes.clone()),
+                ..data
+            };
+            if merged == stored {
+                Plan::Unchanged
+            } else if let Some(first) = cx.claim(ORDER, before.id, row.number) {
+                cx.invalid(row, "", repeated_row(first))
+            } else {
+                Plan::UpdateOrder {
+                    before: before.clone(),
+                    data: merged,
+                }
+            }
+        }
+    }
+}
+
+fn plan_interaction(
+    cx: &Context<'_>,
+    row: &Row,
+    by_code: &BTreeMap<String, Customer>,
+    customer_code: &str,
+    input: InteractionInput,
+    interactions: &HashMap<i64, Vec<Interaction>>,
+) -> Plan {
+    let data = match input.validate(cx.today) {
+        Ok(d) => d,
+        Err(e) => return Plan::Invalid(cx.columns().problems(row.number, &row.cells, "", &e)),
+    };
+    // 客服 logs service records and complaints only.
+    let permission = if cx.importer.has(Permission::InteractionWrite) {
+        Permission::InteractionWrite
+    } else {
+        if !data.kind.is_ticket() {
+            return cx.invalid(
+                row,
+                "kind",
+                Reason::Other {
+                    zh: format!(
+                        "您只能导入服务和投诉记录，不能导入“{}”",
+                        data.kind.label_zh()
+                    ),
+                    en: format!(
+                        "you may import service records and complaints only, not {}",
+                        data.kind.key()
+                    ),
+                },
+            );
+        }
+        Permission::ServiceRecordWrite
+    };
+    let Some(c) = reachable(cx, by_code, customer_code, permission) else {
+        return cx.invalid(row, "customer_code", unknown_customer());
+    };
+    let same = interactions.get(&c.id).is_some_and(|list| {
+        list.iter().any(|i| {
+            i.occurred_on == data.occurred_on
+                && InteractionKind::parse(&i.kind).ok() == Some(data.kind)
+                && i.summary == data.summary
+        })
+    });
+    if same {
+        Plan::Unchanged
+    } else {
+        Plan::NewInteraction {
+            customer_id: c.id,
+            data,
+        }
+    }
+}
+
+/// A dry run over `table`: reads only; the report says what applying would do.
+pub async fn dry_run(
+    state: &AppState,
+    table: Table,
+    options: &ImportOptions,
+    importer: &Importer,
+    sink: &mut dyn ProblemSink,
+) -> Result<ImportReport, ApiError> {
+    importer.check(options.kind)?;
+    run_rows(state, table, options, importer, None, sink).await
+}
+
+/// Applies `table` in one transaction, recorded as import `existing` (a
+/// dry run being applied) or a new record. With `abort`, nothing is written
+/// when any row is invalid (the report's status says `refused`). The
+/// customers whose data changed are re-classified and their tag rules
+/// re-applied afterwards.
+pub async fn apply(
+    state: &AppState,
+    table: Table,
+    options: &ImportOptions,
+    importer: &Importer,
+    existing: Option<i64>,
+    file_sha256: &str,
+    sink: &mut dyn ProblemSink,
+) -> Result<ImportReport, ApiError> {
+    importer.check(options.kind)?;
+    let mut writer = state.store.begin_import(existing).await?;
+    let mut report = run_rows(state, table, options, importer, Some(&mut writer), sink).await?;
+    let outcome = report.outcome(Some(options.on_invalid), options.skip_suspects);
+    let new = NewImport {
+        kind: options.kind.name(),
+        file_name: &options.file_name,
+        file_sha256,
+        user_id: importer.user_id,
+    };
+    if report.status == "refused" {
+        drop(writer);
+        report.id = Some(match existing {
+            Some(id) => {
+                state.store.record_outcome(id, &outcome).await?;
+                id
+            }
+            None => state.store.record_dry_run(&new, &outcome, None).await?,
+        });
+        return Ok(report);
+    }
+    let (id, customers) = writer.finish(&new, &outcome).await?;
+    report.id = Some(id);
+    after_import(state, &customers, importer.user_id).await;
+    Ok(report)
+}
+
+/// Re-classifies the customers an import (or its undo) changed and
+/// re-applies the tag rules: one by one for a few, everyone at once for
+/// many. Failures are logged: the import itself has been stored.
+pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) {
+    if customers.is_empty() {
+        return;
+    }
+    if customers.len() <= RECLASSIFY_ONE_BY_ONE {
+        for &id in customers {
+            match by {
+                Some(by) => state.after_data_change(id, by).await,
+                None => {
+                    if let Err(e) = state
+                        .classifier
+                        .reclassify(id, kehu_store::classes::cause::DATA_CHANGE, None)
+                        .await
+                    {
+                        tracing::warn!(customer_id = id, error = %e, "re-classifying after an import failed");
+                    }
+                }
+            }
+        }
+        if by.is_none() {
+            if let Err(e) = crate::api::tags::apply_rules(state, Some(customers)).await {
+                tracing::warn!(error = ?e, "re-applying tag rules after an import failed");
+            }
+        }
+        return;
+    }
+    let today = state.store.today();
+    if let Err(e) = state
+        .classifier
+        .run_all(today, kehu_store::classes::cause::DATA_CHANGE, by, None)
+        .await
+    {
+        tracing::warn!(error = %e, "re-classifying everyone after an import failed");
+    }
+    if let Err(e) = crate::api::tags::apply_rules(state, None).await {
+        tracing::warn!(error = ?e, "re-applying tag rules after an import failed");
+    }
+}
+
+/// The hex SHA-256 of a file's bytes (an import's record says which file it was).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The hex SHA-256 of a file, read in pieces (files of any size).
+pub fn sha256_of_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The error report as CSV (UTF-8 with a BOM, for Excel): row, column,
+/// field, value, reason — every cell defused against formulas.
+pub fn problems_csv(problems: &[RowProblem], lang: kehu_core::Lang) -> String {
+    use kehu_core::export::csv_field;
+    let mut out = String::from("\u{feff}");
+    let header = match lang {
+        kehu_core::Lang::Zh => ["行号", "列", "字段", "值", "类型", "原因"],
+        kehu_core::Lang::En => ["row", "column", "field", "value", "kind", "reason"],
+    };
+    out.push_str(&header.join(","));
+    out.push_str("\r\n");
+    for p in problems {
+        let kind = match (p.warning, lang) {
+            (true, kehu_core::Lang::Zh) => "警告",
+            (false, kehu_core::Lang::Zh) => "错误",
+            (true, kehu_core::Lang::En) => "warning",
+            (false, kehu_core::Lang::En) => "error",
+        };
+        let reason = match lang {
+            kehu_core::Lang::Zh => &p.reason_zh,
+            kehu_core::Lang::En => &p.reason_en,
+        };
+        let cells = [
+            p.row.to_string(),
+            csv_field(&p.column),
+            csv_field(&p.field),
+            csv_field(&p.value),
+            kind.to_string(),
+            csv_field(reason),
+        ];
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The import kinds' names, for messages.
+pub fn kind_names() -> String {
+    ImportKind::ALL.map(ImportKind::name).join(", ")
+}
+
+/// The importer a signed-in user is.
+pub fn importer_of(user: &crate::auth::CurrentUser) -> Importer {
+    Importer {
+        user_id: Some(user.user.id),
+        team: user.user.team.clone(),
+        actor: Some(user.actor.clone()),
+    }
+}
+
+/// The mapping an import used, as a mapping file (to apply it as checked).
+fn mapping_of(kind: ImportKind, mapping: &[MappedColumn]) -> MappingFile {
+    MappingFile {
+        kind: Some(kind),
+        columns: mapping
+            .iter()
+            .map(|m| (m.header.clone(), Some(m.field.clone())))
+            .collect(),
+    }
+}
+
+/// An uploaded file: checked (a dry run) and kept for applying it. With
+/// `keep_unmapped`, a file whose columns cannot be mapped by their headers
+/// is kept too (the report says why), for a person to map its columns.
+pub async fn upload(
+    state: &AppState,
+    importer: &Importer,
+    kind: ImportKind,
+    file_name: &str,
+    bytes: Vec<u8>,
+    mapping: Option<MappingFile>,
+    keep_unmapped: bool,
+) -> Result<ImportReport, ApiError> {
+    importer.check(kind)?;
+    let sha = sha256_hex(&bytes);
+    let table = Table::from_bytes(file_name, bytes.clone()).map_err(table_error)?;
+    let headers = table.headers.clone();
+    let options = ImportOptions {
+        kind,
+        file_name: file_name.to_string(),
+        mapping,
+        on_invalid: OnInvalid::Skip,
+        skip_suspects: false,
+    };
+    let mut report = match dry_run(state, table, &options, importer, &mut ()).await {
+        Ok(report) => report,
+        // The columns need a person to map them: keep the file for that.
+        Err(ApiError::Validation(e)) if keep_unmapped && e.for_field("mapping").is_some() => {
+            let reason = &e.0[0].reason;
+            ImportReport {
+                id: None,
+                kind: kind.name().to_string(),
+                file_name: file_name.to_string(),
+                status: "dry_run".into(),
+                counts: ImportCounts {
+                    problems: 1,
+                    ..ImportCounts::default()
+                },
+                mapping: Vec::new(),
+                headers,
+                problems: vec![RowProblem {
+                    row: 1,
+                    column: String::new(),
+                    field: "mapping".into(),
+                    value: String::new(),
+                    code: reason.code().to_string(),
+                    reason_zh: reason.message(kehu_core::Lang::Zh),
+                    reason_en: reason.message(kehu_core::Lang::En),
+                    warning: false,
+                }],
+                problems_total: 1,
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    let new = NewImport {
+        kind: kind.name(),
+        file_name,
+        file_sha256: &sha,
+        user_id: importer.user_id,
+    };
+    report.id = Some(
+        state
+            .store
+            .record_dry_run(&new, &report.outcome(None, false), Some(&bytes))
+            .await?,
+    );
+    Ok(report)
+}
+
+/// An import record the importer may see: their own, or anyone's for
+/// those whose rights reach every customer. 404 otherwise.
+pub async fn visible_record(
+    state: &AppState,
+    importer: &Importer,
+    id: i64,
+) -> Result<kehu_store::imports::ImportRecord, ApiError> {
+    let record = state.store.import_record(id).await?;
+    let everyone = importer.actor.as_ref().is_none_or(|a| {
+        a.grants.scope(Permission::CustomerCreate) == Some(kehu_core::role::Scope::All)
+    });
+    if everyone || record.user_id == importer.user_id {
+        Ok(record)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// The report of a recorded import.
+pub fn report_of(record: &kehu_store::imports::ImportRecord) -> ImportReport {
+    let mapping: Vec<MappedColumn> =
+        serde_json::from_value(record.mapping.clone()).unwrap_or_default();
+    let problems: Vec<RowProblem> =
+        serde_json::from_value(record.problems.clone()).unwrap_or_default();
+    let counts: ImportCounts = serde_json::from_value(record.counts.clone()).unwrap_or_default();
+    ImportReport {
+        id: Some(record.id),
+        kind: record.kind.clone(),
+        file_name: record.file_name.clone(),
+        status: record.status.clone(),
+        problems_total: counts.problems,
+        problems,
+        headers: mapping.iter().map(|m| m.header.clone()).collect(),
+        mapping,
+        counts,
+    }
+}
+
+fn stored_file_gone() -> ApiError {
+    ApiError::Conflict {
+        zh: "只有尚未应用的试运行可以再次检查或应用".into(),
+        en: "only a dry run not yet applied can be checked again or applied".into(),
+    }
+}
+
+async fn stored_table(
+    state: &AppState,
+    record: &kehu_store::imports::ImportRecord,
+) -> Result<(ImportKind, Table), ApiError> {
+    if record.status != "dry_run" && record.status != "refused" {
+        return Err(stored_file_gone());
+    }
+    let bytes = state
+        .store
+        .import_file(record.id)
+        .await?
+        .ok_or_else(stored_file_gone)?;
+    let kind = ImportKind::parse(&record.kind).ok_or_else(|| {
+        ApiError::Internal(format!("import {} has kind {}", record.id, record.kind))
+    })?;
+    let table = Table::from_bytes(&record.file_name, bytes).map_err(table_error)?;
+    Ok((kind, table))
+}
+
+/// Checks a kept upload again, with another mapping.
+pub async fn check_again(
+    state: &AppState,
+    importer: &Importer,
+    id: i64,
+    mapping: Option<MappingFile>,
+) -> Result<ImportReport, ApiError> {
+    let record = visible_record(state, importer, id).await?;
+    let (kind, table) = stored_table(state, &record).await?;
+    let options = ImportOptions {
+        kind,
+        file_name: record.file_name.clone(),
+        mapping,
+        on_invalid: OnInvalid::Skip,
+        skip_suspects: false,
+    };
+    let mut report = dry_run(state, table, &options, importer, &mut ()).await?;
+    state
+        .store
+        .record_outcome(id, &report.outcome(None, false))
+        .await?;
+    report.id = Some(id);
+    Ok(report)
+}
+
+/// Applies a kept upload with the mapping of its last check.
+pub async fn apply_stored(
+    state: &AppState,
+    importer: &Importer,
+    id: i64,
+    on_invalid: OnInvalid,
+    skip_suspects: bool,
+) -> Result<ImportReport, ApiError> {
+    let record = visible_record(state, importer, id).await?;
+    let (kind, table) = stored_table(state, &record).await?;
+    let mapping: Vec<MappedColumn> =
+        serde_json::from_value(record.mapping.clone()).unwrap_or_default();
+    let options = ImportOptions {
+        kind,
+        file_name: record.file_name.clone(),
+        mapping: Some(mapping_of(kind, &mapping)),
+        on_invalid,
+        skip_suspects,
+    };
+    apply(
+        state,
+        table,
+        &options,
+        importer,
+        Some(id),
+        &record.file_sha256,
+        &mut (),
+    )
+    .await
+}
+
+/// Undoes an applied import (the importer's own, or any for those who reach everyone).
+pub async fn undo(
+    state: &AppState,
+    importer: &Importer,
+    id: i64,
+) -> Result<kehu_store::imports::UndoSummary, ApiError> {
+    visible_record(state, importer, id).await?;
+    let summary = state.store.undo_import(id, importer.user_id).await?;
+    after_import(state, &summary.customers, importer.user_id).await;
+    Ok(summary)
+}
+
+/// The headers and first `rows` rows of a kept upload (empty once applied).
+pub async fn preview(
+    state: &AppState,
+    record: &kehu_store::imports::ImportRecord,
+    rows: usize,
+) -> Result<(Vec<String>, Vec<Vec<String>>), ApiError> {
+    let Some(bytes) = state.store.import_file(record.id).await? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let table = Table::from_bytes(&record.file_name, bytes).map_err(table_error)?;
+    let headers = table.headers.clone();
+    let first = table
+        .filter_map(Result::ok)
+        .take(rows)
+        .map(|r| r.cells)
+        .collect();
+    Ok((headers, first))
+}

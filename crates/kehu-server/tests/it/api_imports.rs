@@ -1,0 +1,499 @@
+//! Imports through the API: upload (a dry run), apply with abort or skip,
+//! idempotent re-runs, 待跟进, the error report, undo, rights and scopes.
+
+use crate::both_backends;
+use crate::helpers::{first_error, problem, spawn_app, Session};
+use kehu_store::Backend;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+both_backends!(
+    customers_template_dry_run_apply_rerun_and_undo,
+    orders_and_interactions_feed_rollups_and_classes,
+    rights_and_scopes_of_imports,
+    bad_files_and_undo_conflicts,
+);
+
+/// GBK, as Chinese Excel saves a CSV.
+fn gbk(s: &str) -> Vec<u8> {
+    encoding_rs::GBK.encode(s).0.into_owned()
+}
+
+async fn upload(s: &Session, kind: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let form = Form::new()
+        .text("kind", kind.to_string())
+        .part("file", Part::bytes(bytes).file_name(name.to_string()));
+    s.request(Method::POST, "/api/v1/imports")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+}
+
+async fn checked(s: &Session, kind: &str, name: &str, bytes: Vec<u8>) -> Value {
+    let r = upload(s, kind, name, bytes).await;
+    let status = r.status();
+    let body: Value = r.json().await.expect("report");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "dry_run");
+    body
+}
+
+async fn apply(s: &Session, id: &Value, on_invalid: &str) -> Value {
+    let r = s
+        .post(
+            &format!("/api/v1/imports/{id}/apply"),
+            json!({"on_invalid": on_invalid}),
+        )
+        .await;
+    let status = r.status();
+    let body: Value = r.json().await.expect("report");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn counts(report: &Value) -> [u64; 7] {
+    let c = &report["counts"];
+    [
+        "rows",
+        "new",
+        "updated",
+        "unchanged",
+        "invalid",
+        "duplicate_suspects",
+        "follow_up",
+    ]
+    .map(|k| c[k].as_u64().unwrap_or(u64::MAX))
+}
+
+/// The JSON of a GET.
+async fn json_at(s: &Session, path: &str) -> Value {
+    s.get(path).await.json().await.expect("json")
+}
+
+async fn customer_count(s: &Session) -> u64 {
+    let r = json_at(&s, "/api/v1/customers?with_total=true&limit=1").await;
+    r["total"].as_u64().expect("total")
+}
+
+const TEMPLATE: &str = "客户编号,客户名称,所属行业,企业规模(员工数),联系人,职务,座机,合作起始时间,年采购额(万元),核心产品类型\n\
+C2024001,华东精密制造有限公司,制造业,680,王建国,采购总监,0512-62881234,2021-03-15,120,精密轴承、传动部件\n\
+C2024002,广州新锐商贸有限公司,零售业,85,陈晓燕,店长,020-38881234,2023/6/20,35,仓储搬运设备\n\
+C2024003,宁波港通物流有限公司,,300,,,,,,\n\
+C2024004,苏州某某机械有限公司,制造业,-5,,,,2022-01-01,,\n\
+C2024005,=cmd|' /C calc'!A0,制造业,,,,,2022-01-01,,\n\
+C2024001,华东精密制造有限公司,制造业,680,王建国,采购总监,0512-62881234,2021-03-15,120,精密轴承\n\
+,华东精密制造(苏州)有限公司,制造业,200,,,,2020-01-01,,\n";
+
+async fn customers_template_dry_run_apply_rerun_and_undo(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.login("imp_admin", "admin", None).await;
+    let report = checked(&admin, "customers", "客户.csv", gbk(TEMPLATE)).await;
+    // 7 rows: 4 new (one 待跟进, one a likely duplicate), 3 invalid
+    // (employees -5, a formula, a repeated code).
+    assert_eq!(
+        counts(&report),
+        [7, 4, 0, 0, 3, 1, 1],
+        "{}",
+        report["problems"]
+    );
+    let problems = report["problems"].as_array().expect("problems");
+    let find = |row: u64| {
+        problems
+            .iter()
+            .find(|p| p["row"] == row)
+            .unwrap_or_else(|| panic!("no problem on row {row}: {problems:?}"))
+    };
+    assert_eq!(find(5)["column"], "企业规模(员工数)");
+    assert_eq!(find(5)["code"], "out_of_range");
+    assert_eq!(find(6)["column"], "客户名称");
+    assert_eq!(find(7)["column"], "客户编号");
+    assert!(find(7)["reason_en"]
+        .as_str()
+        .unwrap_or("")
+        .contains("row 2"));
+    assert_eq!(find(8)["code"], "duplicate_suspect");
+    assert_eq!(find(8)["warning"], true);
+    assert_eq!(customer_count(&admin).await, 0, "a dry run writes nothing");
+
+    // Abort: one invalid row and nothing is written.
+    let id = report["id"].clone();
+    let refused = apply(&admin, &id, "abort").await;
+    assert_eq!(refused["status"], "refused");
+    assert_eq!(customer_count(&admin).await, 0);
+
+    // Skip: the valid rows, all at once.
+    let applied = apply(&admin, &id, "skip").await;
+    assert_eq!(applied["status"], "applied", "{applied}");
+    assert_eq!(counts(&applied)[1], 4);
+    assert_eq!(customer_count(&admin).await, 4);
+    let list = json_at(&admin, "/api/v1/customers?code=C2024003").await;
+    let c3 = &list["items"][0];
+    assert_eq!(
+        c3["missing_fields"],
+        json!(["industry", "cooperation_start_on"])
+    );
+    let list = json_at(&admin, "/api/v1/customers?code=C2024001").await;
+    let c1 = &list["items"][0];
+    assert_eq!(c1["declared_annual_purchase_fen"], 120_000_000i64);
+    assert_eq!(c1["employees"], 680);
+    assert_eq!(c1["missing_fields"], json!([]));
+    let contacts = json_at(
+        &admin,
+        &format!("/api/v1/contacts?customer_id={}", c1["id"]),
+    )
+    .await;
+    assert_eq!(contacts["items"][0]["name"], "王建国");
+    assert_eq!(contacts["items"][0]["landline"], "0512-62881234");
+    let version_before = c1["version"].clone();
+
+    // The same file again changes nothing.
+    let again = checked(&admin, "customers", "客户.csv", gbk(TEMPLATE)).await;
+    assert_eq!(
+        counts(&again)[..5],
+        [7, 0, 0, 4, 3],
+        "{}",
+        again["problems"]
+    );
+    let again = apply(&admin, &again["id"], "skip").await;
+    assert_eq!(counts(&again)[..4], [7, 0, 0, 4]);
+    let c1_after = json_at(&admin, &format!("/api/v1/customers/{}", c1["id"])).await;
+    assert_eq!(c1_after["version"], version_before, "nothing rewritten");
+
+    // A changed file updates only what it names; empty cells keep values.
+    let change = "客户编号,客户名称,年采购额(万元),所属行业\nC2024001,华东精密制造有限公司,130,\nC2024003,宁波港通物流有限公司,,物流运输\n";
+    let changed = checked(&admin, "customers", "更新.csv", change.as_bytes().to_vec()).await;
+    assert_eq!(counts(&changed)[..5], [2, 0, 2, 0, 0], "{changed}");
+    let changed = apply(&admin, &changed["id"], "abort").await;
+    assert_eq!(changed["status"], "applied");
+    let c1_now = json_at(&admin, &format!("/api/v1/customers/{}", c1["id"])).await;
+    assert_eq!(c1_now["declared_annual_purchase_fen"], 130_000_000i64);
+    assert_eq!(c1_now["industry"], "制造业");
+
+    // Undo the update: the values are back.
+    let undo = admin
+        .post(
+            &format!("/api/v1/imports/{}/undo", changed["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(undo.status(), StatusCode::OK);
+    let c1_back = json_at(&admin, &format!("/api/v1/customers/{}", c1["id"])).await;
+    assert_eq!(c1_back["declared_annual_purchase_fen"], 120_000_000i64);
+
+    // Undo the first import: its customers (and their contacts) are gone.
+    let undo: Value = admin
+        .post(&format!("/api/v1/imports/{id}/undo"), json!({}))
+        .await
+        .json()
+        .await
+        .expect("undo");
+    assert_eq!(undo["deleted"], 6, "4 customers and 2 contacts: {undo}");
+    assert_eq!(customer_count(&admin).await, 0);
+    let twice = admin
+        .post(&format!("/api/v1/imports/{id}/undo"), json!({}))
+        .await;
+    problem(twice, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    // The error report, in the reader's language.
+    let csv = admin
+        .get(&format!("/api/v1/imports/{id}/problems.csv"))
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(
+        csv.starts_with("\u{feff}行号,列,字段,值,类型,原因"),
+        "{csv}"
+    );
+    assert!(csv.contains("'=cmd"), "formula cells are defused: {csv}");
+    app.cleanup().await;
+}
+
+async fn orders_and_interactions_feed_rollups_and_classes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.login("imp_orders", "admin", None).await;
+    let c = admin
+        .customer("杭州云帆科技有限公司", json!({"code": "C2025001"}))
+        .await;
+    let today = app.store.today();
+    let day = |ago: i64| (today - chrono::Duration::days(ago)).to_string();
+    let orders = format!(
+        "客户编号\t下单日期\t金额(元)\t产品线\nC2025001\t{}\t600000\t云服务器\nC2025001\t{}\t\"450,000.50\"\t存储\nC9999999\t{}\t100\tx\nC2025001\t{}\t100\tx\n",
+        day(10),
+        day(40),
+        day(5),
+        day(-3)
+    );
+    let report = checked(&admin, "orders", "订单.tsv", orders.into_bytes()).await;
+    assert_eq!(
+        counts(&report)[..5],
+        [4, 2, 0, 0, 2],
+        "{}",
+        report["problems"]
+    );
+    let applied = apply(&admin, &report["id"], "skip").await;
+    assert_eq!(applied["status"], "applied");
+    let after = json_at(&admin, &format!("/api/v1/customers/{}", c["id"])).await;
+    assert_eq!(after["purchase_12m_fen"], 105_000_050i64);
+    assert_eq!(after["order_count"], 2);
+    // Re-classified at once: 105万 in 12 months is 高价值 in 价值分层.
+    let explanations = json_at(
+        &admin,
+        &format!("/api/v1/customers/{}/explanations", c["id"]),
+    )
+    .await;
+    let text = explanations.to_string();
+    assert!(text.contains("高"), "{text}");
+
+    let interactions = format!(
+        "客户编号,日期,类型,摘要\nC2025001,{},投诉,交货延迟\nC2025001,{},拜访,季度回访\n",
+        day(2),
+        day(1)
+    );
+    let report = checked(
+        &admin,
+        "interactions",
+        "互动.csv",
+        interactions.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(counts(&report)[..5], [2, 2, 0, 0, 0]);
+    apply(&admin, &report["id"], "abort").await;
+    let after = json_at(&admin, &format!("/api/v1/customers/{}", c["id"])).await;
+    assert_eq!(after["complaints_365d"], 1);
+    let again = checked(
+        &admin,
+        "interactions",
+        "互动.csv",
+        interactions.into_bytes(),
+    )
+    .await;
+    assert_eq!(counts(&again)[..5], [2, 0, 0, 2, 0]);
+
+    // Undo the orders: the rollups follow.
+    let r = admin
+        .post(
+            &format!("/api/v1/imports/{}/undo", applied["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = json_at(&admin, &format!("/api/v1/customers/{}", c["id"])).await;
+    assert_eq!(after["purchase_12m_fen"], 0);
+    app.cleanup().await;
+}
+
+async fn rights_and_scopes_of_imports(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rep_a = app.login("imp_rep_a", "sales_rep", Some("A")).await;
+    let rep_b = app.login("imp_rep_b", "sales_rep", Some("B")).await;
+    let service = app.login("imp_service", "service", Some("A")).await;
+    let mine = rep_a
+        .customer("甲方科技有限公司", json!({"code": "C2025101"}))
+        .await;
+    rep_b
+        .customer("乙方科技有限公司", json!({"code": "C2025102"}))
+        .await;
+
+    // Orders for another team's customer: as if it did not exist.
+    let orders = "客户编号,下单日期,金额(元)\nC2025101,2024-01-05,100\nC2025102,2024-01-05,100\n";
+    let report = checked(&rep_a, "orders", "o.csv", orders.as_bytes().to_vec()).await;
+    assert_eq!(counts(&report)[..5], [2, 1, 0, 0, 1]);
+    assert_eq!(report["problems"][0]["row"], 3);
+    assert_eq!(report["problems"][0]["field"], "customer_code");
+
+    // A customer row naming another team's customer is refused, not merged.
+    let customers =
+        "客户编号,客户名称,所属行业,合作起始时间\nC2025102,乙方科技有限公司,金融,2020-01-01\n";
+    let report = checked(&rep_a, "customers", "c.csv", customers.as_bytes().to_vec()).await;
+    assert_eq!(counts(&report)[..5], [1, 0, 0, 0, 1]);
+
+    // 客服 imports no customers, and of interactions only service records and complaints.
+    let r = upload(
+        &service,
+        "customers",
+        "c.csv",
+        customers.as_bytes().to_vec(),
+    )
+    .await;
+    problem(r, StatusCode::FORBIDDEN).await;
+    let tickets = "客户编号,日期,类型,摘要\nC2025101,2024-02-01,投诉,发票错误\nC2025101,2024-02-02,拜访,上门\n";
+    let report = checked(
+        &service,
+        "interactions",
+        "i.csv",
+        tickets.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(counts(&report)[..5], [2, 1, 0, 0, 1]);
+    assert_eq!(report["problems"][0]["field"], "kind");
+
+    // Someone else's import cannot be read, applied or undone.
+    let id = report["id"].clone();
+    for r in [
+        rep_b.get(&format!("/api/v1/imports/{id}")).await,
+        rep_b
+            .post(
+                &format!("/api/v1/imports/{id}/apply"),
+                json!({"on_invalid": "skip"}),
+            )
+            .await,
+    ] {
+        problem(r, StatusCode::NOT_FOUND).await;
+    }
+    let listed = json_at(&rep_b, "/api/v1/imports").await;
+    assert!(listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .all(|r| r["id"] != id));
+    let _ = mine;
+    app.cleanup().await;
+}
+
+async fn bad_files_and_undo_conflicts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.login("imp_bad", "admin", None).await.english();
+
+    // A file of another kind: the missing column is named.
+    let r = upload(
+        &admin,
+        "orders",
+        "c.csv",
+        "客户名称,所属行业\n某公司,制造业\n".into(),
+    )
+    .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(first_error(&p).0, "mapping");
+    assert!(p.to_string().contains("客户编号"), "{p}");
+    // No kind, no file, an empty file, a broken workbook.
+    let form = Form::new().text("kind", "customers");
+    let r = admin
+        .request(Method::POST, "/api/v1/imports")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(
+        first_error(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await).0,
+        "file"
+    );
+    let r = upload(&admin, "nonsense", "c.csv", b"a\n1\n".to_vec()).await;
+    assert_eq!(
+        first_error(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await).0,
+        "kind"
+    );
+    let r = upload(&admin, "customers", "c.xlsx", b"not a workbook".to_vec()).await;
+    assert_eq!(
+        first_error(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await).0,
+        "file"
+    );
+
+    // A workbook, laid out like the template.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, h) in [
+        "客户编号",
+        "客户名称",
+        "所属行业",
+        "合作起始时间",
+        "年采购额(万元)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet.write_string(0, col as u16, *h).expect("cell");
+    }
+    sheet.write_string(1, 0, "C2025201").expect("cell");
+    sheet
+        .write_string(1, 1, "深圳鹏城电子有限公司")
+        .expect("cell");
+    sheet.write_string(1, 2, "制造业").expect("cell");
+    sheet.write_string(1, 3, "2022-05-01").expect("cell");
+    sheet.write_number(1, 4, 88.5).expect("cell");
+    let bytes = book.save_to_buffer().expect("xlsx");
+    let report = checked(&admin, "customers", "客户.xlsx", bytes).await;
+    assert_eq!(
+        counts(&report)[..5],
+        [1, 1, 0, 0, 0],
+        "{}",
+        report["problems"]
+    );
+    let applied = apply(&admin, &report["id"], "abort").await;
+    let list = json_at(&admin, "/api/v1/customers?code=C2025201").await;
+    let c = list["items"][0].clone();
+    assert_eq!(c["declared_annual_purchase_fen"], 88_500_000i64);
+    // An applied import cannot be applied again.
+    let r = admin
+        .post(
+            &format!("/api/v1/imports/{}/apply", applied["id"]),
+            json!({"on_invalid": "skip"}),
+        )
+        .await;
+    problem(r, StatusCode::CONFLICT).await;
+
+    // Edited since: the undo is refused and names the record; nothing changes.
+    let r = admin
+        .patch(
+            &format!("/api/v1/customers/{}", c["id"]),
+            json!({"version": c["version"], "notes": "已核实"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = admin
+        .post(
+            &format!("/api/v1/imports/{}/undo", applied["id"]),
+            json!({}),
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(p.to_string().contains("changed after the import"), "{p}");
+    let still = json_at(&admin, &format!("/api/v1/customers/{}", c["id"])).await;
+    assert_eq!(still["notes"], "已核实");
+
+    // Re-checking with a mapping: a column left out, another renamed.
+    let odd = "编号,公司全称,Industry\nC2025202,珠海海川船舶有限公司,制造业\n";
+    let r = upload(&admin, "customers", "odd.csv", odd.into()).await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(p.to_string().contains("客户名称"), "{p}");
+    let form = Form::new()
+        .text("kind", "customers")
+        .text(
+            "mapping",
+            json!({"columns": {"编号": "code", "公司全称": "name", "Industry": null}}).to_string(),
+        )
+        .part(
+            "file",
+            Part::bytes(odd.as_bytes().to_vec()).file_name("odd.csv"),
+        );
+    let r = admin
+        .request(Method::POST, "/api/v1/imports")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let report: Value = r.json().await.expect("report");
+    assert_eq!(counts(&report)[..5], [1, 1, 0, 0, 0]);
+    assert_eq!(counts(&report)[6], 1, "no industry: 待跟进");
+    let again: Value = admin
+        .post(
+            &format!("/api/v1/imports/{}/dry-run", report["id"]),
+            json!({"mapping": {"columns": {"编号": "code", "公司全称": "name", "Industry": "industry"}}}),
+        )
+        .await
+        .json()
+        .await
+        .expect("report");
+    assert!(
+        again["mapping"].to_string().contains("\"industry\""),
+        "{again}"
+    );
+    let applied = apply(&admin, &report["id"], "abort").await;
+    assert_eq!(applied["status"], "applied");
+    let list = json_at(&admin, "/api/v1/customers?code=C2025202").await;
+    assert_eq!(list["items"][0]["industry"], "制造业");
+    app.cleanup().await;
+}

@@ -1,0 +1,814 @@
+//! Imports: the record of each import (its dry run, application, undo),
+//! the uploaded file until it is applied, and what an applied import wrote
+//! so that it can be undone as a whole.
+//!
+//! *Invariant*: an import is applied in one transaction ([`ImportWriter`])
+//! that also records every insert and, for every update, the row as it was;
+//! undoing it is one transaction too, refused when any of those records has
+//! changed since (someone else's work is never thrown away).
+
+use crate::db::{decode_n, Arg, Exec, RowGet, Tx};
+use crate::error::StoreError;
+use crate::feed::{self, FeedKind};
+use crate::model::{Contact, Customer, Interaction, Order};
+use crate::{args, Owner, Store};
+use chrono::{DateTime, Utc};
+use kehu_core::contact::ContactData;
+use kehu_core::customer::CustomerData;
+use kehu_core::interaction::InteractionData;
+use kehu_core::order::OrderData;
+use kehu_core::{Reason, ValidationErrors};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One import as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRecord {
+    pub id: i64,
+    pub kind: String,
+    pub file_name: String,
+    pub file_sha256: String,
+    /// `dry_run`, `applied`, `refused` (abort on an invalid row) or `undone`.
+    pub status: String,
+    pub on_invalid: Option<String>,
+    pub skip_suspects: bool,
+    /// `[[header, field], …]` as used.
+    pub mapping: Value,
+    /// Row counts by outcome.
+    pub counts: Value,
+    /// The first problems (errors and warnings) of the rows.
+    pub problems: Value,
+    pub user_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub applied_at: Option<DateTime<Utc>>,
+    pub undone_at: Option<DateTime<Utc>>,
+    pub undone_by: Option<i64>,
+}
+
+const COLUMNS: &str = "id, kind, file_name, file_sha256, status, on_invalid, skip_suspects, mapping, counts, problems, \
+user_id, created_at, applied_at, undone_at, undone_by";
+
+fn decode(r: &dyn RowGet) -> Result<ImportRecord, sqlx::Error> {
+    Ok(ImportRecord {
+        id: r.int("id")?,
+        kind: r.text("kind")?,
+        file_name: r.text("file_name")?,
+        file_sha256: r.text("file_sha256")?,
+        status: r.text("status")?,
+        on_invalid: r.opt_text("on_invalid")?,
+        skip_suspects: r.boolean("skip_suspects")?,
+        mapping: r.json("mapping")?,
+        counts: r.json("counts")?,
+        problems: r.json("problems")?,
+        user_id: r.opt_int("user_id")?,
+        created_at: r.time("created_at")?,
+        applied_at: r.opt_time("applied_at")?,
+        undone_at: r.opt_time("undone_at")?,
+        undone_by: r.opt_int("undone_by")?,
+    })
+}
+
+/// What a new import record says about its file.
+#[derive(Debug, Clone)]
+pub struct NewImport<'a> {
+    pub kind: &'a str,
+    pub file_name: &'a str,
+    pub file_sha256: &'a str,
+    pub user_id: Option<i64>,
+}
+
+/// The outcome of a dry run or an application, as recorded.
+#[derive(Debug, Clone)]
+pub struct ImportOutcome {
+    pub status: &'static str,
+    pub on_invalid: Option<&'static str>,
+    pub skip_suspects: bool,
+    pub mapping: Value,
+    pub counts: Value,
+    pub problems: Value,
+}
+
+async fn insert_record(
+    exec: &mut impl Exec,
+    new: &NewImport<'_>,
+    outcome: &ImportOutcome,
+    applied: bool,
+) -> Result<i64, StoreError> {
+    let now = Utc::now();
+    exec.fetch_one(
+        "INSERT INTO imports (kind, file_name, file_sha256, status, on_invalid, skip_suspects, mapping, counts, problems, user_id, created_at, applied_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id AS n",
+        args![
+            new.kind,
+            new.file_name,
+            new.file_sha256,
+            outcome.status,
+            outcome.on_invalid,
+            outcome.skip_suspects,
+            outcome.mapping.clone(),
+            outcome.counts.clone(),
+            outcome.problems.clone(),
+            new.user_id,
+            now,
+            applied.then_some(now)
+        ],
+        decode_n,
+    )
+    .await
+}
+
+async fn update_record(
+    exec: &mut impl Exec,
+    id: i64,
+    outcome: &ImportOutcome,
+    applied: bool,
+) -> Result<(), StoreError> {
+    let applied_at = applied.then(Utc::now);
+    let n = exec
+        .execute(
+            "UPDATE imports SET status=$1, on_invalid=$2, skip_suspects=$3, mapping=$4, counts=$5, problems=$6, \
+             applied_at = COALESCE($7, applied_at) WHERE id=$8",
+            args![
+                outcome.status,
+                outcome.on_invalid,
+                outcome.skip_suspects,
+                outcome.mapping.clone(),
+                outcome.counts.clone(),
+                outcome.problems.clone(),
+                applied_at,
+                id
+            ],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records a dry run (and keeps `file`, when given, for applying it later).
+    pub async fn record_dry_run(
+        &self,
+        new: &NewImport<'_>,
+        outcome: &ImportOutcome,
+        file: Option<&[u8]>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let id = insert_record(&mut tx, new, outcome, false).await?;
+        if let Some(bytes) = file {
+            tx.execute(
+                "INSERT INTO import_files (import_id, bytes) VALUES ($1, $2)",
+                args![id, bytes.to_vec()],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Replaces the outcome of a dry run (run again with another mapping),
+    /// or records that applying it was refused.
+    pub async fn record_outcome(&self, id: i64, outcome: &ImportOutcome) -> Result<(), StoreError> {
+        update_record(&mut self.db.clone(), id, outcome, false).await
+    }
+
+    pub async fn import_record(&self, id: i64) -> Result<ImportRecord, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM imports WHERE id = $1");
+        self.db.clone().fetch_one(&sql, args![id], decode).await
+    }
+
+    /// The newest imports first, `user_id` only when given.
+    pub async fn list_imports(
+        &self,
+        user_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ImportRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM imports WHERE ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT $2"
+        );
+        self.db
+            .clone()
+            .fetch_all(&sql, args![user_id, limit], decode)
+            .await
+    }
+
+    /// The uploaded file of a dry run not applied yet.
+    pub async fn import_file(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let bytes = self
+            .db
+            .clone()
+            .fetch_optional(
+                "SELECT bytes FROM import_files WHERE import_id = $1",
+                args![id],
+                |r: &dyn RowGet| r.opt_bytes("bytes"),
+            )
+            .await?;
+        Ok(bytes.flatten())
+    }
+
+    /// Opens the transaction an import is applied in; `existing` is the
+    /// dry run being applied, if any.
+    pub async fn begin_import(&self, existing: Option<i64>) -> Result<ImportWriter, StoreError> {
+        let tx = self.db.begin_write().await?;
+        Ok(ImportWriter {
+            tx,
+            existing,
+            changes: Vec::new(),
+            facts: BTreeSet::new(),
+            today: self.today(),
+        })
+    }
+
+    /// Undoes an applied import in one transaction: its inserts deleted,
+    /// its updates put back. Refused (nothing changed) when the import is
+    /// not applied, or when a record it wrote has changed since — the
+    /// error lists them.
+    pub async fn undo_import(&self, id: i64, by: Option<i64>) -> Result<UndoSummary, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let sql = format!("SELECT {COLUMNS} FROM imports WHERE id = $1");
+        let record = tx.fetch_one(&sql, args![id], decode).await?;
+        if record.status != "applied" {
+            return Err(StoreError::Invalid(ValidationErrors::single(
+                "status",
+                Reason::Other {
+                    zh: format!("只能撤销已应用的导入（当前状态：{}）", record.status),
+                    en: format!(
+                        "only an applied import can be undone (it is {})",
+                        record.status
+                    ),
+                },
+            )));
+        }
+        let changes = tx
+            .fetch_all(
+                "SELECT seq, entity, record_id, customer_id, action, before, version_after FROM import_changes \
+                 WHERE import_id = $1 ORDER BY seq DESC",
+                args![id],
+                |r: &dyn RowGet| {
+                    Ok(Change {
+                        entity: Entity::parse(&r.text("entity")?),
+                        record_id: r.int("record_id")?,
+                        customer_id: r.int("customer_id")?,
+                        inserted: r.text("action")? == "insert",
+                        before: match r.json("before") {
+                            Ok(Value::Null) | Err(_) => None,
+                            Ok(v) => Some(v),
+                        },
+                        version_after: r.int("version_after")?,
+                    })
+                },
+            )
+            .await?;
+        let conflicts = undo_conflicts(&mut tx, &changes).await?;
+        if !conflicts.is_empty() {
+            let mut e = ValidationErrors::default();
+            for c in conflicts {
+                e.push("records", c);
+            }
+            return Err(StoreError::Invalid(e));
+        }
+        let mut summary = UndoSummary::default();
+        let mut touched = BTreeSet::new();
+        for c in &changes {
+            touched.insert(c.customer_id);
+            let table = c.entity.table();
+            if c.inserted {
+                let sql = format!("DELETE FROM {table} WHERE id = $1");
+                summary.deleted += tx.execute(&sql, args![c.record_id]).await?;
+            } else if let Some(before) = &c.before {
+                let (before_version, now) = restore(&mut tx, c.entity, before).await?;
+                // An earlier import that left the record as it is now again
+                // may still be undone: its record of the version follows.
+                tx.execute(
+                    "UPDATE import_changes SET version_after = $1 WHERE entity = $2 AND record_id = $3 AND version_after = $4 \
+                     AND import_id IN (SELECT id FROM imports WHERE status = 'applied' AND id <> $5)",
+                    args![now, c.entity.name(), c.record_id, before_version, id],
+                )
+                .await?;
+                summary.restored += 1;
+            }
+        }
+        let today = self.today();
+        let existing: Vec<i64> = crate::db::fetch_in(
+            &mut tx,
+            "SELECT id AS n FROM customers WHERE id IN ({})",
+            &touched.iter().copied().collect::<Vec<_>>(),
+            decode_n,
+        )
+        .await?;
+        for customer_id in existing {
+            Store::refresh_customer_rollups(&mut tx, customer_id, today).await?;
+        }
+        let ids: Vec<i64> = touched.into_iter().collect();
+        feed::record(&mut tx, FeedKind::Facts, &ids).await?;
+        tx.execute(
+            "UPDATE imports SET status = 'undone', undone_at = $1, undone_by = $2 WHERE id = $3",
+            args![Utc::now(), by, id],
+        )
+        .await?;
+        tx.commit().await?;
+        summary.customers = ids;
+        Ok(summary)
+    }
+}
+
+/// What an undo did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UndoSummary {
+    /// Records the import had inserted, deleted again.
+    pub deleted: u64,
+    /// Records the import had changed, put back.
+    pub restored: u64,
+    /// The customers whose data changed (to re-classify).
+    pub customers: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entity {
+    Customer,
+    Contact,
+    Order,
+    Interaction,
+}
+
+impl Entity {
+    fn name(self) -> &'static str {
+        match self {
+            Entity::Customer => "customer",
+            Entity::Contact => "contact",
+            Entity::Order => "order",
+            Entity::Interaction => "interaction",
+        }
+    }
+    fn table(self) -> &'static str {
+        match self {
+            Entity::Customer => "customers",
+            Entity::Contact => "contacts",
+            Entity::Order => "orders",
+            Entity::Interaction => "interactions",
+        }
+    }
+    fn parse(s: &str) -> Entity {
+        match s {
+            "customer" => Entity::Customer,
+            "contact" => Entity::Contact,
+            "order" => Entity::Order,
+            _ => Entity::Interaction,
+        }
+    }
+}
+
+struct Change {
+    entity: Entity,
+    record_id: i64,
+    customer_id: i64,
+    inserted: bool,
+    before: Option<Value>,
+    version_after: i64,
+}
+
+/// Why the changes cannot be undone: records changed or deleted since,
+/// customers the import created that have gained records since.
+async fn undo_conflicts(tx: &mut Tx, changes: &[Change]) -> Result<Vec<Reason>, StoreError> {
+    let mut conflicts = Vec::new();
+    let mut created_with: BTreeMap<i64, i64> = BTreeMap::new();
+    for c in changes {
+        if c.entity == Entity::Customer && c.inserted {
+            created_with.entry(c.customer_id).or_insert(0);
+        }
+    }
+    for c in changes {
+        if c.entity != Entity::Customer {
+            if let Some(n) = created_with.get_mut(&c.customer_id) {
+                *n += 1;
+            }
+        }
+        let sql = format!(
+            "SELECT version AS n FROM {} WHERE id = $1",
+            c.entity.table()
+        );
+        let version = tx
+            .fetch_optional(&sql, args![c.record_id], decode_n)
+            .await?;
+        let what = format!("{} #{}", c.entity.name(), c.record_id);
+        match version {
+            Some(v) if v == c.version_after => {}
+            None if c.inserted => {}
+            None => conflicts.push(Reason::Other {
+                zh: format!("{what} 在导入后已被删除"),
+                en: format!("{what} was deleted after the import"),
+            }),
+            Some(_) => conflicts.push(Reason::Other {
+                zh: format!("{what} 在导入后已被修改"),
+                en: format!("{what} was changed after the import"),
+            }),
+        }
+    }
+    for (customer_id, imported) in created_with {
+        let now = tx
+            .fetch_one(
+                "SELECT (SELECT COUNT(*) FROM contacts WHERE customer_id = $1) + (SELECT COUNT(*) FROM orders WHERE customer_id = $1) \
+                 + (SELECT COUNT(*) FROM interactions WHERE customer_id = $1) AS n",
+                args![customer_id],
+                decode_n,
+            )
+            .await?;
+        if now > imported {
+            conflicts.push(Reason::Other {
+                zh: format!("导入创建的客户 #{customer_id} 之后又添加了联系人、订单或互动"),
+                en: format!("customer #{customer_id}, created by the import, has gained contacts, orders or interactions since"),
+            });
+        }
+    }
+    Ok(conflicts)
+}
+
+/// Puts a record back as it was before the import (its version moves on):
+/// the version it had then and the version it has now.
+async fn restore(tx: &mut Tx, entity: Entity, before: &Value) -> Result<(i64, i64), StoreError> {
+    let bad = |e: serde_json::Error| StoreError::Config(format!("import before-image: {e}"));
+    let at = Utc::now();
+    let done = match entity {
+        Entity::Customer => {
+            let c: Customer = serde_json::from_value(before.clone()).map_err(bad)?;
+            let was = c.version;
+            let now = tx.fetch_one(
+                "UPDATE customers SET code=$1, name=$2, aliases=$3, uscc=$4, industry=$5, employees=$6, annual_revenue_fen=$7, province=$8, \
+                 city=$9, sales_region=$10, address=$11, founded_on=$12, cooperation_start_on=$13, product_types=$14, \
+                 declared_annual_purchase_fen=$15, status=$16, source_channel=$17, owner_id=$18, team=$19, notes=$20, custom_fields=$21, \
+                 missing_fields=$22, updated_at=$23, version = version + 1 WHERE id = $24 RETURNING version AS n",
+                args![
+                    c.code,
+                    c.name,
+                    Value::from(c.aliases),
+                    c.uscc,
+                    c.industry,
+                    c.employees,
+                    c.annual_revenue_fen,
+                    c.province,
+                    c.city,
+                    c.sales_region,
+                    c.address,
+                    c.founded_on,
+                    c.cooperation_start_on,
+                    Value::from(c.product_types),
+                    c.declared_annual_purchase_fen,
+                    c.status,
+                    c.source_channel,
+                    c.owner_id,
+                    c.team,
+                    c.notes,
+                    Value::Object(c.custom_fields),
+                    Value::from(c.missing_fields),
+                    at,
+                    c.id
+                ],
+                decode_n,
+            )
+            .await?;
+            (was, now)
+        }
+        Entity::Contact => {
+            let c: Contact = serde_json::from_value(before.clone()).map_err(bad)?;
+            let was = c.version;
+            let now = tx.fetch_one(
+                "UPDATE contacts SET name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, is_primary=$8, \
+                 notes=$9, updated_at=$10, version = version + 1 WHERE id = $11 RETURNING version AS n",
+                args![
+                    c.name,
+                    c.title,
+                    c.decision_role,
+                    c.landline,
+                    c.mobile,
+                    c.email,
+                    c.id_number,
+                    c.is_primary,
+                    c.notes,
+                    at,
+                    c.id
+                ],
+                decode_n,
+            )
+            .await?;
+            (was, now)
+        }
+        Entity::Order => {
+            let o: Order = serde_json::from_value(before.clone()).map_err(bad)?;
+            let was = o.version;
+            let now = tx.fetch_one(
+                "UPDATE orders SET order_no=$1, ordered_on=$2, amount_fen=$3, product_line=$4, notes=$5, updated_at=$6, \
+                 version = version + 1 WHERE id = $7 RETURNING version AS n",
+                args![
+                    o.order_no,
+                    o.ordered_on,
+                    o.amount_fen,
+                    o.product_line,
+                    o.notes,
+                    at,
+                    o.id
+                ],
+                decode_n,
+            )
+            .await?;
+            (was, now)
+        }
+        // Imports only insert interactions: nothing to put back.
+        Entity::Interaction => (0, 0),
+    };
+    Ok(done)
+}
+
+/// The open transaction of an import being applied: every write goes
+/// through it and is recorded for undo; [`ImportWriter::finish`] commits
+/// all of it with the import's record, dropping it rolls everything back.
+pub struct ImportWriter {
+    tx: Tx,
+    existing: Option<i64>,
+    changes: Vec<(Entity, i64, i64, Option<Value>, i64)>,
+    facts: BTreeSet<i64>,
+    today: chrono::NaiveDate,
+}
+
+fn image<T: serde::Serialize>(record: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(record)
+        .map_err(|e| StoreError::Config(format!("import before-image: {e}")))
+}
+
+impl ImportWriter {
+    /// Reads inside the import's transaction (what earlier rows wrote is visible).
+    pub fn reader(&mut self) -> ImportReader<'_> {
+        ImportReader { tx: &mut self.tx }
+    }
+
+    fn note(
+        &mut self,
+        entity: Entity,
+        id: i64,
+        customer_id: i64,
+        before: Option<Value>,
+        version: i64,
+    ) {
+        self.changes
+            .push((entity, id, customer_id, before, version));
+        self.facts.insert(customer_id);
+    }
+
+    pub async fn insert_customer(
+        &mut self,
+        d: &CustomerData,
+        owner: &Owner,
+        actor: Option<i64>,
+    ) -> Result<Customer, StoreError> {
+        let c = crate::customers::insert_customer_in(&mut self.tx, d, owner, actor).await?;
+        self.note(Entity::Customer, c.id, c.id, None, c.version);
+        Ok(c)
+    }
+
+    pub async fn update_customer(
+        &mut self,
+        before: &Customer,
+        d: &CustomerData,
+        owner: &Owner,
+        actor: Option<i64>,
+    ) -> Result<Customer, StoreError> {
+        let c = crate::customers::update_customer_in(
+            &mut self.tx,
+            before.id,
+            before.version,
+            d,
+            owner,
+            actor,
+        )
+        .await?;
+        self.note(
+            Entity::Customer,
+            c.id,
+            c.id,
+            Some(image(before)?),
+            c.version,
+        );
+        Ok(c)
+    }
+
+    pub async fn insert_contact(
+        &mut self,
+        customer_id: i64,
+        d: &ContactData,
+    ) -> Result<Contact, StoreError> {
+        let c = crate::records::insert_contact_in(&mut self.tx, customer_id, d).await?;
+        self.note(Entity::Contact, c.id, customer_id, None, c.version);
+        Ok(c)
+    }
+
+    pub async fn update_contact(
+        &mut self,
+        before: &Contact,
+        d: &ContactData,
+    ) -> Result<Contact, StoreError> {
+        crate::db::check_version(&mut self.tx, "contacts", before.id, before.version).await?;
+        let c = crate::records::update_contact_in(&mut self.tx, before.id, d).await?;
+        self.note(
+            Entity::Contact,
+            c.id,
+            c.customer_id,
+            Some(image(before)?),
+            c.version,
+        );
+        Ok(c)
+    }
+
+    pub async fn insert_order(
+        &mut self,
+        customer_id: i64,
+        d: &OrderData,
+    ) -> Result<Order, StoreError> {
+        let o = crate::records::insert_order_in(&mut self.tx, customer_id, d).await?;
+        self.note(Entity::Order, o.id, customer_id, None, o.version);
+        Ok(o)
+    }
+
+    pub async fn update_order(
+        &mut self,
+        before: &Order,
+        d: &OrderData,
+    ) -> Result<Order, StoreError> {
+        crate::db::check_version(&mut self.tx, "orders", before.id, before.version).await?;
+        let o = crate::records::update_order_in(&mut self.tx, before.id, d).await?;
+        self.note(
+            Entity::Order,
+            o.id,
+            o.customer_id,
+            Some(image(before)?),
+            o.version,
+        );
+        Ok(o)
+    }
+
+    pub async fn insert_interaction(
+        &mut self,
+        customer_id: i64,
+        d: &InteractionData,
+        user_id: Option<i64>,
+    ) -> Result<Interaction, StoreError> {
+        let i =
+            crate::records::insert_interaction_in(&mut self.tx, customer_id, d, user_id).await?;
+        self.note(Entity::Interaction, i.id, customer_id, None, i.version);
+        Ok(i)
+    }
+
+    /// Refreshes the rollups and fact digests of every customer written,
+    /// records them in the change feed, records the import with its
+    /// changes and commits. Returns the import's id and the customers whose
+    /// data changed.
+    pub async fn finish(
+        mut self,
+        new: &NewImport<'_>,
+        outcome: &ImportOutcome,
+    ) -> Result<(i64, Vec<i64>), StoreError> {
+        for &customer_id in &self.facts {
+            Store::refresh_customer_rollups(&mut self.tx, customer_id, self.today).await?;
+        }
+        let customers: Vec<i64> = self.facts.iter().copied().collect();
+        feed::record(&mut self.tx, FeedKind::Facts, &customers).await?;
+        let id = match self.existing {
+            Some(id) => {
+                update_record(&mut self.tx, id, outcome, true).await?;
+                self.tx
+                    .execute("DELETE FROM import_files WHERE import_id = $1", args![id])
+                    .await?;
+                id
+            }
+            None => insert_record(&mut self.tx, new, outcome, true).await?,
+        };
+        // Many rows per statement; `?` on SQLite (see classes.rs on `$N` there).
+        const PER_ROW: usize = 8;
+        let backend = crate::db::Exec::backend(&self.tx);
+        for (part_no, part) in self.changes.chunks(500).enumerate() {
+            let mut sql = String::from(
+                "INSERT INTO import_changes (import_id, seq, entity, record_id, customer_id, action, before, version_after) VALUES ",
+            );
+            let mut a: Vec<Arg> = Vec::with_capacity(part.len() * PER_ROW);
+            for (i, (entity, record_id, customer_id, before, version)) in part.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&match backend {
+                    crate::Backend::Sqlite => "(?,?,?,?,?,?,?,?)".to_string(),
+                    crate::Backend::Postgres => {
+                        format!("({})", crate::db::marks_from(i * PER_ROW + 1, PER_ROW))
+                    }
+                });
+                let seq = (part_no * 500 + i) as i64;
+                let action = if before.is_some() { "update" } else { "insert" };
+                a.extend(args![
+                    id,
+                    seq,
+                    entity.name(),
+                    *record_id,
+                    *customer_id,
+                    action,
+                    Arg::Json(before.clone()),
+                    *version
+                ]);
+            }
+            self.tx.execute(&sql, a).await?;
+        }
+        self.tx.commit().await?;
+        Ok((id, customers))
+    }
+}
+
+/// Reads of the import planner, on the import's transaction.
+pub struct ImportReader<'a> {
+    tx: &'a mut Tx,
+}
+
+/// Reads of the import planner without a transaction (a dry run).
+pub struct DryReader {
+    db: crate::Db,
+}
+
+impl Store {
+    pub fn import_reader(&self) -> DryReader {
+        DryReader {
+            db: self.db.clone(),
+        }
+    }
+}
+
+/// What the import planner reads: existing records by their natural keys.
+#[allow(async_fn_in_trait)]
+pub trait Lookup {
+    /// Customers by `code` or `uscc` (`column`).
+    async fn customers_where_in(
+        &mut self,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<Customer>, StoreError>;
+    async fn contacts_of(&mut self, customer_ids: &[i64]) -> Result<Vec<Contact>, StoreError>;
+    async fn orders_of(&mut self, customer_ids: &[i64]) -> Result<Vec<Order>, StoreError>;
+    async fn interactions_of(
+        &mut self,
+        customer_ids: &[i64],
+    ) -> Result<Vec<Interaction>, StoreError>;
+}
+
+macro_rules! lookup_on {
+    ($ty:ty, $exec:ident) => {
+        impl Lookup for $ty {
+            async fn customers_where_in(
+                &mut self,
+                column: &'static str,
+                values: &[String],
+            ) -> Result<Vec<Customer>, StoreError> {
+                crate::customers::customers_where_in(lookup_on!(@exec self, $exec), column, values).await
+            }
+            async fn contacts_of(&mut self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
+                crate::records::contacts_of(lookup_on!(@exec self, $exec), ids).await
+            }
+            async fn orders_of(&mut self, ids: &[i64]) -> Result<Vec<Order>, StoreError> {
+                crate::records::orders_of(lookup_on!(@exec self, $exec), ids).await
+            }
+            async fn interactions_of(&mut self, ids: &[i64]) -> Result<Vec<Interaction>, StoreError> {
+                crate::records::interactions_of(lookup_on!(@exec self, $exec), ids).await
+            }
+        }
+    };
+    (@exec $self:ident, tx) => { &mut *$self.tx };
+    (@exec $self:ident, db) => { &mut $self.db };
+}
+
+lookup_on!(ImportReader<'_>, tx);
+lookup_on!(DryReader, db);
+
+/// Every customer's id, code, name, owner and team: what new rows are
+/// compared with for likely duplicates (a million names fit in memory).
+pub async fn customer_names(store: &Store) -> Result<Vec<NameRow>, StoreError> {
+    store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT id, code, name, owner_id, team FROM customers",
+            vec![],
+            |r: &dyn RowGet| {
+                Ok(NameRow {
+                    id: r.int("id")?,
+                    code: r.text("code")?,
+                    name: r.text("name")?,
+                    owner_id: r.opt_int("owner_id")?,
+                    team: r.opt_text("team")?,
+                })
+            },
+        )
+        .await
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub owner_id: Option<i64>,
+    pub team: Option<String>,
+}
