@@ -156,6 +156,20 @@ pub struct CustomerData {
 pub const FOLLOW_UP_FIELDS: &[&str] = &["industry", "cooperation_start_on"];
 
 impl CustomerData {
+    /// Province and sales region from a contact's landline area code
+    /// (0571-… → 浙江, 华东) when neither a province nor an address said.
+    pub fn fill_region_from_landline(&mut self, landline: Option<&str>) {
+        if self.province.is_some() {
+            return;
+        }
+        if let Some(p) = landline.and_then(crate::region::province_of_area_code) {
+            self.province = Some(p.to_string());
+            if self.sales_region.is_none() {
+                self.sales_region = sales_region_of_province(p).map(str::to_string);
+            }
+        }
+    }
+
     /// The follow-up fields this customer lacks.
     pub fn gaps(&self) -> Vec<String> {
         follow_up_gaps(
@@ -566,6 +580,30 @@ mod tests {
             .expect("valid")
             .missing_fields
             .is_empty());
+    }
+
+    #[test]
+    fn region_from_the_area_code_only_when_nothing_else_says() {
+        let industries: Vec<String> = PRESET_INDUSTRIES.iter().map(|s| s.to_string()).collect();
+        let rules = CustomerRules {
+            industries: &industries,
+            custom_fields: &[],
+            today: NaiveDate::from_ymd_opt(2024, 3, 12).expect("date"),
+        };
+        let mut d = base().validate(&rules).expect("valid");
+        d.fill_region_from_landline(Some("0571-88886666"));
+        assert_eq!(
+            (d.province.as_deref(), d.sales_region.as_deref()),
+            (Some("浙江"), Some("华东"))
+        );
+        let mut d = CustomerInput {
+            address: Some("广州市天河区天河路385号".into()),
+            ..base()
+        }
+        .validate(&rules)
+        .expect("valid");
+        d.fill_region_from_landline(Some("0571-88886666"));
+        assert_eq!(d.province.as_deref(), Some("广东"), "the address wins");
     }
 
     #[test]

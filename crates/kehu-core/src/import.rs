@@ -204,6 +204,7 @@ impl<'a> Columns<'a> {
                         },
                         "product_types" => customer.product_types = split_list(text),
                         "source_channel" => customer.source_channel = value,
+                        "status" => customer.status = value,
                         "notes" => customer.notes = value,
                         _ => {}
                     }

@@ -138,6 +138,7 @@ const CUSTOMER_TARGETS: &[Target] = &[
     t("declared_annual_purchase_fen", &["年采购额(万元)", "年采购额", "年采购金额", "annual purchase", "annual purchases"], Unit::WanYuan, false),
     t("product_types", &["核心产品类型", "产品类型", "主营产品", "product types", "products"], Unit::Text, false),
     t("source_channel", &["客户来源", "来源", "来源渠道", "source", "channel", "lead source"], Unit::Text, false),
+    t("status", &["客户状态", "状态", "合作状态", "customer status", "status"], Unit::Text, false),
     NOTES,
     t("contact.name", &["联系人", "联系人姓名", "contact", "contact name"], Unit::Text, false),
     t("contact.title", TITLE_NAMES, Unit::Text, false),

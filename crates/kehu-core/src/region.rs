@@ -79,6 +79,108 @@ pub fn province_of_address(address: &str) -> Option<&'static str> {
     })
 }
 
+/// Area codes of the direct-controlled municipalities and provincial
+/// capitals that have three digits (010 北京, 020 广州, …).
+const AREA_CODES_3: &[(&str, &str)] = &[
+    ("010", "北京"),
+    ("020", "广东"),
+    ("021", "上海"),
+    ("022", "天津"),
+    ("023", "重庆"),
+    ("024", "辽宁"),
+    ("025", "江苏"),
+    ("027", "湖北"),
+    ("028", "四川"),
+    ("029", "陕西"),
+];
+
+/// Four-digit area codes by their first three digits (0571 杭州 → 057 浙江),
+/// as the national numbering plan groups them by province.
+const AREA_CODE_PREFIXES: &[(&str, &str)] = &[
+    ("031", "河北"),
+    ("032", "河北"),
+    ("033", "河北"),
+    ("034", "山西"),
+    ("035", "山西"),
+    ("037", "河南"),
+    ("038", "河南"),
+    ("039", "河南"),
+    ("041", "辽宁"),
+    ("042", "辽宁"),
+    ("043", "吉林"),
+    ("044", "吉林"),
+    ("045", "黑龙江"),
+    ("046", "黑龙江"),
+    ("047", "内蒙古"),
+    ("048", "内蒙古"),
+    ("051", "江苏"),
+    ("052", "江苏"),
+    ("053", "山东"),
+    ("054", "山东"),
+    ("063", "山东"),
+    ("055", "安徽"),
+    ("056", "安徽"),
+    ("057", "浙江"),
+    ("058", "浙江"),
+    ("059", "福建"),
+    ("066", "广东"),
+    ("075", "广东"),
+    ("076", "广东"),
+    ("069", "云南"),
+    ("087", "云南"),
+    ("088", "云南"),
+    ("070", "江西"),
+    ("079", "江西"),
+    ("071", "湖北"),
+    ("072", "湖北"),
+    ("073", "湖南"),
+    ("074", "湖南"),
+    ("077", "广西"),
+    ("081", "四川"),
+    ("082", "四川"),
+    ("083", "四川"),
+    ("085", "贵州"),
+    ("086", "贵州"),
+    ("089", "西藏"),
+    ("091", "陕西"),
+    ("093", "甘肃"),
+    ("094", "甘肃"),
+    ("095", "宁夏"),
+    ("097", "青海"),
+    ("090", "新疆"),
+    ("099", "新疆"),
+];
+
+/// The province of a landline's area code ("0571-88886666" → 浙江), if
+/// the number carries one we know. 0898 is 海南, not 西藏.
+pub fn province_of_area_code(landline: &str) -> Option<&'static str> {
+    let digits: String = landline
+        .trim()
+        .trim_start_matches("+86")
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ' ' || *c == '(' || *c == ')')
+        .filter(char::is_ascii_digit)
+        .collect();
+    let digits = if landline.trim().starts_with("+86") || landline.trim().starts_with("86-") {
+        format!("0{digits}")
+    } else {
+        digits
+    };
+    if !digits.starts_with('0') || digits.len() < 3 {
+        return None;
+    }
+    if digits.starts_with("0898") {
+        return Some("海南");
+    }
+    let find = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(code, _)| digits.starts_with(code))
+            .map(|(_, p)| *p)
+    };
+    find(AREA_CODES_3).or_else(|| find(AREA_CODE_PREFIXES))
+}
+
 pub fn sales_region_of_province(province: &str) -> Option<&'static str> {
     let p = province_of(province)?;
     PROVINCES
@@ -90,6 +192,28 @@ pub fn sales_region_of_province(province: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn area_codes_to_provinces() {
+        let cases = [
+            ("010-62881234", Some("北京")),
+            ("021-5888 6666", Some("上海")),
+            ("0571-88886666", Some("浙江")),
+            ("0512-62881234", Some("江苏")),
+            ("0755-26661234", Some("广东")),
+            ("0898-66661234", Some("海南")),
+            ("0891-6661234", Some("西藏")),
+            ("0991-1234567", Some("新疆")),
+            ("(0531)88886666", Some("山东")),
+            ("+86 10 62881234", Some("北京")),
+            ("400-820-8820", None),
+            ("13800138000", None),
+            ("", None),
+        ];
+        for (phone, want) in cases {
+            assert_eq!(province_of_area_code(phone), want, "{phone}");
+        }
+    }
 
     #[test]
     fn provinces_to_regions() {

@@ -30,7 +30,7 @@ use kehu_core::text::clean;
 use kehu_core::Reason;
 use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport};
 use kehu_store::model::{Contact, Customer, Interaction, Order};
-use kehu_store::{Owner, Store};
+use kehu_store::Owner;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -263,6 +263,14 @@ enum ContactPlan {
 }
 
 impl ContactPlan {
+    /// The landline the contact will have (for the region of its customer).
+    fn landline(&self) -> Option<&str> {
+        match self {
+            ContactPlan::Insert(d) | ContactPlan::Update(_, d) => d.landline.as_deref(),
+            ContactPlan::None | ContactPlan::Same => None,
+        }
+    }
+
     fn changes(&self) -> bool {
         matches!(self, ContactPlan::Insert(_) | ContactPlan::Update(..))
     }
@@ -277,8 +285,6 @@ struct Context<'a> {
     industries: Vec<String>,
     defs: Vec<kehu_core::custom_field::CustomFieldDef>,
     today: chrono::NaiveDate,
-    /// Normalized company name → (customer code, whether the importer may read it).
-    names: HashMap<String, (String, bool)>,
     /// Row keys seen in this file → the row they were first seen on.
     seen: HashMap<String, u64>,
     /// New customers' normalized names in this file → first row.
@@ -341,10 +347,6 @@ async fn run_rows(
 ) -> Result<ImportReport, ApiError> {
     let headers = table.headers.clone();
     let chosen = mapped_columns(options.kind, &headers, options.mapping.as_ref())?;
-    let names = match options.kind {
-        ImportKind::Customers => name_index(&state.store, importer).await?,
-        _ => HashMap::new(),
-    };
     let mut cx = Context {
         kind: options.kind,
         headers: &headers,
@@ -353,7 +355,6 @@ async fn run_rows(
         industries: state.store.industries().await?,
         defs: state.store.custom_field_defs().await?,
         today: state.store.today(),
-        names,
         seen: HashMap::new(),
         new_names: HashMap::new(),
         touched: HashMap::new(),
@@ -522,7 +523,7 @@ async fn write(w: &mut ImportWriter, plan: Plan, importer: &Importer) -> Result<
             };
             let c = w.insert_customer(&data, &owner, importer.user_id).await?;
             if let Some(contact) = contact {
-                w.insert_contact(c.id, &contact).await?;
+                w.insert_contact(c.id, &contact, false).await?;
             }
         }
         Plan::UpdateCustomer {
@@ -563,7 +564,7 @@ async fn write_contact(
 ) -> Result<(), ApiError> {
     match plan {
         ContactPlan::Insert(d) => {
-            w.insert_contact(customer_id, &d).await?;
+            w.insert_contact(customer_id, &d, true).await?;
         }
         ContactPlan::Update(before, d) => {
             w.update_contact(&before, &d).await?;
@@ -625,24 +626,6 @@ fn contact_data_of(c: &Contact) -> ContactData {
     }
 }
 
-/// Every customer's normalized name → its code, and whether the importer may see it.
-async fn name_index(
-    store: &Store,
-    importer: &Importer,
-) -> Result<HashMap<String, (String, bool)>, ApiError> {
-    let rows = kehu_store::imports::customer_names(store).await?;
-    let mut out = HashMap::with_capacity(rows.len());
-    for r in rows {
-        let key = company::normalize(&r.name).full;
-        if key.is_empty() {
-            continue;
-        }
-        let visible = importer.may(Permission::CustomerRead, r.owner_id, r.team.as_deref());
-        out.entry(key).or_insert((r.code, visible));
-    }
-    Ok(out)
-}
-
 const CUSTOMER: u8 = 0;
 const CONTACT: u8 = 1;
 const ORDER: u8 = 2;
@@ -682,6 +665,7 @@ async fn plan_chunk<L: Lookup>(
     let mut codes: Vec<String> = Vec::new();
     let mut usccs: Vec<String> = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    let mut name_keys: Vec<String> = Vec::new();
     for input in read.iter().flatten() {
         match input {
             RowInput::Customer { input, .. } => {
@@ -693,6 +677,9 @@ async fn plan_chunk<L: Lookup>(
                 }
                 if let (None, None, Some(n)) = (&input.code, &input.uscc, &input.name) {
                     names.push(clean(n));
+                }
+                if let Some(n) = &input.name {
+                    name_keys.push(company::full_name(n));
                 }
             }
             RowInput::Contact { customer_code, .. }
@@ -721,6 +708,17 @@ async fn plan_chunk<L: Lookup>(
     };
     names.sort();
     names.dedup();
+    name_keys.sort();
+    name_keys.dedup();
+    name_keys.retain(|k| !k.is_empty());
+    // Stored customers under the same normalized name: likely duplicates of new rows.
+    let mut by_key: BTreeMap<String, Customer> = BTreeMap::new();
+    if !name_keys.is_empty() {
+        for c in lookup.customers_where_in("name_key", &name_keys).await? {
+            let key = company::full_name(&c.name);
+            by_key.entry(key).or_insert(c);
+        }
+    }
     let mut by_name: BTreeMap<String, Vec<Customer>> = BTreeMap::new();
     if !names.is_empty() {
         for c in lookup.customers_where_in("name", &names).await? {
@@ -815,7 +813,7 @@ async fn plan_chunk<L: Lookup>(
                 let contacts_of = existing
                     .and_then(|c| contacts.get(&c.id))
                     .unwrap_or(&no_contacts);
-                plan_customer(cx, row, input, contact, existing, contacts_of)
+                plan_customer(cx, row, input, contact, existing, contacts_of, &by_key)
             }
             RowInput::Contact {
                 customer_code,
@@ -880,6 +878,7 @@ fn plan_customer(
     contact: Option<ContactInput>,
     existing: Option<&Customer>,
     contacts: &[Contact],
+    by_key: &BTreeMap<String, Customer>,
 ) -> Plan {
     match existing {
         Some(before) => {
@@ -917,6 +916,8 @@ fn plan_customer(
                 Ok(c) => c,
                 Err(problems) => return Plan::Invalid(problems),
             };
+            let mut data = data;
+            data.fill_region_from_landline(contact.landline());
             if data == customer_data_of(before) && !contact.changes() {
                 Plan::Unchanged
             } else {
@@ -947,14 +948,15 @@ fn plan_customer(
                     None
                 }
             };
-            let Some(data) = data else {
+            let Some(mut data) = data else {
                 return Plan::Invalid(problems);
             };
+            data.fill_region_from_landline(contact.as_ref().and_then(|c| c.landline.as_deref()));
             if !problems.is_empty() {
                 return Plan::Invalid(problems);
             }
-            let key = company::normalize(&data.name).full;
-            let suspect = suspect_of(cx, row, &key);
+            let key = company::full_name(&data.name);
+            let suspect = suspect_of(cx, row, &key, by_key.get(&key));
             if !key.is_empty() {
                 cx.new_names.entry(key).or_insert(row.number);
             }
@@ -970,13 +972,21 @@ fn plan_customer(
 /// A warning when a new customer's name, normalized (legal form, places,
 /// brackets and width aside), is that of a stored customer or of an earlier
 /// new row of the file.
-fn suspect_of(cx: &Context<'_>, row: &Row, key: &str) -> Option<RowProblem> {
+fn suspect_of(
+    cx: &Context<'_>,
+    row: &Row,
+    key: &str,
+    stored: Option<&Customer>,
+) -> Option<RowProblem> {
     if key.is_empty() {
         return None;
     }
-    let reason = if let Some((code, visible)) = cx.names.get(key) {
-        let who = if *visible {
-            code.clone()
+    let reason = if let Some(c) = stored {
+        let visible = cx
+            .importer
+            .may(Permission::CustomerRead, c.owner_id, c.team.as_deref());
+        let who = if visible {
+            c.code.clone()
         } else {
             "（他人负责的客户 / a customer of another team）".to_string()
         };

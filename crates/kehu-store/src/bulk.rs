@@ -111,7 +111,7 @@ pub async fn taken(store: &Store) -> Result<Taken, StoreError> {
 }
 
 const CUSTOMER_COLS: &str = "id, code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, founded_on, \
-cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, custom_fields, missing_fields, purchase_12m_fen, \
+cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, custom_fields, missing_fields, name_key, purchase_12m_fen, \
 order_count, last_order_on, last_interaction_on, complaints_365d, fact_digest, created_at, updated_at";
 const CONTACT_COLS: &str = "customer_id, name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, created_at, updated_at";
 const ORDER_COLS: &str =
@@ -158,7 +158,7 @@ impl InsertSpec {
 const CUSTOMERS: InsertSpec = InsertSpec {
     table: "customers",
     cols: CUSTOMER_COLS,
-    per_row: 29,
+    per_row: 30,
 };
 const CONTACTS: InsertSpec = InsertSpec {
     table: "contacts",
@@ -375,6 +375,7 @@ impl BulkLoader {
                     .bind(d.notes.as_deref())
                     .bind(j[2].as_str())
                     .bind(j[3].as_str())
+                    .bind(crate::customers::name_key(&d.name))
                     .bind(r.purchase_12m_fen)
                     .bind(r.order_count)
                     .bind(r.last_order_on)
@@ -494,6 +495,7 @@ impl BulkLoader {
             b.opt_text(d.notes.as_deref());
             b.text(&serde_json::Value::Object(d.custom_fields.clone()).to_string());
             b.text(&json_list(&d.missing_fields));
+            b.opt_text(crate::customers::name_key(&d.name).as_deref());
             b.int(r.purchase_12m_fen);
             b.int(r.order_count);
             b.opt_date(r.last_order_on);

@@ -89,7 +89,14 @@ fn data_args(d: &CustomerData, owner: &Owner) -> Vec<Arg> {
         d.notes.clone(),
         Value::Object(d.custom_fields.clone()),
         Value::from(d.missing_fields.clone()),
+        name_key(&d.name),
     ]
+}
+
+/// What `customers.name_key` holds for a name (None when nothing is left,
+/// e.g. a name of only a legal form).
+pub(crate) fn name_key(name: &str) -> Option<String> {
+    Some(kehu_core::dedupe::company::full_name(name)).filter(|k| !k.is_empty())
 }
 
 /// Unique violations become field errors, whatever the backend calls them.
@@ -121,8 +128,8 @@ pub(crate) async fn insert_customer_in(
     let sql = format!(
         "INSERT INTO customers (code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, \
          founded_on, cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, \
-         custom_fields, missing_fields, created_at, updated_at, created_by, updated_by) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26) RETURNING {COLUMNS}"
+         custom_fields, missing_fields, name_key, created_at, updated_at, created_by, updated_by) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27) RETURNING {COLUMNS}"
     );
     tx.fetch_one(&sql, a, decode)
         .await
@@ -146,8 +153,8 @@ pub(crate) async fn update_customer_in(
     let sql = format!(
         "UPDATE customers SET name=$1, aliases=$2, uscc=$3, industry=$4, employees=$5, annual_revenue_fen=$6, province=$7, city=$8, \
          sales_region=$9, address=$10, founded_on=$11, cooperation_start_on=$12, product_types=$13, declared_annual_purchase_fen=$14, \
-         status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, missing_fields=$21, updated_at=$22, updated_by=$23, \
-         version = version + 1, code = CASE WHEN $26 = '' THEN code ELSE $26 END WHERE id=$24 AND version=$25 RETURNING {COLUMNS}"
+         status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, missing_fields=$21, name_key=$22, updated_at=$23, \
+         updated_by=$24, version = version + 1, code = CASE WHEN $27 = '' THEN code ELSE $27 END WHERE id=$25 AND version=$26 RETURNING {COLUMNS}"
     );
     tx.fetch_one(&sql, a, decode)
         .await
@@ -197,11 +204,30 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let c = insert_customer_in(&mut tx, d, owner, actor).await?;
         if let Some(contact) = contact {
-            crate::records::insert_contact_in(&mut tx, c.id, contact).await?;
+            crate::records::insert_contact_in(&mut tx, c.id, contact, false).await?;
         }
         feed::record(&mut tx, FeedKind::Facts, &[c.id]).await?;
         tx.commit().await?;
         Ok(c)
+    }
+
+    /// Customers that are likely the company being entered: the same
+    /// normalized name (`name_key`), or a contact with the same mobile.
+    /// At most `limit`, oldest first.
+    pub async fn likely_duplicates(
+        &self,
+        name: &str,
+        mobile: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Customer>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM customers WHERE name_key = $1 \
+             OR ($2 IS NOT NULL AND id IN (SELECT customer_id FROM contacts WHERE mobile = $2)) ORDER BY id LIMIT $3"
+        );
+        self.db
+            .clone()
+            .fetch_all(&sql, args![name_key(name), mobile, limit], decode)
+            .await
     }
 
     pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {
@@ -392,6 +418,31 @@ pub(crate) async fn fill_missing_fields(tx: &mut crate::db::Tx) -> Result<(), St
             )
             .await?;
         }
+    }
+    Ok(())
+}
+
+/// Every customer's `name_key` (migration 10), in batches of ids.
+pub(crate) async fn fill_name_keys(tx: &mut crate::db::Tx) -> Result<(), StoreError> {
+    let max_id = max_customer_id(tx).await?;
+    let mut from = 0;
+    while from < max_id {
+        let to = from + REFRESH_BATCH;
+        let names = tx
+            .fetch_all(
+                "SELECT id, name FROM customers WHERE id > $1 AND id <= $2",
+                args![from, to],
+                |r: &dyn RowGet| Ok((r.int("id")?, r.text("name")?)),
+            )
+            .await?;
+        for (id, name) in names {
+            tx.execute(
+                "UPDATE customers SET name_key = $1 WHERE id = $2",
+                args![name_key(&name), id],
+            )
+            .await?;
+        }
+        from = to;
     }
     Ok(())
 }

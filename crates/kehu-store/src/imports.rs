@@ -216,6 +216,7 @@ impl Store {
             existing,
             changes: Vec::new(),
             facts: BTreeSet::new(),
+            rollups: BTreeSet::new(),
             today: self.today(),
         })
     }
@@ -433,11 +434,12 @@ async fn restore(tx: &mut Tx, entity: Entity, before: &Value) -> Result<(i64, i6
         Entity::Customer => {
             let c: Customer = serde_json::from_value(before.clone()).map_err(bad)?;
             let was = c.version;
+            let key = crate::customers::name_key(&c.name);
             let now = tx.fetch_one(
                 "UPDATE customers SET code=$1, name=$2, aliases=$3, uscc=$4, industry=$5, employees=$6, annual_revenue_fen=$7, province=$8, \
                  city=$9, sales_region=$10, address=$11, founded_on=$12, cooperation_start_on=$13, product_types=$14, \
                  declared_annual_purchase_fen=$15, status=$16, source_channel=$17, owner_id=$18, team=$19, notes=$20, custom_fields=$21, \
-                 missing_fields=$22, updated_at=$23, version = version + 1 WHERE id = $24 RETURNING version AS n",
+                 missing_fields=$22, updated_at=$23, name_key=$25, version = version + 1 WHERE id = $24 RETURNING version AS n",
                 args![
                     c.code,
                     c.name,
@@ -462,7 +464,8 @@ async fn restore(tx: &mut Tx, entity: Entity, before: &Value) -> Result<(i64, i6
                     Value::Object(c.custom_fields),
                     Value::from(c.missing_fields),
                     at,
-                    c.id
+                    c.id,
+                    key
                 ],
                 decode_n,
             )
@@ -526,7 +529,10 @@ pub struct ImportWriter {
     tx: Tx,
     existing: Option<i64>,
     changes: Vec<(Entity, i64, i64, Option<Value>, i64)>,
+    /// Customers whose fields or records changed (the change feed).
     facts: BTreeSet<i64>,
+    /// Customers whose orders or interactions changed (rollups, digests).
+    rollups: BTreeSet<i64>,
     today: chrono::NaiveDate,
 }
 
@@ -552,6 +558,9 @@ impl ImportWriter {
         self.changes
             .push((entity, id, customer_id, before, version));
         self.facts.insert(customer_id);
+        if matches!(entity, Entity::Order | Entity::Interaction) {
+            self.rollups.insert(customer_id);
+        }
     }
 
     pub async fn insert_customer(
@@ -591,12 +600,14 @@ impl ImportWriter {
         Ok(c)
     }
 
+    /// `others`: the customer may have other contacts (not one created by this import a moment ago).
     pub async fn insert_contact(
         &mut self,
         customer_id: i64,
         d: &ContactData,
+        others: bool,
     ) -> Result<Contact, StoreError> {
-        let c = crate::records::insert_contact_in(&mut self.tx, customer_id, d).await?;
+        let c = crate::records::insert_contact_in(&mut self.tx, customer_id, d, others).await?;
         self.note(Entity::Contact, c.id, customer_id, None, c.version);
         Ok(c)
     }
@@ -666,7 +677,7 @@ impl ImportWriter {
         new: &NewImport<'_>,
         outcome: &ImportOutcome,
     ) -> Result<(i64, Vec<i64>), StoreError> {
-        for &customer_id in &self.facts {
+        for &customer_id in &self.rollups {
             Store::refresh_customer_rollups(&mut self.tx, customer_id, self.today).await?;
         }
         let customers: Vec<i64> = self.facts.iter().copied().collect();
@@ -781,34 +792,3 @@ macro_rules! lookup_on {
 
 lookup_on!(ImportReader<'_>, tx);
 lookup_on!(DryReader, db);
-
-/// Every customer's id, code, name, owner and team: what new rows are
-/// compared with for likely duplicates (a million names fit in memory).
-pub async fn customer_names(store: &Store) -> Result<Vec<NameRow>, StoreError> {
-    store
-        .db
-        .clone()
-        .fetch_all(
-            "SELECT id, code, name, owner_id, team FROM customers",
-            vec![],
-            |r: &dyn RowGet| {
-                Ok(NameRow {
-                    id: r.int("id")?,
-                    code: r.text("code")?,
-                    name: r.text("name")?,
-                    owner_id: r.opt_int("owner_id")?,
-                    team: r.opt_text("team")?,
-                })
-            },
-        )
-        .await
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameRow {
-    pub id: i64,
-    pub code: String,
-    pub name: String,
-    pub owner_id: Option<i64>,
-    pub team: Option<String>,
-}

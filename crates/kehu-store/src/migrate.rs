@@ -35,6 +35,8 @@ enum DataStep {
     PresetTags,
     /// Existing customers' `missing_fields` (待跟进), by the core's rule.
     FollowUpGaps,
+    /// Existing customers' `name_key`.
+    NameKeys,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -100,6 +102,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_imports.sql"),
         postgres: include_str!("../migrations/postgres/0009_imports.sql"),
         data: DataStep::FollowUpGaps,
+    },
+    Migration {
+        version: 10,
+        name: "name_keys",
+        sqlite: include_str!("../migrations/sqlite/0010_name_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0010_name_keys.sql"),
+        data: DataStep::NameKeys,
     },
 ];
 
@@ -169,6 +178,7 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
         DataStep::FactDigests => crate::facts::rewrite_all_fact_digests(tx).await.map(drop),
         DataStep::PresetTags => crate::tags::seed_preset_tags(tx).await,
         DataStep::FollowUpGaps => crate::customers::fill_missing_fields(tx).await,
+        DataStep::NameKeys => crate::customers::fill_name_keys(tx).await,
         DataStep::SchemeVersions => {
             crate::schemes::seed_preset_versions(tx).await?;
             let admin = tx

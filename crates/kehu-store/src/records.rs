@@ -120,11 +120,14 @@ async fn clear_other_primaries(
     Ok(())
 }
 
-/// Inserts a contact inside an open transaction (also used when a customer is created with its contact).
+/// Inserts a contact inside an open transaction (also used when a customer
+/// is created with its contact). `others`: the customer may have other
+/// contacts (a new customer has none, so no other primary to clear).
 pub(crate) async fn insert_contact_in(
     tx: &mut crate::db::Tx,
     customer_id: i64,
     d: &ContactData,
+    others: bool,
 ) -> Result<Contact, StoreError> {
     let now = Utc::now();
     let mut a = args![customer_id];
@@ -135,7 +138,7 @@ pub(crate) async fn insert_contact_in(
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING {CONTACT_COLUMNS}"
     );
     let c = tx.fetch_one(&sql, a, decode_contact).await?;
-    if c.is_primary {
+    if c.is_primary && others {
         clear_other_primaries(tx, customer_id, c.id).await?;
     }
     Ok(c)
@@ -249,7 +252,7 @@ impl Store {
         d: &ContactData,
     ) -> Result<Contact, StoreError> {
         let mut tx = self.db.begin().await?;
-        let c = insert_contact_in(&mut tx, customer_id, d).await?;
+        let c = insert_contact_in(&mut tx, customer_id, d, true).await?;
         tx.commit().await?;
         Ok(c)
     }

@@ -253,6 +253,24 @@ pub fn pinyin_of(s: &str) -> String {
 }
 
 pub fn normalize(name: &str) -> CompanyName {
+    let (full, place) = full_and_place(name);
+    let core = strip_suffixes(full.clone(), BUSINESS_WORDS, 2);
+    let pinyin = pinyin_of(&core);
+    CompanyName {
+        full,
+        core,
+        pinyin,
+        place,
+    }
+}
+
+/// Only [`CompanyName::full`]: what an exact comparison needs (an import
+/// compares a million stored names this way).
+pub fn full_name(name: &str) -> String {
+    full_and_place(name).0
+}
+
+fn full_and_place(name: &str) -> (String, Option<String>) {
     let lowered: String = to_half_width(name)
         .chars()
         .flat_map(char::to_lowercase)
@@ -286,14 +304,7 @@ pub fn normalize(name: &str) -> CompanyName {
             full.truncate(full.len() - p.len());
         }
     }
-    let core = strip_suffixes(full.clone(), BUSINESS_WORDS, 2);
-    let pinyin = pinyin_of(&core);
-    CompanyName {
-        full,
-        core,
-        pinyin,
-        place,
-    }
+    (full, place)
 }
 
 /// `short` is an abbreviation of `long`: same first character, its characters

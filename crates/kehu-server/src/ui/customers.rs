@@ -23,7 +23,7 @@ use kehu_core::query::{
 };
 use kehu_core::region::{PROVINCES, SALES_REGIONS};
 use kehu_core::role::{Ownership, Permission};
-use kehu_core::{Fen, Lang, ValidationErrors};
+use kehu_core::{Fen, Lang, Reason, ValidationErrors};
 use kehu_store::model::Customer;
 use kehu_store::{Owner, ScopeFilter};
 use minijinja::{context, Value};
@@ -518,6 +518,36 @@ pub async fn new_form(State(state): State<AppState>, page: Page) -> Result<Respo
     .await
 }
 
+/// The form's warning about likely duplicates, as a form-level error that
+/// "save anyway" (`confirm_duplicates`) passes. Customers outside the
+/// user's reach are counted, not named.
+fn duplicates_warning(page: &Page, twins: &[Customer]) -> ValidationErrors {
+    let reach = |c: &Customer| {
+        page.user.actor.may(
+            Permission::CustomerRead,
+            Ownership {
+                owner_id: c.owner_id,
+                team: c.team.as_deref(),
+            },
+        )
+    };
+    let named: Vec<String> = twins
+        .iter()
+        .filter(|c| reach(c))
+        .map(|c| format!("{} {}", c.code, c.name))
+        .collect();
+    let hidden = twins.len() - named.len();
+    let mut zh = format!("可能已有这家客户：{}", named.join("、"));
+    let mut en = format!("this company may exist already: {}", named.join(", "));
+    if hidden > 0 {
+        zh.push_str(&format!("（另有 {hidden} 家属于其他团队）"));
+        en.push_str(&format!(" ({hidden} more of other teams)"));
+    }
+    zh.push_str("。确认不是同一家后勾选“仍然保存”。");
+    en.push_str(". If it is another company, tick \"save anyway\".");
+    ValidationErrors::single("_duplicates", Reason::Other { zh, en })
+}
+
 pub async fn create(
     State(state): State<AppState>,
     page: Page,
@@ -568,10 +598,20 @@ pub async fn create(
         };
         all.clone().into_result()?;
         match (data, owner) {
-            (Some(d), Some(o)) => Ok(state
-                .store
-                .insert_customer(&d, &o, Some(page.user.user.id), contact.as_ref())
-                .await?),
+            (Some(mut d), Some(o)) => {
+                d.fill_region_from_landline(contact.as_ref().and_then(|c| c.landline.as_deref()));
+                if form.get("confirm_duplicates").is_none() {
+                    let mobile = contact.as_ref().and_then(|c| c.mobile.as_deref());
+                    let twins = state.store.likely_duplicates(&d.name, mobile, 5).await?;
+                    if !twins.is_empty() {
+                        return Err(ApiError::Validation(duplicates_warning(&page, &twins)));
+                    }
+                }
+                Ok(state
+                    .store
+                    .insert_customer(&d, &o, Some(page.user.user.id), contact.as_ref())
+                    .await?)
+            }
             _ => Err(ApiError::Validation(all)),
         }
     }

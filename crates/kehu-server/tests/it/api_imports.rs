@@ -161,6 +161,18 @@ async fn customers_template_dry_run_apply_rerun_and_undo(backend: Backend) {
     let c1_after = json_at(&admin, &format!("/api/v1/customers/{}", c1["id"])).await;
     assert_eq!(c1_after["version"], version_before, "nothing rewritten");
 
+    // A new row naming a stored company differently is a likely duplicate of it.
+    let twin = "客户名称,所属行业\n（苏州）华东精密制造股份有限公司,制造业\n";
+    let twin = checked(&admin, "customers", "twin.csv", twin.as_bytes().to_vec()).await;
+    assert_eq!(counts(&twin)[..6], [1, 1, 0, 0, 0, 1], "{twin}");
+    assert!(
+        twin["problems"][0]["reason_en"]
+            .as_str()
+            .unwrap_or("")
+            .contains("existing customer C2024001"),
+        "{twin}"
+    );
+
     // A changed file updates only what it names; empty cells keep values.
     let change = "客户编号,客户名称,年采购额(万元),所属行业\nC2024001,华东精密制造有限公司,130,\nC2024003,宁波港通物流有限公司,,物流运输\n";
     let changed = checked(&admin, "customers", "更新.csv", change.as_bytes().to_vec()).await;

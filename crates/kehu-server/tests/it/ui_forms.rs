@@ -2,11 +2,14 @@
 //! CSRF on every post, escaping of user text.
 
 use crate::both_backends;
-use crate::helpers::spawn_app;
+use crate::helpers::{password_of, spawn_app};
 use kehu_store::Backend;
 use reqwest::{redirect::Policy, Client, StatusCode};
 
-both_backends!(login_form_password_change_and_csrf);
+both_backends!(
+    login_form_password_change_and_csrf,
+    the_create_form_warns_of_a_likely_duplicate
+);
 
 fn csrf_in(html: &str) -> String {
     let start = html
@@ -205,5 +208,87 @@ async fn login_form_password_change_and_csrf(backend: Backend) {
         html.contains("35.50万"),
         "35.5 万元 stored as fen and shown in 万"
     );
+    app.cleanup().await;
+}
+
+/// A new customer whose normalized name is an existing customer's (or who
+/// shares a contact's mobile) is not saved until the user says it is
+/// another company; the warning names the existing customer.
+async fn the_create_form_warns_of_a_likely_duplicate(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = app.token("dup_api", "admin", None).await;
+    let existing = api
+        .customer(
+            "杭州云帆科技有限公司",
+            serde_json::json!({"code": "C2025401"}),
+        )
+        .await;
+    app.user("dup_ui", "admin", None).await;
+    let c = Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let base = &app.base;
+    let login = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let signed_in = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf_in(&login).as_str()),
+            ("username", "dup_ui"),
+            ("password", password_of("dup_ui").as_str()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let form = c
+        .get(format!("{base}/customers/new"))
+        .send()
+        .await
+        .expect("form")
+        .text()
+        .await
+        .expect("html");
+    let csrf = csrf_in(&form);
+    let fields = |confirm: bool| {
+        let mut f = vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "云帆科技（杭州）有限公司".to_string()),
+            ("cooperation_start_on", "2022-01-01".to_string()),
+        ];
+        if confirm {
+            f.push(("confirm_duplicates", "1".to_string()));
+        }
+        f
+    };
+    let warned = c
+        .post(format!("{base}/customers/new"))
+        .form(&fields(false))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(warned.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = warned.text().await.expect("html");
+    assert!(html.contains("duplicates-warning"), "{html}");
+    assert!(html.contains("C2025401"), "the existing customer is named");
+    assert!(html.contains("confirm-duplicates"));
+    assert_eq!(app.store.customer_count().await.expect("count"), 1);
+    let saved = c
+        .post(format!("{base}/customers/new"))
+        .form(&fields(true))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.store.customer_count().await.expect("count"), 2);
+    let _ = existing;
     app.cleanup().await;
 }
