@@ -738,6 +738,9 @@ async fn plan_chunk<L: Lookup>(
     let mut interactions: HashMap<i64, Vec<Interaction>> = HashMap::new();
     if !ids.is_empty() {
         match cx.kind {
+            // A customers file without contact columns compares no contacts.
+            ImportKind::Customers
+                if !cx.chosen.iter().any(|(_, t)| t.key.starts_with("contact.")) => {}
             ImportKind::Customers | ImportKind::Contacts => {
                 for c in lookup.contacts_of(&ids).await? {
                     contacts.entry(c.customer_id).or_default().push(c);
@@ -1180,9 +1183,9 @@ pub async fn dry_run(
 
 /// Applies `table` in one transaction, recorded as import `existing` (a
 /// dry run being applied) or a new record. With `abort`, nothing is written
-/// when any row is invalid (the report's status says `refused`). The
-/// customers whose data changed are re-classified and their tag rules
-/// re-applied afterwards.
+/// when any row is invalid (the report's status says `refused`). Returns
+/// the report and the customers whose data changed: the caller brings
+/// their classes and tags up to date ([`after_import`]).
 pub async fn apply(
     state: &AppState,
     table: Table,
@@ -1191,7 +1194,7 @@ pub async fn apply(
     existing: Option<i64>,
     file_sha256: &str,
     sink: &mut dyn ProblemSink,
-) -> Result<ImportReport, ApiError> {
+) -> Result<(ImportReport, Vec<i64>), ApiError> {
     importer.check(options.kind)?;
     let mut writer = state.store.begin_import(existing).await?;
     let mut report = run_rows(state, table, options, importer, Some(&mut writer), sink).await?;
@@ -1211,12 +1214,11 @@ pub async fn apply(
             }
             None => state.store.record_dry_run(&new, &outcome, None).await?,
         });
-        return Ok(report);
+        return Ok((report, Vec::new()));
     }
     let (id, customers) = writer.finish(&new, &outcome).await?;
     report.id = Some(id);
-    after_import(state, &customers, importer.user_id).await;
-    Ok(report)
+    Ok((report, customers))
 }
 
 /// Re-classifies the customers an import (or its undo) changed and
@@ -1522,7 +1524,7 @@ pub async fn apply_stored(
         on_invalid,
         skip_suspects,
     };
-    apply(
+    let (report, customers) = apply(
         state,
         table,
         &options,
@@ -1531,7 +1533,9 @@ pub async fn apply_stored(
         &record.file_sha256,
         &mut (),
     )
-    .await
+    .await?;
+    after_import(state, &customers, importer.user_id).await;
+    Ok(report)
 }
 
 /// Undoes an applied import (the importer's own, or any for those who reach everyone).

@@ -138,6 +138,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
     let open = |path: &std::path::Path| {
         Table::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     };
+    let mut timing = None;
     let report = if opts.dry_run {
         let report = imports::dry_run(&state, open(&opts.file)?, &options, &importer, &mut sink)
             .await
@@ -160,7 +161,8 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             ..report
         }
     } else {
-        imports::apply(
+        let started = std::time::Instant::now();
+        let (report, customers) = imports::apply(
             &state,
             open(&opts.file)?,
             &options,
@@ -170,7 +172,13 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             &mut sink,
         )
         .await
-        .map_err(crate::one_line)?
+        .map_err(crate::one_line)?;
+        let written = started.elapsed();
+        bar.set_message("classifying");
+        let started = std::time::Instant::now();
+        imports::after_import(&state, &customers, None).await;
+        timing = Some((written, customers.len(), started.elapsed()));
+        report
     };
     bar.finish_and_clear();
     if let Some(mut f) = sink.file.take() {
@@ -181,6 +189,13 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         bail!("--errors: writing the error report failed: {e}");
     }
     print_report(&report, opts.json, opts.errors.is_some())?;
+    if let Some((written, customers, classified)) = timing {
+        eprintln!(
+            "checked and written in {:.1} s; classes and tag rules of {customers} customer(s) brought up to date in {:.1} s",
+            written.as_secs_f64(),
+            classified.as_secs_f64()
+        );
+    }
     if report.status == "refused" {
         bail!(
             "import refused: {} invalid row(s), nothing written (use --on-invalid skip to import the valid rows)",
