@@ -39,6 +39,17 @@ pub struct Columns<'a> {
     pub kind: ImportKind,
     pub headers: &'a [String],
     pub chosen: &'a [(usize, &'static Target)],
+    /// Columns feeding custom fields of customers.
+    pub custom: &'a [CustomColumn],
+}
+
+/// A column feeding a customer's custom field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomColumn {
+    pub column: usize,
+    pub key: String,
+    /// The field takes several values (a cell lists them: 甲、乙).
+    pub list: bool,
 }
 
 /// A row read into the input of its kind (one per row, short-lived: the
@@ -78,9 +89,17 @@ impl<'a> Columns<'a> {
         reason: &Reason,
         warning: bool,
     ) -> RowProblem {
-        let column = self.chosen.iter().find(|(_, t)| t.key == field);
+        let column = self
+            .chosen
+            .iter()
+            .find(|(_, t)| t.key == field)
+            .map(|(c, _)| c)
+            .or_else(|| {
+                let key = field.strip_prefix("custom_fields.")?;
+                self.custom.iter().find(|c| c.key == key).map(|c| &c.column)
+            });
         let (column, value) = match column {
-            Some((c, _)) => (
+            Some(c) => (
                 self.headers.get(*c).cloned().unwrap_or_default(),
                 cells.get(*c).cloned().unwrap_or_default(),
             ),
@@ -233,6 +252,26 @@ impl<'a> Columns<'a> {
                     },
                     _ => {}
                 },
+            }
+        }
+        for c in self.custom {
+            let text = cells.get(c.column).map(String::as_str).unwrap_or("").trim();
+            if text.is_empty() {
+                continue;
+            }
+            let field = format!("custom_fields.{}", c.key);
+            match safe_cell(text) {
+                Err(reason) => problems.push(self.problem(row, cells, &field, &reason, false)),
+                Ok(()) => {
+                    // The field's own validation reads every kind from text;
+                    // a multi-choice field takes the listed values.
+                    let value = if c.list {
+                        serde_json::Value::from(split_list(text))
+                    } else {
+                        serde_json::Value::from(text)
+                    };
+                    customer.custom_fields.insert(c.key.clone(), value);
+                }
             }
         }
         if self.kind != ImportKind::Customers && customer_code.is_empty() {
@@ -478,6 +517,7 @@ mod tests {
             kind,
             headers: &headers,
             chosen: &chosen,
+            custom: &[],
         };
         let (input, problems) = columns.read(7, &strings(cells));
         if problems.is_empty() {
@@ -495,6 +535,7 @@ mod tests {
             kind: ImportKind::Orders,
             headers: &headers,
             chosen: &chosen,
+            custom: &[],
         };
         let cells = strings(&["C1", "2024-13-45", "-1"]);
         let (input, read) = columns.read(3, &cells);

@@ -334,6 +334,10 @@ pub fn resolve(
             }
             for (header, target) in &m.columns {
                 let Some(target_key) = target else { continue };
+                if target_key.starts_with(CUSTOM_PREFIX) {
+                    // Custom fields: see `custom_columns`.
+                    continue;
+                }
                 let target =
                     kind.target(target_key)
                         .ok_or_else(|| MappingError::UnknownTarget {
@@ -387,6 +391,79 @@ pub fn resolve(
     }
     chosen.sort_by_key(|(c, _)| *c);
     Ok(chosen)
+}
+
+/// A mapping's target for a custom field: `cf.KEY`.
+pub const CUSTOM_PREFIX: &str = "cf.";
+
+/// The columns that feed custom fields (`fields`: each field's key and
+/// label): those a mapping sends to `cf.KEY`, or, without a mapping, those
+/// not `taken` by a built-in field whose header is a field's label, its
+/// key or `cf.KEY` (up to width, case and brackets).
+pub fn custom_columns(
+    headers: &[String],
+    mapping: Option<&MappingFile>,
+    fields: &[(&str, &str)],
+    taken: &[usize],
+) -> Result<Vec<(usize, String)>, MappingError> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    match mapping {
+        Some(m) => {
+            for (header, target) in &m.columns {
+                let Some(key) = target
+                    .as_deref()
+                    .and_then(|t| t.strip_prefix(CUSTOM_PREFIX))
+                else {
+                    continue;
+                };
+                if !fields.iter().any(|(k, _)| *k == key) {
+                    return Err(MappingError::UnknownTarget {
+                        header: header.clone(),
+                        target: format!("{CUSTOM_PREFIX}{key}"),
+                        known: fields
+                            .iter()
+                            .map(|(k, _)| format!("{CUSTOM_PREFIX}{k}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+                let column = headers
+                    .iter()
+                    .position(|h| h.trim() == header.trim())
+                    .ok_or_else(|| MappingError::MissingColumn {
+                        header: header.clone(),
+                    })?;
+                if let Some((other, _)) = out.iter().find(|(_, k)| k == key) {
+                    return Err(MappingError::TargetTwice {
+                        target: format!("{CUSTOM_PREFIX}{key}"),
+                        first: headers[*other].clone(),
+                        second: header.clone(),
+                    });
+                }
+                out.push((column, key.to_string()));
+            }
+        }
+        None => {
+            for (column, header) in headers.iter().enumerate() {
+                if taken.contains(&column) {
+                    continue;
+                }
+                let h = normalize_header(header);
+                let field = fields.iter().find(|(key, label)| {
+                    h == normalize_header(label)
+                        || h == *key
+                        || h == normalize_header(&format!("{CUSTOM_PREFIX}{key}"))
+                });
+                if let Some((key, _)) = field {
+                    if !out.iter().any(|(_, k)| k == key) {
+                        out.push((column, key.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(c, _)| *c);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -561,6 +638,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(keys(&ok), ["name"]);
+    }
+
+    #[test]
+    fn custom_fields_are_found_by_label_or_mapped_by_key() {
+        let fields = [("budget", "预算(万元)"), ("intent_stage", "意向阶段")];
+        let h = headers(&["客户名称", "预算（万元）", "意向阶段", "备注"]);
+        let chosen = resolve(ImportKind::Customers, &h, None).expect("maps");
+        let taken: Vec<usize> = chosen.iter().map(|(c, _)| *c).collect();
+        let custom = custom_columns(&h, None, &fields, &taken).expect("custom");
+        assert_eq!(
+            custom,
+            [(1, "budget".to_string()), (2, "intent_stage".to_string())]
+        );
+        let mapping = MappingFile {
+            kind: None,
+            columns: [
+                ("客户名称".to_string(), Some("name".to_string())),
+                ("备注".to_string(), Some("cf.intent_stage".to_string())),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert!(resolve(ImportKind::Customers, &h, Some(&mapping)).is_ok());
+        let custom = custom_columns(&h, Some(&mapping), &fields, &[]).expect("custom");
+        assert_eq!(custom, [(3, "intent_stage".to_string())]);
+        let unknown = MappingFile {
+            columns: [("备注".to_string(), Some("cf.nope".to_string()))]
+                .into_iter()
+                .collect(),
+            ..mapping
+        };
+        let err = custom_columns(&h, Some(&unknown), &fields, &[]).unwrap_err();
+        assert!(err.to_string().contains("cf.budget"), "{err}");
     }
 
     #[test]

@@ -20,9 +20,12 @@ use kehu_core::contact::{ContactData, ContactInput};
 use kehu_core::customer::{CustomerInput, CustomerRules};
 use kehu_core::dedupe::company;
 use kehu_core::import::{
-    overlay_contact, overlay_customer, repeated_row, row_key, Columns, RowInput, RowProblem,
+    overlay_contact, overlay_customer, repeated_row, row_key, Columns, CustomColumn, RowInput,
+    RowProblem,
 };
-use kehu_core::import_mapping::{resolve, ImportKind, MappingFile, Target};
+use kehu_core::import_mapping::{
+    custom_columns, resolve, ImportKind, MappingFile, Target, CUSTOM_PREFIX,
+};
 use kehu_core::interaction::{InteractionData, InteractionInput, InteractionKind};
 use kehu_core::order::{OrderData, OrderInput};
 use kehu_core::role::{Actor, Ownership, Permission};
@@ -222,6 +225,31 @@ pub fn mapped_columns(
     resolve(kind, headers, mapping).map_err(mapping_error)
 }
 
+/// The columns of `headers` that feed custom fields of customers.
+fn custom_columns_of(
+    headers: &[String],
+    mapping: Option<&MappingFile>,
+    defs: &[kehu_core::custom_field::CustomFieldDef],
+    chosen: &[(usize, &'static Target)],
+) -> Result<Vec<CustomColumn>, ApiError> {
+    let fields: Vec<(&str, &str)> = defs
+        .iter()
+        .map(|d| (d.key.as_str(), d.label.as_str()))
+        .collect();
+    let taken: Vec<usize> = chosen.iter().map(|(c, _)| *c).collect();
+    let found = custom_columns(headers, mapping, &fields, &taken).map_err(mapping_error)?;
+    Ok(found
+        .into_iter()
+        .map(|(column, key)| CustomColumn {
+            list: defs
+                .iter()
+                .any(|d| d.key == key && d.kind == kehu_core::custom_field::FieldKind::MultiEnum),
+            column,
+            key,
+        })
+        .collect())
+}
+
 /// What planning a row decided.
 enum Plan {
     Invalid(Vec<RowProblem>),
@@ -281,6 +309,7 @@ struct Context<'a> {
     kind: ImportKind,
     headers: &'a [String],
     chosen: &'a [(usize, &'static Target)],
+    custom: &'a [CustomColumn],
     importer: &'a Importer,
     industries: Vec<String>,
     defs: Vec<kehu_core::custom_field::CustomFieldDef>,
@@ -299,6 +328,7 @@ impl Context<'_> {
             kind: self.kind,
             headers: self.headers,
             chosen: self.chosen,
+            custom: self.custom,
         }
     }
 
@@ -347,13 +377,21 @@ async fn run_rows(
 ) -> Result<ImportReport, ApiError> {
     let headers = table.headers.clone();
     let chosen = mapped_columns(options.kind, &headers, options.mapping.as_ref())?;
+    let defs = state.store.custom_field_defs().await?;
+    let custom = match options.kind {
+        ImportKind::Customers => {
+            custom_columns_of(&headers, options.mapping.as_ref(), &defs, &chosen)?
+        }
+        _ => Vec::new(),
+    };
     let mut cx = Context {
         kind: options.kind,
         headers: &headers,
         chosen: &chosen,
+        custom: &custom,
         importer,
         industries: state.store.industries().await?,
-        defs: state.store.custom_field_defs().await?,
+        defs,
         today: state.store.today(),
         seen: HashMap::new(),
         new_names: HashMap::new(),
@@ -433,14 +471,23 @@ async fn run_rows(
         file_name: options.file_name.clone(),
         status: status.to_string(),
         counts,
-        mapping: chosen
-            .iter()
-            .map(|(c, t)| MappedColumn {
-                column: *c,
-                header: headers[*c].clone(),
-                field: t.key.to_string(),
-            })
-            .collect(),
+        mapping: {
+            let mut m: Vec<MappedColumn> = chosen
+                .iter()
+                .map(|(c, t)| MappedColumn {
+                    column: *c,
+                    header: headers[*c].clone(),
+                    field: t.key.to_string(),
+                })
+                .chain(custom.iter().map(|c| MappedColumn {
+                    column: c.column,
+                    header: headers[c.column].clone(),
+                    field: format!("{CUSTOM_PREFIX}{}", c.key),
+                }))
+                .collect();
+            m.sort_by_key(|c| c.column);
+            m
+        },
         headers: headers.clone(),
         problems,
         problems_total,

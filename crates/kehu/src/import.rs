@@ -260,11 +260,14 @@ fn print_report(r: &ImportReport, json: bool, errors_in_file: bool) -> Result<()
 
 /// `kehu imports list`: the latest imports.
 pub async fn list(db: &str) -> Result<()> {
+    use std::io::Write;
     let store = crate::open_store(db).await?;
+    let mut out = std::io::stdout().lock();
     for r in store.list_imports(None, 50).await? {
         let counts: imports::ImportCounts =
             serde_json::from_value(r.counts.clone()).unwrap_or_default();
-        println!(
+        let line = writeln!(
+            out,
             "#{}\t{}\t{}\t{}\t{}\tnew {} updated {} invalid {}",
             r.id,
             r.created_at.format("%Y-%m-%d %H:%M"),
@@ -275,6 +278,10 @@ pub async fn list(db: &str) -> Result<()> {
             counts.updated,
             counts.invalid
         );
+        // A reader that stopped (`| head`) is not an error.
+        if line.is_err() {
+            break;
+        }
     }
     Ok(())
 }

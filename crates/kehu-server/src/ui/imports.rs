@@ -139,11 +139,19 @@ pub async fn detail(
             .map(|m| (m.header.clone(), m.field.clone()))
             .collect()
     };
-    let fields: Vec<Value> = kind
+    let mut fields: Vec<Value> = kind
         .targets()
         .iter()
         .map(|t| context! { key => t.key, label => t.headers[0], required => t.required })
         .collect();
+    if kind == ImportKind::Customers {
+        for d in state.store.custom_field_defs().await? {
+            fields.push(context! {
+                key => format!("{}{}", kehu_core::import_mapping::CUSTOM_PREFIX, d.key),
+                label => d.label, required => false,
+            });
+        }
+    }
     let columns: Vec<Value> = headers
         .iter()
         .enumerate()

@@ -465,6 +465,26 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
     let still = json_at(&admin, &format!("/api/v1/customers/{}", c["id"])).await;
     assert_eq!(still["notes"], "已核实");
 
+    // Custom fields by their labels (意向阶段, 预计成交日期), checked like any field.
+    let custom = "客户编号,客户名称,所属行业,合作起始时间,意向阶段,预计成交日期\n\
+                  C2025210,厦门海沧贸易有限公司,零售业,2022-01-01,大希望,2027/1/15\n\
+                  C2025211,厦门集美贸易有限公司,零售业,2022-01-01,很想买,2027-02-01\n";
+    let report = checked(&admin, "customers", "cf.csv", custom.as_bytes().to_vec()).await;
+    assert_eq!(counts(&report)[..5], [2, 1, 0, 0, 1], "{report}");
+    assert!(
+        report["mapping"].to_string().contains("cf.intent_stage"),
+        "{report}"
+    );
+    assert_eq!(report["problems"][0]["column"], "意向阶段");
+    assert_eq!(report["problems"][0]["field"], "custom_fields.intent_stage");
+    apply(&admin, &report["id"], "skip").await;
+    let list = json_at(&admin, "/api/v1/customers?code=C2025210").await;
+    assert_eq!(list["items"][0]["custom_fields"]["intent_stage"], "大希望");
+    assert_eq!(
+        list["items"][0]["custom_fields"]["expected_close_on"],
+        "2027-01-15"
+    );
+
     // Re-checking with a mapping: a column left out, another renamed.
     let odd = "编号,公司全称,Industry\nC2025202,珠海海川船舶有限公司,制造业\n";
     let r = upload(&admin, "customers", "odd.csv", odd.into()).await;
