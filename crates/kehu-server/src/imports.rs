@@ -448,16 +448,14 @@ async fn run_rows(
         };
         for plan in plans {
             let written = tally(&mut counts, &plan, options.skip_suspects, |p| note(p, sink));
-            if let (Some(w), true) = (writer.as_deref_mut(), written) {
+            // With `abort`, an invalid row means nothing will be kept: the
+            // rest is still read and counted, for a whole report.
+            refused |= options.on_invalid == OnInvalid::Abort && counts.invalid > 0;
+            if let (Some(w), true, false) = (writer.as_deref_mut(), written, refused) {
                 write(w, plan, importer).await?;
             }
         }
         sink.progress(counts.rows);
-        if options.on_invalid == OnInvalid::Abort && counts.invalid > 0 && writer.is_some() {
-            // Nothing will be written: stop reading.
-            refused = true;
-            break;
-        }
     }
     counts.problems = problems_total;
     let status = match (writer.is_some(), refused) {
@@ -708,42 +706,50 @@ async fn plan_chunk<L: Lookup>(
         };
         read.push(parsed);
     }
-    // Look up what the rows name.
-    let mut codes: Vec<String> = Vec::new();
-    let mut usccs: Vec<String> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut name_keys: Vec<String> = Vec::new();
-    for input in read.iter().flatten() {
-        match input {
-            RowInput::Customer { input, .. } => {
-                if let Some(c) = &input.code {
-                    codes.push(clean(c).to_ascii_uppercase());
-                }
-                if let Some(u) = &input.uscc {
-                    usccs.push(clean(u).to_ascii_uppercase());
-                }
-                if let (None, None, Some(n)) = (&input.code, &input.uscc, &input.name) {
-                    names.push(clean(n));
-                }
-                if let Some(n) = &input.name {
-                    name_keys.push(company::full_name(n));
-                }
-            }
+    // Look up what the rows name: codes first; a USCC only where the code
+    // does not already settle it; exact names of rows with neither; and
+    // normalized names only of rows that will be new (likely duplicates).
+    let customer_rows = || {
+        read.iter().flatten().filter_map(|r| match r {
+            RowInput::Customer { input, .. } => Some(input),
+            _ => None,
+        })
+    };
+    let upper = |s: &String| clean(s).to_ascii_uppercase();
+    let mut codes: Vec<String> = read
+        .iter()
+        .flatten()
+        .filter_map(|r| match r {
+            RowInput::Customer { input, .. } => input.code.as_ref().map(upper),
             RowInput::Contact { customer_code, .. }
             | RowInput::Order { customer_code, .. }
-            | RowInput::Interaction { customer_code, .. } => codes.push(customer_code.clone()),
-        }
-    }
+            | RowInput::Interaction { customer_code, .. } => Some(customer_code.clone()),
+        })
+        .collect();
     codes.sort();
     codes.dedup();
-    usccs.sort();
-    usccs.dedup();
     let by_code: BTreeMap<String, Customer> = lookup
         .customers_where_in("code", &codes)
         .await?
         .into_iter()
         .map(|c| (c.code.clone(), c))
         .collect();
+    let settled_by_code = |input: &CustomerInput| {
+        input
+            .code
+            .as_ref()
+            .and_then(|c| by_code.get(&upper(c)))
+            .is_some_and(|c| {
+                input.uscc.is_none()
+                    || c.uscc.as_deref() == input.uscc.as_ref().map(upper).as_deref()
+            })
+    };
+    let mut usccs: Vec<String> = customer_rows()
+        .filter(|i| !settled_by_code(i))
+        .filter_map(|i| i.uscc.as_ref().map(upper))
+        .collect();
+    usccs.sort();
+    usccs.dedup();
     let by_uscc: BTreeMap<String, Customer> = match usccs.is_empty() {
         true => BTreeMap::new(),
         false => lookup
@@ -753,23 +759,46 @@ async fn plan_chunk<L: Lookup>(
             .filter_map(|c| Some((c.uscc.clone()?, c)))
             .collect(),
     };
+    let mut names: Vec<String> = customer_rows()
+        .filter(|i| i.code.is_none() && i.uscc.is_none())
+        .filter_map(|i| i.name.as_deref().map(clean))
+        .collect();
     names.sort();
     names.dedup();
+    let mut by_name: BTreeMap<String, Vec<Customer>> = BTreeMap::new();
+    if !names.is_empty() {
+        for c in lookup.customers_where_in("name", &names).await? {
+            by_name.entry(c.name.clone()).or_default().push(c);
+        }
+    }
+    let will_be_new = |i: &CustomerInput| {
+        let found = i
+            .code
+            .as_ref()
+            .is_some_and(|c| by_code.contains_key(&upper(c)))
+            || i.uscc
+                .as_ref()
+                .is_some_and(|u| by_uscc.contains_key(&upper(u)))
+            || (i.code.is_none()
+                && i.uscc.is_none()
+                && i.name
+                    .as_deref()
+                    .is_some_and(|n| by_name.contains_key(&clean(n))));
+        !found
+    };
+    let mut name_keys: Vec<String> = customer_rows()
+        .filter(|i| will_be_new(i))
+        .filter_map(|i| i.name.as_deref().map(company::full_name))
+        .filter(|k| !k.is_empty())
+        .collect();
     name_keys.sort();
     name_keys.dedup();
-    name_keys.retain(|k| !k.is_empty());
     // Stored customers under the same normalized name: likely duplicates of new rows.
     let mut by_key: BTreeMap<String, Customer> = BTreeMap::new();
     if !name_keys.is_empty() {
         for c in lookup.customers_where_in("name_key", &name_keys).await? {
             let key = company::full_name(&c.name);
             by_key.entry(key).or_insert(c);
-        }
-    }
-    let mut by_name: BTreeMap<String, Vec<Customer>> = BTreeMap::new();
-    if !names.is_empty() {
-        for c in lookup.customers_where_in("name", &names).await? {
-            by_name.entry(c.name.clone()).or_default().push(c);
         }
     }
     let mut ids: Vec<i64> = by_code

@@ -219,7 +219,13 @@ pub(crate) async fn fetch_in<K: Clone + Into<Arg>, T: Send>(
 ) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
     for part in keys.chunks(IDS_PER_QUERY) {
-        let q = sql.replacen("{}", &id_marks(part.len()), 1);
+        // Anonymous `?` on SQLite: sqlx looks `$N` up by name there, which
+        // is quadratic in the number of parameters.
+        let marks = match exec.backend() {
+            Backend::Sqlite => vec!["?"; part.len()].join(","),
+            Backend::Postgres => id_marks(part.len()),
+        };
+        let q = sql.replacen("{}", &marks, 1);
         let a: Vec<Arg> = part.iter().cloned().map(Into::into).collect();
         out.extend(exec.fetch_all(&q, a, decode).await?);
     }

@@ -11,6 +11,17 @@ both_backends!(
     the_create_form_warns_of_a_likely_duplicate
 );
 
+/// The page at `url`, as text.
+async fn html_of(c: &Client, url: String) -> String {
+    c.get(url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html")
+}
+
 fn csrf_in(html: &str) -> String {
     let start = html
         .find("name=\"csrf_token\" value=\"")
@@ -51,14 +62,7 @@ async fn login_form_password_change_and_csrf(backend: Backend) {
         r.headers().get("location").and_then(|v| v.to_str().ok()),
         Some("/login?next=%2Fcustomers")
     );
-    let page = c
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .expect("login page")
-        .text()
-        .await
-        .expect("html");
+    let page = html_of(&c, format!("{base}/login")).await;
     let login_csrf = csrf_in(&page);
     let forged = c
         .post(format!("{base}/login"))
@@ -103,14 +107,7 @@ async fn login_form_password_change_and_csrf(backend: Backend) {
         r.headers().get("location").and_then(|v| v.to_str().ok()),
         Some("/account/password")
     );
-    let form = c
-        .get(format!("{base}/account/password"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("html");
+    let form = html_of(&c, format!("{base}/account/password")).await;
     let csrf = csrf_in(&form);
     let mismatch = c
         .post(format!("{base}/account/password"))
@@ -156,14 +153,7 @@ async fn login_form_password_change_and_csrf(backend: Backend) {
         .await
         .expect("post");
     assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
-    let html = c
-        .get(format!("{base}/customers/new"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("html");
+    let html = html_of(&c, format!("{base}/customers/new")).await;
     let csrf = csrf_in(&html);
     let created = c
         .post(format!("{base}/customers/new"))
@@ -230,14 +220,7 @@ async fn the_create_form_warns_of_a_likely_duplicate(backend: Backend) {
         .build()
         .expect("client");
     let base = &app.base;
-    let login = c
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .expect("login page")
-        .text()
-        .await
-        .expect("html");
+    let login = html_of(&c, format!("{base}/login")).await;
     let signed_in = c
         .post(format!("{base}/login"))
         .form(&[
@@ -249,14 +232,7 @@ async fn the_create_form_warns_of_a_likely_duplicate(backend: Backend) {
         .await
         .expect("login");
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let form = c
-        .get(format!("{base}/customers/new"))
-        .send()
-        .await
-        .expect("form")
-        .text()
-        .await
-        .expect("html");
+    let form = html_of(&c, format!("{base}/customers/new")).await;
     let csrf = csrf_in(&form);
     let fields = |confirm: bool| {
         let mut f = vec![
