@@ -271,8 +271,12 @@ impl Store {
         }
         let mut summary = UndoSummary::default();
         let mut touched = BTreeSet::new();
+        let mut rollups = Vec::new();
         for c in &changes {
             touched.insert(c.customer_id);
+            if matches!(c.entity, Entity::Order | Entity::Interaction) {
+                rollups.push(c.customer_id);
+            }
             let table = c.entity.table();
             if c.inserted {
                 let sql = format!("DELETE FROM {table} WHERE id = $1");
@@ -291,10 +295,14 @@ impl Store {
             }
         }
         let today = self.today();
+        // Orders and interactions changed: their customers' rollups (of
+        // those still there) follow.
+        rollups.sort_unstable();
+        rollups.dedup();
         let existing: Vec<i64> = crate::db::fetch_in(
             &mut tx,
             "SELECT id AS n FROM customers WHERE id IN ({})",
-            &touched.iter().copied().collect::<Vec<_>>(),
+            &rollups,
             decode_n,
         )
         .await?;

@@ -709,6 +709,19 @@ pub async fn update(
             }
             Err(e) => return Err(e),
         };
+        // A renamed customer may now be the name of another one.
+        if data.name != current.name && form.get("confirm_duplicates").is_none() {
+            let twins: Vec<Customer> = state
+                .store
+                .likely_duplicates(&data.name, None, 6)
+                .await?
+                .into_iter()
+                .filter(|c| c.id != id)
+                .collect();
+            if !twins.is_empty() {
+                return Err(ApiError::Validation(duplicates_warning(&page, &twins)));
+            }
+        }
         Ok(state
             .store
             .update_customer(id, version, &data, &owner, Some(page.user.user.id))

@@ -265,6 +265,45 @@ async fn the_create_form_warns_of_a_likely_duplicate(backend: Backend) {
         .expect("post");
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.store.customer_count().await.expect("count"), 2);
+
+    // Renaming another customer to the same company warns too.
+    let other = api
+        .customer(
+            "宁波港通物流有限公司",
+            serde_json::json!({"code": "C2025402"}),
+        )
+        .await;
+    let edit_url = format!("{base}/customers/{}/edit", other["id"]);
+    let edit = html_of(&c, edit_url.clone()).await;
+    let rename = |confirm: bool| {
+        let mut f = vec![
+            ("csrf_token", csrf_in(&edit)),
+            ("version", other["version"].to_string()),
+            ("name", "杭州云帆科技股份有限公司".to_string()),
+            ("industry", "制造业".to_string()),
+            ("sales_region", "华东".to_string()),
+            ("cooperation_start_on", "2021-03-15".to_string()),
+        ];
+        if confirm {
+            f.push(("confirm_duplicates", "1".to_string()));
+        }
+        f
+    };
+    let warned = c
+        .post(&edit_url)
+        .form(&rename(false))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(warned.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(warned.text().await.expect("html").contains("C2025401"));
+    let saved = c
+        .post(&edit_url)
+        .form(&rename(true))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let _ = existing;
     app.cleanup().await;
 }
