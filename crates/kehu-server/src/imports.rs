@@ -91,6 +91,13 @@ impl Importer {
         self.actor.as_ref().is_none_or(|a| a.grants.has(p))
     }
 
+    /// Whether every import is visible (rights reaching every customer, or the command line).
+    fn sees_every_import(&self) -> bool {
+        self.actor.as_ref().is_none_or(|a| {
+            a.grants.scope(Permission::CustomerCreate) == Some(kehu_core::role::Scope::All)
+        })
+    }
+
     /// Fails unless the importer may import `kind` at all.
     pub fn check(&self, kind: ImportKind) -> Result<(), ApiError> {
         let ok = match kind {
@@ -1403,6 +1410,17 @@ pub fn kind_names() -> String {
     ImportKind::ALL.map(ImportKind::name).join(", ")
 }
 
+/// The imports `importer` may see: their own, or everyone's for those
+/// whose rights reach every customer (newest first, at most `limit`).
+pub async fn visible_records(
+    state: &AppState,
+    importer: &Importer,
+    limit: i64,
+) -> Result<Vec<kehu_store::imports::ImportRecord>, ApiError> {
+    let whose = (!importer.sees_every_import()).then_some(importer.user_id.unwrap_or(0));
+    Ok(state.store.list_imports(whose, limit).await?)
+}
+
 /// The importer a signed-in user is.
 pub fn importer_of(user: &crate::auth::CurrentUser) -> Importer {
     Importer {
@@ -1500,10 +1518,7 @@ pub async fn visible_record(
     id: i64,
 ) -> Result<kehu_store::imports::ImportRecord, ApiError> {
     let record = state.store.import_record(id).await?;
-    let everyone = importer.actor.as_ref().is_none_or(|a| {
-        a.grants.scope(Permission::CustomerCreate) == Some(kehu_core::role::Scope::All)
-    });
-    if everyone || record.user_id == importer.user_id {
+    if importer.sees_every_import() || record.user_id == importer.user_id {
         Ok(record)
     } else {
         Err(ApiError::NotFound)

@@ -121,15 +121,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Json<Vec<ImportReport>>, ApiError> {
-    let everyone = user
-        .actor
-        .grants
-        .scope(kehu_core::role::Permission::CustomerCreate)
-        == Some(kehu_core::role::Scope::All);
-    let records = state
-        .store
-        .list_imports((!everyone).then_some(user.user.id), 100)
-        .await?;
+    let records = imports::visible_records(&state, &imports::importer_of(&user), 100).await?;
     Ok(Json(records.iter().map(imports::report_of).collect()))
 }
 

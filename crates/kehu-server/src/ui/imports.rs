@@ -38,16 +38,7 @@ fn status_label(status: &str, lang: Lang) -> &str {
 
 /// GET /imports: the upload form and the latest imports.
 pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
-    let everyone = page
-        .user
-        .actor
-        .grants
-        .scope(kehu_core::role::Permission::CustomerCreate)
-        == Some(kehu_core::role::Scope::All);
-    let records = state
-        .store
-        .list_imports((!everyone).then_some(page.user.user.id), 50)
-        .await?;
+    let records = imports::visible_records(&state, &imports::importer_of(&page.user), 50).await?;
     let lang = page.lang;
     let rows: Vec<Value> = records
         .iter()
