@@ -346,13 +346,18 @@ fn set_contact(c: &mut ContactInput, field: &str, value: Option<String>) {
     }
 }
 
+/// `base.field = row.field` for each named field `row` gives (is `Some`).
+macro_rules! take_given {
+    ($base:ident, $row:ident: $($f:ident),* $(,)?) => {
+        $( if $row.$f.is_some() { $base.$f = $row.$f.clone(); } )*
+    };
+}
+
 /// The given values of `row` replace those of `base`; absent ones leave
 /// `base` alone (an import never clears a stored value with an empty cell).
 pub fn overlay_customer(base: &mut CustomerInput, row: &CustomerInput) {
-    macro_rules! take {
-        ($($f:ident),*) => { $( if row.$f.is_some() { base.$f = row.$f.clone(); } )* };
-    }
-    take!(
+    take_given!(
+        base, row:
         code,
         name,
         uscc,
@@ -384,10 +389,7 @@ pub fn overlay_customer(base: &mut CustomerInput, row: &CustomerInput) {
 
 /// As [`overlay_customer`], for contacts.
 pub fn overlay_contact(base: &mut ContactInput, row: &ContactInput) {
-    macro_rules! take {
-        ($($f:ident),*) => { $( if row.$f.is_some() { base.$f = row.$f.clone(); } )* };
-    }
-    take!(name, title, decision_role, landline, mobile, email, notes);
+    take_given!(base, row: name, title, decision_role, landline, mobile, email, notes);
 }
 
 /// Cells that would act when the file is opened again or shown: a

@@ -313,6 +313,19 @@ pub enum MappingError {
     MissingRequired { missing: String, headers: String },
 }
 
+impl MappingError {
+    /// The refusal as a field reason, in both languages (each message is
+    /// written "Chinese / English").
+    pub fn reason(&self) -> crate::Reason {
+        let text = self.to_string();
+        let (zh, en) = text.split_once(" / ").unwrap_or((&text, &text));
+        crate::Reason::Other {
+            zh: zh.to_string(),
+            en: en.to_string(),
+        }
+    }
+}
+
 /// Column → target for a file: from a mapping file when given, otherwise
 /// from the suggestions (Exact and Known ones only: a Similar guess is not
 /// imported without someone confirming it).

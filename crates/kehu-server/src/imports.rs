@@ -10,8 +10,8 @@
 //! runs the same pass inside one transaction (`kehu_store::imports::ImportWriter`):
 //! all valid rows or, with `abort`, nothing when any row is invalid; an
 //! empty cell never clears a stored value, so a second run of the same file
-//! changes nothing. Rows stream in chunks; memory holds a chunk, the keys
-//! seen so far and (for customers) every customer's normalized name.
+//! changes nothing. Rows stream in chunks; memory holds a chunk and the keys
+//! seen so far.
 
 use crate::error::ApiError;
 use crate::tabular::{Row, Table, TabularError};
@@ -166,11 +166,10 @@ pub struct ImportReport {
     pub mapping: Vec<MappedColumn>,
     /// The file's headers.
     pub headers: Vec<String>,
-    /// The first problems (errors refuse a row; warnings do not).
+    /// The first problems (errors refuse a row; warnings do not); how many
+    /// there are in all is `counts.problems`.
     #[schema(value_type = Vec<Object>)]
     pub problems: Vec<RowProblem>,
-    /// How many problems there are in all.
-    pub problems_total: u64,
 }
 
 impl ImportReport {
@@ -183,6 +182,7 @@ impl ImportReport {
             },
             on_invalid: on_invalid.map(OnInvalid::name),
             skip_suspects,
+            headers: serde_json::Value::from(self.headers.clone()),
             mapping: serde_json::to_value(&self.mapping).unwrap_or_default(),
             counts: serde_json::to_value(&self.counts).unwrap_or_default(),
             problems: serde_json::to_value(&self.problems).unwrap_or_default(),
@@ -212,15 +212,7 @@ fn table_error(e: TabularError) -> ApiError {
 }
 
 fn mapping_error(e: kehu_core::import_mapping::MappingError) -> ApiError {
-    let text = e.to_string();
-    let (zh, en) = text.split_once(" / ").unwrap_or((&text, &text));
-    ApiError::field(
-        "mapping",
-        Reason::Other {
-            zh: zh.to_string(),
-            en: en.to_string(),
-        },
-    )
+    ApiError::field("mapping", e.reason())
 }
 
 /// The columns of `headers` for `kind`: what the import will read.
@@ -268,7 +260,8 @@ enum Plan {
     },
     UpdateCustomer {
         before: Box<Customer>,
-        data: Box<kehu_core::customer::CustomerData>,
+        /// None: the customer's own fields stay (only its contact changes).
+        data: Option<Box<kehu_core::customer::CustomerData>>,
         contact: ContactPlan,
     },
     Contact {
@@ -326,7 +319,7 @@ struct Context<'a> {
     /// New customers' normalized names in this file → first row.
     new_names: HashMap<String, u64>,
     /// Records written by an earlier row of this file → that row.
-    touched: HashMap<(u8, i64), u64>,
+    touched: HashMap<(Claimed, i64), u64>,
 }
 
 impl Context<'_> {
@@ -354,7 +347,7 @@ impl Context<'_> {
     }
 
     /// A second row about a record an earlier row wrote.
-    fn claim(&mut self, entity: u8, id: i64, row: u64) -> Option<u64> {
+    fn claim(&mut self, entity: Claimed, id: i64, row: u64) -> Option<u64> {
         match self.touched.get(&(entity, id)) {
             Some(first) => Some(*first),
             None => {
@@ -495,7 +488,6 @@ async fn run_rows(
         },
         headers: headers.clone(),
         problems,
-        problems_total,
     })
 }
 
@@ -533,9 +525,12 @@ fn tally(
             }
             true
         }
-        Plan::UpdateCustomer { data, .. } => {
+        Plan::UpdateCustomer { before, data, .. } => {
             counts.updated += 1;
-            if !data.missing_fields.is_empty() {
+            let missing = data
+                .as_ref()
+                .map_or(&before.missing_fields, |d| &d.missing_fields);
+            if !missing.is_empty() {
                 counts.follow_up += 1;
             }
             true
@@ -587,12 +582,11 @@ async fn write(w: &mut ImportWriter, plan: Plan, importer: &Importer) -> Result<
                 owner_id: before.owner_id,
                 team: before.team.clone(),
             };
-            let customer_id = before.id;
-            if data.as_ref() != &customer_data_of(&before) {
+            if let Some(data) = data {
                 w.update_customer(&before, &data, &owner, importer.user_id)
                     .await?;
             }
-            write_contact(w, customer_id, contact).await?;
+            write_contact(w, before.id, contact).await?;
         }
         Plan::Contact { customer_id, plan } => write_contact(w, customer_id, plan).await?,
         Plan::NewOrder { customer_id, data } => {
@@ -678,9 +672,13 @@ fn contact_data_of(c: &Contact) -> ContactData {
     }
 }
 
-const CUSTOMER: u8 = 0;
-const CONTACT: u8 = 1;
-const ORDER: u8 = 2;
+/// Records a row may update (a second row about the same one is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Claimed {
+    Customer,
+    Contact,
+    Order,
+}
 
 /// Plans every row of a chunk against what is stored (on `lookup`).
 async fn plan_chunk<L: Lookup>(
@@ -853,14 +851,8 @@ async fn plan_chunk<L: Lookup>(
         };
         let plan = match input {
             RowInput::Customer { input, contact } => {
-                let found_code = input
-                    .code
-                    .as_ref()
-                    .and_then(|c| by_code.get(&clean(c).to_ascii_uppercase()));
-                let found_uscc = input
-                    .uscc
-                    .as_ref()
-                    .and_then(|u| by_uscc.get(&clean(u).to_ascii_uppercase()));
+                let found_code = input.code.as_ref().and_then(|c| by_code.get(&upper(c)));
+                let found_uscc = input.uscc.as_ref().and_then(|u| by_uscc.get(&upper(u)));
                 let existing = match (found_code, found_uscc) {
                     (Some(a), Some(b)) if a.id != b.id => {
                         plans.push(cx.invalid(
@@ -874,6 +866,28 @@ async fn plan_chunk<L: Lookup>(
                         continue;
                     }
                     (Some(a), _) => Some(a),
+                    // A code the store does not know, with the USCC of a stored
+                    // customer: never a silent change of that customer's code.
+                    (None, Some(b)) if input.code.is_some() => {
+                        let who = if cx.importer.may(
+                            Permission::CustomerRead,
+                            b.owner_id,
+                            b.team.as_deref(),
+                        ) {
+                            b.code.clone()
+                        } else {
+                            "（他人负责的客户 / a customer of another team）".into()
+                        };
+                        plans.push(cx.invalid(
+                            row,
+                            "code",
+                            Reason::Other {
+                                zh: format!("该统一社会信用代码属于客户 {who}，与本行的客户编号不符；请改用其编号，或不导入编号列"),
+                                en: format!("the USCC belongs to customer {who}, not to this code: use its code, or leave the code column out"),
+                            },
+                        ));
+                        continue;
+                    }
                     (None, Some(b)) => Some(b),
                     // Neither code nor USCC: the same name is the same customer.
                     (None, None) if input.code.is_none() && input.uscc.is_none() => {
@@ -913,7 +927,7 @@ async fn plan_chunk<L: Lookup>(
                         Ok(plan) => {
                             let first = match &plan {
                                 ContactPlan::Update(before, _) => {
-                                    cx.claim(CONTACT, before.id, row.number)
+                                    cx.claim(Claimed::Contact, before.id, row.number)
                                 }
                                 _ => None,
                             };
@@ -987,7 +1001,7 @@ fn plan_customer(
                     },
                 );
             }
-            if let Some(first) = cx.claim(CUSTOMER, before.id, row.number) {
+            if let Some(first) = cx.claim(Claimed::Customer, before.id, row.number) {
                 return cx.invalid(row, "", repeated_row(first));
             }
             let mut merged = input_of(before);
@@ -1004,12 +1018,13 @@ fn plan_customer(
             };
             let mut data = data;
             data.fill_region_from_landline(contact.landline());
-            if data == customer_data_of(before) && !contact.changes() {
+            let data = (data != customer_data_of(before)).then(|| Box::new(data));
+            if data.is_none() && !contact.changes() {
                 Plan::Unchanged
             } else {
                 Plan::UpdateCustomer {
                     before: Box::new(before.clone()),
-                    data: Box::new(data),
+                    data,
                     contact,
                 }
             }
@@ -1034,13 +1049,10 @@ fn plan_customer(
                     None
                 }
             };
-            let Some(mut data) = data else {
+            let Some(mut data) = data.filter(|_| problems.is_empty()) else {
                 return Plan::Invalid(problems);
             };
             data.fill_region_from_landline(contact.as_ref().and_then(|c| c.landline.as_deref()));
-            if !problems.is_empty() {
-                return Plan::Invalid(problems);
-            }
             let key = company::full_name(&data.name);
             let suspect = suspect_of(cx, row, &key, by_key.get(&key));
             if !key.is_empty() {
@@ -1116,18 +1128,13 @@ fn plan_contact(
     let Some(before) = same else {
         return Ok(ContactPlan::Insert(given));
     };
-    let mut merged = contact_input_of_data(&contact_data_of(before));
-    overlay_contact(
-        &mut merged,
-        &ContactInput {
-            // A template row names the primary contact; a contacts file does not change who is primary.
-            is_primary: input.is_primary.or(Some(before.is_primary)),
-            ..contact_input_of_data(&given)
-        },
-    );
+    let stored = contact_data_of(before);
+    let mut merged = contact_input_of_data(&stored);
+    overlay_contact(&mut merged, &contact_input_of_data(&given));
+    // A template row names the primary contact; a contacts file does not change who is primary.
     merged.is_primary = input.is_primary.or(Some(before.is_primary));
     match merged.validate() {
-        Ok(d) if d == contact_data_of(before) => Ok(ContactPlan::Same),
+        Ok(d) if d == stored => Ok(ContactPlan::Same),
         Ok(d) => Ok(ContactPlan::Update(Box::new(before.clone()), d)),
         Err(e) => Err(invalid(e)),
     }
@@ -1186,7 +1193,7 @@ fn plan_order(
             };
             if merged == stored {
                 Plan::Unchanged
-            } else if let Some(first) = cx.claim(ORDER, before.id, row.number) {
+            } else if let Some(first) = cx.claim(Claimed::Order, before.id, row.number) {
                 cx.invalid(row, "", repeated_row(first))
             } else {
                 Plan::UpdateOrder {
@@ -1295,7 +1302,7 @@ pub async fn apply(
                 state.store.record_outcome(id, &outcome).await?;
                 id
             }
-            None => state.store.record_dry_run(&new, &outcome, None).await?,
+            None => state.store.record_unapplied(&new, &outcome, None).await?,
         });
         return Ok((report, Vec::new()));
     }
@@ -1311,37 +1318,22 @@ pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) 
     if customers.is_empty() {
         return;
     }
-    if customers.len() <= RECLASSIFY_ONE_BY_ONE {
+    let cause = kehu_store::classes::cause::DATA_CHANGE;
+    let only = if customers.len() <= RECLASSIFY_ONE_BY_ONE {
         for &id in customers {
-            match by {
-                Some(by) => state.after_data_change(id, by).await,
-                None => {
-                    if let Err(e) = state
-                        .classifier
-                        .reclassify(id, kehu_store::classes::cause::DATA_CHANGE, None)
-                        .await
-                    {
-                        tracing::warn!(customer_id = id, error = %e, "re-classifying after an import failed");
-                    }
-                }
+            if let Err(e) = state.classifier.reclassify(id, cause, by).await {
+                tracing::warn!(customer_id = id, error = %e, "re-classifying after an import failed");
             }
         }
-        if by.is_none() {
-            if let Err(e) = crate::api::tags::apply_rules(state, Some(customers)).await {
-                tracing::warn!(error = ?e, "re-applying tag rules after an import failed");
-            }
+        Some(customers)
+    } else {
+        let today = state.store.today();
+        if let Err(e) = state.classifier.run_all(today, cause, by, None).await {
+            tracing::warn!(error = %e, "re-classifying everyone after an import failed");
         }
-        return;
-    }
-    let today = state.store.today();
-    if let Err(e) = state
-        .classifier
-        .run_all(today, kehu_store::classes::cause::DATA_CHANGE, by, None)
-        .await
-    {
-        tracing::warn!(error = %e, "re-classifying everyone after an import failed");
-    }
-    if let Err(e) = crate::api::tags::apply_rules(state, None).await {
+        None
+    };
+    if let Err(e) = crate::api::tags::apply_rules(state, only).await {
         tracing::warn!(error = ?e, "re-applying tag rules after an import failed");
     }
 }
@@ -1455,6 +1447,8 @@ pub async fn upload(
 ) -> Result<ImportReport, ApiError> {
     importer.check(kind)?;
     let sha = sha256_hex(&bytes);
+    // Shared, not copied: the check reads it, the record keeps it.
+    let bytes: std::sync::Arc<[u8]> = bytes.into();
     let table = Table::from_bytes(file_name, bytes.clone()).map_err(table_error)?;
     let headers = table.headers.clone();
     let options = ImportOptions {
@@ -1490,7 +1484,6 @@ pub async fn upload(
                     reason_en: reason.message(kehu_core::Lang::En),
                     warning: false,
                 }],
-                problems_total: 1,
             }
         }
         Err(e) => return Err(e),
@@ -1504,7 +1497,7 @@ pub async fn upload(
     report.id = Some(
         state
             .store
-            .record_dry_run(&new, &report.outcome(None, false), Some(&bytes))
+            .record_unapplied(&new, &report.outcome(None, false), Some(&bytes))
             .await?,
     );
     Ok(report)
@@ -1537,9 +1530,8 @@ pub fn report_of(record: &kehu_store::imports::ImportRecord) -> ImportReport {
         kind: record.kind.clone(),
         file_name: record.file_name.clone(),
         status: record.status.clone(),
-        problems_total: counts.problems,
         problems,
-        headers: mapping.iter().map(|m| m.header.clone()).collect(),
+        headers: serde_json::from_value(record.headers.clone()).unwrap_or_default(),
         mapping,
         counts,
     }

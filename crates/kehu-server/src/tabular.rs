@@ -196,7 +196,10 @@ impl Table {
     }
 
     /// A table from a file's bytes (an upload), read by `name`'s extension.
-    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Table, TabularError> {
+    pub fn from_bytes<B>(name: &str, bytes: B) -> Result<Table, TabularError>
+    where
+        B: AsRef<[u8]> + Clone + Send + 'static,
+    {
         if is_workbook(name) {
             let book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
                 .map_err(|e| TabularError::Workbook(format!("{name}: {e}")))?;

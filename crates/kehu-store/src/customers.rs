@@ -299,8 +299,21 @@ impl Store {
         run_list(&mut self.db.clone(), &spec, q, with_total, decode).await
     }
 
-    /// Recomputes the derived columns and the fact digest of one customer as of `today`.
+    /// Recomputes the derived columns and the fact digest of one customer as
+    /// of `today`, and records it in the change feed.
     pub(crate) async fn refresh_customer_rollups(
+        exec: &mut impl Exec,
+        customer_id: i64,
+        today: NaiveDate,
+    ) -> Result<(), StoreError> {
+        Self::refresh_rollups_unrecorded(exec, customer_id, today).await?;
+        feed::record(exec, FeedKind::Facts, &[customer_id]).await?;
+        Ok(())
+    }
+
+    /// As [`Self::refresh_customer_rollups`], for a caller that records
+    /// many customers in the change feed at once (an import, its undo).
+    pub(crate) async fn refresh_rollups_unrecorded(
         exec: &mut impl Exec,
         customer_id: i64,
         today: NaiveDate,
@@ -316,7 +329,6 @@ impl Store {
         )
         .await?;
         crate::facts::rewrite_fact_digests(exec, customer_id, customer_id).await?;
-        feed::record(exec, FeedKind::Facts, &[customer_id]).await?;
         Ok(())
     }
 

@@ -32,7 +32,9 @@ pub struct ImportRecord {
     pub status: String,
     pub on_invalid: Option<String>,
     pub skip_suspects: bool,
-    /// `[[header, field], …]` as used.
+    /// The file's header row.
+    pub headers: Value,
+    /// The columns used and the fields they fed.
     pub mapping: Value,
     /// Row counts by outcome.
     pub counts: Value,
@@ -45,7 +47,7 @@ pub struct ImportRecord {
     pub undone_by: Option<i64>,
 }
 
-const COLUMNS: &str = "id, kind, file_name, file_sha256, status, on_invalid, skip_suspects, mapping, counts, problems, \
+const COLUMNS: &str = "id, kind, file_name, file_sha256, status, on_invalid, skip_suspects, headers, mapping, counts, problems, \
 user_id, created_at, applied_at, undone_at, undone_by";
 
 fn decode(r: &dyn RowGet) -> Result<ImportRecord, sqlx::Error> {
@@ -57,6 +59,7 @@ fn decode(r: &dyn RowGet) -> Result<ImportRecord, sqlx::Error> {
         status: r.text("status")?,
         on_invalid: r.opt_text("on_invalid")?,
         skip_suspects: r.boolean("skip_suspects")?,
+        headers: r.json("headers")?,
         mapping: r.json("mapping")?,
         counts: r.json("counts")?,
         problems: r.json("problems")?,
@@ -83,21 +86,27 @@ pub struct ImportOutcome {
     pub status: &'static str,
     pub on_invalid: Option<&'static str>,
     pub skip_suspects: bool,
+    pub headers: Value,
     pub mapping: Value,
     pub counts: Value,
     pub problems: Value,
+}
+
+impl ImportOutcome {
+    fn applied(&self) -> bool {
+        self.status == "applied"
+    }
 }
 
 async fn insert_record(
     exec: &mut impl Exec,
     new: &NewImport<'_>,
     outcome: &ImportOutcome,
-    applied: bool,
 ) -> Result<i64, StoreError> {
     let now = Utc::now();
     exec.fetch_one(
-        "INSERT INTO imports (kind, file_name, file_sha256, status, on_invalid, skip_suspects, mapping, counts, problems, user_id, created_at, applied_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id AS n",
+        "INSERT INTO imports (kind, file_name, file_sha256, status, on_invalid, skip_suspects, mapping, counts, problems, user_id, created_at, applied_at, headers) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id AS n",
         args![
             new.kind,
             new.file_name,
@@ -110,7 +119,8 @@ async fn insert_record(
             outcome.problems.clone(),
             new.user_id,
             now,
-            applied.then_some(now)
+            outcome.applied().then_some(now),
+            outcome.headers.clone()
         ],
         decode_n,
     )
@@ -121,13 +131,12 @@ async fn update_record(
     exec: &mut impl Exec,
     id: i64,
     outcome: &ImportOutcome,
-    applied: bool,
 ) -> Result<(), StoreError> {
-    let applied_at = applied.then(Utc::now);
+    let applied_at = outcome.applied().then(Utc::now);
     let n = exec
         .execute(
             "UPDATE imports SET status=$1, on_invalid=$2, skip_suspects=$3, mapping=$4, counts=$5, problems=$6, \
-             applied_at = COALESCE($7, applied_at) WHERE id=$8",
+             applied_at = COALESCE($7, applied_at), headers=$9 WHERE id=$8",
             args![
                 outcome.status,
                 outcome.on_invalid,
@@ -136,7 +145,8 @@ async fn update_record(
                 outcome.counts.clone(),
                 outcome.problems.clone(),
                 applied_at,
-                id
+                id,
+                outcome.headers.clone()
             ],
         )
         .await?;
@@ -147,15 +157,16 @@ async fn update_record(
 }
 
 impl Store {
-    /// Records a dry run (and keeps `file`, when given, for applying it later).
-    pub async fn record_dry_run(
+    /// Records an import not applied — a dry run, or an application refused
+    /// — and keeps `file`, when given, for applying it later.
+    pub async fn record_unapplied(
         &self,
         new: &NewImport<'_>,
         outcome: &ImportOutcome,
         file: Option<&[u8]>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.db.begin().await?;
-        let id = insert_record(&mut tx, new, outcome, false).await?;
+        let id = insert_record(&mut tx, new, outcome).await?;
         if let Some(bytes) = file {
             tx.execute(
                 "INSERT INTO import_files (import_id, bytes) VALUES ($1, $2)",
@@ -170,7 +181,7 @@ impl Store {
     /// Replaces the outcome of a dry run (run again with another mapping),
     /// or records that applying it was refused.
     pub async fn record_outcome(&self, id: i64, outcome: &ImportOutcome) -> Result<(), StoreError> {
-        update_record(&mut self.db.clone(), id, outcome, false).await
+        update_record(&mut self.db.clone(), id, outcome).await
     }
 
     pub async fn import_record(&self, id: i64) -> Result<ImportRecord, StoreError> {
@@ -307,7 +318,7 @@ impl Store {
         )
         .await?;
         for customer_id in existing {
-            Store::refresh_customer_rollups(&mut tx, customer_id, today).await?;
+            Store::refresh_rollups_unrecorded(&mut tx, customer_id, today).await?;
         }
         let ids: Vec<i64> = touched.into_iter().collect();
         feed::record(&mut tx, FeedKind::Facts, &ids).await?;
@@ -686,19 +697,19 @@ impl ImportWriter {
         outcome: &ImportOutcome,
     ) -> Result<(i64, Vec<i64>), StoreError> {
         for &customer_id in &self.rollups {
-            Store::refresh_customer_rollups(&mut self.tx, customer_id, self.today).await?;
+            Store::refresh_rollups_unrecorded(&mut self.tx, customer_id, self.today).await?;
         }
         let customers: Vec<i64> = self.facts.iter().copied().collect();
         feed::record(&mut self.tx, FeedKind::Facts, &customers).await?;
         let id = match self.existing {
             Some(id) => {
-                update_record(&mut self.tx, id, outcome, true).await?;
+                update_record(&mut self.tx, id, outcome).await?;
                 self.tx
                     .execute("DELETE FROM import_files WHERE import_id = $1", args![id])
                     .await?;
                 id
             }
-            None => insert_record(&mut self.tx, new, outcome, true).await?,
+            None => insert_record(&mut self.tx, new, outcome).await?,
         };
         // Many rows per statement; `?` on SQLite (see classes.rs on `$N` there).
         const PER_ROW: usize = 8;

@@ -145,7 +145,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             .map_err(crate::one_line)?;
         let id = state
             .store
-            .record_dry_run(
+            .record_unapplied(
                 &kehu_store::imports::NewImport {
                     kind: kind.name(),
                     file_name: &options.file_name,
@@ -248,10 +248,10 @@ fn print_report(r: &ImportReport, json: bool, errors_in_file: bool) -> Result<()
                 p.value
             );
         }
-        if r.problems_total > 20 {
+        if r.counts.problems > 20 {
             eprintln!(
                 "… {} problems in all; --errors FILE writes them all",
-                r.problems_total
+                r.counts.problems
             );
         }
     }

@@ -161,7 +161,7 @@ pub async fn detail(
     Ok(page.render(&state, "imports/detail.html", "imports", context! {
         id, kind => kind_label(&record.kind, lang), file_name => record.file_name.clone(),
         status => record.status.clone(), status_label => status_label(&record.status, lang),
-        counts => Value::from_serialize(&report.counts), problems, problems_total => report.problems_total,
+        counts => Value::from_serialize(&report.counts), problems, problems_total => report.counts.problems,
         columns, fields, preview, can_apply => open && !headers.is_empty(), can_undo => record.status == "applied",
         mapping => report.mapping.iter().map(|m| context! { header => m.header.clone(), field => m.field.clone() }).collect::<Vec<_>>(),
     }))
@@ -180,9 +180,7 @@ pub async fn remap(
         Ok(r) => r,
         Err(e) => return Ok(page.error_page(&state, e)),
     };
-    let (headers, _) = imports::preview(&state, &record, 0)
-        .await
-        .unwrap_or_default();
+    let headers = imports::report_of(&record).headers;
     let mapping = MappingFile {
         kind: ImportKind::parse(&record.kind),
         columns: headers

@@ -369,6 +369,26 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.login("imp_bad", "admin", None).await.english();
 
+    // A new code with a stored customer's USCC is refused, not a renamed code.
+    admin
+        .customer(
+            "厦门鹭江贸易有限公司",
+            json!({"code": "C2025250", "uscc": "91350100M000100Y43"}),
+        )
+        .await;
+    let renamed =
+        "客户编号,客户名称,统一社会信用代码\nC2029999,厦门鹭江贸易有限公司,91350100M000100Y43\n";
+    let renamed = checked(&admin, "customers", "r.csv", renamed.as_bytes().to_vec()).await;
+    assert_eq!(counts(&renamed)[..5], [1, 0, 0, 0, 1], "{renamed}");
+    assert_eq!(renamed["problems"][0]["field"], "code");
+    assert!(
+        renamed["problems"][0]["reason_en"]
+            .as_str()
+            .unwrap_or("")
+            .contains("C2025250"),
+        "{renamed}"
+    );
+
     // A file of another kind: the missing column is named.
     let r = upload(
         &admin,

@@ -12,6 +12,8 @@ CREATE TABLE imports (
     status TEXT NOT NULL,
     on_invalid TEXT,
     skip_suspects BOOLEAN NOT NULL DEFAULT FALSE,
+    -- the file's header row, and [[column, header, field], …] as used
+    headers JSONB NOT NULL DEFAULT '[]',
     mapping JSONB NOT NULL DEFAULT '[]',
     counts JSONB NOT NULL DEFAULT '{}',
     -- the first errors and warnings (row, column, field, value, reason)

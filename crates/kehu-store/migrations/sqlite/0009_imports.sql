@@ -12,6 +12,8 @@ CREATE TABLE imports (
     status TEXT NOT NULL,
     on_invalid TEXT,
     skip_suspects INTEGER NOT NULL DEFAULT 0,
+    -- the file's header row, and [[column, header, field], …] as used
+    headers TEXT NOT NULL DEFAULT '[]',
     mapping TEXT NOT NULL DEFAULT '[]',
     counts TEXT NOT NULL DEFAULT '{}',
     -- the first errors and warnings (row, column, field, value, reason)
