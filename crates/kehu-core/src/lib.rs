@@ -18,6 +18,7 @@ pub mod import;
 pub mod import_mapping;
 pub mod industry;
 pub mod interaction;
+pub mod merge;
 pub mod money;
 pub mod order;
 pub mod query;

@@ -625,39 +625,6 @@ fn input_of(c: &Customer) -> CustomerInput {
     crate::api::dto::CustomerWrite::from(c).into()
 }
 
-/// A stored customer as validated data: what an unchanged row would write.
-/// A record stored before today's rules (an industry since removed) counts
-/// as changed, which re-validates it — never silently kept as "unchanged".
-fn customer_data_of(c: &Customer) -> kehu_core::customer::CustomerData {
-    kehu_core::customer::CustomerData {
-        code: Some(c.code.clone()),
-        name: c.name.clone(),
-        aliases: c.aliases.clone(),
-        uscc: c.uscc.clone(),
-        industry: c.industry.clone(),
-        employees: c.employees,
-        annual_revenue: c
-            .annual_revenue_fen
-            .and_then(|f| kehu_core::Fen::new(f).ok()),
-        province: c.province.clone(),
-        city: c.city.clone(),
-        sales_region: c.sales_region.clone(),
-        address: c.address.clone(),
-        founded_on: c.founded_on,
-        cooperation_start_on: c.cooperation_start_on,
-        product_types: c.product_types.clone(),
-        declared_annual_purchase: c
-            .declared_annual_purchase_fen
-            .and_then(|f| kehu_core::Fen::new(f).ok()),
-        status: kehu_core::customer::CustomerStatus::parse(&c.status).unwrap_or_default(),
-        source_channel: c.source_channel.clone(),
-        owner_id: c.owner_id,
-        notes: c.notes.clone(),
-        custom_fields: c.custom_fields.clone(),
-        missing_fields: c.missing_fields.clone(),
-    }
-}
-
 fn contact_data_of(c: &Contact) -> ContactData {
     ContactData {
         name: c.name.clone(),
@@ -1018,7 +985,7 @@ fn plan_customer(
             };
             let mut data = data;
             data.fill_region_from_landline(contact.landline());
-            let data = (data != customer_data_of(before)).then(|| Box::new(data));
+            let data = (data != before.data()).then(|| Box::new(data));
             if data.is_none() && !contact.changes() {
                 Plan::Unchanged
             } else {

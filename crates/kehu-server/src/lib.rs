@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod classifier;
+pub mod duplicates;
 pub mod error;
 pub mod export;
 pub mod imports;

@@ -2,7 +2,8 @@
 //! the wire types. Served at `/api/openapi.json`.
 
 use crate::api::{
-    classes, customers, dto, imports, meta, records, schemes, segments, session, tags, users,
+    classes, customers, dto, duplicates, imports, meta, records, schemes, segments, session, tags,
+    users,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -28,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         tags::apply, tags::proposals, tags::confirm, tags::reject, tags::review,
         segments::results, segments::list, segments::create, segments::read, segments::update, segments::delete, segments::customers, segments::export,
         imports::upload, imports::list, imports::read, imports::problems_csv, imports::check_again, imports::apply, imports::undo,
+        duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),
     components(schemas(dto::Problem)),
     modifiers(&Security),

@@ -3,7 +3,7 @@
 //! transaction, so a run is stored whole or not at all.
 
 use crate::bulk_read::Read;
-use crate::db::{id_marks, marks_from, Arg, Backend, Exec, RowGet, Tx, IDS_PER_QUERY};
+use crate::db::{id_marks, marks_from, placeholders, Arg, Exec, RowGet, Tx, IDS_PER_QUERY};
 use crate::error::StoreError;
 use crate::feed::{self, Changed, FeedKind, FeedSpan};
 use crate::listing::{run_list, ListSpec, ScopeFilter};
@@ -44,6 +44,8 @@ pub struct ClassHistoryEntry {
     pub scheme_version: Option<i64>,
     pub changed_by: Option<i64>,
     pub note: Option<String>,
+    /// Set when the change was another customer's, merged into this one.
+    pub merged_from: Option<i64>,
 }
 
 /// Why a class changed, as stored in `class_history.cause`.
@@ -187,7 +189,7 @@ impl Store {
         as_of: NaiveDate,
     ) -> Result<Vec<ClassHistoryEntry>, StoreError> {
         let mut latest: Vec<ClassHistoryEntry> = Vec::new();
-        let sql = format!("SELECT {HISTORY_COLUMNS} FROM class_history WHERE customer_id = $1 AND effective_on <= $2 ORDER BY scheme_key, effective_on, id");
+        let sql = format!("SELECT {HISTORY_COLUMNS} FROM class_history WHERE customer_id = $1 AND effective_on <= $2 AND merged_from IS NULL ORDER BY scheme_key, effective_on, id");
         for e in self
             .db
             .clone()
@@ -216,12 +218,14 @@ impl Store {
             search: &["from_class", "to_class"],
             scope,
             scope_via_customer: true,
+            // Changes that came with a merged customer were that customer's.
+            only: Some("class_history.merged_from IS NULL"),
         };
         run_list(&mut self.db.clone(), &spec, q, with_total, decode_history).await
     }
 }
 
-const HISTORY_COLUMNS: &str = "id, customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by, note";
+const HISTORY_COLUMNS: &str = "id, customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause, scheme_version, changed_by, note, merged_from";
 
 fn decode_history(r: &dyn RowGet) -> Result<ClassHistoryEntry, sqlx::Error> {
     Ok(ClassHistoryEntry {
@@ -236,19 +240,8 @@ fn decode_history(r: &dyn RowGet) -> Result<ClassHistoryEntry, sqlx::Error> {
         scheme_version: r.opt_int("scheme_version")?,
         changed_by: r.opt_int("changed_by")?,
         note: r.opt_text("note")?,
+        merged_from: r.opt_int("merged_from")?,
     })
-}
-
-/// One row's placeholders in a multi-row VALUES: `($after+1,…,$after+n)` on
-/// PostgreSQL, `(?,…,?)` on SQLite — sqlx looks each `$N` up by name there,
-/// which is quadratic in a statement's parameters (10,000 per statement here:
-/// a million customers' classes took minutes of pure binding).
-fn placeholders(backend: Backend, after: usize, n: usize) -> String {
-    let list: Vec<String> = match backend {
-        Backend::Sqlite => vec!["?".to_string(); n],
-        Backend::Postgres => (after + 1..=after + n).map(|k| format!("${k}")).collect(),
-    };
-    format!("({})", list.join(","))
 }
 
 /// Writes the changes of one classification run in one transaction; other

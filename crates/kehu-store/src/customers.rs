@@ -295,6 +295,7 @@ impl Store {
             search: &["name", "code", "aliases", "uscc"],
             scope,
             scope_via_customer: false,
+            only: None,
         };
         run_list(&mut self.db.clone(), &spec, q, with_total, decode).await
     }

@@ -444,6 +444,15 @@ async fn undo_conflicts(tx: &mut Tx, changes: &[Change]) -> Result<Vec<Reason>, 
     Ok(conflicts)
 }
 
+/// Puts a customer back as `before` (its version moves on): the version
+/// it had then and the version it has now. Undoing a merge does this too.
+pub(crate) async fn restore_customer(
+    tx: &mut Tx,
+    before: &Value,
+) -> Result<(i64, i64), StoreError> {
+    restore(tx, Entity::Customer, before).await
+}
+
 /// Puts a record back as it was before the import (its version moves on):
 /// the version it had then and the version it has now.
 async fn restore(tx: &mut Tx, entity: Entity, before: &Value) -> Result<(i64, i64), StoreError> {

@@ -7,6 +7,7 @@ pub mod bulk;
 mod bulk_read;
 pub mod classes;
 pub mod db;
+pub mod duplicates;
 pub mod error;
 pub mod facts;
 pub mod feed;

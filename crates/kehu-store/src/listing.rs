@@ -226,6 +226,8 @@ pub(crate) struct ListSpec<'a> {
     pub scope: &'a ScopeFilter,
     /// How the scope is checked: the table's own owner/team columns or its customer's.
     pub scope_via_customer: bool,
+    /// A fixed condition every row of the list meets.
+    pub only: Option<&'static str>,
 }
 
 fn scope_sql(b: &mut SqlBuilder, spec: &ListSpec<'_>) -> Option<String> {
@@ -275,6 +277,9 @@ pub(crate) async fn run_list<T: Send>(
     let mut conds: Vec<String> = Vec::new();
     if let Some(s) = scope_sql(&mut b, spec) {
         conds.push(s);
+    }
+    if let Some(only) = spec.only {
+        conds.push(only.to_string());
     }
     for f in &q.filters {
         conds.push(filter_sql(&mut b, table, f));

@@ -110,6 +110,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0010_name_keys.sql"),
         data: DataStep::NameKeys,
     },
+    Migration {
+        version: 11,
+        name: "merges",
+        sqlite: include_str!("../migrations/sqlite/0011_merges.sql"),
+        postgres: include_str!("../migrations/postgres/0011_merges.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kehu_core::custom_field::CustomFieldDef;
+use kehu_core::customer::{CustomerData, CustomerStatus};
 use kehu_core::role::Grants;
+use kehu_core::Fen;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +42,39 @@ pub struct Customer {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Customer {
+    /// The stored customer as validated data: what an unchanged record
+    /// would write. A record stored before today's rules (an industry
+    /// since removed) compares as changed, which re-validates it.
+    pub fn data(&self) -> CustomerData {
+        CustomerData {
+            code: Some(self.code.clone()),
+            name: self.name.clone(),
+            aliases: self.aliases.clone(),
+            uscc: self.uscc.clone(),
+            industry: self.industry.clone(),
+            employees: self.employees,
+            annual_revenue: self.annual_revenue_fen.and_then(|f| Fen::new(f).ok()),
+            province: self.province.clone(),
+            city: self.city.clone(),
+            sales_region: self.sales_region.clone(),
+            address: self.address.clone(),
+            founded_on: self.founded_on,
+            cooperation_start_on: self.cooperation_start_on,
+            product_types: self.product_types.clone(),
+            declared_annual_purchase: self
+                .declared_annual_purchase_fen
+                .and_then(|f| Fen::new(f).ok()),
+            status: CustomerStatus::parse(&self.status).unwrap_or_default(),
+            source_channel: self.source_channel.clone(),
+            owner_id: self.owner_id,
+            notes: self.notes.clone(),
+            custom_fields: self.custom_fields.clone(),
+            missing_fields: self.missing_fields.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -297,6 +297,7 @@ impl Store {
             search: &["name", "title"],
             scope,
             scope_via_customer: true,
+            only: None,
         };
         run_list(&mut self.db.clone(), &spec, q, false, decode_contact).await
     }
@@ -360,6 +361,7 @@ impl Store {
             search: &["order_no", "product_line"],
             scope,
             scope_via_customer: true,
+            only: None,
         };
         run_list(&mut self.db.clone(), &spec, q, false, decode_order).await
     }
@@ -438,6 +440,7 @@ impl Store {
             search: &["summary"],
             scope,
             scope_via_customer: true,
+            only: None,
         };
         run_list(&mut self.db.clone(), &spec, q, false, decode_interaction).await
     }

@@ -177,6 +177,7 @@ impl Store {
             search: &["username", "display_name"],
             scope: &ScopeFilter::All,
             scope_via_customer: false,
+            only: None,
         };
         run_list(&mut self.db.clone(), &spec, q, false, decode_user).await
     }

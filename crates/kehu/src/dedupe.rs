@@ -110,3 +110,78 @@ pub fn run(opts: &Options) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// `kehu duplicates scan`: the whole-database scan, as the server runs it.
+pub async fn scan(db: &str, json: bool) -> Result<()> {
+    let store = crate::open_store(db).await?;
+    let report = kehu_server::duplicates::scan(&store)
+        .await
+        .map_err(crate::one_line)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} customers compared ({} candidate pairs, {} common keys skipped): {} likely pairs, {} open in the queue, {} rejected before and left so \
+             (read {:.1} s, matched {:.1} s, stored {:.1} s)",
+            report.customers,
+            report.candidates,
+            report.skipped_keys,
+            report.found,
+            report.open,
+            report.still_rejected,
+            report.read_seconds,
+            report.match_seconds,
+            report.store_seconds
+        );
+    }
+    Ok(())
+}
+
+/// `kehu duplicates list`: the queue (or the rejected pairs) as CSV
+/// `pair,score,code_a,name_a,code_b,name_b,reasons`.
+pub async fn list(db: &str, status: &str, limit: i64) -> Result<()> {
+    let store = crate::open_store(db).await?;
+    if !matches!(status, "open" | "rejected") {
+        bail!("--status: open | rejected");
+    }
+    let (pairs, _) = store
+        .list_pairs(status, &kehu_store::listing::ScopeFilter::All, limit, 0)
+        .await?;
+    let mut ids: Vec<i64> = pairs.iter().flat_map(|p| [p.a_id, p.b_id]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let customers: std::collections::HashMap<i64, (String, String)> = store
+        .customers_in(&ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, (c.code, c.name)))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let line = writeln!(out, "pair,score,code_a,name_a,code_b,name_b,reasons");
+    if line.is_err() {
+        return Ok(());
+    }
+    let none = (String::new(), String::new());
+    for p in pairs {
+        let (a, b) = (
+            customers.get(&p.a_id).unwrap_or(&none),
+            customers.get(&p.b_id).unwrap_or(&none),
+        );
+        let line = writeln!(
+            out,
+            "{},{:.4},{},{},{},{},{}",
+            p.id,
+            p.score,
+            csv_field(&a.0),
+            csv_field(&a.1),
+            csv_field(&b.0),
+            csv_field(&b.1),
+            csv_field(&p.reasons.join("; "))
+        );
+        // A reader that stopped (`| head`) is not an error.
+        if line.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -235,14 +235,16 @@ fn print_report(r: &ImportReport, json: bool, errors_in_file: bool) -> Result<()
     println!("columns: {}", mapped.join(", "));
     if !r.problems.is_empty() && !errors_in_file {
         for p in r.problems.iter().take(20) {
+            // The field always; the column too when the file has one for it.
             eprintln!(
-                "row {} {}{}: {} ({:?})",
+                "row {} {}{}{}: {} ({:?})",
                 p.row,
                 if p.warning { "warning " } else { "" },
+                p.field,
                 if p.column.is_empty() {
                     String::new()
                 } else {
-                    format!("[{}]", p.column)
+                    format!(" [{}]", p.column)
                 },
                 p.reason_en,
                 p.value

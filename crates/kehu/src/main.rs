@@ -126,6 +126,11 @@ enum Command {
         #[command(subcommand)]
         command: ImportsCommand,
     },
+    /// Likely duplicate customers in the database: scan them all, or list the queue.
+    Duplicates {
+        #[command(subcommand)]
+        command: DuplicatesCommand,
+    },
     /// Classify customers with the preset schemes as of a date; print the classes and store the changes.
     Classify {
         /// Only this scheme (and those it reads); repeatable.
@@ -143,6 +148,24 @@ enum Command {
         /// Compute and print only; store nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DuplicatesCommand {
+    /// Compare every customer (name, USCC, phone, e-mail, address) and refresh the review queue.
+    Scan {
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The review queue as CSV, best first.
+    List {
+        /// open | rejected
+        #[arg(long, default_value = "open")]
+        status: String,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
     },
 }
 
@@ -348,6 +371,12 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
+        Command::Duplicates { command } => match command {
+            DuplicatesCommand::Scan { json } => dedupe::scan(&cli.db, json).await,
+            DuplicatesCommand::List { status, limit } => {
+                dedupe::list(&cli.db, &status, limit).await
+            }
+        },
         Command::Imports { command } => match command {
             ImportsCommand::List => import::list(&cli.db).await,
             ImportsCommand::Undo { id } => import::undo(&cli.db, id).await,

@@ -3,7 +3,7 @@
 
 use kehu_store::testing::TestDatabase;
 use kehu_store::Backend;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::{Command, Output};
 
 fn kehu(url: &str, args: &[&str]) -> Output {
@@ -40,7 +40,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     classify_design_example,
     export_a_segment,
-    import_templates_and_undo
+    import_templates_and_undo,
+    scan_and_list_duplicates
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -491,4 +492,41 @@ async fn import_templates_and_undo(backend: Backend) {
     );
     let _ = std::fs::remove_dir_all(&dir);
     db.cleanup(store).await;
+}
+
+async fn scan_and_list_duplicates(backend: Backend) {
+    let (db, _store) = TestDatabase::new(backend).await.expect("test database");
+    let dir = std::env::temp_dir().join(format!("kehu-dupes-{}-{:?}", std::process::id(), backend));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("客户.csv");
+    std::fs::write(
+        &file,
+        "客户编号,客户名称,所属行业,合作起始时间,联系人,座机\n\
+         C2024101,苏州华东精密制造有限公司,制造业,2021-03-15,王建国,0512-62881234\n\
+         C2024102,华东精密制造(苏州)有限公司,制造业,2022-01-10,王建国,0512-62881234\n\
+         C2024103,广州新锐商贸有限公司,零售业,2023-06-20,陈晓燕,020-87654321\n",
+    )
+    .expect("write");
+    ok(kehu(
+        &db.url,
+        &["import", "customers", file.to_str().expect("path")],
+    ));
+    let report: Value =
+        serde_json::from_str(&ok(kehu(&db.url, &["duplicates", "scan", "--json"]))).expect("json");
+    assert_eq!(
+        (report["customers"].clone(), report["found"].clone()),
+        (json!(3), json!(1)),
+        "{report}"
+    );
+    let listed = ok(kehu(&db.url, &["duplicates", "list"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines[0], "pair,score,code_a,name_a,code_b,name_b,reasons");
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[1].contains("C2024101,苏州华东精密制造有限公司,C2024102,华东精密制造(苏州)有限公司"),
+        "{listed}"
+    );
+    let bad = kehu(&db.url, &["duplicates", "list", "--status", "maybe"]);
+    assert!(!bad.status.success());
+    std::fs::remove_dir_all(&dir).ok();
 }

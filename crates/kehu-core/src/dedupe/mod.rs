@@ -488,6 +488,35 @@ fn candidate_pairs(columns: &[Column], max_block: usize) -> (Vec<(u32, u32)>, us
     (pairs, skipped)
 }
 
+fn columns_of<R: AsRef<str>>(fields: &[Field], records: &[Vec<R>]) -> Vec<Column> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(f, field)| {
+            Column::new(
+                field.kind,
+                records
+                    .iter()
+                    .map(move |r| r.get(f).map(AsRef::as_ref).unwrap_or("")),
+            )
+        })
+        .collect()
+}
+
+/// The pairs [`find_duplicates`] would compare (a < b), and the blocking
+/// keys it would skip: to measure the blocking's pairs completeness against
+/// known duplicates.
+pub fn candidate_pairs_of<R: AsRef<str>>(
+    fields: &[Field],
+    records: &[Vec<R>],
+    options: Options,
+) -> (Vec<(u32, u32)>, usize) {
+    if records.len() < 2 || fields.is_empty() {
+        return (Vec::new(), 0);
+    }
+    candidate_pairs(&columns_of(fields, records), options.max_block)
+}
+
 /// Likely duplicate pairs among `records` (each a row of the fields' values,
 /// in the order of `fields`).
 pub fn find_duplicates<R: AsRef<str>>(
@@ -499,18 +528,7 @@ pub fn find_duplicates<R: AsRef<str>>(
     if n < 2 || fields.is_empty() {
         return Outcome::default();
     }
-    let columns: Vec<Column> = fields
-        .iter()
-        .enumerate()
-        .map(|(f, field)| {
-            Column::new(
-                field.kind,
-                records
-                    .iter()
-                    .map(move |r| r.get(f).map(AsRef::as_ref).unwrap_or("")),
-            )
-        })
-        .collect();
+    let columns = columns_of(fields, records);
     let (candidates, skipped_keys) = candidate_pairs(&columns, options.max_block);
     let mut scorer = Scorer {
         columns: &columns,

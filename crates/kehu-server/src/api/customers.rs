@@ -50,6 +50,16 @@ pub async fn validate_customer(
     state: &AppState,
     input: CustomerInput,
 ) -> Result<CustomerData, ApiError> {
+    check_customer(state, input, false).await
+}
+
+/// As [`validate_customer`]; with `keep_missing`, a missing required field
+/// other than the name marks the record 待跟进 instead of refusing it.
+pub async fn check_customer(
+    state: &AppState,
+    input: CustomerInput,
+    keep_missing: bool,
+) -> Result<CustomerData, ApiError> {
     let industries = state.store.industries().await?;
     let defs = state.store.custom_field_defs().await?;
     let rules = CustomerRules {
@@ -57,7 +67,11 @@ pub async fn validate_customer(
         custom_fields: &defs,
         today: state.store.today(),
     };
-    Ok(input.validate(&rules)?)
+    Ok(if keep_missing {
+        input.validate_keeping_missing(&rules)?
+    } else {
+        input.validate(&rules)?
+    })
 }
 
 /// Who will own the customer: the requested owner if the caller's scope

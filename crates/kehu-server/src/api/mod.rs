@@ -4,6 +4,7 @@
 pub mod classes;
 pub mod customers;
 pub mod dto;
+pub mod duplicates;
 pub mod imports;
 pub mod meta;
 pub mod records;
@@ -39,6 +40,13 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}/dry-run", post(imports::check_again))
         .route("/imports/{id}/apply", post(imports::apply))
         .route("/imports/{id}/undo", post(imports::undo))
+        .route("/duplicates", get(duplicates::list))
+        .route("/duplicates/scan", post(duplicates::scan))
+        .route("/duplicates/{id}", get(duplicates::read))
+        .route("/duplicates/{id}/reject", post(duplicates::reject))
+        .route("/merges", post(duplicates::merge))
+        .route("/merges/{id}", get(duplicates::read_merge))
+        .route("/merges/{id}/undo", post(duplicates::undo))
         .route("/customers/export", get(segments::export))
         .route(
             "/customers/{id}",

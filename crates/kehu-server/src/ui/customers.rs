@@ -1046,8 +1046,37 @@ async fn render_detail(
         .filter(|n| !tags.iter().any(|t| t.tag_id == n.id))
         .map(|n| (n.id.to_string(), catalogue.path_text(n.id)))
         .collect();
+    // Likely duplicates of this customer (those the reader may see) and its merges.
+    let pairs = state.store.pairs_of(c.id).await?;
+    let others: Vec<i64> = pairs
+        .iter()
+        .map(|p| if p.a_id == c.id { p.b_id } else { p.a_id })
+        .collect();
+    let others = state.store.customers_in(&others).await?;
+    let duplicates: Vec<Value> = pairs
+        .iter()
+        .filter_map(|p| {
+            let other = if p.a_id == c.id { p.b_id } else { p.a_id };
+            let o = others.iter().find(|o| o.id == other)?;
+            let readable = page.user.actor.may(
+                Permission::CustomerRead,
+                Ownership {
+                    owner_id: o.owner_id,
+                    team: o.team.as_deref(),
+                },
+            );
+            readable.then(|| context! { pair => p.id, id => o.id, code => o.code.clone(), name => o.name.clone(), score => (p.score * 100.0).round() as i64 })
+        })
+        .collect();
+    let merges: Vec<Value> = state
+        .store
+        .merges_of(c.id)
+        .await?
+        .iter()
+        .map(|m| context! { id => m.id, absorbed => m.absorbed_id != c.id, code => m.absorbed.code.clone(), name => m.absorbed.name.clone(), undone => m.undone_at.is_some(), at => m.merged_at.format("%Y-%m-%d").to_string() })
+        .collect();
     let ctx = context! {
-        classes, explanations,
+        classes, explanations, duplicates, merges,
         tags => tags.iter().map(|t| context! { tag_id => t.tag_id, path => t.path.clone(), source => t.source.clone(), manual => t.mode == "manual", href => super::segment_href(&format!("#{}", t.tag_id)) }).collect::<Vec<_>>(),
         tag_choices,
         can_tag => may(Permission::CustomerUpdate) || may(Permission::TagManage),

@@ -6,6 +6,7 @@
 mod account;
 mod admin;
 mod customers;
+mod duplicates;
 mod forms;
 mod imports;
 mod schemes;
@@ -98,6 +99,13 @@ pub fn router() -> Router<AppState> {
             "/schemes/{key}/versions/{version}/step/{step}",
             post(schemes::step),
         )
+        .route("/duplicates", get(duplicates::queue))
+        .route("/duplicates/scan", post(duplicates::scan))
+        .route("/duplicates/{id}", get(duplicates::pair))
+        .route("/duplicates/{id}/merge", post(duplicates::merge))
+        .route("/duplicates/{id}/reject", post(duplicates::reject))
+        .route("/merges/{id}", get(duplicates::merge_record))
+        .route("/merges/{id}/undo", post(duplicates::undo))
         .route("/imports/{id}", get(imports::detail))
         .route("/imports/{id}/mapping", post(imports::remap))
         .route("/imports/{id}/apply", post(imports::apply))
@@ -157,6 +165,9 @@ impl Templates {
             "tags/review.html",
             "imports/list.html",
             "imports/detail.html",
+            "duplicates/queue.html",
+            "duplicates/pair.html",
+            "duplicates/merge.html",
             "account.html"
         );
         env.add_function(
@@ -266,6 +277,7 @@ impl Page {
             can_admin_fields => self.user.actor.grants.has(Permission::CustomFieldAdmin),
             can_admin_users => self.user.actor.grants.has(Permission::UserAdmin),
             can_approve_rules => self.user.actor.grants.has(Permission::RuleApprove),
+            can_merge => self.user.actor.grants.has(Permission::CustomerUpdate),
             can_import => [Permission::CustomerCreate, Permission::RecordWrite, Permission::InteractionWrite, Permission::ServiceRecordWrite]
                 .iter().any(|p| self.user.actor.grants.has(*p)),
         };

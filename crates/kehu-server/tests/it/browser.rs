@@ -9,6 +9,7 @@ use crate::both_backends;
 use crate::helpers::{password_of, spawn_app};
 use fantoccini::{Client, ClientBuilder, Locator};
 use kehu_store::Backend;
+use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ both_backends!(
     create_customer_fix_error_and_find_it,
     edit_simulate_and_override_classes,
     tag_customers_and_find_them_in_segments,
-    import_a_file_map_apply_and_undo
+    import_a_file_map_apply_and_undo,
+    review_a_duplicate_merge_and_undo
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -500,5 +502,59 @@ async fn import_a_file_map_apply_and_undo(backend: Backend) {
     click(&c, "#undo").await;
     wait_text(&c, "#status", "已撤销").await;
     assert_eq!(app.store.customer_count().await.expect("count"), 0);
+    app.cleanup().await;
+}
+
+async fn review_a_duplicate_merge_and_undo(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("hebing", "admin", None).await;
+    let api = app.token("hebing_api", "admin", None).await;
+    let a = api.customer("北京星河精密机械有限公司", json!({})).await;
+    let b = api
+        .customer("星河精密机械(北京)有限公司", json!({"notes": "展会结识"}))
+        .await;
+    api.customer("广州南方物流有限公司", json!({})).await;
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "hebing").await;
+    c.goto(&format!("{base}/duplicates")).await.expect("goto");
+    wait_text(&c, "h1", "重复客户").await;
+    click(&c, "#scan").await;
+    wait_text(&c, "#scan-result", "发现 1 对").await;
+    wait_text(&c, "#pairs", "星河精密机械(北京)有限公司").await;
+    click(&c, "#pairs a.button").await;
+
+    // Side by side: the older record stays; its name is swapped for the other's.
+    wait_text(&c, "h1", "是否为同一家公司").await;
+    wait_text(&c, "[data-field='notes']", "展会结识").await;
+    click(&c, "#field-name-b").await;
+    click(&c, "#merge").await;
+    wait_text(&c, "#merge-status", "已合并").await;
+    wait_text(&c, "#survivor-link", "星河精密机械(北京)有限公司").await;
+    assert_eq!(app.store.customer_count().await.expect("count"), 2);
+    let survivor = app
+        .store
+        .customer(a["id"].as_i64().expect("id"))
+        .await
+        .expect("survivor");
+    assert_eq!(survivor.name, "星河精密机械(北京)有限公司");
+    assert_eq!(survivor.notes.as_deref(), Some("展会结识"));
+    assert_eq!(survivor.aliases, ["北京星河精密机械有限公司"]);
+
+    click(&c, "#undo").await;
+    wait_text(&c, "#merge-status", "已撤销").await;
+    assert_eq!(app.store.customer_count().await.expect("count"), 3);
+    let back = app
+        .store
+        .customer(b["id"].as_i64().expect("id"))
+        .await
+        .expect("the absorbed customer is back");
+    assert_eq!(back.name, "星河精密机械(北京)有限公司");
+    c.goto(&format!("{base}/customers/{}", a["id"]))
+        .await
+        .expect("goto");
+    wait_text(&c, "#duplicates", "星河精密机械(北京)有限公司").await;
+    wait_text(&c, "#merges", "已撤销").await;
     app.cleanup().await;
 }

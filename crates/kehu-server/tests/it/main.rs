@@ -7,6 +7,7 @@ mod api_auth;
 mod api_bad_input;
 mod api_classes;
 mod api_customers;
+mod api_duplicates;
 mod api_imports;
 mod api_overrides;
 mod api_records;

@@ -1,0 +1,129 @@
+//! /api/v1/duplicates and /api/v1/merges: the queue of likely duplicate
+//! customers, the whole-database scan, rejecting a pair, merging two
+//! customers with field-by-field survivorship, and undoing a merge. The
+//! engine is `crate::duplicates`.
+
+use super::{ApiJson, QueryPairs};
+use crate::auth::CurrentUser;
+use crate::duplicates::{self, MergeBody, MergeOut, MergePlan, PairOut, ScanReport};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use kehu_core::Reason;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One page of the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PairPage {
+    pub total: i64,
+    pub pairs: Vec<PairOut>,
+}
+
+fn number(q: &mut QueryPairs, key: &str, default: i64) -> Result<i64, ApiError> {
+    match q.take(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::field(key, Reason::NumberFormat)),
+    }
+}
+
+/// Likely duplicate pairs whose customers the caller may both read, best first.
+#[utoipa::path(get, path = "/api/v1/duplicates", tag = "duplicates",
+    params(("status" = Option<String>, Query, description = "open (default) | rejected"),
+           ("limit" = Option<i64>, Query, description = "1–500, default 50"), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = PairPage), (status = 422, content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: QueryPairs,
+) -> Result<Json<PairPage>, ApiError> {
+    let status = q.take("status").unwrap_or_else(|| "open".into());
+    let limit = number(&mut q, "limit", 50)?;
+    let offset = number(&mut q, "offset", 0)?;
+    let (pairs, total) = duplicates::queue(&state, &user, &status, limit, offset).await?;
+    Ok(Json(PairPage { total, pairs }))
+}
+
+/// Compares every customer with every likely other (name, USCC, phone,
+/// e-mail, address) and refreshes the queue; rejected pairs stay rejected.
+/// Needs the right to edit every customer.
+#[utoipa::path(post, path = "/api/v1/duplicates/scan", tag = "duplicates",
+    responses((status = 200, body = ScanReport), (status = 403, content_type = "application/problem+json")))]
+pub async fn scan(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<ScanReport>, ApiError> {
+    if !duplicates::may_scan(&user) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Json(duplicates::scan(&state.store).await?))
+}
+
+/// A pair with what merging it would do by default: the survivor and, for
+/// every field, both values and the one that survives.
+#[utoipa::path(get, path = "/api/v1/duplicates/{id}", tag = "duplicates", params(("id" = i64, Path)),
+    responses((status = 200, body = MergePlan), (status = 404, content_type = "application/problem+json")))]
+pub async fn read(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<MergePlan>, ApiError> {
+    Ok(Json(duplicates::plan(&state, &user, id).await?))
+}
+
+/// Not the same company: the pair is closed and never proposed again.
+#[utoipa::path(post, path = "/api/v1/duplicates/{id}/reject", tag = "duplicates", params(("id" = i64, Path)),
+    responses((status = 200, body = PairOut), (status = 403), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn reject(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<PairOut>, ApiError> {
+    Ok(Json(duplicates::reject(&state, &user, id).await?))
+}
+
+/// Merges `absorbed_id` into `survivor_id`: each field from the customer
+/// named in `choices` (defaults: the non-empty, the valid, the earlier
+/// cooperation start, else the more recently changed), aliases and product
+/// types united; contacts, orders, interactions, tags and class history
+/// move to the survivor. Needs the right to edit both; 409 when either has
+/// changed since the versions given.
+#[utoipa::path(post, path = "/api/v1/merges", tag = "duplicates", request_body = MergeBody,
+    responses((status = 201, body = MergeOut), (status = 403), (status = 404), (status = 409),
+              (status = 422, content_type = "application/problem+json")))]
+pub async fn merge(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> Result<(StatusCode, Json<MergeOut>), ApiError> {
+    let m = duplicates::merge(&state, &user, &body).await?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
+#[utoipa::path(get, path = "/api/v1/merges/{id}", tag = "duplicates", params(("id" = i64, Path)),
+    responses((status = 200, body = MergeOut), (status = 404, content_type = "application/problem+json")))]
+pub async fn read_merge(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<MergeOut>, ApiError> {
+    let m = duplicates::visible_merge(&state, &user, id).await?;
+    Ok(Json(duplicates::merge_out(&m)))
+}
+
+/// Puts both customers back as they were, with their records; refused when
+/// the survivor has changed since the merge.
+#[utoipa::path(post, path = "/api/v1/merges/{id}/undo", tag = "duplicates", params(("id" = i64, Path)),
+    responses((status = 200, body = MergeOut), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn undo(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<MergeOut>, ApiError> {
+    Ok(Json(duplicates::undo(&state, &user, id).await?))
+}

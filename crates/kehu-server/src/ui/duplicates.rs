@@ -1,0 +1,176 @@
+//! The duplicate pages: the review queue (and, for those with rights over
+//! every customer, the whole-database scan), a pair side by side with a
+//! choice per field, and a merge's record with its undo. Everything goes
+//! through `crate::duplicates`, as the API does.
+
+use super::forms::FormData;
+use super::Page;
+use crate::duplicates::{self, MergeBody};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use kehu_core::Reason;
+use minijinja::{context, Value};
+use std::collections::BTreeMap;
+
+const PAGE_SIZE: i64 = 50;
+
+/// GET /duplicates?status=open|rejected&page=N
+pub async fn queue(
+    State(state): State<AppState>,
+    page: Page,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = FormData::from_query(raw.as_deref());
+    let status = match q.get("status") {
+        Some("rejected") => "rejected",
+        _ => "open",
+    };
+    let n: i64 = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let (pairs, total) =
+        duplicates::queue(&state, &page.user, status, PAGE_SIZE, (n - 1) * PAGE_SIZE).await?;
+    let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
+    Ok(page.render(
+        &state,
+        "duplicates/queue.html",
+        "duplicates",
+        context! {
+            pairs => Value::from_serialize(&pairs), total, status, page => n, pages,
+            can_scan => duplicates::may_scan(&page.user),
+            // customers-found-still_rejected, from the scan's redirect
+            scan => q.get("scanned").map(|v| v.split('-').map(str::to_string).collect::<Vec<_>>()).filter(|v| v.len() == 3),
+        },
+    ))
+}
+
+/// POST /duplicates/scan
+pub async fn scan(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    if !duplicates::may_scan(&page.user) {
+        return Err(ApiError::Forbidden);
+    }
+    match duplicates::scan(&state.store).await {
+        Ok(r) => Ok(page.redirect(&format!(
+            "/duplicates?scanned={}-{}-{}",
+            r.customers, r.found, r.still_rejected
+        ))),
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+/// GET /duplicates/{id}: both customers side by side, a choice per field.
+pub async fn pair(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let plan = duplicates::plan(&state, &page.user, id).await?;
+    Ok(page.render(
+        &state,
+        "duplicates/pair.html",
+        "duplicates",
+        context! { plan => Value::from_serialize(&plan) },
+    ))
+}
+
+/// POST /duplicates/{id}/reject
+pub async fn reject(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    match duplicates::reject(&state, &page.user, id).await {
+        Ok(_) => Ok(page.redirect("/duplicates")),
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+fn id_field(form: &FormData, key: &str) -> Result<i64, ApiError> {
+    form.get(key)
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| ApiError::field(key, Reason::Required))
+}
+
+/// POST /duplicates/{id}/merge: `survivor` (a customer id), the versions
+/// seen (`version_ID`) and `field_KEY` = the id whose value survives.
+pub async fn merge(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let done = async {
+        let pair = state.store.duplicate_pair(id).await?;
+        let survivor_id = id_field(&form, "survivor")?;
+        let absorbed_id = if survivor_id == pair.a_id {
+            pair.b_id
+        } else {
+            pair.a_id
+        };
+        let choices: BTreeMap<String, i64> = form
+            .0
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("field_")?.to_string(), v.parse().ok()?)))
+            .collect();
+        let body = MergeBody {
+            survivor_id,
+            absorbed_id,
+            survivor_version: id_field(&form, &format!("version_{survivor_id}"))?,
+            absorbed_version: id_field(&form, &format!("version_{absorbed_id}"))?,
+            choices,
+        };
+        duplicates::merge(&state, &page.user, &body).await
+    }
+    .await;
+    match done {
+        Ok(m) => Ok(page.redirect(&format!("/merges/{}", m.id))),
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+/// GET /merges/{id}
+pub async fn merge_record(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let m = duplicates::visible_merge(&state, &page.user, id).await?;
+    let survivor = state.store.customer(m.survivor_id).await.ok();
+    Ok(page.render(
+        &state,
+        "duplicates/merge.html",
+        "duplicates",
+        context! {
+            merge => Value::from_serialize(duplicates::merge_out(&m)),
+            survivor_before => Value::from_serialize(&m.survivor_before),
+            survivor => survivor.map(|c| context! { id => c.id, code => c.code, name => c.name }),
+            merged_at => m.merged_at.format("%Y-%m-%d %H:%M").to_string(),
+        },
+    ))
+}
+
+/// POST /merges/{id}/undo
+pub async fn undo(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    match duplicates::undo(&state, &page.user, id).await {
+        Ok(m) => Ok(page.redirect(&format!("/merges/{}", m.id))),
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
