@@ -151,6 +151,30 @@ pub struct CustomerData {
     pub missing_fields: Vec<String>,
 }
 
+/// The fields a customer lacks (待跟进, `missing_fields` keys) as a reader
+/// names them; empty when complete.
+pub fn missing_labels(fields: &[String], lang: crate::Lang) -> String {
+    let en = lang == crate::Lang::En;
+    let label = |f: &str| -> String {
+        let known = match f {
+            "industry" => Some(("所属行业", "industry")),
+            "cooperation_start_on" => Some(("合作起始时间", "cooperation start")),
+            "sales_region" => Some(("区域", "region")),
+            _ => None,
+        };
+        match known {
+            Some((zh, en_label)) => if en { en_label } else { zh }.to_string(),
+            None => f.trim_start_matches("custom_fields.").to_string(),
+        }
+    };
+    let sep = if en { ", " } else { "、" };
+    fields
+        .iter()
+        .map(|f| label(f))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 /// The fields every customer should have to be worked with (besides its
 /// name, without which there is no record at all).
 pub const FOLLOW_UP_FIELDS: &[&str] = &["industry", "cooperation_start_on"];

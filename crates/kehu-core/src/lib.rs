@@ -2,6 +2,8 @@
 //! permissions, list queries. No I/O, no async, no wire or SQL types.
 #![deny(clippy::unwrap_used)]
 
+pub mod anomaly;
+pub mod calendar;
 pub mod classify;
 pub mod contact;
 pub mod custom_field;
@@ -17,6 +19,7 @@ pub mod ident;
 pub mod import;
 pub mod import_mapping;
 pub mod industry;
+pub mod intake;
 pub mod interaction;
 pub mod merge;
 pub mod money;

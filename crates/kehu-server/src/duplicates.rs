@@ -22,12 +22,15 @@ use std::time::Instant;
 use utoipa::ToSchema;
 
 /// What the scan compares, with the names its reasons use.
-const SCAN_FIELDS: [(&str, FieldKind); 5] = [
+const SCAN_FIELDS: [(&str, FieldKind); 6] = [
     ("名称", FieldKind::Company),
     ("统一社会信用代码", FieldKind::Code),
     ("电话", FieldKind::Phone),
     ("邮箱", FieldKind::Email),
-    ("地址", FieldKind::Text),
+    ("地址", FieldKind::Address),
+    // Branches of a chain share a name in different cities; one company
+    // in one city is the stronger evidence.
+    ("城市", FieldKind::Text),
 ];
 
 /// Pairs at least this likely go to the review queue.
@@ -54,28 +57,42 @@ pub struct ScanReport {
     pub store_seconds: f64,
 }
 
-/// The matcher's pairs among `rows` (ids, score, reasons) and its work.
-pub fn match_rows(rows: &[DedupeRow], options: Options) -> (Vec<NewPair>, usize, usize) {
-    let fields: Vec<Field> = SCAN_FIELDS
+/// The scan's fields and every customer as the matcher's record.
+pub fn scan_input(rows: &[DedupeRow]) -> (Vec<Field>, Vec<Vec<&str>>) {
+    let fields = SCAN_FIELDS
         .iter()
         .map(|(name, kind)| Field {
             name: name.to_string(),
             kind: *kind,
         })
         .collect();
-    let records: Vec<[&str; 5]> = rows
+    let records = rows
         .iter()
         .map(|r| {
-            [
+            vec![
                 r.name.as_str(),
                 r.uscc.as_deref().unwrap_or(""),
                 r.phone.as_deref().unwrap_or(""),
                 r.email.as_deref().unwrap_or(""),
                 r.address.as_deref().unwrap_or(""),
+                r.city.as_deref().unwrap_or(""),
             ]
         })
         .collect();
-    let records: Vec<Vec<&str>> = records.iter().map(|r| r.to_vec()).collect();
+    (fields, records)
+}
+
+/// The scan's options.
+pub fn scan_options() -> Options {
+    Options {
+        threshold: SCAN_THRESHOLD,
+        ..Options::default()
+    }
+}
+
+/// The matcher's pairs among `rows` (ids, score, reasons) and its work.
+pub fn match_rows(rows: &[DedupeRow], options: Options) -> (Vec<NewPair>, usize, usize) {
+    let (fields, records) = scan_input(rows);
     let outcome = find_duplicates(&fields, &records, options);
     let pairs = outcome
         .pairs
@@ -97,11 +114,7 @@ pub async fn scan(store: &Store) -> Result<ScanReport, ApiError> {
     let read = started.elapsed().as_secs_f64();
     let matched = Instant::now();
     let (rows, (pairs, candidates, skipped_keys)) = tokio::task::spawn_blocking(move || {
-        let options = Options {
-            threshold: SCAN_THRESHOLD,
-            ..Options::default()
-        };
-        let found = match_rows(&rows, options);
+        let found = match_rows(&rows, scan_options());
         (rows.len(), found)
     })
     .await

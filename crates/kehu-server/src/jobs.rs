@@ -1,7 +1,8 @@
 //! Background jobs of one server process, every ten minutes: the daily
 //! rollup refresh (the 12-month window slides every day), the daily
 //! re-classification of everyone (time-based rules: dormancy, growth
-//! streaks, expired overrides) and expired-session cleanup. `job_runs`
+//! streaks, expired overrides), the daily anomaly report and
+//! expired-session cleanup. `job_runs`
 //! records the day each daily job last completed for, and a day's
 //! classification is claimed in its own write transaction, so a restart or a
 //! second server does not redo it.
@@ -75,6 +76,18 @@ pub async fn run_once(classifier: &Classifier) {
             Err(e) => tracing::warn!(error = %e, "daily classification failed; will retry"),
         },
         Err(e) => tracing::warn!(error = %e, "reading the classification job state failed"),
+    }
+    // The day's anomaly report, once across servers (claimed with its findings).
+    match store.job_done_for(crate::anomalies::ANOMALY_JOB).await {
+        Ok(Some(day)) if day >= today => {}
+        Ok(_) => match crate::anomalies::run(store, Some(crate::anomalies::ANOMALY_JOB)).await {
+            Ok(Some(r)) => {
+                tracing::info!(found = r.found, new = r.new, resolved = r.resolved, %today, "checked the data for anomalies")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = ?e, "the anomaly check failed; will retry"),
+        },
+        Err(e) => tracing::warn!(error = %e, "reading the anomaly job state failed"),
     }
     if let Err(e) = store.delete_expired_sessions(chrono::Utc::now()).await {
         tracing::warn!(error = %e, "session cleanup failed");

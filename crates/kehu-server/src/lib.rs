@@ -4,6 +4,7 @@
 //! error leaves through `error::ApiError` (problem+json) or a UI error page.
 #![deny(clippy::unwrap_used)]
 
+pub mod anomalies;
 pub mod api;
 pub mod auth;
 pub mod classifier;
@@ -11,6 +12,7 @@ pub mod duplicates;
 pub mod error;
 pub mod export;
 pub mod imports;
+pub mod intake;
 pub mod jobs;
 pub mod openapi;
 pub mod segments;

@@ -34,6 +34,8 @@ pub struct DedupeRow {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<String>,
+    /// The city, else the province.
+    pub city: Option<String>,
 }
 
 /// A pair the matcher found, to be stored.
@@ -200,7 +202,11 @@ fn refused(zh: String, en: String) -> StoreError {
 }
 
 /// `customer_id IN (customers in scope)` for the column `col`, or nothing for everyone.
-fn scope_condition(b: &mut SqlBuilder, scope: &ScopeFilter, col: &str) -> Option<String> {
+pub(crate) fn scope_condition(
+    b: &mut SqlBuilder,
+    scope: &ScopeFilter,
+    col: &str,
+) -> Option<String> {
     let cond = match scope {
         ScopeFilter::All => return None,
         ScopeFilter::Own { user_id } => format!("owner_id = {}", b.bind(*user_id)),
@@ -253,7 +259,7 @@ impl Store {
             .db
             .clone()
             .fetch_all(
-                "SELECT id, name, uscc, address FROM customers ORDER BY id",
+                "SELECT id, name, uscc, address, COALESCE(city, province) AS city FROM customers ORDER BY id",
                 vec![],
                 |r: &dyn RowGet| {
                     Ok(DedupeRow {
@@ -263,6 +269,7 @@ impl Store {
                         phone: None,
                         email: None,
                         address: r.opt_text("address")?,
+                        city: r.opt_text("city")?,
                     })
                 },
             )

@@ -3,6 +3,7 @@
 //! update checks the record's version (optimistic concurrency).
 #![deny(clippy::unwrap_used)]
 
+pub mod anomalies;
 pub mod bulk;
 mod bulk_read;
 pub mod classes;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod facts;
 pub mod feed;
 pub mod imports;
+pub mod intake;
 pub mod listing;
 pub mod migrate;
 pub mod model;

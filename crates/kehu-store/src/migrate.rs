@@ -117,6 +117,20 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_merges.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 12,
+        name: "anomalies",
+        sqlite: include_str!("../migrations/sqlite/0012_anomalies.sql"),
+        postgres: include_str!("../migrations/postgres/0012_anomalies.sql"),
+        data: DataStep::None,
+    },
+    Migration {
+        version: 13,
+        name: "intake",
+        sqlite: include_str!("../migrations/sqlite/0013_intake.sql"),
+        postgres: include_str!("../migrations/postgres/0013_intake.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

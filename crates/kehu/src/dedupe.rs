@@ -111,15 +111,42 @@ pub fn run(opts: &Options) -> Result<()> {
     Ok(())
 }
 
-/// `kehu duplicates scan`: the whole-database scan, as the server runs it.
-pub async fn scan(db: &str, json: bool) -> Result<()> {
+/// `kehu duplicates scan [--truth FILE]`: the whole-database scan, as the
+/// server runs it; with known duplicate pairs (a CSV of two customer codes
+/// per line), how many of them the blocking compared (pairs completeness)
+/// and the queue holds (recall), and how many other pairs it holds.
+pub async fn scan(db: &str, json: bool, truth: Option<&std::path::Path>) -> Result<()> {
     let store = crate::open_store(db).await?;
+    let truth = match truth {
+        Some(path) => Some(read_truth(&store, path).await?),
+        None => None,
+    };
     let report = kehu_server::duplicates::scan(&store)
         .await
         .map_err(crate::one_line)?;
+    let evaluation = match truth {
+        Some(truth) => Some(evaluate(&store, &truth).await?),
+        None => None,
+    };
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut out = serde_json::to_value(&report)?;
+        if let (Some(e), Some(o)) = (&evaluation, out.as_object_mut()) {
+            o.insert(
+                "truth".into(),
+                serde_json::json!({
+                    "known": e.known, "compared": e.compared, "pairs_completeness": e.pairs_completeness,
+                    "found": e.found, "recall": e.recall, "other_pairs": e.other_pairs,
+                }),
+            );
+        }
+        println!("{out}");
     } else {
+        if let Some(e) = &evaluation {
+            println!(
+                "known pairs {}: compared {} (pairs completeness {:.4}), in the queue {} (recall {:.4}); other pairs in the queue {}",
+                e.known, e.compared, e.pairs_completeness, e.found, e.recall, e.other_pairs
+            );
+        }
         println!(
             "{} customers compared ({} candidate pairs, {} common keys skipped): {} likely pairs, {} open in the queue, {} rejected before and left so \
              (read {:.1} s, matched {:.1} s, stored {:.1} s)",
@@ -139,6 +166,85 @@ pub async fn scan(db: &str, json: bool) -> Result<()> {
 
 /// `kehu duplicates list`: the queue (or the rejected pairs) as CSV
 /// `pair,score,code_a,name_a,code_b,name_b,reasons`.
+/// Known duplicate pairs as customer ids (lower first); codes not found are an error.
+async fn read_truth(
+    store: &kehu_store::Store,
+    path: &std::path::Path,
+) -> Result<std::collections::HashSet<(i64, i64)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--truth: cannot read {}", path.display()))?;
+    let mut pairs = std::collections::HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut codes = line
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .split(',')
+            .map(str::trim);
+        let (Some(x), Some(y)) = (codes.next(), codes.next()) else {
+            continue;
+        };
+        if n == 0 && store.customer_by_code(x).await.is_err() {
+            continue; // a header row
+        }
+        let id = |code: &str| {
+            let code = code.to_string();
+            async move {
+                store
+                    .customer_by_code(&code)
+                    .await
+                    .map(|c| c.id)
+                    .with_context(|| format!("--truth line {}: no customer {code}", n + 1))
+            }
+        };
+        let (a, b) = (id(x).await?, id(y).await?);
+        pairs.insert((a.min(b), a.max(b)));
+    }
+    Ok(pairs)
+}
+
+/// How the scan did on known pairs.
+struct Evaluation {
+    known: usize,
+    compared: usize,
+    pairs_completeness: f64,
+    found: usize,
+    recall: f64,
+    other_pairs: usize,
+}
+
+async fn evaluate(
+    store: &kehu_store::Store,
+    truth: &std::collections::HashSet<(i64, i64)>,
+) -> Result<Evaluation> {
+    use kehu_server::duplicates::{scan_input, scan_options};
+    let rows = store.dedupe_rows().await?;
+    let (fields, records) = scan_input(&rows);
+    let (candidates, _) = kehu_core::dedupe::candidate_pairs_of(&fields, &records, scan_options());
+    let compared = candidates
+        .iter()
+        .filter(|&&(a, b)| {
+            let (x, y) = (rows[a as usize].id, rows[b as usize].id);
+            truth.contains(&(x.min(y), x.max(y)))
+        })
+        .count();
+    let (open, _) = store
+        .list_pairs("open", &kehu_store::listing::ScopeFilter::All, i64::MAX, 0)
+        .await?;
+    let found = open
+        .iter()
+        .filter(|p| truth.contains(&(p.a_id, p.b_id)))
+        .count();
+    let known = truth.len().max(1) as f64;
+    Ok(Evaluation {
+        known: truth.len(),
+        compared,
+        pairs_completeness: compared as f64 / known,
+        found,
+        recall: found as f64 / known,
+        other_pairs: open.len() - found,
+    })
+}
+
 pub async fn list(db: &str, status: &str, limit: i64) -> Result<()> {
     let store = crate::open_store(db).await?;
     if !matches!(status, "open" | "rejected") {

@@ -1,5 +1,6 @@
 //! `kehu`: the command line. `kehu` alone serves the web UI and API.
 
+mod anomalies;
 mod classify;
 mod dedupe;
 mod demo;
@@ -78,7 +79,7 @@ enum Command {
     Dedupe {
         file: std::path::PathBuf,
         /// The columns to compare, comma-separated; `NAME:KIND` sets how
-        /// (text, code, company, phone, email), otherwise it is inferred.
+        /// (text, code, company, phone, email, address), otherwise it is inferred.
         #[arg(long, value_delimiter = ',', required = true)]
         fields: Vec<String>,
         /// The column that identifies a record in the output.
@@ -126,6 +127,16 @@ enum Command {
         #[command(subcommand)]
         command: ImportsCommand,
     },
+    /// The 异常数据报告: check the data now, or list the open findings.
+    Anomalies {
+        #[command(subcommand)]
+        command: AnomaliesCommand,
+    },
+    /// The holiday calendar that working-day deadlines count on.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
     /// Likely duplicate customers in the database: scan them all, or list the queue.
     Duplicates {
         #[command(subcommand)]
@@ -152,12 +163,39 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AnomaliesCommand {
+    /// Check the data now: new findings recorded, fixed ones resolved.
+    Run {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The open findings as CSV, most overdue first.
+    List {
+        /// Only those past their due date.
+        #[arg(long)]
+        overdue: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Print the calendar (one day per line).
+    Show,
+    /// Replace the calendar with FILE: `2026-10-01 国庆节`, `2026-10-10 上班 国庆调休`.
+    Set { file: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
 enum DuplicatesCommand {
     /// Compare every customer (name, USCC, phone, e-mail, address) and refresh the review queue.
     Scan {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Known duplicate pairs (CSV: two customer codes per line): report
+        /// the blocking's pairs completeness and the queue's recall on them.
+        #[arg(long)]
+        truth: Option<std::path::PathBuf>,
     },
     /// The review queue as CSV, best first.
     List {
@@ -371,8 +409,18 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
+        Command::Anomalies { command } => match command {
+            AnomaliesCommand::Run { json } => anomalies::run(&cli.db, json).await,
+            AnomaliesCommand::List { overdue } => anomalies::list(&cli.db, overdue).await,
+        },
+        Command::Calendar { command } => match command {
+            CalendarCommand::Show => anomalies::show_calendar(&cli.db).await,
+            CalendarCommand::Set { file } => anomalies::set_calendar(&cli.db, &file).await,
+        },
         Command::Duplicates { command } => match command {
-            DuplicatesCommand::Scan { json } => dedupe::scan(&cli.db, json).await,
+            DuplicatesCommand::Scan { json, truth } => {
+                dedupe::scan(&cli.db, json, truth.as_deref()).await
+            }
             DuplicatesCommand::List { status, limit } => {
                 dedupe::list(&cli.db, &status, limit).await
             }

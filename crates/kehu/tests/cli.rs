@@ -41,7 +41,8 @@ on_both_backends!(
     classify_design_example,
     export_a_segment,
     import_templates_and_undo,
-    scan_and_list_duplicates
+    scan_and_list_duplicates,
+    anomalies_and_calendar
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -511,13 +512,40 @@ async fn scan_and_list_duplicates(backend: Backend) {
         &db.url,
         &["import", "customers", file.to_str().expect("path")],
     ));
-    let report: Value =
-        serde_json::from_str(&ok(kehu(&db.url, &["duplicates", "scan", "--json"]))).expect("json");
+    let truth = dir.join("truth.csv");
+    std::fs::write(&truth, "code_a,code_b\nC2024102,C2024101\n").expect("write");
+    let report: Value = serde_json::from_str(&ok(kehu(
+        &db.url,
+        &[
+            "duplicates",
+            "scan",
+            "--json",
+            "--truth",
+            truth.to_str().expect("path"),
+        ],
+    )))
+    .expect("json");
     assert_eq!(
         (report["customers"].clone(), report["found"].clone()),
         (json!(3), json!(1)),
         "{report}"
     );
+    assert_eq!(
+        report["truth"],
+        json!({"known": 1, "compared": 1, "pairs_completeness": 1.0, "found": 1, "recall": 1.0, "other_pairs": 0})
+    );
+    std::fs::write(&truth, "C2024101,C9999999\n").expect("write");
+    let unknown = kehu(
+        &db.url,
+        &[
+            "duplicates",
+            "scan",
+            "--truth",
+            truth.to_str().expect("path"),
+        ],
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no customer C9999999"));
     let listed = ok(kehu(&db.url, &["duplicates", "list"]));
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines[0], "pair,score,code_a,name_a,code_b,name_b,reasons");
@@ -528,5 +556,68 @@ async fn scan_and_list_duplicates(backend: Backend) {
     );
     let bad = kehu(&db.url, &["duplicates", "list", "--status", "maybe"]);
     assert!(!bad.status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn anomalies_and_calendar(backend: Backend) {
+    let (db, _store) = TestDatabase::new(backend).await.expect("test database");
+    let dir = std::env::temp_dir().join(format!(
+        "kehu-anomalies-{}-{:?}",
+        std::process::id(),
+        backend
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let calendar = dir.join("calendar.txt");
+    std::fs::write(&calendar, "2026-10-01 国庆节\n2026-02-30 坏日期\n").expect("write");
+    let path = calendar.to_str().expect("path");
+    let bad = kehu(&db.url, &["calendar", "set", path]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("line 2"),
+        "{bad:?}"
+    );
+    std::fs::write(&calendar, "2026-10-01 国庆节\n2026-10-10 上班 国庆调休\n").expect("write");
+    assert!(
+        ok(kehu(&db.url, &["calendar", "set", path])).contains("1 holidays, 1 worked weekend days")
+    );
+    assert_eq!(
+        ok(kehu(&db.url, &["calendar", "show"])),
+        "2026-10-01 国庆节\n2026-10-10 上班 国庆调休\n"
+    );
+
+    let file = dir.join("客户.csv");
+    std::fs::write(
+        &file,
+        "客户编号,客户名称,所属行业,合作起始时间\nC2024201,缺行业有限公司,,2021-03-15\nC2024202,完整资料有限公司,制造业,2021-03-15\n",
+    )
+    .expect("write");
+    ok(kehu(
+        &db.url,
+        &["import", "customers", file.to_str().expect("path")],
+    ));
+    let ran: Value =
+        serde_json::from_str(&ok(kehu(&db.url, &["anomalies", "run", "--json"]))).expect("json");
+    assert_eq!(
+        (ran["new"].clone(), ran["open"].clone()),
+        (json!(1), json!(1)),
+        "{ran}"
+    );
+    let listed = ok(kehu(&db.url, &["anomalies", "list"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(
+        lines[0],
+        "kind,code,name,description,assignee,found_on,due_on,overdue"
+    );
+    assert!(
+        lines[1].starts_with("missing_fields,C2024201,缺行业有限公司,缺少：所属行业,"),
+        "{listed}"
+    );
+    assert!(lines[1].ends_with(",false"), "{listed}");
+    assert_eq!(
+        ok(kehu(&db.url, &["anomalies", "list", "--overdue"]))
+            .lines()
+            .count(),
+        1
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -36,15 +36,19 @@ pub enum FieldKind {
     Phone,
     /// An e-mail address: lower-cased, exact.
     Email,
+    /// A postal address: text, but sharing one says less than its rarity
+    /// suggests (many companies sit in one building).
+    Address,
 }
 
 impl FieldKind {
-    pub const ALL: [FieldKind; 5] = [
+    pub const ALL: [FieldKind; 6] = [
         FieldKind::Text,
         FieldKind::Code,
         FieldKind::Company,
         FieldKind::Phone,
         FieldKind::Email,
+        FieldKind::Address,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +58,7 @@ impl FieldKind {
             FieldKind::Company => "company",
             FieldKind::Phone => "phone",
             FieldKind::Email => "email",
+            FieldKind::Address => "address",
         }
     }
 
@@ -65,6 +70,8 @@ impl FieldKind {
     fn floor(self) -> f64 {
         match self {
             FieldKind::Text => 0.75,
+            // 知春路48号 and 知春路84号 are different buildings.
+            FieldKind::Address => 0.92,
             FieldKind::Code => 0.6,
             FieldKind::Company => 0.5,
             FieldKind::Phone | FieldKind::Email => 0.9,
@@ -77,9 +84,18 @@ impl FieldKind {
     /// duplicates (where counting would call it common).
     fn min_agreement_bits(self) -> f64 {
         match self {
-            FieldKind::Text | FieldKind::Code => 0.0,
+            FieldKind::Text | FieldKind::Code | FieldKind::Address => 0.0,
             FieldKind::Company | FieldKind::Phone => 12.0,
             FieldKind::Email => 14.0,
+        }
+    }
+
+    /// The most evidence (bits) an agreement on this kind gives: a shared
+    /// address is a shared building, not yet the same company.
+    fn max_agreement_bits(self) -> f64 {
+        match self {
+            FieldKind::Address => 10.0,
+            _ => f64::INFINITY,
         }
     }
 
@@ -93,6 +109,7 @@ impl FieldKind {
         if says(&["email", "e-mail", "mail", "邮箱"]) {
             return FieldKind::Email;
         }
+
         let (mut present, mut codes, mut companies) = (0usize, 0usize, 0usize);
         for v in values.map(str::trim).filter(|v| !v.is_empty()).take(1000) {
             present += 1;
@@ -196,11 +213,13 @@ enum Prepared {
 }
 
 impl Prepared {
-    /// The text whose frequency measures how common the value is.
+    /// The text whose frequency measures how common the value is: for a
+    /// company the full normalized name (two records agreeing exactly agree
+    /// on it; its core alone is shared by many unrelated companies).
     fn key(&self) -> &str {
         match self {
             Prepared::Plain(s, _) => s,
-            Prepared::Company(c) => &c.core,
+            Prepared::Company(c) => &c.full,
         }
     }
 }
@@ -208,7 +227,7 @@ impl Prepared {
 fn prepare(kind: FieldKind, raw: &str) -> Option<Prepared> {
     let folded = crate::text::clean(raw).to_lowercase();
     let value = match kind {
-        FieldKind::Text | FieldKind::Email => folded,
+        FieldKind::Text | FieldKind::Email | FieldKind::Address => folded,
         FieldKind::Code => folded.chars().filter(|c| c.is_alphanumeric()).collect(),
         FieldKind::Phone => {
             let digits: String = folded.chars().filter(char::is_ascii_digit).collect();
@@ -245,7 +264,9 @@ fn similarity(kind: FieldKind, a: &Prepared, b: &Prepared) -> (f64, Option<NameA
                     1.0 - similarity::osa_distance(x, y) as f64 / longest as f64
                 }
                 FieldKind::Email => 0.0,
-                FieldKind::Text | FieldKind::Company => similarity::jaro_winkler(x, y),
+                FieldKind::Text | FieldKind::Company | FieldKind::Address => {
+                    similarity::jaro_winkler(x, y)
+                }
             };
             (s, None)
         }
@@ -342,7 +363,10 @@ impl FieldWeights {
     fn new(col: &Column, m: f64) -> FieldWeights {
         FieldWeights {
             log_m: m.log2(),
-            agree: (m / col.chance).log2().max(col.kind.min_agreement_bits()),
+            agree: (m / col.chance)
+                .log2()
+                .max(col.kind.min_agreement_bits())
+                .min(col.kind.max_agreement_bits()),
             disagree: ((1.0 - m) / (1.0 - col.chance).max(1e-9)).log2(),
         }
     }
@@ -408,7 +432,9 @@ impl Scorer<'_> {
             let w = &self.weights[f];
             let floor = col.kind.floor();
             total += if *s >= 1.0 {
-                (w.log_m + col.surprise[a]).max(col.kind.min_agreement_bits())
+                (w.log_m + col.surprise[a])
+                    .max(col.kind.min_agreement_bits())
+                    .min(col.kind.max_agreement_bits())
             } else if *s >= floor {
                 w.disagree + (w.agree - w.disagree) * (s - floor) / (1.0 - floor)
             } else {

@@ -11,7 +11,6 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use kehu_core::Reason;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,16 +19,6 @@ use utoipa::ToSchema;
 pub struct PairPage {
     pub total: i64,
     pub pairs: Vec<PairOut>,
-}
-
-fn number(q: &mut QueryPairs, key: &str, default: i64) -> Result<i64, ApiError> {
-    match q.take(key) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::field(key, Reason::NumberFormat)),
-    }
 }
 
 /// Likely duplicate pairs whose customers the caller may both read, best first.
@@ -43,8 +32,8 @@ pub async fn list(
     mut q: QueryPairs,
 ) -> Result<Json<PairPage>, ApiError> {
     let status = q.take("status").unwrap_or_else(|| "open".into());
-    let limit = number(&mut q, "limit", 50)?;
-    let offset = number(&mut q, "offset", 0)?;
+    let limit = q.take_number("limit", 50)?;
+    let offset = q.take_number("offset", 0)?;
     let (pairs, total) = duplicates::queue(&state, &user, &status, limit, offset).await?;
     Ok(Json(PairPage { total, pairs }))
 }

@@ -1,11 +1,13 @@
 //! JSON API under `/api/v1`. Handlers are thin: parse, authorize, call the
 //! store with core-validated data, convert to wire DTOs.
 
+pub mod anomalies;
 pub mod classes;
 pub mod customers;
 pub mod dto;
 pub mod duplicates;
 pub mod imports;
+pub mod intake;
 pub mod meta;
 pub mod records;
 pub mod schemes;
@@ -40,6 +42,21 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}/dry-run", post(imports::check_again))
         .route("/imports/{id}/apply", post(imports::apply))
         .route("/imports/{id}/undo", post(imports::undo))
+        .route(
+            "/intake-forms",
+            get(intake::list_forms).post(intake::create_form),
+        )
+        .route("/intake-forms/{id}", put(intake::update_form))
+        .route("/public/forms/{slug}", post(intake::submit))
+        .route("/leads", get(intake::list_leads))
+        .route("/leads/{id}/accept", post(intake::accept))
+        .route("/leads/{id}/reject", post(intake::reject))
+        .route("/anomalies", get(anomalies::list))
+        .route("/anomalies/run", post(anomalies::run))
+        .route(
+            "/calendar",
+            get(anomalies::calendar).put(anomalies::set_calendar),
+        )
         .route("/duplicates", get(duplicates::list))
         .route("/duplicates/scan", post(duplicates::scan))
         .route("/duplicates/{id}", get(duplicates::read))
@@ -265,6 +282,17 @@ impl QueryPairs {
     pub fn take(&mut self, key: &str) -> Option<String> {
         let pos = self.0.iter().position(|(k, _)| k == key)?;
         Some(self.0.remove(pos).1)
+    }
+
+    /// A whole-number parameter, taken out; `default` when absent, an error naming it when not a number.
+    pub fn take_number(&mut self, key: &str, default: i64) -> Result<i64, ApiError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::field(key, Reason::NumberFormat)),
+        }
     }
 
     /// A yes/no parameter such as `with_total=true` (also `1`), taken out.

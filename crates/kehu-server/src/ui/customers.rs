@@ -153,29 +153,6 @@ pub async fn logout(
     Ok(r)
 }
 
-/// The fields a customer lacks (待跟进), by their names; empty when complete.
-fn missing_labels(fields: &[String], lang: Lang) -> String {
-    let label = |f: &str| -> String {
-        let known = match f {
-            "industry" => Some(("所属行业", "industry")),
-            "cooperation_start_on" => Some(("合作起始时间", "cooperation start")),
-            "sales_region" => Some(("区域", "region")),
-            _ => None,
-        };
-        match (known, lang) {
-            (Some((zh, _)), Lang::Zh) => zh.to_string(),
-            (Some((_, en)), Lang::En) => en.to_string(),
-            (None, _) => f.trim_start_matches("custom_fields.").to_string(),
-        }
-    };
-    let sep = if lang == Lang::En { ", " } else { "、" };
-    fields
-        .iter()
-        .map(|f| label(f))
-        .collect::<Vec<_>>()
-        .join(sep)
-}
-
 fn status_label(key: &str, lang: Lang) -> String {
     CustomerStatus::parse(key)
         .map(|s| {
@@ -328,7 +305,7 @@ pub async fn list(
                 province => c.province.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang),
                 purchase_12m => money(c.purchase_12m_fen), last_order_on => c.last_order_on.map(|d| d.to_string()),
                 owner => c.owner_id.and_then(|id| owners.get(&id).cloned()),
-                follow_up => missing_labels(&c.missing_fields, lang),
+                follow_up => kehu_core::customer::missing_labels(&c.missing_fields, lang),
             }
         })
         .collect();
@@ -1075,8 +1052,18 @@ async fn render_detail(
         .iter()
         .map(|m| context! { id => m.id, absorbed => m.absorbed_id != c.id, code => m.absorbed.code.clone(), name => m.absorbed.name.clone(), undone => m.undone_at.is_some(), at => m.merged_at.format("%Y-%m-%d").to_string() })
         .collect();
+    let anomalies: Vec<Value> = crate::anomalies::items_of(
+        state,
+        &state.store.anomalies_of(c.id).await?,
+        state.store.today(),
+        lang,
+    )
+    .await?
+    .iter()
+    .map(|a| context! { label => a.label.clone(), description => a.description.clone(), due_on => a.due_on.to_string(), overdue => a.overdue, assignee => a.assignee.clone() })
+    .collect();
     let ctx = context! {
-        classes, explanations, duplicates, merges,
+        classes, explanations, duplicates, merges, anomalies,
         tags => tags.iter().map(|t| context! { tag_id => t.tag_id, path => t.path.clone(), source => t.source.clone(), manual => t.mode == "manual", href => super::segment_href(&format!("#{}", t.tag_id)) }).collect::<Vec<_>>(),
         tag_choices,
         can_tag => may(Permission::CustomerUpdate) || may(Permission::TagManage),
@@ -1084,7 +1071,7 @@ async fn render_detail(
         c => context! {
             id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,
             purchase_12m => money(c.purchase_12m_fen), order_count => c.order_count, last_order_on => c.last_order_on.map(|d| d.to_string()), complaints_365d => c.complaints_365d,
-            follow_up => missing_labels(&c.missing_fields, lang),
+            follow_up => kehu_core::customer::missing_labels(&c.missing_fields, lang),
         },
         facts,
         contacts => contacts.iter().map(|p| context! { name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),

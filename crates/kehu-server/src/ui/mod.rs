@@ -5,10 +5,12 @@
 
 mod account;
 mod admin;
+mod anomalies;
 mod customers;
 mod duplicates;
 mod forms;
 mod imports;
+mod intake;
 mod schemes;
 mod tags;
 
@@ -99,6 +101,17 @@ pub fn router() -> Router<AppState> {
             "/schemes/{key}/versions/{version}/step/{step}",
             post(schemes::step),
         )
+        .route("/f/{slug}", get(intake::public_form).post(intake::submit))
+        .route("/admin/forms", get(intake::forms).post(intake::create_form))
+        .route("/leads", get(intake::leads))
+        .route("/leads/{id}/accept", post(intake::accept))
+        .route("/leads/{id}/reject", post(intake::reject))
+        .route("/anomalies", get(anomalies::report))
+        .route("/anomalies/run", post(anomalies::run))
+        .route(
+            "/admin/calendar",
+            get(anomalies::calendar).post(anomalies::save_calendar),
+        )
         .route("/duplicates", get(duplicates::queue))
         .route("/duplicates/scan", post(duplicates::scan))
         .route("/duplicates/{id}", get(duplicates::pair))
@@ -165,6 +178,11 @@ impl Templates {
             "tags/review.html",
             "imports/list.html",
             "imports/detail.html",
+            "intake/public.html",
+            "intake/forms.html",
+            "intake/leads.html",
+            "anomalies/report.html",
+            "admin/calendar.html",
             "duplicates/queue.html",
             "duplicates/pair.html",
             "duplicates/merge.html",
@@ -277,6 +295,10 @@ impl Page {
             can_admin_fields => self.user.actor.grants.has(Permission::CustomFieldAdmin),
             can_admin_users => self.user.actor.grants.has(Permission::UserAdmin),
             can_approve_rules => self.user.actor.grants.has(Permission::RuleApprove),
+            can_edit_forms => crate::intake::may_edit_forms(&self.user),
+            can_review_leads => crate::intake::may_review(&self.user),
+            can_see_anomalies => self.user.actor.grants.has(Permission::CustomerRead),
+            can_edit_calendar => crate::anomalies::may_edit_calendar(&self.user),
             can_merge => self.user.actor.grants.has(Permission::CustomerUpdate),
             can_import => [Permission::CustomerCreate, Permission::RecordWrite, Permission::InteractionWrite, Permission::ServiceRecordWrite]
                 .iter().any(|p| self.user.actor.grants.has(*p)),

@@ -18,7 +18,9 @@ both_backends!(
     edit_simulate_and_override_classes,
     tag_customers_and_find_them_in_segments,
     import_a_file_map_apply_and_undo,
-    review_a_duplicate_merge_and_undo
+    review_a_duplicate_merge_and_undo,
+    see_the_anomaly_report_and_edit_the_calendar,
+    fill_in_the_public_form_and_accept_the_lead
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -556,5 +558,98 @@ async fn review_a_duplicate_merge_and_undo(backend: Backend) {
         .expect("goto");
     wait_text(&c, "#duplicates", "星河精密机械(北京)有限公司").await;
     wait_text(&c, "#merges", "已撤销").await;
+    app.cleanup().await;
+}
+
+async fn see_the_anomaly_report_and_edit_the_calendar(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("jiancha", "admin", None).await;
+    let api = app.token("jiancha_api", "admin", None).await;
+    let c = api.customer("异常检查测试有限公司", json!({})).await;
+    let r = api
+        .post(
+            &format!("/api/v1/customers/{}/contacts", c["id"]),
+            json!({"name": "孙七"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "jiancha").await;
+    // A bad calendar line is named and nothing is saved; a good one is.
+    c.goto(&format!("{base}/admin/calendar"))
+        .await
+        .expect("goto");
+    fill(&c, "#calendar-text", "2026-10-01 国庆节\n2026-13-01 坏").await;
+    click(&c, "#save-calendar").await;
+    wait_text(&c, "#calendar-errors", "line 2").await;
+    assert!(app.store.calendar_days().await.expect("days").is_empty());
+    fill(
+        &c,
+        "#calendar-text",
+        "2026-10-01 国庆节\n2026-10-10 上班 国庆调休",
+    )
+    .await;
+    click(&c, "#save-calendar").await;
+    wait_text(&c, "#calendar-saved", "已保存").await;
+    assert_eq!(app.store.calendar_days().await.expect("days").len(), 2);
+
+    c.goto(&format!("{base}/anomalies")).await.expect("goto");
+    wait_text(&c, "h1", "异常数据报告").await;
+    click(&c, "#run-check").await;
+    wait_text(&c, "#run-result", "新增 1 项").await;
+    wait_text(&c, "#anomalies", "联系人 孙七 没有电话和邮箱").await;
+    wait_text(&c, "[data-kind='unreachable_contact'] [data-open]", "1").await;
+    click(&c, "#filter-overdue").await;
+    c.find(Locator::Css(".filters button"))
+        .await
+        .expect("filter")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&c, "#total", "0").await;
+    app.cleanup().await;
+}
+
+async fn fill_in_the_public_form_and_accept_the_lead(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("shenhe", "admin", None).await;
+    let api = app.token("shenhe_api", "admin", None).await;
+    let r = api
+        .post(
+            "/api/v1/intake-forms",
+            json!({"slug": "contact-us", "title": "联系我们", "fields": ["contact.mobile", "notes"],
+                   "purpose": "仅用于回复您的咨询。"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    // Anyone, not signed in (in Chinese, whatever the browser's language):
+    // without consent the form comes back with the reason.
+    c.goto(&format!("{base}/lang/zh")).await.expect("goto");
+    c.goto(&format!("{base}/f/contact-us")).await.expect("goto");
+    wait_text(&c, "h1", "联系我们").await;
+    wait_text(&c, "#purpose", "仅用于回复您的咨询").await;
+    fill(&c, "input[name='name']", "杭州云帆数据科技有限公司").await;
+    fill(&c, "input[name='contact.name']", "周八").await;
+    fill(&c, "input[name='contact.mobile']", "139-0013-9000").await;
+    click(&c, "#submit").await;
+    wait_text(&c, "#form-errors", "同意").await;
+    assert_eq!(app.store.leads("pending", 10, 0).await.expect("leads").1, 0);
+    click(&c, "#consent").await;
+    click(&c, "#submit").await;
+    wait_text(&c, "#thanks", "已收到").await;
+
+    // The lead, reviewed: a new customer with the submitter as its contact.
+    sign_in(&c, base, "shenhe").await;
+    c.goto(&format!("{base}/leads")).await.expect("goto");
+    wait_text(&c, "#leads", "杭州云帆数据科技有限公司").await;
+    wait_text(&c, "#leads", "13900139000").await;
+    click(&c, "#leads .accept").await;
+    wait_text(&c, "h1", "杭州云帆数据科技有限公司").await;
+    assert_eq!(app.store.customer_count().await.expect("count"), 1);
     app.cleanup().await;
 }

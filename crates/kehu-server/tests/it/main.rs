@@ -3,12 +3,14 @@
 
 mod helpers;
 
+mod api_anomalies;
 mod api_auth;
 mod api_bad_input;
 mod api_classes;
 mod api_customers;
 mod api_duplicates;
 mod api_imports;
+mod api_intake;
 mod api_overrides;
 mod api_records;
 mod api_roles;
