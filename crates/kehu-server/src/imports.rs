@@ -773,6 +773,35 @@ async fn plan_chunk<L: Lookup>(
             by_key.entry(key).or_insert(c);
         }
     }
+    // Stored customers with a contact phone of a new row: likely duplicates too.
+    let mut phones: Vec<String> = read
+        .iter()
+        .flatten()
+        .filter_map(|r| match r {
+            RowInput::Customer {
+                input,
+                contact: Some(c),
+            } if will_be_new(input) => Some(c),
+            _ => None,
+        })
+        .flat_map(|c| [c.mobile.as_deref(), c.landline.as_deref()])
+        .flatten()
+        .filter_map(standard_phone)
+        .collect();
+    phones.sort();
+    phones.dedup();
+    let by_phone: BTreeMap<String, Customer> = match phones.is_empty() {
+        true => BTreeMap::new(),
+        false => lookup
+            .customers_by_phone(&phones)
+            .await?
+            .into_iter()
+            .collect(),
+    };
+    let known = Known {
+        by_name: &by_key,
+        by_phone: &by_phone,
+    };
     let mut ids: Vec<i64> = by_code
         .values()
         .chain(by_uscc.values())
@@ -880,7 +909,7 @@ async fn plan_chunk<L: Lookup>(
                 let contacts_of = existing
                     .and_then(|c| contacts.get(&c.id))
                     .unwrap_or(&no_contacts);
-                plan_customer(cx, row, input, contact, existing, contacts_of, &by_key)
+                plan_customer(cx, row, input, contact, existing, contacts_of, &known)
             }
             RowInput::Contact {
                 customer_code,
@@ -945,7 +974,7 @@ fn plan_customer(
     contact: Option<ContactInput>,
     existing: Option<&Customer>,
     contacts: &[Contact],
-    by_key: &BTreeMap<String, Customer>,
+    known: &Known<'_>,
 ) -> Plan {
     match existing {
         Some(before) => {
@@ -1021,7 +1050,18 @@ fn plan_customer(
             };
             data.fill_region_from_landline(contact.as_ref().and_then(|c| c.landline.as_deref()));
             let key = company::full_name(&data.name);
-            let suspect = suspect_of(cx, row, &key, by_key.get(&key));
+            let phones: Vec<String> = contact
+                .iter()
+                .flat_map(|c| [c.mobile.as_deref(), c.landline.as_deref()])
+                .flatten()
+                .filter_map(standard_phone)
+                .collect();
+            let suspect = suspect_of(cx, row, &key, known.by_name.get(&key)).or_else(|| {
+                let (phone, c) = phones
+                    .iter()
+                    .find_map(|p| Some((p, known.by_phone.get(p)?)))?;
+                suspect_by_phone(cx, row, phone, c)
+            });
             if !key.is_empty() {
                 cx.new_names.entry(key).or_insert(row.number);
             }
@@ -1032,6 +1072,45 @@ fn plan_customer(
             }
         }
     }
+}
+
+/// Stored customers a new row may duplicate: by normalized name, by a contact's phone.
+struct Known<'a> {
+    by_name: &'a BTreeMap<String, Customer>,
+    by_phone: &'a BTreeMap<String, Customer>,
+}
+
+/// A phone as contacts store it (mobile digits, landline `010-12345678`).
+fn standard_phone(raw: &str) -> Option<String> {
+    kehu_core::ident::Phone::parse(raw)
+        .ok()
+        .map(|p| p.formatted())
+}
+
+/// The customer's code, or a placeholder when the importer may not see it.
+fn shown_code(cx: &Context<'_>, c: &Customer) -> String {
+    if cx
+        .importer
+        .may(Permission::CustomerRead, c.owner_id, c.team.as_deref())
+    {
+        c.code.clone()
+    } else {
+        "（他人负责的客户 / a customer of another team）".to_string()
+    }
+}
+
+/// A warning when a new customer's contact has a stored customer's phone.
+fn suspect_by_phone(cx: &Context<'_>, row: &Row, phone: &str, c: &Customer) -> Option<RowProblem> {
+    let who = shown_code(cx, c);
+    let reason = Reason::Other {
+        zh: format!("可能与已有客户 {who} 重复（联系电话 {phone} 相同）"),
+        en: format!("likely the same company as existing customer {who} (same phone {phone})"),
+    };
+    let mut p = cx
+        .columns()
+        .problem(row.number, &row.cells, "name", &reason, true);
+    p.code = "duplicate_suspect".into();
+    Some(p)
 }
 
 /// A warning when a new customer's name, normalized (legal form, places,
@@ -1047,14 +1126,7 @@ fn suspect_of(
         return None;
     }
     let reason = if let Some(c) = stored {
-        let visible = cx
-            .importer
-            .may(Permission::CustomerRead, c.owner_id, c.team.as_deref());
-        let who = if visible {
-            c.code.clone()
-        } else {
-            "（他人负责的客户 / a customer of another team）".to_string()
-        };
+        let who = shown_code(cx, c);
         Reason::Other {
             zh: format!("可能与已有客户 {who} 重复（名称相同）"),
             en: format!("likely the same company as existing customer {who} (same name)"),
@@ -1390,7 +1462,7 @@ pub fn importer_of(user: &crate::auth::CurrentUser) -> Importer {
 }
 
 /// The mapping an import used, as a mapping file (to apply it as checked).
-fn mapping_of(kind: ImportKind, mapping: &[MappedColumn]) -> MappingFile {
+pub fn mapping_of(kind: ImportKind, mapping: &[MappedColumn]) -> MappingFile {
     MappingFile {
         kind: Some(kind),
         columns: mapping
@@ -1617,4 +1689,106 @@ pub async fn preview(
         .map(|r| r.cells)
         .collect();
     Ok((headers, first))
+}
+
+/// A saved template as the mapping it stands for.
+pub fn template_mapping(saved: &kehu_store::imports::SavedMapping) -> MappingFile {
+    MappingFile {
+        kind: ImportKind::parse(&saved.kind),
+        columns: saved.columns.clone(),
+    }
+}
+
+/// Saves a mapping template (for a kind the user may import): a name, and
+/// each column mapped to one of the kind's fields, a custom field
+/// (`cf.KEY`) or nothing. Saving under an existing name replaces it.
+pub async fn save_template(
+    state: &AppState,
+    importer: &Importer,
+    kind: &str,
+    name: &str,
+    columns: &std::collections::BTreeMap<String, Option<String>>,
+) -> Result<kehu_store::imports::SavedMapping, ApiError> {
+    let Some(parsed) = ImportKind::parse(kind) else {
+        return Err(ApiError::field(
+            "kind",
+            Reason::UnknownOption {
+                allowed: ImportKind::ALL
+                    .iter()
+                    .map(|k| k.name().to_string())
+                    .collect(),
+            },
+        ));
+    };
+    importer.check(parsed)?;
+    let mut e = kehu_core::ValidationErrors::default();
+    let name = kehu_core::text::clean(name);
+    if name.is_empty() {
+        e.push("name", Reason::Required);
+    } else if name.chars().count() > 60 {
+        e.push("name", Reason::TooLong { max: 60 });
+    }
+    if columns.is_empty() {
+        e.push("columns", Reason::Required);
+    }
+    let defs = state.store.custom_field_defs().await?;
+    for (header, field) in columns {
+        let Some(field) = field else { continue };
+        let known = parsed.target(field).is_some()
+            || field
+                .strip_prefix(kehu_core::import_mapping::CUSTOM_PREFIX)
+                .is_some_and(|k| {
+                    parsed == ImportKind::Customers && defs.iter().any(|d| d.key == k)
+                });
+        if !known {
+            e.push(
+                format!("columns.{header}"),
+                Reason::UnknownOption {
+                    allowed: parsed.targets().iter().map(|t| t.key.to_string()).collect(),
+                },
+            );
+        }
+    }
+    e.into_result()?;
+    Ok(state
+        .store
+        .save_mapping(parsed.name(), &name, columns, importer.user_id)
+        .await?)
+}
+
+/// A template for an import of `kind`, by id; refused when it is another kind's.
+pub async fn template_for(
+    state: &AppState,
+    kind: ImportKind,
+    id: i64,
+) -> Result<MappingFile, ApiError> {
+    let saved = state.store.mapping(id).await.map_err(|_| {
+        ApiError::field(
+            "mapping_id",
+            Reason::Other {
+                zh: format!("没有编号为 {id} 的映射模板"),
+                en: format!("no mapping template {id}"),
+            },
+        )
+    })?;
+    if saved.kind != kind.name() {
+        return Err(ApiError::field(
+            "mapping_id",
+            Reason::Other {
+                zh: format!(
+                    "模板“{}”用于 {}，不是 {}",
+                    saved.name,
+                    saved.kind,
+                    kind.name()
+                ),
+                en: format!(
+                    "template {:?} is for {}, not {}",
+                    saved.name,
+                    saved.kind,
+                    kind.name()
+                ),
+            },
+        ));
+    }
+    Ok(template_mapping(&saved))
 }

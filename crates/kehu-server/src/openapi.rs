@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         tags::apply, tags::proposals, tags::confirm, tags::reject, tags::review,
         segments::results, segments::list, segments::create, segments::read, segments::update, segments::delete, segments::customers, segments::export,
         imports::upload, imports::list, imports::read, imports::problems_csv, imports::check_again, imports::apply, imports::undo,
+        imports::list_mappings, imports::save_mapping, imports::delete_mapping,
         intake::list_forms, intake::create_form, intake::update_form, intake::submit, intake::list_leads, intake::accept, intake::reject,
         anomalies::list, anomalies::run, anomalies::calendar, anomalies::set_calendar,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,

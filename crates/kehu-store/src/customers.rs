@@ -161,6 +161,28 @@ pub(crate) async fn update_customer_in(
         .map_err(|e| map_unique(e, &["uscc", "code"]))
 }
 
+/// Customers with a contact whose mobile or landline is one of `phones`
+/// (as contacts store them), each with the phone that matched.
+pub(crate) async fn customers_by_phone(
+    exec: &mut impl Exec,
+    phones: &[String],
+) -> Result<Vec<(String, Customer)>, StoreError> {
+    let mut out = Vec::new();
+    for column in ["mobile", "landline"] {
+        let sql = format!(
+            "SELECT contacts.{column} AS phone, {COLUMNS} FROM contacts JOIN customers ON customers.id = contacts.customer_id \
+             WHERE contacts.{column} IN ({{}}) ORDER BY customers.id"
+        );
+        out.extend(
+            crate::db::fetch_in(exec, &sql, phones, |r: &dyn RowGet| {
+                Ok((r.text("phone")?, decode(r)?))
+            })
+            .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// The customers whose `column` (`code` or `uscc`, trusted constants) is one of `values`.
 pub(crate) async fn customers_where_in(
     exec: &mut impl Exec,

@@ -785,6 +785,11 @@ pub trait Lookup {
         column: &'static str,
         values: &[String],
     ) -> Result<Vec<Customer>, StoreError>;
+    /// Customers with a contact whose mobile or landline is one of `phones`, with that phone.
+    async fn customers_by_phone(
+        &mut self,
+        phones: &[String],
+    ) -> Result<Vec<(String, Customer)>, StoreError>;
     async fn contacts_of(&mut self, customer_ids: &[i64]) -> Result<Vec<Contact>, StoreError>;
     async fn orders_of(&mut self, customer_ids: &[i64]) -> Result<Vec<Order>, StoreError>;
     async fn interactions_of(
@@ -806,6 +811,9 @@ macro_rules! lookup_on {
             async fn contacts_of(&mut self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
                 crate::records::contacts_of(lookup_on!(@exec self, $exec), ids).await
             }
+            async fn customers_by_phone(&mut self, phones: &[String]) -> Result<Vec<(String, Customer)>, StoreError> {
+                crate::customers::customers_by_phone(lookup_on!(@exec self, $exec), phones).await
+            }
             async fn orders_of(&mut self, ids: &[i64]) -> Result<Vec<Order>, StoreError> {
                 crate::records::orders_of(lookup_on!(@exec self, $exec), ids).await
             }
@@ -820,3 +828,112 @@ macro_rules! lookup_on {
 
 lookup_on!(ImportReader<'_>, tx);
 lookup_on!(DryReader, db);
+
+/// A mapping template: which column feeds which field, saved under a name.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SavedMapping {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    /// header → field key, or null for a column not imported.
+    pub columns: BTreeMap<String, Option<String>>,
+    pub created_by: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const MAPPING_COLUMNS: &str = "id, kind, name, columns, created_by, updated_at";
+
+fn decode_mapping(r: &dyn RowGet) -> Result<SavedMapping, sqlx::Error> {
+    let columns = match r.json("columns")? {
+        Value::Object(m) => m
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_string)))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    Ok(SavedMapping {
+        id: r.int("id")?,
+        kind: r.text("kind")?,
+        name: r.text("name")?,
+        columns,
+        created_by: r.opt_int("created_by")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Saves a template under `name` for `kind`, replacing one of that name.
+    pub async fn save_mapping(
+        &self,
+        kind: &str,
+        name: &str,
+        columns: &BTreeMap<String, Option<String>>,
+        by: Option<i64>,
+    ) -> Result<SavedMapping, StoreError> {
+        let now = Utc::now();
+        let json: serde_json::Map<String, Value> = columns
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().map(Value::from).unwrap_or(Value::Null)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO import_mappings (kind, name, columns, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (kind, name) DO UPDATE SET columns = excluded.columns, updated_at = excluded.updated_at RETURNING {MAPPING_COLUMNS}"
+        );
+        self.db
+            .clone()
+            .fetch_one(
+                &sql,
+                args![
+                    kind.to_string(),
+                    name.to_string(),
+                    Value::Object(json),
+                    by,
+                    now
+                ],
+                decode_mapping,
+            )
+            .await
+    }
+
+    /// The templates, by kind and name.
+    pub async fn mappings(&self) -> Result<Vec<SavedMapping>, StoreError> {
+        let sql = format!("SELECT {MAPPING_COLUMNS} FROM import_mappings ORDER BY kind, name");
+        self.db
+            .clone()
+            .fetch_all(&sql, vec![], decode_mapping)
+            .await
+    }
+
+    pub async fn mapping(&self, id: i64) -> Result<SavedMapping, StoreError> {
+        let sql = format!("SELECT {MAPPING_COLUMNS} FROM import_mappings WHERE id = $1");
+        self.db
+            .clone()
+            .fetch_one(&sql, args![id], decode_mapping)
+            .await
+    }
+
+    pub async fn mapping_named(&self, kind: &str, name: &str) -> Result<SavedMapping, StoreError> {
+        let sql =
+            format!("SELECT {MAPPING_COLUMNS} FROM import_mappings WHERE kind = $1 AND name = $2");
+        self.db
+            .clone()
+            .fetch_one(
+                &sql,
+                args![kind.to_string(), name.to_string()],
+                decode_mapping,
+            )
+            .await
+    }
+
+    pub async fn delete_mapping(&self, id: i64) -> Result<(), StoreError> {
+        let n = self
+            .db
+            .clone()
+            .execute("DELETE FROM import_mappings WHERE id = $1", args![id])
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -131,6 +131,20 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0013_intake.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 14,
+        name: "import_mappings",
+        sqlite: include_str!("../migrations/sqlite/0014_import_mappings.sql"),
+        postgres: include_str!("../migrations/postgres/0014_import_mappings.sql"),
+        data: DataStep::None,
+    },
+    Migration {
+        version: 15,
+        name: "contact_phones",
+        sqlite: include_str!("../migrations/sqlite/0015_contact_phones.sql"),
+        postgres: include_str!("../migrations/postgres/0015_contact_phones.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

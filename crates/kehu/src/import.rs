@@ -75,10 +75,24 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             opts.on_invalid
         );
     };
-    let mapping = opts.mapping.as_deref().map(read_mapping).transpose()?;
     let sha = imports::sha256_of_file(&opts.file)
         .with_context(|| format!("cannot read {}", opts.file.display()))?;
     let store = crate::open_store(db).await?;
+    // A mapping file, or else a template saved in the UI under that name.
+    let mapping = match opts.mapping.as_deref() {
+        Some(path) if path.exists() => Some(read_mapping(path)?),
+        Some(name) => {
+            let name = name.to_string_lossy();
+            let saved = store.mapping_named(kind.name(), &name).await.map_err(|_| {
+                anyhow::anyhow!(
+                    "--mapping {name}: neither a file nor a saved {} mapping template",
+                    kind.name()
+                )
+            })?;
+            Some(imports::template_mapping(&saved))
+        }
+        None => None,
+    };
     let owner = match &opts.owner {
         None => None,
         Some(name) => Some(

@@ -42,7 +42,8 @@ on_both_backends!(
     export_a_segment,
     import_templates_and_undo,
     scan_and_list_duplicates,
-    anomalies_and_calendar
+    anomalies_and_calendar,
+    import_with_a_saved_template
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -618,6 +619,58 @@ async fn anomalies_and_calendar(backend: Backend) {
             .lines()
             .count(),
         1
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn import_with_a_saved_template(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let columns: std::collections::BTreeMap<String, Option<String>> = [
+        ("单位全称", Some("name")),
+        ("行业类别", Some("industry")),
+        ("内部备注", None),
+    ]
+    .into_iter()
+    .map(|(h, f)| (h.to_string(), f.map(str::to_string)))
+    .collect();
+    store
+        .save_mapping("customers", "旧系统", &columns, None)
+        .await
+        .expect("template");
+    let dir = std::env::temp_dir().join(format!(
+        "kehu-template-{}-{:?}",
+        std::process::id(),
+        backend
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("旧系统.csv");
+    std::fs::write(
+        &file,
+        "单位全称,行业类别,内部备注\n模板精工有限公司,制造业,x\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("path");
+    let out = ok(kehu(
+        &db.url,
+        &[
+            "import",
+            "customers",
+            path,
+            "--mapping",
+            "旧系统",
+            "--dry-run",
+        ],
+    ));
+    assert!(out.contains("rows 1 · new 1"), "{out}");
+    let missing = kehu(
+        &db.url,
+        &["import", "customers", path, "--mapping", "没有这个模板"],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("neither a file nor a saved customers mapping template"),
+        "{missing:?}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -51,6 +51,8 @@ pub struct ImportUpload {
     file: Vec<u8>,
     /// A mapping file: `{"columns": {"header": "field" or null}}`; absent = recognized by the headers.
     mapping: Option<String>,
+    /// Or a saved mapping template's id.
+    mapping_id: Option<i64>,
 }
 
 /// Uploads a file and checks it (a dry run: nothing is written). The report
@@ -65,7 +67,7 @@ pub async fn upload(
     user: CurrentUser,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
-    let (mut kind, mut file, mut mapping) = (None, None, None);
+    let (mut kind, mut file, mut mapping, mut mapping_id) = (None, None, None, None);
     let unreadable = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
@@ -84,6 +86,16 @@ pub async fn upload(
                 let text = field.text().await.map_err(unreadable)?;
                 if !text.trim().is_empty() {
                     mapping = Some(parse_mapping(&text)?);
+                }
+            }
+            "mapping_id" => {
+                let text = field.text().await.map_err(unreadable)?;
+                if !text.trim().is_empty() {
+                    mapping_id = Some(
+                        text.trim()
+                            .parse::<i64>()
+                            .map_err(|_| ApiError::field("mapping_id", Reason::NumberFormat))?,
+                    );
                 }
             }
             "file" => {
@@ -109,6 +121,9 @@ pub async fn upload(
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
         return Err(ApiError::field("file", Reason::Required));
     };
+    if let Some(id) = mapping_id {
+        mapping = Some(imports::template_for(&state, kind, id).await?);
+    }
     let importer = imports::importer_of(&user);
     let report = imports::upload(&state, &importer, kind, &name, bytes, mapping, false).await?;
     Ok((StatusCode::CREATED, Json(report)).into_response())
@@ -169,6 +184,9 @@ pub struct CheckAgain {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub mapping: Option<MappingFile>,
+    /// Or a saved mapping template's id.
+    #[serde(default)]
+    pub mapping_id: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/api/v1/imports/{id}/dry-run", tag = "imports", params(("id" = i64, Path)), request_body = CheckAgain,
@@ -180,8 +198,16 @@ pub async fn check_again(
     super::ApiJson(body): super::ApiJson<CheckAgain>,
 ) -> Result<Json<ImportReport>, ApiError> {
     let importer = imports::importer_of(&user);
+    let mapping = match body.mapping_id {
+        Some(template) => {
+            let record = imports::visible_record(&state, &importer, id).await?;
+            let kind = ImportKind::parse(&record.kind).ok_or(ApiError::NotFound)?;
+            Some(imports::template_for(&state, kind, template).await?)
+        }
+        None => body.mapping,
+    };
     Ok(Json(
-        imports::check_again(&state, &importer, id, body.mapping).await?,
+        imports::check_again(&state, &importer, id, mapping).await?,
     ))
 }
 
@@ -236,4 +262,85 @@ pub async fn undo(
         deleted: summary.deleted,
         restored: summary.restored,
     }))
+}
+
+/// A saved mapping template.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappingOut {
+    pub id: i64,
+    /// customers | contacts | orders | interactions
+    pub kind: String,
+    pub name: String,
+    /// header → field key (null: not imported).
+    #[schema(value_type = Object)]
+    pub columns: std::collections::BTreeMap<String, Option<String>>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<kehu_store::imports::SavedMapping> for MappingOut {
+    fn from(m: kehu_store::imports::SavedMapping) -> Self {
+        MappingOut {
+            id: m.id,
+            kind: m.kind,
+            name: m.name,
+            columns: m.columns,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// A template to save (replacing one of the same kind and name).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingWrite {
+    pub kind: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub columns: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// The saved mapping templates (shared by everyone who imports).
+#[utoipa::path(get, path = "/api/v1/import-mappings", tag = "imports", responses((status = 200, body = Vec<MappingOut>)))]
+pub async fn list_mappings(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Vec<MappingOut>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .mappings()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+/// Saves a mapping template for a kind the caller may import.
+#[utoipa::path(post, path = "/api/v1/import-mappings", tag = "imports", request_body = MappingWrite,
+    responses((status = 201, body = MappingOut), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn save_mapping(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    super::ApiJson(body): super::ApiJson<MappingWrite>,
+) -> Result<(StatusCode, Json<MappingOut>), ApiError> {
+    let importer = imports::importer_of(&user);
+    let saved =
+        imports::save_template(&state, &importer, &body.kind, &body.name, &body.columns).await?;
+    Ok((StatusCode::CREATED, Json(saved.into())))
+}
+
+/// Deletes a template (the caller must be able to import its kind).
+#[utoipa::path(delete, path = "/api/v1/import-mappings/{id}", tag = "imports", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403), (status = 404)))]
+pub async fn delete_mapping(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let saved = state.store.mapping(id).await?;
+    let kind = ImportKind::parse(&saved.kind).ok_or(ApiError::NotFound)?;
+    imports::importer_of(&user).check(kind)?;
+    state.store.delete_mapping(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -23,7 +23,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use kehu_core::Reason;
 use serde::de::DeserializeOwned;
@@ -37,6 +37,11 @@ pub fn router() -> Router<AppState> {
                 .get(session::current),
         )
         .route("/customers", get(customers::list).post(customers::create))
+        .route(
+            "/import-mappings",
+            get(imports::list_mappings).post(imports::save_mapping),
+        )
+        .route("/import-mappings/{id}", delete(imports::delete_mapping))
         .route("/imports/{id}", get(imports::read))
         .route("/imports/{id}/problems.csv", get(imports::problems_csv))
         .route("/imports/{id}/dry-run", post(imports::check_again))

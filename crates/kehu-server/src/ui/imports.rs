@@ -55,11 +55,12 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response,
         .iter()
         .map(|k| context! { key => k.name(), label => kind_label(k.name(), lang) })
         .collect();
+    let templates = templates(&state, None, lang).await?;
     Ok(page.render(
         &state,
         "imports/list.html",
         "imports",
-        context! { rows, kinds },
+        context! { rows, kinds, templates },
     ))
 }
 
@@ -69,11 +70,18 @@ pub async fn upload(
     page: Page,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
-    let (mut csrf, mut kind, mut file) = (None, None, None);
+    let (mut csrf, mut kind, mut file, mut template) = (None, None, None, None);
     while let Ok(Some(field)) = form.next_field().await {
         match field.name().unwrap_or_default() {
             "csrf_token" => csrf = field.text().await.ok(),
             "kind" => kind = field.text().await.ok(),
+            "mapping_id" => {
+                template = field
+                    .text()
+                    .await
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i64>().ok())
+            }
             "file" => {
                 let name = field.file_name().unwrap_or("upload.csv").to_string();
                 match field.bytes().await {
@@ -92,8 +100,15 @@ pub async fn upload(
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
         return Ok(page.error_page(&state, ApiError::field("file", kehu_core::Reason::Required)));
     };
+    let mapping = match template {
+        Some(id) => match imports::template_for(&state, kind, id).await {
+            Ok(m) => Some(m),
+            Err(e) => return Ok(page.error_page(&state, e)),
+        },
+        None => None,
+    };
     let importer = imports::importer_of(&page.user);
-    match imports::upload(&state, &importer, kind, &name, bytes, None, true).await {
+    match imports::upload(&state, &importer, kind, &name, bytes, mapping, true).await {
         Ok(report) => Ok(page.redirect(&format!("/imports/{}", report.id.unwrap_or(0)))),
         Err(e) => Ok(page.error_page(&state, e)),
     }
@@ -158,11 +173,12 @@ pub async fn detail(
         })
         .collect();
     let open = record.status == "dry_run" || record.status == "refused";
+    let templates = templates(&state, Some(kind), lang).await?;
     Ok(page.render(&state, "imports/detail.html", "imports", context! {
         id, kind => kind_label(&record.kind, lang), file_name => record.file_name.clone(),
         status => record.status.clone(), status_label => status_label(&record.status, lang),
         counts => Value::from_serialize(&report.counts), problems, problems_total => report.counts.problems,
-        columns, fields, preview, can_apply => open && !headers.is_empty(), can_undo => record.status == "applied",
+        columns, fields, preview, can_apply => open && !headers.is_empty(), can_undo => record.status == "applied", templates,
         mapping => report.mapping.iter().map(|m| context! { header => m.header.clone(), field => m.field.clone() }).collect::<Vec<_>>(),
     }))
 }
@@ -176,12 +192,25 @@ pub async fn remap(
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
     let importer = imports::importer_of(&page.user);
-    let record = match imports::visible_record(&state, &importer, id).await {
-        Ok(r) => r,
-        Err(e) => return Ok(page.error_page(&state, e)),
-    };
-    let headers = imports::report_of(&record).headers;
-    let mapping = MappingFile {
+    let done = async {
+        let record = imports::visible_record(&state, &importer, id).await?;
+        let mapping = match form.get("mapping_id").and_then(|t| t.parse::<i64>().ok()) {
+            Some(template) => {
+                let kind = ImportKind::parse(&record.kind).ok_or(ApiError::NotFound)?;
+                imports::template_for(&state, kind, template).await?
+            }
+            None => chosen_mapping(&record, &form),
+        };
+        imports::check_again(&state, &importer, id, Some(mapping)).await
+    }
+    .await;
+    Ok(back_to_import(&state, &page, id, done))
+}
+
+/// The columns as chosen on the import's page (`col_N` = field key, empty: not imported).
+fn chosen_mapping(record: &kehu_store::imports::ImportRecord, form: &FormData) -> MappingFile {
+    let headers = imports::report_of(record).headers;
+    MappingFile {
         kind: ImportKind::parse(&record.kind),
         columns: headers
             .iter()
@@ -194,9 +223,42 @@ pub async fn remap(
                 (h.clone(), field)
             })
             .collect(),
-    };
-    let done = imports::check_again(&state, &importer, id, Some(mapping)).await;
+    }
+}
+
+/// POST /imports/{id}/save-mapping: the columns as chosen, saved as a template named `template_name`.
+pub async fn save_mapping(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let importer = imports::importer_of(&page.user);
+    let done = async {
+        let record = imports::visible_record(&state, &importer, id).await?;
+        let mapping = chosen_mapping(&record, &form);
+        let name = form.get("template_name").unwrap_or("");
+        imports::save_template(&state, &importer, &record.kind, name, &mapping.columns).await
+    }
+    .await;
     Ok(back_to_import(&state, &page, id, done))
+}
+
+/// The saved templates (of one kind, or all) as the pages list them.
+async fn templates(
+    state: &AppState,
+    kind: Option<ImportKind>,
+    lang: Lang,
+) -> Result<Vec<Value>, ApiError> {
+    Ok(state
+        .store
+        .mappings()
+        .await?
+        .into_iter()
+        .filter(|m| kind.is_none_or(|k| k.name() == m.kind))
+        .map(|m| context! { id => m.id, name => m.name.clone(), kind => kind_label(&m.kind, lang).to_string(), columns => m.columns.len() })
+        .collect())
 }
 
 /// After a step on an import: its page, or the error.

@@ -121,6 +121,7 @@ pub fn router() -> Router<AppState> {
         .route("/merges/{id}/undo", post(duplicates::undo))
         .route("/imports/{id}", get(imports::detail))
         .route("/imports/{id}/mapping", post(imports::remap))
+        .route("/imports/{id}/save-mapping", post(imports::save_mapping))
         .route("/imports/{id}/apply", post(imports::apply))
         .route("/imports/{id}/undo", post(imports::undo))
         .route("/admin/users", get(admin::users).post(admin::create_user))

@@ -13,6 +13,8 @@ both_backends!(
     orders_and_interactions_feed_rollups_and_classes,
     rights_and_scopes_of_imports,
     bad_files_and_undo_conflicts,
+    mapping_templates_saved_and_reused,
+    a_shared_phone_makes_a_suspect,
 );
 
 /// GBK, as Chinese Excel saves a CSV.
@@ -547,5 +549,170 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
     assert_eq!(applied["status"], "applied");
     let list = json_at(&admin, "/api/v1/customers?code=C2025202").await;
     assert_eq!(list["items"][0]["industry"], "制造业");
+    app.cleanup().await;
+}
+
+async fn mapping_templates_saved_and_reused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let service = app.token("service1", "service", None).await;
+    let columns = json!({"单位全称": "name", "行业类别": "industry", "起始合作": "cooperation_start_on", "内部备注": null});
+
+    // Checked: a known kind, known fields, a name; only those who import the kind save it.
+    let p = problem(
+        admin
+            .post(
+                "/api/v1/import-mappings",
+                json!({"kind": "customers", "name": "", "columns": {"单位全称": "colour"}}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["name", "columns.单位全称"], "{p}");
+    let r = service
+        .post(
+            "/api/v1/import-mappings",
+            json!({"kind": "customers", "name": "旧系统", "columns": columns}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let saved: Value = admin
+        .post(
+            "/api/v1/import-mappings",
+            json!({"kind": "customers", "name": "旧系统", "columns": columns}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(saved["columns"], columns, "{saved}");
+    let id = saved["id"].as_i64().expect("id");
+    // Saving under the same name replaces it.
+    let again: Value = admin
+        .post(
+            "/api/v1/import-mappings",
+            json!({"kind": "customers", "name": "旧系统", "columns": columns}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["id"], id);
+    assert_eq!(
+        json_at(&admin, "/api/v1/import-mappings")
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // An upload with the template: headers nothing else would recognize.
+    let csv =
+        "单位全称,行业类别,起始合作,内部备注\n模板导入精工有限公司,制造业,2021-04-01,不导入\n"
+            .as_bytes()
+            .to_vec();
+    let form = Form::new()
+        .text("kind", "customers")
+        .text("mapping_id", id.to_string())
+        .part("file", Part::bytes(csv.clone()).file_name("旧系统导出.csv"));
+    let r = admin
+        .request(Method::POST, "/api/v1/imports")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let report: Value = r.json().await.expect("report");
+    assert_eq!(counts(&report)[..2], [1, 1], "{report}");
+    // A template of another kind is refused, naming it.
+    let orders: Value = admin
+        .post(
+            "/api/v1/import-mappings",
+            json!({"kind": "orders", "name": "订单", "columns": {"单号": "order_no"}}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let p = problem(
+        admin
+            .post(
+                &format!("/api/v1/imports/{}/dry-run", report["id"]),
+                json!({"mapping_id": orders["id"]}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "mapping_id");
+    let rechecked: Value = admin
+        .post(
+            &format!("/api/v1/imports/{}/dry-run", report["id"]),
+            json!({"mapping_id": id}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(counts(&rechecked)[..2], [1, 1]);
+    let r = admin
+        .request(Method::DELETE, &format!("/api/v1/import-mappings/{id}"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = admin
+        .request(Method::DELETE, &format!("/api/v1/import-mappings/{id}"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    app.cleanup().await;
+}
+
+async fn a_shared_phone_makes_a_suspect(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let stored = admin.customer("杭州云帆数据科技有限公司", json!({})).await;
+    let r = admin
+        .post(
+            &format!("/api/v1/customers/{}/contacts", stored["id"]),
+            json!({"name": "周八", "mobile": "13900139000", "landline": "0571-88886666"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Another name, the same people: by mobile (written another way) and by landline.
+    let csv = "客户名称,所属行业,合作起始时间,联系人,手机,座机\n\
+               云帆科技(杭州)有限责任公司,IT服务,2022-01-01,周八,139 0013 9000,\n\
+               西湖数智有限公司,IT服务,2022-01-01,吴九,,057188886666\n\
+               完全无关有限公司,IT服务,2022-01-01,郑十,13700137000,\n";
+    let report = checked(&admin, "customers", "新客户.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(counts(&report)[..2], [3, 3], "{report}");
+    assert_eq!(report["counts"]["duplicate_suspects"], 2, "{report}");
+    let reasons: Vec<&str> = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["code"] == "duplicate_suspect")
+        .filter_map(|p| p["reason_en"].as_str())
+        .collect();
+    let code = stored["code"].as_str().expect("code");
+    assert_eq!(
+        reasons,
+        [
+            format!("likely the same company as existing customer {code} (same phone 13900139000)"),
+            format!(
+                "likely the same company as existing customer {code} (same phone 0571-88886666)"
+            ),
+        ],
+        "{report}"
+    );
     app.cleanup().await;
 }

@@ -481,6 +481,16 @@ async fn import_a_file_map_apply_and_undo(backend: Backend) {
     wait_text(&c, "[data-count='invalid']", "1").await;
     wait_text(&c, "[data-count='follow_up']", "1").await;
     wait_text(&c, "#problems", "日期").await;
+    // The columns as chosen, kept as a template for the next file like it.
+    fill(&c, "#template_name", "单位全称模板").await;
+    click(&c, "#save-template").await;
+    wait_text(&c, "#apply-template-form", "单位全称模板").await;
+    let saved = app.store.mappings().await.expect("templates");
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        saved[0].columns.get("单位全称"),
+        Some(&Some("name".to_string()))
+    );
 
     click(&c, "#on-invalid-skip").await;
     click(&c, "#apply").await;
