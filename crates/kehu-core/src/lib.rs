@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod anomaly;
+pub mod audit;
 pub mod calendar;
 pub mod classify;
 pub mod contact;

@@ -244,13 +244,7 @@ pub async fn items_of(
             )
         })
         .collect();
-    let names: HashMap<i64, String> = state
-        .store
-        .user_directory()
-        .await?
-        .into_iter()
-        .map(|(id, name, _)| (id, name))
-        .collect();
+    let names: HashMap<i64, String> = state.store.user_names().await?;
     Ok(found
         .iter()
         .filter_map(|a| {

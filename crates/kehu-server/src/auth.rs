@@ -128,6 +128,17 @@ pub struct CurrentUser {
     pub user: User,
     pub actor: Actor,
     pub credential: Credential,
+    /// The peer address of the request (for the audit log).
+    pub client: Option<String>,
+}
+
+/// The peer address of a request's connection (never a forwarded header,
+/// which a client could forge).
+pub fn peer_of(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(a)| a.ip().to_string())
 }
 
 impl CurrentUser {
@@ -216,6 +227,7 @@ pub async fn authenticate(
         user: au.user,
         actor,
         credential,
+        client: None,
     }))
 }
 
@@ -230,9 +242,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let user = authenticate(&state, &parts.headers)
+        let mut user = authenticate(&state, &parts.headers)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        user.client = peer_of(parts);
         if let Credential::Session { csrf_token, .. } = &user.credential {
             let unsafe_method =
                 !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -278,6 +291,15 @@ pub async fn login(
             LOGIN_MAX_FAILURES
         };
         if failures >= limit {
+            state.auditor.record(kehu_store::audit::NewAudit {
+                client: Some(client.to_string()),
+                ..crate::audit::by(
+                    None,
+                    "login_locked",
+                    format!("user:{}", username.trim()),
+                    serde_json::json!({}),
+                )
+            });
             return Err(ApiError::TooManyRequests {
                 retry_after_secs: LOGIN_WINDOW.num_seconds() as u64,
             });
@@ -293,6 +315,15 @@ pub async fn login(
         Err(e) => return Err(ApiError::Internal(e.to_string())),
     };
     if !ok {
+        state.auditor.record(kehu_store::audit::NewAudit {
+            client: Some(client.to_string()),
+            ..crate::audit::by(
+                found.as_ref().ok().map(|au| au.user.id),
+                "login_failed",
+                format!("user:{}", username.trim()),
+                serde_json::json!({}),
+            )
+        });
         state.store.record_login_failure(&user_key, now).await?;
         state.store.record_login_failure(&ip_key, now).await?;
         return Err(ApiError::BadRequest {
@@ -308,5 +339,14 @@ pub async fn login(
         .store
         .create_session(&token, au.user.id, &csrf, now + SESSION_ABSOLUTE)
         .await?;
+    state.auditor.record(kehu_store::audit::NewAudit {
+        client: Some(client.to_string()),
+        ..crate::audit::by(
+            Some(au.user.id),
+            "login",
+            format!("user:{}", au.user.username),
+            serde_json::json!({}),
+        )
+    });
     Ok((token, csrf, au.user))
 }

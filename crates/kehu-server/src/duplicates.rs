@@ -391,6 +391,12 @@ pub async fn reject(state: &AppState, user: &CurrentUser, id: i64) -> Result<Pai
         return Err(ApiError::Forbidden);
     }
     let pair = state.store.reject_pair(id, Some(user.user.id)).await?;
+    state.audit(
+        Some(user),
+        "duplicate.reject",
+        format!("pair:{id}"),
+        serde_json::json!({"a": a.code, "b": b.code}),
+    );
     Ok(pair_out(&pair, &a, &b))
 }
 
@@ -523,6 +529,17 @@ pub async fn merge(
             by: Some(user.user.id),
         })
         .await?;
+    let after = state.store.customer(survivor.id).await.ok();
+    let changed = after
+        .as_ref()
+        .map(|a| crate::audit::changes(&survivor, a))
+        .unwrap_or(Value::Null);
+    state.audit(
+        Some(user),
+        "customer.merge",
+        format!("customer:{}", survivor.id),
+        serde_json::json!({"merge": m.id, "absorbed": absorbed.code, "changed": changed}),
+    );
     crate::imports::after_import(state, &[survivor.id], Some(user.user.id)).await;
     Ok(merge_out(&m))
 }
@@ -558,6 +575,12 @@ pub async fn undo(state: &AppState, user: &CurrentUser, id: i64) -> Result<Merge
     let m = visible_merge(state, user, id).await?;
     customer_for(state, user, m.survivor_id, Permission::CustomerUpdate).await?;
     let m = state.store.undo_merge(id, Some(user.user.id)).await?;
+    state.audit(
+        Some(user),
+        "customer.merge_undo",
+        format!("customer:{}", m.survivor_id),
+        serde_json::json!({"merge": m.id, "absorbed": m.absorbed.code}),
+    );
     crate::imports::after_import(state, &[m.survivor_id, m.absorbed_id], Some(user.user.id)).await;
     Ok(merge_out(&m))
 }

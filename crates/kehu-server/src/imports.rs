@@ -1656,6 +1656,12 @@ pub async fn apply_stored(
         &mut (),
     )
     .await?;
+    state.auditor.record(crate::audit::by(
+        importer.user_id,
+        "import.apply",
+        format!("import:{id}"),
+        serde_json::json!({"kind": record.kind, "file": record.file_name, "counts": report.counts}),
+    ));
     after_import(state, &customers, importer.user_id).await;
     Ok(report)
 }
@@ -1668,6 +1674,12 @@ pub async fn undo(
 ) -> Result<kehu_store::imports::UndoSummary, ApiError> {
     visible_record(state, importer, id).await?;
     let summary = state.store.undo_import(id, importer.user_id).await?;
+    state.auditor.record(crate::audit::by(
+        importer.user_id,
+        "import.undo",
+        format!("import:{id}"),
+        serde_json::json!({"deleted": summary.deleted, "restored": summary.restored}),
+    ));
     after_import(state, &summary.customers, importer.user_id).await;
     Ok(summary)
 }

@@ -228,11 +228,24 @@ pub async fn accept(
                 .await?
         }
     };
+    state.audit(
+        Some(user),
+        "lead.accept",
+        format!("lead:{id}"),
+        serde_json::json!({"customer": customer.code, "joined": existing.is_some()}),
+    );
     state.after_data_change(customer.id, user.user.id).await;
     Ok((lead, customer))
 }
 
 pub async fn reject(state: &AppState, user: &CurrentUser, id: i64) -> Result<Lead, ApiError> {
     reviewer(user)?;
-    Ok(state.store.reject_lead(id, Some(user.user.id)).await?)
+    let lead = state.store.reject_lead(id, Some(user.user.id)).await?;
+    state.audit(
+        Some(user),
+        "lead.reject",
+        format!("lead:{id}"),
+        serde_json::json!({}),
+    );
+    Ok(lead)
 }

@@ -6,6 +6,7 @@
 
 pub mod anomalies;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod classifier;
 pub mod duplicates;
@@ -62,6 +63,7 @@ pub struct AppState {
     pub segments: segments::Segments,
     pub settings: std::sync::Arc<Settings>,
     pub ui: std::sync::Arc<ui::Templates>,
+    pub auditor: audit::Auditor,
 }
 
 impl AppState {
@@ -71,10 +73,23 @@ impl AppState {
         AppState {
             classifier: classifier::Classifier::new(store.clone()),
             segments: segments::Segments::new(store.clone()),
+            auditor: audit::Auditor::spawn(store.clone()),
             store,
             settings: std::sync::Arc::new(settings),
             ui: std::sync::Arc::new(ui::Templates::new()),
         }
+    }
+
+    /// Records an audit entry (written in the background, never blocking).
+    pub fn audit(
+        &self,
+        user: Option<&auth::CurrentUser>,
+        action: &str,
+        target: String,
+        detail: serde_json::Value,
+    ) {
+        self.auditor
+            .record(audit::entry(user, action, target, detail));
     }
 
     /// After a write to a customer's data: its classes are re-evaluated,

@@ -2,7 +2,7 @@
 //! the wire types. Served at `/api/openapi.json`.
 
 use crate::api::{
-    anomalies, classes, customers, dto, duplicates, imports, intake, meta, records, schemes,
+    anomalies, audit, classes, customers, dto, duplicates, imports, intake, meta, records, schemes,
     segments, session, tags, users,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         imports::upload, imports::list, imports::read, imports::problems_csv, imports::check_again, imports::apply, imports::undo,
         imports::list_mappings, imports::save_mapping, imports::delete_mapping,
         intake::list_forms, intake::create_form, intake::update_form, intake::submit, intake::list_leads, intake::accept, intake::reject,
+        audit::list, audit::verify,
         anomalies::list, anomalies::run, anomalies::calendar, anomalies::set_calendar,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),

@@ -478,21 +478,21 @@ impl Db {
         }
     }
 
+    /// A transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`, waiting up to the busy timeout): a deferred one that read
+    /// first cannot write once another connection has committed since
+    /// (SQLITE_BUSY_SNAPSHOT, which does not wait) — and the audit writer
+    /// commits after nearly every request. Every transaction here writes.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
-    }
-
-    /// A transaction that will write after reading: on SQLite it takes
-    /// the write lock at once (`BEGIN IMMEDIATE`), so a concurrent writer
-    /// waits for it instead of failing when this one upgrades from reading.
-    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self {
             Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
+    }
+
+    /// As [`Db::begin`]: named at call sites that read before they write.
+    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
+        self.begin().await
     }
 
     pub async fn close(&self) {

@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod anomalies;
+pub mod audit;
 pub mod bulk;
 mod bulk_read;
 pub mod classes;

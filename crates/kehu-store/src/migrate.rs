@@ -145,6 +145,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0015_contact_phones.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 16,
+        name: "audit_log",
+        sqlite: include_str!("../migrations/sqlite/0016_audit_log.sql"),
+        postgres: include_str!("../migrations/postgres/0016_audit_log.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

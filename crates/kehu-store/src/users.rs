@@ -136,6 +136,16 @@ impl Store {
     }
 
     /// Every user's id, display name and team (for owner names and pickers).
+    /// Every user's display name by id.
+    pub async fn user_names(&self) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+        Ok(self
+            .user_directory()
+            .await?
+            .into_iter()
+            .map(|(id, name, _)| (id, name))
+            .collect())
+    }
+
     pub async fn user_directory(&self) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
         self.db
             .clone()

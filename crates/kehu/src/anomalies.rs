@@ -49,12 +49,7 @@ pub async fn list(db: &str, overdue: bool) -> Result<()> {
         .into_iter()
         .map(|c| (c.id, (c.code, c.name)))
         .collect();
-    let users: HashMap<i64, String> = store
-        .user_directory()
-        .await?
-        .into_iter()
-        .map(|(id, name, _)| (id, name))
-        .collect();
+    let users: HashMap<i64, String> = store.user_names().await?;
     let mut out = std::io::stdout().lock();
     if writeln!(
         out,

@@ -191,6 +191,13 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         bar.set_message("classifying");
         let started = std::time::Instant::now();
         imports::after_import(&state, &customers, None).await;
+        state.audit(
+            None,
+            "import.apply",
+            format!("import:{}", report.id.unwrap_or(0)),
+            serde_json::json!({"kind": kind.name(), "file": opts.file.display().to_string(), "counts": report.counts, "via": "cli"}),
+        );
+        state.auditor.flush().await;
         timing = Some((written, customers.len(), started.elapsed()));
         report
     };
@@ -312,6 +319,13 @@ pub async fn undo(db: &str, id: i64) -> Result<()> {
         .await
         .map_err(|e| crate::one_line(e.into()))?;
     imports::after_import(&state, &summary.customers, None).await;
+    state.audit(
+        None,
+        "import.undo",
+        format!("import:{id}"),
+        serde_json::json!({"deleted": summary.deleted, "restored": summary.restored, "via": "cli"}),
+    );
+    state.auditor.flush().await;
     println!(
         "import #{id} undone: {} record(s) deleted, {} restored",
         summary.deleted, summary.restored

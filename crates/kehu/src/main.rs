@@ -127,6 +127,11 @@ enum Command {
         #[command(subcommand)]
         command: ImportsCommand,
     },
+    /// The audit log: check that no entry was changed or deleted.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The 异常数据报告: check the data now, or list the open findings.
     Anomalies {
         #[command(subcommand)]
@@ -160,6 +165,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain: exit 1 and say where when an entry was changed or deleted.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -289,6 +300,14 @@ async fn export(
     )
     .await
     .map_err(one_line)?;
+    // From the command line: the operator of the machine, no user.
+    state.audit(
+        None,
+        "export",
+        "customers".into(),
+        serde_json::json!({"format": format.extension(), "segment": segment, "rows": n, "via": "cli"}),
+    );
+    state.auditor.flush().await;
     match out {
         Some(path) => {
             std::fs::write(path, &file).with_context(|| format!("writing {}", path.display()))?;
@@ -302,6 +321,21 @@ async fn export(
         }
     }
     Ok(())
+}
+
+/// `kehu audit verify`: the chain end to end; its last hash to note down.
+async fn audit_verify(db: &str) -> Result<()> {
+    let store = open_store(db).await?;
+    match store.verify_audit().await? {
+        Ok(v) => {
+            println!(
+                "audit log intact: {} entries, last hash {}",
+                v.entries, v.last_hash
+            );
+            Ok(())
+        }
+        Err(b) => anyhow::bail!("audit log broken: {b}"),
+    }
 }
 
 /// Field errors of the domain as one line, for stderr.
@@ -409,6 +443,9 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(&cli.db).await,
         Command::Anomalies { command } => match command {
             AnomaliesCommand::Run { json } => anomalies::run(&cli.db, json).await,
             AnomaliesCommand::List { overdue } => anomalies::list(&cli.db, overdue).await,

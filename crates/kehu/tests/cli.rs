@@ -43,7 +43,8 @@ on_both_backends!(
     import_templates_and_undo,
     scan_and_list_duplicates,
     anomalies_and_calendar,
-    import_with_a_saved_template
+    import_with_a_saved_template,
+    audit_verify_finds_tampering
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -671,6 +672,44 @@ async fn import_with_a_saved_template(backend: Backend) {
         String::from_utf8_lossy(&missing.stderr)
             .contains("neither a file nor a saved customers mapping template"),
         "{missing:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn audit_verify_finds_tampering(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let dir = std::env::temp_dir().join(format!("kehu-audit-{}-{:?}", std::process::id(), backend));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = dir.join("customers.csv");
+    // Two audited operations from the command line.
+    ok(kehu(
+        &db.url,
+        &["export", "customers", "--out", out.to_str().expect("path")],
+    ));
+    ok(kehu(
+        &db.url,
+        &["export", "customers", "--out", out.to_str().expect("path")],
+    ));
+    let intact = ok(kehu(&db.url, &["audit", "verify"]));
+    assert!(
+        intact.starts_with("audit log intact: 2 entries"),
+        "{intact}"
+    );
+    use kehu_store::db::Exec;
+    store
+        .db
+        .clone()
+        .execute(
+            "UPDATE audit_log SET target = 'nothing' WHERE pos = 1",
+            vec![],
+        )
+        .await
+        .expect("tamper");
+    let broken = kehu(&db.url, &["audit", "verify"]);
+    assert!(!broken.status.success());
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("entry 1 was changed"),
+        "{broken:?}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -114,6 +114,12 @@ pub async fn set_calendar(
     }
     let days = parse_calendar(&body.text)?;
     state.store.set_calendar_days(&days).await?;
+    state.audit(
+        Some(&user),
+        "calendar.set",
+        "calendar".into(),
+        serde_json::json!({"days": days.len()}),
+    );
     Ok(Json(CalendarIo {
         text: calendar_text(&days),
     }))

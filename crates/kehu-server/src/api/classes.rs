@@ -135,10 +135,13 @@ pub async fn apply_override(
         .map(|i| &set.schemes[i])
         .ok_or(ApiError::NotFound)?;
     let data = OverrideInput::from(body).validate(&s.class_keys(), state.store.today())?;
-    state
+    let detail = serde_json::json!({"scheme": scheme, "class": data.class, "reason": data.reason, "expires_on": data.expires_on});
+    let changes = state
         .classifier
         .set_override(id, scheme, data, user.user.id)
-        .await
+        .await?;
+    state.audit(Some(user), "override.set", format!("customer:{id}"), detail);
+    Ok(changes)
 }
 
 /// Lifts the active override: the rules decide again at once (cause
@@ -164,10 +167,17 @@ pub async fn remove_override(
     scheme: &str,
 ) -> Result<Vec<kehu_store::classes::ClassChange>, ApiError> {
     customer_for(state, user, id, Permission::ClassificationOverride).await?;
-    state
+    let changes = state
         .classifier
         .lift_override(id, scheme, user.user.id)
-        .await
+        .await?;
+    state.audit(
+        Some(user),
+        "override.lift",
+        format!("customer:{id}"),
+        serde_json::json!({"scheme": scheme}),
+    );
+    Ok(changes)
 }
 
 async fn override_result(

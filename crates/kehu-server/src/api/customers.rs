@@ -173,6 +173,7 @@ pub async fn create(
         .store
         .insert_customer(&data, &owner, Some(user.user.id), None)
         .await?;
+    crate::audit::customer::created(&state, &user, &c);
     state.after_data_change(c.id, user.user.id).await;
     let version = c.version;
     let mut r = with_etag(version, CustomerOut::from(c));
@@ -220,6 +221,7 @@ pub async fn update(
         .update_customer(id, expected.version, &data, &owner, Some(user.user.id))
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
+    crate::audit::customer::changed(&state, &user, &current, &c);
     state.after_data_change(id, user.user.id).await;
     Ok(with_etag(c.version, CustomerOut::from(c)))
 }
@@ -234,12 +236,13 @@ pub async fn delete(
     headers: HeaderMap,
     mut q: QueryPairs,
 ) -> Result<Response, ApiError> {
-    customer_for(&state, &user, id, Permission::CustomerDelete).await?;
+    let c = customer_for(&state, &user, id, Permission::CustomerDelete).await?;
     let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
     state
         .store
         .delete_customer(id, expected.version)
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
+    crate::audit::customer::deleted(&state, &user, &c);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -127,6 +127,12 @@ pub async fn create_form(
             Some(user.user.id),
         )
         .await?;
+    state.audit(
+        Some(&user),
+        "form.create",
+        format!("form:{}", form.slug),
+        serde_json::json!({"purpose_version": form.purpose_version}),
+    );
     Ok((StatusCode::CREATED, Json(form.into())))
 }
 
@@ -148,6 +154,12 @@ pub async fn update_form(
         .store
         .update_form(id, expected.version, &spec, body.owner_id, body.active)
         .await?;
+    state.audit(
+        Some(&user),
+        "form.update",
+        format!("form:{}", form.slug),
+        serde_json::json!({"purpose_version": form.purpose_version, "active": form.active}),
+    );
     Ok(Json(form.into()))
 }
 

@@ -2,6 +2,7 @@
 //! store with core-validated data, convert to wire DTOs.
 
 pub mod anomalies;
+pub mod audit;
 pub mod classes;
 pub mod customers;
 pub mod dto;
@@ -56,6 +57,8 @@ pub fn router() -> Router<AppState> {
         .route("/leads", get(intake::list_leads))
         .route("/leads/{id}/accept", post(intake::accept))
         .route("/leads/{id}/reject", post(intake::reject))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify))
         .route("/anomalies", get(anomalies::list))
         .route("/anomalies/run", post(anomalies::run))
         .route(

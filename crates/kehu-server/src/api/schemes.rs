@@ -271,6 +271,12 @@ pub async fn take(
             0
         }
     };
+    state.audit(
+        Some(user),
+        "scheme.step",
+        format!("scheme:{key}:{version}"),
+        serde_json::json!({"step": format!("{step:?}").to_lowercase(), "note": note, "class_changes": changes}),
+    );
     Ok((state.store.scheme_version(key, version).await?, changes))
 }
 

@@ -367,8 +367,14 @@ pub async fn export(
     };
     let scope = user.scope_filter(Permission::CustomerRead)?;
     let max = Some(crate::export::HTTP_MAX_CUSTOMERS);
-    let (file, _) =
+    let (file, count) =
         crate::export::customers(&state, &scope, segment.as_deref(), format, max).await?;
+    state.audit(
+        Some(&user),
+        "export",
+        "customers".into(),
+        serde_json::json!({"format": format.extension(), "segment": segment, "rows": count}),
+    );
     let disposition = format!("attachment; filename=\"customers.{}\"", format.extension());
     Ok((
         [

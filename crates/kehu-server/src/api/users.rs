@@ -112,6 +112,12 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     user.require(Permission::UserAdmin)?;
     let created = create_user(&state.store, body).await?;
+    state.audit(
+        Some(&user),
+        "user.create",
+        format!("user:{}", created.user.username),
+        serde_json::json!({"role": created.user.role, "team": created.user.team}),
+    );
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -189,6 +195,13 @@ pub async fn update(
         )
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
+    // Roles, teams and activation are permission changes.
+    state.audit(
+        Some(&user),
+        "user.update",
+        format!("user:{}", u.username),
+        serde_json::json!({"changed": crate::audit::changes(&UserOut::from(current.clone()), &UserOut::from(u.clone()))}),
+    );
     Ok(with_etag(u.version, UserOut::from(u)))
 }
 
@@ -216,6 +229,12 @@ pub async fn delete(
         .delete_user(id, expected.version)
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
+    state.audit(
+        Some(&user),
+        "user.delete",
+        format!("user:#{id}"),
+        serde_json::json!({}),
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -258,5 +277,16 @@ pub async fn set_password(
     };
     // An admin's reset makes the user choose a new one at next login.
     state.store.set_password(id, &hash, !own, keep).await?;
+    let action = if own {
+        "password.change"
+    } else {
+        "password.reset"
+    };
+    state.audit(
+        Some(&user),
+        action,
+        format!("user:#{id}"),
+        serde_json::json!({}),
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
 }

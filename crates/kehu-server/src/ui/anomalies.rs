@@ -121,6 +121,12 @@ pub async fn save_calendar(
     match parse_calendar(&text) {
         Ok(days) => {
             state.store.set_calendar_days(&days).await?;
+            state.audit(
+                Some(&page.user),
+                "calendar.set",
+                "calendar".into(),
+                serde_json::json!({"days": days.len()}),
+            );
             Ok(render_calendar(
                 &state,
                 &page,

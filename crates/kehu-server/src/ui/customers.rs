@@ -34,7 +34,7 @@ const LOGIN_CSRF_COOKIE: &str = "kehu_login_csrf";
 /// Only local paths are followed after login (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
-        .unwrap_or("/customers")
+        .unwrap_or("/")
         .to_string()
 }
 
@@ -274,13 +274,7 @@ pub async fn list(
             ),
         ),
     };
-    let owners: HashMap<i64, String> = state
-        .store
-        .user_directory()
-        .await?
-        .into_iter()
-        .map(|(id, n, _)| (id, n))
-        .collect();
+    let owners: HashMap<i64, String> = state.store.user_names().await?;
     let (items, next_cursor, total) = match page_data {
         Some(p) => (p.items, p.next_cursor, p.total.unwrap_or(0)),
         None => (vec![], None, 0),
@@ -595,6 +589,7 @@ pub async fn create(
     .await;
     match result {
         Ok(c) => {
+            crate::audit::customer::created(&state, &page.user, &c);
             state.after_data_change(c.id, page.user.user.id).await;
             Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response())
         }
@@ -709,6 +704,7 @@ pub async fn update(
     let values = || form.kept();
     match result {
         Ok(c) => {
+            crate::audit::customer::changed(&state, &page.user, &current, &c);
             state.after_data_change(c.id, page.user.user.id).await;
             Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response())
         }
@@ -768,7 +764,10 @@ pub async fn delete(
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(c.version);
     match state.store.delete_customer(id, version).await {
-        Ok(()) => Ok(page.redirect("/customers")),
+        Ok(()) => {
+            crate::audit::customer::deleted(&state, &page.user, &c);
+            Ok(page.redirect("/customers"))
+        }
         Err(e) => Ok(page.error_page(&state, e.into())),
     }
 }
@@ -923,13 +922,7 @@ async fn render_detail(
         )
         .await?
         .items;
-    let names: HashMap<i64, String> = state
-        .store
-        .user_directory()
-        .await?
-        .into_iter()
-        .map(|(id, n, _)| (id, n))
-        .collect();
+    let names: HashMap<i64, String> = state.store.user_names().await?;
     let defs = state.store.custom_field_defs().await?;
     let t = |zh: &str, en: &str| {
         if lang == Lang::En {

@@ -260,7 +260,15 @@ pub async fn create_form(
             state
                 .store
                 .create_form(&checked, Some(page.user.user.id), Some(page.user.user.id))
-                .await?,
+                .await
+                .inspect(|f| {
+                    state.audit(
+                        Some(&page.user),
+                        "form.create",
+                        format!("form:{}", f.slug),
+                        serde_json::json!({"purpose_version": f.purpose_version}),
+                    )
+                })?,
         )
     }
     .await;

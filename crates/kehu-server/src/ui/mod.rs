@@ -6,6 +6,7 @@
 mod account;
 mod admin;
 mod anomalies;
+mod audit;
 mod customers;
 mod duplicates;
 mod forms;
@@ -30,7 +31,7 @@ pub use forms::FormData;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/customers") }))
+        .route("/", get(home))
         .route(
             "/login",
             get(customers::login_page).post(customers::login_submit),
@@ -106,6 +107,7 @@ pub fn router() -> Router<AppState> {
         .route("/leads", get(intake::leads))
         .route("/leads/{id}/accept", post(intake::accept))
         .route("/leads/{id}/reject", post(intake::reject))
+        .route("/audit", get(audit::page))
         .route("/anomalies", get(anomalies::report))
         .route("/anomalies/run", post(anomalies::run))
         .route(
@@ -182,6 +184,7 @@ impl Templates {
             "intake/public.html",
             "intake/forms.html",
             "intake/leads.html",
+            "audit.html",
             "anomalies/report.html",
             "admin/calendar.html",
             "duplicates/queue.html",
@@ -263,8 +266,11 @@ impl axum::extract::FromRequestParts<AppState> for Page {
             {
                 Err(PageRejection::ChangePassword)
             }
-            Some(user) => Ok(Page {
-                user,
+            Some(mut user) => Ok(Page {
+                user: {
+                    user.client = crate::auth::peer_of(parts);
+                    user
+                },
                 lang: ui_lang(&parts.headers),
                 htmx: parts.headers.contains_key("hx-request"),
             }),
@@ -298,6 +304,7 @@ impl Page {
             can_approve_rules => self.user.actor.grants.has(Permission::RuleApprove),
             can_edit_forms => crate::intake::may_edit_forms(&self.user),
             can_review_leads => crate::intake::may_review(&self.user),
+            can_read_audit => self.user.actor.grants.has(Permission::AuditRead),
             can_see_anomalies => self.user.actor.grants.has(Permission::CustomerRead),
             can_edit_calendar => crate::anomalies::may_edit_calendar(&self.user),
             can_merge => self.user.actor.grants.has(Permission::CustomerUpdate),
@@ -374,6 +381,19 @@ pub fn export_href(expression: &str) -> String {
 
 fn url_encoded(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The start page of a role: the customers, or for those who may not read
+/// them (auditors) the audit log, else the account page.
+async fn home(page: Page) -> Redirect {
+    let grants = &page.user.actor.grants;
+    if grants.has(Permission::CustomerRead) {
+        Redirect::to("/customers")
+    } else if grants.has(Permission::AuditRead) {
+        Redirect::to("/audit")
+    } else {
+        Redirect::to("/account/password")
+    }
 }
 
 async fn set_lang(Path(lang): Path<String>, headers: HeaderMap) -> Response {

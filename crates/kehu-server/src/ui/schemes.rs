@@ -86,13 +86,7 @@ fn version_row(v: &SchemeVersion, names: &BTreeMap<i64, String>) -> Value {
 }
 
 async fn user_names(state: &AppState) -> Result<BTreeMap<i64, String>, ApiError> {
-    Ok(state
-        .store
-        .user_directory()
-        .await?
-        .into_iter()
-        .map(|(id, name, _)| (id, name))
-        .collect())
+    Ok(state.store.user_names().await?.into_iter().collect())
 }
 
 /// A new draft from the published version (or the newest one).

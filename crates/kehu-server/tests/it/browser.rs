@@ -20,7 +20,8 @@ both_backends!(
     import_a_file_map_apply_and_undo,
     review_a_duplicate_merge_and_undo,
     see_the_anomaly_report_and_edit_the_calendar,
-    fill_in_the_public_form_and_accept_the_lead
+    fill_in_the_public_form_and_accept_the_lead,
+    an_auditor_searches_the_audit_log
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -661,5 +662,40 @@ async fn fill_in_the_public_form_and_accept_the_lead(backend: Backend) {
     click(&c, "#leads .accept").await;
     wait_text(&c, "h1", "杭州云帆数据科技有限公司").await;
     assert_eq!(app.store.customer_count().await.expect("count"), 1);
+    app.cleanup().await;
+}
+
+async fn an_auditor_searches_the_audit_log(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("shenji", "auditor", None).await;
+    let api = app.token("shenji_admin", "admin", None).await;
+    let c = api.customer("审计页面测试有限公司", json!({})).await;
+    let r = api
+        .patch(
+            &format!("/api/v1/customers/{}", c["id"]),
+            json!({"industry": "金融", "version": c["version"]}),
+        )
+        .await;
+    assert!(r.status().is_success());
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    // An auditor reads no customers: signing in leads to the audit log.
+    c.goto(&format!("{base}/login")).await.expect("goto");
+    fill(&c, "#username", "shenji").await;
+    fill(&c, "#password", &password_of("shenji")).await;
+    click(&c, "#login-submit").await;
+    wait_text(&c, "h1", "审计日志").await;
+    wait_text(&c, "#chain", "哈希链完整").await;
+    wait_text(&c, "#audit", "customer.update").await;
+    fill(&c, "#filter-action", "customer.update").await;
+    c.find(Locator::Css(".filters button"))
+        .await
+        .expect("search")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&c, "#total", "1").await;
+    wait_text(&c, "#audit", "金融").await;
     app.cleanup().await;
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api_anomalies;
+mod api_audit;
 mod api_auth;
 mod api_bad_input;
 mod api_classes;
