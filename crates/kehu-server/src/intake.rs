@@ -172,7 +172,7 @@ pub async fn leads(
         .await?;
     let mut out = Vec::with_capacity(leads.len());
     for lead in leads {
-        out.push(view(state, lead).await?);
+        out.push(seen_by(view(state, lead).await?, user));
     }
     Ok((out, total))
 }
@@ -180,7 +180,21 @@ pub async fn leads(
 pub async fn lead(state: &AppState, user: &CurrentUser, id: i64) -> Result<LeadView, ApiError> {
     reviewer(user)?;
     let lead = state.store.lead(id).await?;
-    view(state, lead).await
+    Ok(seen_by(view(state, lead).await?, user))
+}
+
+/// Only the suspects the reviewer may read are named to them.
+pub fn seen_by(mut v: LeadView, user: &CurrentUser) -> LeadView {
+    v.suspects.retain(|c| {
+        user.actor.may(
+            Permission::CustomerRead,
+            kehu_core::role::Ownership {
+                owner_id: c.owner_id,
+                team: c.team.as_deref(),
+            },
+        )
+    });
+    v
 }
 
 /// Accepts a lead: a new customer owned by the form's owner (when the

@@ -350,13 +350,6 @@ impl Store {
         })
     }
 
-    /// Stores pairs found on intake (a new customer like stored ones).
-    pub async fn record_pairs(&self, pairs: &[NewPair], source: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().await?;
-        insert_pairs(&mut tx, pairs, source).await?;
-        tx.commit().await
-    }
-
     /// Pairs of `status` whose customers are both in scope, best first.
     pub async fn list_pairs(
         &self,

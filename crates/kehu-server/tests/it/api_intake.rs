@@ -249,8 +249,29 @@ async fn forms_submissions_and_lead_review(backend: Backend) {
         2
     );
 
-    // Rate limit: five an hour from one address (two taken above, three more, then refused).
-    for i in 0..3 {
+    // A lead like another team's customer: that customer is not named to this manager.
+    let north = app.token("rep_north", "sales_rep", Some("华北")).await;
+    let theirs = north.customer("北方重工机械有限公司", json!({})).await;
+    ok_json(
+        submit(base, "expo-2026", json!({"name": "北方重工机械(北京)有限公司", "contact.name": "钱七", "contact.mobile": "13600136000"}), true).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let lead = pending(&manager)
+        .await
+        .into_iter()
+        .find(|l| l["name"] == "北方重工机械(北京)有限公司")
+        .expect("lead");
+    assert_eq!(lead["suspects"], json!([]), "{lead}");
+    let lead = pending(&admin)
+        .await
+        .into_iter()
+        .find(|l| l["name"] == "北方重工机械(北京)有限公司")
+        .expect("lead");
+    assert_eq!(lead["suspects"][0][0], theirs["id"]);
+
+    // Rate limit: five an hour from one address (three taken above, two more, then refused).
+    for i in 0..2 {
         let v = json!({"name": format!("限速测试{i}有限公司"), "contact.name": "赵六", "contact.mobile": "13900139000"});
         ok_json(
             submit(base, "expo-2026", v, true).await,
