@@ -45,11 +45,12 @@ pub async fn run(store: &Store, claim: Option<&str>) -> Result<Option<AnomalyRun
         .filter(|(_, role, _)| role == MANAGER_ROLE)
         .filter_map(|(id, _, team)| Some((team.as_deref()?, *id)))
         .collect();
-    let is_manager = |id: i64| {
-        users
-            .iter()
-            .any(|(u, role, _)| *u == id && role == MANAGER_ROLE)
-    };
+    let manager_ids: std::collections::HashSet<i64> = users
+        .iter()
+        .filter(|(_, role, _)| role == MANAGER_ROLE)
+        .map(|(id, _, _)| *id)
+        .collect();
+    let is_manager = |id: i64| manager_ids.contains(&id);
     let assigned = findings
         .into_iter()
         .map(|f| {

@@ -129,16 +129,61 @@ pub struct LeadView {
     pub suspects: Vec<Customer>,
 }
 
-pub async fn view(state: &AppState, lead: Lead) -> Result<LeadView, ApiError> {
-    let form = state.store.form(lead.form_id).await.ok();
-    let submission = read(state, &lead.fields, &lead.submitted, true).await;
-    let suspects = state.store.customers_in(&lead.suspects).await?;
-    Ok(LeadView {
-        lead,
-        form,
-        submission,
-        suspects,
-    })
+/// The leads as a reviewer sees them: each read against today's rules,
+/// with its form and the suspects the reviewer may read (the rules, the
+/// forms and every suspect read once for all of them).
+pub async fn views(
+    state: &AppState,
+    user: &CurrentUser,
+    leads: Vec<Lead>,
+) -> Result<Vec<LeadView>, ApiError> {
+    let industries = state.store.industries().await?;
+    let defs = state.store.custom_field_defs().await?;
+    let rules = CustomerRules {
+        industries: &industries,
+        custom_fields: &defs,
+        today: state.store.today(),
+    };
+    let forms = state.store.forms().await?;
+    let mut ids: Vec<i64> = leads
+        .iter()
+        .flat_map(|l| l.suspects.iter().copied())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let suspects = state.store.customers_in(&ids).await?;
+    let readable = |c: &&Customer| {
+        user.actor.may(
+            Permission::CustomerRead,
+            kehu_core::role::Ownership {
+                owner_id: c.owner_id,
+                team: c.team.as_deref(),
+            },
+        )
+    };
+    Ok(leads
+        .into_iter()
+        .map(|lead| LeadView {
+            form: forms.iter().find(|f| f.id == lead.form_id).cloned(),
+            submission: read_submission(&lead.fields, &lead.submitted, true, &rules)
+                .map_err(ApiError::from),
+            suspects: suspects
+                .iter()
+                .filter(|c| lead.suspects.contains(&c.id))
+                .filter(readable)
+                .cloned()
+                .collect(),
+            lead,
+        })
+        .collect())
+}
+
+/// One lead as the reviewer sees it.
+pub async fn view(state: &AppState, user: &CurrentUser, lead: Lead) -> Result<LeadView, ApiError> {
+    views(state, user, vec![lead])
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound)
 }
 
 fn reviewer(user: &CurrentUser) -> Result<(), ApiError> {
@@ -170,31 +215,13 @@ pub async fn leads(
         .store
         .leads(status, limit.clamp(1, 500), offset.max(0))
         .await?;
-    let mut out = Vec::with_capacity(leads.len());
-    for lead in leads {
-        out.push(seen_by(view(state, lead).await?, user));
-    }
-    Ok((out, total))
+    Ok((views(state, user, leads).await?, total))
 }
 
 pub async fn lead(state: &AppState, user: &CurrentUser, id: i64) -> Result<LeadView, ApiError> {
     reviewer(user)?;
     let lead = state.store.lead(id).await?;
-    Ok(seen_by(view(state, lead).await?, user))
-}
-
-/// Only the suspects the reviewer may read are named to them.
-pub fn seen_by(mut v: LeadView, user: &CurrentUser) -> LeadView {
-    v.suspects.retain(|c| {
-        user.actor.may(
-            Permission::CustomerRead,
-            kehu_core::role::Ownership {
-                owner_id: c.owner_id,
-                team: c.team.as_deref(),
-            },
-        )
-    });
-    v
+    view(state, user, lead).await
 }
 
 /// Accepts a lead: a new customer owned by the form's owner (when the

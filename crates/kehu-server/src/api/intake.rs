@@ -314,7 +314,7 @@ pub async fn accept(
     ApiJson(body): ApiJson<AcceptIn>,
 ) -> Result<Json<LeadOut>, ApiError> {
     let (lead, _) = intake::accept(&state, &user, id, body.customer_id).await?;
-    let v = intake::seen_by(intake::view(&state, lead).await?, &user);
+    let v = intake::view(&state, &user, lead).await?;
     Ok(Json(lead_out(&v, crate::error::lang_of(&headers))))
 }
 
@@ -327,6 +327,6 @@ pub async fn reject(
     Path(id): Path<i64>,
 ) -> Result<Json<LeadOut>, ApiError> {
     let lead = intake::reject(&state, &user, id).await?;
-    let v = intake::seen_by(intake::view(&state, lead).await?, &user);
+    let v = intake::view(&state, &user, lead).await?;
     Ok(Json(lead_out(&v, crate::error::lang_of(&headers))))
 }

@@ -56,7 +56,7 @@ pub async fn report(
             mine => query.mine, overdue => query.overdue,
             can_run => anomalies::may_run(&page.user),
             // new-resolved-open, from the check's redirect
-            ran => q.get("ran").map(|v| v.split('-').map(str::to_string).collect::<Vec<_>>()).filter(|v| v.len() == 3),
+            ran => super::counts_param(&q, "ran"),
         },
     ))
 }
@@ -71,16 +71,11 @@ pub async fn run(
     if !anomalies::may_run(&page.user) {
         return Err(ApiError::Forbidden);
     }
-    match anomalies::run(&state.store, None).await {
-        Ok(r) => {
-            let r = r.unwrap_or_default();
-            Ok(page.redirect(&format!(
-                "/anomalies?ran={}-{}-{}",
-                r.new, r.resolved, r.open
-            )))
-        }
-        Err(e) => Ok(page.error_page(&state, e)),
-    }
+    let done = anomalies::run(&state.store, None).await;
+    Ok(page.after(&state, done, |r| {
+        let r = r.unwrap_or_default();
+        format!("/anomalies?ran={}-{}-{}", r.new, r.resolved, r.open)
+    }))
 }
 
 /// GET /admin/calendar

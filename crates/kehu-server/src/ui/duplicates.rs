@@ -43,7 +43,7 @@ pub async fn queue(
             pairs => Value::from_serialize(&pairs), total, status, page => n, pages,
             can_scan => duplicates::may_scan(&page.user),
             // customers-found-still_rejected, from the scan's redirect
-            scan => q.get("scanned").map(|v| v.split('-').map(str::to_string).collect::<Vec<_>>()).filter(|v| v.len() == 3),
+            scan => super::counts_param(&q, "scanned"),
         },
     ))
 }
@@ -58,13 +58,13 @@ pub async fn scan(
     if !duplicates::may_scan(&page.user) {
         return Err(ApiError::Forbidden);
     }
-    match duplicates::scan(&state.store).await {
-        Ok(r) => Ok(page.redirect(&format!(
+    let done = duplicates::scan(&state.store).await;
+    Ok(page.after(&state, done, |r| {
+        format!(
             "/duplicates?scanned={}-{}-{}",
             r.customers, r.found, r.still_rejected
-        ))),
-        Err(e) => Ok(page.error_page(&state, e)),
-    }
+        )
+    }))
 }
 
 /// GET /duplicates/{id}: both customers side by side, a choice per field.
@@ -90,10 +90,8 @@ pub async fn reject(
     form: FormData,
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
-    match duplicates::reject(&state, &page.user, id).await {
-        Ok(_) => Ok(page.redirect("/duplicates")),
-        Err(e) => Ok(page.error_page(&state, e)),
-    }
+    let done = duplicates::reject(&state, &page.user, id).await;
+    Ok(page.after(&state, done, |_| "/duplicates".into()))
 }
 
 fn id_field(form: &FormData, key: &str) -> Result<i64, ApiError> {
@@ -134,10 +132,7 @@ pub async fn merge(
         duplicates::merge(&state, &page.user, &body).await
     }
     .await;
-    match done {
-        Ok(m) => Ok(page.redirect(&format!("/merges/{}", m.id))),
-        Err(e) => Ok(page.error_page(&state, e)),
-    }
+    Ok(page.after(&state, done, |m| format!("/merges/{}", m.id)))
 }
 
 /// GET /merges/{id}
@@ -169,8 +164,6 @@ pub async fn undo(
     form: FormData,
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
-    match duplicates::undo(&state, &page.user, id).await {
-        Ok(m) => Ok(page.redirect(&format!("/merges/{}", m.id))),
-        Err(e) => Ok(page.error_page(&state, e)),
-    }
+    let done = duplicates::undo(&state, &page.user, id).await;
+    Ok(page.after(&state, done, |m| format!("/merges/{}", m.id)))
 }

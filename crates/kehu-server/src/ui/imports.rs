@@ -75,13 +75,7 @@ pub async fn upload(
         match field.name().unwrap_or_default() {
             "csrf_token" => csrf = field.text().await.ok(),
             "kind" => kind = field.text().await.ok(),
-            "mapping_id" => {
-                template = field
-                    .text()
-                    .await
-                    .ok()
-                    .and_then(|t| t.trim().parse::<i64>().ok())
-            }
+            "mapping_id" => template = field.text().await.ok(),
             "file" => {
                 let name = field.file_name().unwrap_or("upload.csv").to_string();
                 match field.bytes().await {
@@ -100,12 +94,13 @@ pub async fn upload(
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
         return Ok(page.error_page(&state, ApiError::field("file", kehu_core::Reason::Required)));
     };
-    let mapping = match template {
-        Some(id) => match imports::template_for(&state, kind, id).await {
+    let mapping = match template_id(template.as_deref()) {
+        Ok(None) => None,
+        Ok(Some(id)) => match imports::template_for(&state, kind, id).await {
             Ok(m) => Some(m),
             Err(e) => return Ok(page.error_page(&state, e)),
         },
-        None => None,
+        Err(e) => return Ok(page.error_page(&state, e)),
     };
     let importer = imports::importer_of(&page.user);
     match imports::upload(&state, &importer, kind, &name, bytes, mapping, true).await {
@@ -194,7 +189,7 @@ pub async fn remap(
     let importer = imports::importer_of(&page.user);
     let done = async {
         let record = imports::visible_record(&state, &importer, id).await?;
-        let mapping = match form.get("mapping_id").and_then(|t| t.parse::<i64>().ok()) {
+        let mapping = match template_id(form.get("mapping_id"))? {
             Some(template) => {
                 let kind = ImportKind::parse(&record.kind).ok_or(ApiError::NotFound)?;
                 imports::template_for(&state, kind, template).await?
@@ -204,7 +199,18 @@ pub async fn remap(
         imports::check_again(&state, &importer, id, Some(mapping)).await
     }
     .await;
-    Ok(back_to_import(&state, &page, id, done))
+    Ok(page.after(&state, done, |_| format!("/imports/{id}")))
+}
+
+/// A chosen mapping template's id: none when empty, refused when not a number.
+fn template_id(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match raw.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::field("mapping_id", kehu_core::Reason::NumberFormat)),
+    }
 }
 
 /// The columns as chosen on the import's page (`col_N` = field key, empty: not imported).
@@ -242,7 +248,7 @@ pub async fn save_mapping(
         imports::save_template(&state, &importer, &record.kind, name, &mapping.columns).await
     }
     .await;
-    Ok(back_to_import(&state, &page, id, done))
+    Ok(page.after(&state, done, |_| format!("/imports/{id}")))
 }
 
 /// The saved templates (of one kind, or all) as the pages list them.
@@ -261,19 +267,6 @@ async fn templates(
         .collect())
 }
 
-/// After a step on an import: its page, or the error.
-fn back_to_import<T>(
-    state: &AppState,
-    page: &Page,
-    id: i64,
-    done: Result<T, ApiError>,
-) -> Response {
-    match done {
-        Ok(_) => page.redirect(&format!("/imports/{id}")),
-        Err(e) => page.error_page(state, e),
-    }
-}
-
 /// POST /imports/{id}/apply
 pub async fn apply(
     State(state): State<AppState>,
@@ -289,7 +282,7 @@ pub async fn apply(
     let skip_suspects = form.get("skip_suspects").is_some();
     let importer = imports::importer_of(&page.user);
     let done = imports::apply_stored(&state, &importer, id, on_invalid, skip_suspects).await;
-    Ok(back_to_import(&state, &page, id, done))
+    Ok(page.after(&state, done, |_| format!("/imports/{id}")))
 }
 
 /// POST /imports/{id}/undo
@@ -302,5 +295,5 @@ pub async fn undo(
     page.check_csrf(&form)?;
     let importer = imports::importer_of(&page.user);
     let done = imports::undo(&state, &importer, id).await;
-    Ok(back_to_import(&state, &page, id, done))
+    Ok(page.after(&state, done, |_| format!("/imports/{id}")))
 }

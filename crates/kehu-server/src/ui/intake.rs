@@ -309,10 +309,8 @@ pub async fn accept(
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
     let existing = form.get("customer_id").and_then(|v| v.parse().ok());
-    match intake::accept(&state, &page.user, id, existing).await {
-        Ok((_, customer)) => Ok(page.redirect(&format!("/customers/{}", customer.id))),
-        Err(e) => Ok(page.error_page(&state, e)),
-    }
+    let done = intake::accept(&state, &page.user, id, existing).await;
+    Ok(page.after(&state, done, |(_, c)| format!("/customers/{}", c.id)))
 }
 
 /// POST /leads/{id}/reject
@@ -323,8 +321,6 @@ pub async fn reject(
     form: FormData,
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
-    match intake::reject(&state, &page.user, id).await {
-        Ok(_) => Ok(page.redirect("/leads")),
-        Err(e) => Ok(page.error_page(&state, e)),
-    }
+    let done = intake::reject(&state, &page.user, id).await;
+    Ok(page.after(&state, done, |_| "/leads".into()))
 }

@@ -314,6 +314,19 @@ impl Page {
         context! { ..extra, ..base }
     }
 
+    /// After a post: on success to the page `to` names for the outcome, else the error page.
+    pub fn after<T>(
+        &self,
+        state: &AppState,
+        done: Result<T, ApiError>,
+        to: impl FnOnce(&T) -> String,
+    ) -> Response {
+        match done {
+            Ok(v) => self.redirect(&to(&v)),
+            Err(e) => self.error_page(state, e),
+        }
+    }
+
     /// After a successful post: htmx follows `HX-Redirect`, plain forms a 303.
     pub fn redirect(&self, to: &str) -> Response {
         if self.htmx {
@@ -381,6 +394,17 @@ pub fn export_href(expression: &str) -> String {
 
 fn url_encoded(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Three counts a post passed on to the page it redirects to (`?ran=3-1-7`).
+fn counts_param(q: &forms::FormData, key: &str) -> Option<Vec<u64>> {
+    let counts: Vec<u64> = q
+        .get(key)?
+        .split('-')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (counts.len() == 3).then_some(counts)
 }
 
 /// The start page of a role: the customers, or for those who may not read

@@ -686,6 +686,7 @@ async fn an_auditor_searches_the_audit_log(backend: Backend) {
     fill(&c, "#password", &password_of("shenji")).await;
     click(&c, "#login-submit").await;
     wait_text(&c, "h1", "审计日志").await;
+    click(&c, "#verify").await;
     wait_text(&c, "#chain", "哈希链完整").await;
     wait_text(&c, "#audit", "customer.update").await;
     fill(&c, "#filter-action", "customer.update").await;
