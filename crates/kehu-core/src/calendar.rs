@@ -5,7 +5,7 @@
 
 use crate::date::parse_date;
 use crate::error::{Reason, ValidationErrors};
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,6 +17,17 @@ pub struct CalendarDay {
     pub working: bool,
     pub name: String,
 }
+
+/// When a working day's service hours start and end (local time, China):
+/// SLA clocks run only between them.
+pub const WORKDAY_START: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
+pub const WORKDAY_END: NaiveTime = match NaiveTime::from_hms_opt(18, 0, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkCalendar {
@@ -48,6 +59,64 @@ impl WorkCalendar {
             }
         }
         d
+    }
+
+    /// The moment `hours` working hours after `from` (local time), counting
+    /// only [`WORKDAY_START`]..[`WORKDAY_END`] of working days: an SLA clock.
+    /// A request arriving out of hours starts the clock at the next opening.
+    pub fn add_working_hours(&self, from: NaiveDateTime, hours: u32) -> NaiveDateTime {
+        let mut left = i64::from(hours) * 60;
+        let mut at = from;
+        loop {
+            let day = at.date();
+            let open = day.and_time(WORKDAY_START);
+            let close = day.and_time(WORKDAY_END);
+            if !self.is_working_day(day) || at >= close {
+                at = self.next_working_day(day).and_time(WORKDAY_START);
+                continue;
+            }
+            if at < open {
+                at = open;
+            }
+            let today = (close - at).num_minutes();
+            if left <= today {
+                return at + chrono::Duration::minutes(left);
+            }
+            left -= today;
+            at = self.next_working_day(day).and_time(WORKDAY_START);
+        }
+    }
+
+    /// Working minutes between two local moments (0 when `to` is not later).
+    pub fn working_minutes_between(&self, from: NaiveDateTime, to: NaiveDateTime) -> i64 {
+        let mut total = 0;
+        let mut day = from.date();
+        while day <= to.date() {
+            if self.is_working_day(day) {
+                let open = day.and_time(WORKDAY_START).max(from);
+                let close = day.and_time(WORKDAY_END).min(to);
+                total += (close - open).num_minutes().max(0);
+            }
+            day = match day.succ_opt() {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        total
+    }
+
+    /// The first working day after `day`.
+    pub fn next_working_day(&self, day: NaiveDate) -> NaiveDate {
+        self.add_working_days(day, 1)
+    }
+
+    /// `day` if it is a working day, else the next one.
+    pub fn on_or_after(&self, day: NaiveDate) -> NaiveDate {
+        if self.is_working_day(day) {
+            day
+        } else {
+            self.next_working_day(day)
+        }
     }
 
     /// Working days after `from` up to and including `to` (0 when `to` is not later).
@@ -169,6 +238,54 @@ mod tests {
         );
         assert_eq!(
             cal.working_days_between(day("2026-10-10"), day("2026-10-01")),
+            0
+        );
+    }
+
+    /// (from, SLA hours, due) on a calendar where 10-01/02/05 are holidays
+    /// and Saturday 10-10 is worked; service hours 09:00–18:00.
+    #[test]
+    fn sla_clocks_count_working_hours_only() {
+        let cal = WorkCalendar::new(
+            &parse_calendar(
+                "2026-10-01 国庆节\n2026-10-02 国庆节\n2026-10-05 国庆节\n2026-10-10 上班\n",
+            )
+            .expect("calendar"),
+        );
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("time");
+        let cases = [
+            // within the day
+            ("2026-09-07 10:00", 2, "2026-09-07 12:00"),
+            // exactly to closing
+            ("2026-09-07 14:00", 4, "2026-09-07 18:00"),
+            // over the night: 2 h today, 2 h tomorrow
+            ("2026-09-07 16:00", 4, "2026-09-08 11:00"),
+            // before opening: the clock starts at 09:00
+            ("2026-09-07 07:30", 2, "2026-09-07 11:00"),
+            // after closing: tomorrow
+            ("2026-09-07 20:00", 8, "2026-09-08 17:00"),
+            // Friday evening → Monday
+            ("2026-09-11 17:00", 2, "2026-09-14 10:00"),
+            // a complaint on a holiday waits for the next working day
+            ("2026-10-01 10:00", 2, "2026-10-06 11:00"),
+            // 09-30 17:00 + 8 h: 1 h on 09-30, then 10-06 (after three holidays and a weekend)
+            ("2026-09-30 17:00", 8, "2026-10-06 16:00"),
+            // the worked Saturday counts
+            ("2026-10-09 17:00", 2, "2026-10-10 10:00"),
+        ];
+        for (from, hours, want) in cases {
+            assert_eq!(
+                cal.add_working_hours(at(from), hours),
+                at(want),
+                "{from} + {hours} h"
+            );
+        }
+        assert_eq!(
+            cal.working_minutes_between(at("2026-09-30 17:00"), at("2026-10-06 16:00")),
+            8 * 60
+        );
+        assert_eq!(
+            cal.working_minutes_between(at("2026-09-08 10:00"), at("2026-09-07 10:00")),
             0
         );
     }

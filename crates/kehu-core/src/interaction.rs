@@ -7,27 +7,6 @@ use crate::text::{clean, parse_long_text};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-macro_rules! labelled_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $key:literal / $zh:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn key(self) -> &'static str { match self { $($name::$variant => $key),+ } }
-            pub fn label_zh(self) -> &'static str { match self { $($name::$variant => $zh),+ } }
-            /// Accepts the key or the Chinese label.
-            pub fn parse(raw: &str) -> Result<$name, Reason> {
-                let s = clean(raw);
-                Self::ALL.iter().copied().find(|v| v.key() == s || v.label_zh() == s)
-                    .ok_or_else(|| Reason::UnknownOption { allowed: Self::ALL.iter().map(|v| v.key().to_string()).collect() })
-            }
-        }
-    };
-}
-
 labelled_enum!(InteractionKind {
     Visit = "visit" / "拜访",
     Call = "call" / "电话",

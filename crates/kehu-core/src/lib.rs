@@ -2,6 +2,29 @@
 //! permissions, list queries. No I/O, no async, no wire or SQL types.
 #![deny(clippy::unwrap_used)]
 
+/// An enum of fixed choices, each with a stable key and a Chinese label;
+/// `parse` accepts either.
+macro_rules! labelled_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $key:literal / $zh:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn key(self) -> &'static str { match self { $($name::$variant => $key),+ } }
+            pub fn label_zh(self) -> &'static str { match self { $($name::$variant => $zh),+ } }
+            /// Accepts the key or the Chinese label.
+            pub fn parse(raw: &str) -> Result<$name, $crate::error::Reason> {
+                let s = $crate::text::clean(raw);
+                Self::ALL.iter().copied().find(|v| v.key() == s || v.label_zh() == s)
+                    .ok_or_else(|| $crate::error::Reason::UnknownOption { allowed: Self::ALL.iter().map(|v| v.key().to_string()).collect() })
+            }
+        }
+    };
+}
+
 pub mod anomaly;
 pub mod audit;
 pub mod calendar;
@@ -29,8 +52,10 @@ pub mod query;
 pub mod region;
 pub mod role;
 pub mod segment;
+pub mod strategy;
 pub mod tag_stats;
 pub mod tags;
+pub mod task;
 pub mod text;
 
 pub use error::{FieldError, Lang, Reason, ValidationErrors};

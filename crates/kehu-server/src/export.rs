@@ -161,11 +161,26 @@ pub async fn customers(
         }
     }
     let n = rows.len();
-    let file = match format {
-        Format::Csv => csv(&header, &rows),
-        Format::Xlsx => xlsx(&header, &rows)?,
-    };
-    Ok((file, n))
+    Ok((
+        table_file(format, "客户", &header, &rows, NUMBER_COLUMNS)?,
+        n,
+    ))
+}
+
+/// A table as a CSV or XLSX file (one sheet named `sheet`); cells that a
+/// spreadsheet would run as formulas are defused; `number_columns` hold
+/// whole numbers and are written as numbers in XLSX.
+pub fn table_file(
+    format: Format,
+    sheet: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+    number_columns: &[usize],
+) -> Result<Vec<u8>, ApiError> {
+    match format {
+        Format::Csv => Ok(csv(header, rows)),
+        Format::Xlsx => xlsx(sheet, header, rows, number_columns),
+    }
 }
 
 fn csv(header: &[String], rows: &[Vec<String>]) -> Vec<u8> {
@@ -178,11 +193,16 @@ fn csv(header: &[String], rows: &[Vec<String>]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn xlsx(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+fn xlsx(
+    name: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+    number_columns: &[usize],
+) -> Result<Vec<u8>, ApiError> {
     let fail = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(format!("writing XLSX: {e}"));
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
-    sheet.set_name("客户").map_err(fail)?;
+    sheet.set_name(name).map_err(fail)?;
     for (c, h) in header.iter().enumerate() {
         sheet.write_string(0, c as u16, h.as_str()).map_err(fail)?;
     }
@@ -190,7 +210,7 @@ fn xlsx(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
         let r = u32::try_from(r + 1)
             .map_err(|_| ApiError::Internal("too many rows for XLSX".into()))?;
         for (c, v) in row.iter().enumerate() {
-            let number = NUMBER_COLUMNS
+            let number = number_columns
                 .contains(&c)
                 .then(|| v.parse::<i64>().ok())
                 .flatten();

@@ -1,95 +1,321 @@
-//! Background jobs of one server process, every ten minutes: the daily
-//! rollup refresh (the 12-month window slides every day), the daily
-//! re-classification of everyone (time-based rules: dormancy, growth
-//! streaks, expired overrides), the daily anomaly report and
-//! expired-session cleanup. `job_runs`
-//! records the day each daily job last completed for, and a day's
-//! classification is claimed in its own write transaction, so a restart or a
-//! second server does not redo it.
+//! The scheduler: recurring jobs that run once per period (or every few
+//! minutes) however many servers share the database. Every minute each
+//! server walks [`JOBS`] and claims (kehu-store `jobs`) the ones that are
+//! due; a claim is a lease in `job_runs`, so a second server skips a job
+//! held by the first, a period completed is not run again, and the job of
+//! a server that died is taken over when its lease runs out (missed runs
+//! are caught up). Each run's duration and error are kept for the admin
+//! page. The daily classification and anomaly report also claim their day
+//! in their own write transaction, so their results are stored once.
 
 use crate::classifier::Classifier;
+use crate::error::ApiError;
 use crate::AppState;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use kehu_core::strategy::Period;
 use kehu_store::classes::cause;
-use std::time::Duration;
+use kehu_store::jobs::{Claim, Due};
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 /// The `job_runs` name of the daily classification.
 pub const CLASSIFY_JOB: &str = "classify";
 
+/// How often a job is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    Daily,
+    /// Once per calendar quarter, from its first day.
+    Quarterly,
+    /// Once per week, from Monday.
+    Weekly,
+    Minutes(i64),
+}
+
+impl Cadence {
+    fn due(self, today: NaiveDate) -> Due {
+        match self {
+            Cadence::Daily => Due::Period(today),
+            Cadence::Weekly => Due::Period(
+                today - Duration::days(i64::from(today.weekday().num_days_from_monday())),
+            ),
+            Cadence::Quarterly => Due::Period(Period::quarter_of(today).start),
+            Cadence::Minutes(m) => Due::Every(Duration::minutes(m)),
+        }
+    }
+    pub fn label_zh(self) -> String {
+        match self {
+            Cadence::Daily => "每天".into(),
+            Cadence::Weekly => "每周".into(),
+            Cadence::Quarterly => "每季度".into(),
+            Cadence::Minutes(m) => format!("每 {m} 分钟"),
+        }
+    }
+}
+
+/// A recurring job.
+#[derive(Debug, Clone, Copy)]
+pub struct JobDef {
+    pub name: &'static str,
+    pub label_zh: &'static str,
+    pub label_en: &'static str,
+    pub cadence: Cadence,
+    /// How long a claim holds before another server may take the job over.
+    pub lease_minutes: i64,
+}
+
+/// Every recurring job, in the order a round runs them.
+pub const JOBS: &[JobDef] = &[
+    JobDef {
+        name: kehu_store::ROLLUP_JOB,
+        label_zh: "采购汇总刷新",
+        label_en: "Purchase rollups",
+        cadence: Cadence::Daily,
+        lease_minutes: 60,
+    },
+    JobDef {
+        name: CLASSIFY_JOB,
+        label_zh: "夜间重新分类",
+        label_en: "Nightly re-classification",
+        cadence: Cadence::Daily,
+        lease_minutes: 60,
+    },
+    JobDef {
+        name: "tag_rules",
+        label_zh: "自动标签规则",
+        label_en: "Automatic tag rules",
+        cadence: Cadence::Minutes(10),
+        lease_minutes: 30,
+    },
+    JobDef {
+        name: crate::anomalies::ANOMALY_JOB,
+        label_zh: "异常数据报告",
+        label_en: "Anomaly report",
+        cadence: Cadence::Daily,
+        lease_minutes: 30,
+    },
+    JobDef {
+        name: STRATEGY_TASKS_JOB,
+        label_zh: "按策略生成本季度任务",
+        label_en: "Quarter's strategy tasks",
+        cadence: Cadence::Quarterly,
+        lease_minutes: 60,
+    },
+    JobDef {
+        name: CLASS_CHANGE_JOB,
+        label_zh: "分类变化交接任务",
+        label_en: "Hand-over tasks on class changes",
+        cadence: Cadence::Minutes(5),
+        lease_minutes: 15,
+    },
+    JobDef {
+        name: COMPLAINT_JOB,
+        label_zh: "投诉服务任务",
+        label_en: "Service tasks for complaints",
+        cadence: Cadence::Minutes(1),
+        lease_minutes: 15,
+    },
+    JobDef {
+        name: "dormant_tasks",
+        label_zh: "沉睡客户激活任务",
+        label_en: "Reactivation of dormant customers",
+        cadence: Cadence::Daily,
+        lease_minutes: 30,
+    },
+    JobDef {
+        name: "reminders",
+        label_zh: "到期提醒、逾期与升级",
+        label_en: "Reminders, overdue notices, escalation",
+        cadence: Cadence::Minutes(5),
+        lease_minutes: 15,
+    },
+    JobDef {
+        name: "sessions",
+        label_zh: "过期会话清理",
+        label_en: "Expired-session cleanup",
+        cadence: Cadence::Daily,
+        lease_minutes: 10,
+    },
+];
+
+pub const STRATEGY_TASKS_JOB: &str = "strategy_tasks";
+pub const CLASS_CHANGE_JOB: &str = kehu_store::tasks::CLASS_CHANGE_JOB;
+pub const COMPLAINT_JOB: &str = kehu_store::tasks::COMPLAINT_JOB;
+
+/// Events handled per run of an event job.
+const EVENTS_PER_RUN: i64 = 5_000;
+
+pub fn find(name: &str) -> Option<&'static JobDef> {
+    JOBS.iter().find(|j| j.name == name)
+}
+
+/// This process, as the holder of a lease.
+pub fn instance_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kehu".into());
+        let nonce: u32 = rand::random();
+        format!("{host}:{}:{nonce:08x}", std::process::id())
+    })
+    .clone()
+}
+
 pub fn spawn(state: AppState) {
     tokio::spawn(async move {
+        let owner = instance_name();
         loop {
-            run_once(&state.classifier).await;
-            // Rules that read rollups or classes follow the day's changes
-            // (only differences are written, so a quiet round writes nothing).
-            match crate::api::tags::apply_rules(&state, None).await {
-                Ok(runs) => {
-                    let changed: u64 = runs
-                        .iter()
-                        .map(|r| r.added + r.removed + r.proposed + r.expired)
-                        .sum();
-                    if changed > 0 {
-                        tracing::info!(changed, "applied tag rules");
-                    }
-                }
-                Err(e) => tracing::warn!(error = ?e, "applying tag rules failed; will retry"),
-            }
-            tokio::time::sleep(Duration::from_secs(600)).await;
+            run_due(&state, &owner).await;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
     });
 }
 
-/// One round of every job; each failure is logged and retried next round.
-pub async fn run_once(classifier: &Classifier) {
-    let store = classifier.store();
-    let today = store.today();
-    // Another server, an earlier run today or a bulk load may have done it.
-    match store.rollups_current(today).await {
-        Ok(true) => {}
-        Ok(false) => match store.refresh_all_rollups(today).await {
-            Ok(n) => tracing::info!(customers = n, %today, "refreshed purchase rollups"),
-            Err(e) => tracing::warn!(error = %e, "rollup refresh failed; will retry"),
-        },
-        Err(e) => tracing::warn!(error = %e, "reading the rollup job state failed"),
+/// One round: every job that is due and not held elsewhere.
+pub async fn run_due(state: &AppState, owner: &str) {
+    let today = state.store.today();
+    for job in JOBS {
+        match run_job(state, job, job.cadence.due(today), owner).await {
+            Ok(Some(summary)) => tracing::info!(job = job.name, %summary, "job finished"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(job = job.name, error = ?e, "job failed; will retry"),
+        }
     }
-    match store.job_done_for(CLASSIFY_JOB).await {
-        Ok(Some(day)) if day >= today => {
-            if !classifier.has_populations_for(today) {
-                // Done today by another process: rank for single re-evaluations.
-                match classifier.warm_populations(today).await {
-                    Ok(()) => tracing::info!(%today, "ranked customers for percentile schemes"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "ranking customers for percentile schemes failed")
-                    }
-                }
+}
+
+/// What a job run did, for the log and the admin page.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunReport {
+    pub job: String,
+    /// false: not run (held by another server or done for the period).
+    pub ran: bool,
+    pub summary: Value,
+}
+
+/// Runs `job` now if nobody holds it (an admin's "run now"): a period job
+/// whose period is done does its work again only where that work is
+/// idempotent; the daily classification and anomaly report still run once a day.
+pub async fn run_now(state: &AppState, name: &str) -> Result<RunReport, ApiError> {
+    let job = find(name).ok_or(ApiError::NotFound)?;
+    let summary = run_job(state, job, Due::Every(Duration::zero()), &instance_name()).await?;
+    Ok(RunReport {
+        job: name.to_string(),
+        ran: summary.is_some(),
+        summary: summary.unwrap_or(Value::Null),
+    })
+}
+
+/// Claims, runs and records one job; None when it was not claimed.
+async fn run_job(
+    state: &AppState,
+    job: &JobDef,
+    due: Due,
+    owner: &str,
+) -> Result<Option<Value>, ApiError> {
+    let store = &state.store;
+    let Some(claim) = store
+        .claim_job(job.name, due, owner, Duration::minutes(job.lease_minutes))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let (outcome, cursor) = match work(state, job.name, &claim).await {
+        Ok((summary, cursor)) => (Ok(summary), cursor),
+        Err(e) => (Err(e), None),
+    };
+    let recorded = match &outcome {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{e:?}")),
+    };
+    store.finish_job(&claim, recorded, cursor).await?;
+    outcome.map(Some)
+}
+
+/// The work of each job: its summary, and an event job's new cursor.
+async fn work(
+    state: &AppState,
+    name: &str,
+    claim: &Claim,
+) -> Result<(Value, Option<i64>), ApiError> {
+    let store = &state.store;
+    let today = store.today();
+    let now: DateTime<Utc> = Utc::now();
+    Ok(match name {
+        kehu_store::ROLLUP_JOB => {
+            // A bulk load may have refreshed them for today already.
+            if store.rollups_current(today).await? {
+                (json!({"skipped": "current"}), None)
+            } else {
+                let n = store.refresh_all_rollups(today).await?;
+                (json!({ "customers": n }), None)
             }
         }
-        Ok(_) => match classifier
-            .run_all(today, cause::EVALUATION, None, Some(CLASSIFY_JOB))
-            .await
-        {
-            Ok(r) => tracing::info!(
-                customers = r.customers,
-                changes = r.changes.len(),
-                %today,
-                "classified every customer"
-            ),
-            Err(e) => tracing::warn!(error = %e, "daily classification failed; will retry"),
-        },
-        Err(e) => tracing::warn!(error = %e, "reading the classification job state failed"),
+        CLASSIFY_JOB => (classify_daily(&state.classifier).await?, None),
+        "tag_rules" => {
+            let runs = crate::api::tags::apply_rules(state, None).await?;
+            let changed: u64 = runs
+                .iter()
+                .map(|r| r.added + r.removed + r.proposed + r.expired)
+                .sum();
+            (json!({ "rules": runs.len(), "changed": changed }), None)
+        }
+        crate::anomalies::ANOMALY_JOB => {
+            let r = crate::anomalies::run(store, Some(crate::anomalies::ANOMALY_JOB)).await?;
+            (serde_json::to_value(r).unwrap_or_default(), None)
+        }
+        STRATEGY_TASKS_JOB => {
+            let g = crate::tasks::generate(store, &Period::quarter_of(today), today, None).await?;
+            (serde_json::to_value(g).unwrap_or_default(), None)
+        }
+        CLASS_CHANGE_JOB => {
+            let (last, made) =
+                crate::tasks::class_change_tasks(store, claim.cursor, EVENTS_PER_RUN).await?;
+            (json!({ "tasks": made, "up_to": last }), Some(last))
+        }
+        COMPLAINT_JOB => {
+            let (last, made) =
+                crate::tasks::complaint_tasks(store, claim.cursor, EVENTS_PER_RUN).await?;
+            (json!({ "tasks": made, "up_to": last }), Some(last))
+        }
+        "dormant_tasks" => (
+            json!({ "tasks": crate::tasks::dormant_tasks(store).await? }),
+            None,
+        ),
+        "reminders" => {
+            let r = crate::tasks::remind(store, now).await?;
+            (serde_json::to_value(r).unwrap_or_default(), None)
+        }
+        "sessions" => {
+            store.delete_expired_sessions(now).await?;
+            (json!({}), None)
+        }
+        _ => return Err(ApiError::NotFound),
+    })
+}
+
+/// The daily re-classification of everyone (time-based rules: dormancy,
+/// growth streaks, expired overrides), claimed for the day with its
+/// changes; when another process did it, only rank the customers for
+/// single re-evaluations.
+async fn classify_daily(classifier: &Classifier) -> Result<Value, ApiError> {
+    let store = classifier.store();
+    let today = store.today();
+    if store.job_done_for(CLASSIFY_JOB).await? >= Some(today) {
+        if !classifier.has_populations_for(today) {
+            classifier.warm_populations(today).await?;
+        }
+        return Ok(json!({"skipped": "done today"}));
     }
-    // The day's anomaly report, once across servers (claimed with its findings).
-    match store.job_done_for(crate::anomalies::ANOMALY_JOB).await {
-        Ok(Some(day)) if day >= today => {}
-        Ok(_) => match crate::anomalies::run(store, Some(crate::anomalies::ANOMALY_JOB)).await {
-            Ok(Some(r)) => {
-                tracing::info!(found = r.found, new = r.new, resolved = r.resolved, %today, "checked the data for anomalies")
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = ?e, "the anomaly check failed; will retry"),
-        },
-        Err(e) => tracing::warn!(error = %e, "reading the anomaly job state failed"),
-    }
-    if let Err(e) = store.delete_expired_sessions(chrono::Utc::now()).await {
-        tracing::warn!(error = %e, "session cleanup failed");
+    let r = classifier
+        .run_all(today, cause::EVALUATION, None, Some(CLASSIFY_JOB))
+        .await?;
+    Ok(json!({ "customers": r.customers, "changes": r.changes.len() }))
+}
+
+/// The daily classification alone, as the scheduler runs it (tests, and
+/// processes that only classify).
+pub async fn run_once(classifier: &Classifier) {
+    if let Err(e) = classify_daily(classifier).await {
+        tracing::warn!(error = ?e, "daily classification failed; will retry");
     }
 }

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod openapi;
 pub mod segments;
 pub mod tabular;
+pub mod tasks;
 pub mod ui;
 
 use axum::http::{header, HeaderValue, StatusCode};

@@ -3,7 +3,7 @@
 
 use crate::api::{
     anomalies, audit, classes, customers, dto, duplicates, imports, intake, meta, records, schemes,
-    segments, session, tags, users,
+    segments, session, tags, tasks, users,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -33,6 +33,9 @@ use utoipa::{Modify, OpenApi};
         intake::list_forms, intake::create_form, intake::update_form, intake::submit, intake::list_leads, intake::accept, intake::reject,
         audit::list, audit::verify,
         anomalies::list, anomalies::run, anomalies::calendar, anomalies::set_calendar,
+        tasks::strategies, tasks::save_strategy, tasks::delete_strategy, tasks::list, tasks::create, tasks::read, tasks::close,
+        tasks::generate, tasks::reassign, tasks::board, tasks::follow_ups, tasks::notifications, tasks::mark_read,
+        tasks::jobs, tasks::run_job, tasks::set_sales_level,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),
     components(schemas(dto::Problem)),

@@ -483,7 +483,7 @@ pub(crate) async fn fill_name_keys(tx: &mut crate::db::Tx) -> Result<(), StoreEr
 }
 
 /// The job name of the daily rollup refresh in `job_runs`.
-pub(crate) const ROLLUP_JOB: &str = "rollups";
+pub const ROLLUP_JOB: &str = "rollups";
 
 /// Customer ids per transaction of the rollup refresh.
 pub(crate) const REFRESH_BATCH: i64 = 5_000;

@@ -232,6 +232,24 @@ pub(crate) async fn fetch_in<K: Clone + Into<Arg>, T: Send>(
     Ok(out)
 }
 
+/// `(…),(…)` value groups for a multi-row statement: `?` on SQLite (sqlx's
+/// `$N` lookup there costs a search per parameter), `$N` on PostgreSQL.
+pub(crate) fn value_groups(backend: Backend, rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|i| match backend {
+            Backend::Sqlite => format!("({})", vec!["?"; per_row].join(",")),
+            Backend::Postgres => format!(
+                "({})",
+                (1..=per_row)
+                    .map(|k| format!("${}", i * per_row + k))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// One row's placeholders in a multi-row VALUES: `($after+1,…,$after+n)` on
 /// PostgreSQL, `(?,…,?)` on SQLite — sqlx looks each `$N` up by name there,
 /// which is quadratic in a statement's parameters (10,000 per statement here:

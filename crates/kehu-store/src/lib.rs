@@ -15,6 +15,7 @@ pub mod facts;
 pub mod feed;
 pub mod imports;
 pub mod intake;
+pub mod jobs;
 pub mod listing;
 pub mod migrate;
 pub mod model;
@@ -22,6 +23,7 @@ pub mod overrides;
 pub mod schemes;
 pub mod segments;
 pub mod tags;
+pub mod tasks;
 
 mod custom_fields;
 mod customers;
@@ -29,7 +31,7 @@ mod records;
 pub mod testing;
 mod users;
 
-pub use customers::{claim_job_day, Owner};
+pub use customers::{claim_job_day, Owner, ROLLUP_JOB};
 pub use db::{Backend, Db};
 pub use error::StoreError;
 pub use listing::ScopeFilter;

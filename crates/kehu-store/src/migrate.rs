@@ -37,6 +37,8 @@ enum DataStep {
     FollowUpGaps,
     /// Existing customers' `name_key`.
     NameKeys,
+    /// design.md's strategies for the 价值分层 classes.
+    PresetStrategies,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -152,6 +154,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0016_audit_log.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 17,
+        name: "tasks",
+        sqlite: include_str!("../migrations/sqlite/0017_tasks.sql"),
+        postgres: include_str!("../migrations/postgres/0017_tasks.sql"),
+        data: DataStep::PresetStrategies,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -221,6 +230,7 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
         DataStep::PresetTags => crate::tags::seed_preset_tags(tx).await,
         DataStep::FollowUpGaps => crate::customers::fill_missing_fields(tx).await,
         DataStep::NameKeys => crate::customers::fill_name_keys(tx).await,
+        DataStep::PresetStrategies => crate::tasks::seed_preset_strategies(tx).await,
         DataStep::SchemeVersions => {
             crate::schemes::seed_preset_versions(tx).await?;
             let admin = tx

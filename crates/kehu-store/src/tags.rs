@@ -9,7 +9,7 @@
 
 use crate::bulk::{copy_in, CopyBuf};
 use crate::bulk_read::Read;
-use crate::db::{id_marks, Arg, Backend, Exec, RowGet, Tx, IDS_PER_QUERY};
+use crate::db::{id_marks, value_groups, Arg, Backend, Exec, RowGet, Tx, IDS_PER_QUERY};
 use crate::error::StoreError;
 use crate::feed::{self, Changed, FeedKind, FeedSpan};
 use crate::{args, Store};
@@ -798,24 +798,6 @@ const PROPOSAL_COLUMNS: &str =
 
 /// Rows per multi-row statement of a rule's changes.
 const RULE_ROWS: usize = 1_000;
-
-/// `(…),(…)` value groups for a multi-row statement: `?` on SQLite (sqlx's
-/// `$N` lookup there costs a search per parameter), `$N` on PostgreSQL.
-fn value_groups(backend: Backend, rows: usize, per_row: usize) -> String {
-    (0..rows)
-        .map(|i| match backend {
-            Backend::Sqlite => format!("({})", vec!["?"; per_row].join(",")),
-            Backend::Postgres => format!(
-                "({})",
-                (1..=per_row)
-                    .map(|k| format!("${}", i * per_row + k))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 /// What one application of a rule changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

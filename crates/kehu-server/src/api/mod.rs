@@ -15,6 +15,7 @@ pub mod schemes;
 pub mod segments;
 pub mod session;
 pub mod tags;
+pub mod tasks;
 pub mod users;
 
 use crate::error::ApiError;
@@ -65,6 +66,23 @@ pub fn router() -> Router<AppState> {
             "/calendar",
             get(anomalies::calendar).put(anomalies::set_calendar),
         )
+        .route(
+            "/strategies",
+            get(tasks::strategies).put(tasks::save_strategy),
+        )
+        .route("/strategies/{id}", delete(tasks::delete_strategy))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/board", get(tasks::board))
+        .route("/tasks/generate", post(tasks::generate))
+        .route("/tasks/reassign", post(tasks::reassign))
+        .route("/tasks/{id}", get(tasks::read))
+        .route("/tasks/{id}/close", post(tasks::close))
+        .route("/follow-ups", get(tasks::follow_ups))
+        .route("/notifications", get(tasks::notifications))
+        .route("/notifications/read", post(tasks::mark_read))
+        .route("/jobs", get(tasks::jobs))
+        .route("/jobs/{name}/run", post(tasks::run_job))
+        .route("/users/{id}/sales-level", put(tasks::set_sales_level))
         .route("/duplicates", get(duplicates::list))
         .route("/duplicates/scan", post(duplicates::scan))
         .route("/duplicates/{id}", get(duplicates::read))

@@ -1055,8 +1055,34 @@ async fn render_detail(
     .iter()
     .map(|a| context! { label => a.label.clone(), description => a.description.clone(), due_on => a.due_on.to_string(), overdue => a.overdue, assignee => a.assignee.clone() })
     .collect();
+    let follow_ups = crate::api::tasks::follow_up_page(
+        state,
+        &page.user,
+        &kehu_store::tasks::FollowUpFilter {
+            customer_id: Some(c.id),
+            ..Default::default()
+        },
+        20,
+        0,
+    )
+    .await?;
+    let (open_tasks, _) = state
+        .store
+        .list_tasks(
+            &kehu_store::tasks::TaskFilter {
+                customer_id: Some(c.id),
+                ..Default::default()
+            },
+            &crate::tasks::task_scope(&page.user),
+            20,
+            0,
+        )
+        .await?;
+    let open_tasks = crate::api::tasks::tasks_out(state, &open_tasks, lang).await?;
     let ctx = context! {
         classes, explanations, duplicates, merges, anomalies,
+        log => Value::from_serialize(&follow_ups.items), log_total => follow_ups.total,
+        open_tasks => Value::from_serialize(&open_tasks),
         tags => tags.iter().map(|t| context! { tag_id => t.tag_id, path => t.path.clone(), source => t.source.clone(), manual => t.mode == "manual", href => super::segment_href(&format!("#{}", t.tag_id)) }).collect::<Vec<_>>(),
         tag_choices,
         can_tag => may(Permission::CustomerUpdate) || may(Permission::TagManage),

@@ -14,6 +14,7 @@ mod imports;
 mod intake;
 mod schemes;
 mod tags;
+mod tasks;
 
 use crate::auth::{authenticate, constant_time_eq, CurrentUser};
 use crate::error::{ui_lang, ApiError};
@@ -114,6 +115,25 @@ pub fn router() -> Router<AppState> {
             "/admin/calendar",
             get(anomalies::calendar).post(anomalies::save_calendar),
         )
+        .route("/tasks", get(tasks::mine).post(tasks::create))
+        .route("/tasks/board", get(tasks::board))
+        .route("/tasks/reassign", post(tasks::reassign))
+        .route("/tasks/calendar", get(tasks::calendar))
+        .route("/tasks/{id}", get(tasks::detail))
+        .route("/tasks/{id}/close", post(tasks::close))
+        .route("/inbox", get(tasks::inbox))
+        .route("/inbox/read", post(tasks::mark_read))
+        .route("/follow-ups", get(tasks::follow_ups))
+        .route(
+            "/admin/strategies",
+            get(tasks::strategies).post(tasks::save_strategy),
+        )
+        .route(
+            "/admin/strategies/{id}/delete",
+            post(tasks::delete_strategy),
+        )
+        .route("/admin/jobs", get(tasks::jobs))
+        .route("/admin/jobs/{name}/run", post(tasks::run_job))
         .route("/duplicates", get(duplicates::queue))
         .route("/duplicates/scan", post(duplicates::scan))
         .route("/duplicates/{id}", get(duplicates::pair))
@@ -190,7 +210,16 @@ impl Templates {
             "duplicates/queue.html",
             "duplicates/pair.html",
             "duplicates/merge.html",
-            "account.html"
+            "account.html",
+            "tasks/list.html",
+            "tasks/detail.html",
+            "tasks/board.html",
+            "tasks/calendar.html",
+            "tasks/inbox.html",
+            "tasks/follow_ups.html",
+            "tasks/strategies.html",
+            "tasks/jobs.html",
+            "tasks/log_table.html"
         );
         env.add_function(
             "t",
@@ -307,6 +336,9 @@ impl Page {
             can_read_audit => self.user.actor.grants.has(Permission::AuditRead),
             can_see_anomalies => self.user.actor.grants.has(Permission::CustomerRead),
             can_edit_calendar => crate::anomalies::may_edit_calendar(&self.user),
+            can_edit_strategies => crate::api::tasks::may_edit_strategies(&self.user),
+            can_admin_jobs => crate::api::tasks::may_admin_jobs(&self.user),
+            can_see_board => !matches!(crate::tasks::task_scope(&self.user), kehu_store::tasks::TaskScope::Own { .. }),
             can_merge => self.user.actor.grants.has(Permission::CustomerUpdate),
             can_import => [Permission::CustomerCreate, Permission::RecordWrite, Permission::InteractionWrite, Permission::ServiceRecordWrite]
                 .iter().any(|p| self.user.actor.grants.has(*p)),

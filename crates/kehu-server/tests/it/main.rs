@@ -17,6 +17,7 @@ mod api_records;
 mod api_roles;
 mod api_schemes;
 mod api_tags;
+mod api_tasks;
 mod browser;
 mod resident;
 mod snapshots_api;
