@@ -352,10 +352,16 @@ impl StrategyInput {
             }
             Some(h) => u32::try_from(h).ok(),
         };
-        let resources = e.check(
-            "resources",
-            parse_long_text(self.resources.as_deref().unwrap_or(""), 500),
-        );
+        // Resources are optional: a class may get nothing beyond the standard.
+        let resources = match self
+            .resources
+            .as_deref()
+            .map(clean)
+            .filter(|r| !r.is_empty())
+        {
+            None => Some(String::new()),
+            Some(r) => e.check("resources", parse_long_text(&r, 500)),
+        };
         let goal = e.check("goal", parse_text(self.goal.as_deref().unwrap_or(""), 200));
         let goal_metric = e.check(
             "goal_metric",

@@ -63,6 +63,9 @@ pub struct JobDef {
     pub cadence: Cadence,
     /// How long a claim holds before another server may take the job over.
     pub lease_minutes: i64,
+    /// A daily job that must be done for today first (the quarter's tasks
+    /// follow today's classes).
+    pub after: Option<&'static str>,
 }
 
 /// Every recurring job, in the order a round runs them.
@@ -73,6 +76,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Purchase rollups",
         cadence: Cadence::Daily,
         lease_minutes: 60,
+        after: None,
     },
     JobDef {
         name: CLASSIFY_JOB,
@@ -80,6 +84,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Nightly re-classification",
         cadence: Cadence::Daily,
         lease_minutes: 60,
+        after: None,
     },
     JobDef {
         name: "tag_rules",
@@ -87,6 +92,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Automatic tag rules",
         cadence: Cadence::Minutes(10),
         lease_minutes: 30,
+        after: None,
     },
     JobDef {
         name: crate::anomalies::ANOMALY_JOB,
@@ -94,6 +100,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Anomaly report",
         cadence: Cadence::Daily,
         lease_minutes: 30,
+        after: None,
     },
     JobDef {
         name: STRATEGY_TASKS_JOB,
@@ -101,6 +108,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Quarter's strategy tasks",
         cadence: Cadence::Quarterly,
         lease_minutes: 60,
+        after: Some(CLASSIFY_JOB),
     },
     JobDef {
         name: CLASS_CHANGE_JOB,
@@ -108,6 +116,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Hand-over tasks on class changes",
         cadence: Cadence::Minutes(5),
         lease_minutes: 15,
+        after: None,
     },
     JobDef {
         name: COMPLAINT_JOB,
@@ -115,6 +124,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Service tasks for complaints",
         cadence: Cadence::Minutes(1),
         lease_minutes: 15,
+        after: None,
     },
     JobDef {
         name: "dormant_tasks",
@@ -122,6 +132,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Reactivation of dormant customers",
         cadence: Cadence::Daily,
         lease_minutes: 30,
+        after: None,
     },
     JobDef {
         name: "reminders",
@@ -129,6 +140,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Reminders, overdue notices, escalation",
         cadence: Cadence::Minutes(5),
         lease_minutes: 15,
+        after: None,
     },
     JobDef {
         name: "sessions",
@@ -136,6 +148,7 @@ pub const JOBS: &[JobDef] = &[
         label_en: "Expired-session cleanup",
         cadence: Cadence::Daily,
         lease_minutes: 10,
+        after: None,
     },
 ];
 
@@ -213,6 +226,11 @@ async fn run_job(
     owner: &str,
 ) -> Result<Option<Value>, ApiError> {
     let store = &state.store;
+    if let Some(first) = job.after {
+        if store.job_done_for(first).await? < Some(store.today()) {
+            return Ok(None);
+        }
+    }
     let Some(claim) = store
         .claim_job(job.name, due, owner, Duration::minutes(job.lease_minutes))
         .await?
@@ -264,7 +282,14 @@ async fn work(
             (serde_json::to_value(r).unwrap_or_default(), None)
         }
         STRATEGY_TASKS_JOB => {
-            let g = crate::tasks::generate(store, &Period::quarter_of(today), today, None).await?;
+            // Today's tasks fall due at the end of the working day: past it, start tomorrow.
+            let local = crate::tasks::to_local(now);
+            let from = if local.time() < kehu_core::task::DEFAULT_DUE_TIME {
+                today
+            } else {
+                today.succ_opt().unwrap_or(today)
+            };
+            let g = crate::tasks::generate(store, &Period::quarter_of(today), from, None).await?;
             (serde_json::to_value(g).unwrap_or_default(), None)
         }
         CLASS_CHANGE_JOB => {

@@ -5,6 +5,7 @@ mod classify;
 mod dedupe;
 mod demo;
 mod import;
+mod tasks;
 
 /// The server allocates many small short-lived values per request (rows,
 /// JSON); mimalloc handles that with less contention than glibc malloc.
@@ -137,6 +138,16 @@ enum Command {
         #[command(subcommand)]
         command: AnomaliesCommand,
     },
+    /// Follow-up tasks: make a period's strategy tasks, list the open ones.
+    Tasks {
+        #[command(subcommand)]
+        command: TasksCommand,
+    },
+    /// The scheduler's recurring jobs: their last runs, or run one now.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// The holiday calendar that working-day deadlines count on.
     Calendar {
         #[command(subcommand)]
@@ -171,6 +182,32 @@ enum Command {
 enum AuditCommand {
     /// Walk the hash chain: exit 1 and say where when an entry was changed or deleted.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// Make the tasks every class's strategy calls for in a period (from today on); idempotent.
+    Generate {
+        /// 2026-Q4, 2026-12 or 2026.
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open tasks as CSV, by due time.
+    List {
+        /// Only this user's (by username).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Each job's last run, duration, runs, failures and last error, as CSV.
+    List,
+    /// Run a job now unless a server holds it.
+    Run { name: String },
 }
 
 #[derive(Subcommand)]
@@ -449,6 +486,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Anomalies { command } => match command {
             AnomaliesCommand::Run { json } => anomalies::run(&cli.db, json).await,
             AnomaliesCommand::List { overdue } => anomalies::list(&cli.db, overdue).await,
+        },
+        Command::Tasks { command } => match command {
+            TasksCommand::Generate { period, json } => {
+                tasks::generate(&cli.db, &period, json).await
+            }
+            TasksCommand::List { owner } => tasks::list(&cli.db, owner.as_deref()).await,
+        },
+        Command::Jobs { command } => match command {
+            JobsCommand::List => tasks::jobs(&cli.db).await,
+            JobsCommand::Run { name } => tasks::run_job(&cli.db, &name).await,
         },
         Command::Calendar { command } => match command {
             CalendarCommand::Show => anomalies::show_calendar(&cli.db).await,

@@ -44,7 +44,8 @@ on_both_backends!(
     scan_and_list_duplicates,
     anomalies_and_calendar,
     import_with_a_saved_template,
-    audit_verify_finds_tampering
+    audit_verify_finds_tampering,
+    generate_tasks_and_run_jobs
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -712,4 +713,61 @@ async fn audit_verify_finds_tampering(backend: Backend) {
         "{broken:?}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `kehu tasks generate`: the quarter's strategy tasks for a demo base,
+/// once (a second run makes nothing); `kehu tasks list`; `kehu jobs run`
+/// and `kehu jobs list`; a malformed period refused.
+async fn generate_tasks_and_run_jobs(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    ok(kehu(
+        &db.url,
+        &["demo", "--customers", "200", "--seed", "3"],
+    ));
+    ok(kehu(&db.url, &["classify"]));
+    let bad = kehu(&db.url, &["tasks", "generate", "--period", "2026-Q9"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--period"),
+        "{bad:?}"
+    );
+    // Next quarter: every slot lies ahead.
+    let next = kehu_core::strategy::Period::quarter_of(store.today())
+        .next()
+        .label();
+    let first: Value = serde_json::from_str(&ok(kehu(
+        &db.url,
+        &["tasks", "generate", "--period", &next, "--json"],
+    )))
+    .expect("json");
+    assert_eq!(first["period"], next.as_str());
+    let planned = first["planned"].as_u64().expect("planned");
+    assert!(planned >= 200, "{first}");
+    assert_eq!(first["created"], planned);
+    let per_class: u64 = first["per_class"]
+        .as_array()
+        .expect("per class")
+        .iter()
+        .map(|c| c["tasks"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(per_class, planned);
+    let again: Value = serde_json::from_str(&ok(kehu(
+        &db.url,
+        &["tasks", "generate", "--period", &next, "--json"],
+    )))
+    .expect("json");
+    assert_eq!(again["created"], 0);
+    let list = ok(kehu(&db.url, &["tasks", "list"]));
+    assert!(list.starts_with("id,due,code,name,kind,title,owner,priority\n"));
+    assert_eq!(list.lines().count() as u64, planned + 1);
+    assert!(ok(kehu(&db.url, &["jobs", "run", "sessions"])).starts_with('{'));
+    let jobs = ok(kehu(&db.url, &["jobs", "list"]));
+    assert!(
+        jobs.lines()
+            .any(|l| l.starts_with("sessions,") && l.contains(",1,0,")),
+        "{jobs}"
+    );
+    let unknown = kehu(&db.url, &["jobs", "run", "nope"]);
+    assert!(!unknown.status.success());
+    db.cleanup(store).await;
 }

@@ -21,7 +21,8 @@ both_backends!(
     review_a_duplicate_merge_and_undo,
     see_the_anomaly_report_and_edit_the_calendar,
     fill_in_the_public_form_and_accept_the_lead,
-    an_auditor_searches_the_audit_log
+    an_auditor_searches_the_audit_log,
+    close_a_task_with_its_result_and_set_a_strategy
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -698,5 +699,88 @@ async fn an_auditor_searches_the_audit_log(backend: Backend) {
         .expect("click");
     wait_text(&c, "#total", "1").await;
     wait_text(&c, "#audit", "金融").await;
+    app.cleanup().await;
+}
+
+async fn close_a_task_with_its_result_and_set_a_strategy(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("xiaowang", "sales_rep", Some("华东")).await;
+    app.user("guanli", "admin", None).await;
+    let rep_api = app.token("xiaowang_api", "sales_rep", Some("华东")).await;
+    let customer = rep_api.customer("任务测试有限公司", json!({})).await;
+    // The API user's task, handed to the UI user by a manager.
+    let manager = app.token("jingli", "sales_manager", Some("华东")).await;
+    let ui_rep = app
+        .store
+        .auth_user_by_name("xiaowang")
+        .await
+        .expect("user")
+        .user
+        .id;
+    let r = manager
+        .post(
+            "/api/v1/tasks",
+            json!({"customer": customer["code"], "kind": "拜访", "title": "季度拜访采购部",
+                   "due_on": app.store.today().to_string(), "owner_id": ui_rep}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "xiaowang").await;
+    c.goto(&format!("{base}/inbox")).await.expect("goto");
+    wait_text(&c, "#notifications", "季度拜访采购部").await;
+    c.goto(&format!("{base}/tasks")).await.expect("goto");
+    wait_text(&c, "#tasks", "季度拜访采购部").await;
+    click(&c, "#tasks a[href^='/tasks/']").await;
+    wait_text(&c, "h1", "季度拜访采购部").await;
+    // Closing without a result is refused, naming the field.
+    click(&c, "#close-done").await;
+    wait_text(&c, "#err-summary", "关闭任务必须填写结果").await;
+    fill(&c, "#f-summary", "拜访采购部，确认明年框架协议").await;
+    fill(&c, "#f-next_step", "下月报价").await;
+    click(&c, "#close-done").await;
+    wait_text(&c, "#task-status", "已完成").await;
+    wait_text(&c, ".follow-ups", "拜访采购部").await;
+    c.goto(&format!("{base}/customers/{}", customer["id"]))
+        .await
+        .expect("goto");
+    wait_text(&c, "#tracking-log", "确认明年框架协议").await;
+    wait_text(&c, "#tracking-log .class-after", "型").await;
+    c.goto(&format!("{base}/follow-ups")).await.expect("goto");
+    wait_text(&c, "#total", "1").await;
+
+    // The admin sets a strategy: an unschedulable cadence is named, then fixed.
+    click(&c, "form[action='/logout'] button").await;
+    wait_text(&c, "h1", "kehu").await;
+    sign_in(&c, base, "guanli").await;
+    c.goto(&format!("{base}/admin/strategies"))
+        .await
+        .expect("goto");
+    wait_text(&c, "#strategies", "战略型").await;
+    select(&c, "#f-scheme_key", "value_tier").await;
+    fill(&c, "#f-class_name", "优化型").await;
+    fill(&c, "#f-cadence", "每周拜访9次").await;
+    fill(&c, "#f-sla_hours", "8").await;
+    fill(&c, "#f-goal", "降低服务成本").await;
+    select(&c, "#f-goal_metric", "retention").await;
+    fill(&c, "#f-goal_target", "85").await;
+    select(&c, "#f-owner_level", "assistant").await;
+    click(&c, "#save-strategy").await;
+    wait_text(&c, "#err-cadence", "无法排期").await;
+    fill(&c, "#f-cadence", "每季度促销信息1次 + 每半年电话1次").await;
+    click(&c, "#save-strategy").await;
+    wait_text(
+        &c,
+        "#strategies [data-class='优化型'] .cadence",
+        "每季度促销信息1次 + 每半年电话1次",
+    )
+    .await;
+    // The scheduler's page: run a job now and see it counted.
+    c.goto(&format!("{base}/admin/jobs")).await.expect("goto");
+    click(&c, "[data-run='sessions']").await;
+    wait_text(&c, "#ran", "sessions").await;
+    wait_text(&c, "[data-job='sessions'] [data-runs]", "1").await;
     app.cleanup().await;
 }
