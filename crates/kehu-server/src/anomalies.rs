@@ -89,6 +89,33 @@ pub struct CustomerRef {
     pub name: String,
 }
 
+/// The code and name of each customer among `ids`, for lists that name them.
+pub async fn customer_refs(
+    store: &Store,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, CustomerRef>, ApiError> {
+    let ids: Vec<i64> = ids
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok(store
+        .customers_in(&ids)
+        .await?
+        .into_iter()
+        .map(|c| {
+            (
+                c.id,
+                CustomerRef {
+                    id: c.id,
+                    code: c.code,
+                    name: c.name,
+                },
+            )
+        })
+        .collect())
+}
+
 /// One finding as the report shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AnomalyOut {
@@ -223,28 +250,7 @@ pub async fn items_of(
     today: NaiveDate,
     lang: Lang,
 ) -> Result<Vec<AnomalyOut>, ApiError> {
-    let ids: Vec<i64> = found
-        .iter()
-        .map(|a| a.customer_id)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let customers: HashMap<i64, CustomerRef> = state
-        .store
-        .customers_in(&ids)
-        .await?
-        .into_iter()
-        .map(|c| {
-            (
-                c.id,
-                CustomerRef {
-                    id: c.id,
-                    code: c.code,
-                    name: c.name,
-                },
-            )
-        })
-        .collect();
+    let customers = customer_refs(&state.store, found.iter().map(|a| a.customer_id)).await?;
     let names: HashMap<i64, String> = state.store.user_names().await?;
     Ok(found
         .iter()

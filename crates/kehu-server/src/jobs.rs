@@ -11,7 +11,7 @@
 use crate::classifier::Classifier;
 use crate::error::ApiError;
 use crate::AppState;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use kehu_core::strategy::Period;
 use kehu_store::classes::cause;
 use kehu_store::jobs::{Claim, Due};
@@ -26,10 +26,6 @@ pub const CLASSIFY_JOB: &str = "classify";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cadence {
     Daily,
-    /// Once per calendar quarter, from its first day.
-    Quarterly,
-    /// Once per week, from Monday.
-    Weekly,
     Minutes(i64),
 }
 
@@ -37,19 +33,15 @@ impl Cadence {
     fn due(self, today: NaiveDate) -> Due {
         match self {
             Cadence::Daily => Due::Period(today),
-            Cadence::Weekly => Due::Period(
-                today - Duration::days(i64::from(today.weekday().num_days_from_monday())),
-            ),
-            Cadence::Quarterly => Due::Period(Period::quarter_of(today).start),
             Cadence::Minutes(m) => Due::Every(Duration::minutes(m)),
         }
     }
-    pub fn label_zh(self) -> String {
-        match self {
-            Cadence::Daily => "每天".into(),
-            Cadence::Weekly => "每周".into(),
-            Cadence::Quarterly => "每季度".into(),
-            Cadence::Minutes(m) => format!("每 {m} 分钟"),
+    pub fn label(self, lang: kehu_core::Lang) -> String {
+        match (self, lang) {
+            (Cadence::Daily, kehu_core::Lang::En) => "daily".into(),
+            (Cadence::Daily, _) => "每天".into(),
+            (Cadence::Minutes(m), kehu_core::Lang::En) => format!("every {m} min"),
+            (Cadence::Minutes(m), _) => format!("每 {m} 分钟"),
         }
     }
 }
@@ -104,9 +96,9 @@ pub const JOBS: &[JobDef] = &[
     },
     JobDef {
         name: STRATEGY_TASKS_JOB,
-        label_zh: "按策略生成本季度任务",
-        label_en: "Quarter's strategy tasks",
-        cadence: Cadence::Quarterly,
+        label_zh: "按策略排定本季度任务",
+        label_en: "The quarter's strategy tasks",
+        cadence: Cadence::Daily,
         lease_minutes: 60,
         after: Some(CLASSIFY_JOB),
     },

@@ -20,7 +20,8 @@ use kehu_core::task::{
 };
 use kehu_core::{Lang, Reason};
 use kehu_store::tasks::{
-    Closing, NewNotification, NewTask, ReminderFlag, StaffMember, Task, TaskScope,
+    Closing, EventTable, GroupRow, NewNotification, NewTask, ReminderFlag, StaffMember, Task,
+    TaskGroup, TaskScope,
 };
 use kehu_store::Store;
 use serde::Serialize;
@@ -182,6 +183,9 @@ pub struct Generation {
     pub created: u64,
     /// Planned tasks per scheme and class.
     pub per_class: Vec<ClassTasks>,
+    /// Time spent reading the customers' classes, and storing the tasks.
+    pub reading_ms: u64,
+    pub storing_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
@@ -196,7 +200,7 @@ pub struct ClassTasks {
 const REPLAN_ONE_BY_ONE: usize = 200;
 
 /// Tasks per transaction while generating.
-const GENERATION_BATCH: usize = 20_000;
+const GENERATION_BATCH: usize = 50_000;
 
 fn strategy_title(s: &Strategy, item: &kehu_core::strategy::CadenceItem) -> String {
     format!(
@@ -223,26 +227,42 @@ pub async fn generate(
         period: period.label(),
         ..Generation::default()
     };
-    let mut batch: Vec<NewTask> = Vec::with_capacity(GENERATION_BATCH);
+    let mut pending = Pending::default();
     for scheme in book.schemes() {
-        let mut schedules: HashMap<&str, (&Strategy, Vec<Schedule>)> = HashMap::new();
+        // Per class of the scheme: its strategy, each cadence item's schedule and group.
+        let mut plans: HashMap<&str, ClassPlan> = HashMap::new();
         for ((s_key, class), strategy) in &book.by_class {
             if *s_key == scheme {
-                let plans = strategy
+                let items = strategy
                     .cadence
                     .iter()
-                    .map(|item| Schedule::new(*item, period, &calendar))
+                    .map(|item| {
+                        let group = TaskGroup {
+                            kind: item.action.into(),
+                            title: strategy_title(strategy, item),
+                            detail: format!(
+                                "资源：{}；目标：{}",
+                                strategy.resources, strategy.goal
+                            ),
+                            priority: Priority::of_level(strategy.owner_level),
+                            scheme_key: scheme.clone(),
+                            class_name: strategy.class_name.clone(),
+                        };
+                        (Schedule::new(*item, period, &calendar), group)
+                    })
                     .collect();
-                schedules.insert(class.as_str(), (strategy, plans));
+                plans.insert(class.as_str(), (strategy, items));
             }
         }
+        let started = std::time::Instant::now();
         let members = match only {
             Some(id) => store.class_members_of(&scheme, id).await?,
             None => store.class_members(&scheme).await?,
         };
+        out.reading_ms += elapsed_ms(started);
         let mut per_class: HashMap<&str, (u64, u64)> = HashMap::new();
         for (customer_id, class, owner, team) in &members {
-            let Some((strategy, plans)) = schedules.get(class.as_str()) else {
+            let Some((strategy, items)) = plans.get(class.as_str()) else {
                 continue;
             };
             out.customers += 1;
@@ -250,37 +270,23 @@ pub async fn generate(
             counts.0 += 1;
             let assignee =
                 staffing.owner_for(strategy.owner_level, *owner, team.as_deref(), *customer_id);
-            for plan in plans {
+            for (plan, group) in items {
                 for (slot, day) in plan.days_for(*customer_id) {
                     if day < from {
                         continue;
                     }
                     counts.1 += 1;
                     out.planned += 1;
-                    batch.push(NewTask {
-                        customer_id: *customer_id,
-                        kind: plan.item.action.into(),
-                        source: TaskSource::Strategy,
-                        source_key: Some(format!(
-                            "s:{scheme}:{}:{customer_id}:{}:{slot}",
-                            strategy.class_name,
-                            plan.item.action.key()
-                        )),
-                        title: strategy_title(strategy, &plan.item),
-                        detail: format!("资源：{}；目标：{}", strategy.resources, strategy.goal),
-                        owner_id: assignee,
-                        team: team.clone(),
-                        due_at: due_on(day),
-                        priority: Priority::of_level(strategy.owner_level),
-                        scheme_key: Some(scheme.clone()),
-                        class_name: Some(strategy.class_name.clone()),
-                        interaction_id: None,
-                        sla_hours: None,
-                        created_by: None,
-                    });
-                    if batch.len() >= GENERATION_BATCH {
-                        out.created += store.add_tasks(&batch).await?;
-                        batch.clear();
+                    let key = format!(
+                        "s:{scheme}:{}:{customer_id}:{}:{slot}",
+                        strategy.class_name,
+                        plan.item.action.key()
+                    );
+                    pending.push(group, (*customer_id, assignee, due_on(day), key));
+                    if pending.len >= GENERATION_BATCH {
+                        let t = std::time::Instant::now();
+                        out.created += pending.flush(store).await?;
+                        out.storing_ms += elapsed_ms(t);
                     }
                 }
             }
@@ -297,22 +303,71 @@ pub async fn generate(
         classes.sort_by(|a, b| a.class_name.cmp(&b.class_name));
         out.per_class.extend(classes);
     }
-    out.created += store.add_tasks(&batch).await?;
+    let t = std::time::Instant::now();
+    out.created += pending.flush(store).await?;
+    out.storing_ms += elapsed_ms(t);
     Ok(out)
+}
+
+fn elapsed_ms(since: std::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A class's strategy and, per cadence item, its schedule and task group.
+type ClassPlan<'a> = (&'a Strategy, Vec<(Schedule, TaskGroup)>);
+
+/// Strategy tasks waiting to be stored, by group.
+#[derive(Default)]
+struct Pending {
+    groups: Vec<(TaskGroup, Vec<GroupRow>)>,
+    len: usize,
+}
+
+impl Pending {
+    fn push(&mut self, group: &TaskGroup, row: GroupRow) {
+        match self.groups.iter_mut().find(|(g, _)| g == group) {
+            Some((_, rows)) => rows.push(row),
+            None => self.groups.push((group.clone(), vec![row])),
+        }
+        self.len += 1;
+    }
+
+    /// Stores what is pending in one transaction.
+    async fn flush(&mut self, store: &Store) -> Result<u64, ApiError> {
+        if self.len == 0 {
+            return Ok(0);
+        }
+        let n = store.add_task_groups(&self.groups).await?;
+        self.groups.clear();
+        self.len = 0;
+        Ok(n)
+    }
+}
+
+/// Where an event job has got to after reading `found` of at most `limit`
+/// events between `after` and `upto`: the last one read when the page was
+/// full, else `upto` (events the query skipped need no second look).
+fn cursor_after<T>(found: &[T], id: impl Fn(&T) -> i64, limit: i64, upto: i64) -> i64 {
+    match found.last() {
+        Some(last) if found.len() as i64 >= limit => id(last),
+        _ => upto,
+    }
 }
 
 /// Hand-over tasks for class changes recorded after history id `after`
 /// (at most `limit`), with the customer's strategy tasks re-planned for the
-/// new class. Returns the last history id handled.
+/// new class. Returns how far it got and the tasks made.
 pub async fn class_change_tasks(
     store: &Store,
     after: i64,
     limit: i64,
 ) -> Result<(i64, u64), ApiError> {
-    let changes = store.class_changes_after(after, limit).await?;
-    let Some(last) = changes.last().map(|c| c.id) else {
-        return Ok((after, 0));
-    };
+    let upto = store.last_event_id(EventTable::ClassHistory).await?;
+    let changes = store.class_changes_after(after, upto, limit).await?;
+    let last = cursor_after(&changes, |c| c.id, limit, upto);
+    if changes.is_empty() {
+        return Ok((last, 0));
+    }
     let book = StrategyBook::load(store).await?;
     let staffing = Staffing::load(store).await?;
     let calendar = WorkCalendar::new(&store.calendar_days().await?);
@@ -377,11 +432,9 @@ pub async fn class_change_tasks(
             .cancel_strategy_tasks(*customer_id, scheme, class, due_on(today))
             .await?;
     }
-    // Many at once (a bulk load, the nightly run): one pass over everyone
-    // is cheaper than one per customer, and as idempotent.
-    if replan.len() > REPLAN_ONE_BY_ONE {
-        generate(store, &period, tomorrow, None).await?;
-    } else {
+    // Many at once (a bulk load, the nightly run): the daily plan of the
+    // quarter (`strategy_tasks`) makes their tasks, in one pass.
+    if replan.len() <= REPLAN_ONE_BY_ONE {
         for (customer_id, _, _) in &replan {
             generate(store, &period, tomorrow, Some(*customer_id)).await?;
         }
@@ -396,10 +449,12 @@ pub async fn complaint_tasks(
     after: i64,
     limit: i64,
 ) -> Result<(i64, u64), ApiError> {
-    let complaints = store.complaints_after(after, limit).await?;
-    let Some(last) = complaints.last().map(|c| c.id) else {
-        return Ok((after, 0));
-    };
+    let upto = store.last_event_id(EventTable::Interactions).await?;
+    let complaints = store.complaints_after(after, upto, limit).await?;
+    let last = cursor_after(&complaints, |c| c.id, limit, upto);
+    if complaints.is_empty() {
+        return Ok((last, 0));
+    }
     let book = StrategyBook::load(store).await?;
     let staffing = Staffing::load(store).await?;
     let calendar = WorkCalendar::new(&store.calendar_days().await?);

@@ -263,6 +263,80 @@ pub(crate) async fn insert_tasks_in(tx: &mut Tx, tasks: &[NewTask]) -> Result<u6
     Ok(added)
 }
 
+/// What the strategy tasks of one class and cadence item share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskGroup {
+    pub kind: TaskKind,
+    pub title: String,
+    pub detail: String,
+    pub priority: Priority,
+    pub scheme_key: String,
+    pub class_name: String,
+}
+
+/// One strategy task of a group: customer, owner, due time, `source_key`.
+pub type GroupRow = (i64, Option<i64>, DateTime<Utc>, String);
+
+/// Inserts a group's tasks with one statement per chunk whose rows travel
+/// as one JSON array (a bind per row and column costs more than the
+/// insert), the team read from the customer; tasks already made (same
+/// `source_key`) are skipped. Returns how many are new.
+pub(crate) async fn insert_group_in(
+    tx: &mut Tx,
+    group: &TaskGroup,
+    rows: &[GroupRow],
+) -> Result<u64, StoreError> {
+    let sql = match tx.backend() {
+        crate::Backend::Sqlite => {
+            "INSERT INTO tasks (customer_id, kind, source, source_key, title, detail, owner_id, team, due_at, priority, status, \
+             scheme_key, class_name, created_at) \
+             SELECT j.value->>0, $1, 'strategy', j.value->>3, $2, $3, j.value->>1, c.team, j.value->>2, $4, 'open', $5, $6, $7 \
+             FROM json_each($8) j JOIN customers c ON c.id = j.value->>0 WHERE true ON CONFLICT (source_key) DO NOTHING"
+        }
+        crate::Backend::Postgres => {
+            "INSERT INTO tasks (customer_id, kind, source, source_key, title, detail, owner_id, team, due_at, priority, status, \
+             scheme_key, class_name, created_at) \
+             SELECT (j->>0)::bigint, $1, 'strategy', j->>3, $2, $3, (j->>1)::bigint, c.team, (j->>2)::timestamptz, $4, 'open', $5, $6, $7 \
+             FROM jsonb_array_elements($8) j JOIN customers c ON c.id = (j->>0)::bigint ON CONFLICT (source_key) DO NOTHING"
+        }
+    };
+    let now = Utc::now();
+    let mut added = 0;
+    for part in rows.chunks(GROUP_ROWS) {
+        // The text SQLite compares due times as: sqlx's own encoding.
+        let json: Vec<serde_json::Value> = part
+            .iter()
+            .map(|(c, o, due, key)| {
+                serde_json::json!([
+                    c,
+                    o,
+                    due.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                    key
+                ])
+            })
+            .collect();
+        added += tx
+            .execute(
+                sql,
+                args![
+                    group.kind.key(),
+                    group.title.clone(),
+                    group.detail.clone(),
+                    group.priority.rank(),
+                    group.scheme_key.clone(),
+                    group.class_name.clone(),
+                    now,
+                    serde_json::Value::Array(json)
+                ],
+            )
+            .await?;
+    }
+    Ok(added)
+}
+
+/// Rows per statement of a group insert.
+const GROUP_ROWS: usize = 10_000;
+
 /// Which tasks to list.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
@@ -615,6 +689,21 @@ impl Store {
         Ok(n)
     }
 
+    /// Stores strategy tasks by group in one transaction, skipping any
+    /// already made; returns how many are new.
+    pub async fn add_task_groups(
+        &self,
+        groups: &[(TaskGroup, Vec<GroupRow>)],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let mut n = 0;
+        for (group, rows) in groups {
+            n += insert_group_in(&mut tx, group, rows).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Stores one task made by hand and notifies its owner when that is
     /// someone else; returns its id.
     pub async fn add_task(
@@ -712,6 +801,48 @@ impl Store {
             .clone()
             .fetch_all(&sql, b.args, |r: &dyn RowGet| {
                 Ok((r.opt_int("owner_id")?, r.int("open")?, r.int("overdue")?))
+            })
+            .await
+    }
+
+    /// Service tasks made between `from` and `to` per class and SLA: how
+    /// many were answered in time, late, or are open within or past it at `now`.
+    pub async fn sla_summary(
+        &self,
+        scope: &TaskScope,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SlaRow>, StoreError> {
+        let mut b = SqlBuilder::new(self.db.backend(), "");
+        let cond = TaskFilter {
+            any_status: true,
+            kind: Some(TaskKind::Service),
+            ..TaskFilter::default()
+        }
+        .conditions(&mut b, scope);
+        let (pf, pt, pn) = (b.bind(from), b.bind(to), b.bind(now));
+        let sql = format!(
+            "SELECT class_name, sla_hours, COUNT(*) AS total, \
+             SUM(CASE WHEN status = 'done' AND closed_at <= due_at THEN 1 ELSE 0 END) AS on_time, \
+             SUM(CASE WHEN status = 'done' AND closed_at > due_at THEN 1 ELSE 0 END) AS late, \
+             SUM(CASE WHEN status = 'open' AND due_at >= {pn} THEN 1 ELSE 0 END) AS open_within, \
+             SUM(CASE WHEN status = 'open' AND due_at < {pn} THEN 1 ELSE 0 END) AS open_breached \
+             FROM tasks WHERE {cond} AND created_at >= {pf} AND created_at < {pt} \
+             GROUP BY class_name, sla_hours ORDER BY sla_hours, class_name"
+        );
+        self.db
+            .clone()
+            .fetch_all(&sql, b.args, |r: &dyn RowGet| {
+                Ok(SlaRow {
+                    class_name: r.opt_text("class_name")?,
+                    sla_hours: r.opt_int("sla_hours")?,
+                    total: r.int("total")?,
+                    on_time: r.int("on_time")?,
+                    late: r.int("late")?,
+                    open_within: r.int("open_within")?,
+                    open_breached: r.int("open_breached")?,
+                })
             })
             .await
     }
@@ -1014,19 +1145,20 @@ impl Store {
         Ok((tasks, moved))
     }
 
-    /// Complaints recorded after interaction `after`: (id, customer, day, severity, summary, owner, team).
+    /// Open complaints recorded after interaction `after` up to `upto`, the first `limit`.
     pub async fn complaints_after(
         &self,
         after: i64,
+        upto: i64,
         limit: i64,
     ) -> Result<Vec<ComplaintRef>, StoreError> {
         self.db
             .clone()
             .fetch_all(
                 "SELECT i.id, i.customer_id, i.created_at, i.severity, i.summary, c.owner_id, c.team FROM interactions i \
-                 JOIN customers c ON c.id = i.customer_id WHERE i.kind = 'complaint' AND i.id > $1 \
-                 AND (i.status IS NULL OR i.status IN ('open', 'in_progress')) ORDER BY i.id LIMIT $2",
-                args![after, limit],
+                 JOIN customers c ON c.id = i.customer_id WHERE i.id > $1 AND i.id <= $2 AND i.kind = 'complaint' \
+                 AND (i.status IS NULL OR i.status IN ('open', 'in_progress')) ORDER BY i.id LIMIT $3",
+                args![after, upto, limit],
                 |r: &dyn RowGet| {
                     Ok(ComplaintRef {
                         id: r.int("id")?,
@@ -1042,11 +1174,13 @@ impl Store {
             .await
     }
 
-    /// Class changes recorded after history id `after`, in schemes that
-    /// have strategies.
+    /// Class changes recorded after history id `after` up to `upto`, in
+    /// schemes that have strategies, the first `limit`; first
+    /// classifications too (`from_class` None).
     pub async fn class_changes_after(
         &self,
         after: i64,
+        upto: i64,
         limit: i64,
     ) -> Result<Vec<ClassChangeRef>, StoreError> {
         self.db
@@ -1054,8 +1188,8 @@ impl Store {
             .fetch_all(
                 "SELECT h.id, h.customer_id, h.scheme_key, h.from_class, h.to_class, c.owner_id, c.team FROM class_history h \
                  JOIN customers c ON c.id = h.customer_id \
-                 WHERE h.id > $1 AND h.scheme_key IN (SELECT scheme_key FROM strategies) ORDER BY h.id LIMIT $2",
-                args![after, limit],
+                 WHERE h.id > $1 AND h.id <= $2 AND h.scheme_key IN (SELECT scheme_key FROM strategies) ORDER BY h.id LIMIT $3",
+                args![after, upto, limit],
                 |r: &dyn RowGet| {
                     Ok(ClassChangeRef {
                         id: r.int("id")?,
@@ -1069,6 +1203,15 @@ impl Store {
                 },
             )
             .await
+    }
+
+    /// The highest id of a table event jobs follow (0 when empty).
+    pub async fn last_event_id(&self, table: EventTable) -> Result<i64, StoreError> {
+        let sql = match table {
+            EventTable::Interactions => "SELECT COALESCE(MAX(id), 0) AS n FROM interactions",
+            EventTable::ClassHistory => "SELECT COALESCE(MAX(id), 0) AS n FROM class_history",
+        };
+        self.db.clone().fetch_one(sql, vec![], decode_n).await
     }
 
     /// Customers whose last order is before `cutoff` (or who never ordered
@@ -1113,6 +1256,29 @@ impl Store {
             )
             .await
     }
+}
+
+/// Service tasks of one class and SLA over a stretch of time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlaRow {
+    pub class_name: Option<String>,
+    pub sla_hours: Option<i64>,
+    pub total: i64,
+    /// Done before the deadline.
+    pub on_time: i64,
+    /// Done after it.
+    pub late: i64,
+    /// Open, the deadline still ahead.
+    pub open_within: i64,
+    /// Open past the deadline.
+    pub open_breached: i64,
+}
+
+/// Tables event jobs follow.
+#[derive(Debug, Clone, Copy)]
+pub enum EventTable {
+    Interactions,
+    ClassHistory,
 }
 
 /// A complaint an event job turns into a service task.

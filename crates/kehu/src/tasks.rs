@@ -27,8 +27,13 @@ pub async fn generate(db: &str, period: &str, json: bool) -> Result<()> {
         println!("{v}");
     } else {
         println!(
-            "{}: {} customers with a strategy, {} tasks planned, {} new ({seconds:.1} s)",
-            g.period, g.customers, g.planned, g.created
+            "{}: {} customers with a strategy, {} tasks planned, {} new ({seconds:.1} s: reading {:.1} s, storing {:.1} s)",
+            g.period,
+            g.customers,
+            g.planned,
+            g.created,
+            g.reading_ms as f64 / 1e3,
+            g.storing_ms as f64 / 1e3
         );
         for c in &g.per_class {
             println!(
@@ -116,7 +121,7 @@ pub async fn jobs(db: &str) -> Result<()> {
         let s = states.get(j.name);
         let fields = [
             j.name.to_string(),
-            j.cadence.label_zh(),
+            j.cadence.label(kehu_core::Lang::En),
             s.and_then(|s| s.finished_at)
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),

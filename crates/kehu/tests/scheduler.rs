@@ -1,5 +1,5 @@
 //! The scheduler with two `kehu serve` processes on one database: each
-//! daily and quarterly job runs once however many servers run it, a
+//! daily job runs once however many servers run it, a
 //! restarted server does not run them again, and a job whose server died
 //! holding it is taken over once the lease runs out.
 

@@ -73,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/strategies/{id}", delete(tasks::delete_strategy))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/board", get(tasks::board))
+        .route("/tasks/sla", get(tasks::sla))
         .route("/tasks/generate", post(tasks::generate))
         .route("/tasks/reassign", post(tasks::reassign))
         .route("/tasks/{id}", get(tasks::read))
@@ -322,6 +323,15 @@ impl QueryPairs {
     }
 
     /// A yes/no parameter such as `with_total=true` (also `1`), taken out.
+    /// A date parameter (YYYY-MM-DD and the other forms people type); an
+    /// empty value is absent.
+    pub fn take_date(&mut self, key: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+        self.take(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| kehu_core::date::parse_date(&v).map_err(|r| ApiError::field(key, r)))
+            .transpose()
+    }
+
     pub fn take_flag(&mut self, key: &str) -> bool {
         self.take(key).is_some_and(|v| v == "true" || v == "1")
     }

@@ -3,6 +3,7 @@
 //! work and its tracking, the inbox, and the scheduler's state.
 
 use super::{ApiJson, QueryPairs};
+use crate::anomalies::{customer_refs, CustomerRef};
 use crate::auth::CurrentUser;
 use crate::error::{lang_of, ApiError};
 use crate::tasks::{self as work, to_local, CloseInput, Generation};
@@ -18,7 +19,7 @@ use kehu_core::task::{TaskInput, TaskKind, TaskStatus};
 use kehu_core::{Lang, Reason};
 use kehu_store::tasks::{FollowUp, FollowUpFilter, StoredStrategy, Task, TaskFilter, TaskScope};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// A strategy as the API shows it.
@@ -155,19 +156,11 @@ pub async fn delete_strategy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The customer a task is about.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TaskCustomer {
-    pub id: i64,
-    pub code: String,
-    pub name: String,
-}
-
 /// A task as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskOut {
     pub id: i64,
-    pub customer: TaskCustomer,
+    pub customer: CustomerRef,
     pub kind: String,
     pub kind_label: String,
     /// strategy | class_change | complaint | resolved | dormant | suggestion | manual
@@ -200,28 +193,7 @@ pub async fn tasks_out(
     tasks: &[Task],
     lang: Lang,
 ) -> Result<Vec<TaskOut>, ApiError> {
-    let ids: Vec<i64> = tasks
-        .iter()
-        .map(|t| t.customer_id)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let customers: HashMap<i64, TaskCustomer> = state
-        .store
-        .customers_in(&ids)
-        .await?
-        .into_iter()
-        .map(|c| {
-            (
-                c.id,
-                TaskCustomer {
-                    id: c.id,
-                    code: c.code,
-                    name: c.name,
-                },
-            )
-        })
-        .collect();
+    let customers = customer_refs(&state.store, tasks.iter().map(|x| x.customer_id)).await?;
     let names = state.store.user_names().await?;
     let now = Utc::now();
     Ok(tasks
@@ -626,11 +598,128 @@ pub async fn board_rows(state: &AppState, user: &CurrentUser) -> Result<Vec<Boar
         .collect())
 }
 
+/// SLA compliance of service requests (complaints) per class.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaReport {
+    pub from: NaiveDate,
+    /// Exclusive.
+    pub to: NaiveDate,
+    pub rows: Vec<SlaReportRow>,
+    pub total: SlaReportRow,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SlaReportRow {
+    pub class_name: Option<String>,
+    /// Working hours to answer.
+    pub sla_hours: Option<i64>,
+    pub total: i64,
+    pub on_time: i64,
+    pub late: i64,
+    pub open_within: i64,
+    pub open_breached: i64,
+    /// Of the requests whose deadline has passed or that were answered:
+    /// the share answered in time, in percent with one decimal; none when
+    /// there are no such requests.
+    pub compliance_percent: Option<f64>,
+}
+
+impl From<kehu_store::tasks::SlaRow> for SlaReportRow {
+    fn from(r: kehu_store::tasks::SlaRow) -> Self {
+        let decided = r.on_time + r.late + r.open_breached;
+        SlaReportRow {
+            compliance_percent: (decided > 0).then(|| (r.on_time * 1000 / decided) as f64 / 10.0),
+            class_name: r.class_name,
+            sla_hours: r.sla_hours,
+            total: r.total,
+            on_time: r.on_time,
+            late: r.late,
+            open_within: r.open_within,
+            open_breached: r.open_breached,
+        }
+    }
+}
+
+/// Whose service tasks a user may report on: report readers by their
+/// report scope, managers their team's, others none.
+fn report_scope(user: &CurrentUser) -> Result<TaskScope, ApiError> {
+    use kehu_core::role::Scope;
+    match user.actor.grants.scope(Permission::ReportRead) {
+        Some(Scope::All) => Ok(TaskScope::All),
+        Some(Scope::Team) => Ok(TaskScope::Team {
+            team: user.user.team.clone(),
+            user_id: user.user.id,
+        }),
+        _ => match work::task_scope(user) {
+            TaskScope::Own { .. } => Err(ApiError::Forbidden),
+            scope => Ok(scope),
+        },
+    }
+}
+
+/// The SLA report between two days (default: this month so far).
+pub async fn sla_report(
+    state: &AppState,
+    user: &CurrentUser,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<SlaReport, ApiError> {
+    let scope = report_scope(user)?;
+    let today = state.store.today();
+    let from = from.unwrap_or_else(|| today.with_day(1).unwrap_or(today));
+    let to = to.unwrap_or_else(|| today.succ_opt().unwrap_or(today));
+    if to <= from {
+        return Err(ApiError::field(
+            "to",
+            Reason::Other {
+                zh: "结束日期应晚于开始日期".into(),
+                en: "must be after from".into(),
+            },
+        ));
+    }
+    let start = |d: NaiveDate| work::to_utc(d.and_time(chrono::NaiveTime::MIN));
+    let rows = state
+        .store
+        .sla_summary(&scope, start(from), start(to), Utc::now())
+        .await?;
+    let sum = |f: fn(&kehu_store::tasks::SlaRow) -> i64| rows.iter().map(f).sum::<i64>();
+    let total = kehu_store::tasks::SlaRow {
+        class_name: None,
+        sla_hours: None,
+        total: sum(|r| r.total),
+        on_time: sum(|r| r.on_time),
+        late: sum(|r| r.late),
+        open_within: sum(|r| r.open_within),
+        open_breached: sum(|r| r.open_breached),
+    };
+    Ok(SlaReport {
+        from,
+        to,
+        rows: rows.into_iter().map(Into::into).collect(),
+        total: total.into(),
+    })
+}
+
+/// SLA compliance of service requests per class: answered in time, late,
+/// open within or past the deadline (working hours on the holiday calendar).
+#[utoipa::path(get, path = "/api/v1/tasks/sla", tag = "tasks",
+    params(("from" = Option<String>, Query, description = "YYYY-MM-DD, default the 1st of this month"),
+           ("to" = Option<String>, Query, description = "YYYY-MM-DD, exclusive, default tomorrow")),
+    responses((status = 200, body = SlaReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn sla(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: QueryPairs,
+) -> Result<Json<SlaReport>, ApiError> {
+    let (from, to) = (q.take_date("from")?, q.take_date("to")?);
+    Ok(Json(sla_report(&state, &user, from, to).await?))
+}
+
 /// One entry of the tracking log, in our users' template's columns.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FollowUpOut {
     pub id: i64,
-    pub customer: TaskCustomer,
+    pub customer: CustomerRef,
     pub task_id: Option<i64>,
     /// 日期
     pub happened_on: NaiveDate,
@@ -669,17 +758,11 @@ pub fn follow_up_filter(q: &mut QueryPairs) -> Result<FollowUpFilter, ApiError> 
             })
             .transpose()
     };
-    let date = |q: &mut QueryPairs, key: &str| -> Result<Option<NaiveDate>, ApiError> {
-        q.take(key)
-            .filter(|v| !v.is_empty())
-            .map(|v| kehu_core::date::parse_date(&v).map_err(|r| ApiError::field(key, r)))
-            .transpose()
-    };
     Ok(FollowUpFilter {
         customer_id: id(q, "customer")?,
         user_id: id(q, "user")?,
-        from: date(q, "from")?,
-        to: date(q, "to")?,
+        from: q.take_date("from")?,
+        to: q.take_date("to")?,
         kind: q.take("kind").filter(|k| !k.is_empty()),
         suggested: q.take_flag("suggested"),
     })
@@ -708,28 +791,7 @@ async fn follow_ups_out(
     state: &AppState,
     items: Vec<FollowUp>,
 ) -> Result<Vec<FollowUpOut>, ApiError> {
-    let ids: Vec<i64> = items
-        .iter()
-        .map(|f| f.customer_id)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let customers: HashMap<i64, TaskCustomer> = state
-        .store
-        .customers_in(&ids)
-        .await?
-        .into_iter()
-        .map(|c| {
-            (
-                c.id,
-                TaskCustomer {
-                    id: c.id,
-                    code: c.code,
-                    name: c.name,
-                },
-            )
-        })
-        .collect();
+    let customers = customer_refs(&state.store, items.iter().map(|x| x.customer_id)).await?;
     let names = state.store.user_names().await?;
     Ok(items
         .into_iter()
@@ -976,7 +1038,7 @@ pub async fn job_list(state: &AppState, lang: Lang) -> Result<Vec<JobOut>, ApiEr
                     j.label_zh
                 }
                 .into(),
-                cadence: j.cadence.label_zh(),
+                cadence: j.cadence.label(lang),
                 done_for: s
                     .map(|s| s.done_for)
                     .filter(|d| *d > NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default()),

@@ -289,11 +289,12 @@ pub async fn board(
         .await?;
     let unassigned = api::tasks_out(&state, &unassigned, page.lang).await?;
     let moved = super::counts_param(&FormData::from_query(raw.as_deref()), "moved");
+    let sla = api::sla_report(&state, &page.user, None, None).await?;
     Ok(page.render(
         &state,
         "tasks/board.html",
         "tasks",
-        context! { rows => Value::from_serialize(&rows), users, unassigned => Value::from_serialize(&unassigned), moved },
+        context! { rows => Value::from_serialize(&rows), users, unassigned => Value::from_serialize(&unassigned), moved, sla => Value::from_serialize(&sla) },
     ))
 }
 

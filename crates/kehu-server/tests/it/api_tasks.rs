@@ -301,6 +301,22 @@ async fn strategies_make_work_that_is_tracked_until_done(backend: Backend) {
         StatusCode::CONFLICT,
     )
     .await;
+    // SLA compliance: answered in time; reps do not see the report.
+    let sla = ok_json(manager.get("/api/v1/tasks/sla").await).await;
+    assert_eq!(sla["total"]["total"], 1, "{sla}");
+    assert_eq!(sla["total"]["on_time"], 1);
+    assert_eq!(sla["total"]["compliance_percent"], 100.0);
+    assert_eq!(sla["rows"][0]["class_name"], "战略型");
+    assert_eq!(sla["rows"][0]["sla_hours"], 2);
+    problem(rep.get("/api/v1/tasks/sla").await, StatusCode::FORBIDDEN).await;
+    let p = problem(
+        manager
+            .get("/api/v1/tasks/sla?from=2026-12-31&to=2026-01-01")
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "to");
 
     // The tracking log: the status change from the data, the class after re-evaluation.
     let log = ok_json(rep.get(&format!("/api/v1/follow-ups?customer={sid}")).await).await;
