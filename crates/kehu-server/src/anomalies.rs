@@ -21,9 +21,6 @@ use utoipa::ToSchema;
 /// The `job_runs` name of the daily run.
 pub const ANOMALY_JOB: &str = "anomalies";
 
-/// The role whose holder fixes the data of their team's customers.
-const MANAGER_ROLE: &str = "sales_manager";
-
 /// Finds what is suspicious now and records it (see kehu-store's
 /// invariants). With `claim`, only if that job has not run today.
 pub async fn run(store: &Store, claim: Option<&str>) -> Result<Option<AnomalyRun>, ApiError> {
@@ -38,27 +35,15 @@ pub async fn run(store: &Store, claim: Option<&str>) -> Result<Option<AnomalyRun
         .into_iter()
         .collect();
     let owners = store.owners_of(&customers).await?;
-    let users = store.user_roles().await?;
-    let managers: HashMap<&str, i64> = users
-        .iter()
-        .rev()
-        .filter(|(_, role, _)| role == MANAGER_ROLE)
-        .filter_map(|(id, _, team)| Some((team.as_deref()?, *id)))
-        .collect();
-    let manager_ids: std::collections::HashSet<i64> = users
-        .iter()
-        .filter(|(_, role, _)| role == MANAGER_ROLE)
-        .map(|(id, _, _)| *id)
-        .collect();
-    let is_manager = |id: i64| manager_ids.contains(&id);
+    let staffing = crate::tasks::Staffing::load(store).await?;
     let assigned = findings
         .into_iter()
         .map(|f| {
             let assignee = owners
                 .get(&f.customer_id)
                 .and_then(|(owner, team)| match owner {
-                    Some(o) if is_manager(*o) => Some(*o),
-                    _ => team.as_deref().and_then(|t| managers.get(t).copied()),
+                    Some(o) if staffing.is_director(*o) => Some(*o),
+                    _ => staffing.directors_of(team.as_deref()).first().copied(),
                 });
             (f, assignee)
         })

@@ -235,7 +235,7 @@ async fn run_job(
     };
     let recorded = match &outcome {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("{e:?}")),
+        Err(e) => Err(e.to_string()),
     };
     store.finish_job(&claim, recorded, cursor).await?;
     outcome.map(Some)

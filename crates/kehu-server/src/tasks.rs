@@ -25,7 +25,7 @@ use kehu_store::tasks::{
 };
 use kehu_store::Store;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
 
 /// China's offset from UTC.
@@ -56,18 +56,46 @@ const ESCALATE_AFTER_WORKING_MINUTES: i64 = 9 * 60;
 
 /// Who does the work of each level in each team.
 pub struct Staffing {
-    staff: Vec<StaffMember>,
+    /// Each active user's level (None: no sales level).
+    levels: HashMap<i64, Option<OwnerLevel>>,
+    /// Active users by team and level, by id.
+    by_team: HashMap<(String, OwnerLevel), Vec<i64>>,
+    /// Customer-service staff, who answer complaints, by id.
+    service: Vec<i64>,
 }
 
 impl Staffing {
     pub async fn load(store: &Store) -> Result<Staffing, ApiError> {
-        Ok(Staffing {
-            staff: store.staff().await?,
-        })
+        Ok(Staffing::new(store.staff().await?))
     }
 
-    fn member(&self, id: i64) -> Option<&StaffMember> {
-        self.staff.iter().find(|m| m.id == id)
+    /// Indexed once: `owner_for` runs for every customer of a generation.
+    pub fn new(staff: Vec<StaffMember>) -> Staffing {
+        let mut by_team: HashMap<(String, OwnerLevel), Vec<i64>> = HashMap::new();
+        for m in &staff {
+            if let (Some(team), Some(level)) = (&m.team, m.level()) {
+                by_team.entry((team.clone(), level)).or_default().push(m.id);
+            }
+        }
+        Staffing {
+            levels: staff.iter().map(|m| (m.id, m.level())).collect(),
+            service: staff
+                .iter()
+                .filter(|m| m.role == "service")
+                .map(|m| m.id)
+                .collect(),
+            by_team,
+        }
+    }
+
+    /// Whether `id` is an active user.
+    fn is_active(&self, id: i64) -> bool {
+        self.levels.contains_key(&id)
+    }
+
+    fn of_level(&self, team: Option<&str>, level: OwnerLevel) -> &[i64] {
+        team.and_then(|t| self.by_team.get(&(t.to_string(), level)))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The owner of a customer's work at `level`: the customer's owner when
@@ -81,47 +109,31 @@ impl Staffing {
         team: Option<&str>,
         customer_id: i64,
     ) -> Option<i64> {
-        let owner = owner.filter(|o| self.member(*o).is_some());
-        if let Some(o) = owner {
-            if self.member(o).and_then(StaffMember::level) == Some(level) {
-                return Some(o);
-            }
+        let owner = owner.filter(|o| self.is_active(*o));
+        if owner.and_then(|o| self.levels.get(&o).copied().flatten()) == Some(level) {
+            return owner;
         }
-        let of_level = |level| -> Vec<i64> {
-            self.staff
-                .iter()
-                .filter(|m| team.is_some() && m.team.as_deref() == team && m.level() == Some(level))
-                .map(|m| m.id)
-                .collect()
-        };
-        let pick = |ids: Vec<i64>| -> Option<i64> {
+        let pick = |ids: &[i64]| -> Option<i64> {
             (!ids.is_empty()).then(|| ids[customer_id.rem_euclid(ids.len() as i64) as usize])
         };
-        pick(of_level(level))
+        pick(self.of_level(team, level))
             .or(owner)
-            .or_else(|| pick(of_level(OwnerLevel::Director)))
+            .or_else(|| pick(self.of_level(team, OwnerLevel::Director)))
     }
 
-    /// The managers of a team (sales directors), for escalation.
+    /// The managers of a team (sales directors), by id: escalation, review
+    /// of suggested classes, the anomaly report.
     pub fn directors_of(&self, team: Option<&str>) -> Vec<i64> {
-        self.staff
-            .iter()
-            .filter(|m| {
-                team.is_some()
-                    && m.team.as_deref() == team
-                    && m.level() == Some(OwnerLevel::Director)
-            })
-            .map(|m| m.id)
-            .collect()
+        self.of_level(team, OwnerLevel::Director).to_vec()
     }
 
-    /// Customer-service staff, who answer complaints.
-    fn service_staff(&self) -> Vec<i64> {
-        self.staff
-            .iter()
-            .filter(|m| m.role == "service")
-            .map(|m| m.id)
-            .collect()
+    /// Whether `id` is a sales director (a team's manager).
+    pub fn is_director(&self, id: i64) -> bool {
+        self.levels.get(&id).copied().flatten() == Some(OwnerLevel::Director)
+    }
+
+    fn service_staff(&self) -> &[i64] {
+        &self.service
     }
 }
 
@@ -160,10 +172,7 @@ impl StrategyBook {
 
     /// The strategy that applies to a customer with these classes: the
     /// first scheme (by key) with a strategy for the customer's class.
-    pub fn for_classes(
-        &self,
-        classes: &std::collections::BTreeMap<String, String>,
-    ) -> Option<&Strategy> {
+    pub fn for_classes(&self, classes: &BTreeMap<String, String>) -> Option<&Strategy> {
         classes
             .iter()
             .find_map(|(scheme, class)| self.get(scheme, class))
@@ -248,7 +257,10 @@ pub async fn generate(
                             scheme_key: scheme.clone(),
                             class_name: strategy.class_name.clone(),
                         };
-                        (Schedule::new(*item, period, &calendar), group)
+                        (
+                            Schedule::new(*item, period, &calendar),
+                            pending.add_group(group),
+                        )
                     })
                     .collect();
                 plans.insert(class.as_str(), (strategy, items));
@@ -282,11 +294,9 @@ pub async fn generate(
                         strategy.class_name,
                         plan.item.action.key()
                     );
-                    pending.push(group, (*customer_id, assignee, due_on(day), key));
+                    pending.push(*group, (*customer_id, assignee, due_on(day), key));
                     if pending.len >= GENERATION_BATCH {
-                        let t = std::time::Instant::now();
                         out.created += pending.flush(store).await?;
-                        out.storing_ms += elapsed_ms(t);
                     }
                 }
             }
@@ -303,9 +313,8 @@ pub async fn generate(
         classes.sort_by(|a, b| a.class_name.cmp(&b.class_name));
         out.per_class.extend(classes);
     }
-    let t = std::time::Instant::now();
     out.created += pending.flush(store).await?;
-    out.storing_ms += elapsed_ms(t);
+    out.storing_ms = pending.storing_ms;
     Ok(out)
 }
 
@@ -313,33 +322,41 @@ fn elapsed_ms(since: std::time::Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A class's strategy and, per cadence item, its schedule and task group.
-type ClassPlan<'a> = (&'a Strategy, Vec<(Schedule, TaskGroup)>);
+/// A class's strategy and, per cadence item, its schedule and the index
+/// of its task group in [`Pending`].
+type ClassPlan<'a> = (&'a Strategy, Vec<(Schedule, usize)>);
 
-/// Strategy tasks waiting to be stored, by group.
+/// Strategy tasks waiting to be stored, by group (index into `groups`).
 #[derive(Default)]
 struct Pending {
     groups: Vec<(TaskGroup, Vec<GroupRow>)>,
     len: usize,
+    storing_ms: u64,
 }
 
 impl Pending {
-    fn push(&mut self, group: &TaskGroup, row: GroupRow) {
-        match self.groups.iter_mut().find(|(g, _)| g == group) {
-            Some((_, rows)) => rows.push(row),
-            None => self.groups.push((group.clone(), vec![row])),
-        }
+    fn add_group(&mut self, group: TaskGroup) -> usize {
+        self.groups.push((group, Vec::new()));
+        self.groups.len() - 1
+    }
+
+    fn push(&mut self, group: usize, row: GroupRow) {
+        self.groups[group].1.push(row);
         self.len += 1;
     }
 
-    /// Stores what is pending in one transaction.
+    /// Stores what is pending in one transaction (groups stay registered).
     async fn flush(&mut self, store: &Store) -> Result<u64, ApiError> {
         if self.len == 0 {
             return Ok(0);
         }
+        let started = std::time::Instant::now();
         let n = store.add_task_groups(&self.groups).await?;
-        self.groups.clear();
+        for (_, rows) in &mut self.groups {
+            rows.clear();
+        }
         self.len = 0;
+        self.storing_ms += elapsed_ms(started);
         Ok(n)
     }
 }
@@ -459,10 +476,19 @@ pub async fn complaint_tasks(
     let staffing = Staffing::load(store).await?;
     let calendar = WorkCalendar::new(&store.calendar_days().await?);
     let service = staffing.service_staff();
+    // Every complaint's customer's classes in one read.
+    let ids: Vec<i64> = complaints.iter().map(|c| c.customer_id).collect();
+    let mut classes: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    for (customer, scheme, class) in store
+        .classes_in(&ids, |c, s, k| (c, s.to_string(), k.to_string()))
+        .await?
+    {
+        classes.entry(customer).or_default().insert(scheme, class);
+    }
+    let none = BTreeMap::new();
     let mut tasks = Vec::new();
     for c in &complaints {
-        let classes = store.classes_of_customer(c.customer_id).await?;
-        let strategy = book.for_classes(&classes);
+        let strategy = book.for_classes(classes.get(&c.customer_id).unwrap_or(&none));
         let sla = strategy.map_or(DEFAULT_SLA_HOURS, |s| s.sla_hours);
         let due = calendar.add_working_hours(to_local(c.recorded_at), sla);
         let owner = if service.is_empty() {
@@ -525,7 +551,7 @@ pub async fn dormant_tasks(store: &Store) -> Result<u64, ApiError> {
             ),
             detail: String::new(),
             owner_id: owner
-                .filter(|o| staffing.member(*o).is_some())
+                .filter(|o| staffing.is_active(*o))
                 .or_else(|| staffing.directors_of(team.as_deref()).first().copied()),
             team,
             due_at: due,
@@ -921,7 +947,7 @@ pub async fn close(
                 detail: result.summary.clone(),
                 owner_id: customer
                     .owner_id
-                    .filter(|o| staffing.member(*o).is_some())
+                    .filter(|o| staffing.is_active(*o))
                     .or(task.owner_id),
                 team: customer.team.clone(),
                 due_at: due_on(calendar.next_working_day(today)),

@@ -342,18 +342,6 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// Active users by id with their role and team.
-    pub async fn user_roles(&self) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
-        self.db
-            .clone()
-            .fetch_all(
-                "SELECT id, role, team FROM users WHERE active = $1 ORDER BY id",
-                args![true],
-                |r: &dyn RowGet| Ok((r.int("id")?, r.text("role")?, r.opt_text("team")?)),
-            )
-            .await
-    }
-
     /// Records a run's findings (each with its assignee); new and reopened
     /// findings are due on `due_on`. With `claim`, the day's run of that
     /// job is claimed in the same transaction: `None` when another process
@@ -473,21 +461,18 @@ impl Store {
     ) -> Result<(Vec<Anomaly>, i64), StoreError> {
         let mut b = SqlBuilder::new(self.db.backend(), "");
         let cond = filter.conditions(&mut b, scope);
-        let total = self
-            .db
-            .clone()
-            .fetch_one(
-                &format!("SELECT COUNT(*) AS n FROM anomalies WHERE {cond}"),
-                b.args.clone(),
-                decode_n,
-            )
-            .await?;
-        let (pl, po) = (b.bind(limit), b.bind(offset));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM anomalies WHERE {cond} ORDER BY due_on, id LIMIT {pl} OFFSET {po}"
-        );
-        let items = self.db.clone().fetch_all(&sql, b.args, decode).await?;
-        Ok((items, total))
+        crate::listing::count_and_page(
+            &self.db,
+            b,
+            "anomalies",
+            COLUMNS,
+            &cond,
+            "due_on, id",
+            limit,
+            offset,
+            decode,
+        )
+        .await
     }
 
     /// Open findings per kind in scope, and how many are overdue on `today`.

@@ -364,22 +364,18 @@ impl Store {
         conds.extend(scope_condition(&mut b, scope, "a_id"));
         conds.extend(scope_condition(&mut b, scope, "b_id"));
         let cond = conds.join(" AND ");
-        let total = self
-            .db
-            .clone()
-            .fetch_one(
-                &format!("SELECT COUNT(*) AS n FROM duplicate_pairs WHERE {cond}"),
-                b.args.clone(),
-                decode_n,
-            )
-            .await?;
-        let pl = b.bind(limit);
-        let po = b.bind(offset);
-        let sql = format!(
-            "SELECT {PAIR_COLUMNS} FROM duplicate_pairs WHERE {cond} ORDER BY score DESC, id LIMIT {pl} OFFSET {po}"
-        );
-        let pairs = self.db.clone().fetch_all(&sql, b.args, decode_pair).await?;
-        Ok((pairs, total))
+        crate::listing::count_and_page(
+            &self.db,
+            b,
+            "duplicate_pairs",
+            PAIR_COLUMNS,
+            &cond,
+            "score DESC, id",
+            limit,
+            offset,
+            decode_pair,
+        )
+        .await
     }
 
     pub async fn duplicate_pair(&self, id: i64) -> Result<DuplicatePair, StoreError> {

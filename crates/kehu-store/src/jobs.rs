@@ -39,8 +39,8 @@ pub struct Claim {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobState {
     pub job: String,
-    /// The last period completed (its first day).
-    pub done_for: NaiveDate,
+    /// The last period completed (its first day); None before the first.
+    pub done_for: Option<NaiveDate>,
     pub finished_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
@@ -55,7 +55,7 @@ pub struct JobState {
 }
 
 /// The day before anything: a job row that has never completed a period.
-fn never() -> NaiveDate {
+pub(crate) fn never() -> NaiveDate {
     NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default()
 }
 
@@ -69,6 +69,32 @@ impl Store {
         lease: Duration,
     ) -> Result<Option<Claim>, StoreError> {
         let now = Utc::now();
+        // Most rounds find a job not due: a read says so without taking
+        // the write lock (the claim below decides, under the lock).
+        let row = self
+            .db
+            .clone()
+            .fetch_optional(
+                "SELECT done_for, finished_at, lease_until FROM job_runs WHERE job = $1",
+                args![job],
+                |r: &dyn RowGet| {
+                    Ok((
+                        r.opt_date("done_for")?,
+                        r.time("finished_at")?,
+                        r.opt_time("lease_until")?,
+                    ))
+                },
+            )
+            .await?;
+        if let Some((done_for, finished_at, lease_until)) = row {
+            let due_now = match due {
+                Due::Period(day) => done_for.is_none_or(|d| d < day),
+                Due::Every(every) => finished_at <= now - every,
+            };
+            if !due_now || lease_until.is_some_and(|u| u >= now) {
+                return Ok(None);
+            }
+        }
         let mut tx = self.db.begin_write().await?;
         tx.execute(
             "INSERT INTO job_runs (job, done_for, finished_at) VALUES ($1, $2, $3) ON CONFLICT (job) DO NOTHING",
@@ -167,7 +193,7 @@ impl Store {
                     let finished = r.time("finished_at")?;
                     Ok(JobState {
                         job: r.text("job")?,
-                        done_for: r.opt_date("done_for")?.unwrap_or_default(),
+                        done_for: r.opt_date("done_for")?.filter(|d| *d > never()),
                         finished_at: (finished > DateTime::<Utc>::UNIX_EPOCH).then_some(finished),
                         started_at: r.opt_time("started_at")?,
                         duration_ms: r.opt_int("duration_ms")?,

@@ -46,6 +46,37 @@ pub(crate) struct SqlBuilder {
     pub args: Vec<Arg>,
 }
 
+/// A page of `table` rows matching `cond` (whose arguments `b` holds),
+/// ordered by `order`, and how many match in all.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn count_and_page<T: Send>(
+    db: &crate::db::Db,
+    mut b: SqlBuilder,
+    table: &str,
+    columns: &str,
+    cond: &str,
+    order: &str,
+    limit: i64,
+    offset: i64,
+    decode: impl crate::db::Decode<T>,
+) -> Result<(Vec<T>, i64), crate::StoreError> {
+    use crate::db::Exec;
+    let total = db
+        .clone()
+        .fetch_one(
+            &format!("SELECT COUNT(*) AS n FROM {table} WHERE {cond}"),
+            b.args.clone(),
+            crate::db::decode_n,
+        )
+        .await?;
+    let (pl, po) = (b.bind(limit), b.bind(offset));
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE {cond} ORDER BY {order} LIMIT {pl} OFFSET {po}"
+    );
+    let items = db.clone().fetch_all(&sql, b.args, decode).await?;
+    Ok((items, total))
+}
+
 impl SqlBuilder {
     pub fn new(backend: Backend, sql: impl Into<String>) -> Self {
         SqlBuilder {

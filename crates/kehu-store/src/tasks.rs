@@ -105,11 +105,7 @@ pub(crate) async fn seed_preset_strategies(tx: &mut Tx) -> Result<(), StoreError
                 "INSERT INTO job_runs (job, done_for, finished_at, cursor_id) \
                  SELECT $1, $2, $3, COALESCE(MAX(id), 0) FROM {table}"
             ),
-            args![
-                job,
-                NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default(),
-                DateTime::<Utc>::UNIX_EPOCH
-            ],
+            args![job, crate::jobs::never(), DateTime::<Utc>::UNIX_EPOCH],
         )
         .await?;
     }
@@ -767,21 +763,18 @@ impl Store {
     ) -> Result<(Vec<Task>, i64), StoreError> {
         let mut b = SqlBuilder::new(self.db.backend(), "");
         let cond = filter.conditions(&mut b, scope);
-        let total = self
-            .db
-            .clone()
-            .fetch_one(
-                &format!("SELECT COUNT(*) AS n FROM tasks WHERE {cond}"),
-                b.args.clone(),
-                decode_n,
-            )
-            .await?;
-        let (pl, po) = (b.bind(limit), b.bind(offset));
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE {cond} ORDER BY due_at, priority, id LIMIT {pl} OFFSET {po}"
-        );
-        let items = self.db.clone().fetch_all(&sql, b.args, decode_task).await?;
-        Ok((items, total))
+        crate::listing::count_and_page(
+            &self.db,
+            b,
+            "tasks",
+            TASK_COLUMNS,
+            &cond,
+            "due_at, priority, id",
+            limit,
+            offset,
+            decode_task,
+        )
+        .await
     }
 
     /// Open tasks per owner in scope: (owner, open, overdue at `now`).
@@ -984,25 +977,18 @@ impl Store {
         } else {
             conds.join(" AND ")
         };
-        let total = self
-            .db
-            .clone()
-            .fetch_one(
-                &format!("SELECT COUNT(*) AS n FROM follow_ups WHERE {cond}"),
-                b.args.clone(),
-                decode_n,
-            )
-            .await?;
-        let (pl, po) = (b.bind(limit), b.bind(offset));
-        let sql = format!(
-            "SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE {cond} ORDER BY happened_on DESC, id DESC LIMIT {pl} OFFSET {po}"
-        );
-        let items = self
-            .db
-            .clone()
-            .fetch_all(&sql, b.args, decode_follow_up)
-            .await?;
-        Ok((items, total))
+        crate::listing::count_and_page(
+            &self.db,
+            b,
+            "follow_ups",
+            FOLLOW_UP_COLUMNS,
+            &cond,
+            "happened_on DESC, id DESC",
+            limit,
+            offset,
+            decode_follow_up,
+        )
+        .await
     }
 
     /// Open tasks whose `flag` is unset and which fall due before `before`.

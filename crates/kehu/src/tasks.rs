@@ -140,6 +140,10 @@ pub async fn jobs(db: &str) -> Result<()> {
 
 /// Runs one job now unless a server holds it.
 pub async fn run_job(db: &str, name: &str) -> Result<()> {
+    if kehu_server::jobs::find(name).is_none() {
+        let names: Vec<&str> = kehu_server::jobs::JOBS.iter().map(|j| j.name).collect();
+        anyhow::bail!("no job {name}: the jobs are {}", names.join(", "));
+    }
     let store = crate::open_store(db).await?;
     let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
     let report = kehu_server::jobs::run_now(&state, name)

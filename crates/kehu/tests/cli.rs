@@ -769,5 +769,9 @@ async fn generate_tasks_and_run_jobs(backend: Backend) {
     );
     let unknown = kehu(&db.url, &["jobs", "run", "nope"]);
     assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no job nope: the jobs are rollups,"),
+        "{unknown:?}"
+    );
     db.cleanup(store).await;
 }

@@ -286,7 +286,9 @@ pub fn task_query(user: &CurrentUser, q: &mut QueryPairs) -> Result<TaskQuery, A
             ))
         }
     }
-    match q.take("owner").as_deref().unwrap_or("me") {
+    let owner = q.take("owner");
+    let owner_given = owner.is_some();
+    match owner.as_deref().unwrap_or("me") {
         "me" | "" => filter.owner_id = Some(user.user.id),
         "all" => {}
         "none" => filter.unassigned = true,
@@ -302,8 +304,8 @@ pub fn task_query(user: &CurrentUser, q: &mut QueryPairs) -> Result<TaskQuery, A
             c.parse()
                 .map_err(|_| ApiError::field("customer", Reason::IntegerFormat))?,
         );
-        // A customer's tasks: whoever owns them.
-        if filter.owner_id == Some(user.user.id) && q.0.iter().all(|(k, _)| k != "owner") {
+        // A customer's tasks: whoever owns them, unless an owner is asked for.
+        if !owner_given {
             filter.owner_id = None;
         }
     }
@@ -1039,9 +1041,7 @@ pub async fn job_list(state: &AppState, lang: Lang) -> Result<Vec<JobOut>, ApiEr
                 }
                 .into(),
                 cadence: j.cadence.label(lang),
-                done_for: s
-                    .map(|s| s.done_for)
-                    .filter(|d| *d > NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default()),
+                done_for: s.and_then(|s| s.done_for),
                 last_finished_at: s.and_then(|s| s.finished_at),
                 last_started_at: s.and_then(|s| s.started_at),
                 last_duration_ms: s.and_then(|s| s.duration_ms),
