@@ -164,6 +164,21 @@ pub const SEGMENT_FIELDS: &[SegmentField] = &[
         &["合作起始时间", "合作开始日期"],
     ),
     field("last_order_on", K::Date, &["最近下单日期"]),
+    field(
+        "p_alive",
+        K::Number(Unit::Ratio),
+        &["活跃概率", "存活概率", "P(alive)"],
+    ),
+    field(
+        "expected_orders_90d",
+        K::Number(Unit::Number),
+        &["预计90天订单数", "expected_orders"],
+    ),
+    field(
+        "clv_fen",
+        K::Number(Unit::Fen),
+        &["客户终身价值", "CLV", "clv"],
+    ),
     field("last_interaction_on", K::Date, &["最近互动日期"]),
     window(
         "purchase_30d_fen",

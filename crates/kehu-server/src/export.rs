@@ -199,29 +199,68 @@ fn xlsx(
     rows: &[Vec<String>],
     number_columns: &[usize],
 ) -> Result<Vec<u8>, ApiError> {
+    workbook(&[Sheet {
+        name,
+        header,
+        rows,
+        number_columns,
+    }])
+}
+
+/// One sheet of a workbook: a header row and rows of text.
+pub struct Sheet<'a> {
+    pub name: &'a str,
+    pub header: &'a [String],
+    pub rows: &'a [Vec<String>],
+    /// Columns of whole numbers, written as numbers.
+    pub number_columns: &'a [usize],
+}
+
+/// An XLSX workbook of several tables; cells that would run as formulas are defused.
+pub fn workbook(sheets: &[Sheet<'_>]) -> Result<Vec<u8>, ApiError> {
     let fail = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(format!("writing XLSX: {e}"));
     let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    sheet.set_name(name).map_err(fail)?;
-    for (c, h) in header.iter().enumerate() {
-        sheet.write_string(0, c as u16, h.as_str()).map_err(fail)?;
-    }
-    for (r, row) in rows.iter().enumerate() {
-        let r = u32::try_from(r + 1)
-            .map_err(|_| ApiError::Internal("too many rows for XLSX".into()))?;
-        for (c, v) in row.iter().enumerate() {
-            let number = number_columns
-                .contains(&c)
-                .then(|| v.parse::<i64>().ok())
-                .flatten();
-            match number {
-                // Whole numbers well below 2^53: exact as spreadsheet numbers.
-                Some(n) => sheet.write_number(r, c as u16, n as f64).map_err(fail)?,
-                None => sheet
-                    .write_string(r, c as u16, safe_cell(v).as_ref())
-                    .map_err(fail)?,
-            };
+    for s in sheets {
+        let sheet = book.add_worksheet();
+        sheet.set_name(s.name).map_err(fail)?;
+        for (c, h) in s.header.iter().enumerate() {
+            sheet.write_string(0, c as u16, h.as_str()).map_err(fail)?;
+        }
+        for (r, row) in s.rows.iter().enumerate() {
+            let r = u32::try_from(r + 1)
+                .map_err(|_| ApiError::Internal("too many rows for XLSX".into()))?;
+            for (c, v) in row.iter().enumerate() {
+                let number = s
+                    .number_columns
+                    .contains(&c)
+                    .then(|| v.parse::<i64>().ok())
+                    .flatten();
+                match number {
+                    // Whole numbers well below 2^53: exact as spreadsheet numbers.
+                    Some(n) => sheet.write_number(r, c as u16, n as f64).map_err(fail)?,
+                    None => sheet
+                        .write_string(r, c as u16, safe_cell(v).as_ref())
+                        .map_err(fail)?,
+                };
+            }
         }
     }
     book.save_to_buffer().map_err(fail)
+}
+
+/// A file download: its type and `attachment; filename="NAME.EXT"`.
+pub fn download(format: Format, name: &str, file: Vec<u8>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let disposition = format!("attachment; filename=\"{name}.{}\"", format.extension());
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                format.content_type().to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        file,
+    )
+        .into_response()
 }

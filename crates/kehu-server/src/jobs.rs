@@ -71,6 +71,14 @@ pub const JOBS: &[JobDef] = &[
         after: None,
     },
     JobDef {
+        name: crate::predict::PREDICT_JOB,
+        label_zh: "流失与价值预测（BG/NBD）",
+        label_en: "Churn and value prediction (BG/NBD)",
+        cadence: Cadence::Daily,
+        lease_minutes: 60,
+        after: None,
+    },
+    JobDef {
         name: CLASSIFY_JOB,
         label_zh: "夜间重新分类",
         label_en: "Nightly re-classification",
@@ -259,6 +267,10 @@ async fn work(
                 let n = store.refresh_all_rollups(today).await?;
                 (json!({ "customers": n }), None)
             }
+        }
+        crate::predict::PREDICT_JOB => {
+            let r = crate::predict::run(store, today).await?;
+            (serde_json::to_value(r).unwrap_or_default(), None)
         }
         CLASSIFY_JOB => (classify_daily(&state.classifier).await?, None),
         "tag_rules" => {

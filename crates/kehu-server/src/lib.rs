@@ -16,6 +16,8 @@ pub mod imports;
 pub mod intake;
 pub mod jobs;
 pub mod openapi;
+pub mod predict;
+pub mod reports;
 pub mod segments;
 pub mod tabular;
 pub mod tasks;

@@ -2,8 +2,8 @@
 //! the wire types. Served at `/api/openapi.json`.
 
 use crate::api::{
-    anomalies, audit, classes, customers, dto, duplicates, imports, intake, meta, records, schemes,
-    segments, session, tags, tasks, users,
+    anomalies, audit, classes, customers, dto, duplicates, imports, intake, meta, records, reports,
+    schemes, segments, session, tags, tasks, users,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -36,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         tasks::strategies, tasks::save_strategy, tasks::delete_strategy, tasks::list, tasks::create, tasks::read, tasks::close,
         tasks::generate, tasks::reassign, tasks::board, tasks::sla, tasks::follow_ups, tasks::notifications, tasks::mark_read,
         tasks::jobs, tasks::run_job, tasks::set_sales_level,
+        reports::predictions, reports::classification, reports::moved_customers,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),
     components(schemas(dto::Problem)),

@@ -762,14 +762,35 @@ impl Segments {
 
     /// Every customer in `scope` that `plan` holds for, in id order.
     pub async fn ids(&self, plan: &Plan, scope: &ScopeFilter) -> Result<Vec<i64>, ApiError> {
+        Ok(self
+            .id_set(plan, scope)
+            .await?
+            .iter()
+            .map(i64::from)
+            .collect())
+    }
+
+    /// The customers of a plan within `scope`, as a set.
+    pub async fn id_set(
+        &self,
+        plan: &Plan,
+        scope: &ScopeFilter,
+    ) -> Result<RoaringBitmap, ApiError> {
         self.with_index_for(Some(plan), |idx| {
-            let scoped = Scoped {
-                universe: idx.scope(scope),
-                index: idx,
-            };
-            evaluate(plan, &scoped).iter().map(i64::from).collect()
+            evaluate(
+                plan,
+                &Scoped {
+                    universe: idx.scope(scope),
+                    index: idx,
+                },
+            )
         })
         .await
+    }
+
+    /// Every live customer within `scope`.
+    pub async fn scope_ids(&self, scope: &ScopeFilter) -> Result<RoaringBitmap, ApiError> {
+        self.with_index(|idx| idx.scope(scope)).await
     }
 
     /// Customers per tag id (live customers only).

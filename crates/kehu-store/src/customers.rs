@@ -18,7 +18,7 @@ pub(crate) const COLUMNS: &str = "customers.id, customers.code, customers.name, 
 customers.annual_revenue_fen, customers.province, customers.city, customers.sales_region, customers.address, customers.founded_on, \
 customers.cooperation_start_on, customers.product_types, customers.declared_annual_purchase_fen, customers.status, customers.source_channel, \
 customers.owner_id, customers.team, customers.notes, customers.custom_fields, customers.missing_fields, customers.purchase_12m_fen, customers.order_count, \
-customers.last_order_on, customers.last_interaction_on, customers.complaints_365d, customers.version, customers.created_at, customers.updated_at";
+customers.last_order_on, customers.last_interaction_on, customers.complaints_365d, customers.p_alive, customers.expected_orders_90d, customers.clv_fen, customers.version, customers.created_at, customers.updated_at";
 
 pub(crate) fn decode(r: &dyn RowGet) -> Result<Customer, sqlx::Error> {
     Ok(Customer {
@@ -53,6 +53,11 @@ pub(crate) fn decode(r: &dyn RowGet) -> Result<Customer, sqlx::Error> {
         last_order_on: r.opt_date("last_order_on")?,
         last_interaction_on: r.opt_date("last_interaction_on")?,
         complaints_365d: r.int("complaints_365d")?,
+        predicted: kehu_core::predict::Predicted {
+            p_alive: r.opt_int("p_alive")?,
+            expected_orders_90d: r.opt_int("expected_orders_90d")?,
+            clv_fen: r.opt_int("clv_fen")?,
+        },
         version: r.int("version")?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,

@@ -62,6 +62,11 @@ impl From<f64> for Arg {
         Arg::Float(Some(v))
     }
 }
+impl From<Option<f64>> for Arg {
+    fn from(v: Option<f64>) -> Self {
+        Arg::Float(v)
+    }
+}
 impl From<String> for Arg {
     fn from(v: String) -> Self {
         Arg::Text(Some(v))

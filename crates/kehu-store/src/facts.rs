@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 const FACT_COLUMNS: &str = "id, code, industry, sales_region, province, city, status, source_channel, team, employees, \
-annual_revenue_fen, declared_annual_purchase_fen, founded_on, cooperation_start_on, product_types, custom_fields";
+annual_revenue_fen, declared_annual_purchase_fen, founded_on, cooperation_start_on, product_types, custom_fields, \
+p_alive, expected_orders_90d, clv_fen";
 
 fn decode_facts(r: &dyn RowGet) -> Result<Facts, sqlx::Error> {
     Ok(Facts {
@@ -43,6 +44,11 @@ fn decode_facts(r: &dyn RowGet) -> Result<Facts, sqlx::Error> {
         custom: match r.json("custom_fields")? {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
+        },
+        predicted: kehu_core::predict::Predicted {
+            p_alive: r.opt_int("p_alive")?,
+            expected_orders_90d: r.opt_int("expected_orders_90d")?,
+            clv_fen: r.opt_int("clv_fen")?,
         },
         orders: Vec::new(),
         interactions: Vec::new(),

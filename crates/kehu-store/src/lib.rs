@@ -20,6 +20,8 @@ pub mod listing;
 pub mod migrate;
 pub mod model;
 pub mod overrides;
+pub mod predictions;
+pub mod reports;
 pub mod schemes;
 pub mod segments;
 pub mod tags;

@@ -161,6 +161,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0017_tasks.sql"),
         data: DataStep::PresetStrategies,
     },
+    Migration {
+        version: 18,
+        name: "predictions",
+        sqlite: include_str!("../migrations/sqlite/0018_predictions.sql"),
+        postgres: include_str!("../migrations/postgres/0018_predictions.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

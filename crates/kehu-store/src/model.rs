@@ -39,6 +39,9 @@ pub struct Customer {
     pub last_order_on: Option<NaiveDate>,
     pub last_interaction_on: Option<NaiveDate>,
     pub complaints_365d: i64,
+    /// The latest BG/NBD + Gamma-Gamma outlook (the `predictions` job).
+    #[serde(default)]
+    pub predicted: kehu_core::predict::Predicted,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

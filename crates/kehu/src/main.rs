@@ -5,6 +5,8 @@ mod classify;
 mod dedupe;
 mod demo;
 mod import;
+mod predict;
+mod report;
 mod tasks;
 
 /// The server allocates many small short-lived values per request (rows,
@@ -143,6 +145,41 @@ enum Command {
         #[command(subcommand)]
         command: TasksCommand,
     },
+    /// A period report: `classification` (class distribution, transitions,
+    /// revenue, churn and repurchase by class, SLA, data quality).
+    Report {
+        /// The report: classification.
+        kind: String,
+        /// 2026-Q3, 2026-09 or 2026.
+        #[arg(long)]
+        period: String,
+        /// The scheme's key.
+        #[arg(long, default_value = "value_tier")]
+        scheme: String,
+        /// Only the customers of this segment expression.
+        #[arg(long)]
+        segment: Option<String>,
+        /// json, csv or xlsx.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// For CSV: classes (default), transitions, sla or quality.
+        #[arg(long)]
+        table: Option<String>,
+        /// Churn: previous_period (default) or year.
+        #[arg(long)]
+        churn: Option<String>,
+        /// Repurchase: within_period (default) or across_periods.
+        #[arg(long)]
+        repurchase: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Churn and lifetime-value prediction (BG/NBD + Gamma-Gamma).
+    Predict {
+        #[command(subcommand)]
+        command: PredictCommand,
+    },
     /// The scheduler's recurring jobs: their last runs, or run one now.
     Jobs {
         #[command(subcommand)]
@@ -199,6 +236,23 @@ enum TasksCommand {
         /// Only this user's (by username).
         #[arg(long)]
         owner: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PredictCommand {
+    /// Fit on a CSV or workbook with columns frequency,recency,T[,monetary_value]
+    /// (as the Python package lifetimes writes them); print the estimates as JSON.
+    Fit {
+        #[arg(long)]
+        summary: std::path::PathBuf,
+    },
+    /// Fit on the database's orders and store every customer's P(alive),
+    /// expected orders and lifetime value (what the daily job does).
+    Run {
+        /// Summarize the orders as of this day (YYYY-MM-DD); today in China by default.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
     },
 }
 
@@ -492,6 +546,37 @@ async fn run(cli: Cli) -> Result<()> {
                 tasks::generate(&cli.db, &period, json).await
             }
             TasksCommand::List { owner } => tasks::list(&cli.db, owner.as_deref()).await,
+        },
+        Command::Report {
+            kind,
+            period,
+            scheme,
+            segment,
+            format,
+            table,
+            churn,
+            repurchase,
+            out,
+        } => {
+            report::run(
+                &cli.db,
+                report::Options {
+                    kind,
+                    period,
+                    scheme,
+                    segment,
+                    format,
+                    table,
+                    churn,
+                    repurchase,
+                    out,
+                },
+            )
+            .await
+        }
+        Command::Predict { command } => match command {
+            PredictCommand::Fit { summary } => predict::fit(&summary),
+            PredictCommand::Run { as_of } => predict::run(&cli.db, as_of).await,
         },
         Command::Jobs { command } => match command {
             JobsCommand::List => tasks::jobs(&cli.db).await,

@@ -45,7 +45,9 @@ on_both_backends!(
     anomalies_and_calendar,
     import_with_a_saved_template,
     audit_verify_finds_tampering,
-    generate_tasks_and_run_jobs
+    generate_tasks_and_run_jobs,
+    predict_on_the_database,
+    report_classification
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -773,5 +775,204 @@ async fn generate_tasks_and_run_jobs(backend: Backend) {
         String::from_utf8_lossy(&unknown.stderr).contains("no job nope: the jobs are rollups,"),
         "{unknown:?}"
     );
+    db.cleanup(store).await;
+}
+
+/// `kehu predict fit --summary FILE` on the CDNOW cohort prints the
+/// paper's estimates as JSON (design.md's keys); bad rows are refused
+/// with the row and column.
+#[test]
+fn predict_fit_on_cdnow() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../kehu-core/testdata/cdnow_summary.csv"
+    );
+    let out = ok(kehu(
+        "sqlite://unused-by-predict.db",
+        &["predict", "fit", "--summary", file],
+    ));
+    let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["a", "alpha", "b", "p", "q", "r", "v"]);
+    for (k, want) in [
+        ("r", 0.243),
+        ("alpha", 4.414),
+        ("a", 0.793),
+        ("b", 2.426),
+        ("p", 6.25),
+        ("q", 3.74),
+        ("v", 15.44),
+    ] {
+        let got = v[k].as_f64().expect("number");
+        // Three significant digits, as published.
+        assert_eq!(format!("{got:.2e}"), format!("{want:.2e}"), "{k}");
+    }
+
+    let dir = std::env::temp_dir().join(format!("kehu-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let without_spend = dir.join("no_spend.csv");
+    let rows: String = include_str!("../../kehu-core/testdata/cdnow_summary.csv")
+        .lines()
+        .map(|l| {
+            l.rsplit_once(',')
+                .expect("5 columns")
+                .0
+                .split_once(',')
+                .expect("id")
+                .1
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&without_spend, rows).expect("write");
+    let out = ok(kehu(
+        "sqlite://unused.db",
+        &[
+            "predict",
+            "fit",
+            "--summary",
+            without_spend.to_str().expect("path"),
+        ],
+    ));
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    assert!(
+        v.get("p").is_none() && v["r"].is_number(),
+        "no spend, no Gamma-Gamma: {v}"
+    );
+
+    for (body, says) in [
+        ("frequency,recency,T\n1,2,1\n", "row 2, T"),
+        ("frequency,recency,T\n1,x,3\n", "row 2, recency"),
+        ("frequency,recency\n1,2\n", "no column \"T\""),
+        ("frequency,recency,T\n1,1,2\n", "至少需要 10"),
+    ] {
+        let f = dir.join("bad.csv");
+        std::fs::write(&f, body).expect("write");
+        let out = kehu(
+            "sqlite://unused.db",
+            &["predict", "fit", "--summary", f.to_str().expect("path")],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{body:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `kehu predict run`: the fit on a demo base's orders, stored per customer.
+async fn predict_on_the_database(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    ok(kehu(
+        &db.url,
+        &["demo", "--customers", "300", "--seed", "5"],
+    ));
+    let out = ok(kehu(&db.url, &["predict", "run"]));
+    let report: Value = serde_json::from_str(out.trim()).expect("json");
+    assert!(report["error"].is_null(), "{report}");
+    let fitted = report["customers"].as_i64().expect("customers");
+    assert!(fitted > 100, "{report}");
+    assert_eq!(report["changed"].as_i64(), Some(fitted), "{report}");
+    let runs = store.model_runs(5).await.expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].bg_nbd.is_some_and(|m| m.r > 0.0 && m.a > 0.0));
+    db.cleanup(store).await;
+}
+
+/// `kehu report classification --period P`: the report as JSON, CSV and
+/// XLSX for a classified demo base; unknown kinds and bad periods refused.
+async fn report_classification(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    ok(kehu(
+        &db.url,
+        &["demo", "--customers", "150", "--seed", "2"],
+    ));
+    ok(kehu(&db.url, &["classify"]));
+    let quarter = kehu_core::strategy::Period::quarter_of(store.today()).label();
+    let out = ok(kehu(
+        &db.url,
+        &["report", "classification", "--period", &quarter],
+    ));
+    let r: Value = serde_json::from_str(&out).expect("json");
+    let customers = r["total"]["customers"].as_i64().expect("customers");
+    assert!(customers >= 150, "{customers}");
+    let classified: i64 = r["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .filter(|l| l["class"].is_string())
+        .map(|l| l["customers"].as_i64().expect("n"))
+        .sum();
+    assert_eq!(
+        classified, customers,
+        "everyone has a value_tier class at the quarter's end"
+    );
+    let csv = ok(kehu(
+        &db.url,
+        &[
+            "report",
+            "classification",
+            "--period",
+            &quarter,
+            "--scheme",
+            "rfm",
+            "--format",
+            "csv",
+        ],
+    ));
+    assert!(csv.starts_with("\u{feff}类别,客户数"), "{csv}");
+    let dir = std::env::temp_dir().join(format!("kehu-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("r.xlsx");
+    ok(kehu(
+        &db.url,
+        &[
+            "report",
+            "classification",
+            "--period",
+            &quarter,
+            "--format",
+            "xlsx",
+            "--out",
+            file.to_str().expect("path"),
+        ],
+    ));
+    assert!(std::fs::read(&file).expect("file").starts_with(b"PK"));
+    for (args, says) in [
+        (
+            vec!["report", "pie", "--period", "2026-Q1"],
+            "unknown report",
+        ),
+        (
+            vec!["report", "classification", "--period", "2026-Q7"],
+            "--period",
+        ),
+        (
+            vec![
+                "report",
+                "classification",
+                "--period",
+                "2026-Q1",
+                "--scheme",
+                "nope",
+            ],
+            "scheme",
+        ),
+    ] {
+        let out = kehu(&db.url, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
     db.cleanup(store).await;
 }

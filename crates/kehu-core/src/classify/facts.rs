@@ -25,6 +25,8 @@ pub struct Facts {
     pub cooperation_start_on: Option<NaiveDate>,
     pub product_types: Vec<String>,
     pub custom: Map<String, Json>,
+    /// The latest stored prediction (as fitted, not as of the evaluation date).
+    pub predicted: crate::predict::Predicted,
     /// Sorted by date.
     pub orders: Vec<OrderFact>,
     /// Sorted by date.
@@ -91,6 +93,7 @@ impl Facts {
             cooperation_start_on: c.cooperation_start_on,
             product_types: c.product_types.clone(),
             custom: c.custom_fields.clone(),
+            predicted: Default::default(),
             orders: orders
                 .into_iter()
                 .map(|o| OrderFact {

@@ -24,7 +24,16 @@ pub enum FieldRef {
     FoundedOn,
     CooperationStartOn,
     ProductTypes,
-    Custom { key: String, kind: FieldKind },
+    /// P(alive) of the latest BG/NBD fit (ratio).
+    PAlive,
+    /// Orders expected in the next 90 days (a number).
+    ExpectedOrders90d,
+    /// Customer lifetime value (fen).
+    Clv,
+    Custom {
+        key: String,
+        kind: FieldKind,
+    },
 }
 
 impl FieldRef {
@@ -54,6 +63,9 @@ impl FieldRef {
             "founded_on" => FieldRef::FoundedOn,
             "cooperation_start_on" => FieldRef::CooperationStartOn,
             "product_types" => FieldRef::ProductTypes,
+            "p_alive" => FieldRef::PAlive,
+            "expected_orders_90d" => FieldRef::ExpectedOrders90d,
+            "clv_fen" | "clv" => FieldRef::Clv,
             _ => return None,
         })
     }
@@ -68,6 +80,9 @@ impl FieldRef {
             FieldRef::AnnualRevenue | FieldRef::DeclaredAnnualPurchase => ValueKind::Num(Unit::Fen),
             FieldRef::FoundedOn | FieldRef::CooperationStartOn => ValueKind::Date,
             FieldRef::ProductTypes => ValueKind::List,
+            FieldRef::PAlive => ValueKind::Num(Unit::Ratio),
+            FieldRef::ExpectedOrders90d => ValueKind::Num(Unit::Number),
+            FieldRef::Clv => ValueKind::Num(Unit::Fen),
             FieldRef::Custom { kind, .. } => match kind {
                 FieldKind::Text | FieldKind::Enum => ValueKind::Text,
                 FieldKind::Number => ValueKind::Num(Unit::Number),
@@ -97,6 +112,9 @@ impl FieldRef {
             FieldRef::FoundedOn => date(f.founded_on),
             FieldRef::CooperationStartOn => date(f.cooperation_start_on),
             FieldRef::ProductTypes => Value::List(f.product_types.clone()),
+            FieldRef::PAlive => num(f.predicted.p_alive),
+            FieldRef::ExpectedOrders90d => num(f.predicted.expected_orders_90d),
+            FieldRef::Clv => num(f.predicted.clv_fen),
             FieldRef::Custom { key, kind } => custom_value(f.custom.get(key), *kind),
         }
     }

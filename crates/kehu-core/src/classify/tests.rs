@@ -1104,3 +1104,63 @@ fn set_evaluator_decides_as_each_scheme_alone() {
         .count();
     assert!(varied >= 6, "{seen:?}");
 }
+
+/// A scheme over the prediction: P(alive) < 0.3 → 流失风险, at and around the threshold.
+#[test]
+fn predictions_are_indicators_in_schemes() {
+    let spec: SchemeSpec = serde_json::from_value(json!({
+        "key": "churn", "name": "流失预警",
+        "indicators": [
+            {"key": "alive", "name": "活跃概率", "metric": "field", "field": "p_alive"},
+            {"key": "clv", "name": "终身价值", "metric": "field", "field": "clv"}
+        ],
+        "dimensions": [
+            {"key": "risk", "name": "流失", "weight": 100, "levels": [
+                {"key": "高", "score": 0, "when": "alive < 0.3"},
+                {"key": "低", "score": 100}
+            ]}
+        ],
+        "classes": [{"key": "流失风险"}, {"key": "高价值在险"}, {"key": "正常"}],
+        "assign": {"by": "rules", "default": "正常", "rules": [
+            {"when": "risk = 高 AND clv >= 10万", "class": "高价值在险"},
+            {"when": "risk = 高", "class": "流失风险"}
+        ]}
+    }))
+    .expect("spec");
+    let custom = preset_custom_fields();
+    let scheme = Scheme::compile(
+        &spec,
+        Catalog {
+            custom_fields: &custom,
+            schemes: None,
+        },
+    )
+    .expect("compiles");
+    let schemes = BTreeMap::from([("churn".to_string(), scheme)]);
+    let with = |p_alive: Option<i64>, clv_fen: Option<i64>| Facts {
+        predicted: crate::predict::Predicted {
+            p_alive,
+            expected_orders_90d: None,
+            clv_fen,
+        },
+        ..customer()
+    };
+    for (case, f, want) in [
+        ("0.2999", with(Some(2_999), Some(0)), "流失风险"),
+        ("exactly 0.3", with(Some(3_000), Some(0)), "正常"),
+        ("0.95", with(Some(9_500), Some(50_000_000)), "正常"),
+        (
+            "at risk, CLV 10万",
+            with(Some(1_000), Some(10_000_000)),
+            "高价值在险",
+        ),
+        (
+            "at risk, CLV 99,999.99",
+            with(Some(1_000), Some(9_999_999)),
+            "流失风险",
+        ),
+        ("no prediction yet", with(None, None), "正常"),
+    ] {
+        assert_eq!(class_in(&schemes, "churn", &f, d(AS_OF)), want, "{case}");
+    }
+}

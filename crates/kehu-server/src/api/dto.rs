@@ -161,6 +161,12 @@ pub struct CustomerOut {
     pub last_order_on: Option<NaiveDate>,
     pub last_interaction_on: Option<NaiveDate>,
     pub complaints_365d: i64,
+    /// P(alive) from the latest BG/NBD fit, in 1/10000 (null: no orders or no fit yet).
+    pub p_alive: Option<i64>,
+    /// Orders expected in the next 90 days, in 1/10000.
+    pub expected_orders_90d: Option<i64>,
+    /// Expected lifetime value over the next 12 months, discounted 1 % a month (fen).
+    pub clv_fen: Option<i64>,
     /// Send back as If-Match `"v{version}"` or as `version` to change the record.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -198,6 +204,9 @@ impl From<model::Customer> for CustomerOut {
             last_order_on: c.last_order_on,
             last_interaction_on: c.last_interaction_on,
             complaints_365d: c.complaints_365d,
+            p_alive: c.predicted.p_alive,
+            expected_orders_90d: c.predicted.expected_orders_90d,
+            clv_fen: c.predicted.clv_fen,
             version: c.version,
             created_at: c.created_at,
             updated_at: c.updated_at,

@@ -11,6 +11,7 @@ pub mod imports;
 pub mod intake;
 pub mod meta;
 pub mod records;
+pub mod reports;
 pub mod schemes;
 pub mod segments;
 pub mod session;
@@ -60,6 +61,12 @@ pub fn router() -> Router<AppState> {
         .route("/leads/{id}/reject", post(intake::reject))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
+        .route("/predictions", get(reports::predictions))
+        .route("/reports/classification", get(reports::classification))
+        .route(
+            "/reports/classification/customers",
+            get(reports::moved_customers),
+        )
         .route("/anomalies", get(anomalies::list))
         .route("/anomalies/run", post(anomalies::run))
         .route(

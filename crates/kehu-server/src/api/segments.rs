@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use kehu_core::role::Permission;
 use kehu_core::segment::{compile, display, Compiled, SchemeClasses, Vocabulary};
@@ -375,16 +375,5 @@ pub async fn export(
         "customers".into(),
         serde_json::json!({"format": format.extension(), "segment": segment, "rows": count}),
     );
-    let disposition = format!("attachment; filename=\"customers.{}\"", format.extension());
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                format.content_type().to_string(),
-            ),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
-        ],
-        file,
-    )
-        .into_response())
+    Ok(crate::export::download(format, "customers", file))
 }

@@ -644,7 +644,7 @@ impl From<kehu_store::tasks::SlaRow> for SlaReportRow {
 
 /// Whose service tasks a user may report on: report readers by their
 /// report scope, managers their team's, others none.
-fn report_scope(user: &CurrentUser) -> Result<TaskScope, ApiError> {
+pub fn report_scope(user: &CurrentUser) -> Result<TaskScope, ApiError> {
     use kehu_core::role::Scope;
     match user.actor.grants.scope(Permission::ReportRead) {
         Some(Scope::All) => Ok(TaskScope::All),
@@ -670,6 +670,16 @@ pub async fn sla_report(
     let today = state.store.today();
     let from = from.unwrap_or_else(|| today.with_day(1).unwrap_or(today));
     let to = to.unwrap_or_else(|| today.succ_opt().unwrap_or(today));
+    sla_between(state, &scope, from, to).await
+}
+
+/// The SLA report of the service tasks in `scope` from `from` to `to` (exclusive).
+pub async fn sla_between(
+    state: &AppState,
+    scope: &TaskScope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<SlaReport, ApiError> {
     if to <= from {
         return Err(ApiError::field(
             "to",
@@ -682,7 +692,7 @@ pub async fn sla_report(
     let start = |d: NaiveDate| work::to_utc(d.and_time(chrono::NaiveTime::MIN));
     let rows = state
         .store
-        .sla_summary(&scope, start(from), start(to), Utc::now())
+        .sla_summary(scope, start(from), start(to), Utc::now())
         .await?;
     let sum = |f: fn(&kehu_store::tasks::SlaRow) -> i64| rows.iter().map(f).sum::<i64>();
     let total = kehu_store::tasks::SlaRow {
@@ -852,18 +862,7 @@ pub async fn follow_ups(
         "follow_ups".into(),
         serde_json::json!({"format": format.extension(), "rows": page.items.len()}),
     );
-    let disposition = format!("attachment; filename=\"follow-ups.{}\"", format.extension());
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                format.content_type().to_string(),
-            ),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
-        ],
-        file,
-    )
-        .into_response())
+    Ok(crate::export::download(format, "follow-ups", file))
 }
 
 fn follow_up_file(

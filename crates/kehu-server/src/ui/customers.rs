@@ -1090,6 +1090,9 @@ async fn render_detail(
         c => context! {
             id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,
             purchase_12m => money(c.purchase_12m_fen), order_count => c.order_count, last_order_on => c.last_order_on.map(|d| d.to_string()), complaints_365d => c.complaints_365d,
+            p_alive => c.predicted.p_alive.map(|p| format!("{:.0} %", p as f64 / 100.0)),
+            expected_orders => c.predicted.expected_orders_90d.map(|n| format!("{:.1}", n as f64 / 10_000.0)),
+            clv => c.predicted.clv_fen.map(money),
             follow_up => kehu_core::customer::missing_labels(&c.missing_fields, lang),
         },
         facts,

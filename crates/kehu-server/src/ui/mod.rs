@@ -12,6 +12,7 @@ mod duplicates;
 mod forms;
 mod imports;
 mod intake;
+mod reports;
 mod schemes;
 mod tags;
 mod tasks;
@@ -115,6 +116,7 @@ pub fn router() -> Router<AppState> {
             "/admin/calendar",
             get(anomalies::calendar).post(anomalies::save_calendar),
         )
+        .route("/reports/classification", get(reports::classification))
         .route("/tasks", get(tasks::mine).post(tasks::create))
         .route("/tasks/board", get(tasks::board))
         .route("/tasks/reassign", post(tasks::reassign))
@@ -219,7 +221,8 @@ impl Templates {
             "tasks/follow_ups.html",
             "tasks/strategies.html",
             "tasks/jobs.html",
-            "tasks/log_table.html"
+            "tasks/log_table.html",
+            "reports/classification.html"
         );
         env.add_function(
             "t",
@@ -334,6 +337,7 @@ impl Page {
             can_edit_forms => crate::intake::may_edit_forms(&self.user),
             can_review_leads => crate::intake::may_review(&self.user),
             can_read_audit => self.user.actor.grants.has(Permission::AuditRead),
+            can_read_reports => self.user.actor.grants.has(Permission::ReportRead),
             can_see_anomalies => self.user.actor.grants.has(Permission::CustomerRead),
             can_edit_calendar => crate::anomalies::may_edit_calendar(&self.user),
             can_edit_strategies => crate::api::tasks::may_edit_strategies(&self.user),

@@ -1,0 +1,273 @@
+//! The classification report of a period: for one scheme (and, outside
+//! this module, one segment), each class's customers at the period's end
+//! and at the previous period's end, the transitions between them, revenue
+//! and orders in the period, churn and repurchase by class, and new
+//! customers. Classes come from the class history, orders by their dates,
+//! so a past period's report reads the same later (unless records dated in
+//! it were added or changed since).
+//!
+//! Rates and shares are integers in 1/10000 (12.34 % = 1234), money in fen.
+
+use crate::strategy::Period;
+use chrono::{Datelike, Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+impl Period {
+    /// Whole months in the period.
+    pub fn months(&self) -> u32 {
+        let next = self.end.succ_opt().unwrap_or(self.end);
+        ((next.year() - self.start.year()) * 12 + next.month() as i32 - self.start.month() as i32)
+            .max(1) as u32
+    }
+
+    /// The period of the same length just before this one.
+    pub fn previous(&self) -> Period {
+        let start = self
+            .start
+            .checked_sub_months(Months::new(self.months()))
+            .unwrap_or(self.start);
+        Period {
+            start,
+            end: self.start.pred_opt().unwrap_or(self.start),
+        }
+    }
+}
+
+labelled_enum!(
+    /// Who counts as churned: bought in the previous period (or the twelve
+    /// months before the period), not in it.
+    ChurnBasis {
+        PreviousPeriod = "previous_period" / "上期有购买、本期无购买",
+        Year = "year" / "期前12个月有购买、本期无购买",
+    }
+);
+
+labelled_enum!(
+    /// Who counts as repurchasing: bought on two or more days within the
+    /// period (of its buyers), or bought in the previous period and again
+    /// in this one (of the previous period's buyers).
+    RepurchaseBasis {
+        WithinPeriod = "within_period" / "本期内至少两个不同日期下单（占本期下单客户）",
+        AcrossPeriods = "across_periods" / "上期与本期均有购买（占上期下单客户）",
+    }
+);
+
+/// How churn and repurchase are counted (stated on the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Definitions {
+    pub churn: ChurnBasis,
+    pub repurchase: RepurchaseBasis,
+}
+
+impl Default for Definitions {
+    fn default() -> Self {
+        Definitions {
+            churn: ChurnBasis::PreviousPeriod,
+            repurchase: RepurchaseBasis::WithinPeriod,
+        }
+    }
+}
+
+/// One customer as the report sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerPeriod {
+    pub customer_id: i64,
+    /// Class at the end of the previous period (None: not classified then).
+    pub class_before: Option<String>,
+    /// Class at the end of the period.
+    pub class_after: Option<String>,
+    /// Created within the period.
+    pub is_new: bool,
+    /// Orders in the period: their sum, count and distinct days.
+    pub revenue_fen: i64,
+    pub orders: i64,
+    pub order_days: i64,
+    /// Bought in the previous period / in the twelve months before the period.
+    pub bought_previous: bool,
+    pub bought_year_before: bool,
+}
+
+/// One class's line (or the total's, with `class` None and `total` true).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ClassLine {
+    /// None: not classified.
+    pub class: Option<String>,
+    pub total: bool,
+    pub customers: i64,
+    /// Share of all customers, 1/10000.
+    pub share: i64,
+    pub customers_before: i64,
+    pub change: i64,
+    pub new_customers: i64,
+    pub revenue_fen: i64,
+    /// Share of all revenue, 1/10000.
+    pub revenue_share: i64,
+    pub orders: i64,
+    /// Revenue per order (fen), None without orders.
+    pub average_order_fen: Option<i64>,
+    /// Churn, by the class at the start of the period: of `churn_base` customers, `churned`.
+    pub churn_base: i64,
+    pub churned: i64,
+    pub churn_rate: Option<i64>,
+    /// Repurchase, by the class at the end (within the period) or at the start (across).
+    pub repurchase_base: i64,
+    pub repurchased: i64,
+    pub repurchase_rate: Option<i64>,
+}
+
+/// Customers who were in `from` at the previous period's end and in `to` at this one's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub customers: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClassReport {
+    pub period: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub previous_start: NaiveDate,
+    pub previous_end: NaiveDate,
+    pub definitions: Definitions,
+    /// The scheme's classes in order, then "not classified" when anyone is.
+    pub classes: Vec<ClassLine>,
+    pub total: ClassLine,
+    /// Every (from, to) pair with customers, from-class order then to-class order.
+    pub transitions: Vec<Transition>,
+}
+
+/// a / b in 1/10000, rounded; None when b = 0.
+pub fn ratio(a: i64, b: i64) -> Option<i64> {
+    (b > 0).then(|| (a * 20_000 + b) / (2 * b))
+}
+
+/// Builds the report from every customer of the population.
+pub fn class_report(
+    period: &Period,
+    class_order: &[String],
+    definitions: Definitions,
+    customers: &[CustomerPeriod],
+) -> ClassReport {
+    let previous = period.previous();
+    // Lines in the scheme's order, then classes no longer in it, then "none".
+    let mut order: Vec<Option<String>> = class_order.iter().cloned().map(Some).collect();
+    let mut seen: HashMap<Option<String>, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), i))
+        .collect();
+    let mut extra: Vec<Option<String>> = customers
+        .iter()
+        .flat_map(|c| [c.class_before.clone(), c.class_after.clone()])
+        .filter(|c| c.is_some() && !seen.contains_key(c))
+        .collect();
+    extra.sort();
+    extra.dedup();
+    order.extend(extra);
+    if customers
+        .iter()
+        .any(|c| c.class_after.is_none() || c.class_before.is_none())
+    {
+        order.push(None);
+    }
+    seen = order
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), i))
+        .collect();
+    let mut lines: Vec<ClassLine> = order
+        .iter()
+        .map(|c| ClassLine {
+            class: c.clone(),
+            ..ClassLine::default()
+        })
+        .collect();
+    let mut total = ClassLine {
+        total: true,
+        ..ClassLine::default()
+    };
+    let mut moves: BTreeMap<(usize, usize), i64> = BTreeMap::new();
+    for c in customers {
+        let after = seen[&c.class_after];
+        let before = seen[&c.class_before];
+        *moves.entry((before, after)).or_default() += 1;
+        let churn_candidate = match definitions.churn {
+            ChurnBasis::PreviousPeriod => c.bought_previous,
+            ChurnBasis::Year => c.bought_year_before,
+        };
+        let (repurchase_line, repurchase_base, repurchased) = match definitions.repurchase {
+            RepurchaseBasis::WithinPeriod => (after, c.orders > 0, c.order_days >= 2),
+            RepurchaseBasis::AcrossPeriods => {
+                (before, c.bought_previous, c.bought_previous && c.orders > 0)
+            }
+        };
+        let churned = churn_candidate && c.orders == 0;
+        let counted = repurchase_base && repurchased;
+        for line in [&mut lines[after], &mut total] {
+            line.customers += 1;
+            line.new_customers += i64::from(c.is_new);
+            line.revenue_fen += c.revenue_fen;
+            line.orders += c.orders;
+        }
+        // Members of the previous period (those that existed then) count where they were.
+        if !c.is_new {
+            lines[before].customers_before += 1;
+            total.customers_before += 1;
+        }
+        for line in [&mut lines[before], &mut total] {
+            line.churn_base += i64::from(churn_candidate);
+            line.churned += i64::from(churned);
+        }
+        for line in [&mut lines[repurchase_line], &mut total] {
+            line.repurchase_base += i64::from(repurchase_base);
+            line.repurchased += i64::from(counted);
+        }
+    }
+    let (all_customers, all_revenue) = (total.customers, total.revenue_fen);
+    for line in lines.iter_mut().chain(std::iter::once(&mut total)) {
+        line.share = ratio(line.customers, all_customers).unwrap_or(0);
+        line.revenue_share = ratio(line.revenue_fen, all_revenue).unwrap_or(0);
+        line.change = line.customers - line.customers_before;
+        line.average_order_fen =
+            (line.orders > 0).then(|| (line.revenue_fen * 2 + line.orders) / (2 * line.orders));
+        line.churn_rate = ratio(line.churned, line.churn_base);
+        line.repurchase_rate = ratio(line.repurchased, line.repurchase_base);
+    }
+    let transitions = moves
+        .into_iter()
+        .map(|((b, a), n)| Transition {
+            from: order[b].clone(),
+            to: order[a].clone(),
+            customers: n,
+        })
+        .collect();
+    ClassReport {
+        period: period.label(),
+        start: period.start,
+        end: period.end,
+        previous_start: previous.start,
+        previous_end: previous.end,
+        definitions,
+        classes: lines,
+        total,
+        transitions,
+    }
+}
+
+/// The customers of a transition (drill-down).
+pub fn moved<'a>(
+    customers: &'a [CustomerPeriod],
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+) -> impl Iterator<Item = i64> + 'a {
+    customers
+        .iter()
+        .filter(move |c| c.class_before.as_deref() == from && c.class_after.as_deref() == to)
+        .map(|c| c.customer_id)
+}
+
+#[cfg(test)]
+mod tests;

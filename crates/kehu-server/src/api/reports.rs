@@ -1,0 +1,200 @@
+//! Reports: /api/v1/reports/classification (the period report of a scheme
+//! and the customers behind each transition) and /api/v1/predictions (the
+//! fits of the prediction models, newest first; each customer's outlook is
+//! on the customer: `p_alive`, `expected_orders_90d`, `clv_fen`).
+
+use super::QueryPairs;
+use crate::anomalies::{customer_refs, CustomerRef};
+use crate::auth::CurrentUser;
+use crate::error::{lang_of, ApiError};
+use crate::export::Format;
+use crate::reports::{ClassificationReport, ReportRequest};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use kehu_core::report::{moved, ChurnBasis, Definitions, RepurchaseBasis};
+use kehu_core::role::Permission;
+use kehu_core::strategy::parse_period;
+use kehu_core::Reason;
+use kehu_store::predictions::ModelRun;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One fit of the models.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelOut {
+    pub id: i64,
+    /// The day the order histories were summarized as of.
+    pub as_of: NaiveDate,
+    pub fitted_at: DateTime<Utc>,
+    /// Customers with orders, and how many of them bought again.
+    pub customers: i64,
+    pub repeat_buyers: i64,
+    /// BG/NBD (time in weeks): purchase rate ~ Gamma(r, alpha), dropout ~ Beta(a, b).
+    pub r: Option<f64>,
+    pub alpha: Option<f64>,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub log_likelihood: Option<f64>,
+    /// The ridge on the log-parameters the fit needed when the plain
+    /// maximum likelihood lay at infinity (0: none).
+    pub penalizer: Option<f64>,
+    /// Gamma-Gamma (spend in fen): null when it could not be fitted.
+    pub p: Option<f64>,
+    pub q: Option<f64>,
+    pub v: Option<f64>,
+    pub fit_ms: i64,
+    /// Why nothing was fitted, when nothing was.
+    pub error: Option<String>,
+}
+
+impl From<ModelRun> for ModelOut {
+    fn from(m: ModelRun) -> Self {
+        ModelOut {
+            id: m.id,
+            as_of: m.as_of,
+            fitted_at: m.fitted_at,
+            customers: m.customers,
+            repeat_buyers: m.repeat_buyers,
+            r: m.bg_nbd.map(|x| x.r),
+            alpha: m.bg_nbd.map(|x| x.alpha),
+            a: m.bg_nbd.map(|x| x.a),
+            b: m.bg_nbd.map(|x| x.b),
+            log_likelihood: m.log_likelihood,
+            penalizer: m.penalizer,
+            p: m.gamma_gamma.map(|x| x.p),
+            q: m.gamma_gamma.map(|x| x.q),
+            v: m.gamma_gamma.map(|x| x.v),
+            fit_ms: m.fit_ms,
+            error: m.error,
+        }
+    }
+}
+
+/// The latest 30 fits of the prediction models, newest first. Report readers.
+#[utoipa::path(get, path = "/api/v1/predictions", tag = "reports",
+    responses((status = 200, body = Vec<ModelOut>), (status = 403)))]
+pub async fn predictions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<ModelOut>>, ApiError> {
+    user.require(Permission::ReportRead)?;
+    let runs = state.store.model_runs(30).await?;
+    Ok(Json(runs.into_iter().map(ModelOut::from).collect()))
+}
+
+/// Reads the report's parameters: `scheme` (default `value_tier`),
+/// `period` (required), `segment`, `churn`, `repurchase`.
+fn report_request(q: &mut QueryPairs) -> Result<ReportRequest, ApiError> {
+    let period = q.take("period").unwrap_or_default();
+    let period = parse_period(&period).map_err(|r| ApiError::field("period", r))?;
+    let definitions = Definitions {
+        churn: match q.take("churn").filter(|v| !v.is_empty()) {
+            Some(v) => ChurnBasis::parse(&v).map_err(|r| ApiError::field("churn", r))?,
+            None => Definitions::default().churn,
+        },
+        repurchase: match q.take("repurchase").filter(|v| !v.is_empty()) {
+            Some(v) => RepurchaseBasis::parse(&v).map_err(|r| ApiError::field("repurchase", r))?,
+            None => Definitions::default().repurchase,
+        },
+    };
+    Ok(ReportRequest {
+        scheme: q
+            .take("scheme")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "value_tier".into()),
+        period,
+        segment: q.take("segment").filter(|s| !s.trim().is_empty()),
+        definitions,
+    })
+}
+
+/// The monthly / quarterly classification report of a scheme, for
+/// everyone in the reader's report scope or a segment of them: each class's
+/// customers now and at the previous period's end, the transitions,
+/// revenue, orders, average order, churn and repurchase (definitions
+/// stated), new customers, SLA compliance and the data-quality trend.
+/// `format=csv|xlsx` downloads the tables (`table=classes|transitions|quality`
+/// for CSV; XLSX holds them all).
+#[utoipa::path(get, path = "/api/v1/reports/classification", tag = "reports",
+    params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
+           ("period" = String, Query, description = "2026-Q3, 2026-09 or 2026"),
+           ("segment" = Option<String>, Query, description = "a segment expression"),
+           ("churn" = Option<String>, Query, description = "previous_period (default) | year"),
+           ("repurchase" = Option<String>, Query, description = "within_period (default) | across_periods"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+           ("table" = Option<String>, Query, description = "for CSV: classes (default) | transitions | quality")),
+    responses((status = 200, body = ClassificationReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn classification(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(&headers);
+    let req = report_request(&mut q)?;
+    let format = q.take("format").filter(|f| !f.is_empty() && f != "json");
+    let table = q.take("table");
+    let scope = crate::reports::ReportScope::of(&user)?;
+    let (report, _) = crate::reports::classification(&state, &scope, &req, lang).await?;
+    let Some(format) = format else {
+        return Ok(Json(report).into_response());
+    };
+    let format = Format::parse(&format).map_err(|r| ApiError::field("format", r))?;
+    let file = crate::reports::report_file(&report, format, table.as_deref(), lang)?;
+    state.audit(
+        Some(&user),
+        "export",
+        format!("report:classification:{}", req.scheme),
+        serde_json::json!({"format": format.extension(), "period": report.report.period}),
+    );
+    let name = format!("classification-{}-{}", req.scheme, report.report.period);
+    Ok(crate::export::download(format, &name, file))
+}
+
+/// The customers behind one cell of the transition matrix.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MovedPage {
+    pub total: usize,
+    pub items: Vec<CustomerRef>,
+}
+
+/// The customers who were in class `from` at the previous period's end and
+/// in `to` at this one's (`-` for "not classified"); same parameters as the report.
+#[utoipa::path(get, path = "/api/v1/reports/classification/customers", tag = "reports",
+    params(("scheme" = Option<String>, Query), ("period" = String, Query), ("segment" = Option<String>, Query),
+           ("from" = String, Query, description = "class at the previous period's end; - for none"),
+           ("to" = String, Query, description = "class at this period's end; - for none"),
+           ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = MovedPage), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn moved_customers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Json<MovedPage>, ApiError> {
+    let req = report_request(&mut q)?;
+    let class = |q: &mut QueryPairs, key: &str| -> Result<Option<String>, ApiError> {
+        match q.take(key) {
+            None => Err(ApiError::field(key, Reason::Required)),
+            Some(v) if v.trim() == "-" || v.trim().is_empty() => Ok(None),
+            Some(v) => Ok(Some(v.trim().to_string())),
+        }
+    };
+    let (from, to) = (class(&mut q, "from")?, class(&mut q, "to")?);
+    let limit = q.take_number("limit", 50)?.clamp(1, 1000) as usize;
+    let offset = q.take_number("offset", 0)?.max(0) as usize;
+    let scope = crate::reports::ReportScope::of(&user)?;
+    let (_, customers) =
+        crate::reports::classification(&state, &scope, &req, lang_of(&headers)).await?;
+    let ids: Vec<i64> = moved(&customers, from.as_deref(), to.as_deref()).collect();
+    let page: Vec<i64> = ids.iter().skip(offset).take(limit).copied().collect();
+    let mut refs = customer_refs(&state.store, page.iter().copied()).await?;
+    Ok(Json(MovedPage {
+        total: ids.len(),
+        items: page.iter().filter_map(|id| refs.remove(id)).collect(),
+    }))
+}

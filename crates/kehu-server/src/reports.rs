@@ -1,0 +1,471 @@
+//! The classification report (issue 9): for one scheme, one period and
+//! optionally one segment, within the reader's report scope — the class
+//! lines and transitions of kehu-core `report`, the SLA compliance of the
+//! period's service requests, and the anomaly report's trend over the last
+//! six periods. Also its tables as CSV/XLSX and the customers behind a
+//! transition.
+
+use crate::api::tasks::{sla_between, SlaReport};
+use crate::error::ApiError;
+use crate::export::{Format, Sheet};
+use crate::AppState;
+use chrono::{Months, NaiveTime};
+use kehu_core::report::{class_report, ClassLine, ClassReport, CustomerPeriod, Definitions};
+use kehu_core::strategy::Period;
+use kehu_core::{Lang, Reason};
+use kehu_store::reports::ReportWindow;
+use kehu_store::tasks::TaskScope;
+use kehu_store::ScopeFilter;
+use roaring::RoaringBitmap;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    pub scheme: String,
+    pub period: Period,
+    /// A segment expression; None: everyone in the reader's scope.
+    pub segment: Option<String>,
+    pub definitions: Definitions,
+}
+
+/// Anomaly findings in one period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QualityPoint {
+    pub period: String,
+    pub found: i64,
+    pub resolved: i64,
+    /// Open at the period's end.
+    pub open_at_end: i64,
+}
+
+/// How churn and repurchase were counted, in words.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DefinitionText {
+    pub churn: String,
+    pub repurchase: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClassificationReport {
+    pub scheme: String,
+    pub scheme_name: String,
+    /// The segment's expression, when the report is for one.
+    pub segment: Option<String>,
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    pub report: ClassReport,
+    pub definition_text: DefinitionText,
+    pub sla: SlaReport,
+    /// The last six periods, oldest first, ending with this one.
+    pub quality: Vec<QualityPoint>,
+}
+
+/// The days of `period` and the instants it spans in China's time.
+pub fn window(period: &Period) -> ReportWindow {
+    let previous = period.previous();
+    let day_start = |d: chrono::NaiveDate| crate::tasks::to_utc(d.and_time(NaiveTime::MIN));
+    ReportWindow {
+        year_start: period
+            .start
+            .checked_sub_months(Months::new(12))
+            .unwrap_or(period.start),
+        previous_start: previous.start,
+        previous_end: previous.end,
+        start: period.start,
+        end: period.end,
+        created_from: day_start(period.start),
+        created_until: day_start(period.end.succ_opt().unwrap_or(period.end))
+            - chrono::Duration::microseconds(1),
+    }
+}
+
+/// Whose data a reader's reports cover: customers and service tasks.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    pub customers: ScopeFilter,
+    pub tasks: TaskScope,
+}
+
+impl ReportScope {
+    /// Everything (the command line, which reads as an administrator).
+    pub fn all() -> ReportScope {
+        ReportScope {
+            customers: ScopeFilter::All,
+            tasks: TaskScope::All,
+        }
+    }
+
+    /// A user's report scope; 403 without the right to read reports.
+    pub fn of(user: &crate::auth::CurrentUser) -> Result<ReportScope, ApiError> {
+        Ok(ReportScope {
+            customers: user.scope_filter(kehu_core::role::Permission::ReportRead)?,
+            tasks: crate::api::tasks::report_scope(user)?,
+        })
+    }
+}
+
+/// The customers in scope, narrowed to the segment when there is one.
+async fn population(
+    state: &AppState,
+    scope: &ScopeFilter,
+    segment: Option<&str>,
+) -> Result<RoaringBitmap, ApiError> {
+    match segment.filter(|s| !s.trim().is_empty()) {
+        Some(src) => {
+            let (compiled, _) =
+                crate::api::segments::compile_expression(state, src, "segment").await?;
+            state.segments.id_set(&compiled.plan, scope).await
+        }
+        None => state.segments.scope_ids(scope).await,
+    }
+}
+
+/// The scheme's name and class order (the published version).
+async fn scheme_classes(state: &AppState, key: &str) -> Result<(String, Vec<String>), ApiError> {
+    let versions = state.store.published_scheme_versions().await?;
+    let Some(v) = versions.iter().find(|v| v.scheme_key == key) else {
+        let known: Vec<&str> = versions.iter().map(|v| v.scheme_key.as_str()).collect();
+        return Err(ApiError::field(
+            "scheme",
+            Reason::UnknownOption {
+                allowed: known.iter().map(|s| s.to_string()).collect(),
+            },
+        ));
+    };
+    let spec = v.parsed_spec()?;
+    Ok((spec.name, spec.classes.into_iter().map(|c| c.key).collect()))
+}
+
+/// The report and the customers it was made of.
+pub async fn classification(
+    state: &AppState,
+    scope: &ReportScope,
+    req: &ReportRequest,
+    lang: Lang,
+) -> Result<(ClassificationReport, Vec<CustomerPeriod>), ApiError> {
+    let (scheme_name, classes) = scheme_classes(state, &req.scheme).await?;
+    let allowed = population(state, &scope.customers, req.segment.as_deref()).await?;
+    let w = window(&req.period);
+    let customers: Vec<CustomerPeriod> = state
+        .store
+        .customer_periods(&req.scheme, &w)
+        .await?
+        .into_iter()
+        .filter(|c| u32::try_from(c.customer_id).is_ok_and(|id| allowed.contains(id)))
+        .collect();
+    let report = class_report(&req.period, &classes, req.definitions, &customers);
+    let sla = sla_between(
+        state,
+        &scope.tasks,
+        req.period.start,
+        req.period.end.succ_opt().unwrap_or(req.period.end),
+    )
+    .await?;
+    let quality = quality_trend(state, &req.period, &allowed).await?;
+    let definition_text = DefinitionText {
+        churn: describe(
+            req.definitions.churn.label_zh(),
+            req.definitions.churn.key(),
+            lang,
+        ),
+        repurchase: describe(
+            req.definitions.repurchase.label_zh(),
+            req.definitions.repurchase.key(),
+            lang,
+        ),
+    };
+    Ok((
+        ClassificationReport {
+            scheme: req.scheme.clone(),
+            scheme_name,
+            segment: req.segment.clone(),
+            report,
+            definition_text,
+            sla,
+            quality,
+        },
+        customers,
+    ))
+}
+
+fn describe(zh: &str, key: &str, lang: Lang) -> String {
+    match (lang, key) {
+        (Lang::Zh, _) => zh.to_string(),
+        (Lang::En, "previous_period") => "bought in the previous period, not in this one".into(),
+        (Lang::En, "year") => "bought in the 12 months before the period, not in it".into(),
+        (Lang::En, "within_period") => {
+            "bought on two or more days within the period (of the period's buyers)".into()
+        }
+        (Lang::En, _) => {
+            "bought in the previous period and again in this one (of the previous period's buyers)"
+                .into()
+        }
+    }
+}
+
+/// Findings found, resolved and open at the end of each of the last six periods.
+async fn quality_trend(
+    state: &AppState,
+    period: &Period,
+    allowed: &RoaringBitmap,
+) -> Result<Vec<QualityPoint>, ApiError> {
+    let findings: Vec<_> = state
+        .store
+        .findings_until(period.end)
+        .await?
+        .into_iter()
+        .filter(|f| u32::try_from(f.customer_id).is_ok_and(|id| allowed.contains(id)))
+        .collect();
+    let mut periods = vec![*period];
+    while periods.len() < 6 {
+        let earlier = periods[periods.len() - 1].previous();
+        periods.push(earlier);
+    }
+    periods.reverse();
+    Ok(periods
+        .iter()
+        .map(|p| QualityPoint {
+            period: p.label(),
+            found: findings.iter().filter(|f| p.contains(f.found_on)).count() as i64,
+            resolved: findings
+                .iter()
+                .filter(|f| f.resolved_on.is_some_and(|d| p.contains(d)))
+                .count() as i64,
+            open_at_end: findings
+                .iter()
+                .filter(|f| f.found_on <= p.end && f.resolved_on.is_none_or(|d| d > p.end))
+                .count() as i64,
+        })
+        .collect())
+}
+
+/// A rate in 1/10000 as people read it: 12.34 %.
+pub fn percent(bp: Option<i64>) -> String {
+    bp.map_or_else(|| "—".into(), |v| format!("{}.{:02} %", v / 100, v % 100))
+}
+
+/// The class table as rows (header first), for CSV/XLSX and the page.
+pub fn class_table(r: &ClassificationReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let t = |zh: &str, en: &str| match lang {
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.to_string(),
+    };
+    let header = vec![
+        t("类别", "Class"),
+        t("客户数", "Customers"),
+        t("占比", "Share"),
+        t("上期客户数", "Previous period"),
+        t("变化", "Change"),
+        t("新客户", "New customers"),
+        t("收入（元）", "Revenue (yuan)"),
+        t("收入占比", "Revenue share"),
+        t("订单数", "Orders"),
+        t("平均订单额（元）", "Average order (yuan)"),
+        t("流失率", "Churn rate"),
+        t("复购率", "Repurchase rate"),
+    ];
+    let yuan =
+        |fen: i64| kehu_core::Fen::new(fen).map_or_else(|_| fen.to_string(), |f| f.yuan_string());
+    let row = |l: &ClassLine| {
+        vec![
+            if l.total {
+                t("合计", "Total")
+            } else {
+                l.class
+                    .clone()
+                    .unwrap_or_else(|| t("未分类", "Not classified"))
+            },
+            l.customers.to_string(),
+            percent(Some(l.share)),
+            l.customers_before.to_string(),
+            format!("{:+}", l.change),
+            l.new_customers.to_string(),
+            yuan(l.revenue_fen),
+            percent(Some(l.revenue_share)),
+            l.orders.to_string(),
+            l.average_order_fen.map_or_else(|| "—".into(), yuan),
+            percent(l.churn_rate),
+            percent(l.repurchase_rate),
+        ]
+    };
+    let rows = r
+        .report
+        .classes
+        .iter()
+        .chain(std::iter::once(&r.report.total))
+        .map(row)
+        .collect();
+    (header, rows)
+}
+
+/// The transition matrix as rows: from-class down, to-class across.
+pub fn transition_table(r: &ClassificationReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let none = match lang {
+        Lang::Zh => "未分类",
+        Lang::En => "Not classified",
+    };
+    let name = |c: &Option<String>| c.clone().unwrap_or_else(|| none.to_string());
+    let classes: Vec<&Option<String>> = r.report.classes.iter().map(|l| &l.class).collect();
+    let mut header = vec![match lang {
+        Lang::Zh => "上期 \\ 本期".to_string(),
+        Lang::En => "previous \\ now".to_string(),
+    }];
+    header.extend(classes.iter().map(|c| name(c)));
+    let rows = classes
+        .iter()
+        .map(|from| {
+            let mut row = vec![name(from)];
+            row.extend(classes.iter().map(|to| {
+                r.report
+                    .transitions
+                    .iter()
+                    .find(|t| &&t.from == from && &&t.to == to)
+                    .map_or(0, |t| t.customers)
+                    .to_string()
+            }));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The data-quality trend as rows.
+fn quality_table(r: &ClassificationReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let header = match lang {
+        Lang::Zh => ["期间", "新发现异常", "已解决", "期末未解决"],
+        Lang::En => ["Period", "Found", "Resolved", "Open at end"],
+    }
+    .map(String::from)
+    .to_vec();
+    let rows = r
+        .quality
+        .iter()
+        .map(|q| {
+            vec![
+                q.period.clone(),
+                q.found.to_string(),
+                q.resolved.to_string(),
+                q.open_at_end.to_string(),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The SLA table as rows.
+fn sla_table(r: &ClassificationReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let header = match lang {
+        Lang::Zh => [
+            "类别",
+            "时限（工作小时）",
+            "服务请求",
+            "按时",
+            "超时完成",
+            "未完成（未超时）",
+            "未完成（已超时）",
+            "达标率",
+        ],
+        Lang::En => [
+            "Class",
+            "SLA (working hours)",
+            "Requests",
+            "On time",
+            "Late",
+            "Open, within",
+            "Open, breached",
+            "Compliance",
+        ],
+    }
+    .map(String::from)
+    .to_vec();
+    let rows = r
+        .sla
+        .rows
+        .iter()
+        .chain(std::iter::once(&r.sla.total))
+        .map(|s| {
+            vec![
+                s.class_name.clone().unwrap_or_else(|| match lang {
+                    Lang::Zh => "合计".into(),
+                    Lang::En => "Total".into(),
+                }),
+                s.sla_hours.map(|h| h.to_string()).unwrap_or_default(),
+                s.total.to_string(),
+                s.on_time.to_string(),
+                s.late.to_string(),
+                s.open_within.to_string(),
+                s.open_breached.to_string(),
+                s.compliance_percent
+                    .map(|p| format!("{p:.1} %"))
+                    .unwrap_or_else(|| "—".into()),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The report as a file: CSV of one table (`classes`, `transitions`,
+/// `sla` or `quality`), or an XLSX workbook of all of them.
+pub fn report_file(
+    r: &ClassificationReport,
+    format: Format,
+    table: Option<&str>,
+    lang: Lang,
+) -> Result<Vec<u8>, ApiError> {
+    let tables = [
+        (
+            "classes",
+            "分类分布",
+            class_table(r, lang),
+            &[1, 3, 5, 8][..],
+        ),
+        (
+            "transitions",
+            "迁移矩阵",
+            transition_table(r, lang),
+            &[][..],
+        ),
+        ("sla", "服务时限", sla_table(r, lang), &[2, 3, 4, 5, 6][..]),
+        (
+            "quality",
+            "数据质量",
+            quality_table(r, lang),
+            &[1, 2, 3][..],
+        ),
+    ];
+    match format {
+        Format::Csv => {
+            let key = table.filter(|t| !t.is_empty()).unwrap_or("classes");
+            let Some((_, sheet, (header, rows), numbers)) = tables.iter().find(|t| t.0 == key)
+            else {
+                return Err(ApiError::field(
+                    "table",
+                    Reason::UnknownOption {
+                        allowed: tables.iter().map(|t| t.0.to_string()).collect(),
+                    },
+                ));
+            };
+            crate::export::table_file(format, sheet, header, rows, numbers)
+        }
+        Format::Xlsx => {
+            // The transition counts are whole numbers after the first column.
+            let transition_numbers: Vec<usize> = (1..=r.report.classes.len()).collect();
+            let sheets: Vec<Sheet<'_>> = tables
+                .iter()
+                .map(|(key, name, (header, rows), numbers)| Sheet {
+                    name,
+                    header,
+                    rows,
+                    number_columns: if *key == "transitions" {
+                        &transition_numbers
+                    } else {
+                        numbers
+                    },
+                })
+                .collect();
+            crate::export::workbook(&sheets)
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The classification report through the API and the page: class lines,
+//! transitions from the class history with their customers, revenue,
+//! churn and repurchase by the stated definitions, a segment, the
+//! reader's scope, CSV and XLSX, bad parameters, rights, and a past
+//! period that reads the same after later data arrives.
+
+use crate::both_backends;
+use crate::helpers::{first_error, problem, spawn_app, Session};
+use chrono::{NaiveDate, TimeZone, Utc};
+use kehu_store::db::{Arg, Exec};
+use kehu_store::Backend;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+both_backends!(classification_report_by_period_scheme_and_segment);
+
+async fn ok_json(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+async fn order(s: &Session, id: i64, on: &str, fen: i64) {
+    let r = s
+        .post(
+            &format!("/api/v1/customers/{id}/orders"),
+            json!({"ordered_on": on, "amount_fen": fen}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "order {on}");
+}
+
+fn line<'a>(report: &'a Value, class: Option<&str>) -> &'a Value {
+    report["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .find(|l| l["class"].as_str() == class)
+        .unwrap_or_else(|| panic!("no line {class:?}: {report}"))
+}
+
+async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let boss = app.token("boss", "management", None).await;
+    let east_manager = app.token("mgr_east", "sales_manager", Some("华东")).await;
+    let service = app.token("svc1", "service", None).await;
+    let mut db = app.store.db.clone();
+
+    // Six customers that existed before Q3 2026, 潜力型 at the end of Q3
+    // (from the class history), three of them in 华北.
+    let north_rep = app.user("rep_north", "sales_rep", Some("华北")).await;
+    let east_rep = app.user("rep_east", "sales_rep", Some("华东")).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let (region, owner) = if i < 3 {
+            ("华北", north_rep)
+        } else {
+            ("华东", east_rep)
+        };
+        let c = admin
+            .customer(
+                &format!("报表客户{i}"),
+                json!({"sales_region": region, "owner_id": owner}),
+            )
+            .await;
+        let id = c["id"].as_i64().expect("id");
+        db.execute(
+            "UPDATE customers SET created_at = $1 WHERE id = $2",
+            vec![
+                Arg::from(Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap()),
+                Arg::from(id),
+            ],
+        )
+        .await
+        .expect("backdate");
+        db.execute(
+            "INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause) \
+             VALUES ($1, 'value_tier', NULL, '潜力型', $2, $3, 'evaluation')",
+            vec![
+                Arg::from(id),
+                Arg::from(NaiveDate::from_ymd_opt(2026, 8, 15).expect("date")),
+                Arg::from(Utc::now()),
+            ],
+        )
+        .await
+        .expect("history");
+        ids.push(id);
+    }
+    // Q3 orders for the first four; Q4 orders for 0, 1 (two days) and 4 only.
+    for &id in &ids[..4] {
+        order(&admin, id, "2026-08-01", 100_000).await;
+    }
+    order(&admin, ids[0], "2026-10-10", 200_000).await;
+    order(&admin, ids[1], "2026-10-11", 50_000).await;
+    order(&admin, ids[1], "2026-11-20", 50_001).await;
+    order(&admin, ids[4], "2026-11-01", 30_000).await;
+    // One customer new in Q4.
+    let fresh = admin
+        .customer("新客户", json!({"sales_region": "华南"}))
+        .await;
+    let fresh = fresh["id"].as_i64().expect("id");
+
+    let q3_before = ok_json(
+        boss.get("/api/v1/reports/classification?period=2026-Q3")
+            .await,
+    )
+    .await;
+
+    let r = ok_json(
+        boss.get("/api/v1/reports/classification?scheme=value_tier&period=2026-Q4")
+            .await,
+    )
+    .await;
+    assert_eq!(r["period"], "2026-Q4");
+    assert_eq!(r["previous_start"], "2026-07-01");
+    assert_eq!(r["total"]["customers"], 7, "{r}");
+    assert_eq!(r["total"]["customers_before"], 6);
+    assert_eq!(r["total"]["new_customers"], 1);
+    assert_eq!(r["total"]["revenue_fen"], 330_001);
+    assert_eq!(r["total"]["orders"], 4);
+    assert_eq!(
+        r["total"]["average_order_fen"], 82_500,
+        "330,001 / 4 rounded"
+    );
+    // Churn by the class at the start (潜力型): 4 bought in Q3, 2 of them (ids 2, 3) not in Q4.
+    let potential = line(&r, Some("潜力型"));
+    assert_eq!(
+        (
+            potential["churn_base"].as_i64(),
+            potential["churned"].as_i64()
+        ),
+        (Some(4), Some(2)),
+        "{r}"
+    );
+    assert_eq!(potential["churn_rate"], 5_000);
+    // Repurchase within Q4: of 3 buyers, only id 1 bought on two days.
+    assert_eq!(
+        (
+            r["total"]["repurchase_base"].as_i64(),
+            r["total"]["repurchased"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert!(r["definition_text"]["churn"]
+        .as_str()
+        .expect("text")
+        .contains("上期有购买"));
+
+    // Transitions end where the customers' classes are today.
+    let mut now_class = std::collections::HashMap::new();
+    for &id in ids.iter().chain([&fresh]) {
+        let classes = ok_json(admin.get(&format!("/api/v1/customers/{id}/classes")).await).await;
+        let k = classes
+            .as_array()
+            .expect("classes")
+            .iter()
+            .find(|c| c["scheme"] == "value_tier")
+            .map(|c| c["class"].as_str().expect("class").to_string());
+        now_class.insert(id, k);
+    }
+    let mut expected: std::collections::BTreeMap<(Option<String>, Option<String>), i64> =
+        Default::default();
+    for &id in &ids {
+        *expected
+            .entry((Some("潜力型".into()), now_class[&id].clone()))
+            .or_default() += 1;
+    }
+    *expected
+        .entry((None, now_class[&fresh].clone()))
+        .or_default() += 1;
+    let got: std::collections::BTreeMap<(Option<String>, Option<String>), i64> = r["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .map(|t| {
+            (
+                (
+                    t["from"].as_str().map(String::from),
+                    t["to"].as_str().map(String::from),
+                ),
+                t["customers"].as_i64().expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let (to, n) = expected
+        .iter()
+        .find(|((from, _), _)| from.is_some())
+        .map(|((_, to), n)| (to.clone().unwrap_or_else(|| "-".into()), *n))
+        .expect("a move");
+    let moved = ok_json(
+        boss.get(&format!(
+            "/api/v1/reports/classification/customers?period=2026-Q4&from=%E6%BD%9C%E5%8A%9B%E5%9E%8B&to={}",
+            urlencode(&to)
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(moved["total"], n, "{moved}");
+    assert!(moved["items"][0]["code"].is_string());
+
+    // A segment, and a manager's team.
+    let north = ok_json(
+        boss.get("/api/v1/reports/classification?period=2026-Q4&segment=%E5%8D%8E%E5%8C%97")
+            .await,
+    )
+    .await;
+    assert_eq!(north["total"]["customers"], 3);
+    assert_eq!(north["segment"], "华北");
+    let east = ok_json(
+        east_manager
+            .get("/api/v1/reports/classification?period=2026-Q4")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        east["total"]["customers"], 3,
+        "the 华东 team's three: {east}"
+    );
+    // The other definitions.
+    let across = ok_json(
+        boss.get(
+            "/api/v1/reports/classification?period=2026-Q4&churn=year&repurchase=across_periods",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(across["definitions"]["repurchase"], "across_periods");
+    let potential = line(&across, Some("潜力型"));
+    assert_eq!(
+        (
+            potential["repurchase_base"].as_i64(),
+            potential["repurchased"].as_i64()
+        ),
+        (Some(4), Some(2))
+    );
+
+    // Files.
+    let csv = boss
+        .get("/api/v1/reports/classification?period=2026-Q4&format=csv")
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-disposition"]
+        .to_str()
+        .expect("header")
+        .contains("classification-value_tier-2026-Q4.csv"));
+    let text = csv.text().await.expect("csv");
+    assert!(text.starts_with("\u{feff}类别,客户数,占比"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .expect("total")
+            .starts_with("合计,7,100.00 %"),
+        "{text}"
+    );
+    let matrix = boss
+        .get("/api/v1/reports/classification?period=2026-Q4&format=csv&table=transitions")
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(matrix.contains("上期 \\ 本期"), "{matrix}");
+    let xlsx = boss
+        .get("/api/v1/reports/classification?period=2026-Q4&format=xlsx")
+        .await;
+    let bytes = xlsx.bytes().await.expect("bytes");
+    let book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    use calamine::Reader;
+    assert_eq!(
+        book.sheet_names(),
+        ["分类分布", "迁移矩阵", "服务时限", "数据质量"]
+    );
+
+    // Bad parameters name the field.
+    for (query, field) in [
+        ("period=2026-Q5", "period"),
+        ("", "period"),
+        ("period=2026-Q4&scheme=nope", "scheme"),
+        (
+            "period=2026-Q4&segment=%E5%8D%8E%E4%B8%9C%20AND%20(",
+            "segment",
+        ),
+        ("period=2026-Q4&churn=sometimes", "churn"),
+        ("period=2026-Q4&format=pdf", "format"),
+        ("period=2026-Q4&format=csv&table=pie", "table"),
+    ] {
+        let p = problem(
+            boss.get(&format!("/api/v1/reports/classification?{query}"))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(first_error(&p).0, field, "{query}: {p}");
+    }
+    let p = problem(
+        boss.get("/api/v1/reports/classification/customers?period=2026-Q4&from=-")
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "to");
+    assert_eq!(
+        service
+            .get("/api/v1/reports/classification?period=2026-Q4")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Last quarter's report reads the same after this quarter's data.
+    let q3_after = ok_json(
+        boss.get("/api/v1/reports/classification?period=2026-Q3")
+            .await,
+    )
+    .await;
+    for key in ["classes", "total", "transitions"] {
+        assert_eq!(q3_before[key], q3_after[key], "{key}");
+    }
+    assert_eq!(q3_after["total"]["revenue_fen"], 400_000);
+
+    // The page.
+    let viewer = app.login("boss2", "management", None).await;
+    let page = viewer
+        .get("/reports/classification?period=2026-Q4&scheme=value_tier")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("id=\"class-table\"") && page.contains("class=\"compact heat\""),
+        "the report page: {page}"
+    );
+    assert!(
+        page.contains("合计") && page.contains("reports&#x2f;classification&#x2f;customers?"),
+        "{page}"
+    );
+    let bad = viewer
+        .get("/reports/classification?period=2026-Q9")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        bad.contains("id=\"report-error\""),
+        "a bad period is shown on the page"
+    );
+    app.cleanup().await;
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

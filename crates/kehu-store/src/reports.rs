@@ -1,0 +1,145 @@
+//! What the period reports read: each customer's class in a scheme at two
+//! dates (from `class_history`), orders in and before a period, when the
+//! customer was created, and the anomaly report's findings over time.
+
+use crate::bulk_read::Read;
+use crate::db::RowGet;
+use crate::error::StoreError;
+use crate::{args, Store};
+use chrono::{DateTime, NaiveDate, Utc};
+use kehu_core::report::CustomerPeriod;
+use std::collections::HashMap;
+
+/// The days a classification report covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportWindow {
+    /// Twelve months before `start` (for the "bought in the year before" churn basis).
+    pub year_start: NaiveDate,
+    pub previous_start: NaiveDate,
+    pub previous_end: NaiveDate,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// The period's first and last instants (customers created in between are new).
+    pub created_from: DateTime<Utc>,
+    pub created_until: DateTime<Utc>,
+}
+
+/// One finding of the anomaly report: found, and resolved when it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub customer_id: i64,
+    pub found_on: NaiveDate,
+    pub resolved_on: Option<NaiveDate>,
+}
+
+impl Store {
+    /// Every customer that existed at the window's end, with its classes in
+    /// `scheme` at the previous period's end and at this one's, and its orders.
+    pub async fn customer_periods(
+        &self,
+        scheme: &str,
+        w: &ReportWindow,
+    ) -> Result<Vec<CustomerPeriod>, StoreError> {
+        let mut db = self.db.clone();
+        let customers = Read::Bulk
+            .all(
+                &mut db,
+                "SELECT id, created_at FROM customers WHERE created_at <= $1 ORDER BY id",
+                args![w.created_until],
+                |r: &dyn RowGet| Ok((r.int("id")?, r.time("created_at")?)),
+            )
+            .await?;
+        let mut out: Vec<CustomerPeriod> = customers
+            .iter()
+            .map(|&(id, created)| CustomerPeriod {
+                customer_id: id,
+                is_new: created >= w.created_from,
+                ..CustomerPeriod::default()
+            })
+            .collect();
+        let at: HashMap<i64, usize> = out
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.customer_id, i))
+            .collect();
+        // In effective order, so the last entry on or before a date is the class then.
+        let history = Read::Bulk
+            .all(
+                &mut db,
+                "SELECT customer_id, to_class, effective_on FROM class_history \
+                 WHERE scheme_key = $1 AND effective_on <= $2 AND merged_from IS NULL ORDER BY effective_on, id",
+                args![scheme, w.end],
+                |r: &dyn RowGet| {
+                    Ok((
+                        r.int("customer_id")?,
+                        r.text("to_class")?,
+                        r.opt_date("effective_on")?,
+                    ))
+                },
+            )
+            .await?;
+        for (customer, class, on) in history {
+            let Some(&i) = at.get(&customer) else {
+                continue;
+            };
+            if on.is_some_and(|d| d <= w.previous_end) {
+                out[i].class_before = Some(class.clone());
+            }
+            out[i].class_after = Some(class);
+        }
+        let orders = Read::Bulk
+            .all(
+                &mut db,
+                "SELECT customer_id, \
+                 CAST(SUM(CASE WHEN ordered_on >= $1 THEN amount_fen ELSE 0 END) AS BIGINT) AS revenue, \
+                 CAST(SUM(CASE WHEN ordered_on >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS orders, \
+                 CAST(COUNT(DISTINCT CASE WHEN ordered_on >= $1 THEN ordered_on END) AS BIGINT) AS days, \
+                 CAST(MAX(CASE WHEN ordered_on >= $2 AND ordered_on < $1 THEN 1 ELSE 0 END) AS BIGINT) AS previous, \
+                 CAST(MAX(CASE WHEN ordered_on < $1 THEN 1 ELSE 0 END) AS BIGINT) AS year_before \
+                 FROM orders WHERE ordered_on >= $3 AND ordered_on <= $4 GROUP BY customer_id",
+                args![w.start, w.previous_start, w.year_start, w.end],
+                |r: &dyn RowGet| {
+                    Ok((
+                        r.int("customer_id")?,
+                        r.int("revenue")?,
+                        r.int("orders")?,
+                        r.int("days")?,
+                        r.int("previous")? > 0,
+                        r.int("year_before")? > 0,
+                    ))
+                },
+            )
+            .await?;
+        for (customer, revenue, n, days, previous, year) in orders {
+            let Some(&i) = at.get(&customer) else {
+                continue;
+            };
+            let c = &mut out[i];
+            c.revenue_fen = revenue;
+            c.orders = n;
+            c.order_days = days;
+            c.bought_previous = previous;
+            c.bought_year_before = year;
+        }
+        Ok(out)
+    }
+
+    /// The anomaly report's findings found on or before `until`.
+    pub async fn findings_until(&self, until: NaiveDate) -> Result<Vec<Finding>, StoreError> {
+        let mut db = self.db.clone();
+        Read::Bulk
+            .all(
+                &mut db,
+                "SELECT customer_id, found_on, resolved_on FROM anomalies WHERE found_on <= $1",
+                args![until],
+                |r: &dyn RowGet| {
+                    Ok(Finding {
+                        customer_id: r.int("customer_id")?,
+                        found_on: r.opt_date("found_on")?.unwrap_or_default(),
+                        resolved_on: r.opt_date("resolved_on")?,
+                    })
+                },
+            )
+            .await
+    }
+}
