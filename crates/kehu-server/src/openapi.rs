@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi};
         anomalies::list, anomalies::run, anomalies::calendar, anomalies::set_calendar,
         tasks::strategies, tasks::save_strategy, tasks::delete_strategy, tasks::list, tasks::create, tasks::read, tasks::close,
         tasks::generate, tasks::reassign, tasks::board, tasks::sla, tasks::follow_ups, tasks::notifications, tasks::mark_read,
-        tasks::jobs, tasks::run_job, tasks::set_sales_level,
+        tasks::jobs, tasks::run_job, tasks::set_sales_level, tasks::create_for_segment,
         reports::predictions, reports::classification, reports::moved_customers,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),

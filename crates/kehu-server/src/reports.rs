@@ -106,20 +106,29 @@ impl ReportScope {
     }
 }
 
-/// The customers in scope, narrowed to the segment when there is one.
+/// The customers in scope, narrowed to the segment when there is one;
+/// None: everyone (no need to consult the segment index).
 async fn population(
     state: &AppState,
     scope: &ScopeFilter,
     segment: Option<&str>,
-) -> Result<RoaringBitmap, ApiError> {
-    match segment.filter(|s| !s.trim().is_empty()) {
-        Some(src) => {
+) -> Result<Option<RoaringBitmap>, ApiError> {
+    match (segment.filter(|s| !s.trim().is_empty()), scope) {
+        (Some(src), _) => {
             let (compiled, _) =
                 crate::api::segments::compile_expression(state, src, "segment").await?;
-            state.segments.id_set(&compiled.plan, scope).await
+            Ok(Some(state.segments.id_set(&compiled.plan, scope).await?))
         }
-        None => state.segments.scope_ids(scope).await,
+        (None, ScopeFilter::All) => Ok(None),
+        (None, scope) => Ok(Some(state.segments.scope_ids(scope).await?)),
     }
+}
+
+/// Whether a customer is in the population.
+fn admits(allowed: &Option<RoaringBitmap>, customer_id: i64) -> bool {
+    allowed
+        .as_ref()
+        .is_none_or(|set| u32::try_from(customer_id).is_ok_and(|id| set.contains(id)))
 }
 
 /// The scheme's name and class order (the published version).
@@ -147,13 +156,17 @@ pub async fn classification(
 ) -> Result<(ClassificationReport, Vec<CustomerPeriod>), ApiError> {
     let (scheme_name, classes) = scheme_classes(state, &req.scheme).await?;
     let allowed = population(state, &scope.customers, req.segment.as_deref()).await?;
-    let w = window(&req.period);
+    let mut w = window(&req.period);
+    if req.definitions.churn != kehu_core::report::ChurnBasis::Year {
+        // The year before the period is read only for the churn basis that needs it.
+        w.year_start = w.previous_start;
+    }
     let customers: Vec<CustomerPeriod> = state
         .store
         .customer_periods(&req.scheme, &w)
         .await?
         .into_iter()
-        .filter(|c| u32::try_from(c.customer_id).is_ok_and(|id| allowed.contains(id)))
+        .filter(|c| admits(&allowed, c.customer_id))
         .collect();
     let report = class_report(&req.period, &classes, req.definitions, &customers);
     let sla = sla_between(
@@ -209,14 +222,14 @@ fn describe(zh: &str, key: &str, lang: Lang) -> String {
 async fn quality_trend(
     state: &AppState,
     period: &Period,
-    allowed: &RoaringBitmap,
+    allowed: &Option<RoaringBitmap>,
 ) -> Result<Vec<QualityPoint>, ApiError> {
     let findings: Vec<_> = state
         .store
         .findings_until(period.end)
         .await?
         .into_iter()
-        .filter(|f| u32::try_from(f.customer_id).is_ok_and(|id| allowed.contains(id)))
+        .filter(|f| admits(allowed, f.customer_id))
         .collect();
     let mut periods = vec![*period];
     while periods.len() < 6 {

@@ -827,6 +827,92 @@ pub async fn create(
     Ok(id)
 }
 
+/// The most tasks one segment may be given at once.
+pub const SEGMENT_TASKS_MAX: usize = 5_000;
+
+/// Tasks for every customer of a segment the user may read: the same task
+/// for each, owned by the customer's owner (the user for customers without
+/// one), all in one transaction; asking again with the same segment, title
+/// and due day makes nothing twice. Returns (customers, tasks made).
+pub async fn create_for_segment(
+    state: &AppState,
+    user: &CurrentUser,
+    segment: &str,
+    input: &TaskInput,
+) -> Result<(usize, u64), ApiError> {
+    let today = state.store.today();
+    // The task's own fields are checked as for one task (the customer comes from the segment).
+    let fields = TaskInput {
+        customer: Some("-".into()),
+        ..input.clone()
+    }
+    .validate(today)?;
+    let scope = user.scope_filter(Permission::CustomerRead)?;
+    let (compiled, _) = crate::api::segments::compile_expression(state, segment, "segment").await?;
+    let ids = state.segments.ids(&compiled.plan, &scope).await?;
+    if ids.is_empty() {
+        return Err(ApiError::field(
+            "segment",
+            Reason::Other {
+                zh: "该分群在您的权限范围内没有客户".into(),
+                en: "the segment holds no customer you may see".into(),
+            },
+        ));
+    }
+    if ids.len() > SEGMENT_TASKS_MAX {
+        return Err(ApiError::field(
+            "segment",
+            Reason::Other {
+                zh: format!("该分群有 {} 位客户，一次最多 {SEGMENT_TASKS_MAX} 位，请缩小分群", ids.len()),
+                en: format!(
+                    "the segment holds {} customers; at most {SEGMENT_TASKS_MAX} at once, narrow it",
+                    ids.len()
+                ),
+            },
+        ));
+    }
+    let customers = state.store.customers_in(&ids).await?;
+    // One key per request content, so a repeated request adds nothing.
+    let request_key = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(compiled.stable.as_bytes());
+        h.update([0]);
+        h.update(fields.title.as_bytes());
+        h.update([0]);
+        h.update(fields.due_on.to_string().as_bytes());
+        hex::encode(&h.finalize()[..8])
+    };
+    let tasks: Vec<NewTask> = customers
+        .iter()
+        .map(|c| NewTask {
+            customer_id: c.id,
+            kind: fields.kind,
+            source: TaskSource::Manual,
+            source_key: Some(format!("segment:{request_key}:{}", c.id)),
+            title: fields.title.clone(),
+            detail: fields.detail.clone(),
+            owner_id: Some(c.owner_id.unwrap_or(user.user.id)),
+            team: c.team.clone(),
+            due_at: to_utc(fields.due_on.and_time(fields.due_time)),
+            priority: fields.priority,
+            scheme_key: None,
+            class_name: None,
+            interaction_id: None,
+            sla_hours: None,
+            created_by: Some(user.user.id),
+        })
+        .collect();
+    let made = state.store.add_tasks(&tasks).await?;
+    state.audit(
+        Some(user),
+        "task.create_for_segment",
+        format!("segment:{}", compiled.stable),
+        serde_json::json!({ "customers": customers.len(), "made": made, "title": fields.title }),
+    );
+    Ok((customers.len(), made))
+}
+
 /// How a task is closed.
 #[derive(Debug, Clone, Default, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 /// The days a classification report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportWindow {
-    /// Twelve months before `start` (for the "bought in the year before" churn basis).
+    /// Orders are read from here: twelve months before `start` for the
+    /// "bought in the year before" churn basis, else `previous_start`.
     pub year_start: NaiveDate,
     pub previous_start: NaiveDate,
     pub previous_end: NaiveDate,

@@ -82,6 +82,7 @@ pub fn router() -> Router<AppState> {
         .route("/tasks/board", get(tasks::board))
         .route("/tasks/sla", get(tasks::sla))
         .route("/tasks/generate", post(tasks::generate))
+        .route("/tasks/segment", post(tasks::create_for_segment))
         .route("/tasks/reassign", post(tasks::reassign))
         .route("/tasks/{id}", get(tasks::read))
         .route("/tasks/{id}/close", post(tasks::close))

@@ -388,6 +388,64 @@ pub async fn create(
     ))
 }
 
+/// The same task for every customer of a segment.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentTaskInput {
+    /// A segment expression (e.g. `华东 AND 战略型 AND NOT 投诉客户`).
+    pub segment: String,
+    pub kind: Option<String>,
+    pub title: Option<String>,
+    pub detail: Option<String>,
+    /// YYYY-MM-DD, today or later
+    pub due_on: Option<String>,
+    /// HH:MM local; 18:00 when absent
+    pub due_time: Option<String>,
+    /// high | normal | low
+    pub priority: Option<String>,
+}
+
+impl SegmentTaskInput {
+    pub fn task(&self) -> TaskInput {
+        TaskInput {
+            customer: None,
+            kind: self.kind.clone(),
+            title: self.title.clone(),
+            detail: self.detail.clone(),
+            due_on: self.due_on.clone(),
+            due_time: self.due_time.clone(),
+            priority: self.priority.clone(),
+            owner_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentTasksOut {
+    /// Customers of the segment the caller may see.
+    pub customers: usize,
+    /// Tasks made now (a repeated request makes none).
+    pub made: u64,
+}
+
+/// A task for every customer of a segment the caller may see (at most
+/// 5,000), each owned by the customer's owner; one transaction; asking
+/// again with the same segment, title and due day makes nothing twice.
+#[utoipa::path(post, path = "/api/v1/tasks/segment", tag = "tasks", request_body = SegmentTaskInput,
+    responses((status = 201, body = SegmentTasksOut), (status = 422, content_type = "application/problem+json")))]
+pub async fn create_for_segment(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(input): ApiJson<SegmentTaskInput>,
+) -> Result<(StatusCode, Json<SegmentTasksOut>), ApiError> {
+    let (customers, made) =
+        work::create_for_segment(&state, &user, &input.segment, &input.task()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SegmentTasksOut { customers, made }),
+    ))
+}
+
 async fn one(state: &AppState, task: Task, lang: Lang) -> Result<TaskOut, ApiError> {
     tasks_out(state, &[task], lang)
         .await?

@@ -77,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/tag-proposals/{id}/{verdict}", post(tags::decide))
         .route("/segments", get(tags::segments).post(tags::save_segment))
         .route("/segments/{id}/delete", post(tags::delete_segment))
+        .route("/segments/tasks", post(tags::segment_tasks))
         .route("/customers/{id}/contacts", post(customers::add_contact))
         .route("/customers/{id}/orders", post(customers::add_order))
         .route(
@@ -117,6 +118,10 @@ pub fn router() -> Router<AppState> {
             get(anomalies::calendar).post(anomalies::save_calendar),
         )
         .route("/reports/classification", get(reports::classification))
+        .route(
+            "/reports/classification/customers",
+            get(reports::moved_customers),
+        )
         .route("/tasks", get(tasks::mine).post(tasks::create))
         .route("/tasks/board", get(tasks::board))
         .route("/tasks/reassign", post(tasks::reassign))
@@ -222,7 +227,8 @@ impl Templates {
             "tasks/strategies.html",
             "tasks/jobs.html",
             "tasks/log_table.html",
-            "reports/classification.html"
+            "reports/classification.html",
+            "reports/moved.html"
         );
         env.add_function(
             "t",
@@ -428,7 +434,7 @@ pub fn export_href(expression: &str) -> String {
     )
 }
 
-fn url_encoded(s: &str) -> String {
+pub(crate) fn url_encoded(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -116,7 +116,7 @@ pub async fn classification(
                             let count: i64 = n.parse().unwrap_or(0);
                             let to = classes[j].class.clone().unwrap_or_else(|| "-".into());
                             let href = format!(
-                                "/api/v1/reports/classification/customers?{}&from={}&to={}",
+                                "/reports/classification/customers?{}&from={}&to={}",
                                 raw.as_deref().unwrap_or_default(),
                                 encode(&from),
                                 encode(&to)
@@ -150,3 +150,68 @@ pub async fn classification(
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// GET /reports/classification/customers?…&from&to: the customers behind a
+/// cell of the transition matrix.
+pub async fn moved_customers(
+    State(state): State<AppState>,
+    page: Page,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let scope = ReportScope::of(&page.user)?;
+    let q = FormData::from_query(raw.as_deref());
+    let period = parse_period(q.get("period").unwrap_or_default())
+        .map_err(|r| ApiError::field("period", r))?;
+    let class = |key: &str| {
+        q.get(key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "-")
+            .map(str::to_string)
+    };
+    let definitions = Definitions {
+        churn: q
+            .get("churn")
+            .and_then(|c| ChurnBasis::parse(c).ok())
+            .unwrap_or(Definitions::default().churn),
+        repurchase: q
+            .get("repurchase")
+            .and_then(|r| RepurchaseBasis::parse(r).ok())
+            .unwrap_or(Definitions::default().repurchase),
+    };
+    let req = ReportRequest {
+        scheme: q
+            .get("scheme")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("value_tier")
+            .to_string(),
+        period,
+        segment: q
+            .get("segment")
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_string),
+        definitions,
+    };
+    let (report, customers) =
+        crate::reports::classification(&state, &scope, &req, page.lang).await?;
+    let (from, to) = (class("from"), class("to"));
+    let ids: Vec<i64> =
+        kehu_core::report::moved(&customers, from.as_deref(), to.as_deref()).collect();
+    let shown: Vec<i64> = ids.iter().take(MOVED_SHOWN).copied().collect();
+    let list = state.store.customers_in(&shown).await?;
+    let none = page.t("未分类", "not classified").to_string();
+    Ok(page.render(
+        &state,
+        "reports/moved.html",
+        "reports",
+        context! {
+            scheme => report.scheme_name, period => report.report.period,
+            from => from.unwrap_or_else(|| none.clone()), to => to.unwrap_or(none),
+            total => ids.len(), more => ids.len() > MOVED_SHOWN,
+            back => format!("/reports/classification?{}", raw.as_deref().unwrap_or_default()),
+            customers => list.iter().map(|c| context! { id => c.id, code => c.code.clone(), name => c.name.clone(), region => c.sales_region.clone() }).collect::<Vec<_>>(),
+        },
+    ))
+}
+
+/// Customers listed on the page (the API pages through all of them).
+const MOVED_SHOWN: usize = 500;

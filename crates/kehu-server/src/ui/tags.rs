@@ -296,6 +296,7 @@ async fn render_segments(
                 result = context! {
                     count => r.count, next_after => r.next_after, stable => r.stable_expression.clone(), href => super::segment_href(&r.stable_expression),
                     export => super::export_href(&r.stable_expression),
+                    report => format!("/reports/classification?segment={}", super::url_encoded(&r.stable_expression)),
                     customers => r.customers.iter().map(|c| context! {
                         id => c.id, code => c.code.clone(), name => c.name.clone(), sales_region => c.sales_region.clone(),
                         industry => c.industry.clone(), purchase => Fen::new(c.purchase_12m_fen).map(|f| f.display_cn()).unwrap_or_default(),
@@ -354,6 +355,11 @@ async fn render_segments(
         "tags/segments.html",
         "segments",
         context! {
+            task_kinds => super::tasks::choices(kehu_core::task::TaskKind::ALL, kehu_core::task::TaskKind::key, kehu_core::task::TaskKind::label_zh, lang),
+            today => state.store.today().to_string(),
+            can_report => page.user.actor.grants.has(Permission::ReportRead),
+            made => form.get("made").and_then(|m| m.split_once('-')).map(|(tasks, customers)| vec![tasks.to_string(), customers.to_string()]),
+            task_form => context! { kind => form.text("kind"), title => form.text("title"), due_on => form.text("due_on") },
             expression => shown, result, errors, rows, terms, fields, ops,
             saved => saved.iter().map(|s| context! {
                 id => s.id, name => s.name.clone(), expression => s.expression.clone(), href => super::segment_href(&s.stable_expression),
@@ -494,4 +500,31 @@ pub async fn review(
         rows, days, since => r.since.to_string(), customers => r.customers, definitions => r.definitions,
         candidates => r.tags.iter().filter(|t| t.removal_candidate).count(),
     }))
+}
+
+/// POST /segments/tasks: the same task for every customer of the segment.
+pub async fn segment_tasks(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let expression = form.text("expression").unwrap_or_default();
+    let input = kehu_core::task::TaskInput {
+        kind: form.text("kind"),
+        title: form.text("title"),
+        due_on: form.text("due_on"),
+        ..Default::default()
+    };
+    match crate::tasks::create_for_segment(&state, &page.user, &expression, &input).await {
+        Ok((customers, made)) => Ok(Redirect::to(&format!(
+            "{}&made={made}-{customers}",
+            super::segment_href(&expression)
+        ))
+        .into_response()),
+        Err(ApiError::Validation(v)) => {
+            render_segments(&state, &page, &form, error_map(&v, page.lang)).await
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
 }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 const PAGE_SIZE: i64 = 50;
 
-fn choices<T: Copy>(
+pub(super) fn choices<T: Copy>(
     all: &[T],
     key: fn(T) -> &'static str,
     zh: fn(T) -> &'static str,

@@ -334,7 +334,7 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
         "the report page: {page}"
     );
     assert!(
-        page.contains("合计") && page.contains("reports&#x2f;classification&#x2f;customers?"),
+        page.contains("合计") && page.contains("&#x2f;reports&#x2f;classification&#x2f;customers?"),
         "{page}"
     );
     let bad = viewer

@@ -19,7 +19,10 @@ use kehu_store::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(strategies_make_work_that_is_tracked_until_done);
+both_backends!(
+    strategies_make_work_that_is_tracked_until_done,
+    tasks_for_every_customer_of_a_segment
+);
 
 async fn ok_json(r: reqwest::Response) -> Value {
     let status = r.status();
@@ -568,5 +571,114 @@ async fn strategies_make_work_that_is_tracked_until_done(backend: Backend) {
     )
     .await;
 
+    app.cleanup().await;
+}
+
+/// A segment as the target of tasks: one task per customer the caller may
+/// see, owned by each customer's owner, once; bad input names the field
+/// and makes nothing.
+async fn tasks_for_every_customer_of_a_segment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let manager = app.token("mgr_east", "sales_manager", Some("华东")).await;
+    let east = app.user("rep_e", "sales_rep", Some("华东")).await;
+    let north = app.user("rep_n", "sales_rep", Some("华北")).await;
+    for i in 0..3 {
+        admin
+            .customer(
+                &format!("东部客户{i}"),
+                json!({"sales_region": "华东", "owner_id": east}),
+            )
+            .await;
+        admin
+            .customer(
+                &format!("北部客户{i}"),
+                json!({"sales_region": "华北", "owner_id": north}),
+            )
+            .await;
+    }
+    let due = app.store.today().to_string();
+    let body =
+        json!({"segment": "华东 OR 华北", "kind": "call", "title": "年终回访", "due_on": due});
+    // A manager reaches their team's customers only.
+    let made = ok_json(
+        send(
+            &manager,
+            Method::POST,
+            "/api/v1/tasks/segment",
+            body.clone(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (made["customers"].as_i64(), made["made"].as_i64()),
+        (Some(3), Some(3)),
+        "{made}"
+    );
+    let again = ok_json(
+        send(
+            &manager,
+            Method::POST,
+            "/api/v1/tasks/segment",
+            body.clone(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(again["made"], 0, "asked again: nothing twice");
+    let all = ok_json(send(&admin, Method::POST, "/api/v1/tasks/segment", body).await).await;
+    assert_eq!(
+        (all["customers"].as_i64(), all["made"].as_i64()),
+        (Some(6), Some(3)),
+        "{all}"
+    );
+    let listed = tasks(&admin, "?owner=all&view=open&limit=100").await;
+    let calls: Vec<&Value> = listed.iter().filter(|t| t["title"] == "年终回访").collect();
+    assert_eq!(calls.len(), 6);
+    for t in &calls {
+        let owner = t["owner_id"].as_i64().expect("owner");
+        let code = t["customer"]["name"].as_str().expect("name");
+        assert_eq!(
+            owner,
+            if code.starts_with("东部") {
+                east
+            } else {
+                north
+            },
+            "{t}"
+        );
+    }
+    // Bad input: the segment or the task's fields are named; nothing made.
+    for (bad, field) in [
+        (
+            json!({"segment": "华东 AND (", "title": "x", "due_on": due}),
+            "segment",
+        ),
+        (
+            json!({"segment": "华南", "title": "x", "due_on": due}),
+            "segment",
+        ),
+        (
+            json!({"segment": "华东", "title": "", "due_on": due}),
+            "title",
+        ),
+        (
+            json!({"segment": "华东", "title": "x", "due_on": "2020-01-01"}),
+            "due_on",
+        ),
+        (
+            json!({"segment": "华东", "title": "x", "due_on": due, "owner": 3}),
+            "",
+        ),
+    ] {
+        let r = send(&admin, Method::POST, "/api/v1/tasks/segment", bad.clone()).await;
+        let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        if !field.is_empty() {
+            assert_eq!(first_error(&p).0, field, "{bad}: {p}");
+        }
+    }
+    let after = tasks(&admin, "?owner=all&view=open&limit=100").await;
+    assert_eq!(after.len(), listed.len(), "nothing made by bad requests");
     app.cleanup().await;
 }

@@ -22,7 +22,8 @@ both_backends!(
     see_the_anomaly_report_and_edit_the_calendar,
     fill_in_the_public_form_and_accept_the_lead,
     an_auditor_searches_the_audit_log,
-    close_a_task_with_its_result_and_set_a_strategy
+    close_a_task_with_its_result_and_set_a_strategy,
+    read_the_classification_report_and_its_movers
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -782,5 +783,79 @@ async fn close_a_task_with_its_result_and_set_a_strategy(backend: Backend) {
     click(&c, "[data-run='sessions']").await;
     wait_text(&c, "#ran", "sessions").await;
     wait_text(&c, "[data-job='sessions'] [data-runs]", "1").await;
+    app.cleanup().await;
+}
+
+/// Management reads this quarter's classification report, narrows it to a
+/// segment, opens the customers behind a cell of the transition matrix,
+/// sees a customer's predicted P(alive) on its page, then gives a segment
+/// a task per customer and opens the segment's report.
+async fn read_the_classification_report_and_its_movers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("laoban", "management", None).await;
+    let admin = app.token("admin_api", "admin", None).await;
+    let today = app.store.today();
+    for i in 0..20i64 {
+        let region = if i % 2 == 0 { "华东" } else { "华北" };
+        let c = admin
+            .customer(
+                &format!("报表浏览器客户{i:02}"),
+                json!({"sales_region": region}),
+            )
+            .await;
+        let id = c["id"].as_i64().expect("id");
+        for k in 0..(1 + i % 4) {
+            let on = today - chrono::Duration::days(5 + k * (20 + i));
+            let r = admin
+                .post(
+                    &format!("/api/v1/customers/{id}/orders"),
+                    json!({"ordered_on": on.to_string(), "amount_fen": 1_000_000 + 10_000 * i}),
+                )
+                .await;
+            assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+        }
+    }
+    let ran = admin.post("/api/v1/jobs/predictions/run", json!({})).await;
+    assert_eq!(ran.status(), reqwest::StatusCode::OK);
+    let quarter = kehu_core::strategy::Period::quarter_of(today).label();
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "laoban").await;
+    click(&c, "nav a[href='/reports/classification']").await;
+    wait_text(&c, "h1", "分类报表").await;
+    fill(&c, "#report-form input[name='period']", &quarter).await;
+    click(&c, "#report-submit").await;
+    wait_text(&c, "#report-period", &quarter).await;
+    wait_text(&c, "#class-table tr.total", "20").await;
+    // A segment narrows it.
+    fill(&c, "#report-form input[name='segment']", "华北").await;
+    click(&c, "#report-submit").await;
+    wait_text(&c, "#class-table tr.total", "10").await;
+    // A malformed period is named on the page.
+    fill(&c, "#report-form input[name='period']", "2026-Q9").await;
+    click(&c, "#report-submit").await;
+    wait_text(&c, "#report-error", "period").await;
+    fill(&c, "#report-form input[name='period']", &quarter).await;
+    fill(&c, "#report-form input[name='segment']", "").await;
+    click(&c, "#report-submit").await;
+    // The customers behind a cell, then one of them.
+    click(&c, "#transitions td a").await;
+    wait_text(&c, "h1", "迁移客户").await;
+    wait_text(&c, "#moved", "报表浏览器客户").await;
+    click(&c, "#moved a[href^='/customers/']").await;
+    wait_text(&c, "#prediction", "P(alive)").await;
+    // The segment as the target of tasks and of the report.
+    c.goto(&format!("{base}/segments?expression=%E5%8D%8E%E5%8C%97"))
+        .await
+        .expect("goto");
+    wait_text(&c, "#segment-count", "10").await;
+    click(&c, "#make-tasks").await;
+    wait_text(&c, "#segment-tasks", "必填").await;
+    fill(&c, "#segment-tasks input[name='title']", "年终回访").await;
+    click(&c, "#make-tasks").await;
+    wait_text(&c, "#made-tasks", "10").await;
+    click(&c, "#segment-report").await;
+    wait_text(&c, "#report-period", "华北").await;
     app.cleanup().await;
 }
