@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         tasks::generate, tasks::reassign, tasks::board, tasks::sla, tasks::follow_ups, tasks::notifications, tasks::mark_read,
         tasks::jobs, tasks::run_job, tasks::set_sales_level, tasks::create_for_segment,
         reports::predictions, reports::classification, reports::moved_customers,
+        reports::strategy, reports::strategy_customers,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),
     components(schemas(dto::Problem)),

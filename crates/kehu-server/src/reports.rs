@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::export::{Format, Sheet};
 use crate::AppState;
 use chrono::{Months, NaiveTime};
+use kehu_core::report::effect::{effect_report, EffectLine, TaskCounts};
 use kehu_core::report::{class_report, ClassLine, ClassReport, CustomerPeriod, Definitions};
 use kehu_core::strategy::Period;
 use kehu_core::{Lang, Reason};
@@ -18,6 +19,7 @@ use kehu_store::tasks::TaskScope;
 use kehu_store::ScopeFilter;
 use roaring::RoaringBitmap;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// What to report on.
@@ -66,11 +68,13 @@ pub struct ClassificationReport {
 pub fn window(period: &Period) -> ReportWindow {
     let previous = period.previous();
     let day_start = |d: chrono::NaiveDate| crate::tasks::to_utc(d.and_time(NaiveTime::MIN));
+    let year_ago = |d: chrono::NaiveDate| d.checked_sub_months(Months::new(12)).unwrap_or(d);
     ReportWindow {
-        year_start: period
-            .start
-            .checked_sub_months(Months::new(12))
-            .unwrap_or(period.start),
+        year_start: year_ago(period.start),
+        ago_start: year_ago(period.start),
+        ago_end: year_ago(period.end.succ_opt().unwrap_or(period.end))
+            .pred_opt()
+            .unwrap_or(period.end),
         previous_start: previous.start,
         previous_end: previous.end,
         start: period.start,
@@ -481,4 +485,166 @@ pub fn report_file(
             crate::export::workbook(&sheets)
         }
     }
+}
+
+/// Strategy effectiveness of a scheme's classes in a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrategyReport {
+    pub scheme: String,
+    pub scheme_name: String,
+    pub segment: Option<String>,
+    pub period: String,
+    pub start: chrono::NaiveDate,
+    pub end: chrono::NaiveDate,
+    /// The same period a year earlier, which growth is measured against.
+    pub ago_start: chrono::NaiveDate,
+    pub ago_end: chrono::NaiveDate,
+    #[schema(value_type = Vec<Object>)]
+    pub lines: Vec<EffectLine>,
+    /// How each goal metric is measured.
+    pub definitions: Vec<(String, String)>,
+}
+
+/// The strategy effectiveness report and the customers it was made of.
+pub async fn strategy(
+    state: &AppState,
+    scope: &ReportScope,
+    req: &ReportRequest,
+    lang: Lang,
+) -> Result<(StrategyReport, Vec<CustomerPeriod>), ApiError> {
+    let (scheme_name, classes) = scheme_classes(state, &req.scheme).await?;
+    let allowed = population(state, &scope.customers, req.segment.as_deref()).await?;
+    let w = window(&req.period);
+    let customers: Vec<CustomerPeriod> = state
+        .store
+        .customer_periods(&req.scheme, &w)
+        .await?
+        .into_iter()
+        .filter(|c| admits(&allowed, c.customer_id))
+        .collect();
+    let strategies: Vec<kehu_core::strategy::Strategy> = state
+        .store
+        .strategies()
+        .await?
+        .into_iter()
+        .map(|s| s.strategy)
+        .filter(|s| s.scheme_key == req.scheme)
+        .collect();
+    let mut tasks: BTreeMap<String, TaskCounts> = BTreeMap::new();
+    for t in state
+        .store
+        .strategy_tasks_due(
+            &req.scheme,
+            w.created_from,
+            w.created_until,
+            chrono::Utc::now(),
+        )
+        .await?
+        .into_iter()
+        .filter(|t| admits(&allowed, t.customer_id))
+    {
+        let c = tasks.entry(t.class_name).or_default();
+        c.due += 1;
+        c.done += i64::from(t.status == "done");
+        c.cancelled += i64::from(t.status == "cancelled");
+        c.on_time += i64::from(t.on_time);
+        c.overdue += i64::from(t.overdue);
+    }
+    let lines = effect_report(&classes, &strategies, &customers, &tasks);
+    let definitions = kehu_core::strategy::GoalMetric::ALL
+        .iter()
+        .map(|m| (m.key().to_string(), metric_definition(*m, lang).to_string()))
+        .collect();
+    Ok((
+        StrategyReport {
+            scheme: req.scheme.clone(),
+            scheme_name,
+            segment: req.segment.clone(),
+            period: req.period.label(),
+            start: req.period.start,
+            end: req.period.end,
+            ago_start: w.ago_start,
+            ago_end: w.ago_end,
+            lines,
+            definitions,
+        },
+        customers,
+    ))
+}
+
+fn metric_definition(m: kehu_core::strategy::GoalMetric, lang: Lang) -> &'static str {
+    use kehu_core::strategy::GoalMetric as M;
+    match (m, lang) {
+        (M::PurchaseGrowth, Lang::Zh) => "期初属于该类的客户本期采购额，对比去年同期的增长（%）",
+        (M::PurchaseGrowth, Lang::En) => "the class's customers' purchases in the period against the same period a year earlier (%)",
+        (M::OrderGrowth, Lang::Zh) => "期初属于该类的客户本期订单数，对比去年同期的增长（%）",
+        (M::OrderGrowth, Lang::En) => "their order count in the period against the same period a year earlier (%)",
+        (M::ProductLines, Lang::Zh) => "每位客户本期购买的产品线数减去年同期（条）",
+        (M::ProductLines, Lang::En) => "product lines bought per customer in the period minus a year earlier (lines)",
+        (M::Retention, Lang::Zh) => "期前12个月有购买的客户中，本期仍有购买的比例（%）",
+        (M::Retention, Lang::En) => "of those who bought in the 12 months before the period, the share who bought in it (%)",
+    }
+}
+
+/// The strategy table as rows (header first).
+pub fn strategy_table(r: &StrategyReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let t = |zh: &str, en: &str| match lang {
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.to_string(),
+    };
+    let header = vec![
+        t("类别", "Class"),
+        t("目标", "Goal"),
+        t("目标值", "Target"),
+        t("实际", "Actual"),
+        t("达成", "Met"),
+        t("客户数", "Customers"),
+        t("本期下单客户", "Bought"),
+        t("本期采购额（元）", "Purchases (yuan)"),
+        t("去年同期（元）", "A year earlier (yuan)"),
+        t("本期订单", "Orders"),
+        t("去年同期订单", "Orders a year earlier"),
+        t("任务（到期）", "Tasks due"),
+        t("完成率", "Completion"),
+        t("按时率", "On time"),
+        t("逾期未完成", "Overdue"),
+    ];
+    let yuan =
+        |fen: i64| kehu_core::Fen::new(fen).map_or_else(|_| fen.to_string(), |f| f.yuan_string());
+    let rows = r
+        .lines
+        .iter()
+        .map(|l| {
+            let unit = l.metric.map_or("", |m| m.unit());
+            vec![
+                l.class.clone(),
+                l.goal.clone().unwrap_or_else(|| "—".into()),
+                l.target
+                    .map_or_else(|| "—".into(), |v| format!("{v} {unit}")),
+                l.actual.map_or_else(
+                    || "—".into(),
+                    |v| {
+                        let sign = if v < 0 { "-" } else { "" };
+                        format!("{sign}{}.{:02} {unit}", v.abs() / 100, v.abs() % 100)
+                    },
+                ),
+                match l.met {
+                    Some(true) => t("是", "yes"),
+                    Some(false) => t("否", "no"),
+                    None => "—".into(),
+                },
+                l.customers.to_string(),
+                l.bought.to_string(),
+                yuan(l.revenue_fen),
+                yuan(l.revenue_ago_fen),
+                l.orders.to_string(),
+                l.orders_ago.to_string(),
+                l.tasks.due.to_string(),
+                percent(l.completion_rate),
+                percent(l.on_time_rate),
+                l.tasks.overdue.to_string(),
+            ]
+        })
+        .collect();
+    (header, rows)
 }

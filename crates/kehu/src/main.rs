@@ -146,9 +146,11 @@ enum Command {
         command: TasksCommand,
     },
     /// A period report: `classification` (class distribution, transitions,
-    /// revenue, churn and repurchase by class, SLA, data quality).
+    /// revenue, churn and repurchase by class, SLA, data quality) or
+    /// `strategy` (each class's strategy goal against what happened, and
+    /// its tasks).
     Report {
-        /// The report: classification.
+        /// The report: classification or strategy.
         kind: String,
         /// 2026-Q3, 2026-09 or 2026.
         #[arg(long)]

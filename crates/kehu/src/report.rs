@@ -22,7 +22,7 @@ pub struct Options {
 }
 
 /// The report kinds there are.
-const KINDS: &[&str] = &["classification"];
+const KINDS: &[&str] = &["classification", "strategy"];
 
 pub async fn run(db: &str, o: Options) -> Result<()> {
     if !KINDS.contains(&o.kind.as_str()) {
@@ -68,22 +68,28 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
         segment: o.segment,
         definitions,
     };
-    let (report, _) = kehu_server::reports::classification(
-        &state,
-        &kehu_server::reports::ReportScope::all(),
-        &req,
-        Lang::Zh,
-    )
-    .await
-    .map_err(crate::one_line)?;
-    let bytes = match format {
-        None => {
-            let mut s = serde_json::to_string_pretty(&report)?;
-            s.push('\n');
-            s.into_bytes()
+    let scope = kehu_server::reports::ReportScope::all();
+    let bytes = if o.kind == "strategy" {
+        let (report, _) = kehu_server::reports::strategy(&state, &scope, &req, Lang::Zh)
+            .await
+            .map_err(crate::one_line)?;
+        match format {
+            None => json_bytes(&report)?,
+            Some(f) => {
+                let (header, rows) = kehu_server::reports::strategy_table(&report, Lang::Zh);
+                kehu_server::export::table_file(f, "策略效果", &header, &rows, &[])
+                    .map_err(crate::one_line)?
+            }
         }
-        Some(f) => kehu_server::reports::report_file(&report, f, o.table.as_deref(), Lang::Zh)
-            .map_err(crate::one_line)?,
+    } else {
+        let (report, _) = kehu_server::reports::classification(&state, &scope, &req, Lang::Zh)
+            .await
+            .map_err(crate::one_line)?;
+        match format {
+            None => json_bytes(&report)?,
+            Some(f) => kehu_server::reports::report_file(&report, f, o.table.as_deref(), Lang::Zh)
+                .map_err(crate::one_line)?,
+        }
     };
     match o.out {
         Some(path) => std::fs::write(&path, bytes)?,
@@ -93,4 +99,10 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn json_bytes(value: &impl serde::Serialize) -> Result<Vec<u8>> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    Ok(s.into_bytes())
 }

@@ -945,6 +945,19 @@ async fn report_classification(backend: Backend) {
         ],
     ));
     assert!(std::fs::read(&file).expect("file").starts_with(b"PK"));
+    let strategy = ok(kehu(&db.url, &["report", "strategy", "--period", &quarter]));
+    let s: Value = serde_json::from_str(&strategy).expect("json");
+    let members: i64 = s["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l["customers"].as_i64().expect("n"))
+        .sum();
+    assert!(
+        s["lines"].as_array().is_some_and(|l| l.len() == 4),
+        "value_tier's four classes"
+    );
+    assert!(members <= customers, "members at the start are a subset");
     for (args, says) in [
         (
             vec!["report", "pie", "--period", "2026-Q1"],

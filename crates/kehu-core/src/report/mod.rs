@@ -86,6 +86,12 @@ pub struct CustomerPeriod {
     /// Bought in the previous period / in the twelve months before the period.
     pub bought_previous: bool,
     pub bought_year_before: bool,
+    /// Distinct product lines in the period.
+    pub lines: i64,
+    /// The same period a year earlier: orders' sum, count, distinct product lines.
+    pub revenue_ago_fen: i64,
+    pub orders_ago: i64,
+    pub lines_ago: i64,
 }
 
 /// One class's line (or the total's, with `class` None and `total` true).
@@ -268,6 +274,8 @@ pub fn moved<'a>(
         .filter(move |c| c.class_before.as_deref() == from && c.class_after.as_deref() == to)
         .map(|c| c.customer_id)
 }
+
+pub mod effect;
 
 #[cfg(test)]
 mod tests;

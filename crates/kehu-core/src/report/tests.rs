@@ -23,6 +23,7 @@ fn who(
         },
         bought_previous: previous,
         bought_year_before: year || previous,
+        ..CustomerPeriod::default()
     }
 }
 

@@ -67,6 +67,11 @@ pub fn router() -> Router<AppState> {
             "/reports/classification/customers",
             get(reports::moved_customers),
         )
+        .route("/reports/strategy", get(reports::strategy))
+        .route(
+            "/reports/strategy/customers",
+            get(reports::strategy_customers),
+        )
         .route("/anomalies", get(anomalies::list))
         .route("/anomalies/run", post(anomalies::run))
         .route(

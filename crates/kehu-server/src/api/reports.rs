@@ -8,13 +8,14 @@ use crate::anomalies::{customer_refs, CustomerRef};
 use crate::auth::CurrentUser;
 use crate::error::{lang_of, ApiError};
 use crate::export::Format;
-use crate::reports::{ClassificationReport, ReportRequest};
+use crate::reports::{ClassificationReport, ReportRequest, StrategyReport};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
+use kehu_core::report::effect::{behind, Measure};
 use kehu_core::report::{moved, ChurnBasis, Definitions, RepurchaseBasis};
 use kehu_core::role::Permission;
 use kehu_core::strategy::parse_period;
@@ -191,6 +192,92 @@ pub async fn moved_customers(
     let (_, customers) =
         crate::reports::classification(&state, &scope, &req, lang_of(&headers)).await?;
     let ids: Vec<i64> = moved(&customers, from.as_deref(), to.as_deref()).collect();
+    customer_page(&state, &ids, limit, offset).await
+}
+
+/// Strategy effectiveness: per class (as at the period's start), its
+/// strategy's goal against what its customers did compared with the same
+/// period a year earlier (definitions included), and how the class's
+/// strategy tasks due in the period went (completion, on time, overdue).
+/// `format=csv|xlsx` downloads the table.
+#[utoipa::path(get, path = "/api/v1/reports/strategy", tag = "reports",
+    params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
+           ("period" = String, Query, description = "2026-Q3, 2026-09 or 2026"),
+           ("segment" = Option<String>, Query, description = "a segment expression"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx")),
+    responses((status = 200, body = StrategyReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn strategy(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(&headers);
+    let req = report_request(&mut q)?;
+    let format = q.take("format").filter(|f| !f.is_empty() && f != "json");
+    let scope = crate::reports::ReportScope::of(&user)?;
+    let (report, _) = crate::reports::strategy(&state, &scope, &req, lang).await?;
+    let Some(format) = format else {
+        return Ok(Json(report).into_response());
+    };
+    let format = Format::parse(&format).map_err(|r| ApiError::field("format", r))?;
+    let (header, rows) = crate::reports::strategy_table(&report, lang);
+    let file =
+        crate::export::table_file(format, "策略效果", &header, &rows, &[5, 6, 9, 10, 11, 14])?;
+    state.audit(
+        Some(&user),
+        "export",
+        format!("report:strategy:{}", req.scheme),
+        serde_json::json!({"format": format.extension(), "period": report.period}),
+    );
+    let name = format!("strategy-{}-{}", req.scheme, report.period);
+    Ok(crate::export::download(format, &name, file))
+}
+
+/// The customers behind a class's numbers in the strategy report:
+/// `measure=members` (its customers at the period's start), `bought` (who
+/// bought in the period) or `lapsed` (bought in the year before, not in it).
+#[utoipa::path(get, path = "/api/v1/reports/strategy/customers", tag = "reports",
+    params(("scheme" = Option<String>, Query), ("period" = String, Query), ("segment" = Option<String>, Query),
+           ("class" = String, Query), ("measure" = String, Query, description = "members | bought | lapsed"),
+           ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = MovedPage), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn strategy_customers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Json<MovedPage>, ApiError> {
+    let req = report_request(&mut q)?;
+    let class = q
+        .take("class")
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::field("class", Reason::Required))?;
+    let measure_text = q.take("measure").unwrap_or_default();
+    let measure = Measure::parse(measure_text.trim()).ok_or_else(|| {
+        ApiError::field(
+            "measure",
+            Reason::UnknownOption {
+                allowed: vec!["members".into(), "bought".into(), "lapsed".into()],
+            },
+        )
+    })?;
+    let limit = q.take_number("limit", 50)?.clamp(1, 1000) as usize;
+    let offset = q.take_number("offset", 0)?.max(0) as usize;
+    let scope = crate::reports::ReportScope::of(&user)?;
+    let (_, customers) = crate::reports::strategy(&state, &scope, &req, lang_of(&headers)).await?;
+    let ids: Vec<i64> = behind(&customers, &class, measure).collect();
+    customer_page(&state, &ids, limit, offset).await
+}
+
+/// A page of customers (id, code, name) of a list of ids.
+async fn customer_page(
+    state: &AppState,
+    ids: &[i64],
+    limit: usize,
+    offset: usize,
+) -> Result<Json<MovedPage>, ApiError> {
     let page: Vec<i64> = ids.iter().skip(offset).take(limit).copied().collect();
     let mut refs = customer_refs(&state.store, page.iter().copied()).await?;
     Ok(Json(MovedPage {

@@ -122,6 +122,11 @@ pub fn router() -> Router<AppState> {
             "/reports/classification/customers",
             get(reports::moved_customers),
         )
+        .route("/reports/strategy", get(reports::strategy))
+        .route(
+            "/reports/strategy/customers",
+            get(reports::strategy_customers),
+        )
         .route("/tasks", get(tasks::mine).post(tasks::create))
         .route("/tasks/board", get(tasks::board))
         .route("/tasks/reassign", post(tasks::reassign))
@@ -228,7 +233,8 @@ impl Templates {
             "tasks/jobs.html",
             "tasks/log_table.html",
             "reports/classification.html",
-            "reports/moved.html"
+            "reports/moved.html",
+            "reports/strategy.html"
         );
         env.add_function(
             "t",

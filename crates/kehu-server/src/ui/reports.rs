@@ -27,33 +27,12 @@ pub async fn classification(
         .get("period")
         .filter(|p| !p.trim().is_empty())
         .map_or_else(|| last_quarter.label(), str::to_string);
-    let scheme = q
-        .get("scheme")
-        .filter(|s| !s.is_empty())
-        .unwrap_or("value_tier")
-        .to_string();
-    let segment = q
-        .get("segment")
-        .filter(|s| !s.trim().is_empty())
-        .map(str::to_string);
-    let churn = q.get("churn").and_then(|c| ChurnBasis::parse(c).ok());
-    let repurchase = q
-        .get("repurchase")
-        .and_then(|r| RepurchaseBasis::parse(r).ok());
-    let definitions = Definitions {
-        churn: churn.unwrap_or(Definitions::default().churn),
-        repurchase: repurchase.unwrap_or(Definitions::default().repurchase),
-    };
-    let schemes: Vec<Value> = state
-        .store
-        .published_scheme_versions()
-        .await?
-        .iter()
-        .filter_map(|v| v.parsed_spec().ok())
-        .map(|s| context! { key => s.key, name => s.name })
-        .collect();
+    // The page's parameters, with last quarter until a period is read.
+    let asked = request_of(&q, last_quarter);
+    let definitions = asked.definitions;
+    let schemes = scheme_choices(&state).await?;
     let form = context! {
-        period => period_text.clone(), scheme => scheme.clone(), segment => segment.clone(),
+        period => period_text.clone(), scheme => asked.scheme.clone(), segment => asked.segment.clone(),
         churn => definitions.churn.key(), repurchase => definitions.repurchase.key(),
         churn_options => ChurnBasis::ALL.iter().map(|c| context! { key => c.key(), label => c.label_zh() }).collect::<Vec<_>>(),
         repurchase_options => RepurchaseBasis::ALL.iter().map(|c| context! { key => c.key(), label => c.label_zh() }).collect::<Vec<_>>(),
@@ -61,27 +40,14 @@ pub async fn classification(
     let outcome = match parse_period(&period_text) {
         Err(r) => Err(ApiError::field("period", r)),
         Ok(period) => {
-            let req = ReportRequest {
-                scheme,
-                period,
-                segment,
-                definitions,
-            };
+            let req = ReportRequest { period, ..asked };
             crate::reports::classification(&state, &scope, &req, page.lang).await
         }
     };
     let (report, error) = match outcome {
         Ok((r, _)) => (Some(r), None),
         // A bad period, scheme or segment is shown above the form, not as an error page.
-        Err(ApiError::Validation(e)) => (
-            None,
-            Some(
-                e.0.iter()
-                    .map(|f| format!("{}: {}", f.field, f.reason.message(page.lang)))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        ),
+        Err(ApiError::Validation(e)) => (None, Some(validation_text(&e, page.lang))),
         Err(e) => return Err(e),
     };
     let ctx = match &report {
@@ -168,17 +134,37 @@ pub async fn moved_customers(
             .filter(|v| !v.is_empty() && *v != "-")
             .map(str::to_string)
     };
-    let definitions = Definitions {
-        churn: q
-            .get("churn")
-            .and_then(|c| ChurnBasis::parse(c).ok())
-            .unwrap_or(Definitions::default().churn),
-        repurchase: q
-            .get("repurchase")
-            .and_then(|r| RepurchaseBasis::parse(r).ok())
-            .unwrap_or(Definitions::default().repurchase),
-    };
-    let req = ReportRequest {
+    let req = request_of(&q, period);
+    let (report, customers) =
+        crate::reports::classification(&state, &scope, &req, page.lang).await?;
+    let (from, to) = (class("from"), class("to"));
+    let ids: Vec<i64> =
+        kehu_core::report::moved(&customers, from.as_deref(), to.as_deref()).collect();
+    let none = page.t("未分类", "not classified").to_string();
+    let what = format!(
+        "{} → {}",
+        from.unwrap_or_else(|| none.clone()),
+        to.unwrap_or(none)
+    );
+    list_page(
+        &state,
+        &page,
+        &report.scheme_name,
+        &report.report.period,
+        what,
+        &ids,
+        raw.as_deref(),
+        "/reports/classification",
+    )
+    .await
+}
+
+/// Customers listed on the page (the API pages through all of them).
+const MOVED_SHOWN: usize = 500;
+
+/// The report parameters of a page's query (bad definitions fall back to the defaults).
+fn request_of(q: &FormData, period: Period) -> ReportRequest {
+    ReportRequest {
         scheme: q
             .get("scheme")
             .filter(|s| !s.is_empty())
@@ -189,29 +175,144 @@ pub async fn moved_customers(
             .get("segment")
             .filter(|s| !s.trim().is_empty())
             .map(str::to_string),
-        definitions,
+        definitions: Definitions {
+            churn: q
+                .get("churn")
+                .and_then(|c| ChurnBasis::parse(c).ok())
+                .unwrap_or(Definitions::default().churn),
+            repurchase: q
+                .get("repurchase")
+                .and_then(|r| RepurchaseBasis::parse(r).ok())
+                .unwrap_or(Definitions::default().repurchase),
+        },
+    }
+}
+
+/// GET /reports/strategy?scheme&period&segment: strategy effectiveness.
+pub async fn strategy(
+    State(state): State<AppState>,
+    page: Page,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let scope = ReportScope::of(&page.user)?;
+    let q = FormData::from_query(raw.as_deref());
+    let last_quarter = Period::quarter_of(state.store.today()).previous();
+    let period_text = q
+        .get("period")
+        .filter(|p| !p.trim().is_empty())
+        .map_or_else(|| last_quarter.label(), str::to_string);
+    let schemes = scheme_choices(&state).await?;
+    let outcome = match parse_period(&period_text) {
+        Err(r) => Err(ApiError::field("period", r)),
+        Ok(period) => {
+            let req = request_of(&q, period);
+            crate::reports::strategy(&state, &scope, &req, page.lang).await
+        }
     };
-    let (report, customers) =
-        crate::reports::classification(&state, &scope, &req, page.lang).await?;
-    let (from, to) = (class("from"), class("to"));
-    let ids: Vec<i64> =
-        kehu_core::report::moved(&customers, from.as_deref(), to.as_deref()).collect();
+    let form = context! {
+        period => period_text, scheme => q.get("scheme").unwrap_or("value_tier"), segment => q.get("segment"),
+    };
+    let ctx = match outcome {
+        Ok((r, _)) => {
+            let (header, rows) = crate::reports::strategy_table(&r, page.lang);
+            let query = raw.clone().unwrap_or_default();
+            let links = r
+                .lines
+                .iter()
+                .map(|l| {
+                    let base = format!(
+                        "/reports/strategy/customers?{query}&class={}",
+                        encode(&l.class)
+                    );
+                    context! { members => format!("{base}&measure=members"), lapsed => format!("{base}&measure=lapsed"), met => l.met }
+                })
+                .collect::<Vec<_>>();
+            context! { form, schemes, report => Value::from_serialize(&r), header, rows, links, query }
+        }
+        Err(ApiError::Validation(e)) => {
+            context! { form, schemes, error => validation_text(&e, page.lang) }
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(page.render(&state, "reports/strategy.html", "reports", ctx))
+}
+
+/// GET /reports/strategy/customers?…&class&measure=members|bought|lapsed
+pub async fn strategy_customers(
+    State(state): State<AppState>,
+    page: Page,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    use kehu_core::report::effect::{behind, Measure};
+    let scope = ReportScope::of(&page.user)?;
+    let q = FormData::from_query(raw.as_deref());
+    let period = parse_period(q.get("period").unwrap_or_default())
+        .map_err(|r| ApiError::field("period", r))?;
+    let class = q.get("class").unwrap_or_default().to_string();
+    let measure = Measure::parse(q.get("measure").unwrap_or_default())
+        .ok_or_else(|| ApiError::field("measure", kehu_core::Reason::Required))?;
+    let req = request_of(&q, period);
+    let (report, customers) = crate::reports::strategy(&state, &scope, &req, page.lang).await?;
+    let ids: Vec<i64> = behind(&customers, &class, measure).collect();
+    let what = match measure {
+        Measure::Members => page.t("期初客户", "customers at the start"),
+        Measure::Bought => page.t("本期下单", "bought in the period"),
+        Measure::Lapsed => page.t("未保留（期前有购买、本期无）", "not retained"),
+    };
+    list_page(
+        &state,
+        &page,
+        &report.scheme_name,
+        &report.period,
+        format!("{class} · {what}"),
+        &ids,
+        raw.as_deref(),
+        "/reports/strategy",
+    )
+    .await
+}
+
+async fn scheme_choices(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    Ok(state
+        .store
+        .published_scheme_versions()
+        .await?
+        .iter()
+        .filter_map(|v| v.parsed_spec().ok())
+        .map(|s| context! { key => s.key, name => s.name })
+        .collect())
+}
+
+fn validation_text(e: &kehu_core::ValidationErrors, lang: kehu_core::Lang) -> String {
+    e.0.iter()
+        .map(|f| format!("{}: {}", f.field, f.reason.message(lang)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The page listing the customers behind one of a report's numbers.
+#[allow(clippy::too_many_arguments)]
+async fn list_page(
+    state: &AppState,
+    page: &Page,
+    scheme: &str,
+    period: &str,
+    what: String,
+    ids: &[i64],
+    query: Option<&str>,
+    report: &str,
+) -> Result<Response, ApiError> {
     let shown: Vec<i64> = ids.iter().take(MOVED_SHOWN).copied().collect();
     let list = state.store.customers_in(&shown).await?;
-    let none = page.t("未分类", "not classified").to_string();
     Ok(page.render(
-        &state,
+        state,
         "reports/moved.html",
         "reports",
         context! {
-            scheme => report.scheme_name, period => report.report.period,
-            from => from.unwrap_or_else(|| none.clone()), to => to.unwrap_or(none),
+            scheme, period, what,
             total => ids.len(), more => ids.len() > MOVED_SHOWN,
-            back => format!("/reports/classification?{}", raw.as_deref().unwrap_or_default()),
+            back => format!("{report}?{}", query.unwrap_or_default()),
             customers => list.iter().map(|c| context! { id => c.id, code => c.code.clone(), name => c.name.clone(), region => c.sales_region.clone() }).collect::<Vec<_>>(),
         },
     ))
 }
-
-/// Customers listed on the page (the API pages through all of them).
-const MOVED_SHOWN: usize = 500;

@@ -96,6 +96,8 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
     order(&admin, ids[1], "2026-10-11", 50_000).await;
     order(&admin, ids[1], "2026-11-20", 50_001).await;
     order(&admin, ids[4], "2026-11-01", 30_000).await;
+    // A year earlier (Q4 2025), for the strategy report's growth.
+    order(&admin, ids[0], "2025-10-05", 90_000).await;
     // One customer new in Q4.
     let fresh = admin
         .customer("新客户", json!({"sales_region": "华南"}))
@@ -321,6 +323,101 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
     }
     assert_eq!(q3_after["total"]["revenue_fen"], 400_000);
 
+    // Strategy effectiveness: 潜力型's goal (order growth) against Q4 2025.
+    let s = ok_json(boss.get("/api/v1/reports/strategy?period=2026-Q4").await).await;
+    assert_eq!(
+        (s["ago_start"].as_str(), s["ago_end"].as_str()),
+        (Some("2025-10-01"), Some("2025-12-31"))
+    );
+    let potential = s["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["class"] == "潜力型")
+        .expect("潜力型");
+    assert_eq!(potential["metric"], "order_growth", "{potential}");
+    assert_eq!(
+        (
+            potential["customers"].as_i64(),
+            potential["orders"].as_i64(),
+            potential["orders_ago"].as_i64()
+        ),
+        (Some(6), Some(4), Some(1))
+    );
+    assert_eq!(potential["actual"], 30_000, "4 orders against 1: +300 %");
+    let target = potential["target"].as_i64().expect("target");
+    assert_eq!(potential["met"], json!(30_000 >= target * 100));
+    assert_eq!(
+        (
+            potential["retention_base"].as_i64(),
+            potential["retained"].as_i64()
+        ),
+        (Some(4), Some(2))
+    );
+    let lapsed = ok_json(
+        boss.get("/api/v1/reports/strategy/customers?period=2026-Q4&class=%E6%BD%9C%E5%8A%9B%E5%9E%8B&measure=lapsed").await,
+    )
+    .await;
+    assert_eq!(lapsed["total"], 2, "bought before, not in Q4: {lapsed}");
+    for (query, field) in [
+        (
+            "period=2026-Q4&class=%E6%BD%9C%E5%8A%9B%E5%9E%8B&measure=some",
+            "measure",
+        ),
+        ("period=2026-Q4&measure=members", "class"),
+    ] {
+        let p = problem(
+            boss.get(&format!("/api/v1/reports/strategy/customers?{query}"))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(first_error(&p).0, field, "{query}");
+    }
+    // The class's strategy tasks: made for this quarter, one closed.
+    let made = ok_json(
+        admin
+            .post("/api/v1/tasks/generate", json!({"period": "2026-Q4"}))
+            .await,
+    )
+    .await;
+    assert!(made["created"].as_i64().unwrap_or(0) > 0, "{made}");
+    let open = ok_json(
+        admin
+            .get("/api/v1/tasks?owner=all&view=open&limit=500")
+            .await,
+    )
+    .await;
+    let first = open["items"][0]["id"].as_i64().expect("a task");
+    let closed = admin
+        .post(
+            &format!("/api/v1/tasks/{first}/close"),
+            json!({"summary": "已回访"}),
+        )
+        .await;
+    assert_eq!(closed.status(), StatusCode::OK);
+    let s = ok_json(boss.get("/api/v1/reports/strategy?period=2026-Q4").await).await;
+    let sum = |key: &str| -> i64 {
+        s["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| l["tasks"][key].as_i64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(sum("due"), open["total"].as_i64().expect("total"), "{s}");
+    assert_eq!(sum("done"), 1);
+    let csv = boss
+        .get("/api/v1/reports/strategy?period=2026-Q4&format=csv")
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(
+        csv.starts_with("\u{feff}类别,目标,目标值,实际,达成"),
+        "{csv}"
+    );
+
     // The page.
     let viewer = app.login("boss2", "management", None).await;
     let page = viewer
@@ -347,6 +444,23 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
         bad.contains("id=\"report-error\""),
         "a bad period is shown on the page"
     );
+    let page = viewer
+        .get("/reports/strategy?period=2026-Q4")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("id=\"strategy-table\"") && page.contains("data-class=\"潜力型\""),
+        "{page}"
+    );
+    let list = viewer
+        .get("/reports/strategy/customers?period=2026-Q4&class=%E6%BD%9C%E5%8A%9B%E5%9E%8B&measure=lapsed")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(list.contains("id=\"moved-total\">2<"), "{list}");
     app.cleanup().await;
 }
 
