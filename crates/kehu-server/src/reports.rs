@@ -151,6 +151,40 @@ async fn scheme_classes(state: &AppState, key: &str) -> Result<(String, Vec<Stri
     Ok((spec.name, spec.classes.into_iter().map(|c| c.key).collect()))
 }
 
+/// What every report of a scheme reads first.
+struct Members {
+    scheme_name: String,
+    /// The scheme's classes, in order.
+    classes: Vec<String>,
+    /// The population (None: everyone).
+    allowed: Option<RoaringBitmap>,
+    /// The population's customers over the window.
+    customers: Vec<CustomerPeriod>,
+}
+
+async fn members(
+    state: &AppState,
+    scope: &ReportScope,
+    req: &ReportRequest,
+    w: &ReportWindow,
+) -> Result<Members, ApiError> {
+    let (scheme_name, classes) = scheme_classes(state, &req.scheme).await?;
+    let allowed = population(state, &scope.customers, req.segment.as_deref()).await?;
+    let customers = state
+        .store
+        .customer_periods(&req.scheme, w)
+        .await?
+        .into_iter()
+        .filter(|c| admits(&allowed, c.customer_id))
+        .collect();
+    Ok(Members {
+        scheme_name,
+        classes,
+        allowed,
+        customers,
+    })
+}
+
 /// The report and the customers it was made of.
 pub async fn classification(
     state: &AppState,
@@ -158,20 +192,17 @@ pub async fn classification(
     req: &ReportRequest,
     lang: Lang,
 ) -> Result<(ClassificationReport, Vec<CustomerPeriod>), ApiError> {
-    let (scheme_name, classes) = scheme_classes(state, &req.scheme).await?;
-    let allowed = population(state, &scope.customers, req.segment.as_deref()).await?;
     let mut w = window(&req.period);
     if req.definitions.churn != kehu_core::report::ChurnBasis::Year {
         // The year before the period is read only for the churn basis that needs it.
         w.year_start = w.previous_start;
     }
-    let customers: Vec<CustomerPeriod> = state
-        .store
-        .customer_periods(&req.scheme, &w)
-        .await?
-        .into_iter()
-        .filter(|c| admits(&allowed, c.customer_id))
-        .collect();
+    let Members {
+        scheme_name,
+        classes,
+        allowed,
+        customers,
+    } = members(state, scope, req, &w).await?;
     let report = class_report(&req.period, &classes, req.definitions, &customers);
     let sla = sla_between(
         state,
@@ -258,6 +289,14 @@ async fn quality_trend(
         .collect())
 }
 
+/// A text in the reader's language.
+fn say(lang: Lang, zh: &str, en: &str) -> String {
+    match lang {
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.to_string(),
+    }
+}
+
 /// A rate in 1/10000 as people read it: 12.34 %.
 pub fn percent(bp: Option<i64>) -> String {
     bp.map_or_else(|| "—".into(), |v| format!("{}.{:02} %", v / 100, v % 100))
@@ -265,10 +304,7 @@ pub fn percent(bp: Option<i64>) -> String {
 
 /// The class table as rows (header first), for CSV/XLSX and the page.
 pub fn class_table(r: &ClassificationReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
-    let t = |zh: &str, en: &str| match lang {
-        Lang::Zh => zh.to_string(),
-        Lang::En => en.to_string(),
-    };
+    let t = |zh: &str, en: &str| say(lang, zh, en);
     let header = vec![
         t("类别", "Class"),
         t("客户数", "Customers"),
@@ -512,16 +548,13 @@ pub async fn strategy(
     req: &ReportRequest,
     lang: Lang,
 ) -> Result<(StrategyReport, Vec<CustomerPeriod>), ApiError> {
-    let (scheme_name, classes) = scheme_classes(state, &req.scheme).await?;
-    let allowed = population(state, &scope.customers, req.segment.as_deref()).await?;
     let w = window(&req.period);
-    let customers: Vec<CustomerPeriod> = state
-        .store
-        .customer_periods(&req.scheme, &w)
-        .await?
-        .into_iter()
-        .filter(|c| admits(&allowed, c.customer_id))
-        .collect();
+    let Members {
+        scheme_name,
+        classes,
+        allowed,
+        customers,
+    } = members(state, scope, req, &w).await?;
     let strategies: Vec<kehu_core::strategy::Strategy> = state
         .store
         .strategies()
@@ -588,10 +621,7 @@ fn metric_definition(m: kehu_core::strategy::GoalMetric, lang: Lang) -> &'static
 
 /// The strategy table as rows (header first).
 pub fn strategy_table(r: &StrategyReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
-    let t = |zh: &str, en: &str| match lang {
-        Lang::Zh => zh.to_string(),
-        Lang::En => en.to_string(),
-    };
+    let t = |zh: &str, en: &str| say(lang, zh, en);
     let header = vec![
         t("类别", "Class"),
         t("目标", "Goal"),

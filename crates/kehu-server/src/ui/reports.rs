@@ -22,13 +22,7 @@ pub async fn classification(
 ) -> Result<Response, ApiError> {
     let scope = ReportScope::of(&page.user)?;
     let q = FormData::from_query(raw.as_deref());
-    let last_quarter = Period::quarter_of(state.store.today()).previous();
-    let period_text = q
-        .get("period")
-        .filter(|p| !p.trim().is_empty())
-        .map_or_else(|| last_quarter.label(), str::to_string);
-    // The page's parameters, with last quarter until a period is read.
-    let asked = request_of(&q, last_quarter);
+    let (period_text, asked, bad_period) = asked_for(&state, &q);
     let definitions = asked.definitions;
     let schemes = scheme_choices(&state).await?;
     let form = context! {
@@ -37,12 +31,9 @@ pub async fn classification(
         churn_options => ChurnBasis::ALL.iter().map(|c| context! { key => c.key(), label => c.label_zh() }).collect::<Vec<_>>(),
         repurchase_options => RepurchaseBasis::ALL.iter().map(|c| context! { key => c.key(), label => c.label_zh() }).collect::<Vec<_>>(),
     };
-    let outcome = match parse_period(&period_text) {
-        Err(r) => Err(ApiError::field("period", r)),
-        Ok(period) => {
-            let req = ReportRequest { period, ..asked };
-            crate::reports::classification(&state, &scope, &req, page.lang).await
-        }
+    let outcome = match bad_period {
+        Some(e) => Err(e),
+        None => crate::reports::classification(&state, &scope, &asked, page.lang).await,
     };
     let (report, error) = match outcome {
         Ok((r, _)) => (Some(r), None),
@@ -162,6 +153,24 @@ pub async fn moved_customers(
 /// Customers listed on the page (the API pages through all of them).
 const MOVED_SHOWN: usize = 500;
 
+/// The period a page asks for (last quarter by default), the request it
+/// makes (for last quarter while the period is bad) and the period's error.
+fn asked_for(state: &AppState, q: &FormData) -> (String, ReportRequest, Option<ApiError>) {
+    let last_quarter = Period::quarter_of(state.store.today()).previous();
+    let text = q
+        .get("period")
+        .filter(|p| !p.trim().is_empty())
+        .map_or_else(|| last_quarter.label(), str::to_string);
+    match parse_period(&text) {
+        Ok(period) => (text, request_of(q, period), None),
+        Err(r) => (
+            text,
+            request_of(q, last_quarter),
+            Some(ApiError::field("period", r)),
+        ),
+    }
+}
+
 /// The report parameters of a page's query (bad definitions fall back to the defaults).
 fn request_of(q: &FormData, period: Period) -> ReportRequest {
     ReportRequest {
@@ -196,18 +205,11 @@ pub async fn strategy(
 ) -> Result<Response, ApiError> {
     let scope = ReportScope::of(&page.user)?;
     let q = FormData::from_query(raw.as_deref());
-    let last_quarter = Period::quarter_of(state.store.today()).previous();
-    let period_text = q
-        .get("period")
-        .filter(|p| !p.trim().is_empty())
-        .map_or_else(|| last_quarter.label(), str::to_string);
+    let (period_text, asked, bad_period) = asked_for(&state, &q);
     let schemes = scheme_choices(&state).await?;
-    let outcome = match parse_period(&period_text) {
-        Err(r) => Err(ApiError::field("period", r)),
-        Ok(period) => {
-            let req = request_of(&q, period);
-            crate::reports::strategy(&state, &scope, &req, page.lang).await
-        }
+    let outcome = match bad_period {
+        Some(e) => Err(e),
+        None => crate::reports::strategy(&state, &scope, &asked, page.lang).await,
     };
     let form = context! {
         period => period_text, scheme => q.get("scheme").unwrap_or("value_tier"), segment => q.get("segment"),
