@@ -1,9 +1,10 @@
-//! The classification report (issue 9): for one scheme, one period and
-//! optionally one segment, within the reader's report scope — the class
-//! lines and transitions of kehu-core `report`, the SLA compliance of the
-//! period's service requests, and the anomaly report's trend over the last
-//! six periods. Also its tables as CSV/XLSX and the customers behind a
-//! transition.
+//! Period reports (issue 9) for one scheme, one period and optionally one
+//! segment, within the reader's report scope. The classification report:
+//! the class lines and transitions of kehu-core `report`, the SLA
+//! compliance of the period's service requests, and the anomaly report's
+//! trend over the last six periods, with its tables as CSV/XLSX. The
+//! strategy report: each class's strategy goal against what happened and
+//! its tasks (kehu-core `report::effect`).
 
 use crate::api::tasks::{sla_between, SlaReport};
 use crate::error::ApiError;
