@@ -567,6 +567,24 @@ impl Period {
     pub fn contains(&self, d: NaiveDate) -> bool {
         self.start <= d && d <= self.end
     }
+    /// Whole months in the period.
+    pub fn months(&self) -> u32 {
+        let next = self.end.succ_opt().unwrap_or(self.end);
+        ((next.year() - self.start.year()) * 12 + next.month() as i32 - self.start.month() as i32)
+            .max(1) as u32
+    }
+
+    /// The period of the same length just before this one.
+    pub fn previous(&self) -> Period {
+        let start = self
+            .start
+            .checked_sub_months(Months::new(self.months()))
+            .unwrap_or(self.start);
+        Period {
+            start,
+            end: self.start.pred_opt().unwrap_or(self.start),
+        }
+    }
 }
 
 /// Reads `2026-Q3` (or `2026Q3`, `2026-q3`), `2026-12`, `2026`.

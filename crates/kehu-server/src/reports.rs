@@ -80,9 +80,8 @@ pub fn window(period: &Period) -> ReportWindow {
         previous_end: previous.end,
         start: period.start,
         end: period.end,
-        created_from: day_start(period.start),
-        created_until: day_start(period.end.succ_opt().unwrap_or(period.end))
-            - chrono::Duration::microseconds(1),
+        starts_at: day_start(period.start),
+        ends_at: day_start(period.end.succ_opt().unwrap_or(period.end)),
     }
 }
 
@@ -161,19 +160,27 @@ struct Members {
     allowed: Option<RoaringBitmap>,
     /// The population's customers over the window.
     customers: Vec<CustomerPeriod>,
+    window: ReportWindow,
 }
 
+/// Reads the scheme, the population and its customers over the period;
+/// orders of the twelve months before the period only when `year_before`
+/// (churn by the year, retention, the same period a year earlier).
 async fn members(
     state: &AppState,
     scope: &ReportScope,
     req: &ReportRequest,
-    w: &ReportWindow,
+    year_before: bool,
 ) -> Result<Members, ApiError> {
+    let mut window = window(&req.period);
+    if !year_before {
+        window.year_start = window.previous_start;
+    }
     let (scheme_name, classes) = scheme_classes(state, &req.scheme).await?;
     let allowed = population(state, &scope.customers, req.segment.as_deref()).await?;
     let customers = state
         .store
-        .customer_periods(&req.scheme, w)
+        .customer_periods(&req.scheme, &window)
         .await?
         .into_iter()
         .filter(|c| admits(&allowed, c.customer_id))
@@ -183,27 +190,37 @@ async fn members(
         classes,
         allowed,
         customers,
+        window,
     })
 }
 
-/// The report and the customers it was made of.
+/// The population's customers over a report's period (for the lists
+/// behind its numbers, without the report's other reads) and the scheme's name.
+pub async fn period_customers(
+    state: &AppState,
+    scope: &ReportScope,
+    req: &ReportRequest,
+    year_before: bool,
+) -> Result<(String, Vec<CustomerPeriod>), ApiError> {
+    let m = members(state, scope, req, year_before).await?;
+    Ok((m.scheme_name, m.customers))
+}
+
+/// The classification report.
 pub async fn classification(
     state: &AppState,
     scope: &ReportScope,
     req: &ReportRequest,
     lang: Lang,
-) -> Result<(ClassificationReport, Vec<CustomerPeriod>), ApiError> {
-    let mut w = window(&req.period);
-    if req.definitions.churn != kehu_core::report::ChurnBasis::Year {
-        // The year before the period is read only for the churn basis that needs it.
-        w.year_start = w.previous_start;
-    }
+) -> Result<ClassificationReport, ApiError> {
+    let year_before = req.definitions.churn == kehu_core::report::ChurnBasis::Year;
     let Members {
         scheme_name,
         classes,
         allowed,
         customers,
-    } = members(state, scope, req, &w).await?;
+        ..
+    } = members(state, scope, req, year_before).await?;
     let report = class_report(&req.period, &classes, req.definitions, &customers);
     let sla = sla_between(
         state,
@@ -213,45 +230,20 @@ pub async fn classification(
     )
     .await?;
     let quality = quality_trend(state, &req.period, &allowed).await?;
+    let d = req.definitions;
     let definition_text = DefinitionText {
-        churn: describe(
-            req.definitions.churn.label_zh(),
-            req.definitions.churn.key(),
-            lang,
-        ),
-        repurchase: describe(
-            req.definitions.repurchase.label_zh(),
-            req.definitions.repurchase.key(),
-            lang,
-        ),
+        churn: say(lang, d.churn.label_zh(), d.churn.label_en()),
+        repurchase: say(lang, d.repurchase.label_zh(), d.repurchase.label_en()),
     };
-    Ok((
-        ClassificationReport {
-            scheme: req.scheme.clone(),
-            scheme_name,
-            segment: req.segment.clone(),
-            report,
-            definition_text,
-            sla,
-            quality,
-        },
-        customers,
-    ))
-}
-
-fn describe(zh: &str, key: &str, lang: Lang) -> String {
-    match (lang, key) {
-        (Lang::Zh, _) => zh.to_string(),
-        (Lang::En, "previous_period") => "bought in the previous period, not in this one".into(),
-        (Lang::En, "year") => "bought in the 12 months before the period, not in it".into(),
-        (Lang::En, "within_period") => {
-            "bought on two or more days within the period (of the period's buyers)".into()
-        }
-        (Lang::En, _) => {
-            "bought in the previous period and again in this one (of the previous period's buyers)"
-                .into()
-        }
-    }
+    Ok(ClassificationReport {
+        scheme: req.scheme.clone(),
+        scheme_name,
+        segment: req.segment.clone(),
+        report,
+        definition_text,
+        sla,
+        quality,
+    })
 }
 
 /// Findings found, resolved and open at the end of each of the last six periods.
@@ -542,20 +534,20 @@ pub struct StrategyReport {
     pub definitions: Vec<(String, String)>,
 }
 
-/// The strategy effectiveness report and the customers it was made of.
+/// The strategy effectiveness report.
 pub async fn strategy(
     state: &AppState,
     scope: &ReportScope,
     req: &ReportRequest,
     lang: Lang,
-) -> Result<(StrategyReport, Vec<CustomerPeriod>), ApiError> {
-    let w = window(&req.period);
+) -> Result<StrategyReport, ApiError> {
     let Members {
         scheme_name,
         classes,
         allowed,
         customers,
-    } = members(state, scope, req, &w).await?;
+        window: w,
+    } = members(state, scope, req, true).await?;
     let strategies: Vec<kehu_core::strategy::Strategy> = state
         .store
         .strategies()
@@ -567,12 +559,7 @@ pub async fn strategy(
     let mut tasks: BTreeMap<String, TaskCounts> = BTreeMap::new();
     for t in state
         .store
-        .strategy_tasks_due(
-            &req.scheme,
-            w.created_from,
-            w.created_until,
-            chrono::Utc::now(),
-        )
+        .strategy_tasks_due(&req.scheme, w.starts_at, w.ends_at, chrono::Utc::now())
         .await?
         .into_iter()
         .filter(|t| admits(&allowed, t.customer_id))
@@ -589,21 +576,24 @@ pub async fn strategy(
         .iter()
         .map(|m| (m.key().to_string(), metric_definition(*m, lang).to_string()))
         .collect();
-    Ok((
-        StrategyReport {
-            scheme: req.scheme.clone(),
-            scheme_name,
-            segment: req.segment.clone(),
-            period: req.period.label(),
-            start: req.period.start,
-            end: req.period.end,
-            ago_start: w.ago_start,
-            ago_end: w.ago_end,
-            lines,
-            definitions,
-        },
-        customers,
-    ))
+    Ok(StrategyReport {
+        scheme: req.scheme.clone(),
+        scheme_name,
+        segment: req.segment.clone(),
+        period: req.period.label(),
+        start: req.period.start,
+        end: req.period.end,
+        ago_start: w.ago_start,
+        ago_end: w.ago_end,
+        lines,
+        definitions,
+    })
+}
+
+/// The strategy table as a CSV or XLSX file.
+pub fn strategy_file(r: &StrategyReport, format: Format, lang: Lang) -> Result<Vec<u8>, ApiError> {
+    let (header, rows) = strategy_table(r, lang);
+    crate::export::table_file(format, "策略效果", &header, &rows, &[5, 6, 9, 10, 11, 14])
 }
 
 fn metric_definition(m: kehu_core::strategy::GoalMetric, lang: Lang) -> &'static str {

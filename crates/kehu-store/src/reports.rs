@@ -23,9 +23,10 @@ pub struct ReportWindow {
     pub ago_end: NaiveDate,
     pub start: NaiveDate,
     pub end: NaiveDate,
-    /// The period's first and last instants (customers created in between are new).
-    pub created_from: DateTime<Utc>,
-    pub created_until: DateTime<Utc>,
+    /// The period's first instant and the instant after it (customers
+    /// created in between are new; tasks due in between are the period's).
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
 }
 
 /// One customer's orders in the report's windows.
@@ -62,8 +63,8 @@ impl Store {
         let customers = Read::Bulk
             .all(
                 &mut db,
-                "SELECT id, created_at FROM customers WHERE created_at <= $1 ORDER BY id",
-                args![w.created_until],
+                "SELECT id, created_at FROM customers WHERE created_at < $1 ORDER BY id",
+                args![w.ends_at],
                 |r: &dyn RowGet| Ok((r.int("id")?, r.time("created_at")?)),
             )
             .await?;
@@ -71,7 +72,7 @@ impl Store {
             .iter()
             .map(|&(id, created)| CustomerPeriod {
                 customer_id: id,
-                is_new: created >= w.created_from,
+                is_new: created >= w.starts_at,
                 ..CustomerPeriod::default()
             })
             .collect();

@@ -70,19 +70,16 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
     };
     let scope = kehu_server::reports::ReportScope::all();
     let bytes = if o.kind == "strategy" {
-        let (report, _) = kehu_server::reports::strategy(&state, &scope, &req, Lang::Zh)
+        let report = kehu_server::reports::strategy(&state, &scope, &req, Lang::Zh)
             .await
             .map_err(crate::one_line)?;
         match format {
             None => json_bytes(&report)?,
-            Some(f) => {
-                let (header, rows) = kehu_server::reports::strategy_table(&report, Lang::Zh);
-                kehu_server::export::table_file(f, "策略效果", &header, &rows, &[])
-                    .map_err(crate::one_line)?
-            }
+            Some(f) => kehu_server::reports::strategy_file(&report, f, Lang::Zh)
+                .map_err(crate::one_line)?,
         }
     } else {
-        let (report, _) = kehu_server::reports::classification(&state, &scope, &req, Lang::Zh)
+        let report = kehu_server::reports::classification(&state, &scope, &req, Lang::Zh)
             .await
             .map_err(crate::one_line)?;
         match format {

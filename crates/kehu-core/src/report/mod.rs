@@ -9,30 +9,9 @@
 //! Rates and shares are integers in 1/10000 (12.34 % = 1234), money in fen.
 
 use crate::strategy::Period;
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-
-impl Period {
-    /// Whole months in the period.
-    pub fn months(&self) -> u32 {
-        let next = self.end.succ_opt().unwrap_or(self.end);
-        ((next.year() - self.start.year()) * 12 + next.month() as i32 - self.start.month() as i32)
-            .max(1) as u32
-    }
-
-    /// The period of the same length just before this one.
-    pub fn previous(&self) -> Period {
-        let start = self
-            .start
-            .checked_sub_months(Months::new(self.months()))
-            .unwrap_or(self.start);
-        Period {
-            start,
-            end: self.start.pred_opt().unwrap_or(self.start),
-        }
-    }
-}
 
 labelled_enum!(
     /// Who counts as churned: bought in the previous period (or the twelve
@@ -52,6 +31,28 @@ labelled_enum!(
         AcrossPeriods = "across_periods" / "上期与本期均有购买（占上期下单客户）",
     }
 );
+
+impl ChurnBasis {
+    pub fn label_en(self) -> &'static str {
+        match self {
+            ChurnBasis::PreviousPeriod => "bought in the previous period, not in this one",
+            ChurnBasis::Year => "bought in the 12 months before the period, not in it",
+        }
+    }
+}
+
+impl RepurchaseBasis {
+    pub fn label_en(self) -> &'static str {
+        match self {
+            RepurchaseBasis::WithinPeriod => {
+                "bought on two or more days within the period (of the period's buyers)"
+            }
+            RepurchaseBasis::AcrossPeriods => {
+                "bought in the previous period and again in this one (of the previous period's buyers)"
+            }
+        }
+    }
+}
 
 /// How churn and repurchase are counted (stated on the report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

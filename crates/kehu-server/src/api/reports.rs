@@ -137,23 +137,50 @@ pub async fn classification(
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
     let req = report_request(&mut q)?;
-    let format = q.take("format").filter(|f| !f.is_empty() && f != "json");
+    let format = file_format(&mut q)?;
     let table = q.take("table");
     let scope = crate::reports::ReportScope::of(&user)?;
-    let (report, _) = crate::reports::classification(&state, &scope, &req, lang).await?;
+    let report = crate::reports::classification(&state, &scope, &req, lang).await?;
     let Some(format) = format else {
         return Ok(Json(report).into_response());
     };
-    let format = Format::parse(&format).map_err(|r| ApiError::field("format", r))?;
     let file = crate::reports::report_file(&report, format, table.as_deref(), lang)?;
+    Ok(download(
+        &state,
+        &user,
+        "classification",
+        &req,
+        format,
+        file,
+    ))
+}
+
+/// `format`: None for JSON (the default), checked before any work.
+fn file_format(q: &mut QueryPairs) -> Result<Option<Format>, ApiError> {
+    q.take("format")
+        .filter(|f| !f.is_empty() && f != "json")
+        .map(|f| Format::parse(&f).map_err(|r| ApiError::field("format", r)))
+        .transpose()
+}
+
+/// A report file, audited as an export.
+fn download(
+    state: &AppState,
+    user: &CurrentUser,
+    kind: &str,
+    req: &ReportRequest,
+    format: Format,
+    file: Vec<u8>,
+) -> Response {
+    let period = req.period.label();
     state.audit(
-        Some(&user),
+        Some(user),
         "export",
-        format!("report:classification:{}", req.scheme),
-        serde_json::json!({"format": format.extension(), "period": report.report.period}),
+        format!("report:{kind}:{}", req.scheme),
+        serde_json::json!({"format": format.extension(), "period": period, "segment": req.segment}),
     );
-    let name = format!("classification-{}-{}", req.scheme, report.report.period);
-    Ok(crate::export::download(format, &name, file))
+    let name = format!("{kind}-{}-{period}", req.scheme);
+    crate::export::download(format, &name, file)
 }
 
 /// The customers behind one cell of the transition matrix.
@@ -174,7 +201,6 @@ pub struct MovedPage {
 pub async fn moved_customers(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
     let req = report_request(&mut q)?;
@@ -189,8 +215,7 @@ pub async fn moved_customers(
     let limit = q.take_number("limit", 50)?.clamp(1, 1000) as usize;
     let offset = q.take_number("offset", 0)?.max(0) as usize;
     let scope = crate::reports::ReportScope::of(&user)?;
-    let (_, customers) =
-        crate::reports::classification(&state, &scope, &req, lang_of(&headers)).await?;
+    let (_, customers) = crate::reports::period_customers(&state, &scope, &req, false).await?;
     let ids: Vec<i64> = moved(&customers, from.as_deref(), to.as_deref()).collect();
     customer_page(&state, &ids, limit, offset).await
 }
@@ -214,24 +239,14 @@ pub async fn strategy(
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
     let req = report_request(&mut q)?;
-    let format = q.take("format").filter(|f| !f.is_empty() && f != "json");
+    let format = file_format(&mut q)?;
     let scope = crate::reports::ReportScope::of(&user)?;
-    let (report, _) = crate::reports::strategy(&state, &scope, &req, lang).await?;
+    let report = crate::reports::strategy(&state, &scope, &req, lang).await?;
     let Some(format) = format else {
         return Ok(Json(report).into_response());
     };
-    let format = Format::parse(&format).map_err(|r| ApiError::field("format", r))?;
-    let (header, rows) = crate::reports::strategy_table(&report, lang);
-    let file =
-        crate::export::table_file(format, "策略效果", &header, &rows, &[5, 6, 9, 10, 11, 14])?;
-    state.audit(
-        Some(&user),
-        "export",
-        format!("report:strategy:{}", req.scheme),
-        serde_json::json!({"format": format.extension(), "period": report.period}),
-    );
-    let name = format!("strategy-{}-{}", req.scheme, report.period);
-    Ok(crate::export::download(format, &name, file))
+    let file = crate::reports::strategy_file(&report, format, lang)?;
+    Ok(download(&state, &user, "strategy", &req, format, file))
 }
 
 /// The customers behind a class's numbers in the strategy report:
@@ -245,7 +260,6 @@ pub async fn strategy(
 pub async fn strategy_customers(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
     let req = report_request(&mut q)?;
@@ -266,7 +280,7 @@ pub async fn strategy_customers(
     let limit = q.take_number("limit", 50)?.clamp(1, 1000) as usize;
     let offset = q.take_number("offset", 0)?.max(0) as usize;
     let scope = crate::reports::ReportScope::of(&user)?;
-    let (_, customers) = crate::reports::strategy(&state, &scope, &req, lang_of(&headers)).await?;
+    let (_, customers) = crate::reports::period_customers(&state, &scope, &req, true).await?;
     let ids: Vec<i64> = behind(&customers, &class, measure).collect();
     customer_page(&state, &ids, limit, offset).await
 }

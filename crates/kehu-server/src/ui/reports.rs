@@ -10,7 +10,7 @@ use crate::reports::{class_table, percent, transition_table, ReportRequest, Repo
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use kehu_core::report::{ChurnBasis, Definitions, RepurchaseBasis};
+use kehu_core::report::{ChurnBasis, CustomerPeriod, Definitions, RepurchaseBasis};
 use kehu_core::strategy::{parse_period, Period};
 use minijinja::{context, Value};
 
@@ -36,7 +36,7 @@ pub async fn classification(
         None => crate::reports::classification(&state, &scope, &asked, page.lang).await,
     };
     let (report, error) = match outcome {
-        Ok((r, _)) => (Some(r), None),
+        Ok(r) => (Some(r), None),
         // A bad period, scheme or segment is shown above the form, not as an error page.
         Err(ApiError::Validation(e)) => (None, Some(validation_text(&e, page.lang))),
         Err(e) => return Err(e),
@@ -115,37 +115,29 @@ pub async fn moved_customers(
     page: Page,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let scope = ReportScope::of(&page.user)?;
-    let q = FormData::from_query(raw.as_deref());
-    let period = parse_period(q.get("period").unwrap_or_default())
-        .map_err(|r| ApiError::field("period", r))?;
-    let class = |key: &str| {
-        q.get(key)
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && *v != "-")
-            .map(str::to_string)
-    };
-    let req = request_of(&q, period);
-    let (report, customers) =
-        crate::reports::classification(&state, &scope, &req, page.lang).await?;
-    let (from, to) = (class("from"), class("to"));
-    let ids: Vec<i64> =
-        kehu_core::report::moved(&customers, from.as_deref(), to.as_deref()).collect();
     let none = page.t("未分类", "not classified").to_string();
-    let what = format!(
-        "{} → {}",
-        from.unwrap_or_else(|| none.clone()),
-        to.unwrap_or(none)
-    );
     list_page(
         &state,
         &page,
-        &report.scheme_name,
-        &report.report.period,
-        what,
-        &ids,
         raw.as_deref(),
         "/reports/classification",
+        false,
+        |q, customers| {
+            let class = |key: &str| {
+                q.get(key)
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty() && *v != "-")
+                    .map(str::to_string)
+            };
+            let (from, to) = (class("from"), class("to"));
+            let ids = kehu_core::report::moved(customers, from.as_deref(), to.as_deref()).collect();
+            let what = format!(
+                "{} → {}",
+                from.unwrap_or_else(|| none.clone()),
+                to.unwrap_or_else(|| none.clone())
+            );
+            Ok((what, ids))
+        },
     )
     .await
 }
@@ -215,7 +207,7 @@ pub async fn strategy(
         period => period_text, scheme => q.get("scheme").unwrap_or("value_tier"), segment => q.get("segment"),
     };
     let ctx = match outcome {
-        Ok((r, _)) => {
+        Ok(r) => {
             let (header, rows) = crate::reports::strategy_table(&r, page.lang);
             let query = raw.clone().unwrap_or_default();
             let links = r
@@ -246,30 +238,31 @@ pub async fn strategy_customers(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     use kehu_core::report::effect::{behind, Measure};
-    let scope = ReportScope::of(&page.user)?;
-    let q = FormData::from_query(raw.as_deref());
-    let period = parse_period(q.get("period").unwrap_or_default())
-        .map_err(|r| ApiError::field("period", r))?;
-    let class = q.get("class").unwrap_or_default().to_string();
-    let measure = Measure::parse(q.get("measure").unwrap_or_default())
-        .ok_or_else(|| ApiError::field("measure", kehu_core::Reason::Required))?;
-    let req = request_of(&q, period);
-    let (report, customers) = crate::reports::strategy(&state, &scope, &req, page.lang).await?;
-    let ids: Vec<i64> = behind(&customers, &class, measure).collect();
-    let what = match measure {
-        Measure::Members => page.t("期初客户", "customers at the start"),
-        Measure::Bought => page.t("本期下单", "bought in the period"),
-        Measure::Lapsed => page.t("未保留（期前有购买、本期无）", "not retained"),
-    };
     list_page(
         &state,
         &page,
-        &report.scheme_name,
-        &report.period,
-        format!("{class} · {what}"),
-        &ids,
         raw.as_deref(),
         "/reports/strategy",
+        true,
+        |q, customers| {
+            let class = q.get("class").unwrap_or_default();
+            let measure =
+                Measure::parse(q.get("measure").unwrap_or_default()).ok_or_else(|| {
+                    ApiError::field(
+                        "measure",
+                        kehu_core::Reason::UnknownOption {
+                            allowed: vec!["members".into(), "bought".into(), "lapsed".into()],
+                        },
+                    )
+                })?;
+            let what = match measure {
+                Measure::Members => page.t("期初客户", "customers at the start"),
+                Measure::Bought => page.t("本期下单", "bought in the period"),
+                Measure::Lapsed => page.t("未保留（期前有购买、本期无）", "not retained"),
+            };
+            let ids = behind(customers, class, measure).collect();
+            Ok((format!("{class} · {what}"), ids))
+        },
     )
     .await
 }
@@ -292,18 +285,25 @@ fn validation_text(e: &kehu_core::ValidationErrors, lang: kehu_core::Lang) -> St
         .join("; ")
 }
 
-/// The page listing the customers behind one of a report's numbers.
-#[allow(clippy::too_many_arguments)]
+/// The page listing the customers behind one of a report's numbers: the
+/// report's parameters from the query, its population's customers, and
+/// `pick` choosing some of them (with what they are).
 async fn list_page(
     state: &AppState,
     page: &Page,
-    scheme: &str,
-    period: &str,
-    what: String,
-    ids: &[i64],
     query: Option<&str>,
     report: &str,
+    year_before: bool,
+    pick: impl FnOnce(&FormData, &[CustomerPeriod]) -> Result<(String, Vec<i64>), ApiError>,
 ) -> Result<Response, ApiError> {
+    let scope = ReportScope::of(&page.user)?;
+    let q = FormData::from_query(query);
+    let period = parse_period(q.get("period").unwrap_or_default())
+        .map_err(|r| ApiError::field("period", r))?;
+    let req = request_of(&q, period);
+    let (scheme, customers) =
+        crate::reports::period_customers(state, &scope, &req, year_before).await?;
+    let (what, ids) = pick(&q, &customers)?;
     let shown: Vec<i64> = ids.iter().take(MOVED_SHOWN).copied().collect();
     let list = state.store.customers_in(&shown).await?;
     Ok(page.render(
@@ -311,7 +311,7 @@ async fn list_page(
         "reports/moved.html",
         "reports",
         context! {
-            scheme, period, what,
+            scheme, period => period.label(), what,
             total => ids.len(), more => ids.len() > MOVED_SHOWN,
             back => format!("{report}?{}", query.unwrap_or_default()),
             customers => list.iter().map(|c| context! { id => c.id, code => c.code.clone(), name => c.name.clone(), region => c.sales_region.clone() }).collect::<Vec<_>>(),
