@@ -30,6 +30,7 @@ pub mod audit;
 pub mod calendar;
 pub mod classify;
 pub mod contact;
+pub mod crosssell;
 pub mod custom_field;
 pub mod customer;
 pub mod date;

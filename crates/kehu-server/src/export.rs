@@ -183,6 +183,51 @@ pub fn table_file(
     }
 }
 
+/// One table of a report: its key (for `table=`), sheet name, header and
+/// rows, and the columns of whole numbers.
+pub type Table<'a> = (
+    &'a str,
+    &'a str,
+    (Vec<String>, Vec<Vec<String>>),
+    &'a [usize],
+);
+
+/// A report of several tables: CSV of the one `table` names (default the
+/// first), or XLSX of them all.
+pub fn tables_file(
+    format: Format,
+    table: Option<&str>,
+    tables: &[Table<'_>],
+) -> Result<Vec<u8>, ApiError> {
+    match format {
+        Format::Csv => {
+            let key = table.filter(|t| !t.is_empty()).unwrap_or(tables[0].0);
+            let Some((_, sheet, (header, rows), numbers)) = tables.iter().find(|t| t.0 == key)
+            else {
+                return Err(ApiError::field(
+                    "table",
+                    kehu_core::Reason::UnknownOption {
+                        allowed: tables.iter().map(|t| t.0.to_string()).collect(),
+                    },
+                ));
+            };
+            table_file(format, sheet, header, rows, numbers)
+        }
+        Format::Xlsx => {
+            let sheets: Vec<Sheet<'_>> = tables
+                .iter()
+                .map(|(_, name, (header, rows), numbers)| Sheet {
+                    name,
+                    header,
+                    rows,
+                    number_columns: numbers,
+                })
+                .collect();
+            workbook(&sheets)
+        }
+    }
+}
+
 fn csv(header: &[String], rows: &[Vec<String>]) -> Vec<u8> {
     let mut out = String::from("\u{feff}");
     for line in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {

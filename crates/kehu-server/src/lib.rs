@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod classifier;
+pub mod crosssell;
 pub mod duplicates;
 pub mod error;
 pub mod export;

@@ -8,7 +8,7 @@
 
 use crate::api::tasks::{sla_between, SlaReport};
 use crate::error::ApiError;
-use crate::export::{Format, Sheet};
+use crate::export::Format;
 use crate::AppState;
 use chrono::{Months, NaiveTime};
 use kehu_core::report::effect::{effect_report, EffectLine, TaskCounts};
@@ -112,7 +112,7 @@ impl ReportScope {
 
 /// The customers in scope, narrowed to the segment when there is one;
 /// None: everyone (no need to consult the segment index).
-async fn population(
+pub async fn population(
     state: &AppState,
     scope: &ScopeFilter,
     segment: Option<&str>,
@@ -283,7 +283,7 @@ async fn quality_trend(
 }
 
 /// A text in the reader's language.
-fn say(lang: Lang, zh: &str, en: &str) -> String {
+pub fn say(lang: Lang, zh: &str, en: &str) -> String {
     match lang {
         Lang::Zh => zh.to_string(),
         Lang::En => en.to_string(),
@@ -460,6 +460,8 @@ pub fn report_file(
     table: Option<&str>,
     lang: Lang,
 ) -> Result<Vec<u8>, ApiError> {
+    // The transition counts are whole numbers after the first column.
+    let transition_numbers: Vec<usize> = (1..=r.report.classes.len()).collect();
     let tables = [
         (
             "classes",
@@ -471,7 +473,7 @@ pub fn report_file(
             "transitions",
             "迁移矩阵",
             transition_table(r, lang),
-            &[][..],
+            &transition_numbers[..],
         ),
         ("sla", "服务时限", sla_table(r, lang), &[2, 3, 4, 5, 6][..]),
         (
@@ -481,39 +483,7 @@ pub fn report_file(
             &[1, 2, 3][..],
         ),
     ];
-    match format {
-        Format::Csv => {
-            let key = table.filter(|t| !t.is_empty()).unwrap_or("classes");
-            let Some((_, sheet, (header, rows), numbers)) = tables.iter().find(|t| t.0 == key)
-            else {
-                return Err(ApiError::field(
-                    "table",
-                    Reason::UnknownOption {
-                        allowed: tables.iter().map(|t| t.0.to_string()).collect(),
-                    },
-                ));
-            };
-            crate::export::table_file(format, sheet, header, rows, numbers)
-        }
-        Format::Xlsx => {
-            // The transition counts are whole numbers after the first column.
-            let transition_numbers: Vec<usize> = (1..=r.report.classes.len()).collect();
-            let sheets: Vec<Sheet<'_>> = tables
-                .iter()
-                .map(|(key, name, (header, rows), numbers)| Sheet {
-                    name,
-                    header,
-                    rows,
-                    number_columns: if *key == "transitions" {
-                        &transition_numbers
-                    } else {
-                        numbers
-                    },
-                })
-                .collect();
-            crate::export::workbook(&sheets)
-        }
-    }
+    crate::export::tables_file(format, table, &tables)
 }
 
 /// Strategy effectiveness of a scheme's classes in a period.

@@ -10,6 +10,7 @@
 use crate::error::ApiError;
 use chrono::NaiveDate;
 use kehu_core::classify::Facts;
+use kehu_core::crosssell::{self, Buyers, Facet, FacetKind, Group};
 use kehu_core::segment::{
     evaluate, range_holds, Atom, AtomSource, Plan, SegmentFieldKind, SEGMENT_FIELDS,
 };
@@ -21,7 +22,7 @@ use kehu_store::tags::RuleChanges;
 use kehu_store::{ScopeFilter, Store};
 use roaring::RoaringBitmap;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -87,6 +88,15 @@ impl Categorical {
             c => self.names.get(c as usize).map(String::as_str),
         }
     }
+
+    /// Every value with its customers (values nobody has any more too).
+    fn values(&self) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+        self.names
+            .iter()
+            .zip(&self.sets)
+            .skip(1)
+            .map(|(n, s)| (n.as_str(), s))
+    }
 }
 
 /// Marks a missing number in a dense column.
@@ -112,6 +122,9 @@ pub struct SegmentIndex {
     /// The day the windowed aggregates were computed for (None: not yet;
     /// they are computed when a segment first reads one).
     windows: Option<NaiveDate>,
+    /// Who bought each product line, in the 12 months up to `windows` and
+    /// ever (computed with the windows).
+    products: BTreeMap<String, Buyers>,
 }
 
 fn small_id(id: i64) -> Result<u32, ApiError> {
@@ -132,6 +145,7 @@ impl SegmentIndex {
             own: Vec::new(),
             unions: std::sync::Mutex::new(HashMap::new()),
             windows: None,
+            products: BTreeMap::new(),
         }
     }
 
@@ -239,7 +253,26 @@ impl SegmentIndex {
     }
 
     fn set_windows(&mut self, f: &Facts, today: NaiveDate) -> Result<(), ApiError> {
-        let id = small_id(f.customer_id)? as usize;
+        let customer = small_id(f.customer_id)?;
+        for b in self.products.values_mut() {
+            b.recent.remove(customer);
+            b.ever.remove(customer);
+        }
+        let year_ago = today - chrono::Months::new(12);
+        for o in &f.orders {
+            if let Some(line) = o.line.as_deref() {
+                if !self.products.contains_key(line) {
+                    self.products.insert(line.to_string(), Buyers::default());
+                }
+                if let Some(b) = self.products.get_mut(line) {
+                    b.ever.insert(customer);
+                    if o.on > year_ago && o.on <= today {
+                        b.recent.insert(customer);
+                    }
+                }
+            }
+        }
+        let id = customer as usize;
         for field in SEGMENT_FIELDS {
             if let Some(w) = field.window {
                 let col = self.numbers.entry(field.key).or_default();
@@ -269,6 +302,10 @@ impl SegmentIndex {
         }
         for t in self.tags.values_mut() {
             t.remove(id);
+        }
+        for b in self.products.values_mut() {
+            b.recent.remove(id);
+            b.ever.remove(id);
         }
     }
 
@@ -420,6 +457,67 @@ impl SegmentIndex {
             .map(|(&t, b)| (t, (b & &self.live).len()))
             .collect()
     }
+
+    /// Where a facet's values live: the scheme's classes, the industry
+    /// field, the size scheme's classes.
+    fn facet_column<'a>(
+        &'a self,
+        kind: FacetKind,
+        scheme: &'a str,
+    ) -> Option<(&'a str, &'a Categorical)> {
+        let (field, column) = match kind {
+            FacetKind::Class => (scheme, self.classes.get(scheme)),
+            FacetKind::Industry => ("industry", self.text.get("industry")),
+            FacetKind::Size => (SIZE_SCHEME, self.classes.get(SIZE_SCHEME)),
+        };
+        column.map(|c| (field, c))
+    }
+
+    /// The facets one customer has, with everyone sharing each.
+    fn facets_of(&self, id: u32, scheme: &str) -> Vec<(Facet, RoaringBitmap)> {
+        FACETS
+            .into_iter()
+            .filter_map(|kind| {
+                let (field, column) = self.facet_column(kind, scheme)?;
+                let value = column.value_of(id)?;
+                let members = column.customers(value)?.clone();
+                Some((facet(kind, field, value), members))
+            })
+            .collect()
+    }
+
+    /// Every value of one facet, with its customers.
+    fn facet_values(&self, kind: FacetKind, scheme: &str) -> Vec<(Facet, RoaringBitmap)> {
+        self.facet_column(kind, scheme)
+            .map(|(field, column)| {
+                column
+                    .values()
+                    .filter(|(_, set)| !set.is_empty())
+                    .map(|(value, set)| (facet(kind, field, value), set.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A number column's value for one customer; 0 when missing.
+    fn number(&self, field: &str, id: u32) -> i64 {
+        match self.numbers.get(field).and_then(|c| c.get(id as usize)) {
+            Some(&n) if n != MISSING => n,
+            _ => 0,
+        }
+    }
+}
+
+/// The scheme whose classes are a customer's size (大型/中型/小型).
+const SIZE_SCHEME: &str = "industry_size";
+const FACETS: [FacetKind; 3] = [FacetKind::Class, FacetKind::Industry, FacetKind::Size];
+
+fn facet(kind: FacetKind, field: &str, value: &str) -> Facet {
+    Facet {
+        kind,
+        field: field.to_string(),
+        value: value.to_string(),
+    }
 }
 
 /// A plan evaluated against the index within one reader's universe.
@@ -556,15 +654,79 @@ impl Segments {
         Ok(f(idx))
     }
 
-    /// Loads the index now (at start, so the first query is fast).
-    pub async fn warm(&self) -> Result<(), ApiError> {
-        // A plan that reads a window: today's aggregates are computed too.
+    /// With today's windowed aggregates and product buyers computed.
+    async fn with_windows<T>(&self, f: impl FnOnce(&SegmentIndex) -> T) -> Result<T, ApiError> {
+        // A plan that reads a window makes the index compute them.
         let windows = Plan::Atom(Atom::Range {
             field: "purchase_30d_fen",
             op: kehu_core::expr::CmpOp::Ge,
             value: 0,
         });
-        self.with_index_for(Some(&windows), |_| ()).await
+        self.with_index_for(Some(&windows), f).await
+    }
+
+    /// Loads the index now (at start, so the first query is fast).
+    pub async fn warm(&self) -> Result<(), ApiError> {
+        self.with_windows(|_| ()).await
+    }
+
+    /// A customer's peers in `scheme` (class, industry, size; widened when
+    /// too few), the products they buy that it never bought, and the peers
+    /// most like it among those `visible` to the reader.
+    pub async fn cross_sell(
+        &self,
+        customer: i64,
+        scheme: &str,
+        min_share: i64,
+        limit: usize,
+        visible: &ScopeFilter,
+    ) -> Result<crate::crosssell::Peers, ApiError> {
+        let id = small_id(customer)?;
+        self.with_windows(|idx| {
+            let facets = idx.facets_of(id, scheme);
+            let (group, widened) = crosssell::peer_group(id, &facets, &idx.live);
+            let suggestions =
+                crosssell::suggestions(id, &group, &idx.products, &idx.live, min_share);
+            let seen = Group {
+                members: &group.members & &idx.scope(visible),
+                facets: group.facets.clone(),
+            };
+            let buying = |c: u32| crosssell::Buying {
+                purchase_12m_fen: idx.number("purchase_12m_fen", c),
+                orders: idx.number("order_count", c),
+            };
+            let similar = crosssell::similar(id, &seen, &idx.products, buying, limit);
+            crate::crosssell::Peers {
+                group,
+                widened,
+                suggestions,
+                similar,
+            }
+        })
+        .await
+    }
+
+    /// The population's size and, per product, its customers (None:
+    /// everyone) who never bought it and are in a class × industry × size group of
+    /// `scheme` (over everyone) where at least `min_share` buy it.
+    pub async fn opportunities(
+        &self,
+        scheme: &str,
+        population: Option<&RoaringBitmap>,
+        min_share: i64,
+    ) -> Result<(u64, Vec<(crosssell::Opportunity, RoaringBitmap)>), ApiError> {
+        self.with_windows(|idx| {
+            let population = population.map_or_else(|| idx.live.clone(), |p| p & &idx.live);
+            let groups = crosssell::groups(
+                &idx.facet_values(FacetKind::Class, scheme),
+                &idx.facet_values(FacetKind::Industry, scheme),
+                &idx.facet_values(FacetKind::Size, scheme),
+                &idx.live,
+            );
+            let found = crosssell::opportunities(&population, &groups, &idx.products, min_share);
+            (population.len(), found)
+        })
+        .await
     }
 
     /// The customers in `scope` that `plan` holds for: the count, and up to

@@ -145,16 +145,18 @@ enum Command {
         #[command(subcommand)]
         command: TasksCommand,
     },
-    /// A period report: `classification` (class distribution, transitions,
+    /// A report: `classification` (class distribution, transitions,
     /// revenue, churn and repurchase by class, SLA, data quality) or
     /// `strategy` (each class's strategy goal against what happened, and
-    /// its tasks).
+    /// its tasks) for a period; `cross_sell` (per product, the customers
+    /// who never bought it in groups of the same class, industry and size
+    /// that do) as of today.
     Report {
-        /// The report: classification or strategy.
+        /// The report: classification, strategy or cross_sell.
         kind: String,
-        /// 2026-Q3, 2026-09 or 2026.
+        /// 2026-Q3, 2026-09 or 2026 (classification and strategy).
         #[arg(long)]
-        period: String,
+        period: Option<String>,
         /// The scheme's key.
         #[arg(long, default_value = "value_tier")]
         scheme: String,
@@ -164,9 +166,13 @@ enum Command {
         /// json, csv or xlsx.
         #[arg(long, default_value = "json")]
         format: String,
-        /// For CSV: classes (default), transitions, sla or quality.
+        /// For CSV: classes (default), transitions, sla or quality;
+        /// cross_sell: products (default) or groups.
         #[arg(long)]
         table: Option<String>,
+        /// cross_sell: the whole percent of a group that must buy a product (default 30).
+        #[arg(long)]
+        min_share: Option<String>,
         /// Churn: previous_period (default) or year.
         #[arg(long)]
         churn: Option<String>,
@@ -556,6 +562,7 @@ async fn run(cli: Cli) -> Result<()> {
             segment,
             format,
             table,
+            min_share,
             churn,
             repurchase,
             out,
@@ -569,6 +576,7 @@ async fn run(cli: Cli) -> Result<()> {
                     segment,
                     format,
                     table,
+                    min_share,
                     churn,
                     repurchase,
                     out,

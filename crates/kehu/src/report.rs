@@ -1,6 +1,7 @@
 //! `kehu report KIND --period PERIOD [--scheme S] [--segment EXPR]
-//! [--format json|csv|xlsx] [--out FILE]`: a period report as the API makes
-//! it, for everyone (the CLI reads as an administrator).
+//! [--format json|csv|xlsx] [--out FILE]`: a report as the API makes it,
+//! for everyone (the CLI reads as an administrator). `cross_sell` is as of
+//! today and takes no period.
 
 use anyhow::{bail, Result};
 use kehu_core::report::{ChurnBasis, Definitions, RepurchaseBasis};
@@ -11,18 +12,19 @@ use kehu_server::reports::ReportRequest;
 
 pub struct Options {
     pub kind: String,
-    pub period: String,
+    pub period: Option<String>,
     pub scheme: String,
     pub segment: Option<String>,
     pub format: String,
     pub table: Option<String>,
+    pub min_share: Option<String>,
     pub churn: Option<String>,
     pub repurchase: Option<String>,
     pub out: Option<std::path::PathBuf>,
 }
 
 /// The report kinds there are.
-const KINDS: &[&str] = &["classification", "strategy"];
+const KINDS: &[&str] = &["classification", "strategy", "cross_sell"];
 
 pub async fn run(db: &str, o: Options) -> Result<()> {
     if !KINDS.contains(&o.kind.as_str()) {
@@ -39,7 +41,18 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
             r.message(Lang::En)
         )
     };
-    let period = parse_period(&o.period).map_err(|r| field("period", r))?;
+    let format = match o.format.as_str() {
+        "json" => None,
+        other => Some(Format::parse(other).map_err(|r| field("format", r))?),
+    };
+    if o.kind == "cross_sell" {
+        return cross_sell(db, o, format).await;
+    }
+    let period = o
+        .period
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--period: 必填 / required for the {} report", o.kind))?;
+    let period = parse_period(period).map_err(|r| field("period", r))?;
     let definitions = Definitions {
         churn: o
             .churn
@@ -55,10 +68,6 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
             .transpose()
             .map_err(|r| field("repurchase", r))?
             .unwrap_or(Definitions::default().repurchase),
-    };
-    let format = match o.format.as_str() {
-        "json" => None,
-        other => Some(Format::parse(other).map_err(|r| field("format", r))?),
     };
     let store = crate::open_store(db).await?;
     let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
@@ -88,11 +97,46 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
                 .map_err(crate::one_line)?,
         }
     };
-    match o.out {
-        Some(path) => std::fs::write(&path, bytes)?,
+    write_out(o.out.as_deref(), &bytes)
+}
+
+/// The cross-selling opportunities as of today.
+async fn cross_sell(db: &str, o: Options, format: Option<Format>) -> Result<()> {
+    if o.period.is_some() {
+        bail!("--period: cross_sell 报表按当天计算，不接受期间 / the cross_sell report is as of today and takes no period");
+    }
+    let mut params = kehu_server::crosssell::CrossSellParams {
+        scheme: o.scheme,
+        ..Default::default()
+    };
+    if let Some(share) = o.min_share.as_deref() {
+        params.min_share = kehu_server::crosssell::percent_param(share).map_err(crate::one_line)?;
+    }
+    let store = crate::open_store(db).await?;
+    let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
+    let (report, _) = kehu_server::crosssell::report(
+        &state,
+        &kehu_store::ScopeFilter::All,
+        &params,
+        o.segment.as_deref(),
+        Lang::Zh,
+    )
+    .await
+    .map_err(crate::one_line)?;
+    let bytes = match format {
+        None => json_bytes(&report)?,
+        Some(f) => kehu_server::crosssell::report_file(&report, f, o.table.as_deref(), Lang::Zh)
+            .map_err(crate::one_line)?,
+    };
+    write_out(o.out.as_deref(), &bytes)
+}
+
+fn write_out(out: Option<&std::path::Path>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(path) => std::fs::write(path, bytes)?,
         None => {
             use std::io::Write;
-            std::io::stdout().write_all(&bytes)?;
+            std::io::stdout().write_all(bytes)?;
         }
     }
     Ok(())

@@ -958,10 +958,55 @@ async fn report_classification(backend: Backend) {
         "value_tier's four classes"
     );
     assert!(members <= customers, "members at the start are a subset");
+    // Cross-selling is as of today: per product, buyers and opportunities.
+    let cross = ok(kehu(
+        &db.url,
+        &["report", "cross_sell", "--min-share", "20"],
+    ));
+    let x: Value = serde_json::from_str(&cross).expect("json");
+    assert_eq!(x["min_share"], 2000);
+    assert_eq!(x["population"].as_i64(), Some(customers), "{x}");
+    let products = x["products"].as_array().expect("products");
+    assert!(!products.is_empty(), "the demo's orders have product lines");
+    for p in products {
+        let opportunities = p["customers"].as_u64().expect("n");
+        let in_groups: u64 = p["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| g["customers"].as_u64().expect("n"))
+            .sum();
+        // Groups do not overlap (one class, industry and size each).
+        assert_eq!(opportunities, in_groups, "{p}");
+    }
+    let groups_csv = ok(kehu(
+        &db.url,
+        &[
+            "report",
+            "cross_sell",
+            "--format",
+            "csv",
+            "--table",
+            "groups",
+        ],
+    ));
+    assert!(
+        groups_csv.starts_with("\u{feff}产品,同类组"),
+        "{groups_csv}"
+    );
     for (args, says) in [
         (
             vec!["report", "pie", "--period", "2026-Q1"],
             "unknown report",
+        ),
+        (vec!["report", "strategy"], "--period"),
+        (
+            vec!["report", "cross_sell", "--period", "2026-Q1"],
+            "--period",
+        ),
+        (
+            vec!["report", "cross_sell", "--min-share", "0"],
+            "min_share",
         ),
         (
             vec!["report", "classification", "--period", "2026-Q7"],

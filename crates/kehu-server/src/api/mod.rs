@@ -67,6 +67,15 @@ pub fn router() -> Router<AppState> {
             "/reports/classification/customers",
             get(reports::moved_customers),
         )
+        .route("/reports/cross-sell", get(reports::cross_sell))
+        .route(
+            "/reports/cross-sell/customers",
+            get(reports::cross_sell_customers),
+        )
+        .route(
+            "/customers/{id}/cross-sell",
+            get(reports::customer_cross_sell),
+        )
         .route("/reports/strategy", get(reports::strategy))
         .route(
             "/reports/strategy/customers",

@@ -6,11 +6,12 @@
 use super::QueryPairs;
 use crate::anomalies::{customer_refs, CustomerRef};
 use crate::auth::CurrentUser;
+use crate::crosssell::{CrossSellParams, CrossSellReport, CustomerCrossSell};
 use crate::error::{lang_of, ApiError};
 use crate::export::Format;
 use crate::reports::{ClassificationReport, ReportRequest, StrategyReport};
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -298,4 +299,98 @@ async fn customer_page(
         total: ids.len(),
         items: page.iter().filter_map(|id| refs.remove(id)).collect(),
     }))
+}
+
+/// Cross-selling for one customer: the products its peers (same class of
+/// `scheme`, industry and size; widened when fewer than 20) bought in the
+/// last 12 months and it never bought, with the evidence, and the peers
+/// most like it that the reader may see.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/cross-sell", tag = "reports",
+    params(("id" = i64, Path), ("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
+           ("min_share" = Option<i64>, Query, description = "whole percent of peers that must buy a product, 1–100; default 30")),
+    responses((status = 200, body = CustomerCrossSell), (status = 403), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn customer_cross_sell(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Json<CustomerCrossSell>, ApiError> {
+    let params = CrossSellParams::take(&mut q)?;
+    let out = crate::crosssell::for_customer(&state, &user, id, &params, lang_of(&headers)).await?;
+    Ok(Json(out))
+}
+
+/// The cross-selling opportunities of everyone in the reader's report
+/// scope (or a segment of them), as of today: per product, who buys it,
+/// and the customers who never bought it in a class × industry × size
+/// group where at least `min_share` % buy it, with those groups.
+/// `format=csv|xlsx` downloads the tables (`table=products|groups` for CSV).
+#[utoipa::path(get, path = "/api/v1/reports/cross-sell", tag = "reports",
+    params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
+           ("segment" = Option<String>, Query, description = "a segment expression"),
+           ("min_share" = Option<i64>, Query, description = "whole percent, 1–100; default 30"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+           ("table" = Option<String>, Query, description = "for CSV: products (default) | groups")),
+    responses((status = 200, body = CrossSellReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn cross_sell(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(&headers);
+    let params = CrossSellParams::take(&mut q)?;
+    let segment = q.take("segment").filter(|s| !s.trim().is_empty());
+    let format = file_format(&mut q)?;
+    let table = q.take("table");
+    let scope = user.scope_filter(Permission::ReportRead)?;
+    let (report, _) =
+        crate::crosssell::report(&state, &scope, &params, segment.as_deref(), lang).await?;
+    let Some(format) = format else {
+        return Ok(Json(report).into_response());
+    };
+    let file = crate::crosssell::report_file(&report, format, table.as_deref(), lang)?;
+    state.audit(
+        Some(&user),
+        "export",
+        format!("report:cross_sell:{}", params.scheme),
+        serde_json::json!({"format": format.extension(), "segment": segment, "min_share": params.min_share}),
+    );
+    let name = format!("cross-sell-{}-{}", params.scheme, report.as_of);
+    Ok(crate::export::download(format, &name, file))
+}
+
+/// The opportunity customers of one product in the cross-selling report
+/// (same parameters), in id order.
+#[utoipa::path(get, path = "/api/v1/reports/cross-sell/customers", tag = "reports",
+    params(("product" = String, Query), ("scheme" = Option<String>, Query), ("segment" = Option<String>, Query),
+           ("min_share" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = MovedPage), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn cross_sell_customers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    mut q: QueryPairs,
+) -> Result<Json<MovedPage>, ApiError> {
+    let params = CrossSellParams::take(&mut q)?;
+    let segment = q.take("segment").filter(|s| !s.trim().is_empty());
+    let product = q
+        .take("product")
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::field("product", Reason::Required))?;
+    let limit = q.take_number("limit", 50)?.clamp(1, 1000) as usize;
+    let offset = q.take_number("offset", 0)?.max(0) as usize;
+    let scope = user.scope_filter(Permission::ReportRead)?;
+    let ids = crate::crosssell::opportunity_customers(
+        &state,
+        &scope,
+        &params,
+        segment.as_deref(),
+        &product,
+        lang_of(&headers),
+    )
+    .await?;
+    customer_page(&state, &ids, limit, offset).await
 }

@@ -122,6 +122,11 @@ pub fn router() -> Router<AppState> {
             "/reports/classification/customers",
             get(reports::moved_customers),
         )
+        .route("/reports/cross-sell", get(reports::cross_sell))
+        .route(
+            "/reports/cross-sell/customers",
+            get(reports::cross_sell_customers),
+        )
         .route("/reports/strategy", get(reports::strategy))
         .route(
             "/reports/strategy/customers",
@@ -234,7 +239,8 @@ impl Templates {
             "tasks/log_table.html",
             "reports/classification.html",
             "reports/moved.html",
-            "reports/strategy.html"
+            "reports/strategy.html",
+            "reports/cross_sell.html"
         );
         env.add_function(
             "t",

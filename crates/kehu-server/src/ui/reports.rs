@@ -5,12 +5,14 @@
 
 use super::forms::FormData;
 use super::Page;
+use crate::crosssell::CrossSellParams;
 use crate::error::ApiError;
 use crate::reports::{class_table, percent, transition_table, ReportRequest, ReportScope};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use kehu_core::report::{ChurnBasis, CustomerPeriod, Definitions, RepurchaseBasis};
+use kehu_core::role::Permission;
 use kehu_core::strategy::{parse_period, Period};
 use minijinja::{context, Value};
 
@@ -304,6 +306,33 @@ async fn list_page(
     let (scheme, customers) =
         crate::reports::period_customers(state, &scope, &req, year_before).await?;
     let (what, ids) = pick(&q, &customers)?;
+    let heading = ListHeading {
+        heading: None,
+        scheme,
+        period: period.label(),
+        what,
+        back: format!("{report}?{}", query.unwrap_or_default()),
+    };
+    customer_list(state, page, &ids, heading).await
+}
+
+/// What a list of a report's customers is.
+struct ListHeading {
+    /// The page's title; None: customers who moved.
+    heading: Option<String>,
+    scheme: String,
+    period: String,
+    what: String,
+    back: String,
+}
+
+/// The first [`MOVED_SHOWN`] of `ids` with their code, name and region.
+async fn customer_list(
+    state: &AppState,
+    page: &Page,
+    ids: &[i64],
+    h: ListHeading,
+) -> Result<Response, ApiError> {
     let shown: Vec<i64> = ids.iter().take(MOVED_SHOWN).copied().collect();
     let list = state.store.customers_in(&shown).await?;
     Ok(page.render(
@@ -311,10 +340,123 @@ async fn list_page(
         "reports/moved.html",
         "reports",
         context! {
-            scheme, period => period.label(), what,
-            total => ids.len(), more => ids.len() > MOVED_SHOWN,
-            back => format!("{report}?{}", query.unwrap_or_default()),
+            heading => h.heading, scheme => h.scheme, period => h.period, what => h.what,
+            total => ids.len(), more => ids.len() > MOVED_SHOWN, back => h.back,
             customers => list.iter().map(|c| context! { id => c.id, code => c.code.clone(), name => c.name.clone(), region => c.sales_region.clone() }).collect::<Vec<_>>(),
         },
     ))
+}
+
+/// The cross-selling parameters of a page's query; a bad share is an error above the form.
+fn cross_sell_params(q: &FormData) -> (String, Result<CrossSellParams, ApiError>) {
+    let share_text = q
+        .get("min_share")
+        .filter(|v| !v.trim().is_empty())
+        .map_or_else(
+            || (kehu_core::crosssell::DEFAULT_MIN_SHARE / 100).to_string(),
+            str::to_string,
+        );
+    let params = crate::crosssell::percent_param(&share_text).map(|min_share| CrossSellParams {
+        scheme: q
+            .get("scheme")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("value_tier")
+            .to_string(),
+        min_share,
+    });
+    (share_text, params)
+}
+
+/// Groups listed on the page (the XLSX has all).
+const GROUPS_SHOWN: usize = 100;
+
+/// GET /reports/cross-sell?scheme&min_share&segment: per product, who buys
+/// it and the opportunities, with the groups they come from.
+pub async fn cross_sell(
+    State(state): State<AppState>,
+    page: Page,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let scope = page.user.scope_filter(Permission::ReportRead)?;
+    let q = FormData::from_query(raw.as_deref());
+    let schemes = scheme_choices(&state).await?;
+    let (share_text, params) = cross_sell_params(&q);
+    let segment = q.get("segment").filter(|s| !s.trim().is_empty());
+    let form = context! {
+        scheme => q.get("scheme").unwrap_or("value_tier"), min_share => share_text, segment,
+    };
+    let outcome = match params {
+        Ok(p) => crate::crosssell::report(&state, &scope, &p, segment, page.lang).await,
+        Err(e) => Err(e),
+    };
+    let ctx = match outcome {
+        Ok((r, _)) => {
+            let query = raw.clone().unwrap_or_default();
+            let (header, rows) = crate::crosssell::product_table(&r, page.lang);
+            let products = r
+                .products
+                .iter()
+                .zip(rows)
+                .map(|(p, row)| {
+                    let href = format!(
+                        "/reports/cross-sell/customers?{query}&product={}",
+                        encode(&p.product)
+                    );
+                    context! { name => p.product.clone(), customers => p.customers, row, href }
+                })
+                .collect::<Vec<_>>();
+            let (group_header, group_rows) = crate::crosssell::group_table(&r, page.lang);
+            let expressions = r
+                .products
+                .iter()
+                .flat_map(|p| p.groups.iter().map(|g| g.expression.clone()));
+            let more_groups = group_rows.len() > GROUPS_SHOWN;
+            let groups = group_rows
+                .into_iter()
+                .zip(expressions)
+                .take(GROUPS_SHOWN)
+                .map(|(row, expression)| context! { row, href => super::segment_href(&expression) })
+                .collect::<Vec<_>>();
+            context! {
+                form, schemes, report => Value::from_serialize(&r), header, products,
+                group_header, groups, more_groups, query,
+            }
+        }
+        Err(ApiError::Validation(e)) => {
+            context! { form, schemes, error => validation_text(&e, page.lang) }
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(page.render(&state, "reports/cross_sell.html", "reports", ctx))
+}
+
+/// GET /reports/cross-sell/customers?…&product: one product's opportunity customers.
+pub async fn cross_sell_customers(
+    State(state): State<AppState>,
+    page: Page,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let scope = page.user.scope_filter(Permission::ReportRead)?;
+    let q = FormData::from_query(raw.as_deref());
+    let params = cross_sell_params(&q).1?;
+    let product = q.get("product").unwrap_or_default().trim().to_string();
+    let segment = q.get("segment").filter(|s| !s.trim().is_empty());
+    let ids = crate::crosssell::opportunity_customers(
+        &state, &scope, &params, segment, &product, page.lang,
+    )
+    .await?;
+    let heading = ListHeading {
+        heading: Some(page.t("交叉销售机会客户", "Cross-selling opportunities")),
+        scheme: crate::crosssell::scheme_name(&state, &params.scheme).await?,
+        period: format!("{} {}", page.t("截至", "as of"), state.store.today()),
+        what: format!(
+            "{product} · {}",
+            page.t(
+                "从未购买的同类客户",
+                "never bought it, in groups that buy it"
+            )
+        ),
+        back: format!("/reports/cross-sell?{}", raw.as_deref().unwrap_or_default()),
+    };
+    customer_list(&state, &page, &ids, heading).await
 }

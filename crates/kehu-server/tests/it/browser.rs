@@ -795,6 +795,7 @@ async fn read_the_classification_report_and_its_movers(backend: Backend) {
     app.user("laoban", "management", None).await;
     let admin = app.token("admin_api", "admin", None).await;
     let today = app.store.today();
+    let mut first = 0;
     for i in 0..20i64 {
         let region = if i % 2 == 0 { "华东" } else { "华北" };
         let c = admin
@@ -804,12 +805,17 @@ async fn read_the_classification_report_and_its_movers(backend: Backend) {
             )
             .await;
         let id = c["id"].as_i64().expect("id");
+        if i == 0 {
+            first = id;
+        }
         for k in 0..(1 + i % 4) {
             let on = today - chrono::Duration::days(5 + k * (20 + i));
+            // The first order is 产品A, later ones 产品B (15 of the 20 buy it).
+            let line = if k == 0 { "产品A" } else { "产品B" };
             let r = admin
                 .post(
                     &format!("/api/v1/customers/{id}/orders"),
-                    json!({"ordered_on": on.to_string(), "amount_fen": 1_000_000 + 10_000 * i}),
+                    json!({"ordered_on": on.to_string(), "amount_fen": 1_000_000 + 10_000 * i, "product_line": line}),
                 )
                 .await;
             assert_eq!(r.status(), reqwest::StatusCode::CREATED);
@@ -845,6 +851,24 @@ async fn read_the_classification_report_and_its_movers(backend: Backend) {
     wait_text(&c, "#moved", "报表浏览器客户").await;
     click(&c, "#moved a[href^='/customers/']").await;
     wait_text(&c, "#prediction", "P(alive)").await;
+    // Cross-selling: the report from the classification report's link,
+    // then the first customer (产品A only), whom 15 of 19 others suggest 产品B.
+    c.goto(&format!("{base}/reports/classification"))
+        .await
+        .expect("goto");
+    click(&c, "#cross-sell-link").await;
+    wait_text(&c, "h1", "交叉销售").await;
+    fill(&c, "#cross-sell-form input[name='min_share']", "0").await;
+    click(&c, "#cross-sell-submit").await;
+    wait_text(&c, "#report-error", "min_share").await;
+    fill(&c, "#cross-sell-form input[name='min_share']", "30").await;
+    click(&c, "#cross-sell-submit").await;
+    wait_text(&c, "#products tr[data-product='产品B']", "15").await;
+    c.goto(&format!("{base}/customers/{first}"))
+        .await
+        .expect("goto");
+    wait_text(&c, "#suggestions", "产品B").await;
+    wait_text(&c, "#peer-group", "全部客户").await;
     // The segment as the target of tasks and of the report.
     c.goto(&format!("{base}/segments?expression=%E5%8D%8E%E5%8C%97"))
         .await

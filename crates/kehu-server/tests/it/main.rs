@@ -8,6 +8,7 @@ mod api_audit;
 mod api_auth;
 mod api_bad_input;
 mod api_classes;
+mod api_cross_sell;
 mod api_customers;
 mod api_duplicates;
 mod api_imports;

@@ -1,0 +1,393 @@
+//! Cross-selling and similar customers (issue 9): for one customer, what
+//! its peers (same class, industry and size) buy that it never bought,
+//! with the evidence, and the peers most like it; for a population, the
+//! opportunities per product and the groups they come from. The numbers
+//! are kehu-core `crosssell` over the segment index's bitmaps, as of today.
+//!
+//! The evidence is counted over every customer (an aggregate); the
+//! customers named — similar customers, opportunity lists — are only those
+//! the reader may see.
+
+use crate::api::customers::customer_for;
+use crate::api::QueryPairs;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::export::Format;
+use crate::reports::say;
+use crate::AppState;
+use kehu_core::crosssell::{Facet, Group, Opportunity, Similar, Suggestion, DEFAULT_MIN_SHARE};
+use kehu_core::role::Permission;
+use kehu_core::{Lang, Reason};
+use kehu_store::ScopeFilter;
+use roaring::RoaringBitmap;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What the segment index finds for one customer.
+pub struct Peers {
+    pub group: Group,
+    pub widened: bool,
+    pub suggestions: Vec<Suggestion>,
+    pub similar: Vec<Similar>,
+}
+
+/// The scheme whose classes make the peer groups, and the share of a
+/// group that must buy a product for it to be suggested.
+#[derive(Debug, Clone)]
+pub struct CrossSellParams {
+    pub scheme: String,
+    /// 1/10000.
+    pub min_share: i64,
+}
+
+impl Default for CrossSellParams {
+    fn default() -> Self {
+        CrossSellParams {
+            scheme: "value_tier".into(),
+            min_share: DEFAULT_MIN_SHARE,
+        }
+    }
+}
+
+impl CrossSellParams {
+    /// `scheme` (default `value_tier`) and `min_share` in whole percent
+    /// (1–100, default 30) from a query.
+    pub fn take(q: &mut QueryPairs) -> Result<CrossSellParams, ApiError> {
+        let scheme = q
+            .take("scheme")
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "value_tier".into());
+        let min_share = match q.take("min_share").filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_MIN_SHARE,
+            Some(v) => percent_param(&v)?,
+        };
+        Ok(CrossSellParams { scheme, min_share })
+    }
+}
+
+/// A whole percent 1–100 as 1/10000.
+pub fn percent_param(v: &str) -> Result<i64, ApiError> {
+    let n: i64 = v
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::field("min_share", Reason::NumberFormat))?;
+    if (1..=100).contains(&n) {
+        Ok(n * 100)
+    } else {
+        Err(ApiError::field(
+            "min_share",
+            Reason::OutOfRange {
+                min: Some("1".into()),
+                max: Some("100".into()),
+            },
+        ))
+    }
+}
+
+/// The scheme must be published (its classes make the groups).
+pub async fn scheme_name(state: &AppState, key: &str) -> Result<String, ApiError> {
+    let versions = state.store.published_scheme_versions().await?;
+    match versions.iter().find(|v| v.scheme_key == key) {
+        Some(v) => Ok(v.parsed_spec()?.name),
+        None => Err(ApiError::field(
+            "scheme",
+            Reason::UnknownOption {
+                allowed: versions.iter().map(|v| v.scheme_key.clone()).collect(),
+            },
+        )),
+    }
+}
+
+/// A peer group as shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupOut {
+    #[schema(value_type = Vec<Object>)]
+    pub facets: Vec<Facet>,
+    /// 战略型 · 制造业 · 中型 (全部客户 without facets).
+    pub label: String,
+    /// The segment expression that finds the group ("" for everyone).
+    pub expression: String,
+    /// Other customers in the group.
+    pub peers: u64,
+    /// Facets were dropped because the full group was too small.
+    pub widened: bool,
+}
+
+/// A similar customer the reader may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimilarOut {
+    pub customer_id: i64,
+    pub code: String,
+    pub name: String,
+    /// 0–100.
+    pub score: i64,
+    pub shared_products: Vec<String>,
+    pub purchase_12m_fen: i64,
+    pub orders: i64,
+}
+
+/// One customer's cross-selling suggestions and similar customers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerCrossSell {
+    pub customer_id: i64,
+    pub scheme: String,
+    pub scheme_name: String,
+    /// 1/10000.
+    pub min_share: i64,
+    pub group: GroupOut,
+    #[schema(value_type = Vec<Object>)]
+    pub suggestions: Vec<Suggestion>,
+    pub similar: Vec<SimilarOut>,
+    pub definitions: Vec<String>,
+}
+
+fn definitions(scheme_name: &str, min_share: i64, lang: Lang) -> Vec<String> {
+    let pct = min_share / 100;
+    let min = kehu_core::crosssell::MIN_PEERS;
+    vec![
+        match lang {
+            Lang::Zh => format!("同类：同一{scheme_name}分类、同一行业、同一企业规模的客户；同类不足 {min} 家时依次放宽规模、行业、分类"),
+            Lang::En => format!("similar customers: same {scheme_name} class, industry and size; with fewer than {min}, size, then industry, then class are dropped"),
+        },
+        say(
+            lang,
+            "购买：近12个月有该产品线的订单；未购买：从未有该产品线的订单",
+            "buys: ordered the product line in the last 12 months; never bought: no order of it on record",
+        ),
+        match lang {
+            Lang::Zh => format!("建议：同类中至少 {pct}% 近12个月购买、而本客户从未购买的产品"),
+            Lang::En => format!("suggested: products at least {pct} % of similar customers bought in the last 12 months and the customer never bought"),
+        },
+        say(
+            lang,
+            "相似度（0–100）：共同购买的产品 50 分（Jaccard）+ 近12个月采购额接近程度 30 分 + 订单数接近程度 20 分",
+            "similarity (0–100): products in common 50 (Jaccard) + closeness of 12-month purchases 30 + of order counts 20",
+        ),
+    ]
+}
+
+fn group_out(group: &Group, widened: bool, lang: Lang) -> GroupOut {
+    GroupOut {
+        facets: group.facets.clone(),
+        label: group.label(lang == Lang::Zh),
+        expression: group.expression(),
+        peers: group.members.len(),
+        widened,
+    }
+}
+
+/// Suggestions and similar customers for customer `id`, which the user must be able to read.
+pub async fn for_customer(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    params: &CrossSellParams,
+    lang: Lang,
+) -> Result<CustomerCrossSell, ApiError> {
+    customer_for(state, user, id, Permission::CustomerRead).await?;
+    let scheme_name = scheme_name(state, &params.scheme).await?;
+    let visible = user.scope_filter(Permission::CustomerRead)?;
+    let peers = state
+        .segments
+        .cross_sell(
+            id,
+            &params.scheme,
+            params.min_share,
+            kehu_core::crosssell::DEFAULT_LIMIT,
+            &visible,
+        )
+        .await?;
+    let ids: Vec<i64> = peers.similar.iter().map(|s| s.customer_id).collect();
+    let named = state.store.customers_in(&ids).await?;
+    let similar = peers
+        .similar
+        .into_iter()
+        .filter_map(|s| {
+            let c = named.iter().find(|c| c.id == s.customer_id)?;
+            Some(SimilarOut {
+                customer_id: s.customer_id,
+                code: c.code.clone(),
+                name: c.name.clone(),
+                score: s.score,
+                shared_products: s.shared_products,
+                purchase_12m_fen: s.purchase_12m_fen,
+                orders: s.orders,
+            })
+        })
+        .collect();
+    let mut suggestions = peers.suggestions;
+    suggestions.truncate(kehu_core::crosssell::DEFAULT_LIMIT);
+    Ok(CustomerCrossSell {
+        customer_id: id,
+        scheme: params.scheme.clone(),
+        definitions: definitions(&scheme_name, params.min_share, lang),
+        scheme_name,
+        min_share: params.min_share,
+        group: group_out(&peers.group, peers.widened, lang),
+        suggestions,
+        similar,
+    })
+}
+
+/// The cross-selling opportunities of a population.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CrossSellReport {
+    pub scheme: String,
+    pub scheme_name: String,
+    pub segment: Option<String>,
+    /// 1/10000.
+    pub min_share: i64,
+    /// The day the numbers are as of (12 months back from it).
+    pub as_of: chrono::NaiveDate,
+    /// Customers the report is about.
+    pub population: u64,
+    /// Per product, most opportunities first.
+    #[schema(value_type = Vec<Object>)]
+    pub products: Vec<Opportunity>,
+    pub definitions: Vec<String>,
+}
+
+/// The report and, per product, its opportunity customers (for the lists behind it).
+pub async fn report(
+    state: &AppState,
+    user_scope: &ScopeFilter,
+    params: &CrossSellParams,
+    segment: Option<&str>,
+    lang: Lang,
+) -> Result<(CrossSellReport, Vec<RoaringBitmap>), ApiError> {
+    let scheme_name = scheme_name(state, &params.scheme).await?;
+    let population = crate::reports::population(state, user_scope, segment).await?;
+    let (size, found) = state
+        .segments
+        .opportunities(&params.scheme, population.as_ref(), params.min_share)
+        .await?;
+    let (products, customers): (Vec<Opportunity>, Vec<RoaringBitmap>) = found.into_iter().unzip();
+    let report = CrossSellReport {
+        scheme: params.scheme.clone(),
+        definitions: definitions(&scheme_name, params.min_share, lang),
+        scheme_name,
+        segment: segment.map(str::to_string),
+        min_share: params.min_share,
+        as_of: state.store.today(),
+        population: size,
+        products,
+    };
+    Ok((report, customers))
+}
+
+/// The product table as rows (header first).
+pub fn product_table(r: &CrossSellReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let t = |zh: &str, en: &str| say(lang, zh, en);
+    let header = vec![
+        t("产品", "Product"),
+        t("近12个月购买客户", "Buying (12 months)"),
+        t("渗透率", "Penetration"),
+        t("机会客户", "Opportunities"),
+        t("建议该产品的同类组", "Groups suggesting it"),
+        t("机会最多的同类组", "Group with the most"),
+    ];
+    let rows = r
+        .products
+        .iter()
+        .map(|p| {
+            vec![
+                p.product.clone(),
+                p.buyers.to_string(),
+                crate::reports::percent(p.penetration),
+                p.customers.to_string(),
+                p.groups.len().to_string(),
+                p.groups
+                    .first()
+                    .map(|g| group_label(&g.facets))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+fn group_label(facets: &[Facet]) -> String {
+    facets
+        .iter()
+        .map(|f| f.value.as_str())
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// Every (product, group) with opportunities as rows (header first).
+pub fn group_table(r: &CrossSellReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let t = |zh: &str, en: &str| say(lang, zh, en);
+    let header = vec![
+        t("产品", "Product"),
+        t("同类组", "Group"),
+        t("组内客户", "Members"),
+        t("近12个月购买", "Buying"),
+        t("购买比例", "Share"),
+        t("机会客户", "Opportunities"),
+        t("分群表达式", "Segment expression"),
+    ];
+    let rows = r
+        .products
+        .iter()
+        .flat_map(|p| {
+            p.groups.iter().map(|g| {
+                vec![
+                    p.product.clone(),
+                    group_label(&g.facets),
+                    g.members.to_string(),
+                    g.buyers.to_string(),
+                    crate::reports::percent(Some(g.share)),
+                    g.customers.to_string(),
+                    g.expression.clone(),
+                ]
+            })
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The report as CSV (`table=products|groups`) or XLSX (both).
+pub fn report_file(
+    r: &CrossSellReport,
+    format: Format,
+    table: Option<&str>,
+    lang: Lang,
+) -> Result<Vec<u8>, ApiError> {
+    crate::export::tables_file(
+        format,
+        table,
+        &[
+            (
+                "products",
+                "交叉销售",
+                product_table(r, lang),
+                &[1, 3, 4][..],
+            ),
+            ("groups", "同类组", group_table(r, lang), &[2, 3, 5][..]),
+        ],
+    )
+}
+
+/// The opportunity customers of `product` in the report (ids in order);
+/// an unknown product is a field error listing the known ones.
+pub async fn opportunity_customers(
+    state: &AppState,
+    user_scope: &ScopeFilter,
+    params: &CrossSellParams,
+    segment: Option<&str>,
+    product: &str,
+    lang: Lang,
+) -> Result<Vec<i64>, ApiError> {
+    let (r, customers) = report(state, user_scope, params, segment, lang).await?;
+    match r.products.iter().position(|p| p.product == product) {
+        Some(i) => Ok(customers[i].iter().map(i64::from).collect()),
+        None => Err(ApiError::field(
+            "product",
+            Reason::UnknownOption {
+                allowed: r.products.iter().map(|p| p.product.clone()).collect(),
+            },
+        )),
+    }
+}

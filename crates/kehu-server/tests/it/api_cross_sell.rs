@@ -1,0 +1,271 @@
+//! Cross-selling through the API and the pages: a customer's peers (same
+//! class, industry and size), the product most of them buy that it never
+//! bought with its evidence, the similar customers the reader may see, the
+//! population's opportunities per product with the customers behind them,
+//! CSV, bad parameters and rights.
+
+use crate::both_backends;
+use crate::helpers::{first_error, problem, spawn_app, Session};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+both_backends!(cross_selling_from_what_similar_customers_buy);
+
+async fn ok_json(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+async fn order(s: &Session, id: i64, on: &str, line: &str) {
+    let r = s
+        .post(
+            &format!("/api/v1/customers/{id}/orders"),
+            json!({"ordered_on": on, "amount_fen": 100_000, "product_line": line}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "order {line}");
+}
+
+async fn cross_selling_from_what_similar_customers_buy(backend: kehu_store::Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let boss = app.token("boss", "management", None).await;
+    let rep = app.token("rep1", "sales_rep", Some("华东")).await;
+    let service = app.token("svc1", "service", None).await;
+    let recent = (app.store.today() - chrono::Days::new(30)).to_string();
+
+    // 26 manufacturers of 200 staff (中型), alike but for what they buy:
+    // 0 bought 产品B; 1–20 产品A; 21–25 产品B. One order of 1,000 yuan each,
+    // so all share one value_tier class. The rep owns 0 and 21.
+    let mut ids = Vec::new();
+    for i in 0..26 {
+        let owner = if i == 0 || i == 21 {
+            json!(rep.user_id)
+        } else {
+            Value::Null
+        };
+        let c = admin
+            .customer(
+                &format!("交叉客户{i:02}"),
+                json!({"employees": 200, "owner_id": owner}),
+            )
+            .await;
+        let id = c["id"].as_i64().expect("id");
+        let line = if (1..=20).contains(&i) {
+            "产品A"
+        } else {
+            "产品B"
+        };
+        order(&admin, id, &recent, line).await;
+        ids.push(id);
+    }
+    // Someone of another industry who buys 产品C: not a peer.
+    let other = admin
+        .customer("服务商", json!({"industry": "金融", "employees": 200}))
+        .await;
+    order(&admin, other["id"].as_i64().expect("id"), &recent, "产品C").await;
+
+    let classes = ok_json(
+        admin
+            .get(&format!("/api/v1/customers/{}/classes", ids[0]))
+            .await,
+    )
+    .await;
+    let tier = crate::helpers::of_scheme(&classes, "value_tier")["class"]
+        .as_str()
+        .expect("value_tier class")
+        .to_string();
+
+    // The customer: peers are the 25 others; 20 of them buy 产品A.
+    let x = ok_json(
+        admin
+            .get(&format!("/api/v1/customers/{}/cross-sell", ids[0]))
+            .await,
+    )
+    .await;
+    assert_eq!(x["group"]["peers"], 25, "{x}");
+    assert_eq!(x["group"]["widened"], false);
+    assert_eq!(x["group"]["label"], format!("{tier} · 制造业 · 中型"));
+    assert_eq!(
+        x["group"]["expression"],
+        format!("value_tier = {tier} AND industry = 制造业 AND industry_size = 中型")
+    );
+    let suggestions = x["suggestions"].as_array().expect("suggestions");
+    assert_eq!(
+        suggestions.len(),
+        1,
+        "产品B is bought already, 产品C is not the peers': {x}"
+    );
+    assert_eq!(suggestions[0]["product"], "产品A");
+    assert_eq!(suggestions[0]["share"], 8000);
+    assert_eq!(
+        suggestions[0]["evidence_zh"],
+        format!("同类（{tier} · 制造业 · 中型）客户中 80% 近12个月购买 产品A（20/25 家）")
+    );
+    // The most similar: 21–25 bought what it bought, as much, as often.
+    let similar: Vec<i64> = x["similar"]
+        .as_array()
+        .expect("similar")
+        .iter()
+        .map(|s| s["customer_id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(similar[..5], ids[21..26]);
+    assert_eq!(x["similar"][0]["score"], 100);
+    assert_eq!(x["similar"][0]["shared_products"], json!(["产品B"]));
+
+    // A higher bar: nothing reaches 81 %.
+    let strict = ok_json(
+        admin
+            .get(&format!(
+                "/api/v1/customers/{}/cross-sell?min_share=81",
+                ids[0]
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(strict["suggestions"], json!([]));
+
+    // The rep sees the evidence but names only the customers it may read.
+    let mine = ok_json(
+        rep.get(&format!("/api/v1/customers/{}/cross-sell", ids[0]))
+            .await,
+    )
+    .await;
+    assert_eq!(mine["suggestions"], x["suggestions"]);
+    let named: Vec<i64> = mine["similar"]
+        .as_array()
+        .expect("similar")
+        .iter()
+        .map(|s| s["customer_id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(named, [ids[21]]);
+    let r = rep
+        .get(&format!("/api/v1/customers/{}/cross-sell", ids[5]))
+        .await;
+    assert!(
+        matches!(r.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        "another's customer: {}",
+        r.status()
+    );
+
+    // The population: 产品A is bought by 20 of the group's 26; the other
+    // six (0 and 21–25) are its opportunities. 产品B (6 of 26) is under 30 %.
+    let report = ok_json(boss.get("/api/v1/reports/cross-sell").await).await;
+    assert_eq!(report["population"], 27);
+    let product = |r: &Value, name: &str| -> Value {
+        r["products"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .find(|p| p["product"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {r}"))
+    };
+    let a = product(&report, "产品A");
+    assert_eq!(
+        (a["buyers"].clone(), a["customers"].clone()),
+        (json!(20), json!(6))
+    );
+    assert_eq!(a["groups"][0]["members"], 26);
+    assert_eq!(a["groups"][0]["share"], 7692);
+    assert_eq!(product(&report, "产品B")["customers"], 0);
+    let behind = ok_json(
+        boss.get("/api/v1/reports/cross-sell/customers?product=%E4%BA%A7%E5%93%81A")
+            .await,
+    )
+    .await;
+    assert_eq!(behind["total"], 6);
+    let listed: Vec<i64> = behind["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(
+        listed,
+        [ids[0], ids[21], ids[22], ids[23], ids[24], ids[25]]
+    );
+    // At 20 %, 产品B's non-buyers in the group (1–20) are opportunities too.
+    let low = ok_json(boss.get("/api/v1/reports/cross-sell?min_share=20").await).await;
+    assert_eq!(product(&low, "产品B")["customers"], 20);
+    // A segment (the rep's customers: 0 and 21) narrows whose
+    // opportunities are counted, not the evidence.
+    let seg = ok_json(
+        boss.get(&format!(
+            "/api/v1/reports/cross-sell?segment=owner_id%20%3D%20{}",
+            rep.user_id
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(seg["population"], 2);
+    let a = product(&seg, "产品A");
+    assert_eq!(
+        (a["customers"].clone(), a["groups"][0]["members"].clone()),
+        (json!(2), json!(26))
+    );
+
+    // CSV of the groups.
+    let r = boss
+        .get("/api/v1/reports/cross-sell?format=csv&table=groups")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.expect("csv");
+    assert!(csv.starts_with("\u{feff}产品,同类组"), "{csv}");
+    assert!(csv.contains("产品A"), "{csv}");
+
+    // Bad parameters name the field.
+    for (path, field) in [
+        ("/api/v1/reports/cross-sell?min_share=0", "min_share"),
+        ("/api/v1/reports/cross-sell?min_share=abc", "min_share"),
+        ("/api/v1/reports/cross-sell?scheme=nope", "scheme"),
+        ("/api/v1/reports/cross-sell?format=pdf", "format"),
+        ("/api/v1/reports/cross-sell?format=csv&table=pie", "table"),
+        ("/api/v1/reports/cross-sell/customers", "product"),
+        (
+            "/api/v1/reports/cross-sell/customers?product=%E4%BA%A7%E5%93%81Z",
+            "product",
+        ),
+    ] {
+        let p = problem(boss.get(path).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(first_error(&p).0, field, "{path}: {p}");
+    }
+    // 客服 reads no reports.
+    let r = service.get("/api/v1/reports/cross-sell").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The pages: the customer's card and the report with its lists.
+    let web = app.login("boss2", "management", None).await;
+    let page = web
+        .get(&format!("/customers/{}", ids[0]))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("id=\"cross-sell\""), "{page}");
+    assert!(page.contains("80% 近12个月购买 产品A"), "{page}");
+    let page = web
+        .get("/reports/cross-sell")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("data-product=\"产品A\""), "{page}");
+    let page = web
+        .get("/reports/cross-sell/customers?product=%E4%BA%A7%E5%93%81A")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("交叉客户00"), "{page}");
+    let page = web
+        .get("/reports/cross-sell?min_share=500")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("id=\"report-error\""), "{page}");
+    app.cleanup().await;
+}
