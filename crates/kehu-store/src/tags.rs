@@ -1128,21 +1128,34 @@ impl Store {
             .await
     }
 
-    /// Per tag, assignments added and removed since `since` (from the history).
-    pub async fn assignment_changes_since(
+    /// Per tag and span between `marks` (ascending instants), assignments
+    /// added and removed: `(tag, span, added, removed)` where span `k`
+    /// runs from `marks[k]` up to the next mark (the last to now). Nothing
+    /// before `marks[0]` is read.
+    pub async fn assignment_changes_by_span(
         &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        marks: &[DateTime<Utc>],
+    ) -> Result<Vec<(i64, usize, i64, i64)>, StoreError> {
+        if marks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cases: String = (1..marks.len())
+            .rev()
+            .map(|k| format!("WHEN at >= ${} THEN {k} ", k + 1))
+            .collect();
+        let sql = format!(
+            "SELECT tag_id, CAST(CASE {cases}ELSE 0 END AS BIGINT) AS span, \
+             SUM(CASE WHEN action = 'assigned' THEN 1 ELSE 0 END) AS added, \
+             SUM(CASE WHEN action = 'removed' THEN 1 ELSE 0 END) AS removed \
+             FROM tag_history WHERE customer_id IS NOT NULL AND at >= $1 GROUP BY tag_id, span"
+        );
+        let args = marks.iter().map(|m| Arg::from(*m)).collect();
         self.db
             .clone()
-            .fetch_all(
-                "SELECT tag_id, \
-                 SUM(CASE WHEN action = 'assigned' THEN 1 ELSE 0 END) AS added, \
-                 SUM(CASE WHEN action = 'removed' THEN 1 ELSE 0 END) AS removed \
-                 FROM tag_history WHERE customer_id IS NOT NULL AND at >= $1 GROUP BY tag_id",
-                args![since],
-                |r: &dyn RowGet| Ok((r.int("tag_id")?, r.int("added")?, r.int("removed")?)),
-            )
+            .fetch_all(&sql, args, |r: &dyn RowGet| {
+                let span = usize::try_from(r.int("span")?).unwrap_or(0);
+                Ok((r.int("tag_id")?, span, r.int("added")?, r.int("removed")?))
+            })
             .await
     }
 }

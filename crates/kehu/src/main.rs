@@ -148,11 +148,13 @@ enum Command {
     /// A report: `classification` (class distribution, transitions,
     /// revenue, churn and repurchase by class, SLA, data quality) or
     /// `strategy` (each class's strategy goal against what happened, and
-    /// its tasks) for a period; `cross_sell` (per product, the customers
-    /// who never bought it in groups of the same class, industry and size
-    /// that do) as of today.
+    /// its tasks) for a period; as of today, `cross_sell` (per product, the
+    /// customers who never bought it in groups of the same class, industry
+    /// and size that do) and `tags` (per tag: reach, change, six-month
+    /// trend, repurchase and satisfaction with and without it, removal
+    /// candidates).
     Report {
-        /// The report: classification, strategy or cross_sell.
+        /// The report: classification, strategy, cross_sell or tags.
         kind: String,
         /// 2026-Q3, 2026-09 or 2026 (classification and strategy).
         #[arg(long)]
@@ -173,6 +175,9 @@ enum Command {
         /// cross_sell: the whole percent of a group that must buy a product (default 30).
         #[arg(long)]
         min_share: Option<String>,
+        /// tags: the days looked back on (1–730, default 90).
+        #[arg(long)]
+        days: Option<String>,
         /// Churn: previous_period (default) or year.
         #[arg(long)]
         churn: Option<String>,
@@ -563,6 +568,7 @@ async fn run(cli: Cli) -> Result<()> {
             format,
             table,
             min_share,
+            days,
             churn,
             repurchase,
             out,
@@ -577,6 +583,7 @@ async fn run(cli: Cli) -> Result<()> {
                     format,
                     table,
                     min_share,
+                    days,
                     churn,
                     repurchase,
                     out,

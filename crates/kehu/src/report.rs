@@ -18,13 +18,14 @@ pub struct Options {
     pub format: String,
     pub table: Option<String>,
     pub min_share: Option<String>,
+    pub days: Option<String>,
     pub churn: Option<String>,
     pub repurchase: Option<String>,
     pub out: Option<std::path::PathBuf>,
 }
 
 /// The report kinds there are.
-const KINDS: &[&str] = &["classification", "strategy", "cross_sell"];
+const KINDS: &[&str] = &["classification", "strategy", "cross_sell", "tags"];
 
 pub async fn run(db: &str, o: Options) -> Result<()> {
     if !KINDS.contains(&o.kind.as_str()) {
@@ -45,8 +46,22 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
         "json" => None,
         other => Some(Format::parse(other).map_err(|r| field("format", r))?),
     };
-    if o.kind == "cross_sell" {
-        return cross_sell(db, o, format).await;
+    if o.kind == "cross_sell" || o.kind == "tags" {
+        if o.period.is_some() {
+            bail!(
+                "--period: {} 报表按当天计算，不接受期间 / the {} report is as of today and takes no period",
+                o.kind,
+                o.kind
+            );
+        }
+        let store = crate::open_store(db).await?;
+        let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
+        let bytes = if o.kind == "tags" {
+            tags(&state, &o, format).await?
+        } else {
+            cross_sell(&state, &o, format).await?
+        };
+        return write_out(o.out.as_deref(), &bytes);
     }
     let period = o
         .period
@@ -100,22 +115,47 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
     write_out(o.out.as_deref(), &bytes)
 }
 
-/// The cross-selling opportunities as of today.
-async fn cross_sell(db: &str, o: Options, format: Option<Format>) -> Result<()> {
-    if o.period.is_some() {
-        bail!("--period: cross_sell 报表按当天计算，不接受期间 / the cross_sell report is as of today and takes no period");
+/// The tag analytics (the usage review) of the last `--days` days.
+async fn tags(
+    state: &kehu_server::AppState,
+    o: &Options,
+    format: Option<Format>,
+) -> Result<Vec<u8>> {
+    let days = match o.days.as_deref() {
+        None => 90,
+        Some(d) => d
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=730).contains(d))
+            .ok_or_else(|| anyhow::anyhow!("--days: 应为 1–730 的整数 / a whole number 1–730"))?,
+    };
+    let review = kehu_server::api::tags::usage_review(state, days)
+        .await
+        .map_err(crate::one_line)?;
+    match format {
+        None => json_bytes(&review),
+        Some(f) => {
+            kehu_server::api::tags::review_file(&review, f, Lang::Zh).map_err(crate::one_line)
+        }
     }
+}
+
+/// The cross-selling opportunities as of today.
+async fn cross_sell(
+    state: &kehu_server::AppState,
+    o: &Options,
+    format: Option<Format>,
+) -> Result<Vec<u8>> {
     let mut params = kehu_server::crosssell::CrossSellParams {
-        scheme: o.scheme,
+        scheme: o.scheme.clone(),
         ..Default::default()
     };
     if let Some(share) = o.min_share.as_deref() {
         params.min_share = kehu_server::crosssell::percent_param(share).map_err(crate::one_line)?;
     }
-    let store = crate::open_store(db).await?;
-    let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
     let (report, _) = kehu_server::crosssell::report(
-        &state,
+        state,
         &kehu_store::ScopeFilter::All,
         &params,
         o.segment.as_deref(),
@@ -123,12 +163,11 @@ async fn cross_sell(db: &str, o: Options, format: Option<Format>) -> Result<()> 
     )
     .await
     .map_err(crate::one_line)?;
-    let bytes = match format {
-        None => json_bytes(&report)?,
+    match format {
+        None => json_bytes(&report),
         Some(f) => kehu_server::crosssell::report_file(&report, f, o.table.as_deref(), Lang::Zh)
-            .map_err(crate::one_line)?,
-    };
-    write_out(o.out.as_deref(), &bytes)
+            .map_err(crate::one_line),
+    }
 }
 
 fn write_out(out: Option<&std::path::Path>, bytes: &[u8]) -> Result<()> {

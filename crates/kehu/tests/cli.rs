@@ -994,11 +994,28 @@ async fn report_classification(backend: Backend) {
         groups_csv.starts_with("\u{feff}产品,同类组"),
         "{groups_csv}"
     );
+    // Tag analytics: the demo's tag catalogue with reach and trend.
+    let tags = ok(kehu(&db.url, &["report", "tags", "--days", "30"]));
+    let t: Value = serde_json::from_str(&tags).expect("json");
+    assert_eq!(t["days"], 30);
+    assert_eq!(t["trend_dates"].as_array().map(Vec::len), Some(7));
+    let rows = t["tags"].as_array().expect("tags");
+    assert!(!rows.is_empty());
+    for row in rows {
+        // Today's point of the trend is today's reach.
+        assert_eq!(row["trend"][6], row["customers"], "{row}");
+    }
+    let tags_csv = ok(kehu(&db.url, &["report", "tags", "--format", "csv"]));
+    assert!(
+        tags_csv.starts_with("\u{feff}标签,方式,客户数"),
+        "{tags_csv}"
+    );
     for (args, says) in [
         (
             vec!["report", "pie", "--period", "2026-Q1"],
             "unknown report",
         ),
+        (vec!["report", "tags", "--days", "0"], "--days"),
         (vec!["report", "strategy"], "--period"),
         (
             vec!["report", "cross_sell", "--period", "2026-Q1"],

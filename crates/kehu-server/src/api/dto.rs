@@ -1222,8 +1222,10 @@ pub struct TagReviewRow {
     pub customers: u64,
     /// Their share of all customers (0–1).
     pub share: f64,
-    /// Assignments added minus removed within the period (the trend).
+    /// Assignments added minus removed within the period.
     pub change_in_period: i64,
+    /// Customers carrying it on each of `trend_dates`.
+    pub trend: Vec<i64>,
     /// Under the review threshold (5 % of customers): proposed for removal.
     pub removal_candidate: bool,
     pub repurchase_with: Option<f64>,
@@ -1242,6 +1244,8 @@ pub struct TagReviewOut {
     pub since: NaiveDate,
     pub customers: u64,
     pub threshold: f64,
+    /// The last day of each of the last six months, then today.
+    pub trend_dates: Vec<NaiveDate>,
     /// How the behaviour columns are defined.
     pub definitions: Vec<String>,
     pub tags: Vec<TagReviewRow>,

@@ -157,7 +157,7 @@ pub async fn classification(
 }
 
 /// `format`: None for JSON (the default), checked before any work.
-fn file_format(q: &mut QueryPairs) -> Result<Option<Format>, ApiError> {
+pub fn file_format(q: &mut QueryPairs) -> Result<Option<Format>, ApiError> {
     q.take("format")
         .filter(|f| !f.is_empty() && f != "json")
         .map(|f| Format::parse(&f).map_err(|r| ApiError::field("format", r)))

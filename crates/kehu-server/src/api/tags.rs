@@ -14,8 +14,9 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{Datelike, NaiveDate};
 use kehu_core::role::{Ownership, Permission};
 use kehu_core::segment::{Atom, Compiled, SchemeClasses};
 use kehu_core::tags::{rule_order, Catalogue, Synonyms, TagMode, Unresolved};
@@ -773,14 +774,17 @@ pub async fn decide(
 /// the change of its assignments over the period (`days`, default 90), and
 /// how its customers behave against everyone else; tags on fewer than 5 %
 /// of customers are proposed for removal.
+/// `format=csv|xlsx` downloads the table.
 #[utoipa::path(get, path = "/api/v1/tag-review", tag = "tags",
-    params(("days" = Option<u32>, Query, description = "period in days, 1–730; default 90")),
+    params(("days" = Option<u32>, Query, description = "period in days, 1–730; default 90"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx")),
     responses((status = 200, body = TagReviewOut), (status = 403, content_type = "application/problem+json")))]
 pub async fn review(
     State(state): State<AppState>,
     user: CurrentUser,
+    headers: HeaderMap,
     mut q: QueryPairs,
-) -> Result<Json<TagReviewOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let days = match q.take("days") {
         None => 90,
         Some(d) => d
@@ -797,8 +801,97 @@ pub async fn review(
                 )
             })?,
     };
-    Ok(Json(tag_review(&state, &user, days).await?))
+    let format = super::reports::file_format(&mut q)?;
+    let review = tag_review(&state, &user, days).await?;
+    let Some(format) = format else {
+        return Ok(Json(review).into_response());
+    };
+    let file = review_file(&review, format, crate::error::lang_of(&headers))?;
+    state.audit(
+        Some(&user),
+        "export",
+        "report:tags".to_string(),
+        serde_json::json!({"format": format.extension(), "days": days}),
+    );
+    Ok(crate::export::download(
+        format,
+        &format!(
+            "tags-{}",
+            review.trend_dates.last().copied().unwrap_or(review.since)
+        ),
+        file,
+    ))
 }
+
+/// The review as CSV or XLSX.
+pub fn review_file(
+    r: &TagReviewOut,
+    format: crate::export::Format,
+    lang: kehu_core::Lang,
+) -> Result<Vec<u8>, ApiError> {
+    let (header, rows) = review_table(r, lang);
+    // Customers, the change and the trend's counts are whole numbers.
+    let numbers: Vec<usize> = std::iter::once(2)
+        .chain(4..5 + r.trend_dates.len())
+        .collect();
+    crate::export::table_file(format, "标签分析", &header, &rows, &numbers)
+}
+
+/// The review as rows (header first), for CSV/XLSX: reach, change, the
+/// trend's counts, behaviour, removal candidates.
+pub fn review_table(r: &TagReviewOut, lang: kehu_core::Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let t = |zh: &str, en: &str| crate::reports::say(lang, zh, en);
+    let pct = |x: Option<f64>| x.map_or(String::new(), |v| format!("{:.1}%", v * 100.0));
+    let num = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.3}"));
+    let mut header = vec![
+        t("标签", "Tag"),
+        t("方式", "Mode"),
+        t("客户数", "Customers"),
+        t("占比", "Share"),
+        t("期间变化", "Change in period"),
+    ];
+    header.extend(r.trend_dates.iter().map(|d| d.to_string()));
+    header.extend([
+        t("复购率（有）", "Repurchase with"),
+        t("复购率（无）", "Repurchase without"),
+        t("复购相关系数", "Repurchase correlation"),
+        t("满意度（有）", "Satisfaction with"),
+        t("满意度（无）", "Satisfaction without"),
+        t("满意度相关系数", "Satisfaction correlation"),
+        t("建议删除", "Removal candidate"),
+        t("已停用", "Retired"),
+    ]);
+    let yes = |b: bool| if b { t("是", "yes") } else { String::new() };
+    let rows = r
+        .tags
+        .iter()
+        .map(|g| {
+            let mut row = vec![
+                g.path.clone(),
+                g.mode.clone(),
+                g.customers.to_string(),
+                pct(Some(g.share)),
+                g.change_in_period.to_string(),
+            ];
+            row.extend(g.trend.iter().map(i64::to_string));
+            row.extend([
+                pct(g.repurchase_with),
+                pct(g.repurchase_without),
+                num(g.repurchase_correlation),
+                num(g.satisfaction_with),
+                num(g.satisfaction_without),
+                num(g.satisfaction_correlation),
+                yes(g.removal_candidate),
+                yes(g.retired),
+            ]);
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Months of the review's trend (month ends before this month's, then today).
+const TREND_MONTHS: u32 = 6;
 
 /// The review for `days` (shared with the UI). Tag managers and report readers.
 pub async fn tag_review(
@@ -811,13 +904,31 @@ pub async fn tag_review(
     {
         return Err(ApiError::Forbidden);
     }
+    usage_review(state, days).await
+}
+
+/// The review over every customer (the aggregate needs no scope; callers check the right).
+pub async fn usage_review(state: &AppState, days: u32) -> Result<TagReviewOut, ApiError> {
     let today = state.store.today();
     let since = today - chrono::Days::new(u64::from(days));
-    let since_time = since
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or_else(chrono::Utc::now)
-        - chrono::Duration::hours(8);
+    let day_start = |d: NaiveDate| crate::tasks::to_utc(d.and_time(chrono::NaiveTime::MIN));
+    // The trend: the last day of each of the last six months, then today.
+    let month_start = today.with_day(1).unwrap_or(today);
+    let trend_dates: Vec<NaiveDate> = (0..TREND_MONTHS)
+        .rev()
+        .filter_map(|k| month_start.checked_sub_months(chrono::Months::new(k)))
+        .filter_map(|d| d.pred_opt())
+        .chain(std::iter::once(today))
+        .collect();
+    // Instants after which changes are undone to count a past day, and the period's start.
+    let mut marks: Vec<chrono::DateTime<chrono::Utc>> = trend_dates
+        .iter()
+        .filter_map(|d| d.succ_opt())
+        .map(day_start)
+        .chain(std::iter::once(day_start(since)))
+        .collect();
+    marks.sort();
+    marks.dedup();
     let records = state.store.tags().await?;
     let c = catalogue_of(&records);
     let live: Vec<&TagRecord> = records.iter().filter(|t| t.merged_into.is_none()).collect();
@@ -829,13 +940,24 @@ pub async fn tag_review(
         .await?
         .into_iter()
         .collect();
-    let changes: BTreeMap<i64, i64> = state
-        .store
-        .assignment_changes_since(since_time)
-        .await?
-        .into_iter()
-        .map(|(t, added, removed)| (t, added - removed))
-        .collect();
+    // Net changes per tag from each mark on (suffix sums over the spans).
+    let mut net_from: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (tag, span, added, removed) in state.store.assignment_changes_by_span(&marks).await? {
+        let sums = net_from.entry(tag).or_insert_with(|| vec![0; marks.len()]);
+        for s in sums.iter_mut().take(span + 1) {
+            *s += added - removed;
+        }
+    }
+    let mark_of = |at: chrono::DateTime<chrono::Utc>| marks.iter().position(|m| *m == at);
+    let since_mark = mark_of(day_start(since));
+    let net_since = |tags: &[i64], mark: Option<usize>| -> i64 {
+        mark.map_or(0, |m| {
+            tags.iter()
+                .filter_map(|t| net_from.get(t))
+                .map(|sums| sums[m])
+                .sum()
+        })
+    };
     let customers = state.store.customer_count().await?;
     let mut rows: Vec<TagReviewRow> = subtrees
         .iter()
@@ -849,7 +971,14 @@ pub async fn tag_review(
                 retired: t.retired_at.is_some(),
                 customers: b.customers,
                 share: b.share,
-                change_in_period: tree.iter().filter_map(|x| changes.get(x)).sum(),
+                change_in_period: net_since(tree, since_mark),
+                trend: trend_dates
+                    .iter()
+                    .map(|d| {
+                        let after = d.succ_opt().map(day_start).and_then(mark_of);
+                        (b.customers as i64 - net_since(tree, after)).max(0)
+                    })
+                    .collect(),
                 removal_candidate: b.share < kehu_core::tag_stats::REVIEW_SHARE,
                 repurchase_with: b.repurchase_with,
                 repurchase_without: b.repurchase_without,
@@ -866,12 +995,14 @@ pub async fn tag_review(
         since,
         customers,
         threshold: kehu_core::tag_stats::REVIEW_SHARE,
+        trend_dates,
         definitions: vec![
             "customers: carry the tag or a tag below it / 客户数：带有该标签或其下级标签".into(),
             "repurchase: at least two orders on record (order_count >= 2) / 复购：至少两笔订单".into(),
             format!("satisfaction: mean score of interactions since {since} / 满意度：{since} 以来互动评分的平均值"),
             "correlation: phi (repurchase) and point-biserial (satisfaction), −1…1 / 相关系数：phi 与点二列相关".into(),
             "change_in_period: assignments added minus removed in the period / 期间变化：期间新增减去移除的打标数".into(),
+            "trend: customers at the end of each of the last six months and today, counted back from today through the assignment history / 趋势：近六个月每月末及今日的客户数，由今日数按打标历史倒推".into(),
         ],
         tags: rows,
     })

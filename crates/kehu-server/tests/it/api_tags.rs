@@ -1086,6 +1086,7 @@ async fn usage_review(backend: Backend) {
         (0, None, false),
     ];
     let price = tag_id(&admin, "需求标签/价格敏感").await;
+    let mut tagged_ids = Vec::new();
     for (i, (orders, score, tagged)) in plan.iter().enumerate() {
         let c = admin
             .customer(&format!("评审测试{i}有限公司"), json!({}))
@@ -1107,6 +1108,7 @@ async fn usage_review(backend: Backend) {
             assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
         }
         if *tagged {
+            tagged_ids.push(id);
             assert_eq!(
                 put(&admin, &format!("/api/v1/customers/{id}/tags/{price}"))
                     .await
@@ -1115,6 +1117,20 @@ async fn usage_review(backend: Backend) {
             );
         }
     }
+    // The first assignment happened 100 days ago (its history backdated).
+    let assigned_on = app.store.today() - chrono::Days::new(100);
+    let mut db = app.store.db.clone();
+    kehu_store::db::Exec::execute(
+        &mut db,
+        "UPDATE tag_history SET at = $1 WHERE customer_id = $2 AND tag_id = $3",
+        vec![
+            kehu_store::db::Arg::from(assigned_on.and_hms_opt(4, 0, 0).expect("time").and_utc()),
+            kehu_store::db::Arg::from(tagged_ids[0]),
+            kehu_store::db::Arg::from(price),
+        ],
+    )
+    .await
+    .expect("backdate");
     let r = admin.get("/api/v1/tag-review?days=30").await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.expect("json");
@@ -1146,7 +1162,32 @@ async fn usage_review(backend: Backend) {
         (Some(4.5), Some(2.0))
     );
     assert!(p["satisfaction_correlation"].as_f64().expect("r") > 0.9);
-    assert_eq!(p["change_in_period"], 2);
+    assert_eq!(p["change_in_period"], 1, "one of the two within 30 days");
+    // The trend counts back: the old assignment from its day on, the new one today.
+    let dates: Vec<chrono::NaiveDate> =
+        serde_json::from_value(v["trend_dates"].clone()).expect("dates");
+    assert_eq!(dates.len(), 7);
+    assert_eq!(dates.last(), Some(&app.store.today()));
+    let expected: Vec<i64> = dates
+        .iter()
+        .map(|d| i64::from(*d >= assigned_on) + i64::from(*d == app.store.today()))
+        .collect();
+    assert_eq!(p["trend"], json!(expected), "{dates:?}");
+    // The table downloads.
+    let r = admin.get("/api/v1/tag-review?days=30&format=csv").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.expect("csv");
+    assert!(
+        csv.starts_with("\u{feff}标签,方式,客户数,占比,期间变化"),
+        "{csv}"
+    );
+    assert!(csv.contains("需求标签/价格敏感"), "{csv}");
+    refused(
+        admin.get("/api/v1/tag-review?format=pdf").await,
+        "format",
+        "unknown_option",
+    )
+    .await;
     assert_eq!(p["removal_candidate"], false);
     assert_eq!(
         row("需求标签")["customers"],

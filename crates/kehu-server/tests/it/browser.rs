@@ -442,6 +442,20 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
         candidates.parse::<u32>().is_ok_and(|n| n > 10),
         "{candidates}"
     );
+    // Each tag's six-month trend is drawn, its counts in the title.
+    let trend = c
+        .find(Locator::Css("#review td.trend"))
+        .await
+        .expect("trend cell")
+        .attr("title")
+        .await
+        .expect("title")
+        .unwrap_or_default();
+    assert_eq!(trend.matches(": ").count(), 7, "{trend}");
+    assert!(c
+        .find(Locator::Css("#review td.trend svg polyline"))
+        .await
+        .is_ok());
 
     c.close().await.expect("close browser");
     app.cleanup().await;
