@@ -28,6 +28,7 @@ macro_rules! labelled_enum {
 pub mod anomaly;
 pub mod audit;
 pub mod calendar;
+pub mod campaign;
 pub mod classify;
 pub mod contact;
 pub mod crosssell;
@@ -36,6 +37,7 @@ pub mod customer;
 pub mod date;
 pub mod dedupe;
 pub mod demo;
+pub mod demo_campaigns;
 pub mod demo_tags;
 pub mod error;
 pub mod export;

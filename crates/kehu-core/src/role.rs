@@ -40,10 +40,12 @@ pub enum Permission {
     RuleApprove,
     TagManage,
     AuditRead,
+    /// Create marketing campaigns and record whom they touched.
+    CampaignManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::CustomerRead,
         Permission::CustomerCreate,
         Permission::CustomerUpdate,
@@ -59,6 +61,7 @@ impl Permission {
         Permission::RuleApprove,
         Permission::TagManage,
         Permission::AuditRead,
+        Permission::CampaignManage,
     ];
 }
 
@@ -136,6 +139,7 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
             (P::UserAdmin, S::All),
             (P::ReportRead, S::All),
             (P::TagManage, S::All),
+            (P::CampaignManage, S::All),
         ],
     },
     RolePreset {
@@ -189,6 +193,7 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
             (P::CustomerRead, S::All),
             (P::TagManage, S::All),
             (P::ReportRead, S::All),
+            (P::CampaignManage, S::All),
         ],
     },
     RolePreset {
@@ -247,6 +252,8 @@ mod tests {
             ("service", P::ServiceRecordWrite, other_team, true),
             ("service", P::InteractionWrite, other_team, false),
             ("marketing", P::CustomerUpdate, mine, false),
+            ("marketing", P::CampaignManage, other_team, true),
+            ("sales_manager", P::CampaignManage, mine, false),
             ("auditor", P::CustomerRead, mine, false),
             ("auditor", P::AuditRead, other_team, true),
             ("admin", P::CustomerDelete, other_team, true),

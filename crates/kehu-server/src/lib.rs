@@ -8,6 +8,7 @@ pub mod anomalies;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod classifier;
 pub mod crosssell;
 pub mod duplicates;

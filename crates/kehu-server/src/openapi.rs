@@ -2,8 +2,8 @@
 //! the wire types. Served at `/api/openapi.json`.
 
 use crate::api::{
-    anomalies, audit, classes, customers, dto, duplicates, imports, intake, meta, records, reports,
-    schemes, segments, session, tags, tasks, users,
+    anomalies, audit, campaigns, classes, customers, dto, duplicates, imports, intake, meta,
+    records, reports, schemes, segments, session, tags, tasks, users,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -39,6 +39,7 @@ use utoipa::{Modify, OpenApi};
         reports::predictions, reports::classification, reports::moved_customers,
         reports::strategy, reports::strategy_customers,
         reports::cross_sell, reports::cross_sell_customers, reports::customer_cross_sell,
+        campaigns::list, campaigns::create, campaigns::read, campaigns::touch, campaigns::report, campaigns::customers,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),
     components(schemas(dto::Problem)),

@@ -114,6 +114,9 @@ pub struct Moved {
     /// Tags the survivor did not carry yet.
     pub tags: Vec<i64>,
     pub class_history: u64,
+    /// Campaigns that had touched the absorbed customer and not the survivor.
+    #[serde(default)]
+    pub campaigns: Vec<i64>,
 }
 
 /// One recorded merge.
@@ -143,6 +146,16 @@ struct AbsorbedRows {
     customer: Option<Customer>,
     tags: Vec<TagRow>,
     overrides: Vec<OverrideRow>,
+    #[serde(default)]
+    touches: Vec<TouchRow>,
+}
+
+/// A campaign's touch of the absorbed customer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TouchRow {
+    campaign_id: i64,
+    touched_on: chrono::NaiveDate,
+    added_by: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -488,7 +501,40 @@ impl Store {
                     },
                 )
                 .await?,
+            touches: tx
+                .fetch_all(
+                    "SELECT campaign_id, touched_on, added_by FROM campaign_touches WHERE customer_id = $1 ORDER BY campaign_id",
+                    args![a],
+                    |r: &dyn RowGet| {
+                        Ok(TouchRow {
+                            campaign_id: r.int("campaign_id")?,
+                            touched_on: r.opt_date("touched_on")?.unwrap_or_default(),
+                            added_by: r.opt_int("added_by")?,
+                        })
+                    },
+                )
+                .await?,
         };
+        // Campaigns that touched only the absorbed customer now count the survivor.
+        let survivor_campaigns: Vec<i64> = tx
+            .fetch_all(
+                "SELECT campaign_id AS n FROM campaign_touches WHERE customer_id = $1",
+                args![s],
+                decode_n,
+            )
+            .await?;
+        for t in rows
+            .touches
+            .iter()
+            .filter(|t| !survivor_campaigns.contains(&t.campaign_id))
+        {
+            tx.execute(
+                "INSERT INTO campaign_touches (campaign_id, customer_id, touched_on, added_by) VALUES ($1, $2, $3, $4)",
+                args![t.campaign_id, s, t.touched_on, t.added_by],
+            )
+            .await?;
+            moved.campaigns.push(t.campaign_id);
+        }
         let survivor_tags: Vec<i64> = tx
             .fetch_all(
                 "SELECT tag_id AS n FROM customer_tags WHERE customer_id = $1",
@@ -703,6 +749,20 @@ impl Store {
             args![a, s],
         )
         .await?;
+        for &campaign_id in &merge.moved.campaigns {
+            tx.execute(
+                "DELETE FROM campaign_touches WHERE customer_id = $1 AND campaign_id = $2",
+                args![s, campaign_id],
+            )
+            .await?;
+        }
+        for t in &rows.touches {
+            tx.execute(
+                "INSERT INTO campaign_touches (campaign_id, customer_id, touched_on, added_by) VALUES ($1, $2, $3, $4)",
+                args![t.campaign_id, a, t.touched_on, t.added_by],
+            )
+            .await?;
+        }
         for o in &rows.overrides {
             tx.execute(
                 "INSERT INTO class_overrides (id, customer_id, scheme_key, class, reason, expires_on, set_by, set_at, lifted_by, lifted_at) \

@@ -7,6 +7,7 @@ pub mod anomalies;
 pub mod audit;
 pub mod bulk;
 mod bulk_read;
+pub mod campaigns;
 pub mod classes;
 pub mod db;
 pub mod duplicates;

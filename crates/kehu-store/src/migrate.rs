@@ -37,6 +37,9 @@ enum DataStep {
     FollowUpGaps,
     /// Existing customers' `name_key`.
     NameKeys,
+    /// The right to manage campaigns for admins and marketing whose roles
+    /// are still the presets.
+    CampaignRights,
     /// design.md's strategies for the 价值分层 classes.
     PresetStrategies,
 }
@@ -168,6 +171,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0018_predictions.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 19,
+        name: "campaigns",
+        sqlite: include_str!("../migrations/sqlite/0019_campaigns.sql"),
+        postgres: include_str!("../migrations/postgres/0019_campaigns.sql"),
+        data: DataStep::CampaignRights,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -240,31 +250,43 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
         DataStep::PresetStrategies => crate::tasks::seed_preset_strategies(tx).await,
         DataStep::SchemeVersions => {
             crate::schemes::seed_preset_versions(tx).await?;
-            let admin = tx
-                .fetch_optional(
-                    "SELECT grants FROM roles WHERE key = 'admin' AND builtin = $1",
-                    args![true],
-                    |r: &dyn RowGet| r.json("grants"),
-                )
-                .await?;
-            if let Some(grants) = admin {
-                let mut grants: kehu_core::role::Grants = serde_json::from_value(grants)
-                    .map_err(|e| StoreError::Config(format!("admin role grants: {e}")))?;
-                grants.0.insert(
-                    kehu_core::role::Permission::RuleEdit,
-                    kehu_core::role::Scope::All,
-                );
-                let grants =
-                    serde_json::to_value(grants).map_err(|e| StoreError::Config(e.to_string()))?;
-                tx.execute(
-                    "UPDATE roles SET grants = $1 WHERE key = 'admin'",
-                    args![grants],
-                )
-                .await?;
+            grant_preset(tx, "admin", kehu_core::role::Permission::RuleEdit).await
+        }
+        DataStep::CampaignRights => {
+            for role in ["admin", "marketing"] {
+                grant_preset(tx, role, kehu_core::role::Permission::CampaignManage).await?;
             }
             Ok(())
         }
     }
+}
+
+/// Adds a right (over everyone) to a built-in role that exists already;
+/// a fresh database gets it from the presets.
+async fn grant_preset(
+    tx: &mut Tx,
+    role: &str,
+    permission: kehu_core::role::Permission,
+) -> Result<(), StoreError> {
+    let found = tx
+        .fetch_optional(
+            "SELECT grants FROM roles WHERE key = $1 AND builtin = $2",
+            args![role, true],
+            |r: &dyn RowGet| r.json("grants"),
+        )
+        .await?;
+    if let Some(grants) = found {
+        let mut grants: kehu_core::role::Grants = serde_json::from_value(grants)
+            .map_err(|e| StoreError::Config(format!("{role} role grants: {e}")))?;
+        grants.0.insert(permission, kehu_core::role::Scope::All);
+        let grants = serde_json::to_value(grants).map_err(|e| StoreError::Config(e.to_string()))?;
+        tx.execute(
+            "UPDATE roles SET grants = $1 WHERE key = $2",
+            args![grants, role],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Preset roles (missing ones only: an admin's edits are kept) and, on an

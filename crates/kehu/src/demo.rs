@@ -79,6 +79,7 @@ pub async fn run(db: &str, customers: u64, seed: u64) -> Result<()> {
     let counts = result?;
     let by = users.first().map(|u| u.id).unwrap_or(0);
     let tagged = tag_demo_customers(&store, seed, before, by).await?;
+    let touched = demo_campaigns(&store, seed, before, by).await?;
     println!(
         "demo data loaded in {:.1} s (seed {seed}, as of {today}): {} customers, {} contacts, {} orders, {} interactions ({} rows)",
         started.elapsed().as_secs_f64(),
@@ -95,8 +96,49 @@ pub async fn run(db: &str, customers: u64, seed: u64) -> Result<()> {
         tagged.rules.as_secs_f64(),
         tagged.rule_changes
     );
+    println!(
+        "campaigns: {} with {touched} customers touched",
+        kehu_core::demo_campaigns::DEMO_CAMPAIGNS.len()
+    );
     store.db.close().await;
     Ok(())
+}
+
+/// The demo's campaigns (one or two per channel) and whom each touched
+/// among the customers just loaded (ids above `before`).
+async fn demo_campaigns(store: &Store, seed: u64, before: i64, by: i64) -> Result<u64> {
+    use kehu_core::demo_campaigns::{demo_campaign, demo_touch, DEMO_CAMPAIGNS};
+    let today = store.today();
+    let last = store.max_customer_id().await?;
+    let mut touched = 0;
+    for k in 0..DEMO_CAMPAIGNS.len() {
+        let Some(input) = demo_campaign(today, k) else {
+            continue;
+        };
+        let data = input
+            .validate()
+            .map_err(|e| anyhow::anyhow!("demo campaign {k}: {e:?}"))?;
+        let campaign = store
+            .create_campaign(&data, by)
+            .await
+            .map_err(|e| crate::one_line(e.into()))
+            .with_context(|| format!("creating demo campaign {}", data.name))?;
+        // Customers by the day (from the start) they were touched.
+        let mut by_day: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
+        for id in before + 1..=last {
+            if let Some(d) = demo_touch(seed, k, id) {
+                by_day.entry(d).or_default().push(id);
+            }
+        }
+        for (d, ids) in by_day {
+            let on = data.starts_on + chrono::Days::new(d);
+            touched += store
+                .add_touches(campaign.id, &ids, on, by)
+                .await
+                .context("recording demo campaign touches")?;
+        }
+    }
+    Ok(touched)
 }
 
 async fn load(store: &Store, cfg: DemoConfig) -> Result<bulk::BulkCounts> {

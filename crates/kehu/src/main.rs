@@ -152,9 +152,10 @@ enum Command {
     /// customers who never bought it in groups of the same class, industry
     /// and size that do) and `tags` (per tag: reach, change, six-month
     /// trend, repurchase and satisfaction with and without it, removal
-    /// candidates).
+    /// candidates) and `marketing` (per channel and campaign: reached,
+    /// converted, revenue, cost, against the untouched baseline).
     Report {
-        /// The report: classification, strategy, cross_sell or tags.
+        /// The report: classification, strategy, cross_sell, tags or marketing.
         kind: String,
         /// 2026-Q3, 2026-09 or 2026 (classification and strategy).
         #[arg(long)]
@@ -169,7 +170,8 @@ enum Command {
         #[arg(long, default_value = "json")]
         format: String,
         /// For CSV: classes (default), transitions, sla or quality;
-        /// cross_sell: products (default) or groups.
+        /// cross_sell: products (default) or groups; marketing: channels
+        /// (default) or campaigns.
         #[arg(long)]
         table: Option<String>,
         /// cross_sell: the whole percent of a group that must buy a product (default 30).

@@ -25,7 +25,13 @@ pub struct Options {
 }
 
 /// The report kinds there are.
-const KINDS: &[&str] = &["classification", "strategy", "cross_sell", "tags"];
+const KINDS: &[&str] = &[
+    "classification",
+    "strategy",
+    "cross_sell",
+    "tags",
+    "marketing",
+];
 
 pub async fn run(db: &str, o: Options) -> Result<()> {
     if !KINDS.contains(&o.kind.as_str()) {
@@ -46,7 +52,7 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
         "json" => None,
         other => Some(Format::parse(other).map_err(|r| field("format", r))?),
     };
-    if o.kind == "cross_sell" || o.kind == "tags" {
+    if matches!(o.kind.as_str(), "cross_sell" | "tags" | "marketing") {
         if o.period.is_some() {
             bail!(
                 "--period: {} 报表按当天计算，不接受期间 / the {} report is as of today and takes no period",
@@ -56,10 +62,10 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
         }
         let store = crate::open_store(db).await?;
         let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
-        let bytes = if o.kind == "tags" {
-            tags(&state, &o, format).await?
-        } else {
-            cross_sell(&state, &o, format).await?
+        let bytes = match o.kind.as_str() {
+            "tags" => tags(&state, &o, format).await?,
+            "marketing" => marketing(&state, &o, format).await?,
+            _ => cross_sell(&state, &o, format).await?,
         };
         return write_out(o.out.as_deref(), &bytes);
     }
@@ -138,6 +144,23 @@ async fn tags(
         Some(f) => {
             kehu_server::api::tags::review_file(&review, f, Lang::Zh).map_err(crate::one_line)
         }
+    }
+}
+
+/// Marketing effectiveness by channel and campaign.
+async fn marketing(
+    state: &kehu_server::AppState,
+    o: &Options,
+    format: Option<Format>,
+) -> Result<Vec<u8>> {
+    let (report, _) =
+        kehu_server::campaigns::report(state, &kehu_store::ScopeFilter::All, Lang::Zh)
+            .await
+            .map_err(crate::one_line)?;
+    match format {
+        None => json_bytes(&report),
+        Some(f) => kehu_server::campaigns::report_file(&report, f, o.table.as_deref(), Lang::Zh)
+            .map_err(crate::one_line),
     }
 }
 

@@ -994,6 +994,38 @@ async fn report_classification(backend: Backend) {
         groups_csv.starts_with("\u{feff}产品,同类组"),
         "{groups_csv}"
     );
+    // Marketing: the demo's six campaigns over three channels.
+    let marketing = ok(kehu(&db.url, &["report", "marketing"]));
+    let m: Value = serde_json::from_str(&marketing).expect("json");
+    let campaigns = m["campaigns"].as_array().expect("campaigns");
+    assert_eq!(campaigns.len(), 6);
+    let reached: i64 = campaigns
+        .iter()
+        .map(|c| c["reached"].as_i64().expect("n"))
+        .sum();
+    assert!(reached > 0, "{m}");
+    let channels = m["channels"].as_array().expect("channels");
+    assert_eq!(channels.len(), 3);
+    let by_channel: i64 = channels
+        .iter()
+        .map(|c| c["reached"].as_i64().expect("n"))
+        .sum();
+    assert_eq!(by_channel, reached, "channels add up their campaigns");
+    let campaigns_csv = ok(kehu(
+        &db.url,
+        &[
+            "report",
+            "marketing",
+            "--format",
+            "csv",
+            "--table",
+            "campaigns",
+        ],
+    ));
+    assert!(
+        campaigns_csv.starts_with("\u{feff}活动,渠道"),
+        "{campaigns_csv}"
+    );
     // Tag analytics: the demo's tag catalogue with reach and trend.
     let tags = ok(kehu(&db.url, &["report", "tags", "--days", "30"]));
     let t: Value = serde_json::from_str(&tags).expect("json");

@@ -3,6 +3,7 @@
 
 pub mod anomalies;
 pub mod audit;
+pub mod campaigns;
 pub mod classes;
 pub mod customers;
 pub mod dto;
@@ -67,6 +68,11 @@ pub fn router() -> Router<AppState> {
             "/reports/classification/customers",
             get(reports::moved_customers),
         )
+        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/campaigns/{id}", get(campaigns::read))
+        .route("/campaigns/{id}/touches", post(campaigns::touch))
+        .route("/reports/marketing", get(campaigns::report))
+        .route("/reports/marketing/customers", get(campaigns::customers))
         .route("/reports/cross-sell", get(reports::cross_sell))
         .route(
             "/reports/cross-sell/customers",

@@ -287,7 +287,7 @@ pub async fn strategy_customers(
 }
 
 /// A page of customers (id, code, name) of a list of ids.
-async fn customer_page(
+pub async fn customer_page(
     state: &AppState,
     ids: &[i64],
     limit: usize,

@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod anomalies;
 mod audit;
+mod campaigns;
 mod customers;
 mod duplicates;
 mod forms;
@@ -122,6 +123,11 @@ pub fn router() -> Router<AppState> {
             "/reports/classification/customers",
             get(reports::moved_customers),
         )
+        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/campaigns/{id}", get(campaigns::detail))
+        .route("/campaigns/{id}/touches", post(campaigns::touch))
+        .route("/reports/marketing", get(campaigns::report))
+        .route("/reports/marketing/customers", get(campaigns::customers))
         .route("/reports/cross-sell", get(reports::cross_sell))
         .route(
             "/reports/cross-sell/customers",
@@ -240,7 +246,10 @@ impl Templates {
             "reports/classification.html",
             "reports/moved.html",
             "reports/strategy.html",
-            "reports/cross_sell.html"
+            "reports/cross_sell.html",
+            "reports/marketing.html",
+            "campaigns/list.html",
+            "campaigns/detail.html"
         );
         env.add_function(
             "t",

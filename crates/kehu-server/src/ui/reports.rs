@@ -317,17 +317,17 @@ async fn list_page(
 }
 
 /// What a list of a report's customers is.
-struct ListHeading {
+pub(super) struct ListHeading {
     /// The page's title; None: customers who moved.
-    heading: Option<String>,
-    scheme: String,
-    period: String,
-    what: String,
-    back: String,
+    pub heading: Option<String>,
+    pub scheme: String,
+    pub period: String,
+    pub what: String,
+    pub back: String,
 }
 
 /// The first [`MOVED_SHOWN`] of `ids` with their code, name and region.
-async fn customer_list(
+pub(super) async fn customer_list(
     state: &AppState,
     page: &Page,
     ids: &[i64],

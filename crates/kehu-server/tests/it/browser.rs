@@ -23,7 +23,8 @@ both_backends!(
     fill_in_the_public_form_and_accept_the_lead,
     an_auditor_searches_the_audit_log,
     close_a_task_with_its_result_and_set_a_strategy,
-    read_the_classification_report_and_its_movers
+    read_the_classification_report_and_its_movers,
+    run_a_campaign_and_read_its_effect
 );
 
 /// A chromedriver process on a free port, killed on drop.
@@ -895,5 +896,42 @@ async fn read_the_classification_report_and_its_movers(backend: Backend) {
     wait_text(&c, "#made-tasks", "10").await;
     click(&c, "#segment-report").await;
     wait_text(&c, "#report-period", "华北").await;
+    app.cleanup().await;
+}
+
+async fn run_a_campaign_and_read_its_effect(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("xiaoma", "marketing", None).await;
+    let admin = app.token("admin_api", "admin", None).await;
+    for i in 0..3 {
+        admin
+            .customer(
+                &format!("营销浏览器客户{i}"),
+                json!({"sales_region": "华北"}),
+            )
+            .await;
+    }
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "xiaoma").await;
+    c.goto(&format!("{base}/campaigns")).await.expect("goto");
+    wait_text(&c, "h1", "营销活动").await;
+    click(&c, "#new-campaign summary").await;
+    fill(&c, "#f-name", "冬季客户答谢会").await;
+    select(&c, "#f-channel", "event").await;
+    fill(&c, "#f-window_days", "0").await;
+    click(&c, "#create-campaign").await;
+    wait_text(&c, "#err-window_days", "1").await;
+    fill(&c, "#f-window_days", "30").await;
+    click(&c, "#create-campaign").await;
+    wait_text(&c, "h1", "冬季客户答谢会").await;
+    fill(&c, "#f-segment", "华北").await;
+    click(&c, "#touch-submit").await;
+    wait_text(&c, "#touch-result", "3").await;
+    wait_text(&c, "#touched", "3").await;
+    click(&c, "a[href='/reports/marketing']").await;
+    wait_text(&c, "#campaign-table", "冬季客户答谢会").await;
+    wait_text(&c, "#channels", "活动").await;
+    c.close().await.expect("close browser");
     app.cleanup().await;
 }

@@ -7,6 +7,7 @@ mod api_anomalies;
 mod api_audit;
 mod api_auth;
 mod api_bad_input;
+mod api_campaigns;
 mod api_classes;
 mod api_cross_sell;
 mod api_customers;
