@@ -11,6 +11,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod classifier;
 pub mod crosssell;
+pub mod dashboard;
 pub mod duplicates;
 pub mod error;
 pub mod export;

@@ -38,7 +38,7 @@ use utoipa::{Modify, OpenApi};
         tasks::jobs, tasks::run_job, tasks::set_sales_level, tasks::create_for_segment,
         reports::predictions, reports::classification, reports::moved_customers,
         reports::strategy, reports::strategy_customers,
-        reports::cross_sell, reports::cross_sell_customers, reports::customer_cross_sell,
+        reports::cross_sell, reports::cross_sell_customers, reports::customer_cross_sell, reports::dashboard,
         campaigns::list, campaigns::create, campaigns::read, campaigns::touch, campaigns::report, campaigns::customers,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),

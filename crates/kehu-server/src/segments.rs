@@ -955,6 +955,49 @@ impl Segments {
         self.with_index(|idx| idx.scope(scope)).await
     }
 
+    /// Customers of `scope` per class of `scheme` (unclassified left out).
+    pub async fn class_counts(
+        &self,
+        scheme: &str,
+        scope: &ScopeFilter,
+    ) -> Result<HashMap<String, u64>, ApiError> {
+        self.with_index(|idx| {
+            let universe = idx.scope(scope);
+            idx.classes
+                .get(scheme)
+                .map(|c| {
+                    c.values()
+                        .map(|(class, set)| (class.to_string(), set.intersection_len(&universe)))
+                        .filter(|(_, n)| *n > 0)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .await
+    }
+
+    /// Customers of `scope` whose number `field` is known and below `limit`.
+    pub async fn count_below(
+        &self,
+        field: &str,
+        limit: i64,
+        scope: &ScopeFilter,
+    ) -> Result<u64, ApiError> {
+        self.with_index(|idx| {
+            let universe = idx.scope(scope);
+            idx.numbers.get(field).map_or(0, |col| {
+                universe
+                    .iter()
+                    .filter(|&id| {
+                        col.get(id as usize)
+                            .is_some_and(|&v| v != MISSING && v < limit)
+                    })
+                    .count() as u64
+            })
+        })
+        .await
+    }
+
     /// Customers per tag id (live customers only).
     pub async fn tag_counts(&self) -> Result<HashMap<i64, u64>, ApiError> {
         self.with_index(SegmentIndex::tag_counts).await

@@ -9,6 +9,7 @@ pub mod bulk;
 mod bulk_read;
 pub mod campaigns;
 pub mod classes;
+pub mod dashboard;
 pub mod db;
 pub mod duplicates;
 pub mod error;

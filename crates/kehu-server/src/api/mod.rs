@@ -73,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/touches", post(campaigns::touch))
         .route("/reports/marketing", get(campaigns::report))
         .route("/reports/marketing/customers", get(campaigns::customers))
+        .route("/dashboard", get(reports::dashboard))
         .route("/reports/cross-sell", get(reports::cross_sell))
         .route(
             "/reports/cross-sell/customers",

@@ -394,3 +394,19 @@ pub async fn cross_sell_customers(
     .await?;
     customer_page(&state, &ids, limit, offset).await
 }
+
+/// The reader's dashboard: the panels of their role (`layout`, in order)
+/// within their rights and scopes — class distribution, intent funnel,
+/// twelve months of purchases, this quarter's class changes, tasks, SLA
+/// compliance, customers at risk, marketing channels.
+#[utoipa::path(get, path = "/api/v1/dashboard", tag = "reports",
+    responses((status = 200, body = crate::dashboard::Dashboard), (status = 401)))]
+pub async fn dashboard(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Json<crate::dashboard::Dashboard>, ApiError> {
+    Ok(Json(
+        crate::dashboard::dashboard(&state, &user, lang_of(&headers)).await?,
+    ))
+}

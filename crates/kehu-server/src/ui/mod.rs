@@ -8,7 +8,9 @@ mod admin;
 mod anomalies;
 mod audit;
 mod campaigns;
+mod charts;
 mod customers;
+mod dashboard;
 mod duplicates;
 mod forms;
 mod imports;
@@ -35,6 +37,7 @@ pub use forms::FormData;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
+        .route("/dashboard", get(dashboard::page))
         .route(
             "/login",
             get(customers::login_page).post(customers::login_submit),
@@ -249,7 +252,8 @@ impl Templates {
             "reports/cross_sell.html",
             "reports/marketing.html",
             "campaigns/list.html",
-            "campaigns/detail.html"
+            "campaigns/detail.html",
+            "dashboard.html"
         );
         env.add_function(
             "t",
@@ -475,7 +479,7 @@ fn counts_param(q: &forms::FormData, key: &str) -> Option<Vec<u64>> {
 async fn home(page: Page) -> Redirect {
     let grants = &page.user.actor.grants;
     if grants.has(Permission::CustomerRead) {
-        Redirect::to("/customers")
+        Redirect::to("/dashboard")
     } else if grants.has(Permission::AuditRead) {
         Redirect::to("/audit")
     } else {

@@ -843,6 +843,21 @@ async fn read_the_classification_report_and_its_movers(backend: Backend) {
     let (_driver, c) = start_browser().await;
     let base = &app.base;
     sign_in(&c, base, "laoban").await;
+    // 管理层's dashboard: the distribution as a pie, purchases by month, the funnel.
+    click(&c, "nav a[href='/dashboard']").await;
+    wait_text(&c, "#panel-distribution h2", "价值分层").await;
+    assert!(c
+        .find(Locator::Css("#panel-distribution svg.pie path"))
+        .await
+        .is_ok());
+    assert!(c
+        .find(Locator::Css("#panel-revenue svg.columns rect"))
+        .await
+        .is_ok());
+    assert!(c
+        .find(Locator::Css("#panel-funnel svg.funnel rect"))
+        .await
+        .is_ok());
     click(&c, "nav a[href='/reports/classification']").await;
     wait_text(&c, "h1", "分类报表").await;
     fill(&c, "#report-form input[name='period']", &quarter).await;

@@ -1,0 +1,298 @@
+//! The role dashboards (issue 9): what each reader sees first, within
+//! their rights and scopes — class distribution (价值分层), the intent
+//! funnel, revenue over the last twelve months, this quarter's class
+//! changes, tasks, SLA compliance, customers at risk (P(alive) < 30 %) and
+//! marketing channels. Which panels a role sees, and in which order, is
+//! [`layout`]; a panel the reader has no right to is left out.
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+use chrono::{Datelike, Months, NaiveDate, Utc};
+use kehu_core::campaign::ChannelLine;
+use kehu_core::role::Permission;
+use kehu_core::strategy::Period;
+use kehu_core::Lang;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The scheme whose distribution and changes are shown.
+const DISTRIBUTION_SCHEME: &str = "value_tier";
+/// The scheme read as a funnel, in its class order.
+const FUNNEL_SCHEME: &str = "intent";
+/// P(alive) below this (1/10000) is "at risk".
+pub const AT_RISK_BELOW: i64 = 3_000;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClassCount {
+    pub class: String,
+    pub customers: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Distribution {
+    pub scheme: String,
+    pub scheme_name: String,
+    /// In the scheme's class order.
+    pub classes: Vec<ClassCount>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MonthRevenue {
+    /// YYYY-MM
+    pub month: String,
+    pub revenue_fen: i64,
+    pub orders: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClassChange {
+    /// None: first classified.
+    pub from: Option<String>,
+    pub to: String,
+    pub customers: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClassChanges {
+    pub scheme: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub classes: Vec<String>,
+    pub changes: Vec<ClassChange>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskSummary {
+    pub open: i64,
+    pub overdue: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SlaSummary {
+    pub from: NaiveDate,
+    pub total: i64,
+    pub open_breached: i64,
+    pub compliance_percent: Option<f64>,
+}
+
+/// One reader's dashboard; absent panels are outside their rights.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Dashboard {
+    pub role: String,
+    pub as_of: NaiveDate,
+    /// The panels to show, in order.
+    pub layout: Vec<String>,
+    pub distribution: Option<Distribution>,
+    pub funnel: Option<Distribution>,
+    pub revenue: Option<Vec<MonthRevenue>>,
+    pub class_changes: Option<ClassChanges>,
+    pub tasks: Option<TaskSummary>,
+    pub sla: Option<SlaSummary>,
+    /// Customers in scope with P(alive) under 30 %.
+    pub at_risk: Option<u64>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub channels: Option<Vec<ChannelLine>>,
+}
+
+/// The panels of a role, most important first.
+pub fn layout(role: &str) -> &'static [&'static str] {
+    match role {
+        "management" | "admin" => &[
+            "distribution",
+            "revenue",
+            "class_changes",
+            "funnel",
+            "at_risk",
+            "channels",
+            "sla",
+        ],
+        "sales_manager" => &[
+            "tasks",
+            "sla",
+            "distribution",
+            "funnel",
+            "revenue",
+            "at_risk",
+            "class_changes",
+        ],
+        "sales_rep" => &["tasks", "at_risk", "distribution", "funnel", "revenue"],
+        "service" => &["sla", "tasks", "distribution", "at_risk"],
+        "marketing" => &["channels", "distribution", "funnel", "revenue", "at_risk"],
+        _ => &[
+            "distribution",
+            "funnel",
+            "revenue",
+            "tasks",
+            "sla",
+            "at_risk",
+        ],
+    }
+}
+
+/// A scheme's distribution within a scope, in its class order.
+async fn distribution(
+    state: &AppState,
+    scheme: &str,
+    scope: &kehu_store::ScopeFilter,
+) -> Result<Option<Distribution>, ApiError> {
+    let versions = state.store.published_scheme_versions().await?;
+    let Some(spec) = versions
+        .iter()
+        .find(|v| v.scheme_key == scheme)
+        .map(|v| v.parsed_spec())
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut counts = state.segments.class_counts(scheme, scope).await?;
+    let mut classes: Vec<ClassCount> = spec
+        .classes
+        .iter()
+        .map(|c| ClassCount {
+            customers: counts.remove(&c.key).unwrap_or(0),
+            class: c.key.clone(),
+        })
+        .collect();
+    // Classes of earlier versions still held by someone come last.
+    let mut rest: Vec<ClassCount> = counts
+        .into_iter()
+        .map(|(class, customers)| ClassCount { class, customers })
+        .collect();
+    rest.sort_by(|a, b| a.class.cmp(&b.class));
+    classes.extend(rest);
+    Ok(Some(Distribution {
+        scheme: scheme.to_string(),
+        scheme_name: spec.name,
+        classes,
+    }))
+}
+
+/// The dashboard of `user`.
+pub async fn dashboard(
+    state: &AppState,
+    user: &CurrentUser,
+    lang: Lang,
+) -> Result<Dashboard, ApiError> {
+    let grants = &user.actor.grants;
+    let today = state.store.today();
+    let customers = user.scope_filter(Permission::CustomerRead).ok();
+    let reports = user.scope_filter(Permission::ReportRead).ok();
+    let mut d = Dashboard {
+        role: user.user.role.clone(),
+        as_of: today,
+        layout: Vec::new(),
+        distribution: None,
+        funnel: None,
+        revenue: None,
+        class_changes: None,
+        tasks: None,
+        sla: None,
+        at_risk: None,
+        channels: None,
+    };
+    if let Some(scope) = &customers {
+        d.distribution = distribution(state, DISTRIBUTION_SCHEME, scope).await?;
+        d.funnel = distribution(state, FUNNEL_SCHEME, scope).await?;
+        d.at_risk = Some(
+            state
+                .segments
+                .count_below("p_alive", AT_RISK_BELOW, scope)
+                .await?,
+        );
+        // Twelve calendar months, this one last (so far).
+        let this_month = today.with_day(1).unwrap_or(today);
+        let bounds: Vec<NaiveDate> = (0..12)
+            .rev()
+            .filter_map(|k| this_month.checked_sub_months(Months::new(k)))
+            .chain(today.succ_opt())
+            .collect();
+        let sums = state.store.revenue_by_span(scope, &bounds).await?;
+        d.revenue = Some(
+            bounds
+                .iter()
+                .zip(sums)
+                .map(|(start, (revenue_fen, orders))| MonthRevenue {
+                    month: start.format("%Y-%m").to_string(),
+                    revenue_fen,
+                    orders,
+                })
+                .collect(),
+        );
+    }
+    if let Some(scope) = &reports {
+        let quarter = Period::quarter_of(today);
+        let changes = state
+            .store
+            .class_change_counts(DISTRIBUTION_SCHEME, quarter.start, today, scope)
+            .await?;
+        let classes = d
+            .distribution
+            .as_ref()
+            .map(|x| x.classes.iter().map(|c| c.class.clone()).collect())
+            .unwrap_or_default();
+        d.class_changes = Some(ClassChanges {
+            scheme: DISTRIBUTION_SCHEME.into(),
+            from: quarter.start,
+            to: today,
+            classes,
+            changes: changes
+                .into_iter()
+                .map(|(from, to, customers)| ClassChange {
+                    from,
+                    to,
+                    customers,
+                })
+                .collect(),
+        });
+    }
+    if grants.has(Permission::CustomerUpdate) || grants.has(Permission::ServiceRecordWrite) {
+        let load = state
+            .store
+            .task_load(&crate::tasks::task_scope(user), Utc::now())
+            .await?;
+        d.tasks = Some(TaskSummary {
+            open: load.iter().map(|l| l.1).sum(),
+            overdue: load.iter().map(|l| l.2).sum(),
+        });
+    }
+    if let Ok(task_scope) = crate::api::tasks::report_scope(user) {
+        // This month so far (and today).
+        let from = today.with_day(1).unwrap_or(today);
+        let to = today.succ_opt().unwrap_or(today);
+        let sla = crate::api::tasks::sla_between(state, &task_scope, from, to).await?;
+        d.sla = Some(SlaSummary {
+            from,
+            total: sla.total.total,
+            open_breached: sla.total.open_breached,
+            compliance_percent: sla.total.compliance_percent,
+        });
+    }
+    if grants.has(Permission::CampaignManage)
+        || matches!(reports, Some(kehu_store::ScopeFilter::All))
+    {
+        let scope = reports.clone().unwrap_or(kehu_store::ScopeFilter::All);
+        d.channels = Some(
+            crate::campaigns::report(state, &scope, lang)
+                .await?
+                .0
+                .channels,
+        );
+    }
+    d.layout = layout(&d.role)
+        .iter()
+        .filter(|p| match **p {
+            "distribution" => d.distribution.is_some(),
+            "funnel" => d.funnel.is_some(),
+            "revenue" => d.revenue.is_some(),
+            "class_changes" => d.class_changes.is_some(),
+            "tasks" => d.tasks.is_some(),
+            "sla" => d.sla.is_some(),
+            "at_risk" => d.at_risk.is_some(),
+            "channels" => d.channels.is_some(),
+            _ => false,
+        })
+        .map(|p| p.to_string())
+        .collect();
+    Ok(d)
+}
