@@ -532,6 +532,11 @@ impl Period {
         Period::months_from(start, 3)
     }
 
+    /// The calendar month `day` falls in.
+    pub fn month_of(day: NaiveDate) -> Period {
+        Period::months_from(day.with_day(1).unwrap_or(day), 1)
+    }
+
     fn months_from(start: NaiveDate, months: u32) -> Period {
         let end = start
             .checked_add_months(Months::new(months))

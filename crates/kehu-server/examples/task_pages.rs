@@ -104,6 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         addr: "127.0.0.1:0".into(),
         secure_cookies: false,
         run_jobs: false,
+        mail: None,
     })
     .await?;
     let base = format!("http://{}", app.local_addr().ok_or("no address")?);

@@ -143,6 +143,14 @@ pub const JOBS: &[JobDef] = &[
         after: None,
     },
     JobDef {
+        name: crate::schedules::REPORTS_JOB,
+        label_zh: "定期报表（生成、存档、邮件发送）",
+        label_en: "Scheduled reports (made, kept, e-mailed)",
+        cadence: Cadence::Daily,
+        lease_minutes: 60,
+        after: Some(CLASSIFY_JOB),
+    },
+    JobDef {
         name: "sessions",
         label_zh: "过期会话清理",
         label_en: "Expired-session cleanup",
@@ -312,6 +320,10 @@ async fn work(
         ),
         "reminders" => {
             let r = crate::tasks::remind(store, now).await?;
+            (serde_json::to_value(r).unwrap_or_default(), None)
+        }
+        crate::schedules::REPORTS_JOB => {
+            let r = crate::schedules::run(state, today).await?;
             (serde_json::to_value(r).unwrap_or_default(), None)
         }
         "sessions" => {

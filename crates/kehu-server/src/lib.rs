@@ -18,9 +18,11 @@ pub mod export;
 pub mod imports;
 pub mod intake;
 pub mod jobs;
+pub mod mail;
 pub mod openapi;
 pub mod predict;
 pub mod reports;
+pub mod schedules;
 pub mod segments;
 pub mod tabular;
 pub mod tasks;
@@ -44,6 +46,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Run background jobs (rollup refresh, session cleanup) in this process.
     pub run_jobs: bool,
+    /// Outgoing e-mail (scheduled reports); None: no e-mail is sent.
+    pub mail: Option<mail::MailSettings>,
 }
 
 impl Settings {
@@ -58,6 +62,7 @@ impl Settings {
             addr: String::new(),
             secure_cookies: false,
             run_jobs: false,
+            mail: None,
         }
     }
 }

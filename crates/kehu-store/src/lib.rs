@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod model;
 pub mod overrides;
 pub mod predictions;
+pub mod report_schedules;
 pub mod reports;
 pub mod schemes;
 pub mod segments;

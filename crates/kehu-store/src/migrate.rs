@@ -178,6 +178,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0019_campaigns.sql"),
         data: DataStep::CampaignRights,
     },
+    Migration {
+        version: 20,
+        name: "report_schedules",
+        sqlite: include_str!("../migrations/sqlite/0020_report_schedules.sql"),
+        postgres: include_str!("../migrations/postgres/0020_report_schedules.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

@@ -645,6 +645,7 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         addr: addr.to_string(),
         secure_cookies,
         run_jobs: true,
+        mail: kehu_server::mail::MailSettings::from_env().map_err(anyhow::Error::msg)?,
     })
     .await?;
     first_run_admin(app.store()).await?;

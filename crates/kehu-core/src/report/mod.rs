@@ -277,6 +277,7 @@ pub fn moved<'a>(
 }
 
 pub mod effect;
+pub mod schedule;
 
 #[cfg(test)]
 mod tests;

@@ -74,6 +74,15 @@ pub fn router() -> Router<AppState> {
         .route("/reports/marketing", get(campaigns::report))
         .route("/reports/marketing/customers", get(campaigns::customers))
         .route("/dashboard", get(reports::dashboard))
+        .route(
+            "/report-schedules",
+            get(reports::schedules).post(reports::create_schedule),
+        )
+        .route("/report-schedules/{id}/stop", post(reports::stop_schedule))
+        .route(
+            "/stored-reports/{id}/file",
+            get(reports::stored_report_file),
+        )
         .route("/reports/cross-sell", get(reports::cross_sell))
         .route(
             "/reports/cross-sell/customers",

@@ -410,3 +410,57 @@ pub async fn dashboard(
         crate::dashboard::dashboard(&state, &user, lang_of(&headers)).await?,
     ))
 }
+
+/// The report schedules, the latest 100 reports made from them, and
+/// whether e-mail is configured. Readers of all reports.
+#[utoipa::path(get, path = "/api/v1/report-schedules", tag = "reports",
+    responses((status = 200, body = crate::schedules::SchedulesOut), (status = 403)))]
+pub async fn schedules(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<crate::schedules::SchedulesOut>, ApiError> {
+    Ok(Json(crate::schedules::overview(&state, &user).await?))
+}
+
+/// Schedules a report: `kind` (classification | strategy), `scheme`
+/// (default value_tier), `cadence` (monthly | quarterly), `recipients`
+/// (e-mail addresses separated by commas or spaces; none: kept only). The
+/// daily `reports` job makes it after each period ends.
+#[utoipa::path(post, path = "/api/v1/report-schedules", tag = "reports", request_body = Object,
+    responses((status = 201, body = Object), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn create_schedule(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    super::ApiJson(input): super::ApiJson<kehu_core::report::schedule::ScheduleInput>,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        Json<kehu_store::report_schedules::Schedule>,
+    ),
+    ApiError,
+> {
+    let s = crate::schedules::create(&state, &user, &input).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(s)))
+}
+
+/// Stops a schedule (the reports it made stay).
+#[utoipa::path(post, path = "/api/v1/report-schedules/{id}/stop", tag = "reports",
+    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 403), (status = 404)))]
+pub async fn stop_schedule(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<kehu_store::report_schedules::Schedule>, ApiError> {
+    Ok(Json(crate::schedules::stop(&state, &user, id).await?))
+}
+
+/// A report made by a schedule, as XLSX.
+#[utoipa::path(get, path = "/api/v1/stored-reports/{id}/file", tag = "reports",
+    params(("id" = i64, Path)), responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 403), (status = 404)))]
+pub async fn stored_report_file(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    crate::schedules::file(&state, &user, id).await
+}

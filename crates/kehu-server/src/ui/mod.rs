@@ -16,6 +16,7 @@ mod forms;
 mod imports;
 mod intake;
 mod reports;
+mod schedules;
 mod schemes;
 mod tags;
 mod tasks;
@@ -130,6 +131,11 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::detail))
         .route("/campaigns/{id}/touches", post(campaigns::touch))
         .route("/reports/marketing", get(campaigns::report))
+        .route(
+            "/reports/schedules",
+            get(schedules::page).post(schedules::create),
+        )
+        .route("/reports/schedules/{id}/stop", post(schedules::stop))
         .route("/reports/marketing/customers", get(campaigns::customers))
         .route("/reports/cross-sell", get(reports::cross_sell))
         .route(
@@ -253,7 +259,8 @@ impl Templates {
             "reports/marketing.html",
             "campaigns/list.html",
             "campaigns/detail.html",
-            "dashboard.html"
+            "dashboard.html",
+            "reports/schedules.html"
         );
         env.add_function(
             "t",

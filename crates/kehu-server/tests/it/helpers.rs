@@ -31,12 +31,21 @@ pub struct Session {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with_mail(backend, None).await
+}
+
+/// A server that sends e-mail through `mail`.
+pub async fn spawn_app_with_mail(
+    backend: Backend,
+    mail: Option<kehu_server::mail::MailSettings>,
+) -> TestApp {
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
     let app = Application::build(Settings {
         database_url: db.url.clone(),
         addr: "127.0.0.1:0".into(),
         secure_cookies: false,
         run_jobs: false,
+        mail,
     })
     .await
     .expect("build app");
@@ -208,4 +217,60 @@ pub fn of_scheme(list: &Value, scheme: &str) -> Value {
     list.as_array()
         .and_then(|a| a.iter().find(|e| e["scheme"] == scheme).cloned())
         .unwrap_or_else(|| panic!("no {scheme} entry in {list}"))
+}
+
+/// A local SMTP sink: accepts every message and keeps each session's
+/// transcript (commands and data) for the test to read.
+pub async fn smtp_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = got.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let mut transcript = String::new();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut in_data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    transcript.push_str(&line);
+                    transcript.push('\n');
+                    let reply: &[u8] = if in_data {
+                        if line == "." {
+                            in_data = false;
+                            b"250 queued\r\n"
+                        } else {
+                            continue;
+                        }
+                    } else {
+                        let upper = line.to_ascii_uppercase();
+                        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                            b"250 sink\r\n"
+                        } else if upper.starts_with("DATA") {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        } else if upper.starts_with("QUIT") {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else {
+                            b"250 ok\r\n"
+                        }
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+                if transcript.contains("DATA") {
+                    kept.lock().expect("lock").push(transcript);
+                }
+            });
+        }
+    });
+    (port, got)
 }

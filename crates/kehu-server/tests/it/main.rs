@@ -20,6 +20,7 @@ mod api_predictions;
 mod api_records;
 mod api_reports;
 mod api_roles;
+mod api_schedules;
 mod api_schemes;
 mod api_tags;
 mod api_tasks;

@@ -1,0 +1,187 @@
+//! Report schedules: a report (classification or strategy) of one scheme,
+//! made after every month or quarter ends, stored, and e-mailed to its
+//! recipients.
+
+use crate::error::{Reason, ValidationErrors};
+use crate::ident::Email;
+use crate::strategy::Period;
+use crate::text::clean;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+labelled_enum!(ReportCadence {
+    Monthly = "monthly" / "每月",
+    Quarterly = "quarterly" / "每季度",
+});
+
+labelled_enum!(ScheduledKind {
+    Classification = "classification" / "分类报表",
+    Strategy = "strategy" / "策略效果",
+});
+
+impl ReportCadence {
+    /// The last whole period before `today`: the one to report on.
+    pub fn last_complete(self, today: NaiveDate) -> Period {
+        match self {
+            ReportCadence::Monthly => Period::month_of(today).previous(),
+            ReportCadence::Quarterly => Period::quarter_of(today).previous(),
+        }
+    }
+}
+
+/// Recipients of one schedule at most.
+pub const MAX_RECIPIENTS: usize = 20;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ScheduleInput {
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// A scheme key; `value_tier` when absent.
+    #[serde(default)]
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub cadence: Option<String>,
+    /// E-mail addresses separated by commas, semicolons or spaces; none:
+    /// stored only.
+    #[serde(default)]
+    pub recipients: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleData {
+    pub kind: ScheduledKind,
+    pub scheme: String,
+    pub cadence: ReportCadence,
+    pub recipients: Vec<String>,
+}
+
+impl ScheduleInput {
+    pub fn validate(&self) -> Result<ScheduleData, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        let choice = |raw: &Option<String>| raw.as_deref().map(clean).filter(|v| !v.is_empty());
+        let kind = e.check(
+            "kind",
+            choice(&self.kind).map_or(Err(Reason::Required), |k| ScheduledKind::parse(&k)),
+        );
+        let cadence = e.check(
+            "cadence",
+            choice(&self.cadence).map_or(Err(Reason::Required), |c| ReportCadence::parse(&c)),
+        );
+        let scheme = choice(&self.scheme).unwrap_or_else(|| "value_tier".into());
+        let raw = self.recipients.as_deref().unwrap_or("");
+        let recipients = e.check(
+            "recipients",
+            raw.split(|c: char| {
+                c == ',' || c == ';' || c == '，' || c == '；' || c.is_whitespace()
+            })
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                Email::parse(r)
+                    .map(|m| m.as_str().to_string())
+                    .map_err(|_| Reason::Other {
+                        zh: format!("“{r}”不是有效的电子邮箱"),
+                        en: format!("“{r}” is not an e-mail address"),
+                    })
+            })
+            .collect::<Result<Vec<String>, Reason>>()
+            .and_then(|mut list| {
+                list.sort();
+                list.dedup();
+                if list.len() > MAX_RECIPIENTS {
+                    Err(Reason::OutOfRange {
+                        min: None,
+                        max: Some(MAX_RECIPIENTS.to_string()),
+                    })
+                } else {
+                    Ok(list)
+                }
+            }),
+        );
+        e.into_result()?;
+        match (kind, cadence, recipients) {
+            (Some(kind), Some(cadence), Some(recipients)) => Ok(ScheduleData {
+                kind,
+                scheme,
+                cadence,
+                recipients,
+            }),
+            _ => Err(ValidationErrors::single("kind", Reason::Required)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().expect("date")
+    }
+
+    #[test]
+    fn the_period_reported_is_the_last_whole_one() {
+        let cases = [
+            (ReportCadence::Monthly, "2026-12-02", "2026-11"),
+            (ReportCadence::Monthly, "2026-01-01", "2025-12"),
+            (ReportCadence::Monthly, "2026-03-31", "2026-02"),
+            (ReportCadence::Quarterly, "2026-12-02", "2026-Q3"),
+            (ReportCadence::Quarterly, "2026-10-01", "2026-Q3"),
+            (ReportCadence::Quarterly, "2026-09-30", "2026-Q2"),
+            (ReportCadence::Quarterly, "2026-02-15", "2025-Q4"),
+        ];
+        for (cadence, today, want) in cases {
+            assert_eq!(
+                cadence.last_complete(d(today)).label(),
+                want,
+                "{cadence:?} {today}"
+            );
+        }
+    }
+
+    #[test]
+    fn schedules_are_checked() {
+        let ok = ScheduleInput {
+            kind: Some("分类报表".into()),
+            cadence: Some("quarterly".into()),
+            recipients: Some("Boss@Example.com; ops@example.com，boss@example.com".into()),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(ok.kind, ScheduledKind::Classification);
+        assert_eq!(ok.scheme, "value_tier");
+        assert_eq!(ok.recipients, ["boss@example.com", "ops@example.com"]);
+        let e = ScheduleInput {
+            kind: Some("pie".into()),
+            recipients: Some("a@example.com not-an-address".into()),
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("invalid");
+        let fields: Vec<(&str, &str)> =
+            e.0.iter()
+                .map(|f| (f.field.as_str(), f.reason.code()))
+                .collect();
+        assert_eq!(
+            fields,
+            [
+                ("kind", "unknown_option"),
+                ("cadence", "required"),
+                ("recipients", "invalid")
+            ]
+        );
+        let many = (0..21)
+            .map(|i| format!("u{i}@example.com"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = ScheduleInput {
+            kind: Some("strategy".into()),
+            cadence: Some("monthly".into()),
+            recipients: Some(many),
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("too many");
+        assert_eq!(e.0[0].reason.code(), "out_of_range");
+    }
+}

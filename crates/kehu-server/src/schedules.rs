@@ -1,0 +1,225 @@
+//! Scheduled reports (issue 9): after every month or quarter, the daily
+//! `reports` job makes each active schedule's report of the period just
+//! ended (classification or strategy, one scheme, everyone), keeps it as
+//! XLSX, and e-mails it to the schedule's recipients when e-mail is
+//! configured. A report is made once per schedule and period; a delivery
+//! that fails is recorded with its reason and retried on the next runs
+//! (at most [`MAX_MAIL_ATTEMPTS`] times).
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::export::Format;
+use crate::reports::{ReportRequest, ReportScope};
+use crate::AppState;
+use chrono::NaiveDate;
+use kehu_core::report::schedule::{ScheduleInput, ScheduledKind};
+use kehu_core::report::Definitions;
+use kehu_core::role::{Permission, Scope};
+use kehu_core::{Lang, Reason};
+use kehu_store::report_schedules::{Schedule, StoredReport};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The `job_runs` name of the scheduled reports.
+pub const REPORTS_JOB: &str = "reports";
+/// Deliveries tried per report before giving up (each try is recorded).
+pub const MAX_MAIL_ATTEMPTS: i64 = 5;
+
+/// Schedules make reports over every customer: only readers of all reports
+/// may set them up or read what they made.
+pub fn may_schedule(user: &CurrentUser) -> Result<(), ApiError> {
+    match user.actor.grants.scope(Permission::ReportRead) {
+        Some(Scope::All) => Ok(()),
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
+pub async fn create(
+    state: &AppState,
+    user: &CurrentUser,
+    input: &ScheduleInput,
+) -> Result<Schedule, ApiError> {
+    may_schedule(user)?;
+    let data = input.validate()?;
+    let versions = state.store.published_scheme_versions().await?;
+    if !versions.iter().any(|v| v.scheme_key == data.scheme) {
+        return Err(ApiError::field(
+            "scheme",
+            Reason::UnknownOption {
+                allowed: versions.iter().map(|v| v.scheme_key.clone()).collect(),
+            },
+        ));
+    }
+    let s = state.store.create_schedule(&data, user.user.id).await?;
+    state.audit(
+        Some(user),
+        "create",
+        format!("report_schedule:{}", s.id),
+        serde_json::json!({"after": &s}),
+    );
+    Ok(s)
+}
+
+pub async fn stop(state: &AppState, user: &CurrentUser, id: i64) -> Result<Schedule, ApiError> {
+    may_schedule(user)?;
+    let s = state.store.stop_schedule(id).await?;
+    state.audit(
+        Some(user),
+        "update",
+        format!("report_schedule:{id}"),
+        serde_json::json!({"active": false}),
+    );
+    Ok(s)
+}
+
+/// The file name of a schedule's report of a period.
+fn file_name(s: &Schedule, period: &str) -> String {
+    format!("{}-{}-{period}", s.kind.key(), s.scheme)
+}
+
+/// A stored report's file, audited as an export.
+pub async fn file(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+) -> Result<axum::response::Response, ApiError> {
+    may_schedule(user)?;
+    let (r, bytes) = state.store.stored_report_file(id).await?;
+    let schedule = state
+        .store
+        .schedules()
+        .await?
+        .into_iter()
+        .find(|s| s.id == r.schedule_id)
+        .ok_or(ApiError::NotFound)?;
+    state.audit(
+        Some(user),
+        "export",
+        format!("stored_report:{id}"),
+        serde_json::json!({"period": r.period, "kind": schedule.kind.key()}),
+    );
+    Ok(crate::export::download(
+        Format::Xlsx,
+        &file_name(&schedule, &r.period),
+        bytes,
+    ))
+}
+
+/// The report of `s` for `period` as XLSX (everyone, Chinese headings).
+async fn make(
+    state: &AppState,
+    s: &Schedule,
+    period: kehu_core::strategy::Period,
+) -> Result<Vec<u8>, ApiError> {
+    let req = ReportRequest {
+        scheme: s.scheme.clone(),
+        period,
+        segment: None,
+        definitions: Definitions::default(),
+    };
+    let scope = ReportScope::all();
+    match s.kind {
+        ScheduledKind::Classification => {
+            let r = crate::reports::classification(state, &scope, &req, Lang::Zh).await?;
+            crate::reports::report_file(&r, Format::Xlsx, None, Lang::Zh)
+        }
+        ScheduledKind::Strategy => {
+            let r = crate::reports::strategy(state, &scope, &req, Lang::Zh).await?;
+            crate::reports::strategy_file(&r, Format::Xlsx, Lang::Zh)
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct RunSummary {
+    /// `schedule id: period` of each report made now.
+    pub made: Vec<String>,
+    pub mailed: u64,
+    pub mail_failed: u64,
+    /// Reports waiting for e-mail while none is configured.
+    pub not_mailed: u64,
+}
+
+/// Makes the reports that are due as of `today`, then delivers what has
+/// not gone out.
+pub async fn run(state: &AppState, today: NaiveDate) -> Result<RunSummary, ApiError> {
+    let mut summary = RunSummary::default();
+    let schedules = state.store.schedules().await?;
+    for s in schedules.iter().filter(|s| s.active) {
+        let period = s.cadence.last_complete(today);
+        let label = period.label();
+        if state.store.has_stored_report(s.id, &label).await? {
+            continue;
+        }
+        let bytes = make(state, s, period).await?;
+        if state
+            .store
+            .store_report(s.id, &label, bytes)
+            .await?
+            .is_some()
+        {
+            summary.made.push(format!("{}: {label}", s.id));
+        }
+    }
+    for r in state.store.reports_to_mail(MAX_MAIL_ATTEMPTS).await? {
+        let Some(s) = schedules.iter().find(|s| s.id == r.schedule_id) else {
+            continue;
+        };
+        if s.recipients.is_empty() {
+            continue;
+        }
+        let Some(mail) = &state.settings.mail else {
+            summary.not_mailed += 1;
+            continue;
+        };
+        let (_, bytes) = state.store.stored_report_file(r.id).await?;
+        let subject = format!("kehu {} · {} · {}", s.kind.label_zh(), s.scheme, r.period);
+        let body = format!(
+            "{}（{}）{} 的报表见附件。\nThe {} report of {} for {} is attached.\n",
+            s.kind.label_zh(),
+            s.scheme,
+            r.period,
+            s.kind.key(),
+            s.scheme,
+            r.period
+        );
+        let file = crate::mail::File {
+            name: format!("{}.xlsx", file_name(s, &r.period)),
+            content_type: Format::Xlsx.content_type(),
+            bytes,
+        };
+        match crate::mail::send(mail, &s.recipients, &subject, &body, Some(file)).await {
+            Ok(()) => {
+                state.store.record_mail(r.id, None).await?;
+                summary.mailed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(report = r.id, error = %e, "e-mailing a scheduled report");
+                state.store.record_mail(r.id, Some(&e)).await?;
+                summary.mail_failed += 1;
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// The schedules and the latest reports made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulesOut {
+    #[schema(value_type = Vec<Object>)]
+    pub schedules: Vec<Schedule>,
+    #[schema(value_type = Vec<Object>)]
+    pub reports: Vec<StoredReport>,
+    /// Whether e-mail is configured (KEHU_SMTP_URL).
+    pub mail_configured: bool,
+}
+
+pub async fn overview(state: &AppState, user: &CurrentUser) -> Result<SchedulesOut, ApiError> {
+    may_schedule(user)?;
+    Ok(SchedulesOut {
+        schedules: state.store.schedules().await?,
+        reports: state.store.stored_reports(100).await?,
+        mail_configured: state.settings.mail.is_some(),
+    })
+}

@@ -1,0 +1,195 @@
+//! Scheduled reports: setting them up (bad input, rights), the daily job
+//! making each schedule's report of the period just ended once, keeping it
+//! as XLSX and e-mailing it through SMTP (a local sink), and a delivery
+//! that fails recorded and retried.
+
+use crate::both_backends;
+use crate::helpers::{first_error, problem, smtp_sink, spawn_app_with_mail, Session};
+use kehu_core::report::schedule::ReportCadence;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+both_backends!(scheduled_reports_are_made_once_kept_and_mailed);
+
+async fn ok_json(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+async fn run_reports_job(admin: &Session) -> Value {
+    ok_json(admin.post("/api/v1/jobs/classify/run", json!({})).await).await;
+    ok_json(admin.post("/api/v1/jobs/reports/run", json!({})).await).await
+}
+
+async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Backend) {
+    let (port, sink) = smtp_sink().await;
+    let mail = kehu_server::mail::MailSettings::parse(
+        &format!("smtp://127.0.0.1:{port}"),
+        "kehu@example.com",
+    )
+    .expect("mail settings");
+    let app = spawn_app_with_mail(backend, Some(mail)).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let boss = app.token("boss", "management", None).await;
+    let manager = app.token("mgr", "sales_manager", Some("华东")).await;
+    admin.customer("定期报表客户", json!({})).await;
+
+    let quarterly = ok_json(
+        boss.post(
+            "/api/v1/report-schedules",
+            json!({"kind": "classification", "cadence": "quarterly", "recipients": "boss@example.com, ops@example.com"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        quarterly["recipients"],
+        json!(["boss@example.com", "ops@example.com"])
+    );
+    ok_json(
+        boss.post(
+            "/api/v1/report-schedules",
+            json!({"kind": "strategy", "cadence": "每月"}),
+        )
+        .await,
+    )
+    .await;
+    for (body, field) in [
+        (json!({"cadence": "monthly"}), "kind"),
+        (
+            json!({"kind": "classification", "cadence": "weekly"}),
+            "cadence",
+        ),
+        (
+            json!({"kind": "classification", "cadence": "monthly", "recipients": "boss@"}),
+            "recipients",
+        ),
+        (
+            json!({"kind": "classification", "cadence": "monthly", "scheme": "nope"}),
+            "scheme",
+        ),
+    ] {
+        let p = problem(
+            boss.post("/api/v1/report-schedules", body.clone()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(first_error(&p).0, field, "{body}: {p}");
+    }
+    // A team's report reader does not schedule reports over everyone.
+    let r = manager
+        .post(
+            "/api/v1/report-schedules",
+            json!({"kind": "strategy", "cadence": "monthly"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        manager.get("/api/v1/report-schedules").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let ran = run_reports_job(&admin).await;
+    assert_eq!(
+        ran["summary"]["made"].as_array().map(Vec::len),
+        Some(2),
+        "{ran}"
+    );
+    assert_eq!(ran["summary"]["mailed"], 1, "{ran}");
+    let today = app.store.today();
+    let quarter = ReportCadence::Quarterly.last_complete(today).label();
+    let month = ReportCadence::Monthly.last_complete(today).label();
+    let o = ok_json(boss.get("/api/v1/report-schedules").await).await;
+    assert_eq!(o["mail_configured"], true);
+    let reports = o["reports"].as_array().expect("reports");
+    let of = |period: &str| {
+        reports
+            .iter()
+            .find(|r| r["period"] == period)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {period}: {o}"))
+    };
+    let q = of(&quarter);
+    assert!(q["mailed_at"].is_string(), "{q}");
+    assert!(
+        of(&month)["mailed_at"].is_null(),
+        "no recipients: kept only"
+    );
+    // The message: both recipients, the XLSX attached under its name.
+    let sent = sink.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 1);
+    for needle in [
+        "RCPT TO:<boss@example.com>",
+        "RCPT TO:<ops@example.com>",
+        &format!("classification-value_tier-{quarter}.xlsx"),
+    ] {
+        assert!(sent[0].contains(needle), "{needle}: {}", sent[0]);
+    }
+    let file = boss
+        .get(&format!("/api/v1/stored-reports/{}/file", q["id"]))
+        .await;
+    assert_eq!(file.status(), StatusCode::OK);
+    assert!(file.bytes().await.expect("bytes").starts_with(b"PK"));
+
+    // Again: nothing new is made or sent.
+    let again = run_reports_job(&admin).await;
+    assert_eq!(again["summary"]["made"], json!([]), "{again}");
+    assert_eq!(sink.lock().expect("lock").len(), 1);
+    // Stopped schedules make nothing; their reports stay.
+    let stopped = ok_json(
+        boss.post(
+            &format!("/api/v1/report-schedules/{}/stop", quarterly["id"]),
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(stopped["active"], false);
+
+    // The page lists both.
+    let web = app.login("boss2", "management", None).await;
+    let page = web
+        .get("/reports/schedules")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains(&quarter) && page.contains(&month), "{page}");
+    app.cleanup().await;
+
+    // A relay that refuses: the failure is kept with the report and tried again.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mail = kehu_server::mail::MailSettings::parse(
+        &format!("smtp://127.0.0.1:{closed}"),
+        "kehu@example.com",
+    )
+    .expect("mail settings");
+    let app = spawn_app_with_mail(backend, Some(mail)).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let boss = app.token("boss", "management", None).await;
+    ok_json(
+        boss.post(
+            "/api/v1/report-schedules",
+            json!({"kind": "classification", "cadence": "monthly", "recipients": "boss@example.com"}),
+        )
+        .await,
+    )
+    .await;
+    let ran = run_reports_job(&admin).await;
+    assert_eq!(ran["summary"]["mail_failed"], 1, "{ran}");
+    run_reports_job(&admin).await;
+    let o = ok_json(boss.get("/api/v1/report-schedules").await).await;
+    let r = &o["reports"][0];
+    assert!(r["mailed_at"].is_null());
+    assert_eq!(r["mail_attempts"], 2, "tried again on the next run: {r}");
+    assert!(
+        r["mail_error"].as_str().is_some_and(|e| e.contains("SMTP")),
+        "{r}"
+    );
+    app.cleanup().await;
+}
