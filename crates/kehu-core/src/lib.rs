@@ -36,6 +36,7 @@ pub mod custom_field;
 pub mod customer;
 pub mod date;
 pub mod dedupe;
+pub mod delivery;
 pub mod demo;
 pub mod demo_campaigns;
 pub mod demo_tags;

@@ -143,6 +143,14 @@ pub const JOBS: &[JobDef] = &[
         after: None,
     },
     JobDef {
+        name: crate::deliveries::DELIVERIES_JOB,
+        label_zh: "邮件与机器人通知发送（失败重试）",
+        label_en: "E-mail and webhook notifications (with retries)",
+        cadence: Cadence::Minutes(1),
+        lease_minutes: 10,
+        after: None,
+    },
+    JobDef {
         name: crate::schedules::REPORTS_JOB,
         label_zh: "定期报表（生成、存档、邮件发送）",
         label_en: "Scheduled reports (made, kept, e-mailed)",
@@ -320,6 +328,10 @@ async fn work(
         ),
         "reminders" => {
             let r = crate::tasks::remind(store, now).await?;
+            (serde_json::to_value(r).unwrap_or_default(), None)
+        }
+        crate::deliveries::DELIVERIES_JOB => {
+            let r = crate::deliveries::run(state).await?;
             (serde_json::to_value(r).unwrap_or_default(), None)
         }
         crate::schedules::REPORTS_JOB => {

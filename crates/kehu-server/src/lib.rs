@@ -12,6 +12,7 @@ pub mod campaigns;
 pub mod classifier;
 pub mod crosssell;
 pub mod dashboard;
+pub mod deliveries;
 pub mod duplicates;
 pub mod error;
 pub mod export;

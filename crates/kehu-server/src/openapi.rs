@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         reports::strategy, reports::strategy_customers,
         reports::cross_sell, reports::cross_sell_customers, reports::customer_cross_sell, reports::dashboard,
         reports::schedules, reports::create_schedule, reports::stop_schedule, reports::stored_report_file,
+        tasks::deliveries, tasks::create_webhook, tasks::stop_webhook, tasks::set_email,
         campaigns::list, campaigns::create, campaigns::read, campaigns::touch, campaigns::report, campaigns::customers,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
     ),

@@ -11,6 +11,7 @@ pub mod campaigns;
 pub mod classes;
 pub mod dashboard;
 pub mod db;
+pub mod deliveries;
 pub mod duplicates;
 pub mod error;
 pub mod facts;

@@ -185,6 +185,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0020_report_schedules.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 21,
+        name: "deliveries",
+        sqlite: include_str!("../migrations/sqlite/0021_deliveries.sql"),
+        postgres: include_str!("../migrations/postgres/0021_deliveries.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

@@ -489,13 +489,16 @@ pub struct NewNotification {
     pub text_en: String,
 }
 
+/// Adds a notification and queues its e-mail and webhook deliveries.
 async fn notify_in(exec: &mut impl Exec, n: &NewNotification) -> Result<(), StoreError> {
-    exec.execute(
-        "INSERT INTO notifications (user_id, kind, task_id, text_zh, text_en, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        args![n.user_id, n.kind, n.task_id, n.text_zh.clone(), n.text_en.clone(), Utc::now()],
-    )
-    .await?;
-    Ok(())
+    let id = exec
+        .fetch_one(
+            "INSERT INTO notifications (user_id, kind, task_id, text_zh, text_en, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id AS n",
+            args![n.user_id, n.kind, n.task_id, n.text_zh.clone(), n.text_en.clone(), Utc::now()],
+            crate::db::decode_n,
+        )
+        .await?;
+    crate::deliveries::enqueue(exec, id, n.user_id).await
 }
 
 /// The flag a reminder sets on its task.

@@ -1187,3 +1187,72 @@ pub async fn set_sales_level(
     );
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The webhooks and the latest 200 deliveries of notifications (e-mail and
+/// webhook), optionally of one `status` (pending | sent | failed). User
+/// administrators.
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "tasks",
+    params(("status" = Option<String>, Query, description = "pending | sent | failed")),
+    responses((status = 200, body = crate::deliveries::Outbox), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut q: super::QueryPairs,
+) -> Result<Json<crate::deliveries::Outbox>, ApiError> {
+    let status = q.take("status").filter(|s| !s.is_empty());
+    Ok(Json(
+        crate::deliveries::outbox(&state, &user, status.as_deref()).await?,
+    ))
+}
+
+/// Adds an outgoing webhook for notifications: `name`, `url` (http or
+/// https), `format` (generic | wecom | dingtalk | feishu), `secret` (16+
+/// characters; generated when absent, returned this once). Every POST is
+/// signed: `X-Kehu-Signature: sha256=HMAC-SHA256(secret, "TIMESTAMP.BODY")`
+/// with `X-Kehu-Timestamp`. User administrators.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "tasks", request_body = Object,
+    responses((status = 201, body = crate::deliveries::CreatedWebhook), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    super::ApiJson(input): super::ApiJson<kehu_core::delivery::WebhookInput>,
+) -> Result<(StatusCode, Json<crate::deliveries::CreatedWebhook>), ApiError> {
+    let w = crate::deliveries::create_webhook(&state, &user, &input).await?;
+    Ok((StatusCode::CREATED, Json(w)))
+}
+
+/// Stops a webhook: nothing more is sent to it.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/stop", tag = "tasks", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 403), (status = 404)))]
+pub async fn stop_webhook(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<kehu_store::deliveries::Webhook>, ApiError> {
+    Ok(Json(
+        crate::deliveries::stop_webhook(&state, &user, id).await?,
+    ))
+}
+
+/// A user's e-mail address for notifications.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailInput {
+    /// null or empty: notifications stay in the inbox only.
+    pub email: Option<String>,
+}
+
+/// Sets where a user's notifications are also e-mailed: the user themself
+/// or a user administrator.
+#[utoipa::path(put, path = "/api/v1/users/{id}/email", tag = "tasks", params(("id" = i64, Path)),
+    request_body = EmailInput,
+    responses((status = 200, body = Object), (status = 403), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn set_email(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    super::ApiJson(input): super::ApiJson<EmailInput>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let email = crate::deliveries::set_email(&state, &user, id, input.email.as_deref()).await?;
+    Ok(Json(serde_json::json!({"user_id": id, "email": email})))
+}

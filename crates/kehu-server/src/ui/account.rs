@@ -1,4 +1,4 @@
-//! The signed-in user's own password.
+//! The signed-in user's own password and notification e-mail address.
 
 use super::forms::{error_map, FormData};
 use super::Page;
@@ -11,13 +11,24 @@ use kehu_core::{Reason, ValidationErrors};
 use minijinja::context;
 use std::collections::BTreeMap;
 
-fn render(state: &AppState, page: &Page, errors: BTreeMap<String, String>, done: bool) -> Response {
+async fn render(
+    state: &AppState,
+    page: &Page,
+    errors: BTreeMap<String, String>,
+    done: bool,
+) -> Response {
     let failed = !errors.is_empty();
+    let email = state
+        .store
+        .user_email(page.user.user.id)
+        .await
+        .ok()
+        .flatten();
     let mut r = page.render(
         state,
         "account.html",
         "",
-        context! { errors, done, forced => page.user.user.must_change_password && !done },
+        context! { errors, done, email, forced => page.user.user.must_change_password && !done },
     );
     if failed {
         *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
@@ -26,7 +37,24 @@ fn render(state: &AppState, page: &Page, errors: BTreeMap<String, String>, done:
 }
 
 pub async fn password_form(State(state): State<AppState>, page: Page) -> Response {
-    render(&state, &page, BTreeMap::new(), false)
+    render(&state, &page, BTreeMap::new(), false).await
+}
+
+/// POST /account/email: where notifications are also e-mailed (blank: inbox only).
+pub async fn set_email(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let id = page.user.user.id;
+    match crate::deliveries::set_email(&state, &page.user, id, form.get("email")).await {
+        Ok(_) => Ok(page.redirect("/account/password")),
+        Err(ApiError::Validation(e)) => {
+            Ok(render(&state, &page, error_map(&e, page.lang), false).await)
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
 }
 
 pub async fn change_password(
@@ -64,7 +92,7 @@ pub async fn change_password(
         );
     }
     if !e.is_empty() {
-        return Ok(render(&state, &page, error_map(&e, page.lang), false));
+        return Ok(render(&state, &page, error_map(&e, page.lang), false).await);
     }
     let keep = match &page.user.credential {
         Credential::Session { token, .. } => Some(token.clone()),
@@ -75,5 +103,5 @@ pub async fn change_password(
         .set_password(au.user.id, &hash_password(new)?, false, keep.as_deref())
         .await?;
     page.user.user.must_change_password = false;
-    Ok(render(&state, &page, BTreeMap::new(), true))
+    Ok(render(&state, &page, BTreeMap::new(), true).await)
 }

@@ -11,6 +11,7 @@ mod campaigns;
 mod charts;
 mod customers;
 mod dashboard;
+mod deliveries;
 mod duplicates;
 mod forms;
 mod imports;
@@ -165,6 +166,9 @@ pub fn router() -> Router<AppState> {
             post(tasks::delete_strategy),
         )
         .route("/admin/jobs", get(tasks::jobs))
+        .route("/admin/deliveries", get(deliveries::page))
+        .route("/admin/webhooks", post(deliveries::create_webhook))
+        .route("/admin/webhooks/{id}/stop", post(deliveries::stop_webhook))
         .route("/admin/jobs/{name}/run", post(tasks::run_job))
         .route("/duplicates", get(duplicates::queue))
         .route("/duplicates/scan", post(duplicates::scan))
@@ -184,6 +188,7 @@ pub fn router() -> Router<AppState> {
             "/account/password",
             get(account::password_form).post(account::change_password),
         )
+        .route("/account/email", post(account::set_email))
 }
 
 /// Pages whose forms upload files (a larger body limit).
@@ -260,7 +265,8 @@ impl Templates {
             "campaigns/list.html",
             "campaigns/detail.html",
             "dashboard.html",
-            "reports/schedules.html"
+            "reports/schedules.html",
+            "admin/deliveries.html"
         );
         env.add_function(
             "t",

@@ -148,25 +148,29 @@ impl Session {
     pub async fn get(&self, path: &str) -> Response {
         self.request(Method::GET, path).send().await.expect("GET")
     }
-    pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.request(Method::POST, path)
+    /// A request with a JSON body.
+    pub async fn send_json(&self, method: Method, path: &str, body: Value) -> Response {
+        let what = method.to_string();
+        self.request(method, path)
             .json(&body)
             .send()
             .await
-            .expect("POST")
+            .expect(&what)
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.send_json(Method::POST, path, body).await
     }
     pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path)
-            .json(&body)
-            .send()
-            .await
-            .expect("PATCH")
+        self.send_json(Method::PATCH, path, body).await
     }
     pub async fn delete(&self, path: &str) -> Response {
         self.request(Method::DELETE, path)
             .send()
             .await
             .expect("DELETE")
+    }
+    pub async fn put_json(&self, path: &str, body: Value) -> Response {
+        self.send_json(Method::PUT, path, body).await
     }
     pub fn english(mut self) -> Session {
         self.lang = "en";

@@ -12,6 +12,7 @@ mod api_classes;
 mod api_cross_sell;
 mod api_customers;
 mod api_dashboard;
+mod api_deliveries;
 mod api_duplicates;
 mod api_imports;
 mod api_intake;
