@@ -103,13 +103,11 @@ pub async fn report(
         return Ok(Json(r).into_response());
     };
     let file = crate::campaigns::report_file(&r, format, table.as_deref(), lang)?;
-    state.audit(
-        Some(&user),
-        "export",
-        "report:marketing".to_string(),
-        serde_json::json!({"format": format.extension()}),
-    );
-    Ok(crate::export::download(
+    Ok(super::reports::audited_download(
+        &state,
+        &user,
+        "report:marketing".into(),
+        serde_json::json!({}),
         format,
         &format!("marketing-{}", r.as_of),
         file,

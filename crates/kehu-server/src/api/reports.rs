@@ -174,14 +174,33 @@ fn download(
     file: Vec<u8>,
 ) -> Response {
     let period = req.period.label();
-    state.audit(
-        Some(user),
-        "export",
+    audited_download(
+        state,
+        user,
         format!("report:{kind}:{}", req.scheme),
-        serde_json::json!({"format": format.extension(), "period": period, "segment": req.segment}),
-    );
-    let name = format!("{kind}-{}-{period}", req.scheme);
-    crate::export::download(format, &name, file)
+        serde_json::json!({"period": period, "segment": req.segment}),
+        format,
+        &format!("{kind}-{}-{period}", req.scheme),
+        file,
+    )
+}
+
+/// A report's file, its download recorded in the audit log as an export
+/// (`detail` with the format added).
+pub fn audited_download(
+    state: &AppState,
+    user: &CurrentUser,
+    target: String,
+    mut detail: serde_json::Value,
+    format: Format,
+    name: &str,
+    file: Vec<u8>,
+) -> Response {
+    if let Some(d) = detail.as_object_mut() {
+        d.insert("format".into(), format.extension().into());
+    }
+    state.audit(Some(user), "export", target, detail);
+    crate::export::download(format, name, file)
 }
 
 /// The customers behind one cell of the transition matrix.
@@ -351,14 +370,15 @@ pub async fn cross_sell(
         return Ok(Json(report).into_response());
     };
     let file = crate::crosssell::report_file(&report, format, table.as_deref(), lang)?;
-    state.audit(
-        Some(&user),
-        "export",
+    Ok(audited_download(
+        &state,
+        &user,
         format!("report:cross_sell:{}", params.scheme),
-        serde_json::json!({"format": format.extension(), "segment": segment, "min_share": params.min_share}),
-    );
-    let name = format!("cross-sell-{}-{}", params.scheme, report.as_of);
-    Ok(crate::export::download(format, &name, file))
+        serde_json::json!({"segment": segment, "min_share": params.min_share}),
+        format,
+        &format!("cross-sell-{}-{}", params.scheme, report.as_of),
+        file,
+    ))
 }
 
 /// The opportunity customers of one product in the cross-selling report

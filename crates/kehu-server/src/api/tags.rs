@@ -807,18 +807,17 @@ pub async fn review(
         return Ok(Json(review).into_response());
     };
     let file = review_file(&review, format, crate::error::lang_of(&headers))?;
-    state.audit(
-        Some(&user),
-        "export",
-        "report:tags".to_string(),
-        serde_json::json!({"format": format.extension(), "days": days}),
+    let name = format!(
+        "tags-{}",
+        review.trend_dates.last().copied().unwrap_or(review.since)
     );
-    Ok(crate::export::download(
+    Ok(super::reports::audited_download(
+        &state,
+        &user,
+        "report:tags".into(),
+        serde_json::json!({"days": days}),
         format,
-        &format!(
-            "tags-{}",
-            review.trend_dates.last().copied().unwrap_or(review.since)
-        ),
+        &name,
         file,
     ))
 }

@@ -4,7 +4,7 @@
 //! daily run claimed once, the calendar's errors and rights.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
 use kehu_core::calendar::{parse_calendar, WorkCalendar};
 use kehu_server::anomalies::{run, ANOMALY_JOB};
 use kehu_store::db::{Arg, Exec};
@@ -13,13 +13,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 both_backends!(anomaly_report_assigns_resolves_and_flags);
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn report(s: &Session, query: &str) -> Value {
     ok_json(s.get(&format!("/api/v1/anomalies{query}")).await).await

@@ -6,19 +6,12 @@
 //! survivor and back on undo.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app};
+use crate::helpers::{first_error, ok_json, problem, spawn_app};
 use kehu_store::db::{Arg, Exec};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 both_backends!(campaign_reach_conversion_and_channels);
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn campaign_reach_conversion_and_channels(backend: kehu_store::Backend) {
     let app = spawn_app(backend).await;

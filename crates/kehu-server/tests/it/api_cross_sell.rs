@@ -5,18 +5,11 @@
 //! CSV, bad parameters and rights.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 both_backends!(cross_selling_from_what_similar_customers_buy);
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn order(s: &Session, id: i64, on: &str, line: &str) {
     let r = s

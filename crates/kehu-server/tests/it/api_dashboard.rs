@@ -3,18 +3,11 @@
 //! panels left out without the right, and the page's charts.
 
 use crate::both_backends;
-use crate::helpers::spawn_app;
+use crate::helpers::{ok_json, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 both_backends!(dashboards_by_role_and_scope);
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 fn class_total(d: &Value) -> u64 {
     d["distribution"]["classes"]

@@ -4,7 +4,7 @@
 //! failed with its error; bad webhooks and rights.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, smtp_sink, spawn_app_with_mail, Session};
+use crate::helpers::{first_error, ok_json, problem, smtp_sink, spawn_app_with_mail, Session};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use kehu_store::db::{Arg, Exec};
@@ -13,13 +13,6 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
 both_backends!(notifications_go_out_by_mail_and_signed_webhook);
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 /// What the receiver got: (signature, timestamp, body), and the status it answers.
 #[derive(Default)]

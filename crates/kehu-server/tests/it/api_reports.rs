@@ -5,7 +5,7 @@
 //! period that reads the same after later data arrives.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
 use chrono::{NaiveDate, TimeZone, Utc};
 use kehu_store::db::{Arg, Exec};
 use kehu_store::Backend;
@@ -13,13 +13,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 both_backends!(classification_report_by_period_scheme_and_segment);
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn order(s: &Session, id: i64, on: &str, fen: i64) {
     let r = s

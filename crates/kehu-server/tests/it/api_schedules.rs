@@ -4,19 +4,12 @@
 //! that fails recorded and retried.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, smtp_sink, spawn_app_with_mail, Session};
+use crate::helpers::{first_error, ok_json, problem, smtp_sink, spawn_app_with_mail, Session};
 use kehu_core::report::schedule::ReportCadence;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 both_backends!(scheduled_reports_are_made_once_kept_and_mailed);
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn run_reports_job(admin: &Session) -> Value {
     ok_json(admin.post("/api/v1/jobs/classify/run", json!({})).await).await;

@@ -9,7 +9,7 @@
 //! scheduler's page and rights.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
 use chrono::{DateTime, Utc};
 use kehu_core::calendar::WorkCalendar;
 use kehu_core::strategy::Period;
@@ -23,13 +23,6 @@ both_backends!(
     strategies_make_work_that_is_tracked_until_done,
     tasks_for_every_customer_of_a_segment
 );
-
-async fn ok_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn send(s: &Session, method: Method, path: &str, body: Value) -> reqwest::Response {
     s.request(method, path)

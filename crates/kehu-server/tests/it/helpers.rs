@@ -191,6 +191,14 @@ impl Session {
     }
 }
 
+/// The JSON body of a successful response (asserting success).
+pub async fn ok_json(r: Response) -> Value {
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
 /// Reads a problem+json response, checking the content type and status.
 pub async fn problem(r: Response, status: StatusCode) -> Value {
     assert_eq!(r.status(), status, "status");
