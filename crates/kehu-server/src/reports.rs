@@ -48,6 +48,9 @@ pub struct QualityPoint {
 pub struct DefinitionText {
     pub churn: String,
     pub repurchase: String,
+    /// With a segment: who is in it is decided on today's data (the
+    /// classes at the period's ends still come from the history).
+    pub segment: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -234,6 +237,13 @@ pub async fn classification(
     let definition_text = DefinitionText {
         churn: say(lang, d.churn.label_zh(), d.churn.label_en()),
         repurchase: say(lang, d.repurchase.label_zh(), d.repurchase.label_en()),
+        segment: req.segment.as_ref().map(|_| {
+            say(
+                lang,
+                "分群成员按今天的数据确定；各期末的类别仍取自分类历史",
+                "the segment's members are decided on today's data; the classes at each period's end still come from the class history",
+            )
+        }),
     };
     Ok(ClassificationReport {
         scheme: req.scheme.clone(),

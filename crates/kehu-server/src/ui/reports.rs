@@ -24,7 +24,7 @@ pub async fn classification(
 ) -> Result<Response, ApiError> {
     let scope = ReportScope::of(&page.user)?;
     let q = FormData::from_query(raw.as_deref());
-    let (period_text, asked, bad_period) = asked_for(&state, &q);
+    let (period_text, asked, refused) = asked_for(&state, &q);
     let definitions = asked.definitions;
     let schemes = scheme_choices(&state).await?;
     let form = context! {
@@ -33,7 +33,7 @@ pub async fn classification(
         churn_options => ChurnBasis::ALL.iter().map(|c| context! { key => c.key(), label => c.label_zh() }).collect::<Vec<_>>(),
         repurchase_options => RepurchaseBasis::ALL.iter().map(|c| context! { key => c.key(), label => c.label_zh() }).collect::<Vec<_>>(),
     };
-    let outcome = match bad_period {
+    let outcome = match refused {
         Some(e) => Err(e),
         None => crate::reports::classification(&state, &scope, &asked, page.lang).await,
     };
@@ -156,7 +156,7 @@ fn asked_for(state: &AppState, q: &FormData) -> (String, ReportRequest, Option<A
         .filter(|p| !p.trim().is_empty())
         .map_or_else(|| last_quarter.label(), str::to_string);
     match parse_period(&text) {
-        Ok(period) => (text, request_of(q, period), None),
+        Ok(period) => (text, request_of(q, period), definition_error(q)),
         Err(r) => (
             text,
             request_of(q, last_quarter),
@@ -165,7 +165,21 @@ fn asked_for(state: &AppState, q: &FormData) -> (String, ReportRequest, Option<A
     }
 }
 
-/// The report parameters of a page's query (bad definitions fall back to the defaults).
+/// A churn or repurchase definition the page was asked for that does not
+/// exist (named above the form, as the API refuses it).
+fn definition_error(q: &FormData) -> Option<ApiError> {
+    let asked = |key: &str| q.get(key).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(Err(r)) = asked("churn").map(ChurnBasis::parse) {
+        return Some(ApiError::field("churn", r));
+    }
+    if let Some(Err(r)) = asked("repurchase").map(RepurchaseBasis::parse) {
+        return Some(ApiError::field("repurchase", r));
+    }
+    None
+}
+
+/// The report parameters of a page's query (bad definitions fall back to
+/// the defaults; `asked_for` names them).
 fn request_of(q: &FormData, period: Period) -> ReportRequest {
     ReportRequest {
         scheme: q
@@ -199,9 +213,9 @@ pub async fn strategy(
 ) -> Result<Response, ApiError> {
     let scope = ReportScope::of(&page.user)?;
     let q = FormData::from_query(raw.as_deref());
-    let (period_text, asked, bad_period) = asked_for(&state, &q);
+    let (period_text, asked, refused) = asked_for(&state, &q);
     let schemes = scheme_choices(&state).await?;
-    let outcome = match bad_period {
+    let outcome = match refused {
         Some(e) => Err(e),
         None => crate::reports::strategy(&state, &scope, &asked, page.lang).await,
     };

@@ -204,6 +204,12 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
     .await;
     assert_eq!(north["total"]["customers"], 3);
     assert_eq!(north["segment"], "华北");
+    assert!(
+        north["definition_text"]["segment"]
+            .as_str()
+            .is_some_and(|t| t.contains("今天")),
+        "the report says its segment is today's: {north}"
+    );
     let east = ok_json(
         east_manager
             .get("/api/v1/reports/classification?period=2026-Q4")
@@ -436,6 +442,16 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
     assert!(
         bad.contains("id=\"report-error\""),
         "a bad period is shown on the page"
+    );
+    let bad = viewer
+        .get("/reports/classification?period=2026-Q4&churn=sometimes")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        bad.contains("id=\"report-error\"") && bad.contains("churn"),
+        "an unknown churn definition is named, not silently replaced: {bad}"
     );
     let page = viewer
         .get("/reports/strategy?period=2026-Q4")
