@@ -237,6 +237,8 @@ impl SegmentIndex {
 
     /// Every customer's windowed aggregates as of `today`, from the fact digests.
     async fn load_windows(&mut self, store: &Store, today: NaiveDate) -> Result<(), ApiError> {
+        // Everyone's buying is read again for the new day.
+        self.products.clear();
         let mut after = 0;
         loop {
             let batch = store.facts_after(after, LOAD_BATCH).await?;
@@ -252,12 +254,10 @@ impl SegmentIndex {
         Ok(())
     }
 
+    /// A customer's windowed aggregates and product buyers as of `today`
+    /// (after `forget_products` when the customer was in the index already).
     fn set_windows(&mut self, f: &Facts, today: NaiveDate) -> Result<(), ApiError> {
         let customer = small_id(f.customer_id)?;
-        for b in self.products.values_mut() {
-            b.recent.remove(customer);
-            b.ever.remove(customer);
-        }
         let year_ago = today - chrono::Months::new(12);
         for o in &f.orders {
             if let Some(line) = o.line.as_deref() {
@@ -303,6 +303,11 @@ impl SegmentIndex {
         for t in self.tags.values_mut() {
             t.remove(id);
         }
+        self.forget_products(id);
+    }
+
+    /// Takes a customer out of every product's buyers.
+    fn forget_products(&mut self, id: u32) {
         for b in self.products.values_mut() {
             b.recent.remove(id);
             b.ever.remove(id);
@@ -339,6 +344,7 @@ impl SegmentIndex {
             }
             if let Some(day) = self.windows {
                 for f in store.facts_in(&facts).await? {
+                    self.forget_products(small_id(f.customer_id)?);
                     self.set_windows(&f, day)?;
                 }
             }
@@ -668,6 +674,15 @@ impl Segments {
     /// Loads the index now (at start, so the first query is fast).
     pub async fn warm(&self) -> Result<(), ApiError> {
         self.with_windows(|_| ()).await
+    }
+
+    /// Whether today's windows and product buyers are in memory (answers
+    /// that read them come without a load). False while another request
+    /// holds the index.
+    pub fn windows_ready(&self, today: NaiveDate) -> bool {
+        self.index
+            .try_lock()
+            .is_ok_and(|slot| slot.as_ref().is_some_and(|idx| idx.windows == Some(today)))
     }
 
     /// A customer's peers in `scheme` (class, industry, size; widened when

@@ -1079,32 +1079,46 @@ async fn render_detail(
         )
         .await?;
     let open_tasks = crate::api::tasks::tasks_out(state, &open_tasks, lang).await?;
-    // Suggestions are a help, not the page: trouble computing them is logged, not shown.
-    let cross_sell = match crate::crosssell::for_customer(
-        state,
-        &page.user,
-        c.id,
-        &crate::crosssell::CrossSellParams::default(),
-        lang,
-    )
-    .await
-    {
-        Ok(x) => {
-            let group_href =
-                (!x.group.expression.is_empty()).then(|| super::segment_href(&x.group.expression));
-            let suggestions = x
-                .suggestions
-                .iter()
-                .map(|s| {
-                    let evidence = if lang == Lang::En {
-                        &s.evidence_en
-                    } else {
-                        &s.evidence_zh
-                    };
-                    context! { product => s.product.clone(), evidence => evidence.clone() }
-                })
-                .collect::<Vec<_>>();
-            let similar = x
+    // Suggestions are a help, not the page: while today's buying is not in
+    // memory yet it is loaded in the background (the card says so), and
+    // trouble computing them is logged, not shown.
+    let ready = state.segments.windows_ready(state.store.today());
+    if !ready {
+        let segments = state.segments.clone();
+        tokio::spawn(async move {
+            if let Err(e) = segments.warm().await {
+                tracing::warn!(error = %e, "loading today's buying for cross-selling");
+            }
+        });
+    }
+    let cross_sell = if !ready {
+        None
+    } else {
+        match crate::crosssell::for_customer(
+            state,
+            &page.user,
+            c.id,
+            &crate::crosssell::CrossSellParams::default(),
+            lang,
+        )
+        .await
+        {
+            Ok(x) => {
+                let group_href = (!x.group.expression.is_empty())
+                    .then(|| super::segment_href(&x.group.expression));
+                let suggestions = x
+                    .suggestions
+                    .iter()
+                    .map(|s| {
+                        let evidence = if lang == Lang::En {
+                            &s.evidence_en
+                        } else {
+                            &s.evidence_zh
+                        };
+                        context! { product => s.product.clone(), evidence => evidence.clone() }
+                    })
+                    .collect::<Vec<_>>();
+                let similar = x
                 .similar
                 .iter()
                 .map(|s| context! {
@@ -1112,18 +1126,19 @@ async fn render_detail(
                     shared => s.shared_products.join("、"), amount => money(s.purchase_12m_fen), orders => s.orders,
                 })
                 .collect::<Vec<_>>();
-            Some(context! {
-                group => Value::from_serialize(&x.group), group_href, suggestions, similar,
-                definitions => x.definitions.clone(),
-            })
-        }
-        Err(e) => {
-            tracing::warn!(customer = c.id, error = %e, "cross-selling suggestions");
-            None
+                Some(context! {
+                    group => Value::from_serialize(&x.group), group_href, suggestions, similar,
+                    definitions => x.definitions.clone(),
+                })
+            }
+            Err(e) => {
+                tracing::warn!(customer = c.id, error = %e, "cross-selling suggestions");
+                None
+            }
         }
     };
     let ctx = context! {
-        classes, explanations, duplicates, merges, anomalies, cross_sell,
+        classes, explanations, duplicates, merges, anomalies, cross_sell, cross_sell_pending => !ready,
         log => Value::from_serialize(&follow_ups.items), log_total => follow_ups.total,
         open_tasks => Value::from_serialize(&open_tasks),
         tags => tags.iter().map(|t| context! { tag_id => t.tag_id, path => t.path.clone(), source => t.source.clone(), manual => t.mode == "manual", href => super::segment_href(&format!("#{}", t.tag_id)) }).collect::<Vec<_>>(),

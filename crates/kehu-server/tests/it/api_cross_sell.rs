@@ -60,6 +60,17 @@ async fn cross_selling_from_what_similar_customers_buy(backend: kehu_store::Back
         .await;
     order(&admin, other["id"].as_i64().expect("id"), &recent, "产品C").await;
 
+    // Before today's buying is in memory the customer page says it is coming
+    // (and loads it in the background) rather than making the reader wait.
+    let early = app.login("early", "management", None).await;
+    let page = early
+        .get(&format!("/customers/{}", ids[0]))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("id=\"cross-sell-pending\""), "{page}");
+
     let classes = ok_json(
         admin
             .get(&format!("/api/v1/customers/{}/classes", ids[0]))
