@@ -201,11 +201,14 @@ pub struct Behind {
     pub converted: Vec<i64>,
 }
 
-/// One campaign's effect among the customers `allowed` (None: everyone).
+/// One campaign's effect among the customers `allowed` (None: everyone);
+/// the untouched baseline (two reads of every order in the campaign's
+/// span) only when asked for.
 async fn campaign_effect(
     state: &AppState,
     campaign: &Campaign,
     allowed: &Option<RoaringBitmap>,
+    with_baseline: bool,
 ) -> Result<(Effect, Behind), ApiError> {
     let c = &campaign.data;
     let end = attribution_end(c);
@@ -222,10 +225,14 @@ async fn campaign_effect(
             .unwrap_or(end)
             .and_time(chrono::NaiveTime::MIN),
     );
-    let baseline = state
-        .store
-        .campaign_baseline(campaign.id, c.starts_on, end, existed_before)
-        .await?;
+    let baseline = if with_baseline {
+        state
+            .store
+            .campaign_baseline(campaign.id, c.starts_on, end, existed_before)
+            .await?
+    } else {
+        kehu_core::campaign::Baseline::default()
+    };
     let e = effect(c, &touched, &orders, &first, baseline);
     let mut converted: Vec<i64> = orders
         .iter()
@@ -247,6 +254,40 @@ async fn campaign_effect(
     ))
 }
 
+/// One campaign's line of the report, with its baseline.
+pub async fn line(
+    state: &AppState,
+    scope: &ScopeFilter,
+    campaign: &Campaign,
+    lang: Lang,
+) -> Result<CampaignLine, ApiError> {
+    let allowed = crate::reports::population(state, scope, None).await?;
+    Ok(line_of(state, campaign, &allowed, lang, true).await?.0)
+}
+
+async fn line_of(
+    state: &AppState,
+    campaign: &Campaign,
+    allowed: &Option<RoaringBitmap>,
+    lang: Lang,
+    with_baseline: bool,
+) -> Result<(CampaignLine, Behind), ApiError> {
+    let (effect, b) = campaign_effect(state, campaign, allowed, with_baseline).await?;
+    let c = &campaign.data;
+    let line = CampaignLine {
+        id: campaign.id,
+        name: c.name.clone(),
+        channel: c.channel.key().into(),
+        channel_label: channel_label(c.channel, lang),
+        starts_on: c.starts_on,
+        ends_on: c.ends_on,
+        window_days: c.window_days,
+        attribution_end: attribution_end(c),
+        effect,
+    };
+    Ok((line, b))
+}
+
 fn channel_label(channel: kehu_core::campaign::Channel, lang: Lang) -> String {
     say(lang, channel.label_zh(), channel.label_en())
 }
@@ -257,23 +298,30 @@ pub async fn report(
     scope: &ScopeFilter,
     lang: Lang,
 ) -> Result<(MarketingReport, BTreeMap<i64, Behind>), ApiError> {
+    report_of(state, scope, lang, true).await
+}
+
+/// The channel totals alone (the dashboard): no baseline is read.
+pub async fn channels(
+    state: &AppState,
+    scope: &ScopeFilter,
+    lang: Lang,
+) -> Result<Vec<ChannelLine>, ApiError> {
+    Ok(report_of(state, scope, lang, false).await?.0.channels)
+}
+
+async fn report_of(
+    state: &AppState,
+    scope: &ScopeFilter,
+    lang: Lang,
+    with_baseline: bool,
+) -> Result<(MarketingReport, BTreeMap<i64, Behind>), ApiError> {
     let allowed = crate::reports::population(state, scope, None).await?;
     let mut lines = Vec::new();
     let mut behind = BTreeMap::new();
     for campaign in state.store.campaigns().await? {
-        let (effect, b) = campaign_effect(state, &campaign, &allowed).await?;
-        let c = &campaign.data;
-        lines.push(CampaignLine {
-            id: campaign.id,
-            name: c.name.clone(),
-            channel: c.channel.key().into(),
-            channel_label: channel_label(c.channel, lang),
-            starts_on: c.starts_on,
-            ends_on: c.ends_on,
-            window_days: c.window_days,
-            attribution_end: attribution_end(c),
-            effect,
-        });
+        let (line, b) = line_of(state, &campaign, &allowed, lang, with_baseline).await?;
+        lines.push(line);
         behind.insert(campaign.id, b);
     }
     let by: Vec<(kehu_core::campaign::Channel, &Effect)> = lines
@@ -435,7 +483,7 @@ pub async fn customers_behind(
         e => e.into(),
     })?;
     let allowed = crate::reports::population(state, scope, None).await?;
-    let (_, b) = campaign_effect(state, &c, &allowed).await?;
+    let (_, b) = campaign_effect(state, &c, &allowed, false).await?;
     match measure {
         "reached" => Ok(b.reached),
         "converted" => Ok(b.converted),

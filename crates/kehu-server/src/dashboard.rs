@@ -272,12 +272,7 @@ pub async fn dashboard(
         || matches!(reports, Some(kehu_store::ScopeFilter::All))
     {
         let scope = reports.clone().unwrap_or(kehu_store::ScopeFilter::All);
-        d.channels = Some(
-            crate::campaigns::report(state, &scope, lang)
-                .await?
-                .0
-                .channels,
-        );
+        d.channels = Some(crate::campaigns::channels(state, &scope, lang).await?);
     }
     d.layout = layout(&d.role)
         .iter()

@@ -128,12 +128,7 @@ async fn render_detail(
     };
     // The campaign's line of the report, when the reader may read reports.
     let line = match page.user.scope_filter(Permission::ReportRead) {
-        Ok(scope) => crate::campaigns::report(state, &scope, page.lang)
-            .await?
-            .0
-            .campaigns
-            .into_iter()
-            .find(|l| l.id == id),
+        Ok(scope) => Some(crate::campaigns::line(state, &scope, &c, page.lang).await?),
         Err(_) => None,
     };
     let (header, rows) = match &line {
