@@ -86,20 +86,6 @@ pub fn percent_param(v: &str) -> Result<i64, ApiError> {
     }
 }
 
-/// The scheme must be published (its classes make the groups).
-pub async fn scheme_name(state: &AppState, key: &str) -> Result<String, ApiError> {
-    let versions = state.store.published_scheme_versions().await?;
-    match versions.iter().find(|v| v.scheme_key == key) {
-        Some(v) => Ok(v.parsed_spec()?.name),
-        None => Err(ApiError::field(
-            "scheme",
-            Reason::UnknownOption {
-                allowed: versions.iter().map(|v| v.scheme_key.clone()).collect(),
-            },
-        )),
-    }
-}
-
 /// A peer group as shown.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupOut {
@@ -187,7 +173,7 @@ pub async fn for_customer(
     lang: Lang,
 ) -> Result<CustomerCrossSell, ApiError> {
     customer_for(state, user, id, Permission::CustomerRead).await?;
-    let scheme_name = scheme_name(state, &params.scheme).await?;
+    let (scheme_name, _) = crate::reports::scheme_classes(state, &params.scheme).await?;
     let visible = user.scope_filter(Permission::CustomerRead)?;
     let peers = state
         .segments
@@ -257,7 +243,7 @@ pub async fn report(
     segment: Option<&str>,
     lang: Lang,
 ) -> Result<(CrossSellReport, Vec<RoaringBitmap>), ApiError> {
-    let scheme_name = scheme_name(state, &params.scheme).await?;
+    let (scheme_name, _) = crate::reports::scheme_classes(state, &params.scheme).await?;
     let population = crate::reports::population(state, user_scope, segment).await?;
     let (size, found) = state
         .segments

@@ -136,22 +136,18 @@ async fn distribution(
     scheme: &str,
     scope: &kehu_store::ScopeFilter,
 ) -> Result<Option<Distribution>, ApiError> {
-    let versions = state.store.published_scheme_versions().await?;
-    let Some(spec) = versions
-        .iter()
-        .find(|v| v.scheme_key == scheme)
-        .map(|v| v.parsed_spec())
-        .transpose()?
-    else {
-        return Ok(None);
+    // A scheme that is not published (any more) has no panel.
+    let (scheme_name, order) = match crate::reports::scheme_classes(state, scheme).await {
+        Ok(found) => found,
+        Err(ApiError::Validation(_)) => return Ok(None),
+        Err(e) => return Err(e),
     };
     let mut counts = state.segments.class_counts(scheme, scope).await?;
-    let mut classes: Vec<ClassCount> = spec
-        .classes
-        .iter()
-        .map(|c| ClassCount {
-            customers: counts.remove(&c.key).unwrap_or(0),
-            class: c.key.clone(),
+    let mut classes: Vec<ClassCount> = order
+        .into_iter()
+        .map(|class| ClassCount {
+            customers: counts.remove(&class).unwrap_or(0),
+            class,
         })
         .collect();
     // Classes of earlier versions still held by someone come last.
@@ -163,7 +159,7 @@ async fn distribution(
     classes.extend(rest);
     Ok(Some(Distribution {
         scheme: scheme.to_string(),
-        scheme_name: spec.name,
+        scheme_name,
         classes,
     }))
 }

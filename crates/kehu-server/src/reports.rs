@@ -139,7 +139,12 @@ fn admits(allowed: &Option<RoaringBitmap>, customer_id: i64) -> bool {
 }
 
 /// The scheme's name and class order (the published version).
-async fn scheme_classes(state: &AppState, key: &str) -> Result<(String, Vec<String>), ApiError> {
+/// A published scheme's name and class order; a scheme that is not
+/// published is refused on `scheme`, naming those that are.
+pub async fn scheme_classes(
+    state: &AppState,
+    key: &str,
+) -> Result<(String, Vec<String>), ApiError> {
     let versions = state.store.published_scheme_versions().await?;
     let Some(v) = versions.iter().find(|v| v.scheme_key == key) else {
         let known: Vec<&str> = versions.iter().map(|v| v.scheme_key.as_str()).collect();

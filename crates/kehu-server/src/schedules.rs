@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use kehu_core::report::schedule::{ScheduleInput, ScheduledKind};
 use kehu_core::report::Definitions;
 use kehu_core::role::{Permission, Scope};
-use kehu_core::{Lang, Reason};
+use kehu_core::Lang;
 use kehu_store::report_schedules::{Schedule, StoredReport};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -41,15 +41,8 @@ pub async fn create(
 ) -> Result<Schedule, ApiError> {
     may_schedule(user)?;
     let data = input.validate()?;
-    let versions = state.store.published_scheme_versions().await?;
-    if !versions.iter().any(|v| v.scheme_key == data.scheme) {
-        return Err(ApiError::field(
-            "scheme",
-            Reason::UnknownOption {
-                allowed: versions.iter().map(|v| v.scheme_key.clone()).collect(),
-            },
-        ));
-    }
+    // The scheme must be published (refused on `scheme` otherwise).
+    crate::reports::scheme_classes(state, &data.scheme).await?;
     let s = state.store.create_schedule(&data, user.user.id).await?;
     state.audit(
         Some(user),
@@ -85,13 +78,7 @@ pub async fn file(
 ) -> Result<axum::response::Response, ApiError> {
     may_schedule(user)?;
     let (r, bytes) = state.store.stored_report_file(id).await?;
-    let schedule = state
-        .store
-        .schedules()
-        .await?
-        .into_iter()
-        .find(|s| s.id == r.schedule_id)
-        .ok_or(ApiError::NotFound)?;
+    let schedule = state.store.schedule(r.schedule_id).await?;
     state.audit(
         Some(user),
         "export",
@@ -139,11 +126,28 @@ pub struct RunSummary {
     pub mail_failed: u64,
     /// Reports waiting for e-mail while none is configured.
     pub not_mailed: u64,
+    /// `schedule id: reason` of each report that could not be made (tried
+    /// again on the next run).
+    pub failed: Vec<String>,
 }
 
 /// Makes the reports that are due as of `today`, then delivers what has
-/// not gone out.
+/// not gone out. A report that cannot be made (its scheme unpublished, say)
+/// holds up neither the others nor the e-mails; the run then fails naming
+/// it, so the jobs page shows it, and tries it again next time.
 pub async fn run(state: &AppState, today: NaiveDate) -> Result<RunSummary, ApiError> {
+    let summary = make_and_mail(state, today).await?;
+    if summary.failed.is_empty() {
+        Ok(summary)
+    } else {
+        Err(ApiError::Internal(format!(
+            "scheduled reports not made: {}",
+            summary.failed.join("; ")
+        )))
+    }
+}
+
+async fn make_and_mail(state: &AppState, today: NaiveDate) -> Result<RunSummary, ApiError> {
     let mut summary = RunSummary::default();
     let schedules = state.store.schedules().await?;
     for s in schedules.iter().filter(|s| s.active) {
@@ -152,7 +156,19 @@ pub async fn run(state: &AppState, today: NaiveDate) -> Result<RunSummary, ApiEr
         if state.store.has_stored_report(s.id, &label).await? {
             continue;
         }
-        let bytes = make(state, s, period).await?;
+        let bytes = match make(state, s, period).await {
+            Ok(b) => b,
+            Err(e) => {
+                // Validation errors say which field and why; others their cause.
+                let why = match &e {
+                    ApiError::Validation(_) => e.texts(Lang::En).1,
+                    other => other.to_string(),
+                };
+                tracing::warn!(schedule = s.id, error = %why, "making a scheduled report");
+                summary.failed.push(format!("{}: {why}", s.id));
+                continue;
+            }
+        };
         if state
             .store
             .store_report(s.id, &label, bytes)

@@ -108,6 +108,15 @@ impl Store {
             .await
     }
 
+    pub async fn schedule(&self, id: i64) -> Result<Schedule, StoreError> {
+        let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM report_schedules WHERE id = $1");
+        self.db
+            .clone()
+            .fetch_optional(&sql, args![id], decode_schedule)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
     /// Stops a schedule (its reports stay).
     pub async fn stop_schedule(&self, id: i64) -> Result<Schedule, StoreError> {
         let sql = format!(

@@ -461,7 +461,9 @@ pub async fn cross_sell_customers(
     .await?;
     let heading = ListHeading {
         heading: Some(page.t("交叉销售机会客户", "Cross-selling opportunities")),
-        scheme: crate::crosssell::scheme_name(&state, &params.scheme).await?,
+        scheme: crate::reports::scheme_classes(&state, &params.scheme)
+            .await?
+            .0,
         period: format!("{} {}", page.t("截至", "as of"), state.store.today()),
         what: format!(
             "{product} · {}",

@@ -184,5 +184,43 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
         r["mail_error"].as_str().is_some_and(|e| e.contains("SMTP")),
         "{r}"
     );
+    // A schedule whose scheme is gone holds up neither the others' e-mail nor
+    // its own next try: the run fails naming it, on the jobs page.
+    let broken = ok_json(
+        boss.post(
+            "/api/v1/report-schedules",
+            json!({"kind": "strategy", "cadence": "quarterly"}),
+        )
+        .await,
+    )
+    .await;
+    let mut db = app.store.db.clone();
+    kehu_store::db::Exec::execute(
+        &mut db,
+        "UPDATE report_schedules SET scheme = 'gone' WHERE id = $1",
+        vec![kehu_store::db::Arg::from(
+            broken["id"].as_i64().expect("id"),
+        )],
+    )
+    .await
+    .expect("break the schedule");
+    let r = admin.post("/api/v1/jobs/reports/run", json!({})).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let jobs = ok_json(admin.get("/api/v1/jobs").await).await;
+    let job = jobs
+        .as_array()
+        .and_then(|j| j.iter().find(|j| j["name"] == "reports").cloned())
+        .expect("reports job");
+    assert!(
+        job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("scheme")),
+        "{job}"
+    );
+    let o = ok_json(boss.get("/api/v1/report-schedules").await).await;
+    assert_eq!(
+        o["reports"][0]["mail_attempts"], 3,
+        "the e-mail was still tried: {o}"
+    );
     app.cleanup().await;
 }
