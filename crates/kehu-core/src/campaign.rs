@@ -15,7 +15,7 @@ use crate::report::ratio;
 use crate::text::{clean, parse_optional_text, parse_text};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 labelled_enum!(Channel {
     Traditional = "traditional" / "传统",
@@ -166,6 +166,20 @@ pub fn in_window(c: &CampaignData, touched_on: NaiveDate, order_on: NaiveDate) -
         && order_on <= touched_on + chrono::Days::new(c.window_days.max(0) as u64)
 }
 
+/// The orders that count for the campaign: of a touched customer, within
+/// the window after its touch.
+pub fn attributed<'a>(
+    c: &'a CampaignData,
+    touched: &'a BTreeMap<i64, NaiveDate>,
+    orders: &'a [OrderSeen],
+) -> impl Iterator<Item = &'a OrderSeen> {
+    orders.iter().filter(move |o| {
+        touched
+            .get(&o.customer_id)
+            .is_some_and(|day| in_window(c, *day, o.on))
+    })
+}
+
 /// One order of a touched customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderSeen {
@@ -223,20 +237,15 @@ pub fn effect(
     first_order: &HashMap<i64, NaiveDate>,
     baseline: Baseline,
 ) -> Effect {
-    let mut converted: BTreeMap<i64, ()> = BTreeMap::new();
+    let mut converted: BTreeSet<i64> = BTreeSet::new();
     let (mut n_orders, mut revenue) = (0, 0);
-    for o in orders {
-        let Some(&day) = touched.get(&o.customer_id) else {
-            continue;
-        };
-        if in_window(c, day, o.on) {
-            converted.insert(o.customer_id, ());
-            n_orders += 1;
-            revenue += o.amount_fen;
-        }
+    for o in attributed(c, touched, orders) {
+        converted.insert(o.customer_id);
+        n_orders += 1;
+        revenue += o.amount_fen;
     }
     let first_orders = converted
-        .keys()
+        .iter()
         .filter(|id| {
             first_order
                 .get(*id)

@@ -64,11 +64,7 @@ impl Group {
         if self.facets.is_empty() {
             return if zh { "全部客户" } else { "all customers" }.into();
         }
-        self.facets
-            .iter()
-            .map(|f| f.value.as_str())
-            .collect::<Vec<_>>()
-            .join(" · ")
+        facets_label(&self.facets)
     }
 
     /// The segment expression that finds the group again.
@@ -79,6 +75,15 @@ impl Group {
             .collect::<Vec<_>>()
             .join(" AND ")
     }
+}
+
+/// Facet values joined: "战略型 · 制造业 · 中型".
+pub fn facets_label(facets: &[Facet]) -> String {
+    facets
+        .iter()
+        .map(|f| f.value.as_str())
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// The customer's peers: the narrowest group of `facets` (class, industry,

@@ -137,9 +137,30 @@ impl fmt::Display for Fen {
     }
 }
 
+/// Any whole amount of fen as exact 元 text ("1234.56", "-0.05"): sums and
+/// differences in reports may be negative, which a [`Fen`] is not.
+pub fn yuan_text(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yuan_text_is_exact_with_its_sign() {
+        for (fen, text) in [
+            (0, "0.00"),
+            (5, "0.05"),
+            (123_456, "1234.56"),
+            (-5, "-0.05"),
+            (-100_000, "-1000.00"),
+        ] {
+            assert_eq!(yuan_text(fen), text);
+        }
+    }
 
     #[test]
     fn parse_yuan_table() {

@@ -13,7 +13,7 @@ use crate::export::Format;
 use crate::reports::say;
 use crate::AppState;
 use kehu_core::campaign::{
-    attribution_end, by_channel, effect, in_window, CampaignInput, ChannelLine, Effect,
+    attributed, attribution_end, by_channel, effect, CampaignInput, ChannelLine, Effect,
 };
 use kehu_core::role::Permission;
 use kehu_core::{Lang, Reason};
@@ -234,13 +234,7 @@ async fn campaign_effect(
         kehu_core::campaign::Baseline::default()
     };
     let e = effect(c, &touched, &orders, &first, baseline);
-    let mut converted: Vec<i64> = orders
-        .iter()
-        .filter(|o| {
-            touched
-                .get(&o.customer_id)
-                .is_some_and(|d| in_window(c, *d, o.on))
-        })
+    let mut converted: Vec<i64> = attributed(c, &touched, &orders)
         .map(|o| o.customer_id)
         .collect();
     converted.sort_unstable();
@@ -288,7 +282,8 @@ async fn line_of(
     Ok((line, b))
 }
 
-fn channel_label(channel: kehu_core::campaign::Channel, lang: Lang) -> String {
+/// A channel's name in `lang`.
+pub fn channel_label(channel: kehu_core::campaign::Channel, lang: Lang) -> String {
     say(lang, channel.label_zh(), channel.label_en())
 }
 
@@ -352,13 +347,16 @@ async fn report_of(
 }
 
 fn yuan(fen: Option<i64>) -> String {
-    fen.map_or_else(String::new, |f| {
-        kehu_core::Fen::new(f).map_or_else(|_| f.to_string(), |f| f.yuan_string())
-    })
+    fen.map_or_else(String::new, kehu_core::money::yuan_text)
 }
 
 /// The campaign table as rows (header first).
 pub fn campaign_table(r: &MarketingReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    campaign_rows(&r.campaigns, lang)
+}
+
+/// Campaign lines as the report's table (header first).
+pub fn campaign_rows(lines: &[CampaignLine], lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
     let t = |zh: &str, en: &str| say(lang, zh, en);
     let header = vec![
         t("活动", "Campaign"),
@@ -380,8 +378,7 @@ pub fn campaign_table(r: &MarketingReport, lang: Lang) -> (Vec<String>, Vec<Vec<
         t("提升", "Lift"),
     ];
     let pct = crate::reports::percent;
-    let rows = r
-        .campaigns
+    let rows = lines
         .iter()
         .map(|l| {
             let e = &l.effect;

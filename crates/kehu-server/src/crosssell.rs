@@ -53,15 +53,25 @@ impl CrossSellParams {
     /// `scheme` (default `value_tier`) and `min_share` in whole percent
     /// (1–100, default 30) from a query.
     pub fn take(q: &mut QueryPairs) -> Result<CrossSellParams, ApiError> {
-        let scheme = q
-            .take("scheme")
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "value_tier".into());
-        let min_share = match q.take("min_share").filter(|v| !v.trim().is_empty()) {
+        let scheme = q.take("scheme");
+        let min_share = q.take("min_share");
+        CrossSellParams::of(scheme.as_deref(), min_share.as_deref())
+    }
+
+    /// From the asked scheme and whole-percent share (blank: the defaults).
+    pub fn of(scheme: Option<&str>, min_share: Option<&str>) -> Result<CrossSellParams, ApiError> {
+        let min_share = match min_share.filter(|v| !v.trim().is_empty()) {
             None => DEFAULT_MIN_SHARE,
-            Some(v) => percent_param(&v)?,
+            Some(v) => percent_param(v)?,
         };
-        Ok(CrossSellParams { scheme, min_share })
+        Ok(CrossSellParams {
+            scheme: scheme
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("value_tier")
+                .to_string(),
+            min_share,
+        })
     }
 }
 
@@ -286,20 +296,12 @@ pub fn product_table(r: &CrossSellReport, lang: Lang) -> (Vec<String>, Vec<Vec<S
                 p.groups.len().to_string(),
                 p.groups
                     .first()
-                    .map(|g| group_label(&g.facets))
+                    .map(|g| kehu_core::crosssell::facets_label(&g.facets))
                     .unwrap_or_default(),
             ]
         })
         .collect();
     (header, rows)
-}
-
-fn group_label(facets: &[Facet]) -> String {
-    facets
-        .iter()
-        .map(|f| f.value.as_str())
-        .collect::<Vec<_>>()
-        .join(" · ")
 }
 
 /// Every (product, group) with opportunities as rows (header first).
@@ -321,7 +323,7 @@ pub fn group_table(r: &CrossSellReport, lang: Lang) -> (Vec<String>, Vec<Vec<Str
             p.groups.iter().map(|g| {
                 vec![
                     p.product.clone(),
-                    group_label(&g.facets),
+                    kehu_core::crosssell::facets_label(&g.facets),
                     g.members.to_string(),
                     g.buyers.to_string(),
                     crate::reports::percent(Some(g.share)),

@@ -327,8 +327,7 @@ pub fn class_table(r: &ClassificationReport, lang: Lang) -> (Vec<String>, Vec<Ve
         t("流失率", "Churn rate"),
         t("复购率", "Repurchase rate"),
     ];
-    let yuan =
-        |fen: i64| kehu_core::Fen::new(fen).map_or_else(|_| fen.to_string(), |f| f.yuan_string());
+    let yuan = kehu_core::money::yuan_text;
     let row = |l: &ClassLine| {
         vec![
             if l.total {
@@ -615,8 +614,7 @@ pub fn strategy_table(r: &StrategyReport, lang: Lang) -> (Vec<String>, Vec<Vec<S
         t("按时率", "On time"),
         t("逾期未完成", "Overdue"),
     ];
-    let yuan =
-        |fen: i64| kehu_core::Fen::new(fen).map_or_else(|_| fen.to_string(), |f| f.yuan_string());
+    let yuan = kehu_core::money::yuan_text;
     let rows = r
         .lines
         .iter()

@@ -37,11 +37,7 @@ async fn render_list(
     let rows = campaigns
         .iter()
         .map(|c| {
-            let label = if page.lang == kehu_core::Lang::En {
-                c.data.channel.label_en()
-            } else {
-                c.data.channel.label_zh()
-            };
+            let label = crate::campaigns::channel_label(c.data.channel, page.lang);
             context! { id => c.id, name => c.data.name.clone(), channel => label, starts_on => c.data.starts_on.to_string(), ends_on => c.data.ends_on.to_string(), touched => c.touched }
         })
         .collect::<Vec<_>>();
@@ -132,15 +128,7 @@ async fn render_detail(
         Err(_) => None,
     };
     let (header, rows) = match &line {
-        Some(l) => {
-            let one = crate::campaigns::MarketingReport {
-                as_of: state.store.today(),
-                campaigns: vec![l.clone()],
-                channels: Vec::new(),
-                definitions: Vec::new(),
-            };
-            crate::campaigns::campaign_table(&one, page.lang)
-        }
+        Some(l) => crate::campaigns::campaign_rows(std::slice::from_ref(l), page.lang),
         None => (Vec::new(), Vec::new()),
     };
     let cells: Vec<Value> = header
@@ -155,7 +143,7 @@ async fn render_detail(
         "reports",
         context! {
             c => Value::from_serialize(&c), cells, errors, form => form.kept(),
-            channel => if page.lang == kehu_core::Lang::En { c.data.channel.label_en() } else { c.data.channel.label_zh() },
+            channel => crate::campaigns::channel_label(c.data.channel, page.lang),
             added => added.map(|(n, a)| context! { customers => n, added => a }),
             can_manage => page.user.actor.grants.has(Permission::CampaignManage),
             default_day => state.store.today().min(c.data.ends_on).max(c.data.starts_on).to_string(),

@@ -94,6 +94,32 @@ pub fn funnel(items: &[(String, i64)]) -> Vec<Value> {
         .collect()
 }
 
+/// A polyline's points for a small trend chart (84 × 20), lowest at the bottom.
+pub fn sparkline(values: &[i64]) -> String {
+    let (lo, hi) = (
+        values.iter().copied().min().unwrap_or(0),
+        values.iter().copied().max().unwrap_or(0),
+    );
+    let step = if values.len() > 1 {
+        84 / (values.len() as i64 - 1)
+    } else {
+        0
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let y = if hi == lo {
+                10
+            } else {
+                18 - (v - lo) * 16 / (hi - lo)
+            };
+            format!("{},{y}", i as i64 * step)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +143,17 @@ mod tests {
             .to_string()
             .starts_with("M 60 4 A"));
         assert!(pie(&[("A".into(), 0)]).is_empty());
+    }
+
+    #[test]
+    fn sparklines_run_from_low_to_high() {
+        assert_eq!(sparkline(&[0, 5, 10]), "0,18 42,10 84,2");
+        assert_eq!(
+            sparkline(&[3, 3]),
+            "0,10 84,10",
+            "a flat line sits in the middle"
+        );
+        assert_eq!(sparkline(&[7]), "0,10");
     }
 
     #[test]

@@ -181,7 +181,8 @@ fn statuses(lang: Lang) -> Vec<(String, String)> {
         .collect()
 }
 
-fn money(fen: i64) -> String {
+/// Amounts as people read them: "¥1,234.56", "123.45万".
+pub(super) fn money(fen: i64) -> String {
     Fen::new(fen)
         .map(Fen::display_cn)
         .unwrap_or_else(|_| fen.to_string())

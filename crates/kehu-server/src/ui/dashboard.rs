@@ -8,18 +8,9 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::response::Response;
-use kehu_core::Fen;
 use minijinja::{context, Value};
 
-fn yuan(fen: i64) -> String {
-    Fen::new(fen).map_or_else(|_| fen.to_string(), |f| f.yuan_string())
-}
-
-/// 万元 with one decimal, for chart labels.
-fn wan(fen: i64) -> String {
-    let tenths = (fen + 50_000) / 100_000;
-    format!("{}.{}万", tenths / 10, tenths % 10)
-}
+use kehu_core::money::yuan_text as yuan;
 
 pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
     let d = crate::dashboard::dashboard(&state, &page.user, page.lang).await?;
@@ -45,7 +36,7 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response,
     let revenue = d.revenue.as_ref().map(|months| {
         let items: Vec<(String, i64, String)> = months
             .iter()
-            .map(|m| (m.month[5..].to_string(), m.revenue_fen, wan(m.revenue_fen)))
+            .map(|m| (m.month[5..].to_string(), m.revenue_fen, super::customers::money(m.revenue_fen)))
             .collect();
         context! {
             columns => charts::columns(&items),
@@ -84,13 +75,8 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response,
         let items: Vec<(String, i64, String)> = lines
             .iter()
             .map(|c| {
-                let label = if page.lang == kehu_core::Lang::En {
-                    c.channel.label_en()
-                } else {
-                    c.channel.label_zh()
-                };
                 (
-                    label.to_string(),
+                    crate::campaigns::channel_label(c.channel, page.lang),
                     c.revenue_fen,
                     format!("{} · {}", yuan(c.revenue_fen), c.converted),
                 )

@@ -370,14 +370,7 @@ fn cross_sell_params(q: &FormData) -> (String, Result<CrossSellParams, ApiError>
             || (kehu_core::crosssell::DEFAULT_MIN_SHARE / 100).to_string(),
             str::to_string,
         );
-    let params = crate::crosssell::percent_param(&share_text).map(|min_share| CrossSellParams {
-        scheme: q
-            .get("scheme")
-            .filter(|s| !s.is_empty())
-            .unwrap_or("value_tier")
-            .to_string(),
-        min_share,
-    });
+    let params = CrossSellParams::of(q.get("scheme"), Some(&share_text));
     (share_text, params)
 }
 

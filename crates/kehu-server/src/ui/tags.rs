@@ -467,32 +467,6 @@ pub async fn decide(
     }
 }
 
-/// A polyline's points for a small trend chart (84 × 20), lowest at the bottom.
-fn sparkline(values: &[i64]) -> String {
-    let (lo, hi) = (
-        values.iter().copied().min().unwrap_or(0),
-        values.iter().copied().max().unwrap_or(0),
-    );
-    let step = if values.len() > 1 {
-        84 / (values.len() as i64 - 1)
-    } else {
-        0
-    };
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let y = if hi == lo {
-                10
-            } else {
-                18 - (v - lo) * 16 / (hi - lo)
-            };
-            format!("{},{y}", i as i64 * step)
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The usage review page: reach, trend and behaviour per tag, removal candidates first.
 pub async fn review(
     State(state): State<AppState>,
@@ -518,7 +492,7 @@ pub async fn review(
         .map(|t| context! {
             tag_id => t.tag_id, path => t.path.clone(), customers => t.customers, share => pct(Some(t.share)),
             change => t.change_in_period, candidate => t.removal_candidate, retired => t.retired,
-            spark => sparkline(&t.trend),
+            spark => super::charts::sparkline(&t.trend),
             trend => r.trend_dates.iter().zip(&t.trend).map(|(d, n)| format!("{}: {n}", d.format("%m-%d"))).collect::<Vec<_>>().join(" · "),
             repurchase => format!("{} / {}", pct(t.repurchase_with), pct(t.repurchase_without)), repurchase_r => num(t.repurchase_correlation),
             satisfaction => format!("{} / {}", num(t.satisfaction_with), num(t.satisfaction_without)), satisfaction_r => num(t.satisfaction_correlation),
