@@ -799,6 +799,9 @@ const PROPOSAL_COLUMNS: &str =
 /// Rows per multi-row statement of a rule's changes.
 const RULE_ROWS: usize = 1_000;
 
+/// Rows per statement when they travel as one JSON array (SQLite).
+const JSON_ROWS: usize = 50_000;
+
 /// What one application of a rule changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuleChanges {
@@ -826,14 +829,26 @@ impl Store {
             out.added = insert_assignments(&mut tx, &pairs, "rule", now).await?;
             rule_history(&mut tx, tag_id, add, "assigned", now).await?;
         }
-        for part in remove.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "DELETE FROM customer_tags WHERE tag_id = $1 AND customer_id IN ({})",
-                crate::db::marks_from(2, part.len())
-            );
-            let mut a = args![tag_id];
-            a.extend(part.iter().map(|&c| Arg::from(c)));
-            out.removed += tx.execute(&sql, a).await?;
+        if tx.backend() == Backend::Sqlite {
+            // One JSON array of customers per statement (see rule_history).
+            for part in remove.chunks(JSON_ROWS) {
+                out.removed += tx
+                    .execute(
+                        "DELETE FROM customer_tags WHERE tag_id = $1 AND customer_id IN (SELECT value FROM json_each($2))",
+                        args![tag_id, json!(part)],
+                    )
+                    .await?;
+            }
+        } else {
+            for part in remove.chunks(IDS_PER_QUERY) {
+                let sql = format!(
+                    "DELETE FROM customer_tags WHERE tag_id = $1 AND customer_id IN ({})",
+                    crate::db::marks_from(2, part.len())
+                );
+                let mut a = args![tag_id];
+                a.extend(part.iter().map(|&c| Arg::from(c)));
+                out.removed += tx.execute(&sql, a).await?;
+            }
         }
         if !remove.is_empty() {
             rule_history(&mut tx, tag_id, remove, "removed", now).await?;
@@ -1039,6 +1054,20 @@ async fn rule_history(
         }
     }
     let backend = tx.backend();
+    if backend == Backend::Sqlite && customers.len() > RULE_ROWS {
+        // Many rows: the customers as one JSON array per statement (sqlx
+        // binds each argument on SQLite's worker thread: five per row cost
+        // more than the insert).
+        for part in customers.chunks(JSON_ROWS) {
+            tx.execute(
+                "INSERT INTO tag_history (tag_id, customer_id, action, detail, at) \
+                 SELECT $1, j.value, $2, $3, $4 FROM json_each($5) j",
+                args![tag_id, action, json!({"source": "rule"}), now, json!(part)],
+            )
+            .await?;
+        }
+        return Ok(());
+    }
     let sql = |n| {
         format!(
             "INSERT INTO tag_history (tag_id, customer_id, action, detail, at) VALUES {}",
@@ -1096,6 +1125,20 @@ async fn insert_assignments(
     }
     let backend = tx.backend();
     let mut added = 0;
+    if backend == Backend::Sqlite && pairs.len() > RULE_ROWS {
+        // Many rows: one JSON array of [customer, tag] per statement (see rule_history).
+        for chunk in pairs.chunks(JSON_ROWS) {
+            added += tx
+                .execute(
+                    "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_at) \
+                     SELECT j.value->>0, j.value->>1, $1, $2 FROM json_each($3) j WHERE true \
+                     ON CONFLICT (customer_id, tag_id) DO NOTHING",
+                    args![source, now, json!(chunk)],
+                )
+                .await?;
+        }
+        return Ok(added);
+    }
     for chunk in pairs.chunks(RULE_ROWS) {
         let sql = format!(
             "INSERT INTO customer_tags (customer_id, tag_id, source, assigned_at) VALUES {} ON CONFLICT (customer_id, tag_id) DO NOTHING",
