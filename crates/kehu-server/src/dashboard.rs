@@ -287,3 +287,137 @@ pub async fn dashboard(
         .collect();
     Ok(d)
 }
+
+/// The dashboard's figures as files: CSV of one panel (`table`:
+/// distribution, funnel, revenue, class_changes, summary, channels; the
+/// first the reader has when absent) or XLSX of every panel they see.
+pub fn dashboard_file(
+    d: &Dashboard,
+    format: crate::export::Format,
+    table: Option<&str>,
+    lang: Lang,
+) -> Result<Vec<u8>, ApiError> {
+    use crate::reports::say;
+    let t = |zh: &str, en: &str| say(lang, zh, en);
+    let class_table = |x: &Distribution| {
+        let header = vec![t("类别", "Class"), t("客户数", "Customers")];
+        let rows = x
+            .classes
+            .iter()
+            .map(|c| vec![c.class.clone(), c.customers.to_string()])
+            .collect();
+        (header, rows)
+    };
+    let mut tables: Vec<crate::export::Table<'_>> = Vec::new();
+    if let Some(x) = &d.distribution {
+        tables.push(("distribution", "分类分布", class_table(x), &[1]));
+    }
+    if let Some(x) = &d.funnel {
+        tables.push(("funnel", "意向漏斗", class_table(x), &[1]));
+    }
+    if let Some(months) = &d.revenue {
+        let header = vec![
+            t("月份", "Month"),
+            t("采购额（元）", "Purchases (yuan)"),
+            t("订单数", "Orders"),
+        ];
+        let rows = months
+            .iter()
+            .map(|m| {
+                vec![
+                    m.month.clone(),
+                    kehu_core::money::yuan_text(m.revenue_fen),
+                    m.orders.to_string(),
+                ]
+            })
+            .collect();
+        tables.push(("revenue", "月度采购额", (header, rows), &[2]));
+    }
+    if let Some(c) = &d.class_changes {
+        let header = vec![
+            t("原类别", "From"),
+            t("新类别", "To"),
+            t("客户数", "Customers"),
+        ];
+        let rows = c
+            .changes
+            .iter()
+            .map(|x| {
+                vec![
+                    x.from
+                        .clone()
+                        .unwrap_or_else(|| t("（首次分类）", "(first class)")),
+                    x.to.clone(),
+                    x.customers.to_string(),
+                ]
+            })
+            .collect();
+        tables.push(("class_changes", "本季类别变化", (header, rows), &[2]));
+    }
+    let mut summary: Vec<Vec<String>> = Vec::new();
+    if let Some(x) = &d.tasks {
+        summary.push(vec![t("未完成任务", "Open tasks"), x.open.to_string()]);
+        summary.push(vec![t("逾期任务", "Overdue tasks"), x.overdue.to_string()]);
+    }
+    if let Some(x) = &d.sla {
+        summary.push(vec![
+            t("本月服务请求", "Service requests this month"),
+            x.total.to_string(),
+        ]);
+        summary.push(vec![
+            t("未关闭且超时", "Open and breached"),
+            x.open_breached.to_string(),
+        ]);
+        summary.push(vec![
+            t("SLA 达成率", "SLA compliance"),
+            x.compliance_percent
+                .map(|p| format!("{p:.1}%"))
+                .unwrap_or_default(),
+        ]);
+    }
+    if let Some(n) = d.at_risk {
+        summary.push(vec![
+            t(
+                "流失风险客户（P(alive) < 30%）",
+                "At risk (P(alive) < 30 %)",
+            ),
+            n.to_string(),
+        ]);
+    }
+    if !summary.is_empty() {
+        let header = vec![t("指标", "Measure"), t("数值", "Value")];
+        tables.push(("summary", "概况", (header, summary), &[]));
+    }
+    if let Some(lines) = &d.channels {
+        tables.push((
+            "channels",
+            "渠道",
+            crate::campaigns::channel_table(lines, lang),
+            &[1, 2, 3],
+        ));
+    }
+    if tables.is_empty() {
+        return Err(ApiError::Forbidden);
+    }
+    crate::export::tables_file(format, table, &tables)
+}
+
+/// The panels' CSV tables in layout order (tasks, SLA and customers at
+/// risk share the summary table), with their names.
+pub fn csv_tables(d: &Dashboard, lang: Lang) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for p in &d.layout {
+        let (key, zh, en) = match p.as_str() {
+            "distribution" => ("distribution", "分类分布", "distribution"),
+            "funnel" => ("funnel", "漏斗", "funnel"),
+            "revenue" => ("revenue", "月度采购额", "purchases"),
+            "class_changes" => ("class_changes", "分类变化", "class changes"),
+            "channels" => ("channels", "渠道", "channels"),
+            _ => ("summary", "概况", "summary"),
+        };
+        if out.iter().all(|(k, _)| *k != key) {
+            out.push((key, crate::reports::say(lang, zh, en)));
+        }
+    }
+    out
+}

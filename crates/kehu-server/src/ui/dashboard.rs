@@ -89,6 +89,7 @@ pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response,
         "dashboard.html",
         "dashboard",
         context! {
+            csv_tables => crate::dashboard::csv_tables(&d, page.lang),
             d => Value::from_serialize(&d), distribution, funnel, revenue, changes, channels,
         },
     ))

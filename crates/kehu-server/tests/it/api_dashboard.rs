@@ -1,6 +1,7 @@
 //! The role dashboards: each role's panels in its order, the numbers within
 //! the reader's scope (distribution, purchases per month, class changes),
-//! panels left out without the right, and the page's charts.
+//! panels left out without the right, the page's charts, and the figures
+//! as CSV and XLSX.
 
 use crate::both_backends;
 use crate::helpers::{ok_json, spawn_app};
@@ -119,11 +120,50 @@ async fn dashboards_by_role_and_scope(backend: kehu_store::Backend) {
     ] {
         assert!(page.contains(needle), "{needle}: {page}");
     }
+    assert!(
+        page.contains("/api/v1/dashboard?format=csv&amp;table=distribution"),
+        "the page links its figures"
+    );
     let r = web.get("/").await;
     assert!(
         r.url().path().ends_with("/dashboard"),
         "home is the dashboard: {}",
         r.url()
+    );
+
+    // The figures as files: one panel as CSV, every panel as XLSX; an
+    // unknown panel is named; 审计, with no panels, gets nothing.
+    let r = rep
+        .get("/api/v1/dashboard?format=csv&table=distribution")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.expect("csv");
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], "类别,客户数", "{csv}");
+    let counted: u64 = lines[1..]
+        .iter()
+        .filter_map(|l| l.rsplit(',').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(counted, 1, "the rep's one customer: {csv}");
+    let revenue = boss.get("/api/v1/dashboard?format=csv&table=revenue").await;
+    assert_eq!(revenue.status(), StatusCode::OK);
+    assert_eq!(
+        revenue.text().await.expect("csv").lines().count(),
+        13,
+        "header and 12 months"
+    );
+    let r = boss.get("/api/v1/dashboard?format=xlsx").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.expect("xlsx").starts_with(b"PK"));
+    let p = crate::helpers::problem(
+        boss.get("/api/v1/dashboard?format=csv&table=nope").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(crate::helpers::first_error(&p).0, "table");
+    assert_eq!(
+        auditor.get("/api/v1/dashboard?format=csv").await.status(),
+        StatusCode::FORBIDDEN
     );
     app.cleanup().await;
 }
