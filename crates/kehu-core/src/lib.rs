@@ -58,6 +58,7 @@ pub mod region;
 pub mod report;
 pub mod role;
 pub mod segment;
+pub mod segment_builder;
 pub mod strategy;
 pub mod tag_stats;
 pub mod tags;

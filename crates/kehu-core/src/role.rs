@@ -38,14 +38,21 @@ pub enum Permission {
     UserAdmin,
     ReportRead,
     RuleApprove,
+    /// Create, rename and move tags, write their rules and the tag settings.
     TagManage,
+    /// Put manual tags on (and take them off) customers in scope.
+    TagAssign,
+    /// Confirm or reject the proposals of hybrid tags for customers in scope.
+    TagVerify,
+    /// Merge tags into others and retire them.
+    TagMerge,
     AuditRead,
     /// Create marketing campaigns and record whom they touched.
     CampaignManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 19] = [
         Permission::CustomerRead,
         Permission::CustomerCreate,
         Permission::CustomerUpdate,
@@ -60,6 +67,9 @@ impl Permission {
         Permission::ReportRead,
         Permission::RuleApprove,
         Permission::TagManage,
+        Permission::TagAssign,
+        Permission::TagVerify,
+        Permission::TagMerge,
         Permission::AuditRead,
         Permission::CampaignManage,
     ];
@@ -139,6 +149,9 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
             (P::UserAdmin, S::All),
             (P::ReportRead, S::All),
             (P::TagManage, S::All),
+            (P::TagAssign, S::All),
+            (P::TagVerify, S::All),
+            (P::TagMerge, S::All),
             (P::CampaignManage, S::All),
         ],
     },
@@ -165,6 +178,8 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
             (P::InteractionWrite, S::Team),
             (P::ClassificationOverride, S::Team),
             (P::ReportRead, S::Team),
+            (P::TagAssign, S::Team),
+            (P::TagVerify, S::Team),
         ],
     },
     RolePreset {
@@ -177,6 +192,8 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
             (P::CustomerUpdate, S::Own),
             (P::RecordWrite, S::Own),
             (P::InteractionWrite, S::Own),
+            (P::TagAssign, S::Own),
+            (P::TagVerify, S::Own),
         ],
     },
     RolePreset {
@@ -192,6 +209,9 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
         grants: &[
             (P::CustomerRead, S::All),
             (P::TagManage, S::All),
+            (P::TagAssign, S::All),
+            (P::TagVerify, S::All),
+            (P::TagMerge, S::All),
             (P::ReportRead, S::All),
             (P::CampaignManage, S::All),
         ],
@@ -260,6 +280,20 @@ mod tests {
             ("admin", P::AuditRead, other_team, false),
             ("management", P::CustomerRead, other_team, true),
             ("management", P::CustomerUpdate, other_team, false),
+            // Tag rights: assign and verify in the role's own scope, merge and create apart.
+            ("sales_rep", P::TagAssign, mine, true),
+            ("sales_rep", P::TagAssign, teammate, false),
+            ("sales_rep", P::TagVerify, mine, true),
+            ("sales_rep", P::TagMerge, mine, false),
+            ("sales_manager", P::TagVerify, teammate, true),
+            ("sales_manager", P::TagVerify, other_team, false),
+            ("sales_manager", P::TagManage, mine, false),
+            ("sales_manager", P::TagMerge, mine, false),
+            ("service", P::TagAssign, mine, false),
+            ("service", P::TagVerify, mine, false),
+            ("marketing", P::TagMerge, other_team, true),
+            ("marketing", P::TagVerify, other_team, true),
+            ("management", P::TagAssign, mine, false),
         ];
         for (role, perm, (owner, team), want) in cases {
             let a = actor(role, 1, "华东一组");

@@ -53,8 +53,12 @@ pub async fn create(
 /// Whom a campaign touched: a segment expression or customer ids, and the day.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct TouchRequest {
+    /// A segment expression; or `segment_id`, or `customer_ids`.
     #[serde(default)]
     pub segment: Option<String>,
+    /// A saved segment the caller may read.
+    #[serde(default)]
+    pub segment_id: Option<i64>,
     #[serde(default)]
     pub customer_ids: Option<Vec<i64>>,
     /// YYYY-MM-DD within the campaign's dates; today (or its last day) when absent.
@@ -103,10 +107,14 @@ pub async fn touch(
         }
     };
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let customers: Vec<i64> = match (
-        req.segment.as_deref().filter(|s| !s.trim().is_empty()),
-        &req.customer_ids,
-    ) {
+    let segment = crate::api::segments::named_segment(
+        state,
+        user,
+        req.segment.clone(),
+        req.segment_id.map(|id| id.to_string()),
+    )
+    .await?;
+    let customers: Vec<i64> = match (segment.as_deref(), &req.customer_ids) {
         (Some(src), None) => {
             let (compiled, _) =
                 crate::api::segments::compile_expression(state, src, "segment").await?;
@@ -159,7 +167,7 @@ pub async fn touch(
         Some(user),
         "update",
         format!("campaign:{id}"),
-        serde_json::json!({"touched": customers.len(), "added": added, "touched_on": touched_on, "segment": req.segment}),
+        serde_json::json!({"touched": customers.len(), "added": added, "touched_on": touched_on, "segment": segment}),
     );
     Ok(TouchResult {
         customers: customers.len(),
@@ -407,7 +415,7 @@ pub fn campaign_rows(lines: &[CampaignLine], lang: Lang) -> (Vec<String>, Vec<Ve
 }
 
 /// The channel table as rows (header first).
-pub fn channel_table(r: &MarketingReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+pub fn channel_table(channels: &[ChannelLine], lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
     let t = |zh: &str, en: &str| say(lang, zh, en);
     let header = vec![
         t("渠道", "Channel"),
@@ -420,8 +428,7 @@ pub fn channel_table(r: &MarketingReport, lang: Lang) -> (Vec<String>, Vec<Vec<S
         t("成本（元）", "Cost (yuan)"),
         t("收入/成本", "Revenue / cost"),
     ];
-    let rows = r
-        .channels
+    let rows = channels
         .iter()
         .map(|c| {
             vec![
@@ -451,7 +458,12 @@ pub fn report_file(
         format,
         table,
         &[
-            ("channels", "渠道", channel_table(r, lang), &[1, 2, 3][..]),
+            (
+                "channels",
+                "渠道",
+                channel_table(&r.channels, lang),
+                &[1, 2, 3][..],
+            ),
             (
                 "campaigns",
                 "活动",

@@ -42,6 +42,9 @@ enum DataStep {
     CampaignRights,
     /// design.md's strategies for the 价值分层 classes.
     PresetStrategies,
+    /// The tag rights split out of `tag_manage` (assign, verify, merge),
+    /// given to the roles still as preset, in their preset scopes.
+    TagRights,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -192,6 +195,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0021_deliveries.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 22,
+        name: "tag_rights",
+        sqlite: "",
+        postgres: "",
+        data: DataStep::TagRights,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -272,6 +282,17 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
             }
             Ok(())
         }
+        DataStep::TagRights => {
+            use kehu_core::role::Permission as P;
+            for preset in ROLE_PRESETS {
+                for &(p, scope) in preset.grants {
+                    if matches!(p, P::TagAssign | P::TagVerify | P::TagMerge) {
+                        grant_preset_in(tx, preset.key, p, scope).await?;
+                    }
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -281,6 +302,16 @@ async fn grant_preset(
     tx: &mut Tx,
     role: &str,
     permission: kehu_core::role::Permission,
+) -> Result<(), StoreError> {
+    grant_preset_in(tx, role, permission, kehu_core::role::Scope::All).await
+}
+
+/// Adds a right in `scope` to a built-in role that exists already.
+async fn grant_preset_in(
+    tx: &mut Tx,
+    role: &str,
+    permission: kehu_core::role::Permission,
+    scope: kehu_core::role::Scope,
 ) -> Result<(), StoreError> {
     let found = tx
         .fetch_optional(
@@ -292,7 +323,7 @@ async fn grant_preset(
     if let Some(grants) = found {
         let mut grants: kehu_core::role::Grants = serde_json::from_value(grants)
             .map_err(|e| StoreError::Config(format!("{role} role grants: {e}")))?;
-        grants.0.insert(permission, kehu_core::role::Scope::All);
+        grants.0.insert(permission, scope);
         let grants = serde_json::to_value(grants).map_err(|e| StoreError::Config(e.to_string()))?;
         tx.execute(
             "UPDATE roles SET grants = $1 WHERE key = $2",

@@ -89,8 +89,12 @@ pub async fn predictions(
 }
 
 /// Reads the report's parameters: `scheme` (default `value_tier`),
-/// `period` (required), `segment`, `churn`, `repurchase`.
-fn report_request(q: &mut QueryPairs) -> Result<ReportRequest, ApiError> {
+/// `period` (required), `segment` or `segment_id`, `churn`, `repurchase`.
+async fn report_request(
+    state: &AppState,
+    user: &CurrentUser,
+    q: &mut QueryPairs,
+) -> Result<ReportRequest, ApiError> {
     let period = q.take("period").unwrap_or_default();
     let period = parse_period(&period).map_err(|r| ApiError::field("period", r))?;
     let definitions = Definitions {
@@ -109,7 +113,13 @@ fn report_request(q: &mut QueryPairs) -> Result<ReportRequest, ApiError> {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "value_tier".into()),
         period,
-        segment: q.take("segment").filter(|s| !s.trim().is_empty()),
+        segment: super::segments::named_segment(
+            state,
+            user,
+            q.take("segment"),
+            q.take("segment_id"),
+        )
+        .await?,
         definitions,
     })
 }
@@ -124,7 +134,7 @@ fn report_request(q: &mut QueryPairs) -> Result<ReportRequest, ApiError> {
 #[utoipa::path(get, path = "/api/v1/reports/classification", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
            ("period" = String, Query, description = "2026-Q3, 2026-09 or 2026"),
-           ("segment" = Option<String>, Query, description = "a segment expression"),
+           ("segment" = Option<String>, Query, description = "a segment expression"), ("segment_id" = Option<i64>, Query, description = "a saved segment, instead of an expression"),
            ("churn" = Option<String>, Query, description = "previous_period (default) | year"),
            ("repurchase" = Option<String>, Query, description = "within_period (default) | across_periods"),
            ("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
@@ -137,7 +147,7 @@ pub async fn classification(
     mut q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
-    let req = report_request(&mut q)?;
+    let req = report_request(&state, &user, &mut q).await?;
     let format = file_format(&mut q)?;
     let table = q.take("table");
     let scope = crate::reports::ReportScope::of(&user)?;
@@ -213,7 +223,7 @@ pub struct MovedPage {
 /// The customers who were in class `from` at the previous period's end and
 /// in `to` at this one's (`-` for "not classified"); same parameters as the report.
 #[utoipa::path(get, path = "/api/v1/reports/classification/customers", tag = "reports",
-    params(("scheme" = Option<String>, Query), ("period" = String, Query), ("segment" = Option<String>, Query),
+    params(("scheme" = Option<String>, Query), ("period" = String, Query), ("segment" = Option<String>, Query), ("segment_id" = Option<i64>, Query),
            ("from" = String, Query, description = "class at the previous period's end; - for none"),
            ("to" = String, Query, description = "class at this period's end; - for none"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
@@ -223,7 +233,7 @@ pub async fn moved_customers(
     user: CurrentUser,
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
-    let req = report_request(&mut q)?;
+    let req = report_request(&state, &user, &mut q).await?;
     let class = |q: &mut QueryPairs, key: &str| -> Result<Option<String>, ApiError> {
         match q.take(key) {
             None => Err(ApiError::field(key, Reason::Required)),
@@ -248,7 +258,7 @@ pub async fn moved_customers(
 #[utoipa::path(get, path = "/api/v1/reports/strategy", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
            ("period" = String, Query, description = "2026-Q3, 2026-09 or 2026"),
-           ("segment" = Option<String>, Query, description = "a segment expression"),
+           ("segment" = Option<String>, Query, description = "a segment expression"), ("segment_id" = Option<i64>, Query, description = "a saved segment, instead of an expression"),
            ("format" = Option<String>, Query, description = "json (default) | csv | xlsx")),
     responses((status = 200, body = StrategyReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn strategy(
@@ -258,7 +268,7 @@ pub async fn strategy(
     mut q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
-    let req = report_request(&mut q)?;
+    let req = report_request(&state, &user, &mut q).await?;
     let format = file_format(&mut q)?;
     let scope = crate::reports::ReportScope::of(&user)?;
     let report = crate::reports::strategy(&state, &scope, &req, lang).await?;
@@ -273,7 +283,7 @@ pub async fn strategy(
 /// `measure=members` (its customers at the period's start), `bought` (who
 /// bought in the period) or `lapsed` (bought in the year before, not in it).
 #[utoipa::path(get, path = "/api/v1/reports/strategy/customers", tag = "reports",
-    params(("scheme" = Option<String>, Query), ("period" = String, Query), ("segment" = Option<String>, Query),
+    params(("scheme" = Option<String>, Query), ("period" = String, Query), ("segment" = Option<String>, Query), ("segment_id" = Option<i64>, Query),
            ("class" = String, Query), ("measure" = String, Query, description = "members | bought | lapsed"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
     responses((status = 200, body = MovedPage), (status = 403), (status = 422, content_type = "application/problem+json")))]
@@ -282,7 +292,7 @@ pub async fn strategy_customers(
     user: CurrentUser,
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
-    let req = report_request(&mut q)?;
+    let req = report_request(&state, &user, &mut q).await?;
     let class = q
         .take("class")
         .map(|c| c.trim().to_string())
@@ -347,7 +357,7 @@ pub async fn customer_cross_sell(
 /// `format=csv|xlsx` downloads the tables (`table=products|groups` for CSV).
 #[utoipa::path(get, path = "/api/v1/reports/cross-sell", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
-           ("segment" = Option<String>, Query, description = "a segment expression"),
+           ("segment" = Option<String>, Query, description = "a segment expression"), ("segment_id" = Option<i64>, Query, description = "a saved segment, instead of an expression"),
            ("min_share" = Option<i64>, Query, description = "whole percent, 1–100; default 30"),
            ("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
            ("table" = Option<String>, Query, description = "for CSV: products (default) | groups")),
@@ -360,7 +370,9 @@ pub async fn cross_sell(
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
     let params = CrossSellParams::take(&mut q)?;
-    let segment = q.take("segment").filter(|s| !s.trim().is_empty());
+    let segment =
+        super::segments::named_segment(&state, &user, q.take("segment"), q.take("segment_id"))
+            .await?;
     let format = file_format(&mut q)?;
     let table = q.take("table");
     let scope = user.scope_filter(Permission::ReportRead)?;
@@ -384,7 +396,7 @@ pub async fn cross_sell(
 /// The opportunity customers of one product in the cross-selling report
 /// (same parameters), in id order.
 #[utoipa::path(get, path = "/api/v1/reports/cross-sell/customers", tag = "reports",
-    params(("product" = String, Query), ("scheme" = Option<String>, Query), ("segment" = Option<String>, Query),
+    params(("product" = String, Query), ("scheme" = Option<String>, Query), ("segment" = Option<String>, Query), ("segment_id" = Option<i64>, Query),
            ("min_share" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
     responses((status = 200, body = MovedPage), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn cross_sell_customers(
@@ -394,7 +406,9 @@ pub async fn cross_sell_customers(
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
     let params = CrossSellParams::take(&mut q)?;
-    let segment = q.take("segment").filter(|s| !s.trim().is_empty());
+    let segment =
+        super::segments::named_segment(&state, &user, q.take("segment"), q.take("segment_id"))
+            .await?;
     let product = q
         .take("product")
         .map(|p| p.trim().to_string())
@@ -418,16 +432,35 @@ pub async fn cross_sell_customers(
 /// The reader's dashboard: the panels of their role (`layout`, in order)
 /// within their rights and scopes — class distribution, intent funnel,
 /// twelve months of purchases, this quarter's class changes, tasks, SLA
-/// compliance, customers at risk, marketing channels.
+/// compliance, customers at risk, marketing channels. `format=csv|xlsx`
+/// downloads the figures (`table=distribution|funnel|revenue|class_changes|summary|channels`
+/// for CSV; XLSX holds every panel the reader sees).
 #[utoipa::path(get, path = "/api/v1/dashboard", tag = "reports",
-    responses((status = 200, body = crate::dashboard::Dashboard), (status = 401)))]
+    params(("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+           ("table" = Option<String>, Query, description = "for CSV: which panel (default the first)")),
+    responses((status = 200, body = crate::dashboard::Dashboard), (status = 401), (status = 422, content_type = "application/problem+json")))]
 pub async fn dashboard(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-) -> Result<Json<crate::dashboard::Dashboard>, ApiError> {
-    Ok(Json(
-        crate::dashboard::dashboard(&state, &user, lang_of(&headers)).await?,
+    mut q: QueryPairs,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(&headers);
+    let format = file_format(&mut q)?;
+    let table = q.take("table");
+    let d = crate::dashboard::dashboard(&state, &user, lang).await?;
+    let Some(format) = format else {
+        return Ok(Json(d).into_response());
+    };
+    let file = crate::dashboard::dashboard_file(&d, format, table.as_deref(), lang)?;
+    Ok(audited_download(
+        &state,
+        &user,
+        "dashboard".into(),
+        serde_json::json!({"table": table}),
+        format,
+        "dashboard",
+        file,
     ))
 }
 

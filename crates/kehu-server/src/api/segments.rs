@@ -189,6 +189,30 @@ async fn visible(state: &AppState, user: &CurrentUser, id: i64) -> Result<SavedS
     }
 }
 
+/// The segment a request names: the expression `segment`, or the saved
+/// segment `segment_id` the caller may read (its stored expression, so a
+/// renamed or merged tag still means the same customers); None for
+/// neither. Someone else's unshared segment reads as not found.
+pub async fn named_segment(
+    state: &AppState,
+    user: &CurrentUser,
+    expression: Option<String>,
+    saved_id: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let saved_id = saved_id.filter(|s| !s.trim().is_empty());
+    match (expression.filter(|e| !e.trim().is_empty()), saved_id) {
+        (Some(e), _) => Ok(Some(e)),
+        (None, Some(id)) => {
+            let id = id
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::field("segment_id", Reason::IntegerFormat))?;
+            Ok(Some(visible(state, user, id).await?.expression))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// Checks a segment as written: a name, an expression that compiles.
 async fn segment_write(
     state: &AppState,
@@ -241,10 +265,22 @@ pub async fn create_segment(
 ) -> Result<SavedSegment, ApiError> {
     user.require(Permission::CustomerRead)?;
     let w = segment_write(state, body, None).await?;
-    Ok(state
+    let s = state
         .store
         .create_segment(&w, user.user.id, user.user.team.as_deref())
-        .await?)
+        .await?;
+    audit_segment(state, user, "segment.create", &s);
+    Ok(s)
+}
+
+/// A saved segment's change in the audit log: who, and what it says now.
+fn audit_segment(state: &AppState, user: &CurrentUser, action: &str, s: &SavedSegment) {
+    state.audit(
+        Some(user),
+        action,
+        format!("segment:{}", s.id),
+        serde_json::json!({"name": s.name, "expression": s.expression, "shared": s.shared, "version": s.version}),
+    );
 }
 
 async fn read_response(
@@ -291,6 +327,7 @@ pub async fn update(
         .update_segment(id, expected.version, &w)
         .await
         .map_err(|e| super::conflict_status(e.into(), &expected))?;
+    audit_segment(&state, &user, "segment.update", &s);
     read_response(&state, &user, s).await
 }
 
@@ -315,7 +352,7 @@ pub async fn delete(
     headers: HeaderMap,
     mut q: QueryPairs,
 ) -> Result<StatusCode, ApiError> {
-    owned(&state, &user, id).await?;
+    let s = owned(&state, &user, id).await?;
     let v = q.take("version").and_then(|v| v.parse::<i64>().ok());
     let expected = expected_version(&headers, v)?;
     state
@@ -323,6 +360,7 @@ pub async fn delete(
         .delete_segment(id, expected.version)
         .await
         .map_err(|e| super::conflict_status(e.into(), &expected))?;
+    audit_segment(&state, &user, "segment.delete", &s);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -355,16 +393,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let format = crate::export::Format::parse(q.take("format").as_deref().unwrap_or("csv"))
         .map_err(|r| ApiError::field("format", r))?;
-    let segment = match (q.take("segment"), q.take("segment_id")) {
-        (Some(e), _) => Some(e),
-        (None, Some(id)) => {
-            let id = id
-                .parse::<i64>()
-                .map_err(|_| ApiError::field("segment_id", Reason::IntegerFormat))?;
-            Some(visible(&state, &user, id).await?.expression)
-        }
-        (None, None) => None,
-    };
+    let segment = named_segment(&state, &user, q.take("segment"), q.take("segment_id")).await?;
     let scope = user.scope_filter(Permission::CustomerRead)?;
     let max = Some(crate::export::HTTP_MAX_CUSTOMERS);
     let (file, count) =

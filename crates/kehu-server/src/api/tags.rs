@@ -230,7 +230,7 @@ pub async fn retire(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    user.require(Permission::TagManage)?;
+    user.require(Permission::TagMerge)?;
     state.store.set_tag_retired(id, true, user.user.id).await?;
     tag_response(&state, id).await
 }
@@ -243,7 +243,7 @@ pub async fn restore(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    user.require(Permission::TagManage)?;
+    user.require(Permission::TagMerge)?;
     state.store.set_tag_retired(id, false, user.user.id).await?;
     tag_response(&state, id).await
 }
@@ -258,7 +258,7 @@ pub async fn merge(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<TagMerge>,
 ) -> Result<Response, ApiError> {
-    user.require(Permission::TagManage)?;
+    user.require(Permission::TagMerge)?;
     state.store.merge_tag(id, body.into, user.user.id).await?;
     tag_response(&state, body.into).await
 }
@@ -331,15 +331,21 @@ pub async fn customer_tag_history(
     Ok(Json(events.into_iter().map(TagEventOut::from).collect()))
 }
 
-/// Who may put tags on (or take them off) a customer: whoever may edit
-/// it, or manage tags in a scope that reaches it.
-async fn may_tag(state: &AppState, user: &CurrentUser, customer_id: i64) -> Result<(), ApiError> {
+/// Whether the caller holds `right` (assigning or verifying tags) in a
+/// scope that reaches the customer: 404 when they cannot see it, 403 when
+/// they see it without the right.
+async fn may_tag(
+    state: &AppState,
+    user: &CurrentUser,
+    customer_id: i64,
+    right: Permission,
+) -> Result<(), ApiError> {
     let c = customer_for(state, user, customer_id, Permission::CustomerRead).await?;
     let o = Ownership {
         owner_id: c.owner_id,
         team: c.team.as_deref(),
     };
-    if user.actor.may(Permission::CustomerUpdate, o) || user.actor.may(Permission::TagManage, o) {
+    if user.actor.may(right, o) {
         Ok(())
     } else {
         Err(ApiError::Forbidden)
@@ -371,7 +377,7 @@ pub async fn assign_tag(
     id: i64,
     tag_id: i64,
 ) -> Result<bool, ApiError> {
-    may_tag(state, user, id).await?;
+    may_tag(state, user, id, Permission::TagAssign).await?;
     Ok(state.store.assign_tag(id, tag_id, user.user.id).await?)
 }
 
@@ -399,7 +405,7 @@ pub async fn unassign_tag(
     id: i64,
     tag_id: i64,
 ) -> Result<bool, ApiError> {
-    may_tag(state, user, id).await?;
+    may_tag(state, user, id, Permission::TagAssign).await?;
     Ok(state.store.unassign_tag(id, tag_id, user.user.id).await?)
 }
 
@@ -759,7 +765,7 @@ pub async fn decide(
     confirm: bool,
 ) -> Result<CustomerTagsResult, ApiError> {
     let p = state.store.proposal(id).await?;
-    may_tag(state, user, p.customer_id).await?;
+    may_tag(state, user, p.customer_id, Permission::TagVerify).await?;
     state
         .store
         .decide_proposal(id, confirm, user.user.id)

@@ -392,8 +392,13 @@ pub async fn create(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentTaskInput {
-    /// A segment expression (e.g. `华东 AND 战略型 AND NOT 投诉客户`).
-    pub segment: String,
+    /// A segment expression (e.g. `华东 AND 战略型 AND NOT 投诉客户`);
+    /// or give `segment_id`.
+    #[serde(default)]
+    pub segment: Option<String>,
+    /// A saved segment the caller may read, instead of `segment`.
+    #[serde(default)]
+    pub segment_id: Option<i64>,
     pub kind: Option<String>,
     pub title: Option<String>,
     pub detail: Option<String>,
@@ -438,8 +443,16 @@ pub async fn create_for_segment(
     user: CurrentUser,
     ApiJson(input): ApiJson<SegmentTaskInput>,
 ) -> Result<(StatusCode, Json<SegmentTasksOut>), ApiError> {
+    let segment = super::segments::named_segment(
+        &state,
+        &user,
+        input.segment.clone(),
+        input.segment_id.map(|id| id.to_string()),
+    )
+    .await?
+    .ok_or_else(|| ApiError::field("segment", Reason::Required))?;
     let (customers, made) =
-        work::create_for_segment(&state, &user, &input.segment, &input.task()).await?;
+        work::create_for_segment(&state, &user, &segment, &input.task()).await?;
     Ok((
         StatusCode::CREATED,
         Json(SegmentTasksOut { customers, made }),

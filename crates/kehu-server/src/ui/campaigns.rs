@@ -161,6 +161,7 @@ pub async fn touch(
     page.check_csrf(&form)?;
     let req = TouchRequest {
         segment: form.text("segment"),
+        segment_id: None,
         customer_ids: None,
         touched_on: form.text("touched_on"),
     };
@@ -187,7 +188,7 @@ pub async fn touch(
 pub async fn report(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
     let scope = page.user.scope_filter(Permission::ReportRead)?;
     let (r, _) = crate::campaigns::report(&state, &scope, page.lang).await?;
-    let (channel_header, channel_rows) = crate::campaigns::channel_table(&r, page.lang);
+    let (channel_header, channel_rows) = crate::campaigns::channel_table(&r.channels, page.lang);
     let (campaign_header, campaign_rows) = crate::campaigns::campaign_table(&r, page.lang);
     let widest = r
         .channels

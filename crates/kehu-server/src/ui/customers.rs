@@ -1144,7 +1144,7 @@ async fn render_detail(
         open_tasks => Value::from_serialize(&open_tasks),
         tags => tags.iter().map(|t| context! { tag_id => t.tag_id, path => t.path.clone(), source => t.source.clone(), manual => t.mode == "manual", href => super::segment_href(&format!("#{}", t.tag_id)) }).collect::<Vec<_>>(),
         tag_choices,
-        can_tag => may(Permission::CustomerUpdate) || may(Permission::TagManage),
+        can_tag => may(Permission::TagAssign),
         can_override => may(Permission::ClassificationOverride),
         c => context! {
             id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use kehu_core::expr::quote_text;
 use kehu_core::money::Fen;
 use kehu_core::role::Permission;
+use kehu_core::segment_builder;
 use kehu_core::tags::{TagMode, MAX_DEPTH};
 use kehu_core::Lang;
 use kehu_store::tags::TagChange;
@@ -85,6 +86,7 @@ async fn render_catalogue(
             max_manual => settings.max_manual_tags,
             pending => state.store.proposals("pending", None, 200).await?.len(),
             can_manage => page.user.actor.grants.has(Permission::TagManage),
+            can_merge => page.user.actor.grants.has(Permission::TagMerge),
         },
     );
     if failed {
@@ -227,40 +229,47 @@ pub async fn merge(
 }
 
 /// Rows of the builder on the page.
-const BUILDER_ROWS: usize = 4;
+const BUILDER_ROWS: usize = 6;
 
-/// The expression the builder rows say: `[AND|OR] [NOT] term`, a term
-/// being a tag, class or field value from the picker, or `field op value`.
+/// Groups a builder row can be put in.
+const BUILDER_GROUPS: u8 = 3;
+
+/// The expression the builder rows say (see [`segment_builder`]): each
+/// filled row is `[group] [AND|OR] [NOT] term`, a term being a
+/// catalogue choice or `field op value`.
 fn built_expression(form: &FormData) -> String {
-    let mut out = String::new();
-    for i in 0..BUILDER_ROWS {
-        let term = match (
-            form.text(&format!("b{i}.term")),
-            form.text(&format!("b{i}.field")),
-        ) {
-            (Some(t), _) => t,
-            (None, Some(f)) => match (
-                form.text(&format!("b{i}.op")),
-                form.text(&format!("b{i}.value")),
+    use kehu_core::segment_builder::{Condition, Join, Row};
+    let rows: Vec<Row> = (0..BUILDER_ROWS)
+        .filter_map(|i| {
+            let condition = match (
+                form.text(&format!("b{i}.term")),
+                form.text(&format!("b{i}.field")),
             ) {
-                (Some(op), Some(v)) => format!("{f} {op} {}", quote_text(&v)),
-                _ => continue,
-            },
-            (None, None) => continue,
-        };
-        if !out.is_empty() {
-            let join = match form.get(&format!("b{i}.join")) {
-                Some("OR") => "OR",
-                _ => "AND",
+                (Some(t), _) => Condition::Term(t),
+                (None, Some(field)) => Condition::Compare {
+                    field,
+                    op: form.text(&format!("b{i}.op"))?,
+                    value: form.text(&format!("b{i}.value"))?,
+                },
+                (None, None) => return None,
             };
-            out.push_str(&format!(" {join} "));
-        }
-        if form.checked(&format!("b{i}.not")) {
-            out.push_str("NOT ");
-        }
-        out.push_str(&term);
-    }
-    out
+            Some(Row {
+                group: builder_group(form, i),
+                join: Join::parse(form.get(&format!("b{i}.join"))),
+                not: form.checked(&format!("b{i}.not")),
+                condition,
+            })
+        })
+        .collect();
+    segment_builder::expression(&rows)
+}
+
+/// A builder row's group (1 when missing or out of range).
+fn builder_group(form: &FormData, i: usize) -> u8 {
+    form.get(&format!("b{i}.group"))
+        .and_then(|g| g.parse().ok())
+        .filter(|g| (1..=BUILDER_GROUPS).contains(g))
+        .unwrap_or(1)
 }
 
 /// The segment page: run the expression (or the builder's), show the
@@ -343,7 +352,7 @@ async fn render_segments(
     let rows: Vec<Value> = (0..BUILDER_ROWS)
         .map(|i| {
             context! {
-                i, term => form.text(&format!("b{i}.term")), not => form.checked(&format!("b{i}.not")),
+                i, group => builder_group(form, i), term => form.text(&format!("b{i}.term")), not => form.checked(&format!("b{i}.not")),
                 join => form.text(&format!("b{i}.join")).unwrap_or_else(|| "AND".into()),
                 field => form.text(&format!("b{i}.field")), op => form.text(&format!("b{i}.op")), value => form.text(&format!("b{i}.value")),
             }
@@ -360,7 +369,7 @@ async fn render_segments(
             can_report => page.user.actor.grants.has(Permission::ReportRead),
             made => form.get("made").and_then(|m| m.split_once('-')).map(|(tasks, customers)| vec![tasks.to_string(), customers.to_string()]),
             task_form => context! { kind => form.text("kind"), title => form.text("title"), due_on => form.text("due_on") },
-            expression => shown, result, errors, rows, terms, fields, ops,
+            expression => shown, result, errors, rows, terms, fields, ops, groups => (1..=BUILDER_GROUPS).collect::<Vec<_>>(),
             saved => saved.iter().map(|s| context! {
                 id => s.id, name => s.name.clone(), expression => s.expression.clone(), href => super::segment_href(&s.stable_expression),
                 count => s.count, shared => s.shared, version => s.version, mine => s.owner_id == Some(page.user.user.id),

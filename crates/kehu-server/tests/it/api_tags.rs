@@ -20,7 +20,8 @@ both_backends!(
     rule_and_hybrid_tags,
     usage_review,
     many_changes_at_once,
-    export_of_a_segment
+    export_of_a_segment,
+    saved_segments_shared_and_used_as_targets
 );
 
 async fn tags(s: &Session) -> Vec<Value> {
@@ -1372,4 +1373,243 @@ async fn export_of_a_segment(backend: Backend) {
     )
     .await;
     app.cleanup().await;
+}
+
+/// A saved segment shared within a team: teammates read and use it but
+/// only its owner changes it; another team does not see it, nor anyone an
+/// unshared one. Exports, segment tasks, reports and campaign touches take
+/// it by id (`segment_id`) and mean the same customers as its expression;
+/// saving, changing and deleting it are in the audit log.
+async fn saved_segments_shared_and_used_as_targets(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let owner = app.token("rep_a", "sales_rep", Some("华东一组")).await;
+    let mate = app.token("rep_b", "sales_rep", Some("华东一组")).await;
+    let other = app.token("rep_c", "sales_rep", Some("华南一组")).await;
+    let auditor = app.token("audit1", "auditor", None).await;
+    for (name, region, rep) in [
+        ("上海甲有限公司", "华东", &owner),
+        ("杭州乙有限公司", "华东", &mate),
+        ("苏州丙有限公司", "华东", &mate),
+        ("广州丁有限公司", "华南", &other),
+    ] {
+        admin
+            .customer(
+                name,
+                json!({"sales_region": region, "owner_id": rep.user_id}),
+            )
+            .await;
+    }
+    let save = |body: Value| {
+        let owner = &owner;
+        async move {
+            let r = owner.post("/api/v1/segments", body).await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    let shared = save(json!({"name": "华东全部", "expression": "华东", "shared": true})).await;
+    let private = save(json!({"name": "我的华东", "expression": "华东", "shared": false})).await;
+    let (sid, pid) = (
+        shared["id"].as_i64().expect("id"),
+        private["id"].as_i64().expect("id"),
+    );
+
+    // The teammate reads the shared one (counted in their scope: the team's
+    // three 华东 customers) but not the private one; changing or deleting it
+    // is the owner's alone.
+    let seen: Value = mate
+        .get(&format!("/api/v1/segments/{sid}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(seen["count"], 3, "{seen}");
+    assert_eq!(
+        mate.get(&format!("/api/v1/segments/{pid}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        mate.patch(
+            &format!("/api/v1/segments/{sid}"),
+            json!({"name": "改名", "version": 1})
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        mate.delete(&format!("/api/v1/segments/{sid}?version=1"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let listed: Vec<Value> = mate
+        .get("/api/v1/segments")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        listed.iter().map(|s| s["id"].clone()).collect::<Vec<_>>(),
+        vec![json!(sid)]
+    );
+    // Another team sees neither, and cannot use them as a target.
+    assert_eq!(
+        other.get(&format!("/api/v1/segments/{sid}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        other
+            .get(&format!("/api/v1/customers/export?segment_id={sid}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let p = problem(
+        mate.get("/api/v1/customers/export?segment_id=abc").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&p),
+        ("segment_id".into(), "integer_format".into())
+    );
+
+    // Targets by id: an export, tasks for each customer, the same once only.
+    let csv = mate
+        .get(&format!("/api/v1/customers/export?segment_id={sid}"))
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.expect("csv");
+    assert_eq!(
+        text.trim_start_matches('\u{feff}').lines().count(),
+        4,
+        "{text}"
+    );
+    let due = app.store.today().to_string();
+    let made: Value = mate
+        .post(
+            "/api/v1/tasks/segment",
+            json!({"segment_id": sid, "title": "季度回访", "due_on": due}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (made["customers"].clone(), made["made"].clone()),
+        (json!(3), json!(3)),
+        "{made}"
+    );
+    let p = problem(
+        mate.post(
+            "/api/v1/tasks/segment",
+            json!({"title": "季度回访", "due_on": due}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "segment");
+    assert_eq!(
+        other
+            .post(
+                "/api/v1/tasks/segment",
+                json!({"segment_id": pid, "title": "x", "due_on": due})
+            )
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // A report by id equals the report by the expression.
+    let mine = save(json!({"name": "华东报告", "expression": "华东", "shared": false})).await;
+    let admin_seg: Value = admin
+        .post(
+            "/api/v1/segments",
+            json!({"name": "华东", "expression": "华东"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(mine["id"].is_i64());
+    let period = kehu_core::strategy::Period::quarter_of(app.store.today()).label();
+    let by_id: Value = admin
+        .get(&format!(
+            "/api/v1/reports/classification?period={period}&segment_id={}",
+            admin_seg["id"]
+        ))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let by_text: Value = admin
+        .get(&format!(
+            "/api/v1/reports/classification?period={period}&segment={}",
+            urlencode("华东")
+        ))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (&by_id["classes"], &by_id["total"]),
+        (&by_text["classes"], &by_text["total"])
+    );
+    assert_eq!(by_id["total"]["customers"], 3, "{by_id}");
+
+    // A campaign touches a saved segment's customers.
+    let campaign: Value = admin
+        .post(
+            "/api/v1/campaigns",
+            json!({"name": "华东展会", "channel": "event", "starts_on": due, "ends_on": due}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let touched: Value = admin
+        .post(
+            &format!("/api/v1/campaigns/{}/touches", campaign["id"]),
+            json!({"segment_id": admin_seg["id"]}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(touched["customers"], 3, "{touched}");
+
+    // Saving, changing and deleting a segment are audited.
+    let r = owner
+        .patch(
+            &format!("/api/v1/segments/{sid}"),
+            json!({"name": "华东（共享）", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        owner
+            .delete(&format!("/api/v1/segments/{pid}?version=1"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    for (action, target) in [
+        ("segment.create", sid),
+        ("segment.update", sid),
+        ("segment.delete", pid),
+    ] {
+        let found: Value = auditor
+            .get(&format!(
+                "/api/v1/audit?action={action}&target=segment:{target}"
+            ))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(found["total"], 1, "{action} {found}");
+        assert_eq!(found["entries"][0]["actor_id"], owner.user_id);
+    }
 }

@@ -134,6 +134,16 @@ async fn click(c: &Client, css: &str) {
         .expect("click");
 }
 
+/// The current value of a form field.
+async fn value_of(c: &Client, css: &str) -> Option<String> {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no element {css}"))
+        .prop("value")
+        .await
+        .expect("value")
+}
+
 /// Picks an option of a select by its value.
 async fn select(c: &Client, css: &str, value: &str) {
     c.find(Locator::Css(css))
@@ -188,13 +198,7 @@ async fn create_customer_fix_error_and_find_it(backend: Backend) {
     // the error sits beside the field, and what was typed is kept
     let err = wait_text(&c, "[id='err-contact.mobile']", "手机号").await;
     assert!(err.contains("11"), "{err}");
-    let kept = c
-        .find(Locator::Css("#f-name"))
-        .await
-        .expect("name")
-        .prop("value")
-        .await
-        .expect("value");
+    let kept = value_of(&c, "#f-name").await;
     assert_eq!(kept.as_deref(), Some("浏览器测试精密机械有限公司"));
     let invalid = c
         .find(Locator::Css("[id='f-contact.mobile']"))
@@ -263,13 +267,7 @@ async fn edit_simulate_and_override_classes(backend: Backend) {
     fill(&c, "[id='f-dimensions[0].weight']", "70").await;
     click(&c, "#save").await;
     wait_text(&c, "#errors", "100").await;
-    let kept = c
-        .find(Locator::Css("[id='f-dimensions[0].weight']"))
-        .await
-        .expect("weight")
-        .prop("value")
-        .await
-        .expect("value");
+    let kept = value_of(&c, "[id='f-dimensions[0].weight']").await;
     assert_eq!(kept.as_deref(), Some("70"));
 
     // A higher threshold for 高 value, saved.
@@ -282,13 +280,7 @@ async fn edit_simulate_and_override_classes(backend: Backend) {
     .await;
     click(&c, "#save").await;
     wait_text(&c, "h1", "v2").await;
-    let saved = c
-        .find(Locator::Css("[id='f-dimensions[0].levels[0].when']"))
-        .await
-        .expect("when")
-        .prop("value")
-        .await
-        .expect("value");
+    let saved = value_of(&c, "[id='f-dimensions[0].levels[0].when']").await;
     assert_eq!(saved.as_deref(), Some("annual_purchase >= 200万"));
     assert!(
         c.find(Locator::Css("#errors")).await.is_err(),
@@ -406,14 +398,24 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
     click(&c, "#build-segment").await;
     wait_text(&c, "#segment-count", "1").await;
     wait_text(&c, "#segment-result", "浏览器标签华南有限公司").await;
-    let built = c
-        .find(Locator::Css("#f-expression"))
-        .await
-        .expect("expr")
-        .prop("value")
-        .await
-        .expect("value");
+    let built = value_of(&c, "#f-expression").await;
     assert_eq!(built.as_deref(), Some("NOT sales_region = 华东"));
+    // Groups put rows in parentheses: (华东 OR 华南) AND NOT 需求标签.
+    // The page keeps the rows it was built from (the builder stays open).
+    click(&c, "input[name='b0.not']").await;
+    select(&c, "select[name='b1.join']", "OR").await;
+    select(&c, "#b1-term", "sales_region = 华南").await;
+    select(&c, "#b2-group", "2").await;
+    select(&c, "#b2-term", "需求标签").await;
+    click(&c, "input[name='b2.not']").await;
+    click(&c, "#build-segment").await;
+    wait_text(&c, "#segment-result", "浏览器标签华南有限公司").await;
+    let built = value_of(&c, "#f-expression").await;
+    assert_eq!(
+        built.as_deref(),
+        Some("(sales_region = 华东 OR sales_region = 华南) AND NOT 需求标签")
+    );
+    wait_text(&c, "#segment-count", "1").await;
     fill(&c, "#f-expression", "华东 AND (").await;
     click(&c, "#run-segment").await;
     wait_text(&c, "#err-expression", "第 9 个字符").await;
