@@ -877,6 +877,8 @@ async fn read_the_classification_report_and_its_movers(backend: Backend) {
     fill(&c, "#report-form input[name='period']", &quarter).await;
     fill(&c, "#report-form input[name='segment']", "").await;
     click(&c, "#report-submit").await;
+    // The whole report again (not the error page still on screen).
+    wait_text(&c, "#class-table tr.total", "20").await;
     // The customers behind a cell, then one of them.
     click(&c, "#transitions td a").await;
     wait_text(&c, "h1", "迁移客户").await;
