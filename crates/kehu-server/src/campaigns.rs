@@ -107,13 +107,9 @@ pub async fn touch(
         }
     };
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let segment = crate::api::segments::named_segment(
-        state,
-        user,
-        req.segment.clone(),
-        req.segment_id.map(|id| id.to_string()),
-    )
-    .await?;
+    let segment =
+        crate::api::segments::named_segment(state, user, req.segment.clone(), req.segment_id)
+            .await?;
     let customers: Vec<i64> = match (segment.as_deref(), &req.customer_ids) {
         (Some(src), None) => {
             let (compiled, _) =

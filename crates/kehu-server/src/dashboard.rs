@@ -308,12 +308,17 @@ pub fn dashboard_file(
             .collect();
         (header, rows)
     };
+    // A table of the panel list, named as the page names it.
+    let sheet = |key: &'static str,
+                 body: (Vec<String>, Vec<Vec<String>>),
+                 numbers: &'static [usize]|
+     -> crate::export::Table<'static> { (key, panel_table(key).1, body, numbers) };
     let mut tables: Vec<crate::export::Table<'_>> = Vec::new();
     if let Some(x) = &d.distribution {
-        tables.push(("distribution", "分类分布", class_table(x), &[1]));
+        tables.push(sheet("distribution", class_table(x), &[1]));
     }
     if let Some(x) = &d.funnel {
-        tables.push(("funnel", "意向漏斗", class_table(x), &[1]));
+        tables.push(sheet("funnel", class_table(x), &[1]));
     }
     if let Some(months) = &d.revenue {
         let header = vec![
@@ -331,7 +336,7 @@ pub fn dashboard_file(
                 ]
             })
             .collect();
-        tables.push(("revenue", "月度采购额", (header, rows), &[2]));
+        tables.push(sheet("revenue", (header, rows), &[2]));
     }
     if let Some(c) = &d.class_changes {
         let header = vec![
@@ -352,7 +357,7 @@ pub fn dashboard_file(
                 ]
             })
             .collect();
-        tables.push(("class_changes", "本季类别变化", (header, rows), &[2]));
+        tables.push(sheet("class_changes", (header, rows), &[2]));
     }
     let mut summary: Vec<Vec<String>> = Vec::new();
     if let Some(x) = &d.tasks {
@@ -386,12 +391,11 @@ pub fn dashboard_file(
     }
     if !summary.is_empty() {
         let header = vec![t("指标", "Measure"), t("数值", "Value")];
-        tables.push(("summary", "概况", (header, summary), &[]));
+        tables.push(sheet("summary", (header, summary), &[]));
     }
     if let Some(lines) = &d.channels {
-        tables.push((
+        tables.push(sheet(
             "channels",
-            "渠道",
             crate::campaigns::channel_table(lines, lang),
             &[1, 2, 3],
         ));
@@ -402,19 +406,35 @@ pub fn dashboard_file(
     crate::export::tables_file(format, table, &tables)
 }
 
-/// The panels' CSV tables in layout order (tasks, SLA and customers at
-/// risk share the summary table), with their names.
+/// The panels' tables: key (for `table=`), Chinese name (also the XLSX
+/// sheet), English name.
+const PANEL_TABLES: [(&str, &str, &str); 6] = [
+    ("distribution", "分类分布", "distribution"),
+    ("funnel", "意向漏斗", "funnel"),
+    ("revenue", "月度采购额", "purchases"),
+    ("class_changes", "本季类别变化", "class changes"),
+    ("summary", "概况", "summary"),
+    ("channels", "渠道", "channels"),
+];
+
+/// The table a panel's figures are in (tasks, SLA and customers at risk
+/// share the summary).
+fn panel_table(panel: &str) -> (&'static str, &'static str, &'static str) {
+    let key = match panel {
+        "tasks" | "sla" | "at_risk" => "summary",
+        p => p,
+    };
+    PANEL_TABLES
+        .into_iter()
+        .find(|t| t.0 == key)
+        .unwrap_or(PANEL_TABLES[4])
+}
+
+/// The panels' CSV tables in layout order, with their names.
 pub fn csv_tables(d: &Dashboard, lang: Lang) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = Vec::new();
     for p in &d.layout {
-        let (key, zh, en) = match p.as_str() {
-            "distribution" => ("distribution", "分类分布", "distribution"),
-            "funnel" => ("funnel", "漏斗", "funnel"),
-            "revenue" => ("revenue", "月度采购额", "purchases"),
-            "class_changes" => ("class_changes", "分类变化", "class changes"),
-            "channels" => ("channels", "渠道", "channels"),
-            _ => ("summary", "概况", "summary"),
-        };
+        let (key, zh, en) = panel_table(p);
         if out.iter().all(|(k, _)| *k != key) {
             out.push((key, crate::reports::say(lang, zh, en)));
         }

@@ -113,13 +113,7 @@ async fn report_request(
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "value_tier".into()),
         period,
-        segment: super::segments::named_segment(
-            state,
-            user,
-            q.take("segment"),
-            q.take("segment_id"),
-        )
-        .await?,
+        segment: super::segments::segment_in_query(state, user, q).await?,
         definitions,
     })
 }
@@ -370,9 +364,7 @@ pub async fn cross_sell(
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
     let params = CrossSellParams::take(&mut q)?;
-    let segment =
-        super::segments::named_segment(&state, &user, q.take("segment"), q.take("segment_id"))
-            .await?;
+    let segment = super::segments::segment_in_query(&state, &user, &mut q).await?;
     let format = file_format(&mut q)?;
     let table = q.take("table");
     let scope = user.scope_filter(Permission::ReportRead)?;
@@ -406,9 +398,7 @@ pub async fn cross_sell_customers(
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
     let params = CrossSellParams::take(&mut q)?;
-    let segment =
-        super::segments::named_segment(&state, &user, q.take("segment"), q.take("segment_id"))
-            .await?;
+    let segment = super::segments::segment_in_query(&state, &user, &mut q).await?;
     let product = q
         .take("product")
         .map(|p| p.trim().to_string())

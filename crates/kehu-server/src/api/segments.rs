@@ -197,20 +197,31 @@ pub async fn named_segment(
     state: &AppState,
     user: &CurrentUser,
     expression: Option<String>,
-    saved_id: Option<String>,
+    saved_id: Option<i64>,
 ) -> Result<Option<String>, ApiError> {
-    let saved_id = saved_id.filter(|s| !s.trim().is_empty());
     match (expression.filter(|e| !e.trim().is_empty()), saved_id) {
         (Some(e), _) => Ok(Some(e)),
-        (None, Some(id)) => {
-            let id = id
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| ApiError::field("segment_id", Reason::IntegerFormat))?;
-            Ok(Some(visible(state, user, id).await?.expression))
-        }
+        (None, Some(id)) => Ok(Some(visible(state, user, id).await?.expression)),
         (None, None) => Ok(None),
     }
+}
+
+/// [`named_segment`] from a query's `segment` and `segment_id`; a
+/// `segment_id` that is not a whole number is refused on that field.
+pub async fn segment_in_query(
+    state: &AppState,
+    user: &CurrentUser,
+    q: &mut QueryPairs,
+) -> Result<Option<String>, ApiError> {
+    let saved_id = match q.take("segment_id").filter(|s| !s.trim().is_empty()) {
+        Some(id) => Some(
+            id.trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::field("segment_id", Reason::IntegerFormat))?,
+        ),
+        None => None,
+    };
+    named_segment(state, user, q.take("segment"), saved_id).await
 }
 
 /// Checks a segment as written: a name, an expression that compiles.
@@ -393,7 +404,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let format = crate::export::Format::parse(q.take("format").as_deref().unwrap_or("csv"))
         .map_err(|r| ApiError::field("format", r))?;
-    let segment = named_segment(&state, &user, q.take("segment"), q.take("segment_id")).await?;
+    let segment = segment_in_query(&state, &user, &mut q).await?;
     let scope = user.scope_filter(Permission::CustomerRead)?;
     let max = Some(crate::export::HTTP_MAX_CUSTOMERS);
     let (file, count) =

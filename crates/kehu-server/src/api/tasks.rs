@@ -443,14 +443,10 @@ pub async fn create_for_segment(
     user: CurrentUser,
     ApiJson(input): ApiJson<SegmentTaskInput>,
 ) -> Result<(StatusCode, Json<SegmentTasksOut>), ApiError> {
-    let segment = super::segments::named_segment(
-        &state,
-        &user,
-        input.segment.clone(),
-        input.segment_id.map(|id| id.to_string()),
-    )
-    .await?
-    .ok_or_else(|| ApiError::field("segment", Reason::Required))?;
+    let segment =
+        super::segments::named_segment(&state, &user, input.segment.clone(), input.segment_id)
+            .await?
+            .ok_or_else(|| ApiError::field("segment", Reason::Required))?;
     let (customers, made) =
         work::create_for_segment(&state, &user, &segment, &input.task()).await?;
     Ok((

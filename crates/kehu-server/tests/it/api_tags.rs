@@ -1524,7 +1524,6 @@ async fn saved_segments_shared_and_used_as_targets(backend: Backend) {
     );
 
     // A report by id equals the report by the expression.
-    let mine = save(json!({"name": "华东报告", "expression": "华东", "shared": false})).await;
     let admin_seg: Value = admin
         .post(
             "/api/v1/segments",
@@ -1534,7 +1533,6 @@ async fn saved_segments_shared_and_used_as_targets(backend: Backend) {
         .json()
         .await
         .expect("json");
-    assert!(mine["id"].is_i64());
     let period = kehu_core::strategy::Period::quarter_of(app.store.today()).label();
     let by_id: Value = admin
         .get(&format!(
