@@ -93,8 +93,18 @@ pub fn is_amount_outlier(amount: i64, others_total: i64, others: i64) -> bool {
             > i128::from(OUTLIER_FACTOR) * i128::from(others_total)
 }
 
-/// A finding as a sentence, from its kind and detail.
-pub fn describe(kind: AnomalyKind, detail: &Value, en: bool) -> String {
+/// A finding as a sentence, from its kind and detail; the contact's name and
+/// numbers as the reader's `rights` show them (masked or hidden).
+pub fn describe(
+    kind: AnomalyKind,
+    detail: &Value,
+    en: bool,
+    rights: &crate::privacy::FieldRights,
+) -> String {
+    let personal = |k: &str, key: &str| {
+        let v = detail.get(k).and_then(Value::as_str).unwrap_or("");
+        rights.in_text(key, v)
+    };
     let s = |k: &str| {
         detail
             .get(k)
@@ -122,19 +132,29 @@ pub fn describe(kind: AnomalyKind, detail: &Value, en: bool) -> String {
             )
         }
         (AnomalyKind::UnreachableContact, false) => {
-            format!("联系人 {} 没有电话和邮箱", s("contact"))
+            format!(
+                "联系人 {} 没有电话和邮箱",
+                personal("contact", "contact.name")
+            )
         }
         (AnomalyKind::UnreachableContact, true) => {
-            format!("contact {} has no phone or e-mail", s("contact"))
+            format!(
+                "contact {} has no phone or e-mail",
+                personal("contact", "contact.name")
+            )
         }
         (AnomalyKind::MobileInLandline, false) => {
-            format!("联系人 {} 的座机栏是手机号 {}", s("contact"), s("landline"))
+            format!(
+                "联系人 {} 的座机栏是手机号 {}",
+                personal("contact", "contact.name"),
+                personal("landline", "contact.mobile")
+            )
         }
         (AnomalyKind::MobileInLandline, true) => {
             format!(
                 "contact {}: the landline field holds the mobile {}",
-                s("contact"),
-                s("landline")
+                personal("contact", "contact.name"),
+                personal("landline", "contact.mobile")
             )
         }
         (AnomalyKind::FutureDate, false) => format!("{}：{}", what_zh(&s("what")), s("date")),
@@ -233,17 +253,32 @@ mod tests {
     fn findings_read_in_both_languages() {
         let d = json!({"order": "PO-7", "amount_fen": 100_000_000, "typical_fen": 1_000_000});
         assert_eq!(
-            describe(AnomalyKind::AmountOutlier, &d, false),
+            describe(
+                AnomalyKind::AmountOutlier,
+                &d,
+                false,
+                &crate::privacy::FieldRights::default()
+            ),
             "订单 PO-7 金额 100.00万，其他订单平均 1.00万"
         );
         let d = json!({"fields": ["industry", "cooperation_start_on"]});
         assert_eq!(
-            describe(AnomalyKind::MissingFields, &d, false),
+            describe(
+                AnomalyKind::MissingFields,
+                &d,
+                false,
+                &crate::privacy::FieldRights::default()
+            ),
             "缺少：所属行业、合作起始时间"
         );
         let d = json!({"what": "order", "date": "2027-01-01"});
         assert_eq!(
-            describe(AnomalyKind::FutureDate, &d, true),
+            describe(
+                AnomalyKind::FutureDate,
+                &d,
+                true,
+                &crate::privacy::FieldRights::default()
+            ),
             "order: 2027-01-01"
         );
         for k in AnomalyKind::ALL {

@@ -131,6 +131,11 @@ pub struct FieldRule {
     pub min_date: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_date: Option<String>,
+    /// Set on a field holding personal information: its values are masked
+    /// so (first and last characters kept), and the roles' field rights
+    /// (`cf.KEY`, else `cf.*`) decide who sees and edits them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<crate::privacy::MaskPattern>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,7 +206,15 @@ impl CustomFieldDef {
                 errs.check(name, parse_date(d));
             }
         }
+        if let Some(m) = &self.rule.mask {
+            errs.check("rule.mask", m.check());
+        }
         errs.into_result()
+    }
+
+    /// Whether the field holds personal information (it has a mask).
+    pub fn personal(&self) -> Option<crate::privacy::MaskKind> {
+        self.rule.mask.map(crate::privacy::MaskKind::Keep)
     }
 
     /// Validates a JSON value for this field; `Null` means "no value".

@@ -83,6 +83,8 @@ pub enum Reason {
     },
     UnknownField,
     Immutable,
+    /// The caller's role may see this personal field but not change it.
+    NotEditable,
     InvalidKey,
     Duplicate,
     Other {
@@ -127,6 +129,7 @@ impl Reason {
             Reason::PatternMismatch { .. } => "pattern_mismatch",
             Reason::UnknownField => "unknown_field",
             Reason::Immutable => "immutable",
+            Reason::NotEditable => "not_editable",
             Reason::InvalidKey => "invalid_key",
             Reason::Duplicate => "duplicate",
             Reason::Other { .. } => "invalid",
@@ -219,6 +222,10 @@ impl Reason {
             }
             Reason::UnknownField => pick("未知字段", "unknown field"),
             Reason::Immutable => pick("该字段不能修改", "cannot be changed"),
+            Reason::NotEditable => pick(
+                "您的角色无权修改该个人信息字段",
+                "your role may not change this personal field",
+            ),
             Reason::InvalidKey => pick(
                 "键名只能包含小写字母、数字和下划线，并以字母开头",
                 "a key has lower-case letters, digits and underscores and starts with a letter",

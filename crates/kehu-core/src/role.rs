@@ -95,6 +95,8 @@ pub struct Actor {
     pub user_id: i64,
     pub team: Option<String>,
     pub grants: Grants,
+    /// Rights over personal fields (hidden / masked / clear / edit).
+    pub fields: crate::privacy::FieldRights,
 }
 
 /// The owner of a record, for scope checks.
@@ -247,6 +249,7 @@ mod tests {
             user_id: id,
             team: Some(team.into()),
             grants: RolePreset::find(role).expect("role").grants(),
+            fields: crate::privacy::FieldRights::preset(role),
         }
     }
 
@@ -317,6 +320,7 @@ mod tests {
             user_id: 1,
             team: None,
             grants: RolePreset::find("sales_manager").expect("role").grants(),
+            fields: crate::privacy::FieldRights::preset("sales_manager"),
         };
         assert!(!a.may(
             P::CustomerRead,

@@ -105,6 +105,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         secure_cookies: false,
         run_jobs: false,
         mail: None,
+        keyring: None,
+        backups: None,
     })
     .await?;
     let base = format!("http://{}", app.local_addr().ok_or("no address")?);

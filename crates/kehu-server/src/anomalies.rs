@@ -205,7 +205,7 @@ pub async fn report(
         .list_anomalies(&filter, &scope, q.limit.clamp(1, 1000), q.offset.max(0))
         .await?;
     let counts = state.store.anomaly_counts(&scope, today).await?;
-    let items = items_of(state, &found, today, lang).await?;
+    let items = items_of(state, &found, today, lang, &user.actor.fields).await?;
     Ok(AnomalyReport {
         as_of: today,
         total,
@@ -234,6 +234,7 @@ pub async fn items_of(
     found: &[Anomaly],
     today: NaiveDate,
     lang: Lang,
+    rights: &kehu_core::privacy::FieldRights,
 ) -> Result<Vec<AnomalyOut>, ApiError> {
     let customers = customer_refs(&state.store, found.iter().map(|a| a.customer_id)).await?;
     let names: HashMap<i64, String> = state.store.user_names().await?;
@@ -245,7 +246,7 @@ pub async fn items_of(
                 id: a.id,
                 kind: a.kind.clone(),
                 label: label(&a.kind, lang),
-                description: describe(kind, &a.detail, lang == Lang::En),
+                description: describe(kind, &a.detail, lang == Lang::En, rights),
                 customer: customers.get(&a.customer_id)?.clone(),
                 record_id: a.record_id,
                 assignee_id: a.assignee_id,

@@ -146,12 +146,21 @@ pub mod customer {
         );
     }
 
-    pub fn changed(state: &AppState, user: &CurrentUser, before: &Customer, after: &Customer) {
+    /// Personal custom fields (`defs` with a mask) are logged masked.
+    pub fn changed(
+        state: &AppState,
+        user: &CurrentUser,
+        before: &Customer,
+        after: &Customer,
+        defs: &[kehu_core::custom_field::CustomFieldDef],
+    ) {
+        let mut changed = changes(before, after);
+        crate::privacy::mask_custom_in_changes(defs, &mut changed);
         state.audit(
             Some(user),
             "customer.update",
             target(after),
-            json!({"changed": changes(before, after)}),
+            json!({ "changed": changed }),
         );
     }
 

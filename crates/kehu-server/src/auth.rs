@@ -222,6 +222,7 @@ pub async fn authenticate(
         user_id: au.user.id,
         team: au.user.team.clone(),
         grants: au.grants,
+        fields: au.field_rights,
     };
     Ok(Some(CurrentUser {
         user: au.user,

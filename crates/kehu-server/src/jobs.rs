@@ -26,6 +26,8 @@ pub const CLASSIFY_JOB: &str = "classify";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cadence {
     Daily,
+    /// Once a week (the week starting on Monday).
+    Weekly,
     Minutes(i64),
 }
 
@@ -33,6 +35,12 @@ impl Cadence {
     fn due(self, today: NaiveDate) -> Due {
         match self {
             Cadence::Daily => Due::Period(today),
+            Cadence::Weekly => {
+                use chrono::Datelike;
+                let monday =
+                    today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+                Due::Period(monday)
+            }
             Cadence::Minutes(m) => Due::Every(Duration::minutes(m)),
         }
     }
@@ -40,6 +48,8 @@ impl Cadence {
         match (self, lang) {
             (Cadence::Daily, kehu_core::Lang::En) => "daily".into(),
             (Cadence::Daily, _) => "每天".into(),
+            (Cadence::Weekly, kehu_core::Lang::En) => "weekly".into(),
+            (Cadence::Weekly, _) => "每周".into(),
             (Cadence::Minutes(m), kehu_core::Lang::En) => format!("every {m} min"),
             (Cadence::Minutes(m), _) => format!("每 {m} 分钟"),
         }
@@ -157,6 +167,14 @@ pub const JOBS: &[JobDef] = &[
         cadence: Cadence::Daily,
         lease_minutes: 60,
         after: Some(CLASSIFY_JOB),
+    },
+    JobDef {
+        name: crate::backups::BACKUP_JOB,
+        label_zh: "每周加密备份",
+        label_en: "Weekly encrypted backup",
+        cadence: Cadence::Weekly,
+        lease_minutes: 120,
+        after: None,
     },
     JobDef {
         name: "sessions",
@@ -336,6 +354,10 @@ async fn work(
         }
         crate::schedules::REPORTS_JOB => {
             let r = crate::schedules::run(state, today).await?;
+            (serde_json::to_value(r).unwrap_or_default(), None)
+        }
+        crate::backups::BACKUP_JOB => {
+            let r = crate::backups::run(state).await?;
             (serde_json::to_value(r).unwrap_or_default(), None)
         }
         "sessions" => {

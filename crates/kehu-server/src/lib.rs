@@ -8,6 +8,7 @@ pub mod anomalies;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod campaigns;
 pub mod classifier;
 pub mod crosssell;
@@ -22,6 +23,7 @@ pub mod jobs;
 pub mod mail;
 pub mod openapi;
 pub mod predict;
+pub mod privacy;
 pub mod reports;
 pub mod schedules;
 pub mod segments;
@@ -49,6 +51,10 @@ pub struct Settings {
     pub run_jobs: bool,
     /// Outgoing e-mail (scheduled reports); None: no e-mail is sent.
     pub mail: Option<mail::MailSettings>,
+    /// The encryption keys (backups); None: none configured.
+    pub keyring: Option<kehu_core::keyring::Keyring>,
+    /// Where the weekly backup goes; None: no scheduled backup.
+    pub backups: Option<backups::BackupSettings>,
 }
 
 impl Settings {
@@ -64,6 +70,8 @@ impl Settings {
             secure_cookies: false,
             run_jobs: false,
             mail: None,
+            keyring: None,
+            backups: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod anomalies;
 pub mod audit;
+pub mod backup;
 pub mod bulk;
 mod bulk_read;
 pub mod campaigns;

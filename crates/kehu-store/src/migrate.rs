@@ -45,6 +45,8 @@ enum DataStep {
     /// The tag rights split out of `tag_manage` (assign, verify, merge),
     /// given to the roles still as preset, in their preset scopes.
     TagRights,
+    /// The preset rights over personal fields for the roles still as preset.
+    FieldRights,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -202,6 +204,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: "",
         data: DataStep::TagRights,
     },
+    Migration {
+        version: 23,
+        name: "field_rights",
+        sqlite: include_str!("../migrations/sqlite/0023_field_rights.sql"),
+        postgres: include_str!("../migrations/postgres/0023_field_rights.sql"),
+        data: DataStep::FieldRights,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -293,7 +302,23 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
             }
             Ok(())
         }
+        DataStep::FieldRights => {
+            for preset in ROLE_PRESETS {
+                let rights = field_rights_json(preset.key)?;
+                tx.execute(
+                    "UPDATE roles SET field_rights = $1 WHERE key = $2 AND builtin = $3",
+                    args![rights, preset.key, true],
+                )
+                .await?;
+            }
+            Ok(())
+        }
     }
+}
+
+fn field_rights_json(role: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(kehu_core::privacy::FieldRights::preset(role))
+        .map_err(|e| StoreError::Config(e.to_string()))
 }
 
 /// Adds a right (over everyone) to a built-in role that exists already;
@@ -341,8 +366,8 @@ async fn seed(tx: &mut Tx) -> Result<(), StoreError> {
         let grants =
             serde_json::to_value(r.grants()).map_err(|e| StoreError::Config(e.to_string()))?;
         tx.execute(
-            "INSERT INTO roles (key, name_zh, name_en, grants, builtin) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
-            args![r.key, r.name_zh, r.name_en, grants, true],
+            "INSERT INTO roles (key, name_zh, name_en, grants, field_rights, builtin) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+            args![r.key, r.name_zh, r.name_en, grants, field_rights_json(r.key)?, true],
         )
         .await?;
     }

@@ -147,6 +147,7 @@ pub struct User {
 pub struct AuthUser {
     pub user: User,
     pub grants: Grants,
+    pub field_rights: kehu_core::privacy::FieldRights,
     pub password_hash: String,
 }
 
@@ -156,6 +157,7 @@ pub struct Role {
     pub name_zh: String,
     pub name_en: String,
     pub grants: Grants,
+    pub field_rights: kehu_core::privacy::FieldRights,
     pub builtin: bool,
 }
 

@@ -9,6 +9,7 @@ use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::{AuthUser, Page, Role, Session, User};
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
+use kehu_core::privacy::FieldRights;
 use kehu_core::query::ListQuery;
 use kehu_core::role::Grants;
 use sha2::{Digest, Sha256};
@@ -35,10 +36,15 @@ fn decode_grants(r: &dyn RowGet) -> Result<Grants, sqlx::Error> {
     serde_json::from_value(r.json("grants")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+fn decode_field_rights(r: &dyn RowGet) -> Result<FieldRights, sqlx::Error> {
+    serde_json::from_value(r.json("field_rights")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 fn decode_auth_user(r: &dyn RowGet) -> Result<AuthUser, sqlx::Error> {
     Ok(AuthUser {
         user: decode_user(r)?,
         grants: decode_grants(r)?,
+        field_rights: decode_field_rights(r)?,
         password_hash: r.text("password_hash")?,
     })
 }
@@ -49,6 +55,7 @@ fn decode_role(r: &dyn RowGet) -> Result<Role, sqlx::Error> {
         name_zh: r.text("name_zh")?,
         name_en: r.text("name_en")?,
         grants: decode_grants(r)?,
+        field_rights: decode_field_rights(r)?,
         builtin: r.boolean("builtin")?,
     })
 }
@@ -88,18 +95,43 @@ pub struct UserChange<'a> {
 
 /// What authentication reads of a user: the user, its password hash and its role's grants.
 const AUTH_COLUMNS: &str = "users.id, users.username, users.display_name, users.role, users.team, users.active, users.must_change_password, \
-users.version, users.created_at, users.updated_at, users.password_hash, roles.grants";
+users.version, users.created_at, users.updated_at, users.password_hash, roles.grants, roles.field_rights";
 const AUTH_FROM: &str = "FROM users JOIN roles ON roles.key = users.role";
 impl Store {
     pub async fn roles(&self) -> Result<Vec<Role>, StoreError> {
         self.db
             .clone()
             .fetch_all(
-                "SELECT key, name_zh, name_en, grants, builtin FROM roles ORDER BY key",
+                "SELECT key, name_zh, name_en, grants, field_rights, builtin FROM roles ORDER BY key",
                 vec![],
                 decode_role,
             )
             .await
+    }
+
+    /// Replaces a role's rights over personal fields; returns them before.
+    pub async fn set_field_rights(
+        &self,
+        role: &str,
+        rights: &FieldRights,
+    ) -> Result<FieldRights, StoreError> {
+        let value = serde_json::to_value(rights).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut tx = self.db.begin().await?;
+        let before = tx
+            .fetch_optional(
+                "SELECT field_rights FROM roles WHERE key = $1",
+                args![role],
+                decode_field_rights,
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.execute(
+            "UPDATE roles SET field_rights = $1 WHERE key = $2",
+            args![value, role],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(before)
     }
 
     pub async fn insert_user(&self, u: &NewUser<'_>) -> Result<User, StoreError> {

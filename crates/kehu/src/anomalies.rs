@@ -76,7 +76,12 @@ pub async fn list(db: &str, overdue: bool) -> Result<()> {
             a.kind,
             csv_field(code),
             csv_field(name),
-            csv_field(&describe(kind, &a.detail, false)),
+            csv_field(&describe(
+                kind,
+                &a.detail,
+                false,
+                &kehu_core::privacy::FieldRights::all_masked(),
+            )),
             csv_field(&assignee),
             a.found_on,
             a.due_on,

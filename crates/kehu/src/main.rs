@@ -17,7 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use kehu_server::api::dto::UserCreate;
-use kehu_server::{Application, Settings};
+use kehu_server::{backups, Application, Settings};
 use kehu_store::Store;
 use std::io::Read;
 
@@ -130,6 +130,18 @@ enum Command {
         #[command(subcommand)]
         command: ImportsCommand,
     },
+    /// Write an encrypted, consistent backup of the whole database to FILE
+    /// (SQLite: an online snapshot; PostgreSQL: pg_dump).
+    Backup { file: std::path::PathBuf },
+    /// Replace the database with the backup FILE (decrypted and checked
+    /// first; stop the server before). SQLite keeps the replaced database
+    /// as `….before-restore`; PostgreSQL restores in one transaction.
+    Restore { file: std::path::PathBuf },
+    /// The encryption keys: which are configured (ids only).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The audit log: check that no entry was changed or deleted.
     Audit {
         #[command(subcommand)]
@@ -228,6 +240,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// The key file (or KEHU_KEY) in use and its keys' ids, the encrypting one first.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -429,6 +447,60 @@ async fn export(
     Ok(())
 }
 
+/// `kehu backup FILE`.
+async fn backup(db: &str, file: &std::path::Path) -> Result<()> {
+    let keyring = backups::load_keyring(db, true).map_err(anyhow::Error::msg)?;
+    let store = open_store(db).await?;
+    let info = store.backup(db, &keyring, file).await?;
+    audit_cli(
+        store,
+        db,
+        "backup",
+        serde_json::json!({"file": file.display().to_string(), "bytes": info.bytes, "key": info.header.key, "schema": info.header.schema}),
+    )
+    .await;
+    eprintln!(
+        "backup written to {} ({} bytes, schema {}, key {})",
+        file.display(),
+        info.bytes,
+        info.header.schema,
+        info.header.key
+    );
+    Ok(())
+}
+
+/// `kehu restore FILE`: the database replaced, then migrated to this version.
+async fn restore(db: &str, file: &std::path::Path) -> Result<()> {
+    let keyring = backups::load_keyring(db, false).map_err(anyhow::Error::msg)?;
+    let info = kehu_store::backup::restore(db, &keyring, file).await?;
+    let store = open_store(db).await?;
+    let customers = store.customer_count().await?;
+    audit_cli(
+        store,
+        db,
+        "restore",
+        serde_json::json!({"file": file.display().to_string(), "made": info.header.created_at, "schema": info.header.schema, "key": info.header.key}),
+    )
+    .await;
+    eprintln!(
+        "restored {} (made {}, schema {}): {customers} customers{}",
+        file.display(),
+        info.header.created_at.format("%Y-%m-%d %H:%M UTC"),
+        info.header.schema,
+        info.previous
+            .map(|p| format!("; the replaced database is kept as {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// An audit entry for an operator's command (no user), stored before returning.
+async fn audit_cli(store: Store, db: &str, action: &str, detail: serde_json::Value) {
+    let state = kehu_server::AppState::new(store, Settings::offline(db));
+    state.audit(None, action, "database".into(), detail);
+    state.auditor.flush().await;
+}
+
 /// `kehu audit verify`: the chain end to end; its last hash to note down.
 async fn audit_verify(db: &str) -> Result<()> {
     let store = open_store(db).await?;
@@ -489,6 +561,25 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User { command } => user(&cli.db, command).await,
+        Command::Backup { file } => backup(&cli.db, &file).await,
+        Command::Restore { file } => restore(&cli.db, &file).await,
+        Command::Keys {
+            command: KeysCommand::Show,
+        } => {
+            let ring = backups::load_keyring(&cli.db, false).map_err(anyhow::Error::msg)?;
+            match std::env::var("KEHU_KEY") {
+                Ok(_) => println!("keys from KEHU_KEY"),
+                Err(_) => println!("key file {}", backups::key_file(&cli.db).display()),
+            }
+            for (i, k) in ring.keys().iter().enumerate() {
+                println!(
+                    "{} {}",
+                    k.id(),
+                    if i == 0 { "encrypts" } else { "decrypts" }
+                );
+            }
+            Ok(())
+        }
         Command::Token {
             command: TokenCommand::Create { name, label },
         } => {
@@ -646,6 +737,8 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         secure_cookies,
         run_jobs: true,
         mail: kehu_server::mail::MailSettings::from_env().map_err(anyhow::Error::msg)?,
+        keyring: Some(backups::load_keyring(db, true).map_err(anyhow::Error::msg)?),
+        backups: backups::BackupSettings::from_env(db).map_err(anyhow::Error::msg)?,
     })
     .await?;
     first_run_admin(app.store()).await?;

@@ -145,7 +145,20 @@ pub async fn run_job(db: &str, name: &str) -> Result<()> {
         anyhow::bail!("no job {name}: the jobs are {}", names.join(", "));
     }
     let store = crate::open_store(db).await?;
-    let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
+    // The backup job needs the keys and the backup directory, as the server has them.
+    let settings = if name == kehu_server::backups::BACKUP_JOB {
+        kehu_server::Settings {
+            keyring: Some(
+                kehu_server::backups::load_keyring(db, true).map_err(anyhow::Error::msg)?,
+            ),
+            backups: kehu_server::backups::BackupSettings::from_env(db)
+                .map_err(anyhow::Error::msg)?,
+            ..kehu_server::Settings::offline(db)
+        }
+    } else {
+        kehu_server::Settings::offline(db)
+    };
+    let state = kehu_server::AppState::new(store, settings);
     let report = kehu_server::jobs::run_now(&state, name)
         .await
         .map_err(crate::one_line)?;

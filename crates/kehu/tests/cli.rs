@@ -15,6 +15,17 @@ fn kehu(url: &str, args: &[&str]) -> Output {
         .expect("run kehu")
 }
 
+/// As [`kehu`], with environment variables set.
+fn kehu_with(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .arg("--db")
+        .arg(url)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run kehu")
+}
+
 fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
@@ -47,7 +58,8 @@ on_both_backends!(
     audit_verify_finds_tampering,
     generate_tasks_and_run_jobs,
     predict_on_the_database,
-    report_classification
+    report_classification,
+    backup_and_restore_round_trip
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -1082,4 +1094,128 @@ async fn report_classification(backend: Backend) {
     }
     std::fs::remove_dir_all(&dir).ok();
     db.cleanup(store).await;
+}
+
+/// `kehu backup FILE` / `kehu restore FILE`: an encrypted snapshot (the
+/// key file made on first use), nothing readable in it, the database put
+/// back as it was; a wrong key, a damaged file and a missing key file are
+/// refused and leave the database as it is.
+async fn backup_and_restore_round_trip(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    ok(kehu(&db.url, &["demo", "--customers", "30", "--seed", "7"]));
+    let before = store.customer_count().await.expect("count");
+    let dir = kehu_store::testing::TempDir::new("kehu-backup-cli");
+    let key_file = dir.0.join("kehu.key");
+    let key_env = [("KEHU_KEY_FILE", key_file.to_str().expect("path"))];
+    let file = dir.0.join("weekly.kbak");
+    let file_arg = file.to_str().expect("path");
+    let said = kehu_with(&db.url, &["backup", file_arg], &key_env);
+    ok(said);
+    assert!(key_file.exists(), "the key file is made on first use");
+    let raw = std::fs::read(&file).expect("backup file");
+    for clear in [
+        &b"SQLite format 3"[..],
+        "C2024001".as_bytes(),
+        "CREATE TABLE".as_bytes(),
+    ] {
+        assert!(
+            !raw.windows(clear.len()).any(|w| w == clear),
+            "{} readable in the backup",
+            String::from_utf8_lossy(clear)
+        );
+    }
+    let shown = ok(kehu_with(&db.url, &["keys", "show"], &key_env));
+    assert!(shown.contains("encrypts"), "{shown}");
+    // The weekly job: today's file in the backup directory, the oldest beyond KEHU_BACKUP_KEEP removed.
+    let weekly = dir.0.join("weekly");
+    std::fs::create_dir_all(&weekly).expect("dir");
+    std::fs::write(weekly.join("kehu-2020-01-06.kbak"), b"old").expect("old");
+    std::fs::write(weekly.join("notes.txt"), b"not ours").expect("other");
+    let ran = ok(kehu_with(
+        &db.url,
+        &["jobs", "run", "backup"],
+        &[
+            key_env[0],
+            ("KEHU_BACKUP_DIR", weekly.to_str().expect("path")),
+            ("KEHU_BACKUP_KEEP", "1"),
+        ],
+    ));
+    assert!(ran.contains("kehu-2020-01-06.kbak"), "{ran}");
+    let mut left: Vec<String> = std::fs::read_dir(&weekly)
+        .expect("list")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left[0].starts_with("kehu-20")
+            && left[0].ends_with(".kbak")
+            && left[0] != "kehu-2020-01-06.kbak"
+    );
+    assert_eq!(left[1], "notes.txt");
+
+    // Lose a customer, then restore.
+    use kehu_store::db::Exec;
+    store
+        .db
+        .clone()
+        .execute("DELETE FROM customers WHERE code = 'C2024001'", vec![])
+        .await
+        .expect("delete");
+    drop(store);
+    ok(kehu_with(&db.url, &["restore", file_arg], &key_env));
+    let count = |url: String| async move {
+        let s = kehu_store::Store::connect(&url).await.expect("connect");
+        let n = s.customer_count().await.expect("count");
+        s.db.close().await;
+        n
+    };
+    assert_eq!(
+        count(db.url.clone()).await,
+        before,
+        "the lost customer is back"
+    );
+
+    // Refusals that change nothing.
+    let other_key = dir.0.join("other.key");
+    std::fs::write(
+        &other_key,
+        format!("kehu-key-v1:{}\n", "A".repeat(43) + "="),
+    )
+    .expect("write key");
+    let wrong = kehu_with(
+        &db.url,
+        &["restore", file_arg],
+        &[("KEHU_KEY_FILE", other_key.to_str().expect("path"))],
+    );
+    assert!(!wrong.status.success());
+    let why = String::from_utf8_lossy(&wrong.stderr);
+    assert!(why.contains("no key with id"), "{why}");
+    let mut damaged = raw.clone();
+    let n = damaged.len();
+    damaged[n / 2] ^= 0x40;
+    let damaged_file = dir.0.join("damaged.kbak");
+    std::fs::write(&damaged_file, &damaged).expect("write");
+    let refused = kehu_with(
+        &db.url,
+        &["restore", damaged_file.to_str().expect("path")],
+        &key_env,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("damaged"),
+        "{:?}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let missing = kehu_with(
+        &db.url,
+        &["restore", file_arg],
+        &[(
+            "KEHU_KEY_FILE",
+            dir.0.join("none.key").to_str().expect("path"),
+        )],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("key file"));
+    assert_eq!(count(db.url.clone()).await, before, "nothing changed");
 }

@@ -62,6 +62,11 @@ async fn serve(url: &str) -> (Child, String) {
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KEHU_LOG", "warn")
+        .env(
+            "KEHU_KEY",
+            "kehu-key-v1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .env("KEHU_BACKUP_DIR", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

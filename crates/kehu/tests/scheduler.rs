@@ -13,7 +13,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Jobs due once per day or quarter: each must have run exactly once.
-const ONCE: &[&str] = &["anomalies", "strategy_tasks", "dormant_tasks", "sessions"];
+const ONCE: &[&str] = &[
+    "anomalies",
+    "strategy_tasks",
+    "dormant_tasks",
+    "backup",
+    "sessions",
+];
+
+/// The servers' shared key (a test key) for the weekly backup.
+const TEST_KEY: &str = "kehu-key-v1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 fn kehu(url: &str, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
@@ -29,7 +38,7 @@ fn kehu(url: &str, args: &[&str]) {
     );
 }
 
-fn serve(url: &str) -> Child {
+fn serve(url: &str, backups: &std::path::Path) -> Child {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -39,6 +48,8 @@ fn serve(url: &str) -> Child {
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KEHU_LOG", "warn")
+        .env("KEHU_KEY", TEST_KEY)
+        .env("KEHU_BACKUP_DIR", backups)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -92,7 +103,8 @@ async fn two_servers_run_each_job_once(backend: Backend) {
         .expect("claim");
     assert!(dead.is_some());
 
-    let (a, b) = (serve(&db.url), serve(&db.url));
+    let backups = kehu_store::testing::TempDir::new("kehu-scheduler-backups");
+    let (a, b) = (serve(&db.url, &backups.0), serve(&db.url, &backups.0));
     // Both servers' first rounds: the reminders job runs in each round of
     // whichever server holds it; two runs mean both got past it.
     wait_rounds(&store, 0, 1).await;
@@ -108,6 +120,8 @@ async fn two_servers_run_each_job_once(backend: Backend) {
             "{job} ran once across two servers: {runs:?}"
         );
     }
+    let written = std::fs::read_dir(&backups.0).expect("backups").count();
+    assert_eq!(written, 1, "one weekly backup across two servers");
     // The quarter's work was made once: as many strategy tasks as distinct slots.
     let mut d = store.db.clone();
     let counts = d
@@ -130,7 +144,7 @@ async fn two_servers_run_each_job_once(backend: Backend) {
     )
     .await
     .expect("reminders due");
-    let c = serve(&db.url);
+    let c = serve(&db.url, &backups.0);
     let again = wait_rounds(&store, before, 1).await;
     stop(c);
     for job in ONCE {

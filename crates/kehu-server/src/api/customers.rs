@@ -135,11 +135,17 @@ pub async fn list(
 ) -> Result<Json<Page<CustomerOut>>, ApiError> {
     let scope = user.scope_filter(Permission::CustomerRead)?;
     let with_total = q.take_flag("with_total");
-    let defs = if q.mentions("cf.") {
-        state.store.custom_field_defs().await?
-    } else {
-        Vec::new()
-    };
+    let defs = state.store.custom_field_defs().await?;
+    // Filtering or sorting on a personal custom field tests guesses at it.
+    for d in defs.iter().filter(|d| d.personal().is_some()) {
+        let key = kehu_core::privacy::custom_key(&d.key);
+        if q.mentions(&key) && !user.actor.fields.access(&key).may_reveal() {
+            return Err(ApiError::Refused {
+                zh: format!("不能按 {key} 筛选或排序：您的角色不能查看它的明文"),
+                en: format!("cannot filter or sort on {key}: your role may not see it in clear"),
+            });
+        }
+    }
     // Scheme keys only when a class is filtered or sorted on (no query otherwise).
     let keys: Vec<String> = match q.mentions("class.") {
         true => state
@@ -156,7 +162,11 @@ pub async fn list(
         .store
         .list_customers(&query, &scope, with_total)
         .await?;
-    Ok(Json(Page::from_store(page, CustomerOut::from)))
+    let mut page = Page::from_store(page, CustomerOut::from);
+    for c in &mut page.items {
+        crate::privacy::protect_custom(&defs, &user.actor.fields, &mut c.custom_fields, false);
+    }
+    Ok(Json(page))
 }
 
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerWrite,
@@ -169,6 +179,8 @@ pub async fn create(
     user.require(Permission::CustomerCreate)?;
     let owner = resolve_owner(&state, &user, body.owner_id, Permission::CustomerCreate).await?;
     let data = validate_customer(&state, body.into()).await?;
+    let defs = state.store.custom_field_defs().await?;
+    crate::privacy::check_custom_write(&user, &defs, None, &data.custom_fields)?;
     let c = state
         .store
         .insert_customer(&data, &owner, Some(user.user.id), None)
@@ -176,7 +188,9 @@ pub async fn create(
     crate::audit::customer::created(&state, &user, &c);
     state.after_data_change(c.id, user.user.id).await;
     let version = c.version;
-    let mut r = with_etag(version, CustomerOut::from(c));
+    let mut out = CustomerOut::from(c);
+    crate::privacy::protect_custom(&defs, &user.actor.fields, &mut out.custom_fields, false);
+    let mut r = with_etag(version, out);
     *r.status_mut() = StatusCode::CREATED;
     Ok(r)
 }
@@ -187,9 +201,23 @@ pub async fn read(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
+    mut q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let c = customer_for(&state, &user, id, Permission::CustomerRead).await?;
-    Ok(with_etag(c.version, CustomerOut::from(c)))
+    let reveal = q.take_flag("reveal");
+    let defs = state.store.custom_field_defs().await?;
+    let mut out = CustomerOut::from(c);
+    let revealed =
+        crate::privacy::protect_custom(&defs, &user.actor.fields, &mut out.custom_fields, reveal);
+    if !revealed.is_empty() {
+        state.audit(
+            Some(&user),
+            "customer.reveal",
+            format!("customer:{id}"),
+            serde_json::json!({ "fields": revealed }),
+        );
+    }
+    Ok(with_etag(out.version, out))
 }
 
 /// Merge-patch: send only the fields to change (null clears). Needs
@@ -216,14 +244,23 @@ pub async fn update(
         resolve_owner(&state, &user, merged.owner_id, Permission::CustomerUpdate).await?
     };
     let data = validate_customer(&state, merged.into()).await?;
+    let defs = state.store.custom_field_defs().await?;
+    crate::privacy::check_custom_write(
+        &user,
+        &defs,
+        Some(&current.custom_fields),
+        &data.custom_fields,
+    )?;
     let c = state
         .store
         .update_customer(id, expected.version, &data, &owner, Some(user.user.id))
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
-    crate::audit::customer::changed(&state, &user, &current, &c);
+    crate::audit::customer::changed(&state, &user, &current, &c, &defs);
     state.after_data_change(id, user.user.id).await;
-    Ok(with_etag(c.version, CustomerOut::from(c)))
+    let mut out = CustomerOut::from(c);
+    crate::privacy::protect_custom(&defs, &user.actor.fields, &mut out.custom_fields, false);
+    Ok(with_etag(out.version, out))
 }
 
 /// Deletes the customer with its contacts, orders and interactions. Needs `If-Match` or `?version=`.

@@ -277,7 +277,10 @@ impl From<&model::Contact> for ContactWrite {
 pub struct ContactOut {
     pub id: i64,
     pub customer_id: i64,
-    pub name: String,
+    /// Personal fields (name, phones, e-mail, ID number) are masked for the
+    /// reader's role (138****5678), absent (null) when hidden, and in clear
+    /// only with `reveal=true` for roles that may see them.
+    pub name: Option<String>,
     pub title: Option<String>,
     pub decision_role: Option<String>,
     pub landline: Option<String>,
@@ -296,7 +299,7 @@ impl From<model::Contact> for ContactOut {
         ContactOut {
             id: c.id,
             customer_id: c.customer_id,
-            name: c.name,
+            name: Some(c.name),
             title: c.title,
             decision_role: c.decision_role,
             landline: c.landline,
@@ -636,6 +639,9 @@ pub struct RoleOut {
     /// permission → scope (own | team | all)
     #[schema(value_type = Object)]
     pub grants: Value,
+    /// Personal field (`contact.mobile`, `cf.KEY`, `cf.*`) → hidden | masked | clear | edit.
+    #[schema(value_type = Object)]
+    pub field_rights: Value,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

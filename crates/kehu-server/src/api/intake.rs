@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use kehu_core::intake::FormSpec;
+use kehu_core::privacy::FieldRights;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -222,13 +223,22 @@ pub struct LeadOut {
     pub suspects: Vec<(i64, String, String)>,
 }
 
-pub fn lead_out(v: &LeadView, lang: kehu_core::Lang) -> LeadOut {
+/// A lead as `rights` may see it: the contact's name, mobile and e-mail
+/// (in the standardized fields and in what was submitted) masked or hidden.
+pub fn lead_out(v: &LeadView, lang: kehu_core::Lang, rights: &FieldRights) -> LeadOut {
+    let shown = |key: &str, value: &str| rights.in_text(key, value);
     let (name, contact_name, mobile, email, problems) = match &v.submission {
         Ok(s) => (
             Some(s.customer.name.clone()),
-            Some(s.contact.name.clone()),
-            s.contact.mobile.clone(),
-            s.contact.email.clone(),
+            Some(shown("contact.name", &s.contact.name)),
+            s.contact
+                .mobile
+                .as_deref()
+                .map(|m| shown("contact.mobile", m)),
+            s.contact
+                .email
+                .as_deref()
+                .map(|e| shown("contact.email", e)),
             Vec::new(),
         ),
         Err(ApiError::Validation(errors)) => (
@@ -248,7 +258,22 @@ pub fn lead_out(v: &LeadView, lang: kehu_core::Lang) -> LeadOut {
         id: v.lead.id,
         form_id: v.lead.form_id,
         form_title: v.form.as_ref().map(|f| f.title.clone()),
-        submitted: v.lead.submitted.clone(),
+        submitted: v
+            .lead
+            .submitted
+            .iter()
+            .map(|(k, value)| {
+                let personal = kehu_core::privacy::CONTACT_FIELDS
+                    .iter()
+                    .any(|f| f.key == k);
+                let value = if personal {
+                    shown(k, value)
+                } else {
+                    value.clone()
+                };
+                (k.clone(), value)
+            })
+            .collect(),
         purpose: v.lead.purpose.clone(),
         purpose_version: v.lead.purpose_version,
         consented_at: v.lead.consented_at,
@@ -291,7 +316,10 @@ pub async fn list_leads(
     let (leads, total) = intake::leads(&state, &user, &status, limit, offset).await?;
     Ok(Json(LeadPage {
         total,
-        leads: leads.iter().map(|v| lead_out(v, lang)).collect(),
+        leads: leads
+            .iter()
+            .map(|v| lead_out(v, lang, &user.actor.fields))
+            .collect(),
     }))
 }
 
@@ -315,7 +343,11 @@ pub async fn accept(
 ) -> Result<Json<LeadOut>, ApiError> {
     let (lead, _) = intake::accept(&state, &user, id, body.customer_id).await?;
     let v = intake::view(&state, &user, lead).await?;
-    Ok(Json(lead_out(&v, crate::error::lang_of(&headers))))
+    Ok(Json(lead_out(
+        &v,
+        crate::error::lang_of(&headers),
+        &user.actor.fields,
+    )))
 }
 
 #[utoipa::path(post, path = "/api/v1/leads/{id}/reject", tag = "intake", params(("id" = i64, Path)),
@@ -328,5 +360,9 @@ pub async fn reject(
 ) -> Result<Json<LeadOut>, ApiError> {
     let lead = intake::reject(&state, &user, id).await?;
     let v = intake::view(&state, &user, lead).await?;
-    Ok(Json(lead_out(&v, crate::error::lang_of(&headers))))
+    Ok(Json(lead_out(
+        &v,
+        crate::error::lang_of(&headers),
+        &user.actor.fields,
+    )))
 }

@@ -216,7 +216,25 @@ pub async fn list_roles(
                 name_zh: r.name_zh,
                 name_en: r.name_en,
                 grants: serde_json::to_value(&r.grants).unwrap_or_default(),
+                field_rights: serde_json::to_value(&r.field_rights).unwrap_or_default(),
             })
             .collect(),
+    ))
+}
+
+/// Replaces a role's rights over personal fields: every key named (others
+/// become hidden). Admins only; audited.
+#[utoipa::path(put, path = "/api/v1/roles/{key}/field-rights", tag = "configuration",
+    params(("key" = String, Path)),
+    request_body(content = Object, description = "field → hidden | masked | clear | edit, e.g. {\"contact.mobile\": \"masked\"}"),
+    responses((status = 200, body = Object), (status = 403), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn set_field_rights(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(key): Path<String>,
+    ApiJson(body): ApiJson<std::collections::BTreeMap<String, String>>,
+) -> Result<Json<kehu_core::privacy::FieldRights>, ApiError> {
+    Ok(Json(
+        crate::privacy::set_role_field_rights(&state, &user, &key, &body).await?,
     ))
 }

@@ -237,6 +237,7 @@ pub fn router() -> Router<AppState> {
             get(meta::list_industries).put(meta::set_industries),
         )
         .route("/roles", get(meta::list_roles))
+        .route("/roles/{key}/field-rights", put(meta::set_field_rights))
         .route("/users", get(users::list).post(users::create))
         .route(
             "/users/{id}",

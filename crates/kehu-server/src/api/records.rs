@@ -11,18 +11,20 @@ use super::{
 };
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::privacy::{self, Personal};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kehu_core::contact::ContactInput;
+use kehu_core::contact::{ContactData, ContactInput};
 use kehu_core::interaction::{InteractionData, InteractionInput};
 use kehu_core::order::OrderInput;
 use kehu_core::query::{parse_list_query, CONTACT_FIELDS, INTERACTION_FIELDS, ORDER_FIELDS};
 use kehu_core::role::Permission;
 use kehu_core::ValidationErrors;
 use kehu_store::Store;
+use serde_json::json;
 
 /// Who may write an interaction of this kind: 客服 logs service tickets and
 /// complaints only; sales roles any kind on their customers.
@@ -90,7 +92,7 @@ impl RecordInput for InteractionInput {
 macro_rules! record_api {
     (
         tag: $tag:literal, classifies: $classifies:literal, write: $write:ty, out: $out:ty, input: $input:ty, fields: $fields:expr,
-        get: $get:ident, insert: $insert:expr, update: $update:ident, delete: $delete:ident, list: $list:ident,
+        get: $get:ident, insert: $insert:expr, update: $update:ident, delete: $delete:ident, list: $list:ident, guard: $guard:path,
         paths: { create: $p_create:literal, item: $p_item:literal, list: $p_list:literal },
         handlers: { create: $h_create:ident, read: $h_read:ident, patch: $h_patch:ident, delete: $h_delete:ident, list: $h_list:ident }
     ) => {
@@ -99,19 +101,29 @@ macro_rules! record_api {
         pub async fn $h_create(State(state): State<AppState>, user: CurrentUser, Path(customer_id): Path<i64>, ApiJson(body): ApiJson<$write>) -> Result<Response, ApiError> {
             let (data, perm) = <$input>::from(body).check(state.store.today(), &user)?;
             customer_for(&state, &user, customer_id, perm).await?;
+            $guard(&user, None, &data)?;
             let insert = $insert;
             let r = insert(&state.store, customer_id, &data, &user).await?;
             if $classifies {
                 state.after_data_change(customer_id, user.user.id).await;
             }
-            Ok(created(r.version, <$out>::from(r)))
+            let mut out = <$out>::from(r);
+            state.audit(Some(&user), &format!("{}.create", <$out>::KIND), format!("{}:{}", <$out>::KIND, out.id), privacy::for_log(&out));
+            out.protect(&user.actor.fields, false);
+            Ok(created(out.version, out))
         }
 
-        #[utoipa::path(get, path = $p_item, tag = $tag, params(("id" = i64, Path)), responses((status = 200, body = $out), (status = 404)))]
-        pub async fn $h_read(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Response, ApiError> {
+        /// `reveal=true`: personal fields in clear where the role allows (audited).
+        #[utoipa::path(get, path = $p_item, tag = $tag, params(("id" = i64, Path), ("reveal" = Option<bool>, Query)),
+            responses((status = 200, body = $out), (status = 403), (status = 404)))]
+        pub async fn $h_read(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>, mut q: QueryPairs) -> Result<Response, ApiError> {
             let r = state.store.$get(id).await?;
             customer_for(&state, &user, r.customer_id, Permission::CustomerRead).await?;
-            Ok(with_etag(r.version, <$out>::from(r)))
+            let reveal = privacy::reveal_param::<$out>(&user, &mut q)?;
+            let mut out = [<$out>::from(r)];
+            privacy::protect_all(&state, &user, &mut out, reveal);
+            let [out] = out;
+            Ok(with_etag(out.version, out))
         }
 
         #[utoipa::path(patch, path = $p_item, tag = $tag, params(("id" = i64, Path)), request_body = $write,
@@ -123,11 +135,16 @@ macro_rules! record_api {
             let merged: $write = merge_patch(&<$write>::from(&current), patch)?;
             let (data, perm) = <$input>::from(merged).check(state.store.today(), &user)?;
             customer_for(&state, &user, current.customer_id, perm).await?;
+            $guard(&user, Some(&current), &data)?;
+            let before = <$out>::from(current.clone());
             let r = state.store.$update(id, expected.version, &data).await.map_err(|e| conflict_status(e.into(), &expected))?;
             if $classifies {
                 state.after_data_change(current.customer_id, user.user.id).await;
             }
-            Ok(with_etag(r.version, <$out>::from(r)))
+            let mut out = <$out>::from(r);
+            state.audit(Some(&user), &format!("{}.update", <$out>::KIND), format!("{}:{id}", <$out>::KIND), json!({"changed": privacy::masked_changes(&before, &out)}));
+            out.protect(&user.actor.fields, false);
+            Ok(with_etag(out.version, out))
         }
 
         #[utoipa::path(delete, path = $p_item, tag = $tag, params(("id" = i64, Path), ("version" = Option<i64>, Query)),
@@ -141,26 +158,46 @@ macro_rules! record_api {
             if $classifies {
                 state.after_data_change(current.customer_id, user.user.id).await;
             }
+            state.audit(Some(&user), &format!("{}.delete", <$out>::KIND), format!("{}:{id}", <$out>::KIND), privacy::for_log(&<$out>::from(current)));
             Ok(StatusCode::NO_CONTENT.into_response())
         }
 
-        /// Lists records of customers in the caller's scope; filter e.g. `customer_id=7`.
+        /// Lists records of customers in the caller's scope; filter e.g. `customer_id=7`;
+        /// `reveal=true` as for one record.
         #[utoipa::path(get, path = $p_list, tag = $tag,
-            params(("sort" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query), ("customer_id" = Option<i64>, Query)),
-            responses((status = 200, body = Page<$out>), (status = 422, content_type = "application/problem+json")))]
-        pub async fn $h_list(State(state): State<AppState>, user: CurrentUser, q: QueryPairs) -> Result<Json<Page<$out>>, ApiError> {
+            params(("sort" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query), ("customer_id" = Option<i64>, Query), ("reveal" = Option<bool>, Query)),
+            responses((status = 200, body = Page<$out>), (status = 403), (status = 422, content_type = "application/problem+json")))]
+        pub async fn $h_list(State(state): State<AppState>, user: CurrentUser, mut q: QueryPairs) -> Result<Json<Page<$out>>, ApiError> {
             let scope = user.scope_filter(Permission::CustomerRead)?;
+            let reveal = privacy::reveal_param::<$out>(&user, &mut q)?;
+            privacy::check_list_query::<$out>(&user, &q.0)?;
             let query = parse_list_query(&q.0, $fields, &[], "-id")?;
             let page = state.store.$list(&query, &scope).await?;
-            Ok(Json(Page::from_store(page, <$out>::from)))
+            let mut page = Page::from_store(page, <$out>::from);
+            privacy::protect_all(&state, &user, &mut page.items, reveal);
+            Ok(Json(page))
         }
     };
+}
+
+/// A contact's personal fields change only with the edit right on each.
+fn guard_contact(
+    user: &CurrentUser,
+    before: Option<&kehu_store::model::Contact>,
+    d: &ContactData,
+) -> Result<(), ApiError> {
+    Ok(privacy::check_contact_write(user, before, d, "")?)
+}
+
+/// Orders and interactions hold no personal fields.
+fn no_personal_fields<A, B>(_: &CurrentUser, _: Option<&A>, _: &B) -> Result<(), ApiError> {
+    Ok(())
 }
 
 record_api! {
     tag: "contacts", classifies: false, write: ContactWrite, out: ContactOut, input: ContactInput, fields: CONTACT_FIELDS,
     get: contact, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_contact(c, &d).await } },
-    update: update_contact, delete: delete_contact, list: list_contacts,
+    update: update_contact, delete: delete_contact, list: list_contacts, guard: guard_contact,
     paths: { create: "/api/v1/customers/{id}/contacts", item: "/api/v1/contacts/{id}", list: "/api/v1/contacts" },
     handlers: { create: create_contact, read: read_contact, patch: update_contact, delete: delete_contact, list: list_contacts }
 }
@@ -168,7 +205,7 @@ record_api! {
 record_api! {
     tag: "orders", classifies: true, write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
     get: order, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_order(c, &d).await } },
-    update: update_order, delete: delete_order, list: list_orders,
+    update: update_order, delete: delete_order, list: list_orders, guard: no_personal_fields::<kehu_store::model::Order, _>,
     paths: { create: "/api/v1/customers/{id}/orders", item: "/api/v1/orders/{id}", list: "/api/v1/orders" },
     handlers: { create: create_order, read: read_order, patch: update_order, delete: delete_order, list: list_orders }
 }
@@ -176,7 +213,7 @@ record_api! {
 record_api! {
     tag: "interactions", classifies: true, write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
     get: interaction, insert: |s: &Store, c, d, u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); let uid = u.user.id; async move { s.insert_interaction(c, &d, Some(uid)).await } },
-    update: update_interaction, delete: delete_interaction, list: list_interactions,
+    update: update_interaction, delete: delete_interaction, list: list_interactions, guard: no_personal_fields::<kehu_store::model::Interaction, _>,
     paths: { create: "/api/v1/customers/{id}/interactions", item: "/api/v1/interactions/{id}", list: "/api/v1/interactions" },
     handlers: { create: create_interaction, read: read_interaction, patch: update_interaction, delete: delete_interaction, list: list_interactions }
 }

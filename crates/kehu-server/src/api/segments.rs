@@ -69,11 +69,25 @@ pub async fn run(
         .query(&compiled.plan, &scope, after, limit)
         .await?;
     let customers = state.store.customers_in(&answer.page).await?;
+    let defs = state.store.custom_field_defs().await?;
+    let customers = customers
+        .into_iter()
+        .map(|c| {
+            let mut out = CustomerOut::from(c);
+            crate::privacy::protect_custom(
+                &defs,
+                &user.actor.fields,
+                &mut out.custom_fields,
+                false,
+            );
+            out
+        })
+        .collect();
     Ok(SegmentResultOut {
         expression: display(&compiled.stable, &tags),
         stable_expression: compiled.stable,
         count: answer.count,
-        customers: customers.into_iter().map(CustomerOut::from).collect(),
+        customers,
         next_after: answer.next_after,
     })
 }

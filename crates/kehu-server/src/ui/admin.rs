@@ -73,16 +73,13 @@ async fn render_fields(
         })
         .collect();
     let failed = !errors.is_empty();
-    let mut r = page.render(
+    Ok(page.render_form(
         state,
         "admin/fields.html",
         "fields",
         context! { fields, groups, kinds, form, errors },
-    );
-    if failed {
-        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(r)
+        failed,
+    ))
 }
 
 pub async fn fields(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
@@ -116,6 +113,22 @@ pub async fn create_field(
                 rule.insert(bound.into(), serde_json::json!(n));
             }
         }
+    }
+    if form.checked("rule.mask") {
+        let mut mask = serde_json::Map::new();
+        for end in ["first", "last"] {
+            let name = format!("rule.mask.{end}");
+            if let Some(v) = form.text(&name) {
+                if let Some(n) = e.check(
+                    &name,
+                    v.parse::<u8>()
+                        .map_err(|_| kehu_core::Reason::IntegerFormat),
+                ) {
+                    mask.insert(end.into(), serde_json::json!(n));
+                }
+            }
+        }
+        rule.insert("mask".into(), serde_json::Value::Object(mask));
     }
     let write = CustomFieldWrite {
         key: form.text("key"),
@@ -227,16 +240,13 @@ async fn render_users(
         .collect();
     let failed = !errors.is_empty();
     let (created_username, created_password) = created.unzip();
-    let mut r = page.render(
+    Ok(page.render_form(
         state,
         "admin/users.html",
         "users",
         context! { users, roles, form, errors, created_username, created_password },
-    );
-    if failed {
-        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(r)
+        failed,
+    ))
 }
 
 pub async fn users(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
@@ -313,5 +323,76 @@ pub async fn toggle_user(
     match state.store.update_user(id, version, &change).await {
         Ok(_) => Ok(Redirect::to("/admin/users").into_response()),
         Err(e) => Ok(page.error_page(&state, e.into())),
+    }
+}
+
+/// GET /admin/roles: each role's rights over personal fields.
+pub async fn roles(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
+    if let Some(r) = refusal(&state, &page, Permission::UserAdmin) {
+        return Ok(r);
+    }
+    render_roles(&state, &page, None, BTreeMap::new()).await
+}
+
+async fn render_roles(
+    state: &AppState,
+    page: &Page,
+    failed_role: Option<&str>,
+    errors: BTreeMap<String, String>,
+) -> Result<Response, ApiError> {
+    use kehu_core::privacy::FieldAccess;
+    let en = page.lang == Lang::En;
+    let columns = crate::privacy::rights_columns(state).await?;
+    let accesses: Vec<(&str, &str)> = FieldAccess::ALL
+        .iter()
+        .map(|a| (a.key(), if en { a.key() } else { a.label_zh() }))
+        .collect();
+    let roles: Vec<Value> = state
+        .store
+        .roles()
+        .await?
+        .into_iter()
+        .map(|r| {
+            let rights: Vec<Value> = columns
+                .iter()
+                .map(|(key, _, _)| context! { key, access => r.field_rights.access(key).key() })
+                .collect();
+            context! { key => r.key, name => if en { r.name_en } else { r.name_zh }, rights }
+        })
+        .collect();
+    let columns: Vec<Value> = columns
+        .into_iter()
+        .map(|(key, zh, en_label)| context! { key, label => if en { en_label } else { zh } })
+        .collect();
+    let failed = failed_role.is_some();
+    Ok(page.render_form(
+        state,
+        "admin/roles.html",
+        "roles",
+        context! { roles, columns, accesses, failed_role, errors },
+        failed,
+    ))
+}
+
+/// POST /admin/roles/{key}/fields: one role's row of the table.
+pub async fn set_role_fields(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let raw: BTreeMap<String, String> = form
+        .0
+        .iter()
+        .filter(|(k, _)| k != "csrf_token")
+        .cloned()
+        .collect();
+    match crate::privacy::set_role_field_rights(&state, &page.user, &key, &raw).await {
+        Ok(_) => Ok(page.redirect("/admin/roles")),
+        Err(ApiError::Validation(v)) => {
+            render_roles(&state, &page, Some(&key), error_map(&v, page.lang)).await
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
     }
 }

@@ -3,6 +3,7 @@
 use super::forms::{contact_input, customer_input, error_map, prefixed, FormData};
 use super::Page;
 use crate::api::customers::{customer_for, resolve_owner, validate_customer};
+use crate::api::dto::ContactOut;
 use crate::api::session::ClientAddr;
 use crate::auth::{
     self, clear_session_cookie, constant_time_eq, cookie_value, random_token, session_cookie,
@@ -532,8 +533,11 @@ pub async fn create(
     let defs = state.store.custom_field_defs().await?;
     let mut errs = ValidationErrors::default();
     let input = customer_input(&form, &defs, &mut errs);
-    let contact =
-        contact_input(&form, "contact.").map(|c| c.validate().map_err(|e| prefixed(e, "contact.")));
+    let contact = contact_input(&form, "contact.").map(|c| -> Result<_, ValidationErrors> {
+        let d = c.validate().map_err(|e| prefixed(e, "contact."))?;
+        crate::privacy::check_contact_write(&page.user, None, &d, "contact.")?;
+        Ok(d)
+    });
     let owner = resolve_owner(
         &state,
         &page.user,
@@ -568,6 +572,13 @@ pub async fn create(
             }
             Err(e) => return Err(e),
         };
+        if let Some(d) = &data {
+            if let Err(v) =
+                crate::privacy::check_custom_write(&page.user, &defs, None, &d.custom_fields)
+            {
+                all.0.extend(v.0);
+            }
+        }
         all.clone().into_result()?;
         match (data, owner) {
             (Some(mut d), Some(o)) => {
@@ -620,10 +631,13 @@ pub async fn edit_form(
     page: Page,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let c = match customer_for(&state, &page.user, id, Permission::CustomerUpdate).await {
+    let mut c = match customer_for(&state, &page.user, id, Permission::CustomerUpdate).await {
         Ok(c) => c,
         Err(e) => return Ok(page.error_page(&state, e)),
     };
+    // Personal custom fields: in clear for editors (an audited reveal), masked otherwise.
+    let defs = state.store.custom_field_defs().await?;
+    crate::privacy::reveal_for_editing(&state, &page.user, &defs, c.id, &mut c.custom_fields);
     render_form(
         &state,
         &page,
@@ -656,7 +670,13 @@ pub async fn update(
         .unwrap_or(current.version);
     let defs = state.store.custom_field_defs().await?;
     let mut errs = ValidationErrors::default();
-    let input = customer_input(&form, &defs, &mut errs);
+    let mut input = customer_input(&form, &defs, &mut errs);
+    crate::privacy::keep_uneditable_custom(
+        &page.user,
+        &defs,
+        &current.custom_fields,
+        &mut input.custom_fields,
+    );
     let result = async {
         let owner = if input.owner_id == current.owner_id || input.owner_id.is_none() {
             Owner {
@@ -705,7 +725,7 @@ pub async fn update(
     let values = || form.kept();
     match result {
         Ok(c) => {
-            crate::audit::customer::changed(&state, &page.user, &current, &c);
+            crate::audit::customer::changed(&state, &page.user, &current, &c, &defs);
             state.after_data_change(c.id, page.user.user.id).await;
             Ok(Redirect::to(&format!("/customers/{}", c.id)).into_response())
         }
@@ -851,6 +871,7 @@ pub async fn set_override(
                 &format!("override:{scheme}"),
                 error_map(&v, page.lang),
                 values,
+                false,
             )
             .await
         }
@@ -876,10 +897,11 @@ pub async fn lift_override(
 async fn render_detail(
     state: &AppState,
     page: &Page,
-    c: Customer,
+    mut c: Customer,
     open: &str,
     errors: BTreeMap<String, String>,
     form: BTreeMap<String, Value>,
+    reveal: bool,
 ) -> Result<Response, ApiError> {
     let lang = page.lang;
     let by_customer = |sort: &str, limit: &str| {
@@ -903,6 +925,37 @@ async fn render_detail(
         )
         .await?
         .items;
+    let defs = state.store.custom_field_defs().await?;
+    let personal_custom = defs.iter().any(|d| {
+        d.personal().is_some()
+            && c.custom_fields.contains_key(&d.key)
+            && page
+                .user
+                .actor
+                .fields
+                .access(&kehu_core::privacy::custom_key(&d.key))
+                .may_reveal()
+    });
+    let revealed_custom = crate::privacy::protect_custom(
+        &defs,
+        &page.user.actor.fields,
+        &mut c.custom_fields,
+        reveal,
+    );
+    if !revealed_custom.is_empty() {
+        state.audit(
+            Some(&page.user),
+            "customer.reveal",
+            format!("customer:{}", c.id),
+            serde_json::json!({ "fields": revealed_custom }),
+        );
+    }
+    let reveal_contacts = reveal && crate::privacy::may_reveal_any::<ContactOut>(&page.user);
+    let mut contacts: Vec<ContactOut> = contacts.into_iter().map(ContactOut::from).collect();
+    crate::privacy::protect_all(state, &page.user, &mut contacts, reveal_contacts);
+    let can_reveal = !reveal
+        && (personal_custom
+            || !contacts.is_empty() && crate::privacy::may_reveal_any::<ContactOut>(&page.user));
     let orders_page = state
         .store
         .list_orders(
@@ -924,7 +977,6 @@ async fn render_detail(
         .await?
         .items;
     let names: HashMap<i64, String> = state.store.user_names().await?;
-    let defs = state.store.custom_field_defs().await?;
     let t = |zh: &str, en: &str| {
         if lang == Lang::En {
             en.to_string()
@@ -1051,6 +1103,7 @@ async fn render_detail(
         &state.store.anomalies_of(c.id).await?,
         state.store.today(),
         lang,
+        &page.user.actor.fields,
     )
     .await?
     .iter()
@@ -1155,7 +1208,10 @@ async fn render_detail(
             follow_up => kehu_core::customer::missing_labels(&c.missing_fields, lang),
         },
         facts,
-        contacts => contacts.iter().map(|p| context! { name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
+        contacts => contacts.iter().map(|p| context! { name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), id_number => p.id_number.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
+        can_reveal => can_reveal,
+        revealed => reveal,
+        contact_columns => crate::privacy::visible_fields::<ContactOut>(&page.user),
         orders => orders_page.items.iter().map(|o| context! { ordered_on => o.ordered_on.to_string(), order_no => o.order_no.clone(), product_line => o.product_line.clone(), amount => Fen::new(o.amount_fen).map(|f| f.yuan_string()).unwrap_or_default() }).collect::<Vec<_>>(),
         orders_more => orders_page.next_cursor.is_some(),
         interactions => interactions.iter().map(|i| context! {
@@ -1191,13 +1247,28 @@ fn errors_empty(ctx: &Value) -> bool {
         == 0
 }
 
+/// The customer page; `?reveal=1` shows its personal fields (contacts',
+/// personal custom fields) in clear where the role allows (audited).
 pub async fn detail(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
+    mut q: crate::api::QueryPairs,
 ) -> Result<Response, ApiError> {
+    let reveal = q.take_flag("reveal");
     match customer_for(&state, &page.user, id, Permission::CustomerRead).await {
-        Ok(c) => render_detail(&state, &page, c, "", BTreeMap::new(), BTreeMap::new()).await,
+        Ok(c) => {
+            render_detail(
+                &state,
+                &page,
+                c,
+                "",
+                BTreeMap::new(),
+                BTreeMap::new(),
+                reveal,
+            )
+            .await
+        }
         Err(e) => Ok(page.error_page(&state, e)),
     }
 }
@@ -1269,6 +1340,7 @@ where
                 record.open(),
                 error_map(&v, page.lang),
                 form.kept(),
+                false,
             )
             .await
         }
@@ -1289,7 +1361,11 @@ pub async fn add_contact(
         id,
         &form,
         SubRecord::Contact,
-        || Ok((input.validate()?, Permission::RecordWrite)),
+        || {
+            let d = input.validate()?;
+            crate::privacy::check_contact_write(&page.user, None, &d, "")?;
+            Ok((d, Permission::RecordWrite))
+        },
         |d| async move { store.insert_contact(id, &d).await.map(|_| ()) },
     )
     .await
@@ -1451,6 +1527,7 @@ async fn tag_form_result(
                 "tag",
                 error_map(&v, page.lang),
                 BTreeMap::new(),
+                false,
             )
             .await
         }

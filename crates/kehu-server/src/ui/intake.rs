@@ -290,7 +290,7 @@ pub async fn leads(State(state): State<AppState>, page: Page) -> Result<Response
     let (leads, total) = intake::leads(&state, &page.user, "pending", 200, 0).await?;
     let leads: Vec<_> = leads
         .iter()
-        .map(|v| crate::api::intake::lead_out(v, page.lang))
+        .map(|v| crate::api::intake::lead_out(v, page.lang, &page.user.actor.fields))
         .collect();
     Ok(page.render(
         &state,

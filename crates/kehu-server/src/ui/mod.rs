@@ -183,6 +183,8 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}/apply", post(imports::apply))
         .route("/imports/{id}/undo", post(imports::undo))
         .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/roles", get(admin::roles))
+        .route("/admin/roles/{key}/fields", post(admin::set_role_fields))
         .route("/admin/users/{id}/toggle", post(admin::toggle_user))
         .route(
             "/account/password",
@@ -232,6 +234,7 @@ impl Templates {
             "schemes/approvals.html",
             "admin/fields.html",
             "admin/users.html",
+            "admin/roles.html",
             "tags/catalogue.html",
             "tags/segments.html",
             "tags/queue.html",
@@ -442,6 +445,23 @@ impl Page {
             Ok(html) => Html(html).into_response(),
             Err(e) => self.error_page(state, e),
         }
+    }
+
+    /// A form page: 422 when it shows errors (`failed`), so scripts and
+    /// tests see the refusal.
+    pub fn render_form(
+        &self,
+        state: &AppState,
+        name: &str,
+        nav: &str,
+        extra: Value,
+        failed: bool,
+    ) -> Response {
+        let mut r = self.render(state, name, nav, extra);
+        if failed && r.status().is_success() {
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        r
     }
 
     /// A readable error page (or the bare message for htmx swaps) in the user's language.

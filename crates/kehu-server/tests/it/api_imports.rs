@@ -143,7 +143,7 @@ async fn customers_template_dry_run_apply_rerun_and_undo(backend: Backend) {
     assert_eq!(c1["missing_fields"], json!([]));
     let contacts = json_at(
         &admin,
-        &format!("/api/v1/contacts?customer_id={}", c1["id"]),
+        &format!("/api/v1/contacts?customer_id={}&reveal=true", c1["id"]),
     )
     .await;
     assert_eq!(contacts["items"][0]["name"], "王建国");

@@ -35,6 +35,14 @@ async fn contacts_orders_interactions(backend: Backend) {
         .json()
         .await
         .expect("json");
+    assert_eq!(contact["mobile"], "138****5678", "answered masked");
+    // Standardized as stored: in clear on request.
+    let contact: Value = s
+        .get(&format!("/api/v1/contacts/{}?reveal=true", contact["id"]))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(
         (
             contact["mobile"].as_str(),

@@ -22,6 +22,7 @@ both_backends!(
     see_the_anomaly_report_and_edit_the_calendar,
     fill_in_the_public_form_and_accept_the_lead,
     an_auditor_searches_the_audit_log,
+    an_admin_sets_who_sees_personal_fields,
     close_a_task_with_its_result_and_set_a_strategy,
     read_the_classification_report_and_its_movers,
     run_a_campaign_and_read_its_effect
@@ -218,7 +219,13 @@ async fn create_customer_fix_error_and_find_it(backend: Backend) {
         .await
         .expect("click");
     wait_text(&c, "h1", "浏览器测试精密机械有限公司").await;
-    wait_text(&c, "body", "13812345678").await;
+    // The contact's personal fields are masked until revealed on purpose.
+    wait_text(&c, "#contacts .contact-mobile", "138****5678").await;
+    wait_text(&c, "#contacts .contact-name", "王*国").await;
+    click(&c, "#reveal").await;
+    wait_text(&c, "#revealed-note", "审计日志").await;
+    wait_text(&c, "#contacts .contact-mobile", "13812345678").await;
+    wait_text(&c, "#contacts .contact-name", "王建国").await;
 
     // and the list finds it by search (htmx swaps the results in place)
     c.goto(&format!("{base}/customers"))
@@ -629,7 +636,7 @@ async fn see_the_anomaly_report_and_edit_the_calendar(backend: Backend) {
     wait_text(&c, "h1", "异常数据报告").await;
     click(&c, "#run-check").await;
     wait_text(&c, "#run-result", "新增 1 项").await;
-    wait_text(&c, "#anomalies", "联系人 孙七 没有电话和邮箱").await;
+    wait_text(&c, "#anomalies", "联系人 孙* 没有电话和邮箱").await;
     wait_text(&c, "[data-kind='unreachable_contact'] [data-open]", "1").await;
     click(&c, "#filter-overdue").await;
     c.find(Locator::Css(".filters button"))
@@ -677,7 +684,7 @@ async fn fill_in_the_public_form_and_accept_the_lead(backend: Backend) {
     sign_in(&c, base, "shenhe").await;
     c.goto(&format!("{base}/leads")).await.expect("goto");
     wait_text(&c, "#leads", "杭州云帆数据科技有限公司").await;
-    wait_text(&c, "#leads", "13900139000").await;
+    wait_text(&c, "#leads", "139****9000").await;
     click(&c, "#leads .accept").await;
     wait_text(&c, "h1", "杭州云帆数据科技有限公司").await;
     assert_eq!(app.store.customer_count().await.expect("count"), 1);
@@ -951,6 +958,63 @@ async fn run_a_campaign_and_read_its_effect(backend: Backend) {
     click(&c, "a[href='/reports/marketing']").await;
     wait_text(&c, "#campaign-table", "冬季客户答谢会").await;
     wait_text(&c, "#channels", "活动").await;
+    c.close().await.expect("close browser");
+    app.cleanup().await;
+}
+
+async fn an_admin_sets_who_sees_personal_fields(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("guanli", "admin", None).await;
+    let api = app.token("guanli_api", "admin", None).await;
+    let marketing = app.token("shichang", "marketing", None).await;
+    let customer = api.customer("字段权限测试有限公司", json!({})).await;
+    let contact = api
+        .post(
+            &format!("/api/v1/customers/{}/contacts", customer["id"]),
+            json!({"name": "赵六", "mobile": "13987654321"}),
+        )
+        .await;
+    let contact: serde_json::Value = contact.json().await.expect("json");
+    let path = format!("/api/v1/contacts/{}", contact["id"]);
+    let before: serde_json::Value = marketing.get(&path).await.json().await.expect("json");
+    assert_eq!(before["mobile"], "139****4321");
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "guanli").await;
+    c.goto(&format!("{base}/admin/roles")).await.expect("goto");
+    wait_text(&c, "h1", "个人信息权限").await;
+    let select = "select[name='contact.mobile'][form='rights-marketing']";
+    assert_eq!(value_of(&c, select).await.as_deref(), Some("masked"));
+    c.execute(
+        &format!("document.querySelector(\"{select}\").value = 'hidden';"),
+        vec![],
+    )
+    .await
+    .expect("choose hidden");
+    click(&c, "#rights-marketing button").await;
+    let saved = || async {
+        let roles: serde_json::Value = api.get("/api/v1/roles").await.json().await.expect("json");
+        roles
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["key"] == "marketing"))
+            .map(|r| r["field_rights"]["contact.mobile"] == "hidden")
+            .unwrap_or(false)
+    };
+    for _ in 0..50 {
+        if saved().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(saved().await, "the right was not saved");
+    c.goto(&format!("{base}/admin/roles")).await.expect("goto");
+    wait_text(&c, "h1", "个人信息权限").await;
+    assert_eq!(value_of(&c, select).await.as_deref(), Some("hidden"));
+    // Marketing no longer sees the mobile at all; the name stays masked.
+    let after: serde_json::Value = marketing.get(&path).await.json().await.expect("json");
+    assert!(after["mobile"].is_null(), "{after}");
+    assert_eq!(after["name"], "赵*");
     c.close().await.expect("close browser");
     app.cleanup().await;
 }

@@ -46,6 +46,8 @@ pub async fn spawn_app_with_mail(
         secure_cookies: false,
         run_jobs: false,
         mail,
+        keyring: None,
+        backups: None,
     })
     .await
     .expect("build app");

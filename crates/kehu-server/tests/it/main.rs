@@ -18,6 +18,7 @@ mod api_imports;
 mod api_intake;
 mod api_overrides;
 mod api_predictions;
+mod api_privacy;
 mod api_records;
 mod api_reports;
 mod api_roles;

@@ -1,0 +1,282 @@
+//! Encryption keys and sealed streams (AES-256-GCM), without I/O.
+//!
+//! Keys live in a key file or the configuration, never in the database. A
+//! [`Keyring`] holds one or more keys: the first (primary) encrypts, all of
+//! them decrypt, so a new key can be put first and the data re-encrypted
+//! while the old key still opens what was not yet. A key is named by its
+//! id (a hash of the key, not the key).
+//!
+//! A sealed stream (backups) is a header and chunks: each chunk is
+//! encrypted on its own with a nonce made of a random prefix, the chunk's
+//! index and a "last" flag, and authenticated together with the header, so
+//! reordered, dropped, truncated or altered chunks and an altered header
+//! are all detected.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+/// The plaintext bytes of one chunk of a sealed stream.
+pub const CHUNK: usize = 1 << 20;
+/// The bytes AES-GCM adds to each chunk.
+pub const TAG: usize = 16;
+const KEY_PREFIX: &str = "kehu-key-v1:";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("line {line} of the key file is not a key (expected kehu-key-v1:BASE64 of 32 bytes)")]
+    BadLine { line: usize },
+    #[error("the key file holds no key")]
+    Empty,
+    #[error("no key with id {0}: the data was encrypted with a key that is not configured")]
+    UnknownKey(String),
+    #[error("the data does not decrypt: it was altered, cut short or encrypted with another key")]
+    Damaged,
+}
+
+/// One AES-256 key.
+#[derive(Clone)]
+pub struct Key {
+    bytes: [u8; 32],
+    id: String,
+}
+
+impl std::fmt::Debug for Key {
+    /// Never the key itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({})", self.id)
+    }
+}
+
+impl Key {
+    pub fn from_bytes(bytes: [u8; 32]) -> Key {
+        let mut h = Sha256::new();
+        h.update(b"kehu-key-id");
+        h.update(bytes);
+        let id = hex::encode(&h.finalize()[..6]);
+        Key { bytes, id }
+    }
+
+    /// `kehu-key-v1:BASE64` (or the bare base64).
+    pub fn parse(text: &str) -> Option<Key> {
+        let b64 = text.trim();
+        let b64 = b64.strip_prefix(KEY_PREFIX).unwrap_or(b64);
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?;
+        let bytes: [u8; 32] = raw.try_into().ok()?;
+        Some(Key::from_bytes(bytes))
+    }
+
+    /// The key as a key-file line.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{KEY_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(self.bytes)
+        )
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&self.bytes.into())
+    }
+
+    /// A keyed hash (HMAC-SHA-256) of `data`, for equality search without
+    /// the clear value.
+    pub fn hmac(&self, data: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.bytes)
+            .expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// The configured keys, primary first.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    keys: Vec<Key>,
+}
+
+impl Keyring {
+    pub fn new(primary: Key) -> Keyring {
+        Keyring {
+            keys: vec![primary],
+        }
+    }
+
+    /// A key file: one key per line, primary first; `#` comments and blank
+    /// lines ignored.
+    pub fn parse(text: &str) -> Result<Keyring, KeyError> {
+        let mut keys = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            keys.push(Key::parse(line).ok_or(KeyError::BadLine { line: i + 1 })?);
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        Ok(Keyring { keys })
+    }
+
+    /// The key file's text.
+    pub fn to_text(&self) -> String {
+        let mut out = String::from(
+            "# kehu encryption keys. The first encrypts; the others still decrypt.\n\
+             # Keep this file out of the database directory's backups and readable only by kehu.\n",
+        );
+        for k in &self.keys {
+            out.push_str(&k.to_line());
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn primary(&self) -> &Key {
+        &self.keys[0]
+    }
+
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    pub fn find(&self, id: &str) -> Result<&Key, KeyError> {
+        self.keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| KeyError::UnknownKey(id.to_string()))
+    }
+
+    /// `new` first, the others after it (a rotation's first step).
+    pub fn with_primary(&self, new: Key) -> Keyring {
+        let id = new.id.clone();
+        let mut keys = vec![new];
+        keys.extend(self.keys.iter().filter(|k| k.id != id).cloned());
+        Keyring { keys }
+    }
+}
+
+/// What a sealed stream's chunks are bound to: the key, a random nonce
+/// prefix and the header bytes (authenticated with every chunk).
+pub struct Sealer<'a> {
+    key: &'a Key,
+    prefix: [u8; 7],
+    header: &'a [u8],
+}
+
+fn nonce(prefix: &[u8; 7], index: u32, last: bool) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[..7].copy_from_slice(prefix);
+    n[7..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = u8::from(last);
+    n
+}
+
+impl<'a> Sealer<'a> {
+    /// `prefix` must be random and never reused with the same key.
+    pub fn new(key: &'a Key, prefix: [u8; 7], header: &'a [u8]) -> Sealer<'a> {
+        Sealer {
+            key,
+            prefix,
+            header,
+        }
+    }
+
+    pub fn seal(&self, index: u32, last: bool, plain: &[u8]) -> Vec<u8> {
+        let n = nonce(&self.prefix, index, last);
+        self.key
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&n),
+                Payload {
+                    msg: plain,
+                    aad: self.header,
+                },
+            )
+            .expect("AES-GCM encrypts any chunk under 64 GiB")
+    }
+
+    pub fn open(&self, index: u32, last: bool, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let n = nonce(&self.prefix, index, last);
+        self.key
+            .cipher()
+            .decrypt(
+                Nonce::from_slice(&n),
+                Payload {
+                    msg: sealed,
+                    aad: self.header,
+                },
+            )
+            .map_err(|_| KeyError::Damaged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> Key {
+        Key::from_bytes([b; 32])
+    }
+
+    #[test]
+    fn key_file_round_trip_and_errors() {
+        let ring = Keyring::new(key(1)).with_primary(key(2));
+        assert_eq!(ring.primary().id(), key(2).id());
+        let text = ring.to_text();
+        let back = Keyring::parse(&text).expect("parse");
+        let ids: Vec<&str> = back.keys().iter().map(Key::id).collect();
+        assert_eq!(ids, [key(2).id(), key(1).id()]);
+        assert!(!text.contains(key(1).id()), "ids are not in the file");
+        assert_eq!(
+            Keyring::parse("# nothing\n\n").unwrap_err(),
+            KeyError::Empty
+        );
+        assert_eq!(
+            Keyring::parse(&format!("{}\nnot-a-key\n", key(1).to_line())).unwrap_err(),
+            KeyError::BadLine { line: 2 }
+        );
+        // 31 bytes is not an AES-256 key.
+        let short = base64::engine::general_purpose::STANDARD.encode([0u8; 31]);
+        assert!(Key::parse(&short).is_none());
+        assert!(format!("{:?}", key(3)).starts_with("Key("));
+        assert!(ring.find("000000000000").is_err());
+    }
+
+    #[test]
+    fn chunks_open_only_as_sealed() {
+        let k = key(7);
+        let header = b"header";
+        let s = Sealer::new(&k, [9; 7], header);
+        let a = s.seal(0, false, b"first");
+        let b = s.seal(1, true, b"second");
+        assert_eq!(s.open(0, false, &a).expect("open"), b"first");
+        assert_eq!(s.open(1, true, &b).expect("open"), b"second");
+        // Reordered, not last when it was, altered, another header, another key.
+        assert!(s.open(1, true, &a).is_err());
+        assert!(s.open(1, false, &b).is_err());
+        let mut bad = a.clone();
+        bad[0] ^= 1;
+        assert!(s.open(0, false, &bad).is_err());
+        assert!(Sealer::new(&k, [9; 7], b"other")
+            .open(0, false, &a)
+            .is_err());
+        assert!(Sealer::new(&key(8), [9; 7], header)
+            .open(0, false, &a)
+            .is_err());
+        assert_eq!(a.len(), 5 + TAG);
+    }
+
+    #[test]
+    fn hmac_is_keyed() {
+        assert_eq!(key(1).hmac(b"13812345678"), key(1).hmac(b"13812345678"));
+        assert_ne!(key(1).hmac(b"13812345678"), key(2).hmac(b"13812345678"));
+    }
+}

@@ -1,0 +1,444 @@
+//! Field-level rights over personal information and how a value is masked.
+//!
+//! Every personal field has a key (`contact.mobile`, …; a custom field with
+//! a mask pattern is personal too, as `cf.KEY`). A role gives each key one
+//! [`FieldAccess`]: hidden, masked, clear or edit. Values leave the server
+//! masked by default; a role with *clear* may reveal them (an explicit,
+//! audited action), and only *edit* may change them. Masking always hides
+//! at least one character, so a masked value never equals the clear one.
+
+use crate::error::Reason;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a role may do with one field, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldAccess {
+    /// Not shown at all (absent in the API, not on pages).
+    Hidden,
+    /// Shown masked (138****5678), never in clear.
+    Masked,
+    /// Shown masked; may be revealed in clear (audited).
+    Clear,
+    /// As `Clear`, and may be changed.
+    Edit,
+}
+
+impl FieldAccess {
+    pub const ALL: [FieldAccess; 4] = [
+        FieldAccess::Hidden,
+        FieldAccess::Masked,
+        FieldAccess::Clear,
+        FieldAccess::Edit,
+    ];
+    pub fn key(self) -> &'static str {
+        match self {
+            FieldAccess::Hidden => "hidden",
+            FieldAccess::Masked => "masked",
+            FieldAccess::Clear => "clear",
+            FieldAccess::Edit => "edit",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            FieldAccess::Hidden => "隐藏",
+            FieldAccess::Masked => "脱敏",
+            FieldAccess::Clear => "可查看明文",
+            FieldAccess::Edit => "可编辑",
+        }
+    }
+    pub fn parse(raw: &str) -> Result<FieldAccess, Reason> {
+        let s = raw.trim();
+        FieldAccess::ALL
+            .into_iter()
+            .find(|a| a.key() == s || a.label_zh() == s)
+            .ok_or_else(|| Reason::UnknownOption {
+                allowed: FieldAccess::ALL
+                    .iter()
+                    .map(|a| a.key().to_string())
+                    .collect(),
+            })
+    }
+    pub fn may_reveal(self) -> bool {
+        self >= FieldAccess::Clear
+    }
+}
+
+/// How a value is masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskKind {
+    /// 138****5678
+    Mobile,
+    /// 010-****5678
+    Landline,
+    /// 110105********002X
+    IdNumber,
+    /// 张*, 张*三
+    Name,
+    /// a***@example.com
+    Email,
+    /// A custom field's pattern.
+    Keep(MaskPattern),
+}
+
+/// A custom field's mask: keep the first and the last so many characters,
+/// star the rest (a bank card: first 0, last 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskPattern {
+    #[serde(default)]
+    pub first: u8,
+    #[serde(default)]
+    pub last: u8,
+}
+
+impl MaskPattern {
+    /// At most 8 kept on each side: a mask must hide something.
+    pub const MAX_KEPT: u8 = 8;
+
+    pub fn check(&self) -> Result<(), Reason> {
+        if self.first > Self::MAX_KEPT || self.last > Self::MAX_KEPT {
+            return Err(Reason::OutOfRange {
+                min: Some("0".into()),
+                max: Some(Self::MAX_KEPT.to_string()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A personal field of the built-in records: key, mask, labels.
+pub struct PersonalField {
+    pub key: &'static str,
+    pub mask: MaskKind,
+    pub label_zh: &'static str,
+    pub label_en: &'static str,
+}
+
+/// The contact fields that are personal information.
+pub const CONTACT_FIELDS: &[PersonalField] = &[
+    PersonalField {
+        key: "contact.name",
+        mask: MaskKind::Name,
+        label_zh: "联系人姓名",
+        label_en: "Contact name",
+    },
+    PersonalField {
+        key: "contact.mobile",
+        mask: MaskKind::Mobile,
+        label_zh: "手机",
+        label_en: "Mobile",
+    },
+    PersonalField {
+        key: "contact.landline",
+        mask: MaskKind::Landline,
+        label_zh: "座机",
+        label_en: "Landline",
+    },
+    PersonalField {
+        key: "contact.email",
+        mask: MaskKind::Email,
+        label_zh: "邮箱",
+        label_en: "E-mail",
+    },
+    PersonalField {
+        key: "contact.id_number",
+        mask: MaskKind::IdNumber,
+        label_zh: "身份证号",
+        label_en: "ID number",
+    },
+];
+
+/// The rights key of every custom field that has no entry of its own.
+pub const CUSTOM_DEFAULT: &str = "cf.*";
+
+/// The rights key of a custom field.
+pub fn custom_key(key: &str) -> String {
+    format!("cf.{key}")
+}
+
+/// A value masked as `kind` says.
+pub fn mask(kind: MaskKind, value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    match kind {
+        MaskKind::Mobile => keep(&chars, 3, 4),
+        MaskKind::Landline => mask_landline(value),
+        MaskKind::IdNumber => keep(&chars, 6, 4),
+        MaskKind::Name => match chars.len() {
+            0 => String::new(),
+            1 | 2 => keep(&chars, 1, 0),
+            _ => keep(&chars, 1, 1),
+        },
+        MaskKind::Email => match value.rsplit_once('@') {
+            Some((local, domain)) => {
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => keep(&chars, 1, 0),
+        },
+        MaskKind::Keep(p) => keep(&chars, p.first as usize, p.last as usize),
+    }
+}
+
+/// The first and last characters kept, the rest starred; a value too
+/// short for that keeps at most a third of it on each side.
+fn keep(chars: &[char], first: usize, last: usize) -> String {
+    let n = chars.len();
+    let (first, last) = if first + last < n {
+        (first, last)
+    } else {
+        (first.min(n / 3), last.min(n / 3))
+    };
+    let mut out: String = chars[..first].iter().collect();
+    out.extend(std::iter::repeat_n('*', n - first - last));
+    out.extend(&chars[n - last..]);
+    out
+}
+
+/// `0571-88001234-12` → `0571-****1234`: the area code kept, the number's
+/// last four, the extension dropped.
+fn mask_landline(value: &str) -> String {
+    let mut parts = value.split('-');
+    let head = parts.next().unwrap_or_default();
+    match parts.next() {
+        Some(number) if !number.is_empty() => {
+            let tail: String = {
+                let c: Vec<char> = number.chars().collect();
+                c[c.len().saturating_sub(4)..].iter().collect()
+            };
+            if number.chars().count() > 4 {
+                format!("{head}-****{tail}")
+            } else {
+                format!("{head}-****")
+            }
+        }
+        _ => {
+            let chars: Vec<char> = value.chars().collect();
+            keep(&chars, 3, 4)
+        }
+    }
+}
+
+/// A role's rights over personal fields, by key. A key without an entry is
+/// hidden (least privilege); custom fields fall back to [`CUSTOM_DEFAULT`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FieldRights(pub BTreeMap<String, FieldAccess>);
+
+impl FieldRights {
+    pub fn access(&self, key: &str) -> FieldAccess {
+        if let Some(a) = self.0.get(key) {
+            return *a;
+        }
+        if key.starts_with("cf.") {
+            if let Some(a) = self.0.get(CUSTOM_DEFAULT) {
+                return *a;
+            }
+        }
+        FieldAccess::Hidden
+    }
+
+    /// How `value` of field `key` (masked as `kind`) is shown: None when
+    /// hidden, in clear only when `reveal` is asked and allowed.
+    pub fn show(&self, key: &str, kind: MaskKind, value: &str, reveal: bool) -> Option<String> {
+        match self.access(key) {
+            FieldAccess::Hidden => None,
+            a if reveal && a.may_reveal() => Some(value.to_string()),
+            _ => Some(mask(kind, value)),
+        }
+    }
+
+    /// A contact value (`key` one of [`CONTACT_FIELDS`]) inside a sentence
+    /// or a list: masked, `***` when hidden.
+    pub fn in_text(&self, key: &str, value: &str) -> String {
+        let kind = CONTACT_FIELDS
+            .iter()
+            .find(|f| f.key == key)
+            .map_or(MaskKind::Keep(MaskPattern { first: 0, last: 0 }), |f| {
+                f.mask
+            });
+        self.show(key, kind, value, false)
+            .unwrap_or_else(|| "***".to_string())
+    }
+
+    /// Every personal field masked: what logs, the audit log and the
+    /// command line's reports show, whoever acted.
+    pub fn all_masked() -> FieldRights {
+        let keys = CONTACT_FIELDS
+            .iter()
+            .map(|f| f.key)
+            .chain(std::iter::once(CUSTOM_DEFAULT));
+        FieldRights(keys.map(|k| (k.to_string(), FieldAccess::Masked)).collect())
+    }
+
+    /// The preset rights of a preset role (unknown roles: none).
+    pub fn preset(role: &str) -> FieldRights {
+        use FieldAccess::{Clear, Edit, Hidden, Masked};
+        // name, mobile, landline, email, id number, custom fields
+        let row: [FieldAccess; 6] = match role {
+            "admin" | "sales_manager" | "sales_rep" => [Edit; 6],
+            "service" => [Clear, Clear, Clear, Clear, Masked, Masked],
+            "marketing" | "management" => [Masked, Masked, Masked, Masked, Hidden, Masked],
+            _ => [Hidden; 6],
+        };
+        let keys = CONTACT_FIELDS
+            .iter()
+            .map(|f| f.key)
+            .chain(std::iter::once(CUSTOM_DEFAULT));
+        FieldRights(keys.map(str::to_string).zip(row).collect())
+    }
+
+    /// Rights as sent by an admin: known keys (`contact.*`, `cf.KEY`,
+    /// `cf.*`) and accesses; errors name the key.
+    pub fn parse(
+        raw: &BTreeMap<String, String>,
+        custom_keys: &[String],
+    ) -> Result<FieldRights, crate::error::ValidationErrors> {
+        let mut errors = crate::error::ValidationErrors::default();
+        let mut out = BTreeMap::new();
+        for (k, v) in raw {
+            let known = CONTACT_FIELDS.iter().any(|f| f.key == k)
+                || k == CUSTOM_DEFAULT
+                || k.strip_prefix("cf.")
+                    .is_some_and(|c| custom_keys.iter().any(|x| x == c));
+            if !known {
+                errors.push(k, Reason::UnknownField);
+                continue;
+            }
+            match FieldAccess::parse(v) {
+                Ok(a) => {
+                    out.insert(k.clone(), a);
+                }
+                Err(r) => errors.push(k, r),
+            }
+        }
+        errors.into_result()?;
+        Ok(FieldRights(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        let p = |first, last| MaskKind::Keep(MaskPattern { first, last });
+        let cases = [
+            (MaskKind::Mobile, "13812345678", "138****5678"),
+            (MaskKind::Mobile, "1381234", "13***34"),
+            (MaskKind::Landline, "010-62345678", "010-****5678"),
+            (MaskKind::Landline, "0571-88001234-123", "0571-****1234"),
+            (MaskKind::Landline, "400-8208820", "400-****8820"),
+            (MaskKind::Landline, "010-123", "010-****"),
+            (MaskKind::Landline, "62345678", "623*5678"),
+            (
+                MaskKind::IdNumber,
+                "11010519491231002X",
+                "110105********002X",
+            ),
+            (MaskKind::IdNumber, "110105491231002", "110105*****1002"),
+            (MaskKind::Name, "张三", "张*"),
+            (MaskKind::Name, "张小三", "张*三"),
+            (MaskKind::Name, "欧阳娜娜", "欧**娜"),
+            (MaskKind::Name, "王", "*"),
+            (MaskKind::Name, "", ""),
+            (MaskKind::Email, "alice@example.com", "a***@example.com"),
+            (MaskKind::Email, "b@x.cn", "b***@x.cn"),
+            (MaskKind::Email, "@x.cn", "***@x.cn"),
+            (p(0, 4), "6222020200112233", "************2233"),
+            (p(3, 0), "ABCDEFG", "ABC****"),
+            (p(8, 8), "1234", "1**4"),
+            (p(0, 0), "secret", "******"),
+        ];
+        for (kind, value, want) in cases {
+            assert_eq!(mask(kind, value), want, "{kind:?} {value}");
+        }
+    }
+
+    #[test]
+    fn a_masked_value_never_equals_the_clear_one() {
+        let kinds = [
+            MaskKind::Mobile,
+            MaskKind::Landline,
+            MaskKind::IdNumber,
+            MaskKind::Name,
+            MaskKind::Email,
+            MaskKind::Keep(MaskPattern { first: 8, last: 8 }),
+        ];
+        for kind in kinds {
+            for value in ["1", "12", "ab", "a-b", "010-1", "x@y", "13812345678"] {
+                assert_ne!(mask(kind, value), value, "{kind:?} {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn rights_by_role_and_reveal() {
+        let cases = [
+            ("sales_rep", "contact.mobile", false, Some("138****5678")),
+            ("sales_rep", "contact.mobile", true, Some("13812345678")),
+            ("service", "contact.mobile", true, Some("13812345678")),
+            ("marketing", "contact.mobile", true, Some("138****5678")),
+            ("marketing", "contact.id_number", false, None),
+            ("auditor", "contact.mobile", false, None),
+            ("management", "cf.bank_card", true, Some("138****5678")),
+            ("nobody", "contact.mobile", true, None),
+        ];
+        for (role, key, reveal, want) in cases {
+            let kind = if key == "cf.bank_card" {
+                MaskKind::Keep(MaskPattern { first: 3, last: 4 })
+            } else {
+                MaskKind::Mobile
+            };
+            assert_eq!(
+                FieldRights::preset(role)
+                    .show(key, kind, "13812345678", reveal)
+                    .as_deref(),
+                want,
+                "{role} {key} reveal={reveal}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_in_text() {
+        let r = FieldRights::preset("marketing");
+        assert_eq!(r.in_text("contact.name", "张小三"), "张*三");
+        assert_eq!(r.in_text("contact.id_number", "11010519491231002X"), "***");
+        assert_eq!(r.in_text("contact.mobile", "13812345678"), "138****5678");
+    }
+
+    #[test]
+    fn custom_fields_fall_back_to_the_default_entry() {
+        let mut r = FieldRights::preset("service");
+        assert_eq!(r.access("cf.anything"), FieldAccess::Masked);
+        r.0.insert("cf.vip".into(), FieldAccess::Clear);
+        assert_eq!(r.access("cf.vip"), FieldAccess::Clear);
+        assert_eq!(r.access("contact.unknown"), FieldAccess::Hidden);
+    }
+
+    #[test]
+    fn parse_names_the_bad_key() {
+        let raw: BTreeMap<String, String> = [
+            ("contact.mobile".to_string(), "clear".to_string()),
+            ("contact.shoe_size".to_string(), "clear".to_string()),
+            ("cf.vip".to_string(), "可编辑".to_string()),
+            ("contact.email".to_string(), "sometimes".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let e = FieldRights::parse(&raw, &["vip".to_string()]).expect_err("bad");
+        let fields: Vec<_> = e.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["contact.email", "contact.shoe_size"]);
+        let ok = FieldRights::parse(
+            &[("cf.vip".to_string(), "可编辑".to_string())]
+                .into_iter()
+                .collect(),
+            &["vip".to_string()],
+        )
+        .expect("ok");
+        assert_eq!(ok.access("cf.vip"), FieldAccess::Edit);
+    }
+}

@@ -1,0 +1,439 @@
+//! Personal fields on their way out and in: masked (or hidden) for the
+//! reader's role before anything is rendered or serialized, revealed in
+//! clear only on an explicit, audited request, and changed only by roles
+//! with the edit right. The rules themselves are in `kehu_core::privacy`.
+
+use crate::api::dto::{ContactOut, InteractionOut, OrderOut};
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+use kehu_core::contact::ContactData;
+use kehu_core::custom_field::CustomFieldDef;
+use kehu_core::privacy::{FieldAccess, FieldRights, MaskKind, CONTACT_FIELDS};
+use kehu_core::{Reason, ValidationErrors};
+use kehu_store::model::Contact;
+use serde_json::{json, Value};
+
+/// A record type as the API sends it, with the personal fields it holds.
+pub trait Personal: serde::Serialize {
+    /// Its audit and reveal name (`contact`).
+    const KIND: &'static str;
+    /// (JSON field, rights key, mask) of each personal field.
+    const FIELDS: &'static [(&'static str, &'static str, MaskKind)];
+    fn id(&self) -> i64;
+    /// Masks or hides its personal fields for `rights`; in clear where
+    /// `reveal` is asked and allowed.
+    fn protect(&mut self, rights: &FieldRights, reveal: bool);
+}
+
+fn show(rights: &FieldRights, key: &str, kind: MaskKind, v: &mut Option<String>, reveal: bool) {
+    *v = v
+        .take()
+        .and_then(|value| rights.show(key, kind, &value, reveal));
+}
+
+impl Personal for ContactOut {
+    const KIND: &'static str = "contact";
+    const FIELDS: &'static [(&'static str, &'static str, MaskKind)] = &[
+        ("name", "contact.name", MaskKind::Name),
+        ("mobile", "contact.mobile", MaskKind::Mobile),
+        ("landline", "contact.landline", MaskKind::Landline),
+        ("email", "contact.email", MaskKind::Email),
+        ("id_number", "contact.id_number", MaskKind::IdNumber),
+    ];
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn protect(&mut self, rights: &FieldRights, reveal: bool) {
+        let values = [
+            &mut self.name,
+            &mut self.mobile,
+            &mut self.landline,
+            &mut self.email,
+            &mut self.id_number,
+        ];
+        for ((_, key, kind), v) in Self::FIELDS.iter().zip(values) {
+            show(rights, key, *kind, v, reveal);
+        }
+    }
+}
+
+/// Records without personal fields pass unchanged.
+macro_rules! impersonal {
+    ($($t:ty = $kind:literal),*) => {$(
+        impl Personal for $t {
+            const KIND: &'static str = $kind;
+            const FIELDS: &'static [(&'static str, &'static str, MaskKind)] = &[];
+            fn id(&self) -> i64 { self.id }
+            fn protect(&mut self, _: &FieldRights, _: bool) {}
+        }
+    )*};
+}
+impersonal!(OrderOut = "order", InteractionOut = "interaction");
+
+/// Whether `user` may reveal at least one of `T`'s personal fields.
+pub fn may_reveal_any<T: Personal>(user: &CurrentUser) -> bool {
+    T::FIELDS
+        .iter()
+        .any(|(_, key, _)| user.actor.fields.access(key).may_reveal())
+}
+
+/// The JSON names of `T`'s personal fields that `user` sees at all.
+pub fn visible_fields<T: Personal>(user: &CurrentUser) -> Vec<&'static str> {
+    T::FIELDS
+        .iter()
+        .filter(|(_, key, _)| user.actor.fields.access(key) != FieldAccess::Hidden)
+        .map(|(field, _, _)| *field)
+        .collect()
+}
+
+/// `reveal=true` taken from a query; refused when the reader may reveal
+/// none of `T`'s fields.
+pub fn reveal_param<T: Personal>(
+    user: &CurrentUser,
+    q: &mut crate::api::QueryPairs,
+) -> Result<bool, ApiError> {
+    if !q.take_flag("reveal") {
+        return Ok(false);
+    }
+    if !may_reveal_any::<T>(user) {
+        return Err(ApiError::Refused {
+            zh: "您的角色不能查看这些个人信息的明文".into(),
+            en: "your role may not see these personal fields in clear".into(),
+        });
+    }
+    Ok(true)
+}
+
+/// Masks `records` for `user`; when revealed, records who saw which fields
+/// of which records (never the values).
+pub fn protect_all<T: Personal>(
+    state: &AppState,
+    user: &CurrentUser,
+    records: &mut [T],
+    reveal: bool,
+) {
+    for r in records.iter_mut() {
+        r.protect(&user.actor.fields, reveal);
+    }
+    if reveal && !records.is_empty() {
+        let fields: Vec<&str> = T::FIELDS
+            .iter()
+            .filter(|(_, key, _)| user.actor.fields.access(key).may_reveal())
+            .map(|(_, key, _)| *key)
+            .collect();
+        let ids: Vec<i64> = records.iter().map(Personal::id).collect();
+        let target = match ids.as_slice() {
+            [one] => format!("{}:{one}", T::KIND),
+            _ => format!("{}s", T::KIND),
+        };
+        state.audit(
+            Some(user),
+            &format!("{}.reveal", T::KIND),
+            target,
+            json!({"ids": ids, "fields": fields}),
+        );
+    }
+}
+
+/// Filtering or sorting a list on a personal field would let a reader who
+/// may not see it in clear test guesses: refused unless they may.
+pub fn check_list_query<T: Personal>(
+    user: &CurrentUser,
+    pairs: &[(String, String)],
+) -> Result<(), ApiError> {
+    for (field, key, _) in T::FIELDS {
+        if user.actor.fields.access(key).may_reveal() {
+            continue;
+        }
+        let named = pairs.iter().any(|(k, v)| {
+            k.split('.').next() == Some(*field)
+                || k == "sort"
+                    && v.split(',')
+                        .any(|s| s.trim().trim_start_matches(['-', '+']) == *field)
+        });
+        if named {
+            return Err(ApiError::Refused {
+                zh: format!("不能按 {field} 筛选或排序：您的角色不能查看它的明文"),
+                en: format!("cannot filter or sort on {field}: your role may not see it in clear"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The personal values of a contact as written, in `CONTACT_FIELDS` order.
+pub fn data_values(d: &ContactData) -> [Option<&str>; 5] {
+    [
+        Some(d.name.as_str()).filter(|n| !n.is_empty()),
+        d.mobile.as_deref(),
+        d.landline.as_deref(),
+        d.email.as_deref(),
+        d.id_number.as_deref(),
+    ]
+}
+
+/// The personal values of a stored contact, in `CONTACT_FIELDS` order.
+pub fn record_values(c: &Contact) -> [Option<&str>; 5] {
+    [
+        Some(c.name.as_str()).filter(|n| !n.is_empty()),
+        c.mobile.as_deref(),
+        c.landline.as_deref(),
+        c.email.as_deref(),
+        c.id_number.as_deref(),
+    ]
+}
+
+/// A new contact (on a form whose fields start with `field_prefix`) or a
+/// change to `before`: every personal field it sets or changes needs the
+/// edit right.
+pub fn check_contact_write(
+    user: &CurrentUser,
+    before: Option<&Contact>,
+    after: &ContactData,
+    field_prefix: &str,
+) -> Result<(), ValidationErrors> {
+    check_write(
+        user,
+        before.map(record_values),
+        data_values(after),
+        field_prefix,
+    )
+}
+
+/// A write that changes a personal field needs the edit right on it; the
+/// error names every such field (`field_prefix` + JSON name).
+pub fn check_write(
+    user: &CurrentUser,
+    before: Option<[Option<&str>; 5]>,
+    after: [Option<&str>; 5],
+    field_prefix: &str,
+) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    for (i, f) in CONTACT_FIELDS.iter().enumerate() {
+        let old = before.and_then(|b| b[i]);
+        if old != after[i] && user.actor.fields.access(f.key) != FieldAccess::Edit {
+            let json_name = f.key.trim_start_matches("contact.");
+            errors.push(format!("{field_prefix}{json_name}"), Reason::NotEditable);
+        }
+    }
+    errors.into_result()
+}
+
+/// The audit detail of a changed record: the fields that differ, personal
+/// ones masked (a change hidden by the mask still shows as changed).
+pub fn masked_changes<T: Personal + Clone>(before: &T, after: &T) -> Value {
+    let mut changed = crate::audit::changes(before, after);
+    if let Value::Object(map) = &mut changed {
+        for (field, _, kind) in T::FIELDS {
+            if let Some(Value::Array(pair)) = map.get_mut(*field) {
+                for v in pair.iter_mut() {
+                    if let Value::String(s) = v {
+                        *v = Value::String(kehu_core::privacy::mask(*kind, s));
+                    }
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// A record as the audit log keeps it: personal fields masked.
+pub fn for_log<T: Personal + Clone>(record: &T) -> Value {
+    let mut r = record.clone();
+    r.protect(&FieldRights::all_masked(), false);
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+/// The personal fields a role's rights name: the contact fields, every
+/// custom field with a mask, and the default of the other custom fields —
+/// (rights key, Chinese label, English label).
+pub async fn rights_columns(state: &AppState) -> Result<Vec<(String, String, String)>, ApiError> {
+    let mut columns: Vec<(String, String, String)> = CONTACT_FIELDS
+        .iter()
+        .map(|f| {
+            (
+                f.key.to_string(),
+                f.label_zh.to_string(),
+                f.label_en.to_string(),
+            )
+        })
+        .collect();
+    for d in state.store.custom_field_defs().await? {
+        if d.personal().is_some() {
+            columns.push((
+                kehu_core::privacy::custom_key(&d.key),
+                d.label.clone(),
+                d.label.clone(),
+            ));
+        }
+    }
+    columns.push((
+        kehu_core::privacy::CUSTOM_DEFAULT.to_string(),
+        "其他自定义字段".to_string(),
+        "Other custom fields".to_string(),
+    ));
+    Ok(columns)
+}
+
+/// Replaces a role's rights over personal fields (admins only; audited
+/// with the rights before and after). Takes effect on the next request.
+pub async fn set_role_field_rights(
+    state: &AppState,
+    user: &CurrentUser,
+    role: &str,
+    raw: &std::collections::BTreeMap<String, String>,
+) -> Result<FieldRights, ApiError> {
+    user.require(kehu_core::role::Permission::UserAdmin)?;
+    if !state.store.roles().await?.iter().any(|r| r.key == role) {
+        return Err(ApiError::NotFound);
+    }
+    let custom: Vec<String> = state
+        .store
+        .custom_field_defs()
+        .await?
+        .into_iter()
+        .map(|d| d.key)
+        .collect();
+    let rights = FieldRights::parse(raw, &custom)?;
+    let before = state.store.set_field_rights(role, &rights).await?;
+    state.audit(
+        Some(user),
+        "role.field_rights",
+        format!("role:{role}"),
+        json!({"before": before, "after": rights}),
+    );
+    Ok(rights)
+}
+
+/// A custom value as text (what a mask reads).
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Masks (or removes, when hidden) the personal custom fields of a
+/// customer's `custom_fields` for `rights`; in clear where `reveal` is asked
+/// and allowed. Returns the keys shown in clear.
+pub fn protect_custom(
+    defs: &[CustomFieldDef],
+    rights: &FieldRights,
+    values: &mut serde_json::Map<String, Value>,
+    reveal: bool,
+) -> Vec<String> {
+    let mut revealed = Vec::new();
+    for d in defs {
+        let Some(kind) = d.personal() else { continue };
+        let Some(v) = values.get(&d.key) else {
+            continue;
+        };
+        let key = kehu_core::privacy::custom_key(&d.key);
+        match rights.show(&key, kind, &value_text(v), reveal) {
+            None => {
+                values.remove(&d.key);
+            }
+            Some(_) if reveal && rights.access(&key).may_reveal() => revealed.push(key),
+            Some(shown) => {
+                values.insert(d.key.clone(), Value::String(shown));
+            }
+        }
+    }
+    revealed
+}
+
+/// A customer's personal custom fields changed by a write need the edit
+/// right (errors name `custom_fields.KEY`).
+pub fn check_custom_write(
+    user: &CurrentUser,
+    defs: &[CustomFieldDef],
+    before: Option<&serde_json::Map<String, Value>>,
+    after: &serde_json::Map<String, Value>,
+) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    for d in defs.iter().filter(|d| d.personal().is_some()) {
+        let old = before.and_then(|b| b.get(&d.key));
+        let access = user
+            .actor
+            .fields
+            .access(&kehu_core::privacy::custom_key(&d.key));
+        if old != after.get(&d.key) && access != FieldAccess::Edit {
+            errors.push(format!("custom_fields.{}", d.key), Reason::NotEditable);
+        }
+    }
+    errors.into_result()
+}
+
+/// A form that cannot show a personal custom field the user may not edit
+/// leaves it blank: the stored value is kept.
+pub fn keep_uneditable_custom(
+    user: &CurrentUser,
+    defs: &[CustomFieldDef],
+    stored: &serde_json::Map<String, Value>,
+    input: &mut serde_json::Map<String, Value>,
+) {
+    for d in defs.iter().filter(|d| d.personal().is_some()) {
+        let access = user
+            .actor
+            .fields
+            .access(&kehu_core::privacy::custom_key(&d.key));
+        if access != FieldAccess::Edit {
+            match stored.get(&d.key) {
+                Some(v) => input.insert(d.key.clone(), v.clone()),
+                None => input.remove(&d.key),
+            };
+        }
+    }
+}
+
+/// The personal custom fields inside an audit detail's `custom_fields`
+/// change, masked.
+pub fn mask_custom_in_changes(defs: &[CustomFieldDef], changed: &mut Value) {
+    let Some(Value::Array(pair)) = changed.get_mut("custom_fields") else {
+        return;
+    };
+    for side in pair.iter_mut() {
+        if let Value::Object(map) = side {
+            protect_custom(defs, &FieldRights::all_masked(), map, false);
+        }
+    }
+}
+
+/// A customer's personal custom fields for its edit form: in clear where
+/// the user may edit them (recorded as a reveal), masked or left out
+/// otherwise (the update keeps those as stored).
+pub fn reveal_for_editing(
+    state: &AppState,
+    user: &CurrentUser,
+    defs: &[CustomFieldDef],
+    customer_id: i64,
+    values: &mut serde_json::Map<String, Value>,
+) {
+    let editing = FieldRights(
+        user.actor
+            .fields
+            .0
+            .iter()
+            .map(|(k, a)| {
+                (
+                    k.clone(),
+                    if *a == FieldAccess::Clear {
+                        FieldAccess::Masked
+                    } else {
+                        *a
+                    },
+                )
+            })
+            .collect(),
+    );
+    let revealed = protect_custom(defs, &editing, values, true);
+    if !revealed.is_empty() {
+        state.audit(
+            Some(user),
+            "customer.reveal",
+            format!("customer:{customer_id}"),
+            json!({"fields": revealed, "purpose": "edit"}),
+        );
+    }
+}
