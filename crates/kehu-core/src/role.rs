@@ -49,10 +49,13 @@ pub enum Permission {
     AuditRead,
     /// Create marketing campaigns and record whom they touched.
     CampaignManage,
+    /// Handle data-subject requests: find a person, export and erase their
+    /// personal data, withdraw consents, set retention periods.
+    PersonalData,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::CustomerRead,
         Permission::CustomerCreate,
         Permission::CustomerUpdate,
@@ -72,6 +75,7 @@ impl Permission {
         Permission::TagMerge,
         Permission::AuditRead,
         Permission::CampaignManage,
+        Permission::PersonalData,
     ];
 }
 
@@ -155,6 +159,7 @@ pub const ROLE_PRESETS: &[RolePreset] = &[
             (P::TagVerify, S::All),
             (P::TagMerge, S::All),
             (P::CampaignManage, S::All),
+            (P::PersonalData, S::All),
         ],
     },
     RolePreset {
@@ -297,6 +302,11 @@ mod tests {
             ("marketing", P::TagMerge, other_team, true),
             ("marketing", P::TagVerify, other_team, true),
             ("management", P::TagAssign, mine, false),
+            // Data-subject requests: admins only.
+            ("admin", P::PersonalData, other_team, true),
+            ("sales_manager", P::PersonalData, mine, false),
+            ("service", P::PersonalData, mine, false),
+            ("auditor", P::PersonalData, mine, false),
         ];
         for (role, perm, (owner, team), want) in cases {
             let a = actor(role, 1, "华东一组");

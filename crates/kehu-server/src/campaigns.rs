@@ -72,6 +72,8 @@ pub struct TouchResult {
     pub customers: usize,
     /// Newly touched; the others had been touched by the campaign already.
     pub added: u64,
+    /// Left out: every consent they gave is withdrawn.
+    pub consent_withdrawn: usize,
     pub campaign: i64,
 }
 
@@ -155,6 +157,17 @@ pub async fn touch(
             },
         ));
     }
+    // Marketing needs consent: customers who withdrew all of theirs are left out.
+    let withdrawn: std::collections::HashSet<i64> = state
+        .store
+        .consent_withdrawn(&customers)
+        .await?
+        .into_iter()
+        .collect();
+    let customers: Vec<i64> = customers
+        .into_iter()
+        .filter(|c| !withdrawn.contains(c))
+        .collect();
     let added = state
         .store
         .add_touches(id, &customers, touched_on, user.user.id)
@@ -168,6 +181,7 @@ pub async fn touch(
     Ok(TouchResult {
         customers: customers.len(),
         added,
+        consent_withdrawn: withdrawn.len(),
         campaign: id,
     })
 }

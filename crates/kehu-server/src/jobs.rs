@@ -177,6 +177,14 @@ pub const JOBS: &[JobDef] = &[
         after: None,
     },
     JobDef {
+        name: RETENTION_JOB,
+        label_zh: "保存期限清理",
+        label_en: "Retention clean-up",
+        cadence: Cadence::Daily,
+        lease_minutes: 30,
+        after: None,
+    },
+    JobDef {
         name: "sessions",
         label_zh: "过期会话清理",
         label_en: "Expired-session cleanup",
@@ -187,6 +195,8 @@ pub const JOBS: &[JobDef] = &[
 ];
 
 pub const STRATEGY_TASKS_JOB: &str = "strategy_tasks";
+/// Deletes what has outlived its retention period (`/admin/privacy`).
+pub const RETENTION_JOB: &str = "retention";
 pub const CLASS_CHANGE_JOB: &str = kehu_store::tasks::CLASS_CHANGE_JOB;
 pub const COMPLAINT_JOB: &str = kehu_store::tasks::COMPLAINT_JOB;
 
@@ -359,6 +369,18 @@ async fn work(
         crate::backups::BACKUP_JOB => {
             let r = crate::backups::run(state).await?;
             (serde_json::to_value(r).unwrap_or_default(), None)
+        }
+        RETENTION_JOB => {
+            let deleted = store.apply_retention(now).await?;
+            if deleted.iter().any(|(_, n)| *n > 0) {
+                state.audit(None, "retention.apply", "retention".into(), json!(deleted));
+            }
+            (
+                json!(deleted
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>()),
+                None,
+            )
         }
         "sessions" => {
             store.delete_expired_sessions(now).await?;

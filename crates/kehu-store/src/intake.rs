@@ -440,19 +440,7 @@ impl Store {
                 "SELECT id, customer_id, contact_id, purpose, purpose_version, channel, given_at, lead_id, withdrawn_at \
                  FROM consents WHERE customer_id = $1 ORDER BY id DESC",
                 args![customer_id],
-                |r: &dyn RowGet| {
-                    Ok(Consent {
-                        id: r.int("id")?,
-                        customer_id: r.int("customer_id")?,
-                        contact_id: r.opt_int("contact_id")?,
-                        purpose: r.text("purpose")?,
-                        purpose_version: r.int("purpose_version")?,
-                        channel: r.text("channel")?,
-                        given_at: r.time("given_at")?,
-                        lead_id: r.opt_int("lead_id")?,
-                        withdrawn_at: r.opt_time("withdrawn_at")?,
-                    })
-                },
+                decode_consent,
             )
             .await
     }
@@ -471,4 +459,18 @@ async fn pending(tx: &mut crate::db::Tx, id: i64) -> Result<Lead, StoreError> {
         )));
     }
     Ok(lead)
+}
+
+pub(crate) fn decode_consent(r: &dyn RowGet) -> Result<Consent, sqlx::Error> {
+    Ok(Consent {
+        id: r.int("id")?,
+        customer_id: r.int("customer_id")?,
+        contact_id: r.opt_int("contact_id")?,
+        purpose: r.text("purpose")?,
+        purpose_version: r.int("purpose_version")?,
+        channel: r.text("channel")?,
+        given_at: r.time("given_at")?,
+        lead_id: r.opt_int("lead_id")?,
+        withdrawn_at: r.opt_time("withdrawn_at")?,
+    })
 }

@@ -25,6 +25,7 @@ pub mod migrate;
 pub mod model;
 pub mod overrides;
 pub mod predictions;
+pub mod privacy;
 pub mod report_schedules;
 pub mod reports;
 pub mod schemes;

@@ -47,6 +47,8 @@ enum DataStep {
     TagRights,
     /// The preset rights over personal fields for the roles still as preset.
     FieldRights,
+    /// The right to handle data-subject requests, for admins still as preset.
+    PersonalDataRights,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -211,6 +213,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0023_field_rights.sql"),
         data: DataStep::FieldRights,
     },
+    Migration {
+        version: 24,
+        name: "retention",
+        sqlite: include_str!("../migrations/sqlite/0024_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0024_retention.sql"),
+        data: DataStep::PersonalDataRights,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -301,6 +310,9 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
                 }
             }
             Ok(())
+        }
+        DataStep::PersonalDataRights => {
+            grant_preset(tx, "admin", kehu_core::role::Permission::PersonalData).await
         }
         DataStep::FieldRights => {
             for preset in ROLE_PRESETS {

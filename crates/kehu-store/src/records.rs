@@ -20,7 +20,7 @@ orders.notes, orders.version, orders.created_at, orders.updated_at";
 const INTERACTION_COLUMNS: &str = "interactions.id, interactions.customer_id, interactions.kind, interactions.occurred_on, interactions.summary, \
 interactions.severity, interactions.status, interactions.satisfaction, interactions.user_id, interactions.version, interactions.created_at, interactions.updated_at";
 
-fn decode_contact(r: &dyn RowGet) -> Result<Contact, sqlx::Error> {
+pub(crate) fn decode_contact(r: &dyn RowGet) -> Result<Contact, sqlx::Error> {
     Ok(Contact {
         id: r.int("id")?,
         customer_id: r.int("customer_id")?,

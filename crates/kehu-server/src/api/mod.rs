@@ -11,6 +11,7 @@ pub mod duplicates;
 pub mod imports;
 pub mod intake;
 pub mod meta;
+pub mod privacy;
 pub mod records;
 pub mod reports;
 pub mod schemes;
@@ -236,6 +237,15 @@ pub fn router() -> Router<AppState> {
             "/industries",
             get(meta::list_industries).put(meta::set_industries),
         )
+        .route("/privacy/people", post(privacy::search))
+        .route(
+            "/privacy/retention",
+            get(privacy::retention).put(privacy::set_retention),
+        )
+        .route("/contacts/{id}/personal-data", get(privacy::export))
+        .route("/contacts/{id}/erase", post(privacy::erase))
+        .route("/customers/{id}/consents", get(privacy::consents))
+        .route("/consents/{id}/withdraw", post(privacy::withdraw))
         .route("/roles", get(meta::list_roles))
         .route("/roles/{key}/field-rights", put(meta::set_field_rights))
         .route("/users", get(users::list).post(users::create))

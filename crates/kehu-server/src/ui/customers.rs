@@ -950,6 +950,7 @@ async fn render_detail(
             serde_json::json!({ "fields": revealed_custom }),
         );
     }
+    let consents = state.store.consents_of(c.id).await?;
     let reveal_contacts = reveal && crate::privacy::may_reveal_any::<ContactOut>(&page.user);
     let mut contacts: Vec<ContactOut> = contacts.into_iter().map(ContactOut::from).collect();
     crate::privacy::protect_all(state, &page.user, &mut contacts, reveal_contacts);
@@ -1210,6 +1211,12 @@ async fn render_detail(
         facts,
         contacts => contacts.iter().map(|p| context! { name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), id_number => p.id_number.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
         can_reveal => can_reveal,
+        consents => consents.iter().map(|k| context! {
+            id => k.id, purpose => k.purpose.clone(), version => k.purpose_version, channel => k.channel.clone(),
+            given => k.given_at.format("%Y-%m-%d %H:%M").to_string(),
+            withdrawn => k.withdrawn_at.map(|w| w.format("%Y-%m-%d %H:%M").to_string()),
+        }).collect::<Vec<_>>(),
+        can_withdraw_consent => may(Permission::CustomerUpdate) || may(Permission::PersonalData),
         revealed => reveal,
         contact_columns => crate::privacy::visible_fields::<ContactOut>(&page.user),
         orders => orders_page.items.iter().map(|o| context! { ordered_on => o.ordered_on.to_string(), order_no => o.order_no.clone(), product_line => o.product_line.clone(), amount => Fen::new(o.amount_fen).map(|f| f.yuan_string()).unwrap_or_default() }).collect::<Vec<_>>(),

@@ -16,6 +16,7 @@ mod duplicates;
 mod forms;
 mod imports;
 mod intake;
+mod privacy;
 mod reports;
 mod schedules;
 mod schemes;
@@ -184,6 +185,10 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}/undo", post(imports::undo))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/roles", get(admin::roles))
+        .route("/admin/privacy", get(privacy::page).post(privacy::search))
+        .route("/admin/privacy/retention", post(privacy::set_retention))
+        .route("/contacts/{id}/erase", post(privacy::erase))
+        .route("/consents/{id}/withdraw", post(privacy::withdraw))
         .route("/admin/roles/{key}/fields", post(admin::set_role_fields))
         .route("/admin/users/{id}/toggle", post(admin::toggle_user))
         .route(
@@ -235,6 +240,7 @@ impl Templates {
             "admin/fields.html",
             "admin/users.html",
             "admin/roles.html",
+            "admin/privacy.html",
             "tags/catalogue.html",
             "tags/segments.html",
             "tags/queue.html",
@@ -380,6 +386,7 @@ impl Page {
             nav,
             can_admin_fields => self.user.actor.grants.has(Permission::CustomFieldAdmin),
             can_admin_users => self.user.actor.grants.has(Permission::UserAdmin),
+            can_personal_data => self.user.actor.grants.has(Permission::PersonalData),
             can_approve_rules => self.user.actor.grants.has(Permission::RuleApprove),
             can_edit_forms => crate::intake::may_edit_forms(&self.user),
             can_review_leads => crate::intake::may_review(&self.user),

@@ -9,7 +9,7 @@ use kehu_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(personal_fields_by_role);
+both_backends!(personal_fields_by_role, data_subject_requests);
 
 const MOBILE: &str = "13812345678";
 const EMAIL: &str = "zhang.xiaosan@example.com";
@@ -240,6 +240,311 @@ async fn personal_fields_by_role(backend: Backend) {
         updates.contains("************2233") && !updates.contains("6222020200112233"),
         "{updates}"
     );
+
+    app.cleanup().await;
+}
+
+/// A person's requests (PIPL Art. 44–47): found by their mobile (POST, no
+/// personal data in URLs), their data exported in clear, a consent
+/// withdrawn (marketing then leaves the customer out), the person erased
+/// everywhere they were kept in clear while the company stays; retention
+/// periods checked, saved and enforced by the daily job.
+async fn data_subject_requests(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("dpo", "admin", None).await;
+    let rep = app.token("rep2", "sales_rep", Some("华东一组")).await;
+    let marketing = app.token("mkt2", "marketing", None).await;
+    let auditor = app.token("audit2", "auditor", None).await;
+
+    // The person came in through a web form and was accepted as a customer.
+    ok_json(
+        admin
+            .post(
+                "/api/v1/intake-forms",
+                json!({"slug": "dsr", "title": "咨询", "fields": ["contact.mobile", "contact.email"],
+                       "purpose": "用于就您的咨询与您联系。", "owner_id": admin.user_id}),
+            )
+            .await,
+    )
+    .await;
+    let submit = |values: Value| {
+        let url = format!("{}/api/v1/public/forms/dsr", app.base);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({"values": values, "consent": true}))
+                .send()
+                .await
+                .expect("submit")
+        }
+    };
+    let r = submit(
+        json!({"name": "杭州隐私科技有限公司", "contact.name": "李小红",
+                          "contact.mobile": "139 0000 1111", "contact.email": "Li.XH@Example.com"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let leads = ok_json(admin.get("/api/v1/leads").await).await;
+    let lead = leads["leads"][0]["id"].clone();
+    let accepted = ok_json(
+        admin
+            .post(&format!("/api/v1/leads/{lead}/accept"), json!({}))
+            .await,
+    )
+    .await;
+    let cid = accepted["customer_id"].as_i64().expect("customer");
+    let other = rep.customer("无关客户有限公司", json!({})).await;
+    let other_id = other["id"].as_i64().expect("id");
+    ok_json(
+        rep.post(
+            &format!("/api/v1/customers/{other_id}/contacts"),
+            json!({"name": "王五", "mobile": "13700002222"}),
+        )
+        .await,
+    )
+    .await;
+
+    // Finding the person: admins only, by value, checked like any input.
+    problem(
+        rep.post("/api/v1/privacy/people", json!({"mobile": "13900001111"}))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let p = problem(
+        admin.post("/api/v1/privacy/people", json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "name");
+    let p = problem(
+        admin
+            .post("/api/v1/privacy/people", json!({"mobile": "12345"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p), ("mobile".into(), "mobile_format".into()));
+    let found = ok_json(
+        admin
+            .post(
+                "/api/v1/privacy/people",
+                json!({"mobile": "+86 139-0000-1111"}),
+            )
+            .await,
+    )
+    .await;
+    let found = found.as_array().expect("list").clone();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["customer_id"], cid);
+    assert_eq!(found[0]["name"], "李*红", "masked in the list");
+    let contact = found[0]["contact_id"].as_i64().expect("contact");
+
+    // Their copy: everything, in clear, as a file.
+    let r = admin
+        .get(&format!("/api/v1/contacts/{contact}/personal-data"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("attachment")));
+    let copy: Value = r.json().await.expect("json");
+    assert_eq!(copy["contact"]["mobile"], "13900001111");
+    assert_eq!(copy["contact"]["email"], "li.xh@example.com");
+    assert_eq!(copy["consents"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        copy["web_form_submissions"].as_array().map(Vec::len),
+        Some(1)
+    );
+    problem(
+        rep.get(&format!("/api/v1/contacts/{contact}/personal-data"))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    // Consent withdrawn: marketing leaves the customer out from then on.
+    let consents = ok_json(
+        admin
+            .get(&format!("/api/v1/customers/{cid}/consents"))
+            .await,
+    )
+    .await;
+    let consent = consents[0]["id"].as_i64().expect("consent");
+    assert!(consents[0]["withdrawn_at"].is_null());
+    let today = app.store.today().to_string();
+    let campaign = ok_json(
+        marketing
+            .post(
+                "/api/v1/campaigns",
+                json!({"name": "冬季推广", "channel": "online", "starts_on": today, "ends_on": today}),
+            )
+            .await,
+    )
+    .await;
+    let touch = |ids: Value| {
+        let path = format!("/api/v1/campaigns/{}/touches", campaign["id"]);
+        let m = &marketing;
+        async move { ok_json(m.post(&path, json!({ "customer_ids": ids })).await).await }
+    };
+    let t = touch(json!([cid])).await;
+    assert_eq!(
+        (t["customers"].clone(), t["consent_withdrawn"].clone()),
+        (json!(1), json!(0))
+    );
+    problem(
+        marketing
+            .post(&format!("/api/v1/consents/{consent}/withdraw"), json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let w = ok_json(
+        admin
+            .post(&format!("/api/v1/consents/{consent}/withdraw"), json!({}))
+            .await,
+    )
+    .await;
+    assert!(w["withdrawn_at"].is_string());
+    let t = touch(json!([cid, other_id])).await;
+    assert_eq!(
+        (t["customers"].clone(), t["consent_withdrawn"].clone()),
+        (json!(1), json!(1)),
+        "{t}"
+    );
+
+    // Erasure: a reason is required; then the person is gone, the company stays.
+    let p = problem(
+        admin
+            .post(&format!("/api/v1/contacts/{contact}/erase"), json!({}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "reason");
+    let erased = ok_json(
+        admin
+            .post(
+                &format!("/api/v1/contacts/{contact}/erase"),
+                json!({"reason": "本人来电要求删除"}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(erased["contact"], true);
+    assert_eq!(erased["leads"], 1);
+    let after = ok_json(
+        admin
+            .get(&format!("/api/v1/contacts/{contact}?reveal=true"))
+            .await,
+    )
+    .await;
+    assert_eq!(after["name"], "（已删除）");
+    assert!(after["mobile"].is_null() && after["email"].is_null());
+    let lead_now = ok_json(admin.get("/api/v1/leads?status=accepted").await).await;
+    let kept = lead_now.to_string();
+    assert!(
+        !kept.contains("1111") && !kept.contains("Li.XH") && !kept.contains("李小红"),
+        "{kept}"
+    );
+    assert!(kept.contains("杭州隐私科技有限公司"), "the company stays");
+    ok_json(admin.get(&format!("/api/v1/customers/{cid}")).await).await;
+    let untouched = ok_json(
+        rep.get(&format!(
+            "/api/v1/contacts?customer_id={other_id}&reveal=true"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(untouched["items"][0]["mobile"], "13700002222");
+    let none = ok_json(
+        admin
+            .post("/api/v1/privacy/people", json!({"mobile": "13900001111"}))
+            .await,
+    )
+    .await;
+    assert_eq!(none, json!([]));
+
+    // Every step audited, never with the person's values.
+    for action in [
+        "privacy.search",
+        "contact.personal_data_export",
+        "consent.withdraw",
+        "contact.erase",
+    ] {
+        assert!(!audit_of(&auditor, action).await.is_empty(), "{action}");
+    }
+    let erase_entry = &audit_of(&auditor, "contact.erase").await[0];
+    assert_eq!(erase_entry["detail"]["reason"], "本人来电要求删除");
+    let log = ok_json(auditor.get("/api/v1/audit?limit=1000").await)
+        .await
+        .to_string();
+    for secret in ["13900001111", "li.xh@example.com", "李小红"] {
+        assert!(!log.contains(secret), "{secret} in the audit log");
+    }
+
+    // Retention: checked (nothing saved on an error), saved, enforced.
+    let kinds = ok_json(admin.get("/api/v1/privacy/retention").await).await;
+    assert_eq!(kinds.as_array().map(Vec::len), Some(6));
+    let p = problem(
+        admin
+            .put_json(
+                "/api/v1/privacy/retention",
+                json!({"rejected_leads": 30, "bogus": 3, "deliveries": 0}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let fields: Vec<String> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(fields, ["bogus", "deliveries"]);
+    let days_of = |list: &Value, kind: &str| {
+        list.as_array()
+            .and_then(|l| l.iter().find(|k| k["kind"] == kind))
+            .map(|k| k["days"].clone())
+    };
+    let unchanged = ok_json(admin.get("/api/v1/privacy/retention").await).await;
+    assert_eq!(days_of(&unchanged, "rejected_leads"), Some(json!(180)));
+    let set = ok_json(
+        admin
+            .put_json("/api/v1/privacy/retention", json!({"rejected_leads": 1}))
+            .await,
+    )
+    .await;
+    assert_eq!(days_of(&set, "rejected_leads"), Some(json!(1)));
+    let r = submit(json!({"name": "拒绝测试有限公司", "contact.name": "赵六", "contact.mobile": "13600003333"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let pending = ok_json(admin.get("/api/v1/leads").await).await;
+    let rejected = pending["leads"][0]["id"].clone();
+    ok_json(
+        admin
+            .post(&format!("/api/v1/leads/{rejected}/reject"), json!({}))
+            .await,
+    )
+    .await;
+    use kehu_store::db::Exec;
+    app.store
+        .db
+        .clone()
+        .execute(
+            "UPDATE leads SET decided_at = $1 WHERE status = 'rejected'",
+            vec![kehu_store::db::Arg::from(
+                chrono::Utc::now() - chrono::Duration::days(2),
+            )],
+        )
+        .await
+        .expect("age the lead");
+    let run = ok_json(admin.post("/api/v1/jobs/retention/run", json!({})).await).await;
+    assert_eq!(run["summary"]["rejected_leads"], 1, "{run}");
+    let left = ok_json(admin.get("/api/v1/leads?status=rejected").await).await;
+    assert_eq!(left["leads"].as_array().map(Vec::len), Some(0));
 
     app.cleanup().await;
 }

@@ -23,6 +23,7 @@ both_backends!(
     fill_in_the_public_form_and_accept_the_lead,
     an_auditor_searches_the_audit_log,
     an_admin_sets_who_sees_personal_fields,
+    an_admin_erases_a_person_on_request,
     close_a_task_with_its_result_and_set_a_strategy,
     read_the_classification_report_and_its_movers,
     run_a_campaign_and_read_its_effect
@@ -1015,6 +1016,56 @@ async fn an_admin_sets_who_sees_personal_fields(backend: Backend) {
     let after: serde_json::Value = marketing.get(&path).await.json().await.expect("json");
     assert!(after["mobile"].is_null(), "{after}");
     assert_eq!(after["name"], "赵*");
+    c.close().await.expect("close browser");
+    app.cleanup().await;
+}
+
+async fn an_admin_erases_a_person_on_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("dpo_page", "admin", None).await;
+    let api = app.token("dpo_api", "admin", None).await;
+    let customer = api.customer("删除请求测试有限公司", json!({})).await;
+    let contact: serde_json::Value = api
+        .post(
+            &format!("/api/v1/customers/{}/contacts", customer["id"]),
+            json!({"name": "钱七", "mobile": "13511112222"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+
+    let (_driver, c) = start_browser().await;
+    let base = &app.base;
+    sign_in(&c, base, "dpo_page").await;
+    c.goto(&format!("{base}/admin/privacy"))
+        .await
+        .expect("goto");
+    wait_text(&c, "h1", "个人信息请求").await;
+    // A bad mobile is named beside its field.
+    fill(&c, "#f-mobile", "135").await;
+    click(&c, "#search-person").await;
+    wait_text(&c, "#err-mobile", "手机号").await;
+    fill(&c, "#f-mobile", "135-1111-2222").await;
+    click(&c, "#search-person").await;
+    wait_text(&c, "#people", "删除请求测试有限公司").await;
+    wait_text(&c, "#people", "钱*").await;
+    fill(
+        &c,
+        "#people .erase-person input[name='reason']",
+        "本人书面申请",
+    )
+    .await;
+    click(&c, "#people .erase-person button").await;
+    wait_text(&c, "#erased", "已删除").await;
+    let after: serde_json::Value = api
+        .get(&format!("/api/v1/contacts/{}?reveal=true", contact["id"]))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(after["mobile"].is_null(), "{after}");
+    assert_eq!(after["name"], "（已删除）");
     c.close().await.expect("close browser");
     app.cleanup().await;
 }
