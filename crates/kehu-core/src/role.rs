@@ -79,12 +79,97 @@ impl Permission {
     ];
 }
 
+impl Permission {
+    /// What the permission lets a role do, in Chinese and English.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            P::CustomerRead => ("查看客户", "Read customers"),
+            P::CustomerCreate => ("新建客户", "Create customers"),
+            P::CustomerUpdate => ("修改客户", "Edit customers"),
+            P::CustomerDelete => ("删除客户", "Delete customers"),
+            P::RecordWrite => ("联系人与订单", "Contacts and orders"),
+            P::InteractionWrite => ("互动记录", "Interactions"),
+            P::ServiceRecordWrite => ("服务与投诉记录", "Service records and complaints"),
+            P::ClassificationOverride => ("手工调整分类", "Override classes"),
+            P::RuleEdit => ("编辑与发布分类规则", "Edit and publish rules"),
+            P::CustomFieldAdmin => ("自定义字段与行业", "Custom fields and industries"),
+            P::UserAdmin => ("用户与角色", "Users and roles"),
+            P::ReportRead => ("查看报表", "Read reports"),
+            P::RuleApprove => ("审批规则变更", "Approve rule changes"),
+            P::TagManage => ("管理标签", "Manage tags"),
+            P::TagAssign => ("打标签", "Assign tags"),
+            P::TagVerify => ("审核标签建议", "Verify tag proposals"),
+            P::TagMerge => ("合并与停用标签", "Merge and retire tags"),
+            P::AuditRead => ("查看审计日志", "Read the audit log"),
+            P::CampaignManage => ("营销活动", "Campaigns"),
+            P::PersonalData => ("个人信息请求", "Personal data requests"),
+        }
+    }
+
+    /// The stable key (`customer_read`), as in the stored grants.
+    pub fn key(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    pub fn parse(raw: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.key() == raw.trim())
+    }
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Own, Scope::Team, Scope::All];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Scope::Own => "own",
+            Scope::Team => "team",
+            Scope::All => "all",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Scope, Reason> {
+        Scope::ALL
+            .into_iter()
+            .find(|s| s.key() == raw.trim())
+            .ok_or_else(|| Reason::UnknownOption {
+                allowed: Scope::ALL.iter().map(|s| s.key().to_string()).collect(),
+            })
+    }
+}
+
 /// The permissions a role grants, each with its scope. Absent = denied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Grants(pub BTreeMap<Permission, Scope>);
 
 impl Grants {
+    /// Grants as an admin sends them: permission key → `own`, `team`, `all`
+    /// or `none` (left out); every bad key or scope named.
+    pub fn parse(raw: &BTreeMap<String, String>) -> Result<Grants, crate::error::ValidationErrors> {
+        let mut errors = crate::error::ValidationErrors::default();
+        let mut out = BTreeMap::new();
+        for (k, v) in raw {
+            let Some(p) = Permission::parse(k) else {
+                errors.push(k, Reason::UnknownField);
+                continue;
+            };
+            if v.trim() == "none" || v.trim().is_empty() {
+                continue;
+            }
+            match Scope::parse(v) {
+                Ok(s) => {
+                    out.insert(p, s);
+                }
+                Err(r) => errors.push(k, r),
+            }
+        }
+        errors.into_result()?;
+        Ok(Grants(out))
+    }
+
     pub fn scope(&self, p: Permission) -> Option<Scope> {
         self.0.get(&p).copied()
     }
@@ -321,6 +406,32 @@ mod tests {
                 want,
                 "{role} {perm:?} on {owner:?}/{team:?}"
             );
+        }
+    }
+
+    #[test]
+    fn grants_parse_and_name_bad_keys() {
+        let raw: BTreeMap<String, String> = [
+            ("customer_read", "team"),
+            ("customer_update", "none"),
+            ("tag_assign", "own"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let g = Grants::parse(&raw).expect("grants");
+        assert_eq!(g.scope(P::CustomerRead), Some(S::Team));
+        assert_eq!(g.scope(P::CustomerUpdate), None);
+        assert_eq!(g.scope(P::TagAssign), Some(S::Own));
+        let bad: BTreeMap<String, String> = [("fly", "all"), ("customer_read", "galaxy")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let e = Grants::parse(&bad).expect_err("bad");
+        let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["customer_read", "fly"]);
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(&p.key()), Some(p));
         }
     }
 

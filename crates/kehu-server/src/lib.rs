@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod predict;
 pub mod privacy;
 pub mod reports;
+pub mod roles;
 pub mod schedules;
 pub mod segments;
 pub mod tabular;

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         records::create_order, records::read_order, records::update_order, records::delete_order, records::list_orders,
         records::create_interaction, records::read_interaction, records::update_interaction, records::delete_interaction, records::list_interactions,
         meta::list_custom_fields, meta::read_custom_field, meta::create_custom_field, meta::update_custom_field, meta::delete_custom_field,
-        meta::list_industries, meta::set_industries, meta::list_roles, meta::set_field_rights,
+        meta::list_industries, meta::set_industries, meta::list_roles, meta::set_field_rights, meta::set_grants, meta::create_role, meta::delete_role,
         users::list, users::create, users::read, users::update, users::delete, users::set_password,
         classes::customer_classes, classes::class_changes, classes::explanations,
         classes::set_override, classes::lift_override, classes::overrides,

@@ -276,36 +276,6 @@ pub async fn rights_columns(state: &AppState) -> Result<Vec<(String, String, Str
     Ok(columns)
 }
 
-/// Replaces a role's rights over personal fields (admins only; audited
-/// with the rights before and after). Takes effect on the next request.
-pub async fn set_role_field_rights(
-    state: &AppState,
-    user: &CurrentUser,
-    role: &str,
-    raw: &std::collections::BTreeMap<String, String>,
-) -> Result<FieldRights, ApiError> {
-    user.require(kehu_core::role::Permission::UserAdmin)?;
-    if !state.store.roles().await?.iter().any(|r| r.key == role) {
-        return Err(ApiError::NotFound);
-    }
-    let custom: Vec<String> = state
-        .store
-        .custom_field_defs()
-        .await?
-        .into_iter()
-        .map(|d| d.key)
-        .collect();
-    let rights = FieldRights::parse(raw, &custom)?;
-    let before = state.store.set_field_rights(role, &rights).await?;
-    state.audit(
-        Some(user),
-        "role.field_rights",
-        format!("role:{role}"),
-        json!({"before": before, "after": rights}),
-    );
-    Ok(rights)
-}
-
 /// A custom value as text (what a mask reads).
 fn value_text(v: &Value) -> String {
     match v {

@@ -115,23 +115,99 @@ impl Store {
         role: &str,
         rights: &FieldRights,
     ) -> Result<FieldRights, StoreError> {
-        let value = serde_json::to_value(rights).map_err(|e| StoreError::Config(e.to_string()))?;
+        let before = self.replace_role_json(role, "field_rights", rights).await?;
+        serde_json::from_value(before).map_err(|e| StoreError::Config(e.to_string()))
+    }
+
+    /// Replaces a role's permissions and scopes; returns them before.
+    pub async fn set_grants(&self, role: &str, grants: &Grants) -> Result<Grants, StoreError> {
+        let before = self.replace_role_json(role, "grants", grants).await?;
+        serde_json::from_value(before).map_err(|e| StoreError::Config(e.to_string()))
+    }
+
+    /// One JSON column of a role (`grants`, `field_rights`: names from this
+    /// file only) replaced; its value before.
+    async fn replace_role_json(
+        &self,
+        role: &str,
+        column: &'static str,
+        value: &impl serde::Serialize,
+    ) -> Result<serde_json::Value, StoreError> {
+        let value = serde_json::to_value(value).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut tx = self.db.begin().await?;
         let before = tx
             .fetch_optional(
-                "SELECT field_rights FROM roles WHERE key = $1",
+                &format!("SELECT {column} FROM roles WHERE key = $1"),
                 args![role],
-                decode_field_rights,
+                |r: &dyn RowGet| r.json(column),
             )
             .await?
             .ok_or(StoreError::NotFound)?;
         tx.execute(
-            "UPDATE roles SET field_rights = $1 WHERE key = $2",
+            &format!("UPDATE roles SET {column} = $1 WHERE key = $2"),
             args![value, role],
         )
         .await?;
         tx.commit().await?;
         Ok(before)
+    }
+
+    /// A new role (not built in).
+    pub async fn insert_role(&self, r: &Role) -> Result<(), StoreError> {
+        let grants =
+            serde_json::to_value(&r.grants).map_err(|e| StoreError::Config(e.to_string()))?;
+        let fields =
+            serde_json::to_value(&r.field_rights).map_err(|e| StoreError::Config(e.to_string()))?;
+        self.db
+            .clone()
+            .execute(
+                "INSERT INTO roles (key, name_zh, name_en, grants, field_rights, builtin) VALUES ($1, $2, $3, $4, $5, $6)",
+                args![r.key.clone(), r.name_zh.clone(), r.name_en.clone(), grants, fields, false],
+            )
+            .await
+            .map_err(|e| map_unique(e, &["key"]))?;
+        Ok(())
+    }
+
+    /// Deletes a role of one's own making that no user holds.
+    pub async fn delete_role(&self, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let users = tx
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM users WHERE role = $1",
+                args![key],
+                decode_n,
+            )
+            .await?;
+        let builtin = tx
+            .fetch_optional(
+                "SELECT builtin FROM roles WHERE key = $1",
+                args![key],
+                |r: &dyn RowGet| r.boolean("builtin"),
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if builtin || users > 0 {
+            return Err(StoreError::Invalid(kehu_core::ValidationErrors::single(
+                "key",
+                kehu_core::Reason::Rule {
+                    code: "role_in_use",
+                    zh: if builtin {
+                        "预置角色不能删除".into()
+                    } else {
+                        format!("还有 {users} 个用户属于该角色")
+                    },
+                    en: if builtin {
+                        "a preset role cannot be deleted".into()
+                    } else {
+                        format!("{users} users still hold this role")
+                    },
+                },
+            )));
+        }
+        tx.execute("DELETE FROM roles WHERE key = $1", args![key])
+            .await?;
+        tx.commit().await
     }
 
     pub async fn insert_user(&self, u: &NewUser<'_>) -> Result<User, StoreError> {

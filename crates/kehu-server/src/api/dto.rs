@@ -642,6 +642,8 @@ pub struct RoleOut {
     /// Personal field (`contact.mobile`, `cf.KEY`, `cf.*`) → hidden | masked | clear | edit.
     #[schema(value_type = Object)]
     pub field_rights: Value,
+    /// A preset role (cannot be deleted).
+    pub builtin: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

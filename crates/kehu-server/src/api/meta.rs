@@ -208,18 +208,7 @@ pub async fn list_roles(
     _user: CurrentUser,
 ) -> Result<Json<Vec<RoleOut>>, ApiError> {
     let roles = state.store.roles().await?;
-    Ok(Json(
-        roles
-            .into_iter()
-            .map(|r| RoleOut {
-                key: r.key,
-                name_zh: r.name_zh,
-                name_en: r.name_en,
-                grants: serde_json::to_value(&r.grants).unwrap_or_default(),
-                field_rights: serde_json::to_value(&r.field_rights).unwrap_or_default(),
-            })
-            .collect(),
-    ))
+    Ok(Json(roles.into_iter().map(role_out).collect()))
 }
 
 /// Replaces a role's rights over personal fields: every key named (others
@@ -235,6 +224,79 @@ pub async fn set_field_rights(
     ApiJson(body): ApiJson<std::collections::BTreeMap<String, String>>,
 ) -> Result<Json<kehu_core::privacy::FieldRights>, ApiError> {
     Ok(Json(
-        crate::privacy::set_role_field_rights(&state, &user, &key, &body).await?,
+        crate::roles::set_field_rights(&state, &user, &key, &body).await?,
     ))
+}
+
+/// Replaces a role's permissions: `{"customer_read": "team", …}` (own, team,
+/// all or none; permissions not named are denied). Admins only; audited.
+#[utoipa::path(put, path = "/api/v1/roles/{key}/grants", tag = "configuration",
+    params(("key" = String, Path)),
+    request_body(content = Object, description = "permission → own | team | all | none"),
+    responses((status = 200, body = Object), (status = 403), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn set_grants(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(key): Path<String>,
+    ApiJson(body): ApiJson<std::collections::BTreeMap<String, String>>,
+) -> Result<Json<kehu_core::role::Grants>, ApiError> {
+    Ok(Json(
+        crate::roles::set_grants(&state, &user, &key, &body).await?,
+    ))
+}
+
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleCreate {
+    /// Lower-case letters, digits and _ (e.g. `key_account_team`).
+    pub key: String,
+    pub name_zh: String,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    /// A role whose permissions and field rights the new one starts with; none: nothing allowed.
+    #[serde(default)]
+    pub copy_from: Option<String>,
+}
+
+/// A new role. Admins only; audited.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "configuration", request_body = RoleCreate,
+    responses((status = 201, body = RoleOut), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn create_role(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<RoleCreate>,
+) -> Result<Response, ApiError> {
+    let r = crate::roles::create(
+        &state,
+        &user,
+        &body.key,
+        &body.name_zh,
+        body.name_en.as_deref(),
+        body.copy_from.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(role_out(r))).into_response())
+}
+
+/// Deletes a role that is not a preset and that no user holds.
+#[utoipa::path(delete, path = "/api/v1/roles/{key}", tag = "configuration", params(("key" = String, Path)),
+    responses((status = 204), (status = 403), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn delete_role(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    crate::roles::delete(&state, &user, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn role_out(r: kehu_store::model::Role) -> RoleOut {
+    RoleOut {
+        grants: serde_json::to_value(&r.grants).unwrap_or_default(),
+        field_rights: serde_json::to_value(&r.field_rights).unwrap_or_default(),
+        key: r.key,
+        name_zh: r.name_zh,
+        name_en: r.name_en,
+        builtin: r.builtin,
+    }
 }

@@ -246,8 +246,10 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/{id}/erase", post(privacy::erase))
         .route("/customers/{id}/consents", get(privacy::consents))
         .route("/consents/{id}/withdraw", post(privacy::withdraw))
-        .route("/roles", get(meta::list_roles))
+        .route("/roles", get(meta::list_roles).post(meta::create_role))
+        .route("/roles/{key}", delete(meta::delete_role))
         .route("/roles/{key}/field-rights", put(meta::set_field_rights))
+        .route("/roles/{key}/grants", put(meta::set_grants))
         .route("/users", get(users::list).post(users::create))
         .route(
             "/users/{id}",

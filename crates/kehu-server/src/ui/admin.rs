@@ -331,7 +331,7 @@ pub async fn roles(State(state): State<AppState>, page: Page) -> Result<Response
     if let Some(r) = refusal(&state, &page, Permission::UserAdmin) {
         return Ok(r);
     }
-    render_roles(&state, &page, None, BTreeMap::new()).await
+    render_roles(&state, &page, None, BTreeMap::new(), BTreeMap::new()).await
 }
 
 async fn render_roles(
@@ -339,6 +339,7 @@ async fn render_roles(
     page: &Page,
     failed_role: Option<&str>,
     errors: BTreeMap<String, String>,
+    form: BTreeMap<String, String>,
 ) -> Result<Response, ApiError> {
     use kehu_core::privacy::FieldAccess;
     let en = page.lang == Lang::En;
@@ -347,19 +348,37 @@ async fn render_roles(
         .iter()
         .map(|a| (a.key(), if en { a.key() } else { a.label_zh() }))
         .collect();
-    let roles: Vec<Value> = state
-        .store
-        .roles()
-        .await?
-        .into_iter()
+    let stored = state.store.roles().await?;
+    let roles: Vec<Value> = stored
+        .iter()
         .map(|r| {
             let rights: Vec<Value> = columns
                 .iter()
                 .map(|(key, _, _)| context! { key, access => r.field_rights.access(key).key() })
                 .collect();
-            context! { key => r.key, name => if en { r.name_en } else { r.name_zh }, rights }
+            let name = if en { &r.name_en } else { &r.name_zh };
+            context! { key => r.key.clone(), name => name.clone(), rights, builtin => r.builtin }
         })
         .collect();
+    // Permissions as rows, one column per role: each cell the role's scope.
+    let permissions: Vec<Value> = Permission::ALL
+        .iter()
+        .map(|p| {
+            let (zh, en_label) = p.labels();
+            let scopes: Vec<Value> = stored
+                .iter()
+                .map(|r| context! { role => r.key.clone(), scope => r.grants.scope(*p).map(|s| s.key()).unwrap_or("none") })
+                .collect();
+            context! { key => p.key(), label => if en { en_label } else { zh }, scopes }
+        })
+        .collect();
+    let scopes: Vec<(&str, &str)> = [
+        ("none", "—"),
+        ("own", if en { "own" } else { "本人" }),
+        ("team", if en { "team" } else { "本团队" }),
+        ("all", if en { "all" } else { "全部" }),
+    ]
+    .into();
     let columns: Vec<Value> = columns
         .into_iter()
         .map(|(key, zh, en_label)| context! { key, label => if en { en_label } else { zh } })
@@ -369,7 +388,7 @@ async fn render_roles(
         state,
         "admin/roles.html",
         "roles",
-        context! { roles, columns, accesses, failed_role, errors },
+        context! { roles, columns, accesses, failed_role, errors, permissions, scopes, form },
         failed,
     ))
 }
@@ -382,17 +401,89 @@ pub async fn set_role_fields(
     form: FormData,
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
-    let raw: BTreeMap<String, String> = form
-        .0
+    let saved = crate::roles::set_field_rights(&state, &page.user, &key, &posted(&form)).await;
+    after_role_edit(&state, &page, &key, saved).await
+}
+
+/// Back to the roles page, or the page again with the role's errors.
+async fn after_role_edit<T>(
+    state: &AppState,
+    page: &Page,
+    key: &str,
+    saved: Result<T, ApiError>,
+) -> Result<Response, ApiError> {
+    match saved {
+        Ok(_) => Ok(page.redirect("/admin/roles")),
+        Err(ApiError::Validation(v)) => {
+            render_roles(
+                state,
+                page,
+                Some(key),
+                error_map(&v, page.lang),
+                BTreeMap::new(),
+            )
+            .await
+        }
+        Err(e) => Ok(page.error_page(state, e)),
+    }
+}
+
+/// The posted form without its CSRF token.
+fn posted(form: &FormData) -> BTreeMap<String, String> {
+    form.0
         .iter()
         .filter(|(k, _)| k != "csrf_token")
         .cloned()
-        .collect();
-    match crate::privacy::set_role_field_rights(&state, &page.user, &key, &raw).await {
+        .collect()
+}
+
+/// POST /admin/roles/{key}/grants: one role's column of the permissions table.
+pub async fn set_role_grants(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let saved = crate::roles::set_grants(&state, &page.user, &key, &posted(&form)).await;
+    after_role_edit(&state, &page, &key, saved).await
+}
+
+/// POST /admin/roles: a new role.
+pub async fn create_role(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let made = crate::roles::create(
+        &state,
+        &page.user,
+        &form.text("key").unwrap_or_default(),
+        &form.text("name_zh").unwrap_or_default(),
+        form.text("name_en").as_deref(),
+        form.text("copy_from").as_deref(),
+    )
+    .await;
+    match made {
         Ok(_) => Ok(page.redirect("/admin/roles")),
         Err(ApiError::Validation(v)) => {
-            render_roles(&state, &page, Some(&key), error_map(&v, page.lang)).await
+            render_roles(&state, &page, None, error_map(&v, page.lang), posted(&form)).await
         }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+/// POST /admin/roles/{key}/delete
+pub async fn delete_role(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    match crate::roles::delete(&state, &page.user, &key).await {
+        Ok(()) => Ok(page.redirect("/admin/roles")),
         Err(e) => Ok(page.error_page(&state, e)),
     }
 }

@@ -1,12 +1,12 @@
 //! The role matrix over HTTP: data scopes on every list and object endpoint.
 
 use crate::both_backends;
-use crate::helpers::{problem, spawn_app};
+use crate::helpers::{first_error, ok_json, problem, spawn_app};
 use kehu_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(data_scopes_and_role_rights);
+both_backends!(data_scopes_and_role_rights, roles_edited_by_admins);
 
 async fn ids(v: reqwest::Response) -> Vec<i64> {
     let v: Value = v.json().await.expect("json");
@@ -301,5 +301,151 @@ async fn data_scopes_and_role_rights(backend: Backend) {
         .filter_map(|e| e["field"].as_str())
         .collect();
     assert_eq!(fields, vec!["username", "role"]);
+    app.cleanup().await;
+}
+
+/// Admins make and change roles: a new role copied from a preset, its
+/// permissions and scopes changed (the change applies to its users at
+/// once), bad keys and scopes named, no lock-out of one's own role, presets
+/// and roles in use kept; all audited.
+async fn roles_edited_by_admins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("root", "admin", None).await;
+    let rep = app.token("rep_n", "sales_rep", Some("华北一组")).await;
+    let auditor = app.token("aud", "auditor", None).await;
+    let other_team = admin.customer("别的团队客户有限公司", json!({})).await;
+
+    problem(
+        rep.post("/api/v1/roles", json!({"key": "vip", "name_zh": "大客户"}))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let p = problem(
+        admin
+            .post(
+                "/api/v1/roles",
+                json!({"key": "Bad Key", "name_zh": "", "copy_from": "nobody"}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["key", "name_zh", "copy_from"]);
+    let r = admin
+        .post(
+            "/api/v1/roles",
+            json!({"key": "key_account", "name_zh": "大客户经理", "name_en": "Key account manager", "copy_from": "sales_rep"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.expect("json");
+    assert_eq!(made["builtin"], false);
+    assert_eq!(made["grants"]["customer_read"], "team");
+    assert_eq!(made["field_rights"]["contact.mobile"], "edit");
+    let dup = problem(
+        admin
+            .post(
+                "/api/v1/roles",
+                json!({"key": "key_account", "name_zh": "重复"}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&dup).0, "key");
+
+    // A user of the new role, then its reach widened to every customer.
+    let ka = app.token("ka1", "key_account", Some("华东一组")).await;
+    assert_eq!(
+        ka.get(&format!("/api/v1/customers/{}", other_team["id"]))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let bad = problem(
+        admin
+            .put_json(
+                "/api/v1/roles/key_account/grants",
+                json!({"customer_read": "galaxy", "fly": "all"}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&bad).0, "customer_read");
+    ok_json(
+        admin
+            .put_json(
+                "/api/v1/roles/key_account/grants",
+                json!({"customer_read": "all", "customer_update": "own", "customer_create": "none"}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        ka.get(&format!("/api/v1/customers/{}", other_team["id"]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    problem(
+        ka.post("/api/v1/customers", json!({"name": "不该建成有限公司"}))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    // No lock-out; presets and roles in use stay.
+    problem(
+        admin
+            .put_json(
+                "/api/v1/roles/admin/grants",
+                json!({"customer_read": "all"}),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let in_use = problem(
+        admin.delete("/api/v1/roles/key_account").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&in_use).1, "role_in_use");
+    problem(
+        admin.delete("/api/v1/roles/marketing").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    ok_json(
+        admin
+            .post("/api/v1/roles", json!({"key": "temp", "name_zh": "临时"}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        admin.delete("/api/v1/roles/temp").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let roles = ok_json(admin.get("/api/v1/roles").await).await;
+    assert!(!roles.to_string().contains("\"temp\""));
+
+    let log = ok_json(auditor.get("/api/v1/audit?target=role:").await).await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in ["role.create", "role.grants", "role.delete"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
     app.cleanup().await;
 }

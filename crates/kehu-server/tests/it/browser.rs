@@ -6,7 +6,7 @@
 //! find them by segment; upload a file, map a column, apply it, undo it.
 
 use crate::both_backends;
-use crate::helpers::{password_of, spawn_app};
+use crate::helpers::{password_of, spawn_app, Session};
 use fantoccini::{Client, ClientBuilder, Locator};
 use kehu_store::Backend;
 use serde_json::json;
@@ -984,7 +984,7 @@ async fn an_admin_sets_who_sees_personal_fields(backend: Backend) {
     let base = &app.base;
     sign_in(&c, base, "guanli").await;
     c.goto(&format!("{base}/admin/roles")).await.expect("goto");
-    wait_text(&c, "h1", "个人信息权限").await;
+    wait_text(&c, "h1", "角色与权限").await;
     let select = "select[name='contact.mobile'][form='rights-marketing']";
     assert_eq!(value_of(&c, select).await.as_deref(), Some("masked"));
     c.execute(
@@ -994,28 +994,42 @@ async fn an_admin_sets_who_sees_personal_fields(backend: Backend) {
     .await
     .expect("choose hidden");
     click(&c, "#rights-marketing button").await;
-    let saved = || async {
-        let roles: serde_json::Value = api.get("/api/v1/roles").await.json().await.expect("json");
-        roles
-            .as_array()
-            .and_then(|r| r.iter().find(|r| r["key"] == "marketing"))
-            .map(|r| r["field_rights"]["contact.mobile"] == "hidden")
-            .unwrap_or(false)
-    };
-    for _ in 0..50 {
-        if saved().await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(saved().await, "the right was not saved");
+    wait_role(&api, "marketing", |r| {
+        r["field_rights"]["contact.mobile"] == "hidden"
+    })
+    .await;
     c.goto(&format!("{base}/admin/roles")).await.expect("goto");
-    wait_text(&c, "h1", "个人信息权限").await;
+    wait_text(&c, "h1", "角色与权限").await;
     assert_eq!(value_of(&c, select).await.as_deref(), Some("hidden"));
     // Marketing no longer sees the mobile at all; the name stays masked.
     let after: serde_json::Value = marketing.get(&path).await.json().await.expect("json");
     assert!(after["mobile"].is_null(), "{after}");
     assert_eq!(after["name"], "赵*");
+
+    // A new role copied from a preset, then its reach changed in the permissions table.
+    fill(&c, "#new-role #f-key", "key_account").await;
+    fill(&c, "#new-role #f-name_zh", "大客户经理").await;
+    c.execute(
+        "document.querySelector('#new-role #f-copy_from').value = 'sales_rep';",
+        vec![],
+    )
+    .await
+    .expect("copy from");
+    click(&c, "#new-role button").await;
+    wait_text(&c, "#grants thead", "大客户经理").await;
+    let reach = "select[name='customer_read'][form='grants-key_account']";
+    assert_eq!(value_of(&c, reach).await.as_deref(), Some("team"));
+    c.execute(
+        &format!("document.querySelector(\"{reach}\").value = 'all';"),
+        vec![],
+    )
+    .await
+    .expect("choose all");
+    click(&c, "#grants-key_account button").await;
+    wait_role(&api, "key_account", |r| {
+        r["grants"]["customer_read"] == "all"
+    })
+    .await;
     c.close().await.expect("close browser");
     app.cleanup().await;
 }
@@ -1068,4 +1082,20 @@ async fn an_admin_erases_a_person_on_request(backend: Backend) {
     assert_eq!(after["name"], "（已删除）");
     c.close().await.expect("close browser");
     app.cleanup().await;
+}
+
+/// Waits until the role `key`, read through the API, passes `check`.
+async fn wait_role(api: &Session, key: &str, check: impl Fn(&serde_json::Value) -> bool) {
+    for _ in 0..50 {
+        let roles: serde_json::Value = api.get("/api/v1/roles").await.json().await.expect("json");
+        if roles
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["key"] == key))
+            .is_some_and(&check)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the change to role {key} was not saved");
 }
