@@ -283,6 +283,38 @@ pub async fn segments(
     render_segments(&state, &page, &query, BTreeMap::new()).await
 }
 
+/// The typed expression as the builder's rows (`b{i}.…` fields, as if
+/// filled in), or why it does not fit.
+fn expression_as_rows(form: &FormData, lang: kehu_core::Lang) -> Result<FormData, String> {
+    use kehu_core::segment_builder::{rows_of, Condition, Join};
+    let src = form.text("expression").unwrap_or_default();
+    let is_field = |f: &str| {
+        kehu_core::segment::SEGMENT_FIELDS
+            .iter()
+            .any(|x| x.key == f)
+    };
+    let rows =
+        rows_of(&src, is_field, BUILDER_ROWS, BUILDER_GROUPS).map_err(|e| e.message(lang))?;
+    let mut out = vec![("expression".to_string(), src)];
+    for (i, r) in rows.iter().enumerate() {
+        let mut put = |k: &str, v: String| out.push((format!("b{i}.{k}"), v));
+        put("group", r.group.to_string());
+        put("join", if r.join == Join::Or { "OR" } else { "AND" }.into());
+        if r.not {
+            put("not", "true".into());
+        }
+        match &r.condition {
+            Condition::Term(t) => put("term", t.clone()),
+            Condition::Compare { field, op, value } => {
+                put("field", field.clone());
+                put("op", op.clone());
+                put("value", value.clone());
+            }
+        }
+    }
+    Ok(FormData(out))
+}
+
 async fn render_segments(
     state: &AppState,
     page: &Page,
@@ -290,6 +322,21 @@ async fn render_segments(
     mut errors: BTreeMap<String, String>,
 ) -> Result<Response, ApiError> {
     let lang = page.lang;
+    let read_back;
+    let form = if form.get("to_builder").is_some() {
+        match expression_as_rows(form, lang) {
+            Ok(f) => {
+                read_back = f;
+                &read_back
+            }
+            Err(why) => {
+                errors.insert("expression".into(), why);
+                form
+            }
+        }
+    } else {
+        form
+    };
     let expression = if form.get("build").is_some() {
         built_expression(form)
     } else {
@@ -312,7 +359,12 @@ async fn render_segments(
                     }).collect::<Vec<_>>(),
                 };
             }
-            Err(ApiError::Validation(v)) => errors.extend(error_map(&v, lang)),
+            Err(ApiError::Validation(v)) => {
+                // Why the builder could not take it is said first.
+                for (k, m) in error_map(&v, lang) {
+                    errors.entry(k).or_insert(m);
+                }
+            }
             Err(e) => return Ok(page.error_page(state, e)),
         }
     }
@@ -349,6 +401,14 @@ async fn render_segments(
         .map(|f| (f.key, f.aliases.first().copied().unwrap_or(f.key)))
         .collect();
     let ops = ["=", "!=", ">=", ">", "<=", "<"];
+    // A term read back from a typed expression may not be one of the choices.
+    for i in 0..BUILDER_ROWS {
+        if let Some(t) = form.text(&format!("b{i}.term")) {
+            if !terms.iter().any(|(k, _)| *k == t) {
+                terms.push((t.clone(), t));
+            }
+        }
+    }
     let rows: Vec<Value> = (0..BUILDER_ROWS)
         .map(|i| {
             context! {

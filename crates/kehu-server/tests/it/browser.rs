@@ -424,6 +424,38 @@ async fn tag_customers_and_find_them_in_segments(backend: Backend) {
         Some("(sales_region = 华东 OR sales_region = 华南) AND NOT 需求标签")
     );
     wait_text(&c, "#segment-count", "1").await;
+    // A typed expression read back into the builder's rows.
+    fill(
+        &c,
+        "#f-expression",
+        "(sales_region = 华南 OR sales_region = 华北) AND NOT 需求标签",
+    )
+    .await;
+    click(&c, "#to-builder").await;
+    wait_text(&c, "#segment-result", "浏览器标签华南有限公司").await;
+    assert_eq!(
+        value_of(&c, "select[name='b0.field']").await.as_deref(),
+        Some("sales_region")
+    );
+    assert_eq!(
+        value_of(&c, "input[name='b1.value']").await.as_deref(),
+        Some("华北")
+    );
+    assert_eq!(
+        value_of(&c, "select[name='b1.join']").await.as_deref(),
+        Some("OR")
+    );
+    assert_eq!(value_of(&c, "#b2-group").await.as_deref(), Some("2"));
+    assert_eq!(value_of(&c, "#b2-term").await.as_deref(), Some("需求标签"));
+    click(&c, "#build-segment").await;
+    wait_text(&c, "#segment-result", "浏览器标签华南有限公司").await;
+    assert_eq!(
+        value_of(&c, "#f-expression").await.as_deref(),
+        Some("(sales_region = 华南 OR sales_region = 华北) AND NOT 需求标签")
+    );
+    fill(&c, "#f-expression", "A AND (B OR (C AND D))").await;
+    click(&c, "#to-builder").await;
+    wait_text(&c, "#err-expression", "构建器").await;
     fill(&c, "#f-expression", "华东 AND (").await;
     click(&c, "#run-segment").await;
     wait_text(&c, "#err-expression", "第 9 个字符").await;
