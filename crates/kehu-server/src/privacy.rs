@@ -20,6 +20,8 @@ pub trait Personal: serde::Serialize {
     const KIND: &'static str;
     /// (JSON field, rights key, mask) of each personal field.
     const FIELDS: &'static [(&'static str, &'static str, MaskKind)];
+    /// The personal fields (rights keys) a list's free-text `q` searches.
+    const SEARCHED: &'static [&'static str];
     fn id(&self) -> i64;
     /// Masks or hides its personal fields for `rights`; in clear where
     /// `reveal` is asked and allowed.
@@ -41,6 +43,7 @@ impl Personal for ContactOut {
         ("email", "contact.email", MaskKind::Email),
         ("id_number", "contact.id_number", MaskKind::IdNumber),
     ];
+    const SEARCHED: &'static [&'static str] = &["contact.name"];
     fn id(&self) -> i64 {
         self.id
     }
@@ -64,6 +67,7 @@ macro_rules! impersonal {
         impl Personal for $t {
             const KIND: &'static str = $kind;
             const FIELDS: &'static [(&'static str, &'static str, MaskKind)] = &[];
+            const SEARCHED: &'static [&'static str] = &[];
             fn id(&self) -> i64 { self.id }
             fn protect(&mut self, _: &FieldRights, _: bool) {}
         }
@@ -142,6 +146,17 @@ pub fn check_list_query<T: Personal>(
     user: &CurrentUser,
     pairs: &[(String, String)],
 ) -> Result<(), ApiError> {
+    let searches = pairs.iter().any(|(k, v)| k == "q" && !v.trim().is_empty());
+    if searches
+        && T::SEARCHED
+            .iter()
+            .any(|key| !user.actor.fields.access(key).may_reveal())
+    {
+        return Err(ApiError::Refused {
+            zh: "不能按关键词搜索：您的角色不能查看被搜索字段的明文".into(),
+            en: "cannot search by text: your role may not see the searched fields in clear".into(),
+        });
+    }
     for (field, key, _) in T::FIELDS {
         if user.actor.fields.access(key).may_reveal() {
             continue;

@@ -942,22 +942,37 @@ impl Store {
     }
 
     /// Proposals by status (and tag), oldest first: the verification queue.
+    /// Proposals of `status` (of one tag) for customers in `scope`, oldest
+    /// first: the first `limit`, and how many there are in all.
     pub async fn proposals(
         &self,
         status: &str,
         tag_id: Option<i64>,
+        scope: &crate::ScopeFilter,
         limit: i64,
-    ) -> Result<Vec<Proposal>, StoreError> {
-        let (filter, mut a) = match tag_id {
-            Some(t) => ("AND tag_id = $2", args![status, t]),
-            None => ("", args![status]),
-        };
-        let limit_mark = format!("${}", a.len() + 1);
-        a.push(Arg::from(limit));
-        let sql = format!(
-            "SELECT {PROPOSAL_COLUMNS} FROM tag_proposals WHERE status = $1 {filter} ORDER BY id LIMIT {limit_mark}"
-        );
-        self.db.clone().fetch_all(&sql, a, decode_proposal).await
+    ) -> Result<(Vec<Proposal>, i64), StoreError> {
+        let mut b = crate::listing::SqlBuilder::new(self.db.backend(), "");
+        let mut conds = vec![format!("status = {}", b.bind(status.to_string()))];
+        if let Some(t) = tag_id {
+            conds.push(format!("tag_id = {}", b.bind(t)));
+        }
+        conds.extend(crate::duplicates::scope_condition(
+            &mut b,
+            scope,
+            "customer_id",
+        ));
+        crate::listing::count_and_page(
+            &self.db,
+            b,
+            "tag_proposals",
+            PROPOSAL_COLUMNS,
+            &conds.join(" AND "),
+            "id",
+            limit,
+            0,
+            decode_proposal,
+        )
+        .await
     }
 
     pub async fn proposal(&self, id: i64) -> Result<Proposal, StoreError> {

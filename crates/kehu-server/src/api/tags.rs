@@ -702,7 +702,10 @@ pub async fn queue(
             },
         ));
     }
-    let list = state.store.proposals(status, tag_id, 200).await?;
+    // The reader's scope is applied before the limit: a manager sees their
+    // team's first 200, however many others wait.
+    let scope = user.scope_filter(Permission::CustomerRead)?;
+    let (list, _) = state.store.proposals(status, tag_id, &scope, 200).await?;
     let ids: Vec<i64> = list.iter().map(|p| p.customer_id).collect();
     let customers = state.store.customers_in(&ids).await?;
     let c = state.store.tag_catalogue().await?;
@@ -710,25 +713,19 @@ pub async fn queue(
         .into_iter()
         .filter_map(|p| {
             let cust = customers.iter().find(|c| c.id == p.customer_id)?;
-            let o = Ownership {
-                owner_id: cust.owner_id,
-                team: cust.team.as_deref(),
-            };
-            user.actor
-                .may(Permission::CustomerRead, o)
-                .then(|| ProposalOut {
-                    tag_path: c.path_text(p.tag_id),
-                    customer_code: cust.code.clone(),
-                    customer_name: cust.name.clone(),
-                    id: p.id,
-                    tag_id: p.tag_id,
-                    customer_id: p.customer_id,
-                    evidence: p.evidence,
-                    status: p.status,
-                    proposed_at: p.proposed_at,
-                    decided_by: p.decided_by,
-                    decided_at: p.decided_at,
-                })
+            Some(ProposalOut {
+                tag_path: c.path_text(p.tag_id),
+                customer_code: cust.code.clone(),
+                customer_name: cust.name.clone(),
+                id: p.id,
+                tag_id: p.tag_id,
+                customer_id: p.customer_id,
+                evidence: p.evidence,
+                status: p.status,
+                proposed_at: p.proposed_at,
+                decided_by: p.decided_by,
+                decided_at: p.decided_at,
+            })
         })
         .collect())
 }

@@ -84,7 +84,10 @@ async fn render_catalogue(
         context! {
             rows, parents, modes, errors, form,
             max_manual => settings.max_manual_tags,
-            pending => state.store.proposals("pending", None, 200).await?.len(),
+            pending => match page.user.scope_filter(Permission::CustomerRead) {
+                Ok(scope) => state.store.proposals("pending", None, &scope, 0).await?.1,
+                Err(_) => 0,
+            },
             can_manage => page.user.actor.grants.has(Permission::TagManage),
             can_merge => page.user.actor.grants.has(Permission::TagMerge),
         },

@@ -88,6 +88,11 @@ async fn personal_fields_by_role(backend: Backend) {
         StatusCode::FORBIDDEN,
     )
     .await;
+    problem(
+        marketing.get("/api/v1/contacts?q=%E5%BC%A0").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     let found = ok_json(
         rep.get("/api/v1/contacts?name=%E5%BC%A0%E5%B0%8F%E4%B8%89")
             .await,
