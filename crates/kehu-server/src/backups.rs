@@ -121,12 +121,16 @@ pub struct BackupRun {
 pub async fn run(state: &AppState) -> Result<BackupRun, ApiError> {
     let settings = &state.settings;
     let Some(b) = &settings.backups else {
-        return Err(ApiError::Internal(
-            "backups are off (KEHU_BACKUP_DIR=off)".into(),
-        ));
+        return Err(ApiError::Conflict {
+            zh: "定期备份已关闭（KEHU_BACKUP_DIR=off）".into(),
+            en: "scheduled backups are off (KEHU_BACKUP_DIR=off)".into(),
+        });
     };
     let Some(keyring) = &settings.keyring else {
-        return Err(ApiError::Internal("no encryption key is configured".into()));
+        return Err(ApiError::Conflict {
+            zh: "没有配置加密密钥，无法备份".into(),
+            en: "no encryption key is configured, so nothing can be backed up".into(),
+        });
     };
     std::fs::create_dir_all(&b.dir)
         .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", b.dir.display())))?;
