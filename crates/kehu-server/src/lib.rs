@@ -149,6 +149,11 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .merge(uploads)
         .with_state(state)
+        // A handler that panics answers 500 problem+json (and the
+        // connection stays) instead of dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
         // outside the body limit, so that its 413 is a problem too
         .layer(axum::middleware::from_fn(error::localize_problems))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
