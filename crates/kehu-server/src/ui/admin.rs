@@ -154,13 +154,7 @@ pub async fn create_field(
     match result {
         Ok(_) => Ok(page.redirect("/admin/fields")),
         Err(ApiError::Validation(v)) => {
-            let values = form
-                .0
-                .iter()
-                .filter(|(k, _)| k != "csrf_token")
-                .cloned()
-                .collect();
-            render_fields(&state, &page, values, error_map(&v, page.lang)).await
+            render_fields(&state, &page, form.posted(), error_map(&v, page.lang)).await
         }
         Err(other) => Ok(page.error_page(&state, other)),
     }
@@ -401,7 +395,7 @@ pub async fn set_role_fields(
     form: FormData,
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
-    let saved = crate::roles::set_field_rights(&state, &page.user, &key, &posted(&form)).await;
+    let saved = crate::roles::set_field_rights(&state, &page.user, &key, &form.posted()).await;
     after_role_edit(&state, &page, &key, saved).await
 }
 
@@ -428,15 +422,6 @@ async fn after_role_edit<T>(
     }
 }
 
-/// The posted form without its CSRF token.
-fn posted(form: &FormData) -> BTreeMap<String, String> {
-    form.0
-        .iter()
-        .filter(|(k, _)| k != "csrf_token")
-        .cloned()
-        .collect()
-}
-
 /// POST /admin/roles/{key}/grants: one role's column of the permissions table.
 pub async fn set_role_grants(
     State(state): State<AppState>,
@@ -445,7 +430,7 @@ pub async fn set_role_grants(
     form: FormData,
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
-    let saved = crate::roles::set_grants(&state, &page.user, &key, &posted(&form)).await;
+    let saved = crate::roles::set_grants(&state, &page.user, &key, &form.posted()).await;
     after_role_edit(&state, &page, &key, saved).await
 }
 
@@ -468,7 +453,7 @@ pub async fn create_role(
     match made {
         Ok(_) => Ok(page.redirect("/admin/roles")),
         Err(ApiError::Validation(v)) => {
-            render_roles(&state, &page, None, error_map(&v, page.lang), posted(&form)).await
+            render_roles(&state, &page, None, error_map(&v, page.lang), form.posted()).await
         }
         Err(e) => Ok(page.error_page(&state, e)),
     }

@@ -58,6 +58,15 @@ impl FormData {
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some_and(|v| v == "true" || v == "on")
     }
+    /// What was posted, without the CSRF token (to pass on or show again).
+    pub fn posted(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k != "csrf_token")
+            .cloned()
+            .collect()
+    }
+
     /// The values as template values, to re-render a form after an error.
     pub fn kept(&self) -> BTreeMap<String, minijinja::Value> {
         self.values()

@@ -81,12 +81,7 @@ pub async fn search(
         email: form.text("email"),
         id_number: form.text("id_number"),
     };
-    let kept: BTreeMap<String, String> = form
-        .0
-        .iter()
-        .filter(|(k, _)| k != "csrf_token")
-        .cloned()
-        .collect();
+    let kept = form.posted();
     match privacy::find(&state, &page.user, &q).await {
         Ok(people) => render(&state, &page, kept, BTreeMap::new(), Some(people), None).await,
         Err(ApiError::Validation(v)) => {
@@ -124,10 +119,9 @@ pub async fn set_retention(
 ) -> Result<Response, ApiError> {
     page.check_csrf(&form)?;
     let body: BTreeMap<String, serde_json::Value> = form
-        .0
-        .iter()
-        .filter(|(k, _)| k != "csrf_token")
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .posted()
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
         .collect();
     match privacy::save_retention(&state, &page.user, &body).await {
         Ok(()) => Ok(page.redirect("/admin/privacy")),

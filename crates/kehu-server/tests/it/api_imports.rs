@@ -2,7 +2,7 @@
 //! idempotent re-runs, 待跟进, the error report, undo, rights and scopes.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{error_fields, first_error, problem, spawn_app, Session};
 use kehu_store::Backend;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
@@ -569,12 +569,7 @@ async fn mapping_templates_saved_and_reused(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = error_fields(&p);
     assert_eq!(fields, ["name", "columns.单位全称"], "{p}");
     let r = service
         .post(

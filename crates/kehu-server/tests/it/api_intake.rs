@@ -5,7 +5,7 @@
 //! or rejected; rights.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{error_fields, first_error, problem, spawn_app, Session};
 use kehu_store::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -56,12 +56,7 @@ async fn forms_submissions_and_lead_review(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = error_fields(&p);
     assert_eq!(
         fields,
         ["slug", "fields.colour", "fields", "purpose"],

@@ -4,7 +4,7 @@
 //! right, the rights editable by admins, personal custom fields alike.
 
 use crate::both_backends;
-use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
+use crate::helpers::{error_fields, first_error, ok_json, problem, spawn_app, Session};
 use kehu_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -503,12 +503,7 @@ async fn data_subject_requests(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<String> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str().map(str::to_string))
-        .collect();
+    let fields = error_fields(&p);
     assert_eq!(fields, ["bogus", "deliveries"]);
     let days_of = |list: &Value, kind: &str| {
         list.as_array()

@@ -1,7 +1,7 @@
 //! The role matrix over HTTP: data scopes on every list and object endpoint.
 
 use crate::both_backends;
-use crate::helpers::{first_error, ok_json, problem, spawn_app};
+use crate::helpers::{error_fields, first_error, ok_json, problem, spawn_app};
 use kehu_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -294,12 +294,7 @@ async fn data_scopes_and_role_rights(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = error_fields(&p);
     assert_eq!(fields, vec!["username", "role"]);
     app.cleanup().await;
 }
@@ -331,12 +326,7 @@ async fn roles_edited_by_admins(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = error_fields(&p);
     assert_eq!(fields, ["key", "name_zh", "copy_from"]);
     let r = admin
         .post(

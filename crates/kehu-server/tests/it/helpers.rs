@@ -217,6 +217,16 @@ pub async fn problem(r: Response, status: StatusCode) -> Value {
     r.json().await.expect("problem json")
 }
 
+/// The fields a validation problem names, in order.
+pub fn error_fields(p: &Value) -> Vec<String> {
+    p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// The first field error of a validation problem: (field, code).
 pub fn first_error(p: &Value) -> (String, String) {
     let e = &p["errors"][0];
