@@ -218,6 +218,153 @@ impl<'a> Sealer<'a> {
     }
 }
 
+/// How a sealed field value starts: `enc1:KEYID:BASE64URL(nonce ‖ ciphertext)`.
+pub const SEALED_PREFIX: &str = "enc1:";
+
+/// The key id a stored value was sealed with; None for a clear value
+/// (written before encryption was configured).
+pub fn sealed_key_id(stored: &str) -> Option<&str> {
+    let rest = stored.strip_prefix(SEALED_PREFIX)?;
+    rest.split_once(':').map(|(id, _)| id)
+}
+
+/// One key's sub-keys for fields: AES-256-GCM for the value, HMAC-SHA-256
+/// for the blind index. Derived from the key, so a key file holds one line
+/// per key and backups, values and indexes never share a key.
+struct FieldKey {
+    id: String,
+    aead: Aes256Gcm,
+    index: hmac::Hmac<Sha256>,
+}
+
+/// Personal fields sealed one value at a time, and their blind indexes
+/// (a keyed hash beside the value, for exact search and duplicate
+/// detection without the clear value). The column name is authenticated
+/// with the value, so a value moved to another column does not open.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct FieldKeys {
+    keys: std::sync::Arc<Vec<FieldKey>>,
+}
+
+impl std::fmt::Debug for FieldKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        write!(f, "FieldKeys({ids:?})")
+    }
+}
+
+impl FieldKeys {
+    pub fn new(ring: &Keyring) -> FieldKeys {
+        use hmac::Mac;
+        let keys = ring
+            .keys()
+            .iter()
+            .map(|k| FieldKey {
+                id: k.id.clone(),
+                aead: Aes256Gcm::new(&k.hmac(b"kehu-field-value-v1").into()),
+                index: <hmac::Hmac<Sha256> as Mac>::new_from_slice(&k.hmac(b"kehu-field-index-v1"))
+                    .expect("HMAC takes any key length"),
+            })
+            .collect();
+        FieldKeys {
+            keys: std::sync::Arc::new(keys),
+        }
+    }
+
+    /// The id of the key new values are sealed with.
+    pub fn primary_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    /// Whether `id` is one of these keys.
+    pub fn knows(&self, id: &str) -> bool {
+        self.keys.iter().any(|k| k.id == id)
+    }
+
+    /// `plain` sealed with the primary key; `nonce` must be random.
+    pub fn seal(&self, column: &str, plain: &str, nonce: [u8; 12]) -> String {
+        let key = &self.keys[0];
+        let sealed = key
+            .aead
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: column.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encrypts any field");
+        let mut raw = Vec::with_capacity(12 + sealed.len());
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&sealed);
+        format!(
+            "{SEALED_PREFIX}{}:{}",
+            key.id,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        )
+    }
+
+    /// A stored value in clear: a sealed one opened, a clear one as it is.
+    pub fn open<'a>(
+        &self,
+        column: &str,
+        stored: &'a str,
+    ) -> Result<std::borrow::Cow<'a, str>, KeyError> {
+        let Some(id) = sealed_key_id(stored) else {
+            return Ok(std::borrow::Cow::Borrowed(stored));
+        };
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| KeyError::UnknownKey(id.to_string()))?;
+        let body = &stored[SEALED_PREFIX.len() + id.len() + 1..];
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| KeyError::Damaged)?;
+        if raw.len() < 12 + TAG {
+            return Err(KeyError::Damaged);
+        }
+        let plain = key
+            .aead
+            .decrypt(
+                Nonce::from_slice(&raw[..12]),
+                Payload {
+                    msg: &raw[12..],
+                    aad: column.as_bytes(),
+                },
+            )
+            .map_err(|_| KeyError::Damaged)?;
+        String::from_utf8(plain)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|_| KeyError::Damaged)
+    }
+
+    fn index_with(key: &FieldKey, column: &str, plain: &str) -> String {
+        use hmac::Mac;
+        let mut mac = key.index.clone();
+        mac.update(column.as_bytes());
+        mac.update(&[0]);
+        mac.update(plain.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// The blind index of `plain` in `column` under the primary key.
+    pub fn index(&self, column: &str, plain: &str) -> String {
+        Self::index_with(&self.keys[0], column, plain)
+    }
+
+    /// The blind index under every key: what a lookup matches while a
+    /// rotation is under way.
+    pub fn indexes(&self, column: &str, plain: &str) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| Self::index_with(k, column, plain))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +419,53 @@ mod tests {
             .open(0, false, &a)
             .is_err());
         assert_eq!(a.len(), 5 + TAG);
+    }
+
+    #[test]
+    fn field_values_seal_open_and_index() {
+        let one = FieldKeys::new(&Keyring::new(key(1)));
+        let a = one.seal("contacts.mobile", "13812345678", [1; 12]);
+        let b = one.seal("contacts.mobile", "13812345678", [2; 12]);
+        assert!(a.starts_with(SEALED_PREFIX) && !a.contains("138"));
+        assert_ne!(a, b, "a random nonce: equal values do not look equal");
+        assert_eq!(sealed_key_id(&a), Some(key(1).id()));
+        assert_eq!(one.open("contacts.mobile", &a).unwrap(), "13812345678");
+        // A clear value (before encryption) reads as it is.
+        assert_eq!(
+            one.open("contacts.mobile", "13812345678").unwrap(),
+            "13812345678"
+        );
+        assert_eq!(sealed_key_id("13812345678"), None);
+        // Another column, an altered byte, a cut value, another key: refused.
+        assert_eq!(one.open("contacts.email", &a), Err(KeyError::Damaged));
+        let mut bad = a.clone().into_bytes();
+        let last = bad.len() - 1;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert_eq!(one.open("contacts.mobile", &bad), Err(KeyError::Damaged));
+        assert_eq!(
+            one.open("contacts.mobile", &a[..a.len() - 20]),
+            Err(KeyError::Damaged)
+        );
+        let other = FieldKeys::new(&Keyring::new(key(2)));
+        assert_eq!(
+            other.open("contacts.mobile", &a),
+            Err(KeyError::UnknownKey(key(1).id().to_string()))
+        );
+        // After a rotation both keys open; new values use the new one.
+        let both = FieldKeys::new(&Keyring::new(key(1)).with_primary(key(2)));
+        assert_eq!(both.open("contacts.mobile", &a).unwrap(), "13812345678");
+        assert_eq!(both.primary_id(), key(2).id());
+        assert!(both.knows(key(1).id()) && !one.knows(key(2).id()));
+        // Blind indexes: equal values equal, per column, per key; the
+        // rotation's lookups match both keys' indexes.
+        let i = one.index("contacts.mobile", "13812345678");
+        assert_eq!(i, one.index("contacts.mobile", "13812345678"));
+        assert_eq!(i.len(), 32);
+        assert_ne!(i, one.index("contacts.email", "13812345678"));
+        assert_ne!(i, one.index("contacts.mobile", "13812345679"));
+        assert_eq!(both.indexes("contacts.mobile", "13812345678")[1], i);
+        assert_ne!(both.index("contacts.mobile", "13812345678"), i);
     }
 
     #[test]

@@ -106,6 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         run_jobs: false,
         mail: None,
         keyring: None,
+        key_file: None,
         backups: None,
     })
     .await?;

@@ -8,6 +8,7 @@
 use crate::error::ApiError;
 use crate::AppState;
 use kehu_core::keyring::{Key, Keyring};
+use kehu_store::cipher::FieldCipher;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,23 @@ pub fn load_keyring(database_url: &str, create: bool) -> Result<Keyring, String>
             path.display()
         )),
     }
+}
+
+/// The key file the keys were read from, which a running server re-reads
+/// after a rotation (None: the key is `KEHU_KEY`).
+pub fn key_source(database_url: &str) -> Option<PathBuf> {
+    match std::env::var("KEHU_KEY") {
+        Ok(_) => None,
+        Err(_) => Some(key_file(database_url)),
+    }
+}
+
+/// Contacts' personal fields sealed with the configured keys.
+pub fn field_cipher(database_url: &str, create: bool) -> Result<FieldCipher, String> {
+    Ok(FieldCipher::new(
+        &load_keyring(database_url, create)?,
+        key_source(database_url),
+    ))
 }
 
 /// Writes a key file (owner-only on Unix), replacing it atomically.

@@ -52,8 +52,12 @@ pub struct Settings {
     pub run_jobs: bool,
     /// Outgoing e-mail (scheduled reports); None: no e-mail is sent.
     pub mail: Option<mail::MailSettings>,
-    /// The encryption keys (backups); None: none configured.
+    /// The encryption keys (backups, contacts' personal fields); None:
+    /// none configured, personal fields are written clear.
     pub keyring: Option<kehu_core::keyring::Keyring>,
+    /// The key file `keyring` came from, re-read after a rotation (None:
+    /// the keys came from the configuration).
+    pub key_file: Option<std::path::PathBuf>,
     /// Where the weekly backup goes; None: no scheduled backup.
     pub backups: Option<backups::BackupSettings>,
 }
@@ -72,6 +76,7 @@ impl Settings {
             run_jobs: false,
             mail: None,
             keyring: None,
+            key_file: None,
             backups: None,
         }
     }
@@ -189,7 +194,13 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
-        let store = Store::connect(&settings.database_url).await?;
+        let mut store = Store::connect(&settings.database_url).await?;
+        if let Some(ring) = &settings.keyring {
+            store = store.with_cipher(kehu_store::cipher::FieldCipher::new(
+                ring,
+                settings.key_file.clone(),
+            ));
+        }
         store.migrate().await?;
         let listener = tokio::net::TcpListener::bind(&settings.addr)
             .await
@@ -217,6 +228,21 @@ impl Application {
             tokio::spawn(async move {
                 if let Err(e) = segments.warm().await {
                     tracing::warn!(error = ?e, "loading the segment index failed; the first query loads it");
+                }
+            });
+            // Contacts written before encryption (an upgrade) or under an
+            // older key are sealed in the background; they read and are
+            // found meanwhile.
+            let store = self.state.store.clone();
+            tokio::spawn(async move {
+                match store.reseal_contacts(1000, |_| ()).await {
+                    Ok(r) if r.sealed > 0 => {
+                        tracing::info!(sealed = r.sealed, "sealed contacts' personal fields")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sealing contacts' personal fields failed")
+                    }
                 }
             });
         }

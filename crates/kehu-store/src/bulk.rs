@@ -113,7 +113,8 @@ pub async fn taken(store: &Store) -> Result<Taken, StoreError> {
 const CUSTOMER_COLS: &str = "id, code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, founded_on, \
 cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, custom_fields, missing_fields, name_key, purchase_12m_fen, \
 order_count, last_order_on, last_interaction_on, complaints_365d, fact_digest, created_at, updated_at";
-const CONTACT_COLS: &str = "customer_id, name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, created_at, updated_at";
+const CONTACT_COLS: &str = "customer_id, name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, \
+mobile_idx, email_idx, id_number_idx, pii_key, created_at, updated_at";
 const ORDER_COLS: &str =
     "customer_id, order_no, ordered_on, amount_fen, product_line, notes, created_at, updated_at";
 const INTERACTION_COLS: &str = "customer_id, kind, occurred_on, summary, severity, status, satisfaction, user_id, created_at, updated_at";
@@ -163,7 +164,7 @@ const CUSTOMERS: InsertSpec = InsertSpec {
 const CONTACTS: InsertSpec = InsertSpec {
     table: "contacts",
     cols: CONTACT_COLS,
-    per_row: 10,
+    per_row: 14,
 };
 const ORDERS: InsertSpec = InsertSpec {
     table: "orders",
@@ -191,6 +192,8 @@ pub struct BulkLoader {
     counts: BulkCounts,
     /// Full-size INSERT statements per table (SQLite), built once.
     sql_full: [String; 4],
+    /// Contacts' personal fields sealed with the store's keys.
+    seal: crate::cipher::ContactSeal,
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
@@ -248,6 +251,7 @@ impl BulkLoader {
             reserved_to: first_id + reserve - 1,
             counts: BulkCounts::default(),
             sql_full,
+            seal: store.cipher.contact_seal(),
         })
     }
 
@@ -394,17 +398,26 @@ impl BulkLoader {
             let sql = sql_for(&CONTACTS, &self.sql_full[1], &self.now_text, part.len());
             let mut q = query(&sql, part.len() == CONTACTS.max_rows());
             for (id, x) in part {
+                let sealed = self.seal.seal(
+                    x.mobile.as_deref(),
+                    x.email.as_deref(),
+                    x.id_number.as_deref(),
+                );
                 q = q
                     .bind(*id)
                     .bind(x.name.as_str())
                     .bind(x.title.as_deref())
                     .bind(x.decision_role.as_deref())
                     .bind(x.landline.as_deref())
-                    .bind(x.mobile.as_deref())
-                    .bind(x.email.as_deref())
-                    .bind(x.id_number.as_deref())
+                    .bind(sealed.mobile)
+                    .bind(sealed.email)
+                    .bind(sealed.id_number)
                     .bind(x.is_primary)
-                    .bind(x.notes.as_deref());
+                    .bind(x.notes.as_deref())
+                    .bind(sealed.mobile_idx)
+                    .bind(sealed.email_idx)
+                    .bind(sealed.id_number_idx)
+                    .bind(sealed.key);
             }
             q.execute(&mut **t).await?;
         }
@@ -506,17 +519,26 @@ impl BulkLoader {
             b.text(&now);
             b.end_row();
             for x in &c.contacts {
+                let sealed = self.seal.seal(
+                    x.mobile.as_deref(),
+                    x.email.as_deref(),
+                    x.id_number.as_deref(),
+                );
                 let b = &mut contacts;
                 b.int(id);
                 b.text(&x.name);
                 b.opt_text(x.title.as_deref());
                 b.opt_text(x.decision_role.as_deref());
                 b.opt_text(x.landline.as_deref());
-                b.opt_text(x.mobile.as_deref());
-                b.opt_text(x.email.as_deref());
-                b.opt_text(x.id_number.as_deref());
+                b.opt_text(sealed.mobile.as_deref());
+                b.opt_text(sealed.email.as_deref());
+                b.opt_text(sealed.id_number.as_deref());
                 b.text(if x.is_primary { "t" } else { "f" });
                 b.opt_text(x.notes.as_deref());
+                b.opt_text(sealed.mobile_idx.as_deref());
+                b.opt_text(sealed.email_idx.as_deref());
+                b.opt_text(sealed.id_number_idx.as_deref());
+                b.opt_text(sealed.key.as_deref());
                 b.text(&now);
                 b.text(&now);
                 b.end_row();

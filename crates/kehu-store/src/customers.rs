@@ -1,6 +1,7 @@
 //! Customers: insert with generated codes, optimistic-concurrency updates,
 //! scoped lists, and the rollups derived from orders and interactions.
 
+use crate::cipher::FieldCipher;
 use crate::db::{check_version, decode_n, Arg, Backend, Exec, RowGet};
 use crate::error::StoreError;
 use crate::feed::{self, FeedKind};
@@ -170,9 +171,11 @@ pub(crate) async fn update_customer_in(
 /// (as contacts store them), each with the phone that matched.
 pub(crate) async fn customers_by_phone(
     exec: &mut impl Exec,
+    cipher: &FieldCipher,
     phones: &[String],
 ) -> Result<Vec<(String, Customer)>, StoreError> {
     let mut out = Vec::new();
+    // Clear values: landlines, and mobiles written before encryption.
     for column in ["mobile", "landline"] {
         let sql = format!(
             "SELECT contacts.{column} AS phone, {COLUMNS} FROM contacts JOIN customers ON customers.id = contacts.customer_id \
@@ -184,6 +187,29 @@ pub(crate) async fn customers_by_phone(
             })
             .await?,
         );
+    }
+    // Sealed mobiles, by their blind index under every key.
+    let mut by_index = std::collections::HashMap::new();
+    for phone in phones {
+        for idx in cipher.indexes(crate::cipher::MOBILE, phone) {
+            by_index.insert(idx, phone.clone());
+        }
+    }
+    if !by_index.is_empty() {
+        let indexes: Vec<String> = by_index.keys().cloned().collect();
+        let sql = format!(
+            "SELECT contacts.mobile_idx AS idx, {COLUMNS} FROM contacts JOIN customers ON customers.id = contacts.customer_id \
+             WHERE contacts.mobile_idx IN ({{}}) ORDER BY customers.id"
+        );
+        for (idx, c) in crate::db::fetch_in(exec, &sql, &indexes, |r: &dyn RowGet| {
+            Ok((r.text("idx")?, decode(r)?))
+        })
+        .await?
+        {
+            if let Some(phone) = by_index.get(&idx) {
+                out.push((phone.clone(), c));
+            }
+        }
     }
     Ok(out)
 }
@@ -231,7 +257,7 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let c = insert_customer_in(&mut tx, d, owner, actor).await?;
         if let Some(contact) = contact {
-            crate::records::insert_contact_in(&mut tx, c.id, contact, false).await?;
+            crate::records::insert_contact_in(&mut tx, &self.cipher, c.id, contact, false).await?;
         }
         feed::record(&mut tx, FeedKind::Facts, &[c.id]).await?;
         tx.commit().await?;
@@ -247,14 +273,14 @@ impl Store {
         mobile: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Customer>, StoreError> {
+        let (matches, mut a) =
+            crate::privacy::sealed_match(&self.cipher, "mobile", crate::cipher::MOBILE, mobile, 3);
+        a.splice(0..0, args![name_key(name), limit]);
         let sql = format!(
             "SELECT {COLUMNS} FROM customers WHERE name_key = $1 \
-             OR ($2 IS NOT NULL AND id IN (SELECT customer_id FROM contacts WHERE mobile = $2)) ORDER BY id LIMIT $3"
+             OR id IN (SELECT customer_id FROM contacts WHERE {matches}) ORDER BY id LIMIT $2"
         );
-        self.db
-            .clone()
-            .fetch_all(&sql, args![name_key(name), mobile, limit], decode)
-            .await
+        self.db.clone().fetch_all(&sql, a, decode).await
     }
 
     pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {

@@ -308,6 +308,9 @@ impl Store {
             .await?;
         let mut at = 0;
         for (customer_id, phone, email) in contacts {
+            // A sealed mobile opens; a landline (never sealed) reads as it is.
+            let phone = self.cipher.open_opt(crate::cipher::MOBILE, phone)?;
+            let email = self.cipher.open_opt(crate::cipher::EMAIL, email)?;
             while at < rows.len() && rows[at].id < customer_id {
                 at += 1;
             }

@@ -13,6 +13,9 @@ pub enum StoreError {
     Invalid(#[from] ValidationErrors),
     #[error("configuration: {0}")]
     Config(String),
+    /// An encrypted field that does not open (no key, unknown key, altered).
+    #[error("encrypted field: {0}")]
+    Key(#[from] kehu_core::keyring::KeyError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -7,6 +7,7 @@
 //! undoing it is one transaction too, refused when any of those records has
 //! changed since (someone else's work is never thrown away).
 
+use crate::cipher::FieldCipher;
 use crate::db::{decode_n, Arg, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use crate::feed::{self, FeedKind};
@@ -224,6 +225,7 @@ impl Store {
         let tx = self.db.begin_write().await?;
         Ok(ImportWriter {
             tx,
+            cipher: self.cipher.clone(),
             existing,
             changes: Vec::new(),
             facts: BTreeSet::new(),
@@ -293,7 +295,8 @@ impl Store {
                 let sql = format!("DELETE FROM {table} WHERE id = $1");
                 summary.deleted += tx.execute(&sql, args![c.record_id]).await?;
             } else if let Some(before) = &c.before {
-                let (before_version, now) = restore(&mut tx, c.entity, before).await?;
+                let (before_version, now) =
+                    restore(&mut tx, &self.cipher, c.entity, before).await?;
                 // An earlier import that left the record as it is now again
                 // may still be undone: its record of the version follows.
                 tx.execute(
@@ -450,12 +453,17 @@ pub(crate) async fn restore_customer(
     tx: &mut Tx,
     before: &Value,
 ) -> Result<(i64, i64), StoreError> {
-    restore(tx, Entity::Customer, before).await
+    restore(tx, &FieldCipher::none(), Entity::Customer, before).await
 }
 
 /// Puts a record back as it was before the import (its version moves on):
 /// the version it had then and the version it has now.
-async fn restore(tx: &mut Tx, entity: Entity, before: &Value) -> Result<(i64, i64), StoreError> {
+async fn restore(
+    tx: &mut Tx,
+    cipher: &FieldCipher,
+    entity: Entity,
+    before: &Value,
+) -> Result<(i64, i64), StoreError> {
     let bad = |e: serde_json::Error| StoreError::Config(format!("import before-image: {e}"));
     let at = Utc::now();
     let done = match entity {
@@ -502,26 +510,15 @@ async fn restore(tx: &mut Tx, entity: Entity, before: &Value) -> Result<(i64, i6
         }
         Entity::Contact => {
             let c: Contact = serde_json::from_value(before.clone()).map_err(bad)?;
+            let c = crate::records::open_contact(cipher, c)?;
             let was = c.version;
-            let now = tx.fetch_one(
-                "UPDATE contacts SET name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, is_primary=$8, \
-                 notes=$9, updated_at=$10, version = version + 1 WHERE id = $11 RETURNING version AS n",
-                args![
-                    c.name,
-                    c.title,
-                    c.decision_role,
-                    c.landline,
-                    c.mobile,
-                    c.email,
-                    c.id_number,
-                    c.is_primary,
-                    c.notes,
-                    at,
-                    c.id
-                ],
-                decode_n,
-            )
-            .await?;
+            let mut a = crate::records::contact_args(cipher, (&c).into());
+            a.extend(args![at, c.id]);
+            let sql = format!(
+                "UPDATE contacts SET {}, updated_at=$14, version = version + 1 WHERE id = $15 RETURNING version AS n",
+                crate::records::CONTACT_SET
+            );
+            let now = tx.fetch_one(&sql, a, decode_n).await?;
             (was, now)
         }
         Entity::Order => {
@@ -555,6 +552,7 @@ async fn restore(tx: &mut Tx, entity: Entity, before: &Value) -> Result<(i64, i6
 /// all of it with the import's record, dropping it rolls everything back.
 pub struct ImportWriter {
     tx: Tx,
+    cipher: std::sync::Arc<FieldCipher>,
     existing: Option<i64>,
     changes: Vec<(Entity, i64, i64, Option<Value>, i64)>,
     /// Customers whose fields or records changed (the change feed).
@@ -572,7 +570,10 @@ fn image<T: serde::Serialize>(record: &T) -> Result<Value, StoreError> {
 impl ImportWriter {
     /// Reads inside the import's transaction (what earlier rows wrote is visible).
     pub fn reader(&mut self) -> ImportReader<'_> {
-        ImportReader { tx: &mut self.tx }
+        ImportReader {
+            tx: &mut self.tx,
+            cipher: &self.cipher,
+        }
     }
 
     fn note(
@@ -635,7 +636,9 @@ impl ImportWriter {
         d: &ContactData,
         others: bool,
     ) -> Result<Contact, StoreError> {
-        let c = crate::records::insert_contact_in(&mut self.tx, customer_id, d, others).await?;
+        let c =
+            crate::records::insert_contact_in(&mut self.tx, &self.cipher, customer_id, d, others)
+                .await?;
         self.note(Entity::Contact, c.id, customer_id, None, c.version);
         Ok(c)
     }
@@ -646,12 +649,12 @@ impl ImportWriter {
         d: &ContactData,
     ) -> Result<Contact, StoreError> {
         crate::db::check_version(&mut self.tx, "contacts", before.id, before.version).await?;
-        let c = crate::records::update_contact_in(&mut self.tx, before.id, d).await?;
+        let c = crate::records::update_contact_in(&mut self.tx, &self.cipher, before.id, d).await?;
         self.note(
             Entity::Contact,
             c.id,
             c.customer_id,
-            Some(image(before)?),
+            Some(crate::records::sealed_image(&self.cipher, before)?),
             c.version,
         );
         Ok(c)
@@ -761,17 +764,20 @@ impl ImportWriter {
 /// Reads of the import planner, on the import's transaction.
 pub struct ImportReader<'a> {
     tx: &'a mut Tx,
+    cipher: &'a FieldCipher,
 }
 
 /// Reads of the import planner without a transaction (a dry run).
 pub struct DryReader {
     db: crate::Db,
+    cipher: std::sync::Arc<FieldCipher>,
 }
 
 impl Store {
     pub fn import_reader(&self) -> DryReader {
         DryReader {
             db: self.db.clone(),
+            cipher: self.cipher.clone(),
         }
     }
 }
@@ -809,10 +815,10 @@ macro_rules! lookup_on {
                 crate::customers::customers_where_in(lookup_on!(@exec self, $exec), column, values).await
             }
             async fn contacts_of(&mut self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
-                crate::records::contacts_of(lookup_on!(@exec self, $exec), ids).await
+                crate::records::contacts_of(lookup_on!(@exec self, $exec), &self.cipher, ids).await
             }
             async fn customers_by_phone(&mut self, phones: &[String]) -> Result<Vec<(String, Customer)>, StoreError> {
-                crate::customers::customers_by_phone(lookup_on!(@exec self, $exec), phones).await
+                crate::customers::customers_by_phone(lookup_on!(@exec self, $exec), &self.cipher, phones).await
             }
             async fn orders_of(&mut self, ids: &[i64]) -> Result<Vec<Order>, StoreError> {
                 crate::records::orders_of(lookup_on!(@exec self, $exec), ids).await

@@ -374,7 +374,8 @@ impl Store {
         let mut contact = contact.clone();
         // Joining a customer that has contacts: not its primary contact by itself.
         contact.is_primary = contact.is_primary && !others;
-        let stored = insert_contact_in(&mut tx, customer.id, &contact, others).await?;
+        let stored =
+            insert_contact_in(&mut tx, &self.cipher, customer.id, &contact, others).await?;
         tx.execute(
             "INSERT INTO consents (customer_id, contact_id, purpose, purpose_version, channel, given_at, lead_id) \
              VALUES ($1, $2, $3, $4, 'web_form', $5, $6)",

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod bulk;
 mod bulk_read;
 pub mod campaigns;
+pub mod cipher;
 pub mod classes;
 pub mod dashboard;
 pub mod db;
@@ -51,13 +52,22 @@ use chrono::NaiveDate;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub db: Db,
+    /// How contacts' personal fields are sealed (none: written clear).
+    pub cipher: std::sync::Arc<cipher::FieldCipher>,
 }
 
 impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         Ok(Store {
             db: Db::connect(url).await?,
+            cipher: std::sync::Arc::new(cipher::FieldCipher::none()),
         })
+    }
+
+    /// The store sealing personal fields with `cipher`.
+    pub fn with_cipher(mut self, cipher: cipher::FieldCipher) -> Store {
+        self.cipher = std::sync::Arc::new(cipher);
+        self
     }
 
     pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {

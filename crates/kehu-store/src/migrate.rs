@@ -220,6 +220,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0024_retention.sql"),
         data: DataStep::PersonalDataRights,
     },
+    Migration {
+        version: 25,
+        name: "sealed_contacts",
+        sqlite: include_str!("../migrations/sqlite/0025_sealed_contacts.sql"),
+        postgres: include_str!("../migrations/postgres/0025_sealed_contacts.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

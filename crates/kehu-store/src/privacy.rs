@@ -2,7 +2,8 @@
 //! records, withdrawing consents, erasing a person everywhere they are
 //! stored in clear, and deleting data whose retention period has passed.
 
-use crate::db::{Exec, RowGet};
+use crate::cipher::{self, FieldCipher};
+use crate::db::{Arg, Exec, RowGet};
 use crate::error::StoreError;
 use crate::intake::Consent;
 use crate::model::Contact;
@@ -122,35 +123,74 @@ fn values_of(c: &Contact) -> Vec<String> {
     .collect()
 }
 
+/// A condition on a sealed contact column (`column`, e.g. `mobile`; its
+/// cipher scope `sealed`) equal to `value`: the clear value (rows written
+/// before encryption) or its blind index under any key. Placeholders
+/// start at `$first`; a missing value matches nothing.
+pub(crate) fn sealed_match(
+    cipher: &FieldCipher,
+    column: &str,
+    sealed: &str,
+    value: Option<&str>,
+    first: usize,
+) -> (String, Vec<Arg>) {
+    let mut sql = format!("contacts.{column} = ${first}");
+    let mut a = args![value];
+    if let Some(v) = value {
+        let idx = cipher.indexes(sealed, v);
+        if !idx.is_empty() {
+            let list: Vec<String> = (0..idx.len())
+                .map(|i| format!("${}", first + 1 + i))
+                .collect();
+            sql = format!("({sql} OR contacts.{column}_idx IN ({}))", list.join(", "));
+            a.extend(idx.into_iter().map(Arg::from));
+        }
+    }
+    (sql, a)
+}
+
 impl Store {
     /// Contacts matching any of the query's values (at most 200).
     pub async fn find_people(&self, q: &PersonQuery) -> Result<Vec<PersonMatch>, StoreError> {
-        let sql = "SELECT contacts.*, customers.code AS customer_code, customers.name AS customer_name, \
-                   customers.owner_id AS customer_owner, customers.team AS customer_team \
-                   FROM contacts JOIN customers ON customers.id = contacts.customer_id \
-                   WHERE contacts.name = $1 OR contacts.mobile = $2 OR contacts.email = $3 OR contacts.id_number = $4 \
-                   ORDER BY contacts.id LIMIT 200";
-        self.db
+        let mut a = args![q.name.clone()];
+        let mut conditions = vec!["contacts.name = $1".to_string()];
+        for (column, sealed, value) in [
+            ("mobile", cipher::MOBILE, &q.mobile),
+            ("email", cipher::EMAIL, &q.email),
+            ("id_number", cipher::ID_NUMBER, &q.id_number),
+        ] {
+            let (sql, more) =
+                sealed_match(&self.cipher, column, sealed, value.as_deref(), a.len() + 1);
+            conditions.push(sql);
+            a.extend(more);
+        }
+        let sql = format!(
+            "SELECT contacts.*, customers.code AS customer_code, customers.name AS customer_name, \
+             customers.owner_id AS customer_owner, customers.team AS customer_team \
+             FROM contacts JOIN customers ON customers.id = contacts.customer_id \
+             WHERE {} ORDER BY contacts.id LIMIT 200",
+            conditions.join(" OR ")
+        );
+        let found = self
+            .db
             .clone()
-            .fetch_all(
-                sql,
-                args![
-                    q.name.clone(),
-                    q.mobile.clone(),
-                    q.email.clone(),
-                    q.id_number.clone()
-                ],
-                |r: &dyn RowGet| {
-                    Ok(PersonMatch {
-                        contact: crate::records::decode_contact(r)?,
-                        customer_code: r.text("customer_code")?,
-                        customer_name: r.text("customer_name")?,
-                        owner_id: r.opt_int("customer_owner")?,
-                        team: r.opt_text("customer_team")?,
-                    })
-                },
-            )
-            .await
+            .fetch_all(&sql, a, |r: &dyn RowGet| {
+                Ok(PersonMatch {
+                    contact: crate::records::decode_contact(r)?,
+                    customer_code: r.text("customer_code")?,
+                    customer_name: r.text("customer_name")?,
+                    owner_id: r.opt_int("customer_owner")?,
+                    team: r.opt_text("customer_team")?,
+                })
+            })
+            .await?;
+        found
+            .into_iter()
+            .map(|mut m| {
+                m.contact = crate::records::open_contact(&self.cipher, m.contact)?;
+                Ok(m)
+            })
+            .collect()
     }
 
     pub async fn consent(&self, id: i64) -> Result<Consent, StoreError> {
@@ -223,6 +263,7 @@ impl Store {
             )
             .await?
             .ok_or(StoreError::NotFound)?;
+        let c = crate::records::open_contact(&self.cipher, c)?;
         let values: Vec<String> = values_of(&c)
             .into_iter()
             .filter(|v| v != placeholder)
@@ -230,7 +271,7 @@ impl Store {
         let mut erased = Erased::default();
         tx.execute(
             "UPDATE contacts SET name = $1, mobile = NULL, landline = NULL, email = NULL, id_number = NULL, \
-             notes = NULL, version = version + 1, updated_at = $2 WHERE id = $3",
+             mobile_idx = NULL, email_idx = NULL, id_number_idx = NULL, notes = NULL, version = version + 1, updated_at = $2 WHERE id = $3",
             args![placeholder.to_string(), Utc::now(), id],
         )
         .await?;

@@ -2,6 +2,7 @@
 //! Writes to orders and interactions refresh the customer's rollups in the
 //! same transaction, so lists never show stale totals after a write.
 
+use crate::cipher::{self, FieldCipher};
 use crate::db::{check_version, Arg, Exec, RowGet};
 use crate::error::StoreError;
 use crate::listing::{run_list, ListSpec, ScopeFilter};
@@ -75,18 +76,114 @@ fn decode_interaction(r: &dyn RowGet) -> Result<Interaction, sqlx::Error> {
     })
 }
 
-fn contact_args(d: &ContactData) -> Vec<Arg> {
+/// A contact's stored values, `$1`–`$13` of `CONTACT_SET` in order.
+pub(crate) const CONTACT_SET: &str =
+    "name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, \
+is_primary=$8, notes=$9, mobile_idx=$10, email_idx=$11, id_number_idx=$12, pii_key=$13";
+const CONTACT_WRITTEN: &str =
+    "name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, \
+mobile_idx, email_idx, id_number_idx, pii_key";
+
+/// What a contact write stores, whether from validated input or a
+/// before-image put back.
+pub(crate) struct ContactValues<'a> {
+    pub name: &'a str,
+    pub title: Option<&'a str>,
+    pub decision_role: Option<&'a str>,
+    pub landline: Option<&'a str>,
+    pub mobile: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub id_number: Option<&'a str>,
+    pub is_primary: bool,
+    pub notes: Option<&'a str>,
+}
+
+impl<'a> From<&'a ContactData> for ContactValues<'a> {
+    fn from(d: &'a ContactData) -> Self {
+        ContactValues {
+            name: &d.name,
+            title: d.title.as_deref(),
+            decision_role: d.decision_role.as_deref(),
+            landline: d.landline.as_deref(),
+            mobile: d.mobile.as_deref(),
+            email: d.email.as_deref(),
+            id_number: d.id_number.as_deref(),
+            is_primary: d.is_primary,
+            notes: d.notes.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a Contact> for ContactValues<'a> {
+    fn from(c: &'a Contact) -> Self {
+        ContactValues {
+            name: &c.name,
+            title: c.title.as_deref(),
+            decision_role: c.decision_role.as_deref(),
+            landline: c.landline.as_deref(),
+            mobile: c.mobile.as_deref(),
+            email: c.email.as_deref(),
+            id_number: c.id_number.as_deref(),
+            is_primary: c.is_primary,
+            notes: c.notes.as_deref(),
+        }
+    }
+}
+
+/// `CONTACT_SET`'s arguments: the personal fields sealed and indexed.
+pub(crate) fn contact_args(cipher: &FieldCipher, v: ContactValues<'_>) -> Vec<Arg> {
+    let sealed = cipher.contact_seal().seal(v.mobile, v.email, v.id_number);
     args![
-        d.name.clone(),
-        d.title.clone(),
-        d.decision_role.clone(),
-        d.landline.clone(),
-        d.mobile.clone(),
-        d.email.clone(),
-        d.id_number.clone(),
-        d.is_primary,
-        d.notes.clone()
+        v.name,
+        v.title,
+        v.decision_role,
+        v.landline,
+        sealed.mobile,
+        sealed.email,
+        sealed.id_number,
+        v.is_primary,
+        v.notes,
+        sealed.mobile_idx,
+        sealed.email_idx,
+        sealed.id_number_idx,
+        sealed.key
     ]
+}
+
+/// A contact read back: its personal fields opened.
+pub(crate) fn open_contact(cipher: &FieldCipher, mut c: Contact) -> Result<Contact, StoreError> {
+    c.mobile = cipher.open_opt(cipher::MOBILE, c.mobile.take())?;
+    c.email = cipher.open_opt(cipher::EMAIL, c.email.take())?;
+    c.id_number = cipher.open_opt(cipher::ID_NUMBER, c.id_number.take())?;
+    Ok(c)
+}
+
+pub(crate) fn open_contacts(
+    cipher: &FieldCipher,
+    contacts: Vec<Contact>,
+) -> Result<Vec<Contact>, StoreError> {
+    contacts
+        .into_iter()
+        .map(|c| open_contact(cipher, c))
+        .collect()
+}
+
+/// A contact as an import's before-image: its personal fields sealed as
+/// they are in the table (the image outlives the import's review).
+pub(crate) fn sealed_image(
+    cipher: &FieldCipher,
+    c: &Contact,
+) -> Result<serde_json::Value, StoreError> {
+    let seal = cipher.contact_seal().seal(
+        c.mobile.as_deref(),
+        c.email.as_deref(),
+        c.id_number.as_deref(),
+    );
+    let mut image = c.clone();
+    image.mobile = seal.mobile;
+    image.email = seal.email;
+    image.id_number = seal.id_number;
+    serde_json::to_value(image).map_err(|e| StoreError::Config(format!("import before-image: {e}")))
 }
 
 fn order_args(d: &OrderData) -> Vec<Arg> {
@@ -125,19 +222,19 @@ async fn clear_other_primaries(
 /// contacts (a new customer has none, so no other primary to clear).
 pub(crate) async fn insert_contact_in(
     tx: &mut crate::db::Tx,
+    cipher: &FieldCipher,
     customer_id: i64,
     d: &ContactData,
     others: bool,
 ) -> Result<Contact, StoreError> {
     let now = Utc::now();
-    let mut a = args![customer_id];
-    a.extend(contact_args(d));
-    a.extend(args![now, now]);
+    let mut a = contact_args(cipher, d.into());
+    a.extend(args![customer_id, now, now]);
     let sql = format!(
-        "INSERT INTO contacts (customer_id, name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING {CONTACT_COLUMNS}"
+        "INSERT INTO contacts ({CONTACT_WRITTEN}, customer_id, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING {CONTACT_COLUMNS}"
     );
-    let c = tx.fetch_one(&sql, a, decode_contact).await?;
+    let c = open_contact(cipher, tx.fetch_one(&sql, a, decode_contact).await?)?;
     if c.is_primary && others {
         clear_other_primaries(tx, customer_id, c.id).await?;
     }
@@ -147,16 +244,16 @@ pub(crate) async fn insert_contact_in(
 /// Replaces a contact's fields inside an open transaction (the caller checked its version).
 pub(crate) async fn update_contact_in(
     tx: &mut crate::db::Tx,
+    cipher: &FieldCipher,
     id: i64,
     d: &ContactData,
 ) -> Result<Contact, StoreError> {
-    let mut a = contact_args(d);
+    let mut a = contact_args(cipher, d.into());
     a.extend(args![Utc::now(), id]);
     let sql = format!(
-        "UPDATE contacts SET name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, is_primary=$8, notes=$9, \
-         updated_at=$10, version = version + 1 WHERE id=$11 RETURNING {CONTACT_COLUMNS}"
+        "UPDATE contacts SET {CONTACT_SET}, updated_at=$14, version = version + 1 WHERE id=$15 RETURNING {CONTACT_COLUMNS}"
     );
-    let c = tx.fetch_one(&sql, a, decode_contact).await?;
+    let c = open_contact(cipher, tx.fetch_one(&sql, a, decode_contact).await?)?;
     if c.is_primary {
         clear_other_primaries(tx, c.customer_id, c.id).await?;
     }
@@ -216,11 +313,15 @@ pub(crate) async fn insert_interaction_in(
 /// The contacts of `customer_ids`, in id order.
 pub(crate) async fn contacts_of(
     exec: &mut impl Exec,
+    cipher: &FieldCipher,
     customer_ids: &[i64],
 ) -> Result<Vec<Contact>, StoreError> {
     let sql =
         format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id IN ({{}}) ORDER BY id");
-    crate::db::fetch_in(exec, &sql, customer_ids, decode_contact).await
+    open_contacts(
+        cipher,
+        crate::db::fetch_in(exec, &sql, customer_ids, decode_contact).await?,
+    )
 }
 
 /// The orders of `customer_ids`, in id order.
@@ -252,17 +353,19 @@ impl Store {
         d: &ContactData,
     ) -> Result<Contact, StoreError> {
         let mut tx = self.db.begin().await?;
-        let c = insert_contact_in(&mut tx, customer_id, d, true).await?;
+        let c = insert_contact_in(&mut tx, &self.cipher, customer_id, d, true).await?;
         tx.commit().await?;
         Ok(c)
     }
 
     pub async fn contact(&self, id: i64) -> Result<Contact, StoreError> {
         let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1");
-        self.db
+        let c = self
+            .db
             .clone()
             .fetch_one(&sql, args![id], decode_contact)
-            .await
+            .await?;
+        open_contact(&self.cipher, c)
     }
 
     pub async fn update_contact(
@@ -273,7 +376,7 @@ impl Store {
     ) -> Result<Contact, StoreError> {
         let mut tx = self.db.begin().await?;
         check_version(&mut tx, "contacts", id, expected_version).await?;
-        let c = update_contact_in(&mut tx, id, d).await?;
+        let c = update_contact_in(&mut tx, &self.cipher, id, d).await?;
         tx.commit().await?;
         Ok(c)
     }
@@ -299,7 +402,9 @@ impl Store {
             scope_via_customer: true,
             only: None,
         };
-        run_list(&mut self.db.clone(), &spec, q, false, decode_contact).await
+        let mut page = run_list(&mut self.db.clone(), &spec, q, false, decode_contact).await?;
+        page.items = open_contacts(&self.cipher, page.items)?;
+        Ok(page)
     }
 
     // ---- orders ----

@@ -93,7 +93,9 @@ impl TestDatabase {
                 }
             }
         };
-        let store = Store::connect(&db.url).await?;
+        let store = Store::connect(&db.url)
+            .await?
+            .with_cipher(crate::cipher::FieldCipher::new(&test_keyring(), None));
         store.migrate().await?;
         Ok((db, store))
     }
@@ -134,4 +136,14 @@ pub async fn load_demo(
         loader.load(&chunk).await?;
     }
     loader.finish().await
+}
+
+/// The key tests seal personal fields with (fixed, so a test's processes agree).
+pub fn test_keyring() -> kehu_core::keyring::Keyring {
+    kehu_core::keyring::Keyring::new(kehu_core::keyring::Key::from_bytes([7; 32]))
+}
+
+/// [`test_keyring`] as `KEHU_KEY` would give it.
+pub fn test_key_env() -> String {
+    test_keyring().primary().to_line()
 }

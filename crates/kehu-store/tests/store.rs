@@ -21,7 +21,8 @@ on_both_backends!(
     versions_conflict,
     orders_refresh_rollups,
     bulk_demo_load,
-    bulk_load_into_empty_database
+    bulk_load_into_empty_database,
+    personal_fields_sealed_at_rest
 );
 
 async fn add_customer(
@@ -573,4 +574,218 @@ async fn existing_user(store: &Store) -> i64 {
         .await
         .expect("user")
         .id
+}
+
+/// The raw personal columns of a contact: mobile, email, id_number, mobile_idx, pii_key.
+async fn raw_contact(store: &Store, id: i64) -> [Option<String>; 5] {
+    store
+        .db
+        .clone()
+        .fetch_one(
+            "SELECT mobile, email, id_number, mobile_idx, pii_key FROM contacts WHERE id = $1",
+            vec![id.into()],
+            |r: &dyn RowGet| {
+                Ok([
+                    r.opt_text("mobile")?,
+                    r.opt_text("email")?,
+                    r.opt_text("id_number")?,
+                    r.opt_text("mobile_idx")?,
+                    r.opt_text("pii_key")?,
+                ])
+            },
+        )
+        .await
+        .expect("raw contact")
+}
+
+fn person(mobile: &str) -> kehu_store::privacy::PersonQuery {
+    kehu_store::privacy::PersonQuery {
+        mobile: Some(mobile.into()),
+        ..Default::default()
+    }
+}
+
+/// Mobile, e-mail and ID number are stored sealed with a blind index;
+/// they read back clear, are found by exact value, and a rotation
+/// re-seals everything (clear rows of before, older keys) while lookups
+/// keep working.
+async fn personal_fields_sealed_at_rest(backend: Backend) {
+    use kehu_core::keyring::{Key, Keyring};
+    use kehu_store::cipher::FieldCipher;
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let customer = add_customer(&store, "加密测试有限公司", "制造业", "华东", 0).await;
+    let data = kehu_core::contact::ContactInput {
+        name: Some("王小明".into()),
+        mobile: Some("138-1234-5678".into()),
+        email: Some("Wang@Example.com".into()),
+        id_number: Some("11010519491231002X".into()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid contact");
+    let c = store
+        .insert_contact(customer.id, &data)
+        .await
+        .expect("insert");
+    assert_eq!(c.mobile.as_deref(), Some("13812345678"), "returned clear");
+    let raw = raw_contact(&store, c.id).await;
+    for v in &raw[..3] {
+        let v = v.as_deref().expect("stored");
+        assert!(v.starts_with("enc1:"), "{v}");
+        for clear in ["13812345678", "5678", "wang@", "11010519491231002X"] {
+            assert!(!v.contains(clear), "{clear} readable in {v}");
+        }
+    }
+    assert!(raw[3].is_some(), "a blind index beside the mobile");
+    let first_key = kehu_store::testing::test_keyring()
+        .primary()
+        .id()
+        .to_string();
+    assert_eq!(raw[4].as_deref(), Some(first_key.as_str()));
+    assert_eq!(store.contact(c.id).await.expect("read"), c);
+    // Found by exact value (index), never by a fragment.
+    let found = store
+        .find_people(&person("13812345678"))
+        .await
+        .expect("find");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].contact.email.as_deref(), Some("wang@example.com"));
+    assert!(store
+        .find_people(&person("1381234567"))
+        .await
+        .expect("find")
+        .is_empty());
+    let dupes = store
+        .likely_duplicates("另一个名字", Some("13812345678"), 5)
+        .await
+        .expect("duplicates");
+    assert_eq!(
+        dupes.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [customer.id]
+    );
+    let rows = store.dedupe_rows().await.expect("dedupe rows");
+    let row = rows.iter().find(|r| r.id == customer.id).expect("row");
+    assert_eq!(row.phone.as_deref(), Some("13812345678"));
+
+    // A contact written before encryption (a store without keys) reads,
+    // is found, and is sealed by the next pass.
+    let clear_store = Store::connect(&db.url).await.expect("connect");
+    let old = clear_store
+        .insert_contact(
+            customer.id,
+            &kehu_core::contact::ContactInput {
+                name: Some("李四".into()),
+                mobile: Some("13900001111".into()),
+                ..Default::default()
+            }
+            .validate()
+            .expect("valid"),
+        )
+        .await
+        .expect("insert clear");
+    assert_eq!(
+        raw_contact(&store, old.id).await[0].as_deref(),
+        Some("13900001111")
+    );
+    assert_eq!(
+        store.contact(old.id).await.expect("read").mobile.as_deref(),
+        Some("13900001111")
+    );
+    assert_eq!(
+        store
+            .find_people(&person("13900001111"))
+            .await
+            .expect("find")
+            .len(),
+        1
+    );
+    // Without keys, a sealed value is an error, never ciphertext shown as data.
+    assert!(matches!(
+        clear_store.contact(c.id).await,
+        Err(StoreError::Key(_))
+    ));
+    clear_store.db.close().await;
+    assert_eq!(store.contacts_to_reseal().await.expect("count"), 1);
+    let done = store.reseal_contacts(10, |_| ()).await.expect("seal");
+    assert_eq!((done.sealed, done.skipped), (1, 0));
+    assert!(raw_contact(&store, old.id).await[0]
+        .as_deref()
+        .expect("stored")
+        .starts_with("enc1:"));
+    assert_eq!(
+        store.contact(old.id).await.expect("read").version,
+        old.version,
+        "sealing is not an edit"
+    );
+
+    // Rotation: a new key first; until the pass ends both keys' indexes match.
+    let ring = kehu_store::testing::test_keyring().with_primary(Key::from_bytes([9; 32]));
+    let rotated = Store::connect(&db.url)
+        .await
+        .expect("connect")
+        .with_cipher(FieldCipher::new(&ring, None));
+    assert_eq!(rotated.contacts_to_reseal().await.expect("count"), 2);
+    assert_eq!(
+        rotated
+            .find_people(&person("13812345678"))
+            .await
+            .expect("find")
+            .len(),
+        1
+    );
+    let mut seen = Vec::new();
+    let done = rotated
+        .reseal_contacts(1, |n| seen.push(n))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        (done.sealed, seen),
+        (2, vec![1, 2]),
+        "one row per transaction here"
+    );
+    assert_eq!(rotated.contacts_to_reseal().await.expect("count"), 0);
+    assert_eq!(
+        raw_contact(&rotated, c.id).await[4].as_deref(),
+        Some(ring.primary().id())
+    );
+    assert_eq!(
+        rotated
+            .find_people(&person("13812345678"))
+            .await
+            .expect("find")
+            .len(),
+        1
+    );
+    assert_eq!(rotated.contact(c.id).await.expect("read"), c);
+    // The new key alone opens everything; the old key alone no longer does.
+    let new_only = Store::connect(&db.url)
+        .await
+        .expect("connect")
+        .with_cipher(FieldCipher::new(
+            &Keyring::new(Key::from_bytes([9; 32])),
+            None,
+        ));
+    assert_eq!(new_only.contact(c.id).await.expect("read"), c);
+    assert!(matches!(store.contact(c.id).await, Err(StoreError::Key(_))));
+    new_only.db.close().await;
+    rotated.db.close().await;
+
+    db.cleanup(store).await;
+
+    // The bulk loader seals too.
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    load_demo(
+        &store,
+        kehu_core::demo::DemoConfig::new(3, store.today(), 20),
+    )
+    .await;
+    let clear_left = count(
+        &store,
+        "SELECT COUNT(*) AS n FROM contacts WHERE (mobile IS NOT NULL AND mobile NOT LIKE 'enc1:%') \
+         OR (email IS NOT NULL AND email NOT LIKE 'enc1:%') OR pii_key IS NULL",
+        vec![],
+    )
+    .await;
+    assert_eq!(clear_left, 0);
+    db.cleanup(store).await;
 }

@@ -246,6 +246,15 @@ enum Command {
 enum KeysCommand {
     /// The key file (or KEHU_KEY) in use and its keys' ids, the encrypting one first.
     Show,
+    /// A new key first in the key file, then every contact re-sealed with
+    /// it in small transactions while servers keep running (they re-read
+    /// the key file). Older keys stay in the file: backups made with them
+    /// still open.
+    Rotate {
+        /// Contacts per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -390,10 +399,13 @@ fn read_password_stdin() -> Result<String> {
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
+/// The database, migrated, sealing contacts' personal fields with the
+/// configured keys (the key file made on first use, as `serve` does).
 async fn open_store(url: &str) -> Result<Store> {
     let store = Store::connect(url)
         .await
-        .with_context(|| format!("cannot open the database {url}"))?;
+        .with_context(|| format!("cannot open the database {url}"))?
+        .with_cipher(backups::field_cipher(url, true).map_err(anyhow::Error::msg)?);
     store.migrate().await.context("migrating the database")?;
     Ok(store)
 }
@@ -466,6 +478,76 @@ async fn backup(db: &str, file: &std::path::Path) -> Result<()> {
         info.header.schema,
         info.header.key
     );
+    Ok(())
+}
+
+/// `kehu keys rotate`: the new key is written first (a crash after that
+/// leaves every value readable: old keys stay), then contacts are re-sealed
+/// until a pass finds none left — the last pass after running servers
+/// have had time to re-read the key file and seal with the new key.
+async fn rotate_keys(db: &str, batch: i64) -> Result<()> {
+    if std::env::var("KEHU_KEY").is_ok() {
+        anyhow::bail!(
+            "the key comes from KEHU_KEY, which kehu cannot change: put it in a key file \
+             (KEHU_KEY_FILE, one `kehu-key-v1:…` line), unset KEHU_KEY, then rotate"
+        );
+    }
+    let path = backups::key_file(db);
+    let old = backups::load_keyring(db, false).map_err(anyhow::Error::msg)?;
+    let ring = old.with_primary(kehu_core::keyring::Key::from_bytes(rand::random()));
+    backups::write_key_file(&path, &ring).map_err(anyhow::Error::msg)?;
+    let primary = ring.primary().id().to_string();
+    eprintln!("new key {primary} written first in {}", path.display());
+    let store = Store::connect(db)
+        .await
+        .with_context(|| format!("cannot open the database {db}"))?
+        .with_cipher(kehu_store::cipher::FieldCipher::new(&ring, Some(path)));
+    store.migrate().await.context("migrating the database")?;
+    let mut total = kehu_store::cipher::Resealed::default();
+    for pass in 0..10 {
+        if pass > 0 {
+            tokio::time::sleep(
+                kehu_store::cipher::RELOAD_INTERVAL + std::time::Duration::from_secs(1),
+            )
+            .await;
+        }
+        let todo = store.contacts_to_reseal().await?;
+        let bar = indicatif::ProgressBar::new(u64::try_from(todo).unwrap_or(0));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} contacts re-sealed, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let done = store
+            .reseal_contacts(batch, |n| bar.set_position(n))
+            .await?;
+        bar.finish_and_clear();
+        total.sealed += done.sealed;
+        if done.sealed == 0 && done.skipped == 0 && pass > 0 {
+            break;
+        }
+    }
+    let left = store.contacts_to_reseal().await?;
+    audit_cli(
+        store,
+        db,
+        "keys.rotate",
+        serde_json::json!({"key": primary, "resealed": total.sealed, "left": left}),
+    )
+    .await;
+    println!(
+        "key {primary} encrypts; {} contacts re-sealed",
+        total.sealed
+    );
+    for k in &ring.keys()[1..] {
+        println!("key {} still decrypts (older backups)", k.id());
+    }
+    if left > 0 {
+        // Written by a server that could not re-read the key file: they
+        // still open (the old key stays); a server seals them when it starts.
+        eprintln!("warning: {left} contacts are still sealed with an older key; a server re-seals them when it starts");
+    }
     Ok(())
 }
 
@@ -580,6 +662,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { batch },
+        } => rotate_keys(&cli.db, batch.max(1)).await,
         Command::Token {
             command: TokenCommand::Create { name, label },
         } => {
@@ -738,6 +823,7 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         run_jobs: true,
         mail: kehu_server::mail::MailSettings::from_env().map_err(anyhow::Error::msg)?,
         keyring: Some(backups::load_keyring(db, true).map_err(anyhow::Error::msg)?),
+        key_file: backups::key_source(db),
         backups: backups::BackupSettings::from_env(db).map_err(anyhow::Error::msg)?,
     })
     .await?;

@@ -7,20 +7,21 @@ use serde_json::{json, Value};
 use std::process::{Command, Output};
 
 fn kehu(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kehu"))
-        .arg("--db")
-        .arg(url)
-        .args(args)
-        .output()
-        .expect("run kehu")
+    kehu_with(url, args, &[])
 }
 
-/// As [`kehu`], with environment variables set.
+/// As [`kehu`], with environment variables set. Unless they name a key
+/// file, the keys are the tests' (`KEHU_KEY`), so no key file is made
+/// in the working directory.
 fn kehu_with(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kehu"))
-        .arg("--db")
-        .arg(url)
-        .args(args)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kehu"));
+    command.arg("--db").arg(url).args(args);
+    if env.iter().any(|(k, _)| *k == "KEHU_KEY_FILE") {
+        command.env_remove("KEHU_KEY");
+    } else {
+        command.env("KEHU_KEY", kehu_store::testing::test_key_env());
+    }
+    command
         .envs(env.iter().copied())
         .output()
         .expect("run kehu")
@@ -59,7 +60,8 @@ on_both_backends!(
     generate_tasks_and_run_jobs,
     predict_on_the_database,
     report_classification,
-    backup_and_restore_round_trip
+    backup_and_restore_round_trip,
+    rotate_keys_under_a_running_reader
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -1218,4 +1220,115 @@ async fn backup_and_restore_round_trip(backend: Backend) {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("key file"));
     assert_eq!(count(db.url.clone()).await, before, "nothing changed");
+}
+
+/// `kehu keys rotate`: a new key first in the key file (the old kept),
+/// every contact re-sealed with it, and a process that was running with
+/// the old keys (a server) still reads every contact and seals new ones
+/// with the new key, having re-read the key file.
+async fn rotate_keys_under_a_running_reader(backend: Backend) {
+    use kehu_core::keyring::Keyring;
+    use kehu_store::cipher::FieldCipher;
+    use kehu_store::db::{Exec, RowGet};
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let dir = kehu_store::testing::TempDir::new("kehu-rotate-cli");
+    let key_file = dir.0.join("kehu.key");
+    let env = [("KEHU_KEY_FILE", key_file.to_str().expect("path"))];
+    ok(kehu_with(
+        &db.url,
+        &["demo", "--customers", "30", "--seed", "7"],
+        &env,
+    ));
+    let ring = |f: &std::path::Path| {
+        Keyring::parse(&std::fs::read_to_string(f).expect("key file")).expect("keys")
+    };
+    let first = ring(&key_file);
+    let keys_of_rows = |s: kehu_store::Store| async move {
+        s.db.clone()
+            .fetch_all(
+                "SELECT DISTINCT COALESCE(pii_key, '-') AS k FROM contacts",
+                vec![],
+                |r: &dyn RowGet| r.text("k"),
+            )
+            .await
+            .expect("keys")
+    };
+    assert_eq!(keys_of_rows(store.clone()).await, [first.primary().id()]);
+    let server = kehu_store::Store::connect(&db.url)
+        .await
+        .expect("connect")
+        .with_cipher(FieldCipher::new(&first, Some(key_file.clone())));
+    let ids: Vec<i64> = store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT id AS n FROM contacts ORDER BY id",
+            vec![],
+            kehu_store::db::decode_n,
+        )
+        .await
+        .expect("ids");
+    let mut before = Vec::new();
+    for id in &ids {
+        before.push(server.contact(*id).await.expect("read"));
+    }
+    assert!(before.iter().any(|c| c.mobile.is_some()));
+
+    let said = ok(kehu_with(
+        &db.url,
+        &["keys", "rotate", "--batch", "7"],
+        &env,
+    ));
+    assert!(
+        said.contains(&format!("{} contacts re-sealed", ids.len())),
+        "{said}"
+    );
+    let second = ring(&key_file);
+    assert_eq!(second.keys().len(), 2);
+    assert_ne!(second.primary().id(), first.primary().id());
+    assert_eq!(
+        second.keys()[1].id(),
+        first.primary().id(),
+        "the old key stays"
+    );
+    assert_eq!(keys_of_rows(store.clone()).await, [second.primary().id()]);
+    // The running reader had only the old key: it re-reads the file.
+    for (id, was) in ids.iter().zip(&before) {
+        assert_eq!(
+            &server.contact(*id).await.expect("read after rotation"),
+            was
+        );
+    }
+    let customer = before[0].customer_id;
+    let added = server
+        .insert_contact(
+            customer,
+            &kehu_core::contact::ContactInput {
+                name: Some("新联系人".into()),
+                mobile: Some("13700001111".into()),
+                ..Default::default()
+            }
+            .validate()
+            .expect("valid"),
+        )
+        .await
+        .expect("insert");
+    let key_of_added = store
+        .db
+        .clone()
+        .fetch_one(
+            "SELECT pii_key AS k FROM contacts WHERE id = $1",
+            vec![added.id.into()],
+            |r: &dyn RowGet| r.text("k"),
+        )
+        .await
+        .expect("key");
+    assert_eq!(key_of_added, second.primary().id());
+    server.db.close().await;
+
+    // A key from KEHU_KEY cannot be rotated in place.
+    let refused = kehu(&db.url, &["keys", "rotate"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("KEHU_KEY"));
+    db.cleanup(store).await;
 }

@@ -27,6 +27,7 @@ const EXPRESSIONS: &[&str] = &[
 
 fn kehu(url: &str, args: &[&str], stdin: Option<&str>) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .env("KEHU_KEY", kehu_store::testing::test_key_env())
         .arg("--db")
         .arg(url)
         .args(args)
@@ -58,14 +59,11 @@ fn free_port() -> u16 {
 async fn serve(url: &str) -> (Child, String) {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .env("KEHU_KEY", kehu_store::testing::test_key_env())
         .arg("--db")
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KEHU_LOG", "warn")
-        .env(
-            "KEHU_KEY",
-            "kehu-key-v1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-        )
         .env("KEHU_BACKUP_DIR", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

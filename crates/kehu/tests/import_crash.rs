@@ -45,6 +45,7 @@ async fn an_import_killed_midway_leaves_nothing(backend: Backend) {
     let errors = dir.join("errors.csv");
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_kehu"))
+            .env("KEHU_KEY", kehu_store::testing::test_key_env())
             .arg("--db")
             .arg(&db.url)
             .args(["import", "customers"])

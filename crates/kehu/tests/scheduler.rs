@@ -21,11 +21,9 @@ const ONCE: &[&str] = &[
     "sessions",
 ];
 
-/// The servers' shared key (a test key) for the weekly backup.
-const TEST_KEY: &str = "kehu-key-v1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
-
 fn kehu(url: &str, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .env("KEHU_KEY", kehu_store::testing::test_key_env())
         .arg("--db")
         .arg(url)
         .args(args)
@@ -44,11 +42,11 @@ fn serve(url: &str, backups: &std::path::Path) -> Child {
         .map(|a| a.port())
         .expect("free port");
     Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .env("KEHU_KEY", kehu_store::testing::test_key_env())
         .arg("--db")
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KEHU_LOG", "warn")
-        .env("KEHU_KEY", TEST_KEY)
         .env("KEHU_BACKUP_DIR", backups)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -46,7 +46,8 @@ pub async fn spawn_app_with_mail(
         secure_cookies: false,
         run_jobs: false,
         mail,
-        keyring: None,
+        keyring: Some(kehu_store::testing::test_keyring()),
+        key_file: None,
         backups: None,
     })
     .await
