@@ -194,6 +194,9 @@ pub struct BulkLoader {
     sql_full: [String; 4],
     /// Contacts' personal fields sealed with the store's keys.
     seal: crate::cipher::ContactSeal,
+    /// Customers' personal custom fields sealed with them too.
+    cipher: std::sync::Arc<crate::cipher::FieldCipher>,
+    personal: std::collections::BTreeSet<String>,
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
@@ -208,7 +211,7 @@ impl BulkLoader {
     ) -> Result<BulkLoader, StoreError> {
         let reserve = i64::try_from(customers.max(1))
             .map_err(|_| StoreError::Config("too many customers".into()))?;
-        let (tx, first_id) = match &store.db {
+        let (mut tx, first_id) = match &store.db {
             Db::Sqlite(pool) => {
                 // IMMEDIATE: take the write lock now, so the ids read below stay free.
                 let mut tx = Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?);
@@ -236,6 +239,7 @@ impl BulkLoader {
                 (Tx::Postgres(pool.begin().await?), last - reserve + 1)
             }
         };
+        let personal = crate::cipher::personal_keys(&mut tx).await?;
         let now = Utc::now();
         // The text sqlx's SQLite driver binds a DateTime<Utc> as, so these rows read back like any other.
         let now_text = now.to_rfc3339_opts(SecondsFormat::AutoSi, false);
@@ -252,6 +256,8 @@ impl BulkLoader {
             counts: BulkCounts::default(),
             sql_full,
             seal: store.cipher.contact_seal(),
+            cipher: store.cipher.clone(),
+            personal,
         })
     }
 
@@ -338,7 +344,11 @@ impl BulkLoader {
                 [
                     json_list(&c.data.aliases),
                     json_list(&c.data.product_types),
-                    serde_json::Value::Object(c.data.custom_fields.clone()).to_string(),
+                    serde_json::Value::Object(
+                        self.cipher
+                            .seal_custom(&c.data.custom_fields, &self.personal),
+                    )
+                    .to_string(),
                     json_list(&c.data.missing_fields),
                 ]
             })
@@ -506,7 +516,12 @@ impl BulkLoader {
             b.opt_int(d.owner_id);
             b.opt_text(c.team.as_deref());
             b.opt_text(d.notes.as_deref());
-            b.text(&serde_json::Value::Object(d.custom_fields.clone()).to_string());
+            b.text(
+                &serde_json::Value::Object(
+                    self.cipher.seal_custom(&d.custom_fields, &self.personal),
+                )
+                .to_string(),
+            );
             b.text(&json_list(&d.missing_fields));
             b.opt_text(crate::customers::name_key(&d.name).as_deref());
             b.int(r.purchase_12m_fen);

@@ -18,7 +18,9 @@
 //! cannot be read (an error, never the ciphertext shown as data).
 
 use crate::error::StoreError;
-use kehu_core::keyring::{FieldKeys, KeyError, Keyring};
+use kehu_core::keyring::{sealed_key_id, FieldKeys, KeyError, Keyring};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -131,7 +133,7 @@ impl FieldCipher {
     /// A stored value in clear. A value sealed with a key this process does
     /// not know makes it re-read the key file once (a rotation elsewhere).
     pub fn open(&self, column: &str, stored: &str) -> Result<String, StoreError> {
-        if kehu_core::keyring::sealed_key_id(stored).is_none() {
+        if sealed_key_id(stored).is_none() {
             return Ok(stored.to_string());
         }
         let Some(keys) = self.keys() else {
@@ -169,6 +171,101 @@ impl FieldCipher {
     pub fn contact_seal(&self) -> ContactSeal {
         ContactSeal { keys: self.keys() }
     }
+
+    /// `fields` with the values of the `personal` custom fields sealed
+    /// (their JSON text); other values, and values sealed already, as
+    /// they are. Without keys, all as they are.
+    pub fn seal_custom(
+        &self,
+        fields: &Map<String, Value>,
+        personal: &BTreeSet<String>,
+    ) -> Map<String, Value> {
+        let mut out = fields.clone();
+        if personal.is_empty() {
+            return out;
+        }
+        let Some(keys) = self.keys() else { return out };
+        for key in personal {
+            if let Some(v) = out.get_mut(key) {
+                let sealed = matches!(v, Value::String(s) if sealed_key_id(s).is_some());
+                if !v.is_null() && !sealed {
+                    *v = Value::String(keys.seal(
+                        &custom_column(key),
+                        &v.to_string(),
+                        rand::random(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// A customer's custom fields with every sealed value opened, in place.
+    pub fn open_custom(&self, fields: &mut Map<String, Value>) -> Result<(), StoreError> {
+        for (key, v) in fields.iter_mut() {
+            let Value::String(s) = v else { continue };
+            if sealed_key_id(s).is_none() {
+                continue;
+            }
+            let text = self.open(&custom_column(key), s)?;
+            *v = serde_json::from_str(&text).map_err(|_| StoreError::Key(KeyError::Damaged))?;
+        }
+        Ok(())
+    }
+}
+
+/// The associated data (and index scope) of a custom field's sealed value.
+fn custom_column(key: &str) -> String {
+    format!("customers.custom_fields.{key}")
+}
+
+/// Whether a customer's stored custom fields need sealing again: a
+/// personal field's value not sealed with `primary`, or a field no longer
+/// personal still sealed.
+pub fn custom_needs_reseal(
+    fields: &Map<String, Value>,
+    personal: &BTreeSet<String>,
+    primary: &str,
+) -> bool {
+    fields.iter().any(|(k, v)| {
+        let sealed_with = match v {
+            Value::String(s) => sealed_key_id(s),
+            _ => None,
+        };
+        if personal.contains(k) {
+            !v.is_null() && sealed_with != Some(primary)
+        } else {
+            sealed_with.is_some()
+        }
+    })
+}
+
+/// The custom fields holding personal information (a mask in their rule),
+/// whose values are sealed.
+pub(crate) async fn personal_keys(
+    exec: &mut impl crate::db::Exec,
+) -> Result<BTreeSet<String>, StoreError> {
+    let rules = exec
+        .fetch_all(
+            "SELECT key, rule FROM custom_field_defs",
+            vec![],
+            |r: &dyn crate::db::RowGet| Ok((r.text("key")?, r.json("rule")?)),
+        )
+        .await?;
+    Ok(rules
+        .into_iter()
+        .filter(|(_, rule)| rule.get("mask").is_some_and(|m| !m.is_null()))
+        .map(|(k, _)| k)
+        .collect())
+}
+
+/// A customer read back: its personal custom fields opened.
+pub(crate) fn open_customer(
+    cipher: &FieldCipher,
+    mut c: crate::model::Customer,
+) -> Result<crate::model::Customer, StoreError> {
+    cipher.open_custom(&mut c.custom_fields)?;
+    Ok(c)
 }
 
 /// A contact's personal fields as stored: sealed values, their indexes and
@@ -321,6 +418,85 @@ impl crate::Store {
             progress(done.sealed + done.skipped);
         }
         Ok(done)
+    }
+
+    /// Seals the personal custom fields of every customer that needs it
+    /// (`custom_needs_reseal`: a field newly marked personal, a rotation,
+    /// a field no longer personal opened back), reading `batch` customers
+    /// per step; written only if the customer's version is still the one
+    /// read. With no personal field, only customers holding a sealed value
+    /// are read.
+    pub async fn reseal_customers(&self, batch: i64) -> Result<Resealed, StoreError> {
+        use crate::db::{Exec, RowGet};
+        let mut done = Resealed::default();
+        let Some(primary) = self.cipher.primary_id() else {
+            return Ok(done);
+        };
+        let personal = personal_keys(&mut self.db.clone()).await?;
+        let only_sealed = if personal.is_empty() {
+            "AND CAST(custom_fields AS TEXT) LIKE '%enc1:%'"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT id, version, custom_fields FROM customers WHERE id > $1 {only_sealed} ORDER BY id LIMIT $2"
+        );
+        let mut after = 0i64;
+        loop {
+            let rows = self
+                .db
+                .clone()
+                .fetch_all(&sql, crate::args![after, batch], |r: &dyn RowGet| {
+                    let fields = match r.json("custom_fields")? {
+                        Value::Object(m) => m,
+                        _ => Map::new(),
+                    };
+                    Ok((r.int("id")?, r.int("version")?, fields))
+                })
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            let todo: Vec<_> = rows
+                .into_iter()
+                .filter(|(_, _, f)| custom_needs_reseal(f, &personal, &primary))
+                .collect();
+            if todo.is_empty() {
+                continue;
+            }
+            let mut tx = self.db.begin().await?;
+            for (id, version, mut fields) in todo {
+                self.cipher.open_custom(&mut fields)?;
+                let sealed = Value::Object(self.cipher.seal_custom(&fields, &personal));
+                let n = tx
+                    .execute(
+                        "UPDATE customers SET custom_fields = $1 WHERE id = $2 AND version = $3",
+                        crate::args![sealed, id, version],
+                    )
+                    .await?;
+                if n == 1 {
+                    done.sealed += 1;
+                } else {
+                    done.skipped += 1;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    /// Contacts, then customers' personal custom fields: everything not
+    /// sealed with the primary key as it should be.
+    pub async fn reseal(
+        &self,
+        batch: i64,
+        progress: impl FnMut(u64),
+    ) -> Result<Resealed, StoreError> {
+        let contacts = self.reseal_contacts(batch, progress).await?;
+        let customers = self.reseal_customers(batch).await?;
+        Ok(Resealed {
+            sealed: contacts.sealed + customers.sealed,
+            skipped: contacts.skipped + customers.skipped,
+        })
     }
 
     fn contact_seal_checked(&self) -> Result<ContactSeal, StoreError> {

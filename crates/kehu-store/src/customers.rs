@@ -65,6 +65,14 @@ pub(crate) fn decode(r: &dyn RowGet) -> Result<Customer, sqlx::Error> {
     })
 }
 
+/// [`decode`] with the customer's personal custom fields opened.
+pub(crate) fn decoder(cipher: &FieldCipher) -> impl crate::db::Decode<Customer> + Copy + '_ {
+    move |r: &dyn RowGet| {
+        crate::cipher::open_customer(cipher, decode(r)?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+}
+
 /// Who owns a customer: the owner user and the team it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
@@ -72,7 +80,8 @@ pub struct Owner {
     pub team: Option<String>,
 }
 
-fn data_args(d: &CustomerData, owner: &Owner) -> Vec<Arg> {
+/// `custom_fields`: the customer's custom fields as stored (personal ones sealed).
+fn data_args(d: &CustomerData, owner: &Owner, custom_fields: Value) -> Vec<Arg> {
     args![
         d.name.clone(),
         Value::from(d.aliases.clone()),
@@ -93,7 +102,7 @@ fn data_args(d: &CustomerData, owner: &Owner) -> Vec<Arg> {
         owner.owner_id,
         owner.team.clone(),
         d.notes.clone(),
-        Value::Object(d.custom_fields.clone()),
+        custom_fields,
         Value::from(d.missing_fields.clone()),
         name_key(&d.name),
     ]
@@ -119,6 +128,7 @@ pub(crate) fn map_unique(e: StoreError, fields: &[&str]) -> StoreError {
 /// absent); the caller records the change feed.
 pub(crate) async fn insert_customer_in(
     tx: &mut crate::db::Tx,
+    cipher: &FieldCipher,
     d: &CustomerData,
     owner: &Owner,
     actor: Option<i64>,
@@ -129,7 +139,7 @@ pub(crate) async fn insert_customer_in(
         None => Store::next_code(tx, now.date_naive()).await?,
     };
     let mut a = vec![Arg::from(code)];
-    a.extend(data_args(d, owner));
+    a.extend(data_args(d, owner, stored_custom(tx, cipher, d).await?));
     a.extend(args![now, now, actor, actor]);
     let sql = format!(
         "INSERT INTO customers (code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, \
@@ -137,7 +147,7 @@ pub(crate) async fn insert_customer_in(
          custom_fields, missing_fields, name_key, created_at, updated_at, created_by, updated_by) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27) RETURNING {COLUMNS}"
     );
-    tx.fetch_one(&sql, a, decode)
+    tx.fetch_one(&sql, a, decoder(cipher))
         .await
         .map_err(|e| map_unique(e, &["uscc", "code"]))
 }
@@ -146,6 +156,7 @@ pub(crate) async fn insert_customer_in(
 /// caller checked its version); the caller records the change feed.
 pub(crate) async fn update_customer_in(
     tx: &mut crate::db::Tx,
+    cipher: &FieldCipher,
     id: i64,
     expected_version: i64,
     d: &CustomerData,
@@ -153,7 +164,7 @@ pub(crate) async fn update_customer_in(
     actor: Option<i64>,
 ) -> Result<Customer, StoreError> {
     let code = d.code.clone().unwrap_or_default();
-    let mut a = data_args(d, owner);
+    let mut a = data_args(d, owner, stored_custom(tx, cipher, d).await?);
     a.extend(args![Utc::now(), actor, id, expected_version]);
     a.push(Arg::from(code));
     let sql = format!(
@@ -162,9 +173,24 @@ pub(crate) async fn update_customer_in(
          status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, missing_fields=$21, name_key=$22, updated_at=$23, \
          updated_by=$24, version = version + 1, code = CASE WHEN $27 = '' THEN code ELSE $27 END WHERE id=$25 AND version=$26 RETURNING {COLUMNS}"
     );
-    tx.fetch_one(&sql, a, decode)
+    tx.fetch_one(&sql, a, decoder(cipher))
         .await
         .map_err(|e| map_unique(e, &["uscc", "code"]))
+}
+
+/// A customer's custom fields as stored: the personal ones sealed.
+async fn stored_custom(
+    tx: &mut crate::db::Tx,
+    cipher: &FieldCipher,
+    d: &CustomerData,
+) -> Result<Value, StoreError> {
+    if d.custom_fields.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    let personal = crate::cipher::personal_keys(tx).await?;
+    Ok(Value::Object(
+        cipher.seal_custom(&d.custom_fields, &personal),
+    ))
 }
 
 /// Customers with a contact whose mobile or landline is one of `phones`
@@ -183,7 +209,7 @@ pub(crate) async fn customers_by_phone(
         );
         out.extend(
             crate::db::fetch_in(exec, &sql, phones, |r: &dyn RowGet| {
-                Ok((r.text("phone")?, decode(r)?))
+                Ok((r.text("phone")?, decoder(cipher)(r)?))
             })
             .await?,
         );
@@ -202,7 +228,7 @@ pub(crate) async fn customers_by_phone(
              WHERE contacts.mobile_idx IN ({{}}) ORDER BY customers.id"
         );
         for (idx, c) in crate::db::fetch_in(exec, &sql, &indexes, |r: &dyn RowGet| {
-            Ok((r.text("idx")?, decode(r)?))
+            Ok((r.text("idx")?, decoder(cipher)(r)?))
         })
         .await?
         {
@@ -217,11 +243,12 @@ pub(crate) async fn customers_by_phone(
 /// The customers whose `column` (`code` or `uscc`, trusted constants) is one of `values`.
 pub(crate) async fn customers_where_in(
     exec: &mut impl Exec,
+    cipher: &FieldCipher,
     column: &str,
     values: &[String],
 ) -> Result<Vec<Customer>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE {column} IN ({{}})");
-    crate::db::fetch_in(exec, &sql, values, decode).await
+    crate::db::fetch_in(exec, &sql, values, decoder(cipher)).await
 }
 
 impl Store {
@@ -255,7 +282,7 @@ impl Store {
         contact: Option<&ContactData>,
     ) -> Result<Customer, StoreError> {
         let mut tx = self.db.begin().await?;
-        let c = insert_customer_in(&mut tx, d, owner, actor).await?;
+        let c = insert_customer_in(&mut tx, &self.cipher, d, owner, actor).await?;
         if let Some(contact) = contact {
             crate::records::insert_contact_in(&mut tx, &self.cipher, c.id, contact, false).await?;
         }
@@ -280,12 +307,18 @@ impl Store {
             "SELECT {COLUMNS} FROM customers WHERE name_key = $1 \
              OR id IN (SELECT customer_id FROM contacts WHERE {matches}) ORDER BY id LIMIT $2"
         );
-        self.db.clone().fetch_all(&sql, a, decode).await
+        self.db
+            .clone()
+            .fetch_all(&sql, a, decoder(&self.cipher))
+            .await
     }
 
     pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
-        self.db.clone().fetch_one(&sql, args![id], decode).await
+        self.db
+            .clone()
+            .fetch_one(&sql, args![id], decoder(&self.cipher))
+            .await
     }
 
     /// The customers among `ids` that exist, in id order (a page of a segment).
@@ -297,7 +330,12 @@ impl Store {
                 crate::db::id_marks(part.len())
             );
             let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
-            out.extend(self.db.clone().fetch_all(&sql, a, decode).await?);
+            out.extend(
+                self.db
+                    .clone()
+                    .fetch_all(&sql, a, decoder(&self.cipher))
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -306,7 +344,7 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM customers WHERE code = $1");
         self.db
             .clone()
-            .fetch_one(&sql, args![code.to_string()], decode)
+            .fetch_one(&sql, args![code.to_string()], decoder(&self.cipher))
             .await
     }
 
@@ -321,7 +359,8 @@ impl Store {
     ) -> Result<Customer, StoreError> {
         let mut tx = self.db.begin().await?;
         check_version(&mut tx, "customers", id, expected_version).await?;
-        let c = update_customer_in(&mut tx, id, expected_version, d, owner, actor).await?;
+        let c = update_customer_in(&mut tx, &self.cipher, id, expected_version, d, owner, actor)
+            .await?;
         feed::record(&mut tx, FeedKind::Facts, &[id]).await?;
         tx.commit().await?;
         Ok(c)
@@ -350,7 +389,14 @@ impl Store {
             scope_via_customer: false,
             only: None,
         };
-        run_list(&mut self.db.clone(), &spec, q, with_total, decode).await
+        run_list(
+            &mut self.db.clone(),
+            &spec,
+            q,
+            with_total,
+            decoder(&self.cipher),
+        )
+        .await
     }
 
     /// Recomputes the derived columns and the fact digest of one customer as

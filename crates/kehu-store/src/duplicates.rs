@@ -572,8 +572,16 @@ impl Store {
         // Its classes, overrides, tags, proposals and pairs go with it.
         tx.execute("DELETE FROM customers WHERE id = $1", args![a])
             .await?;
-        let after =
-            update_customer_in(&mut tx, s, m.survivor_version, m.data, m.owner, m.by).await?;
+        let after = update_customer_in(
+            &mut tx,
+            &self.cipher,
+            s,
+            m.survivor_version,
+            m.data,
+            m.owner,
+            m.by,
+        )
+        .await?;
         let today = self.today();
         Store::refresh_rollups_unrecorded(&mut tx, s, today).await?;
         for kind in [FeedKind::Facts, FeedKind::Tags, FeedKind::Classes] {
@@ -610,12 +618,22 @@ impl Store {
 
     pub async fn customer_merge(&self, id: i64) -> Result<CustomerMerge, StoreError> {
         let sql = format!("SELECT {MERGE_COLUMNS} FROM customer_merges WHERE id = $1");
-        Ok(self
+        let merge = self
             .db
             .clone()
             .fetch_one(&sql, args![id], decode_merge)
             .await?
-            .0)
+            .0;
+        self.open_merge(merge)
+    }
+
+    /// A merge as shown: the before-images keep personal custom fields
+    /// sealed as they were stored; opened here.
+    fn open_merge(&self, mut m: CustomerMerge) -> Result<CustomerMerge, StoreError> {
+        self.cipher
+            .open_custom(&mut m.survivor_before.custom_fields)?;
+        self.cipher.open_custom(&mut m.absorbed.custom_fields)?;
+        Ok(m)
     }
 
     /// The merges into a customer (and those it was absorbed by), newest first.
@@ -623,27 +641,25 @@ impl Store {
         let sql = format!(
             "SELECT {MERGE_COLUMNS} FROM customer_merges WHERE survivor_id = $1 OR absorbed_id = $1 ORDER BY id DESC"
         );
-        Ok(self
-            .db
+        self.db
             .clone()
             .fetch_all(&sql, args![customer_id], decode_merge)
             .await?
             .into_iter()
-            .map(|(m, _)| m)
-            .collect())
+            .map(|(m, _)| self.open_merge(m))
+            .collect()
     }
 
     /// Recent merges, newest first.
     pub async fn recent_merges(&self, limit: i64) -> Result<Vec<CustomerMerge>, StoreError> {
         let sql = format!("SELECT {MERGE_COLUMNS} FROM customer_merges ORDER BY id DESC LIMIT $1");
-        Ok(self
-            .db
+        self.db
             .clone()
             .fetch_all(&sql, args![limit], decode_merge)
             .await?
             .into_iter()
-            .map(|(m, _)| m)
-            .collect())
+            .map(|(m, _)| self.open_merge(m))
+            .collect()
     }
 
     /// Puts both customers back as they were before the merge: the survivor's
@@ -692,6 +708,7 @@ impl Store {
         };
         crate::imports::restore_customer(
             &mut tx,
+            &self.cipher,
             &serde_json::to_value(&merge.survivor_before).map_err(bad_record)?,
         )
         .await?;
@@ -701,7 +718,7 @@ impl Store {
             owner_id: c.owner_id,
             team: c.team.clone(),
         };
-        let inserted = insert_customer_in(&mut tx, &c.data(), &owner, None)
+        let inserted = insert_customer_in(&mut tx, &self.cipher, &c.data(), &owner, None)
             .await
             .map_err(|e| match e {
                 StoreError::Invalid(_) => refused(

@@ -451,9 +451,10 @@ async fn undo_conflicts(tx: &mut Tx, changes: &[Change]) -> Result<Vec<Reason>, 
 /// it had then and the version it has now. Undoing a merge does this too.
 pub(crate) async fn restore_customer(
     tx: &mut Tx,
+    cipher: &FieldCipher,
     before: &Value,
 ) -> Result<(i64, i64), StoreError> {
-    restore(tx, &FieldCipher::none(), Entity::Customer, before).await
+    restore(tx, cipher, Entity::Customer, before).await
 }
 
 /// Puts a record back as it was before the import (its version moves on):
@@ -468,7 +469,11 @@ async fn restore(
     let at = Utc::now();
     let done = match entity {
         Entity::Customer => {
-            let c: Customer = serde_json::from_value(before.clone()).map_err(bad)?;
+            let mut c: Customer = serde_json::from_value(before.clone()).map_err(bad)?;
+            // Sealed as the fields are marked now (the image may be older).
+            cipher.open_custom(&mut c.custom_fields)?;
+            let personal = crate::cipher::personal_keys(tx).await?;
+            let custom_fields = cipher.seal_custom(&c.custom_fields, &personal);
             let was = c.version;
             let key = crate::customers::name_key(&c.name);
             let now = tx.fetch_one(
@@ -497,7 +502,7 @@ async fn restore(
                     c.owner_id,
                     c.team,
                     c.notes,
-                    Value::Object(c.custom_fields),
+                    Value::Object(custom_fields),
                     Value::from(c.missing_fields),
                     at,
                     c.id,
@@ -598,7 +603,8 @@ impl ImportWriter {
         owner: &Owner,
         actor: Option<i64>,
     ) -> Result<Customer, StoreError> {
-        let c = crate::customers::insert_customer_in(&mut self.tx, d, owner, actor).await?;
+        let c = crate::customers::insert_customer_in(&mut self.tx, &self.cipher, d, owner, actor)
+            .await?;
         self.note(Entity::Customer, c.id, c.id, None, c.version);
         Ok(c)
     }
@@ -612,6 +618,7 @@ impl ImportWriter {
     ) -> Result<Customer, StoreError> {
         let c = crate::customers::update_customer_in(
             &mut self.tx,
+            &self.cipher,
             before.id,
             before.version,
             d,
@@ -619,11 +626,14 @@ impl ImportWriter {
             actor,
         )
         .await?;
+        let personal = crate::cipher::personal_keys(&mut self.tx).await?;
+        let mut sealed = before.clone();
+        sealed.custom_fields = self.cipher.seal_custom(&before.custom_fields, &personal);
         self.note(
             Entity::Customer,
             c.id,
             c.id,
-            Some(image(before)?),
+            Some(image(&sealed)?),
             c.version,
         );
         Ok(c)
@@ -812,7 +822,7 @@ macro_rules! lookup_on {
                 column: &'static str,
                 values: &[String],
             ) -> Result<Vec<Customer>, StoreError> {
-                crate::customers::customers_where_in(lookup_on!(@exec self, $exec), column, values).await
+                crate::customers::customers_where_in(lookup_on!(@exec self, $exec), &self.cipher, column, values).await
             }
             async fn contacts_of(&mut self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
                 crate::records::contacts_of(lookup_on!(@exec self, $exec), &self.cipher, ids).await

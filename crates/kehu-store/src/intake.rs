@@ -353,14 +353,20 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         let lead = pending(&mut tx, id).await?;
         let customer = match target {
-            LeadTarget::New(data, owner) => insert_customer_in(&mut tx, data, owner, by).await?,
+            LeadTarget::New(data, owner) => {
+                insert_customer_in(&mut tx, &self.cipher, data, owner, by).await?
+            }
             LeadTarget::Existing(customer_id) => {
                 let sql = format!(
                     "SELECT {} FROM customers WHERE id = $1",
                     crate::customers::COLUMNS
                 );
-                tx.fetch_one(&sql, args![customer_id], crate::customers::decode)
-                    .await?
+                tx.fetch_one(
+                    &sql,
+                    args![customer_id],
+                    crate::customers::decoder(&self.cipher),
+                )
+                .await?
             }
         };
         let others = tx

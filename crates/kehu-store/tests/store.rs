@@ -22,7 +22,8 @@ on_both_backends!(
     orders_refresh_rollups,
     bulk_demo_load,
     bulk_load_into_empty_database,
-    personal_fields_sealed_at_rest
+    personal_fields_sealed_at_rest,
+    personal_custom_fields_sealed_at_rest
 );
 
 async fn add_customer(
@@ -787,5 +788,84 @@ async fn personal_fields_sealed_at_rest(backend: Backend) {
     )
     .await;
     assert_eq!(clear_left, 0);
+    db.cleanup(store).await;
+}
+
+/// A customer's `custom_fields` as stored.
+async fn raw_custom_fields(store: &Store, id: i64) -> String {
+    store
+        .db
+        .clone()
+        .fetch_one(
+            "SELECT custom_fields FROM customers WHERE id = $1",
+            vec![id.into()],
+            |r: &dyn RowGet| r.json("custom_fields"),
+        )
+        .await
+        .expect("custom fields")
+        .to_string()
+}
+
+/// A custom field with a mask holds personal information: its values are
+/// stored sealed and read clear; a field marked personal later is sealed
+/// by the next pass, and opened back when it is unmarked.
+async fn personal_custom_fields_sealed_at_rest(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let def = |mask: bool| CustomFieldDef {
+        key: "budget".into(),
+        label: "预算".into(),
+        group: FieldGroup::Needs,
+        kind: FieldKind::Money,
+        required: false,
+        options: vec![],
+        rule: FieldRule {
+            mask: mask.then_some(kehu_core::privacy::MaskPattern { first: 1, last: 0 }),
+            ..Default::default()
+        },
+        position: 1,
+    };
+    let field = store
+        .insert_custom_field(&def(true))
+        .await
+        .expect("custom field");
+    let c = add_customer(&store, "预算保密有限公司", "制造业", "华东", 880_000).await;
+    assert_eq!(c.custom_fields["budget"], json!(880_000), "returned clear");
+    let raw = raw_custom_fields(&store, c.id).await;
+    assert!(
+        raw.contains("\"budget\":\"enc1:") && !raw.contains("880000"),
+        "{raw}"
+    );
+    assert_eq!(
+        store.customer(c.id).await.expect("read").custom_fields["budget"],
+        json!(880_000)
+    );
+    let listed = store
+        .list_customers(&query(&[], &[]), &ScopeFilter::All, false)
+        .await
+        .expect("list");
+    assert_eq!(listed.items[0].custom_fields["budget"], json!(880_000));
+    assert!(
+        store.reseal_customers(10).await.expect("pass").sealed == 0,
+        "nothing to do"
+    );
+
+    // Unmarked: opened back by the next pass; marked again: sealed again.
+    let field = store
+        .update_custom_field(field.id, field.version, &def(false))
+        .await
+        .expect("unmark");
+    assert_eq!(store.reseal_customers(10).await.expect("pass").sealed, 1);
+    assert!(raw_custom_fields(&store, c.id).await.contains("880000"));
+    store
+        .update_custom_field(field.id, field.version, &def(true))
+        .await
+        .expect("mark");
+    assert_eq!(store.reseal_customers(10).await.expect("pass").sealed, 1);
+    assert!(!raw_custom_fields(&store, c.id).await.contains("880000"));
+    assert_eq!(
+        store.customer(c.id).await.expect("read").version,
+        c.version,
+        "sealing is not an edit"
+    );
     db.cleanup(store).await;
 }

@@ -255,6 +255,14 @@ enum KeysCommand {
         #[arg(long, default_value_t = 1000)]
         batch: i64,
     },
+    /// Seal now what is not sealed with the encrypting key yet: contacts
+    /// written before encryption, customers' custom fields newly marked
+    /// personal (a server does this in the background when it starts).
+    Seal {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -503,9 +511,35 @@ async fn rotate_keys(db: &str, batch: i64) -> Result<()> {
         .with_context(|| format!("cannot open the database {db}"))?
         .with_cipher(kehu_store::cipher::FieldCipher::new(&ring, Some(path)));
     store.migrate().await.context("migrating the database")?;
-    let mut total = kehu_store::cipher::Resealed::default();
+    let (contacts, customers) = reseal_all(&store, batch, true).await?;
+    let left = store.contacts_to_reseal().await?;
+    audit_cli(
+        store,
+        db,
+        "keys.rotate",
+        serde_json::json!({"key": primary, "contacts": contacts, "customers": customers, "left": left}),
+    )
+    .await;
+    println!("key {primary} encrypts; {contacts} contacts re-sealed, {customers} customers' personal custom fields re-sealed");
+    for k in &ring.keys()[1..] {
+        println!("key {} still decrypts (older backups)", k.id());
+    }
+    if left > 0 {
+        // Written by a server that could not re-read the key file: they
+        // still open (the old key stays); a server seals them when it starts.
+        eprintln!("warning: {left} contacts are still sealed with an older key; a server re-seals them when it starts");
+    }
+    Ok(())
+}
+
+/// Re-seals contacts (with a progress bar) and customers' personal custom
+/// fields until a pass finds nothing left; with `settle`, passes after the
+/// first wait until running servers have re-read the key file. Returns
+/// the contacts and customers sealed.
+async fn reseal_all(store: &Store, batch: i64, settle: bool) -> Result<(u64, u64)> {
+    let (mut contacts, mut customers) = (0, 0);
     for pass in 0..10 {
-        if pass > 0 {
+        if pass > 0 && settle {
             tokio::time::sleep(
                 kehu_store::cipher::RELOAD_INTERVAL + std::time::Duration::from_secs(1),
             )
@@ -515,39 +549,30 @@ async fn rotate_keys(db: &str, batch: i64) -> Result<()> {
         let bar = indicatif::ProgressBar::new(u64::try_from(todo).unwrap_or(0));
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} contacts re-sealed, eta {eta}",
+                "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} contacts sealed, eta {eta}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let done = store
+        let c = store
             .reseal_contacts(batch, |n| bar.set_position(n))
             .await?;
         bar.finish_and_clear();
-        total.sealed += done.sealed;
-        if done.sealed == 0 && done.skipped == 0 && pass > 0 {
+        let k = store.reseal_customers(batch).await?;
+        contacts += c.sealed;
+        customers += k.sealed;
+        let quiet = c.sealed + c.skipped + k.sealed + k.skipped == 0;
+        if quiet && (pass > 0 || !settle) {
             break;
         }
     }
-    let left = store.contacts_to_reseal().await?;
-    audit_cli(
-        store,
-        db,
-        "keys.rotate",
-        serde_json::json!({"key": primary, "resealed": total.sealed, "left": left}),
-    )
-    .await;
-    println!(
-        "key {primary} encrypts; {} contacts re-sealed",
-        total.sealed
-    );
-    for k in &ring.keys()[1..] {
-        println!("key {} still decrypts (older backups)", k.id());
-    }
-    if left > 0 {
-        // Written by a server that could not re-read the key file: they
-        // still open (the old key stays); a server seals them when it starts.
-        eprintln!("warning: {left} contacts are still sealed with an older key; a server re-seals them when it starts");
-    }
+    Ok((contacts, customers))
+}
+
+/// `kehu keys seal`: what is not sealed with the primary key yet, now.
+async fn seal_now(db: &str, batch: i64) -> Result<()> {
+    let store = open_store(db).await?;
+    let (contacts, customers) = reseal_all(&store, batch, false).await?;
+    println!("{contacts} contacts sealed, {customers} customers' personal custom fields sealed");
     Ok(())
 }
 
@@ -665,6 +690,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate { batch },
         } => rotate_keys(&cli.db, batch.max(1)).await,
+        Command::Keys {
+            command: KeysCommand::Seal { batch },
+        } => seal_now(&cli.db, batch.max(1)).await,
         Command::Token {
             command: TokenCommand::Create { name, label },
         } => {

@@ -43,7 +43,10 @@ impl FieldRef {
             .strip_prefix("custom.")
             .or_else(|| name.strip_prefix("cf."))
         {
-            let def = custom.iter().find(|d| d.key == key)?;
+            // Personal fields are stored encrypted: never an indicator.
+            let def = custom
+                .iter()
+                .find(|d| d.key == key && d.personal().is_none())?;
             return Some(FieldRef::Custom {
                 key: def.key.clone(),
                 kind: def.kind,

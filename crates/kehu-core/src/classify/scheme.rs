@@ -264,7 +264,25 @@ impl Compiler<'_> {
 
     fn field(&mut self, name: &str, path: String) -> Option<FieldRef> {
         let found = FieldRef::resolve(name, self.catalog.custom_fields);
-        if found.is_none() {
+        let key = name
+            .strip_prefix("custom.")
+            .or_else(|| name.strip_prefix("cf."));
+        let personal = key.is_some_and(|k| {
+            self.catalog
+                .custom_fields
+                .iter()
+                .any(|d| d.key == k && d.personal().is_some())
+        });
+        if personal {
+            self.err(
+                path,
+                "personal_field",
+                format!("字段“{name}”是加密存储的个人信息，不能作为分类指标"),
+                format!(
+                    "“{name}” is personal information stored encrypted; it cannot be an indicator"
+                ),
+            );
+        } else if found.is_none() {
             self.err(
                 path,
                 "unknown_field",

@@ -730,7 +730,20 @@ fn base_spec() -> serde_json::Value {
 
 #[test]
 fn bad_schemes_are_refused_naming_the_place() {
-    let custom = preset_custom_fields();
+    let mut custom = preset_custom_fields();
+    custom.push(crate::custom_field::CustomFieldDef {
+        key: "home_address".into(),
+        label: "家庭住址".into(),
+        group: crate::custom_field::FieldGroup::Basic,
+        kind: crate::custom_field::FieldKind::Text,
+        required: false,
+        options: vec![],
+        rule: crate::custom_field::FieldRule {
+            mask: Some(crate::privacy::MaskPattern { first: 2, last: 0 }),
+            ..Default::default()
+        },
+        position: 99,
+    });
     assert_eq!(
         refused(base_spec(), &custom),
         Vec::<(String, String)>::new()
@@ -766,6 +779,12 @@ fn bad_schemes_are_refused_naming_the_place() {
             },
             "indicators[0].field",
             "unknown_field",
+        ),
+        (
+            "personal field (stored encrypted)",
+            |s| s["indicators"][0] = json!({"key": "buy", "name": "x", "metric": "field", "field": "custom.home_address"}),
+            "indicators[0].field",
+            "personal_field",
         ),
         (
             "missing level",

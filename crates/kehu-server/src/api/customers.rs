@@ -136,13 +136,16 @@ pub async fn list(
     let scope = user.scope_filter(Permission::CustomerRead)?;
     let with_total = q.take_flag("with_total");
     let defs = state.store.custom_field_defs().await?;
-    // Filtering or sorting on a personal custom field tests guesses at it.
+    // A personal custom field is stored encrypted (nothing to compare in
+    // SQL), and filtering on it would test guesses at it.
     for d in defs.iter().filter(|d| d.personal().is_some()) {
         let key = kehu_core::privacy::custom_key(&d.key);
-        if q.mentions(&key) && !user.actor.fields.access(&key).may_reveal() {
+        if q.mentions(&key) {
             return Err(ApiError::Refused {
-                zh: format!("不能按 {key} 筛选或排序：您的角色不能查看它的明文"),
-                en: format!("cannot filter or sort on {key}: your role may not see it in clear"),
+                zh: format!("不能按 {key} 筛选或排序：它是加密存储的个人信息"),
+                en: format!(
+                    "cannot filter or sort on {key}: it is personal information stored encrypted"
+                ),
             });
         }
     }

@@ -129,7 +129,9 @@ pub async fn update_custom_field(
     ApiJson(mut patch): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     user.require(Permission::CustomFieldAdmin)?;
-    let current = CustomFieldOut::from(state.store.custom_field(id).await?);
+    let stored = state.store.custom_field(id).await?;
+    let was_personal = stored.def.personal().is_some();
+    let current = CustomFieldOut::from(stored);
     let expected = expected_version(&headers, split_version(&mut patch)?)?;
     let merged: CustomFieldWrite = merge_patch(&CustomFieldWrite::from(&current), patch)?;
     if merged.key.as_deref() != Some(current.key.as_str()) {
@@ -144,6 +146,15 @@ pub async fn update_custom_field(
         .update_custom_field(id, expected.version, &def)
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
+    if f.def.personal().is_some() != was_personal {
+        // Its stored values are sealed (or opened back) in the background.
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.reseal_customers(1000).await {
+                tracing::warn!(error = %e, "sealing personal custom fields failed");
+            }
+        });
+    }
     Ok(with_etag(f.version, CustomFieldOut::from(f)))
 }
 

@@ -250,7 +250,7 @@ async fn scan_merge_undo_and_reject(backend: Backend) {
     assert_eq!(s["uscc"], "91350100M000100Y43");
     assert_eq!(s["cooperation_start_on"], "2019-07-15");
     assert_eq!(s["order_count"], 3, "rollups follow the moved orders");
-    assert_eq!(s["purchase_12m_fen"].as_i64().is_some(), true);
+    assert!(s["purchase_12m_fen"].as_i64().is_some());
     let r = admin.get(&format!("/api/v1/customers/{ib}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let orders = get(&admin, &format!("/api/v1/orders?customer_id={ia}")).await;

@@ -75,7 +75,7 @@ async fn json_at(s: &Session, path: &str) -> Value {
 }
 
 async fn customer_count(s: &Session) -> u64 {
-    let r = json_at(&s, "/api/v1/customers?with_total=true&limit=1").await;
+    let r = json_at(s, "/api/v1/customers?with_total=true&limit=1").await;
     r["total"].as_u64().expect("total")
 }
 

@@ -231,6 +231,16 @@ async fn personal_fields_by_role(backend: Backend) {
         StatusCode::FORBIDDEN,
     )
     .await;
+    // Encrypted at rest: not even a clear-rights user filters on it.
+    problem(
+        rep.get("/api/v1/customers?cf.bank_card=6222020200112233")
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let raw = stored_custom_fields(&app.store, cid).await;
+    assert!(raw.contains("\"bank_card\":\"enc1:"), "{raw}");
+    assert!(!raw.contains("6222") && !raw.contains("2233"), "{raw}");
     let clear = ok_json(
         rep.get(&format!("/api/v1/customers/{cid}?reveal=true"))
             .await,
@@ -547,4 +557,20 @@ async fn data_subject_requests(backend: Backend) {
     assert_eq!(left["leads"].as_array().map(Vec::len), Some(0));
 
     app.cleanup().await;
+}
+
+/// A customer's `custom_fields` as the database holds them.
+async fn stored_custom_fields(store: &kehu_store::Store, id: i64) -> String {
+    use kehu_store::db::{Exec, RowGet};
+    store
+        .db
+        .clone()
+        .fetch_one(
+            "SELECT custom_fields FROM customers WHERE id = $1",
+            vec![id.into()],
+            |r: &dyn RowGet| r.json("custom_fields"),
+        )
+        .await
+        .expect("custom fields")
+        .to_string()
 }
