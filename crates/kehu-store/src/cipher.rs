@@ -214,6 +214,69 @@ impl FieldCipher {
     }
 }
 
+/// Whether a web-form lead's submitted value is sealed: the contact's
+/// mobile, e-mail and ID number, and custom fields marked personal.
+fn lead_value_sealed(key: &str, personal: &BTreeSet<String>) -> bool {
+    matches!(
+        key,
+        "contact.mobile" | "contact.email" | "contact.id_number"
+    ) || key
+        .strip_prefix("cf.")
+        .is_some_and(|k| personal.contains(k))
+}
+
+fn lead_column(key: &str) -> String {
+    format!("leads.submitted.{key}")
+}
+
+impl FieldCipher {
+    /// A lead's submitted values with the personal ones sealed (empty
+    /// values and values sealed already as they are).
+    pub fn seal_submitted(&self, submitted: &mut Map<String, Value>, personal: &BTreeSet<String>) {
+        let Some(keys) = self.keys() else { return };
+        for (k, v) in submitted.iter_mut() {
+            if let Value::String(s) = v {
+                if lead_value_sealed(k, personal) && !s.is_empty() && sealed_key_id(s).is_none() {
+                    *v = Value::String(keys.seal(&lead_column(k), s, rand::random()));
+                }
+            }
+        }
+    }
+
+    /// A lead's submitted values with every sealed one opened, in place.
+    pub fn open_submitted(&self, submitted: &mut Map<String, Value>) -> Result<(), StoreError> {
+        for (k, v) in submitted.iter_mut() {
+            if let Value::String(s) = v {
+                *s = self.open_lead_value(k, s)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One submitted value of a lead in clear.
+    pub fn open_lead_value(&self, key: &str, stored: &str) -> Result<String, StoreError> {
+        self.open(&lead_column(key), stored)
+    }
+}
+
+/// Whether a lead's stored values need sealing again (as
+/// [`custom_needs_reseal`]).
+fn submitted_needs_reseal(
+    submitted: &Map<String, Value>,
+    personal: &BTreeSet<String>,
+    primary: &str,
+) -> bool {
+    submitted.iter().any(|(k, v)| {
+        let Value::String(s) = v else { return false };
+        let sealed_with = sealed_key_id(s);
+        if lead_value_sealed(k, personal) {
+            !s.is_empty() && sealed_with != Some(primary)
+        } else {
+            sealed_with.is_some()
+        }
+    })
+}
+
 /// The associated data (and index scope) of a custom field's sealed value.
 fn custom_column(key: &str) -> String {
     format!("customers.custom_fields.{key}")
@@ -484,6 +547,56 @@ impl crate::Store {
         Ok(done)
     }
 
+    /// Web-form leads' personal values not sealed with the primary key
+    /// (a rotation, a field newly marked personal), in one transaction per
+    /// `batch` leads.
+    pub async fn reseal_leads(&self, batch: i64) -> Result<Resealed, StoreError> {
+        use crate::db::{Exec, RowGet};
+        let mut done = Resealed::default();
+        let Some(primary) = self.cipher.primary_id() else {
+            return Ok(done);
+        };
+        let personal = personal_keys(&mut self.db.clone()).await?;
+        // Read inside the writing transaction (locked on PostgreSQL; SQLite
+        // holds its write lock from BEGIN), so an erasure is never undone.
+        let lock = match self.backend() {
+            crate::Backend::Postgres => " FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        let sql =
+            format!("SELECT id, submitted FROM leads WHERE id > $1 ORDER BY id LIMIT $2{lock}");
+        let mut after = 0i64;
+        loop {
+            let mut tx = self.db.begin().await?;
+            let rows = tx
+                .fetch_all(&sql, crate::args![after, batch], |r: &dyn RowGet| {
+                    let submitted = match r.json("submitted")? {
+                        Value::Object(m) => m,
+                        _ => Map::new(),
+                    };
+                    Ok((r.int("id")?, submitted))
+                })
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            for (id, mut submitted) in rows {
+                if !submitted_needs_reseal(&submitted, &personal, &primary) {
+                    continue;
+                }
+                self.cipher.open_submitted(&mut submitted)?;
+                self.cipher.seal_submitted(&mut submitted, &personal);
+                tx.execute(
+                    "UPDATE leads SET submitted = $1 WHERE id = $2",
+                    crate::args![Value::Object(submitted), id],
+                )
+                .await?;
+                done.sealed += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
     /// Contacts, then customers' personal custom fields: everything not
     /// sealed with the primary key as it should be.
     pub async fn reseal(
@@ -493,9 +606,10 @@ impl crate::Store {
     ) -> Result<Resealed, StoreError> {
         let contacts = self.reseal_contacts(batch, progress).await?;
         let customers = self.reseal_customers(batch).await?;
+        let leads = self.reseal_leads(batch).await?;
         Ok(Resealed {
-            sealed: contacts.sealed + customers.sealed,
-            skipped: contacts.skipped + customers.skipped,
+            sealed: contacts.sealed + customers.sealed + leads.sealed,
+            skipped: contacts.skipped + customers.skipped + leads.skipped,
         })
     }
 

@@ -7,6 +7,7 @@
 //! lead writes the customer (or the contact on an existing customer), the
 //! consent record and the lead's decision in one transaction.
 
+use crate::cipher::FieldCipher;
 use crate::customers::insert_customer_in;
 use crate::db::{decode_n, Exec, RowGet};
 use crate::error::StoreError;
@@ -107,6 +108,19 @@ fn decode_lead(r: &dyn RowGet) -> Result<Lead, sqlx::Error> {
         decided_by: r.opt_int("decided_by")?,
         decided_at: r.opt_time("decided_at")?,
     })
+}
+
+/// [`decode_lead`] with the personal values opened.
+fn lead_decoder(cipher: &FieldCipher) -> impl crate::db::Decode<Lead> + Copy + '_ {
+    move |r: &dyn RowGet| {
+        let mut lead = decode_lead(r)?;
+        for (k, v) in lead.submitted.iter_mut() {
+            *v = cipher
+                .open_lead_value(k, v)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        }
+        Ok(lead)
+    }
 }
 
 /// A consent as stored with a customer.
@@ -276,12 +290,14 @@ impl Store {
         if from_client >= limits.per_client || on_form >= limits.per_form {
             return Ok(Submitted::TooMany);
         }
-        let submitted: serde_json::Map<String, Value> = new
+        let mut submitted: serde_json::Map<String, Value> = new
             .submitted
             .iter()
             .filter(|(k, _)| new.form.fields.contains(k))
             .map(|(k, v)| (k.clone(), Value::from(v.clone())))
             .collect();
+        let personal = crate::cipher::personal_keys(&mut tx).await?;
+        self.cipher.seal_submitted(&mut submitted, &personal);
         let sql = format!(
             "INSERT INTO leads (form_id, fields, submitted, purpose, purpose_version, consented_at, client_hash, suspects, status) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'pending') RETURNING {LEAD_COLUMNS}"
@@ -299,7 +315,7 @@ impl Store {
                     new.client_hash.to_string(),
                     Value::from(new.suspects.to_vec())
                 ],
-                decode_lead,
+                lead_decoder(&self.cipher),
             )
             .await?;
         tx.commit().await?;
@@ -328,7 +344,11 @@ impl Store {
         let leads = self
             .db
             .clone()
-            .fetch_all(&sql, args![status.to_string(), limit, offset], decode_lead)
+            .fetch_all(
+                &sql,
+                args![status.to_string(), limit, offset],
+                lead_decoder(&self.cipher),
+            )
             .await?;
         Ok((leads, total))
     }
@@ -337,7 +357,7 @@ impl Store {
         let sql = format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = $1");
         self.db
             .clone()
-            .fetch_one(&sql, args![id], decode_lead)
+            .fetch_one(&sql, args![id], lead_decoder(&self.cipher))
             .await
     }
 
@@ -351,7 +371,7 @@ impl Store {
         by: Option<i64>,
     ) -> Result<(Lead, Customer), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let lead = pending(&mut tx, id).await?;
+        let lead = pending(&mut tx, &self.cipher, id).await?;
         let customer = match target {
             LeadTarget::New(data, owner) => {
                 insert_customer_in(&mut tx, &self.cipher, data, owner, by).await?
@@ -399,7 +419,11 @@ impl Store {
             "UPDATE leads SET status = 'accepted', customer_id = $1, decided_by = $2, decided_at = $3 WHERE id = $4 RETURNING {LEAD_COLUMNS}"
         );
         let lead = tx
-            .fetch_one(&sql, args![customer.id, by, Utc::now(), id], decode_lead)
+            .fetch_one(
+                &sql,
+                args![customer.id, by, Utc::now(), id],
+                lead_decoder(&self.cipher),
+            )
             .await?;
         feed::record(&mut tx, FeedKind::Facts, &[customer.id]).await?;
         tx.commit().await?;
@@ -409,12 +433,12 @@ impl Store {
     /// Rejects a pending lead (spam, not a customer); it is kept as rejected.
     pub async fn reject_lead(&self, id: i64, by: Option<i64>) -> Result<Lead, StoreError> {
         let mut tx = self.db.begin_write().await?;
-        pending(&mut tx, id).await?;
+        pending(&mut tx, &self.cipher, id).await?;
         let sql = format!(
             "UPDATE leads SET status = 'rejected', decided_by = $1, decided_at = $2 WHERE id = $3 RETURNING {LEAD_COLUMNS}"
         );
         let lead = tx
-            .fetch_one(&sql, args![by, Utc::now(), id], decode_lead)
+            .fetch_one(&sql, args![by, Utc::now(), id], lead_decoder(&self.cipher))
             .await?;
         tx.commit().await?;
         Ok(lead)
@@ -453,9 +477,13 @@ impl Store {
     }
 }
 
-async fn pending(tx: &mut crate::db::Tx, id: i64) -> Result<Lead, StoreError> {
+async fn pending(
+    tx: &mut crate::db::Tx,
+    cipher: &FieldCipher,
+    id: i64,
+) -> Result<Lead, StoreError> {
     let sql = format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = $1");
-    let lead = tx.fetch_one(&sql, args![id], decode_lead).await?;
+    let lead = tx.fetch_one(&sql, args![id], lead_decoder(cipher)).await?;
     if lead.status != "pending" {
         return Err(StoreError::Invalid(ValidationErrors::single(
             "status",

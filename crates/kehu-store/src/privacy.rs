@@ -285,8 +285,16 @@ impl Store {
                 |r: &dyn RowGet| Ok((r.int("id")?, r.json("submitted")?)),
             )
             .await?;
+        let personal = cipher::personal_keys(&mut tx).await?;
         for (lead, mut submitted) in leads {
+            // Sealed values are compared in clear, and sealed again.
+            if let Value::Object(m) = &mut submitted {
+                self.cipher.open_submitted(m)?;
+            }
             if scrub(&mut submitted, &values, "") {
+                if let Value::Object(m) = &mut submitted {
+                    self.cipher.seal_submitted(m, &personal);
+                }
                 tx.execute(
                     "UPDATE leads SET submitted = $1 WHERE id = $2",
                     args![submitted, lead],

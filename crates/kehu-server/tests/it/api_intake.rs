@@ -119,6 +119,12 @@ async fn forms_submissions_and_lead_review(backend: Backend) {
         StatusCode::CREATED,
     )
     .await;
+    // The mobile and e-mail are stored sealed, never in clear.
+    let raw = raw_leads(&app.store).await;
+    assert!(raw.contains("\"contact.mobile\":\"enc1:"), "{raw}");
+    for clear in ["138 0013 8000", "ZhangWei@", "zhangwei@"] {
+        assert!(!raw.contains(clear), "{clear} in {raw}");
+    }
 
     // The purpose text changes: later consents name the new version.
     let mut changed = form.clone();
@@ -323,4 +329,23 @@ async fn forms_submissions_and_lead_review(backend: Backend) {
         .expect("GET");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     app.cleanup().await;
+}
+
+/// Every lead's submitted values as the database holds them.
+async fn raw_leads(store: &kehu_store::Store) -> String {
+    use kehu_store::db::{Exec, RowGet};
+    store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT submitted FROM leads ORDER BY id",
+            vec![],
+            |r: &dyn RowGet| r.json("submitted"),
+        )
+        .await
+        .expect("leads")
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
