@@ -13,7 +13,8 @@
 # The database is made by OLD (`demo --customers $CUSTOMERS`, default
 # 1,000,000) when missing; NEW gets a copy, migrated and with every contact
 # sealed (`kehu keys seal`). Every job is run once on each copy first, so
-# the servers' own daily work does not run during the measurement.
+# the servers' own daily work does not run during the measurement
+# (PREPARE_ONLY=1 stops there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=${1:?old kehu binary}
@@ -50,6 +51,8 @@ else
   OLD_TOKEN=$("$OLD" --db "sqlite://$DB" token create bench)
   NEW_TOKEN=$("$NEW" --db "sqlite://$NEWDB" token create bench)
 fi
+# PREPARE_ONLY=1: make and prepare the databases now, measure later on a quiet machine.
+[ -z "${PREPARE_ONLY:-}" ] || exit 0
 MAX_ID=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT MAX(id) FROM customers").fetchone()[0])' "$DB")
 CONTACTS=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM contacts").fetchone()[0])' "$DB")
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%F); $MAX_ID customers, $CONTACTS contacts; wrk -t2 -c$CONNECTIONS -d${DURATION}s"
