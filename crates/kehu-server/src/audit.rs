@@ -86,6 +86,12 @@ pub fn by(actor_id: Option<i64>, action: &str, target: String, detail: Value) ->
 }
 
 /// An entry by `user` (or the system), now.
+/// A state-changing request without the session's CSRF token (target: method and path).
+pub const CSRF_REFUSED: &str = "csrf.refused";
+/// A customer (or a record under it) asked for beyond the caller's rights
+/// or scope (target: the customer; detail: the right and how it was answered).
+pub const ACCESS_DENIED: &str = "access.denied";
+
 pub fn entry(user: Option<&CurrentUser>, action: &str, target: String, detail: Value) -> NewAudit {
     NewAudit {
         at: Utc::now(),

@@ -62,15 +62,67 @@ pub fn check_password_policy(password: &str, username: &str) -> Result<(), Reaso
     if n > 128 {
         return Err(Reason::TooLong { max: 128 });
     }
+    let lower = password.to_lowercase();
+    let first = lower.chars().next();
     if password.chars().all(|c| c.is_ascii_digit())
-        || password.to_lowercase().contains(&username.to_lowercase())
+        || lower.contains(&username.to_lowercase())
+        || lower.chars().all(|c| Some(c) == first)
+        || COMMON_PASSWORDS.contains(&lower.as_str())
     {
         return Err(Reason::Other {
-            zh: "密码太简单：不能全是数字或包含用户名".into(),
-            en: "too weak: all digits or contains the username".into(),
+            zh: "密码太简单：不能全是数字、同一个字符、常见密码或包含用户名".into(),
+            en: "too weak: all digits, one repeated character, a common password or contains the username".into(),
         });
     }
     Ok(())
+}
+
+/// Passwords of 10+ characters at the top of leaked-password lists.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "qwertyuiop",
+    "qwerty12345",
+    "qwerty123456",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "abcdefghij",
+    "abc1234567",
+    "a123456789",
+    "woaini1314",
+    "iloveyou123",
+    "admin12345",
+    "administrator",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("a good long passphrase", "wang", true),
+            ("短密码abc", "wang", false),
+            (&"长".repeat(129), "wang", false),
+            (&"x1".repeat(64), "wang", true),
+            ("12345678901234", "wang", false),
+            ("my-wang-password", "wang", false),
+            ("MY-WANG-PASSWORD", "wang", false),
+            ("zzzzzzzzzzzz", "wang", false),
+            ("QwertyUIOP", "wang", false),
+            ("woaini1314", "li", false),
+            ("woaini1314!x", "li", true),
+        ];
+        for (password, username, ok) in cases {
+            assert_eq!(
+                check_password_policy(password, username).is_ok(),
+                *ok,
+                "{password} for {username}"
+            );
+        }
+    }
 }
 
 /// 32 random bytes, URL-safe base64.
@@ -255,11 +307,26 @@ where
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok());
             if unsafe_method && !sent.is_some_and(|s| constant_time_eq(s, csrf_token)) {
+                state.audit(
+                    Some(&user),
+                    crate::audit::CSRF_REFUSED,
+                    request_target(parts),
+                    serde_json::json!({}),
+                );
                 return Err(ApiError::Csrf);
             }
         }
         Ok(user)
     }
+}
+
+/// `METHOD /path` as the client sent it (before any router nesting).
+pub fn request_target(parts: &Parts) -> String {
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
+    format!("{} {path}", parts.method)
 }
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {

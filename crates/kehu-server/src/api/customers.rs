@@ -37,12 +37,22 @@ pub async fn customer_for(
         )
     };
     if reach(p) {
-        Ok(c)
-    } else if reach(Permission::CustomerRead) {
-        Err(ApiError::Forbidden)
-    } else {
-        Err(ApiError::NotFound)
+        return Ok(c);
     }
+    // Answered as missing when the caller may not even read it; recorded
+    // either way (a probe of another team's ids shows in the audit log).
+    let seen = reach(Permission::CustomerRead);
+    state.audit(
+        Some(user),
+        crate::audit::ACCESS_DENIED,
+        format!("customer:{id}"),
+        serde_json::json!({"permission": p.key(), "answered": if seen { "forbidden" } else { "not_found" }}),
+    );
+    Err(if seen {
+        ApiError::Forbidden
+    } else {
+        ApiError::NotFound
+    })
 }
 
 /// Validates a customer input against the configured industries and custom fields.

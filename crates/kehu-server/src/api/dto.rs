@@ -607,7 +607,7 @@ pub struct UserCreated {
     pub initial_password: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// Required when changing one's own password.
@@ -616,11 +616,26 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+}
+
+/// Never the passwords, should a request ever be logged.
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChange").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -1257,4 +1272,30 @@ pub struct TagReviewOut {
     /// How the behaviour columns are defined.
     pub definitions: Vec<String>,
     pub tags: Vec<TagReviewRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_in_debug_output() {
+        let login = LoginRequest {
+            username: "wang".into(),
+            password: "secret-passphrase-1".into(),
+        };
+        let change = PasswordChange {
+            current_password: Some("old-passphrase-22".into()),
+            new_password: "new-passphrase-333".into(),
+        };
+        let shown = format!("{login:?} {change:?}");
+        assert!(shown.contains("wang"), "{shown}");
+        for secret in [
+            "secret-passphrase-1",
+            "old-passphrase-22",
+            "new-passphrase-333",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
 }

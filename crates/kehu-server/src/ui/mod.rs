@@ -308,6 +308,9 @@ pub struct Page {
     pub user: CurrentUser,
     pub lang: Lang,
     pub htmx: bool,
+    /// The request's method and path (what a refused form post names).
+    pub target: String,
+    auditor: crate::audit::Auditor,
 }
 
 pub enum PageRejection {
@@ -360,6 +363,8 @@ impl axum::extract::FromRequestParts<AppState> for Page {
                 },
                 lang: ui_lang(&parts.headers),
                 htmx: parts.headers.contains_key("hx-request"),
+                target: crate::auth::request_target(parts),
+                auditor: state.auditor.clone(),
             }),
             None => Err(PageRejection::Login(next)),
         }
@@ -440,12 +445,21 @@ impl Page {
         }
     }
 
-    /// Form posts must carry the session's CSRF token.
+    /// Form posts must carry the session's CSRF token; a post without it
+    /// is refused and recorded (`csrf.refused`).
     pub fn check_csrf(&self, form: &FormData) -> Result<(), ApiError> {
         let expected = self.user.csrf_token().ok_or(ApiError::Csrf)?;
         match form.get("csrf_token") {
             Some(sent) if constant_time_eq(sent, expected) => Ok(()),
-            _ => Err(ApiError::Csrf),
+            _ => {
+                self.auditor.record(crate::audit::entry(
+                    Some(&self.user),
+                    crate::audit::CSRF_REFUSED,
+                    self.target.clone(),
+                    serde_json::json!({}),
+                ));
+                Err(ApiError::Csrf)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Sign-in, sessions, CSRF, tokens, rate limiting, the OpenAPI document.
 
 use crate::both_backends;
-use crate::helpers::{password_of, problem, spawn_app};
+use crate::helpers::{ok_json, password_of, problem, spawn_app};
 use kehu_store::Backend;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -153,6 +153,13 @@ async fn csrf_required_for_cookie_sessions(backend: Backend) {
     // reads need no token
     s.csrf = None;
     assert_eq!(s.get("/api/v1/customers").await.status(), StatusCode::OK);
+    // Both refusals are in the audit log, with who and what.
+    let auditor = app.token("audit1", "auditor", None).await;
+    let refused = ok_json(auditor.get("/api/v1/audit?action=csrf.refused").await).await;
+    let refused = refused["entries"].as_array().expect("entries");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0]["target"], "POST /api/v1/customers");
+    assert_eq!(refused[0]["actor_id"], s.user_id);
     app.cleanup().await;
 }
 
@@ -181,6 +188,15 @@ async fn login_rate_limited(backend: Backend) {
     assert!(r.headers().contains_key("retry-after"));
     let p = problem(r, StatusCode::TOO_MANY_REQUESTS).await;
     assert_eq!(p["title"], "Too many attempts");
+    let auditor = app.token("audit1", "auditor", None).await;
+    for (action, n) in [("login_failed", 5), ("login_locked", 1)] {
+        let found = ok_json(auditor.get(&format!("/api/v1/audit?action={action}")).await).await;
+        assert_eq!(
+            found["entries"].as_array().map(Vec::len),
+            Some(n),
+            "{action}: {found}"
+        );
+    }
     app.cleanup().await;
 }
 

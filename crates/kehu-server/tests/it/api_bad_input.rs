@@ -124,6 +124,11 @@ async fn malformed_bodies(backend: Backend) {
     let (status, body) = oversized_post(&s, "/api/v1/customers", 2 * 1024 * 1024).await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("payload_too_large"), "{body}");
+    // Uploads may be larger (32 MiB), not without end: the API and the page.
+    for path in ["/api/v1/imports", "/imports"] {
+        let (status, body) = oversized_post(&s, path, 33 * 1024 * 1024).await;
+        assert_eq!(status, 413, "{path}: {body}");
+    }
     let long = s
         .post(
             "/api/v1/customers",

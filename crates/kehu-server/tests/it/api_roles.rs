@@ -296,6 +296,22 @@ async fn data_scopes_and_role_rights(backend: Backend) {
     .await;
     let fields = error_fields(&p);
     assert_eq!(fields, vec!["username", "role"]);
+    // A chosen password must pass the policy too; nothing is created.
+    for weak in ["short1", "newrep2-is-here", "qwertyuiop", "9999999999"] {
+        let p = problem(
+            admin
+                .post(
+                    "/api/v1/users",
+                    json!({"username": "newrep2", "role": "sales_rep", "password": weak}),
+                )
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(error_fields(&p), vec!["password"], "{weak}");
+    }
+    let users = ok_json(admin.get("/api/v1/users").await).await;
+    assert!(!users.to_string().contains("newrep2"), "{users}");
     app.cleanup().await;
 }
 

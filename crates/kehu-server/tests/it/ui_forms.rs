@@ -5,6 +5,7 @@ use crate::both_backends;
 use crate::helpers::{password_of, spawn_app};
 use kehu_store::Backend;
 use reqwest::{redirect::Policy, Client, StatusCode};
+use serde_json::Value;
 
 both_backends!(
     login_form_password_change_and_csrf,
@@ -153,6 +154,17 @@ async fn login_form_password_change_and_csrf(backend: Backend) {
         .await
         .expect("post");
     assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
+    let auditor = app.token("audit1", "auditor", None).await;
+    let refused: Value = auditor
+        .get("/api/v1/audit?action=csrf.refused")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        refused["entries"][0]["target"], "POST /customers/new",
+        "{refused}"
+    );
     let html = html_of(&c, format!("{base}/customers/new")).await;
     let csrf = csrf_in(&html);
     let created = c
