@@ -31,7 +31,7 @@ pub struct Session {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with_mail(backend, None).await
+    spawn_app_with(backend, |_| ()).await
 }
 
 /// A server that sends e-mail through `mail`.
@@ -39,19 +39,26 @@ pub async fn spawn_app_with_mail(
     backend: Backend,
     mail: Option<kehu_server::mail::MailSettings>,
 ) -> TestApp {
+    spawn_app_with(backend, |s| s.mail = mail).await
+}
+
+/// A server with its settings changed by `adjust` first.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
-    let app = Application::build(Settings {
+    let mut settings = Settings {
         database_url: db.url.clone(),
         addr: "127.0.0.1:0".into(),
         secure_cookies: false,
         run_jobs: false,
-        mail,
+        mail: None,
         keyring: Some(kehu_store::testing::test_keyring()),
         key_file: None,
         backups: None,
-    })
-    .await
-    .expect("build app");
+    };
+    adjust(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("build app");
     let addr = app.local_addr().expect("bound address");
     tokio::spawn(app.run(std::future::pending()));
     TestApp {

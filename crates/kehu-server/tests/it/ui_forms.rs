@@ -2,13 +2,15 @@
 //! CSRF on every post, escaping of user text.
 
 use crate::both_backends;
-use crate::helpers::{password_of, spawn_app};
+use crate::helpers::{password_of, spawn_app, spawn_app_with};
 use kehu_store::Backend;
 use reqwest::{redirect::Policy, Client, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 both_backends!(
     login_form_password_change_and_csrf,
+    security_headers_plain_and_behind_tls,
+    planted_session_cookie_is_not_kept,
     the_create_form_warns_of_a_likely_duplicate
 );
 
@@ -317,5 +319,97 @@ async fn the_create_form_warns_of_a_likely_duplicate(backend: Backend) {
         .expect("post");
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let _ = existing;
+    app.cleanup().await;
+}
+
+fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    r.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Every answer — pages, API, errors — carries the security headers; HSTS
+/// and Secure cookies only when served behind TLS.
+async fn security_headers_plain_and_behind_tls(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = Client::new();
+    for path in ["/login", "/api/v1/customers", "/no-such-page", "/healthz"] {
+        let r = c.get(format!("{}{path}", app.base)).send().await.expect("get");
+        let csp = header(&r, "content-security-policy").unwrap_or_default();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(header(&r, "x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(header(&r, "x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(header(&r, "strict-transport-security"), None, "{path}: no HSTS over plain HTTP");
+    }
+    app.cleanup().await;
+
+    let app = spawn_app_with(backend, |s| s.secure_cookies = true).await;
+    app.user("tls_user", "sales_rep", None).await;
+    let r = c.get(format!("{}/login", app.base)).send().await.expect("get");
+    assert!(header(&r, "strict-transport-security").is_some_and(|v| v.contains("max-age=")));
+    let r = c
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"username": "tls_user", "password": password_of("tls_user")}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = header(&r, "set-cookie").unwrap_or_default().to_string();
+    assert!(
+        cookie.starts_with("kehu_session=") && cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    app.cleanup().await;
+}
+
+/// Session fixation: a session id planted in the browser before login is
+/// not the one the login makes, and never signs anyone in.
+async fn planted_session_cookie_is_not_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("li", "sales_rep", None).await;
+    let base = &app.base;
+    let planted = "planted-by-an-attacker-0123456789";
+    let url: reqwest::Url = base.parse().expect("url");
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&format!("kehu_session={planted}; Path=/"), &url);
+    let c = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let page = html_of(&c, format!("{base}/login")).await;
+    let ok = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf_in(&page).as_str()),
+            ("username", "li"),
+            ("password", password_of("li").as_str()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let set = header(&ok, "set-cookie").unwrap_or_default().to_string();
+    let issued = set
+        .strip_prefix("kehu_session=")
+        .and_then(|v| v.split(';').next())
+        .expect("a new session cookie")
+        .to_string();
+    assert_ne!(issued, planted);
+    // The planted id signs nobody in.
+    let attacker = Client::builder().redirect(Policy::none()).build().expect("client");
+    let r = attacker
+        .get(format!("{base}/customers"))
+        .header("cookie", format!("kehu_session={planted}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sent to the login page");
+    let r = attacker
+        .get(format!("{base}/customers"))
+        .header("cookie", format!("kehu_session={issued}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK, "the issued one works");
     app.cleanup().await;
 }
