@@ -76,8 +76,43 @@ pub fn parse_long_text(raw: &str, max: usize) -> Result<String, Reason> {
     Ok(s)
 }
 
+/// An uploaded file's name as kept: the last path component, without
+/// control characters, at most 200 characters; `upload.csv` when nothing
+/// is left. It is only ever data (shown, and its extension read), but a
+/// name such as `../../etc/x` or one with a line break is not kept as sent.
+pub fn upload_name(sent: Option<&str>) -> String {
+    let base = sent
+        .unwrap_or_default()
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "upload.csv".to_string()
+    } else {
+        clean.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn upload_names_are_data() {
+        for (sent, kept) in [
+            (Some("客户.csv"), "客户.csv"),
+            (Some("../../etc/passwd.csv"), "passwd.csv"),
+            (Some("C:\\Users\\王\\导出.xlsx"), "导出.xlsx"),
+            (Some("a\r\nX-Injected: 1.csv"), "aX-Injected: 1.csv"),
+            (Some("../.."), "upload.csv"),
+            (Some("dir/"), "upload.csv"),
+            (None, "upload.csv"),
+        ] {
+            assert_eq!(upload_name(sent), kept, "{sent:?}");
+        }
+        assert_eq!(upload_name(Some(&"长".repeat(300))).chars().count(), 200);
+    }
+
     use super::*;
 
     #[test]

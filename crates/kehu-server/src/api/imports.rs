@@ -99,7 +99,7 @@ pub async fn upload(
                 }
             }
             "file" => {
-                let name = field.file_name().unwrap_or("upload.csv").to_string();
+                let name = kehu_core::text::upload_name(field.file_name());
                 let bytes = field.bytes().await.map_err(unreadable)?;
                 file = Some((name, bytes.to_vec()));
             }

@@ -77,7 +77,7 @@ pub async fn upload(
             "kind" => kind = field.text().await.ok(),
             "mapping_id" => template = field.text().await.ok(),
             "file" => {
-                let name = field.file_name().unwrap_or("upload.csv").to_string();
+                let name = kehu_core::text::upload_name(field.file_name());
                 match field.bytes().await {
                     Ok(b) => file = Some((name, b.to_vec())),
                     Err(_) => return Ok(page.error_page(&state, ApiError::PayloadTooLarge)),

@@ -205,6 +205,61 @@ async fn metacharacters_are_data(backend: Backend) {
         .await
         .expect("json");
     assert_eq!(all["total"], nasty.len() as i64);
+
+    // Where names become SQL — sorts, custom-field filters, segment
+    // expressions — a nasty name is refused by name, never run.
+    for path in [
+        "/api/v1/customers?sort=name;DROP%20TABLE%20customers",
+        "/api/v1/customers?sort=-(SELECT%201)",
+        "/api/v1/customers?cf.x'%20OR%201=1--=1",
+        "/api/v1/customers?name%20OR%201=1=x",
+        "/api/v1/orders?sort=amount_fen%20DESC;--",
+    ] {
+        let r = s.get(path).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+    }
+    for expr in [
+        "name = '; DROP TABLE customers; --",
+        "city = \"' OR 1=1 --\"",
+        "华东 AND (SELECT 1)",
+    ] {
+        let r = s
+            .get(&format!(
+                "/api/v1/segment-results?expression={}",
+                urlencode(expr)
+            ))
+            .await;
+        assert!(
+            r.status() == StatusCode::OK || r.status() == StatusCode::UNPROCESSABLE_ENTITY,
+            "{expr}: {}",
+            r.status()
+        );
+    }
+    // A custom field's label is data too; its key is checked.
+    let p = problem(
+        s.post(
+            "/api/v1/custom-fields",
+            json!({"key": "x'; DROP TABLE customers; --", "label": "坏", "group": "basic", "kind": "text"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "key");
+    let r = s
+        .post(
+            "/api/v1/custom-fields",
+            json!({"key": "xss_label", "label": "<img src=x onerror=alert(1)>", "group": "basic", "kind": "text"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let all: Value = s
+        .get("/api/v1/customers?with_total=true")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all["total"], nasty.len() as i64, "the table is intact");
     app.cleanup().await;
 }
 

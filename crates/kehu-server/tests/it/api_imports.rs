@@ -380,7 +380,8 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
         .await;
     let renamed =
         "客户编号,客户名称,统一社会信用代码\nC2029999,厦门鹭江贸易有限公司,91350100M000100Y43\n";
-    let renamed = checked(&admin, "customers", "r.csv", renamed.as_bytes().to_vec()).await;
+    let renamed_bytes = renamed.as_bytes().to_vec();
+    let renamed = checked(&admin, "customers", "r.csv", renamed_bytes.clone()).await;
     assert_eq!(counts(&renamed)[..5], [1, 0, 0, 0, 1], "{renamed}");
     assert_eq!(renamed["problems"][0]["field"], "code");
     assert!(
@@ -390,6 +391,29 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
             .contains("C2025250"),
         "{renamed}"
     );
+
+    // A file name is data: no path, no line breaks kept.
+    for (sent, kept) in [
+        ("../../etc/客户.csv", "客户.csv"),
+        ("..\\..\\导入.csv", "导入.csv"),
+        ("\"quoted\"; x=.csv", "\"quoted\"; x=.csv"),
+    ] {
+        let report = checked(&admin, "customers", sent, renamed_bytes.clone()).await;
+        assert_eq!(report["file_name"], kept, "{report}");
+    }
+    // A line break in the part's header breaks the upload: refused, named.
+    let p = problem(
+        upload(
+            &admin,
+            "customers",
+            "x\r\nSet-Cookie: a=b.csv",
+            renamed_bytes.clone(),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "file");
 
     // A file of another kind: the missing column is named.
     let r = upload(

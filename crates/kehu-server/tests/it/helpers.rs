@@ -56,9 +56,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         backups: None,
     };
     adjust(&mut settings);
-    let app = Application::build(settings)
-        .await
-        .expect("build app");
+    let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr().expect("bound address");
     tokio::spawn(app.run(std::future::pending()));
     TestApp {

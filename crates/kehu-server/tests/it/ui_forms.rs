@@ -167,7 +167,20 @@ async fn login_form_password_change_and_csrf(backend: Backend) {
         refused["entries"][0]["target"], "POST /customers/new",
         "{refused}"
     );
+    // A custom field's label is shown escaped on the form.
+    let admin = app.token("cf_admin", "admin", None).await;
+    let r = admin
+        .post(
+            "/api/v1/custom-fields",
+            json!({"key": "xss_label", "label": "<img src=x onerror=alert(1)>", "group": "basic", "kind": "text"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
     let html = html_of(&c, format!("{base}/customers/new")).await;
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;") && !html.contains("<img src=x"),
+        "a custom field label is escaped"
+    );
     let csrf = csrf_in(&html);
     let created = c
         .post(format!("{base}/customers/new"))
@@ -332,19 +345,41 @@ async fn security_headers_plain_and_behind_tls(backend: Backend) {
     let app = spawn_app(backend).await;
     let c = Client::new();
     for path in ["/login", "/api/v1/customers", "/no-such-page", "/healthz"] {
-        let r = c.get(format!("{}{path}", app.base)).send().await.expect("get");
+        let r = c
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("get");
         let csp = header(&r, "content-security-policy").unwrap_or_default();
-        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
-        assert_eq!(header(&r, "x-content-type-options"), Some("nosniff"), "{path}");
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            header(&r, "x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
         assert_eq!(header(&r, "x-frame-options"), Some("DENY"), "{path}");
-        assert_eq!(header(&r, "strict-transport-security"), None, "{path}: no HSTS over plain HTTP");
+        assert_eq!(
+            header(&r, "strict-transport-security"),
+            None,
+            "{path}: no HSTS over plain HTTP"
+        );
     }
     app.cleanup().await;
 
     let app = spawn_app_with(backend, |s| s.secure_cookies = true).await;
     app.user("tls_user", "sales_rep", None).await;
-    let r = c.get(format!("{}/login", app.base)).send().await.expect("get");
+    let r = c
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .expect("get");
     assert!(header(&r, "strict-transport-security").is_some_and(|v| v.contains("max-age=")));
     let r = c
         .post(format!("{}/api/v1/session", app.base))
@@ -355,7 +390,9 @@ async fn security_headers_plain_and_behind_tls(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let cookie = header(&r, "set-cookie").unwrap_or_default().to_string();
     assert!(
-        cookie.starts_with("kehu_session=") && cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        cookie.starts_with("kehu_session=")
+            && cookie.contains("; Secure")
+            && cookie.contains("HttpOnly"),
         "{cookie}"
     );
     app.cleanup().await;
@@ -396,7 +433,10 @@ async fn planted_session_cookie_is_not_kept(backend: Backend) {
         .to_string();
     assert_ne!(issued, planted);
     // The planted id signs nobody in.
-    let attacker = Client::builder().redirect(Policy::none()).build().expect("client");
+    let attacker = Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
     let r = attacker
         .get(format!("{base}/customers"))
         .header("cookie", format!("kehu_session={planted}"))
