@@ -23,7 +23,7 @@ if [ -n "${LOAD:-}" ]; then "$BIN" --db "$DB" demo --customers "$LOAD"; fi
 
 "$BIN" --db "$DB" user add bench --role admin --password-stdin <<<"loadtest-password-123" >/dev/null 2>&1 || true
 TOKEN=$("$BIN" --db "$DB" token create bench)
-KEHU_LOG=warn "$BIN" --db "$DB" serve --addr "127.0.0.1:$PORT" &
+KEHU_LOG=warn KEHU_RATE_LIMIT=off "$BIN" --db "$DB" serve --addr "127.0.0.1:$PORT" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done

@@ -24,7 +24,7 @@ DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-2}
 PORT=${PORT:-18632}
-export KEHU_BACKUP_DIR=off KEHU_LOG=warn
+export KEHU_BACKUP_DIR=off KEHU_LOG=warn KEHU_RATE_LIMIT=off
 export KEHU_KEY_FILE="${DB%.db}.key"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 

@@ -24,7 +24,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 "$BIN" --db "$DB" user add bench --role admin --password-stdin <<<"loadtest-password-123" >/dev/null 2>&1 || true
 TOKEN=$("$BIN" --db "$DB" token create bench)
 LOG=$(mktemp)
-KEHU_LOG=info "$BIN" --db "$DB" serve --addr "127.0.0.1:$PORT" 2>"$LOG" &
+KEHU_LOG=info KEHU_RATE_LIMIT=off "$BIN" --db "$DB" serve --addr "127.0.0.1:$PORT" 2>"$LOG" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done

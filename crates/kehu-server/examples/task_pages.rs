@@ -107,6 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mail: None,
         keyring: None,
         key_file: None,
+        rate_limit: None,
         backups: None,
     })
     .await?;

@@ -24,6 +24,7 @@ pub mod mail;
 pub mod openapi;
 pub mod predict;
 pub mod privacy;
+pub mod rate_limit;
 pub mod reports;
 pub mod roles;
 pub mod schedules;
@@ -58,6 +59,8 @@ pub struct Settings {
     /// The key file `keyring` came from, re-read after a rotation (None:
     /// the keys came from the configuration).
     pub key_file: Option<std::path::PathBuf>,
+    /// Requests per minute per client (`KEHU_RATE_LIMIT`); None: no limit.
+    pub rate_limit: Option<rate_limit::RateLimit>,
     /// Where the weekly backup goes; None: no scheduled backup.
     pub backups: Option<backups::BackupSettings>,
 }
@@ -77,6 +80,7 @@ impl Settings {
             mail: None,
             keyring: None,
             key_file: None,
+            rate_limit: None,
             backups: None,
         }
     }
@@ -146,14 +150,30 @@ pub fn router(state: AppState) -> Router {
             api::imports::UPLOAD_LIMIT,
         ))
         .layer(RequestBodyLimitLayer::new(api::imports::UPLOAD_LIMIT));
+    let rate_limit = state.settings.rate_limit;
     let mut app = Router::new()
         .nest("/api/v1", api::router())
-        .route("/api/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi_json.clone()) }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    openapi_json.clone(),
+                )
+            }),
+        )
         .route("/healthz", get(healthz))
         .merge(ui::router())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .merge(uploads)
-        .with_state(state)
+        .with_state(state);
+    if let Some(limit) = rate_limit {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            rate_limit::Limiter::new(limit),
+            rate_limit::limit,
+        ));
+    }
+    let mut app = app
         // A handler that panics answers 500 problem+json (and the
         // connection stays) instead of dropping the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -852,6 +852,7 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         mail: kehu_server::mail::MailSettings::from_env().map_err(anyhow::Error::msg)?,
         keyring: Some(backups::load_keyring(db, true).map_err(anyhow::Error::msg)?),
         key_file: backups::key_source(db),
+        rate_limit: kehu_server::rate_limit::RateLimit::from_env().map_err(anyhow::Error::msg)?,
         backups: backups::BackupSettings::from_env(db).map_err(anyhow::Error::msg)?,
     })
     .await?;

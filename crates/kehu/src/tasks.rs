@@ -152,6 +152,7 @@ pub async fn run_job(db: &str, name: &str) -> Result<()> {
                 kehu_server::backups::load_keyring(db, true).map_err(anyhow::Error::msg)?,
             ),
             key_file: kehu_server::backups::key_source(db),
+            rate_limit: None,
             backups: kehu_server::backups::BackupSettings::from_env(db)
                 .map_err(anyhow::Error::msg)?,
             ..kehu_server::Settings::offline(db)

@@ -64,6 +64,7 @@ async fn serve(url: &str) -> (Child, String) {
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KEHU_LOG", "warn")
+        .env("KEHU_RATE_LIMIT", "off")
         .env("KEHU_BACKUP_DIR", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -47,6 +47,7 @@ fn serve(url: &str, backups: &std::path::Path) -> Child {
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KEHU_LOG", "warn")
+        .env("KEHU_RATE_LIMIT", "off")
         .env("KEHU_BACKUP_DIR", backups)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,7 +1,7 @@
 //! Hostile and malformed input: always a 4xx problem, never a 500, never a partial write.
 
 use crate::both_backends;
-use crate::helpers::{first_error, problem, spawn_app, Session};
+use crate::helpers::{first_error, problem, spawn_app, spawn_app_with, Session};
 use kehu_store::Backend;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 both_backends!(
     malformed_bodies,
     metacharacters_are_data,
-    fuzzed_customer_writes
+    fuzzed_customer_writes,
+    requests_rate_limited_per_client
 );
 
 async fn raw(
@@ -370,5 +371,31 @@ async fn fuzzed_customer_writes(backend: Backend) {
         }
         assert_eq!(now["version"], version, "a refused update changed nothing");
     }
+    app.cleanup().await;
+}
+
+/// Beyond the configured requests per minute, a client is answered 429
+/// with Retry-After; other clients are not held up.
+async fn requests_rate_limited_per_client(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limit = Some(kehu_server::rate_limit::RateLimit { per_minute: 5 })
+    })
+    .await;
+    let busy = app.token("busy", "admin", None).await;
+    let calm = app.token("calm", "admin", None).await;
+    for _ in 0..5 {
+        assert_eq!(busy.get("/api/v1/customers").await.status(), StatusCode::OK);
+    }
+    let r = busy.get("/api/v1/customers").await;
+    let wait: u64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&wait));
+    let p = problem(r, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(p["code"], "too_many_requests");
+    assert_eq!(calm.get("/api/v1/customers").await.status(), StatusCode::OK);
     app.cleanup().await;
 }

@@ -53,6 +53,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         mail: None,
         keyring: Some(kehu_store::testing::test_keyring()),
         key_file: None,
+        rate_limit: None,
         backups: None,
     };
     adjust(&mut settings);
