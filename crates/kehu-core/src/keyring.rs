@@ -228,6 +228,15 @@ pub fn sealed_key_id(stored: &str) -> Option<&str> {
     rest.split_once(':').map(|(id, _)| id)
 }
 
+const BYTES_PREFIX: &str = "kehu-enc1:";
+
+/// The key id sealed bytes name; None for clear bytes.
+pub fn sealed_bytes_key_id(stored: &[u8]) -> Option<&str> {
+    let rest = stored.strip_prefix(BYTES_PREFIX.as_bytes())?;
+    let id = rest.get(..12)?;
+    (rest.get(12) == Some(&b':')).then(|| std::str::from_utf8(id).ok())?
+}
+
 /// One key's sub-keys for fields: AES-256-GCM for the value, HMAC-SHA-256
 /// for the blind index. Derived from the key, so a key file holds one line
 /// per key and backups, values and indexes never share a key.
@@ -337,6 +346,57 @@ impl FieldKeys {
             )
             .map_err(|_| KeyError::Damaged)?;
         String::from_utf8(plain)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|_| KeyError::Damaged)
+    }
+
+    /// `plain` bytes (a whole uploaded file) sealed with the primary key:
+    /// `kehu-enc1:KEYID:` then the nonce and the ciphertext, `scope` as the
+    /// associated data.
+    pub fn seal_bytes(&self, scope: &str, plain: &[u8], nonce: [u8; 12]) -> Vec<u8> {
+        let key = &self.keys[0];
+        let sealed = key
+            .aead
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: scope.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encrypts anything under 64 GiB");
+        let mut out = format!("kehu-{SEALED_PREFIX}{}:", key.id).into_bytes();
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Stored bytes in clear: sealed ones opened, clear ones as they are.
+    pub fn open_bytes<'a>(
+        &self,
+        scope: &str,
+        stored: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>, KeyError> {
+        let Some(id) = sealed_bytes_key_id(stored) else {
+            return Ok(std::borrow::Cow::Borrowed(stored));
+        };
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| KeyError::UnknownKey(id.to_string()))?;
+        let body = &stored[BYTES_PREFIX.len() + id.len() + 1..];
+        if body.len() < 12 + TAG {
+            return Err(KeyError::Damaged);
+        }
+        key.aead
+            .decrypt(
+                Nonce::from_slice(&body[..12]),
+                Payload {
+                    msg: &body[12..],
+                    aad: scope.as_bytes(),
+                },
+            )
             .map(std::borrow::Cow::Owned)
             .map_err(|_| KeyError::Damaged)
     }
@@ -466,6 +526,29 @@ mod tests {
         assert_ne!(i, one.index("contacts.mobile", "13812345679"));
         assert_eq!(both.indexes("contacts.mobile", "13812345678")[1], i);
         assert_ne!(both.index("contacts.mobile", "13812345678"), i);
+    }
+
+    #[test]
+    fn files_seal_and_open_whole() {
+        let one = FieldKeys::new(&Keyring::new(key(1)));
+        let file = "客户名称,手机\n星河,13812345678\n".as_bytes();
+        let sealed = one.seal_bytes("import_files", file, [3; 12]);
+        assert!(!sealed.windows(11).any(|w| w == b"13812345678"));
+        assert_eq!(sealed_bytes_key_id(&sealed), Some(key(1).id()));
+        assert_eq!(one.open_bytes("import_files", &sealed).unwrap(), file);
+        assert_eq!(
+            one.open_bytes("import_files", file).unwrap(),
+            file,
+            "clear bytes as they are"
+        );
+        assert_eq!(one.open_bytes("other", &sealed), Err(KeyError::Damaged));
+        let mut bad = sealed.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert_eq!(one.open_bytes("import_files", &bad), Err(KeyError::Damaged));
+        assert!(FieldKeys::new(&Keyring::new(key(2)))
+            .open_bytes("import_files", &sealed)
+            .is_err());
     }
 
     #[test]

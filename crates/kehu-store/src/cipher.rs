@@ -152,6 +152,33 @@ impl FieldCipher {
         }
     }
 
+    /// A whole file sealed (clear without keys).
+    pub fn seal_bytes(&self, scope: &str, plain: &[u8]) -> Vec<u8> {
+        match self.keys() {
+            Some(k) => k.seal_bytes(scope, plain, rand::random()),
+            None => plain.to_vec(),
+        }
+    }
+
+    /// Stored bytes in clear (re-reading the key file once on an unknown key).
+    pub fn open_bytes(&self, scope: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if kehu_core::keyring::sealed_bytes_key_id(stored).is_none() {
+            return Ok(stored.to_vec());
+        }
+        let keys = self.keys().ok_or(StoreError::Key(KeyError::UnknownKey(
+            "(no key configured)".into(),
+        )))?;
+        match keys.open_bytes(scope, stored) {
+            Ok(v) => Ok(v.into_owned()),
+            Err(KeyError::UnknownKey(_)) if self.file.is_some() => {
+                self.reload(true);
+                let keys = self.keys().ok_or(StoreError::Key(KeyError::Damaged))?;
+                Ok(keys.open_bytes(scope, stored)?.into_owned())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn open_opt(
         &self,
         column: &str,

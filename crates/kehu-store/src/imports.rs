@@ -157,6 +157,10 @@ async fn update_record(
     Ok(())
 }
 
+/// The scope (associated data) of an upload kept until it is applied: it
+/// holds whatever personal data the file had, so it is sealed whole.
+const IMPORT_FILES: &str = "import_files.bytes";
+
 impl Store {
     /// Records an import not applied — a dry run, or an application refused
     /// — and keeps `file`, when given, for applying it later.
@@ -171,7 +175,7 @@ impl Store {
         if let Some(bytes) = file {
             tx.execute(
                 "INSERT INTO import_files (import_id, bytes) VALUES ($1, $2)",
-                args![id, bytes.to_vec()],
+                args![id, self.cipher.seal_bytes(IMPORT_FILES, bytes)],
             )
             .await?;
         }
@@ -216,7 +220,10 @@ impl Store {
                 |r: &dyn RowGet| r.opt_bytes("bytes"),
             )
             .await?;
-        Ok(bytes.flatten())
+        bytes
+            .flatten()
+            .map(|b| self.cipher.open_bytes(IMPORT_FILES, &b))
+            .transpose()
     }
 
     /// Opens the transaction an import is applied in; `existing` is the
