@@ -291,25 +291,52 @@ impl FieldKeys {
         self.keys.iter().any(|k| k.id == id)
     }
 
-    /// `plain` sealed with the primary key; `nonce` must be random.
-    pub fn seal(&self, column: &str, plain: &str, nonce: [u8; 12]) -> String {
-        let key = &self.keys[0];
-        let sealed = key
+    /// `nonce ‖ ciphertext` of `plain` under the primary key, `aad`
+    /// authenticated with it.
+    fn seal_raw(&self, aad: &str, plain: &[u8], nonce: [u8; 12]) -> Vec<u8> {
+        let sealed = self.keys[0]
             .aead
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: plain.as_bytes(),
-                    aad: column.as_bytes(),
+                    msg: plain,
+                    aad: aad.as_bytes(),
                 },
             )
-            .expect("AES-GCM encrypts any field");
+            .expect("AES-GCM encrypts anything under 64 GiB");
         let mut raw = Vec::with_capacity(12 + sealed.len());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&sealed);
+        raw
+    }
+
+    /// `nonce ‖ ciphertext` opened with the key named `id`.
+    fn open_raw(&self, id: &str, aad: &str, raw: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| KeyError::UnknownKey(id.to_string()))?;
+        if raw.len() < 12 + TAG {
+            return Err(KeyError::Damaged);
+        }
+        key.aead
+            .decrypt(
+                Nonce::from_slice(&raw[..12]),
+                Payload {
+                    msg: &raw[12..],
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| KeyError::Damaged)
+    }
+
+    /// `plain` sealed with the primary key; `nonce` must be random.
+    pub fn seal(&self, column: &str, plain: &str, nonce: [u8; 12]) -> String {
+        let raw = self.seal_raw(column, plain.as_bytes(), nonce);
         format!(
             "{SEALED_PREFIX}{}:{}",
-            key.id,
+            self.primary_id(),
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
         )
     }
@@ -323,29 +350,10 @@ impl FieldKeys {
         let Some(id) = sealed_key_id(stored) else {
             return Ok(std::borrow::Cow::Borrowed(stored));
         };
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.id == id)
-            .ok_or_else(|| KeyError::UnknownKey(id.to_string()))?;
-        let body = &stored[SEALED_PREFIX.len() + id.len() + 1..];
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(body)
+            .decode(&stored[SEALED_PREFIX.len() + id.len() + 1..])
             .map_err(|_| KeyError::Damaged)?;
-        if raw.len() < 12 + TAG {
-            return Err(KeyError::Damaged);
-        }
-        let plain = key
-            .aead
-            .decrypt(
-                Nonce::from_slice(&raw[..12]),
-                Payload {
-                    msg: &raw[12..],
-                    aad: column.as_bytes(),
-                },
-            )
-            .map_err(|_| KeyError::Damaged)?;
-        String::from_utf8(plain)
+        String::from_utf8(self.open_raw(id, column, &raw)?)
             .map(std::borrow::Cow::Owned)
             .map_err(|_| KeyError::Damaged)
     }
@@ -354,20 +362,8 @@ impl FieldKeys {
     /// `kehu-enc1:KEYID:` then the nonce and the ciphertext, `scope` as the
     /// associated data.
     pub fn seal_bytes(&self, scope: &str, plain: &[u8], nonce: [u8; 12]) -> Vec<u8> {
-        let key = &self.keys[0];
-        let sealed = key
-            .aead
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: scope.as_bytes(),
-                },
-            )
-            .expect("AES-GCM encrypts anything under 64 GiB");
-        let mut out = format!("kehu-{SEALED_PREFIX}{}:", key.id).into_bytes();
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        let mut out = format!("{BYTES_PREFIX}{}:", self.primary_id()).into_bytes();
+        out.extend(self.seal_raw(scope, plain, nonce));
         out
     }
 
@@ -380,25 +376,8 @@ impl FieldKeys {
         let Some(id) = sealed_bytes_key_id(stored) else {
             return Ok(std::borrow::Cow::Borrowed(stored));
         };
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.id == id)
-            .ok_or_else(|| KeyError::UnknownKey(id.to_string()))?;
-        let body = &stored[BYTES_PREFIX.len() + id.len() + 1..];
-        if body.len() < 12 + TAG {
-            return Err(KeyError::Damaged);
-        }
-        key.aead
-            .decrypt(
-                Nonce::from_slice(&body[..12]),
-                Payload {
-                    msg: &body[12..],
-                    aad: scope.as_bytes(),
-                },
-            )
+        self.open_raw(id, scope, &stored[BYTES_PREFIX.len() + id.len() + 1..])
             .map(std::borrow::Cow::Owned)
-            .map_err(|_| KeyError::Damaged)
     }
 
     fn index_with(key: &FieldKey, column: &str, plain: &str) -> String {
