@@ -237,6 +237,19 @@ impl CustomFieldDef {
                 })?;
                 let max = self.rule.max_length.unwrap_or(TEXT_MAX).min(TEXT_MAX);
                 let s = parse_text(s, max)?;
+                // What looks sealed is read as sealed: never a typed value.
+                if crate::keyring::sealed_key_id(&s).is_some() {
+                    return Err(Reason::Other {
+                        zh: format!(
+                            "不能以 {} 开头（加密数据的标记）",
+                            crate::keyring::SEALED_PREFIX
+                        ),
+                        en: format!(
+                            "cannot start with {} (the mark of encrypted data)",
+                            crate::keyring::SEALED_PREFIX
+                        ),
+                    });
+                }
                 if let Some(p) = &self.rule.pattern {
                     let re = regex::Regex::new(p)
                         .map_err(|_| Reason::PatternMismatch { pattern: p.clone() })?;
@@ -396,6 +409,27 @@ pub fn check_custom_values(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_that_looks_sealed_is_refused() {
+        let def = CustomFieldDef {
+            key: "note".into(),
+            label: "备注".into(),
+            group: FieldGroup::Basic,
+            kind: FieldKind::Text,
+            required: false,
+            options: vec![],
+            rule: FieldRule::default(),
+            position: 1,
+        };
+        assert!(def
+            .parse_value(&Value::from("enc1:0123456789ab:AAAA"))
+            .is_err());
+        assert_eq!(
+            def.parse_value(&Value::from("enc1 is a word")),
+            Ok(Value::from("enc1 is a word"))
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

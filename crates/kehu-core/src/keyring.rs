@@ -286,11 +286,6 @@ impl FieldKeys {
         &self.keys[0].id
     }
 
-    /// Whether `id` is one of these keys.
-    pub fn knows(&self, id: &str) -> bool {
-        self.keys.iter().any(|k| k.id == id)
-    }
-
     /// `nonce ‖ ciphertext` of `plain` under the primary key, `aad`
     /// authenticated with it.
     fn seal_raw(&self, aad: &str, plain: &[u8], nonce: [u8; 12]) -> Vec<u8> {
@@ -495,7 +490,6 @@ mod tests {
         let both = FieldKeys::new(&Keyring::new(key(1)).with_primary(key(2)));
         assert_eq!(both.open("contacts.mobile", &a).unwrap(), "13812345678");
         assert_eq!(both.primary_id(), key(2).id());
-        assert!(both.knows(key(1).id()) && !one.knows(key(2).id()));
         // Blind indexes: equal values equal, per column, per key; the
         // rotation's lookups match both keys' indexes.
         let i = one.index("contacts.mobile", "13812345678");

@@ -82,10 +82,6 @@ impl FieldCipher {
         }
     }
 
-    pub fn is_configured(&self) -> bool {
-        self.keys.read().map(|k| k.is_some()).unwrap_or(false)
-    }
-
     /// Re-reads the key file if it changed (`force`: whatever the time
     /// since the last look). A file that does not parse keeps the keys in use.
     fn reload(&self, force: bool) {
@@ -280,9 +276,16 @@ impl FieldCipher {
         Ok(())
     }
 
-    /// One submitted value of a lead in clear.
+    /// One submitted value of a lead in clear. Only fields that may be
+    /// sealed are opened (a validated phone, e-mail or ID number, or a
+    /// custom value, which may not look sealed): free text such as a
+    /// name or a note is taken as typed, whatever it looks like.
     pub fn open_lead_value(&self, key: &str, stored: &str) -> Result<String, StoreError> {
-        self.open(&lead_column(key), stored)
+        if lead_value_sealed(key, &BTreeSet::new()) || key.starts_with("cf.") {
+            self.open(&lead_column(key), stored)
+        } else {
+            Ok(stored.to_string())
+        }
     }
 }
 
