@@ -520,7 +520,7 @@ async fn rotate_keys(db: &str, batch: i64) -> Result<()> {
         serde_json::json!({"key": primary, "contacts": contacts, "customers": customers, "left": left}),
     )
     .await;
-    println!("key {primary} encrypts; {contacts} contacts re-sealed, {customers} customers' personal custom fields re-sealed");
+    println!("key {primary} encrypts; {contacts} contacts re-sealed, {customers} customers and web-form leads re-sealed");
     for k in &ring.keys()[1..] {
         println!("key {} still decrypts (older backups)", k.id());
     }
@@ -532,10 +532,10 @@ async fn rotate_keys(db: &str, batch: i64) -> Result<()> {
     Ok(())
 }
 
-/// Re-seals contacts (with a progress bar) and customers' personal custom
-/// fields until a pass finds nothing left; with `settle`, passes after the
-/// first wait until running servers have re-read the key file. Returns
-/// the contacts and customers sealed.
+/// Re-seals contacts (with a progress bar), customers' personal custom
+/// fields and web-form leads until a pass finds nothing left; with
+/// `settle`, passes after the first wait until running servers have
+/// re-read the key file. Returns the contacts and the other records sealed.
 async fn reseal_all(store: &Store, batch: i64, settle: bool) -> Result<(u64, u64)> {
     let (mut contacts, mut customers) = (0, 0);
     for pass in 0..10 {
@@ -558,9 +558,10 @@ async fn reseal_all(store: &Store, batch: i64, settle: bool) -> Result<(u64, u64
             .await?;
         bar.finish_and_clear();
         let k = store.reseal_customers(batch).await?;
+        let l = store.reseal_leads(batch).await?;
         contacts += c.sealed;
-        customers += k.sealed;
-        let quiet = c.sealed + c.skipped + k.sealed + k.skipped == 0;
+        customers += k.sealed + l.sealed;
+        let quiet = c.sealed + c.skipped + k.sealed + k.skipped + l.sealed + l.skipped == 0;
         if quiet && (pass > 0 || !settle) {
             break;
         }
@@ -572,7 +573,7 @@ async fn reseal_all(store: &Store, batch: i64, settle: bool) -> Result<(u64, u64
 async fn seal_now(db: &str, batch: i64) -> Result<()> {
     let store = open_store(db).await?;
     let (contacts, customers) = reseal_all(&store, batch, false).await?;
-    println!("{contacts} contacts sealed, {customers} customers' personal custom fields sealed");
+    println!("{contacts} contacts sealed, {customers} customers and web-form leads sealed");
     Ok(())
 }
 
