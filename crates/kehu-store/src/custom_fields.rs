@@ -36,19 +36,47 @@ fn rule_json(d: &CustomFieldDef) -> serde_json::Value {
     serde_json::to_value(&d.rule).unwrap_or_else(|_| serde_json::json!({}))
 }
 
+/// How long a process trusts its copy of the definitions: changes made
+/// through this process are seen at once, another server's within this.
+pub const DEFS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The definitions as read at a time, shared by the store's clones.
+pub(crate) type DefsCache =
+    std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, Vec<CustomFieldDef>)>>>;
+
 impl Store {
     pub async fn custom_fields(&self) -> Result<Vec<CustomField>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM custom_field_defs ORDER BY position, id");
         self.db.clone().fetch_all(&sql, vec![], decode).await
     }
 
+    /// The definitions, from this process's copy when it is younger than
+    /// [`DEFS_TTL`].
     pub async fn custom_field_defs(&self) -> Result<Vec<CustomFieldDef>, StoreError> {
-        Ok(self
+        if let Ok(cached) = self.defs.lock() {
+            if let Some((at, defs)) = cached.as_ref() {
+                if at.elapsed() < DEFS_TTL {
+                    return Ok(defs.clone());
+                }
+            }
+        }
+        let defs: Vec<CustomFieldDef> = self
             .custom_fields()
             .await?
             .into_iter()
             .map(|f| f.def)
-            .collect())
+            .collect();
+        if let Ok(mut cached) = self.defs.lock() {
+            *cached = Some((std::time::Instant::now(), defs.clone()));
+        }
+        Ok(defs)
+    }
+
+    /// After a change of the definitions: the next read goes to the database.
+    fn forget_defs(&self) {
+        if let Ok(mut cached) = self.defs.lock() {
+            *cached = None;
+        }
     }
 
     pub async fn custom_field(&self, id: i64) -> Result<CustomField, StoreError> {
@@ -57,9 +85,11 @@ impl Store {
     }
 
     pub async fn insert_custom_field(&self, d: &CustomFieldDef) -> Result<CustomField, StoreError> {
-        insert_custom_field(&mut self.db.clone(), d)
+        let f = insert_custom_field(&mut self.db.clone(), d)
             .await
-            .map_err(|e| map_unique(e, &["key"]))
+            .map_err(|e| map_unique(e, &["key"]));
+        self.forget_defs();
+        f
     }
 
     /// The key and kind of a field are fixed once created: stored values depend on them.
@@ -87,6 +117,7 @@ impl Store {
         ];
         let f = tx.fetch_one(&sql, a, decode).await?;
         tx.commit().await?;
+        self.forget_defs();
         Ok(f)
     }
 
@@ -101,7 +132,9 @@ impl Store {
         check_version(&mut tx, "custom_field_defs", id, expected_version).await?;
         tx.execute("DELETE FROM custom_field_defs WHERE id = $1", args![id])
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.forget_defs();
+        Ok(())
     }
 
     pub async fn industries(&self) -> Result<Vec<String>, StoreError> {

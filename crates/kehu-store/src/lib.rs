@@ -54,6 +54,9 @@ pub struct Store {
     pub db: Db,
     /// How contacts' personal fields are sealed (none: written clear).
     pub cipher: std::sync::Arc<cipher::FieldCipher>,
+    /// This process's copy of the custom field definitions (read on every
+    /// customer read and write, to mask and validate).
+    defs: custom_fields::DefsCache,
 }
 
 impl Store {
@@ -61,6 +64,7 @@ impl Store {
         Ok(Store {
             db: Db::connect(url).await?,
             cipher: std::sync::Arc::new(cipher::FieldCipher::none()),
+            defs: Default::default(),
         })
     }
 
