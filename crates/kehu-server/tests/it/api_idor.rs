@@ -266,6 +266,82 @@ async fn another_teams_records_by_id(backend: Backend) {
         "not answered as missing:\n{}",
         wrong.join("\n")
     );
+
+    // The pages and forms that take an id, signed in with a cookie (the
+    // forms carry the session's CSRF token, so only the scope refuses).
+    let page_user = app
+        .login("mgr_south_ui", "sales_manager", Some("华南一组"))
+        .await;
+    let csrf = page_user.csrf.clone().expect("csrf token");
+    let form = |extra: &[(&str, &str)]| {
+        let mut f: Vec<(String, String)> = vec![("csrf_token".into(), csrf.clone())];
+        f.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        f
+    };
+    let tag_text = tag.to_string();
+    let pages: Vec<(Method, String, Option<Vec<(String, String)>>)> = vec![
+        (Method::GET, format!("/customers/{id}"), None),
+        (Method::GET, format!("/customers/{id}/edit"), None),
+        (
+            Method::POST,
+            format!("/customers/{id}/edit"),
+            Some(form(&[("name", "改名有限公司"), ("version", "1")])),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{id}/delete"),
+            Some(form(&[("version", "1")])),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{id}/contacts"),
+            Some(form(&[("name", "李四"), ("mobile", "13900001111")])),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{id}/orders"),
+            Some(form(&[("ordered_on", "2026-01-07"), ("amount", "1")])),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{id}/tags"),
+            Some(form(&[("tag_id", tag_text.as_str())])),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{id}/tags/{tag}/remove"),
+            Some(form(&[])),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{id}/classes/value_tier/override"),
+            Some(form(&[("class", "战略型"), ("reason", "越权测试")])),
+        ),
+        (Method::GET, format!("/tasks/{task}"), None),
+        (
+            Method::POST,
+            format!("/tasks/{task}/close"),
+            Some(form(&[("summary", "越权关闭")])),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body) in &pages {
+        let mut r = page_user
+            .client
+            .request(method.clone(), format!("{}{path}", app.base));
+        if let Some(f) = body {
+            r = r.form(f);
+        }
+        let r = r.send().await.expect("page");
+        if r.status() != StatusCode::NOT_FOUND {
+            wrong.push(format!("{method} {path}: {}", r.status()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "pages not answered as missing:\n{}",
+        wrong.join("\n")
+    );
     // An id that does not exist answers the same.
     problem(
         other.get("/api/v1/contacts/999999").await,
