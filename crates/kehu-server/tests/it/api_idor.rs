@@ -279,7 +279,8 @@ async fn another_teams_records_by_id(backend: Backend) {
         f
     };
     let tag_text = tag.to_string();
-    let pages: Vec<(Method, String, Option<Vec<(String, String)>>)> = vec![
+    type Form = Vec<(String, String)>;
+    let pages: Vec<(Method, String, Option<Form>)> = vec![
         (Method::GET, format!("/customers/{id}"), None),
         (Method::GET, format!("/customers/{id}/edit"), None),
         (
