@@ -211,7 +211,7 @@ impl BulkLoader {
     ) -> Result<BulkLoader, StoreError> {
         let reserve = i64::try_from(customers.max(1))
             .map_err(|_| StoreError::Config("too many customers".into()))?;
-        let (mut tx, first_id) = match &store.db {
+        let (tx, first_id) = match &store.db {
             Db::Sqlite(pool) => {
                 // IMMEDIATE: take the write lock now, so the ids read below stay free.
                 let mut tx = Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?);
@@ -239,7 +239,7 @@ impl BulkLoader {
                 (Tx::Postgres(pool.begin().await?), last - reserve + 1)
             }
         };
-        let personal = crate::cipher::personal_keys(&mut tx).await?;
+        let personal = store.personal_keys().await?;
         let now = Utc::now();
         // The text sqlx's SQLite driver binds a DateTime<Utc> as, so these rows read back like any other.
         let now_text = now.to_rfc3339_opts(SecondsFormat::AutoSi, false);

@@ -333,23 +333,33 @@ pub fn custom_needs_reseal(
     })
 }
 
-/// The custom fields holding personal information (a mask in their rule),
-/// whose values are sealed.
-pub(crate) async fn personal_keys(
-    exec: &mut impl crate::db::Exec,
-) -> Result<BTreeSet<String>, StoreError> {
-    let rules = exec
-        .fetch_all(
-            "SELECT key, rule FROM custom_field_defs",
-            vec![],
-            |r: &dyn crate::db::RowGet| Ok((r.text("key")?, r.json("rule")?)),
-        )
-        .await?;
-    Ok(rules
-        .into_iter()
-        .filter(|(_, rule)| rule.get("mask").is_some_and(|m| !m.is_null()))
-        .map(|(k, _)| k)
-        .collect())
+/// What a customer write seals its custom fields with: the keys, and
+/// which fields are personal.
+pub(crate) struct CustomSeal<'a> {
+    pub cipher: &'a FieldCipher,
+    pub personal: &'a BTreeSet<String>,
+}
+
+impl CustomSeal<'_> {
+    /// The custom fields as stored.
+    pub fn seal(&self, fields: &Map<String, Value>) -> Value {
+        Value::Object(self.cipher.seal_custom(fields, self.personal))
+    }
+}
+
+impl crate::Store {
+    /// The custom fields holding personal information (those whose
+    /// definition is `personal()`), from the process's copy of the
+    /// definitions.
+    pub async fn personal_keys(&self) -> Result<BTreeSet<String>, StoreError> {
+        Ok(self
+            .custom_field_defs()
+            .await?
+            .into_iter()
+            .filter(|d| d.personal().is_some())
+            .map(|d| d.key)
+            .collect())
+    }
 }
 
 /// A customer read back: its personal custom fields opened.
@@ -525,7 +535,7 @@ impl crate::Store {
         let Some(primary) = self.cipher.primary_id() else {
             return Ok(done);
         };
-        let personal = personal_keys(&mut self.db.clone()).await?;
+        let personal = self.personal_keys().await?;
         let only_sealed = if personal.is_empty() {
             "AND CAST(custom_fields AS TEXT) LIKE '%enc1:%'"
         } else {
@@ -586,7 +596,7 @@ impl crate::Store {
         let Some(primary) = self.cipher.primary_id() else {
             return Ok(done);
         };
-        let personal = personal_keys(&mut self.db.clone()).await?;
+        let personal = self.personal_keys().await?;
         // Read inside the writing transaction (locked on PostgreSQL; SQLite
         // holds its write lock from BEGIN), so an erasure is never undone.
         let lock = match self.backend() {

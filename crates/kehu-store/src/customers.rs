@@ -1,7 +1,7 @@
 //! Customers: insert with generated codes, optimistic-concurrency updates,
 //! scoped lists, and the rollups derived from orders and interactions.
 
-use crate::cipher::FieldCipher;
+use crate::cipher::{CustomSeal, FieldCipher};
 use crate::db::{check_version, decode_n, Arg, Backend, Exec, RowGet};
 use crate::error::StoreError;
 use crate::feed::{self, FeedKind};
@@ -128,7 +128,7 @@ pub(crate) fn map_unique(e: StoreError, fields: &[&str]) -> StoreError {
 /// absent); the caller records the change feed.
 pub(crate) async fn insert_customer_in(
     tx: &mut crate::db::Tx,
-    cipher: &FieldCipher,
+    seal: &CustomSeal<'_>,
     d: &CustomerData,
     owner: &Owner,
     actor: Option<i64>,
@@ -139,7 +139,7 @@ pub(crate) async fn insert_customer_in(
         None => Store::next_code(tx, now.date_naive()).await?,
     };
     let mut a = vec![Arg::from(code)];
-    a.extend(data_args(d, owner, stored_custom(tx, cipher, d).await?));
+    a.extend(data_args(d, owner, seal.seal(&d.custom_fields)));
     a.extend(args![now, now, actor, actor]);
     let sql = format!(
         "INSERT INTO customers (code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, \
@@ -147,7 +147,7 @@ pub(crate) async fn insert_customer_in(
          custom_fields, missing_fields, name_key, created_at, updated_at, created_by, updated_by) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27) RETURNING {COLUMNS}"
     );
-    tx.fetch_one(&sql, a, decoder(cipher))
+    tx.fetch_one(&sql, a, decoder(seal.cipher))
         .await
         .map_err(|e| map_unique(e, &["uscc", "code"]))
 }
@@ -156,7 +156,7 @@ pub(crate) async fn insert_customer_in(
 /// caller checked its version); the caller records the change feed.
 pub(crate) async fn update_customer_in(
     tx: &mut crate::db::Tx,
-    cipher: &FieldCipher,
+    seal: &CustomSeal<'_>,
     id: i64,
     expected_version: i64,
     d: &CustomerData,
@@ -164,7 +164,7 @@ pub(crate) async fn update_customer_in(
     actor: Option<i64>,
 ) -> Result<Customer, StoreError> {
     let code = d.code.clone().unwrap_or_default();
-    let mut a = data_args(d, owner, stored_custom(tx, cipher, d).await?);
+    let mut a = data_args(d, owner, seal.seal(&d.custom_fields));
     a.extend(args![Utc::now(), actor, id, expected_version]);
     a.push(Arg::from(code));
     let sql = format!(
@@ -173,24 +173,9 @@ pub(crate) async fn update_customer_in(
          status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, missing_fields=$21, name_key=$22, updated_at=$23, \
          updated_by=$24, version = version + 1, code = CASE WHEN $27 = '' THEN code ELSE $27 END WHERE id=$25 AND version=$26 RETURNING {COLUMNS}"
     );
-    tx.fetch_one(&sql, a, decoder(cipher))
+    tx.fetch_one(&sql, a, decoder(seal.cipher))
         .await
         .map_err(|e| map_unique(e, &["uscc", "code"]))
-}
-
-/// A customer's custom fields as stored: the personal ones sealed.
-async fn stored_custom(
-    tx: &mut crate::db::Tx,
-    cipher: &FieldCipher,
-    d: &CustomerData,
-) -> Result<Value, StoreError> {
-    if d.custom_fields.is_empty() {
-        return Ok(Value::Object(Default::default()));
-    }
-    let personal = crate::cipher::personal_keys(tx).await?;
-    Ok(Value::Object(
-        cipher.seal_custom(&d.custom_fields, &personal),
-    ))
 }
 
 /// Customers with a contact whose mobile or landline is one of `phones`
@@ -281,8 +266,13 @@ impl Store {
         actor: Option<i64>,
         contact: Option<&ContactData>,
     ) -> Result<Customer, StoreError> {
+        let personal = self.personal_keys().await?;
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &personal,
+        };
         let mut tx = self.db.begin().await?;
-        let c = insert_customer_in(&mut tx, &self.cipher, d, owner, actor).await?;
+        let c = insert_customer_in(&mut tx, &seal, d, owner, actor).await?;
         if let Some(contact) = contact {
             crate::records::insert_contact_in(&mut tx, &self.cipher, c.id, contact, false).await?;
         }
@@ -357,10 +347,14 @@ impl Store {
         owner: &Owner,
         actor: Option<i64>,
     ) -> Result<Customer, StoreError> {
+        let personal = self.personal_keys().await?;
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &personal,
+        };
         let mut tx = self.db.begin().await?;
         check_version(&mut tx, "customers", id, expected_version).await?;
-        let c = update_customer_in(&mut tx, &self.cipher, id, expected_version, d, owner, actor)
-            .await?;
+        let c = update_customer_in(&mut tx, &seal, id, expected_version, d, owner, actor).await?;
         feed::record(&mut tx, FeedKind::Facts, &[id]).await?;
         tx.commit().await?;
         Ok(c)

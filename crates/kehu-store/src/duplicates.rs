@@ -572,16 +572,14 @@ impl Store {
         // Its classes, overrides, tags, proposals and pairs go with it.
         tx.execute("DELETE FROM customers WHERE id = $1", args![a])
             .await?;
-        let after = update_customer_in(
-            &mut tx,
-            &self.cipher,
-            s,
-            m.survivor_version,
-            m.data,
-            m.owner,
-            m.by,
-        )
-        .await?;
+        let personal = self.personal_keys().await?;
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &personal,
+        };
+        let after =
+            update_customer_in(&mut tx, &seal, s, m.survivor_version, m.data, m.owner, m.by)
+                .await?;
         let today = self.today();
         Store::refresh_rollups_unrecorded(&mut tx, s, today).await?;
         for kind in [FeedKind::Facts, FeedKind::Tags, FeedKind::Classes] {
@@ -706,9 +704,14 @@ impl Store {
                 .await?;
             serde_json::from_value(v).map_err(bad_record)?
         };
+        let personal = self.personal_keys().await?;
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &personal,
+        };
         crate::imports::restore_customer(
             &mut tx,
-            &self.cipher,
+            &seal,
             &serde_json::to_value(&merge.survivor_before).map_err(bad_record)?,
         )
         .await?;
@@ -718,7 +721,7 @@ impl Store {
             owner_id: c.owner_id,
             team: c.team.clone(),
         };
-        let inserted = insert_customer_in(&mut tx, &self.cipher, &c.data(), &owner, None)
+        let inserted = insert_customer_in(&mut tx, &seal, &c.data(), &owner, None)
             .await
             .map_err(|e| match e {
                 StoreError::Invalid(_) => refused(

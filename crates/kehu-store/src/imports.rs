@@ -229,10 +229,12 @@ impl Store {
     /// Opens the transaction an import is applied in; `existing` is the
     /// dry run being applied, if any.
     pub async fn begin_import(&self, existing: Option<i64>) -> Result<ImportWriter, StoreError> {
+        let personal = self.personal_keys().await?;
         let tx = self.db.begin_write().await?;
         Ok(ImportWriter {
             tx,
             cipher: self.cipher.clone(),
+            personal,
             existing,
             changes: Vec::new(),
             facts: BTreeSet::new(),
@@ -246,6 +248,7 @@ impl Store {
     /// not applied, or when a record it wrote has changed since — the
     /// error lists them.
     pub async fn undo_import(&self, id: i64, by: Option<i64>) -> Result<UndoSummary, StoreError> {
+        let personal = self.personal_keys().await?;
         let mut tx = self.db.begin_write().await?;
         let sql = format!("SELECT {COLUMNS} FROM imports WHERE id = $1");
         let record = tx.fetch_one(&sql, args![id], decode).await?;
@@ -302,8 +305,11 @@ impl Store {
                 let sql = format!("DELETE FROM {table} WHERE id = $1");
                 summary.deleted += tx.execute(&sql, args![c.record_id]).await?;
             } else if let Some(before) = &c.before {
-                let (before_version, now) =
-                    restore(&mut tx, &self.cipher, c.entity, before).await?;
+                let seal = crate::cipher::CustomSeal {
+                    cipher: &self.cipher,
+                    personal: &personal,
+                };
+                let (before_version, now) = restore(&mut tx, &seal, c.entity, before).await?;
                 // An earlier import that left the record as it is now again
                 // may still be undone: its record of the version follows.
                 tx.execute(
@@ -458,17 +464,17 @@ async fn undo_conflicts(tx: &mut Tx, changes: &[Change]) -> Result<Vec<Reason>, 
 /// it had then and the version it has now. Undoing a merge does this too.
 pub(crate) async fn restore_customer(
     tx: &mut Tx,
-    cipher: &FieldCipher,
+    seal: &crate::cipher::CustomSeal<'_>,
     before: &Value,
 ) -> Result<(i64, i64), StoreError> {
-    restore(tx, cipher, Entity::Customer, before).await
+    restore(tx, seal, Entity::Customer, before).await
 }
 
 /// Puts a record back as it was before the import (its version moves on):
 /// the version it had then and the version it has now.
 async fn restore(
     tx: &mut Tx,
-    cipher: &FieldCipher,
+    seal: &crate::cipher::CustomSeal<'_>,
     entity: Entity,
     before: &Value,
 ) -> Result<(i64, i64), StoreError> {
@@ -478,9 +484,8 @@ async fn restore(
         Entity::Customer => {
             let mut c: Customer = serde_json::from_value(before.clone()).map_err(bad)?;
             // Sealed as the fields are marked now (the image may be older).
-            cipher.open_custom(&mut c.custom_fields)?;
-            let personal = crate::cipher::personal_keys(tx).await?;
-            let custom_fields = cipher.seal_custom(&c.custom_fields, &personal);
+            seal.cipher.open_custom(&mut c.custom_fields)?;
+            let custom_fields = seal.seal(&c.custom_fields);
             let was = c.version;
             let key = crate::customers::name_key(&c.name);
             let now = tx.fetch_one(
@@ -509,7 +514,7 @@ async fn restore(
                     c.owner_id,
                     c.team,
                     c.notes,
-                    Value::Object(custom_fields),
+                    custom_fields,
                     Value::from(c.missing_fields),
                     at,
                     c.id,
@@ -522,9 +527,9 @@ async fn restore(
         }
         Entity::Contact => {
             let c: Contact = serde_json::from_value(before.clone()).map_err(bad)?;
-            let c = crate::records::open_contact(cipher, c)?;
+            let c = crate::records::open_contact(seal.cipher, c)?;
             let was = c.version;
-            let mut a = crate::records::contact_args(cipher, (&c).into());
+            let mut a = crate::records::contact_args(seal.cipher, (&c).into());
             a.extend(args![at, c.id]);
             let sql = format!(
                 "UPDATE contacts SET {}, updated_at=$14, version = version + 1 WHERE id = $15 RETURNING version AS n",
@@ -565,6 +570,8 @@ async fn restore(
 pub struct ImportWriter {
     tx: Tx,
     cipher: std::sync::Arc<FieldCipher>,
+    /// The personal custom fields, read once for the whole import.
+    personal: std::collections::BTreeSet<String>,
     existing: Option<i64>,
     changes: Vec<(Entity, i64, i64, Option<Value>, i64)>,
     /// Customers whose fields or records changed (the change feed).
@@ -610,8 +617,11 @@ impl ImportWriter {
         owner: &Owner,
         actor: Option<i64>,
     ) -> Result<Customer, StoreError> {
-        let c = crate::customers::insert_customer_in(&mut self.tx, &self.cipher, d, owner, actor)
-            .await?;
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &self.personal,
+        };
+        let c = crate::customers::insert_customer_in(&mut self.tx, &seal, d, owner, actor).await?;
         self.note(Entity::Customer, c.id, c.id, None, c.version);
         Ok(c)
     }
@@ -623,9 +633,13 @@ impl ImportWriter {
         owner: &Owner,
         actor: Option<i64>,
     ) -> Result<Customer, StoreError> {
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &self.personal,
+        };
         let c = crate::customers::update_customer_in(
             &mut self.tx,
-            &self.cipher,
+            &seal,
             before.id,
             before.version,
             d,
@@ -633,9 +647,10 @@ impl ImportWriter {
             actor,
         )
         .await?;
-        let personal = crate::cipher::personal_keys(&mut self.tx).await?;
         let mut sealed = before.clone();
-        sealed.custom_fields = self.cipher.seal_custom(&before.custom_fields, &personal);
+        sealed.custom_fields = self
+            .cipher
+            .seal_custom(&before.custom_fields, &self.personal);
         self.note(
             Entity::Customer,
             c.id,

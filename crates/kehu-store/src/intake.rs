@@ -296,7 +296,7 @@ impl Store {
             .filter(|(k, _)| new.form.fields.contains(k))
             .map(|(k, v)| (k.clone(), Value::from(v.clone())))
             .collect();
-        let personal = crate::cipher::personal_keys(&mut tx).await?;
+        let personal = self.personal_keys().await?;
         self.cipher.seal_submitted(&mut submitted, &personal);
         let sql = format!(
             "INSERT INTO leads (form_id, fields, submitted, purpose, purpose_version, consented_at, client_hash, suspects, status) \
@@ -370,11 +370,16 @@ impl Store {
         contact: &ContactData,
         by: Option<i64>,
     ) -> Result<(Lead, Customer), StoreError> {
+        let personal = self.personal_keys().await?;
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &personal,
+        };
         let mut tx = self.db.begin_write().await?;
         let lead = pending(&mut tx, &self.cipher, id).await?;
         let customer = match target {
             LeadTarget::New(data, owner) => {
-                insert_customer_in(&mut tx, &self.cipher, data, owner, by).await?
+                insert_customer_in(&mut tx, &seal, data, owner, by).await?
             }
             LeadTarget::Existing(customer_id) => {
                 let sql = format!(

@@ -285,7 +285,7 @@ impl Store {
                 |r: &dyn RowGet| Ok((r.int("id")?, r.json("submitted")?)),
             )
             .await?;
-        let personal = cipher::personal_keys(&mut tx).await?;
+        let personal = self.personal_keys().await?;
         for (lead, mut submitted) in leads {
             // Sealed values are compared in clear, and sealed again.
             if let Value::Object(m) = &mut submitted {
