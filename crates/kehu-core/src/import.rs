@@ -34,6 +34,46 @@ pub struct RowProblem {
     pub warning: bool,
 }
 
+/// How the cells of a file's personal columns are masked in its problems:
+/// field key (as problems name it) → mask. An error report is kept and
+/// read by others than the importer, so it never holds personal data in
+/// clear — the row and column locate the cell in the importer's own file.
+#[derive(Debug, Clone, Default)]
+pub struct ProblemMasks(std::collections::BTreeMap<String, crate::privacy::MaskKind>);
+
+impl ProblemMasks {
+    /// The personal fields of `kind`: a contact's (as the customer's
+    /// `contact.*` columns or a contacts file's own) and, for customers,
+    /// the custom fields that are personal.
+    pub fn of(kind: ImportKind, defs: &[crate::custom_field::CustomFieldDef]) -> ProblemMasks {
+        let mut masks = std::collections::BTreeMap::new();
+        for f in crate::privacy::CONTACT_FIELDS {
+            let key = match kind {
+                ImportKind::Customers => f.key,
+                ImportKind::Contacts => f.key.trim_start_matches("contact."),
+                ImportKind::Orders | ImportKind::Interactions => continue,
+            };
+            masks.insert(key.to_string(), f.mask);
+        }
+        if kind == ImportKind::Customers {
+            for d in defs {
+                if let Some(mask) = d.personal() {
+                    masks.insert(format!("custom_fields.{}", d.key), mask);
+                }
+            }
+        }
+        ProblemMasks(masks)
+    }
+
+    /// `p` with its cell masked when the cell is personal.
+    pub fn apply(&self, mut p: RowProblem) -> RowProblem {
+        if let Some(mask) = self.0.get(&p.field) {
+            p.value = crate::privacy::mask(*mask, &p.value);
+        }
+        p
+    }
+}
+
 /// The chosen columns of a file (from [`crate::import_mapping::resolve`]) with its headers.
 pub struct Columns<'a> {
     pub kind: ImportKind,
@@ -526,6 +566,79 @@ mod tests {
             Ok(input)
         } else {
             Err(problems)
+        }
+    }
+
+    #[test]
+    fn problems_hold_personal_cells_masked() {
+        use crate::custom_field::{CustomFieldDef, FieldGroup, FieldKind, FieldRule};
+        let card = CustomFieldDef {
+            key: "bank_card".into(),
+            label: "银行卡".into(),
+            group: FieldGroup::Basic,
+            kind: FieldKind::Text,
+            required: false,
+            options: Vec::new(),
+            rule: FieldRule {
+                mask: Some(crate::privacy::MaskPattern { first: 0, last: 4 }),
+                ..FieldRule::default()
+            },
+            position: 0,
+        };
+        let plain = CustomFieldDef {
+            key: "motto".into(),
+            rule: FieldRule::default(),
+            ..card.clone()
+        };
+        let defs = [card, plain];
+        let problem = |field: &str, value: &str| RowProblem {
+            row: 2,
+            column: "列".into(),
+            field: field.into(),
+            value: value.into(),
+            code: "x".into(),
+            reason_zh: String::new(),
+            reason_en: String::new(),
+            warning: false,
+        };
+        let cases: &[(ImportKind, &str, &str, &str)] = &[
+            (
+                ImportKind::Customers,
+                "contact.mobile",
+                "1391234567",
+                "139***4567",
+            ),
+            (ImportKind::Customers, "contact.name", "欧阳娜娜", "欧**娜"),
+            (ImportKind::Customers, "contact.email", "li@x", "l***@x"),
+            (
+                ImportKind::Customers,
+                "custom_fields.bank_card",
+                "6222abc",
+                "***2abc",
+            ),
+            (ImportKind::Customers, "custom_fields.motto", "诚信", "诚信"),
+            (
+                ImportKind::Customers,
+                "name",
+                "杭州某某有限公司",
+                "杭州某某有限公司",
+            ),
+            (ImportKind::Contacts, "mobile", "13912", "1***2"),
+            (
+                ImportKind::Contacts,
+                "landline",
+                "0571-8888666",
+                "0571-****8666",
+            ),
+            (ImportKind::Contacts, "name", "王五", "王*"),
+            (ImportKind::Contacts, "customer_code", "C1", "C1"),
+            (ImportKind::Orders, "amount_fen", "-1", "-1"),
+            (ImportKind::Orders, "mobile", "13900139000", "13900139000"),
+        ];
+        for (kind, field, value, shown) in cases {
+            let masks = ProblemMasks::of(*kind, &defs);
+            let got = masks.apply(problem(field, value)).value;
+            assert_eq!(&got, shown, "{kind:?} {field}");
         }
     }
 

@@ -144,7 +144,9 @@ async fn post(client: &reqwest::Client, hook: &Webhook, d: &Delivery) -> Result<
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("POST {}: {e}", hook.name))?;
+        // Bots take their key in the URL (WeCom's `?key=`): the error names
+        // the bot, never the URL, as it goes to the log and the list.
+        .map_err(|e| format!("POST {}: {}", hook.name, e.without_url()))?;
     let status = response.status();
     if status.is_success() {
         Ok(())
@@ -244,4 +246,47 @@ pub async fn outbox(
         deliveries: state.store.deliveries(status, 200).await?,
         mail_configured: state.settings.mail.is_some(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_post_does_not_name_the_bots_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let hook = Webhook {
+            id: 1,
+            name: "销售群".into(),
+            url: format!("http://127.0.0.1:{port}/cgi-bin/webhook/send?key=bot-secret-693a"),
+            format: kehu_core::delivery::WebhookFormat::Generic,
+            secret: "s".repeat(32),
+            active: true,
+            created_at: Utc::now(),
+        };
+        let d = Delivery {
+            id: 1,
+            notification_id: 1,
+            channel: "webhook".into(),
+            target: "1".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: Utc::now(),
+            last_error: None,
+            sent_at: None,
+            created_at: Utc::now(),
+            kind: "assigned".into(),
+            user: "rep1".into(),
+            text_zh: "新任务".into(),
+            text_en: "a new task".into(),
+        };
+        let e = post(&reqwest::Client::new(), &hook, &d)
+            .await
+            .expect_err("nobody listens");
+        assert!(e.starts_with("POST 销售群: "), "{e}");
+        assert!(!e.contains("bot-secret") && !e.contains("127.0.0.1"), "{e}");
+    }
 }

@@ -28,6 +28,7 @@ use kehu_core::import_mapping::{
 };
 use kehu_core::interaction::{InteractionData, InteractionInput, InteractionKind};
 use kehu_core::order::{OrderData, OrderInput};
+use kehu_core::privacy::MaskKind;
 use kehu_core::role::{Actor, Ownership, Permission};
 use kehu_core::text::clean;
 use kehu_core::Reason;
@@ -400,7 +401,9 @@ async fn run_rows(
     let mut counts = ImportCounts::default();
     let mut problems: Vec<RowProblem> = Vec::new();
     let mut problems_total = 0u64;
+    let masks = kehu_core::import::ProblemMasks::of(options.kind, &cx.defs);
     let mut note = |p: RowProblem, sink: &mut dyn ProblemSink| {
+        let p = masks.apply(p);
         problems_total += 1;
         sink.problem(&p);
         if problems.len() < PROBLEMS_KEPT {
@@ -1102,6 +1105,12 @@ fn shown_code(cx: &Context<'_>, c: &Customer) -> String {
 /// A warning when a new customer's contact has a stored customer's phone.
 fn suspect_by_phone(cx: &Context<'_>, row: &Row, phone: &str, c: &Customer) -> Option<RowProblem> {
     let who = shown_code(cx, c);
+    // The phone is personal: masked as the contact's own would be.
+    let kind = match kehu_core::ident::Phone::parse(phone) {
+        Ok(kehu_core::ident::Phone::Mobile(_)) => MaskKind::Mobile,
+        _ => MaskKind::Landline,
+    };
+    let phone = kehu_core::privacy::mask(kind, phone);
     let reason = Reason::Other {
         zh: format!("可能与已有客户 {who} 重复（联系电话 {phone} 相同）"),
         en: format!("likely the same company as existing customer {who} (same phone {phone})"),

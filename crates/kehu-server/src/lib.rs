@@ -43,7 +43,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Where the server listens and on what; from CLI flags, `KEHU_*` variables and defaults.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
     pub addr: String,
@@ -63,6 +63,27 @@ pub struct Settings {
     pub rate_limit: Option<rate_limit::RateLimit>,
     /// Where the weekly backup goes; None: no scheduled backup.
     pub backups: Option<backups::BackupSettings>,
+}
+
+/// Printed without the database password (keys and mail settings print
+/// redacted themselves).
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "database_url",
+                &kehu_store::redacted_url(&self.database_url),
+            )
+            .field("addr", &self.addr)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("run_jobs", &self.run_jobs)
+            .field("mail", &self.mail)
+            .field("keyring", &self.keyring)
+            .field("key_file", &self.key_file)
+            .field("rate_limit", &self.rate_limit)
+            .field("backups", &self.backups)
+            .finish()
+    }
 }
 
 impl Settings {

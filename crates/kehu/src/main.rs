@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use kehu_server::api::dto::UserCreate;
 use kehu_server::{backups, Application, Settings};
-use kehu_store::Store;
+use kehu_store::{redacted_url, Store};
 use std::io::Read;
 
 #[derive(Parser)]
@@ -412,7 +412,7 @@ fn read_password_stdin() -> Result<String> {
 async fn open_store(url: &str) -> Result<Store> {
     let store = Store::connect(url)
         .await
-        .with_context(|| format!("cannot open the database {url}"))?
+        .with_context(|| format!("cannot open the database {}", redacted_url(url)))?
         .with_cipher(backups::field_cipher(url, true).map_err(anyhow::Error::msg)?);
     store.migrate().await.context("migrating the database")?;
     Ok(store)
@@ -508,7 +508,7 @@ async fn rotate_keys(db: &str, batch: i64) -> Result<()> {
     eprintln!("new key {primary} written first in {}", path.display());
     let store = Store::connect(db)
         .await
-        .with_context(|| format!("cannot open the database {db}"))?
+        .with_context(|| format!("cannot open the database {}", redacted_url(db)))?
         .with_cipher(kehu_store::cipher::FieldCipher::new(&ring, Some(path)));
     store.migrate().await.context("migrating the database")?;
     let (contacts, customers) = reseal_all(&store, batch, true).await?;
@@ -862,7 +862,10 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|| addr.to_string());
-    eprintln!("kehu 正在运行 / serving: http://{local}  (database: {db})");
+    eprintln!(
+        "kehu 正在运行 / serving: http://{local}  (database: {})",
+        redacted_url(db)
+    );
     app.run(async {
         let _ = tokio::signal::ctrl_c().await;
     })

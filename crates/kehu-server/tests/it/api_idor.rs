@@ -343,6 +343,8 @@ async fn another_teams_records_by_id(backend: Backend) {
         "pages not answered as missing:\n{}",
         wrong.join("\n")
     );
+    personal_data_requests_stay_in_the_team(&app, &owner, &other, contact).await;
+
     // An id that does not exist answers the same.
     problem(
         other.get("/api/v1/contacts/999999").await,
@@ -387,4 +389,117 @@ async fn another_teams_records_by_id(backend: Backend) {
         assert_eq!(page["items"], json!([]), "{list}");
     }
     app.cleanup().await;
+}
+
+/// A consent and a person's data requests of 华东's customer: another
+/// team's manager cannot withdraw the consent, and a personal-data officer
+/// whose grant reaches only their own team cannot find, copy or erase the
+/// person — while the same role in 华东 can copy them.
+async fn personal_data_requests_stay_in_the_team(
+    app: &crate::helpers::TestApp,
+    owner: &Session,
+    other: &Session,
+    contact: i64,
+) {
+    let admin = app.token("root_idor", "admin", None).await;
+    ok_json(
+        admin
+            .post(
+                "/api/v1/intake-forms",
+                json!({"slug": "idor", "title": "咨询", "fields": ["contact.mobile"],
+                       "purpose": "用于就您的咨询与您联系。", "owner_id": owner.user_id}),
+            )
+            .await,
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/public/forms/idor", app.base))
+        .json(
+            &json!({"values": {"name": "华东同意书有限公司", "contact.name": "赵六",
+                                 "contact.mobile": "13700001234"}, "consent": true}),
+        )
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let leads = ok_json(admin.get("/api/v1/leads").await).await;
+    let lead = leads["leads"][0]["id"].clone();
+    let accepted = ok_json(
+        admin
+            .post(&format!("/api/v1/leads/{lead}/accept"), json!({}))
+            .await,
+    )
+    .await;
+    let cid = accepted["customer_id"].as_i64().expect("customer");
+    let consents = ok_json(
+        owner
+            .get(&format!("/api/v1/customers/{cid}/consents"))
+            .await,
+    )
+    .await;
+    let consent = consents[0]["id"]
+        .as_i64()
+        .expect("the owner sees the consent");
+    problem(
+        other
+            .post(&format!("/api/v1/consents/{consent}/withdraw"), json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let kept = ok_json(
+        owner
+            .get(&format!("/api/v1/customers/{cid}/consents"))
+            .await,
+    )
+    .await;
+    assert!(kept[0]["withdrawn_at"].is_null(), "{kept}");
+
+    // A personal-data officer per team.
+    ok_json(
+        admin
+            .post(
+                "/api/v1/roles",
+                json!({"key": "team_dpo", "name_zh": "团队个人信息专员", "copy_from": "sales_manager"}),
+            )
+            .await,
+    )
+    .await;
+    ok_json(
+        admin
+            .put_json(
+                "/api/v1/roles/team_dpo/grants",
+                json!({"personal_data": "team"}),
+            )
+            .await,
+    )
+    .await;
+    let south = app.token("dpo_south", "team_dpo", Some("华南一组")).await;
+    let east = app.token("dpo_east", "team_dpo", Some("华东一组")).await;
+    let copy = format!("/api/v1/contacts/{contact}/personal-data");
+    assert_eq!(east.get(&copy).await.status(), StatusCode::OK);
+    problem(south.get(&copy).await, StatusCode::NOT_FOUND).await;
+    problem(
+        south
+            .post(
+                &format!("/api/v1/contacts/{contact}/erase"),
+                json!({"reason": "越权删除"}),
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let found = ok_json(
+        south
+            .post("/api/v1/privacy/people", json!({"mobile": "13812345678"}))
+            .await,
+    )
+    .await;
+    assert_eq!(found, json!([]));
+    let found = ok_json(
+        east.post("/api/v1/privacy/people", json!({"mobile": "13812345678"}))
+            .await,
+    )
+    .await;
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
 }

@@ -314,6 +314,7 @@ async fn rights_and_scopes_of_imports(backend: Backend) {
     // Orders for another team's customer: as if it did not exist.
     let orders = "客户编号,下单日期,金额(元)\nC2025101,2024-01-05,100\nC2025102,2024-01-05,100\n";
     let report = checked(&rep_a, "orders", "o.csv", orders.as_bytes().to_vec()).await;
+    let orders_id = report["id"].clone();
     assert_eq!(counts(&report)[..5], [2, 1, 0, 0, 1]);
     assert_eq!(report["problems"][0]["row"], 3);
     assert_eq!(report["problems"][0]["field"], "customer_code");
@@ -363,6 +364,26 @@ async fn rights_and_scopes_of_imports(backend: Backend) {
         .expect("list")
         .iter()
         .all(|r| r["id"] != id));
+    // Nor its error report downloaded, checked again, or (once applied) undone.
+    let applied = apply(&rep_a, &orders_id, "skip").await;
+    assert_eq!(applied["status"], "applied");
+    for id in [&id, &orders_id] {
+        for r in [
+            rep_b
+                .get(&format!("/api/v1/imports/{id}/problems.csv"))
+                .await,
+            rep_b
+                .post(&format!("/api/v1/imports/{id}/dry-run"), json!({}))
+                .await,
+            rep_b
+                .post(&format!("/api/v1/imports/{id}/undo"), json!({}))
+                .await,
+        ] {
+            problem(r, StatusCode::NOT_FOUND).await;
+        }
+    }
+    let still = json_at(&rep_a, &format!("/api/v1/imports/{orders_id}")).await;
+    assert_eq!(still["status"], "applied", "{still}");
     let _ = mine;
     app.cleanup().await;
 }
@@ -711,9 +732,33 @@ async fn a_shared_phone_makes_a_suspect(backend: Backend) {
     let csv = "客户名称,所属行业,合作起始时间,联系人,手机,座机\n\
                云帆科技(杭州)有限责任公司,IT服务,2022-01-01,周八,139 0013 9000,\n\
                西湖数智有限公司,IT服务,2022-01-01,吴九,,057188886666\n\
-               完全无关有限公司,IT服务,2022-01-01,郑十,13700137000,\n";
+               完全无关有限公司,IT服务,2022-01-01,郑十,13700137000,\n\
+               坏号码有限公司,IT服务,2022-01-01,钱十一,1380013800,\n";
     let report = checked(&admin, "customers", "新客户.csv", csv.as_bytes().to_vec()).await;
-    assert_eq!(counts(&report)[..2], [3, 3], "{report}");
+    assert_eq!(counts(&report)[..2], [4, 3], "{report}");
+    // The error report is read by others than the importer: personal cells masked.
+    let bad = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["field"] == "contact.mobile")
+        .cloned()
+        .expect("the bad mobile");
+    assert_eq!(
+        (bad["row"].clone(), bad["value"].clone()),
+        (json!(5), json!("138***3800"))
+    );
+    let csv_report = admin
+        .get(&format!("/api/v1/imports/{}/problems.csv", report["id"]))
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(csv_report.contains("138***3800"), "{csv_report}");
+    for clear in ["1380013800", "13900139000", "88886666"] {
+        assert!(!csv_report.contains(clear), "{clear} in {csv_report}");
+        assert!(!report.to_string().contains(clear), "{clear} in {report}");
+    }
     assert_eq!(report["counts"]["duplicate_suspects"], 2, "{report}");
     let reasons: Vec<&str> = report["problems"]
         .as_array()
@@ -726,9 +771,9 @@ async fn a_shared_phone_makes_a_suspect(backend: Backend) {
     assert_eq!(
         reasons,
         [
-            format!("likely the same company as existing customer {code} (same phone 13900139000)"),
+            format!("likely the same company as existing customer {code} (same phone 139****9000)"),
             format!(
-                "likely the same company as existing customer {code} (same phone 0571-88886666)"
+                "likely the same company as existing customer {code} (same phone 0571-****6666)"
             ),
         ],
         "{report}"

@@ -125,6 +125,20 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
         .await;
     assert_eq!(file.status(), StatusCode::OK);
     assert!(file.bytes().await.expect("bytes").starts_with(b"PK"));
+    // Stored reports cover every team: one whose reports reach only a team
+    // gets the same refusal for a stored report and for a missing id.
+    let team_manager = app
+        .token("mgr_team", "sales_manager", Some("华南一组"))
+        .await;
+    for id in [q["id"].clone(), json!(999_999)] {
+        problem(
+            team_manager
+                .get(&format!("/api/v1/stored-reports/{id}/file"))
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
 
     // Again: nothing new is made or sent.
     let again = run_reports_job(&admin).await;

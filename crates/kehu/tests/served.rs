@@ -1,7 +1,13 @@
-//! The segment index after a crash: `kehu serve` killed (SIGKILL) while
-//! tag assignments and orders are being written, started again, and every
+//! `kehu serve` as a process.
+//!
+//! The segment index after a crash: the server killed (SIGKILL) while tag
+//! assignments and orders are being written, started again, and every
 //! segment answered by the restarted server equals the same query in SQL
 //! — then again after more writes, which it follows from the change feed.
+//!
+//! No secrets in the log: the server logging at `debug` while people sign
+//! in (right and wrong), change a password, use tokens and cookies, and
+//! write and search personal data; none of it appears in what it printed.
 
 use kehu_core::segment::{compile, Vocabulary};
 use kehu_server::classifier::Classifier;
@@ -57,17 +63,32 @@ fn free_port() -> u16 {
 
 /// `kehu serve` on a free port, once /healthz answers.
 async fn serve(url: &str) -> (Child, String) {
+    serve_logging(url, None).await
+}
+
+/// `kehu serve`, its output (logging at `debug`) into `log` when given.
+async fn serve_logging(url: &str, log: Option<&std::path::Path>) -> (Child, String) {
     let port = free_port();
+    let output = || match log {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("log file"),
+        ),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_kehu"))
         .env("KEHU_KEY", kehu_store::testing::test_key_env())
         .arg("--db")
         .arg(url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("KEHU_LOG", "warn")
+        .env("KEHU_LOG", if log.is_some() { "debug" } else { "warn" })
         .env("KEHU_RATE_LIMIT", "off")
         .env("KEHU_BACKUP_DIR", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(output())
+        .stderr(output())
         .spawn()
         .expect("start kehu serve");
     let base = format!("http://127.0.0.1:{port}");
@@ -200,7 +221,10 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(segments_equal_sql_after_a_killed_server);
+on_both_backends!(
+    segments_equal_sql_after_a_killed_server,
+    no_secrets_in_the_log
+);
 
 async fn segments_equal_sql_after_a_killed_server(backend: Backend) {
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
@@ -281,5 +305,163 @@ async fn segments_equal_sql_after_a_killed_server(backend: Backend) {
     compare(&store, &client, &base, &token).await;
     server.kill().expect("stop");
     let _ = server.wait();
+    db.cleanup(store).await;
+}
+
+async fn no_secrets_in_the_log(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    kehu(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "watcher",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    let token = kehu(&db.url, &["token", "create", "watcher"], None)
+        .trim()
+        .to_string();
+    let dir = std::env::temp_dir().join(format!("kehu-log-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let log = dir.join("serve.log");
+    let (mut server, base) = serve_logging(&db.url, Some(&log)).await;
+    let api = |path: &str| format!("{base}/api/v1{path}");
+    let bearer = reqwest::Client::new();
+    let cookies = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+
+    // Signing in: wrong, then right (a session cookie and a CSRF token).
+    const WRONG: &str = "Wrong-Horse-Battery-8";
+    const NEW_PASSWORD: &str = "Another-Horse-Battery-9";
+    let r = cookies
+        .post(api("/session"))
+        .json(&json!({"username": "watcher", "password": WRONG}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    let r = cookies
+        .post(api("/session"))
+        .json(&json!({"username": "watcher", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let session_cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .and_then(|v| v.split_once('='))
+        .map(|(_, value)| value.to_string())
+        .expect("a session cookie");
+    let session: Value = r.json().await.expect("session");
+    let csrf = session["csrf_token"].as_str().expect("csrf").to_string();
+    let me = session["user"]["id"].as_i64().expect("user id");
+
+    // Personal data written, searched (in a URL) and refused (bad input).
+    const MOBILE: &str = "13987654321";
+    const EMAIL: &str = "ouyang.ming@example.com";
+    const ID_NUMBER: &str = "110105199003071239";
+    let customer: Value = bearer
+        .post(api("/customers"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"name": "日志测试有限公司", "industry": "制造业", "sales_region": "华东",
+                      "cooperation_start_on": "2021-03-15"}),
+        )
+        .send()
+        .await
+        .expect("customer")
+        .json()
+        .await
+        .expect("json");
+    let id = customer["id"].as_i64().expect("id");
+    for (body, ok) in [
+        (
+            json!({"name": "欧阳明", "mobile": MOBILE, "email": EMAIL, "id_number": ID_NUMBER}),
+            true,
+        ),
+        (
+            json!({"name": "欧阳明", "mobile": "1398765432x", "id_number": "110105199003071238"}),
+            false,
+        ),
+    ] {
+        let r = bearer
+            .post(api(&format!("/customers/{id}/contacts")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("contact");
+        assert_eq!(r.status().is_success(), ok, "{body}");
+    }
+    let r = bearer
+        .get(api(&format!("/customers?q={MOBILE}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("search");
+    assert!(r.status().is_success());
+    let r = bearer
+        .post(api("/privacy/people"))
+        .bearer_auth(&token)
+        .json(&json!({"email": EMAIL}))
+        .send()
+        .await
+        .expect("people");
+    assert!(r.status().is_success());
+
+    // A new password (the session ends with it).
+    let r = cookies
+        .put(api(&format!("/users/{me}/password")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .expect("password");
+    assert!(r.status().is_success(), "{}", r.status());
+
+    server.kill().expect("stop");
+    let _ = server.wait();
+    let printed = std::fs::read_to_string(&log).expect("the log");
+    // It did log at debug (the test would pass on an empty log otherwise).
+    assert!(printed.contains("serving: http://"), "{printed}");
+    assert!(printed.contains("DEBUG"), "{printed}");
+    let key_line = kehu_store::testing::test_key_env();
+    let key = key_line.rsplit(':').next().unwrap_or(&key_line).to_string();
+    for secret in [
+        PASSWORD,
+        WRONG,
+        NEW_PASSWORD,
+        token.as_str(),
+        session_cookie.as_str(),
+        csrf.as_str(),
+        MOBILE,
+        EMAIL,
+        ID_NUMBER,
+        "1398765432x",
+        key.as_str(),
+    ] {
+        assert!(!printed.contains(secret), "{secret} in the log:\n{printed}");
+    }
+    if let Some((_, password)) = db
+        .url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(user, _)| user.split_once(':'))
+    {
+        assert!(
+            !printed.contains(&format!(":{password}@")),
+            "the database password"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     db.cleanup(store).await;
 }
