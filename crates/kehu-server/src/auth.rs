@@ -170,8 +170,14 @@ pub fn clear_session_cookie() -> String {
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Credential {
-    Session { token: String, csrf_token: String },
-    Bearer,
+    Session {
+        token: String,
+        csrf_token: String,
+    },
+    /// An API token (its id).
+    Bearer {
+        token_id: i64,
+    },
 }
 
 /// The signed-in caller: user, role grants, and credential.
@@ -216,7 +222,7 @@ impl CurrentUser {
     pub fn csrf_token(&self) -> Option<&str> {
         match &self.credential {
             Credential::Session { csrf_token, .. } => Some(csrf_token),
-            Credential::Bearer => None,
+            Credential::Bearer { .. } => None,
         }
     }
 }
@@ -234,7 +240,7 @@ pub async fn authenticate(
         .map(str::trim);
     let (au, credential) = if let Some(token) = bearer {
         match state.store.api_token_user(token).await {
-            Ok(au) => (au, Credential::Bearer),
+            Ok((au, token_id)) => (au, Credential::Bearer { token_id }),
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         }

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         meta::list_custom_fields, meta::read_custom_field, meta::create_custom_field, meta::update_custom_field, meta::delete_custom_field,
         meta::list_industries, meta::set_industries, meta::list_roles, meta::set_field_rights, meta::set_grants, meta::create_role, meta::delete_role,
         users::list, users::create, users::read, users::update, users::delete, users::set_password,
+        users::list_tokens, users::create_token, users::revoke_token,
         classes::customer_classes, classes::class_changes, classes::explanations,
         classes::set_override, classes::lift_override, classes::overrides,
         schemes::list, schemes::read, schemes::read_version, schemes::list_versions, schemes::create_version,

@@ -170,6 +170,17 @@ pub struct CustomField {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An API token as listed: what it is called, when it was made and last
+/// used, whether it was revoked — never the token (only its hash is kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub user_id: i64,

@@ -6,7 +6,7 @@ use crate::customers::map_unique;
 use crate::db::{check_version, decode_n, Exec, RowGet};
 use crate::error::StoreError;
 use crate::listing::{run_list, ListSpec, ScopeFilter};
-use crate::model::{AuthUser, Page, Role, Session, User};
+use crate::model::{ApiToken, AuthUser, Page, Role, Session, User};
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
 use kehu_core::privacy::FieldRights;
@@ -29,6 +29,18 @@ fn decode_user(r: &dyn RowGet) -> Result<User, sqlx::Error> {
         version: r.int("version")?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, name, created_at, last_used_at, revoked_at";
+
+fn decode_token(r: &dyn RowGet) -> Result<ApiToken, sqlx::Error> {
+    Ok(ApiToken {
+        id: r.int("id")?,
+        name: r.text("name")?,
+        created_at: r.time("created_at")?,
+        last_used_at: r.opt_time("last_used_at")?,
+        revoked_at: r.opt_time("revoked_at")?,
     })
 }
 
@@ -452,20 +464,64 @@ impl Store {
             .await
     }
 
+    /// A user's API tokens, newest first (never the token: only its hash is kept).
+    pub async fn api_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>, StoreError> {
+        self.db
+            .clone()
+            .fetch_all(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC"
+                ),
+                args![user_id],
+                decode_token,
+            )
+            .await
+    }
+
+    /// Revokes one of `user_id`'s tokens (NotFound when it is not theirs);
+    /// revoking a revoked token changes nothing.
+    pub async fn revoke_api_token(
+        &self,
+        user_id: i64,
+        token_id: i64,
+    ) -> Result<ApiToken, StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+            args![Utc::now(), token_id, user_id],
+        )
+        .await?;
+        let t = tx
+            .fetch_optional(
+                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1 AND user_id = $2"),
+                args![token_id, user_id],
+                decode_token,
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
     /// The user behind a live bearer token, in one query (this runs on every
     /// API request); records the token's use at most once a minute, so that
     /// reads do not become writes on every request.
-    pub async fn api_token_user(&self, token: &str) -> Result<AuthUser, StoreError> {
+    /// Also the token's id.
+    pub async fn api_token_user(&self, token: &str) -> Result<(AuthUser, i64), StoreError> {
         let mut db = self.db.clone();
         let h = token_hash(token);
         let sql = format!(
-            "SELECT {AUTH_COLUMNS}, api_tokens.last_used_at {AUTH_FROM} \
+            "SELECT {AUTH_COLUMNS}, api_tokens.last_used_at, api_tokens.id AS token_id {AUTH_FROM} \
              JOIN api_tokens ON api_tokens.user_id = users.id \
              WHERE api_tokens.token_hash = $1 AND api_tokens.revoked_at IS NULL"
         );
-        let (user, last_used) = db
+        let (user, last_used, token_id) = db
             .fetch_one(&sql, args![h.clone()], |r: &dyn RowGet| {
-                Ok((decode_auth_user(r)?, r.opt_time("last_used_at")?))
+                Ok((
+                    decode_auth_user(r)?,
+                    r.opt_time("last_used_at")?,
+                    r.int("token_id")?,
+                ))
             })
             .await?;
         let now = Utc::now();
@@ -476,7 +532,7 @@ impl Store {
             )
             .await?;
         }
-        Ok(user)
+        Ok((user, token_id))
     }
 
     // ---- login rate limiting (in the database, so every server sees it) ----

@@ -397,6 +397,60 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// List user NAME's tokens (id, label, made, last used, revoked), never the tokens.
+    List { name: String },
+    /// Revoke user NAME's token ID at once.
+    Revoke { name: String, id: i64 },
+}
+
+/// `kehu token create|list|revoke`.
+async fn token(db: &str, command: TokenCommand) -> Result<()> {
+    let store = open_store(db).await?;
+    let name = match &command {
+        TokenCommand::Create { name, .. }
+        | TokenCommand::List { name }
+        | TokenCommand::Revoke { name, .. } => name.clone(),
+    };
+    let au = store
+        .auth_user_by_name(&name)
+        .await
+        .map_err(|_| anyhow::anyhow!("no user named {name:?}"))?;
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    match command {
+        TokenCommand::Create { label, .. } => {
+            let token = kehu_server::auth::random_token();
+            let id = store.create_api_token(au.user.id, &label, &token).await?;
+            println!("{token}");
+            let detail = serde_json::json!({"user": name, "token": id, "name": label});
+            audit_cli(store, db, "token.create", detail).await;
+        }
+        TokenCommand::List { .. } => {
+            println!("id\tlabel\tcreated\tlast_used\trevoked");
+            for t in store.api_tokens(au.user.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    when(Some(t.created_at)),
+                    when(t.last_used_at),
+                    when(t.revoked_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { id, .. } => {
+            store
+                .revoke_api_token(au.user.id, id)
+                .await
+                .map_err(|_| anyhow::anyhow!("{name} has no token {id}"))?;
+            eprintln!("token {id} of {name} revoked");
+            let detail = serde_json::json!({"user": name, "token": id});
+            audit_cli(store, db, "token.revoke", detail).await;
+        }
+    }
+    Ok(())
 }
 
 fn read_password_stdin() -> Result<String> {
@@ -694,19 +748,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Keys {
             command: KeysCommand::Seal { batch },
         } => seal_now(&cli.db, batch.max(1)).await,
-        Command::Token {
-            command: TokenCommand::Create { name, label },
-        } => {
-            let store = open_store(&cli.db).await?;
-            let au = store
-                .auth_user_by_name(&name)
-                .await
-                .map_err(|_| anyhow::anyhow!("no user named {name:?}"))?;
-            let token = kehu_server::auth::random_token();
-            store.create_api_token(au.user.id, &label, &token).await?;
-            println!("{token}");
-            Ok(())
-        }
+        Command::Token { command } => token(&cli.db, command).await,
         Command::Demo { customers, seed } => demo::run(&cli.db, customers, seed).await,
         Command::Export {
             kind,

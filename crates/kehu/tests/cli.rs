@@ -61,7 +61,8 @@ on_both_backends!(
     predict_on_the_database,
     report_classification,
     backup_and_restore_round_trip,
-    rotate_keys_under_a_running_reader
+    rotate_keys_under_a_running_reader,
+    tokens_listed_and_revoked
 );
 
 /// design.md's example, through the CLI: as of 2024-03-12, C2024001 → 战略型
@@ -1330,5 +1331,73 @@ async fn rotate_keys_under_a_running_reader(backend: Backend) {
     let refused = kehu(&db.url, &["keys", "rotate"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("KEHU_KEY"));
+    db.cleanup(store).await;
+}
+
+/// `kehu token create|list|revoke`: the list never shows a token; a
+/// revoked one stops signing in at once; another user's id is refused;
+/// making and revoking are in the audit log.
+async fn tokens_listed_and_revoked(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    ok(kehu(&db.url, &["user", "add", "ops", "--role", "admin"]));
+    ok(kehu(
+        &db.url,
+        &["user", "add", "other", "--role", "sales_rep"],
+    ));
+    let first = ok(kehu(
+        &db.url,
+        &["token", "create", "ops", "--label", "备份脚本"],
+    ));
+    let first = first.trim();
+    let second = ok(kehu(&db.url, &["token", "create", "ops"]));
+    let second = second.trim();
+    ok(kehu(&db.url, &["token", "create", "other"]));
+    let listed = ok(kehu(&db.url, &["token", "list", "ops"]));
+    let rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows[0], ["id", "label", "created", "last_used", "revoked"]);
+    assert_eq!(rows.len(), 3, "{listed}");
+    assert_eq!(
+        (rows[1][1], rows[2][1]),
+        ("cli", "备份脚本"),
+        "newest first"
+    );
+    assert!(!listed.contains(first) && !listed.contains(second));
+    let first_id = rows[2][0];
+    assert!(store.api_token_user(first).await.is_ok());
+
+    let other_tokens = ok(kehu(&db.url, &["token", "list", "other"]));
+    let other_id = other_tokens
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split('\t').next())
+        .expect("id");
+    let refused = kehu(&db.url, &["token", "revoke", "ops", other_id]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(&format!("ops has no token {other_id}")),
+        "{refused:?}"
+    );
+    ok(kehu(&db.url, &["token", "revoke", "ops", first_id]));
+    assert!(store.api_token_user(first).await.is_err(), "revoked");
+    assert!(
+        store.api_token_user(second).await.is_ok(),
+        "the other stays"
+    );
+    let listed = ok(kehu(&db.url, &["token", "list", "ops"]));
+    let revoked = listed
+        .lines()
+        .find(|l| l.starts_with(&format!("{first_id}\t")))
+        .expect("row");
+    assert_ne!(revoked.rsplit('\t').next(), Some("-"), "{listed}");
+
+    let (entries, _) = store
+        .audit_entries(&kehu_store::audit::AuditFilter::default(), 100, 0)
+        .await
+        .expect("audit");
+    let count = |action: &str| entries.iter().filter(|e| e.record.action == action).count();
+    assert_eq!((count("token.create"), count("token.revoke")), (3, 1));
+    assert!(entries
+        .iter()
+        .all(|e| !e.record.detail.to_string().contains(first)));
     db.cleanup(store).await;
 }

@@ -543,6 +543,44 @@ impl From<&CustomFieldOut> for CustomFieldWrite {
     }
 }
 
+/// An API token as listed (the token itself is shown once, when made).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiTokenOut {
+    pub id: i64,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set once revoked: the token no longer signs anyone in.
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<kehu_store::model::ApiToken> for ApiTokenOut {
+    fn from(t: kehu_store::model::ApiToken) -> Self {
+        ApiTokenOut {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenCreate {
+    /// What the token is for (e.g. "nightly export script"); up to 80 characters.
+    pub name: String,
+}
+
+/// A new token: `token` is shown this once; keep it like a password.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiTokenCreated {
+    #[serde(flatten)]
+    pub info: ApiTokenOut,
+    pub token: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserOut {
     pub id: i64,

@@ -256,6 +256,11 @@ pub fn router() -> Router<AppState> {
             get(users::read).patch(users::update).delete(users::delete),
         )
         .route(
+            "/users/{id}/tokens",
+            get(users::list_tokens).post(users::create_token),
+        )
+        .route("/users/{id}/tokens/{token_id}", delete(users::revoke_token))
+        .route(
             "/users/{id}/password",
             axum::routing::put(users::set_password),
         )

@@ -1,6 +1,9 @@
 //! /api/v1/users: accounts and roles, for admins; each user may change their own password.
 
-use super::dto::{Page, PasswordChange, UserCreate, UserCreated, UserOut, UserUpdate};
+use super::dto::{
+    ApiTokenCreate, ApiTokenCreated, ApiTokenOut, Page, PasswordChange, UserCreate, UserCreated,
+    UserOut, UserUpdate,
+};
 use super::{conflict_status, expected_version, split_version, with_etag, ApiJson, QueryPairs};
 use crate::auth::{
     check_password_policy, hash_password, random_password, verify_password, Credential, CurrentUser,
@@ -289,4 +292,129 @@ pub async fn set_password(
         serde_json::json!({}),
     );
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// API tokens are one's own: listed and revoked by their user or a user
+/// admin, made only by their user from a signed-in session — a token
+/// cannot mint more tokens, so a leaked one can be revoked for good.
+pub mod tokens {
+    use super::*;
+
+    fn may_manage(user: &CurrentUser, id: i64) -> Result<(), ApiError> {
+        if id != user.user.id {
+            user.require(Permission::UserAdmin)?;
+        }
+        Ok(())
+    }
+
+    pub async fn list(
+        state: &AppState,
+        user: &CurrentUser,
+        id: i64,
+    ) -> Result<Vec<ApiTokenOut>, ApiError> {
+        may_manage(user, id)?;
+        state.store.user(id).await?;
+        Ok(state
+            .store
+            .api_tokens(id)
+            .await?
+            .into_iter()
+            .map(ApiTokenOut::from)
+            .collect())
+    }
+
+    pub async fn create(
+        state: &AppState,
+        user: &CurrentUser,
+        id: i64,
+        name: &str,
+    ) -> Result<ApiTokenCreated, ApiError> {
+        let own_session = matches!(user.credential, Credential::Session { .. });
+        if id != user.user.id || !own_session {
+            return Err(ApiError::Forbidden);
+        }
+        let name = parse_text(name, 80).map_err(|r| ApiError::field("name", r))?;
+        let token = crate::auth::random_token();
+        let token_id = state.store.create_api_token(id, &name, &token).await?;
+        let info = state
+            .store
+            .api_tokens(id)
+            .await?
+            .into_iter()
+            .find(|t| t.id == token_id)
+            .ok_or_else(|| ApiError::Internal(format!("token {token_id} not read back")))?;
+        state.audit(
+            Some(user),
+            "token.create",
+            format!("user:#{id}"),
+            serde_json::json!({"token": token_id, "name": name}),
+        );
+        Ok(ApiTokenCreated {
+            info: info.into(),
+            token,
+        })
+    }
+
+    pub async fn revoke(
+        state: &AppState,
+        user: &CurrentUser,
+        id: i64,
+        token_id: i64,
+    ) -> Result<ApiTokenOut, ApiError> {
+        may_manage(user, id)?;
+        if user.credential == (Credential::Bearer { token_id }) {
+            // Signed with the token itself: the caller would lock itself out.
+            return Err(ApiError::Conflict {
+                zh: "本次请求正使用这个令牌；请登录后或用另一个令牌撤销它".into(),
+                en: "this request is signed with that token; revoke it signed in or with another token".into(),
+            });
+        }
+        let t = state.store.revoke_api_token(id, token_id).await?;
+        state.audit(
+            Some(user),
+            "token.revoke",
+            format!("user:#{id}"),
+            serde_json::json!({"token": token_id, "name": t.name}),
+        );
+        Ok(t.into())
+    }
+}
+
+/// A user's API tokens, newest first, revoked ones too (their own, or anyone's for user admins).
+#[utoipa::path(get, path = "/api/v1/users/{id}/tokens", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<ApiTokenOut>), (status = 403), (status = 404)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<ApiTokenOut>>, ApiError> {
+    Ok(Json(tokens::list(&state, &user, id).await?))
+}
+
+/// A new API token for oneself, made from a signed-in session (not with a
+/// token); the answer holds the token this once. Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/tokens", tag = "users", params(("id" = i64, Path)), request_body = ApiTokenCreate,
+    responses((status = 201, body = ApiTokenCreated), (status = 403), (status = 422, content_type = "application/problem+json")))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<ApiTokenCreate>,
+) -> Result<Response, ApiError> {
+    let created = tokens::create(&state, &user, id, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Revokes a token at once (its user or a user admin; not with the token
+/// itself). Audited.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/tokens/{token_id}", tag = "users",
+    params(("id" = i64, Path), ("token_id" = i64, Path)),
+    responses((status = 200, body = ApiTokenOut), (status = 403), (status = 404),
+              (status = 409, description = "the request is signed with that token", content_type = "application/problem+json")))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, token_id)): Path<(i64, i64)>,
+) -> Result<Json<ApiTokenOut>, ApiError> {
+    Ok(Json(tokens::revoke(&state, &user, id, token_id).await?))
 }

@@ -1,11 +1,13 @@
-//! The signed-in user's own password and notification e-mail address.
+//! The signed-in user's own password, notification e-mail address and API tokens.
 
 use super::forms::{error_map, FormData};
 use super::Page;
+use crate::api::dto::ApiTokenCreated;
+use crate::api::users::tokens;
 use crate::auth::{check_password_policy, hash_password, verify_password, Credential};
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use kehu_core::{Reason, ValidationErrors};
 use minijinja::context;
@@ -17,18 +19,29 @@ async fn render(
     errors: BTreeMap<String, String>,
     done: bool,
 ) -> Response {
+    render_with_token(state, page, errors, done, None).await
+}
+
+/// The page, with a token just made shown this once.
+async fn render_with_token(
+    state: &AppState,
+    page: &Page,
+    errors: BTreeMap<String, String>,
+    done: bool,
+    new_token: Option<ApiTokenCreated>,
+) -> Response {
     let failed = !errors.is_empty();
-    let email = state
-        .store
-        .user_email(page.user.user.id)
+    let id = page.user.user.id;
+    let email = state.store.user_email(id).await.ok().flatten();
+    let tokens = tokens::list(state, &page.user, id)
         .await
-        .ok()
-        .flatten();
+        .unwrap_or_default();
     let mut r = page.render(
         state,
         "account.html",
         "",
-        context! { errors, done, email, forced => page.user.user.must_change_password && !done },
+        context! { errors, done, email, tokens, new_token,
+        forced => page.user.user.must_change_password && !done },
     );
     if failed {
         *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
@@ -53,6 +66,37 @@ pub async fn set_email(
         Err(ApiError::Validation(e)) => {
             Ok(render(&state, &page, error_map(&e, page.lang), false).await)
         }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+/// POST /account/tokens: a new API token, shown once on the page.
+pub async fn create_token(
+    State(state): State<AppState>,
+    page: Page,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let id = page.user.user.id;
+    match tokens::create(&state, &page.user, id, form.get("name").unwrap_or("")).await {
+        Ok(made) => Ok(render_with_token(&state, &page, BTreeMap::new(), false, Some(made)).await),
+        Err(ApiError::Validation(e)) => {
+            Ok(render(&state, &page, error_map(&e, page.lang), false).await)
+        }
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
+/// POST /account/tokens/{id}/revoke
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token_id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    match tokens::revoke(&state, &page.user, page.user.user.id, token_id).await {
+        Ok(_) => Ok(page.redirect("/account/password")),
         Err(e) => Ok(page.error_page(&state, e)),
     }
 }
@@ -96,7 +140,7 @@ pub async fn change_password(
     }
     let keep = match &page.user.credential {
         Credential::Session { token, .. } => Some(token.clone()),
-        Credential::Bearer => None,
+        Credential::Bearer { .. } => None,
     };
     state
         .store

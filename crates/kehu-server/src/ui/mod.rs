@@ -198,6 +198,8 @@ pub fn router() -> Router<AppState> {
             get(account::password_form).post(account::change_password),
         )
         .route("/account/email", post(account::set_email))
+        .route("/account/tokens", post(account::create_token))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
 }
 
 /// Pages whose forms upload files (a larger body limit).

@@ -12,7 +12,8 @@ both_backends!(
     csrf_required_for_cookie_sessions,
     login_rate_limited,
     password_change_ends_other_sessions,
-    bearer_tokens_and_unauthenticated
+    bearer_tokens_and_unauthenticated,
+    api_tokens_made_listed_and_revoked
 );
 
 async fn health_and_openapi(backend: Backend) {
@@ -275,5 +276,126 @@ async fn bearer_tokens_and_unauthenticated(backend: Backend) {
         .await
         .expect("bad token");
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    app.cleanup().await;
+}
+
+/// Tokens are self-service: made from a signed-in session (never with a
+/// token), listed without their secret, revoked by their user or an admin
+/// (at once: the next request is refused); another user cannot see or
+/// revoke them; a password change leaves them working; all audited.
+async fn api_tokens_made_listed_and_revoked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = app.login("scripter", "sales_rep", Some("华东一组")).await;
+    let admin = app.token("tok_admin", "admin", None).await;
+    let other = app
+        .token("tok_other", "sales_manager", Some("华东一组"))
+        .await;
+    let mine = format!("/api/v1/users/{}/tokens", me.user_id);
+
+    let p = problem(
+        me.post(&mine, json!({"name": "  "})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "name", "{p}");
+    let made = ok_json(me.post(&mine, json!({"name": "夜间导出脚本"})).await).await;
+    let token = made["token"].as_str().expect("the token, once").to_string();
+    let token_id = made["id"].as_i64().expect("id");
+    assert_eq!(made["name"], "夜间导出脚本");
+    // It works as a bearer token, and cannot make more tokens.
+    let bearer = Client::new();
+    let as_token = |method: reqwest::Method, path: &str| {
+        bearer
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(&token)
+    };
+    let r = as_token(reqwest::Method::GET, "/api/v1/customers")
+        .send()
+        .await
+        .expect("with the token");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = as_token(reqwest::Method::POST, &mine)
+        .json(&json!({"name": "再来一个"}))
+        .send()
+        .await
+        .expect("mint");
+    problem(r, StatusCode::FORBIDDEN).await;
+    // Nobody makes tokens for someone else, not even an admin.
+    problem(
+        admin.post(&mine, json!({"name": "冒名"})).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    // Listed without the secret, to its user and to admins only.
+    let listed = ok_json(me.get(&mine).await).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert!(!listed.to_string().contains(&token), "{listed}");
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    assert_eq!(ok_json(admin.get(&mine).await).await, listed);
+    problem(other.get(&mine).await, StatusCode::FORBIDDEN).await;
+    problem(
+        other.delete(&format!("{mine}/{token_id}")).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    // Another user's token id under my user answers as missing.
+    let admins = format!("/api/v1/users/{}/tokens", admin.user_id);
+    let admin_tokens = ok_json(admin.get(&admins).await).await;
+    let admin_token = admin_tokens[0]["id"].as_i64().expect("the admin's token");
+    problem(
+        me.delete(&format!("{mine}/{admin_token}")).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // A password change ends other sessions, not tokens.
+    let r = me
+        .send_json(
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{}/password", me.user_id),
+            json!({"current_password": password_of("scripter"), "new_password": "Brand-New-Horse-42"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = as_token(reqwest::Method::GET, "/api/v1/customers")
+        .send()
+        .await
+        .expect("after the change");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Not with itself (a script would lock itself out).
+    let r = as_token(reqwest::Method::DELETE, &format!("{mine}/{token_id}"))
+        .send()
+        .await
+        .expect("self-revoke");
+    problem(r, StatusCode::CONFLICT).await;
+    // Revoked by an admin: refused from the next request on.
+    let revoked = ok_json(admin.delete(&format!("{mine}/{token_id}")).await).await;
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let r = as_token(reqwest::Method::GET, "/api/v1/customers")
+        .send()
+        .await
+        .expect("revoked");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Revoking again changes nothing.
+    let again = ok_json(me.delete(&format!("{mine}/{token_id}")).await).await;
+    assert_eq!(again["revoked_at"], revoked["revoked_at"]);
+
+    let auditor = app.token("tok_audit", "auditor", None).await;
+    for (action, actor) in [
+        ("token.create", me.user_id),
+        ("token.revoke", admin.user_id),
+    ] {
+        let found = ok_json(auditor.get(&format!("/api/v1/audit?action={action}")).await).await;
+        let entries = found["entries"].as_array().expect("entries");
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["actor_id"] == actor && e["target"] == format!("user:#{}", me.user_id)),
+            "{action}: {found}"
+        );
+        assert!(!found.to_string().contains(&token));
+    }
     app.cleanup().await;
 }

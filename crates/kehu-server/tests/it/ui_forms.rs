@@ -11,7 +11,8 @@ both_backends!(
     login_form_password_change_and_csrf,
     security_headers_plain_and_behind_tls,
     planted_session_cookie_is_not_kept,
-    the_create_form_warns_of_a_likely_duplicate
+    the_create_form_warns_of_a_likely_duplicate,
+    api_tokens_on_the_account_page
 );
 
 /// The page at `url`, as text.
@@ -451,5 +452,83 @@ async fn planted_session_cookie_is_not_kept(backend: Backend) {
         .await
         .expect("get");
     assert_eq!(r.status(), StatusCode::OK, "the issued one works");
+    app.cleanup().await;
+}
+
+/// The account page makes a token (shown once), lists it without the
+/// secret, and revokes it; a blank name is refused on the page.
+async fn api_tokens_on_the_account_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = app
+        .login("page_tokens", "sales_rep", Some("华东一组"))
+        .await;
+    let base = &app.base;
+    let page = html_of(&me.client, format!("{base}/account/password")).await;
+    assert!(page.contains("id=\"api-tokens\""), "{page}");
+    let csrf = csrf_in(&page);
+    let blank = me
+        .client
+        .post(format!("{base}/account/tokens"))
+        .form(&[("csrf_token", csrf.as_str()), ("name", " ")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(blank.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let made = me
+        .client
+        .post(format!("{base}/account/tokens"))
+        .form(&[("csrf_token", csrf.as_str()), ("name", "周报脚本")])
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("html");
+    let shown = made
+        .split("id=\"new-token\"")
+        .nth(1)
+        .and_then(|rest| rest.split("<code>").nth(1))
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the new token on the page")
+        .to_string();
+    let with_token = |token: String| {
+        let url = format!("{base}/api/v1/customers");
+        async move {
+            Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("get")
+                .status()
+        }
+    };
+    assert_eq!(with_token(shown.clone()).await, StatusCode::OK);
+    let again = html_of(&me.client, format!("{base}/account/password")).await;
+    assert!(
+        again.contains("周报脚本") && !again.contains(&shown),
+        "listed, never shown again"
+    );
+    let id = again
+        .split("data-token=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a listed token")
+        .to_string();
+    let r = me
+        .client
+        .post(format!("{base}/account/tokens/{id}/revoke"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    assert_eq!(with_token(shown).await, StatusCode::UNAUTHORIZED);
+    let after = html_of(&me.client, format!("{base}/account/password")).await;
+    assert!(after.contains("已撤销"), "{after}");
     app.cleanup().await;
 }
