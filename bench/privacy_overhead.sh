@@ -18,7 +18,8 @@
 # (`kehu keys seal`). Each copy's jobs are marked done for the next hour,
 # so the servers' scheduled work does not run during the measurement, and
 # each server gets SETTLE seconds (30) after start before it is measured
-# (PREPARE_ONLY=1 stops before measuring).
+# (PREPARE_ONLY=1 stops before measuring; KINDS="list" measures only the
+# list, ROUNDS=4 takes four turns each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=${1:?old kehu binary}
@@ -27,6 +28,7 @@ DB=${3:?SQLite database file or PostgreSQL URL}
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-2}
+KINDS=${KINDS:-list detail contacts}
 PORT=${PORT:-18632}
 export KEHU_BACKUP_DIR=off KEHU_LOG=warn KEHU_RATE_LIMIT=off
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -128,7 +130,7 @@ math.randomseed(7)
 request = function() return wrk.format("GET", "/api/v1/customers/" .. math.random(1, $MAX_ID)) end
 LUA
   curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT$LIST_PATH" >/dev/null
-  for kind in list detail contacts; do
+  for kind in $KINDS; do
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$SCRIPTS/$kind.lua" "http://127.0.0.1:$PORT" >"$SCRIPTS/out" || true
     awk -v label="$label" -v kind="$kind" '
       /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2} /Non-2xx/ {err=$NF}

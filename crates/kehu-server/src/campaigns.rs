@@ -464,9 +464,15 @@ pub fn report_file(
     table: Option<&str>,
     lang: Lang,
 ) -> Result<Vec<u8>, ApiError> {
+    let title = format!(
+        "{} · {}",
+        crate::reports::say(lang, "营销效果", "Marketing"),
+        r.as_of
+    );
     crate::export::tables_file(
         format,
         table,
+        &title,
         &[
             (
                 "channels",

@@ -343,9 +343,16 @@ pub fn report_file(
     table: Option<&str>,
     lang: Lang,
 ) -> Result<Vec<u8>, ApiError> {
+    let title = format!(
+        "{} · {} · {}",
+        crate::reports::say(lang, "交叉销售", "Cross-selling"),
+        r.scheme_name,
+        r.as_of
+    );
     crate::export::tables_file(
         format,
         table,
+        &title,
         &[
             (
                 "products",

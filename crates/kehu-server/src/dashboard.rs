@@ -403,7 +403,8 @@ pub fn dashboard_file(
     if tables.is_empty() {
         return Err(ApiError::Forbidden);
     }
-    crate::export::tables_file(format, table, &tables)
+    let title = format!("{} · {}", say(lang, "看板", "Dashboard"), d.as_of);
+    crate::export::tables_file(format, table, &title, &tables)
 }
 
 /// The panels' tables: key (for `table=`), Chinese name (also the XLSX

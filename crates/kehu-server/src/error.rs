@@ -38,6 +38,9 @@ pub enum ApiError {
     /// Forbidden for a stated reason (e.g. approving one's own request).
     #[error("refused: {en}")]
     Refused { zh: String, en: String },
+    /// The server lacks something it needs for this (e.g. a font for PDF).
+    #[error("unavailable: {en}")]
+    Unavailable { zh: String, en: String },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Refused { .. } => StatusCode::FORBIDDEN,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Conflict { .. } => "conflict",
             ApiError::Refused { .. } => "forbidden",
+            ApiError::Unavailable { .. } => "unavailable",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Internal(_) => "internal",
@@ -179,6 +184,10 @@ impl ApiError {
                 (t("状态不允许此操作", "Not in this state"), t(z, en))
             }
             ApiError::Refused { zh: z, en } => (t("无权操作", "Forbidden"), t(z, en)),
+            ApiError::Unavailable { zh: z, en } => (
+                t("服务器暂不能完成", "Not available on this server"),
+                t(z, en),
+            ),
             ApiError::PayloadTooLarge => (
                 t("请求体过大", "Payload too large"),
                 t(

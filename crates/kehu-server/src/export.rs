@@ -5,6 +5,7 @@
 
 use crate::api::segments::compile_expression;
 use crate::error::ApiError;
+use crate::pdf::PdfTable;
 use crate::AppState;
 use kehu_core::customer::CustomerStatus;
 use kehu_core::export::{csv_field, safe_cell};
@@ -20,6 +21,9 @@ const CHUNK: usize = 1_000;
 pub enum Format {
     Csv,
     Xlsx,
+    /// Reports only (every table laid out on pages, `crate::pdf`); a
+    /// customer export is data for another program, not a document.
+    Pdf,
 }
 
 impl Format {
@@ -27,8 +31,9 @@ impl Format {
         match s {
             "csv" => Ok(Format::Csv),
             "xlsx" => Ok(Format::Xlsx),
+            "pdf" => Ok(Format::Pdf),
             _ => Err(Reason::UnknownOption {
-                allowed: vec!["csv".into(), "xlsx".into()],
+                allowed: vec!["csv".into(), "xlsx".into(), "pdf".into()],
             }),
         }
     }
@@ -37,6 +42,7 @@ impl Format {
         match self {
             Format::Csv => "text/csv; charset=utf-8",
             Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Format::Pdf => "application/pdf",
         }
     }
 
@@ -44,6 +50,7 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Xlsx => "xlsx",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -84,6 +91,14 @@ pub async fn customers(
     format: Format,
     max: Option<usize>,
 ) -> Result<(Vec<u8>, usize), ApiError> {
+    if format == Format::Pdf {
+        return Err(ApiError::field(
+            "format",
+            Reason::UnknownOption {
+                allowed: vec!["csv".into(), "xlsx".into()],
+            },
+        ));
+    }
     let (plan, tags) = match segment.filter(|s| !s.trim().is_empty()) {
         Some(e) => {
             let (c, tags) = compile_expression(state, e, "segment").await?;
@@ -162,16 +177,18 @@ pub async fn customers(
     }
     let n = rows.len();
     Ok((
-        table_file(format, "客户", &header, &rows, NUMBER_COLUMNS)?,
+        table_file(format, "客户", "客户", &header, &rows, NUMBER_COLUMNS)?,
         n,
     ))
 }
 
-/// A table as a CSV or XLSX file (one sheet named `sheet`); cells that a
+/// A table as a CSV, XLSX or PDF file (one sheet named `sheet`; the PDF
+/// under `title`); cells that a
 /// spreadsheet would run as formulas are defused; `number_columns` hold
 /// whole numbers and are written as numbers in XLSX.
 pub fn table_file(
     format: Format,
+    title: &str,
     sheet: &str,
     header: &[String],
     rows: &[Vec<String>],
@@ -180,7 +197,23 @@ pub fn table_file(
     match format {
         Format::Csv => Ok(csv(header, rows)),
         Format::Xlsx => xlsx(sheet, header, rows, number_columns),
+        Format::Pdf => pdf(
+            title,
+            &[PdfTable {
+                name: sheet,
+                header,
+                rows,
+            }],
+        ),
     }
+}
+
+/// A PDF of tables (name, header, rows) under `title`, stamped with when it was made.
+fn pdf(title: &str, tables: &[PdfTable<'_>]) -> Result<Vec<u8>, ApiError> {
+    // China time (UTC+8, no daylight saving), as every date in kehu.
+    let made = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M");
+    let footer = format!("kehu · {made} (UTC+8)");
+    crate::pdf::tables_pdf(title, &footer, tables)
 }
 
 /// One table of a report: its key (for `table=`), sheet name, header and
@@ -193,10 +226,11 @@ pub type Table<'a> = (
 );
 
 /// A report of several tables: CSV of the one `table` names (default the
-/// first), or XLSX of them all.
+/// first), or XLSX or PDF (under `title`) of them all.
 pub fn tables_file(
     format: Format,
     table: Option<&str>,
+    title: &str,
     tables: &[Table<'_>],
 ) -> Result<Vec<u8>, ApiError> {
     match format {
@@ -211,7 +245,14 @@ pub fn tables_file(
                     },
                 ));
             };
-            table_file(format, sheet, header, rows, numbers)
+            table_file(format, title, sheet, header, rows, numbers)
+        }
+        Format::Pdf => {
+            let tables: Vec<PdfTable<'_>> = tables
+                .iter()
+                .map(|(_, name, (header, rows), _)| PdfTable { name, header, rows })
+                .collect();
+            pdf(title, &tables)
         }
         Format::Xlsx => {
             let sheets: Vec<Sheet<'_>> = tables

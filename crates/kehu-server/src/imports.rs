@@ -1366,6 +1366,13 @@ pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) 
     if customers.is_empty() {
         return;
     }
+    if customers.len() > RECLASSIFY_ONE_BY_ONE {
+        // Many rows written: the planner's statistics first (PostgreSQL).
+        let tables = ["customers", "contacts", "orders", "interactions"];
+        if let Err(e) = state.store.refresh_statistics(&tables).await {
+            tracing::warn!(error = %e, "refreshing statistics after an import failed");
+        }
+    }
     let cause = kehu_store::classes::cause::DATA_CHANGE;
     let only = if customers.len() <= RECLASSIFY_ONE_BY_ONE {
         for &id in customers {

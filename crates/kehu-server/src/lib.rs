@@ -22,6 +22,7 @@ pub mod intake;
 pub mod jobs;
 pub mod mail;
 pub mod openapi;
+pub mod pdf;
 pub mod predict;
 pub mod privacy;
 pub mod rate_limit;

@@ -497,7 +497,13 @@ pub fn report_file(
             &[1, 2, 3][..],
         ),
     ];
-    crate::export::tables_file(format, table, &tables)
+    let title = format!(
+        "{} · {} · {}",
+        say(lang, "客户分类报表", "Classification report"),
+        r.scheme_name,
+        r.report.period
+    );
+    crate::export::tables_file(format, table, &title, &tables)
 }
 
 /// Strategy effectiveness of a scheme's classes in a period.
@@ -577,7 +583,20 @@ pub async fn strategy(
 /// The strategy table as a CSV or XLSX file.
 pub fn strategy_file(r: &StrategyReport, format: Format, lang: Lang) -> Result<Vec<u8>, ApiError> {
     let (header, rows) = strategy_table(r, lang);
-    crate::export::table_file(format, "策略效果", &header, &rows, &[5, 6, 9, 10, 11, 14])
+    let title = format!(
+        "{} · {} · {}",
+        say(lang, "策略效果", "Strategy effectiveness"),
+        r.scheme_name,
+        r.period
+    );
+    crate::export::table_file(
+        format,
+        &title,
+        "策略效果",
+        &header,
+        &rows,
+        &[5, 6, 9, 10, 11, 14],
+    )
 }
 
 fn metric_definition(m: kehu_core::strategy::GoalMetric, lang: Lang) -> &'static str {

@@ -12,7 +12,7 @@ use crate::export::Format;
 use crate::reports::{ReportRequest, ReportScope};
 use crate::AppState;
 use chrono::NaiveDate;
-use kehu_core::report::schedule::{ScheduleInput, ScheduledKind};
+use kehu_core::report::schedule::{ReportFileFormat, ScheduleInput, ScheduledKind};
 use kehu_core::report::Definitions;
 use kehu_core::role::{Permission, Scope};
 use kehu_core::Lang;
@@ -70,6 +70,14 @@ fn file_name(s: &Schedule, period: &str) -> String {
     format!("{}-{}-{period}", s.kind.key(), s.scheme)
 }
 
+/// The file format a schedule makes its reports in.
+fn format_of(s: &Schedule) -> Format {
+    match s.format {
+        ReportFileFormat::Xlsx => Format::Xlsx,
+        ReportFileFormat::Pdf => Format::Pdf,
+    }
+}
+
 /// A stored report's file, audited as an export.
 pub async fn file(
     state: &AppState,
@@ -86,13 +94,13 @@ pub async fn file(
         serde_json::json!({"period": r.period, "kind": schedule.kind.key()}),
     );
     Ok(crate::export::download(
-        Format::Xlsx,
+        format_of(&schedule),
         &file_name(&schedule, &r.period),
         bytes,
     ))
 }
 
-/// The report of `s` for `period` as XLSX (everyone, Chinese headings).
+/// The report of `s` for `period` as its XLSX or PDF (everyone, Chinese headings).
 async fn make(
     state: &AppState,
     s: &Schedule,
@@ -108,11 +116,11 @@ async fn make(
     match s.kind {
         ScheduledKind::Classification => {
             let r = crate::reports::classification(state, &scope, &req, Lang::Zh).await?;
-            crate::reports::report_file(&r, Format::Xlsx, None, Lang::Zh)
+            crate::reports::report_file(&r, format_of(s), None, Lang::Zh)
         }
         ScheduledKind::Strategy => {
             let r = crate::reports::strategy(state, &scope, &req, Lang::Zh).await?;
-            crate::reports::strategy_file(&r, Format::Xlsx, Lang::Zh)
+            crate::reports::strategy_file(&r, format_of(s), Lang::Zh)
         }
     }
 }
@@ -201,8 +209,8 @@ async fn make_and_mail(state: &AppState, today: NaiveDate) -> Result<RunSummary,
             r.period
         );
         let file = crate::mail::File {
-            name: format!("{}.xlsx", file_name(s, &r.period)),
-            content_type: Format::Xlsx.content_type(),
+            name: format!("{}.{}", file_name(s, &r.period), format_of(s).extension()),
+            content_type: format_of(s).content_type(),
             bytes,
         };
         match crate::mail::send(mail, &s.recipients, &subject, &body, Some(file)).await {

@@ -41,12 +41,18 @@ pub(crate) async fn enqueue(
 pub struct Webhook {
     pub id: i64,
     pub name: String,
+    /// Shown (listed, audited) with its key starred: see `redacted_url`.
+    #[serde(serialize_with = "redacted_url")]
     pub url: String,
     pub format: WebhookFormat,
     #[serde(skip)]
     pub secret: String,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+}
+
+fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&kehu_core::delivery::redacted_url(url))
 }
 
 /// A delivery as listed.

@@ -227,6 +227,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0025_sealed_contacts.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 26,
+        name: "report_format",
+        sqlite: include_str!("../migrations/sqlite/0026_report_format.sql"),
+        postgres: include_str!("../migrations/postgres/0026_report_format.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

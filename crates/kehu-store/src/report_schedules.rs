@@ -8,7 +8,7 @@ use crate::db::{decode_n, Exec, RowGet};
 use crate::error::StoreError;
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
-use kehu_core::report::schedule::{ReportCadence, ScheduleData, ScheduledKind};
+use kehu_core::report::schedule::{ReportCadence, ReportFileFormat, ScheduleData, ScheduledKind};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +18,8 @@ pub struct Schedule {
     pub scheme: String,
     pub cadence: ReportCadence,
     pub recipients: Vec<String>,
+    /// The file each report is made as (xlsx or pdf).
+    pub format: ReportFileFormat,
     pub active: bool,
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -37,7 +39,7 @@ pub struct StoredReport {
 }
 
 const SCHEDULE_COLUMNS: &str =
-    "id, kind, scheme, cadence, recipients, active, created_by, created_at";
+    "id, kind, scheme, cadence, recipients, format, active, created_by, created_at";
 const STORED_COLUMNS: &str =
     "id, schedule_id, period, made_at, mailed_at, mail_attempts, mail_error, \
      CAST(LENGTH(file) AS BIGINT) AS size";
@@ -54,6 +56,7 @@ fn decode_schedule(r: &dyn RowGet) -> Result<Schedule, sqlx::Error> {
         cadence: ReportCadence::parse(&r.text("cadence")?).map_err(|_| undecodable("cadence"))?,
         recipients: serde_json::from_value(r.json("recipients")?)
             .map_err(|_| undecodable("recipients"))?,
+        format: ReportFileFormat::parse(&r.text("format")?).map_err(|_| undecodable("format"))?,
         active: r.boolean("active")?,
         created_by: r.opt_int("created_by")?,
         created_at: r.time("created_at")?,
@@ -76,8 +79,8 @@ fn decode_stored(r: &dyn RowGet) -> Result<StoredReport, sqlx::Error> {
 impl Store {
     pub async fn create_schedule(&self, d: &ScheduleData, by: i64) -> Result<Schedule, StoreError> {
         let sql = format!(
-            "INSERT INTO report_schedules (kind, scheme, cadence, recipients, active, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {SCHEDULE_COLUMNS}"
+            "INSERT INTO report_schedules (kind, scheme, cadence, recipients, format, active, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {SCHEDULE_COLUMNS}"
         );
         self.db
             .clone()
@@ -88,6 +91,7 @@ impl Store {
                     d.scheme.as_str(),
                     d.cadence.key(),
                     serde_json::json!(d.recipients),
+                    d.format.key(),
                     true,
                     by,
                     Utc::now()

@@ -80,6 +80,17 @@ pub async fn run(db: &str, customers: u64, seed: u64) -> Result<()> {
     let by = users.first().map(|u| u.id).unwrap_or(0);
     let tagged = tag_demo_customers(&store, seed, before, by).await?;
     let touched = demo_campaigns(&store, seed, before, by).await?;
+    store
+        .refresh_statistics(&[
+            "customers",
+            "contacts",
+            "orders",
+            "interactions",
+            "customer_tags",
+            "tag_history",
+            "campaign_touches",
+        ])
+        .await?;
     println!(
         "demo data loaded in {:.1} s (seed {seed}, as of {today}): {} customers, {} contacts, {} orders, {} interactions ({} rows)",
         started.elapsed().as_secs_f64(),

@@ -178,7 +178,7 @@ enum Command {
         /// Only the customers of this segment expression.
         #[arg(long)]
         segment: Option<String>,
-        /// json, csv or xlsx.
+        /// json, csv, xlsx or pdf.
         #[arg(long, default_value = "json")]
         format: String,
         /// For CSV: classes (default), transitions, sla or quality;
@@ -620,6 +620,10 @@ async fn reseal_all(store: &Store, batch: i64, settle: bool) -> Result<(u64, u64
             break;
         }
     }
+    // Every row rewritten: the planner's statistics with them.
+    store
+        .refresh_statistics(&["contacts", "customers", "leads"])
+        .await?;
     Ok((contacts, customers))
 }
 

@@ -1,5 +1,5 @@
 //! `kehu report KIND --period PERIOD [--scheme S] [--segment EXPR]
-//! [--format json|csv|xlsx] [--out FILE]`: a report as the API makes it,
+//! [--format json|csv|xlsx|pdf] [--out FILE]`: a report as the API makes it,
 //! for everyone (the CLI reads as an administrator). `cross_sell` is as of
 //! today and takes no period.
 

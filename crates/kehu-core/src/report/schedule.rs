@@ -14,6 +14,12 @@ labelled_enum!(ReportCadence {
     Quarterly = "quarterly" / "每季度",
 });
 
+// The file a schedule makes (and e-mails).
+labelled_enum!(ReportFileFormat {
+    Xlsx = "xlsx" / "XLSX 表格",
+    Pdf = "pdf" / "PDF 文档",
+});
+
 labelled_enum!(ScheduledKind {
     Classification = "classification" / "分类报表",
     Strategy = "strategy" / "策略效果",
@@ -45,6 +51,9 @@ pub struct ScheduleInput {
     /// stored only.
     #[serde(default)]
     pub recipients: Option<String>,
+    /// xlsx (default) | pdf: the file made, stored and e-mailed.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +62,7 @@ pub struct ScheduleData {
     pub scheme: String,
     pub cadence: ReportCadence,
     pub recipients: Vec<String>,
+    pub format: ReportFileFormat,
 }
 
 impl ScheduleInput {
@@ -68,6 +78,11 @@ impl ScheduleInput {
             choice(&self.cadence).map_or(Err(Reason::Required), |c| ReportCadence::parse(&c)),
         );
         let scheme = choice(&self.scheme).unwrap_or_else(|| "value_tier".into());
+        let format = e.check(
+            "format",
+            choice(&self.format)
+                .map_or(Ok(ReportFileFormat::Xlsx), |f| ReportFileFormat::parse(&f)),
+        );
         let raw = self.recipients.as_deref().unwrap_or("");
         let recipients = e.check(
             "recipients",
@@ -98,12 +113,13 @@ impl ScheduleInput {
             }),
         );
         e.into_result()?;
-        match (kind, cadence, recipients) {
-            (Some(kind), Some(cadence), Some(recipients)) => Ok(ScheduleData {
+        match (kind, cadence, recipients, format) {
+            (Some(kind), Some(cadence), Some(recipients), Some(format)) => Ok(ScheduleData {
                 kind,
                 scheme,
                 cadence,
                 recipients,
+                format,
             }),
             _ => Err(ValidationErrors::single("kind", Reason::Required)),
         }
@@ -151,9 +167,20 @@ mod tests {
         assert_eq!(ok.kind, ScheduledKind::Classification);
         assert_eq!(ok.scheme, "value_tier");
         assert_eq!(ok.recipients, ["boss@example.com", "ops@example.com"]);
+        assert_eq!(ok.format, ReportFileFormat::Xlsx, "XLSX unless asked");
+        let pdf = ScheduleInput {
+            kind: Some("strategy".into()),
+            cadence: Some("monthly".into()),
+            format: Some("PDF 文档".into()),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(pdf.format, ReportFileFormat::Pdf);
         let e = ScheduleInput {
             kind: Some("pie".into()),
             recipients: Some("a@example.com not-an-address".into()),
+            format: Some("docx".into()),
             ..Default::default()
         }
         .validate()
@@ -167,6 +194,7 @@ mod tests {
             [
                 ("kind", "unknown_option"),
                 ("cadence", "required"),
+                ("format", "unknown_option"),
                 ("recipients", "invalid")
             ]
         );

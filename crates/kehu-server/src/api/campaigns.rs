@@ -83,9 +83,9 @@ pub async fn touch(
 /// online, events), the customers reached within the reader's report
 /// scope, those who ordered within the attribution window after their
 /// touch, revenue, cost, and the conversion of untouched customers as the
-/// baseline. `format=csv|xlsx` downloads (`table=channels|campaigns` for CSV).
+/// baseline. `format=csv|xlsx|pdf` downloads (`table=channels|campaigns` for CSV).
 #[utoipa::path(get, path = "/api/v1/reports/marketing", tag = "reports",
-    params(("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+    params(("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
            ("table" = Option<String>, Query, description = "for CSV: channels (default) | campaigns")),
     responses((status = 200, body = MarketingReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn report(

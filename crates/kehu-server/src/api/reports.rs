@@ -123,7 +123,7 @@ async fn report_request(
 /// customers now and at the previous period's end, the transitions,
 /// revenue, orders, average order, churn and repurchase (definitions
 /// stated), new customers, SLA compliance and the data-quality trend.
-/// `format=csv|xlsx` downloads the tables (`table=classes|transitions|quality`
+/// `format=csv|xlsx|pdf` downloads the tables (`table=classes|transitions|quality`
 /// for CSV; XLSX holds them all).
 #[utoipa::path(get, path = "/api/v1/reports/classification", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
@@ -131,7 +131,7 @@ async fn report_request(
            ("segment" = Option<String>, Query, description = "a segment expression"), ("segment_id" = Option<i64>, Query, description = "a saved segment, instead of an expression"),
            ("churn" = Option<String>, Query, description = "previous_period (default) | year"),
            ("repurchase" = Option<String>, Query, description = "within_period (default) | across_periods"),
-           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
            ("table" = Option<String>, Query, description = "for CSV: classes (default) | transitions | quality")),
     responses((status = 200, body = ClassificationReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn classification(
@@ -248,12 +248,12 @@ pub async fn moved_customers(
 /// strategy's goal against what its customers did compared with the same
 /// period a year earlier (definitions included), and how the class's
 /// strategy tasks due in the period went (completion, on time, overdue).
-/// `format=csv|xlsx` downloads the table.
+/// `format=csv|xlsx|pdf` downloads the table.
 #[utoipa::path(get, path = "/api/v1/reports/strategy", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
            ("period" = String, Query, description = "2026-Q3, 2026-09 or 2026"),
            ("segment" = Option<String>, Query, description = "a segment expression"), ("segment_id" = Option<i64>, Query, description = "a saved segment, instead of an expression"),
-           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx")),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf")),
     responses((status = 200, body = StrategyReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn strategy(
     State(state): State<AppState>,
@@ -348,12 +348,12 @@ pub async fn customer_cross_sell(
 /// scope (or a segment of them), as of today: per product, who buys it,
 /// and the customers who never bought it in a class × industry × size
 /// group where at least `min_share` % buy it, with those groups.
-/// `format=csv|xlsx` downloads the tables (`table=products|groups` for CSV).
+/// `format=csv|xlsx|pdf` downloads the tables (`table=products|groups` for CSV).
 #[utoipa::path(get, path = "/api/v1/reports/cross-sell", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
            ("segment" = Option<String>, Query, description = "a segment expression"), ("segment_id" = Option<i64>, Query, description = "a saved segment, instead of an expression"),
            ("min_share" = Option<i64>, Query, description = "whole percent, 1–100; default 30"),
-           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
            ("table" = Option<String>, Query, description = "for CSV: products (default) | groups")),
     responses((status = 200, body = CrossSellReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn cross_sell(
@@ -422,11 +422,11 @@ pub async fn cross_sell_customers(
 /// The reader's dashboard: the panels of their role (`layout`, in order)
 /// within their rights and scopes — class distribution, intent funnel,
 /// twelve months of purchases, this quarter's class changes, tasks, SLA
-/// compliance, customers at risk, marketing channels. `format=csv|xlsx`
+/// compliance, customers at risk, marketing channels. `format=csv|xlsx|pdf`
 /// downloads the figures (`table=distribution|funnel|revenue|class_changes|summary|channels`
 /// for CSV; XLSX holds every panel the reader sees).
 #[utoipa::path(get, path = "/api/v1/dashboard", tag = "reports",
-    params(("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+    params(("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
            ("table" = Option<String>, Query, description = "for CSV: which panel (default the first)")),
     responses((status = 200, body = crate::dashboard::Dashboard), (status = 401), (status = 422, content_type = "application/problem+json")))]
 pub async fn dashboard(

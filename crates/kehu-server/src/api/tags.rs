@@ -777,10 +777,10 @@ pub async fn decide(
 /// the change of its assignments over the period (`days`, default 90), and
 /// how its customers behave against everyone else; tags on fewer than 5 %
 /// of customers are proposed for removal.
-/// `format=csv|xlsx` downloads the table.
+/// `format=csv|xlsx|pdf` downloads the table.
 #[utoipa::path(get, path = "/api/v1/tag-review", tag = "tags",
     params(("days" = Option<u32>, Query, description = "period in days, 1–730; default 90"),
-           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx")),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf")),
     responses((status = 200, body = TagReviewOut), (status = 403, content_type = "application/problem+json")))]
 pub async fn review(
     State(state): State<AppState>,
@@ -836,7 +836,12 @@ pub fn review_file(
     let numbers: Vec<usize> = std::iter::once(2)
         .chain(4..5 + r.trend_dates.len())
         .collect();
-    crate::export::table_file(format, "标签分析", &header, &rows, &numbers)
+    let title = format!(
+        "标签分析 · {} → {}",
+        r.since,
+        r.trend_dates.last().unwrap_or(&r.since)
+    );
+    crate::export::table_file(format, &title, "标签分析", &header, &rows, &numbers)
 }
 
 /// The review as rows (header first), for CSV/XLSX: reach, change, the

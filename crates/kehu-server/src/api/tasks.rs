@@ -897,13 +897,13 @@ async fn follow_ups_out(
 /// Entries a tracking-log export may hold.
 const FOLLOW_UP_EXPORT_MAX: i64 = 100_000;
 
-/// The tracking log (跟踪记录), newest first; `format=csv|xlsx` downloads
+/// The tracking log (跟踪记录), newest first; `format=csv|xlsx|pdf` downloads
 /// it in our users' template's columns.
 #[utoipa::path(get, path = "/api/v1/follow-ups", tag = "tasks",
     params(("customer" = Option<i64>, Query), ("user" = Option<i64>, Query),
            ("from" = Option<String>, Query, description = "YYYY-MM-DD"), ("to" = Option<String>, Query, description = "YYYY-MM-DD"),
            ("kind" = Option<String>, Query), ("suggested" = Option<bool>, Query, description = "only entries suggesting a class change"),
-           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
     responses((status = 200, body = FollowUpPage), (status = 422, content_type = "application/problem+json")))]
 pub async fn follow_ups(
@@ -968,7 +968,7 @@ fn follow_up_file(
             ]
         })
         .collect();
-    crate::export::table_file(format, "跟踪记录", &header, &rows, &[])
+    crate::export::table_file(format, "跟踪记录", "跟踪记录", &header, &rows, &[])
 }
 
 /// A notification in the inbox.

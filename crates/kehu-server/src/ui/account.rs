@@ -49,6 +49,14 @@ async fn render_with_token(
     r
 }
 
+/// A refused change: its field errors on the page, anything else as an error page.
+async fn refused(state: &AppState, page: &Page, e: ApiError) -> Response {
+    match e {
+        ApiError::Validation(e) => render(state, page, error_map(&e, page.lang), false).await,
+        e => page.error_page(state, e),
+    }
+}
+
 pub async fn password_form(State(state): State<AppState>, page: Page) -> Response {
     render(&state, &page, BTreeMap::new(), false).await
 }
@@ -63,10 +71,7 @@ pub async fn set_email(
     let id = page.user.user.id;
     match crate::deliveries::set_email(&state, &page.user, id, form.get("email")).await {
         Ok(_) => Ok(page.redirect("/account/password")),
-        Err(ApiError::Validation(e)) => {
-            Ok(render(&state, &page, error_map(&e, page.lang), false).await)
-        }
-        Err(e) => Ok(page.error_page(&state, e)),
+        Err(e) => Ok(refused(&state, &page, e).await),
     }
 }
 
@@ -80,10 +85,7 @@ pub async fn create_token(
     let id = page.user.user.id;
     match tokens::create(&state, &page.user, id, form.get("name").unwrap_or("")).await {
         Ok(made) => Ok(render_with_token(&state, &page, BTreeMap::new(), false, Some(made)).await),
-        Err(ApiError::Validation(e)) => {
-            Ok(render(&state, &page, error_map(&e, page.lang), false).await)
-        }
-        Err(e) => Ok(page.error_page(&state, e)),
+        Err(e) => Ok(refused(&state, &page, e).await),
     }
 }
 
@@ -97,7 +99,7 @@ pub async fn revoke_token(
     page.check_csrf(&form)?;
     match tokens::revoke(&state, &page.user, page.user.user.id, token_id).await {
         Ok(_) => Ok(page.redirect("/account/password")),
-        Err(e) => Ok(page.error_page(&state, e)),
+        Err(e) => Ok(refused(&state, &page, e).await),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use kehu_core::report::schedule::{ReportCadence, ScheduleInput, ScheduledKind};
+use kehu_core::report::schedule::{ReportCadence, ReportFileFormat, ScheduleInput, ScheduledKind};
 use minijinja::{context, Value};
 use std::collections::BTreeMap;
 
@@ -39,6 +39,7 @@ async fn render(
         .map(|s| context! {
             id => s.id, kind => label(s.kind.label_zh(), s.kind.key()), scheme => s.scheme.clone(),
             cadence => label(s.cadence.label_zh(), s.cadence.key()), recipients => s.recipients.join(", "), active => s.active,
+            format => s.format.key().to_uppercase(),
         })
         .collect::<Vec<_>>();
     let reports = o
@@ -51,6 +52,7 @@ async fn render(
                 kind => s.map(|s| label(s.kind.label_zh(), s.kind.key())), scheme => s.map(|s| s.scheme.clone()),
                 mailed => r.mailed_at.is_some(), attempts => r.mail_attempts, error => r.mail_error.clone(),
                 recipients => s.is_some_and(|s| !s.recipients.is_empty()),
+                format => s.map_or("XLSX".to_string(), |s| s.format.key().to_uppercase()),
             }
         })
         .collect::<Vec<_>>();
@@ -70,6 +72,7 @@ async fn render(
             schedules, reports, errors, form => form.kept(), schemes, mail => o.mail_configured,
             kinds => super::tasks::choices(ScheduledKind::ALL, ScheduledKind::key, ScheduledKind::label_zh, page.lang),
             cadences => super::tasks::choices(ReportCadence::ALL, ReportCadence::key, ReportCadence::label_zh, page.lang),
+            formats => super::tasks::choices(ReportFileFormat::ALL, ReportFileFormat::key, ReportFileFormat::label_zh, page.lang),
             next => Value::from(ReportCadence::Quarterly.last_complete(state.store.today()).label()),
         },
     ))
@@ -86,6 +89,7 @@ pub async fn create(
         scheme: form.text("scheme"),
         cadence: form.text("cadence"),
         recipients: form.text("recipients"),
+        format: form.text("format"),
     };
     match crate::schedules::create(&state, &page.user, &input).await {
         Ok(_) => Ok(page.redirect("/reports/schedules")),

@@ -225,7 +225,7 @@ async fn cross_selling_from_what_similar_customers_buy(backend: kehu_store::Back
         ("/api/v1/reports/cross-sell?min_share=0", "min_share"),
         ("/api/v1/reports/cross-sell?min_share=abc", "min_share"),
         ("/api/v1/reports/cross-sell?scheme=nope", "scheme"),
-        ("/api/v1/reports/cross-sell?format=pdf", "format"),
+        ("/api/v1/reports/cross-sell?format=docx", "format"),
         ("/api/v1/reports/cross-sell?format=csv&table=pie", "table"),
         ("/api/v1/reports/cross-sell/customers", "product"),
         (

@@ -102,11 +102,17 @@ async fn notifications_go_out_by_mail_and_signed_webhook(backend: kehu_store::Ba
         admin
             .post(
                 "/api/v1/webhooks",
-                json!({"name": "销售群", "url": format!("http://127.0.0.1:{hook_port}/hook")}),
+                json!({"name": "销售群", "url": format!("http://127.0.0.1:{hook_port}/hook?key=bot-key-7f3e")}),
             )
             .await,
     )
     .await;
+    // The URL carries the bot's key: shown starred (the posts still reach it).
+    assert_eq!(
+        created["url"],
+        format!("http://127.0.0.1:{hook_port}/hook?key=***"),
+        "{created}"
+    );
     let secret = created["secret"]
         .as_str()
         .expect("secret shown once")
@@ -276,5 +282,14 @@ async fn notifications_go_out_by_mail_and_signed_webhook(backend: kehu_store::Ba
         page.contains("销售群") && page.contains("data-status=\"failed\""),
         "{page}"
     );
+    assert!(!page.contains("bot-key-7f3e"), "the bot's key on the page");
+    // Nor in the audit log, which auditors read.
+    let auditor = app.token("audit_hooks", "auditor", None).await;
+    let entries = ok_json(auditor.get("/api/v1/audit?target=webhook:").await).await;
+    assert!(
+        entries["entries"].as_array().is_some_and(|e| !e.is_empty()),
+        "{entries}"
+    );
+    assert!(!entries.to_string().contains("bot-key-7f3e"), "{entries}");
     app.cleanup().await;
 }

@@ -412,25 +412,14 @@ async fn personal_data_requests_stay_in_the_team(
             .await,
     )
     .await;
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/public/forms/idor", app.base))
-        .json(
-            &json!({"values": {"name": "华东同意书有限公司", "contact.name": "赵六",
-                                 "contact.mobile": "13700001234"}, "consent": true}),
+    let r = app
+        .submit_form(
+            "idor",
+            json!({"name": "华东同意书有限公司", "contact.name": "赵六", "contact.mobile": "13700001234"}),
         )
-        .send()
-        .await
-        .expect("submit");
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let leads = ok_json(admin.get("/api/v1/leads").await).await;
-    let lead = leads["leads"][0]["id"].clone();
-    let accepted = ok_json(
-        admin
-            .post(&format!("/api/v1/leads/{lead}/accept"), json!({}))
-            .await,
-    )
-    .await;
-    let cid = accepted["customer_id"].as_i64().expect("customer");
+    let cid = admin.accept_oldest_lead().await;
     let consents = ok_json(
         owner
             .get(&format!("/api/v1/customers/{cid}/consents"))

@@ -282,32 +282,14 @@ async fn data_subject_requests(backend: Backend) {
             .await,
     )
     .await;
-    let submit = |values: Value| {
-        let url = format!("{}/api/v1/public/forms/dsr", app.base);
-        async move {
-            reqwest::Client::new()
-                .post(url)
-                .json(&json!({"values": values, "consent": true}))
-                .send()
-                .await
-                .expect("submit")
-        }
-    };
+    let submit = |values: Value| app.submit_form("dsr", values);
     let r = submit(
         json!({"name": "杭州隐私科技有限公司", "contact.name": "李小红",
                           "contact.mobile": "139 0000 1111", "contact.email": "Li.XH@Example.com"}),
     )
     .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let leads = ok_json(admin.get("/api/v1/leads").await).await;
-    let lead = leads["leads"][0]["id"].clone();
-    let accepted = ok_json(
-        admin
-            .post(&format!("/api/v1/leads/{lead}/accept"), json!({}))
-            .await,
-    )
-    .await;
-    let cid = accepted["customer_id"].as_i64().expect("customer");
+    let cid = admin.accept_oldest_lead().await;
     let other = rep.customer("无关客户有限公司", json!({})).await;
     let other_id = other["id"].as_i64().expect("id");
     ok_json(

@@ -274,6 +274,31 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
         book.sheet_names(),
         ["分类分布", "迁移矩阵", "服务时限", "数据质量"]
     );
+    // The same tables as a document: titled, every table, every page numbered.
+    let pdf = boss
+        .get("/api/v1/reports/classification?period=2026-Q4&format=pdf")
+        .await;
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.headers()["content-disposition"]
+        .to_str()
+        .expect("header")
+        .contains("classification-value_tier-2026-Q4.pdf"));
+    let bytes = pdf.bytes().await.expect("bytes");
+    assert!(bytes.starts_with(b"%PDF-"));
+    let text = crate::helpers::pdf_text(&bytes);
+    for needle in [
+        "客户分类报表 · 价值分层 · 2026-Q4",
+        "分类分布",
+        "迁移矩阵",
+        "服务时限",
+        "数据质量",
+        "战略型",
+        "合计",
+        "第 1 页",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
 
     // Bad parameters name the field.
     for (query, field) in [
@@ -285,7 +310,7 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
             "segment",
         ),
         ("period=2026-Q4&churn=sometimes", "churn"),
-        ("period=2026-Q4&format=pdf", "format"),
+        ("period=2026-Q4&format=docx", "format"),
         ("period=2026-Q4&format=csv&table=pie", "table"),
     ] {
         let p = problem(

@@ -1,6 +1,6 @@
 //! Scheduled reports: setting them up (bad input, rights), the daily job
 //! making each schedule's report of the period just ended once, keeping it
-//! as XLSX and e-mailing it through SMTP (a local sink), and a delivery
+//! as XLSX or PDF and e-mailing it through SMTP (a local sink), and a delivery
 //! that fails recorded and retried.
 
 use crate::both_backends;
@@ -32,7 +32,7 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
     let quarterly = ok_json(
         boss.post(
             "/api/v1/report-schedules",
-            json!({"kind": "classification", "cadence": "quarterly", "recipients": "boss@example.com, ops@example.com"}),
+            json!({"kind": "classification", "cadence": "quarterly", "recipients": "boss@example.com, ops@example.com", "format": "pdf"}),
         )
         .await,
     )
@@ -41,6 +41,7 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
         quarterly["recipients"],
         json!(["boss@example.com", "ops@example.com"])
     );
+    assert_eq!(quarterly["format"], "pdf");
     ok_json(
         boss.post(
             "/api/v1/report-schedules",
@@ -62,6 +63,10 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
         (
             json!({"kind": "classification", "cadence": "monthly", "scheme": "nope"}),
             "scheme",
+        ),
+        (
+            json!({"kind": "classification", "cadence": "monthly", "format": "docx"}),
+            "format",
         ),
     ] {
         let p = problem(
@@ -116,7 +121,8 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
     for needle in [
         "RCPT TO:<boss@example.com>",
         "RCPT TO:<ops@example.com>",
-        &format!("classification-value_tier-{quarter}.xlsx"),
+        &format!("classification-value_tier-{quarter}.pdf"),
+        "Content-Type: application/pdf",
     ] {
         assert!(sent[0].contains(needle), "{needle}: {}", sent[0]);
     }
@@ -124,6 +130,18 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
         .get(&format!("/api/v1/stored-reports/{}/file", q["id"]))
         .await;
     assert_eq!(file.status(), StatusCode::OK);
+    let bytes = file.bytes().await.expect("bytes");
+    assert!(bytes.starts_with(b"%PDF-"));
+    let text = crate::helpers::pdf_text(&bytes);
+    assert!(
+        text.contains(&format!("客户分类报表 · 价值分层 · {quarter}")),
+        "{text}"
+    );
+    // The monthly one was asked for as XLSX.
+    let monthly = of(&month);
+    let file = boss
+        .get(&format!("/api/v1/stored-reports/{}/file", monthly["id"]))
+        .await;
     assert!(file.bytes().await.expect("bytes").starts_with(b"PK"));
     // Stored reports cover every team: one whose reports reach only a team
     // gets the same refusal for a stored report and for a missing id.

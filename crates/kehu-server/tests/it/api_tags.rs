@@ -1184,11 +1184,19 @@ async fn usage_review(backend: Backend) {
     );
     assert!(csv.contains("需求标签/价格敏感"), "{csv}");
     refused(
-        admin.get("/api/v1/tag-review?format=pdf").await,
+        admin.get("/api/v1/tag-review?format=docx").await,
         "format",
         "unknown_option",
     )
     .await;
+    // As a document: the tags on its pages.
+    let pdf = admin.get("/api/v1/tag-review?format=pdf").await;
+    assert_eq!(pdf.status(), StatusCode::OK);
+    let text = crate::helpers::pdf_text(&pdf.bytes().await.expect("pdf"));
+    assert!(
+        text.contains("标签分析") && text.contains("价格敏感"),
+        "{text}"
+    );
     assert_eq!(p["removal_candidate"], false);
     assert_eq!(
         row("需求标签")["customers"],

@@ -128,6 +128,16 @@ impl TestApp {
         }
     }
 
+    /// A submission of web form `slug` (no sign-in), with consent.
+    pub async fn submit_form(&self, slug: &str, values: Value) -> Response {
+        Client::new()
+            .post(format!("{}/api/v1/public/forms/{slug}", self.base))
+            .json(&json!({"values": values, "consent": true}))
+            .send()
+            .await
+            .expect("submit")
+    }
+
     pub async fn cleanup(mut self) {
         if let Some(db) = self.db.take() {
             db.cleanup(self.store.clone()).await;
@@ -181,6 +191,18 @@ impl Session {
     pub async fn put_json(&self, path: &str, body: Value) -> Response {
         self.send_json(Method::PUT, path, body).await
     }
+    /// Accepts the oldest pending lead (the first listed) as a new customer: its id.
+    pub async fn accept_oldest_lead(&self) -> i64 {
+        let leads = ok_json(self.get("/api/v1/leads").await).await;
+        let lead = leads["leads"][0]["id"].clone();
+        let accepted = ok_json(
+            self.post(&format!("/api/v1/leads/{lead}/accept"), json!({}))
+                .await,
+        )
+        .await;
+        accepted["customer_id"].as_i64().expect("customer")
+    }
+
     pub fn english(mut self) -> Session {
         self.lang = "en";
         self
@@ -304,4 +326,28 @@ pub async fn smtp_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
         }
     });
     (port, got)
+}
+
+/// The text of a PDF as `pdftotext` (poppler-utils, installed by .ci/run)
+/// reads it: what a reader would see, independent of how it is encoded.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!(
+        "kehu-test-{}-{}.pdf",
+        std::process::id(),
+        kehu_server::auth::random_token()
+    ));
+    std::fs::write(&path, pdf).expect("write the PDF");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt install poppler-utils)");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 text")
 }
