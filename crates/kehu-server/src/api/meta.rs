@@ -141,6 +141,9 @@ pub async fn update_custom_field(
         return Err(ApiError::field("kind", Reason::Immutable));
     }
     let def = custom_field_def(merged)?;
+    if def.personal().is_some() && !was_personal {
+        not_an_indicator(&state, &def).await?;
+    }
     let f = state
         .store
         .update_custom_field(id, expected.version, &def)
@@ -156,6 +159,45 @@ pub async fn update_custom_field(
         });
     }
     Ok(with_etag(f.version, CustomFieldOut::from(f)))
+}
+
+/// A field becoming personal is sealed: a published scheme that reads it
+/// as an indicator could no longer. Refused, naming the schemes, until a
+/// new version of each drops the indicator.
+async fn not_an_indicator(state: &AppState, def: &CustomFieldDef) -> Result<(), ApiError> {
+    let mut defs = state.store.custom_field_defs().await?;
+    for d in defs.iter_mut().filter(|d| d.key == def.key) {
+        *d = def.clone();
+    }
+    let mut specs = Vec::new();
+    for v in state.store.published_scheme_versions().await? {
+        specs.push((v.version, v.parsed_spec()?));
+    }
+    let Err(ApiError::Validation(errors)) = crate::classifier::SchemeSet::compile(&specs, &defs)
+    else {
+        return Ok(());
+    };
+    let mut schemes: Vec<String> = errors
+        .0
+        .iter()
+        .filter(|e| e.reason.code() == "personal_field")
+        .filter_map(|e| e.field.split('.').next().map(str::to_string))
+        .collect();
+    schemes.dedup();
+    if schemes.is_empty() {
+        return Ok(());
+    }
+    let list = schemes.join("、");
+    Err(ApiError::field(
+        "rule.mask",
+        Reason::Rule {
+            code: "used_by_scheme",
+            zh: format!("已发布的分类方案 {list} 以此字段为指标：先发布去掉该指标的新版本，再把它标为个人信息"),
+            en: format!(
+                "the published scheme(s) {list} use this field as an indicator: publish versions without it first, then mark it personal"
+            ),
+        },
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/custom-fields/{id}", tag = "configuration", params(("id" = i64, Path), ("version" = Option<i64>, Query)),

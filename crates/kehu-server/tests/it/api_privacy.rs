@@ -207,6 +207,37 @@ async fn personal_fields_by_role(backend: Backend) {
     )
     .await;
     assert_eq!(first_error(&bad_mask).0, "rule.mask");
+    // A field a published scheme reads as an indicator cannot become
+    // personal (sealed, the scheme could no longer read it).
+    let fields = ok_json(admin.get("/api/v1/custom-fields").await).await;
+    let need = fields
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["key"] == "need_type"))
+        .cloned()
+        .expect("the need_type preset field");
+    let used = problem(
+        admin
+            .patch(
+                &format!("/api/v1/custom-fields/{}", need["id"]),
+                json!({"rule": {"mask": {"first": 1, "last": 0}}, "version": need["version"]}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&used),
+        ("rule.mask".to_string(), "used_by_scheme".to_string()),
+        "{used}"
+    );
+    assert!(used.to_string().contains("need_type"), "{used}");
+    let unchanged = ok_json(
+        admin
+            .get(&format!("/api/v1/custom-fields/{}", need["id"]))
+            .await,
+    )
+    .await;
+    assert_eq!(unchanged["version"], need["version"]);
     let c = ok_json(rep.get(&format!("/api/v1/customers/{cid}")).await).await;
     let r = rep
         .patch(
