@@ -118,13 +118,26 @@ async fn wait_text(c: &Client, css: &str, text: &str) -> String {
     );
 }
 
+/// Types `value` into the field; found again when htmx swapped the form
+/// out under it (a stale element) between finding and typing.
 async fn fill(c: &Client, css: &str, value: &str) {
-    let e = c
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("no element {css}"));
-    e.clear().await.expect("clear");
-    e.send_keys(value).await.expect("type");
+    for attempt in 0..5 {
+        let e = c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("no element {css}"));
+        let typed = match e.clear().await {
+            Ok(()) => e.send_keys(value).await,
+            Err(err) => Err(err),
+        };
+        match typed {
+            Ok(()) => return,
+            Err(err) if attempt < 4 && format!("{err:?}").contains("StaleElementReference") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("typing into {css}: {err:?}"),
+        }
+    }
 }
 
 async fn click(c: &Client, css: &str) {
