@@ -181,6 +181,13 @@ pub fn mask(kind: MaskKind, value: &str) -> String {
     }
 }
 
+/// A phone of either kind masked, as its own field would be: a landline
+/// keeps its area code (`0571-****6666`), a mobile (no `-`) its first three
+/// and last four (`139****9000`).
+pub fn mask_phone(value: &str) -> String {
+    mask(MaskKind::Landline, value)
+}
+
 /// The first and last characters kept, the rest starred; a value too
 /// short for that keeps at most a third of it on each side.
 fn keep(chars: &[char], first: usize, last: usize) -> String {
@@ -321,6 +328,15 @@ impl FieldRights {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_of_either_kind() {
+        assert_eq!(
+            mask_phone("13900139000"),
+            mask(MaskKind::Mobile, "13900139000")
+        );
+        assert_eq!(mask_phone("0571-88886666"), "0571-****6666");
+    }
 
     #[test]
     fn masks() {

@@ -95,8 +95,132 @@ pub fn upload_name(sent: Option<&str>) -> String {
     }
 }
 
+/// What a URL shown in messages, logs and lists loses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlSecrets {
+    /// A database URL: its password (`user:***@`, `password=***`).
+    Password,
+    /// A bot's URL, whose key may sit anywhere (WeCom `?key=`, DingTalk
+    /// `?access_token=`, Feishu the last path segment): the user-info,
+    /// every query value, path segments long enough to be a key.
+    Credentials,
+}
+
+/// `url` with its secrets starred, as `secrets` says.
+pub fn redacted_url(url: &str, secrets: UrlSecrets) -> String {
+    let all = secrets == UrlSecrets::Credentials;
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let (prefix, authority, path) = match base.find("://") {
+        Some(i) => {
+            let after = &base[i + 3..];
+            let end = after.find('/').unwrap_or(after.len());
+            (&base[..i + 3], &after[..end], &after[end..])
+        }
+        None => ("", "", base),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) if all => format!("***@{host}"),
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let path = if all {
+        path.split('/')
+            .map(|segment| match segment.chars().count() {
+                n if n >= 16 => format!("{}***", segment.chars().take(4).collect::<String>()),
+                _ => segment.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        path.to_string()
+    };
+    let mut out = format!("{prefix}{authority}{path}");
+    if let Some(q) = query {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if all || k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn urls_lose_their_secrets() {
+        use super::{
+            redacted_url,
+            UrlSecrets::{Credentials, Password},
+        };
+        for (url, secrets, shown) in [
+            (
+                "postgres://kehu:s3cret@127.0.0.1:5432/kehu",
+                Password,
+                "postgres://kehu:***@127.0.0.1:5432/kehu",
+            ),
+            (
+                "postgres://kehu:p@ss@db/kehu?sslmode=require",
+                Password,
+                "postgres://kehu:***@db/kehu?sslmode=require",
+            ),
+            (
+                "postgres://kehu@db/kehu",
+                Password,
+                "postgres://kehu@db/kehu",
+            ),
+            (
+                "postgres://db/kehu?user=kehu&password=s3cret",
+                Password,
+                "postgres://db/kehu?user=kehu&password=***",
+            ),
+            (
+                "sqlite://kehu.db?mode=rwc",
+                Password,
+                "sqlite://kehu.db?mode=rwc",
+            ),
+            ("kehu.db", Password, "kehu.db"),
+            (
+                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7e1b-4ab2",
+                Credentials,
+                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***",
+            ),
+            (
+                "https://oapi.dingtalk.com/robot/send?access_token=abc&timestamp=1",
+                Credentials,
+                "https://oapi.dingtalk.com/robot/send?access_token=***&timestamp=***",
+            ),
+            (
+                "https://open.feishu.cn/open-apis/bot/v2/hook/2f6a8c1e-93d4-4b1a-9c0e-5d7f",
+                Credentials,
+                "https://open.feishu.cn/open-apis/bot/v2/hook/2f6a***",
+            ),
+            (
+                "https://user:pw@example.com/hook",
+                Credentials,
+                "https://***@example.com/hook",
+            ),
+            (
+                "http://127.0.0.1:8080/hook",
+                Credentials,
+                "http://127.0.0.1:8080/hook",
+            ),
+            ("https://example.com", Credentials, "https://example.com"),
+        ] {
+            assert_eq!(redacted_url(url, secrets), shown, "{url}");
+        }
+    }
+
     #[test]
     fn upload_names_are_data() {
         for (sent, kept) in [

@@ -210,8 +210,7 @@ pub fn table_file(
 
 /// A PDF of tables (name, header, rows) under `title`, stamped with when it was made.
 fn pdf(title: &str, tables: &[PdfTable<'_>]) -> Result<Vec<u8>, ApiError> {
-    // China time (UTC+8, no daylight saving), as every date in kehu.
-    let made = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M");
+    let made = crate::tasks::to_local(chrono::Utc::now()).format("%Y-%m-%d %H:%M");
     let footer = format!("kehu · {made} (UTC+8)");
     crate::pdf::tables_pdf(title, &footer, tables)
 }

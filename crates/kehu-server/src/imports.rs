@@ -28,7 +28,6 @@ use kehu_core::import_mapping::{
 };
 use kehu_core::interaction::{InteractionData, InteractionInput, InteractionKind};
 use kehu_core::order::{OrderData, OrderInput};
-use kehu_core::privacy::MaskKind;
 use kehu_core::role::{Actor, Ownership, Permission};
 use kehu_core::text::clean;
 use kehu_core::Reason;
@@ -1106,11 +1105,7 @@ fn shown_code(cx: &Context<'_>, c: &Customer) -> String {
 fn suspect_by_phone(cx: &Context<'_>, row: &Row, phone: &str, c: &Customer) -> Option<RowProblem> {
     let who = shown_code(cx, c);
     // The phone is personal: masked as the contact's own would be.
-    let kind = match kehu_core::ident::Phone::parse(phone) {
-        Ok(kehu_core::ident::Phone::Mobile(_)) => MaskKind::Mobile,
-        _ => MaskKind::Landline,
-    };
-    let phone = kehu_core::privacy::mask(kind, phone);
+    let phone = kehu_core::privacy::mask_phone(phone);
     let reason = Reason::Other {
         zh: format!("可能与已有客户 {who} 重复（联系电话 {phone} 相同）"),
         en: format!("likely the same company as existing customer {who} (same phone {phone})"),
@@ -1366,13 +1361,6 @@ pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) 
     if customers.is_empty() {
         return;
     }
-    if customers.len() > RECLASSIFY_ONE_BY_ONE {
-        // Many rows written: the planner's statistics first (PostgreSQL).
-        let tables = ["customers", "contacts", "orders", "interactions"];
-        if let Err(e) = state.store.refresh_statistics(&tables).await {
-            tracing::warn!(error = %e, "refreshing statistics after an import failed");
-        }
-    }
     let cause = kehu_store::classes::cause::DATA_CHANGE;
     let only = if customers.len() <= RECLASSIFY_ONE_BY_ONE {
         for &id in customers {
@@ -1382,6 +1370,12 @@ pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) 
         }
         Some(customers)
     } else {
+        // Many rows written: the planner's statistics first (PostgreSQL),
+        // then everyone re-read.
+        let tables = ["customers", "contacts", "orders", "interactions"];
+        if let Err(e) = state.store.refresh_statistics(&tables).await {
+            tracing::warn!(error = %e, "refreshing statistics after an import failed");
+        }
         let today = state.store.today();
         if let Err(e) = state.classifier.run_all(today, cause, by, None).await {
             tracing::warn!(error = %e, "re-classifying everyone after an import failed");

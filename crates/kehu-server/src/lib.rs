@@ -73,7 +73,10 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field(
                 "database_url",
-                &kehu_store::redacted_url(&self.database_url),
+                &kehu_core::text::redacted_url(
+                    &self.database_url,
+                    kehu_core::text::UrlSecrets::Password,
+                ),
             )
             .field("addr", &self.addr)
             .field("secure_cookies", &self.secure_cookies)

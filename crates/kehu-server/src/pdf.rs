@@ -56,16 +56,15 @@ pub struct PdfTable<'a> {
     pub rows: &'a [Vec<String>],
 }
 
-fn font_error(zh: String, en: String) -> ApiError {
-    ApiError::Unavailable { zh, en }
-}
-
-/// The font, read once per process.
+/// The font, read once found (a missing one is looked for again on the
+/// next PDF, so installing it needs no restart).
 fn font() -> Result<Font, ApiError> {
-    static FONT: OnceLock<Result<Font, (String, String)>> = OnceLock::new();
-    FONT.get_or_init(load_font)
-        .clone()
-        .map_err(|(zh, en)| font_error(zh, en))
+    static FONT: OnceLock<Font> = OnceLock::new();
+    if let Some(f) = FONT.get() {
+        return Ok(f.clone());
+    }
+    let f = load_font().map_err(|(zh, en)| ApiError::Unavailable { zh, en })?;
+    Ok(FONT.get_or_init(|| f).clone())
 }
 
 fn load_font() -> Result<Font, (String, String)> {

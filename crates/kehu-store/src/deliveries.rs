@@ -52,7 +52,8 @@ pub struct Webhook {
 }
 
 fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&kehu_core::delivery::redacted_url(url))
+    use kehu_core::text::{redacted_url, UrlSecrets};
+    s.serialize_str(&redacted_url(url, UrlSecrets::Credentials))
 }
 
 /// A delivery as listed.

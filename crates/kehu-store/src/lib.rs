@@ -41,7 +41,7 @@ pub mod testing;
 mod users;
 
 pub use customers::{claim_job_day, Owner, ROLLUP_JOB};
-pub use db::{redacted_url, Backend, Db};
+pub use db::{Backend, Db};
 pub use error::StoreError;
 pub use listing::ScopeFilter;
 pub use users::{token_hash, NewUser, UserChange};

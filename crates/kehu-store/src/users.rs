@@ -448,18 +448,22 @@ impl Store {
 
     // ---- API tokens ----
 
+    /// Stores `token` (its hash) for `user_id`: the token as it will be listed.
     pub async fn create_api_token(
         &self,
         user_id: i64,
         name: &str,
         token: &str,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<ApiToken, StoreError> {
         self.db
             .clone()
             .fetch_one(
-                "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1,$2,$3,$4) RETURNING id AS n",
+                &format!(
+                    "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1,$2,$3,$4) \
+                     RETURNING {TOKEN_COLUMNS}"
+                ),
                 args![user_id, name, token_hash(token), Utc::now()],
-                decode_n,
+                decode_token,
             )
             .await
     }

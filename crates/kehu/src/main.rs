@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use kehu_server::api::dto::UserCreate;
 use kehu_server::{backups, Application, Settings};
-use kehu_store::{redacted_url, Store};
+use kehu_store::Store;
 use std::io::Read;
 
 #[derive(Parser)]
@@ -422,9 +422,9 @@ async fn token(db: &str, command: TokenCommand) -> Result<()> {
     match command {
         TokenCommand::Create { label, .. } => {
             let token = kehu_server::auth::random_token();
-            let id = store.create_api_token(au.user.id, &label, &token).await?;
+            let made = store.create_api_token(au.user.id, &label, &token).await?;
             println!("{token}");
-            let detail = serde_json::json!({"user": name, "token": id, "name": label});
+            let detail = serde_json::json!({"user": name, "token": made.id, "name": label});
             audit_cli(store, db, "token.create", detail).await;
         }
         TokenCommand::List { .. } => {
@@ -453,6 +453,11 @@ async fn token(db: &str, command: TokenCommand) -> Result<()> {
     Ok(())
 }
 
+/// A database URL as messages show it: its password starred.
+fn shown_url(url: &str) -> String {
+    kehu_core::text::redacted_url(url, kehu_core::text::UrlSecrets::Password)
+}
+
 fn read_password_stdin() -> Result<String> {
     let mut s = String::new();
     std::io::stdin()
@@ -466,7 +471,7 @@ fn read_password_stdin() -> Result<String> {
 async fn open_store(url: &str) -> Result<Store> {
     let store = Store::connect(url)
         .await
-        .with_context(|| format!("cannot open the database {}", redacted_url(url)))?
+        .with_context(|| format!("cannot open the database {}", shown_url(url)))?
         .with_cipher(backups::field_cipher(url, true).map_err(anyhow::Error::msg)?);
     store.migrate().await.context("migrating the database")?;
     Ok(store)
@@ -562,7 +567,7 @@ async fn rotate_keys(db: &str, batch: i64) -> Result<()> {
     eprintln!("new key {primary} written first in {}", path.display());
     let store = Store::connect(db)
         .await
-        .with_context(|| format!("cannot open the database {}", redacted_url(db)))?
+        .with_context(|| format!("cannot open the database {}", shown_url(db)))?
         .with_cipher(kehu_store::cipher::FieldCipher::new(&ring, Some(path)));
     store.migrate().await.context("migrating the database")?;
     let (contacts, customers) = reseal_all(&store, batch, true).await?;
@@ -910,7 +915,7 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         .unwrap_or_else(|| addr.to_string());
     eprintln!(
         "kehu 正在运行 / serving: http://{local}  (database: {})",
-        redacted_url(db)
+        shown_url(db)
     );
     app.run(async {
         let _ = tokio::signal::ctrl_c().await;

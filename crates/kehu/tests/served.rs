@@ -339,19 +339,15 @@ async fn no_secrets_in_the_log(backend: Backend) {
     // Signing in: wrong, then right (a session cookie and a CSRF token).
     const WRONG: &str = "Wrong-Horse-Battery-8";
     const NEW_PASSWORD: &str = "Another-Horse-Battery-9";
-    let r = cookies
-        .post(api("/session"))
-        .json(&json!({"username": "watcher", "password": WRONG}))
-        .send()
-        .await
-        .expect("login");
+    let login = |password: &str| {
+        cookies
+            .post(api("/session"))
+            .json(&json!({"username": "watcher", "password": password}))
+            .send()
+    };
+    let r = login(WRONG).await.expect("login");
     assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
-    let r = cookies
-        .post(api("/session"))
-        .json(&json!({"username": "watcher", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
+    let r = login(PASSWORD).await.expect("login");
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     let session_cookie = r
         .headers()

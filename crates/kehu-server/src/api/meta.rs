@@ -183,6 +183,7 @@ async fn not_an_indicator(state: &AppState, def: &CustomFieldDef) -> Result<(), 
         .filter(|e| e.reason.code() == "personal_field")
         .filter_map(|e| e.field.split('.').next().map(str::to_string))
         .collect();
+    schemes.sort();
     schemes.dedup();
     if schemes.is_empty() {
         return Ok(());

@@ -329,25 +329,26 @@ pub mod tokens {
         id: i64,
         name: &str,
     ) -> Result<ApiTokenCreated, ApiError> {
-        let own_session = matches!(user.credential, Credential::Session { .. });
-        if id != user.user.id || !own_session {
-            return Err(ApiError::Forbidden);
+        if id != user.user.id {
+            return Err(ApiError::Refused {
+                zh: "只能为自己生成 API 令牌".into(),
+                en: "API tokens are made by their own user only".into(),
+            });
+        }
+        if !matches!(user.credential, Credential::Session { .. }) {
+            return Err(ApiError::Refused {
+                zh: "请登录后生成 API 令牌：令牌不能生成令牌".into(),
+                en: "make API tokens signed in: a token cannot make tokens".into(),
+            });
         }
         let name = parse_text(name, 80).map_err(|r| ApiError::field("name", r))?;
         let token = crate::auth::random_token();
-        let token_id = state.store.create_api_token(id, &name, &token).await?;
-        let info = state
-            .store
-            .api_tokens(id)
-            .await?
-            .into_iter()
-            .find(|t| t.id == token_id)
-            .ok_or_else(|| ApiError::Internal(format!("token {token_id} not read back")))?;
+        let info = state.store.create_api_token(id, &name, &token).await?;
         state.audit(
             Some(user),
             "token.create",
             format!("user:#{id}"),
-            serde_json::json!({"token": token_id, "name": name}),
+            serde_json::json!({"token": info.id, "name": name}),
         );
         Ok(ApiTokenCreated {
             info: info.into(),

@@ -32,10 +32,14 @@ async fn render_with_token(
 ) -> Response {
     let failed = !errors.is_empty();
     let id = page.user.user.id;
-    let email = state.store.user_email(id).await.ok().flatten();
-    let tokens = tokens::list(state, &page.user, id)
-        .await
-        .unwrap_or_default();
+    let (email, tokens) = match (
+        state.store.user_email(id).await,
+        tokens::list(state, &page.user, id).await,
+    ) {
+        (Ok(email), Ok(tokens)) => (email, tokens),
+        (Err(e), _) => return page.error_page(state, e.into()),
+        (_, Err(e)) => return page.error_page(state, e),
+    };
     let mut r = page.render(
         state,
         "account.html",
