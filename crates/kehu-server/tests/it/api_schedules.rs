@@ -1,10 +1,13 @@
 //! Scheduled reports: setting them up (bad input, rights), the daily job
 //! making each schedule's report of the period just ended once, keeping it
-//! as XLSX or PDF and e-mailing it through SMTP (a local sink), and a delivery
-//! that fails recorded and retried.
+//! as XLSX or PDF and e-mailing it through SMTP over TLS (a local sink with a
+//! certificate of a private CA), and a delivery that fails recorded and retried.
 
 use crate::both_backends;
-use crate::helpers::{first_error, ok_json, problem, smtp_sink, spawn_app_with_mail, Session};
+use crate::helpers::{
+    first_error, ok_json, problem, smtp_sink_with, spawn_app_with_mail, Session, SinkTls,
+    SINK_CA_PEM,
+};
 use kehu_core::report::schedule::ReportCadence;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -17,11 +20,12 @@ async fn run_reports_job(admin: &Session) -> Value {
 }
 
 async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Backend) {
-    let (port, sink) = smtp_sink().await;
+    let (port, sink) = smtp_sink_with(SinkTls::Wrapper).await;
     let mail = kehu_server::mail::MailSettings::parse(
-        &format!("smtp://127.0.0.1:{port}"),
+        &format!("smtps://reports:s3cret@localhost:{port}"),
         "kehu@example.com",
     )
+    .and_then(|m| m.with_ca_pem(SINK_CA_PEM))
     .expect("mail settings");
     let app = spawn_app_with_mail(backend, Some(mail)).await;
     let admin = app.token("admin1", "admin", None).await;
@@ -115,10 +119,12 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
         of(&month)["mailed_at"].is_null(),
         "no recipients: kept only"
     );
-    // The message: both recipients, the XLSX attached under its name.
+    // The message: over TLS, both recipients, the PDF attached under its name.
     let sent = sink.lock().expect("lock").clone();
     assert_eq!(sent.len(), 1);
     for needle in [
+        "[tls]",
+        "AUTH PLAIN",
         "RCPT TO:<boss@example.com>",
         "RCPT TO:<ops@example.com>",
         &format!("classification-value_tier-{quarter}.pdf"),

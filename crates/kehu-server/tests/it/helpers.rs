@@ -272,51 +272,59 @@ pub fn of_scheme(list: &Value, scheme: &str) -> Value {
         .unwrap_or_else(|| panic!("no {scheme} entry in {list}"))
 }
 
+/// How a test SMTP sink talks: in clear, offering STARTTLS, or in TLS from
+/// the first byte (with the certificate of tests/it/fixtures/smtp-tls,
+/// signed by its `ca.pem`, for `localhost` and 127.0.0.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    None,
+    StartTls,
+    Wrapper,
+}
+
 /// A local SMTP sink: accepts every message and keeps each session's
 /// transcript (commands and data) for the test to read.
 pub async fn smtp_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    smtp_sink_with(SinkTls::None).await
+}
+
+/// The test CA that signed the TLS sink's certificate (PEM).
+pub const SINK_CA_PEM: &[u8] = include_bytes!("fixtures/smtp-tls/ca.pem");
+
+/// A local SMTP sink speaking `tls`; a session that switched to TLS has
+/// a `[tls]` line in its transcript where it did.
+pub async fn smtp_sink_with(tls: SinkTls) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = got.clone();
+    let acceptor = sink_tls_acceptor();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             let kept = kept.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
                 let mut transcript = String::new();
-                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
-                let mut in_data = false;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    transcript.push_str(&line);
-                    transcript.push('\n');
-                    let reply: &[u8] = if in_data {
-                        if line == "." {
-                            in_data = false;
-                            b"250 queued\r\n"
-                        } else {
-                            continue;
+                match tls {
+                    SinkTls::None => {
+                        sink_session(socket, true, false, &mut transcript).await;
+                    }
+                    SinkTls::StartTls => {
+                        if let Some(plain) = sink_session(socket, true, true, &mut transcript).await
+                        {
+                            if let Ok(secure) = acceptor.accept(plain).await {
+                                transcript.push_str("[tls]\n");
+                                sink_session(secure, false, false, &mut transcript).await;
+                            }
                         }
-                    } else {
-                        let upper = line.to_ascii_uppercase();
-                        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                            b"250 sink\r\n"
-                        } else if upper.starts_with("DATA") {
-                            in_data = true;
-                            b"354 go on\r\n"
-                        } else if upper.starts_with("QUIT") {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            break;
-                        } else {
-                            b"250 ok\r\n"
+                    }
+                    SinkTls::Wrapper => {
+                        if let Ok(secure) = acceptor.accept(socket).await {
+                            transcript.push_str("[tls]\n");
+                            sink_session(secure, true, false, &mut transcript).await;
                         }
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        break;
                     }
                 }
                 if transcript.contains("DATA") {
@@ -326,6 +334,91 @@ pub async fn smtp_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
         }
     });
     (port, got)
+}
+
+/// The sink's TLS side: its certificate and key from the fixtures.
+fn sink_tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("fixtures/smtp-tls/server.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("server.pem");
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/smtp-tls/server.key"))
+        .expect("server.key");
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// One SMTP conversation on `stream` (greeting first when `greet`: not after
+/// STARTTLS), written to `transcript`. Returns the
+/// stream when the client asked for STARTTLS (and was told to go ahead).
+async fn sink_session<S>(
+    stream: S,
+    greet: bool,
+    offer_starttls: bool,
+    transcript: &mut String,
+) -> Option<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = BufReader::new(stream);
+    if greet
+        && stream
+            .get_mut()
+            .write_all(b"220 sink ESMTP\r\n")
+            .await
+            .is_err()
+    {
+        return None;
+    }
+    let mut in_data = false;
+    loop {
+        let mut line = String::new();
+        match stream.read_line(&mut line).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        transcript.push_str(line);
+        transcript.push('\n');
+        let reply: &[u8] = if in_data {
+            if line == "." {
+                in_data = false;
+                b"250 queued\r\n"
+            } else {
+                continue;
+            }
+        } else {
+            let upper = line.to_ascii_uppercase();
+            if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                if offer_starttls {
+                    b"250-sink\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"
+                } else {
+                    b"250-sink\r\n250 AUTH PLAIN LOGIN\r\n"
+                }
+            } else if upper.starts_with("STARTTLS") && offer_starttls {
+                let _ = stream.get_mut().write_all(b"220 go ahead\r\n").await;
+                return Some(stream.into_inner());
+            } else if upper.starts_with("AUTH") {
+                b"235 authenticated\r\n"
+            } else if upper.starts_with("DATA") {
+                in_data = true;
+                b"354 go on\r\n"
+            } else if upper.starts_with("QUIT") {
+                let _ = stream.get_mut().write_all(b"221 bye\r\n").await;
+                return None;
+            } else {
+                b"250 ok\r\n"
+            }
+        };
+        if stream.get_mut().write_all(reply).await.is_err() {
+            return None;
+        }
+    }
 }
 
 /// The text of a PDF as `pdftotext` (poppler-utils, installed by .ci/run)

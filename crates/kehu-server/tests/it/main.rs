@@ -28,6 +28,7 @@ mod api_schemes;
 mod api_tags;
 mod api_tasks;
 mod browser;
+mod mail_tls;
 mod resident;
 mod snapshots_api;
 mod ui_forms;
