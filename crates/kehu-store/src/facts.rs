@@ -88,6 +88,30 @@ fn decode_interaction_row(r: &dyn RowGet) -> Result<InteractionRow, sqlx::Error>
     ))
 }
 
+/// Order rows as facts (a row without a date is skipped), with one shared
+/// string per product line (lines repeat).
+fn order_facts(rows: Vec<OrderRow>) -> Vec<(i64, OrderFact)> {
+    let mut lines: HashMap<String, Arc<str>> = HashMap::new();
+    rows.into_iter()
+        .filter_map(|(cid, on, amount_fen, line)| {
+            let line = line.map(|l| {
+                lines
+                    .entry(l.clone())
+                    .or_insert_with(|| Arc::from(l.as_str()))
+                    .clone()
+            });
+            Some((
+                cid,
+                OrderFact {
+                    on: on?,
+                    amount_fen,
+                    line,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// Appends order and interaction rows to the customers they belong to
 /// (rows of other customers are skipped).
 fn attach_rows(customers: &mut [Facts], orders: Vec<OrderRow>, interactions: Vec<InteractionRow>) {
@@ -96,23 +120,10 @@ fn attach_rows(customers: &mut [Facts], orders: Vec<OrderRow>, interactions: Vec
         .enumerate()
         .map(|(i, f)| (f.customer_id, i))
         .collect();
-    // Product lines repeat: one shared string per line.
-    let mut lines: HashMap<String, Arc<str>> = HashMap::new();
-    for (cid, on, amount_fen, line) in orders {
-        let (Some(&i), Some(on)) = (at.get(&cid), on) else {
-            continue;
-        };
-        let line = line.map(|l| {
-            lines
-                .entry(l.clone())
-                .or_insert_with(|| Arc::from(l.as_str()))
-                .clone()
-        });
-        customers[i].orders.push(OrderFact {
-            on,
-            amount_fen,
-            line,
-        });
+    for (cid, order) in order_facts(orders) {
+        if let Some(&i) = at.get(&cid) {
+            customers[i].orders.push(order);
+        }
     }
     for (cid, on, kind, severity, satisfaction) in interactions {
         let (Some(&i), Some(on), Ok(kind)) = (at.get(&cid), on, InteractionKind::parse(&kind))
@@ -270,6 +281,31 @@ impl Store {
             }
         }
         Ok(customers)
+    }
+
+    /// The orders of the customers `ids`, read from the records (for those
+    /// whose digest is missing or unreadable), in date order.
+    pub(crate) async fn orders_of(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<OrderFact>>, StoreError> {
+        let mut out: HashMap<i64, Vec<OrderFact>> = HashMap::new();
+        for part in ids.chunks(IDS_PER_QUERY) {
+            let filter = format!("customer_id IN ({})", id_marks(part.len()));
+            let args = part.iter().map(|&id| Arg::from(id)).collect();
+            let rows = Read::Bulk
+                .all(
+                    &mut self.db.clone(),
+                    &orders_sql(&filter),
+                    args,
+                    decode_order_row,
+                )
+                .await?;
+            for (cid, order) in order_facts(rows) {
+                out.entry(cid).or_default().push(order);
+            }
+        }
+        Ok(out)
     }
 
     /// One customer's facts, read from its records.

@@ -1,47 +1,20 @@
 //! What the period reports read: each customer's class in a scheme at two
-//! dates (from `class_history`), orders in and before a period, when the
-//! customer was created, and the anomaly report's findings over time.
+//! dates (from `class_history`), orders in and before a period (from the
+//! customers' fact digests, the records where a digest is missing), when
+//! the customer was created, and the anomaly report's findings over time.
 
 use crate::bulk_read::Read;
 use crate::db::RowGet;
 use crate::error::StoreError;
 use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
+use kehu_core::classify::DigestReader;
 use kehu_core::report::CustomerPeriod;
-use std::collections::HashMap;
+pub use kehu_core::report::ReportWindow;
 
-/// The days a classification report covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportWindow {
-    /// Orders are read from here: twelve months before `start` for the
-    /// "bought in the year before" churn basis, else `previous_start`.
-    pub year_start: NaiveDate,
-    pub previous_start: NaiveDate,
-    pub previous_end: NaiveDate,
-    /// The same period a year earlier (its orders are read when `year_start` reaches it).
-    pub ago_start: NaiveDate,
-    pub ago_end: NaiveDate,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    /// The period's first instant and the instant after it (customers
-    /// created in between are new; tasks due in between are the period's).
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-}
-
-/// One customer's orders in the report's windows.
-struct OrderSums {
-    customer_id: i64,
-    revenue: i64,
-    orders: i64,
-    days: i64,
-    previous: bool,
-    year_before: bool,
-    lines: i64,
-    revenue_ago: i64,
-    orders_ago: i64,
-    lines_ago: i64,
-}
+/// Customers read per batch: each batch's digests are reduced to the
+/// report's figures before the next is read, so memory holds one batch of orders.
+const REPORT_BATCH: i64 = 50_000;
 
 /// One finding of the anomaly report: found, and resolved when it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,28 +33,58 @@ impl Store {
         w: &ReportWindow,
     ) -> Result<Vec<CustomerPeriod>, StoreError> {
         let mut db = self.db.clone();
-        let customers = Read::Bulk
-            .all(
-                &mut db,
-                "SELECT id, created_at FROM customers WHERE created_at < $1 ORDER BY id",
-                args![w.ends_at],
-                |r: &dyn RowGet| Ok((r.int("id")?, r.time("created_at")?)),
-            )
-            .await?;
-        let mut out: Vec<CustomerPeriod> = customers
-            .iter()
-            .map(|&(id, created)| CustomerPeriod {
-                customer_id: id,
-                is_new: created >= w.starts_at,
-                ..CustomerPeriod::default()
-            })
-            .collect();
-        let at: HashMap<i64, usize> = out
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.customer_id, i))
-            .collect();
-        // In effective order, so the last entry on or before a date is the class then.
+        let mut out: Vec<CustomerPeriod> = Vec::new();
+        let mut reader = DigestReader::default();
+        let mut after = 0;
+        loop {
+            let batch = Read::Bulk
+                .all(
+                    &mut db,
+                    "SELECT id, created_at, fact_digest FROM customers \
+                     WHERE id > $1 AND created_at < $2 ORDER BY id LIMIT $3",
+                    args![after, w.ends_at, REPORT_BATCH],
+                    |r: &dyn RowGet| {
+                        Ok((
+                            r.int("id")?,
+                            r.time("created_at")?,
+                            r.opt_bytes("fact_digest")?,
+                        ))
+                    },
+                )
+                .await?;
+            let last_batch = (batch.len() as i64) < REPORT_BATCH;
+            let mut unread = Vec::new();
+            for (id, created, digest) in batch {
+                after = id;
+                let mut c = CustomerPeriod {
+                    customer_id: id,
+                    is_new: created >= w.starts_at,
+                    ..CustomerPeriod::default()
+                };
+                match digest.map(|d| reader.read_orders(&d)) {
+                    Some(Ok(orders)) => c.count_orders(&orders, w),
+                    Some(Err(e)) => {
+                        tracing::warn!(customer_id = id, "{e}; reading its orders");
+                        unread.push(out.len());
+                    }
+                    None => unread.push(out.len()),
+                }
+                out.push(c);
+            }
+            if !unread.is_empty() {
+                let ids: Vec<i64> = unread.iter().map(|&i| out[i].customer_id).collect();
+                let orders = self.orders_of(&ids).await?;
+                for &i in &unread {
+                    if let Some(o) = orders.get(&out[i].customer_id) {
+                        out[i].count_orders(o, w);
+                    }
+                }
+            }
+            if last_batch {
+                break;
+            }
+        }
+        // `out` is in id order. In effective order, so the last entry on or before a date is the class then.
         let history = Read::Bulk
             .all(
                 &mut db,
@@ -98,59 +101,13 @@ impl Store {
             )
             .await?;
         for (customer, class, on) in history {
-            let Some(&i) = at.get(&customer) else {
+            let Ok(i) = out.binary_search_by_key(&customer, |c| c.customer_id) else {
                 continue;
             };
             if on.is_some_and(|d| d <= w.previous_end) {
                 out[i].class_before = Some(class.clone());
             }
             out[i].class_after = Some(class);
-        }
-        let orders = Read::Bulk
-            .all(
-                &mut db,
-                "SELECT customer_id, \
-                 CAST(SUM(CASE WHEN ordered_on >= $1 THEN amount_fen ELSE 0 END) AS BIGINT) AS revenue, \
-                 CAST(SUM(CASE WHEN ordered_on >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS orders, \
-                 CAST(COUNT(DISTINCT CASE WHEN ordered_on >= $1 THEN ordered_on END) AS BIGINT) AS days, \
-                 CAST(MAX(CASE WHEN ordered_on >= $2 AND ordered_on < $1 THEN 1 ELSE 0 END) AS BIGINT) AS previous, \
-                 CAST(MAX(CASE WHEN ordered_on < $1 THEN 1 ELSE 0 END) AS BIGINT) AS year_before, \
-                 CAST(COUNT(DISTINCT CASE WHEN ordered_on >= $1 THEN product_line END) AS BIGINT) AS lines, \
-                 CAST(SUM(CASE WHEN ordered_on >= $5 AND ordered_on <= $6 THEN amount_fen ELSE 0 END) AS BIGINT) AS revenue_ago, \
-                 CAST(SUM(CASE WHEN ordered_on >= $5 AND ordered_on <= $6 THEN 1 ELSE 0 END) AS BIGINT) AS orders_ago, \
-                 CAST(COUNT(DISTINCT CASE WHEN ordered_on >= $5 AND ordered_on <= $6 THEN product_line END) AS BIGINT) AS lines_ago \
-                 FROM orders WHERE ordered_on >= $3 AND ordered_on <= $4 GROUP BY customer_id",
-                args![w.start, w.previous_start, w.year_start, w.end, w.ago_start, w.ago_end],
-                |r: &dyn RowGet| {
-                    Ok(OrderSums {
-                        customer_id: r.int("customer_id")?,
-                        revenue: r.int("revenue")?,
-                        orders: r.int("orders")?,
-                        days: r.int("days")?,
-                        previous: r.int("previous")? > 0,
-                        year_before: r.int("year_before")? > 0,
-                        lines: r.int("lines")?,
-                        revenue_ago: r.int("revenue_ago")?,
-                        orders_ago: r.int("orders_ago")?,
-                        lines_ago: r.int("lines_ago")?,
-                    })
-                },
-            )
-            .await?;
-        for o in orders {
-            let Some(&i) = at.get(&o.customer_id) else {
-                continue;
-            };
-            let c = &mut out[i];
-            c.revenue_fen = o.revenue;
-            c.orders = o.orders;
-            c.order_days = o.days;
-            c.bought_previous = o.previous;
-            c.bought_year_before = o.year_before;
-            c.lines = o.lines;
-            c.revenue_ago_fen = o.revenue_ago;
-            c.orders_ago = o.orders_ago;
-            c.lines_ago = o.lines_ago;
         }
         Ok(out)
     }

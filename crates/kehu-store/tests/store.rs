@@ -23,7 +23,8 @@ on_both_backends!(
     bulk_demo_load,
     bulk_load_into_empty_database,
     personal_fields_sealed_at_rest,
-    personal_custom_fields_sealed_at_rest
+    personal_custom_fields_sealed_at_rest,
+    report_order_figures_equal_the_records
 );
 
 async fn add_customer(
@@ -866,6 +867,128 @@ async fn personal_custom_fields_sealed_at_rest(backend: Backend) {
         store.customer(c.id).await.expect("read").version,
         c.version,
         "sealing is not an edit"
+    );
+    db.cleanup(store).await;
+}
+
+/// The classification report reads orders from the fact digests: its
+/// figures equal a GROUP BY over the order records (the query the report
+/// used before), for every customer, also when digests are missing or damaged.
+async fn report_order_figures_equal_the_records(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+    load_demo(
+        &store,
+        kehu_core::demo::DemoConfig::new(5, d("2025-06-30"), 60),
+    )
+    .await;
+    let at = |s: &str| d(s).and_hms_opt(0, 0, 0).expect("time").and_utc();
+    let w = kehu_store::reports::ReportWindow {
+        year_start: d("2024-04-01"),
+        previous_start: d("2025-01-01"),
+        previous_end: d("2025-03-31"),
+        ago_start: d("2024-04-01"),
+        ago_end: d("2024-06-30"),
+        start: d("2025-04-01"),
+        end: d("2025-06-30"),
+        starts_at: at("2025-04-01"),
+        // Whenever the demo says they were created: everyone is in.
+        ends_at: at("2100-01-01"),
+    };
+    type Figures = (i64, i64, i64, i64, bool, bool, i64, i64, i64);
+    let records: std::collections::HashMap<i64, Figures> = store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT customer_id, \
+             CAST(SUM(CASE WHEN ordered_on >= $1 THEN amount_fen ELSE 0 END) AS BIGINT) AS revenue, \
+             CAST(SUM(CASE WHEN ordered_on >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS orders, \
+             CAST(COUNT(DISTINCT CASE WHEN ordered_on >= $1 THEN ordered_on END) AS BIGINT) AS days, \
+             CAST(COUNT(DISTINCT CASE WHEN ordered_on >= $1 THEN product_line END) AS BIGINT) AS lines, \
+             CAST(MAX(CASE WHEN ordered_on >= $2 AND ordered_on < $1 THEN 1 ELSE 0 END) AS BIGINT) AS previous, \
+             CAST(MAX(CASE WHEN ordered_on < $1 THEN 1 ELSE 0 END) AS BIGINT) AS year_before, \
+             CAST(SUM(CASE WHEN ordered_on >= $5 AND ordered_on <= $6 THEN amount_fen ELSE 0 END) AS BIGINT) AS revenue_ago, \
+             CAST(SUM(CASE WHEN ordered_on >= $5 AND ordered_on <= $6 THEN 1 ELSE 0 END) AS BIGINT) AS orders_ago, \
+             CAST(COUNT(DISTINCT CASE WHEN ordered_on >= $5 AND ordered_on <= $6 THEN product_line END) AS BIGINT) AS lines_ago \
+             FROM orders WHERE ordered_on >= $3 AND ordered_on <= $4 GROUP BY customer_id",
+            vec![
+                w.start.into(),
+                w.previous_start.into(),
+                w.year_start.into(),
+                w.end.into(),
+                w.ago_start.into(),
+                w.ago_end.into(),
+            ],
+            |r: &dyn RowGet| {
+                Ok((
+                    r.int("customer_id")?,
+                    (
+                        r.int("revenue")?,
+                        r.int("orders")?,
+                        r.int("days")?,
+                        r.int("lines")?,
+                        r.int("previous")? > 0,
+                        r.int("year_before")? > 0,
+                        r.int("revenue_ago")?,
+                        r.int("orders_ago")?,
+                        r.int("lines_ago")?,
+                    ),
+                ))
+            },
+        )
+        .await
+        .expect("the records' figures")
+        .into_iter()
+        .collect();
+    assert!(
+        records.values().any(|f| f.1 > 0 && f.7 > 0 && f.4),
+        "the demo has orders in every window: {records:?}"
+    );
+    let compare = |periods: Vec<kehu_core::report::CustomerPeriod>| {
+        assert_eq!(periods.len(), 60, "every customer created before the end");
+        for c in &periods {
+            let got: Figures = (
+                c.revenue_fen,
+                c.orders,
+                c.order_days,
+                c.lines,
+                c.bought_previous,
+                c.bought_year_before,
+                c.revenue_ago_fen,
+                c.orders_ago,
+                c.lines_ago,
+            );
+            let want = records.get(&c.customer_id).copied().unwrap_or_default();
+            assert_eq!(got, want, "customer {}", c.customer_id);
+        }
+    };
+    compare(
+        store
+            .customer_periods("value_tier", &w)
+            .await
+            .expect("periods"),
+    );
+    // Missing and damaged digests: those customers' records are read.
+    let damaged = match backend {
+        Backend::Postgres => "'\\x01'",
+        Backend::Sqlite => "x'01'",
+    };
+    for sql in [
+        "UPDATE customers SET fact_digest = NULL WHERE id % 3 = 0".to_string(),
+        format!("UPDATE customers SET fact_digest = {damaged} WHERE id % 3 = 1"),
+    ] {
+        store
+            .db
+            .clone()
+            .execute(&sql, vec![])
+            .await
+            .expect("damage");
+    }
+    compare(
+        store
+            .customer_periods("value_tier", &w)
+            .await
+            .expect("periods"),
     );
     db.cleanup(store).await;
 }

@@ -103,9 +103,14 @@ pub struct DigestReader {
 }
 
 impl DigestReader {
-    /// Sets `facts.orders` and `facts.interactions` from a digest.
-    pub fn read_into(&mut self, digest: &[u8], facts: &mut Facts) -> Result<(), DigestError> {
-        let mut r = Bytes(digest);
+    /// A digest's orders alone (what a report reads); the interactions
+    /// after them are not decoded.
+    pub fn read_orders(&mut self, digest: &[u8]) -> Result<Vec<OrderFact>, DigestError> {
+        self.orders(&mut Bytes(digest))
+    }
+
+    /// The version, the product lines and the orders, leaving `r` at the interactions.
+    fn orders(&mut self, r: &mut Bytes<'_>) -> Result<Vec<OrderFact>, DigestError> {
         if r.byte()? != VERSION {
             return Err(DigestError("unknown version"));
         }
@@ -141,6 +146,13 @@ impl DigestReader {
                 line,
             });
         }
+        Ok(orders)
+    }
+
+    /// Sets `facts.orders` and `facts.interactions` from a digest.
+    pub fn read_into(&mut self, digest: &[u8], facts: &mut Facts) -> Result<(), DigestError> {
+        let mut r = Bytes(digest);
+        let orders = self.orders(&mut r)?;
         let interaction_count = r.count()?;
         let mut interactions = Vec::with_capacity(interaction_count);
         let mut day = 0;

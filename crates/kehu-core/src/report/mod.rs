@@ -8,8 +8,9 @@
 //!
 //! Rates and shares are integers in 1/10000 (12.34 % = 1234), money in fen.
 
+use crate::classify::OrderFact;
 use crate::strategy::Period;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -70,6 +71,25 @@ impl Default for Definitions {
     }
 }
 
+/// The days a classification report covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportWindow {
+    /// Orders are read from here: twelve months before `start` for the
+    /// "bought in the year before" churn basis, else `previous_start`.
+    pub year_start: NaiveDate,
+    pub previous_start: NaiveDate,
+    pub previous_end: NaiveDate,
+    /// The same period a year earlier (its orders count when `year_start` reaches it).
+    pub ago_start: NaiveDate,
+    pub ago_end: NaiveDate,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// The period's first instant and the instant after it (customers
+    /// created in between are new; tasks due in between are the period's).
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
 /// One customer as the report sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CustomerPeriod {
@@ -93,6 +113,56 @@ pub struct CustomerPeriod {
     pub revenue_ago_fen: i64,
     pub orders_ago: i64,
     pub lines_ago: i64,
+}
+
+impl CustomerPeriod {
+    /// Sets the order figures from the customer's orders (all of them, in
+    /// any order): only orders dated from `w.year_start` to `w.end` count;
+    /// of those, the period's make the revenue, count, distinct days and
+    /// product lines, the previous period's and the year's before the
+    /// period make "bought before", and the same period a year earlier its
+    /// own sums.
+    pub fn count_orders(&mut self, orders: &[OrderFact], w: &ReportWindow) {
+        let mut days: Vec<NaiveDate> = Vec::new();
+        let mut lines: Vec<&str> = Vec::new();
+        let mut lines_ago: Vec<&str> = Vec::new();
+        let (mut revenue, mut count, mut revenue_ago, mut count_ago) = (0, 0, 0, 0);
+        let (mut previous, mut year_before) = (false, false);
+        for o in orders
+            .iter()
+            .filter(|o| o.on >= w.year_start && o.on <= w.end)
+        {
+            let line = o.line.as_deref();
+            if o.on >= w.start {
+                revenue += o.amount_fen;
+                count += 1;
+                days.push(o.on);
+                lines.extend(line);
+            } else {
+                year_before = true;
+                previous |= o.on >= w.previous_start;
+            }
+            if o.on >= w.ago_start && o.on <= w.ago_end {
+                revenue_ago += o.amount_fen;
+                count_ago += 1;
+                lines_ago.extend(line);
+            }
+        }
+        fn distinct<T: Ord>(v: &mut Vec<T>) -> i64 {
+            v.sort_unstable();
+            v.dedup();
+            v.len() as i64
+        }
+        self.revenue_fen = revenue;
+        self.orders = count;
+        self.order_days = distinct(&mut days);
+        self.lines = distinct(&mut lines);
+        self.bought_previous = previous;
+        self.bought_year_before = year_before;
+        self.revenue_ago_fen = revenue_ago;
+        self.orders_ago = count_ago;
+        self.lines_ago = distinct(&mut lines_ago);
+    }
 }
 
 /// One class's line (or the total's, with `class` None and `total` true).

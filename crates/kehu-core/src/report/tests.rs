@@ -198,3 +198,106 @@ fn ratios_round_half_up_and_need_a_base() {
         assert_eq!(ratio(a, b), want, "{a}/{b}");
     }
 }
+
+/// 2026-Q4 read with the year before (the "bought in the year before" churn basis).
+fn q4_window() -> ReportWindow {
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+    let at = |s: &str| d(s).and_hms_opt(0, 0, 0).expect("time").and_utc();
+    ReportWindow {
+        year_start: d("2025-10-01"),
+        previous_start: d("2026-07-01"),
+        previous_end: d("2026-09-30"),
+        ago_start: d("2025-10-01"),
+        ago_end: d("2025-12-31"),
+        start: d("2026-10-01"),
+        end: d("2026-12-31"),
+        starts_at: at("2026-10-01"),
+        ends_at: at("2027-01-01"),
+    }
+}
+
+fn orders_of(list: &[(&str, i64, Option<&str>)]) -> Vec<crate::classify::OrderFact> {
+    list.iter()
+        .map(|&(on, amount_fen, line)| crate::classify::OrderFact {
+            on: NaiveDate::parse_from_str(on, "%Y-%m-%d").expect("date"),
+            amount_fen,
+            line: line.map(std::sync::Arc::from),
+        })
+        .collect()
+}
+
+/// (revenue, orders, days, lines, previous, year before, revenue ago, orders ago, lines ago)
+type Figures = (i64, i64, i64, i64, bool, bool, i64, i64, i64);
+
+fn figures(c: &CustomerPeriod) -> Figures {
+    (
+        c.revenue_fen,
+        c.orders,
+        c.order_days,
+        c.lines,
+        c.bought_previous,
+        c.bought_year_before,
+        c.revenue_ago_fen,
+        c.orders_ago,
+        c.lines_ago,
+    )
+}
+
+#[test]
+fn orders_count_by_their_day_at_every_window_edge() {
+    let year = q4_window();
+    let previous_only = ReportWindow {
+        year_start: year.previous_start,
+        ..year
+    };
+    let cases: &[(&str, &[(&str, i64, Option<&str>)], ReportWindow, Figures)] = &[
+        ("no orders", &[], year, (0, 0, 0, 0, false, false, 0, 0, 0)),
+        (
+            "every edge, in no particular order",
+            &[
+                ("2026-12-31", 700, Some("C")),
+                ("2025-09-30", 100, Some("A")),
+                ("2026-10-01", 1000, Some("A")),
+                ("2025-10-01", 200, Some("A")),
+                ("2027-01-01", 9999, Some("D")),
+                ("2025-12-31", 300, Some("B")),
+                ("2026-10-01", 500, None),
+                ("2026-07-01", 10, Some("A")),
+            ],
+            year,
+            (2200, 3, 2, 2, true, true, 500, 2, 2),
+        ),
+        (
+            "the day before the previous period: the year before only",
+            &[("2026-06-30", 10, None)],
+            year,
+            (0, 0, 0, 0, false, true, 0, 0, 0),
+        ),
+        (
+            "the previous period's last day",
+            &[("2026-09-30", 10, None)],
+            year,
+            (0, 0, 0, 0, true, true, 0, 0, 0),
+        ),
+        (
+            "read from the previous period: the year before and a year ago are not read",
+            &[("2026-06-30", 10, None), ("2025-11-11", 20, Some("A"))],
+            previous_only,
+            (0, 0, 0, 0, false, false, 0, 0, 0),
+        ),
+        (
+            "the same line twice and negative amounts (a credit) add up",
+            &[
+                ("2026-11-01", 500, Some("A")),
+                ("2026-11-02", -200, Some("A")),
+            ],
+            year,
+            (300, 2, 2, 1, false, false, 0, 0, 0),
+        ),
+    ];
+    for (what, list, window, want) in cases {
+        let mut c = CustomerPeriod::default();
+        c.count_orders(&orders_of(list), window);
+        assert_eq!(figures(&c), *want, "{what}");
+    }
+}
