@@ -318,6 +318,8 @@ struct Context<'a> {
     seen: HashMap<String, u64>,
     /// New customers' normalized names in this file → first row.
     new_names: HashMap<String, u64>,
+    /// New customers' name sounds in this file → first row and its name.
+    new_sounds: HashMap<String, (u64, String)>,
     /// Records written by an earlier row of this file → that row.
     touched: HashMap<(Claimed, i64), u64>,
 }
@@ -395,6 +397,7 @@ async fn run_rows(
         today: state.store.today(),
         seen: HashMap::new(),
         new_names: HashMap::new(),
+        new_sounds: HashMap::new(),
         touched: HashMap::new(),
     };
     let mut counts = ImportCounts::default();
@@ -760,19 +763,37 @@ async fn plan_chunk<L: Lookup>(
                     .is_some_and(|n| by_name.contains_key(&clean(n))));
         !found
     };
-    let mut name_keys: Vec<String> = customer_rows()
-        .filter(|i| will_be_new(i))
-        .filter_map(|i| i.name.as_deref().map(company::full_name))
-        .filter(|k| !k.is_empty())
-        .collect();
-    name_keys.sort();
-    name_keys.dedup();
+    // A key of the names of the rows that will be new, each once.
+    let keys_of_new_names = |key: fn(&str) -> String| {
+        let mut keys: Vec<String> = customer_rows()
+            .filter(|i| will_be_new(i))
+            .filter_map(|i| i.name.as_deref().map(key))
+            .filter(|k| !k.is_empty())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    let name_keys = keys_of_new_names(company::full_name);
     // Stored customers under the same normalized name: likely duplicates of new rows.
     let mut by_key: BTreeMap<String, Customer> = BTreeMap::new();
     if !name_keys.is_empty() {
         for c in lookup.customers_where_in("name_key", &name_keys).await? {
             let key = company::full_name(&c.name);
             by_key.entry(key).or_insert(c);
+        }
+    }
+    // Stored customers whose name sounds like a new row's (the same core name,
+    // or characters that sound alike): likely duplicates when the names
+    // compare close enough.
+    let sounds = keys_of_new_names(company::name_sound);
+    let mut by_sound: BTreeMap<String, Vec<Customer>> = BTreeMap::new();
+    if !sounds.is_empty() {
+        for c in lookup.customers_where_in("name_sound", &sounds).await? {
+            by_sound
+                .entry(company::name_sound(&c.name))
+                .or_default()
+                .push(c);
         }
     }
     // Stored customers with a contact phone of a new row: likely duplicates too.
@@ -802,6 +823,7 @@ async fn plan_chunk<L: Lookup>(
     };
     let known = Known {
         by_name: &by_key,
+        by_sound: &by_sound,
         by_phone: &by_phone,
     };
     let mut ids: Vec<i64> = by_code
@@ -1058,14 +1080,21 @@ fn plan_customer(
                 .flatten()
                 .filter_map(standard_phone)
                 .collect();
-            let suspect = suspect_of(cx, row, &key, known.by_name.get(&key)).or_else(|| {
-                let (phone, c) = phones
-                    .iter()
-                    .find_map(|p| Some((p, known.by_phone.get(p)?)))?;
-                suspect_by_phone(cx, row, phone, c)
-            });
+            let name = company::normalize(&data.name);
+            let suspect = suspect_of(cx, row, &key, known.by_name.get(&key))
+                .or_else(|| {
+                    let (phone, c) = phones
+                        .iter()
+                        .find_map(|p| Some((p, known.by_phone.get(p)?)))?;
+                    suspect_by_phone(cx, row, phone, c)
+                })
+                .or_else(|| suspect_by_sound(cx, row, &name, known.by_sound.get(&name.pinyin)));
             if !key.is_empty() {
                 cx.new_names.entry(key).or_insert(row.number);
+            }
+            if !name.pinyin.is_empty() {
+                let first = (row.number, data.name.clone());
+                cx.new_sounds.entry(name.pinyin).or_insert(first);
             }
             Plan::NewCustomer {
                 data: Box::new(data),
@@ -1076,9 +1105,11 @@ fn plan_customer(
     }
 }
 
-/// Stored customers a new row may duplicate: by normalized name, by a contact's phone.
+/// Stored customers a new row may duplicate: by normalized name, by how
+/// the name sounds, by a contact's phone.
 struct Known<'a> {
     by_name: &'a BTreeMap<String, Customer>,
+    by_sound: &'a BTreeMap<String, Vec<Customer>>,
     by_phone: &'a BTreeMap<String, Customer>,
 }
 
@@ -1109,6 +1140,54 @@ fn suspect_by_phone(cx: &Context<'_>, row: &Row, phone: &str, c: &Customer) -> O
     let reason = Reason::Other {
         zh: format!("可能与已有客户 {who} 重复（联系电话 {phone} 相同）"),
         en: format!("likely the same company as existing customer {who} (same phone {phone})"),
+    };
+    let mut p = cx
+        .columns()
+        .problem(row.number, &row.cells, "name", &reason, true);
+    p.code = "duplicate_suspect".into();
+    Some(p)
+}
+
+/// A warning when a new customer's name sounds like a stored customer's or
+/// an earlier new row's (the same core name with business words left out,
+/// or characters that sound alike) and compares close enough.
+fn suspect_by_sound(
+    cx: &Context<'_>,
+    row: &Row,
+    name: &company::CompanyName,
+    stored: Option<&Vec<Customer>>,
+) -> Option<RowProblem> {
+    let close = |other: &str| company::close_names(name, &company::normalize(other));
+    let best = stored
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((close(&c.name)?, c)))
+        .max_by(|a, b| a.0 .0.total_cmp(&b.0 .0));
+    let reason = if let Some(((_, how), c)) = best {
+        let who = shown_code(cx, c);
+        Reason::Other {
+            zh: format!(
+                "可能与已有客户 {who} 重复（名称相近：{}）",
+                how.describe_zh()
+            ),
+            en: format!(
+                "likely the same company as existing customer {who} (close name: {})",
+                how.describe()
+            ),
+        }
+    } else {
+        let (first, other) = cx.new_sounds.get(&name.pinyin)?;
+        let (_, how) = close(other)?;
+        Reason::Other {
+            zh: format!(
+                "可能与第 {first} 行是同一家公司（名称相近：{}）",
+                how.describe_zh()
+            ),
+            en: format!(
+                "likely the same company as row {first} (close name: {})",
+                how.describe()
+            ),
+        }
     };
     let mut p = cx
         .columns()

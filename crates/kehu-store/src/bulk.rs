@@ -111,7 +111,7 @@ pub async fn taken(store: &Store) -> Result<Taken, StoreError> {
 }
 
 const CUSTOMER_COLS: &str = "id, code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, founded_on, \
-cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, custom_fields, missing_fields, name_key, purchase_12m_fen, \
+cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, custom_fields, missing_fields, name_key, name_sound, purchase_12m_fen, \
 order_count, last_order_on, last_interaction_on, complaints_365d, fact_digest, created_at, updated_at";
 const CONTACT_COLS: &str = "customer_id, name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, \
 mobile_idx, email_idx, id_number_idx, pii_key, created_at, updated_at";
@@ -159,7 +159,7 @@ impl InsertSpec {
 const CUSTOMERS: InsertSpec = InsertSpec {
     table: "customers",
     cols: CUSTOMER_COLS,
-    per_row: 30,
+    per_row: 31,
 };
 const CONTACTS: InsertSpec = InsertSpec {
     table: "contacts",
@@ -390,6 +390,7 @@ impl BulkLoader {
                     .bind(j[2].as_str())
                     .bind(j[3].as_str())
                     .bind(crate::customers::name_key(&d.name))
+                    .bind(crate::customers::name_sound(&d.name))
                     .bind(r.purchase_12m_fen)
                     .bind(r.order_count)
                     .bind(r.last_order_on)
@@ -524,6 +525,7 @@ impl BulkLoader {
             );
             b.text(&json_list(&d.missing_fields));
             b.opt_text(crate::customers::name_key(&d.name).as_deref());
+            b.opt_text(crate::customers::name_sound(&d.name).as_deref());
             b.int(r.purchase_12m_fen);
             b.int(r.order_count);
             b.opt_date(r.last_order_on);

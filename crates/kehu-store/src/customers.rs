@@ -114,6 +114,12 @@ pub(crate) fn name_key(name: &str) -> Option<String> {
     Some(kehu_core::dedupe::company::full_name(name)).filter(|k| !k.is_empty())
 }
 
+/// What `customers.name_sound` holds for a name: the toneless pinyin of its
+/// core (None when nothing is left).
+pub(crate) fn name_sound(name: &str) -> Option<String> {
+    Some(kehu_core::dedupe::company::name_sound(name)).filter(|k| !k.is_empty())
+}
+
 /// Unique violations become field errors, whatever the backend calls them.
 pub(crate) fn map_unique(e: StoreError, fields: &[&str]) -> StoreError {
     if let Some(what) = e.unique_violation() {
@@ -140,12 +146,12 @@ pub(crate) async fn insert_customer_in(
     };
     let mut a = vec![Arg::from(code)];
     a.extend(data_args(d, owner, seal.seal(&d.custom_fields)));
-    a.extend(args![now, now, actor, actor]);
+    a.extend(args![now, now, actor, actor, name_sound(&d.name)]);
     let sql = format!(
         "INSERT INTO customers (code, name, aliases, uscc, industry, employees, annual_revenue_fen, province, city, sales_region, address, \
          founded_on, cooperation_start_on, product_types, declared_annual_purchase_fen, status, source_channel, owner_id, team, notes, \
-         custom_fields, missing_fields, name_key, created_at, updated_at, created_by, updated_by) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27) RETURNING {COLUMNS}"
+         custom_fields, missing_fields, name_key, created_at, updated_at, created_by, updated_by, name_sound) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28) RETURNING {COLUMNS}"
     );
     tx.fetch_one(&sql, a, decoder(seal.cipher))
         .await
@@ -167,11 +173,12 @@ pub(crate) async fn update_customer_in(
     let mut a = data_args(d, owner, seal.seal(&d.custom_fields));
     a.extend(args![Utc::now(), actor, id, expected_version]);
     a.push(Arg::from(code));
+    a.push(Arg::from(name_sound(&d.name)));
     let sql = format!(
         "UPDATE customers SET name=$1, aliases=$2, uscc=$3, industry=$4, employees=$5, annual_revenue_fen=$6, province=$7, city=$8, \
          sales_region=$9, address=$10, founded_on=$11, cooperation_start_on=$12, product_types=$13, declared_annual_purchase_fen=$14, \
          status=$15, source_channel=$16, owner_id=$17, team=$18, notes=$19, custom_fields=$20, missing_fields=$21, name_key=$22, updated_at=$23, \
-         updated_by=$24, version = version + 1, code = CASE WHEN $27 = '' THEN code ELSE $27 END WHERE id=$25 AND version=$26 RETURNING {COLUMNS}"
+         updated_by=$24, version = version + 1, code = CASE WHEN $27 = '' THEN code ELSE $27 END, name_sound=$28 WHERE id=$25 AND version=$26 RETURNING {COLUMNS}"
     );
     tx.fetch_one(&sql, a, decoder(seal.cipher))
         .await
@@ -282,8 +289,9 @@ impl Store {
     }
 
     /// Customers that are likely the company being entered: the same
-    /// normalized name (`name_key`), or a contact with the same mobile.
-    /// At most `limit`, oldest first.
+    /// normalized name (`name_key`), a contact with the same mobile, or a
+    /// name that sounds the same (`name_sound`) and compares close
+    /// (`dedupe::company::close_names`). At most `limit`, oldest first.
     pub async fn likely_duplicates(
         &self,
         name: &str,
@@ -297,10 +305,34 @@ impl Store {
             "SELECT {COLUMNS} FROM customers WHERE name_key = $1 \
              OR id IN (SELECT customer_id FROM contacts WHERE {matches}) ORDER BY id LIMIT $2"
         );
-        self.db
+        let mut found = self
+            .db
             .clone()
             .fetch_all(&sql, a, decoder(&self.cipher))
-            .await
+            .await?;
+        if let Some(sound) = name_sound(name) {
+            use kehu_core::dedupe::company;
+            let entered = company::normalize(name);
+            // Names sounding alike are compared; a common sound may have
+            // many, so only the first few hundred are read.
+            let sql = format!(
+                "SELECT {COLUMNS} FROM customers WHERE name_sound = $1 ORDER BY id LIMIT 200"
+            );
+            let alike = self
+                .db
+                .clone()
+                .fetch_all(&sql, args![sound], decoder(&self.cipher))
+                .await?;
+            for c in alike {
+                let close = company::close_names(&entered, &company::normalize(&c.name));
+                if close.is_some() && !found.iter().any(|f| f.id == c.id) {
+                    found.push(c);
+                }
+            }
+            found.sort_by_key(|c| c.id);
+            found.truncate(usize::try_from(limit).unwrap_or(0));
+        }
+        Ok(found)
     }
 
     pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {
@@ -528,8 +560,14 @@ pub(crate) async fn fill_missing_fields(tx: &mut crate::db::Tx) -> Result<(), St
     Ok(())
 }
 
-/// Every customer's `name_key` (migration 10), in batches of ids.
-pub(crate) async fn fill_name_keys(tx: &mut crate::db::Tx) -> Result<(), StoreError> {
+/// Every customer's `column` (`name_key`, migration 10; `name_sound`,
+/// migration 27) from its name, in batches of ids.
+pub(crate) async fn fill_name_keys(
+    tx: &mut crate::db::Tx,
+    column: &str,
+    key: fn(&str) -> Option<String>,
+) -> Result<(), StoreError> {
+    let update = format!("UPDATE customers SET {column} = $1 WHERE id = $2");
     let max_id = max_customer_id(tx).await?;
     let mut from = 0;
     while from < max_id {
@@ -542,11 +580,7 @@ pub(crate) async fn fill_name_keys(tx: &mut crate::db::Tx) -> Result<(), StoreEr
             )
             .await?;
         for (id, name) in names {
-            tx.execute(
-                "UPDATE customers SET name_key = $1 WHERE id = $2",
-                args![name_key(&name), id],
-            )
-            .await?;
+            tx.execute(&update, args![key(&name), id]).await?;
         }
         from = to;
     }

@@ -488,11 +488,12 @@ async fn restore(
             let custom_fields = seal.seal(&c.custom_fields);
             let was = c.version;
             let key = crate::customers::name_key(&c.name);
+            let sound = crate::customers::name_sound(&c.name);
             let now = tx.fetch_one(
                 "UPDATE customers SET code=$1, name=$2, aliases=$3, uscc=$4, industry=$5, employees=$6, annual_revenue_fen=$7, province=$8, \
                  city=$9, sales_region=$10, address=$11, founded_on=$12, cooperation_start_on=$13, product_types=$14, \
                  declared_annual_purchase_fen=$15, status=$16, source_channel=$17, owner_id=$18, team=$19, notes=$20, custom_fields=$21, \
-                 missing_fields=$22, updated_at=$23, name_key=$25, version = version + 1 WHERE id = $24 RETURNING version AS n",
+                 missing_fields=$22, updated_at=$23, name_key=$25, name_sound=$26, version = version + 1 WHERE id = $24 RETURNING version AS n",
                 args![
                     c.code,
                     c.name,
@@ -518,7 +519,8 @@ async fn restore(
                     Value::from(c.missing_fields),
                     at,
                     c.id,
-                    key
+                    key,
+                    sound
                 ],
                 decode_n,
             )

@@ -37,6 +37,8 @@ enum DataStep {
     FollowUpGaps,
     /// Existing customers' `name_key`.
     NameKeys,
+    /// Existing customers' `name_sound`.
+    NameSounds,
     /// The right to manage campaigns for admins and marketing whose roles
     /// are still the presets.
     CampaignRights,
@@ -234,6 +236,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0026_report_format.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 27,
+        name: "name_sounds",
+        sqlite: include_str!("../migrations/sqlite/0027_name_sounds.sql"),
+        postgres: include_str!("../migrations/postgres/0027_name_sounds.sql"),
+        data: DataStep::NameSounds,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -302,7 +311,12 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
         DataStep::FactDigests => crate::facts::rewrite_all_fact_digests(tx).await.map(drop),
         DataStep::PresetTags => crate::tags::seed_preset_tags(tx).await,
         DataStep::FollowUpGaps => crate::customers::fill_missing_fields(tx).await,
-        DataStep::NameKeys => crate::customers::fill_name_keys(tx).await,
+        DataStep::NameKeys => {
+            crate::customers::fill_name_keys(tx, "name_key", crate::customers::name_key).await
+        }
+        DataStep::NameSounds => {
+            crate::customers::fill_name_keys(tx, "name_sound", crate::customers::name_sound).await
+        }
         DataStep::PresetStrategies => crate::tasks::seed_preset_strategies(tx).await,
         DataStep::SchemeVersions => {
             crate::schemes::seed_preset_versions(tx).await?;

@@ -308,19 +308,8 @@ async fn orders_refresh_rollups(backend: Backend) {
     // read instead, and rebuilding the digests puts them right.
     let other = add_customer(&store, "无订单有限公司", "制造业", "华东", 0).await;
     assert_digest_current(&store, other.id, 0, 0).await;
-    for damage in ["NULL", "x'01'"] {
-        let sql = match (damage, backend) {
-            ("x'01'", Backend::Postgres) => {
-                "UPDATE customers SET fact_digest = '\\x01'".to_string()
-            }
-            _ => format!("UPDATE customers SET fact_digest = {damage}"),
-        };
-        store
-            .db
-            .clone()
-            .execute(&sql, vec![])
-            .await
-            .expect("damage");
+    for damaged in [false, true] {
+        spoil_digests(&store, damaged, "true").await;
         assert_digest_current(&store, c.id, 2, 0).await;
     }
     assert_eq!(store.rebuild_fact_digests().await.expect("rebuild"), 2);
@@ -517,6 +506,28 @@ async fn bulk_load_into_empty_database(backend: Backend) {
     let counts = load_demo(&store, kehu_core::demo::DemoConfig::new(3, today, 20)).await;
     assert_eq!(counts.customers, 20);
     assert!(store.rollups_current(today).await.expect("job state"));
+    // Every loaded name is keyed as the single-row writes key it.
+    let keys = store
+        .db
+        .clone()
+        .fetch_all(
+            "SELECT name, name_key, name_sound FROM customers",
+            vec![],
+            |r: &dyn RowGet| {
+                Ok((
+                    r.text("name")?,
+                    r.opt_text("name_key")?,
+                    r.opt_text("name_sound")?,
+                ))
+            },
+        )
+        .await
+        .expect("keys");
+    for (name, key, sound) in keys {
+        use kehu_core::dedupe::company;
+        assert_eq!(key, Some(company::full_name(&name)), "{name}");
+        assert_eq!(sound, Some(company::name_sound(&name)), "{name}");
+    }
     let tomorrow = today.succ_opt().expect("date");
     assert!(!store.rollups_current(tomorrow).await.expect("job state"));
     // The migration seeded the custom fields the preset schemes read.
@@ -969,21 +980,8 @@ async fn report_order_figures_equal_the_records(backend: Backend) {
             .expect("periods"),
     );
     // Missing and damaged digests: those customers' records are read.
-    let damaged = match backend {
-        Backend::Postgres => "'\\x01'",
-        Backend::Sqlite => "x'01'",
-    };
-    for sql in [
-        "UPDATE customers SET fact_digest = NULL WHERE id % 3 = 0".to_string(),
-        format!("UPDATE customers SET fact_digest = {damaged} WHERE id % 3 = 1"),
-    ] {
-        store
-            .db
-            .clone()
-            .execute(&sql, vec![])
-            .await
-            .expect("damage");
-    }
+    spoil_digests(&store, false, "id % 3 = 0").await;
+    spoil_digests(&store, true, "id % 3 = 1").await;
     compare(
         store
             .customer_periods("value_tier", &w)
@@ -991,4 +989,23 @@ async fn report_order_figures_equal_the_records(backend: Backend) {
             .expect("periods"),
     );
     db.cleanup(store).await;
+}
+
+/// Makes the fact digests of the customers matching `filter` missing (NULL)
+/// or `damaged` (a byte no digest starts with).
+async fn spoil_digests(store: &Store, damaged: bool, filter: &str) {
+    let value = match (damaged, store.db.backend()) {
+        (false, _) => "NULL",
+        (true, Backend::Postgres) => "'\\x01'",
+        (true, Backend::Sqlite) => "x'01'",
+    };
+    store
+        .db
+        .clone()
+        .execute(
+            &format!("UPDATE customers SET fact_digest = {value} WHERE {filter}"),
+            vec![],
+        )
+        .await
+        .expect("spoil the digests");
 }

@@ -144,6 +144,16 @@ impl NameAgreement {
             NameAgreement::Similar => "similar name",
         }
     }
+
+    pub fn describe_zh(self) -> &'static str {
+        match self {
+            NameAgreement::Same => "名称相同",
+            NameAgreement::SameCore => "核心名相同",
+            NameAgreement::SamePinyin => "读音相同",
+            NameAgreement::Abbreviation => "简称",
+            NameAgreement::Similar => "名称相似",
+        }
+    }
 }
 
 /// The place name (short form) at the start of `s`, with the length it takes
@@ -264,6 +274,13 @@ pub fn normalize(name: &str) -> CompanyName {
     }
 }
 
+/// Only [`CompanyName::pinyin`]: how the name's core sounds, the key an
+/// import looks stored names up by to find those differing only in business
+/// words or in characters that sound alike (字节跳动科技 / 字节挑动: `zijietiaodong`).
+pub fn name_sound(name: &str) -> String {
+    normalize(name).pinyin
+}
+
 /// Only [`CompanyName::full`]: what an exact comparison needs (an import
 /// compares a million stored names this way).
 pub fn full_name(name: &str) -> String {
@@ -352,6 +369,20 @@ pub fn bigram_dice(a: &str, b: &str) -> f64 {
         }
     }
     2.0 * common as f64 / total as f64
+}
+
+/// How close two names must compare ([`compare`]) for a record being
+/// entered or imported to be marked a likely duplicate by its name alone:
+/// the same core with business words left out (0.95) or the same sound
+/// (0.85) count; the same core with other business words (吉利控股 /
+/// 吉利汽车, 0.6: often sister companies) and names registered in two
+/// places (× 0.7) do not.
+pub const CLOSE_NAME: f64 = 0.8;
+
+/// How `a` and `b` agree when they compare at least [`CLOSE_NAME`].
+pub fn close_names(a: &CompanyName, b: &CompanyName) -> Option<(f64, NameAgreement)> {
+    let (score, how) = compare(a, b);
+    (score >= CLOSE_NAME).then_some((score, how))
 }
 
 /// How alike two company names are, in [0, 1], and the strongest agreement.
@@ -477,6 +508,40 @@ mod tests {
             branch < same,
             "a place conflict weighs less: {branch} vs {same}"
         );
+    }
+
+    #[test]
+    fn close_names_sound_alike_and_compare_close() {
+        use NameAgreement::*;
+        let cases = [
+            (
+                "北京字节跳动科技有限公司",
+                "字节跳动有限公司",
+                Some(SameCore),
+            ),
+            (
+                "北京字节跳动科技有限公司",
+                "字节挑动科技有限公司",
+                Some(SamePinyin),
+            ),
+            (
+                "北京字节跳动科技有限公司",
+                "字节跳动(北京)科技有限公司",
+                Some(Same),
+            ),
+            // A sister company, another place, another company.
+            ("北京字节跳动科技有限公司", "字节跳动控股有限公司", None),
+            ("北京字节跳动有限公司", "上海字节跳动科技有限公司", None),
+            ("北京字节跳动科技有限公司", "杭州云帆科技有限公司", None),
+        ];
+        for (a, b, want) in cases {
+            let (a, b) = (normalize(a), normalize(b));
+            let got = close_names(&a, &b).map(|(_, how)| how);
+            assert_eq!(got, want, "{a:?} / {b:?}");
+            assert_eq!(close_names(&b, &a).map(|(_, how)| how), want, "symmetric");
+        }
+        assert_eq!(name_sound("北京字节跳动科技有限公司"), "zijietiaodong");
+        assert_eq!(name_sound("字节挑动"), name_sound("字节跳动科技"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ both_backends!(
     bad_files_and_undo_conflicts,
     mapping_templates_saved_and_reused,
     a_shared_phone_makes_a_suspect,
+    a_close_name_makes_a_suspect,
 );
 
 /// GBK, as Chinese Excel saves a CSV.
@@ -778,5 +779,84 @@ async fn a_shared_phone_makes_a_suspect(backend: Backend) {
         ],
         "{report}"
     );
+    app.cleanup().await;
+}
+
+/// A new row whose name sounds like a stored customer's or an earlier
+/// row's — the same core with business words left out, or characters
+/// that sound alike — is a likely duplicate; a sister company (the same
+/// core, other business words) and an unrelated name are not.
+async fn a_close_name_makes_a_suspect(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let stored = admin.customer("北京字节跳动科技有限公司", json!({})).await;
+    let code = stored["code"].as_str().expect("code").to_string();
+    let csv = "客户名称,所属行业,合作起始时间\n\
+               字节跳动控股有限公司,IT服务,2022-01-01\n\
+               字节跳动有限公司,IT服务,2022-01-01\n\
+               字节挑动科技有限公司,IT服务,2022-01-01\n\
+               云杉智能网络有限公司,IT服务,2022-01-01\n\
+               云杉智能有限公司,IT服务,2022-01-01\n\
+               完全无关有限公司,IT服务,2022-01-01\n";
+    let report = checked(&admin, "customers", "相近名称.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(counts(&report)[..2], [6, 6], "{report}");
+    assert_eq!(report["counts"]["duplicate_suspects"], 3, "{report}");
+    let suspects: Vec<(u64, String, String)> = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["code"] == "duplicate_suspect")
+        .map(|p| {
+            (
+                p["row"].as_u64().expect("row"),
+                p["reason_en"].as_str().expect("en").to_string(),
+                p["reason_zh"].as_str().expect("zh").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        suspects,
+        [
+            (
+                3,
+                format!("likely the same company as existing customer {code} (close name: same core name)"),
+                format!("可能与已有客户 {code} 重复（名称相近：核心名相同）"),
+            ),
+            (
+                4,
+                format!("likely the same company as existing customer {code} (close name: same pinyin)"),
+                format!("可能与已有客户 {code} 重复（名称相近：读音相同）"),
+            ),
+            (
+                6,
+                "likely the same company as row 5 (close name: same core name)".to_string(),
+                "可能与第 5 行是同一家公司（名称相近：核心名相同）".to_string(),
+            ),
+        ],
+        "{report}"
+    );
+    // A stored name's sound follows a rename.
+    let renamed = admin
+        .patch(
+            &format!("/api/v1/customers/{}", stored["id"]),
+            json!({"name": "上海云杉智能有限公司", "version": stored["version"]}),
+        )
+        .await;
+    assert_eq!(
+        renamed.status(),
+        StatusCode::OK,
+        "{:?}",
+        renamed.text().await
+    );
+    let csv = "客户名称,所属行业,合作起始时间\n字节挑动科技有限公司,IT服务,2022-01-01\n云杉智能网络有限公司,IT服务,2022-01-01\n";
+    let report = checked(&admin, "customers", "改名后.csv", csv.as_bytes().to_vec()).await;
+    let rows: Vec<u64> = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["code"] == "duplicate_suspect")
+        .filter_map(|p| p["row"].as_u64())
+        .collect();
+    assert_eq!(rows, [3], "only the name that now sounds alike: {report}");
     app.cleanup().await;
 }

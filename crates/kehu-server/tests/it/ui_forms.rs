@@ -293,6 +293,27 @@ async fn the_create_form_warns_of_a_likely_duplicate(backend: Backend) {
         .expect("post");
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.store.customer_count().await.expect("count"), 2);
+    // A name that leaves the business words out warns too; a sister
+    // company's (the same core, other business words) does not.
+    for (name, warns) in [("云帆有限公司", true), ("云帆控股有限公司", false)] {
+        let r = c
+            .post(format!("{base}/customers/new"))
+            .form(&[
+                ("csrf_token", csrf.clone()),
+                ("name", name.to_string()),
+                ("cooperation_start_on", "2022-01-01".to_string()),
+            ])
+            .send()
+            .await
+            .expect("post");
+        if warns {
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+            assert!(r.text().await.expect("html").contains("C2025401"), "{name}");
+        } else {
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}");
+        }
+    }
+    assert_eq!(app.store.customer_count().await.expect("count"), 3);
 
     // Renaming another customer to the same company warns too.
     let other = api
