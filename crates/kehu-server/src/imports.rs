@@ -18,7 +18,7 @@ use crate::tabular::{Row, Table, TabularError};
 use crate::AppState;
 use kehu_core::contact::{ContactData, ContactInput};
 use kehu_core::customer::{CustomerInput, CustomerRules};
-use kehu_core::dedupe::company;
+use kehu_core::dedupe::company::{self, CompanyName};
 use kehu_core::import::{
     overlay_contact, overlay_customer, repeated_row, row_key, Columns, CustomColumn, RowInput,
     RowProblem,
@@ -31,7 +31,7 @@ use kehu_core::order::{OrderData, OrderInput};
 use kehu_core::role::{Actor, Ownership, Permission};
 use kehu_core::text::clean;
 use kehu_core::Reason;
-use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport};
+use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport, SoundMatch};
 use kehu_store::model::{Contact, Customer, Interaction, Order};
 use kehu_store::Owner;
 use serde::{Deserialize, Serialize};
@@ -787,13 +787,17 @@ async fn plan_chunk<L: Lookup>(
     // or characters that sound alike): likely duplicates when the names
     // compare close enough.
     let sounds = keys_of_new_names(company::name_sound);
-    let mut by_sound: BTreeMap<String, Vec<Customer>> = BTreeMap::new();
+    let mut by_sound: BTreeMap<String, Vec<(CompanyName, SoundMatch)>> = BTreeMap::new();
     if !sounds.is_empty() {
-        for c in lookup.customers_where_in("name_sound", &sounds).await? {
+        for c in lookup
+            .customers_by_sound(&sounds, COMPARED_PER_SOUND)
+            .await?
+        {
+            let name = company::with_sound(&c.name, c.name_sound.clone());
             by_sound
-                .entry(company::name_sound(&c.name))
+                .entry(c.name_sound.clone())
                 .or_default()
-                .push(c);
+                .push((name, c));
         }
     }
     // Stored customers with a contact phone of a new row: likely duplicates too.
@@ -1109,9 +1113,14 @@ fn plan_customer(
 /// the name sounds, by a contact's phone.
 struct Known<'a> {
     by_name: &'a BTreeMap<String, Customer>,
-    by_sound: &'a BTreeMap<String, Vec<Customer>>,
+    by_sound: &'a BTreeMap<String, Vec<(CompanyName, SoundMatch)>>,
     by_phone: &'a BTreeMap<String, Customer>,
 }
+
+/// Stored customers compared with a new row that sounds like them, oldest
+/// first: a common sound (宏信 / 鸿信 / 弘信 …) is shared by hundreds, and
+/// comparing them all would make a large import many times slower.
+const COMPARED_PER_SOUND: usize = 20;
 
 /// A phone as contacts store it (mobile digits, landline `010-12345678`).
 fn standard_phone(raw: &str) -> Option<String> {
@@ -1122,11 +1131,13 @@ fn standard_phone(raw: &str) -> Option<String> {
 
 /// The customer's code, or a placeholder when the importer may not see it.
 fn shown_code(cx: &Context<'_>, c: &Customer) -> String {
-    if cx
-        .importer
-        .may(Permission::CustomerRead, c.owner_id, c.team.as_deref())
-    {
-        c.code.clone()
+    shown(cx, &c.code, c.owner_id, c.team.as_deref())
+}
+
+/// A customer's code, or a placeholder when the importer may not see it.
+fn shown(cx: &Context<'_>, code: &str, owner_id: Option<i64>, team: Option<&str>) -> String {
+    if cx.importer.may(Permission::CustomerRead, owner_id, team) {
+        code.to_string()
     } else {
         "（他人负责的客户 / a customer of another team）".to_string()
     }
@@ -1154,17 +1165,16 @@ fn suspect_by_phone(cx: &Context<'_>, row: &Row, phone: &str, c: &Customer) -> O
 fn suspect_by_sound(
     cx: &Context<'_>,
     row: &Row,
-    name: &company::CompanyName,
-    stored: Option<&Vec<Customer>>,
+    name: &CompanyName,
+    stored: Option<&Vec<(CompanyName, SoundMatch)>>,
 ) -> Option<RowProblem> {
-    let close = |other: &str| company::close_names(name, &company::normalize(other));
     let best = stored
         .into_iter()
         .flatten()
-        .filter_map(|c| Some((close(&c.name)?, c)))
+        .filter_map(|(other, c)| Some((company::close_names(name, other)?, c)))
         .max_by(|a, b| a.0 .0.total_cmp(&b.0 .0));
     let reason = if let Some(((_, how), c)) = best {
-        let who = shown_code(cx, c);
+        let who = shown(cx, &c.code, c.owner_id, c.team.as_deref());
         Reason::Other {
             zh: format!(
                 "可能与已有客户 {who} 重复（名称相近：{}）",
@@ -1177,7 +1187,7 @@ fn suspect_by_sound(
         }
     } else {
         let (first, other) = cx.new_sounds.get(&name.pinyin)?;
-        let (_, how) = close(other)?;
+        let (_, how) = company::close_names(name, &company::normalize(other))?;
         Reason::Other {
             zh: format!(
                 "可能与第 {first} 行是同一家公司（名称相近：{}）",

@@ -263,9 +263,17 @@ pub fn pinyin_of(s: &str) -> String {
 }
 
 pub fn normalize(name: &str) -> CompanyName {
+    let mut c = with_sound(name, String::new());
+    c.pinyin = pinyin_of(&c.core);
+    c
+}
+
+/// [`normalize`] with the pinyin already known (a stored `name_sound`):
+/// the pinyin is the costly part, and a lookup by sound compares many
+/// stored names.
+pub fn with_sound(name: &str, pinyin: String) -> CompanyName {
     let (full, place) = full_and_place(name);
     let core = strip_suffixes(full.clone(), BUSINESS_WORDS, 2);
-    let pinyin = pinyin_of(&core);
     CompanyName {
         full,
         core,
@@ -542,6 +550,8 @@ mod tests {
         }
         assert_eq!(name_sound("北京字节跳动科技有限公司"), "zijietiaodong");
         assert_eq!(name_sound("字节挑动"), name_sound("字节跳动科技"));
+        let name = "北京字节跳动科技有限公司";
+        assert_eq!(with_sound(name, name_sound(name)), normalize(name));
     }
 
     #[test]
