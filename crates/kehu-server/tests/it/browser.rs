@@ -118,55 +118,66 @@ async fn wait_text(c: &Client, css: &str, text: &str) -> String {
     );
 }
 
-/// Types `value` into the field; found again when htmx swapped the form
-/// out under it (a stale element) between finding and typing.
-async fn fill(c: &Client, css: &str, value: &str) {
-    for attempt in 0..5 {
-        let e = c
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|_| panic!("no element {css}"));
-        let typed = match e.clear().await {
-            Ok(()) => e.send_keys(value).await,
-            Err(err) => Err(err),
+/// Does `act` on the element `css` matches, waiting up to 3 s for it to
+/// appear; finds it again when htmx swapped it out (a stale element, or
+/// none for a moment) between finding and acting.
+async fn on_element<T, F, Fut>(c: &Client, css: &str, what: &str, act: F) -> T
+where
+    F: Fn(fantoccini::elements::Element) -> Fut,
+    Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+{
+    const TRIES: usize = 30;
+    for attempt in 1..=TRIES {
+        let last = attempt == TRIES;
+        let e = match c.find(Locator::Css(css)).await {
+            Ok(e) => e,
+            Err(_) if !last => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(_) => panic!("no element {css}"),
         };
-        match typed {
-            Ok(()) => return,
-            Err(err) if attempt < 4 && format!("{err:?}").contains("StaleElementReference") => {
+        match act(e).await {
+            Ok(done) => return done,
+            Err(err) if !last && format!("{err:?}").contains("StaleElementReference") => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(err) => panic!("typing into {css}: {err:?}"),
+            Err(err) => panic!("{what} {css}: {err:?}"),
         }
     }
+    unreachable!("the last try returns or panics")
+}
+
+/// Types `value` into the field.
+async fn fill(c: &Client, css: &str, value: &str) {
+    on_element(c, css, "typing into", |e| async move {
+        e.clear().await?;
+        e.send_keys(value).await
+    })
+    .await
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("no element {css}"))
-        .click()
-        .await
-        .expect("click");
+    on_element(
+        c,
+        css,
+        "clicking",
+        |e| async move { e.click().await.map(drop) },
+    )
+    .await
 }
 
 /// The current value of a form field.
 async fn value_of(c: &Client, css: &str) -> Option<String> {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("no element {css}"))
-        .prop("value")
-        .await
-        .expect("value")
+    on_element(c, css, "reading", |e| async move { e.prop("value").await }).await
 }
 
 /// Picks an option of a select by its value.
 async fn select(c: &Client, css: &str, value: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("no element {css}"))
-        .select_by_value(value)
-        .await
-        .expect("select");
+    on_element(c, css, "selecting in", |e| async move {
+        e.select_by_value(value).await
+    })
+    .await
 }
 
 /// Signs in through the login page (an unauthenticated visit lands there).
