@@ -187,7 +187,21 @@ async fn sign_in(c: &Client, base: &str, username: &str) {
     fill(c, "#username", username).await;
     fill(c, "#password", &password_of(username)).await;
     click(c, "#login-submit").await;
+    // The login page's own heading says 客户 too: wait to have left it, or
+    // the next navigation races the sign-in's redirect.
+    for _ in 0..50 {
+        let url = c.current_url().await.expect("url");
+        if url.path() != "/login" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     wait_text(c, "h1", "客户").await;
+    assert_ne!(
+        c.current_url().await.expect("url").path(),
+        "/login",
+        "signed in"
+    );
 }
 
 async fn create_customer_fix_error_and_find_it(backend: Backend) {
