@@ -31,9 +31,9 @@ use kehu_core::order::{OrderData, OrderInput};
 use kehu_core::role::{Actor, Ownership, Permission};
 use kehu_core::text::clean;
 use kehu_core::Reason;
-use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport, SoundMatch};
+use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport};
 use kehu_store::model::{Contact, Customer, Interaction, Order};
-use kehu_store::Owner;
+use kehu_store::{Owner, SoundMatch};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -319,7 +319,7 @@ struct Context<'a> {
     /// New customers' normalized names in this file → first row.
     new_names: HashMap<String, u64>,
     /// New customers' name sounds in this file → first row and its name.
-    new_sounds: HashMap<String, (u64, String)>,
+    new_sounds: HashMap<String, (u64, CompanyName)>,
     /// Records written by an earlier row of this file → that row.
     touched: HashMap<(Claimed, i64), u64>,
 }
@@ -789,11 +789,8 @@ async fn plan_chunk<L: Lookup>(
     let sounds = keys_of_new_names(company::name_sound);
     let mut by_sound: BTreeMap<String, Vec<(CompanyName, SoundMatch)>> = BTreeMap::new();
     if !sounds.is_empty() {
-        for c in lookup
-            .customers_by_sound(&sounds, COMPARED_PER_SOUND)
-            .await?
-        {
-            let name = company::with_sound(&c.name, c.name_sound.clone());
+        for c in lookup.customers_by_sound(&sounds).await? {
+            let name = c.company_name();
             by_sound
                 .entry(c.name_sound.clone())
                 .or_default()
@@ -1077,14 +1074,14 @@ fn plan_customer(
                 return Plan::Invalid(problems);
             };
             data.fill_region_from_landline(contact.as_ref().and_then(|c| c.landline.as_deref()));
-            let key = company::full_name(&data.name);
+            let name = company::normalize(&data.name);
+            let key = name.full.clone();
             let phones: Vec<String> = contact
                 .iter()
                 .flat_map(|c| [c.mobile.as_deref(), c.landline.as_deref()])
                 .flatten()
                 .filter_map(standard_phone)
                 .collect();
-            let name = company::normalize(&data.name);
             let suspect = suspect_of(cx, row, &key, known.by_name.get(&key))
                 .or_else(|| {
                     let (phone, c) = phones
@@ -1097,8 +1094,9 @@ fn plan_customer(
                 cx.new_names.entry(key).or_insert(row.number);
             }
             if !name.pinyin.is_empty() {
-                let first = (row.number, data.name.clone());
-                cx.new_sounds.entry(name.pinyin).or_insert(first);
+                cx.new_sounds
+                    .entry(name.pinyin.clone())
+                    .or_insert((row.number, name));
             }
             Plan::NewCustomer {
                 data: Box::new(data),
@@ -1116,11 +1114,6 @@ struct Known<'a> {
     by_sound: &'a BTreeMap<String, Vec<(CompanyName, SoundMatch)>>,
     by_phone: &'a BTreeMap<String, Customer>,
 }
-
-/// Stored customers compared with a new row that sounds like them, oldest
-/// first: a common sound (宏信 / 鸿信 / 弘信 …) is shared by hundreds, and
-/// comparing them all would make a large import many times slower.
-const COMPARED_PER_SOUND: usize = 20;
 
 /// A phone as contacts store it (mobile digits, landline `010-12345678`).
 fn standard_phone(raw: &str) -> Option<String> {
@@ -1187,7 +1180,7 @@ fn suspect_by_sound(
         }
     } else {
         let (first, other) = cx.new_sounds.get(&name.pinyin)?;
-        let (_, how) = company::close_names(name, &company::normalize(other))?;
+        let (_, how) = company::close_names(name, other)?;
         Reason::Other {
             zh: format!(
                 "可能与第 {first} 行是同一家公司（名称相近：{}）",

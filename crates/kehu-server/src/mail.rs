@@ -33,8 +33,8 @@ pub struct MailSettings {
     pub username: Option<String>,
     password: Option<String>,
     pub from: String,
-    /// Certificates (PEM) trusted beside the public roots.
-    extra_roots: Option<Vec<u8>>,
+    /// Certificates trusted beside the public roots (a private CA).
+    extra_roots: Option<Certificate>,
 }
 
 impl std::fmt::Debug for MailSettings {
@@ -126,16 +126,16 @@ impl MailSettings {
         })
     }
 
-    /// Trusts the certificates of `pem` (a private CA) beside the public roots.
+    /// Trusts the certificates of `pem` (a private CA) beside the public
+    /// roots. Read now, so a bad file stops the start rather than every delivery.
     pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<MailSettings, String> {
         let invalid =
             || "KEHU_SMTP_CA_FILE: 不是 PEM 格式的证书 / holds no PEM certificate".to_string();
-        // Checked now, so a bad file stops the start rather than every delivery.
-        Certificate::from_pem(pem).map_err(|_| invalid())?;
+        // A file without a certificate block parses as no certificates at all.
         if !String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----") {
             return Err(invalid());
         }
-        self.extra_roots = Some(pem.to_vec());
+        self.extra_roots = Some(Certificate::from_pem(pem).map_err(|_| invalid())?);
         Ok(self)
     }
 
@@ -180,10 +180,8 @@ impl MailSettings {
     /// The TLS parameters for the relay (public roots plus the configured CA).
     fn tls_parameters(&self) -> Result<TlsParameters, String> {
         let mut builder = TlsParameters::builder(self.host.clone());
-        if let Some(pem) = &self.extra_roots {
-            builder = builder.add_root_certificate(
-                Certificate::from_pem(pem).map_err(|e| format!("KEHU_SMTP_CA_FILE: {e}"))?,
-            );
+        if let Some(ca) = &self.extra_roots {
+            builder = builder.add_root_certificate(ca.clone());
         }
         builder
             .build_rustls()
@@ -191,10 +189,10 @@ impl MailSettings {
     }
 }
 
-/// An error and the errors beneath it (a TLS failure says which certificate check failed).
-/// A cause that repeats its parent's words replaces them rather than saying
-/// them twice, and a segment said twice in a row (lettre's "Connection
-/// error: Connection error: …") is said once.
+/// An error and the errors beneath it, so a TLS failure says which
+/// certificate check failed. A cause that repeats its parent's words
+/// replaces them rather than saying them twice, and a segment said twice in
+/// a row (lettre's "Connection error: Connection error: …") is said once.
 fn with_causes(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cause = e.source();

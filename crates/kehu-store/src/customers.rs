@@ -243,6 +243,52 @@ pub(crate) async fn customers_where_in(
     crate::db::fetch_in(exec, &sql, values, decoder(cipher)).await
 }
 
+/// A stored customer found by how its name sounds: what a close-name
+/// check compares and names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoundMatch {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub name_sound: String,
+    pub owner_id: Option<i64>,
+    pub team: Option<String>,
+}
+
+impl SoundMatch {
+    /// The name as the matcher compares it (the stored sound saves the pinyin).
+    pub fn company_name(&self) -> kehu_core::dedupe::company::CompanyName {
+        kehu_core::dedupe::company::with_sound(&self.name, self.name_sound.clone())
+    }
+}
+
+/// Stored customers whose `name_sound` is one of `sounds`: at most
+/// `COMPARED_PER_SOUND` of each, the oldest, counted per sound inside the
+/// database over the covering index (a common sound has hundreds of
+/// customers), with only the columns a close-name check needs.
+pub(crate) async fn customers_by_sound(
+    exec: &mut impl Exec,
+    sounds: &[String],
+) -> Result<Vec<SoundMatch>, StoreError> {
+    let per_sound = kehu_core::dedupe::company::COMPARED_PER_SOUND;
+    let sql = format!(
+        "SELECT id, code, name, name_sound, owner_id, team FROM customers WHERE id IN (\
+         SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY name_sound ORDER BY id) AS n \
+         FROM customers WHERE name_sound IN ({{}})) kept WHERE n <= {per_sound}) ORDER BY id"
+    );
+    crate::db::fetch_in(exec, &sql, sounds, |r: &dyn RowGet| {
+        Ok(SoundMatch {
+            id: r.int("id")?,
+            code: r.text("code")?,
+            name: r.text("name")?,
+            name_sound: r.text("name_sound")?,
+            owner_id: r.opt_int("owner_id")?,
+            team: r.opt_text("team")?,
+        })
+    })
+    .await
+}
+
 impl Store {
     /// The next free code `C{year}{NNN}` (at least 3 digits, more when needed).
     async fn next_code(exec: &mut impl Exec, today: NaiveDate) -> Result<String, StoreError> {
@@ -311,24 +357,17 @@ impl Store {
             .fetch_all(&sql, a, decoder(&self.cipher))
             .await?;
         if let Some(sound) = name_sound(name) {
-            use kehu_core::dedupe::company;
-            let entered = company::normalize(name);
-            // Names sounding alike are compared; a common sound may have
-            // many, so only the first few hundred are read.
-            let sql = format!(
-                "SELECT {COLUMNS} FROM customers WHERE name_sound = $1 ORDER BY id LIMIT 200"
-            );
-            let alike = self
-                .db
-                .clone()
-                .fetch_all(&sql, args![sound], decoder(&self.cipher))
-                .await?;
-            for c in alike {
-                let close = company::close_names(&entered, &company::normalize(&c.name));
-                if close.is_some() && !found.iter().any(|f| f.id == c.id) {
-                    found.push(c);
-                }
-            }
+            let entered = kehu_core::dedupe::company::normalize(name);
+            let close: Vec<i64> = customers_by_sound(&mut self.db.clone(), &[sound])
+                .await?
+                .into_iter()
+                .filter(|c| !found.iter().any(|f| f.id == c.id))
+                .filter(|c| {
+                    kehu_core::dedupe::company::close_names(&entered, &c.company_name()).is_some()
+                })
+                .map(|c| c.id)
+                .collect();
+            found.extend(self.customers_in(&close).await?);
             found.sort_by_key(|c| c.id);
             found.truncate(usize::try_from(limit).unwrap_or(0));
         }

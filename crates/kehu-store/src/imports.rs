@@ -8,6 +8,7 @@
 //! changed since (someone else's work is never thrown away).
 
 use crate::cipher::FieldCipher;
+use crate::customers::SoundMatch;
 use crate::db::{decode_n, Arg, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use crate::feed::{self, FeedKind};
@@ -816,47 +817,6 @@ impl Store {
     }
 }
 
-/// A stored customer found by how its name sounds: what the close-name
-/// check of an import compares and names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SoundMatch {
-    pub id: i64,
-    pub code: String,
-    pub name: String,
-    pub name_sound: String,
-    pub owner_id: Option<i64>,
-    pub team: Option<String>,
-}
-
-/// Stored customers whose `name_sound` is one of `sounds`: at most `per_sound`
-/// of each, the oldest. The ids come from the index alone, counted per
-/// sound in the database (a common sound has hundreds of customers); only
-/// the kept ones' rows are read, with only the columns the check needs.
-async fn customers_by_sound(
-    exec: &mut impl Exec,
-    sounds: &[String],
-    per_sound: usize,
-) -> Result<Vec<SoundMatch>, StoreError> {
-    // Counted inside the database: only the kept ids cross to kehu.
-    let sql = format!(
-        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY name_sound ORDER BY id) AS n \
-         FROM customers WHERE name_sound IN ({{}})) kept WHERE n <= {per_sound}"
-    );
-    let ids = crate::db::fetch_in(exec, &sql, sounds, |r: &dyn RowGet| r.int("id")).await?;
-    let sql = "SELECT id, code, name, name_sound, owner_id, team FROM customers WHERE id IN ({})";
-    crate::db::fetch_in(exec, sql, &ids, |r: &dyn RowGet| {
-        Ok(SoundMatch {
-            id: r.int("id")?,
-            code: r.text("code")?,
-            name: r.text("name")?,
-            name_sound: r.text("name_sound")?,
-            owner_id: r.opt_int("owner_id")?,
-            team: r.opt_text("team")?,
-        })
-    })
-    .await
-}
-
 /// What the import planner reads: existing records by their natural keys.
 #[allow(async_fn_in_trait)]
 pub trait Lookup {
@@ -866,12 +826,11 @@ pub trait Lookup {
         column: &'static str,
         values: &[String],
     ) -> Result<Vec<Customer>, StoreError>;
-    /// Customers whose name sounds like one of `sounds` (`name_sound`), at
-    /// most `per_sound` of each (the oldest).
+    /// Customers whose name sounds like one of `sounds` (`name_sound`),
+    /// at most `COMPARED_PER_SOUND` of each (the oldest).
     async fn customers_by_sound(
         &mut self,
         sounds: &[String],
-        per_sound: usize,
     ) -> Result<Vec<SoundMatch>, StoreError>;
     /// Customers with a contact whose mobile or landline is one of `phones`, with that phone.
     async fn customers_by_phone(
@@ -899,8 +858,8 @@ macro_rules! lookup_on {
             async fn contacts_of(&mut self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
                 crate::records::contacts_of(lookup_on!(@exec self, $exec), &self.cipher, ids).await
             }
-            async fn customers_by_sound(&mut self, sounds: &[String], per_sound: usize) -> Result<Vec<SoundMatch>, StoreError> {
-                customers_by_sound(lookup_on!(@exec self, $exec), sounds, per_sound).await
+            async fn customers_by_sound(&mut self, sounds: &[String]) -> Result<Vec<SoundMatch>, StoreError> {
+                crate::customers::customers_by_sound(lookup_on!(@exec self, $exec), sounds).await
             }
             async fn customers_by_phone(&mut self, phones: &[String]) -> Result<Vec<(String, Customer)>, StoreError> {
                 crate::customers::customers_by_phone(lookup_on!(@exec self, $exec), &self.cipher, phones).await

@@ -40,7 +40,7 @@ mod records;
 pub mod testing;
 mod users;
 
-pub use customers::{claim_job_day, Owner, ROLLUP_JOB};
+pub use customers::{claim_job_day, Owner, SoundMatch, ROLLUP_JOB};
 pub use db::{Backend, Db};
 pub use error::StoreError;
 pub use listing::ScopeFilter;

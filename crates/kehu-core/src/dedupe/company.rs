@@ -387,6 +387,12 @@ pub fn bigram_dice(a: &str, b: &str) -> f64 {
 /// places (× 0.7) do not.
 pub const CLOSE_NAME: f64 = 0.8;
 
+/// Stored names compared with one being entered or imported that sounds
+/// like them, the oldest first: a common sound (宏信 / 鸿信 / 弘信 …) is
+/// shared by hundreds, and comparing them all would make a large import
+/// many times slower (BENCHMARKS, session 19).
+pub const COMPARED_PER_SOUND: usize = 20;
+
 /// How `a` and `b` agree when they compare at least [`CLOSE_NAME`].
 pub fn close_names(a: &CompanyName, b: &CompanyName) -> Option<(f64, NameAgreement)> {
     let (score, how) = compare(a, b);

@@ -18,6 +18,16 @@ both_backends!(
     a_close_name_makes_a_suspect,
 );
 
+/// The duplicate-suspect problems of an import report.
+fn suspects(report: &Value) -> Vec<&Value> {
+    report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["code"] == "duplicate_suspect")
+        .collect()
+}
+
 /// GBK, as Chinese Excel saves a CSV.
 fn gbk(s: &str) -> Vec<u8> {
     encoding_rs::GBK.encode(s).0.into_owned()
@@ -761,11 +771,8 @@ async fn a_shared_phone_makes_a_suspect(backend: Backend) {
         assert!(!report.to_string().contains(clear), "{clear} in {report}");
     }
     assert_eq!(report["counts"]["duplicate_suspects"], 2, "{report}");
-    let reasons: Vec<&str> = report["problems"]
-        .as_array()
-        .expect("problems")
-        .iter()
-        .filter(|p| p["code"] == "duplicate_suspect")
+    let reasons: Vec<&str> = suspects(&report)
+        .into_iter()
         .filter_map(|p| p["reason_en"].as_str())
         .collect();
     let code = stored["code"].as_str().expect("code");
@@ -801,11 +808,8 @@ async fn a_close_name_makes_a_suspect(backend: Backend) {
     let report = checked(&admin, "customers", "相近名称.csv", csv.as_bytes().to_vec()).await;
     assert_eq!(counts(&report)[..2], [6, 6], "{report}");
     assert_eq!(report["counts"]["duplicate_suspects"], 3, "{report}");
-    let suspects: Vec<(u64, String, String)> = report["problems"]
-        .as_array()
-        .expect("problems")
-        .iter()
-        .filter(|p| p["code"] == "duplicate_suspect")
+    let found: Vec<(u64, String, String)> = suspects(&report)
+        .into_iter()
         .map(|p| {
             (
                 p["row"].as_u64().expect("row"),
@@ -815,7 +819,7 @@ async fn a_close_name_makes_a_suspect(backend: Backend) {
         })
         .collect();
     assert_eq!(
-        suspects,
+        found,
         [
             (
                 3,
@@ -850,11 +854,8 @@ async fn a_close_name_makes_a_suspect(backend: Backend) {
     );
     let csv = "客户名称,所属行业,合作起始时间\n字节挑动科技有限公司,IT服务,2022-01-01\n云杉智能网络有限公司,IT服务,2022-01-01\n";
     let report = checked(&admin, "customers", "改名后.csv", csv.as_bytes().to_vec()).await;
-    let rows: Vec<u64> = report["problems"]
-        .as_array()
-        .expect("problems")
-        .iter()
-        .filter(|p| p["code"] == "duplicate_suspect")
+    let rows: Vec<u64> = suspects(&report)
+        .into_iter()
         .filter_map(|p| p["row"].as_u64())
         .collect();
     assert_eq!(rows, [3], "only the name that now sounds alike: {report}");
