@@ -200,8 +200,31 @@ pub const RETENTION_JOB: &str = "retention";
 pub const CLASS_CHANGE_JOB: &str = kehu_store::tasks::CLASS_CHANGE_JOB;
 pub const COMPLAINT_JOB: &str = kehu_store::tasks::COMPLAINT_JOB;
 
-/// Events handled per run of an event job.
-const EVENTS_PER_RUN: i64 = 5_000;
+/// Events an event job reads per page.
+const EVENTS_PER_PAGE: i64 = 5_000;
+/// Pages an event job reads in one run: a bulk change (the nightly run, a
+/// publication) is followed within a run or two, not a page every few minutes.
+const PAGES_PER_RUN: usize = 50;
+
+/// Runs an event job's pages from `cursor` until it has caught up (or read
+/// [`PAGES_PER_RUN`]); its summary and new cursor. A page that fails fails
+/// the run: the pages before it are done again next time, which makes no
+/// task twice (tasks carry their event's `source_key`).
+async fn follow_events<F, Fut>(cursor: i64, page: F) -> Result<(Value, Option<i64>), ApiError>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::tasks::EventPage, ApiError>>,
+{
+    let (mut up_to, mut made) = (cursor, 0);
+    for _ in 0..PAGES_PER_RUN {
+        let p = page(up_to).await?;
+        (up_to, made) = (p.up_to, made + p.made);
+        if !p.more {
+            break;
+        }
+    }
+    Ok((json!({ "tasks": made, "up_to": up_to }), Some(up_to)))
+}
 
 pub fn find(name: &str) -> Option<&'static JobDef> {
     JOBS.iter().find(|j| j.name == name)
@@ -223,9 +246,29 @@ pub fn spawn(state: AppState) {
         let owner = instance_name();
         loop {
             run_due(&state, &owner).await;
+            rank_for_today(&state.classifier).await;
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
     });
+}
+
+/// Ranks everyone for the percentile schemes when this process has not
+/// yet for today: after a restart the daily classification is done already
+/// (by this process before, or by another), yet a customer re-evaluated
+/// after a new order must still be ranked in those schemes.
+async fn rank_for_today(classifier: &Classifier) {
+    let today = classifier.store().today();
+    if classifier.has_populations_for(today) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match classifier.warm_populations(today).await {
+        Ok(()) => tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "ranked customers for the percentile schemes"
+        ),
+        Err(e) => tracing::warn!(error = ?e, "ranking customers failed; will retry"),
+    }
 }
 
 /// One round: every job that is due and not held elsewhere.
@@ -341,14 +384,16 @@ async fn work(
             (serde_json::to_value(g).unwrap_or_default(), None)
         }
         CLASS_CHANGE_JOB => {
-            let (last, made) =
-                crate::tasks::class_change_tasks(store, claim.cursor, EVENTS_PER_RUN).await?;
-            (json!({ "tasks": made, "up_to": last }), Some(last))
+            follow_events(claim.cursor, |after| {
+                crate::tasks::class_change_tasks(store, after, EVENTS_PER_PAGE)
+            })
+            .await?
         }
         COMPLAINT_JOB => {
-            let (last, made) =
-                crate::tasks::complaint_tasks(store, claim.cursor, EVENTS_PER_RUN).await?;
-            (json!({ "tasks": made, "up_to": last }), Some(last))
+            follow_events(claim.cursor, |after| {
+                crate::tasks::complaint_tasks(store, after, EVENTS_PER_PAGE)
+            })
+            .await?
         }
         "dormant_tasks" => (
             json!({ "tasks": crate::tasks::dormant_tasks(store).await? }),

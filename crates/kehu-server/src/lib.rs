@@ -271,8 +271,15 @@ impl Application {
             jobs::spawn(self.state.clone());
             let segments = self.state.segments.clone();
             tokio::spawn(async move {
-                if let Err(e) = segments.warm().await {
-                    tracing::warn!(error = ?e, "loading the segment index failed; the first query loads it");
+                let started = std::time::Instant::now();
+                match segments.warm().await {
+                    Ok(()) => tracing::info!(
+                        ms = started.elapsed().as_millis() as u64,
+                        "loaded the segment index"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "loading the segment index failed; the first query loads it")
+                    }
                 }
             });
             // Contacts written before encryption (an upgrade) or under an

@@ -361,29 +361,48 @@ impl Pending {
     }
 }
 
-/// Where an event job has got to after reading `found` of at most `limit`
-/// events between `after` and `upto`: the last one read when the page was
-/// full, else `upto` (events the query skipped need no second look).
-fn cursor_after<T>(found: &[T], id: impl Fn(&T) -> i64, limit: i64, upto: i64) -> i64 {
-    match found.last() {
-        Some(last) if found.len() as i64 >= limit => id(last),
-        _ => upto,
+/// One page of an event job: how far it got, the tasks it made, and
+/// whether more events may follow (the page was full).
+#[derive(Debug, Clone, Copy)]
+pub struct EventPage {
+    pub up_to: i64,
+    pub made: u64,
+    pub more: bool,
+}
+
+impl EventPage {
+    /// After reading `found` of at most `limit` events between `after` and
+    /// `upto`: up to the last one read when the page was full, else `upto`
+    /// (events the query skipped need no second look).
+    fn after<T>(found: &[T], id: impl Fn(&T) -> i64, limit: i64, upto: i64) -> EventPage {
+        match found.last() {
+            Some(last) if found.len() as i64 >= limit => EventPage {
+                up_to: id(last),
+                made: 0,
+                more: true,
+            },
+            _ => EventPage {
+                up_to: upto,
+                made: 0,
+                more: false,
+            },
+        }
     }
 }
 
 /// Hand-over tasks for class changes recorded after history id `after`
 /// (at most `limit`), with the customer's strategy tasks re-planned for the
-/// new class. Returns how far it got and the tasks made.
+/// new class.
 pub async fn class_change_tasks(
     store: &Store,
     after: i64,
     limit: i64,
-) -> Result<(i64, u64), ApiError> {
+) -> Result<EventPage, ApiError> {
     let upto = store.last_event_id(EventTable::ClassHistory).await?;
     let changes = store.class_changes_after(after, upto, limit).await?;
-    let last = cursor_after(&changes, |c| c.id, limit, upto);
+    let mut page = EventPage::after(&changes, |c| c.id, limit, upto);
     if changes.is_empty() {
-        return Ok((last, 0));
+        return Ok(page);
     }
     let book = StrategyBook::load(store).await?;
     let staffing = Staffing::load(store).await?;
@@ -391,15 +410,18 @@ pub async fn class_change_tasks(
     let today = store.today();
     let mut tasks = Vec::new();
     let mut replan = Vec::new();
+    let mut first = Vec::new();
     for c in &changes {
         let Some(to) = book.get(&c.scheme_key, &c.to_class) else {
             continue;
         };
-        replan.push((c.customer_id, c.scheme_key.clone(), to.class_name.clone()));
-        // A first classification (a new customer) plans work, with nobody to hand over from.
+        // A first classification (a new customer) plans work, with nobody
+        // to hand over from and no other class's tasks to cancel.
         if c.from_class.is_none() {
+            first.push(c.customer_id);
             continue;
         }
+        replan.push((c.customer_id, c.scheme_key.clone(), to.class_name.clone()));
         let from = c
             .from_class
             .as_deref()
@@ -451,26 +473,24 @@ pub async fn class_change_tasks(
     }
     // Many at once (a bulk load, the nightly run): the daily plan of the
     // quarter (`strategy_tasks`) makes their tasks, in one pass.
-    if replan.len() <= REPLAN_ONE_BY_ONE {
-        for (customer_id, _, _) in &replan {
-            generate(store, &period, tomorrow, Some(*customer_id)).await?;
+    if replan.len() + first.len() <= REPLAN_ONE_BY_ONE {
+        let customers = replan.iter().map(|(c, _, _)| *c).chain(first);
+        for customer_id in customers {
+            generate(store, &period, tomorrow, Some(customer_id)).await?;
         }
     }
-    Ok((last, made))
+    page.made = made;
+    Ok(page)
 }
 
 /// Service tasks for complaints recorded after interaction `after`: due
 /// within the SLA of the customer's class, counted in working hours.
-pub async fn complaint_tasks(
-    store: &Store,
-    after: i64,
-    limit: i64,
-) -> Result<(i64, u64), ApiError> {
+pub async fn complaint_tasks(store: &Store, after: i64, limit: i64) -> Result<EventPage, ApiError> {
     let upto = store.last_event_id(EventTable::Interactions).await?;
     let complaints = store.complaints_after(after, upto, limit).await?;
-    let last = cursor_after(&complaints, |c| c.id, limit, upto);
+    let mut page = EventPage::after(&complaints, |c| c.id, limit, upto);
     if complaints.is_empty() {
-        return Ok((last, 0));
+        return Ok(page);
     }
     let book = StrategyBook::load(store).await?;
     let staffing = Staffing::load(store).await?;
@@ -520,7 +540,8 @@ pub async fn complaint_tasks(
             created_by: None,
         });
     }
-    Ok((last, store.add_tasks(&tasks).await?))
+    page.made = store.add_tasks(&tasks).await?;
+    Ok(page)
 }
 
 /// Reactivation tasks for active customers without an order for

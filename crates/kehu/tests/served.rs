@@ -5,6 +5,10 @@
 //! segment answered by the restarted server equals the same query in SQL
 //! — then again after more writes, which it follows from the change feed.
 //!
+//! A restarted server ranks everyone for the percentile schemes although
+//! the day's classification is done: a new order moves its customer in
+//! `value_percentile` at once.
+//!
 //! No secrets in the log: the server logging at `debug` while people sign
 //! in (right and wrong), change a password, use tokens and cookies, and
 //! write and search personal data; none of it appears in what it printed.
@@ -52,6 +56,23 @@ fn kehu(url: &str, args: &[&str], stdin: Option<&str>) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Demo data (`customers`, `seed`) and an administrator `name`: its bearer token.
+fn demo_with_admin(url: &str, customers: &str, seed: &str, name: &str) -> String {
+    kehu(
+        url,
+        &["demo", "--customers", customers, "--seed", seed],
+        None,
+    );
+    kehu(
+        url,
+        &["user", "add", name, "--role", "admin", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    kehu(url, &["token", "create", name], None)
+        .trim()
+        .to_string()
 }
 
 fn free_port() -> u16 {
@@ -223,31 +244,13 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     segments_equal_sql_after_a_killed_server,
-    no_secrets_in_the_log
+    no_secrets_in_the_log,
+    a_restarted_server_ranks_for_percentile_schemes
 );
 
 async fn segments_equal_sql_after_a_killed_server(backend: Backend) {
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
-    kehu(
-        &db.url,
-        &["demo", "--customers", "120", "--seed", "5"],
-        None,
-    );
-    kehu(
-        &db.url,
-        &[
-            "user",
-            "add",
-            "crasher",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(PASSWORD),
-    );
-    let token = kehu(&db.url, &["token", "create", "crasher"], None)
-        .trim()
-        .to_string();
+    let token = demo_with_admin(&db.url, "120", "5", "crasher");
     let client = reqwest::Client::new();
     let max = store.max_customer_id().await.expect("max id");
     let customers: Vec<i64> = (1..=max).step_by(3).collect();
@@ -459,5 +462,77 @@ async fn no_secrets_in_the_log(backend: Backend) {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    db.cleanup(store).await;
+}
+
+/// A customer's stored class in one scheme.
+async fn class_of(store: &Store, customer_id: i64, scheme: &str) -> Option<String> {
+    use kehu_store::db::{Arg, Exec, RowGet};
+    store
+        .db
+        .clone()
+        .fetch_optional(
+            "SELECT class FROM customer_classes WHERE customer_id = $1 AND scheme_key = $2",
+            vec![Arg::from(customer_id), Arg::from(scheme.to_string())],
+            |r: &dyn RowGet| r.text("class"),
+        )
+        .await
+        .expect("class")
+}
+
+async fn a_restarted_server_ranks_for_percentile_schemes(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let token = demo_with_admin(&db.url, "200", "3", "ranker");
+    let today = store.today();
+    // The first server does the day's classification, then stops.
+    let (mut first, _) = serve(&db.url).await;
+    for _ in 0..600 {
+        if store.job_done_for("classify").await.expect("job") >= Some(today) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store.job_done_for("classify").await.expect("job") >= Some(today));
+    first.kill().expect("stop");
+    let _ = first.wait();
+    let max = store.max_customer_id().await.expect("max id");
+    let mut low = None;
+    for id in 1..=max {
+        if class_of(&store, id, "value_percentile").await.as_deref() == Some("低价值") {
+            low = Some(id);
+            break;
+        }
+    }
+    let low = low.expect("a demo customer of low value");
+
+    // Started again: the classification stays done for today, yet it ranks.
+    let log = kehu_store::testing::TempDir::new("kehu-ranks");
+    let log = log.0.join("serve.log");
+    let (mut second, base) = serve_logging(&db.url, Some(&log)).await;
+    let mut ranked = false;
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("ranked customers for the percentile schemes") {
+            ranked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ranked, "the restarted server ranked everyone");
+    // An order worth more than anyone's year: into the top 10 %.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/customers/{low}/orders"))
+        .bearer_auth(&token)
+        .json(&json!({"ordered_on": today.to_string(), "amount_fen": 100_000_000_000_i64}))
+        .send()
+        .await
+        .expect("POST order");
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        class_of(&store, low, "value_percentile").await.as_deref(),
+        Some("高价值")
+    );
+    second.kill().expect("stop");
+    let _ = second.wait();
     db.cleanup(store).await;
 }
