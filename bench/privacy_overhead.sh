@@ -22,6 +22,8 @@
 # list, ROUNDS=4 takes four turns each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
+sql() { db_sql "$@"; }
 OLD=${1:?old kehu binary}
 NEW=${2:?new kehu binary}
 DB=${3:?SQLite database file or PostgreSQL URL}
@@ -41,7 +43,6 @@ case "$DB" in
     export KEHU_KEY_FILE="/tmp/${DB##*/}.key"
     # A URL's server, with the maintenance database: to create and copy databases.
     ADMIN_URL="${DB%/*}/postgres"
-    sql() { psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
     exists() { [ "$(sql "$ADMIN_URL" "SELECT 1 FROM pg_database WHERE datname = '${1##*/}'")" = 1 ]; }
     ;;
   *)
@@ -49,7 +50,6 @@ case "$DB" in
     OLD_URL="sqlite://$DB"
     NEW_URL="sqlite://${DB%.db}-new.db"
     export KEHU_KEY_FILE="${DB%.db}.key"
-    sql() { python3 -c 'import sqlite3,sys; con=sqlite3.connect(sys.argv[1].removeprefix("sqlite://")); [print(*r, sep="|") for r in con.execute(sys.argv[2])]; con.commit()' "$1" "$2"; }
     exists() { [ -f "${1#sqlite://}" ]; }
     ;;
 esac
@@ -61,30 +61,9 @@ if ! exists "$OLD_URL"; then
     if [ -n "$PG" ]; then sql "$ADMIN_URL" "DROP DATABASE ${NEW_URL##*/}"; else rm -f "${NEW_URL#sqlite://}"; fi
   fi
 fi
-# The servers' scheduler is kept quiet: every job is marked done for the
-# next hour in its own table (job_runs), event jobs' cursors at the end.
-quiet_jobs() { # URL
-  local url=$1 later today max
-  later=$(date -u -d '+1 hour' +%FT%T+00:00)
-  today=$(TZ=Asia/Shanghai date +%F)
-  for job in rollups predictions classify tag_rules anomalies strategy_tasks class_change_tasks \
-             complaint_tasks dormant_tasks reminders deliveries reports backup retention sessions; do
-    case $job in
-      class_change_tasks) max=$(sql "$url" "SELECT COALESCE(MAX(id), 0) FROM class_history") ;;
-      complaint_tasks) max=$(sql "$url" "SELECT COALESCE(MAX(id), 0) FROM interactions") ;;
-      *) max=0 ;;
-    esac
-    local greatest=MAX
-    [ -z "$PG" ] || greatest=GREATEST
-    sql "$url" "INSERT INTO job_runs (job, done_for, finished_at, cursor_id) VALUES ('$job', '$today', '$later', $max)
-      ON CONFLICT(job) DO UPDATE SET done_for = excluded.done_for, finished_at = excluded.finished_at,
-      cursor_id = $greatest(job_runs.cursor_id, excluded.cursor_id), lease_owner = NULL, lease_until = NULL" >/dev/null
-  done
-  [ -n "$PG" ] || sql "$url" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
-}
 prepare() { # BIN URL → a bearer token
   local bin=$1 url=$2
-  quiet_jobs "$url"
+  quiet_jobs "$url" # bench/lib.sh
   "$bin" --db "$url" user add bench --role admin --password-stdin <<<"loadtest-password-123" >/dev/null 2>&1 || true
   "$bin" --db "$url" token create bench
 }
