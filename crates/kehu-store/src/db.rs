@@ -451,72 +451,6 @@ impl Tx {
     }
 }
 
-/// How often the background checkpoint looks at the write-ahead log.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// SQLite's own checkpoint runs inside the commit that takes the
-/// write-ahead log past its threshold: that one request copies a thousand
-/// pages back into the database file and syncs it. The pool's connections
-/// never checkpoint; a connection of its own does, every
-/// [`CHECKPOINT_EVERY`], without waiting for readers or writers (PASSIVE),
-/// until the pool is closed. Frames a reader still needs are copied on a
-/// later round.
-async fn checkpoint_in_background(
-    opts: SqliteConnectOptions,
-    pool: SqlitePool,
-) -> Result<(), StoreError> {
-    use sqlx::ConnectOptions;
-    let mut conn = opts.connect().await?;
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !pool.is_closed() {
-            every.tick().await;
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&mut conn)
-                .await
-            {
-                tracing::debug!(error = %e, "background checkpoint");
-            }
-        }
-    });
-    Ok(())
-}
-
-/// How long a statement waits for another connection's lock before it
-/// fails with "database is locked".
-const LOCK_WAIT: Duration = Duration::from_secs(10);
-
-/// SQLite's own busy handler (`busy_timeout`) sleeps 1, 2, 5, 10… ms
-/// between tries: a write that meets another one (the audit writer's, say)
-/// waited 8 or 18 ms for a lock held a fraction of a millisecond — the tail
-/// of every small write's latency. This one tries again after 50 µs, a
-/// little longer each time (at most 2 ms), for [`LOCK_WAIT`] in all.
-fn wait_for_locks_briefly(handle: std::ptr::NonNull<rusqlite::ffi::sqlite3>) {
-    extern "C" fn wait(_: *mut std::ffi::c_void, tries: std::ffi::c_int) -> std::ffi::c_int {
-        const FIRST_US: u64 = 50;
-        const MAX_US: u64 = 2_000;
-        let tries = u64::try_from(tries).unwrap_or(0);
-        // Waited so far: a ramp of FIRST_US steps up to MAX_US, then MAX_US each.
-        let ramp = MAX_US / FIRST_US;
-        let waited_us = if tries <= ramp {
-            FIRST_US * tries * (tries + 1) / 2
-        } else {
-            FIRST_US * ramp * (ramp + 1) / 2 + (tries - ramp) * MAX_US
-        };
-        if waited_us >= LOCK_WAIT.as_micros() as u64 {
-            return 0; // give up: SQLITE_BUSY
-        }
-        std::thread::sleep(Duration::from_micros((FIRST_US * (tries + 1)).min(MAX_US)));
-        1
-    }
-    // SAFETY: the handle is a live connection, locked by the caller for the
-    // call; the handler keeps no state (no user data pointer).
-    unsafe {
-        rusqlite::ffi::sqlite3_busy_handler(handle.as_ptr(), Some(wait), std::ptr::null_mut());
-    }
-}
-
 impl Db {
     /// Connects by URL: `sqlite://PATH` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
@@ -528,9 +462,7 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("cache_size", "-65536")
-                .pragma("temp_store", "memory")
-                // Checkpoints run in the background (`checkpoint_in_background`).
-                .pragma("wal_autocheckpoint", "0");
+                .pragma("temp_store", "memory");
             if let Some(path) = url
                 .strip_prefix("sqlite://")
                 .map(|p| p.split('?').next().unwrap_or(p))
@@ -551,16 +483,8 @@ impl Db {
             let pool = SqlitePoolOptions::new()
                 .max_connections(cores + 2)
                 .min_connections(1)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        let mut handle = conn.lock_handle().await?;
-                        wait_for_locks_briefly(handle.as_raw_handle());
-                        Ok(())
-                    })
-                })
-                .connect_with(opts.clone())
+                .connect_with(opts)
                 .await?;
-            checkpoint_in_background(opts, pool.clone()).await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
