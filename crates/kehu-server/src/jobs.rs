@@ -257,16 +257,13 @@ pub fn spawn(state: AppState) {
 /// (by this process before, or by another), yet a customer re-evaluated
 /// after a new order must still be ranked in those schemes.
 async fn rank_for_today(classifier: &Classifier) {
-    let today = classifier.store().today();
-    if classifier.has_populations_for(today) {
-        return;
-    }
     let started = std::time::Instant::now();
-    match classifier.warm_populations(today).await {
-        Ok(()) => tracing::info!(
+    match classifier.rank_today().await {
+        Ok(true) => tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             "ranked customers for the percentile schemes"
         ),
+        Ok(false) => {}
         Err(e) => tracing::warn!(error = ?e, "ranking customers failed; will retry"),
     }
 }
@@ -443,9 +440,7 @@ async fn classify_daily(classifier: &Classifier) -> Result<Value, ApiError> {
     let store = classifier.store();
     let today = store.today();
     if store.job_done_for(CLASSIFY_JOB).await? >= Some(today) {
-        if !classifier.has_populations_for(today) {
-            classifier.warm_populations(today).await?;
-        }
+        classifier.rank_today().await?;
         return Ok(json!({"skipped": "done today"}));
     }
     let r = classifier

@@ -375,17 +375,11 @@ impl EventPage {
     /// `upto`: up to the last one read when the page was full, else `upto`
     /// (events the query skipped need no second look).
     fn after<T>(found: &[T], id: impl Fn(&T) -> i64, limit: i64, upto: i64) -> EventPage {
-        match found.last() {
-            Some(last) if found.len() as i64 >= limit => EventPage {
-                up_to: id(last),
-                made: 0,
-                more: true,
-            },
-            _ => EventPage {
-                up_to: upto,
-                made: 0,
-                more: false,
-            },
+        let full = found.len() as i64 >= limit;
+        EventPage {
+            up_to: found.last().filter(|_| full).map_or(upto, id),
+            made: 0,
+            more: full,
         }
     }
 }

@@ -467,17 +467,29 @@ async fn no_secrets_in_the_log(backend: Backend) {
 
 /// A customer's stored class in one scheme.
 async fn class_of(store: &Store, customer_id: i64, scheme: &str) -> Option<String> {
-    use kehu_store::db::{Arg, Exec, RowGet};
+    first_of(
+        store,
+        "SELECT class AS v FROM customer_classes WHERE customer_id = $1 AND scheme_key = $2",
+        vec![customer_id.into(), scheme.to_string().into()],
+        |r| r.text("v"),
+    )
+    .await
+}
+
+/// The first row of a query, if any.
+async fn first_of<T: Send>(
+    store: &Store,
+    sql: &str,
+    args: Vec<kehu_store::db::Arg>,
+    decode: impl kehu_store::db::Decode<T>,
+) -> Option<T> {
+    use kehu_store::db::Exec;
     store
         .db
         .clone()
-        .fetch_optional(
-            "SELECT class FROM customer_classes WHERE customer_id = $1 AND scheme_key = $2",
-            vec![Arg::from(customer_id), Arg::from(scheme.to_string())],
-            |r: &dyn RowGet| r.text("class"),
-        )
+        .fetch_optional(sql, args, decode)
         .await
-        .expect("class")
+        .expect("query")
 }
 
 async fn a_restarted_server_ranks_for_percentile_schemes(backend: Backend) {
@@ -495,19 +507,19 @@ async fn a_restarted_server_ranks_for_percentile_schemes(backend: Backend) {
     assert!(store.job_done_for("classify").await.expect("job") >= Some(today));
     first.kill().expect("stop");
     let _ = first.wait();
-    let max = store.max_customer_id().await.expect("max id");
-    let mut low = None;
-    for id in 1..=max {
-        if class_of(&store, id, "value_percentile").await.as_deref() == Some("低价值") {
-            low = Some(id);
-            break;
-        }
-    }
-    let low = low.expect("a demo customer of low value");
+    let low = first_of(
+        &store,
+        "SELECT customer_id AS v FROM customer_classes \
+         WHERE scheme_key = 'value_percentile' AND class = '低价值' ORDER BY customer_id",
+        vec![],
+        |r| r.int("v"),
+    )
+    .await
+    .expect("a demo customer of low value");
 
     // Started again: the classification stays done for today, yet it ranks.
-    let log = kehu_store::testing::TempDir::new("kehu-ranks");
-    let log = log.0.join("serve.log");
+    let dir = kehu_store::testing::TempDir::new("kehu-ranks");
+    let log = dir.0.join("serve.log");
     let (mut second, base) = serve_logging(&db.url, Some(&log)).await;
     let mut ranked = false;
     for _ in 0..600 {

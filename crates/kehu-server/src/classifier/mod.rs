@@ -602,14 +602,19 @@ impl Classifier {
         Ok(result)
     }
 
-    /// Ranks every customer for the published percentile schemes as of a day
-    /// and keeps the result for single re-evaluations.
-    pub async fn warm_populations(&self, as_of: NaiveDate) -> Result<(), ApiError> {
+    /// Ranks every customer for the published percentile schemes as of
+    /// today and keeps the result for single re-evaluations, unless that is
+    /// done already; true when it ranked now.
+    pub async fn rank_today(&self) -> Result<bool, ApiError> {
+        let today = self.store.today();
+        if self.has_populations_for(today) {
+            return Ok(false);
+        }
         let set = self.published().await?;
         let every = vec![true; set.schemes.len()];
-        let populations = self.ranked_populations(&set, &every, as_of).await?;
-        self.remember_populations(&set, as_of, populations);
-        Ok(())
+        let populations = self.ranked_populations(&set, &every, today).await?;
+        self.remember_populations(&set, today, populations);
+        Ok(true)
     }
 
     /// The percentile populations of the `wanted` schemes of `set` as of a
@@ -721,7 +726,6 @@ impl Classifier {
         scheme_key: &str,
         by: i64,
     ) -> Result<Vec<ClassChange>, ApiError> {
-        let today = self.store.today();
         let active = self.store.overrides_of(customer_id).await?;
         if !active
             .iter()
@@ -729,10 +733,8 @@ impl Classifier {
         {
             return Err(ApiError::NotFound);
         }
-        if !self.has_populations_for(today) {
-            // The rules decide again, percentile schemes included.
-            self.warm_populations(today).await?;
-        }
+        // The rules decide again, percentile schemes included.
+        self.rank_today().await?;
         let edit = OverrideEdit::Lift {
             customer_id,
             scheme_key: scheme_key.to_string(),
@@ -892,9 +894,7 @@ impl Classifier {
     ) -> Result<Arc<PopulationsByScheme>, ApiError> {
         let today = self.store.today();
         if as_of == today {
-            if !self.has_populations_for(today) {
-                self.warm_populations(today).await?;
-            }
+            self.rank_today().await?;
             if let Some((day, p)) = self.read_cache().populations.clone() {
                 if day == today {
                     return Ok(p);
