@@ -229,6 +229,18 @@ pub async fn generate(
     from: NaiveDate,
     only: Option<i64>,
 ) -> Result<Generation, ApiError> {
+    generate_in_batches(store, period, from, only, GENERATION_BATCH).await
+}
+
+/// [`generate`] with `batch` tasks per transaction (tests use small ones
+/// to store many batches at once).
+pub async fn generate_in_batches(
+    store: &Store,
+    period: &Period,
+    from: NaiveDate,
+    only: Option<i64>,
+    batch: usize,
+) -> Result<Generation, ApiError> {
     let book = StrategyBook::load(store).await?;
     let staffing = Staffing::load(store).await?;
     let calendar = WorkCalendar::new(&store.calendar_days().await?);
@@ -236,7 +248,7 @@ pub async fn generate(
         period: period.label(),
         ..Generation::default()
     };
-    let mut pending = Pending::default();
+    let mut pending = Pending::for_store(store);
     for scheme in book.schemes() {
         // Per class of the scheme: its strategy, each cadence item's schedule and group.
         let mut plans: HashMap<&str, ClassPlan> = HashMap::new();
@@ -295,7 +307,7 @@ pub async fn generate(
                         plan.item.action.key()
                     );
                     pending.push(*group, (*customer_id, assignee, due_on(day), key));
-                    if pending.len >= GENERATION_BATCH {
+                    if pending.len >= batch {
                         out.created += pending.flush(store).await?;
                     }
                 }
@@ -313,7 +325,7 @@ pub async fn generate(
         classes.sort_by(|a, b| a.class_name.cmp(&b.class_name));
         out.per_class.extend(classes);
     }
-    out.created += pending.flush(store).await?;
+    out.created += pending.finish(store).await?;
     out.storing_ms = pending.storing_ms;
     Ok(out)
 }
@@ -326,15 +338,36 @@ fn elapsed_ms(since: std::time::Instant) -> u64 {
 /// of its task group in [`Pending`].
 type ClassPlan<'a> = (&'a Strategy, Vec<(Schedule, usize)>);
 
-/// Strategy tasks waiting to be stored, by group (index into `groups`).
+/// Strategy tasks waiting to be stored, by group (index into `groups`),
+/// and the batches being stored.
 #[derive(Default)]
 struct Pending {
     groups: Vec<(TaskGroup, Vec<GroupRow>)>,
     len: usize,
+    /// Batches stored at once, each in its own transaction on its own
+    /// connection (1: one after the other).
+    parallel: usize,
+    storing: tokio::task::JoinSet<Result<u64, kehu_store::StoreError>>,
+    /// Time the planner waited for the database.
     storing_ms: u64,
 }
 
+/// Batches a PostgreSQL server stores at once while generating: two
+/// writers halved the time on a two-core host (each batch is its own
+/// transaction already, so nothing else changes). SQLite has one writer.
+const POSTGRES_PARALLEL_BATCHES: usize = 2;
+
 impl Pending {
+    fn for_store(store: &Store) -> Pending {
+        Pending {
+            parallel: match store.backend() {
+                kehu_store::Backend::Postgres => POSTGRES_PARALLEL_BATCHES,
+                kehu_store::Backend::Sqlite => 1,
+            },
+            ..Pending::default()
+        }
+    }
+
     fn add_group(&mut self, group: TaskGroup) -> usize {
         self.groups.push((group, Vec::new()));
         self.groups.len() - 1
@@ -345,19 +378,53 @@ impl Pending {
         self.len += 1;
     }
 
-    /// Stores what is pending in one transaction (groups stay registered).
+    /// Hands what is pending to a transaction of its own (groups stay
+    /// registered), first waiting while `parallel` batches are being
+    /// stored; returns the tasks made by the batches that finished.
     async fn flush(&mut self, store: &Store) -> Result<u64, ApiError> {
         if self.len == 0 {
             return Ok(0);
         }
-        let started = std::time::Instant::now();
-        let n = store.add_task_groups(&self.groups).await?;
-        for (_, rows) in &mut self.groups {
-            rows.clear();
+        let mut made = 0;
+        while self.storing.len() >= self.parallel {
+            made += self.wait_one().await?;
         }
+        let batch: Vec<(TaskGroup, Vec<GroupRow>)> = self
+            .groups
+            .iter_mut()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(group, rows)| (group.clone(), std::mem::take(rows)))
+            .collect();
         self.len = 0;
+        let store = store.clone();
+        self.storing
+            .spawn(async move { store.add_task_groups(&batch).await });
+        if self.parallel == 1 {
+            made += self.wait_one().await?;
+        }
+        Ok(made)
+    }
+
+    /// Stores what is pending and waits for every batch; returns the tasks
+    /// made by the batches that finished.
+    async fn finish(&mut self, store: &Store) -> Result<u64, ApiError> {
+        let mut made = self.flush(store).await?;
+        while !self.storing.is_empty() {
+            made += self.wait_one().await?;
+        }
+        Ok(made)
+    }
+
+    async fn wait_one(&mut self) -> Result<u64, ApiError> {
+        let started = std::time::Instant::now();
+        let joined = self.storing.join_next().await;
         self.storing_ms += elapsed_ms(started);
-        Ok(n)
+        match joined {
+            None => Ok(0),
+            Some(Ok(stored)) => Ok(stored?),
+            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Some(Err(e)) => Err(ApiError::Internal(format!("storing tasks: {e}"))),
+        }
     }
 }
 

@@ -243,6 +243,14 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0027_name_sounds.sql"),
         data: DataStep::NameSounds,
     },
+    Migration {
+        version: 28,
+        name: "task_keys",
+        // PostgreSQL only (see its file).
+        sqlite: "",
+        postgres: include_str!("../migrations/postgres/0028_task_keys.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

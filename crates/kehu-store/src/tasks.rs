@@ -217,7 +217,16 @@ fn decode_task(r: &dyn RowGet) -> Result<Task, sqlx::Error> {
     })
 }
 
-/// Rows per multi-row INSERT of tasks (15 values each).
+/// The clause that skips a task whose source key its customer has: the
+/// keys' unique index differs by backend (migration 28).
+fn skip_made(backend: crate::Backend) -> &'static str {
+    match backend {
+        crate::Backend::Sqlite => "ON CONFLICT (source_key) DO NOTHING",
+        crate::Backend::Postgres => "ON CONFLICT (customer_id, source_key) DO NOTHING",
+    }
+}
+
+/// Rows per multi-row INSERT of tasks (17 values each).
 const TASK_ROWS: usize = 1_000;
 
 /// Inserts tasks, skipping those whose `source_key` exists; returns how
@@ -228,8 +237,9 @@ pub(crate) async fn insert_tasks_in(tx: &mut Tx, tasks: &[NewTask]) -> Result<u6
     for part in tasks.chunks(TASK_ROWS) {
         let sql = format!(
             "INSERT INTO tasks (customer_id, kind, source, source_key, title, detail, owner_id, team, due_at, priority, status, \
-             scheme_key, class_name, interaction_id, sla_hours, created_at, created_by) VALUES {} ON CONFLICT (source_key) DO NOTHING",
-            value_groups(tx.backend(), part.len(), 17)
+             scheme_key, class_name, interaction_id, sla_hours, created_at, created_by) VALUES {} {}",
+            value_groups(tx.backend(), part.len(), 17),
+            skip_made(tx.backend())
         );
         let a: Vec<Arg> = part
             .iter()
@@ -294,7 +304,7 @@ pub(crate) async fn insert_group_in(
             "INSERT INTO tasks (customer_id, kind, source, source_key, title, detail, owner_id, team, due_at, priority, status, \
              scheme_key, class_name, created_at) \
              SELECT (j->>0)::bigint, $1, 'strategy', j->>3, $2, $3, (j->>1)::bigint, c.team, (j->>2)::timestamptz, $4, 'open', $5, $6, $7 \
-             FROM jsonb_array_elements($8) j JOIN customers c ON c.id = (j->>0)::bigint ON CONFLICT (source_key) DO NOTHING"
+             FROM jsonb_array_elements($8) j JOIN customers c ON c.id = (j->>0)::bigint ON CONFLICT (customer_id, source_key) DO NOTHING"
         }
     };
     let now = Utc::now();

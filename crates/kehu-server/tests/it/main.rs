@@ -31,4 +31,5 @@ mod browser;
 mod mail_tls;
 mod resident;
 mod snapshots_api;
+mod task_batches;
 mod ui_forms;
