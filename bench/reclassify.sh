@@ -19,7 +19,7 @@ source bench/lib.sh
 DB=${1:?database URL}
 DURATION=${DURATION:-20}
 PORT=${PORT:-18632}
-BIN=target/release/kehu
+BIN=${KEHU:-target/release/kehu}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 [ -x "$BIN" ] || cargo build --release -p kehu
@@ -30,9 +30,9 @@ quiet_jobs "$DB" classify
 "$BIN" --db "$DB" user add bench --role admin --password-stdin <<<"loadtest-password-123" >/dev/null 2>&1 || true
 TOKEN=$("$BIN" --db "$DB" token create bench)
 LOG=$(mktemp)
-KEHU_LOG=info KEHU_RATE_LIMIT=off "$BIN" --db "$DB" serve --addr "127.0.0.1:$PORT" 2>"$LOG" &
+KEHU_LOG=${KEHU_LOG:-info} KEHU_RATE_LIMIT=off "$BIN" --db "$DB" serve --addr "127.0.0.1:$PORT" 2>"$LOG" &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
+trap 'kill $SERVER 2>/dev/null || true; if [ -n "${KEEP_LOG:-}" ]; then cp "$LOG" "$KEEP_LOG"; fi; rm -f "$LOG"' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 echo "waiting for the server to rank customers for the percentile schemes and load the segment index…"
 START=$(date +%s)

@@ -298,13 +298,19 @@ impl Application {
                 }
             });
         }
+        let store = self.state.store.clone();
         let app = router(self.state);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        // Connections closed in order: the last one folds the log into the
+        // database file (SQLite), rather than leaving it to the next open;
+        // a job still holding one is not waited for long.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), store.db.close()).await;
+        served
     }
 }
 

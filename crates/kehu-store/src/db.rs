@@ -24,13 +24,41 @@ pub enum Backend {
 /// A connection pool on either backend. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, WriteGate),
     Postgres(PgPool),
+}
+
+/// One SQLite writer at a time in this process: a transaction waits for
+/// its turn here, woken the moment the writer before it ends, instead of
+/// in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries
+/// (the tail of a request's latency when it met the audit writer).
+/// Other processes (the CLI beside a server) still meet the busy handler.
+#[derive(Clone, Debug, Default)]
+pub struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
+
+/// A turn to write on SQLite, held until the transaction ends.
+pub type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
+/// How long a transaction waits for its turn: SQLite's busy timeout.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+impl WriteGate {
+    async fn turn(&self) -> Result<WriteTurn, StoreError> {
+        tokio::time::timeout(WRITE_WAIT, self.0.clone().lock_owned())
+            .await
+            .map_err(|_| {
+                StoreError::Config(format!(
+                    "database is busy: no turn to write within {} s",
+                    WRITE_WAIT.as_secs()
+                ))
+            })
+    }
 }
 
 /// An open transaction on either backend. Dropped without `commit` = rolled back.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// The transaction and this process's turn to write (see [`WriteGate`]).
+    Sqlite(Transaction<'static, Sqlite>, WriteTurn),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -326,13 +354,13 @@ fn decode_all<R: RowGet, T>(rows: Vec<R>, decode: impl Decode<T>) -> Result<Vec<
 impl Exec for Db {
     fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
+            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
                 .execute(&*p)
                 .await?
                 .rows_affected(),
@@ -349,7 +377,7 @@ impl Exec for Db {
         decode: impl Decode<T>,
     ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => decode_all(
+            Db::Sqlite(p, _) => decode_all(
                 bind_args!(sqlx::query(sql), args).fetch_all(&*p).await?,
                 decode,
             )?,
@@ -366,7 +394,7 @@ impl Exec for Db {
         decode: impl Decode<T>,
     ) -> Result<Option<T>, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
+            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
                 .fetch_optional(&*p)
                 .await?
                 .map(|r| decode(&r))
@@ -383,13 +411,13 @@ impl Exec for Db {
 impl Exec for Tx {
     fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Sqlite(..) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(match self {
-            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
+            Tx::Sqlite(t, _) => bind_args!(sqlx::query(sql), args)
                 .execute(&mut **t)
                 .await?
                 .rows_affected(),
@@ -406,7 +434,7 @@ impl Exec for Tx {
         decode: impl Decode<T>,
     ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
-            Tx::Sqlite(t) => decode_all(
+            Tx::Sqlite(t, _) => decode_all(
                 bind_args!(sqlx::query(sql), args)
                     .fetch_all(&mut **t)
                     .await?,
@@ -427,7 +455,7 @@ impl Exec for Tx {
         decode: impl Decode<T>,
     ) -> Result<Option<T>, StoreError> {
         Ok(match self {
-            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
+            Tx::Sqlite(t, _) => bind_args!(sqlx::query(sql), args)
                 .fetch_optional(&mut **t)
                 .await?
                 .map(|r| decode(&r))
@@ -444,7 +472,7 @@ impl Exec for Tx {
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -485,7 +513,7 @@ impl Db {
                 .min_connections(1)
                 .connect_with(opts)
                 .await?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(pool, WriteGate::default()))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -508,7 +536,10 @@ impl Db {
     /// commits after nearly every request. Every transaction here writes.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p, gate) => {
+                let turn = gate.turn().await?;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -520,7 +551,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, _) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -528,7 +559,7 @@ impl Db {
     /// Runs a multi-statement script (migrations) outside the argument machinery.
     pub(crate) async fn run_script(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
         match tx {
-            Tx::Sqlite(t) => {
+            Tx::Sqlite(t, _) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
             }
             Tx::Postgres(t) => {
@@ -540,7 +571,7 @@ impl Db {
 
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match self {
-            Db::Sqlite(p) => Some(p),
+            Db::Sqlite(p, _) => Some(p),
             Db::Postgres(_) => None,
         }
     }
@@ -548,7 +579,7 @@ impl Db {
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match self {
             Db::Postgres(p) => Some(p),
-            Db::Sqlite(_) => None,
+            Db::Sqlite(..) => None,
         }
     }
 }
