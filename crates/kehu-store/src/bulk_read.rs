@@ -50,7 +50,7 @@ impl Db {
         D: Decode<T> + 'static,
     {
         let path = match self {
-            Db::Sqlite(pool, _) => file_of(pool),
+            Db::Sqlite(pool) => file_of(pool),
             Db::Postgres(_) => None,
         };
         let Some(path) = path else {

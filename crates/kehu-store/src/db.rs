@@ -24,41 +24,13 @@ pub enum Backend {
 /// A connection pool on either backend. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool, WriteGate),
+    Sqlite(SqlitePool),
     Postgres(PgPool),
-}
-
-/// One SQLite writer at a time in this process: a transaction waits for
-/// its turn here, woken the moment the writer before it ends, instead of
-/// in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries
-/// (the tail of a request's latency when it met the audit writer).
-/// Other processes (the CLI beside a server) still meet the busy handler.
-#[derive(Clone, Debug, Default)]
-pub struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
-
-/// A turn to write on SQLite, held until the transaction ends.
-pub type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
-
-/// How long a transaction waits for its turn: SQLite's busy timeout.
-const WRITE_WAIT: Duration = Duration::from_secs(10);
-
-impl WriteGate {
-    async fn turn(&self) -> Result<WriteTurn, StoreError> {
-        tokio::time::timeout(WRITE_WAIT, self.0.clone().lock_owned())
-            .await
-            .map_err(|_| {
-                StoreError::Config(format!(
-                    "database is busy: no turn to write within {} s",
-                    WRITE_WAIT.as_secs()
-                ))
-            })
-    }
 }
 
 /// An open transaction on either backend. Dropped without `commit` = rolled back.
 pub enum Tx {
-    /// The transaction and this process's turn to write (see [`WriteGate`]).
-    Sqlite(Transaction<'static, Sqlite>, WriteTurn),
+    Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -354,13 +326,13 @@ fn decode_all<R: RowGet, T>(rows: Vec<R>, decode: impl Decode<T>) -> Result<Vec<
 impl Exec for Db {
     fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(..) => Backend::Sqlite,
+            Db::Sqlite(_) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
+            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
                 .execute(&*p)
                 .await?
                 .rows_affected(),
@@ -377,7 +349,7 @@ impl Exec for Db {
         decode: impl Decode<T>,
     ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _) => decode_all(
+            Db::Sqlite(p) => decode_all(
                 bind_args!(sqlx::query(sql), args).fetch_all(&*p).await?,
                 decode,
             )?,
@@ -394,7 +366,7 @@ impl Exec for Db {
         decode: impl Decode<T>,
     ) -> Result<Option<T>, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
+            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
                 .fetch_optional(&*p)
                 .await?
                 .map(|r| decode(&r))
@@ -411,13 +383,13 @@ impl Exec for Db {
 impl Exec for Tx {
     fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(..) => Backend::Sqlite,
+            Tx::Sqlite(_) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(match self {
-            Tx::Sqlite(t, _) => bind_args!(sqlx::query(sql), args)
+            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
                 .execute(&mut **t)
                 .await?
                 .rows_affected(),
@@ -434,7 +406,7 @@ impl Exec for Tx {
         decode: impl Decode<T>,
     ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
-            Tx::Sqlite(t, _) => decode_all(
+            Tx::Sqlite(t) => decode_all(
                 bind_args!(sqlx::query(sql), args)
                     .fetch_all(&mut **t)
                     .await?,
@@ -455,7 +427,7 @@ impl Exec for Tx {
         decode: impl Decode<T>,
     ) -> Result<Option<T>, StoreError> {
         Ok(match self {
-            Tx::Sqlite(t, _) => bind_args!(sqlx::query(sql), args)
+            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
                 .fetch_optional(&mut **t)
                 .await?
                 .map(|r| decode(&r))
@@ -472,7 +444,7 @@ impl Exec for Tx {
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t, _) => t.commit().await?,
+            Tx::Sqlite(t) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -513,7 +485,7 @@ impl Db {
                 .min_connections(1)
                 .connect_with(opts)
                 .await?;
-            Ok(Db::Sqlite(pool, WriteGate::default()))
+            Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -536,10 +508,7 @@ impl Db {
     /// commits after nearly every request. Every transaction here writes.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, gate) => {
-                let turn = gate.turn().await?;
-                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
-            }
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -551,7 +520,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p, _) => p.close().await,
+            Db::Sqlite(p) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -559,7 +528,7 @@ impl Db {
     /// Runs a multi-statement script (migrations) outside the argument machinery.
     pub(crate) async fn run_script(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
         match tx {
-            Tx::Sqlite(t, _) => {
+            Tx::Sqlite(t) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
             }
             Tx::Postgres(t) => {
@@ -571,7 +540,7 @@ impl Db {
 
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match self {
-            Db::Sqlite(p, _) => Some(p),
+            Db::Sqlite(p) => Some(p),
             Db::Postgres(_) => None,
         }
     }
@@ -579,7 +548,7 @@ impl Db {
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match self {
             Db::Postgres(p) => Some(p),
-            Db::Sqlite(..) => None,
+            Db::Sqlite(_) => None,
         }
     }
 }
