@@ -309,7 +309,14 @@ impl Application {
         // Connections closed in order: the last one folds the log into the
         // database file (SQLite), rather than leaving it to the next open;
         // a job still holding one is not waited for long.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), store.db.close()).await;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), store.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "a job still held a database connection at shutdown; stopping without it"
+            );
+        }
         served
     }
 }

@@ -340,7 +340,6 @@ type ClassPlan<'a> = (&'a Strategy, Vec<(Schedule, usize)>);
 
 /// Strategy tasks waiting to be stored, by group (index into `groups`),
 /// and the batches being stored.
-#[derive(Default)]
 struct Pending {
     groups: Vec<(TaskGroup, Vec<GroupRow>)>,
     len: usize,
@@ -360,11 +359,14 @@ const POSTGRES_PARALLEL_BATCHES: usize = 2;
 impl Pending {
     fn for_store(store: &Store) -> Pending {
         Pending {
+            groups: Vec::new(),
+            len: 0,
             parallel: match store.backend() {
                 kehu_store::Backend::Postgres => POSTGRES_PARALLEL_BATCHES,
                 kehu_store::Backend::Sqlite => 1,
             },
-            ..Pending::default()
+            storing: tokio::task::JoinSet::new(),
+            storing_ms: 0,
         }
     }
 

@@ -5,7 +5,8 @@
 -- keys are ASCII and Chinese class names; no locale order is wanted).
 -- PostgreSQL only: SQLite keeps 0017's keys (cheap there, and its
 -- UNIQUE column cannot be dropped without rebuilding the table).
-ALTER TABLE tasks ALTER COLUMN source_key TYPE TEXT COLLATE "C";
-CREATE UNIQUE INDEX tasks_source ON tasks(customer_id, source_key);
+-- The old indexes go first, so that changing the collation rebuilds none.
 ALTER TABLE tasks DROP CONSTRAINT tasks_source_key_key;
 DROP INDEX tasks_customer;
+ALTER TABLE tasks ALTER COLUMN source_key TYPE TEXT COLLATE "C";
+CREATE UNIQUE INDEX tasks_source ON tasks(customer_id, source_key);
