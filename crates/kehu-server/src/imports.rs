@@ -286,7 +286,8 @@ enum Plan {
 enum ContactPlan {
     None,
     Same,
-    Insert(ContactData),
+    /// A new contact, with a warning when it looks like a stored one.
+    Insert(ContactData, Option<Box<RowProblem>>),
     Update(Box<Contact>, ContactData),
 }
 
@@ -294,13 +295,13 @@ impl ContactPlan {
     /// The landline the contact will have (for the region of its customer).
     fn landline(&self) -> Option<&str> {
         match self {
-            ContactPlan::Insert(d) | ContactPlan::Update(_, d) => d.landline.as_deref(),
+            ContactPlan::Insert(d, _) | ContactPlan::Update(_, d) => d.landline.as_deref(),
             ContactPlan::None | ContactPlan::Same => None,
         }
     }
 
     fn changes(&self) -> bool {
-        matches!(self, ContactPlan::Insert(_) | ContactPlan::Update(..))
+        matches!(self, ContactPlan::Insert(..) | ContactPlan::Update(..))
     }
 }
 
@@ -530,7 +531,15 @@ fn tally(
             }
             true
         }
-        Plan::UpdateCustomer { before, data, .. } => {
+        Plan::UpdateCustomer {
+            before,
+            data,
+            contact,
+        } => {
+            if let ContactPlan::Insert(_, Some(p)) = contact {
+                counts.duplicate_suspects += 1;
+                note((**p).clone());
+            }
             counts.updated += 1;
             let missing = data
                 .as_ref()
@@ -541,7 +550,15 @@ fn tally(
             true
         }
         Plan::Contact { plan, .. } => match plan {
-            ContactPlan::Insert(_) => {
+            ContactPlan::Insert(_, suspect) => {
+                if let Some(p) = suspect {
+                    counts.duplicate_suspects += 1;
+                    note((**p).clone());
+                    if skip_suspects {
+                        counts.skipped += 1;
+                        return false;
+                    }
+                }
                 counts.new += 1;
                 true
             }
@@ -614,7 +631,7 @@ async fn write_contact(
     plan: ContactPlan,
 ) -> Result<(), ApiError> {
     match plan {
-        ContactPlan::Insert(d) => {
+        ContactPlan::Insert(d, _) => {
             w.insert_contact(customer_id, &d, true).await?;
         }
         ContactPlan::Update(before, d) => {
@@ -628,20 +645,6 @@ async fn write_contact(
 /// The stored customer as the input a form would send.
 fn input_of(c: &Customer) -> CustomerInput {
     crate::api::dto::CustomerWrite::from(c).into()
-}
-
-fn contact_data_of(c: &Contact) -> ContactData {
-    ContactData {
-        name: c.name.clone(),
-        title: c.title.clone(),
-        decision_role: c.decision_role.clone(),
-        landline: c.landline.clone(),
-        mobile: c.mobile.clone(),
-        email: c.email.clone(),
-        id_number: c.id_number.clone(),
-        is_primary: c.is_primary,
-        notes: c.notes.clone(),
-    }
 }
 
 /// Records a row may update (a second row about the same one is refused).
@@ -1251,9 +1254,10 @@ fn plan_contact(
     let given = input.validate().map_err(invalid)?;
     let same = existing.iter().find(|c| c.name == given.name);
     let Some(before) = same else {
-        return Ok(ContactPlan::Insert(given));
+        let suspect = contact_suspect(cx, row, prefix, &given, existing);
+        return Ok(ContactPlan::Insert(given, suspect.map(Box::new)));
     };
-    let stored = contact_data_of(before);
+    let stored = before.data();
     let mut merged = contact_input_of_data(&stored);
     overlay_contact(&mut merged, &contact_input_of_data(&given));
     // A template row names the primary contact; a contacts file does not change who is primary.
@@ -1265,8 +1269,37 @@ fn plan_contact(
     }
 }
 
+/// A warning when a new contact is likely one of the customer's stored
+/// contacts under another name (the same mobile, e-mail or ID number, or a
+/// name that sounds alike with the same landline). The stored name is
+/// quoted masked, as every personal value in a problem list.
+fn contact_suspect(
+    cx: &Context<'_>,
+    row: &Row,
+    prefix: &str,
+    given: &ContactData,
+    existing: &[Contact],
+) -> Option<RowProblem> {
+    let (pair, like) = crate::contact_duplicates::likely_same(given, existing)?;
+    let name = kehu_core::privacy::mask(kehu_core::privacy::MaskKind::Name, &like.name);
+    let (zh, en) = crate::contact_duplicates::evidence_text(&pair);
+    let reason = Reason::Other {
+        zh: format!("可能与已有联系人 {name} 是同一人（{zh}）"),
+        en: format!("likely the same person as stored contact {name} ({en})"),
+    };
+    let mut p = cx.columns().problem(
+        row.number,
+        &row.cells,
+        &format!("{prefix}name"),
+        &reason,
+        true,
+    );
+    p.code = "duplicate_suspect".into();
+    Some(p)
+}
+
 /// Validated contact values as an input (absent values stay absent).
-fn contact_input_of_data(d: &ContactData) -> ContactInput {
+pub(crate) fn contact_input_of_data(d: &ContactData) -> ContactInput {
     ContactInput {
         name: Some(d.name.clone()),
         title: d.title.clone(),
@@ -1467,6 +1500,7 @@ pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) 
     if let Err(e) = crate::api::tags::apply_rules(state, only).await {
         tracing::warn!(error = ?e, "re-applying tag rules after an import failed");
     }
+    crate::contact_duplicates::refresh(state, customers).await;
 }
 
 /// The hex SHA-256 of a file's bytes (an import's record says which file it was).

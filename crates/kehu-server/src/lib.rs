@@ -11,6 +11,7 @@ pub mod auth;
 pub mod backups;
 pub mod campaigns;
 pub mod classifier;
+pub mod contact_duplicates;
 pub mod crosssell;
 pub mod dashboard;
 pub mod deliveries;

@@ -45,6 +45,8 @@ use utoipa::{Modify, OpenApi};
         tasks::deliveries, tasks::create_webhook, tasks::stop_webhook, tasks::set_email,
         campaigns::list, campaigns::create, campaigns::read, campaigns::touch, campaigns::report, campaigns::customers,
         duplicates::list, duplicates::scan, duplicates::read, duplicates::reject, duplicates::merge, duplicates::read_merge, duplicates::undo,
+        duplicates::contact_pairs, duplicates::contact_pair, duplicates::reject_contact_pair,
+        duplicates::merge_contacts, duplicates::read_contact_merge, duplicates::undo_contact_merge,
     ),
     components(schemas(dto::Problem)),
     modifiers(&Security),

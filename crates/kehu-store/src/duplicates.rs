@@ -697,6 +697,16 @@ impl Store {
             }
             Some(_) => {}
         }
+        // Contacts merged since among those the merge moved: those merges first.
+        let contact_merges = Store::open_contact_merges_in(&mut tx, &merge.moved.contacts).await?;
+        if let Some(first) = contact_merges.first() {
+            return Err(refused(
+                format!("合并后又合并了其中的联系人（联系人合并 #{first}），请先撤销它"),
+                format!(
+                    "contacts it moved were merged since (contact merge #{first}): undo that first"
+                ),
+            ));
+        }
         let rows: AbsorbedRows = {
             let sql = "SELECT absorbed FROM customer_merges WHERE id = $1";
             let v = tx

@@ -11,6 +11,7 @@ mod bulk_read;
 pub mod campaigns;
 pub mod cipher;
 pub mod classes;
+pub mod contact_merges;
 pub mod dashboard;
 pub mod db;
 pub mod deliveries;

@@ -251,6 +251,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0028_task_keys.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 29,
+        name: "contact_merges",
+        sqlite: include_str!("../migrations/sqlite/0029_contact_merges.sql"),
+        postgres: include_str!("../migrations/postgres/0029_contact_merges.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

@@ -98,6 +98,35 @@ pub struct Contact {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Contact {
+    /// Its values as validated contact data.
+    pub fn data(&self) -> kehu_core::contact::ContactData {
+        kehu_core::contact::ContactData {
+            name: self.name.clone(),
+            title: self.title.clone(),
+            decision_role: self.decision_role.clone(),
+            landline: self.landline.clone(),
+            mobile: self.mobile.clone(),
+            email: self.email.clone(),
+            id_number: self.id_number.clone(),
+            is_primary: self.is_primary,
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// What duplicate detection compares of it.
+    pub fn facts(&self) -> kehu_core::dedupe::contact::ContactFacts<'_> {
+        kehu_core::dedupe::contact::ContactFacts {
+            id: self.id,
+            name: &self.name,
+            mobile: self.mobile.as_deref(),
+            landline: self.landline.as_deref(),
+            email: self.email.as_deref(),
+            id_number: self.id_number.as_deref(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     pub id: i64,

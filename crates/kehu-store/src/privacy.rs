@@ -40,6 +40,9 @@ pub struct Erased {
     pub import_files: u64,
     pub import_problems: u64,
     pub anomalies: u64,
+    /// Contact merges whose before-images held the person (both images
+    /// blanked: the two records were one person).
+    pub contact_merges: u64,
 }
 
 /// The kinds of data with a retention period, and their defaults in days.
@@ -359,6 +362,28 @@ impl Store {
                 .await?;
                 erased.import_problems += 1;
             }
+        }
+        let merges = tx
+            .fetch_all(
+                "SELECT id, survivor_before, absorbed FROM contact_merges WHERE survivor_id = $1 OR absorbed_id = $1",
+                args![id],
+                |r: &dyn RowGet| Ok((r.int("id")?, r.json("survivor_before")?, r.json("absorbed")?)),
+            )
+            .await?;
+        for (merge, survivor, absorbed) in merges {
+            let blank = |v: Value| match v {
+                Value::Object(mut b) => {
+                    blank_contact(&mut b, placeholder);
+                    Value::Object(b)
+                }
+                other => other,
+            };
+            tx.execute(
+                "UPDATE contact_merges SET survivor_before = $1, absorbed = $2 WHERE id = $3",
+                args![blank(survivor), blank(absorbed), merge],
+            )
+            .await?;
+            erased.contact_merges += 1;
         }
         let findings = tx
             .fetch_all(

@@ -14,7 +14,7 @@ use kehu_core::interaction::InteractionData;
 use kehu_core::order::OrderData;
 use kehu_core::query::ListQuery;
 
-const CONTACT_COLUMNS: &str = "contacts.id, contacts.customer_id, contacts.name, contacts.title, contacts.decision_role, contacts.landline, \
+pub(crate) const CONTACT_COLUMNS: &str = "contacts.id, contacts.customer_id, contacts.name, contacts.title, contacts.decision_role, contacts.landline, \
 contacts.mobile, contacts.email, contacts.id_number, contacts.is_primary, contacts.notes, contacts.version, contacts.created_at, contacts.updated_at";
 const ORDER_COLUMNS: &str = "orders.id, orders.customer_id, orders.order_no, orders.ordered_on, orders.amount_fen, orders.product_line, \
 orders.notes, orders.version, orders.created_at, orders.updated_at";
@@ -80,7 +80,7 @@ fn decode_interaction(r: &dyn RowGet) -> Result<Interaction, sqlx::Error> {
 pub(crate) const CONTACT_SET: &str =
     "name=$1, title=$2, decision_role=$3, landline=$4, mobile=$5, email=$6, id_number=$7, \
 is_primary=$8, notes=$9, mobile_idx=$10, email_idx=$11, id_number_idx=$12, pii_key=$13";
-const CONTACT_WRITTEN: &str =
+pub(crate) const CONTACT_WRITTEN: &str =
     "name, title, decision_role, landline, mobile, email, id_number, is_primary, notes, \
 mobile_idx, email_idx, id_number_idx, pii_key";
 
@@ -356,6 +356,11 @@ impl Store {
         let c = insert_contact_in(&mut tx, &self.cipher, customer_id, d, true).await?;
         tx.commit().await?;
         Ok(c)
+    }
+
+    /// One customer's contacts, opened, in id order.
+    pub async fn contacts_of_customer(&self, customer_id: i64) -> Result<Vec<Contact>, StoreError> {
+        contacts_of(&mut self.db.clone(), &self.cipher, &[customer_id]).await
     }
 
     pub async fn contact(&self, id: i64) -> Result<Contact, StoreError> {

@@ -160,6 +160,10 @@ pub async fn scan(db: &str, json: bool, truth: Option<&std::path::Path>) -> Resu
             report.match_seconds,
             report.store_seconds
         );
+        println!(
+            "{} contacts compared within their customers: {} pairs likely one person, {} open in the queue ({:.1} s)",
+            report.contacts, report.contact_pairs_found, report.contact_pairs_open, report.contact_seconds
+        );
     }
     Ok(())
 }

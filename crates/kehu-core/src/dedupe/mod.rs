@@ -18,6 +18,7 @@
 //! anything and are skipped.
 
 pub mod company;
+pub mod contact;
 pub mod similarity;
 
 use company::{CompanyName, NameAgreement};

@@ -134,6 +134,18 @@ pub fn router() -> Router<AppState> {
         .route("/merges", post(duplicates::merge))
         .route("/merges/{id}", get(duplicates::read_merge))
         .route("/merges/{id}/undo", post(duplicates::undo))
+        .route("/contact-duplicates", get(duplicates::contact_pairs))
+        .route("/contact-duplicates/{id}", get(duplicates::contact_pair))
+        .route(
+            "/contact-duplicates/{id}/reject",
+            post(duplicates::reject_contact_pair),
+        )
+        .route("/contact-merges", post(duplicates::merge_contacts))
+        .route("/contact-merges/{id}", get(duplicates::read_contact_merge))
+        .route(
+            "/contact-merges/{id}/undo",
+            post(duplicates::undo_contact_merge),
+        )
         .route("/customers/export", get(segments::export))
         .route(
             "/customers/{id}",

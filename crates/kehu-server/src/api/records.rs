@@ -87,11 +87,12 @@ impl RecordInput for InteractionInput {
     }
 }
 
-/// `classifies`: whether a write changes what classification reads (orders
-/// and interactions do, contacts do not) and so re-evaluates the customer.
+/// `after`: what a write of the record kind sets off for its customer
+/// (orders and interactions re-evaluate it; contacts refresh its duplicate
+/// contact pairs).
 macro_rules! record_api {
     (
-        tag: $tag:literal, classifies: $classifies:literal, write: $write:ty, out: $out:ty, input: $input:ty, fields: $fields:expr,
+        tag: $tag:literal, after: $after:path, write: $write:ty, out: $out:ty, input: $input:ty, fields: $fields:expr,
         get: $get:ident, insert: $insert:expr, update: $update:ident, delete: $delete:ident, list: $list:ident, guard: $guard:path,
         paths: { create: $p_create:literal, item: $p_item:literal, list: $p_list:literal },
         handlers: { create: $h_create:ident, read: $h_read:ident, patch: $h_patch:ident, delete: $h_delete:ident, list: $h_list:ident }
@@ -104,9 +105,7 @@ macro_rules! record_api {
             $guard(&user, None, &data)?;
             let insert = $insert;
             let r = insert(&state.store, customer_id, &data, &user).await?;
-            if $classifies {
-                state.after_data_change(customer_id, user.user.id).await;
-            }
+            $after(&state, customer_id, &user).await;
             let mut out = <$out>::from(r);
             state.audit(Some(&user), &format!("{}.create", <$out>::KIND), format!("{}:{}", <$out>::KIND, out.id), privacy::for_log(&out));
             out.protect(&user.actor.fields, false);
@@ -138,9 +137,7 @@ macro_rules! record_api {
             $guard(&user, Some(&current), &data)?;
             let before = <$out>::from(current.clone());
             let r = state.store.$update(id, expected.version, &data).await.map_err(|e| conflict_status(e.into(), &expected))?;
-            if $classifies {
-                state.after_data_change(current.customer_id, user.user.id).await;
-            }
+            $after(&state, current.customer_id, &user).await;
             let mut out = <$out>::from(r);
             state.audit(Some(&user), &format!("{}.update", <$out>::KIND), format!("{}:{id}", <$out>::KIND), json!({"changed": privacy::masked_changes(&before, &out)}));
             out.protect(&user.actor.fields, false);
@@ -155,9 +152,7 @@ macro_rules! record_api {
             customer_for(&state, &user, current.customer_id, perm).await?;
             let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
             state.store.$delete(id, expected.version).await.map_err(|e| conflict_status(e.into(), &expected))?;
-            if $classifies {
-                state.after_data_change(current.customer_id, user.user.id).await;
-            }
+            $after(&state, current.customer_id, &user).await;
             state.audit(Some(&user), &format!("{}.delete", <$out>::KIND), format!("{}:{id}", <$out>::KIND), privacy::for_log(&<$out>::from(current)));
             Ok(StatusCode::NO_CONTENT.into_response())
         }
@@ -180,6 +175,16 @@ macro_rules! record_api {
     };
 }
 
+/// Orders and interactions change what classification reads.
+async fn reclassify(state: &AppState, customer_id: i64, user: &CurrentUser) {
+    state.after_data_change(customer_id, user.user.id).await;
+}
+
+/// Contacts: their customer's duplicate contact pairs compared again.
+async fn refresh_contact_pairs(state: &AppState, customer_id: i64, _: &CurrentUser) {
+    crate::contact_duplicates::refresh(state, &[customer_id]).await;
+}
+
 /// A contact's personal fields change only with the edit right on each.
 fn guard_contact(
     user: &CurrentUser,
@@ -195,7 +200,7 @@ fn no_personal_fields<A, B>(_: &CurrentUser, _: Option<&A>, _: &B) -> Result<(),
 }
 
 record_api! {
-    tag: "contacts", classifies: false, write: ContactWrite, out: ContactOut, input: ContactInput, fields: CONTACT_FIELDS,
+    tag: "contacts", after: refresh_contact_pairs, write: ContactWrite, out: ContactOut, input: ContactInput, fields: CONTACT_FIELDS,
     get: contact, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_contact(c, &d).await } },
     update: update_contact, delete: delete_contact, list: list_contacts, guard: guard_contact,
     paths: { create: "/api/v1/customers/{id}/contacts", item: "/api/v1/contacts/{id}", list: "/api/v1/contacts" },
@@ -203,7 +208,7 @@ record_api! {
 }
 
 record_api! {
-    tag: "orders", classifies: true, write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
+    tag: "orders", after: reclassify, write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
     get: order, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_order(c, &d).await } },
     update: update_order, delete: delete_order, list: list_orders, guard: no_personal_fields::<kehu_store::model::Order, _>,
     paths: { create: "/api/v1/customers/{id}/orders", item: "/api/v1/orders/{id}", list: "/api/v1/orders" },
@@ -211,7 +216,7 @@ record_api! {
 }
 
 record_api! {
-    tag: "interactions", classifies: true, write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
+    tag: "interactions", after: reclassify, write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
     get: interaction, insert: |s: &Store, c, d, u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); let uid = u.user.id; async move { s.insert_interaction(c, &d, Some(uid)).await } },
     update: update_interaction, delete: delete_interaction, list: list_interactions, guard: no_personal_fields::<kehu_store::model::Interaction, _>,
     paths: { create: "/api/v1/customers/{id}/interactions", item: "/api/v1/interactions/{id}", list: "/api/v1/interactions" },

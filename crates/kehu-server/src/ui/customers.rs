@@ -1099,6 +1099,24 @@ async fn render_detail(
         .iter()
         .map(|m| context! { id => m.id, absorbed => m.absorbed_id != c.id, code => m.absorbed.code.clone(), name => m.absorbed.name.clone(), undone => m.undone_at.is_some(), at => m.merged_at.format("%Y-%m-%d").to_string() })
         .collect();
+    // Contacts that are likely one person, and the contact merges.
+    let (contact_pairs, _) =
+        crate::contact_duplicates::queue(state, &page.user, lang, "open", Some(c.id), 20, 0)
+            .await?;
+    let contact_pairs: Vec<Value> = contact_pairs
+        .iter()
+        .map(|p| context! { id => p.id, a => p.a.name.clone(), b => p.b.name.clone(), score => p.score, reasons => p.reasons_text.join("、") })
+        .collect();
+    let contact_merges: Vec<Value> = state
+        .store
+        .contact_merges_of(c.id)
+        .await?
+        .iter()
+        .map(|m| {
+            let out = crate::contact_duplicates::merge_out(&page.user, m);
+            context! { id => m.id, absorbed => out.absorbed_name, undone => m.undone_at.is_some(), at => m.merged_at.format("%Y-%m-%d").to_string() }
+        })
+        .collect();
     let anomalies: Vec<Value> = crate::anomalies::items_of(
         state,
         &state.store.anomalies_of(c.id).await?,
@@ -1209,6 +1227,7 @@ async fn render_detail(
             follow_up => kehu_core::customer::missing_labels(&c.missing_fields, lang),
         },
         facts,
+        contact_pairs, contact_merges,
         contacts => contacts.iter().map(|p| context! { name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), id_number => p.id_number.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
         can_reveal => can_reveal,
         consents => consents.iter().map(|k| context! {
@@ -1362,7 +1381,17 @@ pub async fn add_contact(
 ) -> Result<Response, ApiError> {
     let input = contact_input(&form, "").unwrap_or_default();
     let store = state.store.clone();
-    sub_form(
+    // The customer's contacts, for the warning before a second record of one person.
+    let existing = if form.get("confirm_duplicates").is_none() {
+        state
+            .store
+            .contacts_of_customer(id)
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let written = sub_form(
         &state,
         &page,
         id,
@@ -1371,11 +1400,51 @@ pub async fn add_contact(
         || {
             let d = input.validate()?;
             crate::privacy::check_contact_write(&page.user, None, &d, "")?;
+            if let Some(warning) = contact_duplicate_warning(&page, &d, &existing) {
+                return Err(warning);
+            }
             Ok((d, Permission::RecordWrite))
         },
         |d| async move { store.insert_contact(id, &d).await.map(|_| ()) },
     )
-    .await
+    .await?;
+    if written.status().is_redirection() {
+        crate::contact_duplicates::refresh(&state, &[id]).await;
+    }
+    Ok(written)
+}
+
+/// The contact form's warning when the new contact is likely a stored one
+/// (the same mobile, e-mail or ID number, or the same name): a form-level
+/// error that "save anyway" (`confirm_duplicates`) passes. The stored
+/// contact is named as the reader may see it.
+fn contact_duplicate_warning(
+    page: &Page,
+    new: &kehu_core::contact::ContactData,
+    existing: &[kehu_store::model::Contact],
+) -> Option<ValidationErrors> {
+    let (pair, like) = crate::contact_duplicates::likely_same(new, existing)?;
+    let name = page
+        .user
+        .actor
+        .fields
+        .show(
+            "contact.name",
+            kehu_core::privacy::MaskKind::Name,
+            &like.name,
+            false,
+        )
+        .unwrap_or_else(|| page.t("一位已有联系人", "a stored contact"));
+    let (zh, en) = crate::contact_duplicates::evidence_text(&pair);
+    Some(ValidationErrors::single(
+        "_duplicates",
+        Reason::Other {
+            zh: format!("可能与已有联系人 {name} 是同一人（{zh}）。确认不是同一人后勾选“仍然保存”。"),
+            en: format!(
+                "likely the same person as {name} ({en}). If it is someone else, tick \"save anyway\"."
+            ),
+        },
+    ))
 }
 
 pub async fn add_order(

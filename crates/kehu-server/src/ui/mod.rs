@@ -178,6 +178,17 @@ pub fn router() -> Router<AppState> {
         .route("/duplicates/{id}/reject", post(duplicates::reject))
         .route("/merges/{id}", get(duplicates::merge_record))
         .route("/merges/{id}/undo", post(duplicates::undo))
+        .route("/contact-duplicates", get(duplicates::contact_queue))
+        .route("/contact-duplicates/{id}", get(duplicates::contact_pair))
+        .route(
+            "/contact-duplicates/{id}/merge",
+            post(duplicates::contact_merge),
+        )
+        .route(
+            "/contact-duplicates/{id}/reject",
+            post(duplicates::contact_reject),
+        )
+        .route("/contact-merges/{id}/undo", post(duplicates::contact_undo))
         .route("/imports/{id}", get(imports::detail))
         .route("/imports/{id}/mapping", post(imports::remap))
         .route("/imports/{id}/save-mapping", post(imports::save_mapping))
@@ -260,6 +271,8 @@ impl Templates {
             "duplicates/queue.html",
             "duplicates/pair.html",
             "duplicates/merge.html",
+            "duplicates/contact_pair.html",
+            "duplicates/contact_queue.html",
             "account.html",
             "tasks/list.html",
             "tasks/detail.html",
@@ -529,7 +542,8 @@ fn counts_param(q: &forms::FormData, key: &str) -> Option<Vec<u64>> {
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
-    (counts.len() == 3).then_some(counts)
+    // Three counts, or five (a duplicate scan's contact pass).
+    matches!(counts.len(), 3 | 5).then_some(counts)
 }
 
 /// The start page of a role: the customers, or for those who may not read

@@ -9,6 +9,7 @@ mod api_auth;
 mod api_bad_input;
 mod api_campaigns;
 mod api_classes;
+mod api_contact_duplicates;
 mod api_cross_sell;
 mod api_customers;
 mod api_dashboard;

@@ -12,6 +12,7 @@ both_backends!(
     security_headers_plain_and_behind_tls,
     planted_session_cookie_is_not_kept,
     the_create_form_warns_of_a_likely_duplicate,
+    contacts_that_are_one_person_are_warned_of_merged_and_undone,
     api_tokens_on_the_account_page
 );
 
@@ -24,6 +25,31 @@ async fn html_of(c: &Client, url: String) -> String {
         .text()
         .await
         .expect("html")
+}
+
+/// A browser-like client (cookies, no redirects followed) signed in as a
+/// new admin `username`.
+async fn signed_in(app: &crate::helpers::TestApp, username: &str) -> Client {
+    app.user(username, "admin", None).await;
+    let c = Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let base = &app.base;
+    let login = html_of(&c, format!("{base}/login")).await;
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf_in(&login).as_str()),
+            ("username", username),
+            ("password", password_of(username).as_str()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    c
 }
 
 fn csrf_in(html: &str) -> String {
@@ -241,25 +267,8 @@ async fn the_create_form_warns_of_a_likely_duplicate(backend: Backend) {
             serde_json::json!({"code": "C2025401"}),
         )
         .await;
-    app.user("dup_ui", "admin", None).await;
-    let c = Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
+    let c = signed_in(&app, "dup_ui").await;
     let base = &app.base;
-    let login = html_of(&c, format!("{base}/login")).await;
-    let signed_in = c
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf_in(&login).as_str()),
-            ("username", "dup_ui"),
-            ("password", password_of("dup_ui").as_str()),
-        ])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let form = html_of(&c, format!("{base}/customers/new")).await;
     let csrf = csrf_in(&form);
     let fields = |confirm: bool| {
@@ -551,5 +560,136 @@ async fn api_tokens_on_the_account_page(backend: Backend) {
     assert_eq!(with_token(shown).await, StatusCode::UNAUTHORIZED);
     let after = html_of(&me.client, format!("{base}/account/password")).await;
     assert!(after.contains("已撤销"), "{after}");
+    app.cleanup().await;
+}
+
+/// The contact form warns before a second record of one person; saved
+/// anyway, the pair shows on the customer page, opens side by side, merges
+/// with the fields picked, and the merge is undone from the customer page.
+async fn contacts_that_are_one_person_are_warned_of_merged_and_undone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = app.token("contact_api", "admin", None).await;
+    let customer = api.customer("苏州恒瑞精密机械有限公司", json!({})).await;
+    let id = customer["id"].as_i64().expect("id");
+    let r = api
+        .post(
+            &format!("/api/v1/customers/{id}/contacts"),
+            json!({"name": "张伟", "mobile": "13800138000", "title": "采购经理"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.expect("json");
+    let c = signed_in(&app, "contact_ui").await;
+    let base = &app.base;
+    let page_url = format!("{base}/customers/{id}");
+    let csrf = csrf_in(&html_of(&c, page_url.clone()).await);
+    let fields = |confirm: bool| {
+        let mut f = vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "张玮".to_string()),
+            ("mobile", "138-0013-8000".to_string()),
+            ("email", "zw@hengrui.cn".to_string()),
+        ];
+        if confirm {
+            f.push(("confirm_duplicates", "1".to_string()));
+        }
+        f
+    };
+    let url = format!("{base}/customers/{id}/contacts");
+    let warned = c
+        .post(&url)
+        .form(&fields(false))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(warned.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = warned.text().await.expect("html");
+    assert!(html.contains("contact-duplicates-warning"), "{html}");
+    assert!(
+        html.contains("可能与已有联系人 张* 是同一人（手机相同、姓名读音相同）"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("13800138000"),
+        "a clear mobile in the warning"
+    );
+    let listed = |s: &serde_json::Value| s["items"].as_array().map(Vec::len);
+    let contacts =
+        crate::helpers::ok_json(api.get(&format!("/api/v1/contacts?customer_id={id}")).await).await;
+    assert_eq!(listed(&contacts), Some(1), "nothing saved on a warning");
+    let saved = c.post(&url).form(&fields(true)).send().await.expect("post");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+
+    // The customer page proposes the pair; its page shows both side by side.
+    let page = html_of(&c, page_url.clone()).await;
+    assert!(page.contains("id=\"contact-pairs\""), "{page}");
+    let pair = page
+        .split("data-contact-pair=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("pair link")
+        .to_string();
+    let pair_page = html_of(&c, format!("{base}/contact-duplicates/{pair}")).await;
+    assert!(
+        pair_page.contains("138****8000"),
+        "masked values: {pair_page}"
+    );
+    let second = crate::helpers::ok_json(
+        api.get(&format!("/api/v1/contacts?customer_id={id}&sort=id"))
+            .await,
+    )
+    .await;
+    let second = &second["items"][1];
+    let second_id = second["id"].as_i64().expect("id");
+    let first_id = first["id"].as_i64().expect("id");
+    let merged = c
+        .post(format!("{base}/contact-duplicates/{pair}/merge"))
+        .form(&[
+            ("csrf_token", csrf_in(&pair_page)),
+            ("survivor", first_id.to_string()),
+            (&format!("version_{first_id}"), first["version"].to_string()),
+            (
+                &format!("version_{second_id}"),
+                second["version"].to_string(),
+            ),
+            ("field_name", first_id.to_string()),
+            ("field_email", second_id.to_string()),
+        ])
+        .send()
+        .await
+        .expect("merge");
+    assert_eq!(merged.status(), StatusCode::SEE_OTHER);
+    let kept = crate::helpers::ok_json(
+        api.get(&format!("/api/v1/contacts/{first_id}?reveal=true"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (&kept["name"], &kept["email"]),
+        (&json!("张伟"), &json!("zw@hengrui.cn"))
+    );
+    let page = html_of(&c, page_url.clone()).await;
+    assert!(!page.contains("id=\"contact-pairs\""), "merged: no pair");
+    let merge_id = page
+        .split("data-contact-merge=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("merge record")
+        .to_string();
+    let undone = c
+        .post(format!("{base}/contact-merges/{merge_id}/undo"))
+        .form(&[("csrf_token", csrf_in(&page))])
+        .send()
+        .await
+        .expect("undo");
+    assert_eq!(undone.status(), StatusCode::SEE_OTHER);
+    let contacts =
+        crate::helpers::ok_json(api.get(&format!("/api/v1/contacts?customer_id={id}")).await).await;
+    assert_eq!(listed(&contacts), Some(2), "both back");
+    let page = html_of(&c, page_url).await;
+    assert!(page.contains("已撤销"), "the merge shows as undone");
+    // The queue of contact pairs lists it again (found anew: a new pair).
+    let queue = html_of(&c, format!("{base}/contact-duplicates")).await;
+    assert_eq!(queue.matches("data-contact-pair=").count(), 1, "{queue}");
     app.cleanup().await;
 }
