@@ -16,6 +16,7 @@ use kehu_core::custom_field::{parse_key, CustomFieldDef, FieldGroup, FieldKind, 
 use kehu_core::role::Permission;
 use kehu_core::text::parse_text;
 use kehu_core::{Reason, ValidationErrors};
+use serde_json::json;
 
 /// Turns the wire form into a checked definition.
 pub fn custom_field_def(w: CustomFieldWrite) -> Result<CustomFieldDef, ApiError> {
@@ -113,6 +114,13 @@ pub async fn create_custom_field(
     user.require(Permission::CustomFieldAdmin)?;
     let def = custom_field_def(body)?;
     let f = state.store.insert_custom_field(&def).await?;
+    audit_field(
+        &state,
+        &user,
+        "custom_field.create",
+        f.id,
+        json!({"field": CustomFieldOut::from(f.clone())}),
+    );
     let mut r = with_etag(f.version, CustomFieldOut::from(f));
     *r.status_mut() = StatusCode::CREATED;
     Ok(r)
@@ -149,6 +157,13 @@ pub async fn update_custom_field(
         .update_custom_field(id, expected.version, &def)
         .await
         .map_err(|e| conflict_status(e.into(), &expected))?;
+    audit_field(
+        &state,
+        &user,
+        "custom_field.update",
+        id,
+        json!({"key": current.key, "changed": crate::audit::changes(&current, &CustomFieldOut::from(f.clone()))}),
+    );
     if f.def.personal().is_some() != was_personal {
         // Its stored values are sealed (or opened back) in the background.
         let store = state.store.clone();
@@ -212,12 +227,41 @@ pub async fn delete_custom_field(
 ) -> Result<Response, ApiError> {
     user.require(Permission::CustomFieldAdmin)?;
     let expected = expected_version(&headers, q.take("version").and_then(|v| v.parse().ok()))?;
-    state
-        .store
-        .delete_custom_field(id, expected.version)
+    delete_field(&state, &user, id, expected.version)
         .await
-        .map_err(|e| conflict_status(e.into(), &expected))?;
+        .map_err(|e| conflict_status(e, &expected))?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Custom fields decide what is kept and who sees it (a personal field is
+/// sealed and masked): every change is in the audit log.
+pub fn audit_field(
+    state: &AppState,
+    user: &CurrentUser,
+    action: &str,
+    id: i64,
+    detail: serde_json::Value,
+) {
+    state.audit(Some(user), action, format!("custom_field:{id}"), detail);
+}
+
+/// Deletes a custom field at `version` (API and page), audited with what it was.
+pub async fn delete_field(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    version: i64,
+) -> Result<(), ApiError> {
+    let before = state.store.custom_field(id).await?;
+    state.store.delete_custom_field(id, version).await?;
+    audit_field(
+        state,
+        user,
+        "custom_field.delete",
+        id,
+        json!({"field": CustomFieldOut::from(before)}),
+    );
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/industries", tag = "configuration", responses((status = 200, body = IndustryList)))]
@@ -252,7 +296,14 @@ pub async fn set_industries(
         e.push("industries", Reason::Required);
     }
     e.into_result()?;
+    let before = state.store.industries().await?;
     state.store.set_industries(&names).await?;
+    state.audit(
+        Some(&user),
+        "industries.set",
+        "industries".into(),
+        json!({"before": before, "after": names}),
+    );
     Ok(Json(IndustryList { industries: names }))
 }
 

@@ -22,7 +22,7 @@ use kehu_core::segment::{Atom, Compiled, SchemeClasses};
 use kehu_core::tags::{rule_order, Catalogue, Synonyms, TagMode, Unresolved};
 use kehu_core::Reason;
 use kehu_store::tags::{catalogue_of, NewTag, TagChange, TagRecord, TagSettings};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn mode_of(field: &str, raw: Option<&str>) -> Result<Option<TagMode>, ApiError> {
@@ -126,10 +126,64 @@ pub async fn create_tag(
             user.user.id,
         )
         .await?;
+    audit_tag(
+        state,
+        user,
+        "tag.create",
+        t.id,
+        json!({"tag": tag_facts(&t)}),
+    );
     if let Some(r) = &rule {
         state.segments.apply_rule(t.id, mode, r, None).await?;
     }
     Ok(t.id)
+}
+
+/// The tag catalogue and its rules decide who is found by which query: every
+/// change is in the audit log (besides the tag's own history).
+fn audit_tag(state: &AppState, user: &CurrentUser, action: &str, id: i64, detail: Value) {
+    state.audit(Some(user), action, format!("tag:{id}"), detail);
+}
+
+/// What the audit log keeps of a tag.
+fn tag_facts(t: &kehu_store::tags::TagRecord) -> Value {
+    json!({"name": t.name, "parent_id": t.parent_id, "mode": t.mode.as_str(), "description": t.description, "rule": t.rule})
+}
+
+/// Retires a tag or brings it back (API and page).
+pub async fn retire_tag(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    retired: bool,
+) -> Result<(), ApiError> {
+    user.require(Permission::TagMerge)?;
+    state
+        .store
+        .set_tag_retired(id, retired, user.user.id)
+        .await?;
+    let action = if retired { "tag.retire" } else { "tag.restore" };
+    let name = state
+        .store
+        .tag(id)
+        .await
+        .map(|t| t.name)
+        .unwrap_or_default();
+    audit_tag(state, user, action, id, json!({"name": name}));
+    Ok(())
+}
+
+/// Merges tag `id` into `into` (API and page).
+pub async fn merge_tag(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    into: i64,
+) -> Result<(), ApiError> {
+    user.require(Permission::TagMerge)?;
+    state.store.merge_tag(id, into, user.user.id).await?;
+    audit_tag(state, user, "tag.merge", id, json!({"into": into}));
+    Ok(())
 }
 
 async fn parent_by_path(state: &AppState, path: &str) -> Result<i64, ApiError> {
@@ -230,8 +284,7 @@ pub async fn retire(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    user.require(Permission::TagMerge)?;
-    state.store.set_tag_retired(id, true, user.user.id).await?;
+    retire_tag(&state, &user, id, true).await?;
     tag_response(&state, id).await
 }
 
@@ -243,8 +296,7 @@ pub async fn restore(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    user.require(Permission::TagMerge)?;
-    state.store.set_tag_retired(id, false, user.user.id).await?;
+    retire_tag(&state, &user, id, false).await?;
     tag_response(&state, id).await
 }
 
@@ -258,8 +310,7 @@ pub async fn merge(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<TagMerge>,
 ) -> Result<Response, ApiError> {
-    user.require(Permission::TagMerge)?;
-    state.store.merge_tag(id, body.into, user.user.id).await?;
+    merge_tag(&state, &user, id, body.into).await?;
     tag_response(&state, body.into).await
 }
 
@@ -447,6 +498,12 @@ pub async fn set_settings(
         synonyms,
     };
     state.store.set_tag_settings(&s, user.user.id).await?;
+    state.audit(
+        Some(&user),
+        "tag.settings",
+        "tag_settings".into(),
+        json!({"max_manual_tags": s.max_manual_tags, "synonyms": s.synonyms.0}),
+    );
     Ok(Json(TagSettingsIo {
         max_manual_tags: s.max_manual_tags,
         synonyms: s.synonyms.0,
@@ -567,6 +624,13 @@ async fn save_tag_change(
         .store
         .update_tag(id, version, &change, user.user.id)
         .await?;
+    audit_tag(
+        state,
+        user,
+        "tag.update",
+        id,
+        json!({"before": tag_facts(&current), "after": tag_facts(&saved)}),
+    );
     // A rule tag without a rule carries no one.
     match (saved.mode, saved.rule.is_some()) {
         (TagMode::Manual, _) | (TagMode::Hybrid, false) => {}

@@ -152,7 +152,16 @@ pub async fn create_field(
         },
     };
     match result {
-        Ok(_) => Ok(page.redirect("/admin/fields")),
+        Ok(f) => {
+            crate::api::meta::audit_field(
+                &state,
+                &page.user,
+                "custom_field.create",
+                f.id,
+                serde_json::json!({"field": crate::api::dto::CustomFieldOut::from(f)}),
+            );
+            Ok(page.redirect("/admin/fields"))
+        }
         Err(ApiError::Validation(v)) => {
             render_fields(&state, &page, form.posted(), error_map(&v, page.lang)).await
         }
@@ -174,9 +183,9 @@ pub async fn delete_field(
         .text("version")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    match state.store.delete_custom_field(id, version).await {
+    match crate::api::meta::delete_field(&state, &page.user, id, version).await {
         Ok(()) => Ok(page.redirect("/admin/fields")),
-        Err(e) => Ok(page.error_page(&state, e.into())),
+        Err(e) => Ok(page.error_page(&state, e)),
     }
 }
 

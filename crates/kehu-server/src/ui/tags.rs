@@ -205,10 +205,9 @@ async fn set_retired(
     form: FormData,
     retired: bool,
 ) -> Result<Response, ApiError> {
-    let (st, by) = (&state, page.user.user.id);
+    let (st, user) = (&state, &page.user);
     managed(st, &page, &form, || async move {
-        st.store.set_tag_retired(id, retired, by).await?;
-        Ok(())
+        crate::api::tags::retire_tag(st, user, id, retired).await
     })
     .await
 }
@@ -219,14 +218,13 @@ pub async fn merge(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, ApiError> {
-    let (st, f, by) = (&state, &form, page.user.user.id);
+    let (st, f, user) = (&state, &form, &page.user);
     managed(st, &page, f, || async move {
         let into = f
             .get("into")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| ApiError::field("into", kehu_core::Reason::Required))?;
-        st.store.merge_tag(id, into, by).await?;
-        Ok(())
+        crate::api::tags::merge_tag(st, user, id, into).await
     })
     .await
 }
