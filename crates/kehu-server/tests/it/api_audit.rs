@@ -7,10 +7,13 @@ use crate::both_backends;
 use crate::helpers::{password_of, spawn_app, Session};
 use kehu_store::db::Exec;
 use kehu_store::Backend;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(audit_records_and_verifies);
+both_backends!(
+    audit_records_and_verifies,
+    rule_and_field_changes_are_audited
+);
 
 async fn entries(s: &Session, query: &str) -> Value {
     let r = s.get(&format!("/api/v1/audit{query}")).await;
@@ -151,5 +154,164 @@ async fn audit_records_and_verifies(backend: Backend) {
             .contains("entry 3 is missing"),
         "{broken}"
     );
+    app.cleanup().await;
+}
+
+/// Custom fields (what is kept and who sees it), the industry list and the
+/// tag catalogue with its rules are audited, change by change, through the
+/// API and the pages alike.
+async fn rule_and_field_changes_are_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let auditor = app.token("audit1", "auditor", None).await;
+    let ok = |r: reqwest::Response, status: StatusCode| async move {
+        let got = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{body}");
+        body
+    };
+    let field = ok(
+        admin
+            .post(
+                "/api/v1/custom-fields",
+                json!({"key": "id_card", "label": "法人证件号", "group": "basic", "kind": "text"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let fid = field["id"].as_i64().expect("id");
+    let changed = ok(
+        admin
+            .patch(
+                &format!("/api/v1/custom-fields/{fid}"),
+                json!({"rule": {"mask": {"first": 0, "last": 4}}, "version": field["version"]}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = admin
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/custom-fields/{fid}?version={}", changed["version"]),
+        )
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = admin
+        .request(Method::PUT, "/api/v1/industries")
+        .json(&json!({"industries": ["制造业", "零售业", "IT服务"]}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status(), StatusCode::OK);
+    let tag = ok(
+        admin
+            .post(
+                "/api/v1/tags",
+                json!({"name": "大单客户", "mode": "rule", "rule": "年采购额 >= 100万"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let tid = tag["id"].as_i64().expect("id");
+    ok(
+        admin
+            .patch(
+                &format!("/api/v1/tags/{tid}"),
+                json!({"rule": "年采购额 >= 200万", "version": tag["version"]}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let other = ok(
+        admin
+            .post("/api/v1/tags", json!({"name": "临时标签"}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let oid = other["id"].as_i64().expect("id");
+    let keep = ok(
+        admin
+            .post("/api/v1/tags", json!({"name": "长期标签"}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let kid = keep["id"].as_i64().expect("id");
+    ok(
+        admin
+            .post(&format!("/api/v1/tags/{oid}/retire"), json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    ok(
+        admin
+            .post(&format!("/api/v1/tags/{oid}/merge"), json!({"into": kid}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = admin
+        .request(Method::PUT, "/api/v1/tag-settings")
+        .json(&json!({"max_manual_tags": 4, "synonyms": []}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let one = |action: &'static str| {
+        let auditor = &auditor;
+        async move {
+            let found = entries(auditor, &format!("?action={action}")).await;
+            let list = found["entries"].as_array().expect("entries").clone();
+            assert_eq!(list.len(), 1, "{action}: {found}");
+            list[0].clone()
+        }
+    };
+    let created = one("custom_field.create").await;
+    assert_eq!(created["target"], format!("custom_field:{fid}"));
+    assert_eq!(created["detail"]["field"]["key"], "id_card");
+    let updated = one("custom_field.update").await;
+    assert!(updated["detail"]["changed"]["rule"].is_array(), "{updated}");
+    assert_eq!(
+        one("custom_field.delete").await["detail"]["field"]["key"],
+        "id_card"
+    );
+    let industries = one("industries.set").await;
+    assert_eq!(
+        industries["detail"]["after"],
+        json!(["制造业", "零售业", "IT服务"])
+    );
+    assert!(
+        industries["detail"]["before"]
+            .as_array()
+            .map_or(0, Vec::len)
+            > 3
+    );
+    let rule = one("tag.update").await;
+    assert_eq!(
+        (
+            rule["detail"]["before"]["rule"].as_str().is_some(),
+            rule["detail"]["after"]["rule"]
+                .as_str()
+                .map(|r| r.contains("200万"))
+        ),
+        (true, Some(true)),
+        "{rule}"
+    );
+    let created = entries(&auditor, "?action=tag.create").await;
+    assert_eq!(created["entries"].as_array().map(Vec::len), Some(3));
+    assert_eq!(one("tag.retire").await["target"], format!("tag:{oid}"));
+    assert_eq!(one("tag.merge").await["detail"]["into"], kid);
+    assert_eq!(one("tag.settings").await["detail"]["max_manual_tags"], 4);
+    let v = verify(&auditor).await;
+    assert_eq!(v["intact"], true, "{v}");
     app.cleanup().await;
 }
