@@ -6,7 +6,7 @@
 //! strategy report: each class's strategy goal against what happened and
 //! its tasks (kehu-core `report::effect`).
 
-use crate::api::tasks::{sla_between, SlaReport};
+use crate::api::tasks::{day_start, sla_of_rows, SlaReport};
 use crate::error::ApiError;
 use crate::export::Format;
 use crate::AppState;
@@ -131,6 +131,28 @@ pub async fn population(
     }
 }
 
+/// SLA compliance of the population's service requests created in the
+/// period, as they stood at its end (or now, for the period under way):
+/// a past period reads the same later.
+async fn period_sla(
+    state: &AppState,
+    scope: &TaskScope,
+    period: &Period,
+    allowed: &Option<RoaringBitmap>,
+) -> Result<SlaReport, ApiError> {
+    let to = period.end.succ_opt().unwrap_or(period.end);
+    let tasks = state
+        .store
+        .sla_tasks(scope, day_start(period.start), day_start(to))
+        .await?;
+    let as_of = day_start(to).min(chrono::Utc::now());
+    let rows = kehu_store::tasks::SlaRow::tally(
+        tasks.iter().filter(|t| admits(allowed, t.customer_id)),
+        as_of,
+    );
+    Ok(sla_of_rows(period.start, to, rows))
+}
+
 /// Whether a customer is in the population.
 fn admits(allowed: &Option<RoaringBitmap>, customer_id: i64) -> bool {
     allowed
@@ -230,13 +252,7 @@ pub async fn classification(
         ..
     } = members(state, scope, req, year_before).await?;
     let report = class_report(&req.period, &classes, req.definitions, &customers);
-    let sla = sla_between(
-        state,
-        &scope.tasks,
-        req.period.start,
-        req.period.end.succ_opt().unwrap_or(req.period.end),
-    )
-    .await?;
+    let sla = period_sla(state, &scope.tasks, &req.period, &allowed).await?;
     let quality = quality_trend(state, &req.period, &allowed).await?;
     let d = req.definitions;
     let definition_text = DefinitionText {

@@ -812,15 +812,14 @@ impl Store {
             .await
     }
 
-    /// Service tasks made between `from` and `to` per class and SLA: how
-    /// many were answered in time, late, or are open within or past it at `now`.
-    pub async fn sla_summary(
+    /// The service requests created in [from, to) within `scope`, for SLA
+    /// compliance.
+    pub async fn sla_tasks(
         &self,
         scope: &TaskScope,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<SlaRow>, StoreError> {
+    ) -> Result<Vec<SlaTask>, StoreError> {
         let mut b = SqlBuilder::new(self.db.backend(), "");
         let cond = TaskFilter {
             any_status: true,
@@ -828,30 +827,36 @@ impl Store {
             ..TaskFilter::default()
         }
         .conditions(&mut b, scope);
-        let (pf, pt, pn) = (b.bind(from), b.bind(to), b.bind(now));
+        let (pf, pt) = (b.bind(from), b.bind(to));
         let sql = format!(
-            "SELECT class_name, sla_hours, COUNT(*) AS total, \
-             SUM(CASE WHEN status = 'done' AND closed_at <= due_at THEN 1 ELSE 0 END) AS on_time, \
-             SUM(CASE WHEN status = 'done' AND closed_at > due_at THEN 1 ELSE 0 END) AS late, \
-             SUM(CASE WHEN status = 'open' AND due_at >= {pn} THEN 1 ELSE 0 END) AS open_within, \
-             SUM(CASE WHEN status = 'open' AND due_at < {pn} THEN 1 ELSE 0 END) AS open_breached \
-             FROM tasks WHERE {cond} AND created_at >= {pf} AND created_at < {pt} \
-             GROUP BY class_name, sla_hours ORDER BY sla_hours, class_name"
+            "SELECT customer_id, class_name, sla_hours, status, due_at, closed_at FROM tasks \
+             WHERE {cond} AND created_at >= {pf} AND created_at < {pt}"
         );
         self.db
             .clone()
             .fetch_all(&sql, b.args, |r: &dyn RowGet| {
-                Ok(SlaRow {
+                Ok(SlaTask {
+                    customer_id: r.int("customer_id")?,
                     class_name: r.opt_text("class_name")?,
                     sla_hours: r.opt_int("sla_hours")?,
-                    total: r.int("total")?,
-                    on_time: r.int("on_time")?,
-                    late: r.int("late")?,
-                    open_within: r.int("open_within")?,
-                    open_breached: r.int("open_breached")?,
+                    status: r.text("status")?,
+                    due_at: r.opt_time("due_at")?,
+                    closed_at: r.opt_time("closed_at")?,
                 })
             })
             .await
+    }
+
+    /// SLA compliance of the service requests created in [from, to), per
+    /// class and SLA, as things stand at `now`.
+    pub async fn sla_summary(
+        &self,
+        scope: &TaskScope,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SlaRow>, StoreError> {
+        Ok(SlaRow::tally(&self.sla_tasks(scope, from, to).await?, now))
     }
 
     /// Closes an open task (done with a result, or cancelled) with its
@@ -1278,6 +1283,60 @@ pub struct SlaRow {
     pub open_within: i64,
     /// Open past the deadline.
     pub open_breached: i64,
+}
+
+/// A service request as SLA compliance counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaTask {
+    pub customer_id: i64,
+    pub class_name: Option<String>,
+    pub sla_hours: Option<i64>,
+    /// open | done | cancelled
+    pub status: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl SlaRow {
+    /// Counts `tasks` per (SLA, class) as they stood at `as_of`: a request
+    /// closed after `as_of` was still open then (so a past period's report
+    /// reads the same later). Cancelled requests count in the total only.
+    pub fn tally<'a>(
+        tasks: impl IntoIterator<Item = &'a SlaTask>,
+        as_of: DateTime<Utc>,
+    ) -> Vec<SlaRow> {
+        let mut rows: std::collections::BTreeMap<(Option<i64>, Option<String>), SlaRow> =
+            std::collections::BTreeMap::new();
+        for t in tasks {
+            let row = rows
+                .entry((t.sla_hours, t.class_name.clone()))
+                .or_insert_with(|| SlaRow {
+                    class_name: t.class_name.clone(),
+                    sla_hours: t.sla_hours,
+                    total: 0,
+                    on_time: 0,
+                    late: 0,
+                    open_within: 0,
+                    open_breached: 0,
+                });
+            row.total += 1;
+            let closed = t.closed_at.filter(|c| *c <= as_of);
+            match (t.status.as_str(), closed) {
+                ("done", Some(c)) => match t.due_at {
+                    Some(due) if c <= due => row.on_time += 1,
+                    Some(_) => row.late += 1,
+                    None => {}
+                },
+                (_, Some(_)) => {}
+                (_, None) => match t.due_at {
+                    Some(due) if due >= as_of => row.open_within += 1,
+                    Some(_) => row.open_breached += 1,
+                    None => {}
+                },
+            }
+        }
+        rows.into_values().collect()
+    }
 }
 
 /// Tables event jobs follow.

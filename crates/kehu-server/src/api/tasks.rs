@@ -756,11 +756,24 @@ pub async fn sla_between(
             },
         ));
     }
-    let start = |d: NaiveDate| work::to_utc(d.and_time(chrono::NaiveTime::MIN));
     let rows = state
         .store
-        .sla_summary(scope, start(from), start(to), Utc::now())
+        .sla_summary(scope, day_start(from), day_start(to), Utc::now())
         .await?;
+    Ok(sla_of_rows(from, to, rows))
+}
+
+/// The instant a day starts (China time).
+pub fn day_start(d: NaiveDate) -> chrono::DateTime<Utc> {
+    work::to_utc(d.and_time(chrono::NaiveTime::MIN))
+}
+
+/// An SLA report of rows per class, with their total.
+pub fn sla_of_rows(
+    from: NaiveDate,
+    to: NaiveDate,
+    rows: Vec<kehu_store::tasks::SlaRow>,
+) -> SlaReport {
     let sum = |f: fn(&kehu_store::tasks::SlaRow) -> i64| rows.iter().map(f).sum::<i64>();
     let total = kehu_store::tasks::SlaRow {
         class_name: None,
@@ -771,12 +784,12 @@ pub async fn sla_between(
         open_within: sum(|r| r.open_within),
         open_breached: sum(|r| r.open_breached),
     };
-    Ok(SlaReport {
+    SlaReport {
         from,
         to,
         rows: rows.into_iter().map(Into::into).collect(),
         total: total.into(),
-    })
+    }
 }
 
 /// SLA compliance of service requests per class: answered in time, late,

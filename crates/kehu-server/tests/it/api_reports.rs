@@ -12,7 +12,10 @@ use kehu_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(classification_report_by_period_scheme_and_segment);
+both_backends!(
+    classification_report_by_period_scheme_and_segment,
+    report_sla_follows_the_segment_and_the_period_end
+);
 
 async fn order(s: &Session, id: i64, on: &str, fen: i64) {
     let r = s
@@ -500,4 +503,124 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
 
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The quarter holding `d` and the one before, as `YYYY-Qn`.
+fn quarters_of(d: NaiveDate) -> (String, String, NaiveDate) {
+    use chrono::Datelike;
+    let q = (d.month() - 1) / 3 + 1;
+    let (py, pq) = if q == 1 {
+        (d.year() - 1, 4)
+    } else {
+        (d.year(), q - 1)
+    };
+    let prev_start = NaiveDate::from_ymd_opt(py, (pq - 1) * 3 + 1, 1).expect("date");
+    (
+        format!("{}-Q{q}", d.year()),
+        format!("{py}-Q{pq}"),
+        prev_start,
+    )
+}
+
+/// The report's SLA counts only the segment's service requests, and a
+/// past period's as they stood at its end: a request closed after the
+/// period was still open then.
+async fn report_sla_follows_the_segment_and_the_period_end(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let boss = app.token("boss", "management", None).await;
+    let service = app.token("svc1", "service", None).await;
+    let today = kehu_store::today_in_china();
+    let (this_q, last_q, last_start) = quarters_of(today);
+    let north = admin
+        .customer("北方服务客户", json!({"sales_region": "华北"}))
+        .await;
+    let east = admin
+        .customer("东方服务客户", json!({"sales_region": "华东"}))
+        .await;
+    for c in [&north, &east] {
+        let r = admin
+            .post(
+                &format!("/api/v1/customers/{}/interactions", c["id"]),
+                json!({"kind": "投诉", "occurred_on": today.to_string(), "summary": "到货破损", "severity": "high"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    ok_json(
+        admin
+            .post("/api/v1/jobs/complaint_tasks/run", json!({}))
+            .await,
+    )
+    .await;
+    let sla_of = |query: String| {
+        let boss = &boss;
+        async move {
+            let r = ok_json(
+                boss.get(&format!("/api/v1/reports/classification?{query}"))
+                    .await,
+            )
+            .await;
+            r["sla"]["total"].clone()
+        }
+    };
+    let everyone = sla_of(format!("period={this_q}")).await;
+    assert_eq!(everyone["total"], 2, "{everyone}");
+    let segment = sla_of(format!("period={this_q}&segment=%E5%8D%8E%E5%8C%97")).await;
+    assert_eq!(segment["total"], 1, "only 华北's request: {segment}");
+
+    // The north request belongs to last quarter (made and due then), and is
+    // answered only now.
+    let items = ok_json(
+        service
+            .get(&format!(
+                "/api/v1/tasks?kind=service&customer={}",
+                north["id"]
+            ))
+            .await,
+    )
+    .await;
+    let task = items["items"][0].clone();
+    let made = Utc.from_utc_datetime(&last_start.and_hms_opt(2, 0, 0).expect("time"));
+    let mut db = app.store.db.clone();
+    db.execute(
+        "UPDATE tasks SET created_at = $1, due_at = $2 WHERE id = $3",
+        vec![
+            Arg::from(made),
+            Arg::from(made + chrono::Duration::hours(4)),
+            Arg::from(task["id"].as_i64().expect("id")),
+        ],
+    )
+    .await
+    .expect("backdate");
+    ok_json(
+        service
+            .post(
+                &format!("/api/v1/tasks/{}/close", task["id"]),
+                json!({"summary": "已补发"}),
+            )
+            .await,
+    )
+    .await;
+    let past = sla_of(format!("period={last_q}")).await;
+    assert_eq!(
+        (
+            past["total"].as_i64(),
+            past["open_breached"].as_i64(),
+            past["late"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "open and past due at the quarter's end: {past}"
+    );
+    // The live SLA view of the same days counts it as answered late.
+    let live = ok_json(
+        boss.get(&format!(
+            "/api/v1/tasks/sla?from={last_start}&to={}",
+            last_start + chrono::Months::new(3)
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(live["total"]["late"], 1, "{live}");
+    app.cleanup().await;
 }
