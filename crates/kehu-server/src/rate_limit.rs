@@ -1,9 +1,12 @@
 //! A general request rate limit per client: each credential (bearer token
-//! or session cookie, by a hash of it) and otherwise each address gets
-//! `per_minute` requests in a fixed one-minute window; beyond that, 429
-//! with `Retry-After` until the window ends. The login and the public web
-//! forms have their own, stricter limits. `KEHU_RATE_LIMIT` sets it
-//! (`off` turns it off, e.g. for load tests).
+//! or session cookie, by a hash of it) gets `per_minute` requests in a
+//! fixed one-minute window, and each address — whatever credentials its
+//! requests carry — `ADDRESS_FACTOR` times that (several people may share
+//! an office's address; a client cannot escape its budget by sending a new
+//! made-up token with every request). Beyond either, 429 with
+//! `Retry-After` until the window ends. The login and the public web forms
+//! have their own, stricter limits. `KEHU_RATE_LIMIT` sets it (`off` turns
+//! it off, e.g. for load tests).
 
 use crate::error::ApiError;
 use axum::extract::{Request, State};
@@ -15,6 +18,9 @@ use std::time::{Duration, Instant};
 
 /// Requests a client may make per minute unless configured.
 pub const DEFAULT_PER_MINUTE: u32 = 6000;
+
+/// An address's budget, in credentials' budgets.
+pub const ADDRESS_FACTOR: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -65,11 +71,15 @@ impl Limiter {
         }
     }
 
-    /// Counts a request of `client`; the seconds to wait when over the limit.
-    pub fn check(&self, client: &[u8]) -> Result<(), u64> {
-        let key: [u8; 16] = {
+    /// Counts a request from `address` carrying `credential` (if any); the
+    /// seconds to wait when over either budget.
+    pub fn check(&self, address: &[u8], credential: Option<&[u8]>) -> Result<(), u64> {
+        let key = |kind: u8, client: &[u8]| -> [u8; 16] {
             use sha2::Digest;
-            let h = sha2::Sha256::digest(client);
+            let h = sha2::Sha256::new()
+                .chain_update([kind])
+                .chain_update(client)
+                .finalize();
             let mut k = [0u8; 16];
             k.copy_from_slice(&h[..16]);
             k
@@ -81,33 +91,42 @@ impl Limiter {
             w.started = Instant::now();
             w.counts.clear();
         }
-        let n = w.counts.entry(key).or_insert(0);
-        *n += 1;
-        if *n > self.limit.per_minute {
-            let left = WINDOW.saturating_sub(w.started.elapsed());
-            return Err(left.as_secs().max(1));
+        let per_address = self.limit.per_minute.saturating_mul(ADDRESS_FACTOR);
+        let budgets = [(key(b'a', address), per_address)]
+            .into_iter()
+            .chain(credential.map(|c| (key(b'c', c), self.limit.per_minute)));
+        for (k, budget) in budgets {
+            let n = w.counts.entry(k).or_insert(0);
+            *n += 1;
+            if *n > budget {
+                let left = WINDOW.saturating_sub(w.started.elapsed());
+                return Err(left.as_secs().max(1));
+            }
         }
         Ok(())
     }
 }
 
-/// Who a request comes from: its credential if it has one, else its address.
-fn client_of(req: &Request) -> Vec<u8> {
+/// Where a request comes from, and the credential it carries if any.
+fn client_of(req: &Request) -> (Vec<u8>, Option<Vec<u8>>) {
     let headers = req.headers();
-    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
-        return auth.as_bytes().to_vec();
-    }
-    if let Some(session) = crate::auth::cookie_value(headers, crate::auth::SESSION_COOKIE) {
-        return session.into_bytes();
-    }
-    req.extensions()
+    let credential = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|auth| auth.as_bytes().to_vec())
+        .or_else(|| {
+            crate::auth::cookie_value(headers, crate::auth::SESSION_COOKIE).map(String::into_bytes)
+        });
+    let address = req
+        .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|axum::extract::ConnectInfo(a)| a.ip().to_string().into_bytes())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (address, credential)
 }
 
 pub async fn limit(State(limiter): State<Limiter>, req: Request, next: Next) -> Response {
-    match limiter.check(&client_of(&req)) {
+    let (address, credential) = client_of(&req);
+    match limiter.check(&address, credential.as_deref()) {
         Ok(()) => next.run(req).await,
         Err(retry_after_secs) => ApiError::TooManyRequests { retry_after_secs }.into_response(),
     }
@@ -121,10 +140,34 @@ mod tests {
     fn each_client_has_its_own_budget() {
         let l = Limiter::new(RateLimit { per_minute: 3 });
         for _ in 0..3 {
-            assert!(l.check(b"token-a").is_ok());
+            assert!(l.check(b"10.0.0.1", Some(b"token-a")).is_ok());
         }
-        let wait = l.check(b"token-a").expect_err("over the limit");
+        let wait = l
+            .check(b"10.0.0.1", Some(b"token-a"))
+            .expect_err("over the limit");
         assert!((1..=60).contains(&wait));
-        assert!(l.check(b"token-b").is_ok(), "another client is not held up");
+        assert!(
+            l.check(b"10.0.0.1", Some(b"token-b")).is_ok(),
+            "another client is not held up"
+        );
+    }
+
+    #[test]
+    fn made_up_credentials_do_not_escape_the_address_budget() {
+        let l = Limiter::new(RateLimit { per_minute: 3 });
+        let budget = 3 * ADDRESS_FACTOR;
+        for i in 0..budget {
+            let token = format!("Bearer random-{i}");
+            assert!(
+                l.check(b"10.0.0.9", Some(token.as_bytes())).is_ok(),
+                "request {i}"
+            );
+        }
+        assert!(l.check(b"10.0.0.9", Some(b"Bearer random-new")).is_err());
+        assert!(l.check(b"10.0.0.9", None).is_err());
+        assert!(
+            l.check(b"10.0.0.10", None).is_ok(),
+            "another address is not held up"
+        );
     }
 }
