@@ -898,12 +898,18 @@ impl Segments {
         &self,
         subtrees: &[(i64, Vec<i64>)],
         scores: &[(i64, f64)],
-    ) -> Result<Vec<(i64, kehu_core::tag_stats::TagBehaviour)>, ApiError> {
+        scope: &ScopeFilter,
+    ) -> Result<(u64, Vec<(i64, kehu_core::tag_stats::TagBehaviour)>), ApiError> {
         let scores: Vec<(u32, f64)> = scores
             .iter()
             .filter_map(|&(c, s)| u32::try_from(c).ok().map(|c| (c, s)))
             .collect();
         self.with_index(|idx| {
+            // The customers the reader may see: everyone's figures are not theirs to read.
+            let universe = match scope {
+                ScopeFilter::All => idx.live.clone(),
+                narrower => idx.scope(narrower) & &idx.live,
+            };
             let repurchased: RoaringBitmap = idx
                 .numbers
                 .get("order_count")
@@ -915,7 +921,7 @@ impl Segments {
                         .collect()
                 })
                 .unwrap_or_default();
-            subtrees
+            let rows = subtrees
                 .iter()
                 .map(|(tag, tree)| {
                     let mut tagged = RoaringBitmap::new();
@@ -926,13 +932,14 @@ impl Segments {
                     }
                     let b = kehu_core::tag_stats::tag_behaviour(
                         &tagged,
-                        &idx.live,
+                        &universe,
                         &repurchased,
                         &scores,
                     );
                     (*tag, b)
                 })
-                .collect()
+                .collect::<Vec<_>>();
+            (universe.len(), rows)
         })
         .await
     }

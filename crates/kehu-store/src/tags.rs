@@ -1193,24 +1193,30 @@ impl Store {
     pub async fn assignment_changes_by_span(
         &self,
         marks: &[DateTime<Utc>],
+        scope: &crate::listing::ScopeFilter,
     ) -> Result<Vec<(i64, usize, i64, i64)>, StoreError> {
         if marks.is_empty() {
             return Ok(Vec::new());
         }
+        let mut b = crate::listing::SqlBuilder::new(self.db.backend(), "");
+        let at: Vec<String> = marks.iter().map(|m| b.bind(*m)).collect();
         let cases: String = (1..marks.len())
             .rev()
-            .map(|k| format!("WHEN at >= ${} THEN {k} ", k + 1))
+            .map(|k| format!("WHEN at >= {} THEN {k} ", at[k]))
             .collect();
+        let within = crate::duplicates::scope_condition(&mut b, scope, "customer_id")
+            .map(|c| format!(" AND {c}"))
+            .unwrap_or_default();
         let sql = format!(
             "SELECT tag_id, CAST(CASE {cases}ELSE 0 END AS BIGINT) AS span, \
              SUM(CASE WHEN action = 'assigned' THEN 1 ELSE 0 END) AS added, \
              SUM(CASE WHEN action = 'removed' THEN 1 ELSE 0 END) AS removed \
-             FROM tag_history WHERE customer_id IS NOT NULL AND at >= $1 GROUP BY tag_id, span"
+             FROM tag_history WHERE customer_id IS NOT NULL AND at >= {}{within} GROUP BY tag_id, span",
+            at[0]
         );
-        let args = marks.iter().map(|m| Arg::from(*m)).collect();
         self.db
             .clone()
-            .fetch_all(&sql, args, |r: &dyn RowGet| {
+            .fetch_all(&sql, b.args, |r: &dyn RowGet| {
                 let span = usize::try_from(r.int("span")?).unwrap_or(0);
                 Ok((r.int("tag_id")?, span, r.int("added")?, r.int("removed")?))
             })

@@ -136,7 +136,7 @@ async fn tags(
             .filter(|d| (1..=730).contains(d))
             .ok_or_else(|| anyhow::anyhow!("--days: 应为 1–730 的整数 / a whole number 1–730"))?,
     };
-    let review = kehu_server::api::tags::usage_review(state, days)
+    let review = kehu_server::api::tags::usage_review(state, days, &kehu_store::ScopeFilter::All)
         .await
         .map_err(crate::one_line)?;
     match format {

@@ -22,6 +22,7 @@ use kehu_core::segment::{Atom, Compiled, SchemeClasses};
 use kehu_core::tags::{rule_order, Catalogue, Synonyms, TagMode, Unresolved};
 use kehu_core::Reason;
 use kehu_store::tags::{catalogue_of, NewTag, TagChange, TagRecord, TagSettings};
+use kehu_store::ScopeFilter;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -970,16 +971,26 @@ pub async fn tag_review(
     user: &CurrentUser,
     days: u32,
 ) -> Result<TagReviewOut, ApiError> {
-    if !(user.actor.grants.has(Permission::TagManage)
-        || user.actor.grants.has(Permission::ReportRead))
-    {
-        return Err(ApiError::Forbidden);
-    }
-    usage_review(state, days).await
+    // Over the customers the reader's right covers: a tag manager's, or
+    // a report reader's (a team's manager: the team's customers).
+    let scope = [Permission::TagManage, Permission::ReportRead]
+        .into_iter()
+        .filter_map(|p| user.scope_filter(p).ok())
+        .min_by_key(|s| match s {
+            ScopeFilter::All => 0,
+            ScopeFilter::Team { .. } => 1,
+            ScopeFilter::Own { .. } => 2,
+        })
+        .ok_or(ApiError::Forbidden)?;
+    usage_review(state, days, &scope).await
 }
 
-/// The review over every customer (the aggregate needs no scope; callers check the right).
-pub async fn usage_review(state: &AppState, days: u32) -> Result<TagReviewOut, ApiError> {
+/// The review over the customers of `scope` (callers check the right).
+pub async fn usage_review(
+    state: &AppState,
+    days: u32,
+    scope: &ScopeFilter,
+) -> Result<TagReviewOut, ApiError> {
     let today = state.store.today();
     let since = today - chrono::Days::new(u64::from(days));
     let day_start = |d: NaiveDate| crate::tasks::to_utc(d.and_time(chrono::NaiveTime::MIN));
@@ -1005,15 +1016,19 @@ pub async fn usage_review(state: &AppState, days: u32) -> Result<TagReviewOut, A
     let live: Vec<&TagRecord> = records.iter().filter(|t| t.merged_into.is_none()).collect();
     let subtrees: Vec<(i64, Vec<i64>)> = live.iter().map(|t| (t.id, c.subtree(t.id))).collect();
     let scores = state.store.satisfaction_since(since).await?;
-    let behaviour: BTreeMap<i64, kehu_core::tag_stats::TagBehaviour> = state
+    let (customers, behaviour) = state
         .segments
-        .tag_behaviour(&subtrees, &scores)
-        .await?
-        .into_iter()
-        .collect();
+        .tag_behaviour(&subtrees, &scores, scope)
+        .await?;
+    let behaviour: BTreeMap<i64, kehu_core::tag_stats::TagBehaviour> =
+        behaviour.into_iter().collect();
     // Net changes per tag from each mark on (suffix sums over the spans).
     let mut net_from: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for (tag, span, added, removed) in state.store.assignment_changes_by_span(&marks).await? {
+    for (tag, span, added, removed) in state
+        .store
+        .assignment_changes_by_span(&marks, scope)
+        .await?
+    {
         let sums = net_from.entry(tag).or_insert_with(|| vec![0; marks.len()]);
         for s in sums.iter_mut().take(span + 1) {
             *s += added - removed;
@@ -1029,7 +1044,6 @@ pub async fn usage_review(state: &AppState, days: u32) -> Result<TagReviewOut, A
                 .sum()
         })
     };
-    let customers = state.store.customer_count().await?;
     let mut rows: Vec<TagReviewRow> = subtrees
         .iter()
         .zip(&live)

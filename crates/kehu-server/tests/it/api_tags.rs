@@ -1208,6 +1208,46 @@ async fn usage_review(backend: Backend) {
         rep.get("/api/v1/tag-review").await.status(),
         StatusCode::FORBIDDEN
     );
+    // A team's manager reads the figures of the team's customers only.
+    let manager = app.token("mgr1", "sales_manager", Some("华东一组")).await;
+    let seen = |v: &Value| {
+        let tag = v["tags"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["path"] == "需求标签/价格敏感").cloned())
+            .expect("row");
+        (
+            v["customers"].as_u64(),
+            tag["customers"].as_u64(),
+            tag["change_in_period"].as_i64(),
+        )
+    };
+    let r = manager.get("/api/v1/tag-review?days=30").await;
+    let none: Value = r.json().await.expect("json");
+    assert_eq!(seen(&none), (Some(0), Some(0), Some(0)), "{none}");
+    let moved = tagged_ids[1];
+    let c: Value = admin
+        .get(&format!("/api/v1/customers/{moved}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let r = admin
+        .patch(
+            &format!("/api/v1/customers/{moved}"),
+            json!({"owner_id": rep.user_id, "version": c["version"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = manager.get("/api/v1/tag-review?days=30").await;
+    let team: Value = r.json().await.expect("json");
+    assert_eq!(seen(&team), (Some(1), Some(1), Some(1)), "{team}");
+    let all: Value = admin
+        .get("/api/v1/tag-review?days=30")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(seen(&all), (Some(4), Some(2), Some(1)));
     refused(
         admin.get("/api/v1/tag-review?days=0").await,
         "days",
