@@ -138,7 +138,12 @@ impl Store {
                     url.to_string(),
                 );
                 tokio::task::spawn_blocking(move || {
-                    let mut child = std::process::Command::new("pg_dump")
+                    let (url, password) = without_password(&url);
+                    let mut command = std::process::Command::new("pg_dump");
+                    if let Some(p) = password {
+                        command.env("PGPASSWORD", p);
+                    }
+                    let mut child = command
                         .args(["--format=plain", "--no-owner", "--no-privileges", "--dbname"])
                         .arg(&url)
                         .stdout(std::process::Stdio::piped())
@@ -280,6 +285,64 @@ fn read_header_from(input: &mut impl Read) -> Result<(BackupHeader, Vec<u8>), St
 
 /// Decrypts `src` into `dest`, checking every chunk; nothing of a damaged
 /// file is left behind.
+/// A new file only we may read (a decrypted database or dump): made anew,
+/// never through a file or link someone left there.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// A PostgreSQL URL without its password, and the password (decoded): the
+/// client tools take it from `PGPASSWORD`, so it never shows in the process
+/// list.
+fn without_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let Some((user, password)) = userinfo.split_once(':') else {
+        return (url.to_string(), None);
+    };
+    (
+        format!("{scheme}://{user}@{host}{tail}"),
+        Some(percent_decoded(password)),
+    )
+}
+
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub fn open_backup(keyring: &Keyring, src: &Path, dest: &Path) -> Result<BackupHeader, StoreError> {
     let result = open_into(keyring, src, dest);
     if result.is_err() {
@@ -300,7 +363,7 @@ fn open_into(keyring: &Keyring, src: &Path, dest: &Path) -> Result<BackupHeader,
         .and_then(|p| p.try_into().ok())
         .ok_or_else(|| damaged("bad nonce"))?;
     let sealer = Sealer::new(key, prefix, &header_bytes);
-    let out_file = std::fs::File::create(dest).map_err(|e| io_error("cannot create", dest, e))?;
+    let out_file = private_file(dest).map_err(|e| io_error("cannot create", dest, e))?;
     let mut out = std::io::BufWriter::new(out_file);
     let mut index: u32 = 0;
     let mut pending = read_sealed(&mut input)?.ok_or_else(|| damaged("no data"))?;
@@ -401,8 +464,12 @@ pub async fn restore(url: &str, keyring: &Keyring, src: &Path) -> Result<Restore
             Ok(RestoreInfo { header, previous })
         }
         _ => {
-            let dump =
-                std::env::temp_dir().join(format!("kehu-restore-{}.sql", std::process::id()));
+            // The decrypted dump: a name nobody can guess, readable by us alone,
+            // and gone when psql has read it.
+            let dump = std::env::temp_dir().join(format!(
+                "kehu-restore-{}.sql",
+                hex::encode(rand::random::<[u8; 12]>())
+            ));
             let (k, s, d) = (keyring.clone(), src.to_path_buf(), dump.clone());
             let header = tokio::task::spawn_blocking(move || open_backup(&k, &s, &d))
                 .await
@@ -410,7 +477,12 @@ pub async fn restore(url: &str, keyring: &Keyring, src: &Path) -> Result<Restore
             let url = url.to_string();
             let d = dump.clone();
             let ran = tokio::task::spawn_blocking(move || {
-                std::process::Command::new("psql")
+                let (url, password) = without_password(&url);
+                let mut command = std::process::Command::new("psql");
+                if let Some(p) = password {
+                    command.env("PGPASSWORD", p);
+                }
+                command
                     .args([
                         "--quiet",
                         "--no-psqlrc",
@@ -478,6 +550,49 @@ mod tests {
 
     fn ring(b: u8) -> Keyring {
         Keyring::new(Key::from_bytes([b; 32]))
+    }
+
+    #[test]
+    fn passwords_leave_the_url_for_the_environment() {
+        let table = [
+            (
+                "postgres://kehu:kehu@127.0.0.1:5432/kehu",
+                "postgres://kehu@127.0.0.1:5432/kehu",
+                Some("kehu"),
+            ),
+            (
+                "postgres://u:p%40ss%3Aw@db/x?sslmode=require",
+                "postgres://u@db/x?sslmode=require",
+                Some("p@ss:w"),
+            ),
+            ("postgresql://u@db/x", "postgresql://u@db/x", None),
+            ("postgres://db:5432/x", "postgres://db:5432/x", None),
+            ("not a url", "not a url", None),
+        ];
+        for (url, bare, password) in table {
+            let (got, p) = without_password(url);
+            assert_eq!((got.as_str(), p.as_deref()), (bare, password), "{url}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn decrypted_files_are_ours_alone_and_made_anew() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kehu-private-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("x.sql");
+        std::fs::write(&path, b"left by someone").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let f = private_file(&path).expect("file");
+        let mode = f.metadata().expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            b"",
+            "a new file, not the old one"
+        );
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     fn header() -> BackupHeader {
