@@ -188,6 +188,10 @@ pub struct CurrentUser {
     pub credential: Credential,
     /// The peer address of the request (for the audit log).
     pub client: Option<String>,
+    /// A cookie session's request that another site's page set off (the
+    /// browser's `Sec-Fetch-Site`): it may not reveal personal values in
+    /// clear, which a link elsewhere could otherwise do in the user's name.
+    pub cross_site: bool,
 }
 
 /// The peer address of a request's connection (never a forwarded header,
@@ -282,11 +286,17 @@ pub async fn authenticate(
         grants: au.grants,
         fields: au.field_rights,
     };
+    let cross_site = matches!(credential, Credential::Session { .. })
+        && headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|site| !matches!(site, "same-origin" | "none"));
     Ok(Some(CurrentUser {
         user: au.user,
         actor,
         credential,
         client: None,
+        cross_site,
     }))
 }
 

@@ -100,6 +100,7 @@ pub fn reveal_param<T: Personal>(
     if !q.take_flag("reveal") {
         return Ok(false);
     }
+    refuse_cross_site_reveal(user)?;
     if !may_reveal_any::<T>(user) {
         return Err(ApiError::Refused {
             zh: "您的角色不能查看这些个人信息的明文".into(),
@@ -107,6 +108,19 @@ pub fn reveal_param<T: Personal>(
         });
     }
     Ok(true)
+}
+
+/// A reveal set off by another site's page (a link or image there, in the
+/// signed-in user's browser) is refused: it would show values and write an
+/// audit entry in the user's name without their asking.
+pub fn refuse_cross_site_reveal(user: &CurrentUser) -> Result<(), ApiError> {
+    if user.cross_site {
+        return Err(ApiError::Refused {
+            zh: "显示明文只能从 kehu 自己的页面发起".into(),
+            en: "a reveal in clear must come from kehu's own pages".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Masks `records` for `user`; when revealed, records who saw which fields

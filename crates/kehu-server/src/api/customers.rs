@@ -218,6 +218,9 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     let c = customer_for(&state, &user, id, Permission::CustomerRead).await?;
     let reveal = q.take_flag("reveal");
+    if reveal {
+        crate::privacy::refuse_cross_site_reveal(&user)?;
+    }
     let defs = state.store.custom_field_defs().await?;
     let mut out = CustomerOut::from(c);
     let revealed =

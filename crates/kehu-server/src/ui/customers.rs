@@ -1281,7 +1281,8 @@ pub async fn detail(
     Path(id): Path<i64>,
     mut q: crate::api::QueryPairs,
 ) -> Result<Response, ApiError> {
-    let reveal = q.take_flag("reveal");
+    // Not from another site's link: the page shows masked values instead.
+    let reveal = q.take_flag("reveal") && !page.user.cross_site;
     match customer_for(&state, &page.user, id, Permission::CustomerRead).await {
         Ok(c) => {
             render_detail(

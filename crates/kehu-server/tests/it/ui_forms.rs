@@ -13,6 +13,7 @@ both_backends!(
     planted_session_cookie_is_not_kept,
     the_create_form_warns_of_a_likely_duplicate,
     contacts_that_are_one_person_are_warned_of_merged_and_undone,
+    a_reveal_set_off_by_another_site_is_refused,
     api_tokens_on_the_account_page
 );
 
@@ -691,5 +692,78 @@ async fn contacts_that_are_one_person_are_warned_of_merged_and_undone(backend: B
     // The queue of contact pairs lists it again (found anew: a new pair).
     let queue = html_of(&c, format!("{base}/contact-duplicates")).await;
     assert_eq!(queue.matches("data-contact-pair=").count(), 1, "{queue}");
+    app.cleanup().await;
+}
+
+/// A link on another site to "show in clear" (the browser says so in
+/// `Sec-Fetch-Site`) shows masked values and writes no reveal in the user's
+/// name; from kehu's own page it reveals, audited. Bearer tokens are not
+/// ambient credentials and are not affected.
+async fn a_reveal_set_off_by_another_site_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = app.token("reveal_api", "admin", None).await;
+    let customer = api.customer("苏州恒瑞精密机械有限公司", json!({})).await;
+    let id = customer["id"].as_i64().expect("id");
+    let r = api
+        .post(
+            &format!("/api/v1/customers/{id}/contacts"),
+            json!({"name": "张伟", "mobile": "13800138000"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let c = signed_in(&app, "reveal_ui").await;
+    let base = &app.base;
+    let page = |site: &'static str| {
+        let c = &c;
+        async move {
+            c.get(format!("{base}/customers/{id}?reveal=1"))
+                .header("sec-fetch-site", site)
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("html")
+        }
+    };
+    let elsewhere = page("cross-site").await;
+    assert!(
+        !elsewhere.contains("13800138000"),
+        "revealed from another site"
+    );
+    assert!(elsewhere.contains("138****8000"));
+    let api_elsewhere = c
+        .get(format!(
+            "{base}/api/v1/contacts?customer_id={id}&reveal=true"
+        ))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(api_elsewhere.status(), StatusCode::FORBIDDEN);
+    let auditor = app.token("reveal_audit", "auditor", None).await;
+    let reveals = || async {
+        let v: Value = auditor
+            .get("/api/v1/audit?action=contact.reveal")
+            .await
+            .json()
+            .await
+            .expect("json");
+        v["entries"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(reveals().await, 0);
+    let own = page("same-origin").await;
+    assert!(own.contains("13800138000"), "revealed from kehu's own page");
+    assert_eq!(reveals().await, 1);
+    let r = api
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/contacts?customer_id={id}&reveal=true"),
+        )
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK, "a bearer token is not ambient");
     app.cleanup().await;
 }
