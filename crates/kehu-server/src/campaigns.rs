@@ -206,6 +206,8 @@ pub struct CampaignLine {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MarketingReport {
     pub as_of: chrono::NaiveDate,
+    /// The period whose campaigns it covers (those that ran in it); none: all.
+    pub period: Option<String>,
     pub campaigns: Vec<CampaignLine>,
     /// Every channel, with its campaigns added up.
     #[schema(value_type = Vec<Object>)]
@@ -306,12 +308,15 @@ pub fn channel_label(channel: kehu_core::campaign::Channel, lang: Lang) -> Strin
 }
 
 /// The report over every campaign, within `scope`.
+/// The report of every campaign, or of those that ran in `period` (their
+/// dates overlap it).
 pub async fn report(
     state: &AppState,
     scope: &ScopeFilter,
+    period: Option<&kehu_core::strategy::Period>,
     lang: Lang,
 ) -> Result<(MarketingReport, BTreeMap<i64, Behind>), ApiError> {
-    report_of(state, scope, lang, true).await
+    report_of(state, scope, period, lang, true).await
 }
 
 /// The channel totals alone (the dashboard): no baseline is read.
@@ -320,19 +325,23 @@ pub async fn channels(
     scope: &ScopeFilter,
     lang: Lang,
 ) -> Result<Vec<ChannelLine>, ApiError> {
-    Ok(report_of(state, scope, lang, false).await?.0.channels)
+    Ok(report_of(state, scope, None, lang, false).await?.0.channels)
 }
 
 async fn report_of(
     state: &AppState,
     scope: &ScopeFilter,
+    period: Option<&kehu_core::strategy::Period>,
     lang: Lang,
     with_baseline: bool,
 ) -> Result<(MarketingReport, BTreeMap<i64, Behind>), ApiError> {
     let allowed = crate::reports::population(state, scope, None).await?;
     let mut lines = Vec::new();
     let mut behind = BTreeMap::new();
-    for campaign in state.store.campaigns().await? {
+    let ran_in = |c: &kehu_store::campaigns::Campaign| {
+        period.is_none_or(|p| c.data.starts_on <= p.end && c.data.ends_on >= p.start)
+    };
+    for campaign in state.store.campaigns().await?.into_iter().filter(ran_in) {
         let (line, b) = line_of(state, &campaign, &allowed, lang, with_baseline).await?;
         lines.push(line);
         behind.insert(campaign.id, b);
@@ -356,6 +365,7 @@ async fn report_of(
     Ok((
         MarketingReport {
             as_of: state.store.today(),
+            period: period.map(|p| p.label()),
             campaigns: lines,
             channels,
             definitions,

@@ -1171,16 +1171,17 @@ async fn insert_assignments(
 impl Store {
     /// Each customer's mean satisfaction score over interactions since
     /// `since` (those with a score), for the tag review.
-    pub async fn satisfaction_since(
+    pub async fn satisfaction_between(
         &self,
         since: chrono::NaiveDate,
+        until: chrono::NaiveDate,
     ) -> Result<Vec<(i64, f64)>, StoreError> {
         self.db
             .clone()
             .fetch_all(
                 "SELECT customer_id, CAST(AVG(satisfaction) AS DOUBLE PRECISION) AS score FROM interactions \
-                 WHERE satisfaction IS NOT NULL AND occurred_on >= $1 GROUP BY customer_id",
-                args![since],
+                 WHERE satisfaction IS NOT NULL AND occurred_on >= $1 AND occurred_on <= $2 GROUP BY customer_id",
+                args![since, until],
                 |r: &dyn RowGet| Ok((r.int("customer_id")?, r.float("score")?.unwrap_or(0.0))),
             )
             .await

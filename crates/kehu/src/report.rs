@@ -1,7 +1,10 @@
 //! `kehu report KIND --period PERIOD [--scheme S] [--segment EXPR]
 //! [--format json|csv|xlsx|pdf] [--out FILE]`: a report as the API makes it,
-//! for everyone (the CLI reads as an administrator). `cross_sell` is as of
-//! today and takes no period.
+//! for everyone (the CLI reads as an administrator). `--period` is required
+//! for `classification` and `strategy`; `tags` counts as at the period's
+//! last day (else the last `--days`), `marketing` takes the campaigns that
+//! ran in it (else all), and `cross_sell`, as of today, only the period
+//! under way.
 
 use anyhow::{bail, Result};
 use kehu_core::report::{ChurnBasis, Definitions, RepurchaseBasis};
@@ -53,13 +56,6 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
         other => Some(Format::parse(other).map_err(|r| field("format", r))?),
     };
     if matches!(o.kind.as_str(), "cross_sell" | "tags" | "marketing") {
-        if o.period.is_some() {
-            bail!(
-                "--period: {} 报表按当天计算，不接受期间 / the {} report is as of today and takes no period",
-                o.kind,
-                o.kind
-            );
-        }
         let store = crate::open_store(db).await?;
         let state = kehu_server::AppState::new(store, kehu_server::Settings::offline(db));
         let bytes = match o.kind.as_str() {
@@ -127,16 +123,29 @@ async fn tags(
     o: &Options,
     format: Option<Format>,
 ) -> Result<Vec<u8>> {
-    let days = match o.days.as_deref() {
-        None => 90,
-        Some(d) => d
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|d| (1..=730).contains(d))
-            .ok_or_else(|| anyhow::anyhow!("--days: 应为 1–730 的整数 / a whole number 1–730"))?,
+    let today = state.store.today();
+    let span = match (o.period.as_deref(), o.days.as_deref()) {
+        (Some(_), Some(_)) => {
+            bail!("--days: 与 --period 二选一 / give --period or --days, not both")
+        }
+        (Some(p), None) => kehu_server::api::tags::ReviewSpan::of_period(today, p, "--period")
+            .map_err(crate::one_line)?,
+        (None, d) => {
+            let days = match d {
+                None => 90,
+                Some(d) => d
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=730).contains(d))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--days: 应为 1–730 的整数 / a whole number 1–730")
+                    })?,
+            };
+            kehu_server::api::tags::ReviewSpan::last_days(today, days)
+        }
     };
-    let review = kehu_server::api::tags::usage_review(state, days, &kehu_store::ScopeFilter::All)
+    let review = kehu_server::api::tags::usage_review(state, span, &kehu_store::ScopeFilter::All)
         .await
         .map_err(crate::one_line)?;
     match format {
@@ -153,10 +162,27 @@ async fn marketing(
     o: &Options,
     format: Option<Format>,
 ) -> Result<Vec<u8>> {
-    let (report, _) =
-        kehu_server::campaigns::report(state, &kehu_store::ScopeFilter::All, Lang::Zh)
-            .await
-            .map_err(crate::one_line)?;
+    let period = o
+        .period
+        .as_deref()
+        .map(|p| {
+            parse_period(p).map_err(|r| {
+                anyhow::anyhow!(
+                    "--period: {} / {}",
+                    r.message(Lang::Zh),
+                    r.message(Lang::En)
+                )
+            })
+        })
+        .transpose()?;
+    let (report, _) = kehu_server::campaigns::report(
+        state,
+        &kehu_store::ScopeFilter::All,
+        period.as_ref(),
+        Lang::Zh,
+    )
+    .await
+    .map_err(crate::one_line)?;
     match format {
         None => json_bytes(&report),
         Some(f) => kehu_server::campaigns::report_file(&report, f, o.table.as_deref(), Lang::Zh)
@@ -164,12 +190,30 @@ async fn marketing(
     }
 }
 
-/// The cross-selling opportunities as of today.
+/// The cross-selling opportunities as of today (what peers bought in the
+/// last 12 months): with `--period`, only the period under way.
 async fn cross_sell(
     state: &kehu_server::AppState,
     o: &Options,
     format: Option<Format>,
 ) -> Result<Vec<u8>> {
+    if let Some(p) = o.period.as_deref() {
+        let period = parse_period(p).map_err(|r| {
+            anyhow::anyhow!(
+                "--period: {} / {}",
+                r.message(Lang::Zh),
+                r.message(Lang::En)
+            )
+        })?;
+        let today = state.store.today();
+        if !(period.start <= today && today <= period.end) {
+            bail!(
+                "--period: 交叉销售按今天往前 12 个月的购买计算，只接受进行中的期间（{}）/ cross-selling reads the 12 months up to today: only the period under way ({})",
+                kehu_core::strategy::Period::quarter_of(today).label(),
+                kehu_core::strategy::Period::quarter_of(today).label()
+            );
+        }
+    }
     let mut params = kehu_server::crosssell::CrossSellParams {
         scheme: o.scheme.clone(),
         ..Default::default()

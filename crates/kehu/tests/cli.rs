@@ -943,7 +943,8 @@ async fn report_classification(backend: Backend) {
         ],
     ));
     assert!(csv.starts_with("\u{feff}类别,客户数"), "{csv}");
-    let dir = std::env::temp_dir().join(format!("kehu-report-{}", std::process::id()));
+    // One directory per backend: both run at once in this process.
+    let dir = std::env::temp_dir().join(format!("kehu-report-{backend:?}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("r.xlsx");
     ok(kehu(
@@ -1052,6 +1053,60 @@ async fn report_classification(backend: Backend) {
         // Today's point of the trend is today's reach.
         assert_eq!(row["trend"][6], row["customers"], "{row}");
     }
+    // Every kind takes --period (design.md's contract): tags as at the
+    // period's last day, marketing the campaigns that ran in it, cross-selling
+    // the period under way.
+    let t: Value = serde_json::from_str(&ok(kehu(
+        &db.url,
+        &["report", "tags", "--period", &quarter],
+    )))
+    .expect("json");
+    let q = kehu_core::strategy::Period::quarter_of(store.today());
+    assert_eq!(
+        (t["since"].as_str(), t["until"].as_str()),
+        (
+            Some(q.start.to_string().as_str()),
+            Some(store.today().to_string().as_str())
+        )
+    );
+    let m: Value = serde_json::from_str(&ok(kehu(
+        &db.url,
+        &["report", "marketing", "--period", "2000-Q1"],
+    )))
+    .expect("json");
+    assert_eq!(
+        (
+            m["period"].as_str(),
+            m["campaigns"].as_array().map(Vec::len)
+        ),
+        (Some("2000-Q1"), Some(0)),
+        "no campaign ran then"
+    );
+    let m: Value = serde_json::from_str(&ok(kehu(
+        &db.url,
+        &[
+            "report",
+            "marketing",
+            "--period",
+            &store.today().format("%Y").to_string(),
+        ],
+    )))
+    .expect("json");
+    for c in m["campaigns"].as_array().expect("campaigns") {
+        let (start, end) = (
+            c["starts_on"].as_str().expect("start"),
+            c["ends_on"].as_str().expect("end"),
+        );
+        let year = store.today().format("%Y").to_string();
+        assert!(
+            start <= format!("{year}-12-31").as_str() && end >= format!("{year}-01-01").as_str(),
+            "{c}"
+        );
+    }
+    ok(kehu(
+        &db.url,
+        &["report", "cross_sell", "--period", &quarter],
+    ));
     let tags_csv = ok(kehu(&db.url, &["report", "tags", "--format", "csv"]));
     assert!(
         tags_csv.starts_with("\u{feff}标签,方式,客户数"),
@@ -1065,7 +1120,16 @@ async fn report_classification(backend: Backend) {
         (vec!["report", "tags", "--days", "0"], "--days"),
         (vec!["report", "strategy"], "--period"),
         (
-            vec!["report", "cross_sell", "--period", "2026-Q1"],
+            vec!["report", "cross_sell", "--period", "2020-Q1"],
+            "--period",
+        ),
+        (vec!["report", "tags", "--period", "2099-Q1"], "--period"),
+        (
+            vec!["report", "tags", "--period", "2026-Q1", "--days", "30"],
+            "--days",
+        ),
+        (
+            vec!["report", "marketing", "--period", "2026-Q5"],
             "--period",
         ),
         (

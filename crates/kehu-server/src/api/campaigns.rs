@@ -85,7 +85,8 @@ pub async fn touch(
 /// touch, revenue, cost, and the conversion of untouched customers as the
 /// baseline. `format=csv|xlsx|pdf` downloads (`table=channels|campaigns` for CSV).
 #[utoipa::path(get, path = "/api/v1/reports/marketing", tag = "reports",
-    params(("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
+    params(("period" = Option<String>, Query, description = "only the campaigns that ran in this month, quarter or year (2026-Q3); default: all"),
+           ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
            ("table" = Option<String>, Query, description = "for CSV: channels (default) | campaigns")),
     responses((status = 200, body = MarketingReport), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn report(
@@ -98,7 +99,11 @@ pub async fn report(
     let format = file_format(&mut q)?;
     let table = q.take("table");
     let scope = user.scope_filter(Permission::ReportRead)?;
-    let (r, _) = crate::campaigns::report(&state, &scope, lang).await?;
+    let period = q
+        .take("period")
+        .map(|p| kehu_core::strategy::parse_period(&p).map_err(|r| ApiError::field("period", r)))
+        .transpose()?;
+    let (r, _) = crate::campaigns::report(&state, &scope, period.as_ref(), lang).await?;
     let Some(format) = format else {
         return Ok(Json(r).into_response());
     };
@@ -107,9 +112,12 @@ pub async fn report(
         &state,
         &user,
         "report:marketing".into(),
-        serde_json::json!({}),
+        serde_json::json!({"period": r.period}),
         format,
-        &format!("marketing-{}", r.as_of),
+        &format!(
+            "marketing-{}",
+            r.period.clone().unwrap_or_else(|| r.as_of.to_string())
+        ),
         file,
     ))
 }

@@ -1303,9 +1303,12 @@ pub struct TagReviewOut {
     /// The period looked back on, in days (trend and satisfaction).
     pub days: u32,
     pub since: NaiveDate,
+    /// The day the counts are as of (today, or a past period's last day).
+    pub until: NaiveDate,
+    /// The customers the review covers (the reader's scope, today).
     pub customers: u64,
     pub threshold: f64,
-    /// The last day of each of the last six months, then today.
+    /// The last day of each of the six months before `until`'s, then `until`.
     pub trend_dates: Vec<NaiveDate>,
     /// How the behaviour columns are defined.
     pub definitions: Vec<String>,

@@ -844,9 +844,11 @@ pub async fn decide(
 /// of customers are proposed for removal.
 /// `format=csv|xlsx|pdf` downloads the table.
 #[utoipa::path(get, path = "/api/v1/tag-review", tag = "tags",
-    params(("days" = Option<u32>, Query, description = "period in days, 1–730; default 90"),
+    params(("days" = Option<u32>, Query, description = "the last days up to today, 1–730; default 90"),
+           ("period" = Option<String>, Query, description = "instead of days: a month, quarter or year (2026-Q3), counted as at its last day (or today while under way)"),
            ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf")),
-    responses((status = 200, body = TagReviewOut), (status = 403, content_type = "application/problem+json")))]
+    responses((status = 200, body = TagReviewOut), (status = 403, content_type = "application/problem+json"),
+              (status = 422, content_type = "application/problem+json")))]
 pub async fn review(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -869,8 +871,13 @@ pub async fn review(
                 )
             })?,
     };
+    let today = state.store.today();
+    let span = match q.take("period") {
+        Some(p) => ReviewSpan::of_period(today, &p, "period")?,
+        None => ReviewSpan::last_days(today, days),
+    };
     let format = super::reports::file_format(&mut q)?;
-    let review = tag_review(&state, &user, days).await?;
+    let review = tag_review(&state, &user, span).await?;
     let Some(format) = format else {
         return Ok(Json(review).into_response());
     };
@@ -883,7 +890,7 @@ pub async fn review(
         &state,
         &user,
         "report:tags".into(),
-        serde_json::json!({"days": days}),
+        serde_json::json!({"since": review.since, "until": review.until}),
         format,
         &name,
         file,
@@ -969,7 +976,7 @@ const TREND_MONTHS: u32 = 6;
 pub async fn tag_review(
     state: &AppState,
     user: &CurrentUser,
-    days: u32,
+    span: ReviewSpan,
 ) -> Result<TagReviewOut, ApiError> {
     // Over the customers the reader's right covers: a tag manager's, or
     // a report reader's (a team's manager: the team's customers).
@@ -982,27 +989,65 @@ pub async fn tag_review(
             ScopeFilter::Own { .. } => 2,
         })
         .ok_or(ApiError::Forbidden)?;
-    usage_review(state, days, &scope).await
+    usage_review(state, span, &scope).await
+}
+
+/// The days a tag review looks at: from `since` to `until` (inclusive,
+/// at most today).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewSpan {
+    pub since: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl ReviewSpan {
+    /// The last `days` days, up to today.
+    pub fn last_days(today: NaiveDate, days: u32) -> ReviewSpan {
+        ReviewSpan {
+            since: today - chrono::Days::new(u64::from(days)),
+            until: today,
+        }
+    }
+
+    /// A month, quarter or year (`2026-Q3`), up to today if under way; a
+    /// period not begun is refused on `field`.
+    pub fn of_period(today: NaiveDate, period: &str, field: &str) -> Result<ReviewSpan, ApiError> {
+        let p = kehu_core::strategy::parse_period(period).map_err(|r| ApiError::field(field, r))?;
+        if p.start > today {
+            return Err(ApiError::field(
+                field,
+                Reason::Other {
+                    zh: format!("{} 尚未开始", p.label()),
+                    en: format!("{} has not begun", p.label()),
+                },
+            ));
+        }
+        Ok(ReviewSpan {
+            since: p.start,
+            until: p.end.min(today),
+        })
+    }
 }
 
 /// The review over the customers of `scope` (callers check the right).
 pub async fn usage_review(
     state: &AppState,
-    days: u32,
+    span: ReviewSpan,
     scope: &ScopeFilter,
 ) -> Result<TagReviewOut, ApiError> {
-    let today = state.store.today();
-    let since = today - chrono::Days::new(u64::from(days));
+    let ReviewSpan { since, until } = span;
+    let days = u32::try_from((until - since).num_days()).unwrap_or(0);
     let day_start = |d: NaiveDate| crate::tasks::to_utc(d.and_time(chrono::NaiveTime::MIN));
-    // The trend: the last day of each of the last six months, then today.
-    let month_start = today.with_day(1).unwrap_or(today);
+    // The trend: the last day of each of the six months before `until`'s, then `until`.
+    let month_start = until.with_day(1).unwrap_or(until);
     let trend_dates: Vec<NaiveDate> = (0..TREND_MONTHS)
         .rev()
         .filter_map(|k| month_start.checked_sub_months(chrono::Months::new(k)))
         .filter_map(|d| d.pred_opt())
-        .chain(std::iter::once(today))
+        .chain(std::iter::once(until))
         .collect();
-    // Instants after which changes are undone to count a past day, and the period's start.
+    // Instants after which changes are undone to count a past day (the
+    // trend's days and `until`), and the span's start.
     let mut marks: Vec<chrono::DateTime<chrono::Utc>> = trend_dates
         .iter()
         .filter_map(|d| d.succ_opt())
@@ -1015,7 +1060,7 @@ pub async fn usage_review(
     let c = catalogue_of(&records);
     let live: Vec<&TagRecord> = records.iter().filter(|t| t.merged_into.is_none()).collect();
     let subtrees: Vec<(i64, Vec<i64>)> = live.iter().map(|t| (t.id, c.subtree(t.id))).collect();
-    let scores = state.store.satisfaction_since(since).await?;
+    let scores = state.store.satisfaction_between(since, until).await?;
     let (customers, behaviour) = state
         .segments
         .tag_behaviour(&subtrees, &scores, scope)
@@ -1036,6 +1081,7 @@ pub async fn usage_review(
     }
     let mark_of = |at: chrono::DateTime<chrono::Utc>| marks.iter().position(|m| *m == at);
     let since_mark = mark_of(day_start(since));
+    let until_mark = until.succ_opt().map(day_start).and_then(mark_of);
     let net_since = |tags: &[i64], mark: Option<usize>| -> i64 {
         mark.map_or(0, |m| {
             tags.iter()
@@ -1049,14 +1095,21 @@ pub async fn usage_review(
         .zip(&live)
         .filter_map(|((id, tree), t)| {
             let b = behaviour.get(id)?;
+            // Carried at the end of `until` (today's count, changes since undone).
+            let at_until = (b.customers as i64 - net_since(tree, until_mark)).max(0) as u64;
+            let share = if customers > 0 {
+                at_until as f64 / customers as f64
+            } else {
+                0.0
+            };
             Some(TagReviewRow {
                 tag_id: *id,
                 path: c.path_text(*id),
                 mode: t.mode.as_str().into(),
                 retired: t.retired_at.is_some(),
-                customers: b.customers,
-                share: b.share,
-                change_in_period: net_since(tree, since_mark),
+                customers: at_until,
+                share,
+                change_in_period: net_since(tree, since_mark) - net_since(tree, until_mark),
                 trend: trend_dates
                     .iter()
                     .map(|d| {
@@ -1064,7 +1117,7 @@ pub async fn usage_review(
                         (b.customers as i64 - net_since(tree, after)).max(0)
                     })
                     .collect(),
-                removal_candidate: b.share < kehu_core::tag_stats::REVIEW_SHARE,
+                removal_candidate: share < kehu_core::tag_stats::REVIEW_SHARE,
                 repurchase_with: b.repurchase_with,
                 repurchase_without: b.repurchase_without,
                 repurchase_correlation: b.repurchase_correlation,
@@ -1078,16 +1131,17 @@ pub async fn usage_review(
     Ok(TagReviewOut {
         days,
         since,
+        until,
         customers,
         threshold: kehu_core::tag_stats::REVIEW_SHARE,
         trend_dates,
         definitions: vec![
-            "customers: carry the tag or a tag below it / 客户数：带有该标签或其下级标签".into(),
-            "repurchase: at least two orders on record (order_count >= 2) / 复购：至少两笔订单".into(),
-            format!("satisfaction: mean score of interactions since {since} / 满意度：{since} 以来互动评分的平均值"),
+            format!("customers: carry the tag or a tag below it at the end of {until} / 客户数：{until} 日终带有该标签或其下级标签"),
+            "repurchase: at least two orders on record (order_count >= 2); repurchase and satisfaction are compared between the customers who carry the tag today and the others / 复购：至少两笔订单；复购与满意度按今天带有该标签与否比较".into(),
+            format!("satisfaction: mean score of interactions from {since} to {until} / 满意度：{since} 至 {until} 互动评分的平均值"),
             "correlation: phi (repurchase) and point-biserial (satisfaction), −1…1 / 相关系数：phi 与点二列相关".into(),
             "change_in_period: assignments added minus removed in the period / 期间变化：期间新增减去移除的打标数".into(),
-            "trend: customers at the end of each of the last six months and today, counted back from today through the assignment history / 趋势：近六个月每月末及今日的客户数，由今日数按打标历史倒推".into(),
+            "trend: customers at the end of each of the six months before the last day and on it, counted back from today through the assignment history / 趋势：截止日前六个月每月末及截止日的客户数，由今日数按打标历史倒推".into(),
         ],
         tags: rows,
     })

@@ -187,7 +187,7 @@ pub async fn touch(
 /// GET /reports/marketing: channels and campaigns.
 pub async fn report(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
     let scope = page.user.scope_filter(Permission::ReportRead)?;
-    let (r, _) = crate::campaigns::report(&state, &scope, page.lang).await?;
+    let (r, _) = crate::campaigns::report(&state, &scope, None, page.lang).await?;
     let (channel_header, channel_rows) = crate::campaigns::channel_table(&r.channels, page.lang);
     let (campaign_header, campaign_rows) = crate::campaigns::campaign_table(&r, page.lang);
     let widest = r

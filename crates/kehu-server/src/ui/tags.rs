@@ -549,7 +549,8 @@ pub async fn review(
         .and_then(|d| d.parse().ok())
         .filter(|d| (1..=730).contains(d))
         .unwrap_or(90);
-    let r = match crate::api::tags::tag_review(&state, &page.user, days).await {
+    let span = crate::api::tags::ReviewSpan::last_days(state.store.today(), days);
+    let r = match crate::api::tags::tag_review(&state, &page.user, span).await {
         Ok(r) => r,
         Err(e) => return Ok(page.error_page(&state, e)),
     };

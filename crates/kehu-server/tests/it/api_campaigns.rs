@@ -178,6 +178,31 @@ async fn campaign_reach_conversion_and_channels(backend: kehu_store::Backend) {
     }
 
     let r = ok_json(boss.get("/api/v1/reports/marketing").await).await;
+    // A period takes the campaigns that ran in it.
+    let none = ok_json(boss.get("/api/v1/reports/marketing?period=2000-Q1").await).await;
+    assert_eq!(
+        (
+            none["period"].as_str(),
+            none["campaigns"].as_array().map(Vec::len)
+        ),
+        (Some("2000-Q1"), Some(0))
+    );
+    let this_year = app.store.today().format("%Y").to_string();
+    let same = ok_json(
+        boss.get(&format!("/api/v1/reports/marketing?period={this_year}"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        same["campaigns"], r["campaigns"],
+        "this year's campaigns are all of them"
+    );
+    let p = problem(
+        boss.get("/api/v1/reports/marketing?period=2026-Q5").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "period");
     let line = |r: &Value, id: i64| -> Value {
         r["campaigns"]
             .as_array()

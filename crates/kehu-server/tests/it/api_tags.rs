@@ -1248,6 +1248,27 @@ async fn usage_review(backend: Backend) {
         .await
         .expect("json");
     assert_eq!(seen(&all), (Some(4), Some(2), Some(1)));
+    // A period: counted as at its last day (today while under way).
+    let quarter = kehu_core::strategy::Period::quarter_of(app.store.today());
+    let v: Value = admin
+        .get(&format!("/api/v1/tag-review?period={}", quarter.label()))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (v["since"].as_str(), v["until"].as_str()),
+        (
+            Some(quarter.start.to_string().as_str()),
+            Some(app.store.today().to_string().as_str())
+        )
+    );
+    refused(
+        admin.get("/api/v1/tag-review?period=2099-Q1").await,
+        "period",
+        "invalid",
+    )
+    .await;
     refused(
         admin.get("/api/v1/tag-review?days=0").await,
         "days",
