@@ -109,6 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key_file: None,
         rate_limit: None,
         backups: None,
+        today: None,
     })
     .await?;
     let base = format!("http://{}", app.local_addr().ok_or("no address")?);

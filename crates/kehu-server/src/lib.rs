@@ -65,6 +65,9 @@ pub struct Settings {
     pub rate_limit: Option<rate_limit::RateLimit>,
     /// Where the weekly backup goes; None: no scheduled backup.
     pub backups: Option<backups::BackupSettings>,
+    /// A calendar day the server takes as today (dated test scenarios);
+    /// None: today in China.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// Printed without the database password (keys and mail settings print
@@ -87,6 +90,7 @@ impl std::fmt::Debug for Settings {
             .field("key_file", &self.key_file)
             .field("rate_limit", &self.rate_limit)
             .field("backups", &self.backups)
+            .field("today", &self.today)
             .finish()
     }
 }
@@ -108,6 +112,7 @@ impl Settings {
             key_file: None,
             rate_limit: None,
             backups: None,
+            today: None,
         }
     }
 }
@@ -246,6 +251,9 @@ impl Application {
                 ring,
                 settings.key_file.clone(),
             ));
+        }
+        if let Some(day) = settings.today {
+            store = store.with_today(day);
         }
         store.migrate().await?;
         let listener = tokio::net::TcpListener::bind(&settings.addr)

@@ -58,6 +58,9 @@ pub struct Store {
     /// This process's copy of the custom field definitions (read on every
     /// customer read and write, to mask and validate).
     defs: custom_fields::DefsCache,
+    /// A fixed calendar day taken as today (dated test scenarios); None:
+    /// today in China.
+    today: Option<NaiveDate>,
 }
 
 impl Store {
@@ -66,6 +69,7 @@ impl Store {
             db: Db::connect(url).await?,
             cipher: std::sync::Arc::new(cipher::FieldCipher::none()),
             defs: Default::default(),
+            today: None,
         })
     }
 
@@ -102,9 +106,17 @@ impl Store {
         self.db.backend()
     }
 
-    /// Today in China (UTC+8, no daylight saving), the date rollups and validation use.
+    /// Today in China (UTC+8, no daylight saving), the date rollups and
+    /// validation use — or the day fixed with [`Store::with_today`].
     pub fn today(&self) -> NaiveDate {
-        today_in_china()
+        self.today.unwrap_or_else(today_in_china)
+    }
+
+    /// This store with `day` taken as today (a frozen calendar for dated
+    /// scenarios; the clock's instants stay real).
+    pub fn with_today(mut self, day: NaiveDate) -> Store {
+        self.today = Some(day);
+        self
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -906,6 +906,7 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         key_file: backups::key_source(db),
         rate_limit: kehu_server::rate_limit::RateLimit::from_env().map_err(anyhow::Error::msg)?,
         backups: backups::BackupSettings::from_env(db).map_err(anyhow::Error::msg)?,
+        today: None,
     })
     .await?;
     first_run_admin(app.store()).await?;

@@ -5,7 +5,7 @@
 //! period that reads the same after later data arrives.
 
 use crate::both_backends;
-use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
+use crate::helpers::{first_error, ok_json, problem, spawn_app, spawn_app_with, Session};
 use chrono::{NaiveDate, TimeZone, Utc};
 use kehu_store::db::{Arg, Exec};
 use kehu_store::Backend;
@@ -36,8 +36,14 @@ fn line<'a>(report: &'a Value, class: Option<&str>) -> &'a Value {
         .unwrap_or_else(|| panic!("no line {class:?}: {report}"))
 }
 
+/// The day this scenario is set on (the server's calendar is frozen there:
+/// its dates are 2026's, and its last quarter is the one under way).
+fn scenario_today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 5).expect("date")
+}
+
 async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| s.today = Some(scenario_today())).await;
     let admin = app.token("admin1", "admin", None).await;
     let boss = app.token("boss", "management", None).await;
     let east_manager = app.token("mgr_east", "sales_manager", Some("华东")).await;
@@ -99,6 +105,16 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
         .customer("新客户", json!({"sales_region": "华南"}))
         .await;
     let fresh = fresh["id"].as_i64().expect("id");
+    // Made on the scenario's day, whatever the clock says.
+    db.execute(
+        "UPDATE customers SET created_at = $1 WHERE id = $2",
+        vec![
+            Arg::from(Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap()),
+            Arg::from(fresh),
+        ],
+    )
+    .await
+    .expect("date the new customer");
 
     let q3_before = ok_json(
         boss.get("/api/v1/reports/classification?period=2026-Q3")

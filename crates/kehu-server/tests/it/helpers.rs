@@ -55,6 +55,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         key_file: None,
         rate_limit: None,
         backups: None,
+        today: None,
     };
     adjust(&mut settings);
     let app = Application::build(settings).await.expect("build app");
