@@ -31,10 +31,24 @@ use utoipa::ToSchema;
 /// Customers whose pairs one refresh compares at a time.
 const REFRESH_CHUNK: usize = 5_000;
 
+/// Past this many customers (a large import) every customer's contacts are
+/// compared by id ranges, which reads far fewer statements than lists of ids.
+const REFRESH_ALL_FROM: usize = 50_000;
+
 /// Compares the contacts of `customers` again after a write and refreshes
 /// their pairs. The write has committed: a failure here is logged, and the
 /// next write or scan finds the pairs.
 pub async fn refresh(state: &AppState, customers: &[i64]) {
+    if customers.len() > REFRESH_ALL_FROM {
+        if let Err(e) = state
+            .store
+            .scan_contact_pairs(crate::duplicates::CONTACT_SCAN_BATCH)
+            .await
+        {
+            tracing::warn!(error = %e, "refreshing duplicate contact pairs failed");
+        }
+        return;
+    }
     for part in customers.chunks(REFRESH_CHUNK) {
         if let Err(e) = state.store.refresh_contact_pairs(part).await {
             tracing::warn!(error = %e, "refreshing duplicate contact pairs failed");

@@ -34,7 +34,7 @@ const SCAN_FIELDS: [(&str, FieldKind); 6] = [
 ];
 
 /// Customers (by id range) whose contacts one step of the scan compares.
-const CONTACT_SCAN_BATCH: i64 = 20_000;
+pub const CONTACT_SCAN_BATCH: i64 = 20_000;
 
 /// Pairs at least this likely go to the review queue.
 pub const SCAN_THRESHOLD: f64 = 0.5;
