@@ -512,6 +512,7 @@ pub fn report_file(
             quality_table(r, lang),
             &[1, 2, 3][..],
         ),
+        ("definitions", "定义", definitions_table(r, lang), &[][..]),
     ];
     let title = format!(
         "{} · {} · {}",
@@ -520,6 +521,37 @@ pub fn report_file(
         r.report.period
     );
     crate::export::tables_file(format, table, &title, &tables)
+}
+
+/// How the report's numbers are defined, as a table: a file read away from
+/// the page still says what churn, repurchase, the segment and SLA mean.
+fn definitions_table(r: &ClassificationReport, lang: Lang) -> (Vec<String>, Vec<Vec<String>>) {
+    let d = &r.definition_text;
+    let mut rows = vec![
+        vec![say(lang, "流失率", "Churn"), d.churn.clone()],
+        vec![say(lang, "复购率", "Repurchase"), d.repurchase.clone()],
+        vec![
+            say(lang, "服务时限", "SLA"),
+            say(
+                lang,
+                "本期提出的服务请求，按期末时的状态计（期末后才答复的计为期末仍未答复）",
+                "service requests made in the period, as they stood at its end (answered only later: still open then)",
+            ),
+        ],
+    ];
+    if let (Some(segment), Some(text)) = (&r.segment, &d.segment) {
+        rows.push(vec![
+            say(lang, "分群", "Segment"),
+            format!("{segment} — {text}"),
+        ]);
+    }
+    (
+        vec![
+            say(lang, "指标", "Measure"),
+            say(lang, "定义", "Definition"),
+        ],
+        rows,
+    )
 }
 
 /// Strategy effectiveness of a scheme's classes in a period.
@@ -605,13 +637,29 @@ pub fn strategy_file(r: &StrategyReport, format: Format, lang: Lang) -> Result<V
         r.scheme_name,
         r.period
     );
-    crate::export::table_file(
+    let definitions = (
+        vec![
+            say(lang, "指标", "Measure"),
+            say(lang, "定义", "Definition"),
+        ],
+        r.definitions
+            .iter()
+            .map(|(k, text)| vec![k.clone(), text.clone()])
+            .collect(),
+    );
+    crate::export::tables_file(
         format,
+        None,
         &title,
-        "策略效果",
-        &header,
-        &rows,
-        &[5, 6, 9, 10, 11, 14],
+        &[
+            (
+                "lines",
+                "策略效果",
+                (header, rows),
+                &[5, 6, 9, 10, 11, 14][..],
+            ),
+            ("definitions", "定义", definitions, &[][..]),
+        ],
     )
 }
 

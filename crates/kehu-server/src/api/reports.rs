@@ -123,8 +123,8 @@ async fn report_request(
 /// customers now and at the previous period's end, the transitions,
 /// revenue, orders, average order, churn and repurchase (definitions
 /// stated), new customers, SLA compliance and the data-quality trend.
-/// `format=csv|xlsx|pdf` downloads the tables (`table=classes|transitions|quality`
-/// for CSV; XLSX holds them all).
+/// `format=csv|xlsx|pdf` downloads the tables (`table=classes|transitions|sla|quality|definitions`
+/// for CSV; XLSX and PDF hold them all, the definitions included).
 #[utoipa::path(get, path = "/api/v1/reports/classification", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
            ("period" = String, Query, description = "2026-Q3, 2026-09 or 2026"),

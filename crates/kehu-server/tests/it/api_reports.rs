@@ -291,8 +291,25 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
     use calamine::Reader;
     assert_eq!(
         book.sheet_names(),
-        ["分类分布", "迁移矩阵", "服务时限", "数据质量"]
+        ["分类分布", "迁移矩阵", "服务时限", "数据质量", "定义"]
     );
+    // The file says how its numbers are defined, as the page does.
+    let mut book = book;
+    let defined = book.worksheet_range("定义").expect("definitions sheet");
+    let churn_text = r["definition_text"]["churn"].as_str().expect("churn text");
+    assert!(
+        defined.rows().any(|row| row
+            .iter()
+            .any(|c| matches!(c, calamine::Data::String(t) if t == churn_text))),
+        "{defined:?}"
+    );
+    let defs_csv = boss
+        .get("/api/v1/reports/classification?period=2026-Q4&format=csv&table=definitions")
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(defs_csv.contains(churn_text), "{defs_csv}");
     // The same tables as a document: titled, every table, every page numbered.
     let pdf = boss
         .get("/api/v1/reports/classification?period=2026-Q4&format=pdf")
@@ -312,6 +329,7 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
         "迁移矩阵",
         "服务时限",
         "数据质量",
+        "定义",
         "战略型",
         "合计",
         "第 1 页",
@@ -460,6 +478,15 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
         csv.starts_with("\u{feff}类别,目标,目标值,实际,达成"),
         "{csv}"
     );
+    let xlsx = boss
+        .get("/api/v1/reports/strategy?period=2026-Q4&format=xlsx")
+        .await
+        .bytes()
+        .await
+        .expect("bytes");
+    let book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec())).expect("xlsx");
+    assert_eq!(calamine::Reader::sheet_names(&book), ["策略效果", "定义"]);
 
     // The page.
     let viewer = app.login("boss2", "management", None).await;
