@@ -12,6 +12,7 @@
 use crate::api::customers::customer_for;
 use crate::api::dto::ContactOut;
 use crate::auth::CurrentUser;
+use crate::duplicates::MergeBody;
 use crate::error::ApiError;
 use crate::privacy::Personal;
 use crate::AppState;
@@ -24,7 +25,7 @@ use kehu_core::role::Permission;
 use kehu_core::{Lang, Reason};
 use kehu_store::contact_merges::{ContactMerge, ContactMergeRequest, ContactPairRow};
 use kehu_store::model::Contact;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
@@ -170,12 +171,27 @@ pub async fn queue(
             offset.max(0),
         )
         .await?;
-    let mut out = Vec::with_capacity(pairs.len());
-    for p in &pairs {
-        let a = state.store.contact(p.a_id).await?;
-        let b = state.store.contact(p.b_id).await?;
-        out.push(pair_out(user, lang, p, &a, &b));
-    }
+    // Both contacts of every pair on the page, in one read.
+    let ids: Vec<i64> = pairs.iter().flat_map(|p| [p.a_id, p.b_id]).collect();
+    let contacts: BTreeMap<i64, Contact> = state
+        .store
+        .contacts_in(&ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let out = pairs
+        .iter()
+        .filter_map(|p| {
+            Some(pair_out(
+                user,
+                lang,
+                p,
+                contacts.get(&p.a_id)?,
+                contacts.get(&p.b_id)?,
+            ))
+        })
+        .collect();
     Ok((out, total))
 }
 
@@ -224,19 +240,10 @@ fn newer(a: &Contact, b: &Contact) -> Side {
     }
 }
 
-/// A field's value as `out` (masked for the reader) shows it.
-fn shown_value(out: &ContactOut, key: &str) -> Option<String> {
-    match key {
-        "name" => out.name.clone(),
-        "title" => out.title.clone(),
-        "decision_role" => out.decision_role.clone(),
-        "mobile" => out.mobile.clone(),
-        "landline" => out.landline.clone(),
-        "email" => out.email.clone(),
-        "id_number" => out.id_number.clone(),
-        "notes" => out.notes.clone(),
-        _ => None,
-    }
+/// A field's value as `out` (masked for the reader) shows it: the merge
+/// fields' keys are the record's JSON names.
+fn shown_value(out: &serde_json::Value, key: &str) -> Option<String> {
+    out.get(key)?.as_str().map(str::to_string)
 }
 
 pub async fn plan(
@@ -248,6 +255,10 @@ pub async fn plan(
     let (pair, a, b) = visible_pair(state, user, id, Permission::CustomerRead).await?;
     let out = pair_out(user, lang, &pair, &a, &b);
     let (da, db) = (a.data(), b.data());
+    let (ja, jb) = (
+        serde_json::to_value(&out.a).unwrap_or_default(),
+        serde_json::to_value(&out.b).unwrap_or_default(),
+    );
     let fields = default_contact_choices(&da, &db, newer(&a, &b))
         .into_iter()
         .filter_map(|(key, side)| {
@@ -260,8 +271,8 @@ pub async fn plan(
                     f.label_zh
                 }
                 .to_string(),
-                a: contact_value(&da, key).and(shown_value(&out.a, key)),
-                b: contact_value(&db, key).and(shown_value(&out.b, key)),
+                a: contact_value(&da, key).and(shown_value(&ja, key)),
+                b: contact_value(&db, key).and(shown_value(&jb, key)),
                 default_from: if side == Side::A { a.id } else { b.id },
             })
         })
@@ -285,7 +296,7 @@ pub async fn reject(
     lang: Lang,
     id: i64,
 ) -> Result<ContactPairOut, ApiError> {
-    visible_pair(state, user, id, Permission::RecordWrite).await?;
+    let (_, a, b) = visible_pair(state, user, id, Permission::RecordWrite).await?;
     let pair = state
         .store
         .reject_contact_pair(id, Some(user.user.id))
@@ -296,23 +307,7 @@ pub async fn reject(
         format!("contact_pair:{id}"),
         serde_json::json!({"a": pair.a_id, "b": pair.b_id, "customer": pair.customer_id}),
     );
-    let a = state.store.contact(pair.a_id).await?;
-    let b = state.store.contact(pair.b_id).await?;
     Ok(pair_out(user, lang, &pair, &a, &b))
-}
-
-/// A contact merge asked for: which contact stays, the versions seen, and
-/// for any field the id of the contact whose value survives (the defaults
-/// otherwise).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactMergeBody {
-    pub survivor_id: i64,
-    pub absorbed_id: i64,
-    pub survivor_version: i64,
-    pub absorbed_version: i64,
-    #[serde(default)]
-    pub choices: BTreeMap<String, i64>,
 }
 
 /// A contact merge as recorded.
@@ -351,7 +346,7 @@ pub fn merge_out(user: &CurrentUser, m: &ContactMerge) -> ContactMergeOut {
 pub async fn merge(
     state: &AppState,
     user: &CurrentUser,
-    body: &ContactMergeBody,
+    body: &MergeBody,
 ) -> Result<ContactMergeOut, ApiError> {
     let survivor = state.store.contact(body.survivor_id).await?;
     let absorbed = state.store.contact(body.absorbed_id).await?;

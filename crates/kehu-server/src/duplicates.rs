@@ -418,9 +418,9 @@ pub async fn reject(state: &AppState, user: &CurrentUser, id: i64) -> Result<Pai
     Ok(pair_out(&pair, &a, &b))
 }
 
-/// A merge asked for: which customer survives, the versions seen, and for
-/// any field the id of the customer whose value survives (the defaults
-/// otherwise).
+/// A merge asked for — of two customers, or of two contacts of one
+/// customer: which record survives, the versions seen, and for any field
+/// the id of the record whose value survives (the defaults otherwise).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeBody {

@@ -22,7 +22,7 @@ use kehu_core::contact::ContactData;
 use kehu_core::dedupe::contact::{contact_pairs, ContactFacts, ContactPair};
 use kehu_core::{Reason, ValidationErrors};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 /// A stored pair of contacts, with the customer they belong to.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,33 +106,29 @@ const MERGE_COLUMNS: &str =
     "id, customer_id, survivor_id, absorbed_id, survivor_before, absorbed, \
 choices, moved_consents, survivor_version_after, merged_by, merged_at, undone_by, undone_at";
 
-/// A merge row with its images still sealed.
-struct MergeRow {
-    merge: ContactMerge,
-}
-
 fn image_of(v: Value) -> Result<Contact, sqlx::Error> {
     serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-fn decode_merge(r: &dyn RowGet) -> Result<MergeRow, sqlx::Error> {
-    let moved: Vec<i64> = serde_json::from_value(r.json("moved_consents")?).unwrap_or_default();
-    Ok(MergeRow {
-        merge: ContactMerge {
-            id: r.int("id")?,
-            customer_id: r.int("customer_id")?,
-            survivor_id: r.int("survivor_id")?,
-            absorbed_id: r.int("absorbed_id")?,
-            survivor_before: image_of(r.json("survivor_before")?)?,
-            absorbed: image_of(r.json("absorbed")?)?,
-            choices: r.json("choices")?,
-            moved_consents: moved,
-            survivor_version_after: r.int("survivor_version_after")?,
-            merged_by: r.opt_int("merged_by")?,
-            merged_at: r.time("merged_at")?,
-            undone_by: r.opt_int("undone_by")?,
-            undone_at: r.opt_time("undone_at")?,
-        },
+/// A merge row as stored: its images still sealed (see `Store::opened`).
+fn decode_merge(r: &dyn RowGet) -> Result<ContactMerge, sqlx::Error> {
+    // A damaged list would lose consents on undo: refused, never read as empty.
+    let moved: Vec<i64> = serde_json::from_value(r.json("moved_consents")?)
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(ContactMerge {
+        id: r.int("id")?,
+        customer_id: r.int("customer_id")?,
+        survivor_id: r.int("survivor_id")?,
+        absorbed_id: r.int("absorbed_id")?,
+        survivor_before: image_of(r.json("survivor_before")?)?,
+        absorbed: image_of(r.json("absorbed")?)?,
+        choices: r.json("choices")?,
+        moved_consents: moved,
+        survivor_version_after: r.int("survivor_version_after")?,
+        merged_by: r.opt_int("merged_by")?,
+        merged_at: r.time("merged_at")?,
+        undone_by: r.opt_int("undone_by")?,
+        undone_at: r.opt_time("undone_at")?,
     })
 }
 
@@ -194,12 +190,12 @@ async fn open_pairs_of(
 
 /// Stores the pairs found among the compared contacts: each found pair
 /// inserted or, when open, re-scored; open pairs of these contacts no
-/// longer found dropped. Returns how many of the found pairs are open.
+/// longer found dropped.
 async fn store_found(
     tx: &mut Tx,
     compared: Compared<'_>,
     found: &[ContactPair],
-) -> Result<u64, StoreError> {
+) -> Result<(), StoreError> {
     let keep: HashSet<(i64, i64)> = found.iter().map(|p| (p.a, p.b)).collect();
     let mut stale: Vec<i64> = open_pairs_of(tx, &compared)
         .await?
@@ -218,33 +214,40 @@ async fn store_found(
             .await?;
     }
     let now = Utc::now();
-    let mut open = 0;
-    for p in found {
-        let reasons: Vec<&str> = p.evidence.iter().map(|e| e.key()).collect();
-        let status = tx
-            .fetch_one(
-                "INSERT INTO contact_pairs (a_id, b_id, score, reasons, status, found_at) \
-                 VALUES ($1, $2, $3, $4, 'open', $5) \
-                 ON CONFLICT (a_id, b_id) DO UPDATE SET score = excluded.score, reasons = excluded.reasons \
-                 WHERE contact_pairs.status = 'open' RETURNING status",
-                args![p.a, p.b, i64::from(p.score), Value::from(reasons), now],
-                |r: &dyn RowGet| r.text("status"),
-            )
-            .await;
-        match status {
-            Ok(_) => open += 1,
-            // A rejected pair is left as it is: nothing returned.
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e),
+    // A pair already stored keeps its status; an open one takes the new score.
+    for part in found.chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO contact_pairs (a_id, b_id, score, reasons, status, found_at) VALUES ",
+        );
+        let mut a: Vec<Arg> = Vec::with_capacity(part.len() * 6);
+        for (i, p) in part.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&crate::db::placeholders(tx.backend(), a.len(), 6));
+            let reasons: Vec<&str> = p.evidence.iter().map(|e| e.key()).collect();
+            a.extend(args![
+                p.a,
+                p.b,
+                i64::from(p.score),
+                Value::from(reasons),
+                "open",
+                now
+            ]);
         }
+        sql.push_str(
+            " ON CONFLICT (a_id, b_id) DO UPDATE SET score = excluded.score, reasons = excluded.reasons \
+             WHERE contact_pairs.status = 'open'",
+        );
+        tx.execute(&sql, a).await?;
     }
-    Ok(open)
+    Ok(())
 }
 
 impl Store {
     /// Compares the contacts of `customer_ids` again and refreshes their
-    /// pairs (see the module's invariants); returns the open pairs found.
-    pub async fn refresh_contact_pairs(&self, customer_ids: &[i64]) -> Result<u64, StoreError> {
+    /// pairs (see the module's invariants).
+    pub async fn refresh_contact_pairs(&self, customer_ids: &[i64]) -> Result<(), StoreError> {
         let mut ids = customer_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
@@ -254,9 +257,8 @@ impl Store {
         let found = pairs_by_customer(&contacts);
         let contact_ids: Vec<i64> = contacts.iter().map(|c| c.id).collect();
         let mut tx = self.db.begin_write().await?;
-        let open = store_found(&mut tx, Compared::Contacts(&contact_ids), &found).await?;
-        tx.commit().await?;
-        Ok(open)
+        store_found(&mut tx, Compared::Contacts(&contact_ids), &found).await?;
+        tx.commit().await
     }
 
     /// Every customer's contacts compared (customers in id ranges of
@@ -447,8 +449,8 @@ impl Store {
         self.opened(row)
     }
 
-    fn opened(&self, row: MergeRow) -> Result<ContactMerge, StoreError> {
-        let mut m = row.merge;
+    /// A merge read back with both images' personal fields opened.
+    fn opened(&self, mut m: ContactMerge) -> Result<ContactMerge, StoreError> {
         m.survivor_before = open_contact(&self.cipher, m.survivor_before)?;
         m.absorbed = open_contact(&self.cipher, m.absorbed)?;
         Ok(m)
@@ -590,7 +592,7 @@ impl Store {
         tx: &mut Tx,
         contact_ids: &[i64],
     ) -> Result<Vec<i64>, StoreError> {
-        let mut out = BTreeMap::new();
+        let mut out = BTreeSet::new();
         for part in contact_ids.chunks(crate::db::IDS_PER_QUERY / 2) {
             let n = part.len();
             let q = format!(
@@ -600,10 +602,8 @@ impl Store {
             );
             let mut a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
             a.extend(part.iter().map(|&id| Arg::from(id)));
-            for id in tx.fetch_all(&q, a, decode_n).await? {
-                out.insert(id, ());
-            }
+            out.extend(tx.fetch_all(&q, a, decode_n).await?);
         }
-        Ok(out.into_keys().collect())
+        Ok(out.into_iter().collect())
     }
 }

@@ -358,6 +358,13 @@ impl Store {
         Ok(c)
     }
 
+    /// The contacts with these ids (those that exist), opened, in id order.
+    pub async fn contacts_in(&self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
+        let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({{}}) ORDER BY id");
+        let rows = crate::db::fetch_in(&mut self.db.clone(), &sql, ids, decode_contact).await?;
+        open_contacts(&self.cipher, rows)
+    }
+
     /// One customer's contacts, opened, in id order.
     pub async fn contacts_of_customer(&self, customer_id: i64) -> Result<Vec<Contact>, StoreError> {
         contacts_of(&mut self.db.clone(), &self.cipher, &[customer_id]).await

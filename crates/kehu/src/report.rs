@@ -44,13 +44,6 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
             KINDS.join(", ")
         );
     }
-    let field = |name: &str, r: kehu_core::Reason| {
-        anyhow::anyhow!(
-            "--{name}: {} / {}",
-            r.message(Lang::Zh),
-            r.message(Lang::En)
-        )
-    };
     let format = match o.format.as_str() {
         "json" => None,
         other => Some(Format::parse(other).map_err(|r| field("format", r))?),
@@ -69,7 +62,7 @@ pub async fn run(db: &str, o: Options) -> Result<()> {
         .period
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("--period: 必填 / required for the {} report", o.kind))?;
-    let period = parse_period(period).map_err(|r| field("period", r))?;
+    let period = period_arg(period)?;
     let definitions = Definitions {
         churn: o
             .churn
@@ -162,19 +155,7 @@ async fn marketing(
     o: &Options,
     format: Option<Format>,
 ) -> Result<Vec<u8>> {
-    let period = o
-        .period
-        .as_deref()
-        .map(|p| {
-            parse_period(p).map_err(|r| {
-                anyhow::anyhow!(
-                    "--period: {} / {}",
-                    r.message(Lang::Zh),
-                    r.message(Lang::En)
-                )
-            })
-        })
-        .transpose()?;
+    let period = o.period.as_deref().map(period_arg).transpose()?;
     let (report, _) = kehu_server::campaigns::report(
         state,
         &kehu_store::ScopeFilter::All,
@@ -198,13 +179,7 @@ async fn cross_sell(
     format: Option<Format>,
 ) -> Result<Vec<u8>> {
     if let Some(p) = o.period.as_deref() {
-        let period = parse_period(p).map_err(|r| {
-            anyhow::anyhow!(
-                "--period: {} / {}",
-                r.message(Lang::Zh),
-                r.message(Lang::En)
-            )
-        })?;
+        let period = period_arg(p)?;
         let today = state.store.today();
         if !(period.start <= today && today <= period.end) {
             bail!(
@@ -235,6 +210,20 @@ async fn cross_sell(
         Some(f) => kehu_server::crosssell::report_file(&report, f, o.table.as_deref(), Lang::Zh)
             .map_err(crate::one_line),
     }
+}
+
+/// An option's value refused, with the reason in Chinese and English.
+fn field(name: &str, r: kehu_core::Reason) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--{name}: {} / {}",
+        r.message(Lang::Zh),
+        r.message(Lang::En)
+    )
+}
+
+/// `--period`: a month, quarter or year.
+fn period_arg(p: &str) -> Result<kehu_core::strategy::Period> {
+    parse_period(p).map_err(|r| field("period", r))
 }
 
 fn write_out(out: Option<&std::path::Path>, bytes: &[u8]) -> Result<()> {

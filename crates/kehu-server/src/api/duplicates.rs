@@ -6,9 +6,7 @@
 
 use super::{ApiJson, QueryPairs};
 use crate::auth::CurrentUser;
-use crate::contact_duplicates::{
-    self, ContactMergeBody, ContactMergeOut, ContactMergePlan, ContactPairOut,
-};
+use crate::contact_duplicates::{self, ContactMergeOut, ContactMergePlan, ContactPairOut};
 use crate::duplicates::{self, MergeBody, MergeOut, MergePlan, PairOut, ScanReport};
 use crate::error::{lang_of, ApiError};
 use crate::AppState;
@@ -197,13 +195,13 @@ pub async fn reject_contact_pair(
 /// either was; the absorbed contact's consents move to it. Needs the right
 /// to write the customer's records, and the edit right on every personal
 /// field the merge changes; 409 when either changed since the versions given.
-#[utoipa::path(post, path = "/api/v1/contact-merges", tag = "duplicates", request_body = ContactMergeBody,
+#[utoipa::path(post, path = "/api/v1/contact-merges", tag = "duplicates", request_body = MergeBody,
     responses((status = 201, body = ContactMergeOut), (status = 403), (status = 404), (status = 409),
               (status = 422, content_type = "application/problem+json")))]
 pub async fn merge_contacts(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiJson(body): ApiJson<ContactMergeBody>,
+    ApiJson(body): ApiJson<MergeBody>,
 ) -> Result<(StatusCode, Json<ContactMergeOut>), ApiError> {
     let m = contact_duplicates::merge(&state, &user, &body).await?;
     Ok((StatusCode::CREATED, Json(m)))

@@ -164,12 +164,7 @@ pub async fn retire_tag(
         .set_tag_retired(id, retired, user.user.id)
         .await?;
     let action = if retired { "tag.retire" } else { "tag.restore" };
-    let name = state
-        .store
-        .tag(id)
-        .await
-        .map(|t| t.name)
-        .unwrap_or_default();
+    let name = state.store.tag(id).await?.name;
     audit_tag(state, user, action, id, json!({"name": name}));
     Ok(())
 }

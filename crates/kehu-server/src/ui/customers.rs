@@ -1384,11 +1384,7 @@ pub async fn add_contact(
     let store = state.store.clone();
     // The customer's contacts, for the warning before a second record of one person.
     let existing = if form.get("confirm_duplicates").is_none() {
-        state
-            .store
-            .contacts_of_customer(id)
-            .await
-            .unwrap_or_default()
+        state.store.contacts_of_customer(id).await?
     } else {
         Vec::new()
     };

@@ -6,7 +6,7 @@
 
 use super::forms::FormData;
 use super::Page;
-use crate::contact_duplicates::{self, ContactMergeBody};
+use crate::contact_duplicates;
 use crate::duplicates::{self, MergeBody};
 use crate::error::ApiError;
 use crate::AppState;
@@ -257,14 +257,7 @@ pub async fn contact_merge(
     page.check_csrf(&form)?;
     let done = async {
         let pair = state.store.contact_pair(id).await?;
-        let m = merge_body(&form, pair.a_id, pair.b_id)?;
-        let body = ContactMergeBody {
-            survivor_id: m.survivor_id,
-            absorbed_id: m.absorbed_id,
-            survivor_version: m.survivor_version,
-            absorbed_version: m.absorbed_version,
-            choices: m.choices,
-        };
+        let body = merge_body(&form, pair.a_id, pair.b_id)?;
         contact_duplicates::merge(&state, &page.user, &body).await
     }
     .await;
