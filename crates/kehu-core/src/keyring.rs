@@ -244,6 +244,8 @@ struct FieldKey {
     id: String,
     aead: Aes256Gcm,
     index: hmac::Hmac<Sha256>,
+    /// Signs the audit log's links (`crate::audit::entry_link`).
+    audit: [u8; 32],
 }
 
 /// Personal fields sealed one value at a time, and their blind indexes
@@ -274,6 +276,7 @@ impl FieldKeys {
                 aead: Aes256Gcm::new(&k.hmac(b"kehu-field-value-v1").into()),
                 index: <hmac::Hmac<Sha256> as Mac>::new_from_slice(&k.hmac(b"kehu-field-index-v1"))
                     .expect("HMAC takes any key length"),
+                audit: k.hmac(b"kehu-audit-chain-v1"),
             })
             .collect();
         FieldKeys {
@@ -284,6 +287,19 @@ impl FieldKeys {
     /// The id of the key new values are sealed with.
     pub fn primary_id(&self) -> &str {
         &self.keys[0].id
+    }
+
+    /// The key new audit entries are linked under.
+    pub fn audit_signing(&self) -> crate::audit::ChainKey<'_> {
+        crate::audit::ChainKey {
+            id: &self.keys[0].id,
+            secret: &self.keys[0].audit,
+        }
+    }
+
+    /// The audit subkey of key `id`, to check links made under it.
+    pub fn audit_key(&self, id: &str) -> Option<[u8; 32]> {
+        self.keys.iter().find(|k| k.id == id).map(|k| k.audit)
     }
 
     /// `nonce ‖ ciphertext` of `plain` under the primary key, `aad`

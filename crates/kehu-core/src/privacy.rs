@@ -227,6 +227,116 @@ fn mask_landline(value: &str) -> String {
     }
 }
 
+/// Free text as the audit log keeps it: its length, not its words. The log
+/// cannot be erased, and a summary or a note may name a person (`[23 字]`).
+pub fn text_for_log(text: &str) -> String {
+    format!("[{} 字]", text.chars().count())
+}
+
+/// Free text (an interaction's summary, a task's title) with a person's
+/// values taken out, for erasure: `values` are what their contact held
+/// (name, phones, e-mail, ID number). A name or ID number is replaced
+/// wherever it appears, an e-mail in any case; a phone wherever its digits
+/// appear as one number, however it was typed (`138-1234-5678`, `+86 138
+/// 1234 5678`, `(010)62345678`). Each is replaced by `with`. None when the
+/// text holds none of them. Names of one character are left alone: in
+/// Chinese text they would take out every word that holds the character.
+pub fn redact_text(text: &str, values: &[String], with: &str) -> Option<String> {
+    let mut out = text.to_string();
+    let mut phones: Vec<String> = Vec::new();
+    for v in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        if is_phone_like(v) {
+            // The whole number, and a landline's number without its area
+            // code or extension, as it is often written.
+            let whole: String = v.chars().filter(char::is_ascii_digit).collect();
+            let parts = v.split(['-', ' ', '(', ')']).map(str::to_string);
+            phones.extend(
+                std::iter::once(whole)
+                    .chain(parts)
+                    .filter(|d| d.len() >= 7 && d.chars().all(|c| c.is_ascii_digit())),
+            );
+            continue;
+        }
+        if v.chars().count() < 2 {
+            continue;
+        }
+        out = replace_ignoring_ascii_case(&out, v, with);
+    }
+    if !phones.is_empty() {
+        out = redact_numbers(&out, &phones, with);
+    }
+    (out != text).then_some(out)
+}
+
+fn is_phone_like(v: &str) -> bool {
+    v.chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | ' ' | '(' | ')'))
+}
+
+/// Every occurrence of `needle` (ASCII letters in any case) replaced.
+fn replace_ignoring_ascii_case(text: &str, needle: &str, with: &str) -> String {
+    let (lower_text, lower_needle) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    // ASCII lower-casing keeps byte offsets, so matches found in the
+    // lower-cased text cut the original at the same places.
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(i) = lower_text[at..].find(&lower_needle) {
+        out.push_str(&text[at..at + i]);
+        out.push_str(with);
+        at += i + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Runs of digits and the marks phones are typed with (`+`, `-`, spaces,
+/// brackets) whose digits hold one of `phones` are replaced whole.
+fn redact_numbers(text: &str, phones: &[String], with: &str) -> String {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < chars.len() {
+        let starts = chars[i].1.is_ascii_digit() || matches!(chars[i].1, '+' | '(');
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len()
+            && (chars[j].1.is_ascii_digit() || matches!(chars[j].1, '+' | '-' | ' ' | '(' | ')'))
+        {
+            j += 1;
+        }
+        // The run ends at its last digit (a trailing space or dash is text).
+        let mut end = j;
+        while end > i && !chars[end - 1].1.is_ascii_digit() {
+            end -= 1;
+        }
+        // An opening bracket belongs to the number only when it closes
+        // inside it (`(010)6234…`), not around it (`(139-0000-1111)`).
+        let from = if chars[i].1 == '(' && !chars[i + 1..end].iter().any(|&(_, c)| c == ')') {
+            i + 1
+        } else {
+            i
+        };
+        let digits: String = chars[from..end]
+            .iter()
+            .map(|&(_, c)| c)
+            .filter(char::is_ascii_digit)
+            .collect();
+        if end > from && phones.iter().any(|p| digits.contains(p.as_str())) {
+            let (from, to) = (chars[from].0, chars.get(end).map_or(text.len(), |c| c.0));
+            out.push_str(&text[copied..from]);
+            out.push_str(with);
+            copied = to;
+        }
+        i = j.max(i + 1);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// A role's rights over personal fields, by key. A key without an entry is
 /// hidden (least privilege); custom fields fall back to [`CUSTOM_DEFAULT`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,6 +437,44 @@ impl FieldRights {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn redact_text_takes_a_persons_values_out_of_free_text() {
+        let values: Vec<String> = [
+            "张小三",
+            "13812345678",
+            "010-62345678",
+            "Zhang@Example.com",
+            "王",
+        ]
+        .map(String::from)
+        .to_vec();
+        let cases: &[(&str, Option<&str>)] = &[
+            ("和张小三通了电话", Some("和【X】通了电话")),
+            (
+                "回电 138-1234-5678 或 +86 138 1234 5678。",
+                Some("回电 【X】 或 【X】。"),
+            ),
+            (
+                "座机(010)62345678，分机 62345678-12",
+                Some("座机【X】，分机 【X】"),
+            ),
+            ("来电(139-0000-1111),要报价", None),
+            ("来电(138-1234-5678),要报价", Some("来电(【X】),要报价")),
+            ("邮件 zhang@example.COM 已发", Some("邮件 【X】 已发")),
+            // Other numbers and a one-character name stay.
+            ("订单 2024-03-12 共 13900001111 元，王经理", None),
+            ("张小三张小三", Some("【X】【X】")),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                redact_text(text, &values, "【X】").as_deref(),
+                *want,
+                "{text}"
+            );
+        }
+    }
     use super::*;
 
     #[test]

@@ -70,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&sync, 0.99)
     );
     let t = Instant::now();
-    match store.verify_audit().await? {
+    match store.verify_audit(None).await? {
         Ok(v) => println!(
             "verified {} entries in {:.2} s",
             v.entries,

@@ -125,6 +125,7 @@ pub struct AppState {
     pub settings: std::sync::Arc<Settings>,
     pub ui: std::sync::Arc<ui::Templates>,
     pub auditor: audit::Auditor,
+    pub tag_rules: api::tags::TagRuleCache,
 }
 
 impl AppState {
@@ -135,6 +136,7 @@ impl AppState {
             classifier: classifier::Classifier::new(store.clone()),
             segments: segments::Segments::new(store.clone()),
             auditor: audit::Auditor::spawn(store.clone()),
+            tag_rules: api::tags::TagRuleCache::default(),
             store,
             settings: std::sync::Arc::new(settings),
             ui: std::sync::Arc::new(ui::Templates::new()),

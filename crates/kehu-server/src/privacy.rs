@@ -22,6 +22,9 @@ pub trait Personal: serde::Serialize {
     const FIELDS: &'static [(&'static str, &'static str, MaskKind)];
     /// The personal fields (rights keys) a list's free-text `q` searches.
     const SEARCHED: &'static [&'static str];
+    /// Its free-text fields (JSON names): they may name a person, so the
+    /// audit log keeps their length only.
+    const FREE_TEXT: &'static [&'static str];
     fn id(&self) -> i64;
     /// Masks or hides its personal fields for `rights`; in clear where
     /// `reveal` is asked and allowed.
@@ -36,6 +39,7 @@ fn show(rights: &FieldRights, key: &str, kind: MaskKind, v: &mut Option<String>,
 
 impl Personal for ContactOut {
     const KIND: &'static str = "contact";
+    const FREE_TEXT: &'static [&'static str] = &["notes"];
     const FIELDS: &'static [(&'static str, &'static str, MaskKind)] = &[
         ("name", "contact.name", MaskKind::Name),
         ("mobile", "contact.mobile", MaskKind::Mobile),
@@ -63,17 +67,18 @@ impl Personal for ContactOut {
 
 /// Records without personal fields pass unchanged.
 macro_rules! impersonal {
-    ($($t:ty = $kind:literal),*) => {$(
+    ($($t:ty = $kind:literal, free text $free:expr),*) => {$(
         impl Personal for $t {
             const KIND: &'static str = $kind;
             const FIELDS: &'static [(&'static str, &'static str, MaskKind)] = &[];
             const SEARCHED: &'static [&'static str] = &[];
+            const FREE_TEXT: &'static [&'static str] = $free;
             fn id(&self) -> i64 { self.id }
             fn protect(&mut self, _: &FieldRights, _: bool) {}
         }
     )*};
 }
-impersonal!(OrderOut = "order", InteractionOut = "interaction");
+impersonal!(OrderOut = "order", free text &["notes"], InteractionOut = "interaction", free text &["summary"]);
 
 /// Whether `user` may reveal at least one of `T`'s personal fields.
 pub fn may_reveal_any<T: Personal>(user: &CurrentUser) -> bool {
@@ -254,11 +259,18 @@ pub fn check_write(
 pub fn masked_changes<T: Personal + Clone>(before: &T, after: &T) -> Value {
     let mut changed = crate::audit::changes(before, after);
     if let Value::Object(map) = &mut changed {
-        for (field, _, kind) in T::FIELDS {
-            if let Some(Value::Array(pair)) = map.get_mut(*field) {
+        let fields = T::FIELDS
+            .iter()
+            .map(|(field, _, kind)| (*field, Some(*kind)))
+            .chain(T::FREE_TEXT.iter().map(|f| (*f, None)));
+        for (field, kind) in fields {
+            if let Some(Value::Array(pair)) = map.get_mut(field) {
                 for v in pair.iter_mut() {
                     if let Value::String(s) = v {
-                        *v = Value::String(kehu_core::privacy::mask(*kind, s));
+                        *v = Value::String(match kind {
+                            Some(kind) => kehu_core::privacy::mask(kind, s),
+                            None => kehu_core::privacy::text_for_log(s),
+                        });
                     }
                 }
             }
@@ -267,11 +279,21 @@ pub fn masked_changes<T: Personal + Clone>(before: &T, after: &T) -> Value {
     changed
 }
 
-/// A record as the audit log keeps it: personal fields masked.
+/// A record as the audit log keeps it: personal fields masked, free text
+/// by its length.
 pub fn for_log<T: Personal + Clone>(record: &T) -> Value {
     let mut r = record.clone();
     r.protect(&FieldRights::all_masked(), false);
-    serde_json::to_value(r).unwrap_or(Value::Null)
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        for f in T::FREE_TEXT {
+            if let Some(Value::String(s)) = map.get(*f) {
+                let logged = kehu_core::privacy::text_for_log(s);
+                map.insert(f.to_string(), Value::String(logged));
+            }
+        }
+    }
+    v
 }
 
 /// The personal fields a role's rights name: the contact fields, every

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, Utc};
 use kehu_core::calendar::WorkCalendar;
+use kehu_core::privacy::text_for_log;
 use kehu_core::role::{Ownership, Permission, Scope};
 use kehu_core::strategy::{OwnerLevel, Period, Schedule, Strategy};
 use kehu_core::task::{
@@ -906,7 +907,7 @@ pub async fn create(
         Some(user),
         "task.create",
         format!("task:{id}"),
-        serde_json::json!({ "customer": customer.code, "title": task.title, "owner_id": owner_id }),
+        serde_json::json!({ "customer": customer.code, "title": text_for_log(&task.title), "owner_id": owner_id }),
     );
     Ok(id)
 }
@@ -992,7 +993,7 @@ pub async fn create_for_segment(
         Some(user),
         "task.create_for_segment",
         format!("segment:{}", compiled.stable),
-        serde_json::json!({ "customers": customers.len(), "made": made, "title": fields.title }),
+        serde_json::json!({ "customers": customers.len(), "made": made, "title": text_for_log(&fields.title) }),
     );
     Ok((customers.len(), made))
 }
@@ -1184,7 +1185,7 @@ pub async fn close(
         Some(user),
         "task.close",
         format!("task:{}", task.id),
-        serde_json::json!({ "status": status.key(), "summary": result.summary }),
+        serde_json::json!({ "status": status.key(), "summary": text_for_log(&result.summary) }),
     );
     state.store.task(task.id).await?.ok_or(ApiError::NotFound)
 }

@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::listing::SqlBuilder;
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
-use kehu_core::audit::{entry_hash, verify, AuditRecord, ChainBreak, GENESIS};
+use kehu_core::audit::{entry_link, verify, Anchor, AuditRecord, ChainBreak, ChainHead, GENESIS};
 use serde_json::Value;
 
 /// An entry to append.
@@ -68,6 +68,9 @@ pub struct AuditFilter {
 pub struct AuditVerified {
     pub entries: i64,
     pub last_hash: String,
+    /// The first entry linked under a key (those before it were written
+    /// before keyed links, or with no key); None: no entry is.
+    pub keyed_from: Option<i64>,
 }
 
 fn micros(at: DateTime<Utc>) -> String {
@@ -80,6 +83,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
+        let keys = self.cipher.keys();
         let mut tx = self.db.begin_write().await?;
         if tx.backend() == Backend::Postgres {
             tx.execute("SELECT pg_advisory_xact_lock(7071003)", vec![])
@@ -107,7 +111,7 @@ impl Store {
                     detail: e.detail.clone(),
                     client: e.client.clone(),
                 };
-                let hash = entry_hash(&prev, &record);
+                let hash = entry_link(keys.as_ref().map(|k| k.audit_signing()), &prev, &record);
                 if i > 0 {
                     sql.push(',');
                 }
@@ -181,33 +185,52 @@ impl Store {
     }
 
     /// Walks the whole chain in position order (in pages): where it breaks,
-    /// or how long it is and its last hash (to note down: a log cut short
-    /// after it shows against that).
-    pub async fn verify_audit(&self) -> Result<Result<AuditVerified, ChainBreak>, StoreError> {
-        let mut last = (0i64, GENESIS.to_string());
+    /// or how long it is and its last link (to note down and pass as
+    /// `anchor` later: a log cut short or rewritten since shows against
+    /// it).
+    pub async fn verify_audit(
+        &self,
+        anchor: Option<&Anchor>,
+    ) -> Result<Result<AuditVerified, ChainBreak>, StoreError> {
+        let keys = self.cipher.keys();
+        let lookup = |id: &str| keys.as_ref().and_then(|k| k.audit_key(id));
+        let mut head = ChainHead::start();
+        let mut anchored: Option<String> = None;
         loop {
             let sql =
                 format!("SELECT {COLUMNS} FROM audit_log WHERE pos > $1 ORDER BY pos LIMIT 10000");
             let page = self
                 .db
                 .clone()
-                .fetch_all(&sql, args![last.0], decode)
+                .fetch_all(&sql, args![head.pos], decode)
                 .await?;
             if page.is_empty() {
                 break;
             }
+            if let Some(a) = anchor {
+                if let Some(e) = page.iter().find(|e| e.record.pos == a.pos) {
+                    anchored = Some(e.hash.clone());
+                }
+            }
             match verify(
-                last.clone(),
+                head.clone(),
                 page.iter()
                     .map(|e| (&e.record, e.prev_hash.as_str(), e.hash.as_str())),
+                &lookup,
             ) {
-                Ok(next) => last = next,
+                Ok(next) => head = next,
                 Err(b) => return Ok(Err(b)),
             }
         }
+        if let Some(a) = anchor {
+            if let Err(b) = a.check(head.pos, anchored.as_deref()) {
+                return Ok(Err(b));
+            }
+        }
         Ok(Ok(AuditVerified {
-            entries: last.0,
-            last_hash: last.1,
+            entries: head.pos,
+            last_hash: head.link,
+            keyed_from: head.keyed_from,
         }))
     }
 }

@@ -451,6 +451,33 @@ impl Tx {
     }
 }
 
+/// How many pages the write-ahead log may hold before the commit that
+/// passes it copies them into the database file (SQLite's checkpoint,
+/// with an fsync). With SQLite's default of 1,000 one request in ~30 of a
+/// stream of small writes paid 15–25 ms for the copy; at 100 each copy is
+/// small and the tail of such requests halved, at 10,000 a copy took
+/// 100 ms and more and stalled the requests beside it (BENCHMARKS.md,
+/// session 23). Bulk loads pay for the more frequent fsyncs (`kehu demo`
+/// ~15 % slower). `KEHU_SQLITE_CHECKPOINT_PAGES` sets another threshold.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 100;
+
+fn wal_autocheckpoint() -> Result<String, StoreError> {
+    match std::env::var("KEHU_SQLITE_CHECKPOINT_PAGES") {
+        Ok(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| n.to_string())
+            .ok_or_else(|| {
+                StoreError::Config(format!(
+                    "KEHU_SQLITE_CHECKPOINT_PAGES must be a number of pages of at least 1, got {v:?}"
+                ))
+            }),
+        Err(_) => Ok(WAL_AUTOCHECKPOINT_PAGES.to_string()),
+    }
+}
+
 impl Db {
     /// Connects by URL: `sqlite://PATH` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
@@ -462,7 +489,8 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("cache_size", "-65536")
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", wal_autocheckpoint()?);
             if let Some(path) = url
                 .strip_prefix("sqlite://")
                 .map(|p| p.split('?').next().unwrap_or(p))

@@ -43,6 +43,97 @@ pub struct Erased {
     /// Contact merges whose before-images held the person (both images
     /// blanked: the two records were one person).
     pub contact_merges: u64,
+    /// Rows of the customer's free text (interactions' summaries, tasks,
+    /// follow-ups, their notifications) the person's values were taken
+    /// out of, by table.
+    pub free_text: std::collections::BTreeMap<String, u64>,
+}
+
+/// Free text kept about a customer that may name its people: the table,
+/// which rows are the customer's (`$1` its id), the text columns, and what
+/// else an edit sets.
+const FREE_TEXT: &[(&str, &str, &[&str], &str)] = &[
+    (
+        "interactions",
+        "customer_id = $1",
+        &["summary"],
+        ", version = version + 1",
+    ),
+    ("tasks", "customer_id = $1", &["title", "detail"], ""),
+    (
+        "follow_ups",
+        "customer_id = $1",
+        &["summary", "next_step"],
+        "",
+    ),
+    (
+        "notifications",
+        "task_id IN (SELECT id FROM tasks WHERE customer_id = $1)",
+        &["text_zh", "text_en"],
+        "",
+    ),
+];
+
+/// Takes the person's `values` out of the customer's free text
+/// ([`FREE_TEXT`]), each replaced by `with`; returns the rows changed by
+/// table.
+async fn redact_free_text(
+    tx: &mut impl Exec,
+    customer_id: i64,
+    values: &[String],
+    with: &str,
+) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+    let mut changed = std::collections::BTreeMap::new();
+    for (table, rows_of, columns, also) in FREE_TEXT {
+        let sql = format!(
+            "SELECT id, {} FROM {table} WHERE {rows_of}",
+            columns.join(", ")
+        );
+        let rows = tx
+            .fetch_all(&sql, args![customer_id], |r: &dyn RowGet| {
+                let texts = columns
+                    .iter()
+                    .map(|c| r.opt_text(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((r.int("id")?, texts))
+            })
+            .await?;
+        let set: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        let update = format!(
+            "UPDATE {table} SET {}{also} WHERE id = ${}",
+            set.join(", "),
+            columns.len() + 1
+        );
+        let mut n = 0;
+        for (id, texts) in rows {
+            let redacted: Vec<Option<String>> = texts
+                .iter()
+                .map(|t| {
+                    t.as_deref()
+                        .and_then(|t| kehu_core::privacy::redact_text(t, values, with))
+                })
+                .collect();
+            if redacted.iter().all(Option::is_none) {
+                continue;
+            }
+            let mut a: Vec<Arg> = texts
+                .into_iter()
+                .zip(redacted)
+                .map(|(old, new)| Arg::from(new.or(old)))
+                .collect();
+            a.push(Arg::from(id));
+            tx.execute(&update, a).await?;
+            n += 1;
+        }
+        if n > 0 {
+            changed.insert(table.to_string(), n);
+        }
+    }
+    Ok(changed)
 }
 
 /// The kinds of data with a retention period, and their defaults in days.
@@ -254,7 +345,9 @@ impl Store {
     /// Erases a person: the contact's personal fields (its name replaced
     /// by `placeholder`), and their values wherever else they are kept in
     /// clear — web-form leads, imports' before-images, problems and raw
-    /// files, anomaly findings — in one transaction. Company records,
+    /// files, the customer's free text (interactions, tasks, follow-ups
+    /// and their notifications, the values replaced by `placeholder`),
+    /// anomaly findings — in one transaction. Company records,
     /// orders and statistics stay.
     pub async fn erase_contact(&self, id: i64, placeholder: &str) -> Result<Erased, StoreError> {
         let mut tx = self.db.begin().await?;
@@ -385,6 +478,7 @@ impl Store {
             .await?;
             erased.contact_merges += 1;
         }
+        erased.free_text = redact_free_text(&mut tx, c.customer_id, &values, placeholder).await?;
         let findings = tx
             .fetch_all(
                 "SELECT id, detail FROM anomalies WHERE customer_id = $1",

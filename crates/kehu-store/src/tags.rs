@@ -309,7 +309,37 @@ fn live(c: &Catalogue, id: i64) -> Result<&TagNode, StoreError> {
         .ok_or(StoreError::NotFound)
 }
 
+/// Changes whenever the catalogue does: every edit of a tag bumps its
+/// version and tags are never deleted, so (count, highest id, sum of
+/// versions) moves with each insert and update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagsStamp {
+    count: i64,
+    last_id: i64,
+    versions: i64,
+}
+
 impl Store {
+    /// One cheap query: what is compiled from the catalogue (tag rules) is
+    /// reused while it is unchanged.
+    pub async fn tags_stamp(&self) -> Result<TagsStamp, StoreError> {
+        self.db
+            .clone()
+            .fetch_one(
+                "SELECT COUNT(*) AS count, COALESCE(MAX(id), 0) AS last_id, \
+                 CAST(COALESCE(SUM(version), 0) AS BIGINT) AS versions FROM tags",
+                vec![],
+                |r: &dyn RowGet| {
+                    Ok(TagsStamp {
+                        count: r.int("count")?,
+                        last_id: r.int("last_id")?,
+                        versions: r.int("versions")?,
+                    })
+                },
+            )
+            .await
+    }
+
     /// The whole catalogue (merged tags too), by id.
     pub async fn tags(&self) -> Result<Vec<TagRecord>, StoreError> {
         read_tags(&mut self.db.clone(), None).await

@@ -267,8 +267,14 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain: exit 1 and say where when an entry was changed or deleted.
-    Verify,
+    /// Walk the chain: exit 1 and say where when an entry was changed or
+    /// deleted. Prints the last entry as POS:LINK to note down.
+    Verify {
+        /// POS:LINK printed by an earlier run: also exit 1 when the log
+        /// was cut short before that entry or the entry is not the same.
+        #[arg(long)]
+        anchor: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -672,15 +678,40 @@ async fn audit_cli(store: Store, db: &str, action: &str, detail: serde_json::Val
     state.auditor.flush().await;
 }
 
-/// `kehu audit verify`: the chain end to end; its last hash to note down.
-async fn audit_verify(db: &str) -> Result<()> {
+/// `kehu audit verify`: the chain end to end (and against an anchor noted
+/// earlier); its last entry as an anchor to note down.
+async fn audit_verify(db: &str, anchor: Option<&str>) -> Result<()> {
+    let anchor = anchor
+        .map(|a| {
+            kehu_core::audit::Anchor::parse(a).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--anchor: expected POS:LINK as printed by kehu audit verify, got {a:?}"
+                )
+            })
+        })
+        .transpose()?;
     let store = open_store(db).await?;
-    match store.verify_audit().await? {
+    match store.verify_audit(anchor.as_ref()).await? {
         Ok(v) => {
-            println!(
-                "audit log intact: {} entries, last hash {}",
-                v.entries, v.last_hash
-            );
+            println!("audit log intact: {} entries", v.entries);
+            match v.keyed_from {
+                Some(1) => println!("every entry linked under a key from the key file"),
+                Some(p) => println!(
+                    "entries {p}–{} linked under a key from the key file; 1–{} by plain hashes (written before keyed links)",
+                    v.entries,
+                    p - 1
+                ),
+                None if v.entries > 0 => println!(
+                    "no entry is linked under a key: the chain shows order, not who could rewrite it"
+                ),
+                None => {}
+            }
+            if let Some(a) = &anchor {
+                println!("entry {} is as noted", a.pos);
+            }
+            if v.entries > 0 {
+                println!("anchor to note down: {}:{}", v.entries, v.last_hash);
+            }
             Ok(())
         }
         Err(b) => anyhow::bail!("audit log broken: {b}"),
@@ -806,8 +837,8 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Audit {
-            command: AuditCommand::Verify,
-        } => audit_verify(&cli.db).await,
+            command: AuditCommand::Verify { anchor },
+        } => audit_verify(&cli.db, anchor.as_deref()).await,
         Command::Anomalies { command } => match command {
             AnomaliesCommand::Run { json } => anomalies::run(&cli.db, json).await,
             AnomaliesCommand::List { overdue } => anomalies::list(&cli.db, overdue).await,

@@ -713,7 +713,35 @@ async fn audit_verify_finds_tampering(backend: Backend) {
         intact.starts_with("audit log intact: 2 entries"),
         "{intact}"
     );
+    assert!(
+        intact.contains("every entry linked under a key"),
+        "{intact}"
+    );
+    let anchor = intact
+        .lines()
+        .find_map(|l| l.strip_prefix("anchor to note down: "))
+        .expect("an anchor")
+        .to_string();
+    assert!(anchor.starts_with("2:m1:"), "{anchor}");
+    let held = ok(kehu(&db.url, &["audit", "verify", "--anchor", &anchor]));
+    assert!(held.contains("entry 2 is as noted"), "{held}");
+    let bad = kehu(&db.url, &["audit", "verify", "--anchor", "two"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--anchor: expected POS:LINK"),
+        "{bad:?}"
+    );
     use kehu_store::db::Exec;
+    let original_target = store
+        .db
+        .clone()
+        .fetch_one(
+            "SELECT target FROM audit_log WHERE pos = 1",
+            vec![],
+            |r: &dyn kehu_store::db::RowGet| r.text("target"),
+        )
+        .await
+        .expect("entry 1");
     store
         .db
         .clone()
@@ -728,6 +756,29 @@ async fn audit_verify_finds_tampering(backend: Backend) {
     assert!(
         String::from_utf8_lossy(&broken.stderr).contains("entry 1 was changed"),
         "{broken:?}"
+    );
+    // Put back, then the last entry deleted: the chain alone holds, the anchor does not.
+    store
+        .db
+        .clone()
+        .execute(
+            "UPDATE audit_log SET target = $1 WHERE pos = 1",
+            vec![kehu_store::db::Arg::from(original_target)],
+        )
+        .await
+        .expect("put back");
+    store
+        .db
+        .clone()
+        .execute("DELETE FROM audit_log WHERE pos = 2", vec![])
+        .await
+        .expect("cut");
+    ok(kehu(&db.url, &["audit", "verify"]));
+    let cut = kehu(&db.url, &["audit", "verify", "--anchor", &anchor]);
+    assert!(!cut.status.success());
+    assert!(
+        String::from_utf8_lossy(&cut.stderr).contains("cut short"),
+        "{cut:?}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
+use kehu_core::audit::Anchor;
 use kehu_core::role::Permission;
 use kehu_core::Reason;
 use kehu_store::audit::{AuditEntry, AuditFilter};
@@ -112,32 +113,58 @@ pub async fn list(
 pub struct AuditVerifyOut {
     pub intact: bool,
     pub entries: i64,
-    /// The last entry's hash (note it down: a log cut short after it shows against it).
+    /// The last entry's link (note it down with `entries` as
+    /// `POS:LINK`: passed as `anchor` later, a log cut short or rewritten
+    /// since shows against it).
     pub last_hash: Option<String>,
+    /// The first entry linked under a key from the key file (entries
+    /// before it carry plain hashes); null when none is.
+    pub keyed_from: Option<i64>,
     /// Where it breaks.
     pub problem: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = AuditVerifyOut), (status = 403, content_type = "application/problem+json")))]
+/// `anchor=POS:LINK` (as an earlier answer gave `entries` and
+/// `last_hash`): also broken when the log no longer holds that entry as it was.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(("anchor" = Option<String>, Query)),
+    responses((status = 200, body = AuditVerifyOut), (status = 403, content_type = "application/problem+json"),
+        (status = 422, content_type = "application/problem+json")))]
 pub async fn verify(
     State(state): State<AppState>,
     user: CurrentUser,
+    mut q: QueryPairs,
 ) -> Result<Json<AuditVerifyOut>, ApiError> {
     auditor(&user)?;
+    let anchor = q
+        .take("anchor")
+        .map(|a| {
+            Anchor::parse(&a).ok_or_else(|| {
+                ApiError::field(
+                    "anchor",
+                    Reason::PatternMismatch {
+                        pattern: "POS:LINK".into(),
+                    },
+                )
+            })
+        })
+        .transpose()?;
     state.auditor.flush().await;
-    Ok(Json(match state.store.verify_audit().await? {
-        Ok(v) => AuditVerifyOut {
-            intact: true,
-            entries: v.entries,
-            last_hash: Some(v.last_hash),
-            problem: None,
+    Ok(Json(
+        match state.store.verify_audit(anchor.as_ref()).await? {
+            Ok(v) => AuditVerifyOut {
+                intact: true,
+                entries: v.entries,
+                last_hash: Some(v.last_hash),
+                keyed_from: v.keyed_from,
+                problem: None,
+            },
+            Err(b) => AuditVerifyOut {
+                intact: false,
+                entries: 0,
+                last_hash: None,
+                keyed_from: None,
+                problem: Some(b.to_string()),
+            },
         },
-        Err(b) => AuditVerifyOut {
-            intact: false,
-            entries: 0,
-            last_hash: None,
-            problem: Some(b.to_string()),
-        },
-    }))
+    ))
 }

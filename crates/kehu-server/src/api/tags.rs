@@ -10,6 +10,7 @@ use super::dto::{
 use super::segments::compile_in;
 use super::{expected_version, with_etag, ApiJson, QueryPairs};
 use crate::auth::CurrentUser;
+use crate::classifier::SchemeSet;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -21,10 +22,11 @@ use kehu_core::role::{Ownership, Permission};
 use kehu_core::segment::{Atom, Compiled, SchemeClasses};
 use kehu_core::tags::{rule_order, Catalogue, Synonyms, TagMode, Unresolved};
 use kehu_core::Reason;
-use kehu_store::tags::{catalogue_of, NewTag, TagChange, TagRecord, TagSettings};
+use kehu_store::tags::{catalogue_of, NewTag, TagChange, TagRecord, TagSettings, TagsStamp};
 use kehu_store::ScopeFilter;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 fn mode_of(field: &str, raw: Option<&str>) -> Result<Option<TagMode>, ApiError> {
     raw.map(|m| TagMode::parse(m).map_err(|r| ApiError::field(field, r)))
@@ -691,24 +693,71 @@ pub async fn apply_rules(
     state: &AppState,
     only: Option<&[i64]>,
 ) -> Result<Vec<RuleRunOut>, ApiError> {
-    let records = state.store.tags().await?;
-    if records.iter().all(|t| t.active_rule().is_none()) {
-        return Ok(Vec::new());
-    }
-    let tags = catalogue_of(&records);
-    let schemes = state.classifier.published().await?.vocabulary();
-    let compiled = compiled_rules(&records, &tags, &schemes, None);
-    let graph = graph_of(&compiled);
-    let order = rule_order(&graph).unwrap_or_else(|_| graph.keys().copied().collect());
-    let mut out = Vec::with_capacity(order.len());
-    for id in order {
-        let Some((mode, rule)) = compiled.get(&id) else {
-            continue;
-        };
-        let c = state.segments.apply_rule(id, *mode, rule, only).await?;
-        out.push(run_out(id, c));
+    let book = state.tag_rules.current(state).await?;
+    let mut out = Vec::with_capacity(book.len());
+    for (id, mode, rule) in book.iter() {
+        let c = state.segments.apply_rule(*id, *mode, rule, only).await?;
+        out.push(run_out(*id, c));
     }
     Ok(out)
+}
+
+/// Every rule and hybrid tag's rule, compiled, in the order they run (a
+/// rule after the tags it reads).
+type RuleBook = Vec<(i64, TagMode, Compiled)>;
+
+/// The rule book of this process, compiled once and reused while neither
+/// the catalogue (its stamp) nor the published schemes (whose classes the
+/// rules may read) change: each data change applies the rules to its
+/// customer, and reading and compiling the whole catalogue for each was
+/// the largest part of that work.
+#[derive(Clone, Default)]
+pub struct TagRuleCache(Arc<Mutex<Option<CachedBook>>>);
+
+struct CachedBook {
+    stamp: TagsStamp,
+    schemes: Arc<SchemeSet>,
+    book: Arc<RuleBook>,
+}
+
+impl TagRuleCache {
+    async fn current(&self, state: &AppState) -> Result<Arc<RuleBook>, ApiError> {
+        // Read before the catalogue: a change in between leaves a stale
+        // stamp on a newer book, which the next call compiles again.
+        let stamp = state.store.tags_stamp().await?;
+        let schemes = state.classifier.published().await?;
+        if let Some(c) = self.lock().as_ref() {
+            if c.stamp == stamp && Arc::ptr_eq(&c.schemes, &schemes) {
+                return Ok(c.book.clone());
+            }
+        }
+        let records = state.store.tags().await?;
+        let book = Arc::new(rule_book(&records, &schemes));
+        *self.lock() = Some(CachedBook {
+            stamp,
+            schemes,
+            book: book.clone(),
+        });
+        Ok(book)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CachedBook>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn rule_book(records: &[TagRecord], schemes: &SchemeSet) -> RuleBook {
+    if records.iter().all(|t| t.active_rule().is_none()) {
+        return Vec::new();
+    }
+    let tags = catalogue_of(records);
+    let mut compiled = compiled_rules(records, &tags, &schemes.vocabulary(), None);
+    let graph = graph_of(&compiled);
+    let order = rule_order(&graph).unwrap_or_else(|_| graph.keys().copied().collect());
+    order
+        .into_iter()
+        .filter_map(|id| compiled.remove(&id).map(|(mode, rule)| (id, mode, rule)))
+        .collect()
 }
 
 /// Applies a rule or hybrid tag's rule to every customer now.

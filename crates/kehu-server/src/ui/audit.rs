@@ -25,7 +25,7 @@ pub async fn page(
     let (entries, total) = state.store.audit_entries(&filter, 200, 0).await?;
     // Walking the whole chain reads every entry: on demand, not on every view.
     let verified = match form.get("verify") {
-        Some(_) => Some(state.store.verify_audit().await?),
+        Some(_) => Some(state.store.verify_audit(None).await?),
         None => None,
     };
     let names: HashMap<i64, String> = state.store.user_names().await?;
@@ -40,17 +40,17 @@ pub async fn page(
             }
         })
         .collect();
-    let (verified, intact, entries_n, last_hash, problem) = match verified {
-        None => (false, false, 0, None, None),
-        Some(Ok(v)) => (true, true, v.entries, Some(v.last_hash), None),
-        Some(Err(b)) => (true, false, 0, None, Some(b.to_string())),
+    let (verified, intact, entries_n, last_hash, keyed_from, problem) = match verified {
+        None => (false, false, 0, None, None, None),
+        Some(Ok(v)) => (true, true, v.entries, Some(v.last_hash), v.keyed_from, None),
+        Some(Err(b)) => (true, false, 0, None, None, Some(b.to_string())),
     };
     Ok(page.render(
         &state,
         "audit.html",
         "audit",
         context! {
-            rows, total, verified, intact, entries => entries_n, last_hash, problem,
+            rows, total, verified, intact, entries => entries_n, last_hash, keyed_from, problem,
             f => context! { action => form.get("action"), target => form.get("target"), actor_id => form.get("actor_id"), from => form.get("from"), to => form.get("to") },
         },
     ))

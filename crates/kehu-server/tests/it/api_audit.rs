@@ -1,7 +1,8 @@
 //! The audit log through the API: logins, failed logins, customer writes
 //! with before and after, exports and rule steps are recorded with who,
-//! when and from where; only auditors read it; the hash chain verifies and
-//! any edit or deletion of an entry is found.
+//! when and from where; only auditors read it; the keyed chain verifies
+//! and any edit or deletion of an entry is found, a plain-hash forgery
+//! too, and a log cut short against an anchor noted before.
 
 use crate::both_backends;
 use crate::helpers::{password_of, spawn_app, Session};
@@ -19,6 +20,10 @@ async fn entries(s: &Session, query: &str) -> Value {
     let r = s.get(&format!("/api/v1/audit{query}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.expect("json")
+}
+
+fn urlencoding(s: &str) -> String {
+    s.replace(':', "%3A")
 }
 
 async fn verify(s: &Session) -> Value {
@@ -142,7 +147,63 @@ async fn audit_records_and_verifies(backend: Backend) {
     )
     .await
     .expect("put back");
-    assert_eq!(verify(&auditor).await["intact"], true);
+    let ok = verify(&auditor).await;
+    assert_eq!(ok["intact"], true);
+    assert_eq!(
+        ok["keyed_from"], 1,
+        "every entry linked under the key: {ok}"
+    );
+    assert!(
+        ok["last_hash"].as_str().unwrap_or("").starts_with("m1:"),
+        "{ok}"
+    );
+
+    // An anchor noted now: the log cut short before it is found, which the
+    // chain alone cannot show.
+    let anchor = format!(
+        "{}:{}",
+        ok["entries"],
+        ok["last_hash"].as_str().expect("link")
+    );
+    let with_anchor = |a: String| {
+        let s = &auditor;
+        async move {
+            let r = s
+                .get(&format!("/api/v1/audit/verify?anchor={}", urlencoding(&a)))
+                .await;
+            let status = r.status();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, v) = with_anchor(anchor.clone()).await;
+    assert_eq!(
+        (status, v["intact"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{v}"
+    );
+    let (status, v) = with_anchor("7".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["field"], "anchor", "{v}");
+    db.execute(
+        "DELETE FROM audit_log WHERE pos >= $1",
+        vec![kehu_store::db::Arg::from(
+            ok["entries"].as_i64().expect("n"),
+        )],
+    )
+    .await
+    .expect("cut");
+    assert_eq!(
+        verify(&auditor).await["intact"],
+        true,
+        "the chain alone holds"
+    );
+    let (_, v) = with_anchor(anchor).await;
+    assert_eq!(v["intact"], false);
+    assert!(
+        v["problem"].as_str().unwrap_or("").contains("cut short"),
+        "{v}"
+    );
+
     db.execute("DELETE FROM audit_log WHERE pos = 3", vec![])
         .await
         .expect("delete");
@@ -152,6 +213,37 @@ async fn audit_records_and_verifies(backend: Backend) {
             .as_str()
             .unwrap_or("")
             .contains("entry 3 is missing"),
+        "{broken}"
+    );
+
+    // Someone who can write the database but not read the key file edits
+    // entry 2 and links it anew by a plain hash: found.
+    let (all, _) = app
+        .store
+        .audit_entries(&kehu_store::audit::AuditFilter::default(), 1000, 0)
+        .await
+        .expect("entries");
+    let second = all
+        .into_iter()
+        .find(|e| e.record.pos == 2)
+        .expect("entry 2");
+    let (mut record, prev) = (second.record, second.prev_hash);
+    record.detail = json!({"forged": true});
+    db.execute(
+        "UPDATE audit_log SET detail = $1, hash = $2 WHERE pos = 2",
+        vec![
+            kehu_store::db::Arg::from(record.detail.to_string()),
+            kehu_store::db::Arg::from(kehu_core::audit::entry_hash(&prev, &record)),
+        ],
+    )
+    .await
+    .expect("forge");
+    let broken = verify(&auditor).await;
+    assert!(
+        broken["problem"]
+            .as_str()
+            .unwrap_or("")
+            .contains("entry 2 is not signed"),
         "{broken}"
     );
     app.cleanup().await;

@@ -443,6 +443,28 @@ async fn data_subject_requests(backend: Backend) {
         "{t}"
     );
 
+    // What people wrote about the person: a call's summary, a task.
+    let code = ok_json(admin.get(&format!("/api/v1/customers/{cid}")).await).await["code"].clone();
+    let call = ok_json(
+        admin
+            .post(
+                &format!("/api/v1/customers/{cid}/interactions"),
+                json!({"kind": "call", "occurred_on": today, "summary": "李小红来电（139-0000-1111），要报价；王五旁听"}),
+            )
+            .await,
+    )
+    .await;
+    let task = ok_json(
+        admin
+            .post(
+                "/api/v1/tasks",
+                json!({"customer": code, "kind": "回访", "title": "给李小红发报价",
+                       "detail": "邮件 li.xh@example.com 或 +86 13900001111", "due_on": today, "owner_id": admin.user_id}),
+            )
+            .await,
+    )
+    .await;
+
     // Erasure: a reason is required; then the person is gone, the company stays.
     let p = problem(
         admin
@@ -463,6 +485,29 @@ async fn data_subject_requests(backend: Backend) {
     .await;
     assert_eq!(erased["contact"], true);
     assert_eq!(erased["leads"], 1);
+    assert_eq!(
+        erased["free_text"],
+        json!({"interactions": 1, "tasks": 1}),
+        "{erased}"
+    );
+    let call = ok_json(
+        admin
+            .get(&format!("/api/v1/interactions/{}", call["id"]))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        call["summary"], "（已删除）来电(（已删除）),要报价;王五旁听",
+        "the person's name and phone gone, the rest kept (as stored: punctuation standardized)"
+    );
+    let task = ok_json(admin.get(&format!("/api/v1/tasks/{}", task["id"])).await).await;
+    assert_eq!(
+        (task["title"].clone(), task["detail"].clone()),
+        (
+            json!("给（已删除）发报价"),
+            json!("邮件 （已删除） 或 （已删除）")
+        )
+    );
     let after = ok_json(
         admin
             .get(&format!("/api/v1/contacts/{contact}?reveal=true"))

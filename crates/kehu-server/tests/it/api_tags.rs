@@ -858,15 +858,21 @@ async fn rule_and_hybrid_tags(backend: Backend) {
     );
 
     // A rule over a window: three web visits in a week → 访问频次/高频, the example.
-    for _ in 0..3 {
-        let r = admin
-            .post(
-                &format!("/api/v1/customers/{z}/interactions"),
-                json!({"kind": "web_visit", "occurred_on": today, "summary": "浏览产品页"}),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-    }
+    let visit_thrice = |customer: i64| {
+        let (admin, today) = (&admin, &today);
+        async move {
+            for _ in 0..3 {
+                let r = admin
+                    .post(
+                        &format!("/api/v1/customers/{customer}/interactions"),
+                        json!({"kind": "web_visit", "occurred_on": today, "summary": "浏览产品页"}),
+                    )
+                    .await;
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        }
+    };
+    visit_thrice(z).await;
     let frequent = tag_id(&admin, "行为标签/访问频次/高频").await;
     let r = admin
         .patch(
@@ -879,6 +885,12 @@ async fn rule_and_hybrid_tags(backend: Backend) {
         .await
         .contains(&"行为标签/访问频次/高频".to_string()));
     assert!(!tag_paths_of(&admin, x)
+        .await
+        .contains(&"行为标签/访问频次/高频".to_string()));
+    // The rule written just now applies on the next data change too (the
+    // rule book the server keeps between requests was compiled anew).
+    visit_thrice(x).await;
+    assert!(tag_paths_of(&admin, x)
         .await
         .contains(&"行为标签/访问频次/高频".to_string()));
     let r = admin
