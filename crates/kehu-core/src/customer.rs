@@ -2,7 +2,7 @@
 //! validation into [`CustomerData`].
 
 use crate::custom_field::{check_custom_values, CustomFieldDef};
-use crate::date::parse_date;
+use crate::date::parse_past_date;
 use crate::error::{Reason, ValidationErrors};
 use crate::ident::Uscc;
 use crate::industry::resolve_industry;
@@ -282,20 +282,7 @@ fn list(
 }
 
 fn date_not_future(raw: Option<&str>, today: NaiveDate) -> Result<Option<NaiveDate>, Reason> {
-    match raw {
-        None => Ok(None),
-        Some(s) => {
-            let d = parse_date(s)?;
-            if d > today {
-                Err(Reason::Other {
-                    zh: "日期不能晚于今天".into(),
-                    en: "must not be in the future".into(),
-                })
-            } else {
-                Ok(Some(d))
-            }
-        }
-    }
+    raw.map(|s| parse_past_date(s, today)).transpose()
 }
 
 impl CustomerInput {

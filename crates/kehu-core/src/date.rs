@@ -5,6 +5,18 @@ use crate::error::Reason;
 use crate::text::to_half_width;
 use chrono::{Datelike, NaiveDate};
 
+/// [`parse_date`] for a day that has happened: one after `today` is refused.
+pub fn parse_past_date(raw: &str, today: NaiveDate) -> Result<NaiveDate, Reason> {
+    let d = parse_date(raw)?;
+    if d > today {
+        return Err(Reason::Other {
+            zh: "日期不能晚于今天".into(),
+            en: "must not be in the future".into(),
+        });
+    }
+    Ok(d)
+}
+
 /// Parses `2024-03-12`, `2024/3/12`, `2024.03.12`, `20240312`, `2024年3月12日`.
 /// Years outside 1900–2100 are refused as typos.
 pub fn parse_date(raw: &str) -> Result<NaiveDate, Reason> {

@@ -366,3 +366,94 @@ mod tests {
         assert!(e.0.iter().any(|f| f.field == "contact.mobile"), "{e}");
     }
 }
+
+/// How a consent recorded by hand was given (a web form records its own,
+/// `web_form`): key, Chinese and English labels.
+pub const CONSENT_CHANNELS: &[(&str, &str, &str)] = &[
+    ("phone", "电话", "Phone"),
+    ("paper", "纸质签署", "Signed on paper"),
+    ("email", "电子邮件", "E-mail"),
+    ("in_person", "当面", "In person"),
+    ("online", "其他线上渠道", "Another online channel"),
+];
+
+/// A consent recorded by hand on a customer's page or through the API:
+/// what the person agreed to, in which version of the text, how and when.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConsentInput {
+    pub contact_id: Option<i64>,
+    pub purpose: Option<String>,
+    pub purpose_version: Option<i64>,
+    pub channel: Option<String>,
+    /// The day it was given (default today; not in the future).
+    pub given_on: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentData {
+    pub contact_id: Option<i64>,
+    pub purpose: String,
+    pub purpose_version: i64,
+    pub channel: String,
+    pub given_on: chrono::NaiveDate,
+}
+
+impl ConsentInput {
+    pub fn validate(&self, today: chrono::NaiveDate) -> Result<ConsentData, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        let purpose = e.check(
+            "purpose",
+            crate::text::parse_long_text(self.purpose.as_deref().unwrap_or(""), PURPOSE_MAX),
+        );
+        let purpose_version = match self.purpose_version {
+            None => Some(1),
+            Some(v) if (1..=10_000).contains(&v) => Some(v),
+            Some(_) => {
+                e.push(
+                    "purpose_version",
+                    Reason::OutOfRange {
+                        min: Some("1".into()),
+                        max: Some("10000".into()),
+                    },
+                );
+                None
+            }
+        };
+        let channel = e.check(
+            "channel",
+            match self.channel.as_deref().map(str::trim).unwrap_or("") {
+                "" => Err(Reason::Required),
+                c => CONSENT_CHANNELS
+                    .iter()
+                    .find(|k| k.0 == c)
+                    .map(|k| k.0.to_string())
+                    .ok_or_else(|| Reason::UnknownOption {
+                        allowed: CONSENT_CHANNELS.iter().map(|k| k.0.to_string()).collect(),
+                    }),
+            },
+        );
+        let given_on = match self
+            .given_on
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => Some(today),
+            Some(raw) => e.check("given_on", crate::date::parse_past_date(raw, today)),
+        };
+        e.into_result()?;
+        match (purpose, purpose_version, channel, given_on) {
+            (Some(purpose), Some(purpose_version), Some(channel), Some(given_on)) => {
+                Ok(ConsentData {
+                    contact_id: self.contact_id,
+                    purpose,
+                    purpose_version,
+                    channel,
+                    given_on,
+                })
+            }
+            // Every None above pushed an error.
+            _ => Err(ValidationErrors::single("purpose", Reason::Required)),
+        }
+    }
+}

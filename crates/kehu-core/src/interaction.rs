@@ -1,7 +1,7 @@
 //! Interactions: visits, calls, e-mails, meetings, web visits, campaign
 //! responses, service tickets and complaints (with severity and status).
 
-use crate::date::parse_date;
+use crate::date::parse_past_date;
 use crate::error::{Reason, ValidationErrors};
 use crate::text::{clean, parse_long_text};
 use chrono::NaiveDate;
@@ -65,16 +65,7 @@ impl InteractionInput {
         );
         let occurred_on = e.check(
             "occurred_on",
-            parse_date(self.occurred_on.as_deref().unwrap_or("")).and_then(|d| {
-                if d > today {
-                    Err(Reason::Other {
-                        zh: "日期不能晚于今天".into(),
-                        en: "must not be in the future".into(),
-                    })
-                } else {
-                    Ok(d)
-                }
-            }),
+            parse_past_date(self.occurred_on.as_deref().unwrap_or(""), today),
         );
         let summary = e.check(
             "summary",

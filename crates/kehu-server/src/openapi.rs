@@ -33,7 +33,7 @@ use utoipa::{Modify, OpenApi};
         imports::list_mappings, imports::save_mapping, imports::delete_mapping,
         intake::list_forms, intake::create_form, intake::update_form, intake::submit, intake::list_leads, intake::accept, intake::reject,
         audit::list, audit::verify,
-        privacy::search, privacy::export, privacy::erase, privacy::consents, privacy::withdraw, privacy::retention, privacy::set_retention,
+        privacy::search, privacy::export, privacy::erase, privacy::consents, privacy::record, privacy::withdraw, privacy::retention, privacy::set_retention,
         anomalies::list, anomalies::run, anomalies::calendar, anomalies::set_calendar,
         tasks::strategies, tasks::save_strategy, tasks::delete_strategy, tasks::list, tasks::create, tasks::read, tasks::close,
         tasks::generate, tasks::reassign, tasks::board, tasks::sla, tasks::follow_ups, tasks::notifications, tasks::mark_read,

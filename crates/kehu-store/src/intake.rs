@@ -468,6 +468,55 @@ impl Store {
         Ok(value)
     }
 
+    /// Records a consent given outside a web form (on the phone, on paper,
+    /// …) for `customer_id`, for one of its contacts or the customer as a
+    /// whole. A contact of another customer is refused, naming
+    /// `contact_id`.
+    pub async fn record_consent(
+        &self,
+        customer_id: i64,
+        d: &kehu_core::intake::ConsentData,
+        given_at: DateTime<Utc>,
+    ) -> Result<Consent, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if let Some(contact) = d.contact_id {
+            let of = tx
+                .fetch_optional(
+                    "SELECT customer_id AS n FROM contacts WHERE id = $1",
+                    args![contact],
+                    crate::db::decode_n,
+                )
+                .await?;
+            if of != Some(customer_id) {
+                return Err(StoreError::Invalid(ValidationErrors::single(
+                    "contact_id",
+                    Reason::Other {
+                        zh: "不是这个客户的联系人".into(),
+                        en: "not a contact of this customer".into(),
+                    },
+                )));
+            }
+        }
+        let c = tx
+            .fetch_one(
+                "INSERT INTO consents (customer_id, contact_id, purpose, purpose_version, channel, given_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 RETURNING id, customer_id, contact_id, purpose, purpose_version, channel, given_at, lead_id, withdrawn_at",
+                args![
+                    customer_id,
+                    d.contact_id,
+                    d.purpose.clone(),
+                    d.purpose_version,
+                    d.channel.clone(),
+                    given_at
+                ],
+                decode_consent,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
     /// The consents given for a customer, newest first.
     pub async fn consents_of(&self, customer_id: i64) -> Result<Vec<Consent>, StoreError> {
         self.db

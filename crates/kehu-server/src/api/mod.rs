@@ -256,7 +256,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/contacts/{id}/personal-data", get(privacy::export))
         .route("/contacts/{id}/erase", post(privacy::erase))
-        .route("/customers/{id}/consents", get(privacy::consents))
+        .route(
+            "/customers/{id}/consents",
+            get(privacy::consents).post(privacy::record),
+        )
         .route("/consents/{id}/withdraw", post(privacy::withdraw))
         .route("/roles", get(meta::list_roles).post(meta::create_role))
         .route("/roles/{key}", delete(meta::delete_role))

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use kehu_core::ident::{Email, IdNumber, Mobile};
+use kehu_core::intake::ConsentInput;
 use kehu_core::role::{Ownership, Permission};
 use kehu_core::{Reason, ValidationErrors};
 use kehu_store::privacy::{PersonQuery, RETENTION_KINDS};
@@ -335,6 +336,106 @@ pub async fn consents(
     ))
 }
 
+/// A consent given outside a web form (a web form records its own).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentWrite {
+    /// One of the customer's contacts; none: the customer as a whole.
+    #[serde(default)]
+    pub contact_id: Option<i64>,
+    /// The purpose text the person agreed to (处理目的).
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Which version of that text (default 1).
+    #[serde(default)]
+    pub purpose_version: Option<i64>,
+    /// `phone`, `paper`, `email`, `in_person` or `online`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// The day it was given (default today; not in the future).
+    #[serde(default)]
+    pub given_on: Option<String>,
+}
+
+impl From<ConsentWrite> for ConsentInput {
+    fn from(w: ConsentWrite) -> Self {
+        ConsentInput {
+            contact_id: w.contact_id,
+            purpose: w.purpose,
+            purpose_version: w.purpose_version,
+            channel: w.channel,
+            given_on: w.given_on,
+        }
+    }
+}
+
+/// Records a consent given on the phone, on paper, by e-mail or in person
+/// (by whoever handles data-subject requests or may update the customer).
+#[utoipa::path(post, path = "/api/v1/customers/{id}/consents", tag = "privacy", params(("id" = i64, Path)), request_body = ConsentWrite,
+    responses((status = 201, body = ConsentOut), (status = 403), (status = 404), (status = 422, content_type = "application/problem+json")))]
+pub async fn record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<ConsentWrite>,
+) -> Result<Response, ApiError> {
+    let c = record_consent(&state, &user, id, body.into()).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(c)).into_response())
+}
+
+/// Recording (API and customer page), audited without the purpose's words.
+pub async fn record_consent(
+    state: &AppState,
+    user: &CurrentUser,
+    customer_id: i64,
+    input: ConsentInput,
+) -> Result<ConsentOut, ApiError> {
+    may_handle_consents(state, user, customer_id).await?;
+    let today = state.store.today();
+    let d = input.validate(today)?;
+    // A day before today is kept as the start of that day in China.
+    let given_at = if d.given_on == today {
+        Utc::now()
+    } else {
+        crate::tasks::to_utc(d.given_on.and_time(chrono::NaiveTime::MIN))
+    };
+    let c = state
+        .store
+        .record_consent(customer_id, &d, given_at)
+        .await?;
+    state.audit(
+        Some(user),
+        "consent.record",
+        format!("customer:{customer_id}"),
+        json!({"consent": c.id, "contact": c.contact_id, "channel": c.channel, "purpose_version": c.purpose_version}),
+    );
+    Ok(ConsentOut::from(c))
+}
+
+/// Consents of a customer are handled by whoever handles data-subject
+/// requests or may update the customer; 404 for a customer one cannot see.
+async fn may_handle_consents(
+    state: &AppState,
+    user: &CurrentUser,
+    customer_id: i64,
+) -> Result<(), ApiError> {
+    let customer = state.store.customer(customer_id).await?;
+    let o = Ownership {
+        owner_id: customer.owner_id,
+        team: customer.team.as_deref(),
+    };
+    if !user.actor.may(Permission::CustomerRead, o) && !user.actor.may(Permission::PersonalData, o)
+    {
+        return Err(ApiError::NotFound);
+    }
+    if !user.actor.may(Permission::PersonalData, o)
+        && !user.actor.may(Permission::CustomerUpdate, o)
+    {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(())
+}
+
 /// Withdraws a consent (by the person's request): from now on the
 /// customer is left out of marketing when none of its consents stands.
 #[utoipa::path(post, path = "/api/v1/consents/{id}/withdraw", tag = "privacy", params(("id" = i64, Path)),
@@ -354,20 +455,7 @@ pub async fn withdraw_consent(
     id: i64,
 ) -> Result<ConsentOut, ApiError> {
     let consent = state.store.consent(id).await?;
-    let customer = state.store.customer(consent.customer_id).await?;
-    let o = Ownership {
-        owner_id: customer.owner_id,
-        team: customer.team.as_deref(),
-    };
-    if !user.actor.may(Permission::CustomerRead, o) && !user.actor.may(Permission::PersonalData, o)
-    {
-        return Err(ApiError::NotFound);
-    }
-    if !user.actor.may(Permission::PersonalData, o)
-        && !user.actor.may(Permission::CustomerUpdate, o)
-    {
-        return Err(ApiError::Forbidden);
-    }
+    may_handle_consents(state, user, consent.customer_id).await?;
     let c = state.store.withdraw_consent(id, Utc::now()).await?;
     state.audit(
         Some(user),

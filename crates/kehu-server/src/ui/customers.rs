@@ -1228,7 +1228,7 @@ async fn render_detail(
         },
         facts,
         contact_pairs, contact_merges,
-        contacts => contacts.iter().map(|p| context! { name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), id_number => p.id_number.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
+        contacts => contacts.iter().map(|p| context! { id => p.id, name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), id_number => p.id_number.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
         can_reveal => can_reveal,
         consents => consents.iter().map(|k| context! {
             id => k.id, purpose => k.purpose.clone(), version => k.purpose_version, channel => k.channel.clone(),
@@ -1236,6 +1236,7 @@ async fn render_detail(
             withdrawn => k.withdrawn_at.map(|w| w.format("%Y-%m-%d %H:%M").to_string()),
         }).collect::<Vec<_>>(),
         can_withdraw_consent => may(Permission::CustomerUpdate) || may(Permission::PersonalData),
+        consent_channels => kehu_core::intake::CONSENT_CHANNELS.iter().map(|(k, zh, en)| (k.to_string(), if lang == kehu_core::Lang::En { en.to_string() } else { zh.to_string() })).collect::<Vec<_>>(),
         revealed => reveal,
         contact_columns => crate::privacy::visible_fields::<ContactOut>(&page.user),
         orders => orders_page.items.iter().map(|o| context! { ordered_on => o.ordered_on.to_string(), order_no => o.order_no.clone(), product_line => o.product_line.clone(), amount => Fen::new(o.amount_fen).map(|f| f.yuan_string()).unwrap_or_default() }).collect::<Vec<_>>(),

@@ -47,6 +47,12 @@ impl FormData {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     }
+    /// A whole number typed in `name` (None when empty); one that does
+    /// not parse is refused in `e`, naming the field.
+    pub fn integer(&self, name: &str, e: &mut ValidationErrors) -> Option<i64> {
+        self.text(name)
+            .and_then(|v| e.check(name, v.parse::<i64>().map_err(|_| Reason::IntegerFormat)))
+    }
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
@@ -130,12 +136,7 @@ pub fn customer_input(
     defs: &[CustomFieldDef],
     e: &mut ValidationErrors,
 ) -> CustomerInput {
-    let employees = form.text("employees").and_then(|v| {
-        e.check(
-            "employees",
-            v.parse::<i64>().map_err(|_| Reason::IntegerFormat),
-        )
-    });
+    let employees = form.integer("employees", e);
     let owner_id = form.text("owner_id").and_then(|v| v.parse::<i64>().ok());
     let mut custom = Map::new();
     for d in defs {

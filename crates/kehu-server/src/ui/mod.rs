@@ -202,6 +202,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/privacy/retention", post(privacy::set_retention))
         .route("/contacts/{id}/erase", post(privacy::erase))
         .route("/consents/{id}/withdraw", post(privacy::withdraw))
+        .route("/customers/{id}/consents", post(privacy::record_consent))
         .route("/admin/roles/{key}/fields", post(admin::set_role_fields))
         .route("/admin/users/{id}/toggle", post(admin::toggle_user))
         .route(

@@ -140,6 +140,34 @@ pub async fn set_retention(
     }
 }
 
+/// POST /customers/{id}/consents (from the customer page): a consent
+/// given on the phone, on paper, by e-mail or in person.
+pub async fn record_consent(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, ApiError> {
+    page.check_csrf(&form)?;
+    let mut e = kehu_core::ValidationErrors::default();
+    let contact_id = form.integer("contact_id", &mut e);
+    let purpose_version = form.integer("purpose_version", &mut e);
+    if !e.is_empty() {
+        return Ok(page.error_page(&state, e.into()));
+    }
+    let input = kehu_core::intake::ConsentInput {
+        contact_id,
+        purpose: form.text("purpose"),
+        purpose_version,
+        channel: form.text("channel"),
+        given_on: form.text("given_on"),
+    };
+    match privacy::record_consent(&state, &page.user, id, input).await {
+        Ok(c) => Ok(page.redirect(&format!("/customers/{}#consents", c.customer_id))),
+        Err(e) => Ok(page.error_page(&state, e)),
+    }
+}
+
 /// POST /consents/{id}/withdraw (from the customer page).
 pub async fn withdraw(
     State(state): State<AppState>,

@@ -9,7 +9,11 @@ use kehu_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(personal_fields_by_role, data_subject_requests);
+both_backends!(
+    personal_fields_by_role,
+    data_subject_requests,
+    consents_recorded_by_hand
+);
 
 const MOBILE: &str = "13812345678";
 const EMAIL: &str = "zhang.xiaosan@example.com";
@@ -631,4 +635,167 @@ async fn stored_custom_fields(store: &kehu_store::Store, id: i64) -> String {
         .await
         .expect("custom fields")
         .to_string()
+}
+
+/// A consent given on the phone or on paper is recorded by whoever may
+/// update the customer (API and page), checked field by field, listed,
+/// audited without its words, and withdrawn like a web form's.
+async fn consents_recorded_by_hand(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Signed in: the same session posts JSON and the page's form.
+    let rep = app.login("rep1", "sales_rep", Some("华东一组")).await;
+    let other_rep = app.token("rep9", "sales_rep", Some("华南一组")).await;
+    let auditor = app.token("audit1", "auditor", None).await;
+    let cid = rep.customer("同意测试有限公司", json!({})).await["id"]
+        .as_i64()
+        .expect("id");
+    let other = rep.customer("别家有限公司", json!({})).await["id"]
+        .as_i64()
+        .expect("id");
+    let contact = ok_json(
+        rep.post(
+            &format!("/api/v1/customers/{cid}/contacts"),
+            json!({"name": "赵六", "mobile": "13600003333"}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_i64()
+        .expect("contact");
+    let stranger = ok_json(
+        rep.post(
+            &format!("/api/v1/customers/{other}/contacts"),
+            json!({"name": "钱七"}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_i64()
+        .expect("contact");
+    let path = format!("/api/v1/customers/{cid}/consents");
+
+    let r = rep
+        .post(&path, json!({"contact_id": contact, "purpose": "用于产品推荐与回访。", "purpose_version": 2, "channel": "phone"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let given: Value = r.json().await.expect("json");
+    assert_eq!(
+        (
+            given["channel"].clone(),
+            given["purpose_version"].clone(),
+            given["contact_id"].clone()
+        ),
+        (json!("phone"), json!(2), json!(contact))
+    );
+    assert!(given["withdrawn_at"].is_null());
+
+    // Bad input: each refused naming its field; nothing stored.
+    let today = app.store.today();
+    let tomorrow = (today + chrono::Duration::days(1)).to_string();
+    for (body, field, code) in [
+        (json!({"channel": "phone"}), "purpose", "required"),
+        (
+            json!({"purpose": "x", "channel": "fax"}),
+            "channel",
+            "unknown_option",
+        ),
+        (json!({"purpose": "x"}), "channel", "required"),
+        (
+            json!({"purpose": "x", "channel": "paper", "purpose_version": 0}),
+            "purpose_version",
+            "out_of_range",
+        ),
+        (
+            json!({"purpose": "x", "channel": "paper", "given_on": tomorrow}),
+            "given_on",
+            "invalid",
+        ),
+        (
+            json!({"purpose": "x", "channel": "paper", "contact_id": stranger}),
+            "contact_id",
+            "invalid",
+        ),
+    ] {
+        let p = problem(
+            rep.post(&path, body.clone()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(
+            first_error(&p),
+            (field.to_string(), code.to_string()),
+            "{body}: {p}"
+        );
+    }
+    // Someone who cannot see the customer gets 404; nothing leaks.
+    problem(
+        other_rep
+            .post(&path, json!({"purpose": "x", "channel": "paper"}))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // From the customer's page: a paper consent for the customer as a whole, an earlier day.
+    let page = &rep;
+    let yesterday = (today - chrono::Duration::days(1)).to_string();
+    let r = page
+        .client
+        .post(format!("{}/customers/{cid}/consents", page.base))
+        .form(&[
+            ("csrf_token", page.csrf.clone().unwrap_or_default().as_str()),
+            ("contact_id", ""),
+            ("channel", "paper"),
+            ("purpose_version", "1"),
+            ("given_on", yesterday.as_str()),
+            ("purpose", "用于寄送纸质资料。"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    let list = ok_json(rep.get(&path).await).await;
+    let list = list.as_array().expect("list").clone();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0]["channel"], "paper");
+    assert!(list[0]["contact_id"].is_null());
+    // Yesterday's start in China, in UTC.
+    let start = format!("{}T16:00:00", today - chrono::Duration::days(2));
+    assert!(
+        list[0]["given_at"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&start),
+        "{}",
+        list[0]
+    );
+    let html = page
+        .get(&format!("/customers/{cid}"))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("用于寄送纸质资料") && html.contains("record-consent"),
+        "the page lists it and offers the form"
+    );
+
+    // Withdrawn like any other; audited without the purpose's words.
+    let w = ok_json(
+        rep.post(
+            &format!("/api/v1/consents/{}/withdraw", given["id"]),
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert!(w["withdrawn_at"].is_string());
+    let recorded = audit_of(&auditor, "consent.record").await;
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert!(!Value::Array(recorded).to_string().contains("产品推荐"));
+    app.cleanup().await;
 }
