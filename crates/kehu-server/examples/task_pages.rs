@@ -108,6 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         keyring: None,
         key_file: None,
         rate_limit: None,
+        trusted_proxies: Default::default(),
         backups: None,
         today: None,
     })

@@ -194,13 +194,10 @@ pub struct CurrentUser {
     pub cross_site: bool,
 }
 
-/// The peer address of a request's connection (never a forwarded header,
-/// which a client could forge).
+/// The client address of a request: the connection's peer, or the client
+/// a trusted reverse proxy forwarded (`crate::client_addr`).
 pub fn peer_of(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|axum::extract::ConnectInfo(a)| a.ip().to_string())
+    crate::client_addr::client_of(parts)
 }
 
 impl CurrentUser {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod backups;
 pub mod campaigns;
 pub mod classifier;
+pub mod client_addr;
 pub mod contact_duplicates;
 pub mod crosssell;
 pub mod dashboard;
@@ -63,6 +64,9 @@ pub struct Settings {
     pub key_file: Option<std::path::PathBuf>,
     /// Requests per minute per client (`KEHU_RATE_LIMIT`); None: no limit.
     pub rate_limit: Option<rate_limit::RateLimit>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client
+    /// (`KEHU_TRUSTED_PROXIES`); none by default.
+    pub trusted_proxies: client_addr::TrustedProxies,
     /// Where the weekly backup goes; None: no scheduled backup.
     pub backups: Option<backups::BackupSettings>,
     /// A calendar day the server takes as today (dated test scenarios);
@@ -89,6 +93,7 @@ impl std::fmt::Debug for Settings {
             .field("keyring", &self.keyring)
             .field("key_file", &self.key_file)
             .field("rate_limit", &self.rate_limit)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("backups", &self.backups)
             .field("today", &self.today)
             .finish()
@@ -111,6 +116,7 @@ impl Settings {
             keyring: None,
             key_file: None,
             rate_limit: None,
+            trusted_proxies: client_addr::TrustedProxies::default(),
             backups: None,
             today: None,
         }
@@ -184,6 +190,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(api::imports::UPLOAD_LIMIT));
     let rate_limit = state.settings.rate_limit;
+    let trusted_proxies = std::sync::Arc::new(state.settings.trusted_proxies.clone());
     let mut app = Router::new()
         .nest("/api/v1", api::router())
         .route(
@@ -206,6 +213,11 @@ pub fn router(state: AppState) -> Router {
             rate_limit::limit,
         ));
     }
+    // Outside the rate limits, which count by the address it resolves.
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        trusted_proxies,
+        client_addr::resolve,
+    ));
     let mut app = app
         // A handler that panics answers 500 problem+json (and the
         // connection stays) instead of dropping the connection.

@@ -118,8 +118,8 @@ fn client_of(req: &Request) -> (Vec<u8>, Option<Vec<u8>>) {
         });
     let address = req
         .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|axum::extract::ConnectInfo(a)| a.ip().to_string().into_bytes())
+        .get::<crate::client_addr::ClientIp>()
+        .map(|c| c.0.to_string().into_bytes())
         .unwrap_or_default();
     (address, credential)
 }

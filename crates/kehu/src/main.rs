@@ -936,6 +936,8 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         keyring: Some(backups::load_keyring(db, true).map_err(anyhow::Error::msg)?),
         key_file: backups::key_source(db),
         rate_limit: kehu_server::rate_limit::RateLimit::from_env().map_err(anyhow::Error::msg)?,
+        trusted_proxies: kehu_server::client_addr::TrustedProxies::from_env()
+            .map_err(anyhow::Error::msg)?,
         backups: backups::BackupSettings::from_env(db).map_err(anyhow::Error::msg)?,
         today: None,
     })

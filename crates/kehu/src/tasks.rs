@@ -153,6 +153,7 @@ pub async fn run_job(db: &str, name: &str) -> Result<()> {
             ),
             key_file: kehu_server::backups::key_source(db),
             rate_limit: None,
+            trusted_proxies: Default::default(),
             backups: kehu_server::backups::BackupSettings::from_env(db)
                 .map_err(anyhow::Error::msg)?,
             ..kehu_server::Settings::offline(db)

@@ -7,13 +7,13 @@ use crate::auth::{
 };
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use std::net::SocketAddr;
 
-/// The peer address of the connection (never a forwarded header, which a client could forge).
+/// The client address of the request (`crate::client_addr`: the peer, or
+/// what a trusted proxy forwarded; never a header a client sent itself).
 pub struct ClientAddr(pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
@@ -23,11 +23,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
         _: &S,
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(a)| a.ip().to_string())
-                .unwrap_or_else(|| "unknown".into()),
+            crate::client_addr::client_of(parts).unwrap_or_else(|| "unknown".into()),
         ))
     }
 }

@@ -5,7 +5,7 @@
 //! too, and a log cut short against an anchor noted before.
 
 use crate::both_backends;
-use crate::helpers::{password_of, spawn_app, Session};
+use crate::helpers::{password_of, spawn_app, spawn_app_with, Session};
 use kehu_store::db::Exec;
 use kehu_store::Backend;
 use reqwest::{Method, StatusCode};
@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 both_backends!(
     audit_records_and_verifies,
+    client_address_behind_a_trusted_proxy,
     rule_and_field_changes_are_audited
 );
 
@@ -406,4 +407,37 @@ async fn rule_and_field_changes_are_audited(backend: Backend) {
     let v = verify(&auditor).await;
     assert_eq!(v["intact"], true, "{v}");
     app.cleanup().await;
+}
+
+/// `X-Forwarded-For` names the client in the audit log only when the peer
+/// is a proxy the operator trusts; otherwise it is the client's own claim
+/// and the peer's address is kept.
+async fn client_address_behind_a_trusted_proxy(backend: Backend) {
+    for (trusted, forwarded, want) in [
+        ("127.0.0.1", "6.6.6.6, 203.0.113.9", "203.0.113.9"),
+        ("", "203.0.113.9", "127.0.0.1"),
+        ("10.0.0.0/8", "203.0.113.9", "127.0.0.1"),
+    ] {
+        let app = spawn_app_with(backend, |s| {
+            s.trusted_proxies =
+                kehu_server::client_addr::TrustedProxies::parse(trusted).expect("proxies")
+        })
+        .await;
+        let auditor = app.token("audit1", "auditor", None).await;
+        app.user("li", "sales_rep", None).await;
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/session", app.base))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"username": "li", "password": "not-the-password"}))
+            .send()
+            .await
+            .expect("login");
+        assert!(!r.status().is_success());
+        let failed = entries(&auditor, "?action=login_failed").await;
+        assert_eq!(
+            failed["entries"][0]["client"], want,
+            "trusting {trusted:?}, forwarded {forwarded:?}: {failed}"
+        );
+        app.cleanup().await;
+    }
 }

@@ -54,6 +54,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         keyring: Some(kehu_store::testing::test_keyring()),
         key_file: None,
         rate_limit: None,
+        trusted_proxies: Default::default(),
         backups: None,
         today: None,
     };
