@@ -15,7 +15,8 @@ both_backends!(
     contacts_that_are_one_person_are_warned_of_merged_and_undone,
     a_reveal_set_off_by_another_site_is_refused,
     api_tokens_on_the_account_page,
-    every_form_post_needs_the_csrf_token
+    every_form_post_needs_the_csrf_token,
+    every_page_escapes_what_users_typed
 );
 
 /// The page at `url`, as text.
@@ -769,9 +770,11 @@ async fn a_reveal_set_off_by_another_site_is_refused(backend: Backend) {
     app.cleanup().await;
 }
 
-/// Every route the page router posts to, read from its source: the sweep
-/// below then covers a form added later without anyone listing it.
-fn posted_routes() -> Vec<String> {
+/// Every route the page router answers `method` (`get`, `post`) on, read
+/// from its source: the sweeps below then cover a page added later
+/// without anyone listing it.
+fn routes_of(method: &str) -> Vec<String> {
+    let call_of = format!("{method}(");
     let source = include_str!("../../src/ui/mod.rs");
     let mut out = Vec::new();
     let mut rest = source;
@@ -790,7 +793,7 @@ fn posted_routes() -> Vec<String> {
             })
             .map_or(body.len(), |(i, _)| i);
         let call = &body[..end];
-        if call.contains("post(") {
+        if call.contains(&call_of) {
             if let Some(path) = call.split('"').nth(1) {
                 out.push(path.to_string());
             }
@@ -798,6 +801,26 @@ fn posted_routes() -> Vec<String> {
         rest = &body[end..];
     }
     out
+}
+
+/// A route's path parameters filled with records that exist (id 1 of
+/// each kind, the preset scheme and role keys).
+fn filled(route: &str) -> String {
+    route
+        .split('/')
+        .map(|part| match part {
+            "{scheme}" => "value_tier",
+            "{verdict}" => "confirm",
+            "{step}" => "submit",
+            "{name}" => "rollups",
+            "{lang}" => "zh",
+            "{key}" if route.starts_with("/schemes") => "value_tier",
+            "{key}" => "sales_rep",
+            p if p.starts_with('{') => "1",
+            p => p,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// CSRF on all state-changing requests: a signed-in admin's post to every
@@ -815,7 +838,7 @@ async fn every_form_post_needs_the_csrf_token(backend: Backend) {
     let admin = app.login("csrf-admin", "admin", None).await;
     let auditor = app.token("csrf-auditor", "auditor", None).await;
     let before = app.store.customer_count().await.expect("count");
-    let routes = posted_routes();
+    let routes = routes_of("post");
     assert!(routes.len() >= 70, "{routes:?}");
     let mut swept = 0;
     let mut wrong = Vec::new();
@@ -823,21 +846,7 @@ async fn every_form_post_needs_the_csrf_token(backend: Backend) {
         .iter()
         .filter(|r| *r != "/login" && !r.starts_with("/f/"))
     {
-        // Each path parameter filled with something that exists.
-        let path: String = route
-            .split('/')
-            .map(|part| match part {
-                "{scheme}" => "value_tier",
-                "{verdict}" => "confirm",
-                "{step}" => "submit",
-                "{name}" => "rollups",
-                "{key}" if route.starts_with("/schemes") => "value_tier",
-                "{key}" => "sales_rep",
-                p if p.starts_with('{') => "1",
-                p => p,
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let path = filled(route);
         let post = admin.client.post(format!("{}{path}", app.base));
         let r = if route == "/imports" {
             // The upload form is multipart, its token a part like the file.
@@ -876,6 +885,112 @@ async fn every_form_post_needs_the_csrf_token(backend: Backend) {
         refused["total"].as_i64().unwrap_or(0) >= swept,
         "every refusal recorded: {} of {swept}",
         refused["total"]
+    );
+    app.cleanup().await;
+}
+
+/// XSS: markup typed into every kind of record and a custom field's label
+/// comes back escaped on every page (each `get(` route of the page
+/// router, the records it shows being the ones written here).
+async fn every_page_escapes_what_users_typed(backend: Backend) {
+    // Short enough for every field it goes into (a label holds 40).
+    const P: &str = "\"><img src=x onerror=alert(1)><script>";
+    let app = spawn_app(backend).await;
+    let api = app.token("xss-admin", "admin", None).await;
+    let today = app.store.today().to_string();
+    let created = |path: &'static str, body: Value| {
+        let api = &api;
+        async move {
+            let r = api.post(path, body.clone()).await;
+            let status = r.status();
+            let out: Value = r.json().await.unwrap_or(Value::Null);
+            assert_eq!(status, StatusCode::CREATED, "{path} {body}: {out}");
+            out
+        }
+    };
+    created(
+        "/api/v1/custom-fields",
+        json!({"key": "xss", "label": P, "group": "basic", "kind": "text"}),
+    )
+    .await;
+    let c = api
+        .customer(
+            &format!("{P}有限公司"),
+            json!({"city": P, "notes": P, "custom_fields": {"xss": P}}),
+        )
+        .await;
+    assert_eq!(c["id"], 1, "{c}");
+    created(
+        "/api/v1/customers/1/contacts",
+        json!({"name": P, "notes": P}),
+    )
+    .await;
+    created(
+        "/api/v1/customers/1/orders",
+        json!({"ordered_on": today, "amount_fen": 100_000, "product_line": P, "notes": P}),
+    )
+    .await;
+    created(
+        "/api/v1/customers/1/interactions",
+        json!({"kind": "complaint", "occurred_on": today, "summary": P, "severity": "high"}),
+    )
+    .await;
+    created(
+        "/api/v1/tasks",
+        json!({"customer": c["code"], "kind": "回访", "title": P, "detail": P, "due_on": today, "owner_id": api.user_id}),
+    )
+    .await;
+    created(
+        "/api/v1/campaigns",
+        json!({"name": P, "channel": "online", "starts_on": today, "ends_on": today}),
+    )
+    .await;
+    created(
+        "/api/v1/segments",
+        json!({"name": P, "expression": "华东", "shared": true}),
+    )
+    .await;
+
+    let page = app.login("xss-viewer", "admin", None).await;
+    let mut seen = 0;
+    let mut raw = Vec::new();
+    for route in routes_of("get") {
+        let path = filled(&route);
+        let r = page
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("get");
+        let html = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/html"));
+        let body = r.text().await.expect("body");
+        if !html {
+            continue;
+        }
+        seen += 1;
+        if body.contains("<img src=x") || body.contains("alert(1)><script>") {
+            raw.push(format!("{route} → {path}"));
+        }
+    }
+    assert!(seen >= 40, "pages read: {seen}");
+    assert!(raw.is_empty(), "unescaped markup on:\n{}", raw.join("\n"));
+    // The markup is on the pages, escaped: the sweep looked at it.
+    let shown = page
+        .client
+        .get(format!("{}/customers/1", app.base))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        shown.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "the customer page shows the name"
     );
     app.cleanup().await;
 }
