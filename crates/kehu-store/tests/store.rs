@@ -24,7 +24,8 @@ on_both_backends!(
     bulk_load_into_empty_database,
     personal_fields_sealed_at_rest,
     personal_custom_fields_sealed_at_rest,
-    report_order_figures_equal_the_records
+    report_order_figures_equal_the_records,
+    rotation_under_concurrent_writes
 );
 
 async fn add_customer(
@@ -1009,4 +1010,116 @@ async fn spoil_digests(store: &Store, damaged: bool, filter: &str) {
         )
         .await
         .expect("spoil the digests");
+}
+
+/// A key rotation while a server that still holds only the old key keeps
+/// editing contacts: no edit is lost (a row changed since it was read is
+/// skipped, and sealed by the next pass), every value opens with the new
+/// keyring, and once the writes stop a second pass leaves nothing under
+/// the old key.
+async fn rotation_under_concurrent_writes(backend: Backend) {
+    use kehu_core::contact::ContactInput;
+    use kehu_core::keyring::Key;
+    use kehu_store::cipher::FieldCipher;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let customer = add_customer(&store, "轮换测试有限公司", "制造业", "华东", 0).await;
+    let contact = |i: u64| {
+        ContactInput {
+            name: Some(format!("联系人{i}")),
+            mobile: Some(format!("1380000{i:04}")),
+            email: Some(format!("p{i}@example.com")),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid")
+    };
+    let mut expected: BTreeMap<i64, String> = BTreeMap::new();
+    for i in 0..120 {
+        let c = store
+            .insert_contact(customer.id, &contact(i))
+            .await
+            .expect("insert");
+        expected.insert(c.id, c.mobile.expect("mobile"));
+    }
+    let ids: Vec<i64> = expected.keys().copied().collect();
+    // A server that read the key file before the rotation.
+    let dir = kehu_store::testing::TempDir::new("kehu-rotation-writes");
+    let key_file = dir.0.join("kehu.key");
+    let old = kehu_store::testing::test_keyring();
+    std::fs::write(&key_file, old.to_text()).expect("key file");
+    let server = Store::connect(&db.url)
+        .await
+        .expect("connect")
+        .with_cipher(FieldCipher::new(&old, Some(key_file.clone())));
+    // The rotation writes the new key first in the file, then re-seals.
+    let ring = old.with_primary(Key::from_bytes([9; 32]));
+    std::fs::write(&key_file, ring.to_text()).expect("rotated key file");
+    let rotated = Store::connect(&db.url)
+        .await
+        .expect("connect")
+        .with_cipher(FieldCipher::new(&ring, None));
+
+    // The server edits contacts round and round until the pass ends: it
+    // seals with the old key until it meets a row under the new one and
+    // re-reads the key file.
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (store, ids, done) = (server.clone(), ids.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut written: BTreeMap<i64, String> = BTreeMap::new();
+            let mut n: u64 = 0;
+            while !done.load(Ordering::SeqCst) || n < 60 {
+                let id = ids[(n as usize * 7) % ids.len()];
+                let now = store.contact(id).await.expect("read");
+                let edit = contact(5_000 + n);
+                let c = store
+                    .update_contact(id, now.version, &edit)
+                    .await
+                    .expect("edit");
+                written.insert(id, c.mobile.expect("mobile"));
+                n += 1;
+                tokio::task::yield_now().await;
+            }
+            (written, n)
+        })
+    };
+    let first = rotated.reseal_contacts(3, |_| ()).await.expect("rotate");
+    done.store(true, Ordering::SeqCst);
+    let (written, n) = writer.await.expect("writer");
+    expected.extend(written);
+    assert!(n >= 60, "edits made during the rotation: {n}");
+    // Rows the server re-wrote under the new key meanwhile were not read.
+    assert!(
+        first.sealed > 0 && first.sealed + first.skipped <= ids.len() as u64,
+        "{first:?}"
+    );
+
+    // The second pass seals what the old-key writer wrote meanwhile.
+    let second = rotated
+        .reseal_contacts(3, |_| ())
+        .await
+        .expect("second pass");
+    assert_eq!(second.skipped, 0, "{second:?}");
+    assert_eq!(rotated.contacts_to_reseal().await.expect("count"), 0);
+    for (id, mobile) in &expected {
+        let c = rotated
+            .contact(*id)
+            .await
+            .expect("opens with the new keyring");
+        assert_eq!(
+            c.mobile.as_ref(),
+            Some(mobile),
+            "contact {id}: no edit lost"
+        );
+        assert_eq!(
+            raw_contact(&rotated, *id).await[4].as_deref(),
+            Some(ring.primary().id())
+        );
+    }
+    rotated.db.close().await;
+    server.db.close().await;
+    db.cleanup(store).await;
 }
