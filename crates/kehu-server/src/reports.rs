@@ -595,9 +595,12 @@ pub async fn strategy(
         .filter(|s| s.scheme_key == req.scheme)
         .collect();
     let mut tasks: BTreeMap<String, TaskCounts> = BTreeMap::new();
+    // As the tasks stood at the period's end (now, while it runs): last
+    // quarter's report gives today what it gave then.
+    let as_of = w.ends_at.min(chrono::Utc::now());
     for t in state
         .store
-        .strategy_tasks_due(&req.scheme, w.starts_at, w.ends_at, chrono::Utc::now())
+        .strategy_tasks_due(&req.scheme, w.starts_at, w.ends_at, as_of)
         .await?
         .into_iter()
         .filter(|t| admits(&allowed, t.customer_id))

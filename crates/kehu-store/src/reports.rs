@@ -132,36 +132,42 @@ impl Store {
     }
 }
 
-/// One strategy task due in a report's period.
+/// One strategy task due in a report's period, as it stood at the
+/// report's moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueTask {
     pub customer_id: i64,
     pub class_name: String,
+    /// `open`, `done` or `cancelled` then (closed later: open then).
     pub status: String,
     /// Done by its due time.
     pub on_time: bool,
-    /// Open past its due time at `now`.
+    /// Open past its due time then.
     pub overdue: bool,
 }
 
 impl Store {
-    /// The strategy tasks of `scheme` due from `from` (inclusive) to `to` (exclusive).
+    /// The strategy tasks of `scheme` due from `from` (inclusive) to `to`
+    /// (exclusive), as they stood at `as_of` (the period's end, or now for
+    /// a period not over): a task closed after it counts as open then, so
+    /// a past period's figures stay what they were.
     pub async fn strategy_tasks_due(
         &self,
         scheme: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        now: DateTime<Utc>,
+        as_of: DateTime<Utc>,
     ) -> Result<Vec<DueTask>, StoreError> {
         let mut db = self.db.clone();
         Read::Bulk
             .all(
                 &mut db,
-                "SELECT customer_id, class_name, status, \
-                 CAST(CASE WHEN status = 'done' AND closed_at <= due_at THEN 1 ELSE 0 END AS BIGINT) AS on_time, \
-                 CAST(CASE WHEN status = 'open' AND due_at < $4 THEN 1 ELSE 0 END AS BIGINT) AS overdue \
+                "SELECT customer_id, class_name, \
+                 CASE WHEN closed_at IS NOT NULL AND closed_at <= $4 THEN status ELSE 'open' END AS status, \
+                 CAST(CASE WHEN status = 'done' AND closed_at <= due_at AND closed_at <= $4 THEN 1 ELSE 0 END AS BIGINT) AS on_time, \
+                 CAST(CASE WHEN (closed_at IS NULL OR closed_at > $4) AND due_at < $4 THEN 1 ELSE 0 END AS BIGINT) AS overdue \
                  FROM tasks WHERE source = 'strategy' AND scheme_key = $1 AND due_at >= $2 AND due_at < $3 AND class_name IS NOT NULL",
-                args![scheme, from, to, now],
+                args![scheme, from, to, as_of],
                 |r: &dyn RowGet| {
                     Ok(DueTask {
                         customer_id: r.int("customer_id")?,

@@ -468,6 +468,41 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
     };
     assert_eq!(sum("due"), open["total"].as_i64().expect("total"), "{s}");
     assert_eq!(sum("done"), 1);
+
+    // Point in time: had the task just closed been due last quarter, it
+    // counts as it stood at that quarter's end — open and overdue, not
+    // done — whatever happened to it since.
+    app.store
+        .db
+        .clone()
+        .execute(
+            "UPDATE tasks SET due_at = $1 WHERE id = $2",
+            vec![
+                Arg::from(Utc.with_ymd_and_hms(2026, 9, 15, 2, 0, 0).unwrap()),
+                Arg::from(first),
+            ],
+        )
+        .await
+        .expect("due last quarter");
+    let q3 = ok_json(boss.get("/api/v1/reports/strategy?period=2026-Q3").await).await;
+    let q3_sum = |key: &str| -> i64 {
+        q3["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| l["tasks"][key].as_i64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(
+        (
+            q3_sum("due"),
+            q3_sum("done"),
+            q3_sum("on_time"),
+            q3_sum("overdue")
+        ),
+        (1, 0, 0, 1),
+        "closed after the quarter: open past its due time at its end; {q3}"
+    );
     let csv = boss
         .get("/api/v1/reports/strategy?period=2026-Q4&format=csv")
         .await
