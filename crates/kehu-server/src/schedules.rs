@@ -159,31 +159,35 @@ async fn make_and_mail(state: &AppState, today: NaiveDate) -> Result<RunSummary,
     let mut summary = RunSummary::default();
     let schedules = state.store.schedules().await?;
     for s in schedules.iter().filter(|s| s.active) {
-        let period = s.cadence.last_complete(today);
-        let label = period.label();
-        if state.store.has_stored_report(s.id, &label).await? {
-            continue;
-        }
-        let bytes = match make(state, s, period).await {
-            Ok(b) => b,
-            Err(e) => {
-                // Validation errors say which field and why; others their cause.
-                let why = match &e {
-                    ApiError::Validation(_) => e.texts(Lang::En).1,
-                    other => other.to_string(),
-                };
-                tracing::warn!(schedule = s.id, error = %why, "making a scheduled report");
-                summary.failed.push(format!("{}: {why}", s.id));
+        // Every period owed since the schedule was made, not only the
+        // last: periods missed while no server ran are made now.
+        let created_on = crate::tasks::to_local(s.created_at).date();
+        for period in s.cadence.owed(created_on, today) {
+            let label = period.label();
+            if state.store.has_stored_report(s.id, &label).await? {
                 continue;
             }
-        };
-        if state
-            .store
-            .store_report(s.id, &label, bytes)
-            .await?
-            .is_some()
-        {
-            summary.made.push(format!("{}: {label}", s.id));
+            let bytes = match make(state, s, period).await {
+                Ok(b) => b,
+                Err(e) => {
+                    // Validation errors say which field and why; others their cause.
+                    let why = match &e {
+                        ApiError::Validation(_) => e.texts(Lang::En).1,
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(schedule = s.id, error = %why, "making a scheduled report");
+                    summary.failed.push(format!("{}: {label}: {why}", s.id));
+                    break;
+                }
+            };
+            if state
+                .store
+                .store_report(s.id, &label, bytes)
+                .await?
+                .is_some()
+            {
+                summary.made.push(format!("{}: {label}", s.id));
+            }
         }
     }
     for r in state.store.reports_to_mail(MAX_MAIL_ATTEMPTS).await? {

@@ -35,6 +35,31 @@ impl ReportCadence {
     }
 }
 
+/// How many past periods one run of the job makes at most for a schedule
+/// (the oldest first): a server down for a long time catches up a year
+/// of monthly reports, not all of them at once.
+pub const CATCH_UP_MAX: usize = 12;
+
+impl ReportCadence {
+    /// The periods a schedule made on `created_on` owes by `today`, oldest
+    /// first: the last whole period before its creation (what it makes
+    /// the day it is made), and every whole period since — so periods a
+    /// stopped server missed are made when it runs again. At most
+    /// [`CATCH_UP_MAX`], the latest.
+    pub fn owed(self, created_on: NaiveDate, today: NaiveDate) -> Vec<Period> {
+        let last = self.last_complete(today);
+        // Made "after" today (a clock set back): as if made today.
+        let mut p = self.last_complete(created_on.min(today));
+        let mut out = Vec::new();
+        while p.start <= last.start {
+            out.push(p);
+            p = p.next();
+        }
+        let skip = out.len().saturating_sub(CATCH_UP_MAX);
+        out.split_off(skip)
+    }
+}
+
 /// Recipients of one schedule at most.
 pub const MAX_RECIPIENTS: usize = 20;
 
@@ -128,6 +153,70 @@ impl ScheduleInput {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn owed_periods_catch_up_what_was_missed() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        let labels = |c: ReportCadence, made: &str, today: &str| -> Vec<String> {
+            c.owed(d(made), d(today))
+                .iter()
+                .map(Period::label)
+                .collect()
+        };
+        let cases: &[(ReportCadence, &str, &str, &[&str])] = &[
+            // Made today: the last whole period, as before.
+            (
+                ReportCadence::Monthly,
+                "2026-12-06",
+                "2026-12-06",
+                &["2026-11"],
+            ),
+            (
+                ReportCadence::Quarterly,
+                "2026-12-06",
+                "2026-12-06",
+                &["2026-Q3"],
+            ),
+            // Made in September, the server down since: three months owed.
+            (
+                ReportCadence::Monthly,
+                "2026-09-10",
+                "2026-12-06",
+                &["2026-08", "2026-09", "2026-10", "2026-11"],
+            ),
+            (
+                ReportCadence::Quarterly,
+                "2026-02-01",
+                "2026-12-06",
+                &["2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3"],
+            ),
+            // On a period's first day its predecessor is owed.
+            (
+                ReportCadence::Monthly,
+                "2026-11-30",
+                "2026-12-01",
+                &["2026-10", "2026-11"],
+            ),
+            (
+                ReportCadence::Monthly,
+                "2026-12-06",
+                "2024-03-12",
+                &["2024-02"],
+            ),
+        ];
+        for (c, made, today, want) in cases {
+            assert_eq!(
+                labels(*c, made, today),
+                *want,
+                "{c:?} made {made}, today {today}"
+            );
+        }
+        // Years down: the latest twelve only.
+        let long = ReportCadence::Monthly.owed(d("2020-01-15"), d("2026-12-06"));
+        assert_eq!(long.len(), CATCH_UP_MAX);
+        assert_eq!(long.last().map(Period::label).as_deref(), Some("2026-11"));
+        assert_eq!(long.first().map(Period::label).as_deref(), Some("2025-12"));
+    }
     use super::*;
 
     fn d(s: &str) -> NaiveDate {

@@ -1,5 +1,6 @@
 //! Scheduled reports: setting them up (bad input, rights), the daily job
-//! making each schedule's report of the period just ended once, keeping it
+//! making each schedule's report of the period just ended once (and the
+//! periods it missed while no server ran), keeping it
 //! as XLSX or PDF and e-mailing it through SMTP over TLS (a local sink with a
 //! certificate of a private CA), and a delivery that fails recorded and retried.
 
@@ -168,6 +169,34 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
     let again = run_reports_job(&admin).await;
     assert_eq!(again["summary"]["made"], json!([]), "{again}");
     assert_eq!(sink.lock().expect("lock").len(), 1);
+    // Months no server ran are caught up: had the monthly schedule been
+    // made three months earlier, the next run makes the months it missed,
+    // oldest first, and only those.
+    let monthly_id = monthly["schedule_id"].as_i64().expect("schedule");
+    use kehu_store::db::Exec;
+    app.store
+        .db
+        .clone()
+        .execute(
+            "UPDATE report_schedules SET created_at = $1 WHERE id = $2",
+            vec![
+                kehu_store::db::Arg::from(chrono::Utc::now() - chrono::Duration::days(92)),
+                kehu_store::db::Arg::from(monthly_id),
+            ],
+        )
+        .await
+        .expect("made earlier");
+    let owed: Vec<String> = ReportCadence::Monthly
+        .owed(today - chrono::Duration::days(92), today)
+        .iter()
+        .map(|p| format!("{monthly_id}: {}", p.label()))
+        .filter(|m| !m.ends_with(&month))
+        .collect();
+    assert!(owed.len() >= 2, "{owed:?}");
+    let caught_up = run_reports_job(&admin).await;
+    assert_eq!(caught_up["summary"]["made"], json!(owed), "{caught_up}");
+    let again = run_reports_job(&admin).await;
+    assert_eq!(again["summary"]["made"], json!([]), "{again}");
     // Stopped schedules make nothing; their reports stay.
     let stopped = ok_json(
         boss.post(
