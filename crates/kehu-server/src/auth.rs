@@ -194,12 +194,6 @@ pub struct CurrentUser {
     pub cross_site: bool,
 }
 
-/// The client address of a request: the connection's peer, or the client
-/// a trusted reverse proxy forwarded (`crate::client_addr`).
-pub fn peer_of(parts: &Parts) -> Option<String> {
-    crate::client_addr::client_of(parts)
-}
-
 impl CurrentUser {
     /// Fails with 403 unless the role grants `p` at all.
     pub fn require(&self, p: Permission) -> Result<Scope, ApiError> {
@@ -311,7 +305,7 @@ where
         let mut user = authenticate(&state, &parts.headers)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        user.client = peer_of(parts);
+        user.client = crate::client_addr::client_of(parts);
         if let Credential::Session { csrf_token, .. } = &user.credential {
             let unsafe_method =
                 !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);

@@ -154,6 +154,19 @@ pub fn client_of(parts: &Parts) -> Option<String> {
     parts.extensions.get::<ClientIp>().map(|c| c.0.to_string())
 }
 
+/// Extractor: the resolved client address as text (`unknown` when none
+/// was resolved).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            client_of(parts).unwrap_or_else(|| "unknown".into()),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

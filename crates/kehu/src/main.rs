@@ -685,7 +685,7 @@ async fn audit_verify(db: &str, anchor: Option<&str>) -> Result<()> {
         .map(|a| {
             kehu_core::audit::Anchor::parse(a).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "--anchor: expected POS:LINK as printed by kehu audit verify, got {a:?}"
+                    "--anchor: expected POS:LINK as printed by kehu audit verify, got {a:?} / 应为 kehu audit verify 打印的“位置:链接”，收到 {a:?}"
                 )
             })
         })

@@ -3,9 +3,9 @@
 //! /api/v1/leads (review what came in: accept as a customer or a contact of
 //! one, or reject). The engine is `crate::intake`.
 
-use super::session::ClientAddr;
 use super::{expected_version, ApiJson, QueryPairs};
 use crate::auth::CurrentUser;
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::intake::{self, LeadView};
 use crate::AppState;

@@ -5,28 +5,13 @@ use super::ApiJson;
 use crate::auth::{
     clear_session_cookie, login as do_login, session_cookie, Credential, CurrentUser,
 };
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-
-/// The client address of the request (`crate::client_addr`: the peer, or
-/// what a trusted proxy forwarded; never a header a client sent itself).
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            crate::client_addr::client_of(parts).unwrap_or_else(|| "unknown".into()),
-        ))
-    }
-}
 
 fn permissions(user: &CurrentUser) -> Vec<String> {
     user.actor

@@ -4,10 +4,10 @@ use super::forms::{contact_input, customer_input, error_map, prefixed, FormData}
 use super::Page;
 use crate::api::customers::{customer_for, resolve_owner, validate_customer};
 use crate::api::dto::ContactOut;
-use crate::api::session::ClientAddr;
 use crate::auth::{
     self, clear_session_cookie, constant_time_eq, cookie_value, random_token, session_cookie,
 };
+use crate::client_addr::ClientAddr;
 use crate::error::{ui_lang, ApiError};
 use crate::AppState;
 use axum::extract::{Path, State};

@@ -5,7 +5,7 @@
 
 use super::forms::FormData;
 use super::Page;
-use crate::api::session::ClientAddr;
+use crate::client_addr::ClientAddr;
 use crate::error::{lang_of, ApiError};
 use crate::intake;
 use crate::AppState;

@@ -374,7 +374,7 @@ impl axum::extract::FromRequestParts<AppState> for Page {
             }
             Some(mut user) => Ok(Page {
                 user: {
-                    user.client = crate::auth::peer_of(parts);
+                    user.client = crate::client_addr::client_of(parts);
                     user
                 },
                 lang: ui_lang(&parts.headers),
