@@ -1,7 +1,7 @@
 //! Scheduled reports (issue 9): after every month or quarter, the daily
 //! `reports` job makes each active schedule's report of the period just
-//! ended (classification or strategy, one scheme, everyone), keeps it as
-//! XLSX, and e-mails it to the schedule's recipients when e-mail is
+//! ended (classification or strategy of one scheme, tag analytics or
+//! marketing; everyone), keeps it as XLSX or PDF, and e-mails it to the schedule's recipients when e-mail is
 //! configured. A report is made once per schedule and period; a delivery
 //! that fails is recorded with its reason and retried on the next runs
 //! (at most [`MAX_MAIL_ATTEMPTS`] times).
@@ -17,6 +17,7 @@ use kehu_core::report::Definitions;
 use kehu_core::role::{Permission, Scope};
 use kehu_core::Lang;
 use kehu_store::report_schedules::{Schedule, StoredReport};
+use kehu_store::ScopeFilter;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -42,7 +43,9 @@ pub async fn create(
     may_schedule(user)?;
     let data = input.validate()?;
     // The scheme must be published (refused on `scheme` otherwise).
-    crate::reports::scheme_classes(state, &data.scheme).await?;
+    if data.kind.reads_scheme() {
+        crate::reports::scheme_classes(state, &data.scheme).await?;
+    }
     let s = state.store.create_schedule(&data, user.user.id).await?;
     state.audit(
         Some(user),
@@ -67,7 +70,11 @@ pub async fn stop(state: &AppState, user: &CurrentUser, id: i64) -> Result<Sched
 
 /// The file name of a schedule's report of a period.
 fn file_name(s: &Schedule, period: &str) -> String {
-    format!("{}-{}-{period}", s.kind.key(), s.scheme)
+    if s.scheme.is_empty() {
+        format!("{}-{period}", s.kind.key())
+    } else {
+        format!("{}-{}-{period}", s.kind.key(), s.scheme)
+    }
 }
 
 /// The file format a schedule makes its reports in.
@@ -121,6 +128,20 @@ async fn make(
         ScheduledKind::Strategy => {
             let r = crate::reports::strategy(state, &scope, &req, Lang::Zh).await?;
             crate::reports::strategy_file(&r, format_of(s), Lang::Zh)
+        }
+        ScheduledKind::Tags => {
+            // The tags as they stood on the period's last day.
+            let span = crate::api::tags::ReviewSpan {
+                since: period.start,
+                until: period.end.min(state.store.today()),
+            };
+            let r = crate::api::tags::usage_review(state, span, &ScopeFilter::All).await?;
+            crate::api::tags::review_file(&r, format_of(s), Lang::Zh)
+        }
+        ScheduledKind::Marketing => {
+            let (r, _) =
+                crate::campaigns::report(state, &ScopeFilter::All, Some(&period), Lang::Zh).await?;
+            crate::campaigns::report_file(&r, format_of(s), None, Lang::Zh)
         }
     }
 }
@@ -202,15 +223,18 @@ async fn make_and_mail(state: &AppState, today: NaiveDate) -> Result<RunSummary,
             continue;
         };
         let (_, bytes) = state.store.stored_report_file(r.id).await?;
-        let subject = format!("kehu {} · {} · {}", s.kind.label_zh(), s.scheme, r.period);
+        let (zh, en) = if s.scheme.is_empty() {
+            (s.kind.label_zh().to_string(), s.kind.key().to_string())
+        } else {
+            (
+                format!("{}（{}）", s.kind.label_zh(), s.scheme),
+                format!("{} report of {}", s.kind.key(), s.scheme),
+            )
+        };
+        let subject = format!("kehu {zh} · {}", r.period);
         let body = format!(
-            "{}（{}）{} 的报表见附件。\nThe {} report of {} for {} is attached.\n",
-            s.kind.label_zh(),
-            s.scheme,
-            r.period,
-            s.kind.key(),
-            s.scheme,
-            r.period
+            "{zh}{} 的报表见附件。\nThe {en} for {} is attached.\n",
+            r.period, r.period
         );
         let file = crate::mail::File {
             name: format!("{}.{}", file_name(s, &r.period), format_of(s).extension()),

@@ -172,6 +172,12 @@ impl SegmentIndex {
             }
             first = last + 1;
         }
+        for (t, members) in store.rule_tag_members().await? {
+            let set = idx.tags.entry(t).or_default();
+            for c in members {
+                set.insert(small_id(c)?);
+            }
+        }
         Ok(idx)
     }
 

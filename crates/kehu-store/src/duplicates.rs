@@ -468,6 +468,9 @@ impl Store {
             *ids = ids_of(&mut tx, table, a).await?;
             move_records(&mut tx, table, ids, a, s).await?;
         }
+        // Tags by hand and confirmed move; rule tags (`rule_tags`) are the
+        // rules' to give: the absorbed customer's go with it (trigger) and
+        // the caller re-applies the rules to the survivor.
         let rows = AbsorbedRows {
             customer: Some(absorbed.clone()),
             tags: tx

@@ -258,6 +258,20 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0029_contact_merges.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 30,
+        name: "rule_tags",
+        sqlite: include_str!("../migrations/sqlite/0030_rule_tags.sql"),
+        postgres: include_str!("../migrations/postgres/0030_rule_tags.sql"),
+        data: DataStep::None,
+    },
+    Migration {
+        version: 31,
+        name: "schedule_kinds",
+        sqlite: include_str!("../migrations/sqlite/0031_schedule_kinds.sql"),
+        postgres: include_str!("../migrations/postgres/0031_schedule_kinds.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

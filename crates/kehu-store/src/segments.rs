@@ -126,7 +126,10 @@ fn plan_sql(b: &mut SqlBuilder, plan: &Plan, today: NaiveDate) -> String {
         Plan::Not(x) => format!("(NOT {})", plan_sql(b, x, today)),
         Plan::Atom(Atom::Tag { tags, .. }) => {
             let ps = marks(b, tags.iter().map(|&t| Arg::from(t)));
-            format!("c.id IN (SELECT customer_id FROM customer_tags WHERE tag_id IN ({ps}))")
+            format!(
+                "c.id IN (SELECT customer_id FROM customer_tags WHERE tag_id IN ({ps}) \
+                 UNION ALL SELECT customer_id FROM rule_tags WHERE tag_id IN ({ps}))"
+            )
         }
         Plan::Atom(Atom::Class { scheme, class }) => {
             let s = b.bind(scheme.as_str());

@@ -1,5 +1,8 @@
-//! Tags (`tags`), who carries them (`customer_tags`), every change to
-//! either (`tag_history`), the tag settings and saved segments.
+//! Tags (`tags`), who carries them (`customer_tags` by hand or confirmed,
+//! `rule_tags` by a rule tag's rule), every change to either (`tag_history`;
+//! a rule run over more than a thousand customers as one `rule_applied`
+//! entry plus a `rule_tag_changes` row per customer), the tag settings and
+//! saved segments.
 //!
 //! *Invariant*: each catalogue change is checked against the catalogue as
 //! read inside its own transaction (names, synonyms, depth, cycles), and
@@ -549,7 +552,7 @@ impl Store {
         }
         let moved_customers = tx
             .fetch_all(
-                "SELECT customer_id FROM customer_tags WHERE tag_id = $1",
+                "SELECT customer_id FROM customer_tags WHERE tag_id = $1 UNION ALL SELECT customer_id FROM rule_tags WHERE tag_id = $1",
                 args![from],
                 |r: &dyn RowGet| r.int("customer_id"),
             )
@@ -562,6 +565,16 @@ impl Store {
         )
         .await?;
         tx.execute("DELETE FROM customer_tags WHERE tag_id = $1", args![from])
+            .await?;
+        // Rule tags merge only into rule tags (same mode, checked above).
+        tx.execute(
+            "INSERT INTO rule_tags (tag_id, customer_id, assigned_at) \
+             SELECT $1, customer_id, assigned_at FROM rule_tags WHERE tag_id = $2 \
+             ON CONFLICT (tag_id, customer_id) DO NOTHING",
+            args![into, from],
+        )
+        .await?;
+        tx.execute("DELETE FROM rule_tags WHERE tag_id = $1", args![from])
             .await?;
         tx.execute(
             "UPDATE tags SET merged_into = $1, version = version + 1, updated_at = $2 WHERE id = $3",
@@ -686,6 +699,22 @@ impl Store {
             )
             .await?;
         if removed == 0 {
+            let by_rule = tx
+                .fetch_one(
+                    "SELECT COUNT(*) AS n FROM rule_tags WHERE tag_id = $1 AND customer_id = $2",
+                    args![tag_id, customer_id],
+                    crate::db::decode_n,
+                )
+                .await?;
+            if by_rule > 0 {
+                let path = catalogue_in(&mut tx).await?.path_text(tag_id);
+                return Err(rule(
+                    "tag_id",
+                    "tag_not_manual",
+                    format!("标签“{path}”由规则打标，不能手动去掉：请改规则或客户资料"),
+                    format!("the tag “{path}” is given by its rule and cannot be taken off by hand: change the rule or the customer's data"),
+                ));
+            }
             return Ok(false);
         }
         history(
@@ -702,15 +731,16 @@ impl Store {
         Ok(true)
     }
 
-    /// A customer's tags, in catalogue order.
+    /// A customer's tags (by hand, confirmed and by rule), in catalogue order.
     pub async fn customer_tags(&self, customer_id: i64) -> Result<Vec<Assignment>, StoreError> {
+        let sql = format!(
+            "SELECT customer_id, tag_id, source, assigned_by, assigned_at FROM customer_tags WHERE customer_id = $1 \
+             UNION ALL SELECT customer_id, tag_id, 'rule' AS source, CAST(NULL AS BIGINT) AS assigned_by, assigned_at \
+             FROM rule_tags WHERE {RULE_TAGS_OF_CUSTOMER} AND customer_id = $1 ORDER BY tag_id"
+        );
         self.db
             .clone()
-            .fetch_all(
-                "SELECT customer_id, tag_id, source, assigned_by, assigned_at FROM customer_tags WHERE customer_id = $1 ORDER BY tag_id",
-                args![customer_id],
-                decode_assignment,
-            )
+            .fetch_all(&sql, args![customer_id], decode_assignment)
             .await
     }
 
@@ -720,12 +750,32 @@ impl Store {
         tag_id: Option<i64>,
         customer_id: Option<i64>,
     ) -> Result<Vec<TagEvent>, StoreError> {
-        let (filter, a) = match (tag_id, customer_id) {
-            (Some(t), _) => ("tag_id = $1", args![t]),
-            (None, Some(c)) => ("customer_id = $1", args![c]),
-            (None, None) => ("1 = 1", vec![]),
+        let columns = "id, tag_id, customer_id, action, detail, by_user, at";
+        let sql = match (tag_id, customer_id) {
+            (Some(_), _) => format!("SELECT {columns} FROM tag_history WHERE tag_id = $1"),
+            // A large rule run's change of this customer: the row under
+            // its `rule_applied` entry, told as the customer's own event
+            // (the runs are few: their partial index, one key probe each).
+            (None, Some(_)) => format!(
+                "SELECT {columns} FROM tag_history WHERE customer_id = $1 \
+                 UNION ALL SELECT h.id, h.tag_id, r.customer_id, \
+                 CASE WHEN r.added THEN 'assigned' ELSE 'removed' END AS action, {} AS detail, \
+                 CAST(NULL AS BIGINT) AS by_user, h.at \
+                 FROM tag_history h JOIN rule_tag_changes r ON r.event_id = h.id AND r.customer_id = $1 \
+                 WHERE h.action = 'rule_applied'",
+                match self.db.backend() {
+                    Backend::Sqlite => "'{\"source\": \"rule\"}'",
+                    Backend::Postgres => "CAST('{\"source\": \"rule\"}' AS JSONB)",
+                }
+            ),
+            (None, None) => format!("SELECT {columns} FROM tag_history"),
         };
-        let sql = format!("SELECT id, tag_id, customer_id, action, detail, by_user, at FROM tag_history WHERE {filter} ORDER BY id DESC LIMIT 500");
+        let sql = format!("{sql} ORDER BY id DESC LIMIT 500");
+        let a = match (tag_id, customer_id) {
+            (Some(t), _) => args![t],
+            (None, Some(c)) => args![c],
+            (None, None) => vec![],
+        };
         self.db
             .clone()
             .fetch_all(&sql, a, |r: &dyn RowGet| {
@@ -742,8 +792,9 @@ impl Store {
             .await
     }
 
-    /// (customer, tag) pairs of customers `first..=last`, in customer order
-    /// (for the segment index).
+    /// (customer, tag) pairs by hand or confirmed of customers
+    /// `first..=last`, in customer order (for the segment index; the rule
+    /// tags' come from [`Store::rule_tag_members`]).
     pub async fn tag_pairs_between(
         &self,
         first: i64,
@@ -759,13 +810,42 @@ impl Store {
             .await
     }
 
+    /// Each tag's customers by rule, in customer order, one key range per
+    /// tag (for the segment index).
+    pub async fn rule_tag_members(&self) -> Result<Vec<(i64, Vec<i64>)>, StoreError> {
+        let mut db = self.db.clone();
+        let tags = db
+            .fetch_all(
+                "SELECT id AS n FROM tags ORDER BY id",
+                vec![],
+                crate::db::decode_n,
+            )
+            .await?;
+        let mut out = Vec::new();
+        for tag in tags {
+            let members = Read::Bulk
+                .all(
+                    &mut db,
+                    "SELECT customer_id FROM rule_tags WHERE tag_id = $1 ORDER BY customer_id",
+                    args![tag],
+                    |r: &dyn RowGet| r.int("customer_id"),
+                )
+                .await?;
+            if !members.is_empty() {
+                out.push((tag, members));
+            }
+        }
+        Ok(out)
+    }
+
     /// (customer, tag) pairs of the customers among `ids`.
     pub async fn tag_pairs_in(&self, ids: &[i64]) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut out = Vec::new();
         for part in ids.chunks(IDS_PER_QUERY) {
+            let marks = id_marks(part.len());
             let sql = format!(
-                "SELECT customer_id, tag_id FROM customer_tags WHERE customer_id IN ({})",
-                id_marks(part.len())
+                "SELECT customer_id, tag_id FROM customer_tags WHERE customer_id IN ({marks}) \
+                 UNION ALL SELECT customer_id, tag_id FROM rule_tags WHERE {RULE_TAGS_OF_CUSTOMER} AND customer_id IN ({marks})"
             );
             let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
             out.extend(
@@ -826,6 +906,11 @@ fn decode_proposal(r: &dyn RowGet) -> Result<Proposal, sqlx::Error> {
 const PROPOSAL_COLUMNS: &str =
     "id, tag_id, customer_id, evidence, status, proposed_at, decided_by, decided_at";
 
+/// `rule_tags` is keyed by (tag, customer): a condition on the customer
+/// alone goes with this, so that it probes the key once per tag instead of
+/// reading the table (tags are a few hundred rows, never deleted).
+const RULE_TAGS_OF_CUSTOMER: &str = "tag_id IN (SELECT id FROM tags)";
+
 /// Rows per multi-row statement of a rule's changes.
 const RULE_ROWS: usize = 1_000;
 
@@ -842,9 +927,12 @@ pub struct RuleChanges {
 }
 
 impl Store {
-    /// A rule tag's new state: `add` get the tag (source `rule`), `remove`
-    /// lose it, each with its history, in one transaction with the feed;
-    /// also returns the feed entries it appended.
+    /// A rule tag's new state: `add` get the tag, `remove` lose it, in one
+    /// transaction with the feed and the history; also returns the feed
+    /// entries it appended. The history of a run that changes up to
+    /// [`RULE_ROWS`] customers is a tag_history row per customer; a larger
+    /// run is one `rule_applied` entry (the tag, the time, the counts) and a
+    /// narrow `rule_tag_changes` row per customer under its id.
     pub async fn apply_rule_changes(
         &self,
         tag_id: i64,
@@ -853,36 +941,27 @@ impl Store {
     ) -> Result<(RuleChanges, Option<FeedSpan>), StoreError> {
         let mut tx = self.db.begin_write().await?;
         let now = Utc::now();
-        let mut out = RuleChanges::default();
-        if !add.is_empty() {
-            let pairs: Vec<(i64, i64)> = add.iter().map(|&c| (c, tag_id)).collect();
-            out.added = insert_assignments(&mut tx, &pairs, "rule", now).await?;
-            rule_history(&mut tx, tag_id, add, "assigned", now).await?;
-        }
-        if tx.backend() == Backend::Sqlite {
-            // One JSON array of customers per statement (see rule_history).
-            for part in remove.chunks(JSON_ROWS) {
-                out.removed += tx
-                    .execute(
-                        "DELETE FROM customer_tags WHERE tag_id = $1 AND customer_id IN (SELECT value FROM json_each($2))",
-                        args![tag_id, json!(part)],
-                    )
-                    .await?;
-            }
+        let run = if add.len() + remove.len() > RULE_ROWS {
+            Some(
+                tx.fetch_one(
+                    "INSERT INTO tag_history (tag_id, action, detail, at) VALUES ($1, 'rule_applied', $2, $3) RETURNING id AS n",
+                    args![
+                        tag_id,
+                        json!({"source": "rule", "added": add.len(), "removed": remove.len()}),
+                        now
+                    ],
+                    crate::db::decode_n,
+                )
+                .await?,
+            )
         } else {
-            for part in remove.chunks(IDS_PER_QUERY) {
-                let sql = format!(
-                    "DELETE FROM customer_tags WHERE tag_id = $1 AND customer_id IN ({})",
-                    crate::db::marks_from(2, part.len())
-                );
-                let mut a = args![tag_id];
-                a.extend(part.iter().map(|&c| Arg::from(c)));
-                out.removed += tx.execute(&sql, a).await?;
-            }
-        }
-        if !remove.is_empty() {
-            rule_history(&mut tx, tag_id, remove, "removed", now).await?;
-        }
+            None
+        };
+        let out = RuleChanges {
+            added: rule_members(&mut tx, tag_id, run, add, true, now).await?,
+            removed: rule_members(&mut tx, tag_id, run, remove, false, now).await?,
+            ..RuleChanges::default()
+        };
         let mut changed = Changed::Nobody;
         for &c in add.iter().chain(remove) {
             changed.note(c);
@@ -1073,63 +1152,84 @@ impl Store {
     }
 }
 
-/// One history row per customer a rule changed.
-async fn rule_history(
+/// Adds (`added`) or takes away a rule tag for `customers` and writes
+/// each one's change: under the run's history entry `run` when there is
+/// one, else as its own tag_history row. Returns how many rows of
+/// `rule_tags` changed. The customers travel as one JSON array per
+/// statement: binding one argument per customer costs more than the
+/// writes (sqlx binds each on SQLite's worker thread).
+async fn rule_members(
     tx: &mut Tx,
     tag_id: i64,
+    run: Option<i64>,
     customers: &[i64],
-    action: &str,
+    added: bool,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if let Tx::Postgres(t) = tx {
-        if customers.len() > RULE_ROWS {
-            // Many rows: COPY (multi-row INSERTs cost a statement per thousand).
-            let mut b = CopyBuf::with_capacity(customers.len() * 48);
-            let at = now.to_rfc3339();
-            for &c in customers {
-                b.int(tag_id);
-                b.int(c);
-                b.text(action);
-                b.text(r#"{"source": "rule"}"#);
-                b.text(&at);
-                b.end_row();
-            }
-            let copy = "COPY tag_history (tag_id, customer_id, action, detail, at) FROM STDIN";
-            return copy_in(t, copy, b).await;
-        }
-    }
+) -> Result<u64, StoreError> {
     let backend = tx.backend();
-    if backend == Backend::Sqlite && customers.len() > RULE_ROWS {
-        // Many rows: the customers as one JSON array per statement (sqlx
-        // binds each argument on SQLite's worker thread: five per row cost
-        // more than the insert).
-        for part in customers.chunks(JSON_ROWS) {
-            tx.execute(
-                "INSERT INTO tag_history (tag_id, customer_id, action, detail, at) \
-                 SELECT $1, j.value, $2, $3, $4 FROM json_each($5) j",
-                args![tag_id, action, json!({"source": "rule"}), now, json!(part)],
-            )
-            .await?;
+    let ids = |mark: usize| match backend {
+        Backend::Sqlite => format!("(SELECT value AS id FROM json_each(${mark}))"),
+        Backend::Postgres => {
+            format!("(SELECT CAST(value AS BIGINT) AS id FROM jsonb_array_elements_text(${mark}))")
         }
-        return Ok(());
-    }
-    let sql = |n| {
-        format!(
-            "INSERT INTO tag_history (tag_id, customer_id, action, detail, at) VALUES {}",
-            value_groups(backend, n, 5)
-        )
     };
-    for part in customers.chunks(RULE_ROWS) {
-        let a: Vec<Arg> = part
-            .iter()
-            .flat_map(|&c| args![tag_id, c, action, json!({"source": "rule"}), now])
-            .collect();
-        tx.execute(&sql(part.len()), a).await?;
+    let mut changed = 0;
+    for part in customers.chunks(JSON_ROWS) {
+        let part = json!(part);
+        changed += if added {
+            // `WHERE true`: SQLite's upsert after a SELECT needs a WHERE.
+            tx.execute(
+                &format!(
+                    "INSERT INTO rule_tags (tag_id, customer_id, assigned_at) SELECT $1, j.id, $2 FROM {} j WHERE true \
+                     ON CONFLICT (tag_id, customer_id) DO NOTHING",
+                    ids(3)
+                ),
+                args![tag_id, now, part.clone()],
+            )
+            .await?
+        } else {
+            tx.execute(
+                &format!(
+                    "DELETE FROM rule_tags WHERE tag_id = $1 AND customer_id IN (SELECT j.id FROM {} j)",
+                    ids(2)
+                ),
+                args![tag_id, part.clone()],
+            )
+            .await?
+        };
+        match run {
+            Some(run) => {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO rule_tag_changes (event_id, customer_id, added) SELECT $1, j.id, $2 FROM {} j",
+                        ids(3)
+                    ),
+                    args![run, added, part],
+                )
+                .await?
+            }
+            None => {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO tag_history (tag_id, customer_id, action, detail, at) SELECT $1, j.id, $2, $3, $4 FROM {} j",
+                        ids(5)
+                    ),
+                    args![
+                        tag_id,
+                        if added { "assigned" } else { "removed" },
+                        json!({"source": "rule"}),
+                        now,
+                        part
+                    ],
+                )
+                .await?
+            }
+        };
     }
-    Ok(())
+    Ok(changed)
 }
 
-/// (customer, tag) assignments without a person (rules, bulk loads);
+/// (customer, tag) assignments without a person (bulk loads);
 /// pairs already present are kept. Returns how many were added.
 async fn insert_assignments(
     tx: &mut Tx,
@@ -1171,7 +1271,7 @@ async fn insert_assignments(
     let backend = tx.backend();
     let mut added = 0;
     if backend == Backend::Sqlite && pairs.len() > RULE_ROWS {
-        // Many rows: one JSON array of [customer, tag] per statement (see rule_history).
+        // Many rows: one JSON array of [customer, tag] per statement (see rule_members).
         for chunk in pairs.chunks(JSON_ROWS) {
             added += tx
                 .execute(
@@ -1238,12 +1338,19 @@ impl Store {
         let within = crate::duplicates::scope_condition(&mut b, scope, "customer_id")
             .map(|c| format!(" AND {c}"))
             .unwrap_or_default();
+        // A large rule run's changes: its customers' rows under its
+        // `rule_applied` entry (one key range per run).
         let sql = format!(
-            "SELECT tag_id, CAST(CASE {cases}ELSE 0 END AS BIGINT) AS span, \
+            "SELECT tag_id, CAST({span} AS BIGINT) AS span, \
              SUM(CASE WHEN action = 'assigned' THEN 1 ELSE 0 END) AS added, \
              SUM(CASE WHEN action = 'removed' THEN 1 ELSE 0 END) AS removed \
-             FROM tag_history WHERE customer_id IS NOT NULL AND at >= {}{within} GROUP BY tag_id, span",
-            at[0]
+             FROM (SELECT tag_id, customer_id, action, at FROM tag_history WHERE customer_id IS NOT NULL AND at >= {since} \
+             UNION ALL SELECT h.tag_id, r.customer_id, CASE WHEN r.added THEN 'assigned' ELSE 'removed' END, h.at \
+             FROM tag_history h JOIN rule_tag_changes r ON r.event_id = h.id WHERE h.action = 'rule_applied' AND h.at >= {since}) changes \
+             WHERE true{within} GROUP BY tag_id, span",
+            since = at[0],
+            // One mark: one span (`CASE ELSE` alone is not SQL).
+            span = if cases.is_empty() { "0".to_string() } else { format!("CASE {cases}ELSE 0 END") }
         );
         self.db
             .clone()

@@ -87,6 +87,8 @@ pub async fn run(db: &str, customers: u64, seed: u64) -> Result<()> {
             "orders",
             "interactions",
             "customer_tags",
+            "rule_tags",
+            "rule_tag_changes",
             "tag_history",
             "campaign_touches",
         ])

@@ -1,6 +1,6 @@
-//! Report schedules: a report (classification or strategy) of one scheme,
-//! made after every month or quarter ends, stored, and e-mailed to its
-//! recipients.
+//! Report schedules: a report (classification or strategy of one scheme,
+//! tag analytics, marketing) made after every month or quarter ends,
+//! stored, and e-mailed to its recipients.
 
 use crate::error::{Reason, ValidationErrors};
 use crate::ident::Email;
@@ -23,7 +23,20 @@ labelled_enum!(ReportFileFormat {
 labelled_enum!(ScheduledKind {
     Classification = "classification" / "分类报表",
     Strategy = "strategy" / "策略效果",
+    Tags = "tags" / "标签分析",
+    Marketing = "marketing" / "营销效果",
 });
+
+impl ScheduledKind {
+    /// Whether the report is of one classification scheme (the tag
+    /// analytics and the marketing report cover every customer).
+    pub fn reads_scheme(self) -> bool {
+        matches!(
+            self,
+            ScheduledKind::Classification | ScheduledKind::Strategy
+        )
+    }
+}
 
 impl ReportCadence {
     /// The last whole period before `today`: the one to report on.
@@ -102,7 +115,11 @@ impl ScheduleInput {
             "cadence",
             choice(&self.cadence).map_or(Err(Reason::Required), |c| ReportCadence::parse(&c)),
         );
-        let scheme = choice(&self.scheme).unwrap_or_else(|| "value_tier".into());
+        // No scheme for a report that reads none (stored empty).
+        let scheme = match kind {
+            Some(k) if !k.reads_scheme() => String::new(),
+            _ => choice(&self.scheme).unwrap_or_else(|| "value_tier".into()),
+        };
         let format = e.check(
             "format",
             choice(&self.format)
@@ -266,6 +283,21 @@ mod tests {
         .validate()
         .expect("valid");
         assert_eq!(pdf.format, ReportFileFormat::Pdf);
+        // The tag analytics and the marketing report read no scheme.
+        for (kind, want) in [
+            ("标签分析", ScheduledKind::Tags),
+            ("marketing", ScheduledKind::Marketing),
+        ] {
+            let s = ScheduleInput {
+                kind: Some(kind.into()),
+                scheme: Some("value_tier".into()),
+                cadence: Some("monthly".into()),
+                ..Default::default()
+            }
+            .validate()
+            .expect("valid");
+            assert_eq!((s.kind, s.scheme.as_str()), (want, ""), "{kind}");
+        }
         let e = ScheduleInput {
             kind: Some("pie".into()),
             recipients: Some("a@example.com not-an-address".into()),

@@ -124,6 +124,18 @@ pub struct AuditVerifyOut {
     pub problem: Option<String>,
 }
 
+/// An anchor as noted down (`POS:LINK`), refused on field `anchor`.
+pub fn anchor_of(raw: &str) -> Result<Anchor, ApiError> {
+    Anchor::parse(raw.trim()).ok_or_else(|| {
+        ApiError::field(
+            "anchor",
+            Reason::PatternMismatch {
+                pattern: "POS:LINK".into(),
+            },
+        )
+    })
+}
+
 /// `anchor=POS:LINK` (as an earlier answer gave `entries` and
 /// `last_hash`): also broken when the log no longer holds that entry as it was.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(("anchor" = Option<String>, Query)),
@@ -135,19 +147,7 @@ pub async fn verify(
     mut q: QueryPairs,
 ) -> Result<Json<AuditVerifyOut>, ApiError> {
     auditor(&user)?;
-    let anchor = q
-        .take("anchor")
-        .map(|a| {
-            Anchor::parse(&a).ok_or_else(|| {
-                ApiError::field(
-                    "anchor",
-                    Reason::PatternMismatch {
-                        pattern: "POS:LINK".into(),
-                    },
-                )
-            })
-        })
-        .transpose()?;
+    let anchor = q.take("anchor").map(|a| anchor_of(&a)).transpose()?;
     state.auditor.flush().await;
     Ok(Json(
         match state.store.verify_audit(anchor.as_ref()).await? {

@@ -1159,7 +1159,9 @@ pub struct TagEventOut {
     pub id: i64,
     pub tag_id: i64,
     pub customer_id: Option<i64>,
-    /// created, renamed, moved, mode_changed, retired, restored, merged_away, merged_in, assigned, removed.
+    /// created, renamed, moved, mode_changed, retired, restored, merged_away, merged_in, assigned, removed,
+    /// proposal_rejected, rule_applied (a rule's run over many customers: `detail.added`, `detail.removed`;
+    /// each customer's change is in that customer's history as assigned/removed with this entry's id).
     pub action: String,
     pub detail: Value,
     pub by_user: Option<i64>,

@@ -465,8 +465,9 @@ pub async fn schedules(
     Ok(Json(crate::schedules::overview(&state, &user).await?))
 }
 
-/// Schedules a report: `kind` (classification | strategy), `scheme`
-/// (default value_tier), `cadence` (monthly | quarterly), `recipients`
+/// Schedules a report: `kind` (classification | strategy | tags |
+/// marketing), `scheme` (for classification and strategy; default
+/// value_tier), `cadence` (monthly | quarterly), `recipients`
 /// (e-mail addresses separated by commas or spaces; none: kept only). The
 /// daily `reports` job makes it after each period ends.
 #[utoipa::path(post, path = "/api/v1/report-schedules", tag = "reports", request_body = Object,

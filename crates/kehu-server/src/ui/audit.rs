@@ -23,10 +23,16 @@ pub async fn page(
     let filter = crate::api::audit::filter_of(&mut q)?;
     state.auditor.flush().await;
     let (entries, total) = state.store.audit_entries(&filter, 200, 0).await?;
-    // Walking the whole chain reads every entry: on demand, not on every view.
-    let verified = match form.get("verify") {
-        Some(_) => Some(state.store.verify_audit(None).await?),
-        None => None,
+    // Walking the whole chain reads every entry: on demand, not on every
+    // view; against an anchor noted earlier when one is given (a malformed
+    // one is said on the page, and nothing is verified).
+    let anchor = form.get("anchor").filter(|a| !a.trim().is_empty());
+    let anchor = anchor.map(|a| crate::api::audit::anchor_of(a).ok());
+    let anchor_malformed = matches!(anchor, Some(None));
+    let verified = match (form.get("verify"), anchor) {
+        (Some(_), None) => Some(state.store.verify_audit(None).await?),
+        (Some(_), Some(Some(a))) => Some(state.store.verify_audit(Some(&a)).await?),
+        _ => None,
     };
     let names: HashMap<i64, String> = state.store.user_names().await?;
     let rows: Vec<Value> = entries
@@ -51,6 +57,7 @@ pub async fn page(
         "audit",
         context! {
             rows, total, verified, intact, entries => entries_n, last_hash, keyed_from, problem,
+            anchor => form.get("anchor"), anchor_malformed,
             f => context! { action => form.get("action"), target => form.get("target"), actor_id => form.get("actor_id"), from => form.get("from"), to => form.get("to") },
         },
     ))

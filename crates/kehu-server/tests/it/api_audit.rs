@@ -185,6 +185,26 @@ async fn audit_records_and_verifies(backend: Backend) {
     let (status, v) = with_anchor("7".into()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["errors"][0]["field"], "anchor", "{v}");
+    // The auditors' page verifies against an anchor too, and says on the
+    // page when one is malformed.
+    let web = app.login("audit_web", "auditor", None).await;
+    let page = |a: String| {
+        let web = &web;
+        async move {
+            web.get(&format!("/audit?verify=1&anchor={}", urlencoding(&a)))
+                .await
+                .text()
+                .await
+                .expect("html")
+        }
+    };
+    let held = page(anchor.clone()).await;
+    assert!(held.contains(r#"data-intact="yes""#), "{held}");
+    let malformed = page("7".into()).await;
+    assert!(
+        malformed.contains(r#"id="anchor-error""#) && !malformed.contains("哈希链完整"),
+        "{malformed}"
+    );
     db.execute(
         "DELETE FROM audit_log WHERE pos >= $1",
         vec![kehu_store::db::Arg::from(
@@ -197,6 +217,11 @@ async fn audit_records_and_verifies(backend: Backend) {
         verify(&auditor).await["intact"],
         true,
         "the chain alone holds"
+    );
+    let cut = page(anchor.clone()).await;
+    assert!(
+        cut.contains(r#"data-intact="no""#) && cut.contains("cut short"),
+        "{cut}"
     );
     let (_, v) = with_anchor(anchor).await;
     assert_eq!(v["intact"], false);

@@ -2,25 +2,30 @@
 //! making each schedule's report of the period just ended once (and the
 //! periods it missed while no server ran), keeping it
 //! as XLSX or PDF and e-mailing it through SMTP over TLS (a local sink with a
-//! certificate of a private CA), and a delivery that fails recorded and retried.
+//! certificate of a private CA), and a delivery that fails recorded and retried;
+//! the tag analytics and the marketing report scheduled like the others.
 
 use crate::both_backends;
 use crate::helpers::{
-    first_error, ok_json, problem, smtp_sink_with, spawn_app_with_mail, Session, SinkTls,
+    first_error, ok_json, problem, smtp_sink_with, spawn_app_with_mail, Session, SinkTls, TestApp,
     SINK_CA_PEM,
 };
 use kehu_core::report::schedule::ReportCadence;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(scheduled_reports_are_made_once_kept_and_mailed);
+both_backends!(
+    scheduled_reports_are_made_once_kept_and_mailed,
+    tag_and_marketing_reports_are_scheduled
+);
 
 async fn run_reports_job(admin: &Session) -> Value {
     ok_json(admin.post("/api/v1/jobs/classify/run", json!({})).await).await;
     ok_json(admin.post("/api/v1/jobs/reports/run", json!({})).await).await
 }
 
-async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Backend) {
+/// A server whose e-mail goes over TLS to a local sink, and what the sink received.
+async fn app_mailing_over_tls(backend: kehu_store::Backend) -> (TestApp, MailSink) {
     let (port, sink) = smtp_sink_with(SinkTls::Wrapper).await;
     let mail = kehu_server::mail::MailSettings::parse(
         &format!("smtps://reports:s3cret@localhost:{port}"),
@@ -28,7 +33,13 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
     )
     .and_then(|m| m.with_ca_pem(SINK_CA_PEM))
     .expect("mail settings");
-    let app = spawn_app_with_mail(backend, Some(mail)).await;
+    (spawn_app_with_mail(backend, Some(mail)).await, sink)
+}
+
+type MailSink = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Backend) {
+    let (app, sink) = app_mailing_over_tls(backend).await;
     let admin = app.token("admin1", "admin", None).await;
     let boss = app.token("boss", "management", None).await;
     let manager = app.token("mgr", "sales_manager", Some("华东")).await;
@@ -289,5 +300,79 @@ async fn scheduled_reports_are_made_once_kept_and_mailed(backend: kehu_store::Ba
         o["reports"][0]["mail_attempts"], 3,
         "the e-mail was still tried: {o}"
     );
+    app.cleanup().await;
+}
+
+/// The tag analytics and the marketing report are scheduled too: they read
+/// no scheme, are made for the period just ended and e-mailed under their
+/// own names.
+async fn tag_and_marketing_reports_are_scheduled(backend: kehu_store::Backend) {
+    let (app, sink) = app_mailing_over_tls(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let boss = app.token("boss", "management", None).await;
+    admin.customer("标签报表客户", json!({})).await;
+    let tags = ok_json(
+        boss.post(
+            "/api/v1/report-schedules",
+            json!({"kind": "标签分析", "scheme": "nope", "cadence": "monthly", "recipients": "boss@example.com", "format": "pdf"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (tags["kind"].as_str(), tags["scheme"].as_str()),
+        (Some("tags"), Some("")),
+        "{tags}"
+    );
+    ok_json(
+        boss.post(
+            "/api/v1/report-schedules",
+            json!({"kind": "marketing", "cadence": "quarterly", "format": "pdf"}),
+        )
+        .await,
+    )
+    .await;
+    let ran = run_reports_job(&admin).await;
+    let today = app.store.today();
+    let month = ReportCadence::Monthly.last_complete(today);
+    let quarter = ReportCadence::Quarterly.last_complete(today).label();
+    assert_eq!(ran["summary"]["failed"], json!([]), "{ran}");
+    assert_eq!(
+        ran["summary"]["made"].as_array().map(Vec::len),
+        Some(2),
+        "{ran}"
+    );
+    let o = ok_json(boss.get("/api/v1/report-schedules").await).await;
+    let text_of = |period: String| {
+        let reports = o["reports"].clone();
+        let boss = &boss;
+        async move {
+            let r = reports
+                .as_array()
+                .and_then(|rs| rs.iter().find(|r| r["period"] == period.as_str()).cloned())
+                .unwrap_or_else(|| panic!("no {period}: {reports}"));
+            let file = boss
+                .get(&format!("/api/v1/stored-reports/{}/file", r["id"]))
+                .await;
+            assert_eq!(file.status(), StatusCode::OK);
+            crate::helpers::pdf_text(&file.bytes().await.expect("bytes"))
+        }
+    };
+    let text = text_of(month.label()).await;
+    assert!(
+        text.contains(&format!("标签分析 · {} → {}", month.start, month.end)),
+        "{text}"
+    );
+    let text = text_of(quarter.clone()).await;
+    assert!(text.contains("营销效果"), "{text}");
+    let sent = sink.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 1, "only the tag analytics has a recipient");
+    for needle in [
+        "RCPT TO:<boss@example.com>",
+        &format!("tags-{}.pdf", month.label()),
+        "Content-Type: application/pdf",
+    ] {
+        assert!(sent[0].contains(needle), "{needle}: {}", sent[0]);
+    }
     app.cleanup().await;
 }

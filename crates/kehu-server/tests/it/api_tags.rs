@@ -1055,11 +1055,27 @@ async fn rule_and_hybrid_tags(backend: Backend) {
         .json()
         .await
         .expect("json");
+    // A small run's changes are each customer's own entries.
     assert!(
         h.iter().any(|e| e["action"] == "rule_changed")
-            && h.iter()
-                .any(|e| e["action"] == "removed" && e["customer_id"] == z)
+            && h.iter().any(|e| e["action"] == "removed"
+                && e["customer_id"] == z
+                && e["detail"]["source"] == "rule"),
+        "{h:?}"
     );
+    // A rule tag is the rule's: taking it off by hand is refused.
+    let high = tag_id(&admin, "行为标签/访问频次/高频").await;
+    refused(
+        admin
+            .delete(&format!("/api/v1/customers/{z}/tags/{high}"))
+            .await,
+        "tag_id",
+        "tag_not_manual",
+    )
+    .await;
+    assert!(tag_paths_of(&admin, z)
+        .await
+        .contains(&"行为标签/访问频次/高频".to_string()));
     // And the index agrees with SQL on what the rules did.
     let classifier = kehu_server::classifier::Classifier::new(app.store.clone());
     let schemes = classifier.published().await.expect("schemes").vocabulary();
@@ -1316,10 +1332,22 @@ async fn many_changes_at_once(backend: Backend) {
         .json()
         .await
         .expect("json");
-    assert_eq!(
-        h.iter().filter(|e| e["action"] == "assigned").count(),
-        500,
-        "the history lists the newest 500"
+    // One entry for the run in the tag's history; each customer's own
+    // history tells its change.
+    let runs: Vec<&Value> = h.iter().filter(|e| e["action"] == "rule_applied").collect();
+    assert_eq!(runs.len(), 1, "{h:?}");
+    assert_eq!(runs[0]["detail"]["added"], everyone);
+    let first = app.store.max_customer_id().await.expect("max");
+    let own: Vec<Value> = admin
+        .get(&format!("/api/v1/customers/{first}/tag-history"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        own.iter()
+            .any(|e| e["action"] == "assigned" && e["tag_id"] == id && e["id"] == runs[0]["id"]),
+        "{own:?}"
     );
     let again: Value = admin
         .post(&format!("/api/v1/tags/{id}/apply"), json!({}))
@@ -1340,7 +1368,52 @@ async fn many_changes_at_once(backend: Backend) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(seg(&admin, "全体").await["count"], 0);
+    assert!(!tag_paths_of(&admin, first)
+        .await
+        .contains(&"行为标签/全体".to_string()));
+    // The tag trends count each customer's change once.
+    let trend = app
+        .store
+        .assignment_changes_by_span(
+            &[chrono::Utc::now() - chrono::Duration::hours(1)],
+            &kehu_store::ScopeFilter::All,
+        )
+        .await
+        .expect("trend");
+    assert!(
+        trend.contains(&(id, 0, everyone as i64, everyone as i64)),
+        "{trend:?}"
+    );
+    // A deleted customer's rule tags go with it.
+    let r = admin
+        .patch(
+            &format!("/api/v1/tags/{id}"),
+            json!({"rule": "NOT 风险标签/付款延迟", "version": 2}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(tag_paths_of(&admin, first)
+        .await
+        .contains(&"行为标签/全体".to_string()));
+    let c: Value = admin
+        .get(&format!("/api/v1/customers/{first}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let r = admin
+        .delete(&format!(
+            "/api/v1/customers/{first}?version={}",
+            c["version"]
+        ))
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        app.store.tag_pairs_in(&[first]).await.expect("pairs"),
+        Vec::<(i64, i64)>::new()
+    );
     // Bulk tagging twice: the second time adds nothing.
+    let everyone = app.store.customer_count().await.expect("count");
     let manual = tag_id(&admin, "需求标签/定制需求").await;
     let max = app.store.max_customer_id().await.expect("max");
     let pairs: Vec<(i64, i64)> = (1..=max).map(|c| (c, manual)).collect();
