@@ -414,7 +414,7 @@ pub async fn record_consent(
 
 /// Consents of a customer are handled by whoever handles data-subject
 /// requests or may update the customer; 404 for a customer one cannot see.
-async fn may_handle_consents(
+pub async fn may_handle_consents(
     state: &AppState,
     user: &CurrentUser,
     customer_id: i64,

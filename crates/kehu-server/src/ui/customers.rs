@@ -862,18 +862,7 @@ pub async fn set_override(
     match crate::api::classes::apply_override(&state, &page.user, id, &scheme, body).await {
         Ok(_) => Ok(page.redirect(&format!("/customers/{id}#explanations"))),
         Err(ApiError::Validation(v)) => {
-            let c = state.store.customer(id).await?;
-            let values = form.kept();
-            render_detail(
-                &state,
-                &page,
-                c,
-                &format!("override:{scheme}"),
-                error_map(&v, page.lang),
-                values,
-                false,
-            )
-            .await
+            detail_with_errors(&state, &page, id, &format!("override:{scheme}"), &v, &form).await
         }
         Err(e) => Ok(page.error_page(&state, e)),
     }
@@ -891,6 +880,21 @@ pub async fn lift_override(
         Ok(_) => Ok(page.redirect(&format!("/customers/{id}#explanations"))),
         Err(e) => Ok(page.error_page(&state, e)),
     }
+}
+
+/// The customer page again with the sub-form `open` re-shown: what was
+/// typed and each field's error (callers have checked the reader's right).
+pub(super) async fn detail_with_errors(
+    state: &AppState,
+    page: &Page,
+    id: i64,
+    open: &str,
+    errors: &kehu_core::ValidationErrors,
+    form: &FormData,
+) -> Result<Response, ApiError> {
+    let c = state.store.customer(id).await?;
+    let errors = error_map(errors, page.lang);
+    render_detail(state, page, c, open, errors, form.kept(), false).await
 }
 
 /// The customer page; `open`/`errors`/`form` re-show a failed sub-form.

@@ -152,18 +152,27 @@ pub async fn record_consent(
     let mut e = kehu_core::ValidationErrors::default();
     let contact_id = form.integer("contact_id", &mut e);
     let purpose_version = form.integer("purpose_version", &mut e);
-    if !e.is_empty() {
-        return Ok(page.error_page(&state, e.into()));
-    }
-    let input = kehu_core::intake::ConsentInput {
-        contact_id,
-        purpose: form.text("purpose"),
-        purpose_version,
-        channel: form.text("channel"),
-        given_on: form.text("given_on"),
+    let recorded = if e.is_empty() {
+        let input = kehu_core::intake::ConsentInput {
+            contact_id,
+            purpose: form.text("purpose"),
+            purpose_version,
+            channel: form.text("channel"),
+            given_on: form.text("given_on"),
+        };
+        privacy::record_consent(&state, &page.user, id, input).await
+    } else {
+        // The right first: only then is the customer's page shown again.
+        privacy::may_handle_consents(&state, &page.user, id)
+            .await
+            .and(Err(e.into()))
     };
-    match privacy::record_consent(&state, &page.user, id, input).await {
+    match recorded {
         Ok(c) => Ok(page.redirect(&format!("/customers/{}#consents", c.customer_id))),
+        // Errors beside the fields, what was typed kept.
+        Err(ApiError::Validation(v)) => {
+            super::customers::detail_with_errors(&state, &page, id, "consent", &v, &form).await
+        }
         Err(e) => Ok(page.error_page(&state, e)),
     }
 }

@@ -783,6 +783,50 @@ async fn consents_recorded_by_hand(backend: Backend) {
         html.contains("用于寄送纸质资料") && html.contains("record-consent"),
         "the page lists it and offers the form"
     );
+    // A bad form comes back on the customer's page: each error beside its
+    // field, what was typed kept, nothing recorded.
+    let tomorrow = (today + chrono::Duration::days(1)).to_string();
+    let post_form = |version: &'static str, given_on: String| {
+        let page = &rep;
+        async move {
+            page.client
+                .post(format!("{}/customers/{cid}/consents", page.base))
+                .form(&[
+                    ("csrf_token", page.csrf.clone().unwrap_or_default().as_str()),
+                    ("contact_id", ""),
+                    ("channel", "paper"),
+                    ("purpose_version", version),
+                    ("given_on", given_on.as_str()),
+                    ("purpose", "重新发送的资料。"),
+                ])
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    let r = post_form("1", tomorrow).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(
+        html.contains(r#"id="err-consent-given_on""#)
+            && html.contains("重新发送的资料")
+            && html.contains(r#"<details id="record-consent" open>"#),
+        "{html}"
+    );
+    let html = post_form("一", today.to_string())
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(r#"id="err-consent-purpose_version""#),
+        "{html}"
+    );
+    assert_eq!(
+        ok_json(rep.get(&path).await).await.as_array().map(Vec::len),
+        Some(2),
+        "nothing recorded"
+    );
 
     // Withdrawn like any other; audited without the purpose's words.
     let w = ok_json(
