@@ -5,6 +5,7 @@ mod helpers;
 
 mod api_anomalies;
 mod api_audit;
+mod api_audit_actions;
 mod api_auth;
 mod api_bad_input;
 mod api_campaigns;
