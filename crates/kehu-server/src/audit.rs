@@ -103,6 +103,18 @@ pub fn entry(user: Option<&CurrentUser>, action: &str, target: String, detail: V
     }
 }
 
+/// The target of every entry about a user account: its id (a name can
+/// change, and a name of digits would read as another account's id).
+pub fn user_target(id: i64) -> String {
+    format!("user:{id}")
+}
+
+/// The target of a sign-in attempt under a name no account has (or before
+/// the account is looked up): the name as typed.
+pub fn login_target(name: &str) -> String {
+    format!("login:{}", name.trim())
+}
+
 /// The fields that differ between two records, `{field: [before, after]}`;
 /// bookkeeping (versions, times, derived rollups) left out.
 pub fn changes<T: serde::Serialize>(before: &T, after: &T) -> Value {

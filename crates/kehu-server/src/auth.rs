@@ -371,7 +371,7 @@ pub async fn login(
                 ..crate::audit::by(
                     None,
                     "login_locked",
-                    format!("user:{}", username.trim()),
+                    crate::audit::login_target(username),
                     serde_json::json!({}),
                 )
             });
@@ -395,7 +395,10 @@ pub async fn login(
             ..crate::audit::by(
                 found.as_ref().ok().map(|au| au.user.id),
                 "login_failed",
-                format!("user:{}", username.trim()),
+                found.as_ref().map_or_else(
+                    |_| crate::audit::login_target(username),
+                    |au| crate::audit::user_target(au.user.id),
+                ),
                 serde_json::json!({}),
             )
         });
@@ -419,7 +422,7 @@ pub async fn login(
         ..crate::audit::by(
             Some(au.user.id),
             "login",
-            format!("user:{}", au.user.username),
+            crate::audit::user_target(au.user.id),
             serde_json::json!({}),
         )
     });

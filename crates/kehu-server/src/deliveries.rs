@@ -103,7 +103,7 @@ pub async fn set_email(
     state.audit(
         Some(user),
         "update",
-        format!("user:{id}"),
+        crate::audit::user_target(id),
         serde_json::json!({"email": email.is_some()}),
     );
     Ok(email)

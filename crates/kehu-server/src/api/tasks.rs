@@ -622,7 +622,7 @@ pub async fn reassign_work(
     state.audit(
         Some(user),
         "tasks.reassign",
-        format!("user:{}", from.id),
+        crate::audit::user_target(from.id),
         serde_json::json!({"to": to.id, "tasks": tasks, "customers": customers}),
     );
     Ok(ReassignOut { tasks, customers })
@@ -1204,7 +1204,7 @@ pub async fn set_sales_level(
     state.audit(
         Some(&user),
         "user.sales_level",
-        format!("user:{id}"),
+        crate::audit::user_target(id),
         serde_json::json!({"level": level.map(|l| l.key())}),
     );
     Ok(StatusCode::NO_CONTENT)

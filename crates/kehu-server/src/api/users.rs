@@ -118,8 +118,8 @@ pub async fn create(
     state.audit(
         Some(&user),
         "user.create",
-        format!("user:{}", created.user.username),
-        serde_json::json!({"role": created.user.role, "team": created.user.team}),
+        crate::audit::user_target(created.user.id),
+        serde_json::json!({"username": created.user.username, "role": created.user.role, "team": created.user.team}),
     );
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -202,7 +202,7 @@ pub async fn update(
     state.audit(
         Some(&user),
         "user.update",
-        format!("user:{}", u.username),
+        crate::audit::user_target(u.id),
         serde_json::json!({"changed": crate::audit::changes(&UserOut::from(current.clone()), &UserOut::from(u.clone()))}),
     );
     Ok(with_etag(u.version, UserOut::from(u)))
@@ -235,7 +235,7 @@ pub async fn delete(
     state.audit(
         Some(&user),
         "user.delete",
-        format!("user:#{id}"),
+        crate::audit::user_target(id),
         serde_json::json!({}),
     );
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -288,7 +288,7 @@ pub async fn set_password(
     state.audit(
         Some(&user),
         action,
-        format!("user:#{id}"),
+        crate::audit::user_target(id),
         serde_json::json!({}),
     );
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -347,7 +347,7 @@ pub mod tokens {
         state.audit(
             Some(user),
             "token.create",
-            format!("user:#{id}"),
+            crate::audit::user_target(id),
             serde_json::json!({"token": info.id, "name": name}),
         );
         Ok(ApiTokenCreated {
@@ -374,7 +374,7 @@ pub mod tokens {
         state.audit(
             Some(user),
             "token.revoke",
-            format!("user:#{id}"),
+            crate::audit::user_target(id),
             serde_json::json!({"token": token_id, "name": t.name}),
         );
         Ok(t.into())

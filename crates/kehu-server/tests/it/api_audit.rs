@@ -39,7 +39,7 @@ async fn audit_records_and_verifies(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.token("admin1", "admin", None).await;
     let auditor = app.token("audit1", "auditor", None).await;
-    app.user("li", "sales_rep", Some("华东")).await;
+    let li = app.user("li", "sales_rep", Some("华东")).await;
     let login = |password: String| {
         let url = format!("{}/api/v1/session", app.base);
         async move {
@@ -52,6 +52,13 @@ async fn audit_records_and_verifies(backend: Backend) {
         }
     };
     assert!(!login("nope-nope-nope".into()).await.status().is_success());
+    let stranger = reqwest::Client::new()
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"username": "42", "password": "nope-nope-nope"}))
+        .send()
+        .await
+        .expect("login");
+    assert!(!stranger.status().is_success());
     assert!(login(password_of("li")).await.status().is_success());
 
     let c = admin.customer("审计测试精工有限公司", json!({})).await;
@@ -102,7 +109,16 @@ async fn audit_records_and_verifies(backend: Backend) {
     );
     assert_eq!(e["client"], "127.0.0.1");
     let failed = entries(&auditor, "?action=login_failed").await;
-    assert_eq!(failed["entries"][0]["target"], "user:li");
+    // An account's entries are under its id; a name no account has, as typed.
+    let targets: Vec<&str> = failed["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["target"].as_str())
+        .collect();
+    assert_eq!(targets, [format!("login:42"), format!("user:{li}")]);
+    let signed_in = entries(&auditor, "?action=login").await;
+    assert_eq!(signed_in["entries"][0]["target"], format!("user:{li}"));
     assert!(
         !failed["entries"][0].to_string().contains("nope"),
         "no password in the log"

@@ -88,8 +88,11 @@ async fn user_administration_is_audited(backend: Backend) {
     )
     .await;
     let uid = created["user"]["id"].as_i64().expect("user id");
-    let detail = the_entry(&auditor, "user.create", "user:newrep", &admin).await;
-    assert_eq!(detail, json!({"role": "sales_rep", "team": "华东"}));
+    let detail = the_entry(&auditor, "user.create", &format!("user:{uid}"), &admin).await;
+    assert_eq!(
+        detail,
+        json!({"username": "newrep", "role": "sales_rep", "team": "华东"})
+    );
 
     let updated = ok_json(
         admin
@@ -101,7 +104,7 @@ async fn user_administration_is_audited(backend: Backend) {
     )
     .await;
     assert_eq!(updated["team"], "华北");
-    let detail = the_entry(&auditor, "user.update", "user:newrep", &admin).await;
+    let detail = the_entry(&auditor, "user.update", &format!("user:{uid}"), &admin).await;
     assert_eq!(
         detail["changed"]["team"],
         json!(["华东", "华北"]),
@@ -124,8 +127,31 @@ async fn user_administration_is_audited(backend: Backend) {
         .delete(&format!("/api/v1/users/{uid}?version={}", now["version"]))
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let detail = the_entry(&auditor, "user.delete", &format!("user:#{uid}"), &admin).await;
+    let detail = the_entry(&auditor, "user.delete", &format!("user:{uid}"), &admin).await;
     assert_eq!(detail, json!({}));
+    // One account's whole history under one target.
+    let history = ok_json(
+        auditor
+            .get(&format!("/api/v1/audit?target=user:{uid}"))
+            .await,
+    )
+    .await;
+    let mut actions: Vec<&str> = history["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "user.create",
+            "user.delete",
+            "user.sales_level",
+            "user.update"
+        ]
+    );
 
     assert!(!whole_log(&auditor).await.contains(password));
     app.cleanup().await;

@@ -392,7 +392,7 @@ async fn api_tokens_made_listed_and_revoked(backend: Backend) {
         assert!(
             entries
                 .iter()
-                .any(|e| e["actor_id"] == actor && e["target"] == format!("user:#{}", me.user_id)),
+                .any(|e| e["actor_id"] == actor && e["target"] == format!("user:{}", me.user_id)),
             "{action}: {found}"
         );
         assert!(!found.to_string().contains(&token));
