@@ -116,7 +116,7 @@ async fn audit_records_and_verifies(backend: Backend) {
         .iter()
         .filter_map(|e| e["target"].as_str())
         .collect();
-    assert_eq!(targets, [format!("login:42"), format!("user:{li}")]);
+    assert_eq!(targets, ["login:42".to_string(), format!("user:{li}")]);
     let signed_in = entries(&auditor, "?action=login").await;
     assert_eq!(signed_in["entries"][0]["target"], format!("user:{li}"));
     assert!(
