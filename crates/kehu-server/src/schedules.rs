@@ -1,8 +1,8 @@
 //! Scheduled reports (issue 9): after every month or quarter, the daily
 //! `reports` job makes each active schedule's report of the period just
 //! ended (classification or strategy of one scheme, tag analytics or
-//! marketing; everyone), keeps it as XLSX or PDF, and e-mails it to the schedule's recipients when e-mail is
-//! configured. A report is made once per schedule and period; a delivery
+//! marketing; everyone), keeps it as XLSX or PDF, and e-mails it to the
+//! schedule's recipients when e-mail is configured. A report is made once per schedule and period; a delivery
 //! that fails is recorded with its reason and retried on the next runs
 //! (at most [`MAX_MAIL_ATTEMPTS`] times).
 
