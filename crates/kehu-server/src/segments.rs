@@ -172,11 +172,8 @@ impl SegmentIndex {
             }
             first = last + 1;
         }
-        for (t, members) in store.rule_tag_members().await? {
-            let set = idx.tags.entry(t).or_default();
-            for c in members {
-                set.insert(small_id(c)?);
-            }
+        for (c, t) in store.rule_tag_pairs().await? {
+            idx.tags.entry(t).or_default().insert(small_id(c)?);
         }
         Ok(idx)
     }

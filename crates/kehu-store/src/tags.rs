@@ -751,12 +751,15 @@ impl Store {
         customer_id: Option<i64>,
     ) -> Result<Vec<TagEvent>, StoreError> {
         let columns = "id, tag_id, customer_id, action, detail, by_user, at";
-        let sql = match (tag_id, customer_id) {
-            (Some(_), _) => format!("SELECT {columns} FROM tag_history WHERE tag_id = $1"),
+        let (sql, a) = match (tag_id, customer_id) {
+            (Some(t), _) => (
+                format!("SELECT {columns} FROM tag_history WHERE tag_id = $1"),
+                args![t],
+            ),
             // A large rule run's change of this customer: the row under
             // its `rule_applied` entry, told as the customer's own event
             // (the runs are few: their partial index, one key probe each).
-            (None, Some(_)) => format!(
+            (None, Some(c)) => (format!(
                 "SELECT {columns} FROM tag_history WHERE customer_id = $1 \
                  UNION ALL SELECT h.id, h.tag_id, r.customer_id, \
                  CASE WHEN r.added THEN 'assigned' ELSE 'removed' END AS action, {} AS detail, \
@@ -767,15 +770,10 @@ impl Store {
                     Backend::Sqlite => "'{\"source\": \"rule\"}'",
                     Backend::Postgres => "CAST('{\"source\": \"rule\"}' AS JSONB)",
                 }
-            ),
-            (None, None) => format!("SELECT {columns} FROM tag_history"),
+            ), args![c]),
+            (None, None) => (format!("SELECT {columns} FROM tag_history"), vec![]),
         };
         let sql = format!("{sql} ORDER BY id DESC LIMIT 500");
-        let a = match (tag_id, customer_id) {
-            (Some(t), _) => args![t],
-            (None, Some(c)) => args![c],
-            (None, None) => vec![],
-        };
         self.db
             .clone()
             .fetch_all(&sql, a, |r: &dyn RowGet| {
@@ -794,7 +792,7 @@ impl Store {
 
     /// (customer, tag) pairs by hand or confirmed of customers
     /// `first..=last`, in customer order (for the segment index; the rule
-    /// tags' come from [`Store::rule_tag_members`]).
+    /// tags' come from [`Store::rule_tag_pairs`]).
     pub async fn tag_pairs_between(
         &self,
         first: i64,
@@ -810,32 +808,17 @@ impl Store {
             .await
     }
 
-    /// Each tag's customers by rule, in customer order, one key range per
-    /// tag (for the segment index).
-    pub async fn rule_tag_members(&self) -> Result<Vec<(i64, Vec<i64>)>, StoreError> {
-        let mut db = self.db.clone();
-        let tags = db
-            .fetch_all(
-                "SELECT id AS n FROM tags ORDER BY id",
+    /// (customer, tag) pairs of every rule tag, in tag and customer order:
+    /// the table's own key order (for the segment index).
+    pub async fn rule_tag_pairs(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        Read::Bulk
+            .all(
+                &mut self.db.clone(),
+                "SELECT customer_id, tag_id FROM rule_tags ORDER BY tag_id, customer_id",
                 vec![],
-                crate::db::decode_n,
+                |r: &dyn RowGet| Ok((r.int("customer_id")?, r.int("tag_id")?)),
             )
-            .await?;
-        let mut out = Vec::new();
-        for tag in tags {
-            let members = Read::Bulk
-                .all(
-                    &mut db,
-                    "SELECT customer_id FROM rule_tags WHERE tag_id = $1 ORDER BY customer_id",
-                    args![tag],
-                    |r: &dyn RowGet| r.int("customer_id"),
-                )
-                .await?;
-            if !members.is_empty() {
-                out.push((tag, members));
-            }
-        }
-        Ok(out)
+            .await
     }
 
     /// (customer, tag) pairs of the customers among `ids`.

@@ -26,12 +26,14 @@ pub async fn page(
     // Walking the whole chain reads every entry: on demand, not on every
     // view; against an anchor noted earlier when one is given (a malformed
     // one is said on the page, and nothing is verified).
-    let anchor = form.get("anchor").filter(|a| !a.trim().is_empty());
-    let anchor = anchor.map(|a| crate::api::audit::anchor_of(a).ok());
-    let anchor_malformed = matches!(anchor, Some(None));
+    let anchor = form
+        .get("anchor")
+        .filter(|a| !a.trim().is_empty())
+        .map(crate::api::audit::anchor_of)
+        .transpose();
+    let anchor_malformed = anchor.is_err();
     let verified = match (form.get("verify"), anchor) {
-        (Some(_), None) => Some(state.store.verify_audit(None).await?),
-        (Some(_), Some(Some(a))) => Some(state.store.verify_audit(Some(&a)).await?),
+        (Some(_), Ok(a)) => Some(state.store.verify_audit(a.as_ref()).await?),
         _ => None,
     };
     let names: HashMap<i64, String> = state.store.user_names().await?;
