@@ -12,7 +12,7 @@
 //! (retention set, a job run, retention applied by the job).
 
 use crate::both_backends;
-use crate::helpers::{ok_json, spawn_app, Session, TestApp};
+use crate::helpers::{ok_json, spawn_app, upload_import, Session, TestApp};
 use kehu_core::strategy::Period;
 use kehu_store::Backend;
 use reqwest::{Method, StatusCode};
@@ -518,18 +518,7 @@ async fn imports_are_audited(backend: Backend) {
     let csv = "客户编号,客户名称,所属行业,合作起始时间\n\
                C2030001,审计导入一有限公司,制造业,2021-03-15\n\
                C2030002,审计导入二有限公司,零售业,2022-01-01\n";
-    let form = reqwest::multipart::Form::new()
-        .text("kind", "customers")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("客户.csv"),
-        );
-    let r = admin
-        .request(Method::POST, "/api/v1/imports")
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
+    let r = upload_import(&admin, "customers", "客户.csv", csv.as_bytes().to_vec()).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = id_of(&r.json().await.expect("report"));
     let applied = ok_json(

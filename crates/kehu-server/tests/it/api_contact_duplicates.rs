@@ -6,10 +6,9 @@
 //! merge's before-images, and rights.
 
 use crate::both_backends;
-use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
+use crate::helpers::{first_error, ok_json, problem, spawn_app, upload_import, Session};
 use kehu_store::Backend;
-use reqwest::multipart::{Form, Part};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 both_backends!(
@@ -436,16 +435,7 @@ async fn imports_warn_and_erasure_blanks_merges(backend: Backend) {
         "客户编号,联系人,手机\n{code},周捌,139 0013 9000\n{code},吴九,13700137000\n",
         code = c["code"].as_str().expect("code")
     );
-    let form = Form::new().text("kind", "contacts").part(
-        "file",
-        Part::bytes(csv.into_bytes()).file_name("联系人.csv"),
-    );
-    let r = admin
-        .request(Method::POST, "/api/v1/imports")
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
+    let r = upload_import(&admin, "contacts", "联系人.csv", csv.into_bytes()).await;
     let report: Value = r.json().await.expect("report");
     assert_eq!(report["counts"]["duplicate_suspects"], 1, "{report}");
     assert_eq!(report["counts"]["new"], 2, "{report}");

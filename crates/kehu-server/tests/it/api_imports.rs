@@ -2,7 +2,7 @@
 //! idempotent re-runs, 待跟进, the error report, undo, rights and scopes.
 
 use crate::both_backends;
-use crate::helpers::{error_fields, first_error, problem, spawn_app, Session};
+use crate::helpers::{error_fields, first_error, problem, spawn_app, upload_import, Session};
 use kehu_store::Backend;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
@@ -33,19 +33,8 @@ fn gbk(s: &str) -> Vec<u8> {
     encoding_rs::GBK.encode(s).0.into_owned()
 }
 
-async fn upload(s: &Session, kind: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
-    let form = Form::new()
-        .text("kind", kind.to_string())
-        .part("file", Part::bytes(bytes).file_name(name.to_string()));
-    s.request(Method::POST, "/api/v1/imports")
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload")
-}
-
 async fn checked(s: &Session, kind: &str, name: &str, bytes: Vec<u8>) -> Value {
-    let r = upload(s, kind, name, bytes).await;
+    let r = upload_import(s, kind, name, bytes).await;
     let status = r.status();
     let body: Value = r.json().await.expect("report");
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -337,7 +326,7 @@ async fn rights_and_scopes_of_imports(backend: Backend) {
     assert_eq!(counts(&report)[..5], [1, 0, 0, 0, 1]);
 
     // 客服 imports no customers, and of interactions only service records and complaints.
-    let r = upload(
+    let r = upload_import(
         &service,
         "customers",
         "c.csv",
@@ -435,7 +424,7 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
     }
     // A line break in the part's header breaks the upload: refused, named.
     let p = problem(
-        upload(
+        upload_import(
             &admin,
             "customers",
             "x\r\nSet-Cookie: a=b.csv",
@@ -448,7 +437,7 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
     assert_eq!(first_error(&p).0, "file");
 
     // A file of another kind: the missing column is named.
-    let r = upload(
+    let r = upload_import(
         &admin,
         "orders",
         "c.csv",
@@ -470,12 +459,12 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
         first_error(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await).0,
         "file"
     );
-    let r = upload(&admin, "nonsense", "c.csv", b"a\n1\n".to_vec()).await;
+    let r = upload_import(&admin, "nonsense", "c.csv", b"a\n1\n".to_vec()).await;
     assert_eq!(
         first_error(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await).0,
         "kind"
     );
-    let r = upload(&admin, "customers", "c.xlsx", b"not a workbook".to_vec()).await;
+    let r = upload_import(&admin, "customers", "c.xlsx", b"not a workbook".to_vec()).await;
     assert_eq!(
         first_error(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await).0,
         "file"
@@ -565,7 +554,7 @@ async fn bad_files_and_undo_conflicts(backend: Backend) {
 
     // Re-checking with a mapping: a column left out, another renamed.
     let odd = "编号,公司全称,Industry\nC2025202,珠海海川船舶有限公司,制造业\n";
-    let r = upload(&admin, "customers", "odd.csv", odd.into()).await;
+    let r = upload_import(&admin, "customers", "odd.csv", odd.into()).await;
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(p.to_string().contains("客户名称"), "{p}");
     let form = Form::new()

@@ -446,3 +446,18 @@ pub fn pdf_text(pdf: &[u8]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8 text")
 }
+
+/// Uploads `bytes` as file `name` for an import of `kind` (the dry run's answer).
+pub async fn upload_import(s: &Session, kind: &str, name: &str, bytes: Vec<u8>) -> Response {
+    let form = reqwest::multipart::Form::new()
+        .text("kind", kind.to_string())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
+    s.request(Method::POST, "/api/v1/imports")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+}
