@@ -19,7 +19,9 @@
 # so the servers' scheduled work does not run during the measurement, and
 # each server gets SETTLE seconds (30) after start before it is measured
 # (PREPARE_ONLY=1 stops before measuring; KINDS="list" measures only the
-# list, ROUNDS=4 takes four turns each).
+# list, ROUNDS=4 takes four turns each). ROLE (default admin) is the role
+# of the reader the requests are made as: `service` masks and withholds
+# business fields as well as personal ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -64,8 +66,9 @@ fi
 prepare() { # BIN URL → a bearer token
   local bin=$1 url=$2
   quiet_jobs "$url" # bench/lib.sh
-  "$bin" --db "$url" user add bench --role admin --password-stdin <<<"loadtest-password-123" >/dev/null 2>&1 || true
-  "$bin" --db "$url" token create bench
+  local reader="bench-${ROLE:-admin}"
+  "$bin" --db "$url" user add "$reader" --role "${ROLE:-admin}" --password-stdin <<<"loadtest-password-123" >/dev/null 2>&1 || true
+  "$bin" --db "$url" token create "$reader"
 }
 if ! exists "$NEW_URL"; then
   if [ -n "$PG" ]; then
@@ -82,7 +85,7 @@ NEW_TOKEN=$(prepare "$NEW" "$NEW_URL")
 [ -z "${PREPARE_ONLY:-}" ] || exit 0
 MAX_ID=$(sql "$OLD_URL" "SELECT MAX(id) FROM customers")
 CONTACTS=$(sql "$OLD_URL" "SELECT COUNT(*) FROM contacts")
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%F); ${OLD_URL%%:*}; $MAX_ID customers, $CONTACTS contacts; wrk -t2 -c$CONNECTIONS -d${DURATION}s"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%F); ${OLD_URL%%:*}; $MAX_ID customers, $CONTACTS contacts; wrk -t2 -c$CONNECTIONS -d${DURATION}s; reader role ${ROLE:-admin}"
 
 SCRIPTS=$(mktemp -d)
 trap 'rm -rf "$SCRIPTS"; [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true' EXIT

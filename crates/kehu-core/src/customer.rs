@@ -180,6 +180,53 @@ pub fn missing_labels(fields: &[String], lang: crate::Lang) -> String {
 pub const FOLLOW_UP_FIELDS: &[&str] = &["industry", "cooperation_start_on"];
 
 impl CustomerData {
+    /// The value of the field written as `json` in the API (`uscc`,
+    /// `annual_revenue_fen`, …), for comparing two versions of a record;
+    /// Null for names that are not business fields.
+    pub fn field_value(&self, json: &str) -> Value {
+        let fen = |f: Option<Fen>| Value::from(f.map(Fen::get));
+        let date = |d: Option<NaiveDate>| Value::from(d.map(|d| d.to_string()));
+        match json {
+            "aliases" => Value::from(self.aliases.clone()),
+            "uscc" => Value::from(self.uscc.clone()),
+            "industry" => Value::from(self.industry.clone()),
+            "employees" => Value::from(self.employees),
+            "annual_revenue_fen" => fen(self.annual_revenue),
+            "province" => Value::from(self.province.clone()),
+            "city" => Value::from(self.city.clone()),
+            "sales_region" => Value::from(self.sales_region.clone()),
+            "address" => Value::from(self.address.clone()),
+            "founded_on" => date(self.founded_on),
+            "cooperation_start_on" => date(self.cooperation_start_on),
+            "declared_annual_purchase_fen" => fen(self.declared_annual_purchase),
+            "product_types" => Value::from(self.product_types.clone()),
+            "source_channel" => Value::from(self.source_channel.clone()),
+            "notes" => Value::from(self.notes.clone()),
+            _ => Value::Null,
+        }
+    }
+
+    /// The business fields (`crate::privacy::CUSTOMER_FIELDS`) this record
+    /// sets differently from `before` (from nothing when None).
+    pub fn changed_business_fields(
+        &self,
+        before: Option<&CustomerData>,
+    ) -> Vec<&'static crate::privacy::BusinessField> {
+        let empty = |v: &Value| v.is_null() || v.as_array().is_some_and(Vec::is_empty);
+        crate::privacy::CUSTOMER_FIELDS
+            .iter()
+            .filter(|f| {
+                f.json.iter().any(|name| {
+                    let now = self.field_value(name);
+                    match before {
+                        Some(b) => b.field_value(name) != now,
+                        None => !empty(&now),
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// Province and sales region from a contact's landline area code
     /// (0571-… → 浙江, 华东) when neither a province nor an address said.
     pub fn fill_region_from_landline(&mut self, landline: Option<&str>) {

@@ -150,6 +150,145 @@ pub const CONTACT_FIELDS: &[PersonalField] = &[
     },
 ];
 
+/// A business field of the customer record under field rights: not
+/// personal information, but commercial data a role may be kept from
+/// (a customer's revenue from 客服, say). `json` are the names it is
+/// written under in the API and on forms; `mask` keeps the start and end
+/// of a text field for a masked reader — a field without one (numbers,
+/// dates, choices, notes) is withheld from a masked reader. Unlike a
+/// personal field, a business field with *clear* is simply shown.
+pub struct BusinessField {
+    pub key: &'static str,
+    pub json: &'static [&'static str],
+    pub mask: Option<MaskPattern>,
+    pub label_zh: &'static str,
+    pub label_en: &'static str,
+}
+
+const fn business(
+    key: &'static str,
+    json: &'static [&'static str],
+    mask: Option<MaskPattern>,
+    label_zh: &'static str,
+    label_en: &'static str,
+) -> BusinessField {
+    BusinessField {
+        key,
+        json,
+        mask,
+        label_zh,
+        label_en,
+    }
+}
+
+const fn kept(first: u8, last: u8) -> Option<MaskPattern> {
+    Some(MaskPattern { first, last })
+}
+
+/// The customer's fields under rights. The code, name, status, owner and
+/// team identify the record and decide who reaches it, so every reader of
+/// the customer sees them; figures derived from orders follow the orders.
+pub const CUSTOMER_FIELDS: &[BusinessField] = &[
+    business(
+        "customer.aliases",
+        &["aliases"],
+        kept(1, 0),
+        "曾用名/别名",
+        "Former names",
+    ),
+    business(
+        "customer.uscc",
+        &["uscc"],
+        kept(2, 4),
+        "统一社会信用代码",
+        "USCC",
+    ),
+    business(
+        "customer.industry",
+        &["industry"],
+        None,
+        "所属行业",
+        "Industry",
+    ),
+    business(
+        "customer.employees",
+        &["employees"],
+        None,
+        "企业规模(员工数)",
+        "Employees",
+    ),
+    business(
+        "customer.annual_revenue",
+        &["annual_revenue_fen"],
+        None,
+        "年营业额",
+        "Annual revenue",
+    ),
+    business(
+        "customer.region",
+        &["province", "city", "sales_region"],
+        None,
+        "省份/城市/区域",
+        "Province, city, region",
+    ),
+    business(
+        "customer.address",
+        &["address"],
+        kept(6, 0),
+        "地址",
+        "Address",
+    ),
+    business(
+        "customer.founded_on",
+        &["founded_on"],
+        None,
+        "成立日期",
+        "Founded",
+    ),
+    business(
+        "customer.cooperation_start_on",
+        &["cooperation_start_on"],
+        None,
+        "合作起始时间",
+        "Cooperating since",
+    ),
+    business(
+        "customer.declared_annual_purchase",
+        &["declared_annual_purchase_fen"],
+        None,
+        "年采购额(申报)",
+        "Declared annual purchase",
+    ),
+    business(
+        "customer.product_types",
+        &["product_types"],
+        None,
+        "核心产品类型",
+        "Product types",
+    ),
+    business(
+        "customer.source_channel",
+        &["source_channel"],
+        None,
+        "客户来源",
+        "Source channel",
+    ),
+    business("customer.notes", &["notes"], None, "备注", "Notes"),
+];
+
+/// The business field written under JSON name `json` (`province` → region).
+pub fn customer_field(json: &str) -> Option<&'static BusinessField> {
+    CUSTOMER_FIELDS.iter().find(|f| f.json.contains(&json))
+}
+
+/// How a reader sees one business field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusinessView {
+    Clear,
+    Masked(MaskPattern),
+    Withheld,
+}
+
 /// The rights key of every custom field that has no entry of its own.
 pub const CUSTOM_DEFAULT: &str = "cf.*";
 
@@ -337,8 +476,9 @@ fn redact_numbers(text: &str, phones: &[String], with: &str) -> String {
     out
 }
 
-/// A role's rights over personal fields, by key. A key without an entry is
-/// hidden (least privilege); custom fields fall back to [`CUSTOM_DEFAULT`].
+/// A role's rights over personal and business fields, by key. A key
+/// without an entry is hidden (least privilege); custom fields fall back to
+/// [`CUSTOM_DEFAULT`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct FieldRights(pub BTreeMap<String, FieldAccess>);
@@ -354,6 +494,21 @@ impl FieldRights {
             }
         }
         FieldAccess::Hidden
+    }
+
+    /// How a business field is shown to this role.
+    pub fn business_view(&self, f: &BusinessField) -> BusinessView {
+        match (self.access(f.key), f.mask) {
+            (FieldAccess::Clear | FieldAccess::Edit, _) => BusinessView::Clear,
+            (FieldAccess::Masked, Some(p)) => BusinessView::Masked(p),
+            _ => BusinessView::Withheld,
+        }
+    }
+
+    /// Whether this role sees the business field written as `json` as it
+    /// is (true for names that are not under rights, such as `name`).
+    pub fn sees_customer_field(&self, json: &str) -> bool {
+        customer_field(json).is_none_or(|f| self.business_view(f) == BusinessView::Clear)
     }
 
     /// How `value` of field `key` (masked as `kind`) is shown: None when
@@ -403,7 +558,28 @@ impl FieldRights {
             .iter()
             .map(|f| f.key)
             .chain(std::iter::once(CUSTOM_DEFAULT));
-        FieldRights(keys.map(str::to_string).zip(row).collect())
+        let mut rights: BTreeMap<String, FieldAccess> = keys.map(str::to_string).zip(row).collect();
+        for f in CUSTOMER_FIELDS {
+            rights.insert(f.key.to_string(), Self::preset_business(role, f.key));
+        }
+        FieldRights(rights)
+    }
+
+    /// A preset role's right over a business field: editors edit; 客服
+    /// serves the customer without its revenue or declared purchases;
+    /// readers of reports and campaigns see the rest; others nothing.
+    pub fn preset_business(role: &str, key: &str) -> FieldAccess {
+        use FieldAccess::{Clear, Edit, Hidden, Masked};
+        let money = matches!(
+            key,
+            "customer.annual_revenue" | "customer.declared_annual_purchase"
+        );
+        match role {
+            "admin" | "sales_manager" | "sales_rep" => Edit,
+            "service" if money => Masked,
+            "service" | "marketing" | "management" => Clear,
+            _ => Hidden,
+        }
     }
 
     /// Rights as sent by an admin: known keys (`contact.*`, `cf.KEY`,
@@ -416,6 +592,7 @@ impl FieldRights {
         let mut out = BTreeMap::new();
         for (k, v) in raw {
             let known = CONTACT_FIELDS.iter().any(|f| f.key == k)
+                || CUSTOMER_FIELDS.iter().any(|f| f.key == k)
                 || k == CUSTOM_DEFAULT
                 || k.strip_prefix("cf.")
                     .is_some_and(|c| custom_keys.iter().any(|x| x == c));
@@ -564,6 +741,49 @@ mod tests {
                 "{role} {key} reveal={reveal}"
             );
         }
+    }
+
+    /// (role, field, view): editors and readers of reports see business
+    /// fields; 客服 not the money ones; a masked text field keeps its ends.
+    #[test]
+    fn business_fields_by_role() {
+        let uscc = customer_field("uscc").expect("uscc");
+        let revenue = customer_field("annual_revenue_fen").expect("revenue");
+        let city = customer_field("city").expect("city");
+        assert_eq!(city.key, "customer.region");
+        let masked_uscc = BusinessView::Masked(MaskPattern { first: 2, last: 4 });
+        let cases = [
+            ("sales_rep", uscc, BusinessView::Clear),
+            ("service", uscc, BusinessView::Clear),
+            ("service", revenue, BusinessView::Withheld),
+            ("marketing", revenue, BusinessView::Clear),
+            ("auditor", city, BusinessView::Withheld),
+            ("nobody", uscc, BusinessView::Withheld),
+        ];
+        for (role, f, want) in cases {
+            assert_eq!(
+                FieldRights::preset(role).business_view(f),
+                want,
+                "{role} {}",
+                f.key
+            );
+        }
+        let mut r = FieldRights::preset("service");
+        r.0.insert("customer.uscc".into(), FieldAccess::Masked);
+        assert_eq!(r.business_view(uscc), masked_uscc);
+        assert!(!r.sees_customer_field("uscc"));
+        assert!(!r.sees_customer_field("annual_revenue_fen"));
+        assert!(r.sees_customer_field("province"));
+        assert!(r.sees_customer_field("name"), "not under rights");
+        r.0.remove("customer.region");
+        assert!(!r.sees_customer_field("sales_region"), "absent: hidden");
+        assert_eq!(
+            mask(
+                MaskKind::Keep(MaskPattern { first: 2, last: 4 }),
+                "91350100M000100Y43"
+            ),
+            "91************0Y43"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::pdf::PdfTable;
 use crate::AppState;
 use kehu_core::customer::CustomerStatus;
 use kehu_core::export::{csv_field, safe_cell};
+use kehu_core::privacy::{customer_field, BusinessView, FieldRights};
 use kehu_core::segment::Plan;
 use kehu_core::{Fen, Reason};
 use kehu_store::ScopeFilter;
@@ -55,38 +56,40 @@ impl Format {
     }
 }
 
-/// The fixed columns, as our users' templates name them.
-const COLUMNS: &[&str] = &[
-    "客户编号",
-    "客户名称",
-    "统一社会信用代码",
-    "所属行业",
-    "企业规模(员工数)",
-    "省份",
-    "城市",
-    "区域",
-    "合作起始时间",
-    "近12个月采购额(元)",
-    "订单数",
-    "最近下单日期",
-    "状态",
-    "团队",
-    "标签",
+/// The fixed columns, as our users' templates name them, with the JSON
+/// name of the business field each shows (a column of a field the reader
+/// may not see is left out) and whether it holds whole numbers (written as
+/// numbers in XLSX).
+const COLUMNS: &[(&str, Option<&str>, bool)] = &[
+    ("客户编号", None, false),
+    ("客户名称", None, false),
+    ("统一社会信用代码", Some("uscc"), false),
+    ("所属行业", Some("industry"), false),
+    ("企业规模(员工数)", Some("employees"), true),
+    ("省份", Some("province"), false),
+    ("城市", Some("city"), false),
+    ("区域", Some("sales_region"), false),
+    ("合作起始时间", Some("cooperation_start_on"), false),
+    ("近12个月采购额(元)", None, false),
+    ("订单数", None, true),
+    ("最近下单日期", None, false),
+    ("状态", None, false),
+    ("团队", None, false),
+    ("标签", None, false),
 ];
-
-/// Columns holding whole numbers (written as numbers in XLSX).
-const NUMBER_COLUMNS: &[usize] = &[4, 10];
 
 /// Customers an export over HTTP may hold (the file is built in memory);
 /// `kehu export` has no limit.
 pub const HTTP_MAX_CUSTOMERS: usize = 200_000;
 
 /// The customers `segment` holds for (everyone when None) in `scope`, as
-/// `format`; returns the file and how many customers it holds. More than
-/// `max` customers are refused.
+/// `format`, as `rights` let the reader see them (business fields masked,
+/// or their columns left out); returns the file and how many customers it
+/// holds. More than `max` customers are refused.
 pub async fn customers(
     state: &AppState,
     scope: &ScopeFilter,
+    rights: &FieldRights,
     segment: Option<&str>,
     format: Format,
     max: Option<usize>,
@@ -120,7 +123,28 @@ pub async fn customers(
     }
     let set = state.classifier.published().await?;
     let schemes = set.vocabulary();
-    let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    let shown: Vec<bool> = COLUMNS
+        .iter()
+        .map(|(_, json, _)| {
+            json.and_then(customer_field)
+                .is_none_or(|f| rights.business_view(f) != BusinessView::Withheld)
+        })
+        .collect();
+    let kept = |cells: Vec<String>| -> Vec<String> {
+        cells
+            .into_iter()
+            .zip(&shown)
+            .filter_map(|(cell, shown)| shown.then_some(cell))
+            .collect()
+    };
+    let mut header = kept(COLUMNS.iter().map(|c| c.0.to_string()).collect());
+    let number_columns: Vec<usize> = COLUMNS
+        .iter()
+        .zip(&shown)
+        .filter(|(_, shown)| **shown)
+        .enumerate()
+        .filter_map(|(i, (column, _))| column.2.then_some(i))
+        .collect();
     header.extend(schemes.iter().map(|s| s.name.clone()));
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
@@ -137,9 +161,10 @@ pub async fn customers(
         for (c, t) in state.store.tag_pairs_in(chunk).await? {
             tag_paths.entry(c).or_default().push(tags.path_text(t));
         }
-        for c in customers {
+        for mut c in customers {
+            crate::privacy::protect_customer(rights, &mut c);
             let text = |v: &Option<String>| v.clone().unwrap_or_default();
-            let mut row = vec![
+            let mut row = kept(vec![
                 c.code.clone(),
                 c.name.clone(),
                 text(&c.uscc),
@@ -163,7 +188,7 @@ pub async fn customers(
                     .get(&c.id)
                     .map(|p| p.join("；"))
                     .unwrap_or_default(),
-            ];
+            ]);
             for s in &schemes {
                 row.push(
                     classes
@@ -177,7 +202,7 @@ pub async fn customers(
     }
     let n = rows.len();
     Ok((
-        table_file(format, "客户", "客户", &header, &rows, NUMBER_COLUMNS)?,
+        table_file(format, "客户", "客户", &header, &rows, &number_columns)?,
         n,
     ))
 }

@@ -3,16 +3,20 @@
 //! clear only on an explicit, audited request, and changed only by roles
 //! with the edit right. The rules themselves are in `kehu_core::privacy`.
 
-use crate::api::dto::{ContactOut, InteractionOut, OrderOut};
+use crate::api::dto::{ContactOut, CustomerOut, InteractionOut, OrderOut};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::AppState;
 use kehu_core::contact::ContactData;
 use kehu_core::custom_field::CustomFieldDef;
-use kehu_core::privacy::{FieldAccess, FieldRights, MaskKind, CONTACT_FIELDS};
+use kehu_core::customer::{CustomerData, CustomerInput};
+use kehu_core::privacy::{
+    BusinessView, FieldAccess, FieldRights, MaskKind, CONTACT_FIELDS, CUSTOMER_FIELDS,
+};
 use kehu_core::{Reason, ValidationErrors};
-use kehu_store::model::Contact;
+use kehu_store::model::{Contact, Customer};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// A record type as the API sends it, with the personal fields it holds.
 pub trait Personal: serde::Serialize {
@@ -296,19 +300,19 @@ pub fn for_log<T: Personal + Clone>(record: &T) -> Value {
     v
 }
 
-/// The personal fields a role's rights name: the contact fields, every
-/// custom field with a mask, and the default of the other custom fields —
-/// (rights key, Chinese label, English label).
+/// The fields a role's rights name: the contact fields, the customer's
+/// business fields, every custom field with a mask, and the default of the
+/// other custom fields — (rights key, Chinese label, English label).
 pub async fn rights_columns(state: &AppState) -> Result<Vec<(String, String, String)>, ApiError> {
-    let mut columns: Vec<(String, String, String)> = CONTACT_FIELDS
+    let contact = CONTACT_FIELDS
         .iter()
-        .map(|f| {
-            (
-                f.key.to_string(),
-                f.label_zh.to_string(),
-                f.label_en.to_string(),
-            )
-        })
+        .map(|f| (f.key, f.label_zh, f.label_en));
+    let business = CUSTOMER_FIELDS
+        .iter()
+        .map(|f| (f.key, f.label_zh, f.label_en));
+    let mut columns: Vec<(String, String, String)> = contact
+        .chain(business)
+        .map(|(key, zh, en)| (key.to_string(), zh.to_string(), en.to_string()))
         .collect();
     for d in state.store.custom_field_defs().await? {
         if d.personal().is_some() {
@@ -457,4 +461,187 @@ pub fn reveal_for_editing(
             json!({"fields": revealed, "purpose": "edit"}),
         );
     }
+}
+
+/// Masks or withholds the business fields of a customer that `rights` do
+/// not show in clear (`kehu_core::privacy::CUSTOMER_FIELDS`), before the
+/// record is serialized or rendered; returns the JSON names withheld. The
+/// record is the reader's copy: it is never written back.
+pub fn protect_customer(rights: &FieldRights, c: &mut Customer) -> Vec<String> {
+    let mut withheld = Vec::new();
+    for f in CUSTOMER_FIELDS {
+        let view = rights.business_view(f);
+        if view == BusinessView::Clear {
+            continue;
+        }
+        for name in f.json {
+            let pattern = match view {
+                BusinessView::Masked(p) => Some(MaskKind::Keep(p)),
+                _ => None,
+            };
+            let masked = |v: &mut Option<String>| match pattern {
+                Some(kind) => *v = v.as_deref().map(|s| kehu_core::privacy::mask(kind, s)),
+                None => *v = None,
+            };
+            match *name {
+                "aliases" | "product_types" => {
+                    let list = if *name == "aliases" {
+                        &mut c.aliases
+                    } else {
+                        &mut c.product_types
+                    };
+                    match pattern {
+                        Some(kind) => list
+                            .iter_mut()
+                            .for_each(|s| *s = kehu_core::privacy::mask(kind, s)),
+                        None => list.clear(),
+                    }
+                }
+                "uscc" => masked(&mut c.uscc),
+                "industry" => masked(&mut c.industry),
+                "province" => masked(&mut c.province),
+                "city" => masked(&mut c.city),
+                "sales_region" => masked(&mut c.sales_region),
+                "address" => masked(&mut c.address),
+                "source_channel" => masked(&mut c.source_channel),
+                "notes" => masked(&mut c.notes),
+                "employees" => c.employees = None,
+                "annual_revenue_fen" => c.annual_revenue_fen = None,
+                "declared_annual_purchase_fen" => c.declared_annual_purchase_fen = None,
+                "founded_on" => c.founded_on = None,
+                "cooperation_start_on" => c.cooperation_start_on = None,
+                other => unreachable!("{other} is not a customer field"),
+            }
+            if pattern.is_none() {
+                withheld.push(name.to_string());
+            }
+        }
+    }
+    withheld
+}
+
+/// A customer written by `user` (new when `before` is None): every
+/// business field it sets or changes needs the edit right; the error
+/// names each such field by its JSON name.
+pub fn check_customer_write(
+    user: &CurrentUser,
+    before: Option<&CustomerData>,
+    after: &CustomerData,
+) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    for f in after.changed_business_fields(before) {
+        if user.actor.fields.access(f.key) != FieldAccess::Edit {
+            errors.push(f.json[0], Reason::NotEditable);
+        }
+    }
+    errors.into_result()
+}
+
+/// The JSON names of the business fields `user` may not edit, with
+/// whether they see them at all: a form shows those read-only or leaves
+/// them out, and [`keep_uneditable_fields`] keeps what is stored.
+pub fn locked_customer_fields(user: &CurrentUser) -> BTreeMap<&'static str, &'static str> {
+    let mut locked = BTreeMap::new();
+    for f in CUSTOMER_FIELDS {
+        let access = user.actor.fields.access(f.key);
+        if access == FieldAccess::Edit {
+            continue;
+        }
+        let how = match user.actor.fields.business_view(f) {
+            BusinessView::Withheld => "hidden",
+            _ => "readonly",
+        };
+        for name in f.json {
+            locked.insert(*name, how);
+        }
+    }
+    locked
+}
+
+/// A form's input with the business fields `user` may not edit put back as
+/// stored (`stored` None: a new customer, left empty).
+pub fn keep_uneditable_fields(
+    user: &CurrentUser,
+    stored: Option<&CustomerInput>,
+    input: &mut CustomerInput,
+) -> Result<(), ApiError> {
+    let locked = locked_customer_fields(user);
+    if locked.is_empty() {
+        return Ok(());
+    }
+    let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    let stored = serde_json::to_value(stored.cloned().unwrap_or_default()).map_err(internal)?;
+    let mut merged = serde_json::to_value(&*input).map_err(internal)?;
+    for name in locked.keys() {
+        merged[*name] = stored[*name].clone();
+    }
+    *input = serde_json::from_value(merged).map_err(internal)?;
+    Ok(())
+}
+
+/// Filtering, sorting or searching customers on a business field the
+/// reader does not see in clear would test guesses at it: refused, naming
+/// the field.
+pub fn check_customer_query(
+    user: &CurrentUser,
+    pairs: &[(String, String)],
+) -> Result<(), ApiError> {
+    match unseen_customer_field(user, pairs) {
+        Some(field) => Err(ApiError::Refused {
+            zh: format!("不能按 {field} 筛选或排序：您的角色不能查看它的明文"),
+            en: format!("cannot filter or sort on {field}: your role may not see it in clear"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first business field a list query filters or sorts on that `user`
+/// does not see in clear.
+pub fn unseen_customer_field(user: &CurrentUser, pairs: &[(String, String)]) -> Option<String> {
+    let rights = &user.actor.fields;
+    pairs.iter().find_map(|(k, v)| {
+        let named: Vec<&str> = match k.as_str() {
+            "sort" => v
+                .split(',')
+                .map(|s| s.trim().trim_start_matches(['-', '+']))
+                .collect(),
+            _ => vec![k.split('.').next().unwrap_or(k)],
+        };
+        named
+            .into_iter()
+            .find(|n| !rights.sees_customer_field(n))
+            .map(str::to_string)
+    })
+}
+
+/// The columns the customer list's free-text `q` may search for this
+/// reader: the name and code always, aliases and USCC when seen in clear.
+pub fn customer_search_columns(rights: &FieldRights) -> &'static [&'static str] {
+    match (
+        rights.sees_customer_field("aliases"),
+        rights.sees_customer_field("uscc"),
+    ) {
+        (true, true) => &["name", "code", "aliases", "uscc"],
+        (true, false) => &["name", "code", "aliases"],
+        (false, true) => &["name", "code", "uscc"],
+        (false, false) => &["name", "code"],
+    }
+}
+
+/// A customer as `rights` let its reader see it: business fields masked or
+/// withheld (and gaps in withheld fields not named), personal custom
+/// fields masked — in clear where `reveal` is asked and allowed. Returns
+/// the record and the custom fields revealed.
+pub fn customer_out(
+    rights: &FieldRights,
+    defs: &[CustomFieldDef],
+    mut c: Customer,
+    reveal: bool,
+) -> (CustomerOut, Vec<String>) {
+    let withheld = protect_customer(rights, &mut c);
+    c.missing_fields.retain(|f| !withheld.contains(f));
+    let mut out = CustomerOut::from(c);
+    out.withheld_fields = withheld;
+    let revealed = protect_custom(defs, rights, &mut out.custom_fields, reveal);
+    (out, revealed)
 }

@@ -51,6 +51,11 @@ enum DataStep {
     FieldRights,
     /// The right to handle data-subject requests, for admins still as preset.
     PersonalDataRights,
+    /// Rights over the customer's business fields (`customer.*`) for every
+    /// role that has none yet: the presets for built-in roles; for an
+    /// admin's own roles what they had before the rights existed — edit
+    /// where the role creates or changes customers, else clear.
+    BusinessFieldRights,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -272,6 +277,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0031_schedule_kinds.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 32,
+        name: "business_field_rights",
+        sqlite: "",
+        postgres: "",
+        data: DataStep::BusinessFieldRights,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -371,6 +383,7 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
         DataStep::PersonalDataRights => {
             grant_preset(tx, "admin", kehu_core::role::Permission::PersonalData).await
         }
+        DataStep::BusinessFieldRights => add_business_field_rights(tx).await,
         DataStep::FieldRights => {
             for preset in ROLE_PRESETS {
                 let rights = field_rights_json(preset.key)?;
@@ -383,6 +396,48 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// See [`DataStep::BusinessFieldRights`].
+async fn add_business_field_rights(tx: &mut Tx) -> Result<(), StoreError> {
+    use kehu_core::privacy::{FieldAccess, FieldRights, CUSTOMER_FIELDS};
+    use kehu_core::role::{Grants, Permission};
+    let roles = tx
+        .fetch_all(
+            "SELECT key, builtin, grants, field_rights FROM roles",
+            vec![],
+            |r: &dyn RowGet| {
+                Ok((
+                    r.text("key")?,
+                    r.boolean("builtin")?,
+                    r.json("grants")?,
+                    r.json("field_rights")?,
+                ))
+            },
+        )
+        .await?;
+    for (key, builtin, grants, rights) in roles {
+        let bad = |e: serde_json::Error| StoreError::Config(format!("{key} role: {e}"));
+        let grants: Grants = serde_json::from_value(grants).map_err(bad)?;
+        let mut rights: FieldRights = serde_json::from_value(rights).map_err(bad)?;
+        let writes =
+            grants.has(Permission::CustomerCreate) || grants.has(Permission::CustomerUpdate);
+        for f in CUSTOMER_FIELDS {
+            let access = match (builtin, writes) {
+                (true, _) => FieldRights::preset_business(&key, f.key),
+                (false, true) => FieldAccess::Edit,
+                (false, false) => FieldAccess::Clear,
+            };
+            rights.0.entry(f.key.to_string()).or_insert(access);
+        }
+        let rights = serde_json::to_value(rights).map_err(bad)?;
+        tx.execute(
+            "UPDATE roles SET field_rights = $1 WHERE key = $2",
+            args![rights, key],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn field_rights_json(role: &str) -> Result<serde_json::Value, StoreError> {

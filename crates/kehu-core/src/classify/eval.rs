@@ -412,6 +412,25 @@ pub struct Explanation {
     pub summary: String,
 }
 
+impl Explanation {
+    /// Keeps from the reader the values read from customer fields they may
+    /// not see (`sees` false for the field's JSON name): the indicator says
+    /// so instead of its value, and the nearest changes that would start
+    /// from it are left out.
+    pub fn withhold(&mut self, sees: impl Fn(&str) -> bool, lang: Lang) {
+        let mut kept_from = Vec::new();
+        for line in &mut self.indicators {
+            if line.reads.is_some_and(|f| !sees(f)) {
+                line.value = Value::Missing;
+                line.shown = label("（无权查看）", "(not shown to your role)", lang).to_string();
+                line.note = None;
+                kept_from.push(line.key.clone());
+            }
+        }
+        self.nearest.retain(|c| !kept_from.contains(&c.indicator));
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IndicatorLine {
     pub key: String,
@@ -420,6 +439,10 @@ pub struct IndicatorLine {
     pub shown: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The customer field (its JSON name) the value was read from, if any:
+    /// a reader kept from that field is kept from the value too.
+    #[serde(skip)]
+    pub reads: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -487,6 +510,7 @@ impl Scheme {
                     value: m.value.clone(),
                     shown: display(&m.value, ind.kind, lang),
                     note,
+                    reads: self.field_read(ind, m.used_fallback),
                 }
             })
             .collect();
@@ -552,6 +576,31 @@ impl Scheme {
             dimensions,
             nearest,
             summary,
+        }
+    }
+
+    /// The customer field (JSON name) an indicator's value came from: a
+    /// field itself, a date field counted from, the declared purchase
+    /// standing in for orders, or the indicator a percentile ranks.
+    fn field_read(
+        &self,
+        ind: &super::scheme::Indicator,
+        used_fallback: bool,
+    ) -> Option<&'static str> {
+        use super::metric::DateRef;
+        match &ind.metric {
+            Metric::Field(f)
+            | Metric::MonthsUntil(f)
+            | Metric::DaysSince(DateRef::Field(f))
+            | Metric::MonthsSince(DateRef::Field(f)) => f.customer_field(),
+            Metric::OrderSum {
+                fallback: Some(f), ..
+            } if used_fallback => f.customer_field(),
+            Metric::Percentile { of } => self
+                .indicators
+                .get(*of)
+                .and_then(|base| self.field_read(base, false)),
+            _ => None,
         }
     }
 

@@ -73,6 +73,25 @@ impl FieldRef {
         })
     }
 
+    /// Its JSON name among the customer's business fields under field
+    /// rights (`kehu_core::privacy::CUSTOMER_FIELDS`); None for the rest.
+    pub fn customer_field(&self) -> Option<&'static str> {
+        Some(match self {
+            FieldRef::Industry => "industry",
+            FieldRef::SalesRegion => "sales_region",
+            FieldRef::Province => "province",
+            FieldRef::City => "city",
+            FieldRef::SourceChannel => "source_channel",
+            FieldRef::Employees => "employees",
+            FieldRef::AnnualRevenue => "annual_revenue_fen",
+            FieldRef::DeclaredAnnualPurchase => "declared_annual_purchase_fen",
+            FieldRef::FoundedOn => "founded_on",
+            FieldRef::CooperationStartOn => "cooperation_start_on",
+            FieldRef::ProductTypes => "product_types",
+            _ => return None,
+        })
+    }
+
     pub fn kind(&self) -> ValueKind {
         match self {
             FieldRef::Industry | FieldRef::SalesRegion | FieldRef::Province | FieldRef::City => {

@@ -80,10 +80,13 @@ pub async fn explanations(
     customer_for(&state, &user, id, Permission::CustomerRead).await?;
     let as_of = as_of_param(&state, &mut q)?;
     let today = state.store.today();
-    let explained = state
-        .classifier
-        .explain(id, as_of, lang_of(&headers))
-        .await?;
+    let lang = lang_of(&headers);
+    let mut explained = state.classifier.explain(id, as_of, lang).await?;
+    for e in &mut explained {
+        let rights = &user.actor.fields;
+        e.explanation
+            .withhold(|f| rights.sees_customer_field(f), lang);
+    }
     let out = explained
         .into_iter()
         .map(|e| {

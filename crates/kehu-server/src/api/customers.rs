@@ -170,16 +170,17 @@ pub async fn list(
             .collect(),
         false => Vec::new(),
     };
+    crate::privacy::check_customer_query(&user, &q.0)?;
     let query = parse_customer_query(&q.0, CUSTOMER_FIELDS, &defs, &keys, "-id")?;
+    let rights = &user.actor.fields;
+    let search = crate::privacy::customer_search_columns(rights);
     let page = state
         .store
-        .list_customers(&query, &scope, with_total)
+        .list_customers_searching(&query, &scope, with_total, search)
         .await?;
-    let mut page = Page::from_store(page, CustomerOut::from);
-    for c in &mut page.items {
-        crate::privacy::protect_custom(&defs, &user.actor.fields, &mut c.custom_fields, false);
-    }
-    Ok(Json(page))
+    Ok(Json(Page::from_store(page, |c| {
+        crate::privacy::customer_out(rights, &defs, c, false).0
+    })))
 }
 
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerWrite,
@@ -193,6 +194,7 @@ pub async fn create(
     let owner = resolve_owner(&state, &user, body.owner_id, Permission::CustomerCreate).await?;
     let data = validate_customer(&state, body.into()).await?;
     let defs = state.store.custom_field_defs().await?;
+    crate::privacy::check_customer_write(&user, None, &data)?;
     crate::privacy::check_custom_write(&user, &defs, None, &data.custom_fields)?;
     let c = state
         .store
@@ -201,8 +203,7 @@ pub async fn create(
     crate::audit::customer::created(&state, &user, &c);
     state.after_data_change(c.id, user.user.id).await;
     let version = c.version;
-    let mut out = CustomerOut::from(c);
-    crate::privacy::protect_custom(&defs, &user.actor.fields, &mut out.custom_fields, false);
+    let (out, _) = crate::privacy::customer_out(&user.actor.fields, &defs, c, false);
     let mut r = with_etag(version, out);
     *r.status_mut() = StatusCode::CREATED;
     Ok(r)
@@ -222,9 +223,7 @@ pub async fn read(
         crate::privacy::refuse_cross_site_reveal(&user)?;
     }
     let defs = state.store.custom_field_defs().await?;
-    let mut out = CustomerOut::from(c);
-    let revealed =
-        crate::privacy::protect_custom(&defs, &user.actor.fields, &mut out.custom_fields, reveal);
+    let (out, revealed) = crate::privacy::customer_out(&user.actor.fields, &defs, c, reveal);
     if !revealed.is_empty() {
         state.audit(
             Some(&user),
@@ -261,6 +260,7 @@ pub async fn update(
     };
     let data = validate_customer(&state, merged.into()).await?;
     let defs = state.store.custom_field_defs().await?;
+    crate::privacy::check_customer_write(&user, Some(&current.data()), &data)?;
     crate::privacy::check_custom_write(
         &user,
         &defs,
@@ -274,8 +274,7 @@ pub async fn update(
         .map_err(|e| conflict_status(e.into(), &expected))?;
     crate::audit::customer::changed(&state, &user, &current, &c, &defs);
     state.after_data_change(id, user.user.id).await;
-    let mut out = CustomerOut::from(c);
-    crate::privacy::protect_custom(&defs, &user.actor.fields, &mut out.custom_fields, false);
+    let (out, _) = crate::privacy::customer_out(&user.actor.fields, &defs, c, false);
     Ok(with_etag(out.version, out))
 }
 

@@ -155,6 +155,10 @@ pub struct CustomerOut {
     /// `cooperation_start_on`, `custom_fields.KEY`): 待跟进
     /// while not empty.
     pub missing_fields: Vec<String>,
+    /// Fields kept from this reader by their role's field rights (absent
+    /// here, whether or not the customer has a value); text fields the role
+    /// sees masked are sent masked instead.
+    pub withheld_fields: Vec<String>,
     /// Sum of orders in the last 12 months (derived).
     pub purchase_12m_fen: i64,
     pub order_count: i64,
@@ -199,6 +203,7 @@ impl From<model::Customer> for CustomerOut {
             notes: c.notes,
             custom_fields: c.custom_fields,
             missing_fields: c.missing_fields,
+            withheld_fields: Vec::new(),
             purchase_12m_fen: c.purchase_12m_fen,
             order_count: c.order_count,
             last_order_on: c.last_order_on,

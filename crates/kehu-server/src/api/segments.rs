@@ -3,7 +3,7 @@
 //! reader's scope), and saved segments (own, or shared within the team)
 //! with live counts.
 
-use super::dto::{CustomerOut, SegmentOut, SegmentResultOut, SegmentWriteIo};
+use super::dto::{SegmentOut, SegmentResultOut, SegmentWriteIo};
 use super::{expected_version, with_etag, ApiJson, QueryPairs};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
@@ -72,16 +72,7 @@ pub async fn run(
     let defs = state.store.custom_field_defs().await?;
     let customers = customers
         .into_iter()
-        .map(|c| {
-            let mut out = CustomerOut::from(c);
-            crate::privacy::protect_custom(
-                &defs,
-                &user.actor.fields,
-                &mut out.custom_fields,
-                false,
-            );
-            out
-        })
+        .map(|c| crate::privacy::customer_out(&user.actor.fields, &defs, c, false).0)
         .collect();
     Ok(SegmentResultOut {
         expression: display(&compiled.stable, &tags),
@@ -421,8 +412,15 @@ pub async fn export(
     let segment = segment_in_query(&state, &user, &mut q).await?;
     let scope = user.scope_filter(Permission::CustomerRead)?;
     let max = Some(crate::export::HTTP_MAX_CUSTOMERS);
-    let (file, count) =
-        crate::export::customers(&state, &scope, segment.as_deref(), format, max).await?;
+    let (file, count) = crate::export::customers(
+        &state,
+        &scope,
+        &user.actor.fields,
+        segment.as_deref(),
+        format,
+        max,
+    )
+    .await?;
     state.audit(
         Some(&user),
         "export",

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use kehu_core::contact::DECISION_ROLES;
 use kehu_core::custom_field::{CustomFieldDef, FieldGroup, FieldKind};
-use kehu_core::customer::{CustomerStatus, SOURCE_CHANNELS};
+use kehu_core::customer::{CustomerInput, CustomerStatus, SOURCE_CHANNELS};
 use kehu_core::interaction::{InteractionInput, InteractionKind, Severity, TicketStatus};
 use kehu_core::order::OrderInput;
 use kehu_core::query::{
@@ -255,17 +255,37 @@ pub async fn list(
     if !query_pairs.iter().any(|(k, _)| k == "sort") {
         query_pairs.push(("sort".into(), sort.clone()));
     }
-    let (page_data, error) = match parse_customer_query(
-        &query_pairs,
-        CUSTOMER_FIELDS,
-        &defs,
-        &scheme_keys,
-        "-purchase_12m_fen",
-    ) {
-        Ok(q) => (
-            Some(state.store.list_customers(&q, &scope, true).await?),
-            None,
+    let rights = &page.user.actor.fields;
+    let unseen = crate::privacy::unseen_customer_field(&page.user, &query_pairs);
+    let query = match unseen {
+        Some(field) => Err(ValidationErrors::single(
+            field,
+            Reason::Other {
+                zh: "您的角色不能查看它的明文，不能按它筛选或排序".into(),
+                en: "your role may not see it in clear, so it cannot filter or sort".into(),
+            },
+        )),
+        None => parse_customer_query(
+            &query_pairs,
+            CUSTOMER_FIELDS,
+            &defs,
+            &scheme_keys,
+            "-purchase_12m_fen",
         ),
+    };
+    let (page_data, error) = match query {
+        Ok(q) => {
+            let search = crate::privacy::customer_search_columns(rights);
+            let mut found = state
+                .store
+                .list_customers_searching(&q, &scope, true, search)
+                .await?;
+            for c in &mut found.items {
+                let withheld = crate::privacy::protect_customer(rights, c);
+                c.missing_fields.retain(|f| !withheld.contains(f));
+            }
+            (Some(found), None)
+        }
         Err(e) => (
             None,
             Some(
@@ -466,6 +486,7 @@ async fn render_form(
         title, action, cancel, v => values, errors, version, with_contact,
         industries => state.store.industries().await?, provinces, regions => SALES_REGIONS, statuses => statuses(page.lang), channels => SOURCE_CHANNELS,
         owners => owner_options(state, page, perm).await?, custom_groups => custom_groups(&defs, page.lang),
+        lock => crate::privacy::locked_customer_fields(&page.user),
     };
     Ok(page.render(state, "customers/form.html", "customers", ctx))
 }
@@ -532,7 +553,8 @@ pub async fn create(
     }
     let defs = state.store.custom_field_defs().await?;
     let mut errs = ValidationErrors::default();
-    let input = customer_input(&form, &defs, &mut errs);
+    let mut input = customer_input(&form, &defs, &mut errs);
+    crate::privacy::keep_uneditable_fields(&page.user, None, &mut input)?;
     let contact = contact_input(&form, "contact.").map(|c| -> Result<_, ValidationErrors> {
         let d = c.validate().map_err(|e| prefixed(e, "contact."))?;
         crate::privacy::check_contact_write(&page.user, None, &d, "contact.")?;
@@ -573,9 +595,11 @@ pub async fn create(
             Err(e) => return Err(e),
         };
         if let Some(d) = &data {
-            if let Err(v) =
-                crate::privacy::check_custom_write(&page.user, &defs, None, &d.custom_fields)
-            {
+            let checks = [
+                crate::privacy::check_customer_write(&page.user, None, d),
+                crate::privacy::check_custom_write(&page.user, &defs, None, &d.custom_fields),
+            ];
+            for v in checks.into_iter().filter_map(Result::err) {
                 all.0.extend(v.0);
             }
         }
@@ -638,6 +662,7 @@ pub async fn edit_form(
     // Personal custom fields: in clear for editors (an audited reveal), masked otherwise.
     let defs = state.store.custom_field_defs().await?;
     crate::privacy::reveal_for_editing(&state, &page.user, &defs, c.id, &mut c.custom_fields);
+    crate::privacy::protect_customer(&page.user.actor.fields, &mut c);
     render_form(
         &state,
         &page,
@@ -671,6 +696,8 @@ pub async fn update(
     let defs = state.store.custom_field_defs().await?;
     let mut errs = ValidationErrors::default();
     let mut input = customer_input(&form, &defs, &mut errs);
+    let stored = CustomerInput::from(crate::api::dto::CustomerWrite::from(&current));
+    crate::privacy::keep_uneditable_fields(&page.user, Some(&stored), &mut input)?;
     crate::privacy::keep_uneditable_custom(
         &page.user,
         &defs,
@@ -702,6 +729,7 @@ pub async fn update(
             }
             Err(e) => return Err(e),
         };
+        crate::privacy::check_customer_write(&page.user, Some(&current.data()), &data)?;
         // A renamed customer may now be the name of another one.
         if data.name != current.name && form.get("confirm_duplicates").is_none() {
             let twins: Vec<Customer> = state
@@ -814,12 +842,18 @@ fn label_of<T: Copy>(
 /// and the explanations card (why, as the rules see it today, and any override).
 async fn class_cards(
     state: &AppState,
+    user: &crate::auth::CurrentUser,
     id: i64,
     lang: Lang,
 ) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
     let today = state.store.today();
     let stored = state.store.classes_as_of(id, today).await?;
-    let explained = state.classifier.explain(id, today, lang).await?;
+    let mut explained = state.classifier.explain(id, today, lang).await?;
+    for e in &mut explained {
+        let rights = &user.actor.fields;
+        e.explanation
+            .withhold(|f| rights.sees_customer_field(f), lang);
+    }
     let badges = explained
         .iter()
         .filter_map(|e| {
@@ -908,6 +942,8 @@ async fn render_detail(
     reveal: bool,
 ) -> Result<Response, ApiError> {
     let lang = page.lang;
+    let withheld = crate::privacy::protect_customer(&page.user.actor.fields, &mut c);
+    c.missing_fields.retain(|f| !withheld.contains(f));
     let by_customer = |sort: &str, limit: &str| {
         vec![
             ("customer_id".to_string(), c.id.to_string()),
@@ -989,55 +1025,82 @@ async fn render_detail(
             zh.to_string()
         }
     };
+    // A field kept from the reader says so, rather than looking empty.
+    let not_shown = t("（无权查看）", "(not shown to your role)");
+    let fact = |json: &str, v: Option<String>| match withheld.iter().any(|w| w == json) {
+        true => Some(not_shown.clone()),
+        false => v,
+    };
     let mut facts: Vec<(String, Option<String>)> = vec![
         (t("客户编号", "Code"), Some(c.code.clone())),
-        (t("统一社会信用代码", "USCC"), c.uscc.clone()),
-        (t("所属行业", "Industry"), c.industry.clone()),
+        (t("统一社会信用代码", "USCC"), fact("uscc", c.uscc.clone())),
+        (
+            t("所属行业", "Industry"),
+            fact("industry", c.industry.clone()),
+        ),
         (
             t("企业规模(员工数)", "Employees"),
-            c.employees.map(|e| e.to_string()),
+            fact("employees", c.employees.map(|e| e.to_string())),
         ),
         (
             t("年营业额", "Annual revenue"),
-            c.annual_revenue_fen.map(money),
+            fact("annual_revenue_fen", c.annual_revenue_fen.map(money)),
         ),
         (
             t("地区", "Location"),
-            Some(
-                [c.province.clone(), c.city.clone()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" "),
+            fact(
+                "province",
+                Some(
+                    [c.province.clone(), c.city.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
             ),
         ),
-        (t("销售区域", "Sales region"), c.sales_region.clone()),
-        (t("地址", "Address"), c.address.clone()),
+        (
+            t("销售区域", "Sales region"),
+            fact("sales_region", c.sales_region.clone()),
+        ),
+        (t("地址", "Address"), fact("address", c.address.clone())),
         (
             t("成立日期", "Founded"),
-            c.founded_on.map(|d| d.to_string()),
+            fact("founded_on", c.founded_on.map(|d| d.to_string())),
         ),
         (
             t("合作起始时间", "Cooperating since"),
-            c.cooperation_start_on.map(|d| d.to_string()),
+            fact(
+                "cooperation_start_on",
+                c.cooperation_start_on.map(|d| d.to_string()),
+            ),
         ),
         (
             t("年采购额(申报)", "Declared annual purchase"),
-            c.declared_annual_purchase_fen.map(money),
+            fact(
+                "declared_annual_purchase_fen",
+                c.declared_annual_purchase_fen.map(money),
+            ),
         ),
         (
             t("核心产品类型", "Core products"),
-            Some(c.product_types.join("、")),
+            fact("product_types", Some(c.product_types.join("、"))),
         ),
-        (t("客户来源", "Source"), c.source_channel.clone()),
+        (
+            t("客户来源", "Source"),
+            fact("source_channel", c.source_channel.clone()),
+        ),
         (
             t("负责人", "Owner"),
             c.owner_id
                 .and_then(|o| names.get(&o).cloned())
                 .map(|n| c.team.as_ref().map(|t| format!("{n}（{t}）")).unwrap_or(n)),
         ),
-        (t("曾用名/别名", "Aliases"), Some(c.aliases.join("、"))),
-        (t("备注", "Notes"), c.notes.clone()),
+        (
+            t("曾用名/别名", "Aliases"),
+            fact("aliases", Some(c.aliases.join("、"))),
+        ),
+        (t("备注", "Notes"), fact("notes", c.notes.clone())),
     ];
     for d in &defs {
         let v = c.custom_fields.get(&d.key).map(|v| match (d.kind, v) {
@@ -1057,7 +1120,7 @@ async fn render_detail(
         });
         facts.push((d.label.clone(), v));
     }
-    let (classes, explanations) = class_cards(state, c.id, lang).await?;
+    let (classes, explanations) = class_cards(state, &page.user, c.id, lang).await?;
     let ownership = Ownership {
         owner_id: c.owner_id,
         team: c.team.as_deref(),

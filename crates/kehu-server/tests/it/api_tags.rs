@@ -1511,9 +1511,16 @@ async fn export_of_a_segment(backend: Backend) {
     let settings = kehu_server::Settings::offline("");
     let state = kehu_server::AppState::new(app.store.clone(), settings);
     let csv = kehu_server::export::Format::Csv;
-    let e = kehu_server::export::customers(&state, &ScopeFilter::All, None, csv, Some(1))
-        .await
-        .expect_err("two customers, a limit of one");
+    let e = kehu_server::export::customers(
+        &state,
+        &ScopeFilter::All,
+        &kehu_core::privacy::FieldRights::preset("admin"),
+        None,
+        csv,
+        Some(1),
+    )
+    .await
+    .expect_err("two customers, a limit of one");
     assert!(format!("{e:?}").contains("export_too_large"), "{e:?}");
     refused(
         admin

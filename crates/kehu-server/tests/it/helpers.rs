@@ -169,6 +169,10 @@ impl Session {
     pub async fn get(&self, path: &str) -> Response {
         self.request(Method::GET, path).send().await.expect("GET")
     }
+    /// A page's HTML, whatever its status.
+    pub async fn html(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("html")
+    }
     /// A request with a JSON body.
     pub async fn send_json(&self, method: Method, path: &str, body: Value) -> Response {
         let what = method.to_string();

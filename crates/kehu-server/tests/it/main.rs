@@ -16,6 +16,7 @@ mod api_customers;
 mod api_dashboard;
 mod api_deliveries;
 mod api_duplicates;
+mod api_field_rights;
 mod api_idor;
 mod api_imports;
 mod api_intake;

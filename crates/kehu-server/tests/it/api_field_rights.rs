@@ -1,0 +1,288 @@
+//! Field rights over the customer's business fields (`customer.*`): what
+//! each role sees of a record, on the API, in lists, searches, exports and
+//! on the pages, and what it may change.
+
+use crate::both_backends;
+use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
+use kehu_store::Backend;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+both_backends!(business_fields_by_role);
+
+const USCC: &str = "91350100M000100Y43";
+
+/// A role's stored field rights with `changes` applied, put back by `admin`.
+async fn set_rights(admin: &Session, role: &str, changes: &[(&str, &str)]) {
+    let roles = ok_json(admin.get("/api/v1/roles").await).await;
+    let mut rights = roles
+        .as_array()
+        .expect("roles")
+        .iter()
+        .find(|r| r["key"] == role)
+        .expect("role")["field_rights"]
+        .clone();
+    for (key, access) in changes {
+        rights[*key] = json!(access);
+    }
+    ok_json(
+        admin
+            .put_json(&format!("/api/v1/roles/{role}/field-rights"), rights)
+            .await,
+    )
+    .await;
+}
+
+async fn items(s: &Session, query: &str) -> Vec<Value> {
+    let page = ok_json(s.get(&format!("/api/v1/customers?{query}")).await).await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn business_fields_by_role(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    // Signed in (not a token): the same session also uses the pages.
+    let rep = app.login("rep1", "sales_rep", Some("华东一组")).await;
+    let service = app.token("kefu1", "service", None).await;
+
+    let c = rep
+        .customer(
+            "字段权限精工有限公司",
+            json!({"uscc": USCC, "employees": 320, "annual_revenue_fen": 5_000_000_000i64,
+                   "declared_annual_purchase_fen": 120_000_000, "province": "江苏", "city": "苏州",
+                   "address": "江苏省苏州市工业园区星湖街 88 号", "notes": "年底预算充足"}),
+        )
+        .await;
+    let id = c["id"].as_i64().expect("id");
+    let path = format!("/api/v1/customers/{id}");
+    assert_eq!(
+        c["annual_revenue_fen"], 5_000_000_000i64,
+        "the writer sees it"
+    );
+    assert_eq!(c["withheld_fields"], json!([]));
+
+    // 客服 as preset: the customer without its revenue and declared purchases.
+    let seen = ok_json(service.get(&path).await).await;
+    assert!(seen["annual_revenue_fen"].is_null(), "{seen}");
+    assert!(seen["declared_annual_purchase_fen"].is_null(), "{seen}");
+    assert_eq!(
+        seen["withheld_fields"],
+        json!(["annual_revenue_fen", "declared_annual_purchase_fen"])
+    );
+    assert_eq!(seen["uscc"], USCC);
+    assert_eq!(seen["industry"], "制造业");
+    assert_eq!(seen["employees"], 320);
+    // Nor can it sort or filter on them to learn them.
+    for query in [
+        "sort=-annual_revenue_fen",
+        "annual_revenue_fen.gte=1",
+        "declared_annual_purchase_fen=120000000",
+    ] {
+        let p = problem(
+            service.get(&format!("/api/v1/customers?{query}")).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert!(
+            p["detail"].as_str().unwrap_or_default().contains("_fen"),
+            "{query}: {p}"
+        );
+    }
+    assert_eq!(items(&service, "sort=-employees").await.len(), 1);
+    // Explanations keep the values read from those fields too: without
+    // orders the declared purchase stands in for 年采购额, and 企业规模
+    // reads the revenue; the changes that would start from them go too.
+    let indicator = |list: &Value, scheme: &str, key: &str| -> Value {
+        let e = list
+            .as_array()
+            .expect("explanations")
+            .iter()
+            .find(|e| e["scheme"] == scheme)
+            .expect("scheme")["explanation"]
+            .clone();
+        let line = e["indicators"]
+            .as_array()
+            .expect("indicators")
+            .iter()
+            .find(|i| i["key"] == key)
+            .expect("indicator")
+            .clone();
+        let moves = e["nearest"].as_array().cloned().unwrap_or_default();
+        json!({"shown": line["shown"], "moves": moves.iter().filter(|m| m["indicator"] == key).count()})
+    };
+    let why = format!("{path}/explanations");
+    let theirs = ok_json(service.get(&why).await).await;
+    let mine = ok_json(rep.get(&why).await).await;
+    for (scheme, key) in [
+        ("value_tier", "annual_purchase"),
+        ("industry_size", "revenue"),
+    ] {
+        let kept = indicator(&theirs, scheme, key);
+        assert_eq!(
+            kept,
+            json!({"shown": "（无权查看）", "moves": 0}),
+            "{scheme}.{key}"
+        );
+        let shown = indicator(&mine, scheme, key);
+        assert_ne!(shown["shown"], "（无权查看）", "{scheme}.{key}: {shown}");
+    }
+    assert!(
+        indicator(&mine, "value_tier", "annual_purchase")["moves"].as_u64() > Some(0),
+        "the rep sees how far the next class is"
+    );
+    assert_ne!(
+        indicator(&theirs, "value_tier", "coop_months")["shown"],
+        "（无权查看）"
+    );
+
+    // The admin narrows 客服 further: USCC masked, address and industry hidden.
+    set_rights(
+        &admin,
+        "service",
+        &[
+            ("customer.uscc", "masked"),
+            ("customer.address", "hidden"),
+            ("customer.industry", "hidden"),
+        ],
+    )
+    .await;
+    let seen = ok_json(service.get(&path).await).await;
+    assert_eq!(seen["uscc"], "91************0Y43");
+    assert!(
+        seen["address"].is_null() && seen["industry"].is_null(),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["withheld_fields"],
+        json!([
+            "industry",
+            "annual_revenue_fen",
+            "address",
+            "declared_annual_purchase_fen"
+        ])
+    );
+    // Lists, searches and exports show the same.
+    let listed = items(&service, "q=字段权限").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["uscc"], "91************0Y43");
+    assert!(listed[0]["industry"].is_null());
+    assert!(
+        items(&service, &format!("q={USCC}")).await.is_empty(),
+        "a masked USCC is not searched"
+    );
+    assert_eq!(items(&rep, &format!("q={USCC}")).await.len(), 1);
+    problem(
+        service.get("/api/v1/customers?industry=制造业").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let r = service.get("/api/v1/customers/export?format=csv").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.expect("csv");
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("统一社会信用代码") && header.contains("省份"),
+        "{header}"
+    );
+    assert!(
+        !header.contains("所属行业"),
+        "hidden column left out: {header}"
+    );
+    assert!(
+        csv.contains("91************0Y43") && !csv.contains(USCC),
+        "{csv}"
+    );
+    let full = admin.get("/api/v1/customers/export?format=csv").await;
+    let full = full.text().await.expect("csv");
+    assert!(full.contains("所属行业") && full.contains(USCC), "{full}");
+
+    // A rep who may see the revenue but not change it.
+    set_rights(&admin, "sales_rep", &[("customer.annual_revenue", "clear")]).await;
+    let version = ok_json(rep.get(&path).await).await["version"].clone();
+    let refused = problem(
+        rep.patch(&path, json!({"annual_revenue_fen": 1, "version": version}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&refused),
+        ("annual_revenue_fen".to_string(), "not_editable".to_string())
+    );
+    let changed = ok_json(
+        rep.patch(&path, json!({"employees": 350, "version": version}))
+            .await,
+    )
+    .await;
+    assert_eq!(changed["employees"], 350);
+    assert_eq!(changed["annual_revenue_fen"], 5_000_000_000i64, "kept");
+    let created = problem(
+        rep.post(
+            "/api/v1/customers",
+            json!({"name": "新建营业额公司", "cooperation_start_on": "2022-01-01",
+                   "annual_revenue_fen": 100}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&created).0, "annual_revenue_fen");
+
+    // On the pages: the edit form shows the revenue locked, saving the
+    // form keeps it; the customer page says what is not shown.
+    let rep_page = &rep;
+    let base = &app.base;
+    let form = rep_page.html(&format!("/customers/{id}/edit")).await;
+    assert!(
+        form.contains(r#"name="annual_revenue_fen" disabled"#),
+        "locked field: {form}"
+    );
+    assert!(form.contains(r#"name="employees" value="350""#), "{form}");
+    let csrf = form
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf")
+        .to_string();
+    let version = ok_json(rep.get(&path).await).await["version"].to_string();
+    let saved = rep_page
+        .client
+        .post(format!("{base}/customers/{id}/edit"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("version", version.as_str()),
+            ("name", "字段权限精工有限公司"),
+            ("industry", "制造业"),
+            ("employees", "360"),
+            ("province", "江苏"),
+            ("city", "苏州"),
+            ("sales_region", "华东"),
+            ("status", "active"),
+            ("cooperation_start_on", "2021-03-15"),
+            ("uscc", USCC),
+            ("address", "江苏省苏州市工业园区星湖街 88 号"),
+            ("declared_annual_purchase_fen", "120"),
+            ("notes", "年底预算充足"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    // Saved: redirected (and followed) to the customer's page.
+    assert_eq!(saved.url().path(), format!("/customers/{id}"));
+    let after = ok_json(admin.get(&path).await).await;
+    assert_eq!(after["employees"], 360);
+    assert_eq!(after["annual_revenue_fen"], 5_000_000_000i64);
+
+    let kefu_page = app.login("kefu2", "service", None).await;
+    let detail = kefu_page.html(&format!("/customers/{id}")).await;
+    assert!(detail.contains("（无权查看）"), "{detail}");
+    assert!(detail.contains("91************0Y43") && !detail.contains(USCC));
+    assert!(!detail.contains("星湖街"), "hidden address on the page");
+    let edit = kefu_page.get(&format!("/customers/{id}/edit")).await;
+    assert_ne!(
+        edit.status(),
+        StatusCode::OK,
+        "客服 does not edit customers"
+    );
+    app.cleanup().await;
+}
