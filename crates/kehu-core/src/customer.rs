@@ -207,22 +207,27 @@ impl CustomerData {
     }
 
     /// The business fields (`crate::privacy::CUSTOMER_FIELDS`) this record
-    /// sets differently from `before` (from nothing when None).
+    /// sets differently from `before` (from nothing when None), each with
+    /// the first of its JSON names that changed.
     pub fn changed_business_fields(
         &self,
         before: Option<&CustomerData>,
-    ) -> Vec<&'static crate::privacy::BusinessField> {
+    ) -> Vec<(&'static crate::privacy::BusinessField, &'static str)> {
         let empty = |v: &Value| v.is_null() || v.as_array().is_some_and(Vec::is_empty);
+        let changed = |name: &&'static str| {
+            let now = self.field_value(name);
+            match before {
+                Some(b) => b.field_value(name) != now,
+                None => !empty(&now),
+            }
+        };
         crate::privacy::CUSTOMER_FIELDS
             .iter()
-            .filter(|f| {
-                f.json.iter().any(|name| {
-                    let now = self.field_value(name);
-                    match before {
-                        Some(b) => b.field_value(name) != now,
-                        None => !empty(&now),
-                    }
-                })
+            .filter_map(|f| {
+                f.json
+                    .iter()
+                    .find(|name| changed(name))
+                    .map(|name| (f, *name))
             })
             .collect()
     }

@@ -110,6 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rate_limit: None,
         trusted_proxies: Default::default(),
         backups: None,
+        audit_anchors: None,
         today: None,
     })
     .await?;

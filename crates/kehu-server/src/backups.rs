@@ -45,7 +45,7 @@ impl BackupSettings {
 }
 
 /// The directory of the SQLite database, else `kehu-data`.
-fn data_dir(database_url: &str) -> PathBuf {
+pub(crate) fn data_dir(database_url: &str) -> PathBuf {
     kehu_store::backup::sqlite_path(database_url)
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .filter(|d| !d.as_os_str().is_empty())

@@ -177,6 +177,14 @@ pub const JOBS: &[JobDef] = &[
         after: None,
     },
     JobDef {
+        name: crate::anchors::ANCHOR_JOB,
+        label_zh: "审计日志校验与锚点外发",
+        label_en: "Audit log verified, anchor sent out",
+        cadence: Cadence::Daily,
+        lease_minutes: 60,
+        after: None,
+    },
+    JobDef {
         name: RETENTION_JOB,
         label_zh: "保存期限清理",
         label_en: "Retention clean-up",
@@ -410,6 +418,10 @@ async fn work(
         }
         crate::backups::BACKUP_JOB => {
             let r = crate::backups::run(state).await?;
+            (serde_json::to_value(r).unwrap_or_default(), None)
+        }
+        crate::anchors::ANCHOR_JOB => {
+            let r = crate::anchors::run(state).await?;
             (serde_json::to_value(r).unwrap_or_default(), None)
         }
         RETENTION_JOB => {

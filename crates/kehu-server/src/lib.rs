@@ -4,6 +4,7 @@
 //! error leaves through `error::ApiError` (problem+json) or a UI error page.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod anchors;
 pub mod anomalies;
 pub mod api;
 pub mod audit;
@@ -69,6 +70,9 @@ pub struct Settings {
     pub trusted_proxies: client_addr::TrustedProxies,
     /// Where the weekly backup goes; None: no scheduled backup.
     pub backups: Option<backups::BackupSettings>,
+    /// The file the daily audit anchors are appended to (`KEHU_AUDIT_ANCHORS`);
+    /// None: they are only sent to the auditors.
+    pub audit_anchors: Option<std::path::PathBuf>,
     /// A calendar day the server takes as today (dated test scenarios);
     /// None: today in China.
     pub today: Option<chrono::NaiveDate>,
@@ -95,6 +99,7 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit", &self.rate_limit)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("backups", &self.backups)
+            .field("audit_anchors", &self.audit_anchors)
             .field("today", &self.today)
             .finish()
     }
@@ -118,6 +123,7 @@ impl Settings {
             rate_limit: None,
             trusted_proxies: client_addr::TrustedProxies::default(),
             backups: None,
+            audit_anchors: None,
             today: None,
         }
     }

@@ -529,9 +529,9 @@ pub fn check_customer_write(
     after: &CustomerData,
 ) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::default();
-    for f in after.changed_business_fields(before) {
+    for (f, name) in after.changed_business_fields(before) {
         if user.actor.fields.access(f.key) != FieldAccess::Edit {
-            errors.push(f.json[0], Reason::NotEditable);
+            errors.push(name, Reason::NotEditable);
         }
     }
     errors.into_result()
@@ -644,4 +644,68 @@ pub fn customer_out(
     out.withheld_fields = withheld;
     let revealed = protect_custom(defs, rights, &mut out.custom_fields, reveal);
     (out, revealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every business field is handled: withheld from a role without
+    /// rights (null or empty once serialized), text ones masked with their
+    /// ends kept for a masked role, nothing touched for one that sees all.
+    #[test]
+    fn every_business_field_is_protected() {
+        let stored: Customer = serde_json::from_value(json!({
+            "id": 1, "code": "C2024001", "name": "华东精密制造有限公司",
+            "aliases": ["华东精密"], "uscc": "91350100M000100Y43", "industry": "制造业",
+            "employees": 320, "annual_revenue_fen": 5_000_000_000i64, "province": "江苏",
+            "city": "苏州", "sales_region": "华东", "address": "江苏省苏州市工业园区星湖街 88 号",
+            "founded_on": "2001-05-01", "cooperation_start_on": "2021-03-15",
+            "product_types": ["数控机床"], "declared_annual_purchase_fen": 120_000_000,
+            "status": "active", "source_channel": "展会", "owner_id": 7, "team": "华东一组",
+            "notes": "年底预算充足", "custom_fields": {}, "missing_fields": [],
+            "purchase_12m_fen": 0, "order_count": 0, "last_order_on": null,
+            "last_interaction_on": null, "complaints_365d": 0, "version": 1,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("customer");
+        let every: Vec<String> = CUSTOMER_FIELDS
+            .iter()
+            .flat_map(|f| f.json.iter().map(|n| n.to_string()))
+            .collect();
+
+        let mut hidden = stored.clone();
+        assert_eq!(
+            protect_customer(&FieldRights::default(), &mut hidden),
+            every
+        );
+        let shown = serde_json::to_value(&hidden).expect("json");
+        for name in &every {
+            assert!(
+                shown[name].is_null() || shown[name] == json!([]),
+                "{name}: {}",
+                shown[name]
+            );
+        }
+        assert_eq!(shown["name"], "华东精密制造有限公司", "identity stays");
+
+        let all_masked = FieldRights(
+            CUSTOMER_FIELDS
+                .iter()
+                .map(|f| (f.key.to_string(), FieldAccess::Masked))
+                .collect(),
+        );
+        let mut masked = stored.clone();
+        let withheld = protect_customer(&all_masked, &mut masked);
+        assert_eq!(masked.uscc.as_deref(), Some("91************0Y43"));
+        assert_eq!(masked.address.as_deref(), Some("江苏省苏州市************"));
+        assert_eq!(masked.aliases, ["华***"]);
+        assert!(masked.employees.is_none() && masked.notes.is_none());
+        let kept = ["uscc", "address", "aliases"];
+        assert!(!withheld.iter().any(|w| kept.contains(&w.as_str())));
+
+        let mut clear = stored.clone();
+        assert!(protect_customer(&FieldRights::preset("sales_rep"), &mut clear).is_empty());
+        assert_eq!(clear, stored);
+    }
 }

@@ -500,6 +500,44 @@ pub struct NewNotification {
     pub text_en: String,
 }
 
+impl Store {
+    /// Notifies every active user whose role is one of `roles` (their
+    /// inbox, and the e-mail and webhook deliveries of each notification),
+    /// in one transaction; returns how many users.
+    pub async fn notify_roles(
+        &self,
+        roles: &[String],
+        kind: &'static str,
+        text_zh: &str,
+        text_en: &str,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let mut users = Vec::new();
+        for role in roles {
+            users.extend(
+                tx.fetch_all(
+                    "SELECT id AS n FROM users WHERE role = $1 AND active = $2 ORDER BY id",
+                    args![role.clone(), true],
+                    crate::db::decode_n,
+                )
+                .await?,
+            );
+        }
+        for &user_id in &users {
+            let n = NewNotification {
+                user_id,
+                kind,
+                task_id: None,
+                text_zh: text_zh.to_string(),
+                text_en: text_en.to_string(),
+            };
+            notify_in(&mut tx, &n).await?;
+        }
+        tx.commit().await?;
+        Ok(users.len())
+    }
+}
+
 /// Adds a notification and queues its e-mail and webhook deliveries.
 async fn notify_in(exec: &mut impl Exec, n: &NewNotification) -> Result<(), StoreError> {
     let id = exec

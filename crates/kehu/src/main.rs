@@ -941,6 +941,7 @@ async fn serve(db: &str, addr: &str, secure_cookies: bool) -> Result<()> {
         trusted_proxies: kehu_server::client_addr::TrustedProxies::from_env()
             .map_err(anyhow::Error::msg)?,
         backups: backups::BackupSettings::from_env(db).map_err(anyhow::Error::msg)?,
+        audit_anchors: kehu_server::anchors::file_from_env(db),
         today: None,
     })
     .await?;

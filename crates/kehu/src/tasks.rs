@@ -159,7 +159,10 @@ pub async fn run_job(db: &str, name: &str) -> Result<()> {
             ..kehu_server::Settings::offline(db)
         }
     } else {
-        kehu_server::Settings::offline(db)
+        kehu_server::Settings {
+            audit_anchors: kehu_server::anchors::file_from_env(db),
+            ..kehu_server::Settings::offline(db)
+        }
     };
     let state = kehu_server::AppState::new(store, settings);
     let report = kehu_server::jobs::run_now(&state, name)

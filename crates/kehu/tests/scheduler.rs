@@ -18,6 +18,7 @@ const ONCE: &[&str] = &[
     "strategy_tasks",
     "dormant_tasks",
     "backup",
+    "audit_anchor",
     "sessions",
 ];
 
@@ -36,7 +37,7 @@ fn kehu(url: &str, args: &[&str]) {
     );
 }
 
-fn serve(url: &str, backups: &std::path::Path) -> Child {
+fn serve(url: &str, backups: &std::path::Path, anchors: &std::path::Path) -> Child {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -49,6 +50,7 @@ fn serve(url: &str, backups: &std::path::Path) -> Child {
         .env("KEHU_LOG", "warn")
         .env("KEHU_RATE_LIMIT", "off")
         .env("KEHU_BACKUP_DIR", backups)
+        .env("KEHU_AUDIT_ANCHORS", anchors)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -89,6 +91,8 @@ async fn wait_rounds(store: &Store, before: i64, n: i64) -> HashMap<String, i64>
 async fn two_servers_run_each_job_once(backend: Backend) {
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
     kehu(&db.url, &["demo", "--customers", "300", "--seed", "7"]);
+    // An audited command: the log has an entry for the day's anchor.
+    kehu(&db.url, &["export", "customers"]);
 
     // A server died holding the dormant-customer job: its lease has run out.
     let dead = store
@@ -103,7 +107,12 @@ async fn two_servers_run_each_job_once(backend: Backend) {
     assert!(dead.is_some());
 
     let backups = kehu_store::testing::TempDir::new("kehu-scheduler-backups");
-    let (a, b) = (serve(&db.url, &backups.0), serve(&db.url, &backups.0));
+    let anchors_dir = kehu_store::testing::TempDir::new("kehu-scheduler-anchors");
+    let anchors = anchors_dir.0.join("audit-anchors.txt");
+    let (a, b) = (
+        serve(&db.url, &backups.0, &anchors),
+        serve(&db.url, &backups.0, &anchors),
+    );
     // Both servers' first rounds: the reminders job runs in each round of
     // whichever server holds it; two runs mean both got past it.
     wait_rounds(&store, 0, 1).await;
@@ -121,6 +130,8 @@ async fn two_servers_run_each_job_once(backend: Backend) {
     }
     let written = std::fs::read_dir(&backups.0).expect("backups").count();
     assert_eq!(written, 1, "one weekly backup across two servers");
+    let noted = std::fs::read_to_string(&anchors).expect("anchors");
+    assert_eq!(noted.lines().count(), 1, "one audit anchor a day: {noted}");
     // The quarter's work was made once: as many strategy tasks as distinct slots.
     let mut d = store.db.clone();
     let counts = d
@@ -143,7 +154,7 @@ async fn two_servers_run_each_job_once(backend: Backend) {
     )
     .await
     .expect("reminders due");
-    let c = serve(&db.url, &backups.0);
+    let c = serve(&db.url, &backups.0, &anchors);
     let again = wait_rounds(&store, before, 1).await;
     stop(c);
     for job in ONCE {

@@ -108,6 +108,7 @@ async fn serve_logging(url: &str, log: Option<&std::path::Path>) -> (Child, Stri
         .env("KEHU_LOG", if log.is_some() { "debug" } else { "warn" })
         .env("KEHU_RATE_LIMIT", "off")
         .env("KEHU_BACKUP_DIR", "off")
+        .env("KEHU_AUDIT_ANCHORS", "off")
         .stdout(output())
         .stderr(output())
         .spawn()

@@ -988,7 +988,7 @@ fn follow_up_file(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationOut {
     pub id: i64,
-    /// reminder | overdue | escalation | assigned | suggestion
+    /// reminder | overdue | escalation | assigned | suggestion | audit_anchor | audit_broken
     pub kind: String,
     pub task_id: Option<i64>,
     pub text: String,

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 both_backends!(
     audit_records_and_verifies,
     client_address_behind_a_trusted_proxy,
-    rule_and_field_changes_are_audited
+    rule_and_field_changes_are_audited,
+    anchors_go_out_every_day
 );
 
 async fn entries(s: &Session, query: &str) -> Value {
@@ -25,6 +26,17 @@ async fn entries(s: &Session, query: &str) -> Value {
 
 fn urlencoding(s: &str) -> String {
     s.replace(':', "%3A")
+}
+
+async fn verify_with(s: &Session, anchor: &str) -> Value {
+    s.get(&format!(
+        "/api/v1/audit/verify?anchor={}",
+        urlencoding(anchor)
+    ))
+    .await
+    .json()
+    .await
+    .expect("json")
 }
 
 async fn verify(s: &Session) -> Value {
@@ -481,4 +493,92 @@ async fn client_address_behind_a_trusted_proxy(backend: Backend) {
         );
         app.cleanup().await;
     }
+}
+
+/// The daily anchor job: verifies the chain against the last anchor it
+/// wrote, appends today's to the file outside the database and sends it to
+/// the auditors; a log cut short before that anchor fails the job, and
+/// the auditors are told instead.
+async fn anchors_go_out_every_day(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("kehu-anchors-{}-{backend:?}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = dir.join("anchors").join("audit-anchors.txt");
+    let path = file.clone();
+    let app = spawn_app_with(backend, move |s| s.audit_anchors = Some(path)).await;
+    let admin = app.token("anchor_admin", "admin", None).await;
+    let auditor = app.token("anchor_auditor", "auditor", None).await;
+    let run = || async { admin.post("/api/v1/jobs/audit_anchor/run", json!({})).await };
+    let inbox = || async {
+        let v: Value = auditor
+            .get("/api/v1/notifications")
+            .await
+            .json()
+            .await
+            .expect("inbox");
+        v["items"].as_array().cloned().unwrap_or_default()
+    };
+    admin.customer("锚点一号有限公司", json!({})).await;
+    let first: Value = run().await.json().await.expect("run");
+    let summary = &first["summary"];
+    let anchor = summary["anchor"].as_str().expect("anchor").to_string();
+    assert!(
+        anchor.starts_with(&format!("{}:", summary["entries"])),
+        "{first}"
+    );
+    assert!(summary["checked_against"].is_null(), "no anchor before");
+    assert_eq!(summary["sent_to"], 1, "the one auditor");
+    let text = std::fs::read_to_string(&file).expect("anchors file");
+    assert_eq!(text.lines().count(), 1);
+    assert!(text.trim_end().ends_with(&format!(" {anchor}")), "{text}");
+    let told = inbox().await;
+    assert_eq!(told[0]["kind"], "audit_anchor");
+    assert!(told[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .contains(&anchor));
+    // The anchor checks out at the verify endpoint too.
+    let checked = verify_with(&auditor, &anchor).await;
+    assert_eq!(checked["intact"], true, "{checked}");
+
+    // The next day's run checks against it and appends.
+    admin.customer("锚点二号有限公司", json!({})).await;
+    let second: Value = run().await.json().await.expect("run");
+    assert_eq!(second["summary"]["checked_against"], anchor.as_str());
+    let text = std::fs::read_to_string(&file).expect("anchors file");
+    assert_eq!(text.lines().count(), 2);
+
+    // Someone with the database cuts the log short before today's anchor:
+    // the chain alone still holds, the job does not.
+    let pos: i64 = anchor
+        .split(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pos");
+    let mut db = app.store.db.clone();
+    db.execute(
+        "DELETE FROM audit_log WHERE pos >= $1",
+        vec![kehu_store::db::Arg::from(pos - 1)],
+    )
+    .await
+    .expect("cut");
+    assert_eq!(
+        verify(&auditor).await["intact"],
+        true,
+        "the chain alone holds"
+    );
+    let failed = run().await;
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let told = inbox().await;
+    assert_eq!(told[0]["kind"], "audit_broken", "{told:?}");
+    assert!(
+        told[0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("审计日志校验失败"),
+        "{told:?}"
+    );
+    let text = std::fs::read_to_string(&file).expect("anchors file");
+    assert_eq!(text.lines().count(), 2, "no anchor for a broken log");
+    let _ = std::fs::remove_dir_all(&dir);
+    app.cleanup().await;
 }

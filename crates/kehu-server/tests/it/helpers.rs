@@ -56,6 +56,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         rate_limit: None,
         trusted_proxies: Default::default(),
         backups: None,
+        audit_anchors: None,
         today: None,
     };
     adjust(&mut settings);
