@@ -496,6 +496,30 @@ impl FieldRights {
         FieldAccess::Hidden
     }
 
+    /// A custom field's right. A personal one (with a mask) falls back to
+    /// [`CUSTOM_DEFAULT`]; any other is unrestricted — seen and changed as
+    /// its record is — until the role has an entry of its own for it
+    /// (`cf.KEY`), and then is shown as a business field: clear or edit
+    /// shown, masked or hidden withheld.
+    pub fn custom_access(&self, key: &str, personal: bool) -> FieldAccess {
+        let rights_key = custom_key(key);
+        match (self.0.get(&rights_key), personal) {
+            (Some(a), _) => *a,
+            (None, true) => self.access(&rights_key),
+            (None, false) => FieldAccess::Edit,
+        }
+    }
+
+    /// Whether this role sees a value read from `field` as it is: a
+    /// customer's business field by JSON name, or a custom field that is
+    /// not personal as `cf.KEY`.
+    pub fn sees_field(&self, field: &str) -> bool {
+        match field.strip_prefix("cf.") {
+            Some(key) => self.custom_access(key, false).may_reveal(),
+            None => self.sees_customer_field(field),
+        }
+    }
+
     /// How a business field is shown to this role.
     pub fn business_view(&self, f: &BusinessField) -> BusinessView {
         match (self.access(f.key), f.mask) {
@@ -784,6 +808,20 @@ mod tests {
             ),
             "91************0Y43"
         );
+    }
+
+    /// A custom field that is not personal is unrestricted until the role
+    /// has an entry for it; a personal one falls back to `cf.*`.
+    #[test]
+    fn custom_fields_without_and_with_an_entry() {
+        let mut r = FieldRights::preset("service");
+        assert_eq!(r.custom_access("credit_limit", false), FieldAccess::Edit);
+        assert_eq!(r.custom_access("bank_card", true), FieldAccess::Masked);
+        assert!(r.sees_field("cf.credit_limit"));
+        r.0.insert("cf.credit_limit".into(), FieldAccess::Masked);
+        assert_eq!(r.custom_access("credit_limit", false), FieldAccess::Masked);
+        assert!(!r.sees_field("cf.credit_limit"));
+        assert!(!r.sees_field("annual_revenue_fen") && r.sees_field("industry"));
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub async fn customers(
         .collect();
     header.extend(schemes.iter().map(|s| s.name.clone()));
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(ids.len());
+    let shield = crate::privacy::CustomerShield::new(rights, &[]);
     for chunk in ids.chunks(CHUNK) {
         let customers = state.store.customers_in(chunk).await?;
         let mut classes: HashMap<(i64, String), String> = HashMap::new();
@@ -162,7 +163,7 @@ pub async fn customers(
             tag_paths.entry(c).or_default().push(tags.path_text(t));
         }
         for mut c in customers {
-            crate::privacy::protect_customer(rights, &mut c);
+            shield.apply(&mut c);
             let text = |v: &Option<String>| v.clone().unwrap_or_default();
             let mut row = kept(vec![
                 c.code.clone(),

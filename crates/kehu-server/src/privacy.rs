@@ -301,8 +301,9 @@ pub fn for_log<T: Personal + Clone>(record: &T) -> Value {
 }
 
 /// The fields a role's rights name: the contact fields, the customer's
-/// business fields, every custom field with a mask, and the default of the
-/// other custom fields — (rights key, Chinese label, English label).
+/// business fields, every custom field, and the default of the personal
+/// custom fields without an entry — (rights key, Chinese label, English
+/// label).
 pub async fn rights_columns(state: &AppState) -> Result<Vec<(String, String, String)>, ApiError> {
     let contact = CONTACT_FIELDS
         .iter()
@@ -314,14 +315,14 @@ pub async fn rights_columns(state: &AppState) -> Result<Vec<(String, String, Str
         .chain(business)
         .map(|(key, zh, en)| (key.to_string(), zh.to_string(), en.to_string()))
         .collect();
+    // Every custom field: a personal one masks, another is shown or kept
+    // from the reader as a business field is.
     for d in state.store.custom_field_defs().await? {
-        if d.personal().is_some() {
-            columns.push((
-                kehu_core::privacy::custom_key(&d.key),
-                d.label.clone(),
-                d.label.clone(),
-            ));
-        }
+        columns.push((
+            kehu_core::privacy::custom_key(&d.key),
+            d.label.clone(),
+            d.label.clone(),
+        ));
     }
     columns.push((
         kehu_core::privacy::CUSTOM_DEFAULT.to_string(),
@@ -340,8 +341,9 @@ fn value_text(v: &Value) -> String {
 }
 
 /// Masks (or removes, when hidden) the personal custom fields of a
-/// customer's `custom_fields` for `rights`; in clear where `reveal` is asked
-/// and allowed. Returns the keys shown in clear.
+/// customer's `custom_fields` for `rights`, in clear where `reveal` is
+/// asked and allowed, and removes the other custom fields the role is kept
+/// from (`FieldRights::custom_access`). Returns the keys shown in clear.
 pub fn protect_custom(
     defs: &[CustomFieldDef],
     rights: &FieldRights,
@@ -350,8 +352,13 @@ pub fn protect_custom(
 ) -> Vec<String> {
     let mut revealed = Vec::new();
     for d in defs {
-        let Some(kind) = d.personal() else { continue };
         let Some(v) = values.get(&d.key) else {
+            continue;
+        };
+        let Some(kind) = d.personal() else {
+            if !rights.custom_access(&d.key, false).may_reveal() {
+                values.remove(&d.key);
+            }
             continue;
         };
         let key = kehu_core::privacy::custom_key(&d.key);
@@ -368,8 +375,25 @@ pub fn protect_custom(
     revealed
 }
 
-/// A customer's personal custom fields changed by a write need the edit
-/// right (errors name `custom_fields.KEY`).
+/// A custom field's right for `rights`, personal or not.
+fn custom_right(rights: &FieldRights, d: &CustomFieldDef) -> FieldAccess {
+    rights.custom_access(&d.key, d.personal().is_some())
+}
+
+/// The custom fields `rights` keep from their reader entirely, as
+/// `custom_fields.KEY` (a personal one hidden, another not seen in clear).
+pub fn withheld_custom(defs: &[CustomFieldDef], rights: &FieldRights) -> Vec<String> {
+    defs.iter()
+        .filter(|d| match (d.personal(), custom_right(rights, d)) {
+            (Some(_), access) => access == FieldAccess::Hidden,
+            (None, access) => !access.may_reveal(),
+        })
+        .map(|d| format!("custom_fields.{}", d.key))
+        .collect()
+}
+
+/// Custom fields changed by a write need the edit right (errors name
+/// `custom_fields.KEY`).
 pub fn check_custom_write(
     user: &CurrentUser,
     defs: &[CustomFieldDef],
@@ -377,38 +401,42 @@ pub fn check_custom_write(
     after: &serde_json::Map<String, Value>,
 ) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::default();
-    for d in defs.iter().filter(|d| d.personal().is_some()) {
+    for d in defs {
         let old = before.and_then(|b| b.get(&d.key));
-        let access = user
-            .actor
-            .fields
-            .access(&kehu_core::privacy::custom_key(&d.key));
-        if old != after.get(&d.key) && access != FieldAccess::Edit {
+        if old != after.get(&d.key) && custom_right(&user.actor.fields, d) != FieldAccess::Edit {
             errors.push(format!("custom_fields.{}", d.key), Reason::NotEditable);
         }
     }
     errors.into_result()
 }
 
-/// A form that cannot show a personal custom field the user may not edit
-/// leaves it blank: the stored value is kept.
+/// A form that cannot show a custom field the user may not edit leaves it
+/// blank or out: the stored value is kept.
 pub fn keep_uneditable_custom(
     user: &CurrentUser,
     defs: &[CustomFieldDef],
     stored: &serde_json::Map<String, Value>,
     input: &mut serde_json::Map<String, Value>,
 ) {
-    for d in defs.iter().filter(|d| d.personal().is_some()) {
-        let access = user
-            .actor
-            .fields
-            .access(&kehu_core::privacy::custom_key(&d.key));
-        if access != FieldAccess::Edit {
+    for d in defs {
+        if custom_right(&user.actor.fields, d) != FieldAccess::Edit {
             match stored.get(&d.key) {
                 Some(v) => input.insert(d.key.clone(), v.clone()),
                 None => input.remove(&d.key),
             };
         }
+    }
+}
+
+/// What a role's rights table shows for column `key`: a custom field that
+/// is not personal and has no entry of its own is unrestricted (`edit`).
+pub fn column_access(rights: &FieldRights, defs: &[CustomFieldDef], key: &str) -> FieldAccess {
+    match key
+        .strip_prefix("cf.")
+        .and_then(|k| defs.iter().find(|d| d.key == k))
+    {
+        Some(d) => custom_right(rights, d),
+        None => rights.access(key),
     }
 }
 
@@ -463,48 +491,76 @@ pub fn reveal_for_editing(
     }
 }
 
-/// Masks or withholds the business fields of a customer that `rights` do
-/// not show in clear (`kehu_core::privacy::CUSTOMER_FIELDS`), before the
-/// record is serialized or rendered; returns the JSON names withheld. The
-/// record is the reader's copy: it is never written back.
-pub fn protect_customer(rights: &FieldRights, c: &mut Customer) -> Vec<String> {
-    let mut withheld = Vec::new();
-    for f in CUSTOMER_FIELDS {
-        let view = rights.business_view(f);
-        if view == BusinessView::Clear {
-            continue;
-        }
-        for name in f.json {
-            let pattern = match view {
+/// What a reader's rights do to customer records, worked out once for a
+/// page or a file of them: the business fields masked or withheld, and
+/// every field (business or custom) withheld.
+pub struct CustomerShield<'a> {
+    rights: &'a FieldRights,
+    defs: &'a [CustomFieldDef],
+    /// (JSON name, mask — None withholds) of each business field not
+    /// shown in clear.
+    fields: Vec<(&'static str, Option<MaskKind>)>,
+    /// JSON names (`custom_fields.KEY` for custom fields) kept from the reader.
+    withheld: Vec<String>,
+}
+
+impl<'a> CustomerShield<'a> {
+    pub fn new(rights: &'a FieldRights, defs: &'a [CustomFieldDef]) -> CustomerShield<'a> {
+        let mut fields = Vec::new();
+        let mut withheld = Vec::new();
+        for f in CUSTOMER_FIELDS {
+            let mask = match rights.business_view(f) {
+                BusinessView::Clear => continue,
                 BusinessView::Masked(p) => Some(MaskKind::Keep(p)),
-                _ => None,
+                BusinessView::Withheld => None,
             };
-            let masked = |v: &mut Option<String>| match pattern {
+            for name in f.json {
+                fields.push((*name, mask));
+                if mask.is_none() {
+                    withheld.push(name.to_string());
+                }
+            }
+        }
+        withheld.extend(withheld_custom(defs, rights));
+        CustomerShield {
+            rights,
+            defs,
+            fields,
+            withheld,
+        }
+    }
+
+    /// The fields kept from the reader (JSON names).
+    pub fn withheld(&self) -> &[String] {
+        &self.withheld
+    }
+
+    /// Masks or withholds the business fields of the reader's copy of a
+    /// record (never written back), and stops naming withheld fields
+    /// among its gaps.
+    pub fn apply(&self, c: &mut Customer) {
+        for &(name, mask) in &self.fields {
+            let text = |v: &mut Option<String>| match mask {
                 Some(kind) => *v = v.as_deref().map(|s| kehu_core::privacy::mask(kind, s)),
                 None => *v = None,
             };
-            match *name {
-                "aliases" | "product_types" => {
-                    let list = if *name == "aliases" {
-                        &mut c.aliases
-                    } else {
-                        &mut c.product_types
-                    };
-                    match pattern {
-                        Some(kind) => list
-                            .iter_mut()
-                            .for_each(|s| *s = kehu_core::privacy::mask(kind, s)),
-                        None => list.clear(),
-                    }
-                }
-                "uscc" => masked(&mut c.uscc),
-                "industry" => masked(&mut c.industry),
-                "province" => masked(&mut c.province),
-                "city" => masked(&mut c.city),
-                "sales_region" => masked(&mut c.sales_region),
-                "address" => masked(&mut c.address),
-                "source_channel" => masked(&mut c.source_channel),
-                "notes" => masked(&mut c.notes),
+            let list = |l: &mut Vec<String>| match mask {
+                Some(kind) => l
+                    .iter_mut()
+                    .for_each(|s| *s = kehu_core::privacy::mask(kind, s)),
+                None => l.clear(),
+            };
+            match name {
+                "aliases" => list(&mut c.aliases),
+                "product_types" => list(&mut c.product_types),
+                "uscc" => text(&mut c.uscc),
+                "industry" => text(&mut c.industry),
+                "province" => text(&mut c.province),
+                "city" => text(&mut c.city),
+                "sales_region" => text(&mut c.sales_region),
+                "address" => text(&mut c.address),
+                "source_channel" => text(&mut c.source_channel),
+                "notes" => text(&mut c.notes),
                 "employees" => c.employees = None,
                 "annual_revenue_fen" => c.annual_revenue_fen = None,
                 "declared_annual_purchase_fen" => c.declared_annual_purchase_fen = None,
@@ -512,12 +568,31 @@ pub fn protect_customer(rights: &FieldRights, c: &mut Customer) -> Vec<String> {
                 "cooperation_start_on" => c.cooperation_start_on = None,
                 other => unreachable!("{other} is not a customer field"),
             }
-            if pattern.is_none() {
-                withheld.push(name.to_string());
-            }
+        }
+        if !self.withheld.is_empty() {
+            c.missing_fields.retain(|f| !self.withheld.contains(f));
         }
     }
-    withheld
+
+    /// A customer as the API sends it to the reader: business fields
+    /// masked or withheld (named in `withheld_fields`), custom fields
+    /// protected — personal ones in clear where `reveal` is asked and
+    /// allowed. Returns the record and the custom fields revealed.
+    pub fn out(&self, mut c: Customer, reveal: bool) -> (CustomerOut, Vec<String>) {
+        self.apply(&mut c);
+        let mut out = CustomerOut::from(c);
+        out.withheld_fields = self.withheld.clone();
+        let revealed = protect_custom(self.defs, self.rights, &mut out.custom_fields, reveal);
+        (out, revealed)
+    }
+}
+
+/// Masks or withholds the business fields of one customer (see
+/// [`CustomerShield::apply`]); returns the JSON names withheld.
+pub fn protect_customer(rights: &FieldRights, c: &mut Customer) -> Vec<String> {
+    let shield = CustomerShield::new(rights, &[]);
+    shield.apply(c);
+    shield.withheld
 }
 
 /// A customer written by `user` (new when `before` is None): every
@@ -537,23 +612,41 @@ pub fn check_customer_write(
     errors.into_result()
 }
 
-/// The JSON names of the business fields `user` may not edit, with
-/// whether they see them at all: a form shows those read-only or leaves
-/// them out, and [`keep_uneditable_fields`] keeps what is stored.
-pub fn locked_customer_fields(user: &CurrentUser) -> BTreeMap<&'static str, &'static str> {
+/// The form names of the fields `user` may not edit — business fields by
+/// JSON name, custom fields as `custom_fields.KEY` — with whether they see
+/// them at all: a form shows those read-only or leaves them out, and
+/// [`keep_uneditable_fields`] / [`keep_uneditable_custom`] keep what is
+/// stored.
+pub fn locked_customer_fields(
+    user: &CurrentUser,
+    defs: &[CustomFieldDef],
+) -> BTreeMap<String, &'static str> {
+    let rights = &user.actor.fields;
     let mut locked = BTreeMap::new();
     for f in CUSTOMER_FIELDS {
-        let access = user.actor.fields.access(f.key);
-        if access == FieldAccess::Edit {
+        if rights.access(f.key) == FieldAccess::Edit {
             continue;
         }
-        let how = match user.actor.fields.business_view(f) {
+        let how = match rights.business_view(f) {
             BusinessView::Withheld => "hidden",
             _ => "readonly",
         };
         for name in f.json {
-            locked.insert(*name, how);
+            locked.insert(name.to_string(), how);
         }
+    }
+    let withheld = withheld_custom(defs, rights);
+    for d in defs
+        .iter()
+        .filter(|d| custom_right(rights, d) != FieldAccess::Edit)
+    {
+        let name = format!("custom_fields.{}", d.key);
+        let how = if withheld.contains(&name) {
+            "hidden"
+        } else {
+            "readonly"
+        };
+        locked.insert(name, how);
     }
     locked
 }
@@ -565,15 +658,16 @@ pub fn keep_uneditable_fields(
     stored: Option<&CustomerInput>,
     input: &mut CustomerInput,
 ) -> Result<(), ApiError> {
-    let locked = locked_customer_fields(user);
+    // Custom fields are kept by `keep_uneditable_custom`.
+    let locked: Vec<String> = locked_customer_fields(user, &[]).into_keys().collect();
     if locked.is_empty() {
         return Ok(());
     }
     let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
     let stored = serde_json::to_value(stored.cloned().unwrap_or_default()).map_err(internal)?;
     let mut merged = serde_json::to_value(&*input).map_err(internal)?;
-    for name in locked.keys() {
-        merged[*name] = stored[*name].clone();
+    for name in &locked {
+        merged[name] = stored[name].clone();
     }
     *input = serde_json::from_value(merged).map_err(internal)?;
     Ok(())
@@ -584,9 +678,10 @@ pub fn keep_uneditable_fields(
 /// the field.
 pub fn check_customer_query(
     user: &CurrentUser,
+    defs: &[CustomFieldDef],
     pairs: &[(String, String)],
 ) -> Result<(), ApiError> {
-    match unseen_customer_field(user, pairs) {
+    match unseen_customer_field(user, defs, pairs) {
         Some(field) => Err(ApiError::Refused {
             zh: format!("不能按 {field} 筛选或排序：您的角色不能查看它的明文"),
             en: format!("cannot filter or sort on {field}: your role may not see it in clear"),
@@ -595,22 +690,32 @@ pub fn check_customer_query(
     }
 }
 
-/// The first business field a list query filters or sorts on that `user`
-/// does not see in clear.
-pub fn unseen_customer_field(user: &CurrentUser, pairs: &[(String, String)]) -> Option<String> {
+/// The first business or custom field a list query filters or sorts on
+/// that `user` does not see in clear.
+pub fn unseen_customer_field(
+    user: &CurrentUser,
+    defs: &[CustomFieldDef],
+    pairs: &[(String, String)],
+) -> Option<String> {
     let rights = &user.actor.fields;
-    pairs.iter().find_map(|(k, v)| {
-        let named: Vec<&str> = match k.as_str() {
-            "sort" => v
-                .split(',')
-                .map(|s| s.trim().trim_start_matches(['-', '+']))
-                .collect(),
-            _ => vec![k.split('.').next().unwrap_or(k)],
-        };
-        named
-            .into_iter()
-            .find(|n| !rights.sees_customer_field(n))
-            .map(str::to_string)
+    let unseen = |name: &str| match name.strip_prefix("cf.") {
+        Some(rest) => {
+            let key = rest.split('.').next().unwrap_or(rest);
+            defs.iter()
+                .find(|d| d.key == key)
+                .is_some_and(|d| !custom_right(rights, d).may_reveal())
+                .then(|| format!("cf.{key}"))
+        }
+        None => {
+            let field = name.split('.').next().unwrap_or(name);
+            (!rights.sees_customer_field(field)).then(|| field.to_string())
+        }
+    };
+    pairs.iter().find_map(|(k, v)| match k.as_str() {
+        "sort" => v
+            .split(',')
+            .find_map(|s| unseen(s.trim().trim_start_matches(['-', '+']))),
+        _ => unseen(k),
     })
 }
 
@@ -626,24 +731,6 @@ pub fn customer_search_columns(rights: &FieldRights) -> &'static [&'static str] 
         (false, true) => &["name", "code", "uscc"],
         (false, false) => &["name", "code"],
     }
-}
-
-/// A customer as `rights` let its reader see it: business fields masked or
-/// withheld (and gaps in withheld fields not named), personal custom
-/// fields masked — in clear where `reveal` is asked and allowed. Returns
-/// the record and the custom fields revealed.
-pub fn customer_out(
-    rights: &FieldRights,
-    defs: &[CustomFieldDef],
-    mut c: Customer,
-    reveal: bool,
-) -> (CustomerOut, Vec<String>) {
-    let withheld = protect_customer(rights, &mut c);
-    c.missing_fields.retain(|f| !withheld.contains(f));
-    let mut out = CustomerOut::from(c);
-    out.withheld_fields = withheld;
-    let revealed = protect_custom(defs, rights, &mut out.custom_fields, reveal);
-    (out, revealed)
 }
 
 #[cfg(test)]

@@ -420,7 +420,7 @@ impl Explanation {
     pub fn withhold(&mut self, sees: impl Fn(&str) -> bool, lang: Lang) {
         let mut kept_from = Vec::new();
         for line in &mut self.indicators {
-            if line.reads.is_some_and(|f| !sees(f)) {
+            if line.reads.as_deref().is_some_and(|f| !sees(f)) {
                 line.value = Value::Missing;
                 line.shown = label("（无权查看）", "(not shown to your role)", lang).to_string();
                 line.note = None;
@@ -439,10 +439,11 @@ pub struct IndicatorLine {
     pub shown: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// The customer field (its JSON name) the value was read from, if any:
-    /// a reader kept from that field is kept from the value too.
+    /// The field the value was read from, if any (a business field's JSON
+    /// name, or `cf.KEY`): a reader kept from that field is kept from the
+    /// value too.
     #[serde(skip)]
-    pub reads: Option<&'static str>,
+    pub reads: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -579,23 +580,19 @@ impl Scheme {
         }
     }
 
-    /// The customer field (JSON name) an indicator's value came from: a
-    /// field itself, a date field counted from, the declared purchase
-    /// standing in for orders, or the indicator a percentile ranks.
-    fn field_read(
-        &self,
-        ind: &super::scheme::Indicator,
-        used_fallback: bool,
-    ) -> Option<&'static str> {
+    /// The field (see [`IndicatorLine::reads`]) an indicator's value came
+    /// from: a field itself, a date field counted from, the declared
+    /// purchase standing in for orders, or the indicator a percentile ranks.
+    fn field_read(&self, ind: &super::scheme::Indicator, used_fallback: bool) -> Option<String> {
         use super::metric::DateRef;
         match &ind.metric {
             Metric::Field(f)
             | Metric::MonthsUntil(f)
             | Metric::DaysSince(DateRef::Field(f))
-            | Metric::MonthsSince(DateRef::Field(f)) => f.customer_field(),
+            | Metric::MonthsSince(DateRef::Field(f)) => f.rights_field(),
             Metric::OrderSum {
                 fallback: Some(f), ..
-            } if used_fallback => f.customer_field(),
+            } if used_fallback => f.rights_field(),
             Metric::Percentile { of } => self
                 .indicators
                 .get(*of)

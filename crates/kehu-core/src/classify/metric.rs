@@ -92,6 +92,15 @@ impl FieldRef {
         })
     }
 
+    /// The field as field rights name it: a business field's JSON name,
+    /// or `cf.KEY` for a custom field; None for the rest.
+    pub fn rights_field(&self) -> Option<String> {
+        match self {
+            FieldRef::Custom { key, .. } => Some(format!("cf.{key}")),
+            other => other.customer_field().map(str::to_string),
+        }
+    }
+
     pub fn kind(&self) -> ValueKind {
         match self {
             FieldRef::Industry | FieldRef::SalesRegion | FieldRef::Province | FieldRef::City => {

@@ -84,8 +84,7 @@ pub async fn explanations(
     let mut explained = state.classifier.explain(id, as_of, lang).await?;
     for e in &mut explained {
         let rights = &user.actor.fields;
-        e.explanation
-            .withhold(|f| rights.sees_customer_field(f), lang);
+        e.explanation.withhold(|f| rights.sees_field(f), lang);
     }
     let out = explained
         .into_iter()

@@ -170,7 +170,7 @@ pub async fn list(
             .collect(),
         false => Vec::new(),
     };
-    crate::privacy::check_customer_query(&user, &q.0)?;
+    crate::privacy::check_customer_query(&user, &defs, &q.0)?;
     let query = parse_customer_query(&q.0, CUSTOMER_FIELDS, &defs, &keys, "-id")?;
     let rights = &user.actor.fields;
     let search = crate::privacy::customer_search_columns(rights);
@@ -178,9 +178,8 @@ pub async fn list(
         .store
         .list_customers_searching(&query, &scope, with_total, search)
         .await?;
-    Ok(Json(Page::from_store(page, |c| {
-        crate::privacy::customer_out(rights, &defs, c, false).0
-    })))
+    let shield = crate::privacy::CustomerShield::new(rights, &defs);
+    Ok(Json(Page::from_store(page, |c| shield.out(c, false).0)))
 }
 
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerWrite,
@@ -203,7 +202,7 @@ pub async fn create(
     crate::audit::customer::created(&state, &user, &c);
     state.after_data_change(c.id, user.user.id).await;
     let version = c.version;
-    let (out, _) = crate::privacy::customer_out(&user.actor.fields, &defs, c, false);
+    let (out, _) = crate::privacy::CustomerShield::new(&user.actor.fields, &defs).out(c, false);
     let mut r = with_etag(version, out);
     *r.status_mut() = StatusCode::CREATED;
     Ok(r)
@@ -223,7 +222,8 @@ pub async fn read(
         crate::privacy::refuse_cross_site_reveal(&user)?;
     }
     let defs = state.store.custom_field_defs().await?;
-    let (out, revealed) = crate::privacy::customer_out(&user.actor.fields, &defs, c, reveal);
+    let (out, revealed) =
+        crate::privacy::CustomerShield::new(&user.actor.fields, &defs).out(c, reveal);
     if !revealed.is_empty() {
         state.audit(
             Some(&user),
@@ -274,7 +274,7 @@ pub async fn update(
         .map_err(|e| conflict_status(e.into(), &expected))?;
     crate::audit::customer::changed(&state, &user, &current, &c, &defs);
     state.after_data_change(id, user.user.id).await;
-    let (out, _) = crate::privacy::customer_out(&user.actor.fields, &defs, c, false);
+    let (out, _) = crate::privacy::CustomerShield::new(&user.actor.fields, &defs).out(c, false);
     Ok(with_etag(out.version, out))
 }
 

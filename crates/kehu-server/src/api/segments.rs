@@ -70,9 +70,10 @@ pub async fn run(
         .await?;
     let customers = state.store.customers_in(&answer.page).await?;
     let defs = state.store.custom_field_defs().await?;
+    let shield = crate::privacy::CustomerShield::new(&user.actor.fields, &defs);
     let customers = customers
         .into_iter()
-        .map(|c| crate::privacy::customer_out(&user.actor.fields, &defs, c, false).0)
+        .map(|c| shield.out(c, false).0)
         .collect();
     Ok(SegmentResultOut {
         expression: display(&compiled.stable, &tags),

@@ -347,6 +347,7 @@ async fn render_roles(
     use kehu_core::privacy::FieldAccess;
     let en = page.lang == Lang::En;
     let columns = crate::privacy::rights_columns(state).await?;
+    let defs = state.store.custom_field_defs().await?;
     let accesses: Vec<(&str, &str)> = FieldAccess::ALL
         .iter()
         .map(|a| (a.key(), if en { a.key() } else { a.label_zh() }))
@@ -357,7 +358,7 @@ async fn render_roles(
         .map(|r| {
             let rights: Vec<Value> = columns
                 .iter()
-                .map(|(key, _, _)| context! { key, access => r.field_rights.access(key).key() })
+                .map(|(key, _, _)| context! { key, access => crate::privacy::column_access(&r.field_rights, &defs, key).key() })
                 .collect();
             let name = if en { &r.name_en } else { &r.name_zh };
             context! { key => r.key.clone(), name => name.clone(), rights, builtin => r.builtin }

@@ -256,7 +256,7 @@ pub async fn list(
         query_pairs.push(("sort".into(), sort.clone()));
     }
     let rights = &page.user.actor.fields;
-    let unseen = crate::privacy::unseen_customer_field(&page.user, &query_pairs);
+    let unseen = crate::privacy::unseen_customer_field(&page.user, &defs, &query_pairs);
     let query = match unseen {
         Some(field) => Err(ValidationErrors::single(
             field,
@@ -280,10 +280,8 @@ pub async fn list(
                 .store
                 .list_customers_searching(&q, &scope, true, search)
                 .await?;
-            for c in &mut found.items {
-                let withheld = crate::privacy::protect_customer(rights, c);
-                c.missing_fields.retain(|f| !withheld.contains(f));
-            }
+            let shield = crate::privacy::CustomerShield::new(rights, &defs);
+            found.items.iter_mut().for_each(|c| shield.apply(c));
             (Some(found), None)
         }
         Err(e) => (
@@ -486,7 +484,7 @@ async fn render_form(
         title, action, cancel, v => values, errors, version, with_contact,
         industries => state.store.industries().await?, provinces, regions => SALES_REGIONS, statuses => statuses(page.lang), channels => SOURCE_CHANNELS,
         owners => owner_options(state, page, perm).await?, custom_groups => custom_groups(&defs, page.lang),
-        lock => crate::privacy::locked_customer_fields(&page.user),
+        lock => crate::privacy::locked_customer_fields(&page.user, &defs),
     };
     Ok(page.render(state, "customers/form.html", "customers", ctx))
 }
@@ -851,8 +849,7 @@ async fn class_cards(
     let mut explained = state.classifier.explain(id, today, lang).await?;
     for e in &mut explained {
         let rights = &user.actor.fields;
-        e.explanation
-            .withhold(|f| rights.sees_customer_field(f), lang);
+        e.explanation.withhold(|f| rights.sees_field(f), lang);
     }
     let badges = explained
         .iter()
@@ -942,8 +939,10 @@ async fn render_detail(
     reveal: bool,
 ) -> Result<Response, ApiError> {
     let lang = page.lang;
-    let withheld = crate::privacy::protect_customer(&page.user.actor.fields, &mut c);
-    c.missing_fields.retain(|f| !withheld.contains(f));
+    let defs = state.store.custom_field_defs().await?;
+    let shield = crate::privacy::CustomerShield::new(&page.user.actor.fields, &defs);
+    shield.apply(&mut c);
+    let withheld = shield.withheld();
     let by_customer = |sort: &str, limit: &str| {
         vec![
             ("customer_id".to_string(), c.id.to_string()),
@@ -965,7 +964,6 @@ async fn render_detail(
         )
         .await?
         .items;
-    let defs = state.store.custom_field_defs().await?;
     let personal_custom = defs.iter().any(|d| {
         d.personal().is_some()
             && c.custom_fields.contains_key(&d.key)
@@ -1118,7 +1116,10 @@ async fn render_detail(
             (_, serde_json::Value::String(s)) => s.clone(),
             (_, other) => other.to_string(),
         });
-        facts.push((d.label.clone(), v));
+        facts.push((
+            d.label.clone(),
+            fact(&format!("custom_fields.{}", d.key), v),
+        ));
     }
     let (classes, explanations) = class_cards(state, &page.user, c.id, lang).await?;
     let ownership = Ownership {

@@ -228,14 +228,86 @@ async fn business_fields_by_role(backend: Backend) {
     .await;
     assert_eq!(first_error(&created).0, "annual_revenue_fen");
 
+    // A custom field that is not personal: unrestricted until a role has
+    // an entry for it, then kept from a reader who may not see it, and
+    // changed only with the edit right.
+    ok_json(
+        admin
+            .post(
+                "/api/v1/custom-fields",
+                json!({"key": "credit_limit", "label": "授信额度", "group": "cooperation", "kind": "money"}),
+            )
+            .await,
+    )
+    .await;
+    let version = ok_json(rep.get(&path).await).await["version"].clone();
+    ok_json(
+        rep.patch(
+            &path,
+            json!({"custom_fields": {"credit_limit": 50_000_000}, "version": version}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        ok_json(service.get(&path).await).await["custom_fields"]["credit_limit"],
+        50_000_000,
+        "no entry: as its record"
+    );
+    set_rights(&admin, "service", &[("cf.credit_limit", "hidden")]).await;
+    set_rights(&admin, "sales_rep", &[("cf.credit_limit", "clear")]).await;
+    let seen = ok_json(service.get(&path).await).await;
+    assert!(
+        seen["custom_fields"].get("credit_limit").is_none(),
+        "{seen}"
+    );
+    assert!(
+        seen["withheld_fields"]
+            .as_array()
+            .expect("withheld")
+            .contains(&json!("custom_fields.credit_limit")),
+        "{seen}"
+    );
+    let p = problem(
+        service.get("/api/v1/customers?cf.credit_limit.gte=1").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cf.credit_limit"),
+        "{p}"
+    );
+    let mine = ok_json(rep.get(&path).await).await;
+    assert_eq!(mine["custom_fields"]["credit_limit"], 50_000_000);
+    let refused = problem(
+        rep.patch(
+            &path,
+            json!({"custom_fields": {"credit_limit": 1}, "version": mine["version"]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&refused),
+        (
+            "custom_fields.credit_limit".to_string(),
+            "not_editable".to_string()
+        )
+    );
+
     // On the pages: the edit form shows the revenue locked, saving the
     // form keeps it; the customer page says what is not shown.
     let rep_page = &rep;
     let base = &app.base;
     let form = rep_page.html(&format!("/customers/{id}/edit")).await;
     assert!(
-        form.contains(r#"name="annual_revenue_fen" disabled"#),
-        "locked field: {form}"
+        form.contains(r#"name="annual_revenue_fen" disabled"#)
+            && form.contains(r#"name="custom_fields.credit_limit" disabled"#),
+        "locked fields: {form}"
     );
     assert!(form.contains(r#"name="employees" value="350""#), "{form}");
     let csrf = form
@@ -272,12 +344,17 @@ async fn business_fields_by_role(backend: Backend) {
     let after = ok_json(admin.get(&path).await).await;
     assert_eq!(after["employees"], 360);
     assert_eq!(after["annual_revenue_fen"], 5_000_000_000i64);
+    assert_eq!(after["custom_fields"]["credit_limit"], 50_000_000, "kept");
 
     let kefu_page = app.login("kefu2", "service", None).await;
     let detail = kefu_page.html(&format!("/customers/{id}")).await;
     assert!(detail.contains("（无权查看）"), "{detail}");
     assert!(detail.contains("91************0Y43") && !detail.contains(USCC));
     assert!(!detail.contains("星湖街"), "hidden address on the page");
+    assert!(
+        !detail.contains("5,000") && !detail.contains("500.00万"),
+        "no credit limit"
+    );
     let edit = kefu_page.get(&format!("/customers/{id}/edit")).await;
     assert_ne!(
         edit.status(),
