@@ -39,6 +39,24 @@ async fn verify_with(s: &Session, anchor: &str) -> Value {
     .expect("json")
 }
 
+/// Someone with the database cuts the log short from entry `pos` on: the
+/// chain alone still holds (only an anchor shows it).
+async fn cut_from(auditor: &Session, db: &mut kehu_store::db::Db, pos: i64) {
+    // Verifying waits for the entries in flight: none is appended after the cut.
+    verify(auditor).await;
+    db.execute(
+        "DELETE FROM audit_log WHERE pos >= $1",
+        vec![kehu_store::db::Arg::from(pos)],
+    )
+    .await
+    .expect("cut");
+    assert_eq!(
+        verify(auditor).await["intact"],
+        true,
+        "the chain alone holds"
+    );
+}
+
 async fn verify(s: &Session) -> Value {
     s.get("/api/v1/audit/verify")
         .await
@@ -233,19 +251,7 @@ async fn audit_records_and_verifies(backend: Backend) {
         malformed.contains(r#"id="anchor-error""#) && !malformed.contains("哈希链完整"),
         "{malformed}"
     );
-    db.execute(
-        "DELETE FROM audit_log WHERE pos >= $1",
-        vec![kehu_store::db::Arg::from(
-            ok["entries"].as_i64().expect("n"),
-        )],
-    )
-    .await
-    .expect("cut");
-    assert_eq!(
-        verify(&auditor).await["intact"],
-        true,
-        "the chain alone holds"
-    );
+    cut_from(&auditor, &mut db, ok["entries"].as_i64().expect("n")).await;
     let cut = page(anchor.clone()).await;
     assert!(
         cut.contains(r#"data-intact="no""#) && cut.contains("cut short"),
@@ -554,18 +560,7 @@ async fn anchors_go_out_every_day(backend: Backend) {
         .next()
         .and_then(|p| p.parse().ok())
         .expect("pos");
-    let mut db = app.store.db.clone();
-    db.execute(
-        "DELETE FROM audit_log WHERE pos >= $1",
-        vec![kehu_store::db::Arg::from(pos - 1)],
-    )
-    .await
-    .expect("cut");
-    assert_eq!(
-        verify(&auditor).await["intact"],
-        true,
-        "the chain alone holds"
-    );
+    cut_from(&auditor, &mut app.store.db.clone(), pos - 1).await;
     let failed = run().await;
     assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let told = inbox().await;
