@@ -9,7 +9,7 @@ use crate::pdf::PdfTable;
 use crate::AppState;
 use kehu_core::customer::CustomerStatus;
 use kehu_core::export::{csv_field, safe_cell};
-use kehu_core::privacy::{customer_field, BusinessView, FieldRights};
+use kehu_core::privacy::FieldRights;
 use kehu_core::segment::Plan;
 use kehu_core::{Fen, Reason};
 use kehu_store::ScopeFilter;
@@ -123,12 +123,12 @@ pub async fn customers(
     }
     let set = state.classifier.published().await?;
     let schemes = set.vocabulary();
+    // One answer to what the reader may see: the rows' masking and the
+    // columns left out both come from the shield.
+    let shield = crate::privacy::CustomerShield::new(rights, &[]);
     let shown: Vec<bool> = COLUMNS
         .iter()
-        .map(|(_, json, _)| {
-            json.and_then(customer_field)
-                .is_none_or(|f| rights.business_view(f) != BusinessView::Withheld)
-        })
+        .map(|(_, json, _)| json.is_none_or(|j| !shield.withheld().iter().any(|w| w == j)))
         .collect();
     let kept = |cells: Vec<String>| -> Vec<String> {
         cells
@@ -147,7 +147,6 @@ pub async fn customers(
         .collect();
     header.extend(schemes.iter().map(|s| s.name.clone()));
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(ids.len());
-    let shield = crate::privacy::CustomerShield::new(rights, &[]);
     for chunk in ids.chunks(CHUNK) {
         let customers = state.store.customers_in(chunk).await?;
         let mut classes: HashMap<(i64, String), String> = HashMap::new();
