@@ -276,6 +276,86 @@ pub const CUSTOMER_FIELDS: &[BusinessField] = &[
     business("customer.notes", &["notes"], None, "备注", "Notes"),
 ];
 
+/// A contact's fields under rights besides the personal ones: what the
+/// person does, not who they are.
+pub const CONTACT_RECORD_FIELDS: &[BusinessField] = &[
+    business(
+        "contact.title",
+        &["title"],
+        None,
+        "联系人职务",
+        "Contact title",
+    ),
+    business(
+        "contact.decision_role",
+        &["decision_role"],
+        None,
+        "决策角色",
+        "Role in the buying decision",
+    ),
+    business(
+        "contact.notes",
+        &["notes"],
+        None,
+        "联系人备注",
+        "Contact notes",
+    ),
+];
+
+/// An order's fields under rights. Its number and date identify it; the
+/// figures derived from amounts (purchases in 12 months, growth, lifetime
+/// value, the explanations' order sums) follow `order.amount`.
+pub const ORDER_RECORD_FIELDS: &[BusinessField] = &[
+    business(
+        "order.amount",
+        &["amount_fen"],
+        None,
+        "订单金额",
+        "Order amount",
+    ),
+    business(
+        "order.product_line",
+        &["product_line"],
+        None,
+        "订单产品线",
+        "Order product line",
+    ),
+    business("order.notes", &["notes"], None, "订单备注", "Order notes"),
+];
+
+/// An interaction's fields under rights. Its kind, date, severity and
+/// status route the work (a complaint must reach whoever handles it).
+pub const INTERACTION_RECORD_FIELDS: &[BusinessField] = &[
+    business(
+        "interaction.summary",
+        &["summary"],
+        None,
+        "互动摘要",
+        "Interaction summary",
+    ),
+    business(
+        "interaction.satisfaction",
+        &["satisfaction"],
+        None,
+        "满意度",
+        "Satisfaction",
+    ),
+];
+
+/// The customer's figures derived from order amounts (JSON names): a
+/// reader kept from `order.amount` is kept from these too, or the sum of
+/// a customer's purchases would tell what its orders are worth.
+pub const DERIVED_FROM_AMOUNTS: &[&str] = &["purchase_12m_fen", "clv_fen"];
+
+/// Every field under business rights, customer's first.
+pub fn business_fields() -> impl Iterator<Item = &'static BusinessField> {
+    CUSTOMER_FIELDS
+        .iter()
+        .chain(CONTACT_RECORD_FIELDS)
+        .chain(ORDER_RECORD_FIELDS)
+        .chain(INTERACTION_RECORD_FIELDS)
+}
+
 /// The business field written under JSON name `json` (`province` → region).
 pub fn customer_field(json: &str) -> Option<&'static BusinessField> {
     CUSTOMER_FIELDS.iter().find(|f| f.json.contains(&json))
@@ -511,11 +591,15 @@ impl FieldRights {
     }
 
     /// Whether this role sees a value read from `field` as it is: a
-    /// customer's business field by JSON name, or a custom field that is
-    /// not personal as `cf.KEY`.
+    /// customer's business field by JSON name, a field of its records by
+    /// rights key (`order.amount`), or a custom field that is not personal
+    /// as `cf.KEY`.
     pub fn sees_field(&self, field: &str) -> bool {
-        match field.strip_prefix("cf.") {
-            Some(key) => self.custom_access(key, false).may_reveal(),
+        if let Some(key) = field.strip_prefix("cf.") {
+            return self.custom_access(key, false).may_reveal();
+        }
+        match business_fields().find(|f| f.key == field) {
+            Some(f) => self.business_view(f) == BusinessView::Clear,
             None => self.sees_customer_field(field),
         }
     }
@@ -530,8 +614,12 @@ impl FieldRights {
     }
 
     /// Whether this role sees the business field written as `json` as it
-    /// is (true for names that are not under rights, such as `name`).
+    /// is (true for names that are not under rights, such as `name`; a
+    /// figure derived from order amounts as `order.amount`).
     pub fn sees_customer_field(&self, json: &str) -> bool {
+        if DERIVED_FROM_AMOUNTS.contains(&json) {
+            return self.sees_field("order.amount");
+        }
         customer_field(json).is_none_or(|f| self.business_view(f) == BusinessView::Clear)
     }
 
@@ -558,14 +646,16 @@ impl FieldRights {
             .unwrap_or_else(|| "***".to_string())
     }
 
-    /// Every personal field masked: what logs, the audit log and the
-    /// command line's reports show, whoever acted.
+    /// Every personal field masked, business fields shown: what logs, the
+    /// audit log and the command line's reports show, whoever acted.
     pub fn all_masked() -> FieldRights {
         let keys = CONTACT_FIELDS
             .iter()
             .map(|f| f.key)
             .chain(std::iter::once(CUSTOM_DEFAULT));
-        FieldRights(keys.map(|k| (k.to_string(), FieldAccess::Masked)).collect())
+        let masked = keys.map(|k| (k.to_string(), FieldAccess::Masked));
+        let shown = business_fields().map(|f| (f.key.to_string(), FieldAccess::Clear));
+        FieldRights(masked.chain(shown).collect())
     }
 
     /// The preset rights of a preset role (unknown roles: none).
@@ -583,15 +673,17 @@ impl FieldRights {
             .map(|f| f.key)
             .chain(std::iter::once(CUSTOM_DEFAULT));
         let mut rights: BTreeMap<String, FieldAccess> = keys.map(str::to_string).zip(row).collect();
-        for f in CUSTOMER_FIELDS {
+        for f in business_fields() {
             rights.insert(f.key.to_string(), Self::preset_business(role, f.key));
         }
         FieldRights(rights)
     }
 
     /// A preset role's right over a business field: editors edit; 客服
-    /// serves the customer without its revenue or declared purchases;
-    /// readers of reports and campaigns see the rest; others nothing.
+    /// serves the customer without its revenue or declared purchases, and
+    /// writes the interactions it logs; 市场 sees no contact's notes (free
+    /// text about a person); readers of reports and campaigns see the
+    /// rest; others nothing.
     pub fn preset_business(role: &str, key: &str) -> FieldAccess {
         use FieldAccess::{Clear, Edit, Hidden, Masked};
         let money = matches!(
@@ -601,6 +693,8 @@ impl FieldRights {
         match role {
             "admin" | "sales_manager" | "sales_rep" => Edit,
             "service" if money => Masked,
+            "service" if key.starts_with("interaction.") => Edit,
+            "marketing" if key == "contact.notes" => Masked,
             "service" | "marketing" | "management" => Clear,
             _ => Hidden,
         }
@@ -616,7 +710,7 @@ impl FieldRights {
         let mut out = BTreeMap::new();
         for (k, v) in raw {
             let known = CONTACT_FIELDS.iter().any(|f| f.key == k)
-                || CUSTOMER_FIELDS.iter().any(|f| f.key == k)
+                || business_fields().any(|f| f.key == k)
                 || k == CUSTOM_DEFAULT
                 || k.strip_prefix("cf.")
                     .is_some_and(|c| custom_keys.iter().any(|x| x == c));
@@ -808,6 +902,40 @@ mod tests {
             ),
             "91************0Y43"
         );
+    }
+
+    /// The fields of contacts, orders and interactions by preset role:
+    /// 客服 writes what it logs, 市场 reads no contact notes, readers of
+    /// derived figures follow the order's amount.
+    #[test]
+    fn record_fields_by_role() {
+        use FieldAccess::{Clear, Edit, Hidden, Masked};
+        let cases = [
+            ("sales_rep", "order.amount", Edit),
+            ("service", "order.amount", Clear),
+            ("service", "interaction.summary", Edit),
+            ("service", "interaction.satisfaction", Edit),
+            ("service", "contact.notes", Clear),
+            ("marketing", "contact.notes", Masked),
+            ("marketing", "contact.title", Clear),
+            ("management", "interaction.summary", Clear),
+            ("auditor", "order.product_line", Hidden),
+        ];
+        for (role, key, want) in cases {
+            assert_eq!(FieldRights::preset(role).access(key), want, "{role} {key}");
+        }
+        let mut r = FieldRights::preset("service");
+        assert!(r.sees_field("order.amount"));
+        r.0.insert("order.amount".into(), Masked);
+        assert!(!r.sees_field("order.amount"), "no mask: withheld");
+        assert!(!r.sees_customer_field("purchase_12m_fen"), "derived");
+        assert!(r.sees_customer_field("order_count"), "a count is no amount");
+        assert!(r.sees_field("order.product_line"));
+        let keys: Vec<&str> = business_fields().map(|f| f.key).collect();
+        let unique: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
+        assert_eq!(keys.len(), unique.len(), "every key once");
+        let logged = FieldRights::all_masked();
+        assert!(business_fields().all(|f| logged.business_view(f) == BusinessView::Clear));
     }
 
     /// A custom field that is not personal is unrestricted until the role

@@ -115,7 +115,8 @@ pub async fn touch(
     let customers: Vec<i64> = match (segment.as_deref(), &req.customer_ids) {
         (Some(src), None) => {
             let (compiled, _) =
-                crate::api::segments::compile_expression(state, src, "segment").await?;
+                crate::api::segments::compile_for_reader(state, &user.actor.fields, src, "segment")
+                    .await?;
             state.segments.ids(&compiled.plan, &scope).await?
         }
         (None, Some(ids)) if !ids.is_empty() => {

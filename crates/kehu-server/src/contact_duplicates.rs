@@ -388,7 +388,7 @@ pub async fn merge(
     // The merged values are validated like any contact (a chosen empty
     // name, say, is refused).
     let data = crate::imports::contact_input_of_data(&data).validate()?;
-    crate::privacy::check_contact_write(user, Some(&survivor), &data, "")?;
+    crate::privacy::check_contact_write(&user.actor.fields, Some(&survivor), &data, "")?;
     let recorded: BTreeMap<&str, i64> = default_contact_choices(&ds, &da, newer)
         .into_iter()
         .map(|(k, default)| {

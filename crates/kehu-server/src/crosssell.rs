@@ -120,7 +120,8 @@ pub struct SimilarOut {
     /// 0–100.
     pub score: i64,
     pub shared_products: Vec<String>,
-    pub purchase_12m_fen: i64,
+    /// Null when the reader's role is kept from order amounts.
+    pub purchase_12m_fen: Option<i64>,
     pub orders: i64,
 }
 
@@ -197,6 +198,7 @@ pub async fn for_customer(
         .await?;
     let ids: Vec<i64> = peers.similar.iter().map(|s| s.customer_id).collect();
     let named = state.store.customers_in(&ids).await?;
+    let sees_purchases = user.actor.fields.sees_customer_field("purchase_12m_fen");
     let similar = peers
         .similar
         .into_iter()
@@ -208,7 +210,7 @@ pub async fn for_customer(
                 name: c.name.clone(),
                 score: s.score,
                 shared_products: s.shared_products,
-                purchase_12m_fen: s.purchase_12m_fen,
+                purchase_12m_fen: sees_purchases.then_some(s.purchase_12m_fen),
                 orders: s.orders,
             })
         })

@@ -3,7 +3,7 @@
 //! class in each scheme and their tags. Cells that a spreadsheet would run
 //! as formulas are defused (`kehu_core::export`); money is exact text in 元.
 
-use crate::api::segments::compile_expression;
+use crate::api::segments::compile_for_reader;
 use crate::error::ApiError;
 use crate::pdf::PdfTable;
 use crate::AppState;
@@ -70,7 +70,7 @@ const COLUMNS: &[(&str, Option<&str>, bool)] = &[
     ("城市", Some("city"), false),
     ("区域", Some("sales_region"), false),
     ("合作起始时间", Some("cooperation_start_on"), false),
-    ("近12个月采购额(元)", None, false),
+    ("近12个月采购额(元)", Some("purchase_12m_fen"), false),
     ("订单数", None, true),
     ("最近下单日期", None, false),
     ("状态", None, false),
@@ -104,7 +104,7 @@ pub async fn customers(
     }
     let (plan, tags) = match segment.filter(|s| !s.trim().is_empty()) {
         Some(e) => {
-            let (c, tags) = compile_expression(state, e, "segment").await?;
+            let (c, tags) = compile_for_reader(state, rights, e, "segment").await?;
             (c.plan, tags)
         }
         // An empty AND holds for everyone in the scope.

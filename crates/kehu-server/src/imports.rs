@@ -349,6 +349,20 @@ impl Context<'_> {
             .problem(row.number, &row.cells, field, &reason, false)])
     }
 
+    /// The problems of a row that sets or changes fields the importer may
+    /// not edit (`check` given their rights), each naming its column; the
+    /// command line edits every field.
+    fn not_editable(
+        &self,
+        row: &Row,
+        prefix: &str,
+        check: impl FnOnce(&kehu_core::privacy::FieldRights) -> Result<(), kehu_core::ValidationErrors>,
+    ) -> Option<Vec<RowProblem>> {
+        let rights = &self.importer.actor.as_ref()?.fields;
+        let e = check(rights).err()?;
+        Some(self.columns().problems(row.number, &row.cells, prefix, &e))
+    }
+
     /// A second row about a record an earlier row wrote.
     fn claim(&mut self, entity: Claimed, id: i64, row: u64) -> Option<u64> {
         match self.touched.get(&(entity, id)) {
@@ -1042,7 +1056,14 @@ fn plan_customer(
             };
             let mut data = data;
             data.fill_region_from_landline(contact.landline());
-            let data = (data != before.data()).then(|| Box::new(data));
+            let stored = before.data();
+            let defs = &cx.defs;
+            if let Some(problems) = cx.not_editable(row, "", |rights| {
+                crate::privacy::check_customer_write(rights, defs, Some(&stored), &data)
+            }) {
+                return Plan::Invalid(problems);
+            }
+            let data = (data != stored).then(|| Box::new(data));
             if data.is_none() && !contact.changes() {
                 Plan::Unchanged
             } else {
@@ -1077,6 +1098,21 @@ fn plan_customer(
                 return Plan::Invalid(problems);
             };
             data.fill_region_from_landline(contact.as_ref().and_then(|c| c.landline.as_deref()));
+            let defs = &cx.defs;
+            let refused = [
+                cx.not_editable(row, "", |rights| {
+                    crate::privacy::check_customer_write(rights, defs, None, &data)
+                }),
+                contact.as_ref().and_then(|c| {
+                    cx.not_editable(row, "contact.", |rights| {
+                        crate::privacy::check_contact_write(rights, None, c, "")
+                    })
+                }),
+            ];
+            let refused: Vec<RowProblem> = refused.into_iter().flatten().flatten().collect();
+            if !refused.is_empty() {
+                return Plan::Invalid(refused);
+            }
             let name = company::normalize(&data.name);
             let key = name.full.clone();
             let phones: Vec<String> = contact
@@ -1253,7 +1289,15 @@ fn plan_contact(
     // (a mobile in the landline column is the mobile).
     let given = input.validate().map_err(invalid)?;
     let same = existing.iter().find(|c| c.name == given.name);
+    let refused = |before: Option<&Contact>, d: &ContactData| {
+        cx.not_editable(row, prefix, |rights| {
+            crate::privacy::check_contact_write(rights, before, d, "")
+        })
+    };
     let Some(before) = same else {
+        if let Some(problems) = refused(None, &given) {
+            return Err(problems);
+        }
         let suspect = contact_suspect(cx, row, prefix, &given, existing);
         return Ok(ContactPlan::Insert(given, suspect.map(Box::new)));
     };
@@ -1264,7 +1308,10 @@ fn plan_contact(
     merged.is_primary = input.is_primary.or(Some(before.is_primary));
     match merged.validate() {
         Ok(d) if d == stored => Ok(ContactPlan::Same),
-        Ok(d) => Ok(ContactPlan::Update(Box::new(before.clone()), d)),
+        Ok(d) => match refused(Some(before), &d) {
+            Some(problems) => Err(problems),
+            None => Ok(ContactPlan::Update(Box::new(before.clone()), d)),
+        },
         Err(e) => Err(invalid(e)),
     }
 }
@@ -1333,8 +1380,18 @@ fn plan_order(
                 && o.product_line == data.product_line
         }
     };
+    let order_fields = kehu_core::privacy::ORDER_RECORD_FIELDS;
+    let refused = |cx: &Context<'_>, before: Option<&Order>, d: &OrderData| {
+        cx.not_editable(row, "", |rights| {
+            let before = before.map(|b| b as &dyn crate::privacy::RecordValues);
+            crate::privacy::check_record_write(rights, order_fields, before, d, "")
+        })
+    };
     match existing.iter().find(same_key) {
-        None => Plan::NewOrder { customer_id, data },
+        None => match refused(cx, None, &data) {
+            Some(problems) => Plan::Invalid(problems),
+            None => Plan::NewOrder { customer_id, data },
+        },
         Some(before) => {
             let stored = OrderData {
                 order_no: before.order_no.clone(),
@@ -1351,6 +1408,8 @@ fn plan_order(
             };
             if merged == stored {
                 Plan::Unchanged
+            } else if let Some(problems) = refused(cx, Some(before), &merged) {
+                Plan::Invalid(problems)
             } else if let Some(first) = cx.claim(Claimed::Order, before.id, row.number) {
                 cx.invalid(row, "", repeated_row(first))
             } else {
@@ -1407,8 +1466,13 @@ fn plan_interaction(
                 && i.summary == data.summary
         })
     });
+    let fields = kehu_core::privacy::INTERACTION_RECORD_FIELDS;
     if same {
         Plan::Unchanged
+    } else if let Some(problems) = cx.not_editable(row, "", |rights| {
+        crate::privacy::check_record_write(rights, fields, None, &data, "")
+    }) {
+        Plan::Invalid(problems)
     } else {
         Plan::NewInteraction {
             customer_id: c.id,

@@ -10,11 +10,14 @@ use crate::AppState;
 use kehu_core::contact::ContactData;
 use kehu_core::custom_field::CustomFieldDef;
 use kehu_core::customer::{CustomerData, CustomerInput};
+use kehu_core::interaction::InteractionData;
+use kehu_core::order::OrderData;
 use kehu_core::privacy::{
-    BusinessView, FieldAccess, FieldRights, MaskKind, CONTACT_FIELDS, CUSTOMER_FIELDS,
+    BusinessField, BusinessView, FieldAccess, FieldRights, MaskKind, CONTACT_FIELDS,
+    CONTACT_RECORD_FIELDS, CUSTOMER_FIELDS, INTERACTION_RECORD_FIELDS, ORDER_RECORD_FIELDS,
 };
 use kehu_core::{Reason, ValidationErrors};
-use kehu_store::model::{Contact, Customer};
+use kehu_store::model::{Contact, Customer, Interaction, Order};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -29,10 +32,125 @@ pub trait Personal: serde::Serialize {
     /// Its free-text fields (JSON names): they may name a person, so the
     /// audit log keeps their length only.
     const FREE_TEXT: &'static [&'static str];
+    /// Its other fields under rights: shown in clear or withheld.
+    const RECORD_FIELDS: &'static [BusinessField];
     fn id(&self) -> i64;
     /// Masks or hides its personal fields for `rights`; in clear where
     /// `reveal` is asked and allowed.
-    fn protect(&mut self, rights: &FieldRights, reveal: bool);
+    fn protect_personal(&mut self, rights: &FieldRights, reveal: bool);
+    /// Empties its field written as `json` (of [`Self::RECORD_FIELDS`])
+    /// and names it among the fields withheld.
+    fn withhold(&mut self, json: &'static str);
+    /// Personal fields masked (or hidden, or in clear where `reveal` is
+    /// asked and allowed), other fields not seen in clear withheld.
+    fn protect(&mut self, rights: &FieldRights, reveal: bool) {
+        self.protect_personal(rights, reveal);
+        for f in Self::RECORD_FIELDS {
+            if rights.business_view(f) != BusinessView::Clear {
+                f.json.iter().for_each(|name| self.withhold(name));
+            }
+        }
+    }
+}
+
+/// The fields under rights of a record, written (`…Data`) or stored, by
+/// JSON name: what a write is checked on.
+pub trait RecordValues {
+    fn value(&self, json: &str) -> Value;
+}
+
+impl RecordValues for ContactData {
+    fn value(&self, json: &str) -> Value {
+        match json {
+            "title" => json!(self.title),
+            "decision_role" => json!(self.decision_role),
+            "notes" => json!(self.notes),
+            _ => Value::Null,
+        }
+    }
+}
+
+impl RecordValues for Contact {
+    fn value(&self, json: &str) -> Value {
+        match json {
+            "title" => json!(self.title),
+            "decision_role" => json!(self.decision_role),
+            "notes" => json!(self.notes),
+            _ => Value::Null,
+        }
+    }
+}
+
+impl RecordValues for OrderData {
+    fn value(&self, json: &str) -> Value {
+        match json {
+            "amount_fen" => json!(self.amount.get()),
+            "product_line" => json!(self.product_line),
+            "notes" => json!(self.notes),
+            _ => Value::Null,
+        }
+    }
+}
+
+impl RecordValues for Order {
+    fn value(&self, json: &str) -> Value {
+        match json {
+            "amount_fen" => json!(self.amount_fen),
+            "product_line" => json!(self.product_line),
+            "notes" => json!(self.notes),
+            _ => Value::Null,
+        }
+    }
+}
+
+impl RecordValues for InteractionData {
+    fn value(&self, json: &str) -> Value {
+        match json {
+            "summary" => json!(self.summary),
+            "satisfaction" => json!(self.satisfaction),
+            _ => Value::Null,
+        }
+    }
+}
+
+impl RecordValues for Interaction {
+    fn value(&self, json: &str) -> Value {
+        match json {
+            "summary" => json!(self.summary),
+            "satisfaction" => json!(self.satisfaction),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// A record written by `user` (new when `before` is None): each of
+/// `fields` it sets or changes needs the edit right; the error names every
+/// such field (`field_prefix` + JSON name).
+pub fn check_record_write(
+    rights: &FieldRights,
+    fields: &[BusinessField],
+    before: Option<&dyn RecordValues>,
+    after: &dyn RecordValues,
+    field_prefix: &str,
+) -> Result<(), ValidationErrors> {
+    let empty = |v: &Value| v.is_null() || v.as_str().is_some_and(str::is_empty);
+    let mut errors = ValidationErrors::default();
+    for f in fields {
+        if rights.access(f.key) == FieldAccess::Edit {
+            continue;
+        }
+        for name in f.json {
+            let now = after.value(name);
+            let changed = match before {
+                Some(b) => b.value(name) != now,
+                None => !empty(&now),
+            };
+            if changed {
+                errors.push(format!("{field_prefix}{name}"), Reason::NotEditable);
+            }
+        }
+    }
+    errors.into_result()
 }
 
 fn show(rights: &FieldRights, key: &str, kind: MaskKind, v: &mut Option<String>, reveal: bool) {
@@ -52,10 +170,20 @@ impl Personal for ContactOut {
         ("id_number", "contact.id_number", MaskKind::IdNumber),
     ];
     const SEARCHED: &'static [&'static str] = &["contact.name"];
+    const RECORD_FIELDS: &'static [BusinessField] = CONTACT_RECORD_FIELDS;
     fn id(&self) -> i64 {
         self.id
     }
-    fn protect(&mut self, rights: &FieldRights, reveal: bool) {
+    fn withhold(&mut self, json: &'static str) {
+        match json {
+            "title" => self.title = None,
+            "decision_role" => self.decision_role = None,
+            "notes" => self.notes = None,
+            other => unreachable!("{other} is not a contact field"),
+        }
+        self.withheld_fields.push(json.to_string());
+    }
+    fn protect_personal(&mut self, rights: &FieldRights, reveal: bool) {
         let values = [
             &mut self.name,
             &mut self.mobile,
@@ -69,20 +197,38 @@ impl Personal for ContactOut {
     }
 }
 
-/// Records without personal fields pass unchanged.
+/// Records without personal fields: only their other fields are withheld.
 macro_rules! impersonal {
-    ($($t:ty = $kind:literal, free text $free:expr),*) => {$(
+    ($($t:ty = $kind:literal, free text $free:expr, fields $fields:expr, withhold |$r:ident, $name:ident| $withhold:expr),*) => {$(
         impl Personal for $t {
             const KIND: &'static str = $kind;
             const FIELDS: &'static [(&'static str, &'static str, MaskKind)] = &[];
             const SEARCHED: &'static [&'static str] = &[];
             const FREE_TEXT: &'static [&'static str] = $free;
+            const RECORD_FIELDS: &'static [BusinessField] = $fields;
             fn id(&self) -> i64 { self.id }
-            fn protect(&mut self, _: &FieldRights, _: bool) {}
+            fn protect_personal(&mut self, _: &FieldRights, _: bool) {}
+            fn withhold(&mut self, $name: &'static str) {
+                let $r = &mut *self;
+                $withhold;
+                self.withheld_fields.push($name.to_string());
+            }
         }
     )*};
 }
-impersonal!(OrderOut = "order", free text &["notes"], InteractionOut = "interaction", free text &["summary"]);
+impersonal!(
+    OrderOut = "order", free text &["notes"], fields ORDER_RECORD_FIELDS, withhold |o, name| match name {
+        "amount_fen" => o.amount_fen = None,
+        "product_line" => o.product_line = None,
+        "notes" => o.notes = None,
+        other => unreachable!("{other} is not an order field"),
+    },
+    InteractionOut = "interaction", free text &["summary"], fields INTERACTION_RECORD_FIELDS, withhold |i, name| match name {
+        "summary" => i.summary = None,
+        "satisfaction" => i.satisfaction = None,
+        other => unreachable!("{other} is not an interaction field"),
+    }
+);
 
 /// Whether `user` may reveal at least one of `T`'s personal fields.
 pub fn may_reveal_any<T: Personal>(user: &CurrentUser) -> bool {
@@ -223,26 +369,32 @@ pub fn record_values(c: &Contact) -> [Option<&str>; 5] {
 }
 
 /// A new contact (on a form whose fields start with `field_prefix`) or a
-/// change to `before`: every personal field it sets or changes needs the
-/// edit right.
+/// change to `before`: every field under rights it sets or changes —
+/// personal or not — needs the edit right.
 pub fn check_contact_write(
-    user: &CurrentUser,
+    rights: &FieldRights,
     before: Option<&Contact>,
     after: &ContactData,
     field_prefix: &str,
 ) -> Result<(), ValidationErrors> {
-    check_write(
-        user,
+    let personal = check_write(
+        rights,
         before.map(record_values),
         data_values(after),
         field_prefix,
-    )
+    );
+    let mut errors = personal.err().unwrap_or_default();
+    let before = before.map(|b| b as &dyn RecordValues);
+    if let Err(e) = check_record_write(rights, CONTACT_RECORD_FIELDS, before, after, field_prefix) {
+        errors.0.extend(e.0);
+    }
+    errors.into_result()
 }
 
 /// A write that changes a personal field needs the edit right on it; the
 /// error names every such field (`field_prefix` + JSON name).
 pub fn check_write(
-    user: &CurrentUser,
+    rights: &FieldRights,
     before: Option<[Option<&str>; 5]>,
     after: [Option<&str>; 5],
     field_prefix: &str,
@@ -250,7 +402,7 @@ pub fn check_write(
     let mut errors = ValidationErrors::default();
     for (i, f) in CONTACT_FIELDS.iter().enumerate() {
         let old = before.and_then(|b| b[i]);
-        if old != after[i] && user.actor.fields.access(f.key) != FieldAccess::Edit {
+        if old != after[i] && rights.access(f.key) != FieldAccess::Edit {
             let json_name = f.key.trim_start_matches("contact.");
             errors.push(format!("{field_prefix}{json_name}"), Reason::NotEditable);
         }
@@ -290,6 +442,7 @@ pub fn for_log<T: Personal + Clone>(record: &T) -> Value {
     r.protect(&FieldRights::all_masked(), false);
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
+        map.remove("withheld_fields");
         for f in T::FREE_TEXT {
             if let Some(Value::String(s)) = map.get(*f) {
                 let logged = kehu_core::privacy::text_for_log(s);
@@ -390,24 +543,6 @@ pub fn withheld_custom(defs: &[CustomFieldDef], rights: &FieldRights) -> Vec<Str
         })
         .map(|d| format!("custom_fields.{}", d.key))
         .collect()
-}
-
-/// Custom fields changed by a write need the edit right (errors name
-/// `custom_fields.KEY`).
-pub fn check_custom_write(
-    user: &CurrentUser,
-    defs: &[CustomFieldDef],
-    before: Option<&serde_json::Map<String, Value>>,
-    after: &serde_json::Map<String, Value>,
-) -> Result<(), ValidationErrors> {
-    let mut errors = ValidationErrors::default();
-    for d in defs {
-        let old = before.and_then(|b| b.get(&d.key));
-        if old != after.get(&d.key) && custom_right(&user.actor.fields, d) != FieldAccess::Edit {
-            errors.push(format!("custom_fields.{}", d.key), Reason::NotEditable);
-        }
-    }
-    errors.into_result()
 }
 
 /// A form that cannot show a custom field the user may not edit leaves it
@@ -521,6 +656,12 @@ impl<'a> CustomerShield<'a> {
                 }
             }
         }
+        withheld.extend(
+            kehu_core::privacy::DERIVED_FROM_AMOUNTS
+                .iter()
+                .filter(|name| !rights.sees_customer_field(name))
+                .map(|name| name.to_string()),
+        );
         withheld.extend(withheld_custom(defs, rights));
         CustomerShield {
             rights,
@@ -572,6 +713,16 @@ impl<'a> CustomerShield<'a> {
         if !self.withheld.is_empty() {
             c.missing_fields.retain(|f| !self.withheld.contains(f));
         }
+        // The 12 months' purchases stay in the record (a count of fen is
+        // no option); readers check `withheld` before showing them.
+        if self.withholds("clv_fen") {
+            c.predicted.clv_fen = None;
+        }
+    }
+
+    /// Whether the field written as `json` is kept from the reader.
+    pub fn withholds(&self, json: &str) -> bool {
+        self.withheld.iter().any(|w| w == json)
     }
 
     /// A customer as the API sends it to the reader: business fields
@@ -581,6 +732,9 @@ impl<'a> CustomerShield<'a> {
     pub fn out(&self, mut c: Customer, reveal: bool) -> (CustomerOut, Vec<String>) {
         self.apply(&mut c);
         let mut out = CustomerOut::from(c);
+        if self.withholds("purchase_12m_fen") {
+            out.purchase_12m_fen = None;
+        }
         out.withheld_fields = self.withheld.clone();
         let revealed = protect_custom(self.defs, self.rights, &mut out.custom_fields, reveal);
         (out, revealed)
@@ -595,18 +749,25 @@ pub fn protect_customer(rights: &FieldRights, c: &mut Customer) -> Vec<String> {
     shield.withheld
 }
 
-/// A customer written by `user` (new when `before` is None): every
-/// business field it sets or changes needs the edit right; the error
-/// names each such field by its JSON name.
+/// A customer written with `rights` (new when `before` is None): every
+/// business or custom field it sets or changes needs the edit right; the
+/// error names each such field by its JSON name (`custom_fields.KEY`).
 pub fn check_customer_write(
-    user: &CurrentUser,
+    rights: &FieldRights,
+    defs: &[CustomFieldDef],
     before: Option<&CustomerData>,
     after: &CustomerData,
 ) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::default();
     for (f, name) in after.changed_business_fields(before) {
-        if user.actor.fields.access(f.key) != FieldAccess::Edit {
+        if rights.access(f.key) != FieldAccess::Edit {
             errors.push(name, Reason::NotEditable);
+        }
+    }
+    for d in defs {
+        let old = before.and_then(|b| b.custom_fields.get(&d.key));
+        if old != after.custom_fields.get(&d.key) && custom_right(rights, d) != FieldAccess::Edit {
+            errors.push(format!("custom_fields.{}", d.key), Reason::NotEditable);
         }
     }
     errors.into_result()
@@ -762,9 +923,12 @@ mod tests {
             .collect();
 
         let mut hidden = stored.clone();
+        let derived = kehu_core::privacy::DERIVED_FROM_AMOUNTS
+            .iter()
+            .map(|n| n.to_string());
         assert_eq!(
             protect_customer(&FieldRights::default(), &mut hidden),
-            every
+            every.iter().cloned().chain(derived).collect::<Vec<_>>()
         );
         let shown = serde_json::to_value(&hidden).expect("json");
         for name in &every {

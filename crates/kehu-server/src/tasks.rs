@@ -933,7 +933,9 @@ pub async fn create_for_segment(
     }
     .validate(today)?;
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let (compiled, _) = crate::api::segments::compile_expression(state, segment, "segment").await?;
+    let (compiled, _) =
+        crate::api::segments::compile_for_reader(state, &user.actor.fields, segment, "segment")
+            .await?;
     let ids = state.segments.ids(&compiled.plan, &scope).await?;
     if ids.is_empty() {
         return Err(ApiError::field(

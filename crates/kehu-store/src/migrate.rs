@@ -6,7 +6,7 @@ use crate::args;
 use crate::db::{decode_n, Backend, Db, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use kehu_core::industry::PRESET_INDUSTRIES;
-use kehu_core::role::ROLE_PRESETS;
+use kehu_core::role::{Permission, ROLE_PRESETS};
 
 struct Migration {
     version: i64,
@@ -56,6 +56,12 @@ enum DataStep {
     /// admin's own roles what they had before the rights existed — edit
     /// where the role creates or changes customers, else clear.
     BusinessFieldRights,
+    /// Rights over the fields of contacts, orders and interactions
+    /// (`contact.title`, `order.amount`, …) for every role without them:
+    /// the presets for built-in roles; for an admin's own roles what they
+    /// had before — edit where the role writes that kind of record, else
+    /// clear.
+    RecordFieldRights,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -284,6 +290,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: "",
         data: DataStep::BusinessFieldRights,
     },
+    Migration {
+        version: 33,
+        name: "record_field_rights",
+        sqlite: "",
+        postgres: "",
+        data: DataStep::RecordFieldRights,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
@@ -383,7 +396,31 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
         DataStep::PersonalDataRights => {
             grant_preset(tx, "admin", kehu_core::role::Permission::PersonalData).await
         }
-        DataStep::BusinessFieldRights => add_business_field_rights(tx).await,
+        DataStep::BusinessFieldRights => {
+            add_field_rights(
+                tx,
+                &[(kehu_core::privacy::CUSTOMER_FIELDS, &writes_customers)],
+            )
+            .await
+        }
+        DataStep::RecordFieldRights => {
+            use kehu_core::privacy::{
+                CONTACT_RECORD_FIELDS, INTERACTION_RECORD_FIELDS, ORDER_RECORD_FIELDS,
+            };
+            let records = |g: &kehu_core::role::Grants| g.has(Permission::RecordWrite);
+            let interactions = |g: &kehu_core::role::Grants| {
+                g.has(Permission::InteractionWrite) || g.has(Permission::ServiceRecordWrite)
+            };
+            add_field_rights(
+                tx,
+                &[
+                    (CONTACT_RECORD_FIELDS, &records),
+                    (ORDER_RECORD_FIELDS, &records),
+                    (INTERACTION_RECORD_FIELDS, &interactions),
+                ],
+            )
+            .await
+        }
         DataStep::FieldRights => {
             for preset in ROLE_PRESETS {
                 let rights = field_rights_json(preset.key)?;
@@ -398,10 +435,21 @@ async fn add_data(tx: &mut Tx, step: DataStep) -> Result<(), StoreError> {
     }
 }
 
-/// See [`DataStep::BusinessFieldRights`].
-async fn add_business_field_rights(tx: &mut Tx) -> Result<(), StoreError> {
-    use kehu_core::privacy::{FieldAccess, FieldRights, CUSTOMER_FIELDS};
-    use kehu_core::role::{Grants, Permission};
+fn writes_customers(g: &kehu_core::role::Grants) -> bool {
+    g.has(Permission::CustomerCreate) || g.has(Permission::CustomerUpdate)
+}
+
+/// Fields whose rights a migration adds, with whether an admin's own role
+/// wrote them before (from its grants).
+type NewFieldRights<'a> = (
+    &'static [kehu_core::privacy::BusinessField],
+    &'a dyn Fn(&kehu_core::role::Grants) -> bool,
+);
+
+/// See [`DataStep::BusinessFieldRights`] and [`DataStep::RecordFieldRights`].
+async fn add_field_rights(tx: &mut Tx, added: &[NewFieldRights<'_>]) -> Result<(), StoreError> {
+    use kehu_core::privacy::{FieldAccess, FieldRights};
+    use kehu_core::role::Grants;
     let roles = tx
         .fetch_all(
             "SELECT key, builtin, grants, field_rights FROM roles",
@@ -420,15 +468,16 @@ async fn add_business_field_rights(tx: &mut Tx) -> Result<(), StoreError> {
         let bad = |e: serde_json::Error| StoreError::Config(format!("{key} role: {e}"));
         let grants: Grants = serde_json::from_value(grants).map_err(bad)?;
         let mut rights: FieldRights = serde_json::from_value(rights).map_err(bad)?;
-        let writes =
-            grants.has(Permission::CustomerCreate) || grants.has(Permission::CustomerUpdate);
-        for f in CUSTOMER_FIELDS {
-            let access = match (builtin, writes) {
-                (true, _) => FieldRights::preset_business(&key, f.key),
-                (false, true) => FieldAccess::Edit,
-                (false, false) => FieldAccess::Clear,
-            };
-            rights.0.entry(f.key.to_string()).or_insert(access);
+        for (fields, writes) in added {
+            let writes = writes(&grants);
+            for f in fields.iter() {
+                let access = match (builtin, writes) {
+                    (true, _) => FieldRights::preset_business(&key, f.key),
+                    (false, true) => FieldAccess::Edit,
+                    (false, false) => FieldAccess::Clear,
+                };
+                rights.0.entry(f.key.to_string()).or_insert(access);
+            }
         }
         let rights = serde_json::to_value(rights).map_err(bad)?;
         tx.execute(

@@ -439,9 +439,10 @@ pub struct IndicatorLine {
     pub shown: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// The field the value was read from, if any (a business field's JSON
-    /// name, or `cf.KEY`): a reader kept from that field is kept from the
-    /// value too.
+    /// The field the value was read from, if any (a customer's business
+    /// field by JSON name, a record's by rights key such as `order.amount`,
+    /// or `cf.KEY`): a reader kept from that field is kept from the value
+    /// too.
     #[serde(skip)]
     pub reads: Option<String>,
 }
@@ -582,7 +583,8 @@ impl Scheme {
 
     /// The field (see [`IndicatorLine::reads`]) an indicator's value came
     /// from: a field itself, a date field counted from, the declared
-    /// purchase standing in for orders, or the indicator a percentile ranks.
+    /// purchase standing in for orders, the orders' amounts or product
+    /// lines, the interactions' satisfaction, or what a percentile ranks.
     fn field_read(&self, ind: &super::scheme::Indicator, used_fallback: bool) -> Option<String> {
         use super::metric::DateRef;
         match &ind.metric {
@@ -597,6 +599,13 @@ impl Scheme {
                 .indicators
                 .get(*of)
                 .and_then(|base| self.field_read(base, false)),
+            Metric::OrderSum { .. }
+            | Metric::OrderAvg { .. }
+            | Metric::OrderMax { .. }
+            | Metric::Growth { .. }
+            | Metric::GrowthStreak => Some("order.amount".to_string()),
+            Metric::OrderLines { .. } => Some("order.product_line".to_string()),
+            Metric::Satisfaction { .. } => Some("interaction.satisfaction".to_string()),
             _ => None,
         }
     }

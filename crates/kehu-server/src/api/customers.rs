@@ -193,8 +193,7 @@ pub async fn create(
     let owner = resolve_owner(&state, &user, body.owner_id, Permission::CustomerCreate).await?;
     let data = validate_customer(&state, body.into()).await?;
     let defs = state.store.custom_field_defs().await?;
-    crate::privacy::check_customer_write(&user, None, &data)?;
-    crate::privacy::check_custom_write(&user, &defs, None, &data.custom_fields)?;
+    crate::privacy::check_customer_write(&user.actor.fields, &defs, None, &data)?;
     let c = state
         .store
         .insert_customer(&data, &owner, Some(user.user.id), None)
@@ -260,13 +259,8 @@ pub async fn update(
     };
     let data = validate_customer(&state, merged.into()).await?;
     let defs = state.store.custom_field_defs().await?;
-    crate::privacy::check_customer_write(&user, Some(&current.data()), &data)?;
-    crate::privacy::check_custom_write(
-        &user,
-        &defs,
-        Some(&current.custom_fields),
-        &data.custom_fields,
-    )?;
+    let rights = &user.actor.fields;
+    crate::privacy::check_customer_write(rights, &defs, Some(&current.data()), &data)?;
     let c = state
         .store
         .update_customer(id, expected.version, &data, &owner, Some(user.user.id))

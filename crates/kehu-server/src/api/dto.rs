@@ -159,8 +159,9 @@ pub struct CustomerOut {
     /// here, whether or not the customer has a value); text fields the role
     /// sees masked are sent masked instead.
     pub withheld_fields: Vec<String>,
-    /// Sum of orders in the last 12 months (derived).
-    pub purchase_12m_fen: i64,
+    /// Sum of orders in the last 12 months (derived; null when the
+    /// reader's role is kept from order amounts).
+    pub purchase_12m_fen: Option<i64>,
     pub order_count: i64,
     pub last_order_on: Option<NaiveDate>,
     pub last_interaction_on: Option<NaiveDate>,
@@ -204,7 +205,7 @@ impl From<model::Customer> for CustomerOut {
             custom_fields: c.custom_fields,
             missing_fields: c.missing_fields,
             withheld_fields: Vec::new(),
-            purchase_12m_fen: c.purchase_12m_fen,
+            purchase_12m_fen: Some(c.purchase_12m_fen),
             order_count: c.order_count,
             last_order_on: c.last_order_on,
             last_interaction_on: c.last_interaction_on,
@@ -294,6 +295,9 @@ pub struct ContactOut {
     pub id_number: Option<String>,
     pub is_primary: bool,
     pub notes: Option<String>,
+    /// Fields kept from this reader by their role's field rights (null
+    /// here, whether or not the record has a value).
+    pub withheld_fields: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -313,6 +317,7 @@ impl From<model::Contact> for ContactOut {
             id_number: c.id_number,
             is_primary: c.is_primary,
             notes: c.notes,
+            withheld_fields: Vec::new(),
             version: c.version,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -367,9 +372,13 @@ pub struct OrderOut {
     pub customer_id: i64,
     pub order_no: Option<String>,
     pub ordered_on: NaiveDate,
-    pub amount_fen: i64,
+    /// Null when withheld from the reader (see `withheld_fields`).
+    pub amount_fen: Option<i64>,
     pub product_line: Option<String>,
     pub notes: Option<String>,
+    /// Fields kept from this reader by their role's field rights (null
+    /// here, whether or not the record has a value).
+    pub withheld_fields: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -382,9 +391,10 @@ impl From<model::Order> for OrderOut {
             customer_id: o.customer_id,
             order_no: o.order_no,
             ordered_on: o.ordered_on,
-            amount_fen: o.amount_fen,
+            amount_fen: Some(o.amount_fen),
             product_line: o.product_line,
             notes: o.notes,
+            withheld_fields: Vec::new(),
             version: o.version,
             created_at: o.created_at,
             updated_at: o.updated_at,
@@ -446,11 +456,15 @@ pub struct InteractionOut {
     pub customer_id: i64,
     pub kind: String,
     pub occurred_on: NaiveDate,
-    pub summary: String,
+    /// Null when withheld from the reader (see `withheld_fields`).
+    pub summary: Option<String>,
     pub severity: Option<String>,
     pub status: Option<String>,
     pub satisfaction: Option<i64>,
     pub user_id: Option<i64>,
+    /// Fields kept from this reader by their role's field rights (null
+    /// here, whether or not the record has a value).
+    pub withheld_fields: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -463,11 +477,12 @@ impl From<model::Interaction> for InteractionOut {
             customer_id: i.customer_id,
             kind: i.kind,
             occurred_on: i.occurred_on,
-            summary: i.summary,
+            summary: Some(i.summary),
             severity: i.severity,
             status: i.status,
             satisfaction: i.satisfaction,
             user_id: i.user_id,
+            withheld_fields: Vec::new(),
             version: i.version,
             created_at: i.created_at,
             updated_at: i.updated_at,

@@ -191,12 +191,30 @@ fn guard_contact(
     before: Option<&kehu_store::model::Contact>,
     d: &ContactData,
 ) -> Result<(), ApiError> {
-    Ok(privacy::check_contact_write(user, before, d, "")?)
+    Ok(privacy::check_contact_write(
+        &user.actor.fields,
+        before,
+        d,
+        "",
+    )?)
 }
 
-/// Orders and interactions hold no personal fields.
-fn no_personal_fields<A, B>(_: &CurrentUser, _: Option<&A>, _: &B) -> Result<(), ApiError> {
-    Ok(())
+/// Orders and interactions hold no personal fields; setting or changing
+/// their other fields under rights (an order's amount, …) needs the edit
+/// right on each.
+fn guard_record<T: Personal, S: privacy::RecordValues, D: privacy::RecordValues>(
+    user: &CurrentUser,
+    before: Option<&S>,
+    d: &D,
+) -> Result<(), ApiError> {
+    let before = before.map(|b| b as &dyn privacy::RecordValues);
+    Ok(privacy::check_record_write(
+        &user.actor.fields,
+        T::RECORD_FIELDS,
+        before,
+        d,
+        "",
+    )?)
 }
 
 record_api! {
@@ -210,7 +228,7 @@ record_api! {
 record_api! {
     tag: "orders", after: reclassify, write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
     get: order, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_order(c, &d).await } },
-    update: update_order, delete: delete_order, list: list_orders, guard: no_personal_fields::<kehu_store::model::Order, _>,
+    update: update_order, delete: delete_order, list: list_orders, guard: guard_record::<OrderOut, kehu_store::model::Order, _>,
     paths: { create: "/api/v1/customers/{id}/orders", item: "/api/v1/orders/{id}", list: "/api/v1/orders" },
     handlers: { create: create_order, read: read_order, patch: update_order, delete: delete_order, list: list_orders }
 }
@@ -218,7 +236,7 @@ record_api! {
 record_api! {
     tag: "interactions", after: reclassify, write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
     get: interaction, insert: |s: &Store, c, d, u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); let uid = u.user.id; async move { s.insert_interaction(c, &d, Some(uid)).await } },
-    update: update_interaction, delete: delete_interaction, list: list_interactions, guard: no_personal_fields::<kehu_store::model::Interaction, _>,
+    update: update_interaction, delete: delete_interaction, list: list_interactions, guard: guard_record::<InteractionOut, kehu_store::model::Interaction, _>,
     paths: { create: "/api/v1/customers/{id}/interactions", item: "/api/v1/interactions/{id}", list: "/api/v1/interactions" },
     handlers: { create: create_interaction, read: read_interaction, patch: update_interaction, delete: delete_interaction, list: list_interactions }
 }

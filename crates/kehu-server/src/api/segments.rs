@@ -12,8 +12,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use kehu_core::privacy::FieldRights;
 use kehu_core::role::Permission;
-use kehu_core::segment::{compile, display, Compiled, SchemeClasses, Vocabulary};
+use kehu_core::segment::{
+    compile, display, segment_field, Atom, Compiled, SchemeClasses, Vocabulary, WindowAgg,
+};
 use kehu_core::tags::Catalogue;
 use kehu_core::text::{parse_optional_text, parse_text};
 use kehu_core::Reason;
@@ -54,6 +57,34 @@ pub async fn compile_expression(
     Ok((compiled, tags))
 }
 
+/// Compiles an expression for a reader: as [`compile_expression`], and
+/// refused (naming the field) when it compares a field the reader does not
+/// see in clear — the answer would test guesses at its values.
+pub async fn compile_for_reader(
+    state: &AppState,
+    rights: &FieldRights,
+    src: &str,
+    field: &str,
+) -> Result<(Compiled, Catalogue), ApiError> {
+    let (compiled, tags) = compile_expression(state, src, field).await?;
+    for atom in compiled.plan.atoms() {
+        let (Atom::Text { field, .. } | Atom::Range { field, .. }) = atom else {
+            continue;
+        };
+        let seen = match segment_field(field).and_then(|f| f.window) {
+            Some(WindowAgg::Purchase { .. }) => rights.sees_field("order.amount"),
+            _ => rights.sees_customer_field(field),
+        };
+        if !seen {
+            return Err(ApiError::Refused {
+                zh: format!("不能按 {field} 筛选：您的角色不能查看它的明文"),
+                en: format!("cannot filter on {field}: your role may not see it in clear"),
+            });
+        }
+    }
+    Ok((compiled, tags))
+}
+
 /// Runs an expression for `user`: count and the page after `after`.
 pub async fn run(
     state: &AppState,
@@ -63,7 +94,7 @@ pub async fn run(
     limit: usize,
 ) -> Result<SegmentResultOut, ApiError> {
     let scope = user.scope_filter(Permission::CustomerRead)?;
-    let (compiled, tags) = compile_expression(state, src, "expression").await?;
+    let (compiled, tags) = compile_for_reader(state, &user.actor.fields, src, "expression").await?;
     let answer = state
         .segments
         .query(&compiled.plan, &scope, after, limit)

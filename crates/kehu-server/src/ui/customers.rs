@@ -3,7 +3,7 @@
 use super::forms::{contact_input, customer_input, error_map, prefixed, FormData};
 use super::Page;
 use crate::api::customers::{customer_for, resolve_owner, validate_customer};
-use crate::api::dto::ContactOut;
+use crate::api::dto::{ContactOut, InteractionOut, OrderOut};
 use crate::auth::{
     self, clear_session_cookie, constant_time_eq, cookie_value, random_token, session_cookie,
 };
@@ -243,11 +243,22 @@ pub async fn list(
         .into_owned()
         .filter(|(_, v)| !v.trim().is_empty())
         .collect();
+    // Largest purchases first, for readers who see them.
+    let sees_purchases = page
+        .user
+        .actor
+        .fields
+        .sees_customer_field("purchase_12m_fen");
+    let default_sort = if sees_purchases {
+        "-purchase_12m_fen"
+    } else {
+        "code"
+    };
     let sort = params
         .iter()
         .find(|(k, _)| k == "sort")
         .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| "-purchase_12m_fen".into());
+        .unwrap_or_else(|| default_sort.into());
     let defs = state.store.custom_field_defs().await?;
     let schemes = state.classifier.published().await?;
     let scheme_keys: Vec<String> = schemes.schemes.iter().map(|s| s.key.clone()).collect();
@@ -270,7 +281,7 @@ pub async fn list(
             CUSTOMER_FIELDS,
             &defs,
             &scheme_keys,
-            "-purchase_12m_fen",
+            default_sort,
         ),
     };
     let (page_data, error) = match query {
@@ -317,7 +328,7 @@ pub async fn list(
                 class => badges.get(&c.id).cloned(),
                 id => c.id, code => c.code.clone(), name => c.name.clone(), industry => c.industry.clone(), sales_region => c.sales_region.clone(),
                 province => c.province.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang),
-                purchase_12m => money(c.purchase_12m_fen), last_order_on => c.last_order_on.map(|d| d.to_string()),
+                purchase_12m => sees_purchases.then(|| money(c.purchase_12m_fen)), last_order_on => c.last_order_on.map(|d| d.to_string()),
                 owner => c.owner_id.and_then(|id| owners.get(&id).cloned()),
                 follow_up => kehu_core::customer::missing_labels(&c.missing_fields, lang),
             }
@@ -555,7 +566,7 @@ pub async fn create(
     crate::privacy::keep_uneditable_fields(&page.user, None, &mut input)?;
     let contact = contact_input(&form, "contact.").map(|c| -> Result<_, ValidationErrors> {
         let d = c.validate().map_err(|e| prefixed(e, "contact."))?;
-        crate::privacy::check_contact_write(&page.user, None, &d, "contact.")?;
+        crate::privacy::check_contact_write(&page.user.actor.fields, None, &d, "contact.")?;
         Ok(d)
     });
     let owner = resolve_owner(
@@ -593,11 +604,8 @@ pub async fn create(
             Err(e) => return Err(e),
         };
         if let Some(d) = &data {
-            let checks = [
-                crate::privacy::check_customer_write(&page.user, None, d),
-                crate::privacy::check_custom_write(&page.user, &defs, None, &d.custom_fields),
-            ];
-            for v in checks.into_iter().filter_map(Result::err) {
+            let rights = &page.user.actor.fields;
+            if let Err(v) = crate::privacy::check_customer_write(rights, &defs, None, d) {
                 all.0.extend(v.0);
             }
         }
@@ -727,7 +735,8 @@ pub async fn update(
             }
             Err(e) => return Err(e),
         };
-        crate::privacy::check_customer_write(&page.user, Some(&current.data()), &data)?;
+        let rights = &page.user.actor.fields;
+        crate::privacy::check_customer_write(rights, &defs, Some(&current.data()), &data)?;
         // A renamed customer may now be the name of another one.
         if data.name != current.name && form.get("confirm_duplicates").is_none() {
             let twins: Vec<Customer> = state
@@ -1015,6 +1024,12 @@ async fn render_detail(
         )
         .await?
         .items;
+    let orders_more = orders_page.next_cursor.is_some();
+    let mut orders: Vec<OrderOut> = orders_page.items.into_iter().map(OrderOut::from).collect();
+    let mut interactions: Vec<InteractionOut> =
+        interactions.into_iter().map(InteractionOut::from).collect();
+    crate::privacy::protect_all(state, &page.user, &mut orders, false);
+    crate::privacy::protect_all(state, &page.user, &mut interactions, false);
     let names: HashMap<i64, String> = state.store.user_names().await?;
     let t = |zh: &str, en: &str| {
         if lang == Lang::En {
@@ -1025,6 +1040,14 @@ async fn render_detail(
     };
     // A field kept from the reader says so, rather than looking empty.
     let not_shown = t("（无权查看）", "(not shown to your role)");
+    // A record's field kept from the reader, likewise.
+    let shown = |v: Option<String>, withheld: &[String], json: &str| match withheld
+        .iter()
+        .any(|w| w == json)
+    {
+        true => Some(not_shown.clone()),
+        false => v,
+    };
     let fact = |json: &str, v: Option<String>| match withheld.iter().any(|w| w == json) {
         true => Some(not_shown.clone()),
         false => v,
@@ -1264,7 +1287,7 @@ async fn render_detail(
                 .iter()
                 .map(|s| context! {
                     id => s.customer_id, code => s.code.clone(), name => s.name.clone(), score => s.score,
-                    shared => s.shared_products.join("、"), amount => money(s.purchase_12m_fen), orders => s.orders,
+                    shared => s.shared_products.join("、"), amount => s.purchase_12m_fen.map(money).unwrap_or_else(|| not_shown.clone()), orders => s.orders,
                 })
                 .collect::<Vec<_>>();
                 Some(context! {
@@ -1288,15 +1311,15 @@ async fn render_detail(
         can_override => may(Permission::ClassificationOverride),
         c => context! {
             id => c.id, name => c.name.clone(), status => c.status.clone(), status_label => status_label(&c.status, lang), version => c.version,
-            purchase_12m => money(c.purchase_12m_fen), order_count => c.order_count, last_order_on => c.last_order_on.map(|d| d.to_string()), complaints_365d => c.complaints_365d,
+            purchase_12m => fact("purchase_12m_fen", Some(money(c.purchase_12m_fen))), order_count => c.order_count, last_order_on => c.last_order_on.map(|d| d.to_string()), complaints_365d => c.complaints_365d,
             p_alive => c.predicted.p_alive.map(|p| format!("{:.0} %", p as f64 / 100.0)),
             expected_orders => c.predicted.expected_orders_90d.map(|n| format!("{:.1}", n as f64 / 10_000.0)),
-            clv => c.predicted.clv_fen.map(money),
+            clv => fact("clv_fen", c.predicted.clv_fen.map(money)),
             follow_up => kehu_core::customer::missing_labels(&c.missing_fields, lang),
         },
         facts,
         contact_pairs, contact_merges,
-        contacts => contacts.iter().map(|p| context! { id => p.id, name => p.name.clone(), title => p.title.clone(), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), id_number => p.id_number.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
+        contacts => contacts.iter().map(|p| context! { id => p.id, name => p.name.clone(), title => shown(p.title.clone(), &p.withheld_fields, "title"), decision_role => p.decision_role.clone(), landline => p.landline.clone(), mobile => p.mobile.clone(), email => p.email.clone(), id_number => p.id_number.clone(), is_primary => p.is_primary }).collect::<Vec<_>>(),
         can_reveal => can_reveal,
         consents => consents.iter().map(|k| context! {
             id => k.id, purpose => k.purpose.clone(), version => k.purpose_version, channel => k.channel.clone(),
@@ -1307,10 +1330,14 @@ async fn render_detail(
         consent_channels => kehu_core::intake::CONSENT_CHANNELS.iter().map(|(k, zh, en)| (k.to_string(), if lang == kehu_core::Lang::En { en.to_string() } else { zh.to_string() })).collect::<Vec<_>>(),
         revealed => reveal,
         contact_columns => crate::privacy::visible_fields::<ContactOut>(&page.user),
-        orders => orders_page.items.iter().map(|o| context! { ordered_on => o.ordered_on.to_string(), order_no => o.order_no.clone(), product_line => o.product_line.clone(), amount => Fen::new(o.amount_fen).map(|f| f.yuan_string()).unwrap_or_default() }).collect::<Vec<_>>(),
-        orders_more => orders_page.next_cursor.is_some(),
+        orders => orders.iter().map(|o| context! {
+            ordered_on => o.ordered_on.to_string(), order_no => o.order_no.clone(),
+            product_line => shown(o.product_line.clone(), &o.withheld_fields, "product_line"),
+            amount => shown(o.amount_fen.and_then(|a| Fen::new(a).ok()).map(|f| f.yuan_string()), &o.withheld_fields, "amount_fen"),
+        }).collect::<Vec<_>>(),
+        orders_more,
         interactions => interactions.iter().map(|i| context! {
-            occurred_on => i.occurred_on.to_string(), kind => i.kind.clone(), summary => i.summary.clone(), satisfaction => i.satisfaction,
+            occurred_on => i.occurred_on.to_string(), kind => i.kind.clone(), summary => shown(i.summary.clone(), &i.withheld_fields, "summary"), satisfaction => i.satisfaction,
             kind_label => label_of(InteractionKind::ALL, Some(&i.kind), lang, InteractionKind::key, InteractionKind::label_zh),
             severity_label => label_of(Severity::ALL, i.severity.as_deref(), lang, Severity::key, Severity::label_zh),
             status_label => label_of(TicketStatus::ALL, i.status.as_deref(), lang, TicketStatus::key, TicketStatus::label_zh),
@@ -1465,7 +1492,7 @@ pub async fn add_contact(
         SubRecord::Contact,
         || {
             let d = input.validate()?;
-            crate::privacy::check_contact_write(&page.user, None, &d, "")?;
+            crate::privacy::check_contact_write(&page.user.actor.fields, None, &d, "")?;
             if let Some(warning) = contact_duplicate_warning(&page, &d, &existing) {
                 return Err(warning);
             }
@@ -1535,7 +1562,11 @@ pub async fn add_order(
         };
         let checked = input.validate(today);
         match checked {
-            Ok(d) if e.is_empty() => Ok((d, Permission::RecordWrite)),
+            Ok(d) if e.is_empty() => {
+                let fields = kehu_core::privacy::ORDER_RECORD_FIELDS;
+                crate::privacy::check_record_write(&page.user.actor.fields, fields, None, &d, "")?;
+                Ok((d, Permission::RecordWrite))
+            }
             Ok(_) => Err(e),
             Err(mut v) => {
                 // the 元 parse error is the precise one for amount
@@ -1588,6 +1619,8 @@ pub async fn add_interaction(
         };
         match input.validate(today) {
             Ok(d) if e.is_empty() => {
+                let fields = kehu_core::privacy::INTERACTION_RECORD_FIELDS;
+                crate::privacy::check_record_write(&page.user.actor.fields, fields, None, &d, "")?;
                 let perm = if d.kind.is_ticket() && can_service {
                     Permission::ServiceRecordWrite
                 } else {

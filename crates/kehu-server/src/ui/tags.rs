@@ -356,7 +356,7 @@ async fn render_segments(
                     report => format!("/reports/classification?segment={}", super::url_encoded(&r.stable_expression)),
                     customers => r.customers.iter().map(|c| context! {
                         id => c.id, code => c.code.clone(), name => c.name.clone(), sales_region => c.sales_region.clone(),
-                        industry => c.industry.clone(), purchase => Fen::new(c.purchase_12m_fen).map(|f| f.display_cn()).unwrap_or_default(),
+                        industry => c.industry.clone(), purchase => c.purchase_12m_fen.and_then(|f| Fen::new(f).ok()).map(|f| f.display_cn()),
                     }).collect::<Vec<_>>(),
                 };
             }

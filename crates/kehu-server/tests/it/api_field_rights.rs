@@ -3,12 +3,12 @@
 //! on the pages, and what it may change.
 
 use crate::both_backends;
-use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
+use crate::helpers::{first_error, ok_json, problem, spawn_app, upload_import, Session};
 use kehu_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(business_fields_by_role);
+both_backends!(business_fields_by_role, record_fields_by_role);
 
 const USCC: &str = "91350100M000100Y43";
 
@@ -362,4 +362,246 @@ async fn business_fields_by_role(backend: Backend) {
         "客服 does not edit customers"
     );
     app.cleanup().await;
+}
+
+/// The fields of contacts, orders and interactions under rights, and the
+/// figures derived from order amounts: withheld on the API, in lists, on
+/// the customer page, in explanations, segments and exports; refused as
+/// filters; written — by the API, the forms or an import — only with the
+/// edit right.
+async fn record_fields_by_role(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let rep = app.token("rep1", "sales_rep", Some("华东一组")).await;
+    let service = app.login("kefu1", "service", None).await;
+    // 客服 here serves without order amounts or contacts' notes, and may
+    // read satisfaction scores but not record them.
+    set_rights(
+        &admin,
+        "service",
+        &[
+            ("order.amount", "hidden"),
+            ("contact.notes", "hidden"),
+            ("interaction.satisfaction", "clear"),
+        ],
+    )
+    .await;
+
+    let c = rep.customer("记录字段权限有限公司", json!({})).await;
+    let id = c["id"].as_i64().expect("id");
+    let contact = ok_json(
+        rep.post(
+            &format!("/api/v1/customers/{id}/contacts"),
+            json!({"name": "王小明", "title": "采购经理", "notes": "周三下午方便"}),
+        )
+        .await,
+    )
+    .await;
+    // Ten days ago: inside every 12-month window, whatever the date.
+    let ordered_on = (chrono::Utc::now().date_naive() - chrono::Days::new(10)).to_string();
+    let order = ok_json(
+        rep.post(
+            &format!("/api/v1/customers/{id}/orders"),
+            json!({"ordered_on": ordered_on, "amount_fen": 80_000_000, "product_line": "数控机床", "notes": "分两批交付"}),
+        )
+        .await,
+    )
+    .await;
+    ok_json(
+        rep.post(
+            &format!("/api/v1/customers/{id}/interactions"),
+            json!({"kind": "visit", "occurred_on": "2024-03-02", "summary": "上门拜访", "satisfaction": 4}),
+        )
+        .await,
+    )
+    .await;
+
+    // The records as 客服 reads them.
+    let o = ok_json(
+        service
+            .get(&format!("/api/v1/orders/{}", order["id"]))
+            .await,
+    )
+    .await;
+    assert!(o["amount_fen"].is_null(), "{o}");
+    assert_eq!(o["withheld_fields"], json!(["amount_fen"]));
+    assert_eq!(o["product_line"], "数控机床");
+    let listed = ok_json(
+        service
+            .get(&format!("/api/v1/orders?customer_id={id}"))
+            .await,
+    )
+    .await;
+    assert!(listed["items"][0]["amount_fen"].is_null(), "{listed}");
+    assert_eq!(
+        ok_json(rep.get(&format!("/api/v1/orders/{}", order["id"])).await).await["amount_fen"],
+        80_000_000
+    );
+    let p = ok_json(
+        service
+            .get(&format!("/api/v1/contacts/{}", contact["id"]))
+            .await,
+    )
+    .await;
+    assert!(p["notes"].is_null(), "{p}");
+    assert_eq!(p["title"], "采购经理");
+    assert_eq!(p["withheld_fields"], json!(["notes"]));
+    let i = ok_json(
+        service
+            .get(&format!("/api/v1/interactions?customer_id={id}"))
+            .await,
+    )
+    .await;
+    assert_eq!(i["items"][0]["satisfaction"], 4, "{i}");
+    assert_eq!(i["items"][0]["summary"], "上门拜访");
+
+    // The customer's figures derived from amounts go with them.
+    let path = format!("/api/v1/customers/{id}");
+    let seen = ok_json(service.get(&path).await).await;
+    assert!(seen["purchase_12m_fen"].is_null(), "{seen}");
+    let withheld = seen["withheld_fields"].as_array().expect("withheld");
+    assert!(withheld.contains(&json!("purchase_12m_fen")), "{seen}");
+    assert_eq!(
+        ok_json(rep.get(&path).await).await["purchase_12m_fen"],
+        80_000_000
+    );
+    for query in [
+        "/api/v1/customers?sort=-purchase_12m_fen",
+        "/api/v1/customers?purchase_12m_fen.gte=1",
+        "/api/v1/segment-results?expression=purchase_12m_fen%20%3E%3D%201",
+        "/api/v1/segment-results?expression=%E8%BF%9130%E5%A4%A9%E9%87%87%E8%B4%AD%E9%A2%9D%20%3E%3D%201",
+    ] {
+        let p = problem(service.get(query).await, StatusCode::FORBIDDEN).await;
+        assert!(p["detail"].as_str().unwrap_or_default().contains("purchase_"), "{query}: {p}");
+    }
+    let found = ok_json(
+        service
+            .get("/api/v1/segment-results?expression=order_count%20%3E%3D%201")
+            .await,
+    )
+    .await;
+    assert_eq!(found["count"], 1, "a count is no amount");
+    assert!(found["customers"][0]["purchase_12m_fen"].is_null());
+    // The explanation's 年采购额 now reads the orders: kept from 客服.
+    let why = ok_json(service.get(&format!("{path}/explanations")).await).await;
+    let tier = why
+        .as_array()
+        .expect("explanations")
+        .iter()
+        .find(|e| e["scheme"] == "value_tier")
+        .expect("value_tier")["explanation"]
+        .clone();
+    let line = tier["indicators"]
+        .as_array()
+        .expect("indicators")
+        .iter()
+        .find(|l| l["key"] == "annual_purchase")
+        .expect("annual_purchase")
+        .clone();
+    assert_eq!(line["shown"], "（无权查看）", "{line}");
+    assert!(!tier["nearest"]
+        .as_array()
+        .expect("nearest")
+        .iter()
+        .any(|n| n["indicator"] == "annual_purchase"));
+    let csv = service.get("/api/v1/customers/export?format=csv").await;
+    let csv = csv.text().await.expect("csv");
+    assert!(!csv.contains("采购额"), "{csv}");
+    // The customer page: amounts and notes say they are not shown.
+    let page = service.html(&format!("/customers/{id}")).await;
+    assert!(page.contains("数控机床") && page.contains("（无权查看）"));
+    assert!(
+        !page.contains("800000.00") && !page.contains("80.00万"),
+        "{page}"
+    );
+
+    // Writing: 客服 logs a complaint but may not score it.
+    let refused = problem(
+        service
+            .post(
+                &format!("/api/v1/customers/{id}/interactions"),
+                json!({"kind": "complaint", "occurred_on": "2024-03-03", "summary": "交期延误", "severity": "medium", "satisfaction": 2}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&refused),
+        ("satisfaction".to_string(), "not_editable".to_string())
+    );
+    ok_json(
+        service
+            .post(
+                &format!("/api/v1/customers/{id}/interactions"),
+                json!({"kind": "complaint", "occurred_on": "2024-03-03", "summary": "交期延误", "severity": "medium"}),
+            )
+            .await,
+    )
+    .await;
+
+    // A rep who may read amounts but not set them: no new order, no
+    // changed amount — by the API or by an import — yet other fields change.
+    set_rights(
+        &admin,
+        "sales_rep",
+        &[("order.amount", "clear"), ("contact.title", "clear")],
+    )
+    .await;
+    let refused = problem(
+        rep.post(
+            &format!("/api/v1/customers/{id}/orders"),
+            json!({"ordered_on": "2024-04-01", "amount_fen": 100}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&refused),
+        ("amount_fen".to_string(), "not_editable".to_string())
+    );
+    let order_path = format!("/api/v1/orders/{}", order["id"]);
+    let version = order["version"].clone();
+    problem(
+        rep.patch(&order_path, json!({"amount_fen": 1, "version": version}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let changed = ok_json(
+        rep.patch(
+            &order_path,
+            json!({"notes": "一次交付", "version": version}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(changed["amount_fen"], 80_000_000, "kept");
+    let refused = problem(
+        rep.patch(
+            &format!("/api/v1/contacts/{}", contact["id"]),
+            json!({"title": "总经理", "version": contact["version"]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&refused).0, "title");
+    let code = c["code"].as_str().expect("code");
+    let file = format!("客户编号,下单日期,金额(元),产品线\n{code},2024-05-01,1200,数控机床\n");
+    let r = upload_import(&rep, "orders", "o.csv", file.into_bytes()).await;
+    let report: Value = r.json().await.expect("report");
+    assert_eq!(report["counts"]["invalid"], 1, "{report}");
+    assert_eq!(report["problems"][0]["code"], "not_editable", "{report}");
+    assert_eq!(report["problems"][0]["column"], "金额(元)", "{report}");
+    app.cleanup().await;
+}
+
+/// Whether a rep's customer page shows the order of 80 万 (as the
+/// 12 months' purchases and in the orders table).
+async fn rep_sees_amount_on_page(app: &crate::helpers::TestApp, id: i64) -> bool {
+    let rep = app.login("rep2", "sales_rep", Some("华东一组")).await;
+    let page = rep.html(&format!("/customers/{id}")).await;
+    page.contains("80.00万") && page.contains("800000.00")
 }
