@@ -140,13 +140,17 @@ pub struct CustomerCrossSell {
     pub definitions: Vec<String>,
 }
 
-fn definitions(scheme_name: &str, min_share: i64, lang: Lang) -> Vec<String> {
+/// What the numbers mean; `by_industry` false when the reader's peer
+/// groups leave industry out (they may not see it).
+fn definitions(scheme_name: &str, min_share: i64, by_industry: bool, lang: Lang) -> Vec<String> {
     let pct = min_share / 100;
     let min = kehu_core::crosssell::MIN_PEERS;
     vec![
-        match lang {
-            Lang::Zh => format!("同类：同一{scheme_name}分类、同一行业、同一企业规模的客户；同类不足 {min} 家时依次放宽规模、行业、分类"),
-            Lang::En => format!("similar customers: same {scheme_name} class, industry and size; with fewer than {min}, size, then industry, then class are dropped"),
+        match (lang, by_industry) {
+            (Lang::Zh, true) => format!("同类：同一{scheme_name}分类、同一行业、同一企业规模的客户；同类不足 {min} 家时依次放宽规模、行业、分类"),
+            (Lang::Zh, false) => format!("同类：同一{scheme_name}分类、同一企业规模的客户（您的角色不能查看行业，不按行业分组）；同类不足 {min} 家时依次放宽规模、分类"),
+            (_, true) => format!("similar customers: same {scheme_name} class, industry and size; with fewer than {min}, size, then industry, then class are dropped"),
+            (_, false) => format!("similar customers: same {scheme_name} class and size (your role does not see industries, so they do not group); with fewer than {min}, size, then class are dropped"),
         },
         say(
             lang,
@@ -186,6 +190,14 @@ pub async fn for_customer(
     customer_for(state, user, id, Permission::CustomerRead).await?;
     let (scheme_name, _) = crate::reports::scheme_classes(state, &params.scheme).await?;
     let visible = user.scope_filter(Permission::CustomerRead)?;
+    // A reader kept from the customer's industry is not told it by the
+    // peer group's name: the group leaves industry out for them.
+    use kehu_core::crosssell::FacetKind;
+    let sees_industry = user.actor.fields.sees_customer_field("industry");
+    let kinds: Vec<FacetKind> = [FacetKind::Class, FacetKind::Industry, FacetKind::Size]
+        .into_iter()
+        .filter(|k| *k != FacetKind::Industry || sees_industry)
+        .collect();
     let peers = state
         .segments
         .cross_sell(
@@ -194,6 +206,7 @@ pub async fn for_customer(
             params.min_share,
             kehu_core::crosssell::DEFAULT_LIMIT,
             &visible,
+            &kinds,
         )
         .await?;
     let ids: Vec<i64> = peers.similar.iter().map(|s| s.customer_id).collect();
@@ -220,7 +233,7 @@ pub async fn for_customer(
     Ok(CustomerCrossSell {
         customer_id: id,
         scheme: params.scheme.clone(),
-        definitions: definitions(&scheme_name, params.min_share, lang),
+        definitions: definitions(&scheme_name, params.min_share, sees_industry, lang),
         scheme_name,
         min_share: params.min_share,
         group: group_out(&peers.group, peers.widened, lang),
@@ -264,7 +277,7 @@ pub async fn report(
     let (products, customers): (Vec<Opportunity>, Vec<RoaringBitmap>) = found.into_iter().unzip();
     let report = CrossSellReport {
         scheme: params.scheme.clone(),
-        definitions: definitions(&scheme_name, params.min_share, lang),
+        definitions: definitions(&scheme_name, params.min_share, true, lang),
         scheme_name,
         segment: segment.map(str::to_string),
         min_share: params.min_share,

@@ -196,6 +196,13 @@ pub async fn dashboard(
                 .count_below("p_alive", AT_RISK_BELOW, scope)
                 .await?,
         );
+    }
+    // The months' purchases are order amounts summed: only for readers
+    // who see amounts.
+    if let Some(scope) = customers
+        .as_ref()
+        .filter(|_| user.actor.fields.sees_field("order.amount"))
+    {
         // Twelve calendar months, this one last (so far).
         let this_month = today.with_day(1).unwrap_or(today);
         let bounds: Vec<NaiveDate> = (0..12)

@@ -453,17 +453,15 @@ pub fn for_log<T: Personal + Clone>(record: &T) -> Value {
     v
 }
 
-/// The fields a role's rights name: the contact fields, the customer's
-/// business fields, every custom field, and the default of the personal
+/// The fields a role's rights name: the contact fields, the business
+/// fields of customers and their records, every custom field, and the default of the personal
 /// custom fields without an entry — (rights key, Chinese label, English
 /// label).
 pub async fn rights_columns(state: &AppState) -> Result<Vec<(String, String, String)>, ApiError> {
     let contact = CONTACT_FIELDS
         .iter()
         .map(|f| (f.key, f.label_zh, f.label_en));
-    let business = CUSTOMER_FIELDS
-        .iter()
-        .map(|f| (f.key, f.label_zh, f.label_en));
+    let business = kehu_core::privacy::business_fields().map(|f| (f.key, f.label_zh, f.label_en));
     let mut columns: Vec<(String, String, String)> = contact
         .chain(business)
         .map(|(key, zh, en)| (key.to_string(), zh.to_string(), en.to_string()))

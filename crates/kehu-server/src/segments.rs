@@ -688,9 +688,10 @@ impl Segments {
             .is_ok_and(|slot| slot.as_ref().is_some_and(|idx| idx.windows == Some(today)))
     }
 
-    /// A customer's peers in `scheme` (class, industry, size; widened when
-    /// too few), the products they buy that it never bought, and the peers
-    /// most like it among those `visible` to the reader.
+    /// A customer's peers in `scheme` (those of class, industry and size
+    /// among `kinds`; widened when too few), the products they buy that it
+    /// never bought, and the peers most like it among those `visible` to
+    /// the reader.
     pub async fn cross_sell(
         &self,
         customer: i64,
@@ -698,10 +699,12 @@ impl Segments {
         min_share: i64,
         limit: usize,
         visible: &ScopeFilter,
+        kinds: &[FacetKind],
     ) -> Result<crate::crosssell::Peers, ApiError> {
         let id = small_id(customer)?;
         self.with_windows(|idx| {
-            let facets = idx.facets_of(id, scheme);
+            let mut facets = idx.facets_of(id, scheme);
+            facets.retain(|(f, _)| kinds.contains(&f.kind));
             let (group, widened) = crosssell::peer_group(id, &facets, &idx.live);
             let suggestions =
                 crosssell::suggestions(id, &group, &idx.products, &idx.live, min_share);

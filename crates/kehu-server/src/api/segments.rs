@@ -15,7 +15,7 @@ use axum::Json;
 use kehu_core::privacy::FieldRights;
 use kehu_core::role::Permission;
 use kehu_core::segment::{
-    compile, display, segment_field, Atom, Compiled, SchemeClasses, Vocabulary, WindowAgg,
+    compile, display, segment_field, Atom, Compiled, Plan, SchemeClasses, Vocabulary, WindowAgg,
 };
 use kehu_core::tags::Catalogue;
 use kehu_core::text::{parse_optional_text, parse_text};
@@ -67,22 +67,28 @@ pub async fn compile_for_reader(
     field: &str,
 ) -> Result<(Compiled, Catalogue), ApiError> {
     let (compiled, tags) = compile_expression(state, src, field).await?;
-    for atom in compiled.plan.atoms() {
+    if let Some(field) = unseen_field(rights, &compiled.plan) {
+        return Err(ApiError::Refused {
+            zh: format!("不能按 {field} 筛选：您的角色不能查看它的明文"),
+            en: format!("cannot filter on {field}: your role may not see it in clear"),
+        });
+    }
+    Ok((compiled, tags))
+}
+
+/// The first field `plan` compares that a reader with `rights` does not
+/// see in clear (a window of purchases reads order amounts).
+fn unseen_field(rights: &FieldRights, plan: &Plan) -> Option<&'static str> {
+    plan.atoms().into_iter().find_map(|atom| {
         let (Atom::Text { field, .. } | Atom::Range { field, .. }) = atom else {
-            continue;
+            return None;
         };
         let seen = match segment_field(field).and_then(|f| f.window) {
             Some(WindowAgg::Purchase { .. }) => rights.sees_field("order.amount"),
             _ => rights.sees_customer_field(field),
         };
-        if !seen {
-            return Err(ApiError::Refused {
-                zh: format!("不能按 {field} 筛选：您的角色不能查看它的明文"),
-                en: format!("cannot filter on {field}: your role may not see it in clear"),
-            });
-        }
-    }
-    Ok((compiled, tags))
+        (!seen).then_some(*field)
+    })
 }
 
 /// Runs an expression for `user`: count and the page after `after`.
@@ -180,7 +186,7 @@ pub async fn visible_segments(
     let vocab = vocabulary(state).await?;
     let mut out = Vec::with_capacity(saved.len());
     for s in saved {
-        out.push(segment_out(state, &scope, &vocab, s).await?);
+        out.push(segment_out(state, user, &scope, &vocab, s).await?);
     }
     Ok(out)
 }
@@ -188,15 +194,21 @@ pub async fn visible_segments(
 /// A saved segment with its live count in `scope`, against a vocabulary
 /// read once per request; a segment whose tags or classes are gone still
 /// shows, without a count.
+/// A saved segment with its live count for `user` — none when it no longer
+/// compiles, or compares a field they do not see in clear (a teammate's
+/// shared segment may).
 async fn segment_out(
     state: &AppState,
+    user: &CurrentUser,
     scope: &kehu_store::ScopeFilter,
     (tags, schemes): &(Catalogue, Vec<SchemeClasses>),
     s: SavedSegment,
 ) -> Result<SegmentOut, ApiError> {
     let count = match compile_in(&s.expression, tags, schemes, "expression") {
-        Ok(c) => Some(state.segments.query(&c.plan, scope, 0, 0).await?.count),
-        Err(_) => None,
+        Ok(c) if unseen_field(&user.actor.fields, &c.plan).is_none() => {
+            Some(state.segments.query(&c.plan, scope, 0, 0).await?.count)
+        }
+        _ => None,
     };
     Ok(SegmentOut {
         expression: display(&s.expression, tags),
@@ -261,9 +273,11 @@ pub async fn segment_in_query(
     named_segment(state, user, q.take("segment"), saved_id).await
 }
 
-/// Checks a segment as written: a name, an expression that compiles.
+/// Checks a segment as written by `user`: a name, an expression that
+/// compiles and compares only fields they see in clear.
 async fn segment_write(
     state: &AppState,
+    user: &CurrentUser,
     body: &SegmentWriteIo,
     base: Option<&SavedSegment>,
 ) -> Result<SegmentWrite, ApiError> {
@@ -273,7 +287,13 @@ async fn segment_write(
         (None, None) => return Err(ApiError::field("name", Reason::Required)),
     };
     let expression = match (&body.expression, base) {
-        (Some(e), _) => compile_expression(state, e, "expression").await?.0.stable,
+        (Some(e), _) => {
+            let rights = &user.actor.fields;
+            compile_for_reader(state, rights, e, "expression")
+                .await?
+                .0
+                .stable
+        }
         (None, Some(b)) => b.expression.clone(),
         (None, None) => return Err(ApiError::field("expression", Reason::Required)),
     };
@@ -312,7 +332,7 @@ pub async fn create_segment(
     body: &SegmentWriteIo,
 ) -> Result<SavedSegment, ApiError> {
     user.require(Permission::CustomerRead)?;
-    let w = segment_write(state, body, None).await?;
+    let w = segment_write(state, user, body, None).await?;
     let s = state
         .store
         .create_segment(&w, user.user.id, user.user.team.as_deref())
@@ -341,7 +361,7 @@ async fn read_response(
     let version = s.version;
     Ok(with_etag(
         version,
-        segment_out(state, &scope, &vocab, s).await?,
+        segment_out(state, user, &scope, &vocab, s).await?,
     ))
 }
 
@@ -369,7 +389,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let current = owned(&state, &user, id).await?;
     let expected = expected_version(&headers, body.version)?;
-    let w = segment_write(&state, &body, Some(&current)).await?;
+    let w = segment_write(&state, &user, &body, Some(&current)).await?;
     let s = state
         .store
         .update_segment(id, expected.version, &w)

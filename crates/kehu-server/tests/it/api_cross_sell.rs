@@ -239,6 +239,47 @@ async fn cross_selling_from_what_similar_customers_buy(backend: kehu_store::Back
     // 客服 reads no reports.
     let r = service.get("/api/v1/reports/cross-sell").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A role kept from industries is not told one by the peer group: its
+    // groups leave industry out, and the definitions say so; purchases of
+    // similar customers are withheld from a role kept from amounts.
+    let roles = ok_json(admin.get("/api/v1/roles").await).await;
+    let mut rights = roles
+        .as_array()
+        .expect("roles")
+        .iter()
+        .find(|r| r["key"] == "service")
+        .expect("service")["field_rights"]
+        .clone();
+    rights["customer.industry"] = json!("hidden");
+    rights["order.amount"] = json!("hidden");
+    ok_json(
+        admin
+            .put_json("/api/v1/roles/service/field-rights", rights)
+            .await,
+    )
+    .await;
+    let theirs = ok_json(
+        service
+            .get(&format!("/api/v1/customers/{}/cross-sell", ids[0]))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        theirs["group"]["label"],
+        format!("{tier} · 中型"),
+        "{theirs}"
+    );
+    assert!(!theirs.to_string().contains("制造业"), "{theirs}");
+    assert!(theirs["definitions"][0]
+        .as_str()
+        .unwrap_or_default()
+        .contains("不按行业分组"));
+    let similar = theirs["similar"].as_array().expect("similar");
+    assert!(!similar.is_empty());
+    assert!(
+        similar.iter().all(|s| s["purchase_12m_fen"].is_null()),
+        "{theirs}"
+    );
 
     // The pages: the customer's card and the report with its lists.
     let web = app.login("boss2", "management", None).await;

@@ -474,6 +474,24 @@ async fn record_fields_by_role(backend: Backend) {
         let p = problem(service.get(query).await, StatusCode::FORBIDDEN).await;
         assert!(p["detail"].as_str().unwrap_or_default().contains("purchase_"), "{query}: {p}");
     }
+    // Nor saves a segment on them, nor sees the months' purchases.
+    let p = problem(
+        service
+            .post(
+                "/api/v1/segments",
+                json!({"name": "大单", "expression": "purchase_12m_fen >= 1"}),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(p["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("purchase_12m_fen"));
+    let board = ok_json(service.get("/api/v1/dashboard").await).await;
+    assert!(board["revenue"].is_null(), "{board}");
+    assert!(ok_json(rep.get("/api/v1/dashboard").await).await["revenue"].is_array());
     let found = ok_json(
         service
             .get("/api/v1/segment-results?expression=order_count%20%3E%3D%201")
@@ -513,6 +531,10 @@ async fn record_fields_by_role(backend: Backend) {
     assert!(
         !page.contains("800000.00") && !page.contains("80.00万"),
         "{page}"
+    );
+    assert!(
+        rep_sees_amount_on_page(&app, id).await,
+        "the same page shows the rep the amount"
     );
 
     // Writing: 客服 logs a complaint but may not score it.
@@ -595,6 +617,29 @@ async fn record_fields_by_role(backend: Backend) {
     assert_eq!(report["counts"]["invalid"], 1, "{report}");
     assert_eq!(report["problems"][0]["code"], "not_editable", "{report}");
     assert_eq!(report["problems"][0]["column"], "金额(元)", "{report}");
+
+    // A teammate's shared segment on purchases counts nothing for a rep
+    // kept from amounts.
+    let shared = ok_json(
+        rep.post(
+            "/api/v1/segments",
+            json!({"name": "有采购", "expression": "purchase_12m_fen >= 1", "shared": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(shared["count"], 1);
+    set_rights(&admin, "sales_rep", &[("order.amount", "hidden")]).await;
+    let teammate = app.token("rep3", "sales_rep", Some("华东一组")).await;
+    let listed = ok_json(teammate.get("/api/v1/segments").await).await;
+    let theirs = listed
+        .as_array()
+        .expect("segments")
+        .iter()
+        .find(|s| s["id"] == shared["id"])
+        .expect("shared segment")
+        .clone();
+    assert!(theirs["count"].is_null(), "{theirs}");
     app.cleanup().await;
 }
 
