@@ -27,7 +27,8 @@ pub trait Personal: serde::Serialize {
     const KIND: &'static str;
     /// (JSON field, rights key, mask) of each personal field.
     const FIELDS: &'static [(&'static str, &'static str, MaskKind)];
-    /// The personal fields (rights keys) a list's free-text `q` searches.
+    /// The fields under rights (rights keys) a list's free-text `q`
+    /// searches.
     const SEARCHED: &'static [&'static str];
     /// Its free-text fields (JSON names): they may name a person, so the
     /// audit log keeps their length only.
@@ -169,7 +170,7 @@ impl Personal for ContactOut {
         ("email", "contact.email", MaskKind::Email),
         ("id_number", "contact.id_number", MaskKind::IdNumber),
     ];
-    const SEARCHED: &'static [&'static str] = &["contact.name"];
+    const SEARCHED: &'static [&'static str] = &["contact.name", "contact.title"];
     const RECORD_FIELDS: &'static [BusinessField] = CONTACT_RECORD_FIELDS;
     fn id(&self) -> i64 {
         self.id
@@ -199,11 +200,11 @@ impl Personal for ContactOut {
 
 /// Records without personal fields: only their other fields are withheld.
 macro_rules! impersonal {
-    ($($t:ty = $kind:literal, free text $free:expr, fields $fields:expr, withhold |$r:ident, $name:ident| $withhold:expr),*) => {$(
+    ($($t:ty = $kind:literal, free text $free:expr, searched $searched:expr, fields $fields:expr, withhold |$r:ident, $name:ident| $withhold:expr),*) => {$(
         impl Personal for $t {
             const KIND: &'static str = $kind;
             const FIELDS: &'static [(&'static str, &'static str, MaskKind)] = &[];
-            const SEARCHED: &'static [&'static str] = &[];
+            const SEARCHED: &'static [&'static str] = $searched;
             const FREE_TEXT: &'static [&'static str] = $free;
             const RECORD_FIELDS: &'static [BusinessField] = $fields;
             fn id(&self) -> i64 { self.id }
@@ -217,13 +218,13 @@ macro_rules! impersonal {
     )*};
 }
 impersonal!(
-    OrderOut = "order", free text &["notes"], fields ORDER_RECORD_FIELDS, withhold |o, name| match name {
+    OrderOut = "order", free text &["notes"], searched &["order.product_line"], fields ORDER_RECORD_FIELDS, withhold |o, name| match name {
         "amount_fen" => o.amount_fen = None,
         "product_line" => o.product_line = None,
         "notes" => o.notes = None,
         other => unreachable!("{other} is not an order field"),
     },
-    InteractionOut = "interaction", free text &["summary"], fields INTERACTION_RECORD_FIELDS, withhold |i, name| match name {
+    InteractionOut = "interaction", free text &["summary"], searched &["interaction.summary"], fields INTERACTION_RECORD_FIELDS, withhold |i, name| match name {
         "summary" => i.summary = None,
         "satisfaction" => i.satisfaction = None,
         other => unreachable!("{other} is not an interaction field"),
@@ -309,7 +310,8 @@ pub fn protect_all<T: Personal>(
     }
 }
 
-/// Filtering or sorting a list on a personal field would let a reader who
+/// Filtering, sorting or searching a list on a personal field, or on
+/// another field under rights (an order's amount), would let a reader who
 /// may not see it in clear test guesses: refused unless they may.
 pub fn check_list_query<T: Personal>(
     user: &CurrentUser,
@@ -326,15 +328,19 @@ pub fn check_list_query<T: Personal>(
             en: "cannot search by text: your role may not see the searched fields in clear".into(),
         });
     }
-    for (field, key, _) in T::FIELDS {
+    let record_fields = T::RECORD_FIELDS
+        .iter()
+        .flat_map(|f| f.json.iter().map(move |name| (*name, f.key)));
+    let fields = T::FIELDS.iter().map(|(field, key, _)| (*field, *key));
+    for (field, key) in fields.chain(record_fields) {
         if user.actor.fields.access(key).may_reveal() {
             continue;
         }
         let named = pairs.iter().any(|(k, v)| {
-            k.split('.').next() == Some(*field)
+            k.split('.').next() == Some(field)
                 || k == "sort"
                     && v.split(',')
-                        .any(|s| s.trim().trim_start_matches(['-', '+']) == *field)
+                        .any(|s| s.trim().trim_start_matches(['-', '+']) == field)
         });
         if named {
             return Err(ApiError::Refused {

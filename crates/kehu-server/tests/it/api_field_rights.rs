@@ -433,6 +433,26 @@ async fn record_fields_by_role(backend: Backend) {
     )
     .await;
     assert!(listed["items"][0]["amount_fen"].is_null(), "{listed}");
+    for query in ["amount_fen.gte=1", "sort=-amount_fen"] {
+        let p = problem(
+            service.get(&format!("/api/v1/orders?{query}")).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("amount_fen"),
+            "{query}: {p}"
+        );
+    }
+    let by_line = ok_json(service.get("/api/v1/orders?q=数控").await).await;
+    assert_eq!(
+        by_line["items"].as_array().map(Vec::len),
+        Some(1),
+        "a product line it sees"
+    );
     assert_eq!(
         ok_json(rep.get(&format!("/api/v1/orders/{}", order["id"])).await).await["amount_fen"],
         80_000_000
