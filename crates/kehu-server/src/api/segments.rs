@@ -248,11 +248,15 @@ pub async fn named_segment(
     expression: Option<String>,
     saved_id: Option<i64>,
 ) -> Result<Option<String>, ApiError> {
-    match (expression.filter(|e| !e.trim().is_empty()), saved_id) {
-        (Some(e), _) => Ok(Some(e)),
-        (None, Some(id)) => Ok(Some(visible(state, user, id).await?.expression)),
-        (None, None) => Ok(None),
-    }
+    let named = match (expression.filter(|e| !e.trim().is_empty()), saved_id) {
+        (Some(e), _) => e,
+        (None, Some(id)) => visible(state, user, id).await?.expression,
+        (None, None) => return Ok(None),
+    };
+    // Whatever it is used for (a report, a campaign, tasks), it may not
+    // compare a field the user does not see in clear.
+    compile_for_reader(state, &user.actor.fields, &named, "segment").await?;
+    Ok(Some(named))
 }
 
 /// [`named_segment`] from a query's `segment` and `segment_id`; a

@@ -24,7 +24,7 @@ pub async fn classification(
 ) -> Result<Response, ApiError> {
     let scope = ReportScope::of(&page.user)?;
     let q = FormData::from_query(raw.as_deref());
-    let (period_text, asked, refused) = asked_for(&state, &q);
+    let (period_text, asked, refused) = asked_for(&state, &page, &q).await;
     let definitions = asked.definitions;
     let schemes = scheme_choices(&state).await?;
     let form = context! {
@@ -149,19 +149,49 @@ const MOVED_SHOWN: usize = 500;
 
 /// The period a page asks for (last quarter by default), the request it
 /// makes (for last quarter while the period is bad) and the period's error.
-fn asked_for(state: &AppState, q: &FormData) -> (String, ReportRequest, Option<ApiError>) {
+async fn asked_for(
+    state: &AppState,
+    page: &Page,
+    q: &FormData,
+) -> (String, ReportRequest, Option<ApiError>) {
     let last_quarter = Period::quarter_of(state.store.today()).previous();
     let text = q
         .get("period")
         .filter(|p| !p.trim().is_empty())
         .map_or_else(|| last_quarter.label(), str::to_string);
     match parse_period(&text) {
-        Ok(period) => (text, request_of(q, period), definition_error(q)),
+        Ok(period) => {
+            let req = request_of(q, period);
+            let refused = match definition_error(q) {
+                Some(e) => Some(e),
+                None => unusable_segment(state, page, req.segment.as_deref()).await,
+            };
+            (text, req, refused)
+        }
         Err(r) => (
             text,
             request_of(q, last_quarter),
             Some(ApiError::field("period", r)),
         ),
+    }
+}
+
+/// A report's segment that compares a field the reader does not see in
+/// clear (its figures would test guesses at the values): the error shown
+/// above the form, on `segment`.
+async fn unusable_segment(
+    state: &AppState,
+    page: &Page,
+    segment: Option<&str>,
+) -> Option<ApiError> {
+    let rights = &page.user.actor.fields;
+    match crate::api::segments::compile_for_reader(state, rights, segment?, "segment").await {
+        Ok(_) => None,
+        Err(ApiError::Refused { zh, en }) => Some(ApiError::field(
+            "segment",
+            kehu_core::Reason::Other { zh, en },
+        )),
+        Err(e) => Some(e),
     }
 }
 
@@ -213,7 +243,7 @@ pub async fn strategy(
 ) -> Result<Response, ApiError> {
     let scope = ReportScope::of(&page.user)?;
     let q = FormData::from_query(raw.as_deref());
-    let (period_text, asked, refused) = asked_for(&state, &q);
+    let (period_text, asked, refused) = asked_for(&state, &page, &q).await;
     let schemes = scheme_choices(&state).await?;
     let outcome = match refused {
         Some(e) => Err(e),
@@ -317,6 +347,9 @@ async fn list_page(
     let period = parse_period(q.get("period").unwrap_or_default())
         .map_err(|r| ApiError::field("period", r))?;
     let req = request_of(&q, period);
+    if let Some(e) = unusable_segment(state, page, req.segment.as_deref()).await {
+        return Err(e);
+    }
     let (scheme, customers) =
         crate::reports::period_customers(state, &scope, &req, year_before).await?;
     let (what, ids) = pick(&q, &customers)?;
@@ -392,9 +425,9 @@ pub async fn cross_sell(
     let form = context! {
         scheme => q.get("scheme").unwrap_or("value_tier"), min_share => share_text, segment,
     };
-    let outcome = match params {
-        Ok(p) => crate::crosssell::report(&state, &scope, &p, segment, page.lang).await,
-        Err(e) => Err(e),
+    let outcome = match (params, unusable_segment(&state, &page, segment).await) {
+        (Err(e), _) | (_, Some(e)) => Err(e),
+        (Ok(p), None) => crate::crosssell::report(&state, &scope, &p, segment, page.lang).await,
     };
     let ctx = match outcome {
         Ok((r, _)) => {
@@ -448,6 +481,9 @@ pub async fn cross_sell_customers(
     let params = cross_sell_params(&q).1?;
     let product = q.get("product").unwrap_or_default().trim().to_string();
     let segment = q.get("segment").filter(|s| !s.trim().is_empty());
+    if let Some(e) = unusable_segment(&state, &page, segment).await {
+        return Err(e);
+    }
     let ids = crate::crosssell::opportunity_customers(
         &state, &scope, &params, segment, &product, page.lang,
     )

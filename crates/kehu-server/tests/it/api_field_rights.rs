@@ -660,6 +660,26 @@ async fn record_fields_by_role(backend: Backend) {
         .expect("shared segment")
         .clone();
     assert!(theirs["count"].is_null(), "{theirs}");
+    // Nor does a report reader kept from amounts narrow a report to them.
+    set_rights(&admin, "management", &[("order.amount", "hidden")]).await;
+    let boss = app.login("boss1", "management", None).await;
+    let asked = "period=2026-Q3&segment=purchase_12m_fen%20%3E%3D%201";
+    let p = problem(
+        boss.get(&format!("/api/v1/reports/classification?{asked}"))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(p["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("purchase_12m_fen"));
+    let page = boss.html(&format!("/reports/classification?{asked}")).await;
+    assert!(page.contains("不能按 purchase_12m_fen 筛选"), "{page}");
+    let fine = boss
+        .get("/api/v1/reports/classification?period=2026-Q3&segment=order_count%20%3E%3D%201")
+        .await;
+    assert_eq!(fine.status(), StatusCode::OK);
     app.cleanup().await;
 }
 
