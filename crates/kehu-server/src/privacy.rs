@@ -60,68 +60,28 @@ pub trait RecordValues {
     fn value(&self, json: &str) -> Value;
 }
 
-impl RecordValues for ContactData {
-    fn value(&self, json: &str) -> Value {
-        match json {
-            "title" => json!(self.title),
-            "decision_role" => json!(self.decision_role),
-            "notes" => json!(self.notes),
-            _ => Value::Null,
+/// `RecordValues` for types that hold the fields under the same names
+/// (`name => expression over v`).
+macro_rules! record_values {
+    ($($t:ty { $($json:literal => |$v:ident| $e:expr),* })*) => {$(
+        impl RecordValues for $t {
+            fn value(&self, json: &str) -> Value {
+                match json {
+                    $($json => { let $v = self; json!($e) })*
+                    _ => Value::Null,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl RecordValues for Contact {
-    fn value(&self, json: &str) -> Value {
-        match json {
-            "title" => json!(self.title),
-            "decision_role" => json!(self.decision_role),
-            "notes" => json!(self.notes),
-            _ => Value::Null,
-        }
-    }
-}
-
-impl RecordValues for OrderData {
-    fn value(&self, json: &str) -> Value {
-        match json {
-            "amount_fen" => json!(self.amount.get()),
-            "product_line" => json!(self.product_line),
-            "notes" => json!(self.notes),
-            _ => Value::Null,
-        }
-    }
-}
-
-impl RecordValues for Order {
-    fn value(&self, json: &str) -> Value {
-        match json {
-            "amount_fen" => json!(self.amount_fen),
-            "product_line" => json!(self.product_line),
-            "notes" => json!(self.notes),
-            _ => Value::Null,
-        }
-    }
-}
-
-impl RecordValues for InteractionData {
-    fn value(&self, json: &str) -> Value {
-        match json {
-            "summary" => json!(self.summary),
-            "satisfaction" => json!(self.satisfaction),
-            _ => Value::Null,
-        }
-    }
-}
-
-impl RecordValues for Interaction {
-    fn value(&self, json: &str) -> Value {
-        match json {
-            "summary" => json!(self.summary),
-            "satisfaction" => json!(self.satisfaction),
-            _ => Value::Null,
-        }
-    }
+record_values! {
+    ContactData { "title" => |c| c.title, "decision_role" => |c| c.decision_role, "notes" => |c| c.notes }
+    Contact { "title" => |c| c.title, "decision_role" => |c| c.decision_role, "notes" => |c| c.notes }
+    OrderData { "amount_fen" => |o| o.amount.get(), "product_line" => |o| o.product_line, "notes" => |o| o.notes }
+    Order { "amount_fen" => |o| o.amount_fen, "product_line" => |o| o.product_line, "notes" => |o| o.notes }
+    InteractionData { "summary" => |i| i.summary, "satisfaction" => |i| i.satisfaction }
+    Interaction { "summary" => |i| i.summary, "satisfaction" => |i| i.satisfaction }
 }
 
 /// A record written by `user` (new when `before` is None): each of

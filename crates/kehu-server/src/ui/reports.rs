@@ -373,7 +373,8 @@ pub(super) struct ListHeading {
     pub back: String,
 }
 
-/// The first [`MOVED_SHOWN`] of `ids` with their code, name and region.
+/// The first [`MOVED_SHOWN`] of `ids` with their code, name and region
+/// (for readers who see regions).
 pub(super) async fn customer_list(
     state: &AppState,
     page: &Page,
@@ -382,6 +383,7 @@ pub(super) async fn customer_list(
 ) -> Result<Response, ApiError> {
     let shown: Vec<i64> = ids.iter().take(MOVED_SHOWN).copied().collect();
     let list = state.store.customers_in(&shown).await?;
+    let sees_region = page.user.actor.fields.sees_customer_field("sales_region");
     Ok(page.render(
         state,
         "reports/moved.html",
@@ -389,7 +391,7 @@ pub(super) async fn customer_list(
         context! {
             heading => h.heading, scheme => h.scheme, period => h.period, what => h.what,
             total => ids.len(), more => ids.len() > MOVED_SHOWN, back => h.back,
-            customers => list.iter().map(|c| context! { id => c.id, code => c.code.clone(), name => c.name.clone(), region => c.sales_region.clone() }).collect::<Vec<_>>(),
+            customers => list.iter().map(|c| context! { id => c.id, code => c.code.clone(), name => c.name.clone(), region => c.sales_region.clone().filter(|_| sees_region) }).collect::<Vec<_>>(),
         },
     ))
 }

@@ -242,20 +242,10 @@ async fn cross_selling_from_what_similar_customers_buy(backend: kehu_store::Back
     // A role kept from industries is not told one by the peer group: its
     // groups leave industry out, and the definitions say so; purchases of
     // similar customers are withheld from a role kept from amounts.
-    let roles = ok_json(admin.get("/api/v1/roles").await).await;
-    let mut rights = roles
-        .as_array()
-        .expect("roles")
-        .iter()
-        .find(|r| r["key"] == "service")
-        .expect("service")["field_rights"]
-        .clone();
-    rights["customer.industry"] = json!("hidden");
-    rights["order.amount"] = json!("hidden");
-    ok_json(
-        admin
-            .put_json("/api/v1/roles/service/field-rights", rights)
-            .await,
+    crate::helpers::set_rights(
+        &admin,
+        "service",
+        &[("customer.industry", "hidden"), ("order.amount", "hidden")],
     )
     .await;
     let theirs = ok_json(

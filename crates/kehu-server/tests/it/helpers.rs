@@ -466,3 +466,33 @@ pub async fn upload_import(s: &Session, kind: &str, name: &str, bytes: Vec<u8>) 
         .await
         .expect("upload")
 }
+
+/// A role's stored field rights with `changes` applied, put back by `admin`.
+pub async fn set_rights(admin: &Session, role: &str, changes: &[(&str, &str)]) {
+    let roles = ok_json(admin.get("/api/v1/roles").await).await;
+    let mut rights = roles
+        .as_array()
+        .expect("roles")
+        .iter()
+        .find(|r| r["key"] == role)
+        .expect("role")["field_rights"]
+        .clone();
+    for (key, access) in changes {
+        rights[*key] = json!(access);
+    }
+    ok_json(
+        admin
+            .put_json(&format!("/api/v1/roles/{role}/field-rights"), rights)
+            .await,
+    )
+    .await;
+}
+
+/// A 403 whose message names `field` (a filter, sort or segment on a
+/// field the reader may not see in clear); returns the problem.
+pub async fn refused_naming(r: Response, field: &str) -> Value {
+    let p = problem(r, StatusCode::FORBIDDEN).await;
+    let detail = p["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(field), "{field}: {p}");
+    p
+}
