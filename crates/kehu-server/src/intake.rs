@@ -11,7 +11,7 @@ use crate::AppState;
 use kehu_core::customer::CustomerRules;
 use kehu_core::intake::{read_submission, FormSpec, Submission};
 use kehu_core::role::{Permission, Scope};
-use kehu_core::Reason;
+use kehu_core::{Reason, ValidationErrors};
 use kehu_store::intake::{IntakeForm, Lead, LeadTarget, NewLead, RateLimits, Submitted};
 use kehu_store::model::Customer;
 use std::collections::BTreeMap;
@@ -236,6 +236,18 @@ pub async fn accept(
     reviewer(user)?;
     let lead = state.store.lead(id).await?;
     let s = read(state, &lead.fields, &lead.submitted, true).await?;
+    // Accepting writes what was submitted in the reviewer's name: each
+    // field it sets needs their edit right, as if they typed it.
+    let rights = &user.actor.fields;
+    let mut refused = ValidationErrors::default();
+    if existing.is_none() {
+        let defs = state.store.custom_field_defs().await?;
+        let customer = crate::privacy::check_customer_write(rights, &defs, None, &s.customer);
+        refused.0.extend(customer.err().unwrap_or_default().0);
+    }
+    let contact = crate::privacy::check_contact_write(rights, None, &s.contact, "contact.");
+    refused.0.extend(contact.err().unwrap_or_default().0);
+    refused.into_result()?;
     let (lead, customer) = match existing {
         Some(customer_id) => {
             customer_for(state, user, customer_id, Permission::CustomerUpdate).await?;

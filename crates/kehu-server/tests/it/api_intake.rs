@@ -307,6 +307,23 @@ async fn forms_submissions_and_lead_review(backend: Backend) {
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(pending(&manager).await.len(), 2);
 
+    // Accepting writes in the reviewer's name: a manager who may see but
+    // not edit contacts' mobiles cannot accept a lead that brings one.
+    crate::helpers::set_rights(&admin, "sales_manager", &[("contact.mobile", "clear")]).await;
+    let lead = pending(&manager).await[0].clone();
+    let p = problem(
+        manager
+            .post(&format!("/api/v1/leads/{}/accept", lead["id"]), json!({}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        first_error(&p),
+        ("contact.mobile".to_string(), "not_editable".to_string())
+    );
+    assert_eq!(pending(&manager).await.len(), 2, "still pending");
+
     // A retired form is gone for the public.
     let mut retired = changed.clone();
     retired["active"] = json!(false);
