@@ -1038,9 +1038,9 @@ async fn render_detail(
             zh.to_string()
         }
     };
-    // A field kept from the reader says so, rather than looking empty.
+    // A field kept from the reader (named in its record's `withheld`) says
+    // so, rather than looking empty.
     let not_shown = t("（无权查看）", "(not shown to your role)");
-    // A record's field kept from the reader, likewise.
     let shown = |v: Option<String>, withheld: &[String], json: &str| match withheld
         .iter()
         .any(|w| w == json)
@@ -1048,10 +1048,7 @@ async fn render_detail(
         true => Some(not_shown.clone()),
         false => v,
     };
-    let fact = |json: &str, v: Option<String>| match withheld.iter().any(|w| w == json) {
-        true => Some(not_shown.clone()),
-        false => v,
-    };
+    let fact = |json: &str, v: Option<String>| shown(v, withheld, json);
     let mut facts: Vec<(String, Option<String>)> = vec![
         (t("客户编号", "Code"), Some(c.code.clone())),
         (t("统一社会信用代码", "USCC"), fact("uscc", c.uscc.clone())),
