@@ -18,7 +18,8 @@ use crate::tabular::{Row, Table, TabularError};
 use crate::AppState;
 use kehu_core::contact::{ContactData, ContactInput};
 use kehu_core::customer::{CustomerInput, CustomerRules};
-use kehu_core::dedupe::company::{self, CompanyName};
+use kehu_core::dedupe::abbreviation::{self, Expansions};
+use kehu_core::dedupe::company::{self, CompanyName, COMPARED_PER_SOUND};
 use kehu_core::import::{
     overlay_contact, overlay_customer, repeated_row, row_key, Columns, CustomColumn, RowInput,
     RowProblem,
@@ -321,6 +322,11 @@ struct Context<'a> {
     new_names: HashMap<String, u64>,
     /// New customers' name sounds in this file → first row and its name.
     new_sounds: HashMap<String, (u64, CompanyName)>,
+    /// New customers' names in this file, for a later row that abbreviates one.
+    new_long_names: Expansions<(u64, CompanyName)>,
+    /// Stored customers' names an abbreviation may stand for, read when a
+    /// new row first has a core that may be one.
+    stored_long_names: Option<Expansions<i64>>,
     /// Records written by an earlier row of this file → that row.
     touched: HashMap<(Claimed, i64), u64>,
 }
@@ -413,6 +419,8 @@ async fn run_rows(
         seen: HashMap::new(),
         new_names: HashMap::new(),
         new_sounds: HashMap::new(),
+        new_long_names: Expansions::default(),
+        stored_long_names: None,
         touched: HashMap::new(),
     };
     let mut counts = ImportCounts::default();
@@ -669,6 +677,58 @@ enum Claimed {
     Order,
 }
 
+/// Stored customers whose names the `cores` of new rows may abbreviate, by
+/// core. The stored names are read into memory once per import, when a
+/// row first needs them: a name's characters are not indexed in the database.
+async fn expansions_of<L: Lookup>(
+    cx: &mut Context<'_>,
+    lookup: &mut L,
+    cores: &[String],
+) -> Result<BTreeMap<String, Vec<(CompanyName, SoundMatch)>>, ApiError> {
+    let mut out = BTreeMap::new();
+    if cores.is_empty() {
+        return Ok(out);
+    }
+    let names = match &mut cx.stored_long_names {
+        Some(names) => names,
+        empty => {
+            let mut names = Expansions::default();
+            for (id, full) in lookup.abbreviable_names().await? {
+                names.insert(id, &full);
+            }
+            empty.insert(names)
+        }
+    };
+    let wanted: Vec<(&String, Vec<i64>)> = cores
+        .iter()
+        .map(|core| {
+            let ids = names.abbreviated_by(core, COMPARED_PER_SOUND);
+            (core, ids.into_iter().map(|(id, _)| *id).collect())
+        })
+        .collect();
+    let mut ids: Vec<i64> = wanted.iter().flat_map(|(_, ids)| ids).copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let found: HashMap<i64, SoundMatch> = lookup
+        .sound_matches_in(&ids)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    for (core, ids) in wanted {
+        let matches = ids
+            .iter()
+            .filter_map(|id| found.get(id))
+            .map(|m| (m.company_name(), m.clone()))
+            .collect();
+        out.insert(core.clone(), matches);
+    }
+    Ok(out)
+}
+
 /// Plans every row of a chunk against what is stored (on `lookup`).
 async fn plan_chunk<L: Lookup>(
     cx: &mut Context<'_>,
@@ -780,18 +840,19 @@ async fn plan_chunk<L: Lookup>(
                     .is_some_and(|n| by_name.contains_key(&clean(n))));
         !found
     };
-    // A key of the names of the rows that will be new, each once.
-    let keys_of_new_names = |key: fn(&str) -> String| {
+    // Keys of the names of the rows that will be new, each once.
+    let keys_of_new_names = |key: &dyn Fn(&str) -> Vec<String>| {
         let mut keys: Vec<String> = customer_rows()
             .filter(|i| will_be_new(i))
-            .filter_map(|i| i.name.as_deref().map(key))
+            .filter_map(|i| i.name.as_deref())
+            .flat_map(key)
             .filter(|k| !k.is_empty())
             .collect();
         keys.sort();
         keys.dedup();
         keys
     };
-    let name_keys = keys_of_new_names(company::full_name);
+    let name_keys = keys_of_new_names(&|n| vec![company::full_name(n)]);
     // Stored customers under the same normalized name: likely duplicates of new rows.
     let mut by_key: BTreeMap<String, Customer> = BTreeMap::new();
     if !name_keys.is_empty() {
@@ -801,9 +862,13 @@ async fn plan_chunk<L: Lookup>(
         }
     }
     // Stored customers whose name sounds like a new row's (the same core name,
-    // or characters that sound alike): likely duplicates when the names
-    // compare close enough.
-    let sounds = keys_of_new_names(company::name_sound);
+    // or characters that sound alike) or like an abbreviation of it: likely
+    // duplicates when the names compare close enough.
+    let sounds = keys_of_new_names(&|n| {
+        let mut keys = abbreviation::abbreviation_sounds(&company::full_name(n));
+        keys.push(company::name_sound(n));
+        keys
+    });
     let mut by_sound: BTreeMap<String, Vec<(CompanyName, SoundMatch)>> = BTreeMap::new();
     if !sounds.is_empty() {
         for c in lookup.customers_by_sound(&sounds).await? {
@@ -814,6 +879,15 @@ async fn plan_chunk<L: Lookup>(
                 .push((name, c));
         }
     }
+    // Stored customers whose name a new row's core may abbreviate.
+    let cores = keys_of_new_names(&|n| {
+        let core = company::core_name(n);
+        match abbreviation::expansion_pattern(&core) {
+            Some(_) => vec![core],
+            None => Vec::new(),
+        }
+    });
+    let by_expansion = expansions_of(cx, lookup, &cores).await?;
     // Stored customers with a contact phone of a new row: likely duplicates too.
     let mut phones: Vec<String> = read
         .iter()
@@ -842,6 +916,7 @@ async fn plan_chunk<L: Lookup>(
     let known = Known {
         by_name: &by_key,
         by_sound: &by_sound,
+        by_expansion: &by_expansion,
         by_phone: &by_phone,
     };
     let mut ids: Vec<i64> = by_code
@@ -1128,10 +1203,32 @@ fn plan_customer(
                         .find_map(|p| Some((p, known.by_phone.get(p)?)))?;
                     suspect_by_phone(cx, row, phone, c)
                 })
-                .or_else(|| suspect_by_sound(cx, row, &name, known.by_sound.get(&name.pinyin)));
+                .or_else(|| {
+                    // By sound: of the name, and of the abbreviations it may have.
+                    let mut sounds = abbreviation::abbreviation_sounds(&name.full);
+                    sounds.push(name.pinyin.clone());
+                    let stored = sounds
+                        .iter()
+                        .filter_map(|s| known.by_sound.get(s))
+                        .chain(known.by_expansion.get(&name.core))
+                        .flatten();
+                    let earlier = sounds
+                        .iter()
+                        .filter_map(|s| cx.new_sounds.get(s))
+                        .map(|(r, other)| (*r, other))
+                        .chain(
+                            cx.new_long_names
+                                .abbreviated_by(&name.core, COMPARED_PER_SOUND)
+                                .into_iter()
+                                .map(|((r, other), _)| (*r, other)),
+                        );
+                    suspect_by_sound(cx, row, &name, stored, earlier)
+                });
             if !key.is_empty() {
                 cx.new_names.entry(key).or_insert(row.number);
             }
+            cx.new_long_names
+                .insert((row.number, name.clone()), &name.full);
             if !name.pinyin.is_empty() {
                 cx.new_sounds
                     .entry(name.pinyin.clone())
@@ -1147,10 +1244,12 @@ fn plan_customer(
 }
 
 /// Stored customers a new row may duplicate: by normalized name, by how
-/// the name sounds, by a contact's phone.
+/// the name sounds, by the names its core abbreviates, by a contact's phone.
 struct Known<'a> {
     by_name: &'a BTreeMap<String, Customer>,
     by_sound: &'a BTreeMap<String, Vec<(CompanyName, SoundMatch)>>,
+    /// A new row's core → stored names it may abbreviate.
+    by_expansion: &'a BTreeMap<String, Vec<(CompanyName, SoundMatch)>>,
     by_phone: &'a BTreeMap<String, Customer>,
 }
 
@@ -1191,18 +1290,18 @@ fn suspect_by_phone(cx: &Context<'_>, row: &Row, phone: &str, c: &Customer) -> O
     Some(p)
 }
 
-/// A warning when a new customer's name sounds like a stored customer's or
-/// an earlier new row's (the same core name with business words left out,
-/// or characters that sound alike) and compares close enough.
-fn suspect_by_sound(
+/// A warning when a new customer's name compares close enough to a stored
+/// customer's or an earlier new row's that was found by sound or as an
+/// abbreviation (the same core name with business words left out,
+/// characters that sound alike, an abbreviation).
+fn suspect_by_sound<'a>(
     cx: &Context<'_>,
     row: &Row,
     name: &CompanyName,
-    stored: Option<&Vec<(CompanyName, SoundMatch)>>,
+    stored: impl Iterator<Item = &'a (CompanyName, SoundMatch)>,
+    earlier: impl Iterator<Item = (u64, &'a CompanyName)>,
 ) -> Option<RowProblem> {
     let best = stored
-        .into_iter()
-        .flatten()
         .filter_map(|(other, c)| Some((company::close_names(name, other)?, c)))
         .max_by(|a, b| a.0 .0.total_cmp(&b.0 .0));
     let reason = if let Some(((_, how), c)) = best {
@@ -1218,8 +1317,9 @@ fn suspect_by_sound(
             ),
         }
     } else {
-        let (first, other) = cx.new_sounds.get(&name.pinyin)?;
-        let (_, how) = company::close_names(name, other)?;
+        let (first, how) = earlier
+            .filter_map(|(r, other)| Some((r, company::close_names(name, other)?.1)))
+            .min_by_key(|(r, _)| *r)?;
         Reason::Other {
             zh: format!(
                 "可能与第 {first} 行是同一家公司（名称相近：{}）",

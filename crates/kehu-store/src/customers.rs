@@ -11,6 +11,7 @@ use crate::{args, json_list, Store};
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use kehu_core::contact::ContactData;
 use kehu_core::customer::CustomerData;
+use kehu_core::dedupe::abbreviation;
 use kehu_core::query::ListQuery;
 use kehu_core::{Reason, ValidationErrors};
 use serde_json::Value;
@@ -276,17 +277,77 @@ pub(crate) async fn customers_by_sound(
          SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY name_sound ORDER BY id) AS n \
          FROM customers WHERE name_sound IN ({{}})) kept WHERE n <= {per_sound}) ORDER BY id"
     );
-    crate::db::fetch_in(exec, &sql, sounds, |r: &dyn RowGet| {
-        Ok(SoundMatch {
-            id: r.int("id")?,
-            code: r.text("code")?,
-            name: r.text("name")?,
-            name_sound: r.text("name_sound")?,
-            owner_id: r.opt_int("owner_id")?,
-            team: r.opt_text("team")?,
-        })
+    crate::db::fetch_in(exec, &sql, sounds, sound_match).await
+}
+
+/// Stored customers whose normalized name `pattern`'s core may abbreviate
+/// (中石化 → 中国石油化工): at most `COMPARED_PER_SOUND`, the oldest, over
+/// the range of names starting with its first character. Names holding the
+/// core whole (中石化销售) are another company and left out here, so that
+/// they do not crowd out the ones it abbreviates.
+pub(crate) async fn customers_expanding(
+    exec: &mut impl Exec,
+    pattern: &kehu_core::dedupe::abbreviation::ExpansionPattern,
+    core: &str,
+) -> Result<Vec<SoundMatch>, StoreError> {
+    // PostgreSQL compares bytes only under the "C" collation (migration 34's index).
+    let bytes = match exec.backend() {
+        Backend::Sqlite => "",
+        Backend::Postgres => " COLLATE \"C\"",
+    };
+    let sql = format!(
+        "SELECT id, code, name, name_sound, owner_id, team FROM customers \
+         WHERE name_key{bytes} >= $1 AND name_key{bytes} < $2 AND name_key LIKE $3 \
+         AND name_key NOT LIKE $4 ORDER BY id LIMIT $5"
+    );
+    let limit = kehu_core::dedupe::company::COMPARED_PER_SOUND as i64;
+    let a = args![
+        pattern.from.clone(),
+        pattern.until.clone(),
+        pattern.like.clone(),
+        format!("%{core}%"),
+        limit
+    ];
+    exec.fetch_all(&sql, a, sound_match).await
+}
+
+/// The close-name details of the customers `ids`, in id order.
+pub(crate) async fn sound_matches_in(
+    exec: &mut impl Exec,
+    ids: &[i64],
+) -> Result<Vec<SoundMatch>, StoreError> {
+    let sql = "SELECT id, code, name, name_sound, owner_id, team FROM customers WHERE id IN ({}) ORDER BY id";
+    crate::db::fetch_in(exec, sql, ids, sound_match).await
+}
+
+/// Every stored customer's normalized name (`name_key`) long enough for a
+/// looked-up abbreviation to stand for it, in id order: what an import
+/// keeps in memory to find the names its new rows abbreviate.
+pub(crate) async fn abbreviable_names(
+    exec: &mut impl Exec,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let len_fn = match exec.backend() {
+        Backend::Sqlite => "LENGTH",
+        Backend::Postgres => "CHAR_LENGTH",
+    };
+    let sql =
+        format!("SELECT id, name_key FROM customers WHERE {len_fn}(name_key) >= $1 ORDER BY id");
+    let shortest = (kehu_core::dedupe::abbreviation::LOOKED_UP_MIN + 2) as i64;
+    exec.fetch_all(&sql, args![shortest], |r: &dyn RowGet| {
+        Ok((r.int("id")?, r.text("name_key")?))
     })
     .await
+}
+
+fn sound_match(r: &dyn RowGet) -> Result<SoundMatch, sqlx::Error> {
+    Ok(SoundMatch {
+        id: r.int("id")?,
+        code: r.text("code")?,
+        name: r.text("name")?,
+        name_sound: r.opt_text("name_sound")?.unwrap_or_default(),
+        owner_id: r.opt_int("owner_id")?,
+        team: r.opt_text("team")?,
+    })
 }
 
 impl Store {
@@ -336,7 +397,8 @@ impl Store {
 
     /// Customers that are likely the company being entered: the same
     /// normalized name (`name_key`), a contact with the same mobile, or a
-    /// name that sounds the same (`name_sound`) and compares close
+    /// name that sounds the same (`name_sound`), abbreviates it or is
+    /// abbreviated by it (`dedupe::abbreviation`), and compares close
     /// (`dedupe::company::close_names`). At most `limit`, oldest first.
     pub async fn likely_duplicates(
         &self,
@@ -358,8 +420,17 @@ impl Store {
             .await?;
         if let Some(sound) = name_sound(name) {
             let entered = kehu_core::dedupe::company::normalize(name);
-            let close: Vec<i64> = customers_by_sound(&mut self.db.clone(), &[sound])
-                .await?
+            // The name itself, the abbreviations it may have, and what it may abbreviate.
+            let mut sounds = abbreviation::abbreviation_sounds(&entered.full);
+            sounds.push(sound);
+            let mut candidates = customers_by_sound(&mut self.db.clone(), &sounds).await?;
+            if let Some(p) = abbreviation::expansion_pattern(&entered.core) {
+                candidates
+                    .extend(customers_expanding(&mut self.db.clone(), &p, &entered.core).await?);
+            }
+            candidates.sort_by_key(|c| c.id);
+            candidates.dedup_by_key(|c| c.id);
+            let close: Vec<i64> = candidates
                 .into_iter()
                 .filter(|c| !found.iter().any(|f| f.id == c.id))
                 .filter(|c| {

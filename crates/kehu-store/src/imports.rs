@@ -832,6 +832,10 @@ pub trait Lookup {
         &mut self,
         sounds: &[String],
     ) -> Result<Vec<SoundMatch>, StoreError>;
+    /// The close-name details of the customers `ids`.
+    async fn sound_matches_in(&mut self, ids: &[i64]) -> Result<Vec<SoundMatch>, StoreError>;
+    /// Every stored normalized name a looked-up abbreviation may stand for.
+    async fn abbreviable_names(&mut self) -> Result<Vec<(i64, String)>, StoreError>;
     /// Customers with a contact whose mobile or landline is one of `phones`, with that phone.
     async fn customers_by_phone(
         &mut self,
@@ -860,6 +864,12 @@ macro_rules! lookup_on {
             }
             async fn customers_by_sound(&mut self, sounds: &[String]) -> Result<Vec<SoundMatch>, StoreError> {
                 crate::customers::customers_by_sound(lookup_on!(@exec self, $exec), sounds).await
+            }
+            async fn sound_matches_in(&mut self, ids: &[i64]) -> Result<Vec<SoundMatch>, StoreError> {
+                crate::customers::sound_matches_in(lookup_on!(@exec self, $exec), ids).await
+            }
+            async fn abbreviable_names(&mut self) -> Result<Vec<(i64, String)>, StoreError> {
+                crate::customers::abbreviable_names(lookup_on!(@exec self, $exec)).await
             }
             async fn customers_by_phone(&mut self, phones: &[String]) -> Result<Vec<(String, Customer)>, StoreError> {
                 crate::customers::customers_by_phone(lookup_on!(@exec self, $exec), &self.cipher, phones).await

@@ -297,6 +297,14 @@ const MIGRATIONS: &[Migration] = &[
         postgres: "",
         data: DataStep::RecordFieldRights,
     },
+    Migration {
+        version: 34,
+        name: "name_key_bytes",
+        // PostgreSQL only: SQLite's name_key index compares bytes already.
+        sqlite: "",
+        postgres: include_str!("../migrations/postgres/0034_name_key_bytes.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

@@ -25,7 +25,8 @@ on_both_backends!(
     personal_fields_sealed_at_rest,
     personal_custom_fields_sealed_at_rest,
     report_order_figures_equal_the_records,
-    rotation_under_concurrent_writes
+    rotation_under_concurrent_writes,
+    abbreviations_are_likely_duplicates
 );
 
 async fn add_customer(
@@ -1121,5 +1122,38 @@ async fn rotation_under_concurrent_writes(backend: Backend) {
     }
     rotated.db.close().await;
     server.db.close().await;
+    db.cleanup(store).await;
+}
+
+/// A company entered under its abbreviation, or under its full name when the
+/// abbreviation is stored, is a likely duplicate; a two-character
+/// abbreviation and a name holding the entered one whole are not.
+async fn abbreviations_are_likely_duplicates(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    add_customer(&store, "中国石油化工集团有限公司", "制造业", "华东", 0).await;
+    add_customer(&store, "中石油有限公司", "制造业", "华东", 0).await;
+    add_customer(&store, "中山石化工程有限公司", "制造业", "华东", 0).await;
+    add_customer(&store, "华为技术有限公司", "制造业", "华东", 0).await;
+    let likely = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            let found = store
+                .likely_duplicates(name, None, 5)
+                .await
+                .expect("duplicates");
+            found.into_iter().map(|c| c.name).collect::<Vec<_>>()
+        }
+    };
+    // The stored long name an entered abbreviation stands for; 中山石化工程
+    // is 石化工程 of the city 中山, not a name starting with 中.
+    assert_eq!(likely("中石化").await, ["中国石油化工集团有限公司"]);
+    // The stored abbreviation of an entered long name.
+    assert_eq!(
+        likely("中国石油天然气股份有限公司").await,
+        ["中石油有限公司"]
+    );
+    // Two characters are too loose to warn on; unrelated names stay apart.
+    assert!(likely("中化").await.is_empty());
+    assert!(likely("华润万家有限公司").await.is_empty());
     db.cleanup(store).await;
 }

@@ -7,6 +7,7 @@
 //! (北京, 浙江省, 杭州市 …). That is `full`. `core` also drops trailing business
 //! words (科技, 信息技术, 贸易 …), which people leave out when they abbreviate.
 
+use super::abbreviation::abbreviates;
 use crate::region::{CITIES, PROVINCES};
 use crate::text::to_half_width;
 use pinyin::ToPinyin;
@@ -295,6 +296,11 @@ pub fn full_name(name: &str) -> String {
     full_and_place(name).0
 }
 
+/// Only [`CompanyName::core`] (no pinyin).
+pub fn core_name(name: &str) -> String {
+    with_sound(name, String::new()).core
+}
+
 fn full_and_place(name: &str) -> (String, Option<String>) {
     let lowered: String = to_half_width(name)
         .chars()
@@ -330,21 +336,6 @@ fn full_and_place(name: &str) -> (String, Option<String>) {
         }
     }
     (full, place)
-}
-
-/// `short` is an abbreviation of `long`: same first character, its characters
-/// in order but not all together within `long`, and at least two characters shorter.
-fn abbreviates(short: &str, long: &str) -> bool {
-    let (s, l) = (short.chars().count(), long.chars().count());
-    if s < 2 || l < s + 2 || short.chars().next() != long.chars().next() {
-        return false;
-    }
-    if long.contains(short) {
-        // A prefix or a part is another company (华为 / 华为终端), not an abbreviation.
-        return false;
-    }
-    let mut rest = long.chars();
-    short.chars().all(|c| rest.any(|d| d == c))
 }
 
 /// Sørensen–Dice coefficient of the character bigrams (a one-character text is its own bigram).

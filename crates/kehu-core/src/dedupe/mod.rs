@@ -17,6 +17,7 @@
 //! Keys shared by more than `max_block` records are too common to say
 //! anything and are skipped.
 
+pub mod abbreviation;
 pub mod company;
 pub mod contact;
 pub mod similarity;
@@ -506,6 +507,9 @@ fn candidate_pairs(columns: &[Column], max_block: usize) -> (Vec<(u32, u32)>, us
             }
         }
     }
+    for col in columns.iter().filter(|c| c.kind == FieldKind::Company) {
+        abbreviation_pairs(col, max_block, &mut pairs);
+    }
     pairs.sort_unstable();
     pairs.dedup();
     let pairs = pairs
@@ -513,6 +517,39 @@ fn candidate_pairs(columns: &[Column], max_block: usize) -> (Vec<(u32, u32)>, us
         .map(|p| ((p >> 32) as u32, p as u32))
         .collect();
     (pairs, skipped)
+}
+
+/// Pairs of a long name and a core that may abbreviate it (中国石油化工 /
+/// 中石化), which share no blocking key: each long name's possible
+/// abbreviations looked up among the cores. A core shared by more than
+/// `max_block` records is left out, as its own block was.
+fn abbreviation_pairs(col: &Column, max_block: usize, pairs: &mut Vec<u64>) {
+    let companies = || {
+        col.values.iter().enumerate().filter_map(|(i, v)| match v {
+            Some(Prepared::Company(c)) => Some((i as u32, c)),
+            _ => None,
+        })
+    };
+    let mut by_core: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (i, c) in companies() {
+        if c.core.chars().count() <= abbreviation::ABBREVIATION_MAX {
+            by_core.entry(c.core.as_str()).or_default().push(i);
+        }
+    }
+    for (long, c) in companies() {
+        for short in abbreviation::abbreviations_of(&c.full, 2) {
+            let Some(ids) = by_core.get(short.as_str()) else {
+                continue;
+            };
+            if ids.len() > max_block {
+                continue;
+            }
+            for &s in ids {
+                let (a, b) = (long.min(s), long.max(s));
+                pairs.push(((a as u64) << 32) | b as u64);
+            }
+        }
+    }
 }
 
 fn columns_of<R: AsRef<str>>(fields: &[Field], records: &[Vec<R>]) -> Vec<Column> {

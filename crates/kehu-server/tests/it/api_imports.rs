@@ -16,6 +16,7 @@ both_backends!(
     mapping_templates_saved_and_reused,
     a_shared_phone_makes_a_suspect,
     a_close_name_makes_a_suspect,
+    an_abbreviation_makes_a_suspect,
 );
 
 /// The duplicate-suspect problems of an import report.
@@ -848,5 +849,69 @@ async fn a_close_name_makes_a_suspect(backend: Backend) {
         .filter_map(|p| p["row"].as_u64())
         .collect();
     assert_eq!(rows, [3], "only the name that now sounds alike: {report}");
+    app.cleanup().await;
+}
+
+/// A new row under an abbreviation of a stored customer's name, or under
+/// the full name of a stored abbreviation, is a likely duplicate; so is one
+/// abbreviating an earlier row or abbreviated by one. Two-character
+/// abbreviations (招行) are too loose to warn on by name alone.
+async fn an_abbreviation_makes_a_suspect(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let sinopec = admin.customer("中国石油化工集团有限公司", json!({})).await;
+    let petrochina = admin.customer("中石油有限公司", json!({})).await;
+    let code = |c: &Value| c["code"].as_str().expect("code").to_string();
+    let (sinopec, petrochina) = (code(&sinopec), code(&petrochina));
+    let csv = "客户名称,所属行业,合作起始时间\n\
+               中石化有限公司,IT服务,2022-01-01\n\
+               中国石油天然气股份有限公司,IT服务,2022-01-01\n\
+               华润万家超市有限公司,IT服务,2022-01-01\n\
+               华万家有限公司,IT服务,2022-01-01\n\
+               云智联有限公司,IT服务,2022-01-01\n\
+               云帆智能互联有限公司,IT服务,2022-01-01\n\
+               招行,IT服务,2022-01-01\n\
+               招商银行股份有限公司,IT服务,2022-01-01\n";
+    let expected = [
+        (
+            2,
+            format!("likely the same company as existing customer {sinopec} (close name: abbreviation)"),
+            format!("可能与已有客户 {sinopec} 重复（名称相近：简称）"),
+        ),
+        (
+            3,
+            format!("likely the same company as existing customer {petrochina} (close name: abbreviation)"),
+            format!("可能与已有客户 {petrochina} 重复（名称相近：简称）"),
+        ),
+        (
+            5,
+            "likely the same company as row 4 (close name: abbreviation)".to_string(),
+            "可能与第 4 行是同一家公司（名称相近：简称）".to_string(),
+        ),
+        (
+            7,
+            "likely the same company as row 6 (close name: abbreviation)".to_string(),
+            "可能与第 6 行是同一家公司（名称相近：简称）".to_string(),
+        ),
+    ];
+    let found = |report: &Value| -> Vec<(u64, String, String)> {
+        suspects(report)
+            .into_iter()
+            .map(|p| {
+                (
+                    p["row"].as_u64().expect("row"),
+                    p["reason_en"].as_str().expect("en").to_string(),
+                    p["reason_zh"].as_str().expect("zh").to_string(),
+                )
+            })
+            .collect()
+    };
+    let report = checked(&admin, "customers", "简称.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(counts(&report)[..2], [8, 8], "{report}");
+    assert_eq!(found(&report), expected, "{report}");
+    // Applying plans the rows again on the import's transaction: the same warnings.
+    let applied = apply(&admin, &report["id"], "abort").await;
+    assert_eq!(applied["status"], "applied", "{applied}");
+    assert_eq!(found(&applied), expected, "{applied}");
     app.cleanup().await;
 }

@@ -1,0 +1,325 @@
+//! Abbreviated company names (中石化 for 中国石油化工, 招行 for 招商银行), and
+//! how to find them among many names without comparing every pair.
+//!
+//! A short core abbreviates a long name when it starts with the same
+//! character and the rest of its characters follow in order, not all
+//! together, in a name at least two characters longer ([`abbreviates`]).
+//! Two ways to find such pairs cheaply:
+//! - from the long name: the cores that would abbreviate it are few
+//!   ([`abbreviations_of`]: its first character and up to three more in
+//!   order), so they are looked up like any other key (by sound in the store,
+//!   by core in the scan);
+//! - from the short core: the long names containing its characters, by
+//!   character postings in memory ([`Expansions`], an import) or a prefix
+//!   range and a `LIKE` pattern in the database ([`expansion_pattern`], one
+//!   name being entered).
+
+use super::company::pinyin_of;
+use roaring::RoaringBitmap;
+use std::collections::HashMap;
+
+/// The longest abbreviation looked for (中石化, 上汽大众): abbreviations take
+/// a character or two of each word, and longer ones are rare.
+pub const ABBREVIATION_MAX: usize = 4;
+
+/// The shortest core looked up as an abbreviation on entry and import,
+/// where a name alone marks a likely duplicate: a two-character core "abbreviates"
+/// many unrelated names (宏信 / 宏达信息), so only the scan, which weighs the other
+/// fields too, pairs those.
+pub const LOOKED_UP_MIN: usize = 3;
+
+/// Characters of a long name whose abbreviations are enumerated (the words an
+/// abbreviation takes from come first).
+const ENUMERATED_PREFIX: usize = 12;
+
+/// `short` is an abbreviation of `long`: same first character, its characters
+/// in order but not all together within `long`, and at least two characters shorter.
+pub fn abbreviates(short: &str, long: &str) -> bool {
+    let (s, l) = (short.chars().count(), long.chars().count());
+    if s < 2 || l < s + 2 || short.chars().next() != long.chars().next() {
+        return false;
+    }
+    if long.contains(short) {
+        // A prefix or a part is another company (华为 / 华为终端), not an abbreviation.
+        return false;
+    }
+    let mut rest = long.chars();
+    short.chars().all(|c| rest.any(|d| d == c))
+}
+
+/// Every text of `min..=ABBREVIATION_MAX` characters that [`abbreviates`]
+/// `long`, each once, sorted: its first character and the others picked in
+/// order from its first [`ENUMERATED_PREFIX`] characters.
+pub fn abbreviations_of(long: &str, min: usize) -> Vec<String> {
+    let chars: Vec<char> = long.chars().take(ENUMERATED_PREFIX).collect();
+    let total = long.chars().count();
+    let longest = ABBREVIATION_MAX.min(total.saturating_sub(2));
+    let mut out = Vec::new();
+    let mut picked: Vec<usize> = Vec::with_capacity(ABBREVIATION_MAX);
+    for len in min.max(2)..=longest {
+        // Positions after the first, in increasing order: an odometer.
+        picked.clear();
+        picked.extend(1..len);
+        loop {
+            let text: String = std::iter::once(chars[0])
+                .chain(picked.iter().map(|&i| chars[i]))
+                .collect();
+            if !long.contains(&text) {
+                out.push(text);
+            }
+            // The rightmost position that can still move right, then the
+            // ones after it packed behind it.
+            let Some(k) = (0..picked.len())
+                .rev()
+                .find(|&k| picked[k] < chars.len() - (picked.len() - k))
+            else {
+                break;
+            };
+            picked[k] += 1;
+            for j in k + 1..picked.len() {
+                picked[j] = picked[j - 1] + 1;
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// How the cores that may abbreviate a normalized `full` name sound, each once ([`LOOKED_UP_MIN`]
+/// characters and more): stored customers are found by how their core sounds
+/// (`customers.name_sound`), so these find the stored abbreviations of a name
+/// being entered.
+pub fn abbreviation_sounds(full: &str) -> Vec<String> {
+    let mut sounds: Vec<String> = abbreviations_of(full, LOOKED_UP_MIN)
+        .iter()
+        .map(|a| pinyin_of(a))
+        .collect();
+    sounds.sort_unstable();
+    sounds.dedup();
+    sounds
+}
+
+/// Where the stored names that `core` may abbreviate are, by their
+/// normalized `full` (`customers.name_key`): `from <= full < until` (the
+/// names starting with its first character, an index range) and `full LIKE
+/// like`. The pattern also admits names holding the core whole, which
+/// [`abbreviates`] then refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpansionPattern {
+    pub from: String,
+    pub until: String,
+    pub like: String,
+}
+
+/// The pattern for a core of [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`]
+/// characters, else None. A core holds only letters and digits (the
+/// normalization drops punctuation), so `%` and `_` never need escaping.
+pub fn expansion_pattern(core: &str) -> Option<ExpansionPattern> {
+    let len = core.chars().count();
+    if !(LOOKED_UP_MIN..=ABBREVIATION_MAX).contains(&len)
+        || core.chars().any(|c| !c.is_alphanumeric())
+    {
+        return None;
+    }
+    let first = core.chars().next()?;
+    // The next scalar value: byte order of UTF-8 is code point order.
+    let next = (first as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?;
+    let mut like = String::with_capacity(core.len() * 2);
+    for c in core.chars() {
+        like.push(c);
+        like.push('%');
+    }
+    Some(ExpansionPattern {
+        from: first.to_string(),
+        until: next.to_string(),
+        like,
+    })
+}
+
+/// Long names in memory, found by a core that abbreviates them: postings of
+/// each name's first character and of every character it holds. `K` says
+/// what a name belongs to (a stored customer, a row of a file).
+#[derive(Debug)]
+pub struct Expansions<K> {
+    names: Vec<(K, Box<str>)>,
+    first: HashMap<char, RoaringBitmap>,
+    holds: HashMap<char, RoaringBitmap>,
+}
+
+impl<K> Default for Expansions<K> {
+    fn default() -> Self {
+        Expansions {
+            names: Vec::new(),
+            first: HashMap::new(),
+            holds: HashMap::new(),
+        }
+    }
+}
+
+impl<K> Expansions<K> {
+    /// Adds a normalized `full` name; one too short to be abbreviated by a
+    /// looked-up core is left out.
+    pub fn insert(&mut self, key: K, full: &str) {
+        if full.chars().count() < LOOKED_UP_MIN + 2 {
+            return;
+        }
+        let Ok(at) = u32::try_from(self.names.len()) else {
+            return;
+        };
+        let mut chars = full.chars();
+        if let Some(c) = chars.next() {
+            self.first.entry(c).or_default().insert(at);
+        }
+        for c in chars {
+            self.holds.entry(c).or_default().insert(at);
+        }
+        self.names.push((key, full.into()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The names `core` abbreviates, in insertion order, at most `limit`.
+    pub fn abbreviated_by(&self, core: &str, limit: usize) -> Vec<(&K, &str)> {
+        let len = core.chars().count();
+        if !(LOOKED_UP_MIN..=ABBREVIATION_MAX).contains(&len) {
+            return Vec::new();
+        }
+        let mut chars = core.chars();
+        let Some(mut found) = chars.next().and_then(|c| self.first.get(&c)).cloned() else {
+            return Vec::new();
+        };
+        for c in chars {
+            match self.holds.get(&c) {
+                Some(p) => found &= p,
+                None => return Vec::new(),
+            }
+        }
+        found
+            .iter()
+            .map(|at| &self.names[at as usize])
+            .filter(|(_, full)| abbreviates(core, full))
+            .take(limit)
+            .map(|(k, full)| (k, &**full))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abbreviations_are_in_order_start_alike_and_are_not_parts() {
+        let cases = [
+            ("中石化", "中国石油化工", true),
+            ("招行", "招商银行", true),
+            ("中石化", "中石化销售", false), // a part, another company
+            ("华为", "华为终端", false),     // a prefix
+            ("中化石", "中国石油化工", false), // out of order
+            ("国石化", "中国石油化工", false), // another first character
+            ("中石", "中国石", false),       // not two characters shorter
+            ("中", "中国石油", false),       // one character is no abbreviation
+        ];
+        for (short, long, want) in cases {
+            assert_eq!(abbreviates(short, long), want, "{short} / {long}");
+        }
+    }
+
+    #[test]
+    fn enumerated_abbreviations_are_exactly_those_that_abbreviate() {
+        for long in [
+            "中国石油化工",
+            "招商银行",
+            "abcdefghijklmnop",
+            "中石",
+            "华为终端",
+        ] {
+            for min in [2, LOOKED_UP_MIN] {
+                let listed = abbreviations_of(long, min);
+                let prefix: Vec<char> = long.chars().take(ENUMERATED_PREFIX).collect();
+                // Every ordered pick of the prefix, checked by brute force.
+                let mut want = Vec::new();
+                for mask in 0u32..(1 << (prefix.len() - 1).min(20)) {
+                    let text: String = std::iter::once(prefix[0])
+                        .chain(
+                            (1..prefix.len())
+                                .filter(|i| mask & (1 << (i - 1)) != 0)
+                                .map(|i| prefix[i]),
+                        )
+                        .collect();
+                    let n = text.chars().count();
+                    if n >= min && n <= ABBREVIATION_MAX && abbreviates(&text, long) {
+                        want.push(text);
+                    }
+                }
+                want.sort_unstable();
+                want.dedup();
+                assert_eq!(listed, want, "{long} from {min}");
+            }
+        }
+        assert!(abbreviations_of("中国石油化工", 3).contains(&"中石化".to_string()));
+        assert!(abbreviations_of("招商银行", 2).contains(&"招行".to_string()));
+        assert!(abbreviations_of("招商银行", 3).is_empty());
+        let sounds = abbreviation_sounds(&crate::dedupe::company::full_name(
+            "中国石油化工集团有限公司",
+        ));
+        assert!(sounds.contains(&"zhongshihua".to_string()), "{sounds:?}");
+        assert!(sounds.windows(2).all(|w| w[0] < w[1]), "sorted, each once");
+    }
+
+    #[test]
+    fn patterns_range_over_the_first_character() {
+        let p = expansion_pattern("中石化").unwrap();
+        assert_eq!(p.from, "中");
+        assert_eq!(p.until, "丮");
+        assert_eq!(p.like, "中%石%化%");
+        assert!(p.from.as_str() <= "中国石油化工" && "中国石油化工" < p.until.as_str());
+        assert_eq!(
+            expansion_pattern("招行"),
+            None,
+            "two characters are not looked up"
+        );
+        assert_eq!(expansion_pattern("中国石油化"), None, "too long");
+        assert_eq!(expansion_pattern("a%b"), None);
+    }
+
+    #[test]
+    fn expansions_find_the_long_names_a_core_abbreviates() {
+        let mut names = Expansions::default();
+        for (id, full) in [
+            (1, "中国石油化工"),
+            (2, "中石化销售"),
+            (3, "中国石油天然气"),
+            (4, "招商银行"),
+            (5, "中山石化工程"),
+            (6, "石油化工"),
+        ] {
+            names.insert(id, full);
+        }
+        let ids = |core: &str, limit| -> Vec<i32> {
+            names
+                .abbreviated_by(core, limit)
+                .into_iter()
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        assert_eq!(ids("中石化", 10), vec![1, 5]);
+        assert_eq!(ids("中石化", 1), vec![1]);
+        assert_eq!(ids("中石油", 10), vec![1, 3]);
+        assert_eq!(ids("招行", 10), Vec::<i32>::new(), "too short to look up");
+        assert_eq!(ids("中天气", 10), vec![3]);
+        assert_eq!(ids("中无有", 10), Vec::<i32>::new());
+        assert_eq!(
+            names.len(),
+            4,
+            "招商银行 and 石油化工 are too short for a looked-up core"
+        );
+    }
+}
