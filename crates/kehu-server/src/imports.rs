@@ -18,7 +18,7 @@ use crate::tabular::{Row, Table, TabularError};
 use crate::AppState;
 use kehu_core::contact::{ContactData, ContactInput};
 use kehu_core::customer::{CustomerInput, CustomerRules};
-use kehu_core::dedupe::abbreviation::{self, Expansions};
+use kehu_core::dedupe::abbreviation::{self, AbbreviationIndex};
 use kehu_core::dedupe::company::{self, CompanyName, COMPARED_PER_SOUND};
 use kehu_core::import::{
     overlay_contact, overlay_customer, repeated_row, row_key, Columns, CustomColumn, RowInput,
@@ -322,11 +322,12 @@ struct Context<'a> {
     new_names: HashMap<String, u64>,
     /// New customers' name sounds in this file → first row and its name.
     new_sounds: HashMap<String, (u64, CompanyName)>,
-    /// New customers' names in this file, for a later row that abbreviates one.
-    new_long_names: Expansions<(u64, CompanyName)>,
-    /// Stored customers' names an abbreviation may stand for, read when a
-    /// new row first has a core that may be one.
-    stored_long_names: Option<Expansions<i64>>,
+    /// New customers' names in this file, for a later row that abbreviates
+    /// one or is abbreviated by one.
+    new_abbreviations: AbbreviationIndex<(u64, CompanyName)>,
+    /// Stored customers' names, the same way, read when the first new row
+    /// comes (a name's characters are not indexed in the database).
+    stored_abbreviations: Option<AbbreviationIndex<i64>>,
     /// Records written by an earlier row of this file → that row.
     touched: HashMap<(Claimed, i64), u64>,
 }
@@ -419,8 +420,8 @@ async fn run_rows(
         seen: HashMap::new(),
         new_names: HashMap::new(),
         new_sounds: HashMap::new(),
-        new_long_names: Expansions::default(),
-        stored_long_names: None,
+        new_abbreviations: AbbreviationIndex::default(),
+        stored_abbreviations: None,
         touched: HashMap::new(),
     };
     let mut counts = ImportCounts::default();
@@ -677,33 +678,47 @@ enum Claimed {
     Order,
 }
 
-/// Stored customers whose names the `cores` of new rows may abbreviate, by
-/// core. The stored names are read into memory once per import, when a
-/// row first needs them: a name's characters are not indexed in the database.
-async fn expansions_of<L: Lookup>(
+/// New rows in a chunk from which an import reads every stored name into
+/// memory to find abbreviations (~3 s and ~300 MB at 1M customers, then
+/// microseconds a name); below, each name is looked up in the database
+/// (a few milliseconds a name), as on entry.
+const NEW_ROWS_FOR_IN_MEMORY_NAMES: usize = 200;
+
+/// Stored customers whose names the new rows' names (`fulls`, normalized)
+/// abbreviate or are abbreviated by, by name.
+async fn abbreviations_of<L: Lookup>(
     cx: &mut Context<'_>,
     lookup: &mut L,
-    cores: &[String],
+    fulls: &[String],
 ) -> Result<BTreeMap<String, Vec<(CompanyName, SoundMatch)>>, ApiError> {
     let mut out = BTreeMap::new();
-    if cores.is_empty() {
+    if fulls.is_empty() {
         return Ok(out);
     }
-    let names = match &mut cx.stored_long_names {
-        Some(names) => names,
+    if cx.stored_abbreviations.is_none() && fulls.len() < NEW_ROWS_FOR_IN_MEMORY_NAMES {
+        return abbreviations_in_database(lookup, fulls).await;
+    }
+    let index = match &mut cx.stored_abbreviations {
+        Some(index) => index,
         empty => {
-            let mut names = Expansions::default();
-            for (id, full) in lookup.abbreviable_names().await? {
-                names.insert(id, &full);
+            let mut index = AbbreviationIndex::default();
+            for (id, full) in lookup.name_keys().await? {
+                index.insert(id, &full, &company::core_of_full(&full));
             }
-            empty.insert(names)
+            empty.insert(index)
         }
     };
-    let wanted: Vec<(&String, Vec<i64>)> = cores
+    let wanted: Vec<(&String, Vec<i64>)> = fulls
         .iter()
-        .map(|core| {
-            let ids = names.abbreviated_by(core, COMPARED_PER_SOUND);
-            (core, ids.into_iter().map(|(id, _)| *id).collect())
+        .map(|full| {
+            let core = company::core_of_full(full);
+            let ids = index
+                .abbreviated_by(&core, COMPARED_PER_SOUND)
+                .into_iter()
+                .chain(index.abbreviations_in(full, COMPARED_PER_SOUND))
+                .copied()
+                .collect();
+            (full, ids)
         })
         .collect();
     let mut ids: Vec<i64> = wanted.iter().flat_map(|(_, ids)| ids).copied().collect();
@@ -718,13 +733,52 @@ async fn expansions_of<L: Lookup>(
         .into_iter()
         .map(|m| (m.id, m))
         .collect();
-    for (core, ids) in wanted {
-        let matches = ids
+    for (full, ids) in wanted {
+        let matches: Vec<(CompanyName, SoundMatch)> = ids
             .iter()
             .filter_map(|id| found.get(id))
             .map(|m| (m.company_name(), m.clone()))
             .collect();
-        out.insert(core.clone(), matches);
+        if !matches.is_empty() {
+            out.insert(full.clone(), matches);
+        }
+    }
+    Ok(out)
+}
+
+/// [`abbreviations_of`] a few names, looked up in the database: a long
+/// name's abbreviations by their sound, a short core's long names by
+/// pattern (`Store::likely_duplicates` does the same for one name).
+async fn abbreviations_in_database<L: Lookup>(
+    lookup: &mut L,
+    fulls: &[String],
+) -> Result<BTreeMap<String, Vec<(CompanyName, SoundMatch)>>, ApiError> {
+    let sounds_of: Vec<Vec<String>> = fulls
+        .iter()
+        .map(|full| abbreviation::abbreviation_sounds(full))
+        .collect();
+    let mut sounds: Vec<String> = sounds_of.iter().flatten().cloned().collect();
+    sounds.sort_unstable();
+    sounds.dedup();
+    let by_sound = match sounds.is_empty() {
+        true => Vec::new(),
+        false => lookup.customers_by_sound(&sounds).await?,
+    };
+    let mut out = BTreeMap::new();
+    for (full, sounds) in fulls.iter().zip(&sounds_of) {
+        let mut matches: Vec<SoundMatch> = by_sound
+            .iter()
+            .filter(|m| sounds.contains(&m.name_sound))
+            .cloned()
+            .collect();
+        let core = company::core_of_full(full);
+        if let Some(p) = abbreviation::expansion_pattern(&core) {
+            matches.extend(lookup.customers_expanding(&p, &core).await?);
+        }
+        if !matches.is_empty() {
+            let named = matches.into_iter().map(|m| (m.company_name(), m));
+            out.insert(full.clone(), named.collect());
+        }
     }
     Ok(out)
 }
@@ -862,13 +916,9 @@ async fn plan_chunk<L: Lookup>(
         }
     }
     // Stored customers whose name sounds like a new row's (the same core name,
-    // or characters that sound alike) or like an abbreviation of it: likely
-    // duplicates when the names compare close enough.
-    let sounds = keys_of_new_names(&|n| {
-        let mut keys = abbreviation::abbreviation_sounds(&company::full_name(n));
-        keys.push(company::name_sound(n));
-        keys
-    });
+    // or characters that sound alike): likely duplicates when the names
+    // compare close enough.
+    let sounds = keys_of_new_names(&|n| vec![company::name_sound(n)]);
     let mut by_sound: BTreeMap<String, Vec<(CompanyName, SoundMatch)>> = BTreeMap::new();
     if !sounds.is_empty() {
         for c in lookup.customers_by_sound(&sounds).await? {
@@ -879,15 +929,8 @@ async fn plan_chunk<L: Lookup>(
                 .push((name, c));
         }
     }
-    // Stored customers whose name a new row's core may abbreviate.
-    let cores = keys_of_new_names(&|n| {
-        let core = company::core_name(n);
-        match abbreviation::expansion_pattern(&core) {
-            Some(_) => vec![core],
-            None => Vec::new(),
-        }
-    });
-    let by_expansion = expansions_of(cx, lookup, &cores).await?;
+    // Stored customers whose name a new row's abbreviates, or is abbreviated by.
+    let by_abbreviation = abbreviations_of(cx, lookup, &name_keys).await?;
     // Stored customers with a contact phone of a new row: likely duplicates too.
     let mut phones: Vec<String> = read
         .iter()
@@ -916,7 +959,7 @@ async fn plan_chunk<L: Lookup>(
     let known = Known {
         by_name: &by_key,
         by_sound: &by_sound,
-        by_expansion: &by_expansion,
+        by_abbreviation: &by_abbreviation,
         by_phone: &by_phone,
     };
     let mut ids: Vec<i64> = by_code
@@ -1204,31 +1247,21 @@ fn plan_customer(
                     suspect_by_phone(cx, row, phone, c)
                 })
                 .or_else(|| {
-                    // By sound: of the name, and of the abbreviations it may have.
-                    let mut sounds = abbreviation::abbreviation_sounds(&name.full);
-                    sounds.push(name.pinyin.clone());
-                    let stored = sounds
-                        .iter()
-                        .filter_map(|s| known.by_sound.get(s))
-                        .chain(known.by_expansion.get(&name.core))
+                    let stored = (known.by_sound.get(&name.pinyin).into_iter())
+                        .chain(known.by_abbreviation.get(&name.full))
                         .flatten();
-                    let earlier = sounds
-                        .iter()
-                        .filter_map(|s| cx.new_sounds.get(s))
-                        .map(|(r, other)| (*r, other))
-                        .chain(
-                            cx.new_long_names
-                                .abbreviated_by(&name.core, COMPARED_PER_SOUND)
-                                .into_iter()
-                                .map(|((r, other), _)| (*r, other)),
-                        );
+                    let index = &cx.new_abbreviations;
+                    let earlier = (cx.new_sounds.get(&name.pinyin).into_iter())
+                        .chain(index.abbreviated_by(&name.core, COMPARED_PER_SOUND))
+                        .chain(index.abbreviations_in(&name.full, COMPARED_PER_SOUND))
+                        .map(|(r, other)| (*r, other));
                     suspect_by_sound(cx, row, &name, stored, earlier)
                 });
             if !key.is_empty() {
                 cx.new_names.entry(key).or_insert(row.number);
             }
-            cx.new_long_names
-                .insert((row.number, name.clone()), &name.full);
+            cx.new_abbreviations
+                .insert((row.number, name.clone()), &name.full, &name.core);
             if !name.pinyin.is_empty() {
                 cx.new_sounds
                     .entry(name.pinyin.clone())
@@ -1248,8 +1281,9 @@ fn plan_customer(
 struct Known<'a> {
     by_name: &'a BTreeMap<String, Customer>,
     by_sound: &'a BTreeMap<String, Vec<(CompanyName, SoundMatch)>>,
-    /// A new row's core → stored names it may abbreviate.
-    by_expansion: &'a BTreeMap<String, Vec<(CompanyName, SoundMatch)>>,
+    /// A new row's normalized name → stored names it abbreviates or is
+    /// abbreviated by.
+    by_abbreviation: &'a BTreeMap<String, Vec<(CompanyName, SoundMatch)>>,
     by_phone: &'a BTreeMap<String, Customer>,
 }
 

@@ -320,20 +320,12 @@ pub(crate) async fn sound_matches_in(
     crate::db::fetch_in(exec, sql, ids, sound_match).await
 }
 
-/// Every stored customer's normalized name (`name_key`) long enough for a
-/// looked-up abbreviation to stand for it, in id order: what an import
-/// keeps in memory to find the names its new rows abbreviate.
-pub(crate) async fn abbreviable_names(
-    exec: &mut impl Exec,
-) -> Result<Vec<(i64, String)>, StoreError> {
-    let len_fn = match exec.backend() {
-        Backend::Sqlite => "LENGTH",
-        Backend::Postgres => "CHAR_LENGTH",
-    };
-    let sql =
-        format!("SELECT id, name_key FROM customers WHERE {len_fn}(name_key) >= $1 ORDER BY id");
-    let shortest = (kehu_core::dedupe::abbreviation::LOOKED_UP_MIN + 2) as i64;
-    exec.fetch_all(&sql, args![shortest], |r: &dyn RowGet| {
+/// Every stored customer's normalized name (`name_key`), in id order: what
+/// an import keeps in memory to find the names its new rows abbreviate or
+/// are abbreviated by.
+pub(crate) async fn name_keys(exec: &mut impl Exec) -> Result<Vec<(i64, String)>, StoreError> {
+    let sql = "SELECT id, name_key FROM customers WHERE name_key IS NOT NULL ORDER BY id";
+    exec.fetch_all(sql, args![], |r: &dyn RowGet| {
         Ok((r.int("id")?, r.text("name_key")?))
     })
     .await

@@ -834,8 +834,14 @@ pub trait Lookup {
     ) -> Result<Vec<SoundMatch>, StoreError>;
     /// The close-name details of the customers `ids`.
     async fn sound_matches_in(&mut self, ids: &[i64]) -> Result<Vec<SoundMatch>, StoreError>;
-    /// Every stored normalized name a looked-up abbreviation may stand for.
-    async fn abbreviable_names(&mut self) -> Result<Vec<(i64, String)>, StoreError>;
+    /// Customers whose normalized name `core` may abbreviate (`pattern`).
+    async fn customers_expanding(
+        &mut self,
+        pattern: &kehu_core::dedupe::abbreviation::ExpansionPattern,
+        core: &str,
+    ) -> Result<Vec<SoundMatch>, StoreError>;
+    /// Every stored customer's normalized name (`name_key`).
+    async fn name_keys(&mut self) -> Result<Vec<(i64, String)>, StoreError>;
     /// Customers with a contact whose mobile or landline is one of `phones`, with that phone.
     async fn customers_by_phone(
         &mut self,
@@ -868,8 +874,11 @@ macro_rules! lookup_on {
             async fn sound_matches_in(&mut self, ids: &[i64]) -> Result<Vec<SoundMatch>, StoreError> {
                 crate::customers::sound_matches_in(lookup_on!(@exec self, $exec), ids).await
             }
-            async fn abbreviable_names(&mut self) -> Result<Vec<(i64, String)>, StoreError> {
-                crate::customers::abbreviable_names(lookup_on!(@exec self, $exec)).await
+            async fn customers_expanding(&mut self, pattern: &kehu_core::dedupe::abbreviation::ExpansionPattern, core: &str) -> Result<Vec<SoundMatch>, StoreError> {
+                crate::customers::customers_expanding(lookup_on!(@exec self, $exec), pattern, core).await
+            }
+            async fn name_keys(&mut self) -> Result<Vec<(i64, String)>, StoreError> {
+                crate::customers::name_keys(lookup_on!(@exec self, $exec)).await
             }
             async fn customers_by_phone(&mut self, phones: &[String]) -> Result<Vec<(String, Customer)>, StoreError> {
                 crate::customers::customers_by_phone(lookup_on!(@exec self, $exec), &self.cipher, phones).await

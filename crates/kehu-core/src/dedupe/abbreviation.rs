@@ -10,9 +10,9 @@
 //!   order), so they are looked up like any other key (by sound in the store,
 //!   by core in the scan);
 //! - from the short core: the long names containing its characters, by
-//!   character postings in memory ([`Expansions`], an import) or a prefix
-//!   range and a `LIKE` pattern in the database ([`expansion_pattern`], one
-//!   name being entered).
+//!   character postings in memory ([`AbbreviationIndex`], an import) or a
+//!   prefix range and a `LIKE` pattern in the database
+//!   ([`expansion_pattern`], one name being entered).
 
 use super::company::pinyin_of;
 use roaring::RoaringBitmap;
@@ -33,7 +33,8 @@ pub const LOOKED_UP_MIN: usize = 3;
 const ENUMERATED_PREFIX: usize = 12;
 
 /// `short` is an abbreviation of `long`: same first character, its characters
-/// in order but not all together within `long`, and at least two characters shorter.
+/// in order but not all together within `long`, not starting with `long`'s
+/// first two characters together, and at least two characters shorter.
 pub fn abbreviates(short: &str, long: &str) -> bool {
     let (s, l) = (short.chars().count(), long.chars().count());
     if s < 2 || l < s + 2 || short.chars().next() != long.chars().next() {
@@ -43,13 +44,20 @@ pub fn abbreviates(short: &str, long: &str) -> bool {
         // A prefix or a part is another company (华为 / 华为终端), not an abbreviation.
         return false;
     }
+    if s > 2 && short.chars().nth(1) == long.chars().nth(1) {
+        // The name's first word kept whole and one character of another is
+        // the same brand in another line (舜铭设 / 舜铭电气设备), while an
+        // abbreviation takes a character of each word (中石化 / 中国石油化工).
+        return false;
+    }
     let mut rest = long.chars();
     short.chars().all(|c| rest.any(|d| d == c))
 }
 
 /// Every text of `min..=ABBREVIATION_MAX` characters that [`abbreviates`]
 /// `long`, each once, sorted: its first character and the others picked in
-/// order from its first [`ENUMERATED_PREFIX`] characters.
+/// order from its first [`ENUMERATED_PREFIX`] characters (not the second
+/// when longer than two).
 pub fn abbreviations_of(long: &str, min: usize) -> Vec<String> {
     let chars: Vec<char> = long.chars().take(ENUMERATED_PREFIX).collect();
     let total = long.chars().count();
@@ -64,7 +72,7 @@ pub fn abbreviations_of(long: &str, min: usize) -> Vec<String> {
             let text: String = std::iter::once(chars[0])
                 .chain(picked.iter().map(|&i| chars[i]))
                 .collect();
-            if !long.contains(&text) {
+            if !long.contains(&text) && (len == 2 || picked[0] > 1) {
                 out.push(text);
             }
             // The rightmost position that can still move right, then the
@@ -137,44 +145,59 @@ pub fn expansion_pattern(core: &str) -> Option<ExpansionPattern> {
     })
 }
 
-/// Long names in memory, found by a core that abbreviates them: postings of
-/// each name's first character and of every character it holds. `K` says
-/// what a name belongs to (a stored customer, a row of a file).
+/// Names in memory, found both ways: the long names a core abbreviates
+/// (postings of each long name's first character and of every character it
+/// holds) and the short cores that abbreviate a long name (a long name's
+/// abbreviations looked up among them). `K` says what a name belongs to (a
+/// stored customer, a row of a file).
 #[derive(Debug)]
-pub struct Expansions<K> {
+pub struct AbbreviationIndex<K> {
     names: Vec<(K, Box<str>)>,
     first: HashMap<char, RoaringBitmap>,
     holds: HashMap<char, RoaringBitmap>,
+    cores: HashMap<Box<str>, Vec<u32>>,
 }
 
-impl<K> Default for Expansions<K> {
+impl<K> Default for AbbreviationIndex<K> {
     fn default() -> Self {
-        Expansions {
+        AbbreviationIndex {
             names: Vec::new(),
             first: HashMap::new(),
             holds: HashMap::new(),
+            cores: HashMap::new(),
         }
     }
 }
 
-impl<K> Expansions<K> {
-    /// Adds a normalized `full` name; one too short to be abbreviated by a
-    /// looked-up core is left out.
-    pub fn insert(&mut self, key: K, full: &str) {
-        if full.chars().count() < LOOKED_UP_MIN + 2 {
-            return;
-        }
+/// A core [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`] characters long.
+fn looked_up(core: &str) -> bool {
+    (LOOKED_UP_MIN..=ABBREVIATION_MAX).contains(&core.chars().count())
+}
+
+impl<K> AbbreviationIndex<K> {
+    /// Adds a name by its normalized `full` and `core`; one neither long
+    /// enough to be abbreviated nor short enough to abbreviate is left out.
+    pub fn insert(&mut self, key: K, full: &str, core: &str) {
+        let long = full.chars().count() >= LOOKED_UP_MIN + 2;
+        let short = looked_up(core);
         let Ok(at) = u32::try_from(self.names.len()) else {
             return;
         };
-        let mut chars = full.chars();
-        if let Some(c) = chars.next() {
-            self.first.entry(c).or_default().insert(at);
+        if long {
+            let mut chars = full.chars();
+            if let Some(c) = chars.next() {
+                self.first.entry(c).or_default().insert(at);
+            }
+            for c in chars {
+                self.holds.entry(c).or_default().insert(at);
+            }
         }
-        for c in chars {
-            self.holds.entry(c).or_default().insert(at);
+        if short {
+            self.cores.entry(core.into()).or_default().push(at);
         }
-        self.names.push((key, full.into()));
+        if long || short {
+            self.names.push((key, full.into()));
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -185,10 +208,9 @@ impl<K> Expansions<K> {
         self.names.is_empty()
     }
 
-    /// The names `core` abbreviates, in insertion order, at most `limit`.
-    pub fn abbreviated_by(&self, core: &str, limit: usize) -> Vec<(&K, &str)> {
-        let len = core.chars().count();
-        if !(LOOKED_UP_MIN..=ABBREVIATION_MAX).contains(&len) {
+    /// The long names `core` abbreviates, in insertion order, at most `limit`.
+    pub fn abbreviated_by(&self, core: &str, limit: usize) -> Vec<&K> {
+        if !looked_up(core) {
             return Vec::new();
         }
         let mut chars = core.chars();
@@ -206,8 +228,22 @@ impl<K> Expansions<K> {
             .map(|at| &self.names[at as usize])
             .filter(|(_, full)| abbreviates(core, full))
             .take(limit)
-            .map(|(k, full)| (k, &**full))
+            .map(|(k, _)| k)
             .collect()
+    }
+
+    /// The names whose core abbreviates `full`, in insertion order, at most `limit`.
+    pub fn abbreviations_in(&self, full: &str, limit: usize) -> Vec<&K> {
+        let mut at: Vec<u32> = abbreviations_of(full, LOOKED_UP_MIN)
+            .iter()
+            .filter_map(|a| self.cores.get(a.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        at.truncate(limit);
+        at.into_iter().map(|i| &self.names[i as usize].0).collect()
     }
 }
 
@@ -226,6 +262,8 @@ mod tests {
             ("国石化", "中国石油化工", false), // another first character
             ("中石", "中国石", false),       // not two characters shorter
             ("中", "中国石油", false),       // one character is no abbreviation
+            ("舜铭设", "舜铭电气设备", false), // the brand whole, then another word
+            ("中石油", "中国石油天然气", true), // a word whole after the first
         ];
         for (short, long, want) in cases {
             assert_eq!(abbreviates(short, long), want, "{short} / {long}");
@@ -291,35 +329,50 @@ mod tests {
     }
 
     #[test]
-    fn expansions_find_the_long_names_a_core_abbreviates() {
-        let mut names = Expansions::default();
-        for (id, full) in [
-            (1, "中国石油化工"),
-            (2, "中石化销售"),
-            (3, "中国石油天然气"),
-            (4, "招商银行"),
-            (5, "中山石化工程"),
-            (6, "石油化工"),
+    fn the_index_finds_abbreviations_both_ways() {
+        let mut names = AbbreviationIndex::default();
+        for (id, full, core) in [
+            (1, "中国石油化工", "中国石油化工"),
+            (2, "中石化销售", "中石化"),
+            (3, "中国石油天然气", "中国石油天然气"),
+            (4, "招商银行", "招商银行"),
+            (5, "中山石化工程", "中山石化"),
+            (6, "石油化工", "石油"),
+            (7, "中石油", "中石油"),
         ] {
-            names.insert(id, full);
+            names.insert(id, full, core);
         }
-        let ids = |core: &str, limit| -> Vec<i32> {
+        let by = |core: &str, limit| -> Vec<i32> {
             names
                 .abbreviated_by(core, limit)
                 .into_iter()
-                .map(|(k, _)| *k)
+                .copied()
                 .collect()
         };
-        assert_eq!(ids("中石化", 10), vec![1, 5]);
-        assert_eq!(ids("中石化", 1), vec![1]);
-        assert_eq!(ids("中石油", 10), vec![1, 3]);
-        assert_eq!(ids("招行", 10), Vec::<i32>::new(), "too short to look up");
-        assert_eq!(ids("中天气", 10), vec![3]);
-        assert_eq!(ids("中无有", 10), Vec::<i32>::new());
+        assert_eq!(by("中石化", 10), vec![1, 5]);
+        assert_eq!(by("中石化", 1), vec![1]);
+        assert_eq!(by("中石油", 10), vec![1, 3]);
+        assert_eq!(by("招行", 10), Vec::<i32>::new(), "too short to look up");
+        assert_eq!(by("中天气", 10), vec![3]);
+        assert_eq!(by("中无有", 10), Vec::<i32>::new());
+        let within = |full: &str| -> Vec<i32> {
+            names
+                .abbreviations_in(full, 10)
+                .into_iter()
+                .copied()
+                .collect()
+        };
+        assert_eq!(
+            within("中国石油化工"),
+            vec![2, 7],
+            "中石化 (a core) and 中石油"
+        );
+        assert_eq!(within("中国石油天然气"), vec![7]);
+        assert_eq!(within("招商银行"), Vec::<i32>::new());
         assert_eq!(
             names.len(),
-            4,
-            "招商银行 and 石油化工 are too short for a looked-up core"
+            6,
+            "石油化工 neither abbreviates nor is long enough"
         );
     }
 }

@@ -301,6 +301,11 @@ pub fn core_name(name: &str) -> String {
     with_sound(name, String::new()).core
 }
 
+/// [`CompanyName::core`] of a name already reduced to its `full` (a stored `name_key`).
+pub fn core_of_full(full: &str) -> String {
+    strip_suffixes(full.to_string(), BUSINESS_WORDS, 2)
+}
+
 fn full_and_place(name: &str) -> (String, Option<String>) {
     let lowered: String = to_half_width(name)
         .chars()
@@ -549,6 +554,7 @@ mod tests {
         assert_eq!(name_sound("字节挑动"), name_sound("字节跳动科技"));
         let name = "北京字节跳动科技有限公司";
         assert_eq!(with_sound(name, name_sound(name)), normalize(name));
+        assert_eq!(core_of_full(&full_name(name)), normalize(name).core);
     }
 
     #[test]

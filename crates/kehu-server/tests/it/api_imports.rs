@@ -906,6 +906,15 @@ async fn an_abbreviation_makes_a_suspect(backend: Backend) {
             })
             .collect()
     };
+    // With many new rows the stored names are read into memory once, with
+    // few each name is looked up in the database: the same answers.
+    let padding: String = (0..250)
+        .map(|i| format!("填充{i:03}号有限公司,IT服务,2022-01-01\n"))
+        .collect();
+    let padded = format!("{csv}{padding}");
+    let report = checked(&admin, "customers", "简称多.csv", padded.into_bytes()).await;
+    assert_eq!(counts(&report)[..2], [258, 258], "{report}");
+    assert_eq!(found(&report), expected, "{report}");
     let report = checked(&admin, "customers", "简称.csv", csv.as_bytes().to_vec()).await;
     assert_eq!(counts(&report)[..2], [8, 8], "{report}");
     assert_eq!(found(&report), expected, "{report}");
