@@ -4,12 +4,15 @@
 Reads N customers at random (seeded) from a kehu SQLite database, with
 their primary contact, and writes for each a second record of the same
 company as another system would hold it: new code, no USCC (a USCC would
-make the import update the original), and a name changed in one of five
+make the import update the original), and a name changed in one of six
 ways — region moved into brackets, another legal form, a one-character
-typo, the bare brand without place and legal form, or a new name (a
-renamed company) that keeps the contact's phone and the address. The other
-variants keep the contact's phone in 60 % of cases, the e-mail in 30 %, the
-address in 50 %.
+typo, the bare brand without place and legal form, a new name (a
+renamed company) that keeps the contact's phone and the address, or an
+abbreviation (美华超市 → 美超: the first character and one of each later
+word). The other variants keep the contact's phone in 60 % of cases, the
+e-mail in 30 %, the address in 50 %. Mobiles and e-mails sealed at rest
+(`enc1:…`) cannot be read here and are left out: only landlines carry a
+phone over.
 
     plant_duplicates.py DATABASE.sqlite N VARIANTS.csv TRUTH.csv [SEED]
 
@@ -66,7 +69,9 @@ def main():
         for i, r in enumerate(rows):
             code, name, industry, province, city, address, start, contact, mobile, landline, email = r
             place, core, suffix = split_name(name, city or "")
-            kind = i % 5
+            # Sealed at rest: unreadable without the key, so not carried over.
+            mobile, email = [None if (v or "").startswith("enc1:") else v for v in (mobile, email)]
+            kind = i % 6
             if kind == 0:  # 无锡美华超市有限公司 → 美华超市(无锡)有限公司
                 new = f"{core}({place}){suffix or '有限公司'}" if place else f"{core}(总部){suffix}"
             elif kind == 1:  # another legal form
@@ -76,8 +81,10 @@ def main():
                 new = f"{place}{core[:j]}{rng.choice([c for c in TYPO_CHARS if c != core[j]])}{core[j + 1:]}{suffix}"
             elif kind == 3:  # the bare brand
                 new = core
-            else:  # renamed: a new name, the same phone and address
+            elif kind == 4:  # renamed: a new name, the same phone and address
                 new = f"{place}{''.join(rng.sample(TYPO_CHARS, 2))}新材料{suffix or '有限公司'}"
+            else:  # an abbreviation: 美华超市 → 美超, 宏达信息技术 → 宏信技
+                new = core[0] + core[2::2][:3] + (suffix or "有限公司")
             keep_phone = kind == 4 or rng.random() < 0.6
             keep_email = kind != 4 and rng.random() < 0.3
             keep_address = kind == 4 or rng.random() < 0.5

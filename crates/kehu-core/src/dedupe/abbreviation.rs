@@ -22,10 +22,9 @@ use std::collections::HashMap;
 /// a character or two of each word, and longer ones are rare.
 pub const ABBREVIATION_MAX: usize = 4;
 
-/// The shortest core looked up as an abbreviation on entry and import,
-/// where a name alone marks a likely duplicate: a two-character core "abbreviates"
-/// many unrelated names (宏信 / 宏达信息), so only the scan, which weighs the other
-/// fields too, pairs those.
+/// The shortest core looked up as an abbreviation (on entry, on import and
+/// in the scan's blocking): a two-character core "abbreviates" many
+/// unrelated names (宏信 / 宏达信息).
 pub const LOOKED_UP_MIN: usize = 3;
 
 /// Characters of a long name whose abbreviations are enumerated (the words an

@@ -522,7 +522,10 @@ fn candidate_pairs(columns: &[Column], max_block: usize) -> (Vec<(u32, u32)>, us
 /// Pairs of a long name and a core that may abbreviate it (中国石油化工 /
 /// 中石化), which share no blocking key: each long name's possible
 /// abbreviations looked up among the cores. A core shared by more than
-/// `max_block` records is left out, as its own block was.
+/// `max_block` records is left out, as its own block was; so are
+/// two-character ones (招行), as on entry: on a million demo customers they
+/// doubled the pairs compared and put no more true pairs in the queue
+/// (BENCHMARKS, session 27).
 fn abbreviation_pairs(col: &Column, max_block: usize, pairs: &mut Vec<u64>) {
     let companies = || {
         col.values.iter().enumerate().filter_map(|(i, v)| match v {
@@ -532,12 +535,14 @@ fn abbreviation_pairs(col: &Column, max_block: usize, pairs: &mut Vec<u64>) {
     };
     let mut by_core: HashMap<&str, Vec<u32>> = HashMap::new();
     for (i, c) in companies() {
-        if c.core.chars().count() <= abbreviation::ABBREVIATION_MAX {
+        if (abbreviation::LOOKED_UP_MIN..=abbreviation::ABBREVIATION_MAX)
+            .contains(&c.core.chars().count())
+        {
             by_core.entry(c.core.as_str()).or_default().push(i);
         }
     }
     for (long, c) in companies() {
-        for short in abbreviation::abbreviations_of(&c.full, 2) {
+        for short in abbreviation::abbreviations_of(&c.full, abbreviation::LOOKED_UP_MIN) {
             let Some(ids) = by_core.get(short.as_str()) else {
                 continue;
             };
