@@ -325,8 +325,9 @@ struct Context<'a> {
     /// New customers' names in this file, for a later row that abbreviates
     /// one or is abbreviated by one.
     new_abbreviations: AbbreviationIndex<(u64, CompanyName)>,
-    /// Stored customers' names, the same way, read when the first new row
-    /// comes (a name's characters are not indexed in the database).
+    /// Stored customers' names, the same way, read when a chunk first has
+    /// `NEW_ROWS_FOR_IN_MEMORY_NAMES` new rows (a name's characters are not
+    /// indexed in the database).
     stored_abbreviations: Option<AbbreviationIndex<i64>>,
     /// Records written by an earlier row of this file → that row.
     touched: HashMap<(Claimed, i64), u64>,
@@ -681,7 +682,7 @@ enum Claimed {
 /// New rows in a chunk from which an import reads every stored name into
 /// memory to find abbreviations (~3 s and ~300 MB at 1M customers, then
 /// microseconds a name); below, each name is looked up in the database
-/// (a few milliseconds a name), as on entry.
+/// (about a millisecond a name), as on entry.
 const NEW_ROWS_FOR_IN_MEMORY_NAMES: usize = 200;
 
 /// Stored customers whose names the new rows' names (`fulls`, normalized)
