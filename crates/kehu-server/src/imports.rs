@@ -18,7 +18,7 @@ use crate::tabular::{Row, Table, TabularError};
 use crate::AppState;
 use kehu_core::contact::{ContactData, ContactInput};
 use kehu_core::customer::{CustomerInput, CustomerRules};
-use kehu_core::dedupe::abbreviation::{self, AbbreviationIndex};
+use kehu_core::dedupe::abbreviation::AbbreviationIndex;
 use kehu_core::dedupe::company::{self, CompanyName, COMPARED_PER_SOUND};
 use kehu_core::import::{
     overlay_contact, overlay_customer, repeated_row, row_key, Columns, CustomColumn, RowInput,
@@ -747,41 +747,22 @@ async fn abbreviations_of<L: Lookup>(
     Ok(out)
 }
 
-/// [`abbreviations_of`] a few names, looked up in the database: a long
-/// name's abbreviations by their sound, a short core's long names by
-/// pattern (`Store::likely_duplicates` does the same for one name).
+/// [`abbreviations_of`] a few names, looked up in the database
+/// (`Store::likely_duplicates` does the same for one name).
 async fn abbreviations_in_database<L: Lookup>(
     lookup: &mut L,
     fulls: &[String],
 ) -> Result<BTreeMap<String, Vec<(CompanyName, SoundMatch)>>, ApiError> {
-    let sounds_of: Vec<Vec<String>> = fulls
+    let found = lookup.abbreviation_candidates(fulls).await?;
+    Ok(fulls
         .iter()
-        .map(|full| abbreviation::abbreviation_sounds(full))
-        .collect();
-    let mut sounds: Vec<String> = sounds_of.iter().flatten().cloned().collect();
-    sounds.sort_unstable();
-    sounds.dedup();
-    let by_sound = match sounds.is_empty() {
-        true => Vec::new(),
-        false => lookup.customers_by_sound(&sounds).await?,
-    };
-    let mut out = BTreeMap::new();
-    for (full, sounds) in fulls.iter().zip(&sounds_of) {
-        let mut matches: Vec<SoundMatch> = by_sound
-            .iter()
-            .filter(|m| sounds.contains(&m.name_sound))
-            .cloned()
-            .collect();
-        let core = company::core_of_full(full);
-        if let Some(p) = abbreviation::expansion_pattern(&core) {
-            matches.extend(lookup.customers_expanding(&p, &core).await?);
-        }
-        if !matches.is_empty() {
+        .zip(found)
+        .filter(|(_, matches)| !matches.is_empty())
+        .map(|(full, matches)| {
             let named = matches.into_iter().map(|m| (m.company_name(), m));
-            out.insert(full.clone(), named.collect());
-        }
-    }
-    Ok(out)
+            (full.clone(), named.collect())
+        })
+        .collect())
 }
 
 /// Plans every row of a chunk against what is stored (on `lookup`).
@@ -1256,7 +1237,7 @@ fn plan_customer(
                         .chain(index.abbreviated_by(&name.core, COMPARED_PER_SOUND))
                         .chain(index.abbreviations_in(&name.full, COMPARED_PER_SOUND))
                         .map(|(r, other)| (*r, other));
-                    suspect_by_sound(cx, row, &name, stored, earlier)
+                    suspect_by_close_name(cx, row, &name, stored, earlier)
                 });
             if !key.is_empty() {
                 cx.new_names.entry(key).or_insert(row.number);
@@ -1329,7 +1310,7 @@ fn suspect_by_phone(cx: &Context<'_>, row: &Row, phone: &str, c: &Customer) -> O
 /// customer's or an earlier new row's that was found by sound or as an
 /// abbreviation (the same core name with business words left out,
 /// characters that sound alike, an abbreviation).
-fn suspect_by_sound<'a>(
+fn suspect_by_close_name<'a>(
     cx: &Context<'_>,
     row: &Row,
     name: &CompanyName,

@@ -273,11 +273,50 @@ pub(crate) async fn customers_by_sound(
 ) -> Result<Vec<SoundMatch>, StoreError> {
     let per_sound = kehu_core::dedupe::company::COMPARED_PER_SOUND;
     let sql = format!(
-        "SELECT id, code, name, name_sound, owner_id, team FROM customers WHERE id IN (\
+        "SELECT {SOUND_MATCH_COLUMNS} FROM customers WHERE id IN (\
          SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY name_sound ORDER BY id) AS n \
          FROM customers WHERE name_sound IN ({{}})) kept WHERE n <= {per_sound}) ORDER BY id"
     );
     crate::db::fetch_in(exec, &sql, sounds, sound_match).await
+}
+
+/// What a close-name check reads of a stored customer (`SoundMatch`).
+const SOUND_MATCH_COLUMNS: &str = "id, code, name, name_sound, owner_id, team";
+
+/// Stored customers that each of `fulls` (normalized names) may abbreviate
+/// or be abbreviated by, for a close-name check to decide: a long name's
+/// possible abbreviations by their sound (one query for all), a short
+/// core's long names by pattern (one query each). An import's few new
+/// names and the name being entered are looked up this way.
+pub(crate) async fn abbreviation_candidates(
+    exec: &mut impl Exec,
+    fulls: &[String],
+) -> Result<Vec<Vec<SoundMatch>>, StoreError> {
+    let sounds_of: Vec<Vec<String>> = fulls
+        .iter()
+        .map(|full| abbreviation::abbreviation_sounds(full))
+        .collect();
+    let mut sounds: Vec<String> = sounds_of.iter().flatten().cloned().collect();
+    sounds.sort_unstable();
+    sounds.dedup();
+    let by_sound = match sounds.is_empty() {
+        true => Vec::new(),
+        false => customers_by_sound(exec, &sounds).await?,
+    };
+    let mut out = Vec::with_capacity(fulls.len());
+    for (full, sounds) in fulls.iter().zip(&sounds_of) {
+        let mut matches: Vec<SoundMatch> = by_sound
+            .iter()
+            .filter(|m| sounds.contains(&m.name_sound))
+            .cloned()
+            .collect();
+        let core = kehu_core::dedupe::company::core_of_full(full);
+        if let Some(p) = abbreviation::expansion_pattern(&core) {
+            matches.extend(customers_expanding(exec, &p, &core).await?);
+        }
+        out.push(matches);
+    }
+    Ok(out)
 }
 
 /// Stored customers whose normalized name `pattern`'s core may abbreviate
@@ -285,7 +324,7 @@ pub(crate) async fn customers_by_sound(
 /// the range of names starting with its first character. Names holding the
 /// core whole (中石化销售) are another company and left out here, so that
 /// they do not crowd out the ones it abbreviates.
-pub(crate) async fn customers_expanding(
+async fn customers_expanding(
     exec: &mut impl Exec,
     pattern: &kehu_core::dedupe::abbreviation::ExpansionPattern,
     core: &str,
@@ -296,7 +335,7 @@ pub(crate) async fn customers_expanding(
         Backend::Postgres => " COLLATE \"C\"",
     };
     let sql = format!(
-        "SELECT id, code, name, name_sound, owner_id, team FROM customers \
+        "SELECT {SOUND_MATCH_COLUMNS} FROM customers \
          WHERE name_key{bytes} >= $1 AND name_key{bytes} < $2 AND name_key LIKE $3 \
          AND name_key NOT LIKE $4 ORDER BY id LIMIT $5"
     );
@@ -316,8 +355,8 @@ pub(crate) async fn sound_matches_in(
     exec: &mut impl Exec,
     ids: &[i64],
 ) -> Result<Vec<SoundMatch>, StoreError> {
-    let sql = "SELECT id, code, name, name_sound, owner_id, team FROM customers WHERE id IN ({}) ORDER BY id";
-    crate::db::fetch_in(exec, sql, ids, sound_match).await
+    let sql = format!("SELECT {SOUND_MATCH_COLUMNS} FROM customers WHERE id IN ({{}}) ORDER BY id");
+    crate::db::fetch_in(exec, &sql, ids, sound_match).await
 }
 
 /// Every stored customer's normalized name (`name_key`), in id order: what
@@ -412,14 +451,16 @@ impl Store {
             .await?;
         if let Some(sound) = name_sound(name) {
             let entered = kehu_core::dedupe::company::normalize(name);
-            // The name itself, the abbreviations it may have, and what it may abbreviate.
-            let mut sounds = abbreviation::abbreviation_sounds(&entered.full);
-            sounds.push(sound);
-            let mut candidates = customers_by_sound(&mut self.db.clone(), &sounds).await?;
-            if let Some(p) = abbreviation::expansion_pattern(&entered.core) {
-                candidates
-                    .extend(customers_expanding(&mut self.db.clone(), &p, &entered.core).await?);
-            }
+            // The name's sound, and the names it abbreviates or is abbreviated by.
+            let mut db = self.db.clone();
+            let mut candidates = customers_by_sound(&mut db, &[sound]).await?;
+            let fulls = std::slice::from_ref(&entered.full);
+            candidates.extend(
+                abbreviation_candidates(&mut db, fulls)
+                    .await?
+                    .into_iter()
+                    .flatten(),
+            );
             candidates.sort_by_key(|c| c.id);
             candidates.dedup_by_key(|c| c.id);
             let close: Vec<i64> = candidates

@@ -834,12 +834,12 @@ pub trait Lookup {
     ) -> Result<Vec<SoundMatch>, StoreError>;
     /// The close-name details of the customers `ids`.
     async fn sound_matches_in(&mut self, ids: &[i64]) -> Result<Vec<SoundMatch>, StoreError>;
-    /// Customers whose normalized name `core` may abbreviate (`pattern`).
-    async fn customers_expanding(
+    /// Customers each of `fulls` (normalized names) may abbreviate or be
+    /// abbreviated by, looked up in the database name by name.
+    async fn abbreviation_candidates(
         &mut self,
-        pattern: &kehu_core::dedupe::abbreviation::ExpansionPattern,
-        core: &str,
-    ) -> Result<Vec<SoundMatch>, StoreError>;
+        fulls: &[String],
+    ) -> Result<Vec<Vec<SoundMatch>>, StoreError>;
     /// Every stored customer's normalized name (`name_key`).
     async fn name_keys(&mut self) -> Result<Vec<(i64, String)>, StoreError>;
     /// Customers with a contact whose mobile or landline is one of `phones`, with that phone.
@@ -874,8 +874,8 @@ macro_rules! lookup_on {
             async fn sound_matches_in(&mut self, ids: &[i64]) -> Result<Vec<SoundMatch>, StoreError> {
                 crate::customers::sound_matches_in(lookup_on!(@exec self, $exec), ids).await
             }
-            async fn customers_expanding(&mut self, pattern: &kehu_core::dedupe::abbreviation::ExpansionPattern, core: &str) -> Result<Vec<SoundMatch>, StoreError> {
-                crate::customers::customers_expanding(lookup_on!(@exec self, $exec), pattern, core).await
+            async fn abbreviation_candidates(&mut self, fulls: &[String]) -> Result<Vec<Vec<SoundMatch>>, StoreError> {
+                crate::customers::abbreviation_candidates(lookup_on!(@exec self, $exec), fulls).await
             }
             async fn name_keys(&mut self) -> Result<Vec<(i64, String)>, StoreError> {
                 crate::customers::name_keys(lookup_on!(@exec self, $exec)).await

@@ -123,10 +123,7 @@ pub struct ExpansionPattern {
 /// characters, else None. A core holds only letters and digits (the
 /// normalization drops punctuation), so `%` and `_` never need escaping.
 pub fn expansion_pattern(core: &str) -> Option<ExpansionPattern> {
-    let len = core.chars().count();
-    if !(LOOKED_UP_MIN..=ABBREVIATION_MAX).contains(&len)
-        || core.chars().any(|c| !c.is_alphanumeric())
-    {
+    if !looked_up(core) || core.chars().any(|c| !c.is_alphanumeric()) {
         return None;
     }
     let first = core.chars().next()?;
@@ -168,8 +165,9 @@ impl<K> Default for AbbreviationIndex<K> {
     }
 }
 
-/// A core [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`] characters long.
-fn looked_up(core: &str) -> bool {
+/// A core [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`] characters long: one
+/// that is looked up as an abbreviation.
+pub fn looked_up(core: &str) -> bool {
     (LOOKED_UP_MIN..=ABBREVIATION_MAX).contains(&core.chars().count())
 }
 

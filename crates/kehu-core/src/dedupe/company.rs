@@ -296,11 +296,6 @@ pub fn full_name(name: &str) -> String {
     full_and_place(name).0
 }
 
-/// Only [`CompanyName::core`] (no pinyin).
-pub fn core_name(name: &str) -> String {
-    with_sound(name, String::new()).core
-}
-
 /// [`CompanyName::core`] of a name already reduced to its `full` (a stored `name_key`).
 pub fn core_of_full(full: &str) -> String {
     strip_suffixes(full.to_string(), BUSINESS_WORDS, 2)

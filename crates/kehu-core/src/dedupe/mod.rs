@@ -535,9 +535,7 @@ fn abbreviation_pairs(col: &Column, max_block: usize, pairs: &mut Vec<u64>) {
     };
     let mut by_core: HashMap<&str, Vec<u32>> = HashMap::new();
     for (i, c) in companies() {
-        if (abbreviation::LOOKED_UP_MIN..=abbreviation::ABBREVIATION_MAX)
-            .contains(&c.core.chars().count())
-        {
+        if abbreviation::looked_up(&c.core) {
             by_core.entry(c.core.as_str()).or_default().push(i);
         }
     }
