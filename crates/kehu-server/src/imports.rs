@@ -325,10 +325,13 @@ struct Context<'a> {
     /// New customers' names in this file, for a later row that abbreviates
     /// one or is abbreviated by one.
     new_abbreviations: AbbreviationIndex<(u64, CompanyName)>,
-    /// Stored customers' names, the same way, read when a chunk first has
-    /// `NEW_ROWS_FOR_IN_MEMORY_NAMES` new rows (a name's characters are not
-    /// indexed in the database).
+    /// Stored customers' names, the same way, read once
+    /// [`reads_all_stored_names`] (a name's characters are not indexed in
+    /// the database).
     stored_abbreviations: Option<AbbreviationIndex<i64>>,
+    /// New names looked up in the database so far, while the stored ones
+    /// are not in memory.
+    names_looked_up: usize,
     /// Records written by an earlier row of this file → that row.
     touched: HashMap<(Claimed, i64), u64>,
 }
@@ -423,6 +426,7 @@ async fn run_rows(
         new_sounds: HashMap::new(),
         new_abbreviations: AbbreviationIndex::default(),
         stored_abbreviations: None,
+        names_looked_up: 0,
         touched: HashMap::new(),
     };
     let mut counts = ImportCounts::default();
@@ -476,14 +480,17 @@ async fn run_rows(
             Some(w) => plan_chunk(&mut cx, &chunk, &mut w.reader()).await?,
             None => plan_chunk(&mut cx, &chunk, &mut state.store.import_reader()).await?,
         };
+        let mut to_write = Vec::with_capacity(plans.len());
         for plan in plans {
-            let written = tally(&mut counts, &plan, options.skip_suspects, |p| note(p, sink));
-            // With `abort`, an invalid row means nothing will be kept: the
-            // rest is still read and counted, for a whole report.
-            refused |= options.on_invalid == OnInvalid::Abort && counts.invalid > 0;
-            if let (Some(w), true, false) = (writer.as_deref_mut(), written, refused) {
-                write(w, plan, importer).await?;
+            if tally(&mut counts, &plan, options.skip_suspects, |p| note(p, sink)) {
+                to_write.push(plan);
             }
+        }
+        // With `abort`, an invalid row means nothing will be kept: the rest
+        // is still read and counted, for a whole report, but not written.
+        refused |= options.on_invalid == OnInvalid::Abort && counts.invalid > 0;
+        if let (Some(w), false) = (writer.as_deref_mut(), refused) {
+            write(w, to_write, importer).await?;
         }
         sink.progress(counts.rows);
     }
@@ -606,45 +613,68 @@ fn tally(
     }
 }
 
-async fn write(w: &mut ImportWriter, plan: Plan, importer: &Importer) -> Result<(), ApiError> {
-    match plan {
-        Plan::Invalid(_) | Plan::Unchanged => {}
-        Plan::NewCustomer { data, contact, .. } => {
-            let owner = Owner {
-                owner_id: importer.user_id,
-                team: importer.team.clone(),
-            };
-            let c = w.insert_customer(&data, &owner, importer.user_id).await?;
-            if let Some(contact) = contact {
-                w.insert_contact(c.id, &contact, false).await?;
+/// Writes a chunk's plans: its customers in multi-row statements (updates
+/// first: one may free a USCC or code that a new row takes), then each
+/// row's contact, order or interaction.
+async fn write(
+    w: &mut ImportWriter,
+    plans: Vec<Plan>,
+    importer: &Importer,
+) -> Result<(), ApiError> {
+    let new_owner = Owner {
+        owner_id: importer.user_id,
+        team: importer.team.clone(),
+    };
+    let mut updates: Vec<(Box<Customer>, Box<kehu_core::customer::CustomerData>, Owner)> =
+        Vec::new();
+    let mut inserts: Vec<(Box<kehu_core::customer::CustomerData>, Option<ContactData>)> =
+        Vec::new();
+    let mut contacts: Vec<(i64, ContactPlan)> = Vec::new();
+    for plan in plans {
+        match plan {
+            Plan::Invalid(_) | Plan::Unchanged => {}
+            Plan::NewCustomer { data, contact, .. } => inserts.push((data, contact)),
+            Plan::UpdateCustomer {
+                before,
+                data,
+                contact,
+            } => {
+                contacts.push((before.id, contact));
+                if let Some(data) = data {
+                    let owner = Owner {
+                        owner_id: before.owner_id,
+                        team: before.team.clone(),
+                    };
+                    updates.push((before, data, owner));
+                }
             }
-        }
-        Plan::UpdateCustomer {
-            before,
-            data,
-            contact,
-        } => {
-            let owner = Owner {
-                owner_id: before.owner_id,
-                team: before.team.clone(),
-            };
-            if let Some(data) = data {
-                w.update_customer(&before, &data, &owner, importer.user_id)
+            Plan::Contact { customer_id, plan } => contacts.push((customer_id, plan)),
+            // A file of orders or interactions: nothing else in the chunk.
+            Plan::NewOrder { customer_id, data } => {
+                w.insert_order(customer_id, &data).await?;
+            }
+            Plan::UpdateOrder { before, data } => {
+                w.update_order(&before, &data).await?;
+            }
+            Plan::NewInteraction { customer_id, data } => {
+                w.insert_interaction(customer_id, &data, importer.user_id)
                     .await?;
             }
-            write_contact(w, before.id, contact).await?;
         }
-        Plan::Contact { customer_id, plan } => write_contact(w, customer_id, plan).await?,
-        Plan::NewOrder { customer_id, data } => {
-            w.insert_order(customer_id, &data).await?;
+    }
+    let rows: Vec<(&Customer, &kehu_core::customer::CustomerData, &Owner)> =
+        updates.iter().map(|(b, d, o)| (&**b, &**d, o)).collect();
+    w.update_customers(&rows, importer.user_id).await?;
+    let rows: Vec<(&kehu_core::customer::CustomerData, &Owner)> =
+        inserts.iter().map(|(d, _)| (&**d, &new_owner)).collect();
+    let ids = w.insert_customers(&rows, importer.user_id).await?;
+    for (id, (_, contact)) in ids.into_iter().zip(inserts) {
+        if let Some(contact) = contact {
+            w.insert_contact(id, &contact, false).await?;
         }
-        Plan::UpdateOrder { before, data } => {
-            w.update_order(&before, &data).await?;
-        }
-        Plan::NewInteraction { customer_id, data } => {
-            w.insert_interaction(customer_id, &data, importer.user_id)
-                .await?;
-        }
+    }
+    for (customer_id, plan) in contacts {
+        write_contact(w, customer_id, plan).await?;
     }
     Ok(())
 }
@@ -685,6 +715,20 @@ enum Claimed {
 /// (about a millisecond a name), as on entry.
 const NEW_ROWS_FOR_IN_MEMORY_NAMES: usize = 200;
 
+/// Names an import looks up in the database, a few per chunk, before it
+/// reads every stored name into memory after all: by then the lookups have
+/// cost about what reading them does, so a file of few new rows in each
+/// chunk but many in all never pays more than twice the better choice.
+const NAMES_LOOKED_UP_BEFORE_READING_ALL: usize = 2_000;
+
+/// Whether an import reads every stored name into memory before finding
+/// the abbreviations of a chunk's `new_names`, having looked up
+/// `looked_up` names in the database so far.
+fn reads_all_stored_names(new_names: usize, looked_up: usize) -> bool {
+    new_names >= NEW_ROWS_FOR_IN_MEMORY_NAMES
+        || looked_up + new_names > NAMES_LOOKED_UP_BEFORE_READING_ALL
+}
+
 /// Stored customers whose names the new rows' names (`fulls`, normalized)
 /// abbreviate or are abbreviated by, by name.
 async fn abbreviations_of<L: Lookup>(
@@ -696,7 +740,9 @@ async fn abbreviations_of<L: Lookup>(
     if fulls.is_empty() {
         return Ok(out);
     }
-    if cx.stored_abbreviations.is_none() && fulls.len() < NEW_ROWS_FOR_IN_MEMORY_NAMES {
+    if cx.stored_abbreviations.is_none() && !reads_all_stored_names(fulls.len(), cx.names_looked_up)
+    {
+        cx.names_looked_up += fulls.len();
         return abbreviations_in_database(lookup, fulls).await;
     }
     let index = match &mut cx.stored_abbreviations {
@@ -1624,15 +1670,15 @@ pub async fn apply(
     sink: &mut dyn ProblemSink,
 ) -> Result<(ImportReport, Vec<i64>), ApiError> {
     importer.check(options.kind)?;
-    let mut writer = state.store.begin_import(existing).await?;
-    let mut report = run_rows(state, table, options, importer, Some(&mut writer), sink).await?;
-    let outcome = report.outcome(Some(options.on_invalid), options.skip_suspects);
     let new = NewImport {
         kind: options.kind.name(),
         file_name: &options.file_name,
         file_sha256,
         user_id: importer.user_id,
     };
+    let mut writer = state.store.begin_import(&new, existing).await?;
+    let mut report = run_rows(state, table, options, importer, Some(&mut writer), sink).await?;
+    let outcome = report.outcome(Some(options.on_invalid), options.skip_suspects);
     if report.status == "refused" {
         drop(writer);
         report.id = Some(match existing {
@@ -1644,7 +1690,7 @@ pub async fn apply(
         });
         return Ok((report, Vec::new()));
     }
-    let (id, customers) = writer.finish(&new, &outcome).await?;
+    let (id, customers) = writer.finish(&outcome).await?;
     report.id = Some(id);
     Ok((report, customers))
 }
@@ -2109,4 +2155,31 @@ pub async fn template_for(
         ));
     }
     Ok(template_mapping(&saved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_names_are_read_for_a_big_chunk_or_after_many_lookups() {
+        let cases = [
+            // (new names in the chunk, looked up before, read all?)
+            (0, 0, false),
+            (1, 0, false),
+            (199, 0, false),
+            (200, 0, true),
+            (100, 1_900, false),
+            (101, 1_900, true),
+            (1, 2_000, true),
+            (199, 1_801, false),
+        ];
+        for (new_names, looked_up, expected) in cases {
+            assert_eq!(
+                reads_all_stored_names(new_names, looked_up),
+                expected,
+                "{new_names} new names after {looked_up} looked up"
+            );
+        }
+    }
 }

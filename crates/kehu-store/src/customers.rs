@@ -159,6 +159,249 @@ pub(crate) async fn insert_customer_in(
         .map_err(|e| map_unique(e, &["uscc", "code"]))
 }
 
+/// Customers per multi-row statement of an import: 30 parameters a row,
+/// well under SQLite's 32,766 and PostgreSQL's 65,535.
+const CUSTOMERS_PER_STATEMENT: usize = 500;
+
+/// The columns [`data_args`] fills, in its order.
+const DATA_COLUMNS: [&str; 22] = [
+    "name",
+    "aliases",
+    "uscc",
+    "industry",
+    "employees",
+    "annual_revenue_fen",
+    "province",
+    "city",
+    "sales_region",
+    "address",
+    "founded_on",
+    "cooperation_start_on",
+    "product_types",
+    "declared_annual_purchase_fen",
+    "status",
+    "source_channel",
+    "owner_id",
+    "team",
+    "notes",
+    "custom_fields",
+    "missing_fields",
+    "name_key",
+];
+
+/// Inserts many customers inside an open transaction, a few hundred per
+/// statement, and returns each one's `(id, version)` in the order given.
+/// Rows with a code go first, so that the codes generated for the rest
+/// (consecutive, after the highest stored) never take one of theirs. The
+/// caller records the change feed.
+pub(crate) async fn insert_customers_in(
+    tx: &mut crate::db::Tx,
+    seal: &CustomSeal<'_>,
+    rows: &[(&CustomerData, &Owner)],
+    actor: Option<i64>,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let now = Utc::now();
+    let mut codes: Vec<Option<String>> = rows.iter().map(|(d, _)| d.code.clone()).collect();
+    let mut by_code: std::collections::HashMap<String, (i64, i64)> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for given in [true, false] {
+        let mut picked: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].0.code.is_some() == given)
+            .collect();
+        if picked.is_empty() {
+            continue;
+        }
+        if !given {
+            let fresh = Store::next_codes(tx, now.date_naive(), picked.len()).await?;
+            for (&i, code) in picked.iter().zip(fresh) {
+                codes[i] = Some(code);
+            }
+        }
+        for part in picked.chunks_mut(CUSTOMERS_PER_STATEMENT) {
+            const PER_ROW: usize = 28;
+            let mut a: Vec<Arg> = Vec::with_capacity(part.len() * PER_ROW);
+            for &mut i in part.iter_mut() {
+                let (d, owner) = rows[i];
+                a.push(Arg::from(codes[i].clone()));
+                a.extend(data_args(d, owner, seal.seal(&d.custom_fields)));
+                a.extend(args![now, now, actor, actor, name_sound(&d.name)]);
+            }
+            let sql = format!(
+                "INSERT INTO customers (code, {}, created_at, updated_at, created_by, updated_by, name_sound) VALUES {} \
+                 RETURNING id, code, version",
+                DATA_COLUMNS.join(", "),
+                crate::db::value_groups(tx.backend(), part.len(), PER_ROW)
+            );
+            let written = tx
+                .fetch_all(&sql, a, |r: &dyn RowGet| {
+                    Ok((r.text("code")?, (r.int("id")?, r.int("version")?)))
+                })
+                .await
+                .map_err(|e| map_unique(e, &["uscc", "code"]))?;
+            by_code.extend(written);
+        }
+    }
+    codes
+        .iter()
+        .map(|code| {
+            code.as_ref()
+                .and_then(|c| by_code.get(c).copied())
+                .ok_or_else(|| {
+                    StoreError::Config("a customer inserted by an import was not returned".into())
+                })
+        })
+        .collect()
+}
+
+/// What [`data_args`] gives for a stored customer, column by column (custom
+/// fields left out: they are stored sealed), to see which columns an
+/// update changes.
+fn stored_args(c: &Customer) -> Vec<Arg> {
+    args![
+        c.name.clone(),
+        Value::from(c.aliases.clone()),
+        c.uscc.clone(),
+        c.industry.clone(),
+        c.employees,
+        c.annual_revenue_fen,
+        c.province.clone(),
+        c.city.clone(),
+        c.sales_region.clone(),
+        c.address.clone(),
+        c.founded_on,
+        c.cooperation_start_on,
+        Value::from(c.product_types.clone()),
+        c.declared_annual_purchase_fen,
+        c.status.clone(),
+        c.source_channel.clone(),
+        c.owner_id,
+        c.team.clone(),
+        c.notes.clone(),
+        Value::Null,
+        Value::from(c.missing_fields.clone()),
+        name_key(&c.name)
+    ]
+}
+
+/// Index of `custom_fields` in [`DATA_COLUMNS`]: always written (sealed
+/// values cannot be compared).
+const CUSTOM_FIELDS: usize = 19;
+
+/// The columns of [`DATA_COLUMNS`] an update of `before` to `new` (its
+/// [`data_args`]) changes, as bits; bit 22 is the code.
+fn changed_columns(before: &Customer, new: &[Arg], code: &str) -> u32 {
+    let mut mask = 1 << CUSTOM_FIELDS;
+    for (i, (was, now)) in stored_args(before).iter().zip(new).enumerate() {
+        if was != now {
+            mask |= 1 << i;
+        }
+    }
+    if !code.is_empty() && code != before.code {
+        mask |= 1 << DATA_COLUMNS.len();
+    }
+    mask
+}
+
+/// Replaces many customers' editable fields inside an open transaction, a
+/// few hundred per statement: `rows` are `(the customer as read in this
+/// transaction, its new data, owner)`, each customer at most once. Only
+/// the columns that change are written, rows changing the same columns
+/// together, so that an index is rewritten only when its column changes.
+/// Returns the new versions in the order given; a customer changed since
+/// it was read fails it all with a version conflict. The caller records
+/// the change feed.
+pub(crate) async fn update_customers_in(
+    tx: &mut crate::db::Tx,
+    seal: &CustomSeal<'_>,
+    rows: &[(&Customer, &CustomerData, &Owner)],
+    actor: Option<i64>,
+) -> Result<Vec<i64>, StoreError> {
+    let now = Utc::now();
+    let mut groups: std::collections::BTreeMap<u32, Vec<(usize, Vec<Arg>)>> =
+        std::collections::BTreeMap::new();
+    for (i, (before, d, owner)) in rows.iter().enumerate() {
+        let new = data_args(d, owner, seal.seal(&d.custom_fields));
+        let code = d.code.clone().unwrap_or_default();
+        let mask = changed_columns(before, &new, &code);
+        let mut a = args![before.id, before.version];
+        if mask & (1 << DATA_COLUMNS.len()) != 0 {
+            a.push(Arg::from(code));
+        }
+        if mask & 1 != 0 {
+            a.push(Arg::from(name_sound(&d.name)));
+        }
+        a.extend(
+            new.into_iter()
+                .enumerate()
+                .filter(|(k, _)| mask & (1 << k) != 0)
+                .map(|(_, arg)| arg),
+        );
+        groups.entry(mask).or_default().push((i, a));
+    }
+    let mut versions: Vec<i64> = vec![0; rows.len()];
+    for (mask, group) in groups {
+        // The new values as a table `v` joined to the customers by id; its
+        // columns are named `v_…` so that no name is ambiguous.
+        let mut columns: Vec<&str> = Vec::new();
+        if mask & (1 << DATA_COLUMNS.len()) != 0 {
+            columns.push("code");
+        }
+        if mask & 1 != 0 {
+            columns.push("name_sound");
+        }
+        columns.extend(
+            DATA_COLUMNS
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| mask & (1 << k) != 0)
+                .map(|(_, c)| *c),
+        );
+        let per_row = 2 + columns.len();
+        let set: Vec<String> = columns.iter().map(|c| format!("{c} = v.v_{c}")).collect();
+        let names: Vec<String> = columns.iter().map(|c| format!("v_{c}")).collect();
+        for part in group.chunks(CUSTOMERS_PER_STATEMENT) {
+            let mut a: Vec<Arg> = Vec::with_capacity(part.len() * per_row + 2);
+            for (_, row) in part {
+                a.extend(row.iter().cloned());
+            }
+            let (at, by) = match tx.backend() {
+                Backend::Sqlite => ("?".to_string(), "?".to_string()),
+                Backend::Postgres => (format!("${}", a.len() + 1), format!("${}", a.len() + 2)),
+            };
+            a.extend(args![now, actor]);
+            let sql = format!(
+                "WITH v (v_id, v_version, {}) AS (VALUES {}) \
+                 UPDATE customers SET {}, updated_at = {at}, updated_by = {by}, version = version + 1 \
+                 FROM v WHERE customers.id = v.v_id AND customers.version = v.v_version RETURNING customers.id, customers.version",
+                names.join(", "),
+                crate::db::value_groups(tx.backend(), part.len(), per_row),
+                set.join(", "),
+            );
+            let written: std::collections::HashMap<i64, i64> = tx
+                .fetch_all(&sql, a, |r: &dyn RowGet| {
+                    Ok((r.int("id")?, r.int("version")?))
+                })
+                .await
+                .map_err(|e| map_unique(e, &["uscc", "code"]))?
+                .into_iter()
+                .collect();
+            for (i, _) in part {
+                let (before, ..) = rows[*i];
+                match written.get(&before.id) {
+                    Some(&version) => versions[*i] = version,
+                    None => {
+                        check_version(tx, "customers", before.id, before.version).await?;
+                        return Err(StoreError::Config(
+                            "an import's customer update was not written".into(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(versions)
+}
+
 /// Replaces a customer's editable fields inside an open transaction (the
 /// caller checked its version); the caller records the change feed.
 pub(crate) async fn update_customer_in(
@@ -384,6 +627,16 @@ fn sound_match(r: &dyn RowGet) -> Result<SoundMatch, sqlx::Error> {
 impl Store {
     /// The next free code `C{year}{NNN}` (at least 3 digits, more when needed).
     async fn next_code(exec: &mut impl Exec, today: NaiveDate) -> Result<String, StoreError> {
+        let mut codes = Self::next_codes(exec, today, 1).await?;
+        Ok(codes.remove(0))
+    }
+
+    /// The `n` codes after the highest stored one of `today`'s year.
+    async fn next_codes(
+        exec: &mut impl Exec,
+        today: NaiveDate,
+        n: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let prefix = format!("C{}", today.year());
         let len_fn = match exec.backend() {
             Backend::Sqlite => "LENGTH",
@@ -400,7 +653,9 @@ impl Store {
         let next = last
             .and_then(|c| c[prefix.len()..].parse::<u64>().ok())
             .map_or(1, |n| n + 1);
-        Ok(format!("{prefix}{next:03}"))
+        Ok((next..next + n as u64)
+            .map(|k| format!("{prefix}{k:03}"))
+            .collect())
     }
 
     /// Inserts a customer and, if given, its primary contact, in one transaction.
@@ -814,3 +1069,92 @@ const ROLLUP_UPDATE: &str = "UPDATE customers SET \
     last_order_on = (SELECT MAX(o.ordered_on) FROM orders o WHERE o.customer_id = customers.id), \
     last_interaction_on = (SELECT MAX(i.occurred_on) FROM interactions i WHERE i.customer_id = customers.id), \
     complaints_365d = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.kind = 'complaint' AND i.occurred_on >= $2)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> Customer {
+        serde_json::from_value(serde_json::json!({
+            "id": 7, "code": "C2024001", "name": "华东精密制造(苏州)有限公司", "aliases": ["华东精密"],
+            "uscc": "91320571123456796N", "industry": "制造业", "employees": 680,
+            "annual_revenue_fen": 1_000_000, "province": "江苏", "city": "苏州", "sales_region": "华东",
+            "address": "苏州工业园区", "founded_on": "2001-05-01", "cooperation_start_on": "2021-03-15",
+            "product_types": ["精密轴承"], "declared_annual_purchase_fen": 120_000_000, "status": "active",
+            "source_channel": "展会", "owner_id": 3, "team": "华东一组", "notes": "老客户",
+            "custom_fields": {"need_type": "价格敏感型"}, "missing_fields": [],
+            "purchase_12m_fen": 0, "order_count": 0, "last_order_on": null, "last_interaction_on": null,
+            "complaints_365d": 0, "version": 4,
+            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"
+        }))
+        .expect("customer")
+    }
+
+    /// The columns an import's update writes: nothing but the custom
+    /// fields for an unchanged record, then exactly what changed.
+    #[test]
+    fn an_update_writes_only_the_columns_it_changes() {
+        let before = stored();
+        let owner = Owner {
+            owner_id: before.owner_id,
+            team: before.team.clone(),
+        };
+        let bit = |column: &str| {
+            1u32 << DATA_COLUMNS
+                .iter()
+                .position(|c| *c == column)
+                .expect(column)
+        };
+        let custom = 1 << CUSTOM_FIELDS;
+        let changed = |d: &CustomerData, owner: &Owner, code: &str| {
+            changed_columns(&before, &data_args(d, owner, Value::Null), code)
+        };
+        let same = before.data();
+        assert_eq!(changed(&same, &owner, ""), custom);
+        assert_eq!(changed(&same, &owner, "C2024001"), custom);
+        assert_eq!(
+            changed(&same, &owner, "C2024002"),
+            custom | 1 << DATA_COLUMNS.len()
+        );
+        type Change = fn(&mut CustomerData);
+        let cases: [(&str, Change, u32); 6] = [
+            ("employees", |d| d.employees = Some(681), bit("employees")),
+            (
+                "name",
+                |d| d.name = "华东精密制造有限公司".into(),
+                bit("name"),
+            ),
+            (
+                "a new core name",
+                |d| d.name = "华南精密制造有限公司".into(),
+                bit("name") | bit("name_key"),
+            ),
+            ("uscc", |d| d.uscc = None, bit("uscc")),
+            (
+                "product types",
+                |d| d.product_types.push("传动部件".into()),
+                bit("product_types"),
+            ),
+            (
+                "status",
+                |d| {
+                    d.status = kehu_core::customer::CustomerStatus::parse("paused").expect("status")
+                },
+                bit("status"),
+            ),
+        ];
+        for (what, change, expected) in cases {
+            let mut d = before.data();
+            change(&mut d);
+            assert_eq!(changed(&d, &owner, ""), custom | expected, "{what}");
+        }
+        let moved = Owner {
+            owner_id: Some(9),
+            team: None,
+        };
+        assert_eq!(
+            changed(&same, &moved, ""),
+            custom | bit("owner_id") | bit("team")
+        );
+    }
+}

@@ -229,14 +229,37 @@ impl Store {
 
     /// Opens the transaction an import is applied in; `existing` is the
     /// dry run being applied, if any.
-    pub async fn begin_import(&self, existing: Option<i64>) -> Result<ImportWriter, StoreError> {
+    pub async fn begin_import(
+        &self,
+        new: &NewImport<'_>,
+        existing: Option<i64>,
+    ) -> Result<ImportWriter, StoreError> {
         let personal = self.personal_keys().await?;
-        let tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
+        // The record first, so that the changes can be recorded as they
+        // are written (a million before-images would not fit in memory);
+        // `finish` gives it its outcome, and a rollback takes it away.
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let applying = ImportOutcome {
+                    status: "applying",
+                    on_invalid: None,
+                    skip_suspects: false,
+                    headers: Value::Array(Vec::new()),
+                    mapping: Value::Array(Vec::new()),
+                    counts: Value::Object(Default::default()),
+                    problems: Value::Array(Vec::new()),
+                };
+                insert_record(&mut tx, new, &applying).await?
+            }
+        };
         Ok(ImportWriter {
             tx,
             cipher: self.cipher.clone(),
             personal,
-            existing,
+            id,
+            recorded: 0,
             changes: Vec::new(),
             facts: BTreeSet::new(),
             rollups: BTreeSet::new(),
@@ -567,6 +590,9 @@ async fn restore(
     Ok(done)
 }
 
+/// `import_changes` rows per statement (8 parameters a row).
+const CHANGES_PER_STATEMENT: usize = 500;
+
 /// The open transaction of an import being applied: every write goes
 /// through it and is recorded for undo; [`ImportWriter::finish`] commits
 /// all of it with the import's record, dropping it rolls everything back.
@@ -575,7 +601,11 @@ pub struct ImportWriter {
     cipher: std::sync::Arc<FieldCipher>,
     /// The personal custom fields, read once for the whole import.
     personal: std::collections::BTreeSet<String>,
-    existing: Option<i64>,
+    /// The import's record (written in this transaction).
+    id: i64,
+    /// Changes already in `import_changes`.
+    recorded: usize,
+    /// Changes written but not yet recorded.
     changes: Vec<(Entity, i64, i64, Option<Value>, i64)>,
     /// Customers whose fields or records changed (the change feed).
     facts: BTreeSet<i64>,
@@ -598,70 +628,66 @@ impl ImportWriter {
         }
     }
 
-    fn note(
+    /// Notes a change for undo, the change feed and the rollups.
+    async fn note(
         &mut self,
         entity: Entity,
         id: i64,
         customer_id: i64,
         before: Option<Value>,
         version: i64,
-    ) {
+    ) -> Result<(), StoreError> {
         self.changes
             .push((entity, id, customer_id, before, version));
         self.facts.insert(customer_id);
         if matches!(entity, Entity::Order | Entity::Interaction) {
             self.rollups.insert(customer_id);
         }
+        self.record_changes(CHANGES_PER_STATEMENT).await
     }
 
-    pub async fn insert_customer(
+    /// Inserts new customers in multi-row statements; returns their ids in
+    /// the order given.
+    pub async fn insert_customers(
         &mut self,
-        d: &CustomerData,
-        owner: &Owner,
+        rows: &[(&CustomerData, &Owner)],
         actor: Option<i64>,
-    ) -> Result<Customer, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let seal = crate::cipher::CustomSeal {
             cipher: &self.cipher,
             personal: &self.personal,
         };
-        let c = crate::customers::insert_customer_in(&mut self.tx, &seal, d, owner, actor).await?;
-        self.note(Entity::Customer, c.id, c.id, None, c.version);
-        Ok(c)
+        let written =
+            crate::customers::insert_customers_in(&mut self.tx, &seal, rows, actor).await?;
+        for &(id, version) in &written {
+            self.note(Entity::Customer, id, id, None, version).await?;
+        }
+        Ok(written.into_iter().map(|(id, _)| id).collect())
     }
 
-    pub async fn update_customer(
+    /// Replaces stored customers (`before`, as read in this transaction)
+    /// in multi-row statements, each one's before-image kept for undo.
+    pub async fn update_customers(
         &mut self,
-        before: &Customer,
-        d: &CustomerData,
-        owner: &Owner,
+        rows: &[(&Customer, &CustomerData, &Owner)],
         actor: Option<i64>,
-    ) -> Result<Customer, StoreError> {
+    ) -> Result<(), StoreError> {
         let seal = crate::cipher::CustomSeal {
             cipher: &self.cipher,
             personal: &self.personal,
         };
-        let c = crate::customers::update_customer_in(
-            &mut self.tx,
-            &seal,
-            before.id,
-            before.version,
-            d,
-            owner,
-            actor,
-        )
-        .await?;
-        let mut sealed = before.clone();
-        sealed.custom_fields = self
-            .cipher
-            .seal_custom(&before.custom_fields, &self.personal);
-        self.note(
-            Entity::Customer,
-            c.id,
-            c.id,
-            Some(image(&sealed)?),
-            c.version,
-        );
-        Ok(c)
+        let versions =
+            crate::customers::update_customers_in(&mut self.tx, &seal, rows, actor).await?;
+        for ((before, ..), version) in rows.iter().zip(versions) {
+            let mut sealed = (*before).clone();
+            sealed.custom_fields = self
+                .cipher
+                .seal_custom(&before.custom_fields, &self.personal);
+            let image = image(&sealed)?;
+            self.note(Entity::Customer, before.id, before.id, Some(image), version)
+                .await?;
+        }
+        Ok(())
     }
 
     /// `others`: the customer may have other contacts (not one created by this import a moment ago).
@@ -674,7 +700,8 @@ impl ImportWriter {
         let c =
             crate::records::insert_contact_in(&mut self.tx, &self.cipher, customer_id, d, others)
                 .await?;
-        self.note(Entity::Contact, c.id, customer_id, None, c.version);
+        self.note(Entity::Contact, c.id, customer_id, None, c.version)
+            .await?;
         Ok(c)
     }
 
@@ -691,7 +718,8 @@ impl ImportWriter {
             c.customer_id,
             Some(crate::records::sealed_image(&self.cipher, before)?),
             c.version,
-        );
+        )
+        .await?;
         Ok(c)
     }
 
@@ -701,7 +729,8 @@ impl ImportWriter {
         d: &OrderData,
     ) -> Result<Order, StoreError> {
         let o = crate::records::insert_order_in(&mut self.tx, customer_id, d).await?;
-        self.note(Entity::Order, o.id, customer_id, None, o.version);
+        self.note(Entity::Order, o.id, customer_id, None, o.version)
+            .await?;
         Ok(o)
     }
 
@@ -718,7 +747,8 @@ impl ImportWriter {
             o.customer_id,
             Some(image(before)?),
             o.version,
-        );
+        )
+        .await?;
         Ok(o)
     }
 
@@ -730,57 +760,27 @@ impl ImportWriter {
     ) -> Result<Interaction, StoreError> {
         let i =
             crate::records::insert_interaction_in(&mut self.tx, customer_id, d, user_id).await?;
-        self.note(Entity::Interaction, i.id, customer_id, None, i.version);
+        self.note(Entity::Interaction, i.id, customer_id, None, i.version)
+            .await?;
         Ok(i)
     }
 
-    /// Refreshes the rollups and fact digests of every customer written,
-    /// records them in the change feed, records the import with its
-    /// changes and commits. Returns the import's id and the customers whose
-    /// data changed.
-    pub async fn finish(
-        mut self,
-        new: &NewImport<'_>,
-        outcome: &ImportOutcome,
-    ) -> Result<(i64, Vec<i64>), StoreError> {
-        for &customer_id in &self.rollups {
-            Store::refresh_rollups_unrecorded(&mut self.tx, customer_id, self.today).await?;
+    /// Records the changes written so far in `import_changes` once at
+    /// least `at_least` are waiting, many rows per statement.
+    async fn record_changes(&mut self, at_least: usize) -> Result<(), StoreError> {
+        if self.changes.is_empty() || self.changes.len() < at_least {
+            return Ok(());
         }
-        let customers: Vec<i64> = self.facts.iter().copied().collect();
-        feed::record(&mut self.tx, FeedKind::Facts, &customers).await?;
-        let id = match self.existing {
-            Some(id) => {
-                update_record(&mut self.tx, id, outcome).await?;
-                self.tx
-                    .execute("DELETE FROM import_files WHERE import_id = $1", args![id])
-                    .await?;
-                id
-            }
-            None => insert_record(&mut self.tx, new, outcome).await?,
-        };
-        // Many rows per statement; `?` on SQLite (see classes.rs on `$N` there).
+        // `?` on SQLite (see classes.rs on `$N` there).
         const PER_ROW: usize = 8;
         let backend = crate::db::Exec::backend(&self.tx);
-        for (part_no, part) in self.changes.chunks(500).enumerate() {
-            let mut sql = String::from(
-                "INSERT INTO import_changes (import_id, seq, entity, record_id, customer_id, action, before, version_after) VALUES ",
-            );
+        for part in std::mem::take(&mut self.changes).chunks(CHANGES_PER_STATEMENT) {
             let mut a: Vec<Arg> = Vec::with_capacity(part.len() * PER_ROW);
-            for (i, (entity, record_id, customer_id, before, version)) in part.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&match backend {
-                    crate::Backend::Sqlite => "(?,?,?,?,?,?,?,?)".to_string(),
-                    crate::Backend::Postgres => {
-                        format!("({})", crate::db::marks_from(i * PER_ROW + 1, PER_ROW))
-                    }
-                });
-                let seq = (part_no * 500 + i) as i64;
+            for (entity, record_id, customer_id, before, version) in part {
                 let action = if before.is_some() { "update" } else { "insert" };
                 a.extend(args![
-                    id,
-                    seq,
+                    self.id,
+                    self.recorded as i64,
                     entity.name(),
                     *record_id,
                     *customer_id,
@@ -788,9 +788,33 @@ impl ImportWriter {
                     Arg::Json(before.clone()),
                     *version
                 ]);
+                self.recorded += 1;
             }
+            let sql = format!(
+                "INSERT INTO import_changes (import_id, seq, entity, record_id, customer_id, action, before, version_after) VALUES {}",
+                crate::db::value_groups(backend, part.len(), PER_ROW)
+            );
             self.tx.execute(&sql, a).await?;
         }
+        Ok(())
+    }
+
+    /// Refreshes the rollups and fact digests of every customer written,
+    /// records them in the change feed, records the import with its
+    /// changes and commits. Returns the import's id and the customers whose
+    /// data changed.
+    pub async fn finish(mut self, outcome: &ImportOutcome) -> Result<(i64, Vec<i64>), StoreError> {
+        for &customer_id in &self.rollups {
+            Store::refresh_rollups_unrecorded(&mut self.tx, customer_id, self.today).await?;
+        }
+        let customers: Vec<i64> = self.facts.iter().copied().collect();
+        feed::record(&mut self.tx, FeedKind::Facts, &customers).await?;
+        let id = self.id;
+        update_record(&mut self.tx, id, outcome).await?;
+        self.tx
+            .execute("DELETE FROM import_files WHERE import_id = $1", args![id])
+            .await?;
+        self.record_changes(0).await?;
         self.tx.commit().await?;
         Ok((id, customers))
     }

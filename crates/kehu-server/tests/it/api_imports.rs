@@ -17,6 +17,7 @@ both_backends!(
     a_shared_phone_makes_a_suspect,
     a_close_name_makes_a_suspect,
     an_abbreviation_makes_a_suspect,
+    a_large_file_is_written_in_batches_and_undone_whole,
 );
 
 /// The duplicate-suspect problems of an import report.
@@ -68,6 +69,15 @@ fn counts(report: &Value) -> [u64; 7] {
         "follow_up",
     ]
     .map(|k| c[k].as_u64().unwrap_or(u64::MAX))
+}
+
+/// The summary of an import undone.
+async fn undone(s: &Session, id: &Value) -> Value {
+    let r = s
+        .post(&format!("/api/v1/imports/{id}/undo"), json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.expect("undo")
 }
 
 /// The JSON of a GET.
@@ -922,5 +932,138 @@ async fn an_abbreviation_makes_a_suspect(backend: Backend) {
     let applied = apply(&admin, &report["id"], "abort").await;
     assert_eq!(applied["status"], "applied", "{applied}");
     assert_eq!(found(&applied), expected, "{applied}");
+    app.cleanup().await;
+}
+
+/// Every customer as (code → (id, name, employees)), page by page.
+async fn all_customers(s: &Session) -> std::collections::BTreeMap<String, (i64, String, i64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut path = "/api/v1/customers?sort=code&limit=500".to_string();
+    loop {
+        let page = json_at(s, &path).await;
+        for c in page["items"].as_array().expect("items") {
+            out.insert(
+                c["code"].as_str().expect("code").to_string(),
+                (
+                    c["id"].as_i64().expect("id"),
+                    c["name"].as_str().expect("name").to_string(),
+                    c["employees"].as_i64().unwrap_or(-1),
+                ),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => path = format!("/api/v1/customers?sort=code&limit=500&cursor={next}"),
+            None => return out,
+        }
+    }
+}
+
+/// More rows than one statement writes: new customers with and without
+/// codes (the generated codes never take a given one), each with its own
+/// contact; then every one updated; then both imports undone.
+async fn a_large_file_is_written_in_batches_and_undone_whole(backend: Backend) {
+    const ROWS: usize = 1_200;
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let first = admin.customer("先建的客户有限公司", json!({})).await;
+    let first_code = first["code"].as_str().expect("code").to_string();
+    let (prefix, n) = first_code.split_at(5);
+    // The code the store would generate next, given to a row of the file.
+    let taken = format!("{prefix}{:03}", n.parse::<u64>().expect("number") + 1);
+    let code_of = |i: usize| match i {
+        0 => taken.clone(),
+        _ if i.is_multiple_of(2) => format!("K{i:05}"),
+        _ => String::new(),
+    };
+    let name_of = |i: usize| format!("批次{i:04}号企业");
+    let mut csv =
+        String::from("客户编号,客户名称,所属行业,企业规模(员工数),合作起始时间,联系人,座机\n");
+    for i in 0..ROWS {
+        let (person, phone) = match i % 3 {
+            0 => (format!("联系人{i:04}"), format!("010-6{i:07}")),
+            _ => (String::new(), String::new()),
+        };
+        csv.push_str(&format!(
+            "{},{},IT服务,{},2022-01-01,{person},{phone}\n",
+            code_of(i),
+            name_of(i),
+            i + 1
+        ));
+    }
+    let report = checked(&admin, "customers", "批量.csv", csv.into_bytes()).await;
+    let applied = apply(&admin, &report["id"], "skip").await;
+    assert_eq!(applied["status"], "applied", "{applied}");
+    assert_eq!(
+        counts(&applied)[..3],
+        [ROWS as u64, ROWS as u64, 0],
+        "{applied}"
+    );
+    let stored = all_customers(&admin).await;
+    assert_eq!(stored.len(), ROWS + 1);
+    let by_name: std::collections::HashMap<&str, (&String, i64, i64)> = stored
+        .iter()
+        .map(|(code, (id, name, employees))| (name.as_str(), (code, *id, *employees)))
+        .collect();
+    for i in 0..ROWS {
+        let (code, _, employees) = by_name[name_of(i).as_str()];
+        assert_eq!(employees, i as i64 + 1, "row {i}");
+        match code_of(i) {
+            given if given.is_empty() => assert!(code.starts_with(prefix), "row {i}: {code}"),
+            given => assert_eq!(*code, given, "row {i}"),
+        }
+    }
+    // Each contact belongs to its own row's customer.
+    for i in [0, 3, 501, 1_197] {
+        let (_, id, _) = by_name[name_of(i).as_str()];
+        let contacts = json_at(
+            &admin,
+            &format!("/api/v1/contacts?customer_id={id}&reveal=true"),
+        )
+        .await;
+        let names: Vec<&str> = contacts["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, [format!("联系人{i:04}")], "row {i}: {contacts}");
+    }
+
+    // Every customer again by its code, one more employee each.
+    let mut csv = String::from("客户编号,客户名称,所属行业,企业规模(员工数),合作起始时间\n");
+    for i in 0..ROWS {
+        let (code, ..) = by_name[name_of(i).as_str()];
+        csv.push_str(&format!(
+            "{code},{},IT服务,{},2022-01-01\n",
+            name_of(i),
+            i + 2
+        ));
+    }
+    let report = checked(&admin, "customers", "批量更新.csv", csv.into_bytes()).await;
+    let updated = apply(&admin, &report["id"], "abort").await;
+    assert_eq!(
+        counts(&updated)[..3],
+        [ROWS as u64, 0, ROWS as u64],
+        "{updated}"
+    );
+    let now = all_customers(&admin).await;
+    for (code, (id, name, employees)) in &now {
+        let (_, before_id, before) = by_name[name.as_str()];
+        assert_eq!(*id, before_id, "{code}");
+        let expected = if *code == first_code { -1 } else { before + 1 };
+        assert_eq!(*employees, expected, "{code} {name}");
+    }
+
+    // Undone: every value back, then every customer of the first import gone.
+    let undo = undone(&admin, &updated["id"]).await;
+    assert_eq!(undo["restored"], ROWS, "{undo}");
+    assert_eq!(all_customers(&admin).await, stored);
+    let undo = undone(&admin, &applied["id"]).await;
+    assert_eq!(
+        undo["deleted"],
+        ROWS + ROWS / 3,
+        "customers and contacts: {undo}"
+    );
+    assert_eq!(customer_count(&admin).await, 1);
     app.cleanup().await;
 }
