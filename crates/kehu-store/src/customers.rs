@@ -302,12 +302,25 @@ fn changed_columns(before: &Customer, new: &[Arg], code: &str) -> u32 {
     mask
 }
 
+/// The fields of a [`Customer`] that an update with `mask` (from
+/// [`changed_columns`]) wrote: what its before-image must hold to undo it.
+pub(crate) fn changed_fields(mask: u32) -> impl Iterator<Item = &'static str> {
+    let code = (mask & (1 << DATA_COLUMNS.len()) != 0).then_some("code");
+    DATA_COLUMNS
+        .iter()
+        .enumerate()
+        .filter(move |(k, c)| mask & (1 << k) != 0 && **c != "name_key")
+        .map(|(_, c)| *c)
+        .chain(code)
+}
+
 /// Replaces many customers' editable fields inside an open transaction, a
 /// few hundred per statement: `rows` are `(the customer as read in this
 /// transaction, its new data, owner)`, each customer at most once. Only
 /// the columns that change are written, rows changing the same columns
 /// together, so that an index is rewritten only when its column changes.
-/// Returns the new versions in the order given; a customer changed since
+/// Returns the new versions with the columns written (see
+/// [`changed_fields`]) in the order given; a customer changed since
 /// it was read fails it all with a version conflict. The caller records
 /// the change feed.
 pub(crate) async fn update_customers_in(
@@ -315,7 +328,7 @@ pub(crate) async fn update_customers_in(
     seal: &CustomSeal<'_>,
     rows: &[(&Customer, &CustomerData, &Owner)],
     actor: Option<i64>,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<(i64, u32)>, StoreError> {
     let now = Utc::now();
     let mut groups: std::collections::BTreeMap<u32, Vec<(usize, Vec<Arg>)>> =
         std::collections::BTreeMap::new();
@@ -338,7 +351,7 @@ pub(crate) async fn update_customers_in(
         );
         groups.entry(mask).or_default().push((i, a));
     }
-    let mut versions: Vec<i64> = vec![0; rows.len()];
+    let mut versions: Vec<(i64, u32)> = vec![(0, 0); rows.len()];
     for (mask, group) in groups {
         // The new values as a table `v` joined to the customers by id; its
         // columns are named `v_…` so that no name is ambiguous.
@@ -388,7 +401,7 @@ pub(crate) async fn update_customers_in(
             for (i, _) in part {
                 let (before, ..) = rows[*i];
                 match written.get(&before.id) {
-                    Some(&version) => versions[*i] = version,
+                    Some(&version) => versions[*i] = (version, mask),
                     None => {
                         check_version(tx, "customers", before.id, before.version).await?;
                         return Err(StoreError::Config(
