@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::tabular::{Row, Table, TabularError};
 use crate::AppState;
 use kehu_core::contact::{ContactData, ContactInput};
-use kehu_core::customer::{CustomerInput, CustomerRules};
+use kehu_core::customer::{CustomerData, CustomerInput, CustomerRules};
 use kehu_core::dedupe::abbreviation::AbbreviationIndex;
 use kehu_core::dedupe::company::{self, CompanyName, COMPARED_PER_SOUND};
 use kehu_core::import::{
@@ -255,14 +255,14 @@ enum Plan {
     Invalid(Vec<RowProblem>),
     Unchanged,
     NewCustomer {
-        data: Box<kehu_core::customer::CustomerData>,
+        data: Box<CustomerData>,
         contact: Option<ContactData>,
         suspect: Option<RowProblem>,
     },
     UpdateCustomer {
         before: Box<Customer>,
         /// None: the customer's own fields stay (only its contact changes).
-        data: Option<Box<kehu_core::customer::CustomerData>>,
+        data: Option<Box<CustomerData>>,
         contact: ContactPlan,
     },
     Contact {
@@ -625,10 +625,8 @@ async fn write(
         owner_id: importer.user_id,
         team: importer.team.clone(),
     };
-    let mut updates: Vec<(Box<Customer>, Box<kehu_core::customer::CustomerData>, Owner)> =
-        Vec::new();
-    let mut inserts: Vec<(Box<kehu_core::customer::CustomerData>, Option<ContactData>)> =
-        Vec::new();
+    let mut updates: Vec<(Box<Customer>, Box<CustomerData>, Owner)> = Vec::new();
+    let mut inserts: Vec<(Box<CustomerData>, Option<ContactData>)> = Vec::new();
     let mut contacts: Vec<(i64, ContactPlan)> = Vec::new();
     for plan in plans {
         match plan {
@@ -662,10 +660,10 @@ async fn write(
             }
         }
     }
-    let rows: Vec<(&Customer, &kehu_core::customer::CustomerData, &Owner)> =
+    let rows: Vec<(&Customer, &CustomerData, &Owner)> =
         updates.iter().map(|(b, d, o)| (&**b, &**d, o)).collect();
     w.update_customers(&rows, importer.user_id).await?;
-    let rows: Vec<(&kehu_core::customer::CustomerData, &Owner)> =
+    let rows: Vec<(&CustomerData, &Owner)> =
         inserts.iter().map(|(d, _)| (&**d, &new_owner)).collect();
     let ids = w.insert_customers(&rows, importer.user_id).await?;
     for (id, (_, contact)) in ids.into_iter().zip(inserts) {

@@ -205,7 +205,7 @@ pub(crate) async fn insert_customers_in(
     let mut by_code: std::collections::HashMap<String, (i64, i64)> =
         std::collections::HashMap::with_capacity(rows.len());
     for given in [true, false] {
-        let mut picked: Vec<usize> = (0..rows.len())
+        let picked: Vec<usize> = (0..rows.len())
             .filter(|&i| rows[i].0.code.is_some() == given)
             .collect();
         if picked.is_empty() {
@@ -217,10 +217,10 @@ pub(crate) async fn insert_customers_in(
                 codes[i] = Some(code);
             }
         }
-        for part in picked.chunks_mut(CUSTOMERS_PER_STATEMENT) {
+        for part in picked.chunks(CUSTOMERS_PER_STATEMENT) {
             const PER_ROW: usize = 28;
             let mut a: Vec<Arg> = Vec::with_capacity(part.len() * PER_ROW);
-            for &mut i in part.iter_mut() {
+            for &i in part {
                 let (d, owner) = rows[i];
                 a.push(Arg::from(codes[i].clone()));
                 a.extend(data_args(d, owner, seal.seal(&d.custom_fields)));

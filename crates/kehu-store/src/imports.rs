@@ -510,7 +510,10 @@ async fn restore(
                 // The columns an import changed over the row as it is now
                 // (the rest are as they were: the undo checked the version).
                 Some(Value::Bool(true)) => {
-                    let id = before.get("id").and_then(Value::as_i64).unwrap_or_default();
+                    let id = before
+                        .get("id")
+                        .and_then(Value::as_i64)
+                        .ok_or_else(|| StoreError::Config("import before-image: no id".into()))?;
                     let sql = format!(
                         "SELECT {} FROM customers WHERE id = $1",
                         crate::customers::COLUMNS
