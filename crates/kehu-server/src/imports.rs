@@ -10,8 +10,9 @@
 //! runs the same pass inside one transaction (`kehu_store::imports::ImportWriter`):
 //! all valid rows or, with `abort`, nothing when any row is invalid; an
 //! empty cell never clears a stored value, so a second run of the same file
-//! changes nothing. Rows stream in chunks; memory holds a chunk and the keys
-//! seen so far.
+//! changes nothing. Rows stream in chunks, read and parsed on a thread of
+//! their own a few chunks ahead of the planning; memory holds those chunks
+//! and the keys seen so far.
 
 use crate::error::ApiError;
 use crate::tabular::{Row, Table, TabularError};
@@ -37,6 +38,7 @@ use kehu_store::model::{Contact, Customer, Interaction, Order};
 use kehu_store::{Owner, SoundMatch};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Rows read, looked up and written together.
 const CHUNK: usize = 1_000;
@@ -306,18 +308,48 @@ impl ContactPlan {
     }
 }
 
-/// Everything a run needs besides the rows.
-struct Context<'a> {
+/// How the file's rows are read and checked: its columns, their mapping
+/// and the rules values must follow. Owned, for the reader thread
+/// ([`read_ahead`]) shares it with the planner.
+struct Sheet {
     kind: ImportKind,
-    headers: &'a [String],
-    chosen: &'a [(usize, &'static Target)],
-    custom: &'a [CustomColumn],
-    importer: &'a Importer,
+    headers: Vec<String>,
+    chosen: Vec<(usize, &'static Target)>,
+    custom: Vec<CustomColumn>,
     industries: Vec<String>,
     defs: Vec<kehu_core::custom_field::CustomFieldDef>,
     today: chrono::NaiveDate,
-    /// Row keys seen in this file → the row they were first seen on.
-    seen: HashMap<String, u64>,
+}
+
+impl Sheet {
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            kind: self.kind,
+            headers: &self.headers,
+            chosen: &self.chosen,
+            custom: &self.custom,
+        }
+    }
+
+    fn rules(&self) -> CustomerRules<'_> {
+        CustomerRules {
+            industries: &self.industries,
+            custom_fields: &self.defs,
+            today: self.today,
+        }
+    }
+
+    fn invalid(&self, row: &Row, field: &str, reason: Reason) -> Plan {
+        Plan::Invalid(vec![self
+            .columns()
+            .problem(row.number, &row.cells, field, &reason, false)])
+    }
+}
+
+/// Everything planning needs besides the rows.
+struct Context<'a> {
+    sheet: Arc<Sheet>,
+    importer: &'a Importer,
     /// New customers' normalized names in this file → first row.
     new_names: HashMap<String, u64>,
     /// New customers' name sounds in this file → first row and its name.
@@ -338,26 +370,15 @@ struct Context<'a> {
 
 impl Context<'_> {
     fn columns(&self) -> Columns<'_> {
-        Columns {
-            kind: self.kind,
-            headers: self.headers,
-            chosen: self.chosen,
-            custom: self.custom,
-        }
+        self.sheet.columns()
     }
 
     fn rules(&self) -> CustomerRules<'_> {
-        CustomerRules {
-            industries: &self.industries,
-            custom_fields: &self.defs,
-            today: self.today,
-        }
+        self.sheet.rules()
     }
 
     fn invalid(&self, row: &Row, field: &str, reason: Reason) -> Plan {
-        Plan::Invalid(vec![self
-            .columns()
-            .problem(row.number, &row.cells, field, &reason, false)])
+        self.sheet.invalid(row, field, reason)
     }
 
     /// The problems of a row that sets or changes fields the importer may
@@ -412,16 +433,18 @@ async fn run_rows(
         }
         _ => Vec::new(),
     };
-    let mut cx = Context {
+    let sheet = Arc::new(Sheet {
         kind: options.kind,
-        headers: &headers,
-        chosen: &chosen,
-        custom: &custom,
-        importer,
+        headers,
+        chosen,
+        custom,
         industries: state.store.industries().await?,
         defs,
         today: state.store.today(),
-        seen: HashMap::new(),
+    });
+    let mut cx = Context {
+        sheet: sheet.clone(),
+        importer,
         new_names: HashMap::new(),
         new_sounds: HashMap::new(),
         new_abbreviations: AbbreviationIndex::default(),
@@ -432,7 +455,7 @@ async fn run_rows(
     let mut counts = ImportCounts::default();
     let mut problems: Vec<RowProblem> = Vec::new();
     let mut problems_total = 0u64;
-    let masks = kehu_core::import::ProblemMasks::of(options.kind, &cx.defs);
+    let masks = kehu_core::import::ProblemMasks::of(options.kind, &sheet.defs);
     let mut note = |p: RowProblem, sink: &mut dyn ProblemSink| {
         let p = masks.apply(p);
         problems_total += 1;
@@ -441,44 +464,25 @@ async fn run_rows(
             problems.push(p);
         }
     };
-    let mut rows = table.into_iter();
+    let (mut chunks, reader) = read_ahead(table, sheet.clone());
     let mut refused = false;
-    loop {
-        let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
-        for next in rows.by_ref() {
-            match next {
-                Ok(row) if row.cells.iter().all(|c| c.trim().is_empty()) => continue,
-                Ok(row) => chunk.push(row),
-                Err(TabularError::Row { row, reason }) => {
-                    counts.rows += 1;
-                    counts.invalid += 1;
-                    note(
-                        RowProblem {
-                            row,
-                            column: String::new(),
-                            field: String::new(),
-                            value: String::new(),
-                            code: "unreadable_row".into(),
-                            reason_zh: format!("本行无法读取：{reason}"),
-                            reason_en: format!("the row cannot be read: {reason}"),
-                            warning: false,
-                        },
-                        sink,
-                    );
-                }
-                Err(e) => return Err(table_error(e)),
-            }
-            if chunk.len() == CHUNK {
-                break;
-            }
+    while let Some(chunk) = chunks.recv().await {
+        let ReadChunk {
+            unreadable,
+            rows,
+            read,
+        } = chunk.map_err(table_error)?;
+        counts.rows += (unreadable.len() + rows.len()) as u64;
+        counts.invalid += unreadable.len() as u64;
+        for p in unreadable {
+            note(p, sink);
         }
-        if chunk.is_empty() {
-            break;
+        if rows.is_empty() {
+            continue;
         }
-        counts.rows += chunk.len() as u64;
         let plans = match writer.as_deref_mut() {
-            Some(w) => plan_chunk(&mut cx, &chunk, &mut w.reader()).await?,
-            None => plan_chunk(&mut cx, &chunk, &mut state.store.import_reader()).await?,
+            Some(w) => plan_chunk(&mut cx, &rows, read, &mut w.reader()).await?,
+            None => plan_chunk(&mut cx, &rows, read, &mut state.store.import_reader()).await?,
         };
         let mut to_write = Vec::with_capacity(plans.len());
         for plan in plans {
@@ -494,6 +498,11 @@ async fn run_rows(
         }
         sink.progress(counts.rows);
     }
+    // The channel also closes when the reader dies: only its clean end is
+    // the end of the file.
+    reader
+        .await
+        .map_err(|e| ApiError::Internal(format!("the import's reader thread failed: {e}")))?;
     counts.problems = problems_total;
     let status = match (writer.is_some(), refused) {
         (false, _) => "dry_run",
@@ -507,6 +516,7 @@ async fn run_rows(
         status: status.to_string(),
         counts,
         mapping: {
+            let (chosen, headers) = (&sheet.chosen, &sheet.headers);
             let mut m: Vec<MappedColumn> = chosen
                 .iter()
                 .map(|(c, t)| MappedColumn {
@@ -514,7 +524,7 @@ async fn run_rows(
                     header: headers[*c].clone(),
                     field: t.key.to_string(),
                 })
-                .chain(custom.iter().map(|c| MappedColumn {
+                .chain(sheet.custom.iter().map(|c| MappedColumn {
                     column: c.column,
                     header: headers[c.column].clone(),
                     field: format!("{CUSTOM_PREFIX}{}", c.key),
@@ -523,9 +533,123 @@ async fn run_rows(
             m.sort_by_key(|c| c.column);
             m
         },
-        headers: headers.clone(),
+        headers: sheet.headers.clone(),
         problems,
     })
+}
+
+/// Chunks read ahead of planning.
+const CHUNKS_READ_AHEAD: usize = 2;
+
+/// A chunk of the file as read, before anything is looked up.
+struct ReadChunk {
+    /// Problems of the rows that could not be read at all (each invalid;
+    /// they came before `rows`).
+    unreadable: Vec<RowProblem>,
+    rows: Vec<Row>,
+    /// Each of `rows` read into its input, or its plan when the row is
+    /// invalid already (bad cells, or repeating an earlier row of the file).
+    read: Vec<Result<RowInput, Plan>>,
+}
+
+/// Reads and parses the file on a thread of its own, [`CHUNKS_READ_AHEAD`]
+/// chunks ahead, while the rows before are looked up and written: decoding
+/// and parsing use the second core instead of waiting for the database.
+/// The handle ends with the thread (an error if it panicked).
+fn read_ahead(
+    table: Table,
+    sheet: Arc<Sheet>,
+) -> (
+    tokio::sync::mpsc::Receiver<Result<ReadChunk, TabularError>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (sender, chunks) = tokio::sync::mpsc::channel(CHUNKS_READ_AHEAD);
+    let mut reader = RowReader {
+        sheet,
+        rows: table,
+        seen: HashMap::new(),
+    };
+    let thread = tokio::task::spawn_blocking(move || {
+        while let Some(next) = reader.next_chunk().transpose() {
+            let failed = next.is_err();
+            // A closed channel: the import stopped (an error), so does reading.
+            if sender.blocking_send(next).is_err() || failed {
+                break;
+            }
+        }
+    });
+    (chunks, thread)
+}
+
+struct RowReader {
+    sheet: Arc<Sheet>,
+    rows: Table,
+    /// Row keys seen in this file → the row they were first seen on.
+    seen: HashMap<String, u64>,
+}
+
+// A row's input and its plan are both large, and both short-lived (a
+// chunk's worth at a time): boxing them would only add allocations.
+#[allow(clippy::result_large_err)]
+impl RowReader {
+    /// The next [`CHUNK`] rows with content, None at the end of the file.
+    fn next_chunk(&mut self) -> Result<Option<ReadChunk>, TabularError> {
+        let mut unreadable = Vec::new();
+        let mut rows: Vec<Row> = Vec::with_capacity(CHUNK);
+        for next in self.rows.by_ref() {
+            match next {
+                Ok(row) if row.cells.iter().all(|c| c.trim().is_empty()) => continue,
+                Ok(row) => rows.push(row),
+                Err(TabularError::Row { row, reason }) => unreadable.push(RowProblem {
+                    row,
+                    column: String::new(),
+                    field: String::new(),
+                    value: String::new(),
+                    code: "unreadable_row".into(),
+                    reason_zh: format!("本行无法读取：{reason}"),
+                    reason_en: format!("the row cannot be read: {reason}"),
+                    warning: false,
+                }),
+                Err(e) => return Err(e),
+            }
+            if rows.len() == CHUNK {
+                break;
+            }
+        }
+        if rows.is_empty() && unreadable.is_empty() {
+            return Ok(None);
+        }
+        let read = rows.iter().map(|row| self.read(row)).collect();
+        Ok(Some(ReadChunk {
+            unreadable,
+            rows,
+            read,
+        }))
+    }
+
+    /// A row read into its input; repeated rows of the file are invalid.
+    fn read(&mut self, row: &Row) -> Result<RowInput, Plan> {
+        let columns = self.sheet.columns();
+        match columns.read(row.number, &row.cells) {
+            (input, mut problems) if !problems.is_empty() => {
+                let rules = self.sheet.rules();
+                let more =
+                    columns.validation_problems(row.number, &row.cells, &input, &rules, &problems);
+                problems.extend(more);
+                Err(Plan::Invalid(problems))
+            }
+            (input, _) => {
+                let (field, key) = row_key(&input);
+                match self.seen.get(&key) {
+                    Some(first) => Err(self.sheet.invalid(row, field, repeated_row(*first))),
+                    None => {
+                        self.seen.insert(key, row.number);
+                        Ok(input)
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Counts a planned row and reports its problems; true when it is to be written.
@@ -809,37 +933,14 @@ async fn abbreviations_in_database<L: Lookup>(
         .collect())
 }
 
-/// Plans every row of a chunk against what is stored (on `lookup`).
+/// Plans every row of a chunk (`read` by [`RowReader`]) against what is
+/// stored (on `lookup`).
 async fn plan_chunk<L: Lookup>(
     cx: &mut Context<'_>,
     chunk: &[Row],
+    read: Vec<Result<RowInput, Plan>>,
     lookup: &mut L,
 ) -> Result<Vec<Plan>, ApiError> {
-    // Read every row; repeated rows of the file are invalid.
-    let mut read: Vec<Result<RowInput, Plan>> = Vec::with_capacity(chunk.len());
-    for row in chunk {
-        let columns = cx.columns();
-        let parsed = match columns.read(row.number, &row.cells) {
-            (input, mut problems) if !problems.is_empty() => {
-                let rules = cx.rules();
-                let more =
-                    columns.validation_problems(row.number, &row.cells, &input, &rules, &problems);
-                problems.extend(more);
-                Err(Plan::Invalid(problems))
-            }
-            (input, _) => {
-                let (field, key) = row_key(&input);
-                match cx.seen.get(&key) {
-                    Some(first) => Err(cx.invalid(row, field, repeated_row(*first))),
-                    None => {
-                        cx.seen.insert(key, row.number);
-                        Ok(input)
-                    }
-                }
-            }
-        };
-        read.push(parsed);
-    }
     // Look up what the rows name: codes first; a USCC only where the code
     // does not already settle it; exact names of rows with neither; and
     // normalized names only of rows that will be new (likely duplicates).
@@ -921,18 +1022,30 @@ async fn plan_chunk<L: Lookup>(
         !found
     };
     // Keys of the names of the rows that will be new, each once.
-    let keys_of_new_names = |key: &dyn Fn(&str) -> Vec<String>| {
-        let mut keys: Vec<String> = customer_rows()
-            .filter(|i| will_be_new(i))
-            .filter_map(|i| i.name.as_deref())
-            .flat_map(key)
+    // The names of the rows that will be new, normalized once (as
+    // `plan_customer` names a new customer: its name validated).
+    let companies: Vec<Option<CompanyName>> = read
+        .iter()
+        .map(|r| match r {
+            Ok(RowInput::Customer { input, .. }) if will_be_new(input) => {
+                input.name.as_deref().map(|n| company::normalize(&clean(n)))
+            }
+            _ => None,
+        })
+        .collect();
+    let keys_of_new_names = |key: fn(&CompanyName) -> &String| {
+        let mut keys: Vec<String> = companies
+            .iter()
+            .flatten()
+            .map(key)
             .filter(|k| !k.is_empty())
+            .cloned()
             .collect();
         keys.sort();
         keys.dedup();
         keys
     };
-    let name_keys = keys_of_new_names(&|n| vec![company::full_name(n)]);
+    let name_keys = keys_of_new_names(|n| &n.full);
     // Stored customers under the same normalized name: likely duplicates of new rows.
     let mut by_key: BTreeMap<String, Customer> = BTreeMap::new();
     if !name_keys.is_empty() {
@@ -944,7 +1057,7 @@ async fn plan_chunk<L: Lookup>(
     // Stored customers whose name sounds like a new row's (the same core name,
     // or characters that sound alike): likely duplicates when the names
     // compare close enough.
-    let sounds = keys_of_new_names(&|n| vec![company::name_sound(n)]);
+    let sounds = keys_of_new_names(|n| &n.pinyin);
     let mut by_sound: BTreeMap<String, Vec<(CompanyName, SoundMatch)>> = BTreeMap::new();
     if !sounds.is_empty() {
         for c in lookup.customers_by_sound(&sounds).await? {
@@ -1000,10 +1113,14 @@ async fn plan_chunk<L: Lookup>(
     let mut orders: HashMap<i64, Vec<Order>> = HashMap::new();
     let mut interactions: HashMap<i64, Vec<Interaction>> = HashMap::new();
     if !ids.is_empty() {
-        match cx.kind {
+        match cx.sheet.kind {
             // A customers file without contact columns compares no contacts.
             ImportKind::Customers
-                if !cx.chosen.iter().any(|(_, t)| t.key.starts_with("contact.")) => {}
+                if !cx
+                    .sheet
+                    .chosen
+                    .iter()
+                    .any(|(_, t)| t.key.starts_with("contact.")) => {}
             ImportKind::Customers | ImportKind::Contacts => {
                 for c in lookup.contacts_of(&ids).await? {
                     contacts.entry(c.customer_id).or_default().push(c);
@@ -1023,7 +1140,7 @@ async fn plan_chunk<L: Lookup>(
     }
     let no_contacts: Vec<Contact> = Vec::new();
     let mut plans = Vec::with_capacity(chunk.len());
-    for (row, parsed) in chunk.iter().zip(read) {
+    for ((row, parsed), company) in chunk.iter().zip(read).zip(companies) {
         let input = match parsed {
             Ok(input) => input,
             Err(plan) => {
@@ -1095,7 +1212,12 @@ async fn plan_chunk<L: Lookup>(
                 let contacts_of = existing
                     .and_then(|c| contacts.get(&c.id))
                     .unwrap_or(&no_contacts);
-                plan_customer(cx, row, input, contact, existing, contacts_of, &known)
+                let read = CustomerRow {
+                    input,
+                    contact,
+                    company,
+                };
+                plan_customer(cx, row, read, existing, contacts_of, &known)
             }
             RowInput::Contact {
                 customer_code,
@@ -1153,15 +1275,26 @@ fn reachable<'a>(
         .filter(|c| cx.importer.may(p, c.owner_id, c.team.as_deref()))
 }
 
+/// A customer row as read: the customer, its contact, its name normalized.
+struct CustomerRow {
+    input: CustomerInput,
+    contact: Option<ContactInput>,
+    company: Option<CompanyName>,
+}
+
 fn plan_customer(
     cx: &mut Context<'_>,
     row: &Row,
-    input: CustomerInput,
-    contact: Option<ContactInput>,
+    read: CustomerRow,
     existing: Option<&Customer>,
     contacts: &[Contact],
     known: &Known<'_>,
 ) -> Plan {
+    let CustomerRow {
+        input,
+        contact,
+        company,
+    } = read;
     match existing {
         Some(before) => {
             if !cx.importer.may(
@@ -1201,7 +1334,7 @@ fn plan_customer(
             let mut data = data;
             data.fill_region_from_landline(contact.landline());
             let stored = before.data();
-            let defs = &cx.defs;
+            let defs = &cx.sheet.defs;
             if let Some(problems) = cx.not_editable(row, "", |rights| {
                 crate::privacy::check_customer_write(rights, defs, Some(&stored), &data)
             }) {
@@ -1242,7 +1375,7 @@ fn plan_customer(
                 return Plan::Invalid(problems);
             };
             data.fill_region_from_landline(contact.as_ref().and_then(|c| c.landline.as_deref()));
-            let defs = &cx.defs;
+            let defs = &cx.sheet.defs;
             let refused = [
                 cx.not_editable(row, "", |rights| {
                     crate::privacy::check_customer_write(rights, defs, None, &data)
@@ -1257,7 +1390,7 @@ fn plan_customer(
             if !refused.is_empty() {
                 return Plan::Invalid(refused);
             }
-            let name = company::normalize(&data.name);
+            let name = company.unwrap_or_else(|| company::normalize(&data.name));
             let key = name.full.clone();
             let phones: Vec<String> = contact
                 .iter()
@@ -1527,7 +1660,7 @@ fn plan_order(
     input: OrderInput,
     existing: Option<&Vec<Order>>,
 ) -> Plan {
-    let data = match input.validate(cx.today) {
+    let data = match input.validate(cx.sheet.today) {
         Ok(d) => d,
         Err(e) => return Plan::Invalid(cx.columns().problems(row.number, &row.cells, "", &e)),
     };
@@ -1590,7 +1723,7 @@ fn plan_interaction(
     input: InteractionInput,
     interactions: &HashMap<i64, Vec<Interaction>>,
 ) -> Plan {
-    let data = match input.validate(cx.today) {
+    let data = match input.validate(cx.sheet.today) {
         Ok(d) => d,
         Err(e) => return Plan::Invalid(cx.columns().problems(row.number, &row.cells, "", &e)),
     };

@@ -188,6 +188,15 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         .await
         .map_err(crate::one_line)?;
         let written = started.elapsed();
+        // Said at once: the import is committed, while bringing classes up
+        // to date after a large one takes minutes.
+        bar.suspend(|| {
+            eprintln!(
+                "checked and written in {:.1} s (committed); now bringing the classes and tag rules of {} customer(s) up to date",
+                written.as_secs_f64(),
+                customers.len()
+            )
+        });
         bar.set_message("classifying");
         let started = std::time::Instant::now();
         imports::after_import(&state, &customers, None).await;

@@ -211,14 +211,26 @@ impl<K> AbbreviationIndex<K> {
             return Vec::new();
         }
         let mut chars = core.chars();
-        let Some(mut found) = chars.next().and_then(|c| self.first.get(&c)).cloned() else {
+        let Some(first) = chars.next().and_then(|c| self.first.get(&c)) else {
             return Vec::new();
         };
+        let mut postings = vec![first];
         for c in chars {
             match self.holds.get(&c) {
-                Some(p) => found &= p,
+                Some(p) => postings.push(p),
                 None => return Vec::new(),
             }
+        }
+        // The shortest first: each intersection is no bigger than the one
+        // before, and the long postings of common characters (公, 科) are
+        // never copied.
+        postings.sort_by_key(|p| p.len());
+        let mut found = postings[0] & postings[1];
+        for p in &postings[2..] {
+            if found.is_empty() {
+                break;
+            }
+            found &= *p;
         }
         found
             .iter()
