@@ -67,6 +67,16 @@ pub(crate) fn decode(r: &dyn RowGet) -> Result<Customer, sqlx::Error> {
 }
 
 /// [`decode`] with the customer's personal custom fields opened.
+/// One customer as `exec` (the pool, or an open transaction) sees it.
+pub(crate) async fn customer_in(
+    exec: &mut impl Exec,
+    cipher: &FieldCipher,
+    id: i64,
+) -> Result<Customer, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+    exec.fetch_one(&sql, args![id], decoder(cipher)).await
+}
+
 pub(crate) fn decoder(cipher: &FieldCipher) -> impl crate::db::Decode<Customer> + Copy + '_ {
     move |r: &dyn RowGet| {
         crate::cipher::open_customer(cipher, decode(r)?)
@@ -747,11 +757,7 @@ impl Store {
     }
 
     pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
-        self.db
-            .clone()
-            .fetch_one(&sql, args![id], decoder(&self.cipher))
-            .await
+        customer_in(&mut self.db.clone(), &self.cipher, id).await
     }
 
     /// The customers among `ids` that exist, in id order (a page of a segment).

@@ -514,13 +514,7 @@ async fn restore(
                         .get("id")
                         .and_then(Value::as_i64)
                         .ok_or_else(|| StoreError::Config("import before-image: no id".into()))?;
-                    let sql = format!(
-                        "SELECT {} FROM customers WHERE id = $1",
-                        crate::customers::COLUMNS
-                    );
-                    let now = tx
-                        .fetch_one(&sql, args![id], crate::customers::decoder(seal.cipher))
-                        .await?;
+                    let now = crate::customers::customer_in(tx, seal.cipher, id).await?;
                     let mut whole = image(&now)?;
                     if let (Value::Object(w), Value::Object(b)) = (&mut whole, before) {
                         w.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));

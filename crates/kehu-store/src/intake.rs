@@ -382,16 +382,7 @@ impl Store {
                 insert_customer_in(&mut tx, &seal, data, owner, by).await?
             }
             LeadTarget::Existing(customer_id) => {
-                let sql = format!(
-                    "SELECT {} FROM customers WHERE id = $1",
-                    crate::customers::COLUMNS
-                );
-                tx.fetch_one(
-                    &sql,
-                    args![customer_id],
-                    crate::customers::decoder(&self.cipher),
-                )
-                .await?
+                crate::customers::customer_in(&mut tx, &self.cipher, customer_id).await?
             }
         };
         let others = tx
