@@ -213,7 +213,8 @@ async fn members(
         .customer_periods(&req.scheme, &window)
         .await?
         .into_iter()
-        .filter(|c| admits(&allowed, c.customer_id))
+        // One merged since is in the population when the customer it is part of today is.
+        .filter(|c| admits(&allowed, c.today_id()))
         .collect();
     Ok(Members {
         scheme_name,

@@ -20,6 +20,7 @@ use crate::model::Customer;
 use crate::{args, json_list, Owner, Store};
 use chrono::{DateTime, Utc};
 use kehu_core::customer::CustomerData;
+use kehu_core::report::MergeSince;
 use kehu_core::{Reason, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -208,6 +209,30 @@ fn decode_merge(r: &dyn RowGet) -> Result<(CustomerMerge, Value), sqlx::Error> {
         },
         r.json("pair")?,
     ))
+}
+
+/// The merges whose effect differs between `at` and now: made since `at`
+/// and standing, or made before it and undone since.
+pub(crate) async fn merges_since(
+    exec: &mut impl Exec,
+    at: DateTime<Utc>,
+) -> Result<Vec<MergeSince>, StoreError> {
+    let sql = format!(
+        "SELECT {MERGE_COLUMNS} FROM customer_merges \
+         WHERE (merged_at >= $1 AND undone_at IS NULL) OR (merged_at < $1 AND undone_at >= $1)"
+    );
+    let rows = exec.fetch_all(&sql, args![at], decode_merge).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(m, _)| MergeSince {
+            survivor_id: m.survivor_id,
+            absorbed_id: m.absorbed_id,
+            absorbed_created_at: m.absorbed.created_at,
+            orders: m.moved.orders,
+            merged_at: m.merged_at,
+            made_since: m.merged_at >= at,
+        })
+        .collect())
 }
 
 fn refused(zh: String, en: String) -> StoreError {
@@ -568,7 +593,9 @@ impl Store {
         }
         moved.class_history = tx
             .execute(
-                "UPDATE class_history SET customer_id = $1, merged_from = $2 WHERE customer_id = $2",
+                // A row already merged keeps the customer it was first
+                // written for (a chain a → b → c): reports rewind by it.
+                "UPDATE class_history SET customer_id = $1, merged_from = COALESCE(merged_from, $2) WHERE customer_id = $2",
                 args![s, a],
             )
             .await?;

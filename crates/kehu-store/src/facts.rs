@@ -55,6 +55,22 @@ fn decode_facts(r: &dyn RowGet) -> Result<Facts, sqlx::Error> {
     })
 }
 
+/// Which column of `orders` a list of ids is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OrderKey {
+    Order,
+    Customer,
+}
+
+impl OrderKey {
+    fn column(self) -> &'static str {
+        match self {
+            OrderKey::Order => "id",
+            OrderKey::Customer => "customer_id",
+        }
+    }
+}
+
 /// A customer's orders (`customer_id`, date, amount, product line), in the
 /// order [`Facts`] keeps them.
 type OrderRow = (i64, Option<NaiveDate>, i64, Option<String>);
@@ -304,6 +320,44 @@ impl Store {
             for (cid, order) in order_facts(rows) {
                 out.entry(cid).or_default().push(order);
             }
+        }
+        Ok(out)
+    }
+
+    /// The orders with `column` (`id` or `customer_id`) among `ids`, each
+    /// with its id and its customer's, read from the records.
+    pub(crate) async fn order_rows(
+        &self,
+        column: OrderKey,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, i64, OrderFact)>, StoreError> {
+        let mut out = Vec::new();
+        for part in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT id, customer_id, ordered_on, amount_fen, product_line FROM orders WHERE {} IN ({})",
+                column.column(),
+                id_marks(part.len())
+            );
+            let args = part.iter().map(|&id| Arg::from(id)).collect();
+            let rows = Read::Bulk
+                .all(&mut self.db.clone(), &sql, args, |r: &dyn RowGet| {
+                    Ok((r.int("id")?, decode_order_row(r)?))
+                })
+                .await?;
+            let (order_ids, rows): (Vec<i64>, Vec<OrderRow>) = rows.into_iter().unzip();
+            // `order_facts` skips undated rows: keep each id with its own row.
+            let dated: Vec<i64> = order_ids
+                .into_iter()
+                .zip(&rows)
+                .filter(|(_, r)| r.1.is_some())
+                .map(|(id, _)| id)
+                .collect();
+            out.extend(
+                dated
+                    .into_iter()
+                    .zip(order_facts(rows))
+                    .map(|(id, (cid, o))| (id, cid, o)),
+            );
         }
         Ok(out)
     }

@@ -6,11 +6,14 @@
 use crate::bulk_read::Read;
 use crate::db::RowGet;
 use crate::error::StoreError;
+use crate::facts::OrderKey;
 use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use kehu_core::classify::DigestReader;
-use kehu_core::report::CustomerPeriod;
+use kehu_core::classify::OrderFact;
 pub use kehu_core::report::ReportWindow;
+use kehu_core::report::{rewind_merges, CustomerPeriod, Rewound};
+use std::collections::{BTreeSet, HashMap};
 
 /// Customers read per batch: each batch's digests are reduced to the
 /// report's figures before the next is read, so memory holds one batch of orders.
@@ -84,16 +87,23 @@ impl Store {
                 break;
             }
         }
-        // `out` is in id order. In effective order, so the last entry on or before a date is the class then.
+        let merges = crate::duplicates::merges_since(&mut db, w.ends_at).await?;
+        if !merges.is_empty() {
+            self.rewind(&mut out, &rewind_merges(&merges), w).await?;
+        }
+        // `out` is in id order. In effective order, so the last entry on or
+        // before a date is the class then. A row merged into another
+        // customer counts for the customer it was written for: that one is
+        // in `out` only when the merge came after the end.
         let history = Read::Bulk
             .all(
                 &mut db,
-                "SELECT customer_id, to_class, effective_on FROM class_history \
-                 WHERE scheme_key = $1 AND effective_on <= $2 AND merged_from IS NULL ORDER BY effective_on, id",
+                "SELECT COALESCE(merged_from, customer_id) AS owner, to_class, effective_on FROM class_history \
+                 WHERE scheme_key = $1 AND effective_on <= $2 ORDER BY effective_on, id",
                 args![scheme, w.end],
                 |r: &dyn RowGet| {
                     Ok((
-                        r.int("customer_id")?,
+                        r.int("owner")?,
                         r.text("to_class")?,
                         r.opt_date("effective_on")?,
                     ))
@@ -110,6 +120,52 @@ impl Store {
             out[i].class_after = Some(class);
         }
         Ok(out)
+    }
+
+    /// Puts `out` (customers in id order) as it stood at the window's end
+    /// where merges since changed it: customers absorbed since come back
+    /// (if created by then), those absorbed then leave, and the customers
+    /// concerned count their orders as owned then.
+    async fn rewind(
+        &self,
+        out: &mut Vec<CustomerPeriod>,
+        r: &Rewound,
+        w: &ReportWindow,
+    ) -> Result<(), StoreError> {
+        let moved: Vec<i64> = r.order_owner.keys().copied().collect();
+        let mut concerned: BTreeSet<i64> = self
+            .order_rows(OrderKey::Order, &moved)
+            .await?
+            .into_iter()
+            .map(|(_, customer, _)| customer)
+            .collect();
+        concerned.extend(r.order_owner.values());
+        let holders: Vec<i64> = concerned.iter().copied().collect();
+        let mut owned: HashMap<i64, Vec<OrderFact>> = HashMap::new();
+        for (id, customer, order) in self.order_rows(OrderKey::Customer, &holders).await? {
+            let owner = r.order_owner.get(&id).copied().unwrap_or(customer);
+            owned.entry(owner).or_default().push(order);
+        }
+        out.extend(
+            r.restored
+                .iter()
+                .filter(|(_, created, _)| *created < w.ends_at)
+                .map(|&(id, created, holder)| CustomerPeriod {
+                    customer_id: id,
+                    is_new: created >= w.starts_at,
+                    merged_into: Some(holder),
+                    ..CustomerPeriod::default()
+                }),
+        );
+        out.retain(|c| r.absent.binary_search(&c.customer_id).is_err());
+        out.sort_by_key(|c| c.customer_id);
+        for c in out.iter_mut() {
+            if c.merged_into.is_some() || concerned.contains(&c.customer_id) {
+                let orders = owned.get(&c.customer_id).map_or(&[][..], Vec::as_slice);
+                c.count_orders(orders, w);
+            }
+        }
+        Ok(())
     }
 
     /// The anomaly report's findings found on or before `until`.

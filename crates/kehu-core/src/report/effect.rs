@@ -11,7 +11,7 @@
 //! - retention: of the class's customers who bought in the twelve months
 //!   before the period, the share who bought in it, in percent.
 
-use super::{ratio, CustomerPeriod};
+use super::{once_each, ratio, CustomerPeriod};
 use crate::strategy::{GoalMetric, Strategy};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -144,7 +144,7 @@ pub fn effect_report(
         .collect()
 }
 
-/// The customers of a class behind one of its numbers.
+/// The customers of a class behind one of its numbers, as they are today.
 pub fn behind<'a>(
     customers: &'a [CustomerPeriod],
     class: &'a str,
@@ -153,7 +153,8 @@ pub fn behind<'a>(
     customers
         .iter()
         .filter(move |c| c.class_before.as_deref() == Some(class) && measure.holds(c))
-        .map(|c| c.customer_id)
+        .map(|c| c.today_id())
+        .filter(once_each())
 }
 
 #[cfg(test)]

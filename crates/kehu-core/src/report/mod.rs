@@ -4,7 +4,9 @@
 //! and orders in the period, churn and repurchase by class, and new
 //! customers. Classes come from the class history, orders by their dates,
 //! so a past period's report reads the same later (unless records dated in
-//! it were added or changed since).
+//! it were added or changed since). Merges made or undone since the
+//! period's end are rewound ([`rewind_merges`]): a customer absorbed since
+//! is counted on its own with its own orders, as it was then.
 //!
 //! Rates and shares are integers in 1/10000 (12.34 % = 1234), money in fen.
 
@@ -113,9 +115,17 @@ pub struct CustomerPeriod {
     pub revenue_ago_fen: i64,
     pub orders_ago: i64,
     pub lines_ago: i64,
+    /// Merged since the period's end into this customer, which exists
+    /// today: the report's population (rights, segment) follows it.
+    pub merged_into: Option<i64>,
 }
 
 impl CustomerPeriod {
+    /// The customer as it is today: itself, or the one it was merged into since.
+    pub fn today_id(&self) -> i64 {
+        self.merged_into.unwrap_or(self.customer_id)
+    }
+
     /// Sets the order figures from the customer's orders (all of them, in
     /// any order): only orders dated from `w.year_start` to `w.end` count;
     /// of those, the period's make the revenue, count, distinct days and
@@ -334,7 +344,14 @@ pub fn class_report(
     }
 }
 
-/// The customers of a transition (drill-down).
+/// A filter passing each id once (a customer and one merged into it since
+/// list as one).
+pub fn once_each() -> impl FnMut(&i64) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    move |&id| seen.insert(id)
+}
+
+/// The customers of a transition (drill-down), as they are today.
 pub fn moved<'a>(
     customers: &'a [CustomerPeriod],
     from: Option<&'a str>,
@@ -343,7 +360,79 @@ pub fn moved<'a>(
     customers
         .iter()
         .filter(move |c| c.class_before.as_deref() == from && c.class_after.as_deref() == to)
-        .map(|c| c.customer_id)
+        .map(|c| c.today_id())
+        .filter(once_each())
+}
+
+/// A customer merge whose effect differs between a period's end and
+/// today: made since the end and still standing, or made before the end
+/// and undone since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeSince {
+    pub survivor_id: i64,
+    pub absorbed_id: i64,
+    /// When the absorbed customer was created (from the merge's image).
+    pub absorbed_created_at: DateTime<Utc>,
+    /// The orders the merge moved from the absorbed customer to the survivor.
+    pub orders: Vec<i64>,
+    pub merged_at: DateTime<Utc>,
+    /// True: made since the end (the report splits it out again);
+    /// false: made before the end and undone since (the report folds it in).
+    pub made_since: bool,
+}
+
+/// Who owned what at a period's end, where merges since have changed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rewound {
+    /// Orders whose owner at the end is not their owner today.
+    pub order_owner: HashMap<i64, i64>,
+    /// Customers absorbed since the end: (id, created at, the customer it is part of today).
+    pub restored: Vec<(i64, DateTime<Utc>, i64)>,
+    /// Customers that exist today but were absorbed at the end.
+    pub absent: Vec<i64>,
+}
+
+/// Rewinds merges to a period's end: the merges made since are undone
+/// newest first (each gives its moved orders back to the absorbed
+/// customer, so a chain a → b → c hands a's orders back through b), then
+/// those undone since are made again oldest first.
+pub fn rewind_merges(merges: &[MergeSince]) -> Rewound {
+    let mut since: Vec<&MergeSince> = merges.iter().filter(|m| m.made_since).collect();
+    let mut undone: Vec<&MergeSince> = merges.iter().filter(|m| !m.made_since).collect();
+    since.sort_by_key(|m| std::cmp::Reverse(m.merged_at));
+    undone.sort_by_key(|m| m.merged_at);
+    let mut out = Rewound::default();
+    for m in &since {
+        for &o in &m.orders {
+            out.order_owner.insert(o, m.absorbed_id);
+        }
+    }
+    for m in &undone {
+        for &o in &m.orders {
+            out.order_owner.insert(o, m.survivor_id);
+        }
+        out.absent.push(m.absorbed_id);
+    }
+    // Standing merges form a forest (an absorbed customer is gone), so
+    // following survivors ends at a customer of today.
+    let survivor_of: HashMap<i64, i64> = since
+        .iter()
+        .map(|m| (m.absorbed_id, m.survivor_id))
+        .collect();
+    for m in since.iter().rev() {
+        let mut holder = m.survivor_id;
+        for _ in 0..survivor_of.len() {
+            match survivor_of.get(&holder) {
+                Some(&next) => holder = next,
+                None => break,
+            }
+        }
+        out.restored
+            .push((m.absorbed_id, m.absorbed_created_at, holder));
+    }
+    out.absent.sort_unstable();
+    out.absent.dedup();
+    out
 }
 
 pub mod effect;

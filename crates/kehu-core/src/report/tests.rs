@@ -301,3 +301,45 @@ fn orders_count_by_their_day_at_every_window_edge() {
         assert_eq!(figures(&c), *want, "{what}");
     }
 }
+
+#[test]
+fn merges_since_the_end_are_rewound() {
+    let at = |day: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, day)
+            .expect("date")
+            .and_hms_opt(9, 0, 0)
+            .expect("time")
+            .and_utc()
+    };
+    let merge = |survivor_id, absorbed_id, orders: &[i64], day, made_since| MergeSince {
+        survivor_id,
+        absorbed_id,
+        absorbed_created_at: at(1),
+        orders: orders.to_vec(),
+        merged_at: at(day),
+        made_since,
+    };
+    // 1 into 2 on the 3rd, then 2 (holding 1's orders) into 3 on the 5th;
+    // given out of order. 4 into 5 before the end, undone since.
+    let merges = [
+        merge(3, 2, &[20, 21, 10, 11], 5, true),
+        merge(2, 1, &[10, 11], 3, true),
+        merge(5, 4, &[40], 2, false),
+    ];
+    let r = rewind_merges(&merges);
+    let owners: BTreeMap<i64, i64> = r.order_owner.iter().map(|(&o, &c)| (o, c)).collect();
+    assert_eq!(
+        owners,
+        BTreeMap::from([(10, 1), (11, 1), (20, 2), (21, 2), (40, 5)]),
+        "each order back with whoever held it at the end"
+    );
+    let mut restored = r.restored.clone();
+    restored.sort();
+    assert_eq!(
+        restored,
+        vec![(1, at(1), 3), (2, at(1), 3)],
+        "both are part of 3 today"
+    );
+    assert_eq!(r.absent, vec![4]);
+    assert_eq!(rewind_merges(&[]), Rewound::default());
+}

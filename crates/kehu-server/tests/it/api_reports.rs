@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 both_backends!(
     classification_report_by_period_scheme_and_segment,
-    report_sla_follows_the_segment_and_the_period_end
+    report_sla_follows_the_segment_and_the_period_end,
+    a_past_report_reads_the_same_after_a_merge
 );
 
 async fn order(s: &Session, id: i64, on: &str, fen: i64) {
@@ -61,33 +62,15 @@ async fn classification_report_by_period_scheme_and_segment(backend: Backend) {
         } else {
             ("华东", east_rep)
         };
-        let c = admin
-            .customer(
-                &format!("报表客户{i}"),
-                json!({"sales_region": region, "owner_id": owner}),
-            )
-            .await;
+        let c = classified_customer(
+            &app,
+            &admin,
+            &format!("报表客户{i}"),
+            json!({"sales_region": region, "owner_id": owner}),
+            ("潜力型", "2026-08-15"),
+        )
+        .await;
         let id = c["id"].as_i64().expect("id");
-        db.execute(
-            "UPDATE customers SET created_at = $1 WHERE id = $2",
-            vec![
-                Arg::from(Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap()),
-                Arg::from(id),
-            ],
-        )
-        .await
-        .expect("backdate");
-        db.execute(
-            "INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause) \
-             VALUES ($1, 'value_tier', NULL, '潜力型', $2, $3, 'evaluation')",
-            vec![
-                Arg::from(id),
-                Arg::from(NaiveDate::from_ymd_opt(2026, 8, 15).expect("date")),
-                Arg::from(Utc::now()),
-            ],
-        )
-        .await
-        .expect("history");
         ids.push(id);
     }
     // Q3 orders for the first four; Q4 orders for 0, 1 (two days) and 4 only.
@@ -598,6 +581,160 @@ fn quarters_of(d: NaiveDate) -> (String, String, NaiveDate) {
         format!("{py}-Q{pq}"),
         prev_start,
     )
+}
+
+/// A customer created on 2026-03-01, in `class` of `value_tier` from the day `on`.
+async fn classified_customer(
+    app: &crate::helpers::TestApp,
+    s: &Session,
+    name: &str,
+    fields: Value,
+    (class, on): (&str, &str),
+) -> Value {
+    let c = s.customer(name, fields).await;
+    let mut db = app.store.db.clone();
+    let id = c["id"].as_i64().expect("id");
+    db.execute(
+        "UPDATE customers SET created_at = $1 WHERE id = $2",
+        vec![
+            Arg::from(Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap()),
+            Arg::from(id),
+        ],
+    )
+    .await
+    .expect("backdate");
+    db.execute(
+        "INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause) \
+         VALUES ($1, 'value_tier', NULL, $2, $3, $4, 'evaluation')",
+        vec![
+            Arg::from(id),
+            Arg::from(class),
+            Arg::from(NaiveDate::parse_from_str(on, "%Y-%m-%d").expect("date")),
+            Arg::from(Utc::now()),
+        ],
+    )
+    .await
+    .expect("history");
+    ok_json(s.get(&format!("/api/v1/customers/{id}")).await).await
+}
+
+/// A merge made after a period's end does not change that period's
+/// report: the absorbed customer is counted on its own, with its class
+/// and orders then (also in a chain of merges), and its drill-down shows
+/// the customer it is part of today. A merge made before the end and
+/// undone since counts as it stood: one customer holding both's orders.
+async fn a_past_report_reads_the_same_after_a_merge(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.today = Some(scenario_today())).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let east_manager = app.token("mgr_east", "sales_manager", Some("华东")).await;
+    // 甲's class is the latest written: it must not pass to 乙 through a merge.
+    let mut ids = Vec::new();
+    for (name, class) in [
+        ("合并前甲", ("潜力型", "2026-09-01")),
+        ("合并前乙", ("战略型", "2026-08-15")),
+        ("合并前丙", ("优化型", "2026-08-15")),
+    ] {
+        let fields = json!({"sales_region": "华东"});
+        let c = classified_customer(&app, &admin, name, fields, class).await;
+        ids.push(c["id"].as_i64().expect("id"));
+    }
+    let (ia, ib, ic) = (ids[0], ids[1], ids[2]);
+    // Q2 and Q3 orders for 甲 (two days in Q3), Q3 for 乙, Q2 only for 丙.
+    order(&admin, ia, "2026-05-10", 40_000).await;
+    order(&admin, ia, "2026-08-01", 100_000).await;
+    order(&admin, ia, "2026-08-20", 20_000).await;
+    order(&admin, ib, "2026-09-01", 300_000).await;
+    order(&admin, ic, "2026-06-01", 70_000).await;
+    let report = |s: &'static str| {
+        let (admin, manager) = (&admin, &east_manager);
+        async move {
+            let who = if s == "manager" { manager } else { admin };
+            ok_json(
+                who.get("/api/v1/reports/classification?period=2026-Q3")
+                    .await,
+            )
+            .await
+        }
+    };
+    let before = report("admin").await;
+    let manager_before = report("manager").await;
+    assert_eq!(before["total"]["customers"], 3, "{before}");
+    assert_eq!(line(&before, Some("潜力型"))["revenue_fen"], 120_000);
+    assert_eq!(line(&before, Some("潜力型"))["repurchased"], 1);
+    // Churn is by the class at Q2's end: none then.
+    assert_eq!(line(&before, None)["churned"], 1, "丙: {before}");
+
+    // Merges `absorbed` into `survivor` as they are now, taking the defaults.
+    let merge = |survivor: i64, absorbed: i64| {
+        let admin = &admin;
+        async move {
+            let get = |id: i64| async move {
+                ok_json(admin.get(&format!("/api/v1/customers/{id}")).await).await
+            };
+            let (s, a) = (get(survivor).await, get(absorbed).await);
+            let body = json!({"survivor_id": survivor, "absorbed_id": absorbed,
+                "survivor_version": s["version"], "absorbed_version": a["version"], "choices": {}});
+            ok_json(admin.post("/api/v1/merges", body).await).await
+        }
+    };
+    let same = |want: &Value, got: &Value| {
+        for key in ["classes", "total", "transitions"] {
+            assert_eq!(want[key], got[key], "{key}: {got}");
+        }
+    };
+    // 甲 into 乙 after Q3: Q3 reads the same, for a manager too.
+    let first = merge(ib, ia).await;
+    same(&before, &report("admin").await);
+    assert_eq!(manager_before["total"], report("manager").await["total"]);
+    // 甲 moved from nothing to 潜力型; it is 乙 today.
+    let listed = ok_json(
+        admin
+            .get("/api/v1/reports/classification/customers?period=2026-Q3&from=-&to=潜力型")
+            .await,
+    )
+    .await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], ib, "{listed}");
+
+    // Undone, and (say) made during Q3: at Q3's end 乙 held 甲 and its orders.
+    let r = admin
+        .post(&format!("/api/v1/merges/{}/undo", first["id"]), json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "undo");
+    app.store
+        .db
+        .clone()
+        .execute(
+            "UPDATE customer_merges SET merged_at = $1 WHERE id = $2",
+            vec![
+                Arg::from(Utc.with_ymd_and_hms(2026, 9, 15, 2, 0, 0).unwrap()),
+                Arg::from(first["id"].as_i64().expect("id")),
+            ],
+        )
+        .await
+        .expect("date the merge");
+    let folded = report("admin").await;
+    assert_eq!(folded["total"]["customers"], 2, "{folded}");
+    assert_eq!(
+        folded["total"]["revenue_fen"],
+        before["total"]["revenue_fen"]
+    );
+    let strategic = line(&folded, Some("战略型"));
+    assert_eq!(
+        (
+            strategic["customers"].as_i64(),
+            strategic["revenue_fen"].as_i64(),
+            strategic["orders"].as_i64()
+        ),
+        (Some(1), Some(420_000), Some(3)),
+        "乙 held 甲's orders at the end of Q3: {folded}"
+    );
+    assert_eq!(line(&folded, Some("潜力型"))["customers"], 0, "{folded}");
+
+    // 甲 into 乙 and 乙 into 丙 today, a chain over that: Q3 still reads as it stood.
+    merge(ib, ia).await;
+    merge(ic, ib).await;
+    same(&folded, &report("admin").await);
 }
 
 /// The report's SLA counts only the segment's service requests, and a
