@@ -898,17 +898,25 @@ impl Segments {
         }
     }
 
-    /// Each tag's behaviour (its subtree's customers against everyone):
-    /// share, buying again (`order_count` ≥ 2) and satisfaction (`scores`).
+    /// Each tag's behaviour (its subtree's customers against everyone) at
+    /// an instant: share, buying again (`repeat_buyers`) and satisfaction
+    /// (`scores`). `since` are the assignments changed from that instant to
+    /// now, oldest first (undone here, so the tags are those carried then).
     pub async fn tag_behaviour(
         &self,
         subtrees: &[(i64, Vec<i64>)],
-        scores: &[(i64, f64)],
+        behaviour: TagBehaviourInput<'_>,
         scope: &ScopeFilter,
     ) -> Result<(u64, Vec<(i64, kehu_core::tag_stats::TagBehaviour)>), ApiError> {
-        let scores: Vec<(u32, f64)> = scores
+        let scores: Vec<(u32, f64)> = behaviour
+            .scores
             .iter()
             .filter_map(|&(c, s)| u32::try_from(c).ok().map(|c| (c, s)))
+            .collect();
+        let repurchased: RoaringBitmap = behaviour
+            .repeat_buyers
+            .iter()
+            .filter_map(|&c| u32::try_from(c).ok())
             .collect();
         self.with_index(|idx| {
             // The customers the reader may see: everyone's figures are not theirs to read.
@@ -916,23 +924,26 @@ impl Segments {
                 ScopeFilter::All => idx.live.clone(),
                 narrower => idx.scope(narrower) & &idx.live,
             };
-            let repurchased: RoaringBitmap = idx
-                .numbers
-                .get("order_count")
-                .map(|col| {
-                    col.iter()
-                        .enumerate()
-                        .filter(|(_, &n)| n != MISSING && n >= 2)
-                        .map(|(i, _)| i as u32)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut then: HashMap<i64, RoaringBitmap> = HashMap::new();
+            for &(tag, customer, added) in behaviour.since.iter().rev() {
+                let Ok(customer) = u32::try_from(customer) else {
+                    continue;
+                };
+                let set = then
+                    .entry(tag)
+                    .or_insert_with(|| idx.tags.get(&tag).cloned().unwrap_or_default());
+                if added {
+                    set.remove(customer);
+                } else {
+                    set.insert(customer);
+                }
+            }
             let rows = subtrees
                 .iter()
                 .map(|(tag, tree)| {
                     let mut tagged = RoaringBitmap::new();
                     for t in tree {
-                        if let Some(b) = idx.tags.get(t) {
+                        if let Some(b) = then.get(t).or_else(|| idx.tags.get(t)) {
                             tagged |= b;
                         }
                     }
@@ -1030,4 +1041,14 @@ impl Segments {
     pub async fn tag_counts(&self) -> Result<HashMap<i64, u64>, ApiError> {
         self.with_index(SegmentIndex::tag_counts).await
     }
+}
+
+/// What tag behaviour is measured with.
+pub struct TagBehaviourInput<'a> {
+    /// (customer, mean satisfaction) for those with a score.
+    pub scores: &'a [(i64, f64)],
+    /// The customers who bought again.
+    pub repeat_buyers: &'a [i64],
+    /// Assignments changed since the instant measured, oldest first: (tag, customer, added).
+    pub since: &'a [(i64, i64, bool)],
 }

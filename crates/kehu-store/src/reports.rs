@@ -8,11 +8,11 @@ use crate::db::RowGet;
 use crate::error::StoreError;
 use crate::facts::OrderKey;
 use crate::{args, Store};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use kehu_core::classify::DigestReader;
 use kehu_core::classify::OrderFact;
 pub use kehu_core::report::ReportWindow;
-use kehu_core::report::{rewind_merges, CustomerPeriod, Rewound};
+use kehu_core::report::{order_days_between, rewind_merges, CustomerPeriod, Rewound};
 use std::collections::{BTreeSet, HashMap};
 
 /// Customers read per batch: each batch's digests are reduced to the
@@ -35,58 +35,18 @@ impl Store {
         scheme: &str,
         w: &ReportWindow,
     ) -> Result<Vec<CustomerPeriod>, StoreError> {
-        let mut db = self.db.clone();
         let mut out: Vec<CustomerPeriod> = Vec::new();
-        let mut reader = DigestReader::default();
-        let mut after = 0;
-        loop {
-            let batch = Read::Bulk
-                .all(
-                    &mut db,
-                    "SELECT id, created_at, fact_digest FROM customers \
-                     WHERE id > $1 AND created_at < $2 ORDER BY id LIMIT $3",
-                    args![after, w.ends_at, REPORT_BATCH],
-                    |r: &dyn RowGet| {
-                        Ok((
-                            r.int("id")?,
-                            r.time("created_at")?,
-                            r.opt_bytes("fact_digest")?,
-                        ))
-                    },
-                )
-                .await?;
-            let last_batch = (batch.len() as i64) < REPORT_BATCH;
-            let mut unread = Vec::new();
-            for (id, created, digest) in batch {
-                after = id;
-                let mut c = CustomerPeriod {
-                    customer_id: id,
-                    is_new: created >= w.starts_at,
-                    ..CustomerPeriod::default()
-                };
-                match digest.map(|d| reader.read_orders(&d)) {
-                    Some(Ok(orders)) => c.count_orders(&orders, w),
-                    Some(Err(e)) => {
-                        tracing::warn!(customer_id = id, "{e}; reading its orders");
-                        unread.push(out.len());
-                    }
-                    None => unread.push(out.len()),
-                }
-                out.push(c);
-            }
-            if !unread.is_empty() {
-                let ids: Vec<i64> = unread.iter().map(|&i| out[i].customer_id).collect();
-                let orders = self.orders_of(&ids).await?;
-                for &i in &unread {
-                    if let Some(o) = orders.get(&out[i].customer_id) {
-                        out[i].count_orders(o, w);
-                    }
-                }
-            }
-            if last_batch {
-                break;
-            }
-        }
+        self.visit_orders(w.ends_at, |customer_id, created, orders| {
+            let mut c = CustomerPeriod {
+                customer_id,
+                is_new: created >= w.starts_at,
+                ..CustomerPeriod::default()
+            };
+            c.count_orders(orders, w);
+            out.push(c);
+        })
+        .await?;
+        let mut db = self.db.clone();
         let merges = crate::duplicates::merges_since(&mut db, w.ends_at).await?;
         if !merges.is_empty() {
             self.rewind(&mut out, &rewind_merges(&merges), w).await?;
@@ -120,6 +80,90 @@ impl Store {
             out[i].class_after = Some(class);
         }
         Ok(out)
+    }
+
+    /// The customers who ordered on two or more days from `since` to
+    /// `until` (inclusive), in id order: who bought again in a span.
+    pub async fn repeat_buyers(
+        &self,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut out = Vec::new();
+        // Created before the year 10000 (text timestamps compare as text on SQLite).
+        let everyone = NaiveDate::MAX.with_year(9999).unwrap_or(NaiveDate::MAX);
+        let everyone = everyone.and_time(chrono::NaiveTime::MIN).and_utc();
+        self.visit_orders(everyone, |customer_id, _, orders| {
+            if order_days_between(orders, since, until) >= 2 {
+                out.push(customer_id);
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with every customer created before `created_before`,
+    /// in id order, with when it was created and its orders (from its fact
+    /// digest; a missing or damaged digest's from the records), a batch at
+    /// a time so memory holds one batch of orders.
+    async fn visit_orders(
+        &self,
+        created_before: DateTime<Utc>,
+        mut visit: impl FnMut(i64, DateTime<Utc>, &[OrderFact]),
+    ) -> Result<(), StoreError> {
+        let mut db = self.db.clone();
+        let mut reader = DigestReader::default();
+        let mut after = 0;
+        loop {
+            let batch = Read::Bulk
+                .all(
+                    &mut db,
+                    "SELECT id, created_at, fact_digest FROM customers \
+                     WHERE id > $1 AND created_at < $2 ORDER BY id LIMIT $3",
+                    args![after, created_before, REPORT_BATCH],
+                    |r: &dyn RowGet| {
+                        Ok((
+                            r.int("id")?,
+                            r.time("created_at")?,
+                            r.opt_bytes("fact_digest")?,
+                        ))
+                    },
+                )
+                .await?;
+            let last_batch = (batch.len() as i64) < REPORT_BATCH;
+            let mut customers = Vec::with_capacity(batch.len());
+            let mut unread = Vec::new();
+            for (id, created, digest) in batch {
+                after = id;
+                let orders = match digest.map(|d| reader.read_orders(&d)) {
+                    Some(Ok(orders)) => orders,
+                    Some(Err(e)) => {
+                        tracing::warn!(customer_id = id, "{e}; reading its orders");
+                        unread.push(id);
+                        Vec::new()
+                    }
+                    None => {
+                        unread.push(id);
+                        Vec::new()
+                    }
+                };
+                customers.push((id, created, orders));
+            }
+            if !unread.is_empty() {
+                let mut orders = self.orders_of(&unread).await?;
+                for (id, _, o) in customers.iter_mut() {
+                    if let Some(read) = orders.remove(id) {
+                        *o = read;
+                    }
+                }
+            }
+            for (id, created, orders) in &customers {
+                visit(*id, *created, orders);
+            }
+            if last_batch {
+                return Ok(());
+            }
+        }
     }
 
     /// Puts `out` (customers in id order) as it stood at the window's end

@@ -322,6 +322,19 @@ pub struct TagsStamp {
     versions: i64,
 }
 
+/// Assignments added or taken off from the instant bound as `since` on
+/// (`tag_id, customer_id, action, at, id`): the history's own rows and a
+/// large rule run's customers under its `rule_applied` entry (one key
+/// range per run).
+fn assignment_changes_since(since: &str) -> String {
+    format!(
+        "SELECT tag_id, customer_id, action, at, id FROM tag_history \
+         WHERE customer_id IS NOT NULL AND action IN ('assigned', 'removed') AND at >= {since} \
+         UNION ALL SELECT h.tag_id, r.customer_id, CASE WHEN r.added THEN 'assigned' ELSE 'removed' END, h.at, h.id \
+         FROM tag_history h JOIN rule_tag_changes r ON r.event_id = h.id WHERE h.action = 'rule_applied' AND h.at >= {since}"
+    )
+}
+
 impl Store {
     /// One cheap query: what is compiled from the catalogue (tag rules) is
     /// reused while it is unchanged.
@@ -1300,6 +1313,35 @@ impl Store {
             .await
     }
 
+    /// Every assignment added or taken off at or after `at`, of customers
+    /// in `scope`, oldest first: `(tag, customer, added)`. Undone newest
+    /// first, they turn today's assignments into those of the instant `at`.
+    pub async fn assignment_changes_after(
+        &self,
+        at: DateTime<Utc>,
+        scope: &crate::listing::ScopeFilter,
+    ) -> Result<Vec<(i64, i64, bool)>, StoreError> {
+        let mut b = crate::listing::SqlBuilder::new(self.db.backend(), "");
+        let since = b.bind(at);
+        let within = crate::duplicates::scope_condition(&mut b, scope, "customer_id")
+            .map(|c| format!(" AND {c}"))
+            .unwrap_or_default();
+        let sql = format!(
+            "SELECT tag_id, customer_id, action FROM ({changes}) changes WHERE true{within} ORDER BY at, id",
+            changes = assignment_changes_since(&since),
+        );
+        self.db
+            .clone()
+            .fetch_all(&sql, b.args, |r: &dyn RowGet| {
+                Ok((
+                    r.int("tag_id")?,
+                    r.int("customer_id")?,
+                    r.text("action")? == "assigned",
+                ))
+            })
+            .await
+    }
+
     /// Per tag and span between `marks` (ascending instants), assignments
     /// added and removed: `(tag, span, added, removed)` where span `k`
     /// runs from `marks[k]` up to the next mark (the last to now). Nothing
@@ -1321,19 +1363,19 @@ impl Store {
         let within = crate::duplicates::scope_condition(&mut b, scope, "customer_id")
             .map(|c| format!(" AND {c}"))
             .unwrap_or_default();
-        // A large rule run's changes: its customers' rows under its
-        // `rule_applied` entry (one key range per run).
         let sql = format!(
             "SELECT tag_id, CAST({span} AS BIGINT) AS span, \
              SUM(CASE WHEN action = 'assigned' THEN 1 ELSE 0 END) AS added, \
              SUM(CASE WHEN action = 'removed' THEN 1 ELSE 0 END) AS removed \
-             FROM (SELECT tag_id, customer_id, action, at FROM tag_history WHERE customer_id IS NOT NULL AND at >= {since} \
-             UNION ALL SELECT h.tag_id, r.customer_id, CASE WHEN r.added THEN 'assigned' ELSE 'removed' END, h.at \
-             FROM tag_history h JOIN rule_tag_changes r ON r.event_id = h.id WHERE h.action = 'rule_applied' AND h.at >= {since}) changes \
+             FROM ({changes}) changes \
              WHERE true{within} GROUP BY tag_id, span",
-            since = at[0],
+            changes = assignment_changes_since(&at[0]),
             // One mark: one span (`CASE ELSE` alone is not SQL).
-            span = if cases.is_empty() { "0".to_string() } else { format!("CASE {cases}ELSE 0 END") }
+            span = if cases.is_empty() {
+                "0".to_string()
+            } else {
+                format!("CASE {cases}ELSE 0 END")
+            }
         );
         self.db
             .clone()

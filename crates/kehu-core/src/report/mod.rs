@@ -175,6 +175,18 @@ impl CustomerPeriod {
     }
 }
 
+/// The distinct days from `since` to `until` (inclusive) with orders.
+pub fn order_days_between(orders: &[OrderFact], since: NaiveDate, until: NaiveDate) -> usize {
+    let mut days: Vec<NaiveDate> = orders
+        .iter()
+        .map(|o| o.on)
+        .filter(|d| (since..=until).contains(d))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    days.len()
+}
+
 /// One class's line (or the total's, with `class` None and `total` true).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct ClassLine {

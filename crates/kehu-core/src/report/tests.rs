@@ -343,3 +343,40 @@ fn merges_since_the_end_are_rewound() {
     assert_eq!(r.absent, vec![4]);
     assert_eq!(rewind_merges(&[]), Rewound::default());
 }
+
+#[test]
+fn order_days_count_each_day_of_the_span_once() {
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+    let orders: Vec<OrderFact> = [
+        "2026-06-30",
+        "2026-07-01",
+        "2026-07-01",
+        "2026-09-30",
+        "2026-10-01",
+    ]
+    .iter()
+    .map(|on| OrderFact {
+        on: d(on),
+        amount_fen: 100,
+        line: None,
+    })
+    .collect();
+    let cases = [
+        (
+            "the quarter: its first day (twice) and its last",
+            "2026-07-01",
+            "2026-09-30",
+            2,
+        ),
+        ("one day", "2026-07-01", "2026-07-01", 1),
+        ("both edges are in", "2026-06-30", "2026-10-01", 4),
+        ("a span without orders", "2026-08-01", "2026-08-31", 0),
+    ];
+    for (what, since, until, want) in cases {
+        assert_eq!(
+            order_days_between(&orders, d(since), d(until)),
+            want,
+            "{what}"
+        );
+    }
+}

@@ -1105,9 +1105,27 @@ pub async fn usage_review(
     let live: Vec<&TagRecord> = records.iter().filter(|t| t.merged_into.is_none()).collect();
     let subtrees: Vec<(i64, Vec<i64>)> = live.iter().map(|t| (t.id, c.subtree(t.id))).collect();
     let scores = state.store.satisfaction_between(since, until).await?;
+    let repeat_buyers = state.store.repeat_buyers(since, until).await?;
+    // Tags as carried at the end of `until`: the changes since are undone.
+    let end_of_until = until
+        .succ_opt()
+        .map(day_start)
+        .unwrap_or_else(chrono::Utc::now);
+    let changed_since = state
+        .store
+        .assignment_changes_after(end_of_until, scope)
+        .await?;
     let (customers, behaviour) = state
         .segments
-        .tag_behaviour(&subtrees, &scores, scope)
+        .tag_behaviour(
+            &subtrees,
+            crate::segments::TagBehaviourInput {
+                scores: &scores,
+                repeat_buyers: &repeat_buyers,
+                since: &changed_since,
+            },
+            scope,
+        )
         .await?;
     let behaviour: BTreeMap<i64, kehu_core::tag_stats::TagBehaviour> =
         behaviour.into_iter().collect();
@@ -1139,8 +1157,9 @@ pub async fn usage_review(
         .zip(&live)
         .filter_map(|((id, tree), t)| {
             let b = behaviour.get(id)?;
-            // Carried at the end of `until` (today's count, changes since undone).
-            let at_until = (b.customers as i64 - net_since(tree, until_mark)).max(0) as u64;
+            // Carried at the end of `until` (changes since undone), and today.
+            let at_until = b.customers;
+            let today = at_until as i64 + net_since(tree, until_mark);
             let share = if customers > 0 {
                 at_until as f64 / customers as f64
             } else {
@@ -1158,7 +1177,7 @@ pub async fn usage_review(
                     .iter()
                     .map(|d| {
                         let after = d.succ_opt().map(day_start).and_then(mark_of);
-                        (b.customers as i64 - net_since(tree, after)).max(0)
+                        (today - net_since(tree, after)).max(0)
                     })
                     .collect(),
                 removal_candidate: share < kehu_core::tag_stats::REVIEW_SHARE,
@@ -1181,7 +1200,7 @@ pub async fn usage_review(
         trend_dates,
         definitions: vec![
             format!("customers: carry the tag or a tag below it at the end of {until} / 客户数：{until} 日终带有该标签或其下级标签"),
-            "repurchase: at least two orders on record (order_count >= 2); repurchase and satisfaction are compared between the customers who carry the tag today and the others / 复购：至少两笔订单；复购与满意度按今天带有该标签与否比较".into(),
+            format!("repurchase: ordered on at least two days from {since} to {until}; repurchase and satisfaction are compared between the customers who carry the tag at the end of {until} and the others / 复购：{since} 至 {until} 期间至少在两个不同日期下单；复购与满意度按 {until} 日终是否带有该标签比较"),
             format!("satisfaction: mean score of interactions from {since} to {until} / 满意度：{since} 至 {until} 互动评分的平均值"),
             "correlation: phi (repurchase) and point-biserial (satisfaction), −1…1 / 相关系数：phi 与点二列相关".into(),
             "change_in_period: assignments added minus removed in the period / 期间变化：期间新增减去移除的打标数".into(),

@@ -1107,6 +1107,8 @@ async fn usage_review(backend: Backend) {
     let admin = app.token("admin1", "admin", None).await;
     let rep = app.token("rep1", "sales_rep", Some("华东一组")).await;
     let today = app.store.today().to_string();
+    // Buying again: orders on two days of the span.
+    let days_ago = |n: u64| (app.store.today() - chrono::Days::new(n)).to_string();
     // (orders, satisfaction, tagged): a and b buy again, are happier, carry 价格敏感.
     let plan = [
         (2, Some(5), true),
@@ -1115,17 +1117,18 @@ async fn usage_review(backend: Backend) {
         (0, None, false),
     ];
     let price = tag_id(&admin, "需求标签/价格敏感").await;
-    let mut tagged_ids = Vec::new();
+    let (mut tagged_ids, mut ids) = (Vec::new(), Vec::new());
     for (i, (orders, score, tagged)) in plan.iter().enumerate() {
         let c = admin
             .customer(&format!("评审测试{i}有限公司"), json!({}))
             .await;
         let id = c["id"].as_i64().expect("id");
-        for _ in 0..*orders {
+        ids.push(id);
+        for k in 0..*orders {
             let r = admin
                 .post(
                     &format!("/api/v1/customers/{id}/orders"),
-                    json!({"ordered_on": today, "amount_fen": 100_000}),
+                    json!({"ordered_on": days_ago(2 * k), "amount_fen": 100_000}),
                 )
                 .await;
             assert_eq!(r.status(), StatusCode::CREATED);
@@ -1290,6 +1293,52 @@ async fn usage_review(backend: Backend) {
             Some(quarter.start.to_string().as_str()),
             Some(app.store.today().to_string().as_str())
         )
+    );
+    // Last quarter, as it stood at its end: only a carried the tag then
+    // (b took it today); a bought on two days in it, c once (and once
+    // before it), b not at all.
+    let last = quarter.previous();
+    let in_last = |d: i64| (last.start + chrono::Duration::days(d)).to_string();
+    kehu_store::db::Exec::execute(
+        &mut db,
+        "UPDATE tag_history SET at = $1 WHERE customer_id = $2 AND tag_id = $3",
+        vec![
+            kehu_store::db::Arg::from(last.start.and_hms_opt(4, 0, 0).expect("time").and_utc()),
+            kehu_store::db::Arg::from(tagged_ids[0]),
+            kehu_store::db::Arg::from(price),
+        ],
+    )
+    .await
+    .expect("backdate");
+    let c = ids[2];
+    for (id, day) in [(tagged_ids[0], 3), (tagged_ids[0], 40), (c, 5), (c, -10)] {
+        let r = admin
+            .post(
+                &format!("/api/v1/customers/{id}/orders"),
+                json!({"ordered_on": in_last(day), "amount_fen": 50_000}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let v: Value = admin
+        .get(&format!("/api/v1/tag-review?period={}", last.label()))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let p = v["tags"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["path"] == "需求标签/价格敏感").cloned())
+        .expect("row");
+    assert_eq!(
+        (
+            p["customers"].as_u64(),
+            p["repurchase_with"].as_f64(),
+            p["repurchase_without"].as_f64(),
+            p["satisfaction_with"].as_f64()
+        ),
+        (Some(1), Some(1.0), Some(0.0), None),
+        "{v}"
     );
     refused(
         admin.get("/api/v1/tag-review?period=2099-Q1").await,
