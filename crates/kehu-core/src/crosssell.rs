@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use roaring::RoaringBitmap;
 use serde::Serialize;
 
+use crate::classify::OrderFact;
 use crate::report::ratio;
+use chrono::NaiveDate;
 
 /// Fewer other customers than this in a group is no evidence.
 pub const MIN_PEERS: u64 = 20;
@@ -30,6 +32,32 @@ pub const DEFAULT_LIMIT: usize = 10;
 pub struct Buyers {
     pub recent: RoaringBitmap,
     pub ever: RoaringBitmap,
+}
+
+/// Adds one customer's orders to who bought each product line as of
+/// `as_of`: `recent` for an order in the 12 months up to it, `ever` for
+/// any order on or before it (orders dated later are not bought yet).
+pub fn record_buying(
+    products: &mut BTreeMap<String, Buyers>,
+    customer: u32,
+    orders: &[OrderFact],
+    as_of: NaiveDate,
+) {
+    let year_ago = as_of - chrono::Months::new(12);
+    for o in orders.iter().filter(|o| o.on <= as_of) {
+        let Some(line) = o.line.as_deref() else {
+            continue;
+        };
+        if !products.contains_key(line) {
+            products.insert(line.to_string(), Buyers::default());
+        }
+        if let Some(b) = products.get_mut(line) {
+            b.ever.insert(customer);
+            if o.on > year_ago {
+                b.recent.insert(customer);
+            }
+        }
+    }
 }
 
 /// What peers share with the customer; the order of [`FacetKind`] is the

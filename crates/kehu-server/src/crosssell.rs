@@ -38,6 +38,8 @@ pub struct CrossSellParams {
     pub scheme: String,
     /// 1/10000.
     pub min_share: i64,
+    /// A past day the report is as of (its buying and classes then); None: today.
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 impl Default for CrossSellParams {
@@ -45,6 +47,7 @@ impl Default for CrossSellParams {
         CrossSellParams {
             scheme: "value_tier".into(),
             min_share: DEFAULT_MIN_SHARE,
+            as_of: None,
         }
     }
 }
@@ -71,7 +74,22 @@ impl CrossSellParams {
                 .unwrap_or("value_tier")
                 .to_string(),
             min_share,
+            as_of: None,
         })
+    }
+
+    /// As of a period's last day (`period`: a month, quarter or year); a
+    /// period under way reads today, one not begun is refused on `period`.
+    pub fn in_period(
+        mut self,
+        today: chrono::NaiveDate,
+        period: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        if let Some(p) = period.map(str::trim).filter(|p| !p.is_empty()) {
+            let until = crate::api::tags::ReviewSpan::of_period(today, p, "period")?.until;
+            self.as_of = (until < today).then_some(until);
+        }
+        Ok(self)
     }
 }
 
@@ -270,18 +288,38 @@ pub async fn report(
 ) -> Result<(CrossSellReport, Vec<RoaringBitmap>), ApiError> {
     let (scheme_name, _) = crate::reports::scheme_classes(state, &params.scheme).await?;
     let population = crate::reports::population(state, user_scope, segment).await?;
+    let today = state.store.today();
+    let as_of = params.as_of.filter(|d| *d < today);
+    let then = match as_of {
+        Some(day) => {
+            Some(crate::segments::BuyingThen::read(&state.store, &params.scheme, day).await?)
+        }
+        None => None,
+    };
     let (size, found) = state
         .segments
-        .opportunities(&params.scheme, population.as_ref(), params.min_share)
+        .opportunities(
+            &params.scheme,
+            population.as_ref(),
+            params.min_share,
+            then.as_ref(),
+        )
         .await?;
+    let mut definitions = definitions(&scheme_name, params.min_share, true, lang);
+    if let Some(day) = as_of {
+        definitions.push(match lang {
+            Lang::Zh => format!("截至 {day}：购买按当日及此前的订单，分类与企业规模按当日的分类历史，行业按今天的数据；当日已存在、今天仍在的客户"),
+            Lang::En => format!("as of {day}: buying from the orders up to that day, classes and sizes from the class history then, industries as today; customers that existed then and still do"),
+        });
+    }
     let (products, customers): (Vec<Opportunity>, Vec<RoaringBitmap>) = found.into_iter().unzip();
     let report = CrossSellReport {
         scheme: params.scheme.clone(),
-        definitions: definitions(&scheme_name, params.min_share, true, lang),
+        definitions,
         scheme_name,
         segment: segment.map(str::to_string),
         min_share: params.min_share,
-        as_of: state.store.today(),
+        as_of: as_of.unwrap_or(today),
         population: size,
         products,
     };

@@ -261,20 +261,7 @@ impl SegmentIndex {
     /// (after `forget_products` when the customer was in the index already).
     fn set_windows(&mut self, f: &Facts, today: NaiveDate) -> Result<(), ApiError> {
         let customer = small_id(f.customer_id)?;
-        let year_ago = today - chrono::Months::new(12);
-        for o in &f.orders {
-            if let Some(line) = o.line.as_deref() {
-                if !self.products.contains_key(line) {
-                    self.products.insert(line.to_string(), Buyers::default());
-                }
-                if let Some(b) = self.products.get_mut(line) {
-                    b.ever.insert(customer);
-                    if o.on > year_ago && o.on <= today {
-                        b.recent.insert(customer);
-                    }
-                }
-            }
-        }
+        crosssell::record_buying(&mut self.products, customer, &f.orders, today);
         let id = customer as usize;
         for field in SEGMENT_FIELDS {
             if let Some(w) = field.window {
@@ -729,25 +716,45 @@ impl Segments {
 
     /// The population's size and, per product, its customers (None:
     /// everyone) who never bought it and are in a class × industry × size group of
-    /// `scheme` (over everyone) where at least `min_share` buy it.
+    /// `scheme` (over everyone) where at least `min_share` buy it: as of
+    /// today, or of a past day's buying and classes (`then`; industries
+    /// are today's, the only ones kept).
     pub async fn opportunities(
         &self,
         scheme: &str,
         population: Option<&RoaringBitmap>,
         min_share: i64,
+        then: Option<&BuyingThen>,
     ) -> Result<(u64, Vec<(crosssell::Opportunity, RoaringBitmap)>), ApiError> {
-        self.with_windows(|idx| {
-            let population = population.map_or_else(|| idx.live.clone(), |p| p & &idx.live);
-            let groups = crosssell::groups(
-                &idx.facet_values(FacetKind::Class, scheme),
-                &idx.facet_values(FacetKind::Industry, scheme),
-                &idx.facet_values(FacetKind::Size, scheme),
-                &idx.live,
-            );
-            let found = crosssell::opportunities(&population, &groups, &idx.products, min_share);
+        let find = |idx: &SegmentIndex| {
+            let everyone = match then {
+                Some(t) => &t.existing & &idx.live,
+                None => idx.live.clone(),
+            };
+            let population = population.map_or_else(|| everyone.clone(), |p| p & &everyone);
+            let industries = idx.facet_values(FacetKind::Industry, scheme);
+            let (groups, products) = match then {
+                Some(t) => (
+                    crosssell::groups(&t.classes, &industries, &t.sizes, &everyone),
+                    &t.products,
+                ),
+                None => (
+                    crosssell::groups(
+                        &idx.facet_values(FacetKind::Class, scheme),
+                        &industries,
+                        &idx.facet_values(FacetKind::Size, scheme),
+                        &everyone,
+                    ),
+                    &idx.products,
+                ),
+            };
+            let found = crosssell::opportunities(&population, &groups, products, min_share);
             (population.len(), found)
-        })
-        .await
+        };
+        match then {
+            Some(_) => self.with_index(find).await,
+            None => self.with_windows(find).await,
+        }
     }
 
     /// The customers in `scope` that `plan` holds for: the count, and up to
@@ -1051,4 +1058,49 @@ pub struct TagBehaviourInput<'a> {
     pub repeat_buyers: &'a [i64],
     /// Assignments changed since the instant measured, oldest first: (tag, customer, added).
     pub since: &'a [(i64, i64, bool)],
+}
+
+/// A past day's buying and classes, read from the store for cross-selling
+/// as of that day (the index holds today's).
+pub struct BuyingThen {
+    /// The customers that existed by the end of the day.
+    pub existing: RoaringBitmap,
+    pub products: BTreeMap<String, Buyers>,
+    /// The scheme's classes and the sizes (`industry_size`) on that day.
+    pub classes: Vec<(Facet, RoaringBitmap)>,
+    pub sizes: Vec<(Facet, RoaringBitmap)>,
+}
+
+impl BuyingThen {
+    /// Reads who bought what by the end of `as_of` and the classes of
+    /// `scheme` and the sizes then, from the fact digests and the class history.
+    pub async fn read(store: &Store, scheme: &str, as_of: NaiveDate) -> Result<Self, ApiError> {
+        let (existing, products) = store.buying_as_of(as_of).await?;
+        let mut facets = Vec::new();
+        for (kind, key) in [(FacetKind::Class, scheme), (FacetKind::Size, SIZE_SCHEME)] {
+            let mut by_class: BTreeMap<String, RoaringBitmap> = BTreeMap::new();
+            for (customer, class) in store.classes_on(key, as_of).await? {
+                if let Ok(id) = u32::try_from(customer) {
+                    by_class.entry(class).or_default().insert(id);
+                }
+            }
+            facets.push(
+                by_class
+                    .into_iter()
+                    .map(|(class, set)| (facet(kind, key, &class), set))
+                    .collect(),
+            );
+        }
+        let sizes = facets.pop().unwrap_or_default();
+        let classes = facets.pop().unwrap_or_default();
+        Ok(BuyingThen {
+            existing: existing
+                .into_iter()
+                .filter_map(|c| u32::try_from(c).ok())
+                .collect(),
+            products,
+            classes,
+            sizes,
+        })
+    }
 }

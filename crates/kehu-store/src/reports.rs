@@ -11,9 +11,10 @@ use crate::{args, Store};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use kehu_core::classify::DigestReader;
 use kehu_core::classify::OrderFact;
+use kehu_core::crosssell::{record_buying, Buyers};
 pub use kehu_core::report::ReportWindow;
 use kehu_core::report::{order_days_between, rewind_merges, CustomerPeriod, Rewound};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Customers read per batch: each batch's digests are reduced to the
 /// report's figures before the next is read, so memory holds one batch of orders.
@@ -51,25 +52,8 @@ impl Store {
         if !merges.is_empty() {
             self.rewind(&mut out, &rewind_merges(&merges), w).await?;
         }
-        // `out` is in id order. In effective order, so the last entry on or
-        // before a date is the class then. A row merged into another
-        // customer counts for the customer it was written for: that one is
-        // in `out` only when the merge came after the end.
-        let history = Read::Bulk
-            .all(
-                &mut db,
-                "SELECT COALESCE(merged_from, customer_id) AS owner, to_class, effective_on FROM class_history \
-                 WHERE scheme_key = $1 AND effective_on <= $2 ORDER BY effective_on, id",
-                args![scheme, w.end],
-                |r: &dyn RowGet| {
-                    Ok((
-                        r.int("owner")?,
-                        r.text("to_class")?,
-                        r.opt_date("effective_on")?,
-                    ))
-                },
-            )
-            .await?;
+        // `out` is in id order.
+        let history = self.class_changes_until(scheme, w.end).await?;
         for (customer, class, on) in history {
             let Ok(i) = out.binary_search_by_key(&customer, |c| c.customer_id) else {
                 continue;
@@ -80,6 +64,67 @@ impl Store {
             out[i].class_after = Some(class);
         }
         Ok(out)
+    }
+
+    /// Every class change of `scheme` effective on or before `until`, in
+    /// effective order (so the last entry on or before a date is the class
+    /// then): (customer, class, effective on). A row merged into another
+    /// customer counts for the customer it was written for, which callers
+    /// only find when that merge came after their date.
+    async fn class_changes_until(
+        &self,
+        scheme: &str,
+        until: NaiveDate,
+    ) -> Result<Vec<(i64, String, Option<NaiveDate>)>, StoreError> {
+        Read::Bulk
+            .all(
+                &mut self.db.clone(),
+                "SELECT COALESCE(merged_from, customer_id) AS owner, to_class, effective_on FROM class_history \
+                 WHERE scheme_key = $1 AND effective_on <= $2 ORDER BY effective_on, id",
+                args![scheme, until],
+                |r: &dyn RowGet| {
+                    Ok((
+                        r.int("owner")?,
+                        r.text("to_class")?,
+                        r.opt_date("effective_on")?,
+                    ))
+                },
+            )
+            .await
+    }
+
+    /// Each customer's class in `scheme` at the end of `on`.
+    pub async fn classes_on(
+        &self,
+        scheme: &str,
+        on: NaiveDate,
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        Ok(self
+            .class_changes_until(scheme, on)
+            .await?
+            .into_iter()
+            .map(|(customer, class, _)| (customer, class))
+            .collect())
+    }
+
+    /// The customers created by the end of `as_of`, and who of them bought
+    /// each product line as of that day ([`record_buying`]: in the 12
+    /// months up to it, and ever).
+    pub async fn buying_as_of(
+        &self,
+        as_of: NaiveDate,
+    ) -> Result<(Vec<i64>, BTreeMap<String, Buyers>), StoreError> {
+        let (mut existing, mut products) = (Vec::new(), BTreeMap::new());
+        let end = as_of.succ_opt().unwrap_or(as_of);
+        let end = end.and_time(chrono::NaiveTime::MIN).and_utc();
+        self.visit_orders(end, |customer_id, _, orders| {
+            existing.push(customer_id);
+            if let Ok(id) = u32::try_from(customer_id) {
+                record_buying(&mut products, id, orders, as_of);
+            }
+        })
+        .await?;
+        Ok((existing, products))
     }
 
     /// The customers who ordered on two or more days from `since` to

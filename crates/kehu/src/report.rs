@@ -3,8 +3,8 @@
 //! for everyone (the CLI reads as an administrator). `--period` is required
 //! for `classification` and `strategy`; `tags` counts as at the period's
 //! last day (else the last `--days`), `marketing` takes the campaigns that
-//! ran in it (else all), and `cross_sell`, as of today, only the period
-//! under way.
+//! ran in it (else all), and `cross_sell` reads as of the period's last
+//! day (today while under way).
 
 use anyhow::{bail, Result};
 use kehu_core::report::{ChurnBasis, Definitions, RepurchaseBasis};
@@ -172,27 +172,18 @@ async fn marketing(
 }
 
 /// The cross-selling opportunities as of today (what peers bought in the
-/// last 12 months): with `--period`, only the period under way.
+/// last 12 months) or, with a past `--period`, as of its last day.
 async fn cross_sell(
     state: &kehu_server::AppState,
     o: &Options,
     format: Option<Format>,
 ) -> Result<Vec<u8>> {
-    if let Some(p) = o.period.as_deref() {
-        let period = period_arg(p)?;
-        let today = state.store.today();
-        if !(period.start <= today && today <= period.end) {
-            bail!(
-                "--period: 交叉销售按今天往前 12 个月的购买计算，只接受进行中的期间（{}）/ cross-selling reads the 12 months up to today: only the period under way ({})",
-                kehu_core::strategy::Period::quarter_of(today).label(),
-                kehu_core::strategy::Period::quarter_of(today).label()
-            );
-        }
-    }
     let mut params = kehu_server::crosssell::CrossSellParams {
         scheme: o.scheme.clone(),
         ..Default::default()
-    };
+    }
+    .in_period(state.store.today(), o.period.as_deref())
+    .map_err(crate::one_line)?;
     if let Some(share) = o.min_share.as_deref() {
         params.min_share = kehu_server::crosssell::percent_param(share).map_err(crate::one_line)?;
     }

@@ -1106,7 +1106,7 @@ async fn report_classification(backend: Backend) {
     }
     // Every kind takes --period (design.md's contract): tags as at the
     // period's last day, marketing the campaigns that ran in it, cross-selling
-    // the period under way.
+    // as of the period's last day (today while under way).
     let t: Value = serde_json::from_str(&ok(kehu(
         &db.url,
         &["report", "tags", "--period", &quarter],
@@ -1158,6 +1158,12 @@ async fn report_classification(backend: Backend) {
         &db.url,
         &["report", "cross_sell", "--period", &quarter],
     ));
+    // A past period: as of its last day.
+    let past = ok(kehu(
+        &db.url,
+        &["report", "cross_sell", "--period", "2020-Q1"],
+    ));
+    assert!(past.contains("\"as_of\": \"2020-03-31\""), "{past}");
     let tags_csv = ok(kehu(&db.url, &["report", "tags", "--format", "csv"]));
     assert!(
         tags_csv.starts_with("\u{feff}标签,方式,客户数"),
@@ -1171,8 +1177,8 @@ async fn report_classification(backend: Backend) {
         (vec!["report", "tags", "--days", "0"], "--days"),
         (vec!["report", "strategy"], "--period"),
         (
-            vec!["report", "cross_sell", "--period", "2020-Q1"],
-            "--period",
+            vec!["report", "cross_sell", "--period", "2099-Q1"],
+            "period",
         ),
         (vec!["report", "tags", "--period", "2099-Q1"], "--period"),
         (

@@ -345,12 +345,14 @@ pub async fn customer_cross_sell(
 }
 
 /// The cross-selling opportunities of everyone in the reader's report
-/// scope (or a segment of them), as of today: per product, who buys it,
+/// scope (or a segment of them), as of today or a past period's last day
+/// (buying and classes then): per product, who buys it,
 /// and the customers who never bought it in a class × industry × size
 /// group where at least `min_share` % buy it, with those groups.
 /// `format=csv|xlsx|pdf` downloads the tables (`table=products|groups` for CSV).
 #[utoipa::path(get, path = "/api/v1/reports/cross-sell", tag = "reports",
     params(("scheme" = Option<String>, Query, description = "scheme key, default value_tier"),
+           ("period" = Option<String>, Query, description = "a month, quarter or year (2026-Q3): as of its last day; default (or one under way) today"),
            ("segment" = Option<String>, Query, description = "a segment expression"), ("segment_id" = Option<i64>, Query, description = "a saved segment, instead of an expression"),
            ("min_share" = Option<i64>, Query, description = "whole percent, 1–100; default 30"),
            ("format" = Option<String>, Query, description = "json (default) | csv | xlsx | pdf"),
@@ -363,7 +365,9 @@ pub async fn cross_sell(
     mut q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
-    let params = CrossSellParams::take(&mut q)?;
+    let period = q.take("period");
+    let params =
+        CrossSellParams::take(&mut q)?.in_period(state.store.today(), period.as_deref())?;
     let segment = super::segments::segment_in_query(&state, &user, &mut q).await?;
     let format = file_format(&mut q)?;
     let table = q.take("table");
@@ -378,7 +382,7 @@ pub async fn cross_sell(
         &state,
         &user,
         format!("report:cross_sell:{}", params.scheme),
-        serde_json::json!({"segment": segment, "min_share": params.min_share}),
+        serde_json::json!({"segment": segment, "min_share": params.min_share, "as_of": report.as_of}),
         format,
         &format!("cross-sell-{}-{}", params.scheme, report.as_of),
         file,
@@ -388,7 +392,7 @@ pub async fn cross_sell(
 /// The opportunity customers of one product in the cross-selling report
 /// (same parameters), in id order.
 #[utoipa::path(get, path = "/api/v1/reports/cross-sell/customers", tag = "reports",
-    params(("product" = String, Query), ("scheme" = Option<String>, Query), ("segment" = Option<String>, Query), ("segment_id" = Option<i64>, Query),
+    params(("product" = String, Query), ("scheme" = Option<String>, Query), ("period" = Option<String>, Query), ("segment" = Option<String>, Query), ("segment_id" = Option<i64>, Query),
            ("min_share" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
     responses((status = 200, body = MovedPage), (status = 403), (status = 422, content_type = "application/problem+json")))]
 pub async fn cross_sell_customers(
@@ -397,7 +401,9 @@ pub async fn cross_sell_customers(
     headers: HeaderMap,
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
-    let params = CrossSellParams::take(&mut q)?;
+    let period = q.take("period");
+    let params =
+        CrossSellParams::take(&mut q)?.in_period(state.store.today(), period.as_deref())?;
     let segment = super::segments::segment_in_query(&state, &user, &mut q).await?;
     let product = q
         .take("product")

@@ -397,7 +397,10 @@ pub(super) async fn customer_list(
 }
 
 /// The cross-selling parameters of a page's query; a bad share is an error above the form.
-fn cross_sell_params(q: &FormData) -> (String, Result<CrossSellParams, ApiError>) {
+fn cross_sell_params(
+    q: &FormData,
+    today: chrono::NaiveDate,
+) -> (String, Result<CrossSellParams, ApiError>) {
     let share_text = q
         .get("min_share")
         .filter(|v| !v.trim().is_empty())
@@ -405,14 +408,15 @@ fn cross_sell_params(q: &FormData) -> (String, Result<CrossSellParams, ApiError>
             || (kehu_core::crosssell::DEFAULT_MIN_SHARE / 100).to_string(),
             str::to_string,
         );
-    let params = CrossSellParams::of(q.get("scheme"), Some(&share_text));
+    let params = CrossSellParams::of(q.get("scheme"), Some(&share_text))
+        .and_then(|p| p.in_period(today, q.get("period")));
     (share_text, params)
 }
 
 /// Groups listed on the page (the XLSX has all).
 const GROUPS_SHOWN: usize = 100;
 
-/// GET /reports/cross-sell?scheme&min_share&segment: per product, who buys
+/// GET /reports/cross-sell?scheme&min_share&segment&period: per product, who buys
 /// it and the opportunities, with the groups they come from.
 pub async fn cross_sell(
     State(state): State<AppState>,
@@ -422,10 +426,11 @@ pub async fn cross_sell(
     let scope = page.user.scope_filter(Permission::ReportRead)?;
     let q = FormData::from_query(raw.as_deref());
     let schemes = scheme_choices(&state).await?;
-    let (share_text, params) = cross_sell_params(&q);
+    let (share_text, params) = cross_sell_params(&q, state.store.today());
     let segment = q.get("segment").filter(|s| !s.trim().is_empty());
     let form = context! {
         scheme => q.get("scheme").unwrap_or("value_tier"), min_share => share_text, segment,
+        period => q.get("period").unwrap_or_default(),
     };
     let outcome = match (params, unusable_segment(&state, &page, segment).await) {
         (Err(e), _) | (_, Some(e)) => Err(e),
@@ -480,7 +485,7 @@ pub async fn cross_sell_customers(
 ) -> Result<Response, ApiError> {
     let scope = page.user.scope_filter(Permission::ReportRead)?;
     let q = FormData::from_query(raw.as_deref());
-    let params = cross_sell_params(&q).1?;
+    let params = cross_sell_params(&q, state.store.today()).1?;
     let product = q.get("product").unwrap_or_default().trim().to_string();
     let segment = q.get("segment").filter(|s| !s.trim().is_empty());
     if let Some(e) = unusable_segment(&state, &page, segment).await {

@@ -254,20 +254,11 @@ async fn campaign_reach_conversion_and_channels(backend: kehu_store::Backend) {
     assert_eq!(channels[0]["campaigns"], 0);
 
     // The customers behind the numbers.
-    let behind = ok_json(
-        boss.get(&format!(
-            "/api/v1/reports/marketing/customers?campaign={a_id}&measure=converted"
-        ))
-        .await,
-    )
-    .await;
-    let listed: Vec<i64> = behind["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|c| c["id"].as_i64().expect("id"))
-        .collect();
-    assert_eq!(listed, [ids[0], ids[2]]);
+    let path = format!("/api/v1/reports/marketing/customers?campaign={a_id}&measure=converted");
+    assert_eq!(
+        crate::helpers::listed_ids(&boss, &path).await,
+        [ids[0], ids[2]]
+    );
     for (path, field) in [
         (
             format!("/api/v1/reports/marketing/customers?campaign={a_id}&measure=bought"),

@@ -5,11 +5,14 @@
 //! CSV, bad parameters and rights.
 
 use crate::both_backends;
-use crate::helpers::{first_error, ok_json, problem, spawn_app, Session};
+use crate::helpers::{first_error, listed_ids, ok_json, problem, spawn_app, Session};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both_backends!(cross_selling_from_what_similar_customers_buy);
+both_backends!(
+    cross_selling_from_what_similar_customers_buy,
+    cross_selling_as_of_a_past_period
+);
 
 async fn order(s: &Session, id: i64, on: &str, line: &str) {
     let r = s
@@ -175,18 +178,11 @@ async fn cross_selling_from_what_similar_customers_buy(backend: kehu_store::Back
     assert_eq!(a["groups"][0]["members"], 26);
     assert_eq!(a["groups"][0]["share"], 7692);
     assert_eq!(product(&report, "产品B")["customers"], 0);
-    let behind = ok_json(
-        boss.get("/api/v1/reports/cross-sell/customers?product=%E4%BA%A7%E5%93%81A")
-            .await,
+    let listed = listed_ids(
+        &boss,
+        "/api/v1/reports/cross-sell/customers?product=%E4%BA%A7%E5%93%81A",
     )
     .await;
-    assert_eq!(behind["total"], 6);
-    let listed: Vec<i64> = behind["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|c| c["id"].as_i64().expect("id"))
-        .collect();
     assert_eq!(
         listed,
         [ids[0], ids[21], ids[22], ids[23], ids[24], ids[25]]
@@ -302,5 +298,100 @@ async fn cross_selling_from_what_similar_customers_buy(backend: kehu_store::Back
         .await
         .expect("html");
     assert!(page.contains("id=\"report-error\""), "{page}");
+    app.cleanup().await;
+}
+
+/// A past period's report reads the buying and the classes of its last
+/// day: what was bought then (not what is bought now), among the customers
+/// that existed then.
+async fn cross_selling_as_of_a_past_period(backend: kehu_store::Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let boss = app.token("boss", "management", None).await;
+    let today = app.store.today();
+    let then = kehu_core::strategy::Period::quarter_of(today - chrono::Months::new(24));
+    let recent = (today - chrono::Days::new(30)).to_string();
+    let in_then = (then.start + chrono::Days::new(10)).to_string();
+    let created = (then.start - chrono::Days::new(100))
+        .and_hms_opt(2, 0, 0)
+        .expect("time")
+        .and_utc();
+    // 22 manufacturers of 200 staff, 潜力型 and 中型 since the period began.
+    // Then, 1–20 bought 产品C; now, everyone buys 产品A.
+    let mut ids = Vec::new();
+    for i in 0..22 {
+        let c = admin
+            .customer(&format!("往期客户{i:02}"), json!({"employees": 200}))
+            .await;
+        let id = c["id"].as_i64().expect("id");
+        app.backdate_customer(id, created).await;
+        app.class_since(id, "value_tier", "潜力型", then.start)
+            .await;
+        app.class_since(id, "industry_size", "中型", then.start)
+            .await;
+        if (1..=20).contains(&i) {
+            order(&admin, id, &in_then, "产品C").await;
+        }
+        order(&admin, id, &recent, "产品A").await;
+        ids.push(id);
+    }
+    // Created since: not in the past period's population.
+    let late = admin.customer("新来客户", json!({"employees": 200})).await;
+    order(&admin, late["id"].as_i64().expect("id"), &recent, "产品C").await;
+
+    let path = format!("/api/v1/reports/cross-sell?period={}", then.label());
+    let past = ok_json(boss.get(&path).await).await;
+    assert_eq!(past["as_of"], then.end.to_string(), "{past}");
+    assert_eq!(past["population"], 22, "{past}");
+    let products: Vec<&str> = past["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .map(|p| p["product"].as_str().expect("name"))
+        .collect();
+    assert_eq!(products, ["产品C"], "产品A was not bought yet: {past}");
+    let c = &past["products"][0];
+    assert_eq!(
+        (
+            c["buyers"].clone(),
+            c["customers"].clone(),
+            c["groups"][0]["members"].clone()
+        ),
+        (json!(20), json!(2), json!(22)),
+        "{past}"
+    );
+    let path = format!(
+        "/api/v1/reports/cross-sell/customers?product=%E4%BA%A7%E5%93%81C&period={}",
+        then.label()
+    );
+    assert_eq!(listed_ids(&boss, &path).await, [ids[0], ids[21]]);
+    // Today 产品C is bought by one customer in twenty-three: no opportunity.
+    let now = ok_json(boss.get("/api/v1/reports/cross-sell").await).await;
+    assert_eq!(now["as_of"], today.to_string());
+    assert!(
+        now["products"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .all(|p| p["product"] != "产品C" || p["customers"] == 0),
+        "{now}"
+    );
+    // The period under way reads today; one not begun is refused.
+    let current = kehu_core::strategy::Period::quarter_of(today);
+    let r = ok_json(
+        boss.get(&format!(
+            "/api/v1/reports/cross-sell?period={}",
+            current.label()
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(r["as_of"], today.to_string());
+    let p = problem(
+        boss.get("/api/v1/reports/cross-sell?period=2099-Q1").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(first_error(&p).0, "period", "{p}");
     app.cleanup().await;
 }

@@ -592,29 +592,11 @@ async fn classified_customer(
     (class, on): (&str, &str),
 ) -> Value {
     let c = s.customer(name, fields).await;
-    let mut db = app.store.db.clone();
     let id = c["id"].as_i64().expect("id");
-    db.execute(
-        "UPDATE customers SET created_at = $1 WHERE id = $2",
-        vec![
-            Arg::from(Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap()),
-            Arg::from(id),
-        ],
-    )
-    .await
-    .expect("backdate");
-    db.execute(
-        "INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause) \
-         VALUES ($1, 'value_tier', NULL, $2, $3, $4, 'evaluation')",
-        vec![
-            Arg::from(id),
-            Arg::from(class),
-            Arg::from(NaiveDate::parse_from_str(on, "%Y-%m-%d").expect("date")),
-            Arg::from(Utc::now()),
-        ],
-    )
-    .await
-    .expect("history");
+    app.backdate_customer(id, Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap())
+        .await;
+    let on = NaiveDate::parse_from_str(on, "%Y-%m-%d").expect("date");
+    app.class_since(id, "value_tier", class, on).await;
     ok_json(s.get(&format!("/api/v1/customers/{id}")).await).await
 }
 

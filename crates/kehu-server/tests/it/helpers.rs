@@ -30,6 +30,54 @@ pub struct Session {
     pub lang: &'static str,
 }
 
+impl TestApp {
+    /// Says customer `id` was created at `at` (a past scenario).
+    pub async fn backdate_customer(&self, id: i64, at: chrono::DateTime<chrono::Utc>) {
+        use kehu_store::db::{Arg, Exec};
+        self.store
+            .db
+            .clone()
+            .execute(
+                "UPDATE customers SET created_at = $1 WHERE id = $2",
+                vec![Arg::from(at), Arg::from(id)],
+            )
+            .await
+            .expect("backdate");
+    }
+
+    /// Records that customer `id` entered `class` of `scheme` on `on`.
+    pub async fn class_since(&self, id: i64, scheme: &str, class: &str, on: chrono::NaiveDate) {
+        use kehu_store::db::{Arg, Exec};
+        self.store
+            .db
+            .clone()
+            .execute(
+                "INSERT INTO class_history (customer_id, scheme_key, from_class, to_class, effective_on, changed_at, cause) \
+                 VALUES ($1, $2, NULL, $3, $4, $5, 'evaluation')",
+                vec![
+                    Arg::from(id),
+                    Arg::from(scheme),
+                    Arg::from(class),
+                    Arg::from(on),
+                    Arg::from(chrono::Utc::now()),
+                ],
+            )
+            .await
+            .expect("class history");
+    }
+}
+
+/// The ids of a page of customers behind a report's number (`items`).
+pub async fn listed_ids(s: &Session, path: &str) -> Vec<i64> {
+    let page = ok_json(s.get(path).await).await;
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("items: {page}"))
+        .iter()
+        .map(|c| c["id"].as_i64().expect("id"))
+        .collect()
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| ()).await
 }
