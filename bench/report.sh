@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The quarterly classification report of one scheme on a loaded database:
 # `kehu report classification` (JSON, whole process) three times, then the
-# same aggregates as SQL in the store's own database and, for SQLite, in
-# DuckDB over the tables exported to Parquet (`pip install duckdb`).
+# same aggregates as SQL in the store's own database and in DuckDB over the
+# tables exported to Parquet (`pip install duckdb`; from PostgreSQL through
+# psql's \copy).
 #   bench/report.sh DATABASE_URL PERIOD [SCHEME]
 # BASELINES (default "store duckdb") picks the baselines: the store's own
-# database and/or DuckDB (SQLite files only). On 1,000,000 SQLite customers
+# database and/or DuckDB. On 1,000,000 SQLite customers
 # the window functions take many minutes: BASELINES=duckdb skips them.
 # Prepare: kehu demo --customers 1000000; kehu classify --as-of (the end of
 # the previous period); kehu classify.
@@ -36,6 +37,7 @@ case "$url" in
   sqlite://*) db=${url#sqlite://}
               [[ $baselines == *store* ]] && python3 bench/report_baseline.py sqlite "$db" "$scheme" "$prev_start" "$start" "$end"
               [[ $baselines == *duckdb* ]] && python3 bench/report_baseline.py duckdb "$db" "$scheme" "$prev_start" "$start" "$end" ;;
-  postgres*)  [[ $baselines == *store* ]] && python3 bench/report_baseline.py postgres "$url" "$scheme" "$prev_start" "$start" "$end" ;;
+  postgres*)  [[ $baselines == *store* ]] && python3 bench/report_baseline.py postgres "$url" "$scheme" "$prev_start" "$start" "$end"
+              [[ $baselines == *duckdb* ]] && python3 bench/report_baseline.py duckdb "$url" "$scheme" "$prev_start" "$start" "$end" ;;
 esac
 true

@@ -5,11 +5,12 @@ period's end and at this period's end from class_history (window
 functions), orders in the two periods (GROUP BY), joined and grouped by
 class (distribution, revenue, orders), by class at the start (churn) and by
 the pair (transitions) — in the store's own database or in DuckDB over the
-same tables exported to Parquet (the export timed apart).
+same tables exported to Parquet (from the SQLite file, or from PostgreSQL
+with psql's \copy; the export timed apart).
 
     bench/report_baseline.py sqlite PATH.db SCHEME PREV_START START END
     bench/report_baseline.py postgres URL SCHEME PREV_START START END
-    bench/report_baseline.py duckdb PATH.db SCHEME PREV_START START END
+    bench/report_baseline.py duckdb PATH.db|URL SCHEME PREV_START START END
 
 Prints the class lines (class, customers, revenue_fen, orders, churn base,
 churned) and the query's wall time.
@@ -78,12 +79,18 @@ def main():
         rows = [tuple(l.split("|")) for l in out.splitlines() if l]
     else:
         import duckdb
-        import sqlite3
 
-        folder = target + ".report.parquet.d"
+        from_postgres = target.startswith("postgres")
+        if from_postgres:
+            name = target.rsplit("/", 1)[-1].split("?")[0]
+            folder = f"/tmp/kehu-report-{name}.parquet.d"
+        else:
+            import sqlite3
+
+            folder = target + ".report.parquet.d"
+            src = sqlite3.connect(target)
         os.makedirs(folder, exist_ok=True)
         con = duckdb.connect()
-        src = sqlite3.connect(target)
         t = time.perf_counter()
         tables = {
             "customers": ("id", "id BIGINT"),
@@ -97,9 +104,15 @@ def main():
             path = f"{folder}/{table}.parquet"
             if not os.path.exists(path):
                 csv = f"{folder}/{table}.csv"
-                with open(csv, "w") as out:
-                    for row in src.execute(f"SELECT {cols} FROM {table}"):
-                        out.write(",".join("" if v is None else str(v) for v in row) + "\n")
+                if from_postgres:
+                    subprocess.run(
+                        ["psql", target, "-X", "-q", "-c", f"\\copy (SELECT {cols} FROM {table}) TO '{csv}' CSV"],
+                        check=True,
+                    )
+                else:
+                    with open(csv, "w") as out:
+                        for row in src.execute(f"SELECT {cols} FROM {table}"):
+                            out.write(",".join("" if v is None else str(v) for v in row) + "\n")
                 columns = "{" + ", ".join(f"'{c.split()[0]}': '{c.split()[1]}'" for c in types.split(", ")) + "}"
                 con.execute(f"COPY (SELECT * FROM read_csv('{csv}', header=false, columns={columns})) TO '{path}' (FORMAT parquet)")
                 os.remove(csv)

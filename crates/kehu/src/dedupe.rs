@@ -249,14 +249,36 @@ async fn evaluate(
     })
 }
 
-pub async fn list(db: &str, status: &str, limit: i64) -> Result<()> {
+/// The queue as CSV on standard output, `limit` pairs after `offset`; when
+/// there are more, standard error says which were shown and how to go on.
+pub async fn list(db: &str, status: &str, limit: i64, offset: i64) -> Result<()> {
     let store = crate::open_store(db).await?;
     if !matches!(status, "open" | "rejected") {
         bail!("--status: open | rejected");
     }
-    let (pairs, _) = store
-        .list_pairs(status, &kehu_store::listing::ScopeFilter::All, limit, 0)
+    let (pairs, total) = store
+        .list_pairs(
+            status,
+            &kehu_store::listing::ScopeFilter::All,
+            limit,
+            offset,
+        )
         .await?;
+    let shown_to = offset + pairs.len() as i64;
+    if shown_to < total || (offset > 0 && total > 0) {
+        let (from, next) = (offset + 1, shown_to);
+        let (more_zh, more_en) = if shown_to < total {
+            (
+                format!("；下一页 --offset {next}"),
+                format!("; next page: --offset {next}"),
+            )
+        } else {
+            Default::default()
+        };
+        eprintln!(
+            "显示第 {from}–{shown_to} 对，共 {total} 对{more_zh} / pairs {from}–{shown_to} of {total}{more_en}"
+        );
+    }
     let mut ids: Vec<i64> = pairs.iter().flat_map(|p| [p.a_id, p.b_id]).collect();
     ids.sort_unstable();
     ids.dedup();

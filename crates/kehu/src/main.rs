@@ -360,8 +360,12 @@ enum DuplicatesCommand {
         /// open | rejected
         #[arg(long, default_value = "open")]
         status: String,
-        #[arg(long, default_value_t = 1000)]
+        /// Pairs printed (1–100000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100_000))]
         limit: i64,
+        /// Pairs skipped first (the next page: --offset 1000).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+        offset: i64,
     },
 }
 
@@ -898,9 +902,11 @@ async fn run(cli: Cli) -> Result<()> {
             DuplicatesCommand::Scan { json, truth } => {
                 dedupe::scan(&cli.db, json, truth.as_deref()).await
             }
-            DuplicatesCommand::List { status, limit } => {
-                dedupe::list(&cli.db, &status, limit).await
-            }
+            DuplicatesCommand::List {
+                status,
+                limit,
+                offset,
+            } => dedupe::list(&cli.db, &status, limit, offset).await,
         },
         Command::Imports { command } => match command {
             ImportsCommand::List => import::list(&cli.db).await,

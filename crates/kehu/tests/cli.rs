@@ -525,7 +525,8 @@ async fn scan_and_list_duplicates(backend: Backend) {
         "客户编号,客户名称,所属行业,合作起始时间,联系人,座机\n\
          C2024101,苏州华东精密制造有限公司,制造业,2021-03-15,王建国,0512-62881234\n\
          C2024102,华东精密制造(苏州)有限公司,制造业,2022-01-10,王建国,0512-62881234\n\
-         C2024103,广州新锐商贸有限公司,零售业,2023-06-20,陈晓燕,020-87654321\n",
+         C2024103,广州新锐商贸有限公司,零售业,2023-06-20,陈晓燕,020-87654321\n\
+         C2024104,新锐商贸(广州)有限公司,零售业,2023-07-01,陈晓燕,020-87654321\n",
     )
     .expect("write");
     ok(kehu(
@@ -547,12 +548,12 @@ async fn scan_and_list_duplicates(backend: Backend) {
     .expect("json");
     assert_eq!(
         (report["customers"].clone(), report["found"].clone()),
-        (json!(3), json!(1)),
+        (json!(4), json!(2)),
         "{report}"
     );
     assert_eq!(
         report["truth"],
-        json!({"known": 1, "compared": 1, "pairs_completeness": 1.0, "found": 1, "recall": 1.0, "other_pairs": 0})
+        json!({"known": 1, "compared": 1, "pairs_completeness": 1.0, "found": 1, "recall": 1.0, "other_pairs": 1})
     );
     std::fs::write(&truth, "C2024101,C9999999\n").expect("write");
     let unknown = kehu(
@@ -569,11 +570,37 @@ async fn scan_and_list_duplicates(backend: Backend) {
     let listed = ok(kehu(&db.url, &["duplicates", "list"]));
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines[0], "pair,score,code_a,name_a,code_b,name_b,reasons");
-    assert_eq!(lines.len(), 2, "{listed}");
+    assert_eq!(lines.len(), 3, "{listed}");
     assert!(
-        lines[1].contains("C2024101,苏州华东精密制造有限公司,C2024102,华东精密制造(苏州)有限公司"),
+        listed.contains("C2024101,苏州华东精密制造有限公司,C2024102,华东精密制造(苏州)有限公司"),
         "{listed}"
     );
+    // A page at a time: standard error says which pairs, of how many, and how to go on.
+    let first = kehu(&db.url, &["duplicates", "list", "--limit", "1"]);
+    let note = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(
+        note.contains("pairs 1–1 of 2; next page: --offset 1"),
+        "{note}"
+    );
+    let first = ok(first);
+    let second = kehu(
+        &db.url,
+        &["duplicates", "list", "--limit", "1", "--offset", "1"],
+    );
+    let note = String::from_utf8_lossy(&second.stderr).to_string();
+    assert!(
+        note.contains("pairs 2–2 of 2") && !note.contains("next"),
+        "{note}"
+    );
+    let second = ok(second);
+    assert_eq!(
+        [first.lines().nth(1), second.lines().nth(1)],
+        [lines.get(1).copied(), lines.get(2).copied()]
+    );
+    let whole = kehu(&db.url, &["duplicates", "list"]);
+    assert!(whole.stderr.is_empty(), "no note when all is shown");
+    let bad = kehu(&db.url, &["duplicates", "list", "--limit", "0"]);
+    assert!(!bad.status.success());
     let bad = kehu(&db.url, &["duplicates", "list", "--status", "maybe"]);
     assert!(!bad.status.success());
     std::fs::remove_dir_all(&dir).ok();
