@@ -477,24 +477,24 @@ async fn run_rows(
         for p in unreadable {
             note(p, sink);
         }
-        if rows.is_empty() {
-            continue;
-        }
-        let plans = match writer.as_deref_mut() {
-            Some(w) => plan_chunk(&mut cx, &rows, read, &mut w.reader()).await?,
-            None => plan_chunk(&mut cx, &rows, read, &mut state.store.import_reader()).await?,
-        };
-        let mut to_write = Vec::with_capacity(plans.len());
-        for plan in plans {
-            if tally(&mut counts, &plan, options.skip_suspects, |p| note(p, sink)) {
-                to_write.push(plan);
+        // A chunk of unreadable rows only still moves the progress on.
+        if !rows.is_empty() {
+            let plans = match writer.as_deref_mut() {
+                Some(w) => plan_chunk(&mut cx, &rows, read, &mut w.reader()).await?,
+                None => plan_chunk(&mut cx, &rows, read, &mut state.store.import_reader()).await?,
+            };
+            let mut to_write = Vec::with_capacity(plans.len());
+            for plan in plans {
+                if tally(&mut counts, &plan, options.skip_suspects, |p| note(p, sink)) {
+                    to_write.push(plan);
+                }
             }
-        }
-        // With `abort`, an invalid row means nothing will be kept: the rest
-        // is still read and counted, for a whole report, but not written.
-        refused |= options.on_invalid == OnInvalid::Abort && counts.invalid > 0;
-        if let (Some(w), false) = (writer.as_deref_mut(), refused) {
-            write(w, to_write, importer).await?;
+            // With `abort`, an invalid row means nothing will be kept: the rest
+            // is still read and counted, for a whole report, but not written.
+            refused |= options.on_invalid == OnInvalid::Abort && counts.invalid > 0;
+            if let (Some(w), false) = (writer.as_deref_mut(), refused) {
+                write(w, to_write, importer).await?;
+            }
         }
         sink.progress(counts.rows);
     }
@@ -1021,13 +1021,20 @@ async fn plan_chunk<L: Lookup>(
                     .is_some_and(|n| by_name.contains_key(&clean(n))));
         !found
     };
-    // Keys of the names of the rows that will be new, each once.
-    // The names of the rows that will be new, normalized once (as
-    // `plan_customer` names a new customer: its name validated).
-    let companies: Vec<Option<CompanyName>> = read
+    // Which rows will make a new customer, decided once per row.
+    let new_rows: Vec<Option<&RowInput>> = read
         .iter()
         .map(|r| match r {
-            Ok(RowInput::Customer { input, .. }) if will_be_new(input) => {
+            Ok(row @ RowInput::Customer { input, .. }) if will_be_new(input) => Some(row),
+            _ => None,
+        })
+        .collect();
+    // The names of the rows that will be new, normalized once (as
+    // `plan_customer` names a new customer: its name validated).
+    let companies: Vec<Option<CompanyName>> = new_rows
+        .iter()
+        .map(|r| match r {
+            Some(RowInput::Customer { input, .. }) => {
                 input.name.as_deref().map(|n| company::normalize(&clean(n)))
             }
             _ => None,
@@ -1071,14 +1078,13 @@ async fn plan_chunk<L: Lookup>(
     // Stored customers whose name a new row's abbreviates, or is abbreviated by.
     let by_abbreviation = abbreviations_of(cx, lookup, &name_keys).await?;
     // Stored customers with a contact phone of a new row: likely duplicates too.
-    let mut phones: Vec<String> = read
+    let mut phones: Vec<String> = new_rows
         .iter()
         .flatten()
         .filter_map(|r| match r {
             RowInput::Customer {
-                input,
-                contact: Some(c),
-            } if will_be_new(input) => Some(c),
+                contact: Some(c), ..
+            } => Some(c),
             _ => None,
         })
         .flat_map(|c| [c.mobile.as_deref(), c.landline.as_deref()])
