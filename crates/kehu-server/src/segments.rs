@@ -1075,7 +1075,9 @@ impl BuyingThen {
     /// Reads who bought what by the end of `as_of` and the classes of
     /// `scheme` and the sizes then, from the fact digests and the class history.
     pub async fn read(store: &Store, scheme: &str, as_of: NaiveDate) -> Result<Self, ApiError> {
-        let (existing, products) = store.buying_as_of(as_of).await?;
+        let day_after = as_of.succ_opt().unwrap_or(as_of);
+        let ends_at = crate::tasks::to_utc(day_after.and_time(chrono::NaiveTime::MIN));
+        let (existing, products) = store.buying_as_of(as_of, ends_at).await?;
         let mut facets = Vec::new();
         for (kind, key) in [(FacetKind::Class, scheme), (FacetKind::Size, SIZE_SCHEME)] {
             let mut by_class: BTreeMap<String, RoaringBitmap> = BTreeMap::new();

@@ -107,17 +107,16 @@ impl Store {
             .collect())
     }
 
-    /// The customers created by the end of `as_of`, and who of them bought
-    /// each product line as of that day ([`record_buying`]: in the 12
-    /// months up to it, and ever).
+    /// The customers created before `ends_at` (the instant `as_of` ends in
+    /// the company's time zone), and who of them bought each product line
+    /// as of that day ([`record_buying`]: in the 12 months up to it, and ever).
     pub async fn buying_as_of(
         &self,
         as_of: NaiveDate,
+        ends_at: DateTime<Utc>,
     ) -> Result<(Vec<i64>, BTreeMap<String, Buyers>), StoreError> {
         let (mut existing, mut products) = (Vec::new(), BTreeMap::new());
-        let end = as_of.succ_opt().unwrap_or(as_of);
-        let end = end.and_time(chrono::NaiveTime::MIN).and_utc();
-        self.visit_orders(end, |customer_id, _, orders| {
+        self.visit_orders(ends_at, |customer_id, _, orders| {
             existing.push(customer_id);
             if let Ok(id) = u32::try_from(customer_id) {
                 record_buying(&mut products, id, orders, as_of);
