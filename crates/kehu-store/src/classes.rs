@@ -244,10 +244,14 @@ fn decode_history(r: &dyn RowGet) -> Result<ClassHistoryEntry, sqlx::Error> {
     })
 }
 
+/// Class changes in one run past which the statistics are refreshed.
+const STATISTICS_AFTER: u64 = 100_000;
+
 /// Writes the changes of one classification run in one transaction; other
 /// writes that belong with them (publishing a version, setting an override)
 /// go through [`ClassWriter::tx`] so they commit or fail together.
 pub struct ClassWriter {
+    db: crate::db::Db,
     tx: Tx,
     as_of: NaiveDate,
     by: Option<i64>,
@@ -272,6 +276,7 @@ impl ClassWriter {
         by: Option<i64>,
     ) -> Result<ClassWriter, StoreError> {
         Ok(ClassWriter {
+            db: store.db.clone(),
             tx: store.db.begin().await?,
             as_of,
             by,
@@ -332,10 +337,16 @@ impl ClassWriter {
         Ok(())
     }
 
-    /// Records the changed customers in the change feed and commits.
+    /// Records the changed customers in the change feed and commits. After
+    /// a run that wrote many changes the planner's statistics of the class
+    /// tables follow at once (reports read the history by scheme and date:
+    /// with stale statistics PostgreSQL sorts a million rows on disk).
     pub async fn finish(mut self) -> Result<Stored, StoreError> {
         let feed = feed::record_changed(&mut self.tx, FeedKind::Classes, &self.customers).await?;
         self.tx.commit().await?;
+        if self.written >= STATISTICS_AFTER {
+            crate::refresh_statistics(&self.db, &["class_history", "customer_classes"]).await?;
+        }
         Ok(Stored {
             changes: self.written,
             feed,

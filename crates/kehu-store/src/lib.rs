@@ -63,6 +63,17 @@ pub struct Store {
     today: Option<NaiveDate>,
 }
 
+/// [`Store::refresh_statistics`] on a connection pool.
+pub(crate) async fn refresh_statistics(db: &Db, tables: &[&str]) -> Result<(), StoreError> {
+    use crate::db::Exec;
+    let sql = match db.backend() {
+        Backend::Postgres => format!("ANALYZE {}", tables.join(", ")),
+        Backend::Sqlite => "PRAGMA optimize".to_string(),
+    };
+    db.clone().execute(&sql, vec![]).await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         Ok(Store {
@@ -91,14 +102,7 @@ impl Store {
     /// `PRAGMA optimize` (it analyzes what needs it). `tables` are names
     /// from the code, never from input.
     pub async fn refresh_statistics(&self, tables: &[&str]) -> Result<(), StoreError> {
-        use crate::db::Exec;
-        let mut db = self.db.clone();
-        let sql = match self.backend() {
-            Backend::Postgres => format!("ANALYZE {}", tables.join(", ")),
-            Backend::Sqlite => "PRAGMA optimize".to_string(),
-        };
-        db.execute(&sql, vec![]).await?;
-        Ok(())
+        refresh_statistics(&self.db, tables).await
     }
 
     pub fn backend(&self) -> Backend {
