@@ -21,7 +21,7 @@ use kehu_core::interaction::InteractionData;
 use kehu_core::order::OrderData;
 use kehu_core::{Reason, ValidationErrors};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One import as recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,30 +319,61 @@ impl Store {
         let mut summary = UndoSummary::default();
         let mut touched = BTreeSet::new();
         let mut rollups = Vec::new();
-        for c in &changes {
-            touched.insert(c.customer_id);
-            if matches!(c.entity, Entity::Order | Entity::Interaction) {
-                rollups.push(c.customer_id);
-            }
-            let table = c.entity.table();
-            if c.inserted {
-                let sql = format!("DELETE FROM {table} WHERE id = $1");
-                summary.deleted += tx.execute(&sql, args![c.record_id]).await?;
-            } else if let Some(before) = &c.before {
-                let seal = crate::cipher::CustomSeal {
-                    cipher: &self.cipher,
-                    personal: &personal,
-                };
-                let (before_version, now) = restore(&mut tx, &seal, c.entity, before).await?;
-                // An earlier import that left the record as it is now again
-                // may still be undone: its record of the version follows.
-                tx.execute(
+        for batch in changes.chunks(UNDO_BATCH) {
+            // The rows that partial images go over, read a batch at a time.
+            let partial: Vec<i64> = batch
+                .iter()
+                .filter(|c| {
+                    c.entity == Entity::Customer && c.before.as_ref().is_some_and(is_partial)
+                })
+                .map(|c| c.record_id)
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM customers WHERE id IN ({{}})",
+                crate::customers::COLUMNS
+            );
+            let mut current: HashMap<i64, Customer> = crate::db::fetch_in(
+                &mut tx,
+                &sql,
+                &partial,
+                crate::customers::decoder(&self.cipher),
+            )
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+            for c in batch {
+                touched.insert(c.customer_id);
+                if matches!(c.entity, Entity::Order | Entity::Interaction) {
+                    rollups.push(c.customer_id);
+                }
+                let table = c.entity.table();
+                if c.inserted {
+                    let sql = format!("DELETE FROM {table} WHERE id = $1");
+                    summary.deleted += tx.execute(&sql, args![c.record_id]).await?;
+                } else if let Some(before) = &c.before {
+                    let seal = crate::cipher::CustomSeal {
+                        cipher: &self.cipher,
+                        personal: &personal,
+                    };
+                    // Taken, not borrowed: a second change of the same customer
+                    // in the batch reads the row as the first one left it.
+                    let now_row = match c.entity {
+                        Entity::Customer => current.remove(&c.record_id),
+                        _ => None,
+                    };
+                    let (before_version, now) =
+                        restore(&mut tx, &seal, c.entity, before, now_row).await?;
+                    // An earlier import that left the record as it is now again
+                    // may still be undone: its record of the version follows.
+                    tx.execute(
                     "UPDATE import_changes SET version_after = $1 WHERE entity = $2 AND record_id = $3 AND version_after = $4 \
                      AND import_id IN (SELECT id FROM imports WHERE status = 'applied' AND id <> $5)",
                     args![now, c.entity.name(), c.record_id, before_version, id],
                 )
                 .await?;
-                summary.restored += 1;
+                    summary.restored += 1;
+                }
             }
         }
         let today = self.today();
@@ -438,19 +469,36 @@ async fn undo_conflicts(tx: &mut Tx, changes: &[Change]) -> Result<Vec<Reason>, 
             created_with.entry(c.customer_id).or_insert(0);
         }
     }
+    // Every record's version now, a batch of ids per statement.
+    let mut versions: HashMap<(&str, i64), i64> = HashMap::new();
+    for entity in [
+        Entity::Customer,
+        Entity::Contact,
+        Entity::Order,
+        Entity::Interaction,
+    ] {
+        let ids: Vec<i64> = changes
+            .iter()
+            .filter(|c| c.entity == entity)
+            .map(|c| c.record_id)
+            .collect();
+        let sql = format!(
+            "SELECT id, version FROM {} WHERE id IN ({{}})",
+            entity.table()
+        );
+        let found = crate::db::fetch_in(tx, &sql, &ids, |r: &dyn RowGet| {
+            Ok((r.int("id")?, r.int("version")?))
+        })
+        .await?;
+        versions.extend(found.into_iter().map(|(id, v)| ((entity.table(), id), v)));
+    }
     for c in changes {
         if c.entity != Entity::Customer {
             if let Some(n) = created_with.get_mut(&c.customer_id) {
                 *n += 1;
             }
         }
-        let sql = format!(
-            "SELECT version AS n FROM {} WHERE id = $1",
-            c.entity.table()
-        );
-        let version = tx
-            .fetch_optional(&sql, args![c.record_id], decode_n)
-            .await?;
+        let version = versions.get(&(c.entity.table(), c.record_id)).copied();
         let what = format!("{} #{}", c.entity.name(), c.record_id);
         match version {
             Some(v) if v == c.version_after => {}
@@ -491,37 +539,52 @@ pub(crate) async fn restore_customer(
     seal: &crate::cipher::CustomSeal<'_>,
     before: &Value,
 ) -> Result<(i64, i64), StoreError> {
-    restore(tx, seal, Entity::Customer, before).await
+    restore(tx, seal, Entity::Customer, before, None).await
 }
 
+/// Whether a before-image holds only the columns an import changed.
+fn is_partial(before: &Value) -> bool {
+    before.get(PARTIAL) == Some(&Value::Bool(true))
+}
+
+/// Changes undone per batch (the rows their partial images go over are
+/// read a batch at a time).
+const UNDO_BATCH: usize = 1_000;
+
 /// Puts a record back as it was before the import (its version moves on):
-/// the version it had then and the version it has now.
+/// the version it had then and the version it has now. A customer's
+/// partial image goes over `current` (the row as it is now), read here
+/// when the caller has not.
 async fn restore(
     tx: &mut Tx,
     seal: &crate::cipher::CustomSeal<'_>,
     entity: Entity,
     before: &Value,
+    current: Option<Customer>,
 ) -> Result<(i64, i64), StoreError> {
     let bad = |e: serde_json::Error| StoreError::Config(format!("import before-image: {e}"));
     let at = Utc::now();
     let done = match entity {
         Entity::Customer => {
-            let whole = match before.get(PARTIAL) {
+            let whole = match is_partial(before) {
                 // The columns an import changed over the row as it is now
                 // (the rest are as they were: the undo checked the version).
-                Some(Value::Bool(true)) => {
+                true => {
                     let id = before
                         .get("id")
                         .and_then(Value::as_i64)
                         .ok_or_else(|| StoreError::Config("import before-image: no id".into()))?;
-                    let now = crate::customers::customer_in(tx, seal.cipher, id).await?;
+                    let now = match current {
+                        Some(c) if c.id == id => c,
+                        _ => crate::customers::customer_in(tx, seal.cipher, id).await?,
+                    };
                     let mut whole = image(&now)?;
                     if let (Value::Object(w), Value::Object(b)) = (&mut whole, before) {
                         w.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));
                     }
                     whole
                 }
-                _ => before.clone(),
+                false => before.clone(),
             };
             let mut c: Customer = serde_json::from_value(whole).map_err(bad)?;
             // Sealed as the fields are marked now (the image may be older).
