@@ -78,6 +78,15 @@ impl CrossSellParams {
         })
     }
 
+    /// A report's parameters from a query: [`CrossSellParams::take`] and `period`.
+    pub fn take_for_report(
+        q: &mut QueryPairs,
+        today: chrono::NaiveDate,
+    ) -> Result<CrossSellParams, ApiError> {
+        let period = q.take("period");
+        CrossSellParams::take(q)?.in_period(today, period.as_deref())
+    }
+
     /// As of a period's last day (`period`: a month, quarter or year); a
     /// period under way reads today, one not begun is refused on `period`.
     pub fn in_period(

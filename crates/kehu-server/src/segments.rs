@@ -732,22 +732,17 @@ impl Segments {
                 None => idx.live.clone(),
             };
             let population = population.map_or_else(|| everyone.clone(), |p| p & &everyone);
-            let industries = idx.facet_values(FacetKind::Industry, scheme);
-            let (groups, products) = match then {
-                Some(t) => (
-                    crosssell::groups(&t.classes, &industries, &t.sizes, &everyone),
-                    &t.products,
-                ),
-                None => (
-                    crosssell::groups(
-                        &idx.facet_values(FacetKind::Class, scheme),
-                        &industries,
-                        &idx.facet_values(FacetKind::Size, scheme),
-                        &everyone,
-                    ),
-                    &idx.products,
-                ),
+            let today;
+            let (classes, sizes, products) = match then {
+                Some(t) => (&t.classes, &t.sizes, &t.products),
+                None => {
+                    today =
+                        [FacetKind::Class, FacetKind::Size].map(|k| idx.facet_values(k, scheme));
+                    (&today[0], &today[1], &idx.products)
+                }
             };
+            let industries = idx.facet_values(FacetKind::Industry, scheme);
+            let groups = crosssell::groups(classes, &industries, sizes, &everyone);
             let found = crosssell::opportunities(&population, &groups, products, min_share);
             (population.len(), found)
         };
@@ -1078,23 +1073,8 @@ impl BuyingThen {
         let day_after = as_of.succ_opt().unwrap_or(as_of);
         let ends_at = crate::tasks::to_utc(day_after.and_time(chrono::NaiveTime::MIN));
         let (existing, products) = store.buying_as_of(as_of, ends_at).await?;
-        let mut facets = Vec::new();
-        for (kind, key) in [(FacetKind::Class, scheme), (FacetKind::Size, SIZE_SCHEME)] {
-            let mut by_class: BTreeMap<String, RoaringBitmap> = BTreeMap::new();
-            for (customer, class) in store.classes_on(key, as_of).await? {
-                if let Ok(id) = u32::try_from(customer) {
-                    by_class.entry(class).or_default().insert(id);
-                }
-            }
-            facets.push(
-                by_class
-                    .into_iter()
-                    .map(|(class, set)| (facet(kind, key, &class), set))
-                    .collect(),
-            );
-        }
-        let sizes = facets.pop().unwrap_or_default();
-        let classes = facets.pop().unwrap_or_default();
+        let classes = class_facets(store, FacetKind::Class, scheme, as_of).await?;
+        let sizes = class_facets(store, FacetKind::Size, SIZE_SCHEME, as_of).await?;
         Ok(BuyingThen {
             existing: existing
                 .into_iter()
@@ -1105,4 +1085,23 @@ impl BuyingThen {
             sizes,
         })
     }
+}
+
+/// The classes of scheme `key` on `as_of` as facets of `kind`, each with its customers.
+async fn class_facets(
+    store: &Store,
+    kind: FacetKind,
+    key: &str,
+    as_of: NaiveDate,
+) -> Result<Vec<(Facet, RoaringBitmap)>, ApiError> {
+    let mut by_class: BTreeMap<String, RoaringBitmap> = BTreeMap::new();
+    for (customer, class) in store.classes_on(key, as_of).await? {
+        if let Ok(id) = u32::try_from(customer) {
+            by_class.entry(class).or_default().insert(id);
+        }
+    }
+    Ok(by_class
+        .into_iter()
+        .map(|(class, set)| (facet(kind, key, &class), set))
+        .collect())
 }

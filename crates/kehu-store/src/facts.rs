@@ -300,32 +300,20 @@ impl Store {
     }
 
     /// The orders of the customers `ids`, read from the records (for those
-    /// whose digest is missing or unreadable), in date order.
+    /// whose digest is missing or unreadable).
     pub(crate) async fn orders_of(
         &self,
         ids: &[i64],
     ) -> Result<HashMap<i64, Vec<OrderFact>>, StoreError> {
         let mut out: HashMap<i64, Vec<OrderFact>> = HashMap::new();
-        for part in ids.chunks(IDS_PER_QUERY) {
-            let filter = format!("customer_id IN ({})", id_marks(part.len()));
-            let args = part.iter().map(|&id| Arg::from(id)).collect();
-            let rows = Read::Bulk
-                .all(
-                    &mut self.db.clone(),
-                    &orders_sql(&filter),
-                    args,
-                    decode_order_row,
-                )
-                .await?;
-            for (cid, order) in order_facts(rows) {
-                out.entry(cid).or_default().push(order);
-            }
+        for (_, customer, order) in self.order_rows(OrderKey::Customer, ids).await? {
+            out.entry(customer).or_default().push(order);
         }
         Ok(out)
     }
 
-    /// The orders with `column` (`id` or `customer_id`) among `ids`, each
-    /// with its id and its customer's, read from the records.
+    /// The dated orders with `column` among `ids`, each with its id and its
+    /// customer's, read from the records.
     pub(crate) async fn order_rows(
         &self,
         column: OrderKey,
@@ -344,19 +332,13 @@ impl Store {
                     Ok((r.int("id")?, decode_order_row(r)?))
                 })
                 .await?;
-            let (order_ids, rows): (Vec<i64>, Vec<OrderRow>) = rows.into_iter().unzip();
-            // `order_facts` skips undated rows: keep each id with its own row.
-            let dated: Vec<i64> = order_ids
-                .into_iter()
-                .zip(&rows)
-                .filter(|(_, r)| r.1.is_some())
-                .map(|(id, _)| id)
-                .collect();
+            // `order_facts` skips undated rows: its ids are kept beside the rows it keeps.
+            let (ids, rows): (Vec<i64>, Vec<OrderRow>) =
+                rows.into_iter().filter(|(_, row)| row.1.is_some()).unzip();
             out.extend(
-                dated
-                    .into_iter()
+                ids.into_iter()
                     .zip(order_facts(rows))
-                    .map(|(id, (cid, o))| (id, cid, o)),
+                    .map(|(id, (customer, order))| (id, customer, order)),
             );
         }
         Ok(out)

@@ -365,9 +365,7 @@ pub async fn cross_sell(
     mut q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&headers);
-    let period = q.take("period");
-    let params =
-        CrossSellParams::take(&mut q)?.in_period(state.store.today(), period.as_deref())?;
+    let params = CrossSellParams::take_for_report(&mut q, state.store.today())?;
     let segment = super::segments::segment_in_query(&state, &user, &mut q).await?;
     let format = file_format(&mut q)?;
     let table = q.take("table");
@@ -401,9 +399,7 @@ pub async fn cross_sell_customers(
     headers: HeaderMap,
     mut q: QueryPairs,
 ) -> Result<Json<MovedPage>, ApiError> {
-    let period = q.take("period");
-    let params =
-        CrossSellParams::take(&mut q)?.in_period(state.store.today(), period.as_deref())?;
+    let params = CrossSellParams::take_for_report(&mut q, state.store.today())?;
     let segment = super::segments::segment_in_query(&state, &user, &mut q).await?;
     let product = q
         .take("product")

@@ -1102,6 +1102,14 @@ async fn rule_and_hybrid_tags(backend: Backend) {
     app.cleanup().await;
 }
 
+/// A tag's row in a usage review.
+fn review_row(review: &Value, path: &str) -> Value {
+    review["tags"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["path"] == path).cloned())
+        .unwrap_or_else(|| panic!("no row {path}: {review}"))
+}
+
 async fn usage_review(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.token("admin1", "admin", None).await;
@@ -1167,12 +1175,7 @@ async fn usage_review(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["customers"], 4);
-    let row = |path: &str| {
-        v["tags"]
-            .as_array()
-            .and_then(|a| a.iter().find(|t| t["path"] == path).cloned())
-            .unwrap_or_else(|| panic!("{path}"))
-    };
+    let row = |path: &str| review_row(&v, path);
     let p = row("需求标签/价格敏感");
     assert_eq!(
         (p["customers"].as_u64(), p["share"].as_f64()),
@@ -1242,10 +1245,7 @@ async fn usage_review(backend: Backend) {
     // A team's manager reads the figures of the team's customers only.
     let manager = app.token("mgr1", "sales_manager", Some("华东一组")).await;
     let seen = |v: &Value| {
-        let tag = v["tags"]
-            .as_array()
-            .and_then(|a| a.iter().find(|t| t["path"] == "需求标签/价格敏感").cloned())
-            .expect("row");
+        let tag = review_row(v, "需求标签/价格敏感");
         (
             v["customers"].as_u64(),
             tag["customers"].as_u64(),
@@ -1326,10 +1326,7 @@ async fn usage_review(backend: Backend) {
         .json()
         .await
         .expect("json");
-    let p = v["tags"]
-        .as_array()
-        .and_then(|a| a.iter().find(|t| t["path"] == "需求标签/价格敏感").cloned())
-        .expect("row");
+    let p = review_row(&v, "需求标签/价格敏感");
     assert_eq!(
         (
             p["customers"].as_u64(),
