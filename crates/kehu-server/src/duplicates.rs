@@ -13,6 +13,7 @@ use kehu_core::merge::{self, Side, SideFacts, MERGE_FIELDS};
 use kehu_core::role::{Ownership, Permission, Scope};
 use kehu_core::{Fen, Reason};
 use kehu_store::duplicates::{CustomerMerge, DedupeRow, DuplicatePair, MergeRequest, NewPair};
+use kehu_store::imports::Touched;
 use kehu_store::model::Customer;
 use kehu_store::{Owner, Store};
 use serde::{Deserialize, Serialize};
@@ -558,7 +559,7 @@ pub async fn merge(
         format!("customer:{}", survivor.id),
         serde_json::json!({"merge": m.id, "absorbed": absorbed.code, "changed": changed}),
     );
-    crate::imports::after_import(state, &[survivor.id], Some(user.user.id)).await;
+    crate::imports::after_import(state, &Touched::all(vec![survivor.id]), Some(user.user.id)).await;
     Ok(merge_out(&m))
 }
 
@@ -599,6 +600,11 @@ pub async fn undo(state: &AppState, user: &CurrentUser, id: i64) -> Result<Merge
         format!("customer:{}", m.survivor_id),
         serde_json::json!({"merge": m.id, "absorbed": m.absorbed.code}),
     );
-    crate::imports::after_import(state, &[m.survivor_id, m.absorbed_id], Some(user.user.id)).await;
+    crate::imports::after_import(
+        state,
+        &Touched::all(vec![m.survivor_id, m.absorbed_id]),
+        Some(user.user.id),
+    )
+    .await;
     Ok(merge_out(&m))
 }

@@ -33,7 +33,7 @@ use kehu_core::order::{OrderData, OrderInput};
 use kehu_core::role::{Actor, Ownership, Permission};
 use kehu_core::text::clean;
 use kehu_core::Reason;
-use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport};
+use kehu_store::imports::{ImportOutcome, ImportWriter, Lookup, NewImport, Touched};
 use kehu_store::model::{Contact, Customer, Interaction, Order};
 use kehu_store::{Owner, SoundMatch};
 use serde::{Deserialize, Serialize};
@@ -1795,8 +1795,8 @@ pub async fn dry_run(
 /// Applies `table` in one transaction, recorded as import `existing` (a
 /// dry run being applied) or a new record. With `abort`, nothing is written
 /// when any row is invalid (the report's status says `refused`). Returns
-/// the report and the customers whose data changed: the caller brings
-/// their classes and tags up to date ([`after_import`]).
+/// the report and the customers it changed: the caller brings their
+/// classes, tags and duplicate contacts up to date ([`after_import`]).
 pub async fn apply(
     state: &AppState,
     table: Table,
@@ -1805,7 +1805,7 @@ pub async fn apply(
     existing: Option<i64>,
     file_sha256: &str,
     sink: &mut dyn ProblemSink,
-) -> Result<(ImportReport, Vec<i64>), ApiError> {
+) -> Result<(ImportReport, Touched), ApiError> {
     importer.check(options.kind)?;
     let new = NewImport {
         kind: options.kind.name(),
@@ -1825,21 +1825,25 @@ pub async fn apply(
             }
             None => state.store.record_unapplied(&new, &outcome, None).await?,
         });
-        return Ok((report, Vec::new()));
+        return Ok((report, Touched::default()));
     }
-    let (id, customers) = writer.finish(&outcome).await?;
+    let (id, touched) = writer.finish(&outcome).await?;
     report.id = Some(id);
-    Ok((report, customers))
+    Ok((report, touched))
 }
 
-/// Re-classifies the customers an import (or its undo) changed and
-/// re-applies the tag rules: one by one for a few, everyone at once for
-/// many. Failures are logged: the import itself has been stored.
-pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) {
+/// Brings what follows from the customers an import (or its undo, or a
+/// merge) changed up to date: their classes and tag rules — one by one
+/// for a few, everyone at once for many — and the likely duplicates among
+/// the contacts of those whose contacts changed. Failures are logged: the
+/// import itself has been stored.
+pub async fn after_import(state: &AppState, touched: &Touched, by: Option<i64>) {
+    let customers = &touched.customers[..];
     if customers.is_empty() {
         return;
     }
     let cause = kehu_store::classes::cause::DATA_CHANGE;
+    let started = std::time::Instant::now();
     let only = if customers.len() <= RECLASSIFY_ONE_BY_ONE {
         for &id in customers {
             if let Err(e) = state.classifier.reclassify(id, cause, by).await {
@@ -1858,12 +1862,28 @@ pub async fn after_import(state: &AppState, customers: &[i64], by: Option<i64>) 
         if let Err(e) = state.classifier.run_all(today, cause, by, None).await {
             tracing::warn!(error = %e, "re-classifying everyone after an import failed");
         }
+        if !state.settings.run_jobs {
+            // A process without the scheduler (the CLI) runs over everyone
+            // no more: the resident's memory goes back before the tag rules
+            // take theirs (the import's command stays under 1 GiB).
+            state.classifier.release_resident().await;
+        }
         None
     };
+    let classified = started.elapsed();
     if let Err(e) = crate::api::tags::apply_rules(state, only).await {
         tracing::warn!(error = ?e, "re-applying tag rules after an import failed");
     }
-    crate::contact_duplicates::refresh(state, customers).await;
+    let tagged = started.elapsed();
+    crate::contact_duplicates::refresh(state, &touched.contacts_of).await;
+    tracing::info!(
+        customers = customers.len(),
+        contacts_of = touched.contacts_of.len(),
+        classes_s = classified.as_secs_f64(),
+        tag_rules_s = (tagged - classified).as_secs_f64(),
+        contact_pairs_s = (started.elapsed() - tagged).as_secs_f64(),
+        "brought up to date after an import"
+    );
 }
 
 /// The hex SHA-256 of a file's bytes (an import's record says which file it was).
@@ -2135,7 +2155,7 @@ pub async fn apply_stored(
         on_invalid,
         skip_suspects,
     };
-    let (report, customers) = apply(
+    let (report, touched) = apply(
         state,
         table,
         &options,
@@ -2151,7 +2171,7 @@ pub async fn apply_stored(
         format!("import:{id}"),
         serde_json::json!({"kind": record.kind, "file": record.file_name, "counts": report.counts}),
     ));
-    after_import(state, &customers, importer.user_id).await;
+    after_import(state, &touched, importer.user_id).await;
     Ok(report)
 }
 
@@ -2169,7 +2189,7 @@ pub async fn undo(
         format!("import:{id}"),
         serde_json::json!({"deleted": summary.deleted, "restored": summary.restored}),
     ));
-    after_import(state, &summary.customers, importer.user_id).await;
+    after_import(state, &summary.touched, importer.user_id).await;
     Ok(summary)
 }
 

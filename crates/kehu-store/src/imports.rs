@@ -262,6 +262,7 @@ impl Store {
             recorded: 0,
             changes: Vec::new(),
             facts: BTreeSet::new(),
+            contacts_of: BTreeSet::new(),
             rollups: BTreeSet::new(),
             today: self.today(),
         })
@@ -318,6 +319,7 @@ impl Store {
         }
         let mut summary = UndoSummary::default();
         let mut touched = BTreeSet::new();
+        let mut contacts_of = BTreeSet::new();
         let mut rollups = Vec::new();
         for batch in changes.chunks(UNDO_BATCH) {
             // The rows that partial images go over, read a batch at a time.
@@ -344,8 +346,12 @@ impl Store {
             .collect();
             for c in batch {
                 touched.insert(c.customer_id);
-                if matches!(c.entity, Entity::Order | Entity::Interaction) {
-                    rollups.push(c.customer_id);
+                match c.entity {
+                    Entity::Order | Entity::Interaction => rollups.push(c.customer_id),
+                    Entity::Contact => {
+                        contacts_of.insert(c.customer_id);
+                    }
+                    Entity::Customer => {}
                 }
                 let table = c.entity.table();
                 if c.inserted {
@@ -399,7 +405,10 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        summary.customers = ids;
+        summary.touched = Touched {
+            customers: ids,
+            contacts_of: contacts_of.into_iter().collect(),
+        };
         Ok(summary)
     }
 }
@@ -411,8 +420,28 @@ pub struct UndoSummary {
     pub deleted: u64,
     /// Records the import had changed, put back.
     pub restored: u64,
-    /// The customers whose data changed (to re-classify).
+    /// The customers whose data changed.
+    pub touched: Touched,
+}
+
+/// The customers a write of many records (an import, its undo, a merge)
+/// changed: what has to be brought up to date after it commits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Whose fields or records changed (classes and tags).
     pub customers: Vec<i64>,
+    /// Whose contacts changed (their likely duplicate contacts).
+    pub contacts_of: Vec<i64>,
+}
+
+impl Touched {
+    /// Customers whose fields, records and contacts all may have changed.
+    pub fn all(customers: Vec<i64>) -> Touched {
+        Touched {
+            contacts_of: customers.clone(),
+            customers,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -693,6 +722,8 @@ pub struct ImportWriter {
     changes: Vec<(Entity, i64, i64, Option<Value>, i64)>,
     /// Customers whose fields or records changed (the change feed).
     facts: BTreeSet<i64>,
+    /// Customers whose contacts changed.
+    contacts_of: BTreeSet<i64>,
     /// Customers whose orders or interactions changed (rollups, digests).
     rollups: BTreeSet<i64>,
     today: chrono::NaiveDate,
@@ -724,8 +755,14 @@ impl ImportWriter {
         self.changes
             .push((entity, id, customer_id, before, version));
         self.facts.insert(customer_id);
-        if matches!(entity, Entity::Order | Entity::Interaction) {
-            self.rollups.insert(customer_id);
+        match entity {
+            Entity::Order | Entity::Interaction => {
+                self.rollups.insert(customer_id);
+            }
+            Entity::Contact => {
+                self.contacts_of.insert(customer_id);
+            }
+            Entity::Customer => {}
         }
         self.record_changes(CHANGES_PER_STATEMENT).await
     }
@@ -903,9 +940,9 @@ impl ImportWriter {
 
     /// Refreshes the rollups and fact digests of every customer written,
     /// records them in the change feed, records the import with its
-    /// changes and commits. Returns the import's id and the customers whose
-    /// data changed.
-    pub async fn finish(mut self, outcome: &ImportOutcome) -> Result<(i64, Vec<i64>), StoreError> {
+    /// changes and commits. Returns the import's id and the customers it
+    /// changed.
+    pub async fn finish(mut self, outcome: &ImportOutcome) -> Result<(i64, Touched), StoreError> {
         for &customer_id in &self.rollups {
             Store::refresh_rollups_unrecorded(&mut self.tx, customer_id, self.today).await?;
         }
@@ -918,7 +955,13 @@ impl ImportWriter {
             .await?;
         self.record_changes(0).await?;
         self.tx.commit().await?;
-        Ok((id, customers))
+        Ok((
+            id,
+            Touched {
+                customers,
+                contacts_of: self.contacts_of.into_iter().collect(),
+            },
+        ))
     }
 }
 

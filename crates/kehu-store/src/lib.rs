@@ -32,6 +32,7 @@ pub mod report_schedules;
 pub mod reports;
 pub mod schemes;
 pub mod segments;
+mod sqlite_alloc;
 pub mod tags;
 pub mod tasks;
 

@@ -176,7 +176,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
         }
     } else {
         let started = std::time::Instant::now();
-        let (report, customers) = imports::apply(
+        let (report, touched) = imports::apply(
             &state,
             open(&opts.file)?,
             &options,
@@ -194,12 +194,12 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             eprintln!(
                 "checked and written in {:.1} s (committed); now bringing the classes and tag rules of {} customer(s) up to date",
                 written.as_secs_f64(),
-                customers.len()
+                touched.customers.len()
             )
         });
         bar.set_message("classifying");
         let started = std::time::Instant::now();
-        imports::after_import(&state, &customers, None).await;
+        imports::after_import(&state, &touched, None).await;
         state.audit(
             None,
             "import.apply",
@@ -207,7 +207,7 @@ pub async fn run(db: &str, opts: Options) -> Result<()> {
             serde_json::json!({"kind": kind.name(), "file": opts.file.display().to_string(), "counts": report.counts, "via": "cli"}),
         );
         state.auditor.flush().await;
-        timing = Some((written, customers.len(), started.elapsed()));
+        timing = Some((written, touched.customers.len(), started.elapsed()));
         report
     };
     bar.finish_and_clear();
@@ -327,7 +327,7 @@ pub async fn undo(db: &str, id: i64) -> Result<()> {
         .undo_import(id, None)
         .await
         .map_err(|e| crate::one_line(e.into()))?;
-    imports::after_import(&state, &summary.customers, None).await;
+    imports::after_import(&state, &summary.touched, None).await;
     state.audit(
         None,
         "import.undo",

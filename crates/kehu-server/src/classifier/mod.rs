@@ -423,6 +423,13 @@ impl Classifier {
         Ok(result)
     }
 
+    /// Lets go of the resident metrics and classes (a process that will not
+    /// run over everyone again gives their memory back); the next run over
+    /// everyone reads them anew.
+    pub async fn release_resident(&self) {
+        *self.resident.lock().await = None;
+    }
+
     /// Everyone, from the resident metrics and classes brought up to date
     /// first; the resident stays held so the caller can apply what it stores.
     async fn evaluate_everyone(
