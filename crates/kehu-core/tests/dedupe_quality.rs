@@ -111,9 +111,9 @@ fn febrl_dataset3_f1_at_least_0_995() {
 fn chinese_company_name_variants() {
     let (precision, recall, f1) = measure(&load(&data("company_names.csv")));
     assert!(precision >= 0.9, "precision {precision}");
-    // The three-character abbreviation (中石化集团) too: it shares no
-    // blocking key with its full name and is paired by looking up each long
-    // name's possible abbreviations (招行, two characters, is not).
-    assert!(recall >= 0.97, "recall {recall}");
-    assert!(f1 >= 0.97, "F1 {f1}");
+    // The abbreviations (中石化集团, and 招行, a well-known two-character
+    // one) too: they share no blocking key with their full names and are
+    // paired by looking up each long name's possible abbreviations.
+    assert!(recall >= 0.99, "recall {recall}");
+    assert!(f1 >= 0.98, "F1 {f1}");
 }

@@ -1134,6 +1134,8 @@ async fn abbreviations_are_likely_duplicates(backend: Backend) {
     add_customer(&store, "中石油有限公司", "制造业", "华东", 0).await;
     add_customer(&store, "中山石化工程有限公司", "制造业", "华东", 0).await;
     add_customer(&store, "华为技术有限公司", "制造业", "华东", 0).await;
+    add_customer(&store, "招商银行股份有限公司", "金融业", "华南", 0).await;
+    add_customer(&store, "工行", "金融业", "华北", 0).await;
     let likely = |name: &'static str| {
         let store = store.clone();
         async move {
@@ -1152,8 +1154,12 @@ async fn abbreviations_are_likely_duplicates(backend: Backend) {
         likely("中国石油天然气股份有限公司").await,
         ["中石油有限公司"]
     );
-    // Two characters are too loose to warn on; unrelated names stay apart.
+    // Two characters are too loose to warn on, unless they are a well-known
+    // short name — and then only of the name it stands for, both ways.
     assert!(likely("中化").await.is_empty());
+    assert_eq!(likely("招行").await, ["招商银行股份有限公司"]);
+    assert_eq!(likely("中国工商银行股份有限公司杭州分行").await, ["工行"]);
+    assert!(likely("招远商行有限公司").await.is_empty());
     assert!(likely("华润万家有限公司").await.is_empty());
     db.cleanup(store).await;
 }

@@ -13,6 +13,11 @@
 //!   character postings in memory ([`AbbreviationIndex`], an import) or a
 //!   prefix range and a `LIKE` pattern in the database
 //!   ([`expansion_pattern`], one name being entered).
+//!
+//! Two-character cores are looked up only when they are well-known short
+//! names ([`KNOWN_SHORT_NAMES`]: 招行 for 招商银行, 工行 for 中国工商银行),
+//! and then only against the name they stand for: any two characters in
+//! order "abbreviate" too many unrelated names (宏信 / 宏达信息).
 
 use super::company::pinyin_of;
 use roaring::RoaringBitmap;
@@ -27,15 +32,63 @@ pub const ABBREVIATION_MAX: usize = 4;
 /// unrelated names (宏信 / 宏达信息).
 pub const LOOKED_UP_MIN: usize = 3;
 
+/// Two-character short names in common use and the normalized name each
+/// stands for (legal form and leading place taken off, as
+/// `company::full_name` does): the only two-character cores that
+/// abbreviate, and only names starting with theirs.
+pub const KNOWN_SHORT_NAMES: &[(&str, &str)] = &[
+    ("工行", "中国工商银行"),
+    ("农行", "中国农业银行"),
+    ("中行", "中国银行"),
+    ("建行", "中国建设银行"),
+    ("交行", "交通银行"),
+    ("招行", "招商银行"),
+    ("浦发", "浦东发展银行"),
+    ("邮储", "中国邮政储蓄银行"),
+    ("国开", "国家开发银行"),
+    ("国航", "中国国际航空"),
+    ("东航", "中国东方航空"),
+    ("南航", "中国南方航空"),
+    ("国网", "国家电网"),
+    ("南网", "中国南方电网"),
+    ("中建", "中国建筑"),
+    ("中冶", "中国冶金科工"),
+    ("中核", "中国核工业"),
+    ("中远", "中国远洋"),
+];
+
+/// The name a well-known two-character short name stands for.
+pub fn known_expansion(short: &str) -> Option<&'static str> {
+    KNOWN_SHORT_NAMES
+        .iter()
+        .find(|(s, _)| *s == short)
+        .map(|(_, long)| *long)
+}
+
+/// The well-known short names of a normalized `full` name (工行 for
+/// 中国工商银行股份 → 中国工商银行…).
+fn known_shorts_of(full: &str) -> impl Iterator<Item = &'static str> + '_ {
+    KNOWN_SHORT_NAMES
+        .iter()
+        .filter(move |(short, long)| full.starts_with(long) && !full.contains(short))
+        .map(|(short, _)| *short)
+}
+
 /// Characters of a long name whose abbreviations are enumerated (the words an
 /// abbreviation takes from come first).
 const ENUMERATED_PREFIX: usize = 12;
 
 /// `short` is an abbreviation of `long`: same first character, its characters
 /// in order but not all together within `long`, not starting with `long`'s
-/// first two characters together, and at least two characters shorter.
+/// first two characters together, and at least two characters shorter —
+/// or, of two characters, a [`KNOWN_SHORT_NAMES`] entry of a name starting
+/// with the one it stands for.
 pub fn abbreviates(short: &str, long: &str) -> bool {
     let (s, l) = (short.chars().count(), long.chars().count());
+    if s == 2 {
+        // Two characters: a well-known short name, of the name it stands for.
+        return known_shorts_of(long).any(|k| k == short);
+    }
     if s < 2 || l < s + 2 || short.chars().next() != long.chars().next() {
         return false;
     }
@@ -55,15 +108,15 @@ pub fn abbreviates(short: &str, long: &str) -> bool {
 
 /// Every text of `min..=ABBREVIATION_MAX` characters that [`abbreviates`]
 /// `long`, each once, sorted: its first character and the others picked in
-/// order from its first [`ENUMERATED_PREFIX`] characters (not the second
-/// when longer than two).
+/// order from its first [`ENUMERATED_PREFIX`] characters (not the second),
+/// and its well-known two-character short names whatever `min`.
 pub fn abbreviations_of(long: &str, min: usize) -> Vec<String> {
     let chars: Vec<char> = long.chars().take(ENUMERATED_PREFIX).collect();
     let total = long.chars().count();
     let longest = ABBREVIATION_MAX.min(total.saturating_sub(2));
-    let mut out = Vec::new();
+    let mut out: Vec<String> = known_shorts_of(long).map(str::to_string).collect();
     let mut picked: Vec<usize> = Vec::with_capacity(ABBREVIATION_MAX);
-    for len in min.max(2)..=longest {
+    for len in min.max(3)..=longest {
         // Positions after the first, in increasing order: an odometer.
         picked.clear();
         picked.extend(1..len);
@@ -71,7 +124,7 @@ pub fn abbreviations_of(long: &str, min: usize) -> Vec<String> {
             let text: String = std::iter::once(chars[0])
                 .chain(picked.iter().map(|&i| chars[i]))
                 .collect();
-            if !long.contains(&text) && (len == 2 || picked[0] > 1) {
+            if !long.contains(&text) && picked[0] > 1 {
                 out.push(text);
             }
             // The rightmost position that can still move right, then the
@@ -120,9 +173,20 @@ pub struct ExpansionPattern {
 }
 
 /// The pattern for a core of [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`]
-/// characters, else None. A core holds only letters and digits (the
+/// characters or a well-known short name, else None. A core holds only letters and digits (the
 /// normalization drops punctuation), so `%` and `_` never need escaping.
 pub fn expansion_pattern(core: &str) -> Option<ExpansionPattern> {
+    if let Some(long) = known_expansion(core) {
+        // The names starting with the one it stands for.
+        let mut until: Vec<char> = long.chars().collect();
+        let last = until.pop()?;
+        until.push((last as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?);
+        return Some(ExpansionPattern {
+            from: long.to_string(),
+            until: until.into_iter().collect(),
+            like: format!("{long}%"),
+        });
+    }
     if !looked_up(core) || core.chars().any(|c| !c.is_alphanumeric()) {
         return None;
     }
@@ -165,17 +229,21 @@ impl<K> Default for AbbreviationIndex<K> {
     }
 }
 
-/// A core [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`] characters long: one
-/// that is looked up as an abbreviation.
+/// A core [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`] characters long, or a
+/// well-known short name: one that is looked up as an abbreviation.
 pub fn looked_up(core: &str) -> bool {
     (LOOKED_UP_MIN..=ABBREVIATION_MAX).contains(&core.chars().count())
+        || known_expansion(core).is_some()
 }
 
 impl<K> AbbreviationIndex<K> {
     /// Adds a name by its normalized `full` and `core`; one neither long
     /// enough to be abbreviated nor short enough to abbreviate is left out.
     pub fn insert(&mut self, key: K, full: &str, core: &str) {
-        let long = full.chars().count() >= LOOKED_UP_MIN + 2;
+        // Two characters longer than the shortest looked up, or the name a
+        // well-known short name stands for (招商银行 for 招行).
+        let long =
+            full.chars().count() >= LOOKED_UP_MIN + 2 || known_shorts_of(full).next().is_some();
         let short = looked_up(core);
         let Ok(at) = u32::try_from(self.names.len()) else {
             return;
@@ -210,7 +278,8 @@ impl<K> AbbreviationIndex<K> {
         if !looked_up(core) {
             return Vec::new();
         }
-        let mut chars = core.chars();
+        // A well-known short name: the names holding the one it stands for.
+        let mut chars = known_expansion(core).unwrap_or(core).chars();
         let Some(first) = chars.next().and_then(|c| self.first.get(&c)) else {
             return Vec::new();
         };
@@ -273,6 +342,11 @@ mod tests {
             ("中", "中国石油", false),       // one character is no abbreviation
             ("舜铭设", "舜铭电气设备", false), // the brand whole, then another word
             ("中石油", "中国石油天然气", true), // a word whole after the first
+            ("工行", "中国工商银行", true),  // well known, another first character
+            ("工行", "中国工商银行北京分行", true),
+            ("招银", "招商银行", false), // two characters, not a known short name
+            ("宏信", "宏达信息", false),
+            ("招行", "招远商行", false), // known, but not of this name
         ];
         for (short, long, want) in cases {
             assert_eq!(abbreviates(short, long), want, "{short} / {long}");
@@ -302,7 +376,8 @@ mod tests {
                         )
                         .collect();
                     let n = text.chars().count();
-                    if n >= min && n <= ABBREVIATION_MAX && abbreviates(&text, long) {
+                    // Known two-character short names whatever `min`.
+                    if (n >= min || n == 2) && n <= ABBREVIATION_MAX && abbreviates(&text, long) {
                         want.push(text);
                     }
                 }
@@ -313,7 +388,9 @@ mod tests {
         }
         assert!(abbreviations_of("中国石油化工", 3).contains(&"中石化".to_string()));
         assert!(abbreviations_of("招商银行", 2).contains(&"招行".to_string()));
-        assert!(abbreviations_of("招商银行", 3).is_empty());
+        assert_eq!(abbreviations_of("招商银行", 3), ["招行"]);
+        assert_eq!(abbreviations_of("招商银河", 2), Vec::<String>::new());
+        assert!(abbreviations_of("中国工商银行", 3).contains(&"工行".to_string()));
         let sounds = abbreviation_sounds(&crate::dedupe::company::full_name(
             "中国石油化工集团有限公司",
         ));
@@ -328,11 +405,13 @@ mod tests {
         assert_eq!(p.until, "丮");
         assert_eq!(p.like, "中%石%化%");
         assert!(p.from.as_str() <= "中国石油化工" && "中国石油化工" < p.until.as_str());
-        assert_eq!(
-            expansion_pattern("招行"),
-            None,
-            "two characters are not looked up"
+        assert_eq!(expansion_pattern("招银"), None, "two characters, not known");
+        let known = expansion_pattern("工行").unwrap();
+        assert_eq!(known.like, "中国工商银行%");
+        assert!(
+            known.from.as_str() <= "中国工商银行" && "中国工商银行北京分行" < known.until.as_str()
         );
+        assert!("中国工商银衍" >= known.until.as_str());
         assert_eq!(expansion_pattern("中国石油化"), None, "too long");
         assert_eq!(expansion_pattern("a%b"), None);
     }
@@ -348,6 +427,9 @@ mod tests {
             (5, "中山石化工程", "中山石化"),
             (6, "石油化工", "石油"),
             (7, "中石油", "中石油"),
+            (8, "招行", "招行"),
+            (9, "招远", "招远"),
+            (10, "招远商行", "招远"),
         ] {
             names.insert(id, full, core);
         }
@@ -361,7 +443,12 @@ mod tests {
         assert_eq!(by("中石化", 10), vec![1, 5]);
         assert_eq!(by("中石化", 1), vec![1]);
         assert_eq!(by("中石油", 10), vec![1, 3]);
-        assert_eq!(by("招行", 10), Vec::<i32>::new(), "too short to look up");
+        assert_eq!(by("招行", 10), vec![4], "a well-known short name");
+        assert_eq!(
+            by("招远", 10),
+            Vec::<i32>::new(),
+            "two characters, not known"
+        );
         assert_eq!(by("中天气", 10), vec![3]);
         assert_eq!(by("中无有", 10), Vec::<i32>::new());
         let within = |full: &str| -> Vec<i32> {
@@ -377,11 +464,11 @@ mod tests {
             "中石化 (a core) and 中石油"
         );
         assert_eq!(within("中国石油天然气"), vec![7]);
-        assert_eq!(within("招商银行"), Vec::<i32>::new());
+        assert_eq!(within("招商银行"), vec![8]);
         assert_eq!(
             names.len(),
-            6,
-            "石油化工 neither abbreviates nor is long enough"
+            7,
+            "石油化工, 招远 and 招远商行 neither abbreviate nor are long enough"
         );
     }
 }

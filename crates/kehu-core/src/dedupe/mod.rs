@@ -523,9 +523,9 @@ fn candidate_pairs(columns: &[Column], max_block: usize) -> (Vec<(u32, u32)>, us
 /// 中石化), which share no blocking key: each long name's possible
 /// abbreviations looked up among the cores. A core shared by more than
 /// `max_block` records is left out, as its own block was; so are
-/// two-character ones (招行), as on entry: on a million demo customers they
-/// doubled the pairs compared and put no more true pairs in the queue
-/// (BENCHMARKS, session 27).
+/// two-character ones (宏信) but the well-known short names (招行), as on
+/// entry: on a million demo customers any two characters doubled the pairs
+/// compared and put no more true pairs in the queue (BENCHMARKS, session 27).
 fn abbreviation_pairs(col: &Column, max_block: usize, pairs: &mut Vec<u64>) {
     let companies = || {
         col.values.iter().enumerate().filter_map(|(i, v)| match v {

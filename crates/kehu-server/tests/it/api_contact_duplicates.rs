@@ -2,8 +2,9 @@
 //! (within one customer only), the plan's defaults masked for the reader,
 //! bad merges refused, merge and undo (the absorbed contact back under its
 //! id, consents with it), rejected pairs never proposed again, a customer
-//! merge that leaves one person twice, the import warning, erasure of a
-//! merge's before-images, and rights.
+//! merge that leaves one person twice, the import warning, pairs an
+//! import's update makes and its undo takes back, erasure of a merge's
+//! before-images, and rights.
 
 use crate::both_backends;
 use crate::helpers::{first_error, ok_json, problem, spawn_app, upload_import, Session};
@@ -15,6 +16,7 @@ both_backends!(
     pairs_merge_undo_and_reject,
     a_customer_merge_leaves_one_person_twice,
     imports_warn_and_erasure_blanks_merges,
+    an_import_and_its_undo_refresh_contact_pairs,
     rights_over_contact_pairs
 );
 
@@ -54,6 +56,17 @@ async fn merge(
                "choices": choices}),
     )
     .await
+}
+
+async fn apply_import(s: &Session, report: &Value) {
+    ok_json(
+        s.post(
+            &format!("/api/v1/imports/{}/apply", report["id"]),
+            json!({"on_invalid": "skip"}),
+        )
+        .await,
+    )
+    .await;
 }
 
 async fn revealed(s: &Session, contact: i64) -> reqwest::Response {
@@ -451,15 +464,7 @@ async fn imports_warn_and_erasure_blanks_merges(backend: Backend) {
         suspect["reason_en"],
         "likely the same person as stored contact 周* (same mobile, names sound alike)"
     );
-    ok_json(
-        admin
-            .post(
-                &format!("/api/v1/imports/{}/apply", report["id"]),
-                json!({"on_invalid": "skip"}),
-            )
-            .await,
-    )
-    .await;
+    apply_import(&admin, &report).await;
     // Applied: the pair is in the queue.
     let found = pairs(&admin, "").await;
     assert_eq!(found.len(), 1, "{found:?}");
@@ -510,6 +515,40 @@ async fn imports_warn_and_erasure_blanks_merges(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.cleanup().await;
+}
+
+async fn an_import_and_its_undo_refresh_contact_pairs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.token("admin1", "admin", None).await;
+    let c = admin.customer("宁波海曙机电有限公司", json!({})).await;
+    for person in [
+        json!({"name": "周八", "mobile": "13900139000"}),
+        json!({"name": "吴九", "mobile": "13700137000"}),
+    ] {
+        contact(&admin, id(&c), person).await;
+    }
+    assert!(pairs(&admin, "").await.is_empty());
+    // A contacts file gives 吴九 周八's mobile: an update, and a pair once applied.
+    let csv = format!(
+        "客户编号,联系人,手机\n{code},吴九,13900139000\n",
+        code = c["code"].as_str().expect("code")
+    );
+    let r = upload_import(&admin, "contacts", "联系人.csv", csv.into_bytes()).await;
+    let report: Value = r.json().await.expect("report");
+    assert_eq!(report["counts"]["updated"], 1, "{report}");
+    apply_import(&admin, &report).await;
+    let found = pairs(&admin, "").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["reasons"], json!(["same_mobile"]));
+    // Undone: 吴九's own mobile is back, and the pair goes with the update.
+    ok_json(
+        admin
+            .post(&format!("/api/v1/imports/{}/undo", report["id"]), json!({}))
+            .await,
+    )
+    .await;
+    assert!(pairs(&admin, "").await.is_empty());
     app.cleanup().await;
 }
 

@@ -864,8 +864,9 @@ async fn a_close_name_makes_a_suspect(backend: Backend) {
 
 /// A new row under an abbreviation of a stored customer's name, or under
 /// the full name of a stored abbreviation, is a likely duplicate; so is one
-/// abbreviating an earlier row or abbreviated by one. Two-character
-/// abbreviations (招行) are too loose to warn on by name alone.
+/// abbreviating an earlier row or abbreviated by one. Two characters are
+/// too loose to warn on by name alone (宏信 / 宏达信息), unless they are a
+/// well-known short name of the other (招行 / 招商银行).
 async fn an_abbreviation_makes_a_suspect(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.token("admin1", "admin", None).await;
@@ -881,7 +882,9 @@ async fn an_abbreviation_makes_a_suspect(backend: Backend) {
                云智联有限公司,IT服务,2022-01-01\n\
                云帆智能互联有限公司,IT服务,2022-01-01\n\
                招行,IT服务,2022-01-01\n\
-               招商银行股份有限公司,IT服务,2022-01-01\n";
+               招商银行股份有限公司,IT服务,2022-01-01\n\
+               宏信有限公司,IT服务,2022-01-01\n\
+               宏达信息有限公司,IT服务,2022-01-01\n";
     let expected = [
         (
             2,
@@ -903,6 +906,11 @@ async fn an_abbreviation_makes_a_suspect(backend: Backend) {
             "likely the same company as row 6 (close name: abbreviation)".to_string(),
             "可能与第 6 行是同一家公司（名称相近：简称）".to_string(),
         ),
+        (
+            9,
+            "likely the same company as row 8 (close name: abbreviation)".to_string(),
+            "可能与第 8 行是同一家公司（名称相近：简称）".to_string(),
+        ),
     ];
     let found = |report: &Value| -> Vec<(u64, String, String)> {
         suspects(report)
@@ -923,10 +931,10 @@ async fn an_abbreviation_makes_a_suspect(backend: Backend) {
         .collect();
     let padded = format!("{csv}{padding}");
     let report = checked(&admin, "customers", "简称多.csv", padded.into_bytes()).await;
-    assert_eq!(counts(&report)[..2], [258, 258], "{report}");
+    assert_eq!(counts(&report)[..2], [260, 260], "{report}");
     assert_eq!(found(&report), expected, "{report}");
     let report = checked(&admin, "customers", "简称.csv", csv.as_bytes().to_vec()).await;
-    assert_eq!(counts(&report)[..2], [8, 8], "{report}");
+    assert_eq!(counts(&report)[..2], [10, 10], "{report}");
     assert_eq!(found(&report), expected, "{report}");
     // Applying plans the rows again on the import's transaction: the same warnings.
     let applied = apply(&admin, &report["id"], "abort").await;
