@@ -261,9 +261,7 @@ impl Store {
             id,
             recorded: 0,
             changes: Vec::new(),
-            facts: BTreeSet::new(),
-            contacts_of: BTreeSet::new(),
-            rollups: BTreeSet::new(),
+            changed: ChangedCustomers::default(),
             today: self.today(),
         })
     }
@@ -318,9 +316,15 @@ impl Store {
             return Err(StoreError::Invalid(e));
         }
         let mut summary = UndoSummary::default();
-        let mut touched = BTreeSet::new();
-        let mut contacts_of = BTreeSet::new();
-        let mut rollups = Vec::new();
+        let mut changed = ChangedCustomers::default();
+        let seal = crate::cipher::CustomSeal {
+            cipher: &self.cipher,
+            personal: &personal,
+        };
+        let current_sql = format!(
+            "SELECT {} FROM customers WHERE id IN ({{}})",
+            crate::customers::COLUMNS
+        );
         for batch in changes.chunks(UNDO_BATCH) {
             // The rows that partial images go over, read a batch at a time.
             let partial: Vec<i64> = batch
@@ -330,13 +334,9 @@ impl Store {
                 })
                 .map(|c| c.record_id)
                 .collect();
-            let sql = format!(
-                "SELECT {} FROM customers WHERE id IN ({{}})",
-                crate::customers::COLUMNS
-            );
             let mut current: HashMap<i64, Customer> = crate::db::fetch_in(
                 &mut tx,
-                &sql,
+                &current_sql,
                 &partial,
                 crate::customers::decoder(&self.cipher),
             )
@@ -345,23 +345,12 @@ impl Store {
             .map(|c| (c.id, c))
             .collect();
             for c in batch {
-                touched.insert(c.customer_id);
-                match c.entity {
-                    Entity::Order | Entity::Interaction => rollups.push(c.customer_id),
-                    Entity::Contact => {
-                        contacts_of.insert(c.customer_id);
-                    }
-                    Entity::Customer => {}
-                }
+                changed.note(c.entity, c.customer_id);
                 let table = c.entity.table();
                 if c.inserted {
                     let sql = format!("DELETE FROM {table} WHERE id = $1");
                     summary.deleted += tx.execute(&sql, args![c.record_id]).await?;
                 } else if let Some(before) = &c.before {
-                    let seal = crate::cipher::CustomSeal {
-                        cipher: &self.cipher,
-                        personal: &personal,
-                    };
                     // Taken, not borrowed: a second change of the same customer
                     // in the batch reads the row as the first one left it.
                     let now_row = match c.entity {
@@ -385,8 +374,7 @@ impl Store {
         let today = self.today();
         // Orders and interactions changed: their customers' rollups (of
         // those still there) follow.
-        rollups.sort_unstable();
-        rollups.dedup();
+        let rollups: Vec<i64> = changed.rollups.iter().copied().collect();
         let existing: Vec<i64> = crate::db::fetch_in(
             &mut tx,
             "SELECT id AS n FROM customers WHERE id IN ({})",
@@ -397,18 +385,15 @@ impl Store {
         for customer_id in existing {
             Store::refresh_rollups_unrecorded(&mut tx, customer_id, today).await?;
         }
-        let ids: Vec<i64> = touched.into_iter().collect();
-        feed::record(&mut tx, FeedKind::Facts, &ids).await?;
+        let touched = changed.touched();
+        feed::record(&mut tx, FeedKind::Facts, &touched.customers).await?;
         tx.execute(
             "UPDATE imports SET status = 'undone', undone_at = $1, undone_by = $2 WHERE id = $3",
             args![Utc::now(), by, id],
         )
         .await?;
         tx.commit().await?;
-        summary.touched = Touched {
-            customers: ids,
-            contacts_of: contacts_of.into_iter().collect(),
-        };
+        summary.touched = touched;
         Ok(summary)
     }
 }
@@ -440,6 +425,40 @@ impl Touched {
         Touched {
             contacts_of: customers.clone(),
             customers,
+        }
+    }
+}
+
+/// The customers a run of changes (an import, its undo) went to, by what
+/// follows for them.
+#[derive(Debug, Default)]
+struct ChangedCustomers {
+    /// Any of their fields or records (the change feed).
+    any: BTreeSet<i64>,
+    /// Their contacts.
+    contacts: BTreeSet<i64>,
+    /// Their orders or interactions (rollups, digests).
+    rollups: BTreeSet<i64>,
+}
+
+impl ChangedCustomers {
+    fn note(&mut self, entity: Entity, customer_id: i64) {
+        self.any.insert(customer_id);
+        match entity {
+            Entity::Order | Entity::Interaction => {
+                self.rollups.insert(customer_id);
+            }
+            Entity::Contact => {
+                self.contacts.insert(customer_id);
+            }
+            Entity::Customer => {}
+        }
+    }
+
+    fn touched(&self) -> Touched {
+        Touched {
+            customers: self.any.iter().copied().collect(),
+            contacts_of: self.contacts.iter().copied().collect(),
         }
     }
 }
@@ -720,12 +739,8 @@ pub struct ImportWriter {
     recorded: usize,
     /// Changes written but not yet recorded.
     changes: Vec<(Entity, i64, i64, Option<Value>, i64)>,
-    /// Customers whose fields or records changed (the change feed).
-    facts: BTreeSet<i64>,
-    /// Customers whose contacts changed.
-    contacts_of: BTreeSet<i64>,
-    /// Customers whose orders or interactions changed (rollups, digests).
-    rollups: BTreeSet<i64>,
+    /// The customers written, by what follows for them.
+    changed: ChangedCustomers,
     today: chrono::NaiveDate,
 }
 
@@ -754,16 +769,7 @@ impl ImportWriter {
     ) -> Result<(), StoreError> {
         self.changes
             .push((entity, id, customer_id, before, version));
-        self.facts.insert(customer_id);
-        match entity {
-            Entity::Order | Entity::Interaction => {
-                self.rollups.insert(customer_id);
-            }
-            Entity::Contact => {
-                self.contacts_of.insert(customer_id);
-            }
-            Entity::Customer => {}
-        }
+        self.changed.note(entity, customer_id);
         self.record_changes(CHANGES_PER_STATEMENT).await
     }
 
@@ -943,11 +949,11 @@ impl ImportWriter {
     /// changes and commits. Returns the import's id and the customers it
     /// changed.
     pub async fn finish(mut self, outcome: &ImportOutcome) -> Result<(i64, Touched), StoreError> {
-        for &customer_id in &self.rollups {
+        for &customer_id in &self.changed.rollups {
             Store::refresh_rollups_unrecorded(&mut self.tx, customer_id, self.today).await?;
         }
-        let customers: Vec<i64> = self.facts.iter().copied().collect();
-        feed::record(&mut self.tx, FeedKind::Facts, &customers).await?;
+        let touched = self.changed.touched();
+        feed::record(&mut self.tx, FeedKind::Facts, &touched.customers).await?;
         let id = self.id;
         update_record(&mut self.tx, id, outcome).await?;
         self.tx
@@ -955,13 +961,7 @@ impl ImportWriter {
             .await?;
         self.record_changes(0).await?;
         self.tx.commit().await?;
-        Ok((
-            id,
-            Touched {
-                customers,
-                contacts_of: self.contacts_of.into_iter().collect(),
-            },
-        ))
+        Ok((id, touched))
     }
 }
 

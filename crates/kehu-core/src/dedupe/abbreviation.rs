@@ -106,17 +106,17 @@ pub fn abbreviates(short: &str, long: &str) -> bool {
     short.chars().all(|c| rest.any(|d| d == c))
 }
 
-/// Every text of `min..=ABBREVIATION_MAX` characters that [`abbreviates`]
-/// `long`, each once, sorted: its first character and the others picked in
-/// order from its first [`ENUMERATED_PREFIX`] characters (not the second),
-/// and its well-known two-character short names whatever `min`.
-pub fn abbreviations_of(long: &str, min: usize) -> Vec<String> {
+/// Every text that [`abbreviates`] `long`, each once, sorted: its
+/// well-known two-character short names, and its first character with
+/// others picked in order from its first [`ENUMERATED_PREFIX`] characters
+/// (not the second), [`LOOKED_UP_MIN`]`..=`[`ABBREVIATION_MAX`] in all.
+pub fn abbreviations_of(long: &str) -> Vec<String> {
     let chars: Vec<char> = long.chars().take(ENUMERATED_PREFIX).collect();
     let total = long.chars().count();
     let longest = ABBREVIATION_MAX.min(total.saturating_sub(2));
     let mut out: Vec<String> = known_shorts_of(long).map(str::to_string).collect();
     let mut picked: Vec<usize> = Vec::with_capacity(ABBREVIATION_MAX);
-    for len in min.max(3)..=longest {
+    for len in LOOKED_UP_MIN..=longest {
         // Positions after the first, in increasing order: an odometer.
         picked.clear();
         picked.extend(1..len);
@@ -146,12 +146,12 @@ pub fn abbreviations_of(long: &str, min: usize) -> Vec<String> {
     out
 }
 
-/// How the cores that may abbreviate a normalized `full` name sound, each once ([`LOOKED_UP_MIN`]
-/// characters and more): stored customers are found by how their core sounds
+/// How the cores that may abbreviate a normalized `full` name sound, each
+/// once ([`abbreviations_of`]): stored customers are found by how their core sounds
 /// (`customers.name_sound`), so these find the stored abbreviations of a name
 /// being entered.
 pub fn abbreviation_sounds(full: &str) -> Vec<String> {
-    let mut sounds: Vec<String> = abbreviations_of(full, LOOKED_UP_MIN)
+    let mut sounds: Vec<String> = abbreviations_of(full)
         .iter()
         .map(|a| pinyin_of(a))
         .collect();
@@ -180,7 +180,7 @@ pub fn expansion_pattern(core: &str) -> Option<ExpansionPattern> {
         // The names starting with the one it stands for.
         let mut until: Vec<char> = long.chars().collect();
         let last = until.pop()?;
-        until.push((last as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?);
+        until.push(next_char(last)?);
         return Some(ExpansionPattern {
             from: long.to_string(),
             until: until.into_iter().collect(),
@@ -191,8 +191,7 @@ pub fn expansion_pattern(core: &str) -> Option<ExpansionPattern> {
         return None;
     }
     let first = core.chars().next()?;
-    // The next scalar value: byte order of UTF-8 is code point order.
-    let next = (first as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?;
+    let next = next_char(first)?;
     let mut like = String::with_capacity(core.len() * 2);
     for c in core.chars() {
         like.push(c);
@@ -203,6 +202,12 @@ pub fn expansion_pattern(core: &str) -> Option<ExpansionPattern> {
         until: next.to_string(),
         like,
     })
+}
+
+/// The next scalar value: byte order of UTF-8 is code point order, so a
+/// text's range of names starting with it ends before this.
+fn next_char(c: char) -> Option<char> {
+    (c as u32 + 1..=char::MAX as u32).find_map(char::from_u32)
 }
 
 /// Names in memory, found both ways: the long names a core abbreviates
@@ -312,7 +317,7 @@ impl<K> AbbreviationIndex<K> {
 
     /// The names whose core abbreviates `full`, in insertion order, at most `limit`.
     pub fn abbreviations_in(&self, full: &str, limit: usize) -> Vec<&K> {
-        let mut at: Vec<u32> = abbreviations_of(full, LOOKED_UP_MIN)
+        let mut at: Vec<u32> = abbreviations_of(full)
             .iter()
             .filter_map(|a| self.cores.get(a.as_str()))
             .flatten()
@@ -362,35 +367,31 @@ mod tests {
             "中石",
             "华为终端",
         ] {
-            for min in [2, LOOKED_UP_MIN] {
-                let listed = abbreviations_of(long, min);
-                let prefix: Vec<char> = long.chars().take(ENUMERATED_PREFIX).collect();
-                // Every ordered pick of the prefix, checked by brute force.
-                let mut want = Vec::new();
-                for mask in 0u32..(1 << (prefix.len() - 1).min(20)) {
-                    let text: String = std::iter::once(prefix[0])
-                        .chain(
-                            (1..prefix.len())
-                                .filter(|i| mask & (1 << (i - 1)) != 0)
-                                .map(|i| prefix[i]),
-                        )
-                        .collect();
-                    let n = text.chars().count();
-                    // Known two-character short names whatever `min`.
-                    if (n >= min || n == 2) && n <= ABBREVIATION_MAX && abbreviates(&text, long) {
-                        want.push(text);
-                    }
+            let listed = abbreviations_of(long);
+            let prefix: Vec<char> = long.chars().take(ENUMERATED_PREFIX).collect();
+            // Every ordered pick of the prefix, checked by brute force (two
+            // characters abbreviate only as a well-known short name).
+            let mut want = Vec::new();
+            for mask in 0u32..(1 << (prefix.len() - 1).min(20)) {
+                let text: String = std::iter::once(prefix[0])
+                    .chain(
+                        (1..prefix.len())
+                            .filter(|i| mask & (1 << (i - 1)) != 0)
+                            .map(|i| prefix[i]),
+                    )
+                    .collect();
+                if text.chars().count() <= ABBREVIATION_MAX && abbreviates(&text, long) {
+                    want.push(text);
                 }
-                want.sort_unstable();
-                want.dedup();
-                assert_eq!(listed, want, "{long} from {min}");
             }
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(listed, want, "{long}");
         }
-        assert!(abbreviations_of("中国石油化工", 3).contains(&"中石化".to_string()));
-        assert!(abbreviations_of("招商银行", 2).contains(&"招行".to_string()));
-        assert_eq!(abbreviations_of("招商银行", 3), ["招行"]);
-        assert_eq!(abbreviations_of("招商银河", 2), Vec::<String>::new());
-        assert!(abbreviations_of("中国工商银行", 3).contains(&"工行".to_string()));
+        assert!(abbreviations_of("中国石油化工").contains(&"中石化".to_string()));
+        assert_eq!(abbreviations_of("招商银行"), ["招行"]);
+        assert_eq!(abbreviations_of("招商银河"), Vec::<String>::new());
+        assert!(abbreviations_of("中国工商银行").contains(&"工行".to_string()));
         let sounds = abbreviation_sounds(&crate::dedupe::company::full_name(
             "中国石油化工集团有限公司",
         ));

@@ -540,7 +540,7 @@ fn abbreviation_pairs(col: &Column, max_block: usize, pairs: &mut Vec<u64>) {
         }
     }
     for (long, c) in companies() {
-        for short in abbreviation::abbreviations_of(&c.full, abbreviation::LOOKED_UP_MIN) {
+        for short in abbreviation::abbreviations_of(&c.full) {
             let Some(ids) = by_core.get(short.as_str()) else {
                 continue;
             };
