@@ -171,8 +171,24 @@ impl AppState {
     /// then the tag rules re-applied to it (they may read the classes).
     /// Failures are logged: the write itself has been stored.
     pub async fn after_data_change(&self, customer_id: i64, by: i64) {
-        self.classifier.after_data_change(customer_id, by).await;
-        if let Err(e) = api::tags::apply_rules(self, Some(&[customer_id])).await {
+        // One read of what the compiled schemes and the tag rules depend on
+        // serves both steps.
+        let compiled = async {
+            let (rules, tags) = self.store.catalogue_stamps().await?;
+            let set = self.classifier.published_at(rules).await?;
+            Ok::<_, error::ApiError>((tags, set))
+        };
+        let (tags, set) = match compiled.await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(customer_id, error = ?e, "reading the published schemes after a data change failed");
+                return;
+            }
+        };
+        self.classifier
+            .after_data_change(set.clone(), customer_id, by)
+            .await;
+        if let Err(e) = api::tags::apply_rules_at(self, tags, set, Some(&[customer_id])).await {
             tracing::warn!(customer_id, error = ?e, "re-applying tag rules after a data change failed");
         }
     }
@@ -265,7 +281,12 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
-        let mut store = Store::connect(&settings.database_url).await?;
+        // No request pays for copying SQLite's log into its file.
+        let mut store = Store::connect_with(
+            &settings.database_url,
+            kehu_store::db::Checkpoints::InBackground,
+        )
+        .await?;
         if let Some(ring) = &settings.keyring {
             store = store.with_cipher(kehu_store::cipher::FieldCipher::new(
                 ring,

@@ -631,8 +631,20 @@ impl Segments {
         plan: Option<&Plan>,
         f: impl FnOnce(&SegmentIndex) -> T,
     ) -> Result<T, ApiError> {
+        self.with_index_reading(plan, true, f).await
+    }
+
+    /// [`with_index_for`](Self::with_index_for); `read_feed` false: the
+    /// caller has just caught up (the index as it is will do).
+    async fn with_index_reading<T>(
+        &self,
+        plan: Option<&Plan>,
+        read_feed: bool,
+        f: impl FnOnce(&SegmentIndex) -> T,
+    ) -> Result<T, ApiError> {
         let mut slot = self.index.lock().await;
         let current = match slot.as_mut() {
+            Some(_) if !read_feed => true,
             Some(idx) => idx.catch_up(&self.store).await?,
             None => false,
         };
@@ -798,6 +810,37 @@ impl Segments {
         rule: &Compiled,
         only: Option<&[i64]>,
     ) -> Result<RuleChanges, ApiError> {
+        self.apply_rule_reading(tag_id, mode, rule, only, true)
+            .await
+    }
+
+    /// [`apply_rule`](Self::apply_rule) for every rule of a book in turn,
+    /// reading the change feed once, before the first: a later rule sees
+    /// the earlier ones' writes, which the index has applied itself (one
+    /// data change paid a feed read per rule).
+    pub async fn apply_rules(
+        &self,
+        book: &[(i64, TagMode, Compiled)],
+        only: Option<&[i64]>,
+    ) -> Result<Vec<(i64, RuleChanges)>, ApiError> {
+        let mut out = Vec::with_capacity(book.len());
+        for (i, (id, mode, rule)) in book.iter().enumerate() {
+            let changes = self
+                .apply_rule_reading(*id, *mode, rule, only, i == 0)
+                .await?;
+            out.push((*id, changes));
+        }
+        Ok(out)
+    }
+
+    async fn apply_rule_reading(
+        &self,
+        tag_id: i64,
+        mode: TagMode,
+        rule: &Compiled,
+        only: Option<&[i64]>,
+        read_feed: bool,
+    ) -> Result<RuleChanges, ApiError> {
         let only_set: Option<RoaringBitmap> = only.map(|ids| {
             ids.iter()
                 .filter_map(|&id| u32::try_from(id).ok())
@@ -805,7 +848,7 @@ impl Segments {
         });
         let hybrid = mode == TagMode::Hybrid;
         let (desired, add, remove, evidence) = self
-            .with_index_for(Some(&rule.plan), |idx| {
+            .with_index_reading(Some(&rule.plan), read_feed, |idx| {
                 let mut universe = idx.live.clone();
                 if let Some(o) = &only_set {
                     universe &= o;

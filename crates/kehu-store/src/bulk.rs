@@ -212,7 +212,7 @@ impl BulkLoader {
         let reserve = i64::try_from(customers.max(1))
             .map_err(|_| StoreError::Config("too many customers".into()))?;
         let (tx, first_id) = match &store.db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 // IMMEDIATE: take the write lock now, so the ids read below stay free.
                 let mut tx = Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?);
                 let max = tx

@@ -12,7 +12,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::{ToSqlOutput, Value as LiteValue};
 use rusqlite::{OpenFlags, ToSql};
 use std::cell::Cell;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a read goes: many rows (a batch of a whole-base run), or one customer's.
@@ -50,7 +49,7 @@ impl Db {
         D: Decode<T> + 'static,
     {
         let path = match self {
-            Db::Sqlite(pool) => file_of(pool),
+            Db::Sqlite(pool, _) => crate::db::file_of(pool),
             Db::Postgres(_) => None,
         };
         let Some(path) = path else {
@@ -61,14 +60,6 @@ impl Db {
             .await
             .map_err(|e| StoreError::Database(sqlx::Error::AnyDriverError(Box::new(e))))?
     }
-}
-
-/// The database file behind a pool (None for an in-memory database).
-fn file_of(pool: &sqlx::SqlitePool) -> Option<PathBuf> {
-    let path = pool.connect_options().get_filename().to_path_buf();
-    let name = path.to_string_lossy();
-    (!name.is_empty() && !name.starts_with(":memory:") && !name.contains("mode=memory"))
-        .then_some(path)
 }
 
 fn read_sqlite<T>(

@@ -63,6 +63,10 @@ pub mod cause {
 }
 
 /// Stored classes matching `filter`, in customer order, coded by `code`.
+fn classes_sql(filter: &str) -> String {
+    format!("SELECT customer_id, scheme_key, class FROM customer_classes WHERE {filter} ORDER BY customer_id")
+}
+
 async fn classes_where<T: Send + 'static>(
     store: &Store,
     filter: &str,
@@ -70,9 +74,7 @@ async fn classes_where<T: Send + 'static>(
     read: Read,
     code: Arc<impl Fn(i64, &str, &str) -> T + Send + Sync + 'static>,
 ) -> Result<Vec<T>, StoreError> {
-    let sql = format!(
-        "SELECT customer_id, scheme_key, class FROM customer_classes WHERE {filter} ORDER BY customer_id"
-    );
+    let sql = classes_sql(filter);
     read.all(&mut store.db.clone(), &sql, args, move |r: &dyn RowGet| {
         Ok(code(
             r.int("customer_id")?,
@@ -86,7 +88,49 @@ async fn classes_where<T: Send + 'static>(
 /// Rows per multi-row statement (10 values each, under SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
+/// What re-evaluating one customer reads.
+pub struct OneCustomerInputs<T> {
+    pub facts: kehu_core::classify::Facts,
+    pub classes: Vec<T>,
+    pub overrides: crate::overrides::OverridesByCustomer,
+}
+
 impl Store {
+    /// What re-evaluating one customer reads — its facts, its stored
+    /// classes (each row turned into a `T` by `code`, as in
+    /// [`Store::classes_between`]) and its overrides in force on `day` — on
+    /// one connection: a re-evaluation after each order checked the pool
+    /// out five times for them.
+    pub async fn one_customer_inputs<T: Send>(
+        &self,
+        customer_id: i64,
+        day: NaiveDate,
+        code: impl Fn(i64, &str, &str) -> T + Send + Sync,
+    ) -> Result<OneCustomerInputs<T>, StoreError> {
+        let mut conn = self.db.acquire().await?;
+        let facts = crate::facts::facts_on(&mut conn, customer_id).await?;
+        let classes = conn
+            .fetch_all(
+                &classes_sql("customer_id = $1"),
+                args![customer_id],
+                |r: &dyn RowGet| {
+                    Ok(code(
+                        r.int("customer_id")?,
+                        r.str("scheme_key")?,
+                        r.str("class")?,
+                    ))
+                },
+            )
+            .await?;
+        let overrides =
+            crate::overrides::overrides_on(&mut conn, customer_id, customer_id, day).await?;
+        Ok(OneCustomerInputs {
+            facts,
+            classes,
+            overrides,
+        })
+    }
+
     /// Stored classes of customers `first..=last` in customer order, each
     /// row (customer, scheme key, class) turned into a `T` by `code` from
     /// borrowed text: a whole-base run reads ten million of them and keeps

@@ -4,6 +4,7 @@
 //! except where the SQL itself differs ([`Backend`]).
 
 use crate::error::StoreError;
+use crate::wal_checkpoint::WalCheckpointer;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -13,6 +14,7 @@ use sqlx::sqlite::{
 use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +26,9 @@ pub enum Backend {
 /// A connection pool on either backend. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// With the thread that checkpoints its file (none in memory, or when
+    /// commits checkpoint themselves).
+    Sqlite(SqlitePool, Option<Arc<WalCheckpointer>>),
     Postgres(PgPool),
 }
 
@@ -326,13 +330,13 @@ fn decode_all<R: RowGet, T>(rows: Vec<R>, decode: impl Decode<T>) -> Result<Vec<
 impl Exec for Db {
     fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
+            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
                 .execute(&*p)
                 .await?
                 .rows_affected(),
@@ -349,7 +353,7 @@ impl Exec for Db {
         decode: impl Decode<T>,
     ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => decode_all(
+            Db::Sqlite(p, _) => decode_all(
                 bind_args!(sqlx::query(sql), args).fetch_all(&*p).await?,
                 decode,
             )?,
@@ -366,7 +370,7 @@ impl Exec for Db {
         decode: impl Decode<T>,
     ) -> Result<Option<T>, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => bind_args!(sqlx::query(sql), args)
+            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
                 .fetch_optional(&*p)
                 .await?
                 .map(|r| decode(&r))
@@ -380,66 +384,82 @@ impl Exec for Db {
     }
 }
 
-impl Exec for Tx {
-    fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
-        }
-    }
-    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
-        Ok(match self {
-            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            Tx::Postgres(t) => bind_args!(sqlx::query(sql), args)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-        })
-    }
-    async fn fetch_all<T: Send>(
-        &mut self,
-        sql: &str,
-        args: Vec<Arg>,
-        decode: impl Decode<T>,
-    ) -> Result<Vec<T>, StoreError> {
-        Ok(match self {
-            Tx::Sqlite(t) => decode_all(
-                bind_args!(sqlx::query(sql), args)
-                    .fetch_all(&mut **t)
-                    .await?,
-                decode,
-            )?,
-            Tx::Postgres(t) => decode_all(
-                bind_args!(sqlx::query(sql), args)
-                    .fetch_all(&mut **t)
-                    .await?,
-                decode,
-            )?,
-        })
-    }
-    async fn fetch_optional<T: Send>(
-        &mut self,
-        sql: &str,
-        args: Vec<Arg>,
-        decode: impl Decode<T>,
-    ) -> Result<Option<T>, StoreError> {
-        Ok(match self {
-            Tx::Sqlite(t) => bind_args!(sqlx::query(sql), args)
-                .fetch_optional(&mut **t)
-                .await?
-                .map(|r| decode(&r))
-                .transpose()?,
-            Tx::Postgres(t) => bind_args!(sqlx::query(sql), args)
-                .fetch_optional(&mut **t)
-                .await?
-                .map(|r| decode(&r))
-                .transpose()?,
-        })
-    }
+/// A connection from the pool held for several statements: one checkout
+/// (and one test on its return) instead of one per statement.
+pub enum Conn {
+    Sqlite(sqlx::pool::PoolConnection<Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<Postgres>),
 }
+
+/// `Exec` on a type holding one connection per backend (a transaction, a
+/// checked-out connection): the statements run on it in turn.
+macro_rules! exec_on_connection {
+    ($ty:ident) => {
+        impl Exec for $ty {
+            fn backend(&self) -> Backend {
+                match self {
+                    $ty::Sqlite(_) => Backend::Sqlite,
+                    $ty::Postgres(_) => Backend::Postgres,
+                }
+            }
+            async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+                Ok(match self {
+                    $ty::Sqlite(t) => bind_args!(sqlx::query(sql), args)
+                        .execute(&mut **t)
+                        .await?
+                        .rows_affected(),
+                    $ty::Postgres(t) => bind_args!(sqlx::query(sql), args)
+                        .execute(&mut **t)
+                        .await?
+                        .rows_affected(),
+                })
+            }
+            async fn fetch_all<T: Send>(
+                &mut self,
+                sql: &str,
+                args: Vec<Arg>,
+                decode: impl Decode<T>,
+            ) -> Result<Vec<T>, StoreError> {
+                Ok(match self {
+                    $ty::Sqlite(t) => decode_all(
+                        bind_args!(sqlx::query(sql), args)
+                            .fetch_all(&mut **t)
+                            .await?,
+                        decode,
+                    )?,
+                    $ty::Postgres(t) => decode_all(
+                        bind_args!(sqlx::query(sql), args)
+                            .fetch_all(&mut **t)
+                            .await?,
+                        decode,
+                    )?,
+                })
+            }
+            async fn fetch_optional<T: Send>(
+                &mut self,
+                sql: &str,
+                args: Vec<Arg>,
+                decode: impl Decode<T>,
+            ) -> Result<Option<T>, StoreError> {
+                Ok(match self {
+                    $ty::Sqlite(t) => bind_args!(sqlx::query(sql), args)
+                        .fetch_optional(&mut **t)
+                        .await?
+                        .map(|r| decode(&r))
+                        .transpose()?,
+                    $ty::Postgres(t) => bind_args!(sqlx::query(sql), args)
+                        .fetch_optional(&mut **t)
+                        .await?
+                        .map(|r| decode(&r))
+                        .transpose()?,
+                })
+            }
+        }
+    };
+}
+
+exec_on_connection!(Tx);
+exec_on_connection!(Conn);
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
@@ -451,38 +471,66 @@ impl Tx {
     }
 }
 
-/// How many pages the write-ahead log may hold before the commit that
-/// passes it copies them into the database file (SQLite's checkpoint,
-/// with an fsync). With SQLite's default of 1,000 one request in ~30 of a
-/// stream of small writes paid 15–25 ms for the copy; at 100 each copy is
-/// small and the tail of such requests halved, at 10,000 a copy took
-/// 100 ms and more and stalled the requests beside it (BENCHMARKS.md,
-/// session 23). Bulk loads pay for the more frequent fsyncs (`kehu demo`
-/// ~15 % slower). `KEHU_SQLITE_CHECKPOINT_PAGES` sets another threshold.
+/// Who copies SQLite's write-ahead log into the database file (its
+/// checkpoint, with an fsync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoints {
+    /// The commit that passes [`WAL_AUTOCHECKPOINT_PAGES`]: one-shot
+    /// commands (a bulk load ran ~13 % slower with a thread copying beside
+    /// it, BENCHMARKS.md session 32).
+    InCommits,
+    /// A thread of the process ([`crate::wal_checkpoint`]): a server, whose
+    /// requests then never pay for the copy; commits copy only past
+    /// [`WAL_SAFETY_NET_PAGES`].
+    InBackground,
+}
+
+/// With commits copying, every 100 pages: at SQLite's default of 1,000
+/// one request in ~30 of a stream of small writes paid 15–25 ms for the
+/// copy, at 10,000 a copy took 100 ms and more (BENCHMARKS.md, session
+/// 23).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 100;
 
-fn wal_autocheckpoint() -> Result<String, StoreError> {
+/// `KEHU_SQLITE_CHECKPOINT_PAGES`: commits copy every N pages, whatever
+/// the process asked for.
+fn explicit_checkpoint_pages() -> Result<Option<u32>, StoreError> {
     match std::env::var("KEHU_SQLITE_CHECKPOINT_PAGES") {
         Ok(v) => v
             .trim()
             .parse::<u32>()
             .ok()
             .filter(|n| *n > 0)
-            .map(|n| n.to_string())
+            .map(Some)
             .ok_or_else(|| {
                 StoreError::Config(format!(
                     "KEHU_SQLITE_CHECKPOINT_PAGES must be a number of pages of at least 1, got {v:?}"
                 ))
             }),
-        Err(_) => Ok(WAL_AUTOCHECKPOINT_PAGES.to_string()),
+        Err(_) => Ok(None),
     }
 }
+
+/// With the checkpoint thread running, a commit copies the log itself only
+/// past this many pages (40 MB): the thread has fallen far behind.
+const WAL_SAFETY_NET_PAGES: u32 = 10_000;
 
 impl Db {
     /// Connects by URL: `sqlite://PATH` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        Db::connect_with(url, Checkpoints::InCommits).await
+    }
+
+    /// As [`Db::connect`], with SQLite's log copied as `checkpoints` says.
+    pub async fn connect_with(url: &str, checkpoints: Checkpoints) -> Result<Db, StoreError> {
         if url.starts_with("sqlite:") {
             crate::sqlite_alloc::configure();
+            let explicit = explicit_checkpoint_pages()?;
+            let background = explicit.is_none() && checkpoints == Checkpoints::InBackground;
+            let pages = match (explicit, background) {
+                (Some(n), _) => n,
+                (None, true) => WAL_SAFETY_NET_PAGES,
+                (None, false) => WAL_AUTOCHECKPOINT_PAGES,
+            };
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -491,7 +539,7 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory")
-                .pragma("wal_autocheckpoint", wal_autocheckpoint()?);
+                .pragma("wal_autocheckpoint", pages.to_string());
             if let Some(path) = url
                 .strip_prefix("sqlite://")
                 .map(|p| p.split('?').next().unwrap_or(p))
@@ -509,12 +557,24 @@ impl Db {
             // more connections only add thread switches (measured: the list's
             // p99 at 32 clients went from ~70 ms with 8 to ~43 ms with 4 on 2 cores).
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+            // An embedded database does not hang up: no test round trip to
+            // the connection's thread before each use (sqlx still makes one
+            // when the connection is given back).
             let pool = SqlitePoolOptions::new()
                 .max_connections(cores + 2)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
-            Ok(Db::Sqlite(pool))
+            let checkpointer = match (background, file_of(&pool)) {
+                (true, Some(path)) => {
+                    Some(Arc::new(WalCheckpointer::start(&path).map_err(|e| {
+                        StoreError::Config(format!("cannot open {}: {e}", path.display()))
+                    })?))
+                }
+                _ => None,
+            };
+            Ok(Db::Sqlite(pool, checkpointer))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -537,8 +597,16 @@ impl Db {
     /// commits after nearly every request. Every transaction here writes.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p, _) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// A connection held for several reads in a row (see [`Conn`]).
+    pub async fn acquire(&self) -> Result<Conn, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p, _) => Conn::Sqlite(p.acquire().await?),
+            Db::Postgres(p) => Conn::Postgres(p.acquire().await?),
         })
     }
 
@@ -549,7 +617,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, _) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -569,7 +637,7 @@ impl Db {
 
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match self {
-            Db::Sqlite(p) => Some(p),
+            Db::Sqlite(p, _) => Some(p),
             Db::Postgres(_) => None,
         }
     }
@@ -577,7 +645,7 @@ impl Db {
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match self {
             Db::Postgres(p) => Some(p),
-            Db::Sqlite(_) => None,
+            Db::Sqlite(..) => None,
         }
     }
 }
@@ -602,4 +670,12 @@ pub async fn check_version(
     } else {
         Err(StoreError::VersionConflict { expected, current })
     }
+}
+
+/// The database file behind a pool (None for an in-memory database).
+pub(crate) fn file_of(pool: &SqlitePool) -> Option<std::path::PathBuf> {
+    let path = pool.connect_options().get_filename().to_path_buf();
+    let name = path.to_string_lossy();
+    (!name.is_empty() && !name.starts_with(":memory:") && !name.contains("mode=memory"))
+        .then_some(path)
 }

@@ -346,16 +346,7 @@ impl Store {
 
     /// One customer's facts, read from its records.
     pub async fn facts_of(&self, customer_id: i64) -> Result<Facts, StoreError> {
-        let mut db = self.db.clone();
-        let sql = format!("SELECT {FACT_COLUMNS} FROM customers WHERE id = $1");
-        let customers = db.fetch_all(&sql, args![customer_id], decode_facts).await?;
-        if customers.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        let mut out = self
-            .attach_records(customers, "customer_id = $1", args![customer_id], Read::One)
-            .await?;
-        out.pop().ok_or(StoreError::NotFound)
+        facts_on(&mut self.db.clone(), customer_id).await
     }
 
     async fn attach_records(
@@ -385,4 +376,28 @@ impl Store {
         attach_rows(&mut customers, orders, interactions);
         Ok(customers)
     }
+}
+
+/// One customer's facts, read from its records on `exec`.
+pub(crate) async fn facts_on(exec: &mut impl Exec, customer_id: i64) -> Result<Facts, StoreError> {
+    let sql = format!("SELECT {FACT_COLUMNS} FROM customers WHERE id = $1");
+    let mut customers = exec
+        .fetch_all(&sql, args![customer_id], decode_facts)
+        .await?;
+    if customers.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    let filter = "customer_id = $1";
+    let orders = exec
+        .fetch_all(&orders_sql(filter), args![customer_id], decode_order_row)
+        .await?;
+    let interactions = exec
+        .fetch_all(
+            &interactions_sql(filter),
+            args![customer_id],
+            decode_interaction_row,
+        )
+        .await?;
+    attach_rows(&mut customers, orders, interactions);
+    customers.pop().ok_or(StoreError::NotFound)
 }

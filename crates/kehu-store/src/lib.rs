@@ -35,6 +35,7 @@ pub mod segments;
 mod sqlite_alloc;
 pub mod tags;
 pub mod tasks;
+pub mod wal_checkpoint;
 
 mod custom_fields;
 mod customers;
@@ -77,8 +78,17 @@ pub(crate) async fn refresh_statistics(db: &Db, tables: &[&str]) -> Result<(), S
 
 impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, db::Checkpoints::InCommits).await
+    }
+
+    /// As [`Store::connect`]; a server asks for
+    /// [`db::Checkpoints::InBackground`].
+    pub async fn connect_with(
+        url: &str,
+        checkpoints: db::Checkpoints,
+    ) -> Result<Store, StoreError> {
         Ok(Store {
-            db: Db::connect(url).await?,
+            db: Db::connect_with(url, checkpoints).await?,
             cipher: std::sync::Arc::new(cipher::FieldCipher::none()),
             defs: Default::default(),
             today: None,

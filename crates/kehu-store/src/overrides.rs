@@ -70,19 +70,7 @@ impl Store {
         last: i64,
         day: NaiveDate,
     ) -> Result<OverridesByCustomer, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM class_overrides WHERE customer_id >= $1 AND customer_id <= $2 AND lifted_at IS NULL");
-        let rows = self
-            .db
-            .clone()
-            .fetch_all(&sql, args![first, last], decode)
-            .await?;
-        let mut out: OverridesByCustomer = HashMap::new();
-        for o in rows.into_iter().filter(|o| o.holds_on(day)) {
-            out.entry(o.customer_id)
-                .or_default()
-                .insert(o.scheme_key.clone(), o);
-        }
-        Ok(out)
+        overrides_on(&mut self.db.clone(), first, last, day).await
     }
 
     /// Every override of a customer, newest first (lifted and expired too).
@@ -141,4 +129,22 @@ pub async fn set_override(tx: &mut Tx, o: &NewOverride<'_>) -> Result<ClassOverr
         decode,
     )
     .await
+}
+
+/// [`Store::overrides_between`] on `exec`.
+pub(crate) async fn overrides_on(
+    exec: &mut impl Exec,
+    first: i64,
+    last: i64,
+    day: NaiveDate,
+) -> Result<OverridesByCustomer, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM class_overrides WHERE customer_id >= $1 AND customer_id <= $2 AND lifted_at IS NULL");
+    let rows = exec.fetch_all(&sql, args![first, last], decode).await?;
+    let mut out: OverridesByCustomer = HashMap::new();
+    for o in rows.into_iter().filter(|o| o.holds_on(day)) {
+        out.entry(o.customer_id)
+            .or_default()
+            .insert(o.scheme_key.clone(), o);
+    }
+    Ok(out)
 }

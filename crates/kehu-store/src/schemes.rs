@@ -5,6 +5,7 @@
 
 use crate::db::{decode_n, Exec, RowGet, Tx};
 use crate::error::StoreError;
+use crate::tags::{decode_tags_stamp, TagsStamp, TAGS_STAMP_COLUMNS};
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
 use kehu_core::classify::workflow::{Step, VersionStatus};
@@ -93,24 +94,37 @@ pub struct RulesStamp {
     field_versions: i64,
 }
 
+const RULES_STAMP_COLUMNS: &str = "(SELECT COALESCE(MAX(id), 0) FROM scheme_events) AS last_step, \
+     (SELECT COUNT(*) FROM custom_field_defs) AS fields, \
+     (SELECT CAST(COALESCE(SUM(version), 0) + COALESCE(MAX(id), 0) AS BIGINT) FROM custom_field_defs) AS field_versions";
+
+fn decode_rules_stamp(r: &dyn RowGet) -> Result<RulesStamp, sqlx::Error> {
+    Ok(RulesStamp {
+        last_step: r.int("last_step")?,
+        fields: r.int("fields")?,
+        field_versions: r.int("field_versions")?,
+    })
+}
+
 impl Store {
     /// One cheap query: compiled schemes are reused while it is unchanged.
     pub async fn rules_stamp(&self) -> Result<RulesStamp, StoreError> {
+        let sql = format!("SELECT {RULES_STAMP_COLUMNS}");
         self.db
             .clone()
-            .fetch_one(
-                "SELECT (SELECT COALESCE(MAX(id), 0) FROM scheme_events) AS last_step, \
-                 (SELECT COUNT(*) FROM custom_field_defs) AS fields, \
-                 (SELECT CAST(COALESCE(SUM(version), 0) + COALESCE(MAX(id), 0) AS BIGINT) FROM custom_field_defs) AS field_versions",
-                vec![],
-                |r: &dyn RowGet| {
-                    Ok(RulesStamp {
-                        last_step: r.int("last_step")?,
-                        fields: r.int("fields")?,
-                        field_versions: r.int("field_versions")?,
-                    })
-                },
-            )
+            .fetch_one(&sql, vec![], decode_rules_stamp)
+            .await
+    }
+
+    /// The rules stamp and the tags stamp in one query: what a data change
+    /// reads before it re-evaluates its customer and applies the tag rules.
+    pub async fn catalogue_stamps(&self) -> Result<(RulesStamp, TagsStamp), StoreError> {
+        let sql = format!("SELECT {RULES_STAMP_COLUMNS}, {TAGS_STAMP_COLUMNS}");
+        self.db
+            .clone()
+            .fetch_one(&sql, vec![], |r: &dyn RowGet| {
+                Ok((decode_rules_stamp(r)?, decode_tags_stamp(r)?))
+            })
             .await
     }
 

@@ -322,6 +322,18 @@ pub struct TagsStamp {
     versions: i64,
 }
 
+pub(crate) const TAGS_STAMP_COLUMNS: &str = "(SELECT COUNT(*) FROM tags) AS count, \
+     (SELECT COALESCE(MAX(id), 0) FROM tags) AS last_id, \
+     (SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM tags) AS versions";
+
+pub(crate) fn decode_tags_stamp(r: &dyn RowGet) -> Result<TagsStamp, sqlx::Error> {
+    Ok(TagsStamp {
+        count: r.int("count")?,
+        last_id: r.int("last_id")?,
+        versions: r.int("versions")?,
+    })
+}
+
 /// Assignments added or taken off from the instant bound as `since` on
 /// (`tag_id, customer_id, action, at, id`): the history's own rows and a
 /// large rule run's customers under its `rule_applied` entry (one key
@@ -339,20 +351,10 @@ impl Store {
     /// One cheap query: what is compiled from the catalogue (tag rules) is
     /// reused while it is unchanged.
     pub async fn tags_stamp(&self) -> Result<TagsStamp, StoreError> {
+        let sql = format!("SELECT {TAGS_STAMP_COLUMNS}");
         self.db
             .clone()
-            .fetch_one(
-                "SELECT COUNT(*) AS count, COALESCE(MAX(id), 0) AS last_id, \
-                 CAST(COALESCE(SUM(version), 0) AS BIGINT) AS versions FROM tags",
-                vec![],
-                |r: &dyn RowGet| {
-                    Ok(TagsStamp {
-                        count: r.int("count")?,
-                        last_id: r.int("last_id")?,
-                        versions: r.int("versions")?,
-                    })
-                },
-            )
+            .fetch_one(&sql, vec![], decode_tags_stamp)
             .await
     }
 

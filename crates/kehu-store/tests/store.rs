@@ -1163,3 +1163,38 @@ async fn abbreviations_are_likely_duplicates(backend: Backend) {
     assert!(likely("华润万家有限公司").await.is_empty());
     db.cleanup(store).await;
 }
+
+/// A server's commits leave the write-ahead log to the checkpoint thread: a
+/// write far below the commits' own threshold reaches the database file
+/// anyway, soon after its commit.
+#[tokio::test]
+async fn sqlite_log_copied_by_the_checkpoint_thread() {
+    let dir = kehu_store::testing::TempDir::new("kehu-wal");
+    let file = dir.0.join("wal.db");
+    let db = kehu_store::db::Db::connect_with(
+        &format!("sqlite://{}", file.display()),
+        kehu_store::db::Checkpoints::InBackground,
+    )
+    .await
+    .expect("connect");
+    let mut conn = db.clone();
+    conn.execute("CREATE TABLE blobs (b BLOB NOT NULL)", vec![])
+        .await
+        .expect("create");
+    let start = std::fs::metadata(&file).expect("file").len();
+    // ~100 pages: a commit copies only past 10,000.
+    conn.execute("INSERT INTO blobs (b) VALUES (randomblob(400000))", vec![])
+        .await
+        .expect("insert");
+    let copied = async {
+        loop {
+            if std::fs::metadata(&file).expect("file").len() >= start + 400_000 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), copied)
+        .await
+        .expect("the log reaches the database file within 5 s of its commit");
+}

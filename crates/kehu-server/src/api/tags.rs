@@ -693,13 +693,22 @@ pub async fn apply_rules(
     state: &AppState,
     only: Option<&[i64]>,
 ) -> Result<Vec<RuleRunOut>, ApiError> {
-    let book = state.tag_rules.current(state).await?;
-    let mut out = Vec::with_capacity(book.len());
-    for (id, mode, rule) in book.iter() {
-        let c = state.segments.apply_rule(*id, *mode, rule, only).await?;
-        out.push(run_out(*id, c));
-    }
-    Ok(out)
+    let stamp = state.store.tags_stamp().await?;
+    let schemes = state.classifier.published().await?;
+    apply_rules_at(state, stamp, schemes, only).await
+}
+
+/// [`apply_rules`] with the catalogue's stamp and the published schemes
+/// read by the caller.
+pub async fn apply_rules_at(
+    state: &AppState,
+    stamp: TagsStamp,
+    schemes: Arc<SchemeSet>,
+    only: Option<&[i64]>,
+) -> Result<Vec<RuleRunOut>, ApiError> {
+    let book = state.tag_rules.current(state, stamp, schemes).await?;
+    let runs = state.segments.apply_rules(&book, only).await?;
+    Ok(runs.into_iter().map(|(id, c)| run_out(id, c)).collect())
 }
 
 /// Every rule and hybrid tag's rule, compiled, in the order they run (a
@@ -721,11 +730,14 @@ struct CachedBook {
 }
 
 impl TagRuleCache {
-    async fn current(&self, state: &AppState) -> Result<Arc<RuleBook>, ApiError> {
-        // Read before the catalogue: a change in between leaves a stale
-        // stamp on a newer book, which the next call compiles again.
-        let stamp = state.store.tags_stamp().await?;
-        let schemes = state.classifier.published().await?;
+    /// `stamp` read before the catalogue: a change in between leaves a
+    /// stale stamp on a newer book, which the next call compiles again.
+    async fn current(
+        &self,
+        state: &AppState,
+        stamp: TagsStamp,
+        schemes: Arc<SchemeSet>,
+    ) -> Result<Arc<RuleBook>, ApiError> {
         if let Some(c) = self.lock().as_ref() {
             if c.stamp == stamp && Arc::ptr_eq(&c.schemes, &schemes) {
                 return Ok(c.book.clone());

@@ -304,6 +304,11 @@ impl Classifier {
     /// use; a new set drops the populations ranked for the old one.
     pub async fn published(&self) -> Result<Arc<SchemeSet>, ApiError> {
         let stamp = self.store.rules_stamp().await?;
+        self.published_at(stamp).await
+    }
+
+    /// [`published`](Self::published) for a rules stamp the caller has read.
+    pub async fn published_at(&self, stamp: RulesStamp) -> Result<Arc<SchemeSet>, ApiError> {
         if let Some((at, set)) = self.read_cache().set.clone() {
             if at == stamp {
                 return Ok(set);
@@ -401,21 +406,18 @@ impl Classifier {
         progress: Progress<'_>,
     ) -> Result<RunResult, ApiError> {
         let evaluator = plan.evaluator();
-        let facts = self.store.facts_of(customer_id).await?;
-        let mut measured = Measured::new(evaluator.metrics(), plan.as_of);
-        measured.add(&facts, evaluator.measure_metrics(&facts));
-        progress(Phase::Reading, 1);
         let names = ClassNames::of(plan.set);
-        let mut grid = ClassGrid::new(names.clone());
-        grid.add(
-            self.store
-                .classes_between(customer_id, customer_id, move |c, s, k| names.code(c, s, k))
-                .await?,
-        );
-        let overrides = self
+        let codes = names.clone();
+        let inputs = self
             .store
-            .overrides_between(customer_id, customer_id, plan.as_of)
+            .one_customer_inputs(customer_id, plan.as_of, move |c, s, k| codes.code(c, s, k))
             .await?;
+        let mut measured = Measured::new(evaluator.metrics(), plan.as_of);
+        measured.add(&inputs.facts, evaluator.measure_metrics(&inputs.facts));
+        progress(Phase::Reading, 1);
+        let mut grid = ClassGrid::new(names);
+        grid.add(inputs.classes);
+        let overrides = inputs.overrides;
         let (mut result, _) = decide_everyone(
             plan, &evaluator, &measured, &grid, overrides, visit, progress,
         );
@@ -692,7 +694,8 @@ impl Classifier {
         cause: &'static str,
         by: Option<i64>,
     ) -> Result<Vec<ClassChange>, ApiError> {
-        self.reclassify_one(customer_id, cause, by, None).await
+        let set = self.published().await?;
+        self.reclassify_one(set, customer_id, cause, by, None).await
     }
 
     /// Sets an override and stores the class it gives (and the classes of
@@ -717,6 +720,7 @@ impl Classifier {
             lifted_at: None,
         };
         self.reclassify_one(
+            self.published().await?,
             customer_id,
             cause::OVERRIDE,
             Some(by),
@@ -746,18 +750,26 @@ impl Classifier {
             customer_id,
             scheme_key: scheme_key.to_string(),
         };
-        self.reclassify_one(customer_id, cause::OVERRIDE_LIFTED, Some(by), Some(edit))
-            .await
+        let set = self.published().await?;
+        self.reclassify_one(
+            set,
+            customer_id,
+            cause::OVERRIDE_LIFTED,
+            Some(by),
+            Some(edit),
+        )
+        .await
     }
 
     async fn reclassify_one(
         &self,
+        set: Arc<SchemeSet>,
         customer_id: i64,
         cause: &'static str,
         by: Option<i64>,
         adjust: Option<OverrideEdit>,
     ) -> Result<Vec<ClassChange>, ApiError> {
-        let (set, mut evaluated, populations, as_of) = self.single_plan().await?;
+        let (mut evaluated, populations, as_of) = self.single_plan(&set);
         if let Some(OverrideEdit::Set(o)) = &adjust {
             // An override needs no ranking: its scheme is always evaluated.
             if let Some(i) = set.index(&o.scheme_key) {
@@ -807,22 +819,20 @@ impl Classifier {
     /// After an order, interaction or customer write: re-evaluate that
     /// customer at once. The write itself has committed; a failure here is
     /// logged and the daily run catches up, so the caller's request succeeds.
-    pub async fn after_data_change(&self, customer_id: i64, by: i64) {
+    /// `set`: the published schemes, read by the caller.
+    pub async fn after_data_change(&self, set: Arc<SchemeSet>, customer_id: i64, by: i64) {
         if let Err(e) = self
-            .reclassify(customer_id, cause::DATA_CHANGE, Some(by))
+            .reclassify_one(set, customer_id, cause::DATA_CHANGE, Some(by), None)
             .await
         {
             tracing::warn!(customer_id, error = %e, "re-evaluating a customer after a data change failed");
         }
     }
 
-    /// The published set with today's populations where known: which
+    /// For the published set, with today's populations where known: which
     /// schemes a single re-evaluation decides (those that rank no one, and
-    /// those ranked today), with their populations.
-    async fn single_plan(
-        &self,
-    ) -> Result<(Arc<SchemeSet>, Vec<bool>, Vec<Arc<Population>>, NaiveDate), ApiError> {
-        let set = self.published().await?;
+    /// those ranked today), their populations, and today.
+    fn single_plan(&self, set: &SchemeSet) -> (Vec<bool>, Vec<Arc<Population>>, NaiveDate) {
         let today = self.store.today();
         let known = self.read_cache().populations.clone();
         let (evaluated, populations) = set
@@ -841,7 +851,7 @@ impl Classifier {
                 }
             })
             .unzip();
-        Ok((set, evaluated, populations, today))
+        (evaluated, populations, today)
     }
 
     /// Why a customer is in each published scheme's class as of a day:

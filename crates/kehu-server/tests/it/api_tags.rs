@@ -1006,6 +1006,26 @@ async fn rule_and_hybrid_tags(backend: Backend) {
     let r = admin.post("/api/v1/tags", json!({"parent": "行为标签", "name": "活跃大客户", "mode": "rule", "rule": "高端客户 AND order_count >= 1"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(seg(&admin, "活跃大客户").await["count"], 2);
+    // A rule reading another rule's tag follows it in the same request: the
+    // order that makes 丁 a 高端客户 makes it an 活跃大客户 too.
+    let w = admin
+        .customer("规则测试丁有限公司", json!({"sales_region": "华南"}))
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let r = admin
+        .post(
+            &format!("/api/v1/customers/{w}/orders"),
+            json!({"ordered_on": today, "amount_fen": 150_000_000}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let w_tags = tag_paths_of(&admin, w).await;
+    assert!(
+        w_tags.contains(&"价值标签/高端客户".to_string())
+            && w_tags.contains(&"行为标签/活跃大客户".to_string()),
+        "{w_tags:?}"
+    );
     let top = tag_id(&admin, "价值标签/高端客户").await;
     let v: Value = admin
         .get(&format!("/api/v1/tags/{top}"))

@@ -29,7 +29,8 @@ both_backends!(
     run_a_campaign_and_read_its_effect
 );
 
-/// A chromedriver process on a free port, killed on drop.
+/// A chromedriver process on a free port, killed on drop with the browser
+/// it started.
 struct Driver {
     child: Child,
     url: String,
@@ -40,6 +41,27 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A killed chromedriver leaves its browser running (a test that
+        // failed before closing its session, or never closed it): end every
+        // process started with this driver's profile.
+        kill_processes_with_arg(&format!("--user-data-dir={}", self._profile.0.display()));
+    }
+}
+
+fn kill_processes_with_arg(arg: &str) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
 }
 
