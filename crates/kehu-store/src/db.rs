@@ -327,63 +327,6 @@ fn decode_all<R: RowGet, T>(rows: Vec<R>, decode: impl Decode<T>) -> Result<Vec<
     rows.iter().map(|r| decode(r)).collect()
 }
 
-impl Exec for Db {
-    fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite(..) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
-    }
-    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
-        Ok(match self {
-            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
-                .execute(&*p)
-                .await?
-                .rows_affected(),
-            Db::Postgres(p) => bind_args!(sqlx::query(sql), args)
-                .execute(&*p)
-                .await?
-                .rows_affected(),
-        })
-    }
-    async fn fetch_all<T: Send>(
-        &mut self,
-        sql: &str,
-        args: Vec<Arg>,
-        decode: impl Decode<T>,
-    ) -> Result<Vec<T>, StoreError> {
-        Ok(match self {
-            Db::Sqlite(p, _) => decode_all(
-                bind_args!(sqlx::query(sql), args).fetch_all(&*p).await?,
-                decode,
-            )?,
-            Db::Postgres(p) => decode_all(
-                bind_args!(sqlx::query(sql), args).fetch_all(&*p).await?,
-                decode,
-            )?,
-        })
-    }
-    async fn fetch_optional<T: Send>(
-        &mut self,
-        sql: &str,
-        args: Vec<Arg>,
-        decode: impl Decode<T>,
-    ) -> Result<Option<T>, StoreError> {
-        Ok(match self {
-            Db::Sqlite(p, _) => bind_args!(sqlx::query(sql), args)
-                .fetch_optional(&*p)
-                .await?
-                .map(|r| decode(&r))
-                .transpose()?,
-            Db::Postgres(p) => bind_args!(sqlx::query(sql), args)
-                .fetch_optional(&*p)
-                .await?
-                .map(|r| decode(&r))
-                .transpose()?,
-        })
-    }
-}
-
 /// A connection from the pool held for several statements: one checkout
 /// (and one test on its return) instead of one per statement.
 pub enum Conn {
@@ -391,25 +334,26 @@ pub enum Conn {
     Postgres(sqlx::pool::PoolConnection<Postgres>),
 }
 
-/// `Exec` on a type holding one connection per backend (a transaction, a
-/// checked-out connection): the statements run on it in turn.
-macro_rules! exec_on_connection {
-    ($ty:ident) => {
+/// `Exec` for a type with one variant per backend: `$sqlite` and
+/// `$postgres` bind `$c`, and `$on` is what the statements run on (the
+/// pool, or the one connection of a transaction or a checkout).
+macro_rules! exec_on {
+    ($ty:ident, $sqlite:pat, $postgres:pat, $on:expr) => {
         impl Exec for $ty {
             fn backend(&self) -> Backend {
                 match self {
-                    $ty::Sqlite(_) => Backend::Sqlite,
-                    $ty::Postgres(_) => Backend::Postgres,
+                    $ty::Sqlite(..) => Backend::Sqlite,
+                    $ty::Postgres(..) => Backend::Postgres,
                 }
             }
             async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
                 Ok(match self {
-                    $ty::Sqlite(t) => bind_args!(sqlx::query(sql), args)
-                        .execute(&mut **t)
+                    $sqlite => bind_args!(sqlx::query(sql), args)
+                        .execute($on)
                         .await?
                         .rows_affected(),
-                    $ty::Postgres(t) => bind_args!(sqlx::query(sql), args)
-                        .execute(&mut **t)
+                    $postgres => bind_args!(sqlx::query(sql), args)
+                        .execute($on)
                         .await?
                         .rows_affected(),
                 })
@@ -421,16 +365,12 @@ macro_rules! exec_on_connection {
                 decode: impl Decode<T>,
             ) -> Result<Vec<T>, StoreError> {
                 Ok(match self {
-                    $ty::Sqlite(t) => decode_all(
-                        bind_args!(sqlx::query(sql), args)
-                            .fetch_all(&mut **t)
-                            .await?,
+                    $sqlite => decode_all(
+                        bind_args!(sqlx::query(sql), args).fetch_all($on).await?,
                         decode,
                     )?,
-                    $ty::Postgres(t) => decode_all(
-                        bind_args!(sqlx::query(sql), args)
-                            .fetch_all(&mut **t)
-                            .await?,
+                    $postgres => decode_all(
+                        bind_args!(sqlx::query(sql), args).fetch_all($on).await?,
                         decode,
                     )?,
                 })
@@ -442,13 +382,13 @@ macro_rules! exec_on_connection {
                 decode: impl Decode<T>,
             ) -> Result<Option<T>, StoreError> {
                 Ok(match self {
-                    $ty::Sqlite(t) => bind_args!(sqlx::query(sql), args)
-                        .fetch_optional(&mut **t)
+                    $sqlite => bind_args!(sqlx::query(sql), args)
+                        .fetch_optional($on)
                         .await?
                         .map(|r| decode(&r))
                         .transpose()?,
-                    $ty::Postgres(t) => bind_args!(sqlx::query(sql), args)
-                        .fetch_optional(&mut **t)
+                    $postgres => bind_args!(sqlx::query(sql), args)
+                        .fetch_optional($on)
                         .await?
                         .map(|r| decode(&r))
                         .transpose()?,
@@ -458,8 +398,9 @@ macro_rules! exec_on_connection {
     };
 }
 
-exec_on_connection!(Tx);
-exec_on_connection!(Conn);
+exec_on!(Db, Db::Sqlite(c, _), Db::Postgres(c), &*c);
+exec_on!(Tx, Tx::Sqlite(c), Tx::Postgres(c), &mut **c);
+exec_on!(Conn, Conn::Sqlite(c), Conn::Postgres(c), &mut **c);
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
