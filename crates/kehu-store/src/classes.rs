@@ -62,11 +62,12 @@ pub mod cause {
     pub const OVERRIDE_LIFTED: &str = "override_lifted";
 }
 
-/// Stored classes matching `filter`, in customer order, coded by `code`.
+/// The stored classes matching `filter`, in customer order.
 fn classes_sql(filter: &str) -> String {
     format!("SELECT customer_id, scheme_key, class FROM customer_classes WHERE {filter} ORDER BY customer_id")
 }
 
+/// Stored classes matching `filter`, in customer order, coded by `code`.
 async fn classes_where<T: Send + 'static>(
     store: &Store,
     filter: &str,
