@@ -173,12 +173,7 @@ impl AppState {
     pub async fn after_data_change(&self, customer_id: i64, by: i64) {
         // One read of what the compiled schemes and the tag rules depend on
         // serves both steps.
-        let compiled = async {
-            let (rules, tags) = self.store.catalogue_stamps().await?;
-            let set = self.classifier.published_at(rules).await?;
-            Ok::<_, error::ApiError>((tags, set))
-        };
-        let (tags, set) = match compiled.await {
+        let (tags, set) = match api::tags::catalogue_now(self).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(customer_id, error = ?e, "reading the published schemes after a data change failed");

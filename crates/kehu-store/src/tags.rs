@@ -348,16 +348,6 @@ fn assignment_changes_since(since: &str) -> String {
 }
 
 impl Store {
-    /// One cheap query: what is compiled from the catalogue (tag rules) is
-    /// reused while it is unchanged.
-    pub async fn tags_stamp(&self) -> Result<TagsStamp, StoreError> {
-        let sql = format!("SELECT {TAGS_STAMP_COLUMNS}");
-        self.db
-            .clone()
-            .fetch_one(&sql, vec![], decode_tags_stamp)
-            .await
-    }
-
     /// The whole catalogue (merged tags too), by id.
     pub async fn tags(&self) -> Result<Vec<TagRecord>, StoreError> {
         read_tags(&mut self.db.clone(), None).await

@@ -63,6 +63,9 @@ fn run(conn: &rusqlite::Connection, stop: &(Mutex<bool>, Condvar)) {
     let (flag, wake) = stop;
     let mut interval = BUSY_INTERVAL;
     let mut last: Option<LogState> = None;
+    // A failure is logged when it first appears, not every tick; commits
+    // still copy past the safety net meanwhile.
+    let mut failing: Option<String> = None;
     loop {
         {
             let stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
@@ -90,9 +93,14 @@ fn run(conn: &rusqlite::Connection, stop: &(Mutex<bool>, Condvar)) {
                     BUSY_INTERVAL
                 };
                 last = Some(s);
+                failing = None;
             }
             Err(e) => {
-                tracing::debug!(error = %e, "a background WAL checkpoint did not run");
+                let e = e.to_string();
+                if failing.as_ref() != Some(&e) {
+                    tracing::warn!(error = %e, "copying SQLite's write-ahead log into the database file failed; commits copy it past 10,000 pages meanwhile");
+                }
+                failing = Some(e);
                 interval = IDLE_INTERVAL;
             }
         }

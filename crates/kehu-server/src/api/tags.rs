@@ -693,9 +693,15 @@ pub async fn apply_rules(
     state: &AppState,
     only: Option<&[i64]>,
 ) -> Result<Vec<RuleRunOut>, ApiError> {
-    let stamp = state.store.tags_stamp().await?;
-    let schemes = state.classifier.published().await?;
+    let (stamp, schemes) = catalogue_now(state).await?;
     apply_rules_at(state, stamp, schemes, only).await
+}
+
+/// The tags stamp and the published schemes, from one read of both
+/// stamps (what the tag rule book and a re-evaluation depend on).
+pub async fn catalogue_now(state: &AppState) -> Result<(TagsStamp, Arc<SchemeSet>), ApiError> {
+    let (rules, tags) = state.store.catalogue_stamps().await?;
+    Ok((tags, state.classifier.published_at(rules).await?))
 }
 
 /// [`apply_rules`] with the catalogue's stamp and the published schemes
