@@ -19,7 +19,7 @@ quiet_jobs() {
   today=$(TZ=Asia/Shanghai date +%F)
   case $url in postgres://*) greatest=GREATEST ;; esac
   for job in rollups predictions classify tag_rules anomalies strategy_tasks class_change_tasks \
-             complaint_tasks dormant_tasks reminders deliveries reports backup retention sessions; do
+             complaint_tasks dormant_tasks reminders deliveries reports backup retention sessions audit_anchor; do
     [[ " $* " == *" $job "* ]] && continue
     case $job in
       class_change_tasks) max=$(db_sql "$url" "SELECT COALESCE(MAX(id), 0) FROM class_history") ;;

@@ -500,9 +500,11 @@ async fn run_rows(
     }
     // The channel also closes when the reader dies: only its clean end is
     // the end of the file.
-    reader
-        .await
-        .map_err(|e| ApiError::Internal(format!("the import's reader thread failed: {e}")))?;
+    reader.await.map_err(|e| {
+        ApiError::Internal(format!(
+            "导入文件的读取线程出错 / the import's reader thread failed: {e}"
+        ))
+    })?;
     counts.problems = problems_total;
     let status = match (writer.is_some(), refused) {
         (false, _) => "dry_run",

@@ -16,7 +16,7 @@ use kehu_core::segment::{
 };
 use kehu_core::segment::{reads_windows, Compiled};
 use kehu_core::tags::TagMode;
-use kehu_store::feed::{Changed, FeedSpan};
+use kehu_store::feed::FeedSpan;
 use kehu_store::segments::{FieldRow, FieldValue};
 use kehu_store::tags::RuleChanges;
 use kehu_store::{ScopeFilter, Store};
@@ -307,63 +307,44 @@ impl SegmentIndex {
     /// Applies what changed since the mark; false when so much changed
     /// that reading everything again is the better way.
     async fn catch_up(&mut self, store: &Store) -> Result<bool, ApiError> {
-        let read = store.feed_after(self.mark, &self.own).await?;
-        let ids = |c: &Changed| -> Option<Vec<i64>> {
-            match c {
-                Changed::Nobody => Some(Vec::new()),
-                Changed::Some(ids) if ids.len() <= CATCH_UP_MAX => {
-                    Some(ids.iter().copied().collect())
-                }
-                _ => None,
-            }
-        };
-        let (Some(facts), Some(classes), Some(tags)) =
-            (ids(&read.facts), ids(&read.classes), ids(&read.tags))
+        let Some(read) = store
+            .catch_up_reads(self.mark, &self.own, CATCH_UP_MAX, self.windows.is_some())
+            .await?
         else {
             return Ok(false);
         };
-        if !facts.is_empty() {
-            let rows = store.field_rows_in(&facts).await?;
-            for &id in &facts {
-                if !rows.iter().any(|r| r.id == id) {
-                    self.remove(small_id(id)?);
-                }
-            }
-            for r in &rows {
-                self.set_fields(r)?;
-            }
-            if let Some(day) = self.windows {
-                for f in store.facts_in(&facts).await? {
-                    self.forget_products(small_id(f.customer_id)?);
-                    self.set_windows(&f, day)?;
-                }
+        let (facts, tags) = (&read.facts_of, &read.tags_of);
+        for &id in facts {
+            if !read.fields.iter().any(|r| r.id == id) {
+                self.remove(small_id(id)?);
             }
         }
-        if !classes.is_empty() {
-            let rows = store
-                .classes_in(&classes, |c, s, k| (c, s.to_string(), k.to_string()))
-                .await?;
-            for &id in &classes {
-                let id = small_id(id)?;
-                for c in self.classes.values_mut() {
-                    c.set(id, None);
-                }
-            }
-            for (c, s, k) in rows {
-                self.set_class(small_id(c)?, &s, Some(&k));
+        for r in &read.fields {
+            self.set_fields(r)?;
+        }
+        if let Some(day) = self.windows {
+            for f in &read.facts {
+                self.forget_products(small_id(f.customer_id)?);
+                self.set_windows(f, day)?;
             }
         }
-        if !tags.is_empty() {
-            let pairs = store.tag_pairs_in(&tags).await?;
-            for &id in &tags {
-                let id = small_id(id)?;
-                for t in self.tags.values_mut() {
-                    t.remove(id);
-                }
+        for &id in &read.classes_of {
+            let id = small_id(id)?;
+            for c in self.classes.values_mut() {
+                c.set(id, None);
             }
-            for (c, t) in pairs {
-                self.tags.entry(t).or_default().insert(small_id(c)?);
+        }
+        for (c, s, k) in &read.classes {
+            self.set_class(small_id(*c)?, s, Some(k));
+        }
+        for &id in tags {
+            let id = small_id(id)?;
+            for t in self.tags.values_mut() {
+                t.remove(id);
             }
+        }
+        for &(c, t) in &read.tags {
+            self.tags.entry(t).or_default().insert(small_id(c)?);
         }
         if !tags.is_empty() || !facts.is_empty() {
             // Tags changed, or a deleted customer left them.

@@ -86,6 +86,30 @@ async fn classes_where<T: Send + 'static>(
     .await
 }
 
+/// [`Store::classes_in`] on `exec`.
+pub(crate) async fn classes_in_on<T: Send>(
+    exec: &mut impl Exec,
+    ids: &[i64],
+    code: impl Fn(i64, &str, &str) -> T + Send + Sync,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for part in ids.chunks(IDS_PER_QUERY) {
+        let sql = classes_sql(&format!("customer_id IN ({})", id_marks(part.len())));
+        let args = part.iter().map(|&id| Arg::from(id)).collect();
+        out.extend(
+            exec.fetch_all(&sql, args, |r: &dyn RowGet| {
+                Ok(code(
+                    r.int("customer_id")?,
+                    r.str("scheme_key")?,
+                    r.str("class")?,
+                ))
+            })
+            .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// Rows per multi-row statement (10 values each, under SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -109,7 +133,7 @@ impl Store {
         code: impl Fn(i64, &str, &str) -> T + Send + Sync,
     ) -> Result<OneCustomerInputs<T>, StoreError> {
         let mut conn = self.db.acquire().await?;
-        let facts = crate::facts::facts_on(&mut conn, customer_id).await?;
+        let facts = crate::facts::digest_facts_on(&mut conn, customer_id).await?;
         let classes = conn
             .fetch_all(
                 &classes_sql("customer_id = $1"),
@@ -165,14 +189,7 @@ impl Store {
         ids: &[i64],
         code: impl Fn(i64, &str, &str) -> T + Send + Sync + 'static,
     ) -> Result<Vec<T>, StoreError> {
-        let code = Arc::new(code);
-        let mut out = Vec::new();
-        for part in ids.chunks(IDS_PER_QUERY) {
-            let filter = format!("customer_id IN ({})", id_marks(part.len()));
-            let args = part.iter().map(|&id| Arg::from(id)).collect();
-            out.extend(classes_where(self, &filter, args, Read::One, code.clone()).await?);
-        }
-        Ok(out)
+        classes_in_on(&mut self.db.clone(), ids, code).await
     }
 
     /// One customer's stored classes: scheme → class.

@@ -5,9 +5,9 @@
 //! of twenty rows. The digest is rewritten from the records in the same
 //! transaction as every order or interaction write
 //! ([`rewrite_fact_digests`]); a customer whose digest is NULL or
-//! unreadable is read from its records. One customer's read
-//! ([`Store::facts_of`]) always reads the records: it is the reference the
-//! digests are tested against.
+//! unreadable is read from its records. So does re-evaluating one customer
+//! after a write ([`digest_facts_on`]). [`Store::facts_of`] always reads
+//! the records: it is the reference the digests are tested against.
 
 use crate::bulk_read::Read;
 use crate::customers::REFRESH_BATCH;
@@ -238,13 +238,7 @@ impl Store {
     /// The customers among `ids` that exist, in id order, with their orders
     /// and interactions (from their digests): what changed since a run.
     pub async fn facts_in(&self, ids: &[i64]) -> Result<Vec<Facts>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for part in ids.chunks(IDS_PER_QUERY) {
-            let filter = format!("id IN ({}) ORDER BY id", id_marks(part.len()));
-            let args = part.iter().map(|&id| Arg::from(id)).collect();
-            out.extend(self.facts_from_digests(&filter, args, Read::One).await?);
-        }
-        Ok(out)
+        facts_in_on(&mut self.db.clone(), ids).await
     }
 
     /// Customers matching `filter` (a WHERE clause with its ORDER BY) with
@@ -257,44 +251,31 @@ impl Store {
     ) -> Result<Vec<Facts>, StoreError> {
         let sql = format!("SELECT {FACT_COLUMNS}, fact_digest FROM customers WHERE {filter}");
         let rows = read
-            .all(&mut self.db.clone(), &sql, args, |r: &dyn RowGet| {
-                Ok((decode_facts(r)?, r.opt_bytes("fact_digest")?))
-            })
+            .all(&mut self.db.clone(), &sql, args, decode_with_digest)
             .await?;
-        let mut reader = DigestReader::default();
-        let mut customers = Vec::with_capacity(rows.len());
-        let mut unread = Vec::new();
-        for (mut f, bytes) in rows {
-            match bytes.map(|b| reader.read_into(&b, &mut f)) {
-                Some(Ok(())) => {}
-                Some(Err(e)) => {
-                    tracing::warn!(customer_id = f.customer_id, "{e}; reading its records");
-                    unread.push(customers.len());
-                }
-                None => unread.push(customers.len()),
-            }
-            customers.push(f);
-        }
-        if !unread.is_empty() {
-            let missing: Vec<Facts> = unread
-                .iter()
-                .map(|&i| std::mem::take(&mut customers[i]))
-                .collect();
-            let (first, last) = (
-                missing[0].customer_id,
-                missing[missing.len() - 1].customer_id,
-            );
-            let missing = self
-                .attach_records(
-                    missing,
-                    "customer_id >= $1 AND customer_id <= $2",
-                    args![first, last],
-                    read,
+        let (mut customers, unread) = read_digests(rows);
+        if let (Some(&first), Some(&last)) = (unread.first(), unread.last()) {
+            // Read by range: a bulk read of the records of a batch's span.
+            let filter = "customer_id >= $1 AND customer_id <= $2";
+            let bounds = args![customers[first].customer_id, customers[last].customer_id];
+            let mut db = self.db.clone();
+            let orders = read
+                .all(
+                    &mut db,
+                    &orders_sql(filter),
+                    bounds.clone(),
+                    decode_order_row,
                 )
                 .await?;
-            for (&i, f) in unread.iter().zip(missing) {
-                customers[i] = f;
-            }
+            let interactions = read
+                .all(
+                    &mut db,
+                    &interactions_sql(filter),
+                    bounds,
+                    decode_interaction_row,
+                )
+                .await?;
+            attach_to_unread(&mut customers, &unread, orders, interactions);
         }
         Ok(customers)
     }
@@ -348,34 +329,98 @@ impl Store {
     pub async fn facts_of(&self, customer_id: i64) -> Result<Facts, StoreError> {
         facts_on(&mut self.db.clone(), customer_id).await
     }
+}
 
-    async fn attach_records(
-        &self,
-        mut customers: Vec<Facts>,
-        filter: &str,
-        bounds: Vec<crate::db::Arg>,
-        read: Read,
-    ) -> Result<Vec<Facts>, StoreError> {
-        let mut db = self.db.clone();
-        let orders = read
-            .all(
-                &mut db,
-                &orders_sql(filter),
-                bounds.clone(),
-                decode_order_row,
-            )
-            .await?;
-        let interactions = read
-            .all(
-                &mut db,
-                &interactions_sql(filter),
-                bounds,
-                decode_interaction_row,
-            )
-            .await?;
-        attach_rows(&mut customers, orders, interactions);
-        Ok(customers)
+/// One customer's facts on `exec` from its digest — one row, where
+/// [`facts_on`] reads all its records: what re-evaluating it after a
+/// write reads —, else (none stored, or unreadable) from its records.
+pub(crate) async fn digest_facts_on(
+    exec: &mut impl Exec,
+    customer_id: i64,
+) -> Result<Facts, StoreError> {
+    facts_in_on(exec, &[customer_id])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+/// The customers among `ids` that exist, in id order, on `exec`: from
+/// their digests, else from their records.
+pub(crate) async fn facts_in_on(
+    exec: &mut impl Exec,
+    ids: &[i64],
+) -> Result<Vec<Facts>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for part in ids.chunks(IDS_PER_QUERY) {
+        let sql = format!(
+            "SELECT {FACT_COLUMNS}, fact_digest FROM customers WHERE id IN ({}) ORDER BY id",
+            id_marks(part.len())
+        );
+        let args = part.iter().map(|&id| Arg::from(id)).collect();
+        let rows = exec.fetch_all(&sql, args, decode_with_digest).await?;
+        let (mut customers, unread) = read_digests(rows);
+        if !unread.is_empty() {
+            // Those without a digest (new customers, say) from their
+            // records, all at once.
+            let missing: Vec<i64> = unread.iter().map(|&i| customers[i].customer_id).collect();
+            let filter = format!("customer_id IN ({})", id_marks(missing.len()));
+            let args: Vec<Arg> = missing.iter().map(|&id| Arg::from(id)).collect();
+            let orders = exec
+                .fetch_all(&orders_sql(&filter), args.clone(), decode_order_row)
+                .await?;
+            let interactions = exec
+                .fetch_all(&interactions_sql(&filter), args, decode_interaction_row)
+                .await?;
+            attach_to_unread(&mut customers, &unread, orders, interactions);
+        }
+        out.extend(customers);
     }
+    Ok(out)
+}
+
+/// Attaches record rows to the customers at positions `unread` (those with
+/// no readable digest; rows of the others are skipped).
+fn attach_to_unread(
+    customers: &mut [Facts],
+    unread: &[usize],
+    orders: Vec<OrderRow>,
+    interactions: Vec<InteractionRow>,
+) {
+    let mut read: Vec<Facts> = unread
+        .iter()
+        .map(|&i| std::mem::take(&mut customers[i]))
+        .collect();
+    attach_rows(&mut read, orders, interactions);
+    for (&i, f) in unread.iter().zip(read) {
+        customers[i] = f;
+    }
+}
+
+fn decode_with_digest(r: &dyn RowGet) -> Result<(Facts, Option<Vec<u8>>), sqlx::Error> {
+    Ok((decode_facts(r)?, r.opt_bytes("fact_digest")?))
+}
+
+/// Each customer's orders and interactions from its digest: the facts, and
+/// the positions of those with no readable digest (to read from records).
+fn read_digests(rows: Vec<(Facts, Option<Vec<u8>>)>) -> (Vec<Facts>, Vec<usize>) {
+    let mut reader = DigestReader::default();
+    let mut customers = Vec::with_capacity(rows.len());
+    let mut unread = Vec::new();
+    for (mut f, bytes) in rows {
+        match bytes.map(|b| reader.read_into(&b, &mut f)) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                tracing::warn!(customer_id = f.customer_id, "{e}; reading its records");
+                // What the digest gave before it failed is read again.
+                f.orders.clear();
+                f.interactions.clear();
+                unread.push(customers.len());
+            }
+            None => unread.push(customers.len()),
+        }
+        customers.push(f);
+    }
+    (customers, unread)
 }
 
 /// One customer's facts, read from its records on `exec`.

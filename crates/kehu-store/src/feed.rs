@@ -80,6 +80,8 @@ impl Changed {
     }
 }
 
+const HEAD_SQL: &str = "SELECT COALESCE(MAX(seq), 0) AS seq FROM change_feed";
+
 /// What changed after a feed position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedRead {
@@ -182,48 +184,53 @@ impl Store {
     pub async fn feed_head(&self) -> Result<i64, StoreError> {
         self.db
             .clone()
-            .fetch_one(
-                "SELECT COALESCE(MAX(seq), 0) AS seq FROM change_feed",
-                vec![],
-                |r: &dyn RowGet| r.int("seq"),
-            )
+            .fetch_one(HEAD_SQL, vec![], |r: &dyn RowGet| r.int("seq"))
             .await
     }
 
     /// What changed after entry `after`, leaving out the entries in `skip`
     /// (the reader's own writes). Very many entries read as "everyone".
     pub async fn feed_after(&self, after: i64, skip: &[FeedSpan]) -> Result<FeedRead, StoreError> {
-        let rows = self
-            .db
-            .clone()
-            .fetch_all(
-                "SELECT seq, kind, customer_id FROM change_feed WHERE seq > $1 ORDER BY seq LIMIT $2",
-                args![after, MANY_READ + 1],
-                |r: &dyn RowGet| Ok((r.int("seq")?, r.text("kind")?, r.opt_int("customer_id")?)),
-            )
-            .await?;
-        let mut read = FeedRead {
-            last: after,
-            ..FeedRead::default()
-        };
-        if rows.len() as i64 > MANY_READ {
-            read.last = self.feed_head().await?;
-            read.facts = Changed::Everyone;
-            read.classes = Changed::Everyone;
-            read.tags = Changed::Everyone;
-            return Ok(read);
-        }
-        for (seq, kind, customer) in rows {
-            read.last = seq;
-            if skip.iter().any(|s| s.holds(seq)) {
-                continue;
-            }
-            match kind.as_str() {
-                "facts" => read.facts.add(customer),
-                "tags" => read.tags.add(customer),
-                _ => read.classes.add(customer),
-            }
-        }
-        Ok(read)
+        feed_after_on(&mut self.db.clone(), after, skip).await
     }
+}
+
+/// [`Store::feed_after`] on `exec`.
+pub(crate) async fn feed_after_on(
+    exec: &mut impl Exec,
+    after: i64,
+    skip: &[FeedSpan],
+) -> Result<FeedRead, StoreError> {
+    let rows = exec
+        .fetch_all(
+            "SELECT seq, kind, customer_id FROM change_feed WHERE seq > $1 ORDER BY seq LIMIT $2",
+            args![after, MANY_READ + 1],
+            |r: &dyn RowGet| Ok((r.int("seq")?, r.text("kind")?, r.opt_int("customer_id")?)),
+        )
+        .await?;
+    let mut read = FeedRead {
+        last: after,
+        ..FeedRead::default()
+    };
+    if rows.len() as i64 > MANY_READ {
+        read.last = exec
+            .fetch_one(HEAD_SQL, vec![], |r: &dyn RowGet| r.int("seq"))
+            .await?;
+        read.facts = Changed::Everyone;
+        read.classes = Changed::Everyone;
+        read.tags = Changed::Everyone;
+        return Ok(read);
+    }
+    for (seq, kind, customer) in rows {
+        read.last = seq;
+        if skip.iter().any(|s| s.holds(seq)) {
+            continue;
+        }
+        match kind.as_str() {
+            "facts" => read.facts.add(customer),
+            "tags" => read.tags.add(customer),
+            _ => read.classes.add(customer),
+        }
+    }
+    Ok(read)
 }

@@ -5,6 +5,7 @@
 use crate::bulk_read::Read;
 use crate::db::{id_marks, Arg, Exec, RowGet, IDS_PER_QUERY};
 use crate::error::StoreError;
+use crate::feed::{Changed, FeedSpan};
 use crate::listing::{ScopeFilter, SqlBuilder};
 use crate::{args, Store};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -208,6 +209,41 @@ fn scope_condition(b: &mut SqlBuilder, scope: &ScopeFilter) -> String {
     }
 }
 
+/// What changed after a feed position, with the rows the segment index
+/// keeps of the customers named ([`Store::catch_up_reads`]).
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    /// The last feed entry read.
+    pub last: i64,
+    /// Customers whose fields or facts changed (those gone have no row).
+    pub facts_of: Vec<i64>,
+    pub fields: Vec<FieldRow>,
+    /// Read only when asked for.
+    pub facts: Vec<kehu_core::classify::Facts>,
+    /// Customers whose classes changed, and their classes now: (customer,
+    /// scheme, class).
+    pub classes_of: Vec<i64>,
+    pub classes: Vec<(i64, String, String)>,
+    /// Customers whose tags changed, and their (customer, tag) pairs now.
+    pub tags_of: Vec<i64>,
+    pub tags: Vec<(i64, i64)>,
+}
+
+/// The segment fields of the customers among `ids` that exist, on `exec`.
+async fn field_rows_on(exec: &mut impl Exec, ids: &[i64]) -> Result<Vec<FieldRow>, StoreError> {
+    let mut out = Vec::new();
+    for part in ids.chunks(IDS_PER_QUERY) {
+        let sql = format!(
+            "SELECT {} FROM customers WHERE id IN ({})",
+            field_columns(),
+            id_marks(part.len())
+        );
+        let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
+        out.extend(exec.fetch_all(&sql, a, decode_fields).await?);
+    }
+    Ok(out)
+}
+
 impl Store {
     /// A segment evaluated in SQL: how many customers in `scope` it holds
     /// and the first `limit` of their ids after `after`, in id order.
@@ -257,19 +293,50 @@ impl Store {
             .await
     }
 
-    /// The segment fields of the customers among `ids` that exist.
-    pub async fn field_rows_in(&self, ids: &[i64]) -> Result<Vec<FieldRow>, StoreError> {
-        let mut out = Vec::new();
-        for part in ids.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT {} FROM customers WHERE id IN ({})",
-                field_columns(),
-                id_marks(part.len())
-            );
-            let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
-            out.extend(self.db.clone().fetch_all(&sql, a, decode_fields).await?);
+    /// What the segment index reads to catch up with the change feed after
+    /// `after` (leaving out `skip`, its own writes): the customers named and
+    /// their field rows, classes and tags — and their facts `with_facts` —,
+    /// all on one connection (a data change's catch-up checked the pool out
+    /// five times). None when more than `at_most` customers changed in one
+    /// kind: the index loads everything again.
+    pub async fn catch_up_reads(
+        &self,
+        after: i64,
+        skip: &[FeedSpan],
+        at_most: usize,
+        with_facts: bool,
+    ) -> Result<Option<CatchUp>, StoreError> {
+        let mut conn = self.db.acquire().await?;
+        let read = crate::feed::feed_after_on(&mut conn, after, skip).await?;
+        let ids = |c: &Changed| -> Option<Vec<i64>> {
+            match c {
+                Changed::Nobody => Some(Vec::new()),
+                Changed::Some(ids) if ids.len() <= at_most => Some(ids.iter().copied().collect()),
+                _ => None,
+            }
+        };
+        let (Some(facts_of), Some(classes_of), Some(tags_of)) =
+            (ids(&read.facts), ids(&read.classes), ids(&read.tags))
+        else {
+            return Ok(None);
+        };
+        let mut out = CatchUp {
+            last: read.last,
+            fields: field_rows_on(&mut conn, &facts_of).await?,
+            facts: Vec::new(),
+            classes: crate::classes::classes_in_on(&mut conn, &classes_of, |c, s, k| {
+                (c, s.to_string(), k.to_string())
+            })
+            .await?,
+            tags: crate::tags::tag_pairs_on(&mut conn, &tags_of).await?,
+            facts_of,
+            classes_of,
+            tags_of,
+        };
+        if with_facts {
+            out.facts = crate::facts::facts_in_on(&mut conn, &out.facts_of).await?;
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// Segments `user_id` may use: their own, and those shared in their team.

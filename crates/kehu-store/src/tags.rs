@@ -347,6 +347,29 @@ fn assignment_changes_since(since: &str) -> String {
     )
 }
 
+/// [`Store::tag_pairs_in`] on `exec`.
+pub(crate) async fn tag_pairs_on(
+    exec: &mut impl Exec,
+    ids: &[i64],
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for part in ids.chunks(IDS_PER_QUERY) {
+        let marks = id_marks(part.len());
+        let sql = format!(
+            "SELECT customer_id, tag_id FROM customer_tags WHERE customer_id IN ({marks}) \
+             UNION ALL SELECT customer_id, tag_id FROM rule_tags WHERE {RULE_TAGS_OF_CUSTOMER} AND customer_id IN ({marks})"
+        );
+        let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
+        out.extend(
+            exec.fetch_all(&sql, a, |r: &dyn RowGet| {
+                Ok((r.int("customer_id")?, r.int("tag_id")?))
+            })
+            .await?,
+        );
+    }
+    Ok(out)
+}
+
 impl Store {
     /// The whole catalogue (merged tags too), by id.
     pub async fn tags(&self) -> Result<Vec<TagRecord>, StoreError> {
@@ -828,24 +851,7 @@ impl Store {
 
     /// (customer, tag) pairs of the customers among `ids`.
     pub async fn tag_pairs_in(&self, ids: &[i64]) -> Result<Vec<(i64, i64)>, StoreError> {
-        let mut out = Vec::new();
-        for part in ids.chunks(IDS_PER_QUERY) {
-            let marks = id_marks(part.len());
-            let sql = format!(
-                "SELECT customer_id, tag_id FROM customer_tags WHERE customer_id IN ({marks}) \
-                 UNION ALL SELECT customer_id, tag_id FROM rule_tags WHERE {RULE_TAGS_OF_CUSTOMER} AND customer_id IN ({marks})"
-            );
-            let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
-            out.extend(
-                self.db
-                    .clone()
-                    .fetch_all(&sql, a, |r: &dyn RowGet| {
-                        Ok((r.int("customer_id")?, r.int("tag_id")?))
-                    })
-                    .await?,
-            );
-        }
-        Ok(out)
+        tag_pairs_on(&mut self.db.clone(), ids).await
     }
 
     /// Tags many customers at once in one transaction (bulk loads, demo

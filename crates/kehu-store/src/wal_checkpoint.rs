@@ -14,7 +14,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How soon after a commit its pages are copied while writes keep coming.
-const BUSY_INTERVAL: Duration = Duration::from_millis(20);
+/// Small copies often: each copy ends in an fsync, and while a large one
+/// is written out, requests wait behind its writes (measured on
+/// one VM, the order request's p99: 9 ms every 5 ms, 23 ms every 10 ms,
+/// 60 ms every 20 ms, 140 ms every second; BENCHMARKS.md, session 33).
+const BUSY_INTERVAL: Duration = Duration::from_millis(5);
 /// The longest wait between checks once writes have stopped (the interval
 /// doubles from [`BUSY_INTERVAL`] while a check finds nothing new).
 const IDLE_INTERVAL: Duration = Duration::from_millis(640);

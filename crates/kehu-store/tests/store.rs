@@ -335,8 +335,9 @@ async fn orders_refresh_rollups(backend: Backend) {
     db.cleanup(store).await;
 }
 
-/// The customer's facts as a whole-base run reads them (from the digest)
-/// equal its records, with the given numbers of orders and interactions.
+/// The customer's facts as a whole-base run, a catch-up and a one-customer
+/// re-evaluation read them (from the digest) equal its records, with the
+/// given numbers of orders and interactions.
 async fn assert_digest_current(
     store: &Store,
     id: i64,
@@ -346,6 +347,13 @@ async fn assert_digest_current(
     let from_records = store.facts_of(id).await.expect("facts");
     let batch = store.facts_after(id - 1, 1).await.expect("batch");
     assert_eq!(batch.as_slice(), std::slice::from_ref(&from_records));
+    let one = store
+        .one_customer_inputs(id, store.today(), |_, _, _| ())
+        .await
+        .expect("one customer's inputs");
+    assert_eq!(one.facts, from_records);
+    let changed = store.facts_in(&[id]).await.expect("changed");
+    assert_eq!(changed.as_slice(), std::slice::from_ref(&from_records));
     assert_eq!(
         (from_records.orders.len(), from_records.interactions.len()),
         (orders, interactions)
