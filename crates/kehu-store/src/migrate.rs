@@ -305,6 +305,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0034_name_key_bytes.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 35,
+        name: "import_changes_record",
+        sqlite: include_str!("../migrations/sqlite/0035_import_changes_record.sql"),
+        postgres: include_str!("../migrations/postgres/0035_import_changes_record.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.
