@@ -277,11 +277,8 @@ impl Application {
     /// Connects, migrates and binds (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
         // No request pays for copying SQLite's log into its file.
-        let mut store = Store::connect_with(
-            &settings.database_url,
-            kehu_store::db::Checkpoints::InBackground,
-        )
-        .await?;
+        let mut store =
+            Store::connect_with(&settings.database_url, kehu_store::db::Workload::Server).await?;
         if let Some(ring) = &settings.keyring {
             store = store.with_cipher(kehu_store::cipher::FieldCipher::new(
                 ring,

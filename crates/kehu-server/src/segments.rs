@@ -314,8 +314,10 @@ impl SegmentIndex {
             return Ok(false);
         };
         let (facts, tags) = (&read.facts_of, &read.tags_of);
+        // A changed customer with no field row is gone.
+        let present: std::collections::HashSet<i64> = read.fields.iter().map(|r| r.id).collect();
         for &id in facts {
-            if !read.fields.iter().any(|r| r.id == id) {
+            if !present.contains(&id) {
                 self.remove(small_id(id)?);
             }
         }

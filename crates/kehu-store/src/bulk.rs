@@ -212,9 +212,9 @@ impl BulkLoader {
         let reserve = i64::try_from(customers.max(1))
             .map_err(|_| StoreError::Config("too many customers".into()))?;
         let (tx, first_id) = match &store.db {
-            Db::Sqlite(pool, _) => {
+            Db::Sqlite(..) => {
                 // IMMEDIATE: take the write lock now, so the ids read below stay free.
-                let mut tx = Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?);
+                let mut tx = store.db.begin().await?;
                 let max = tx
                     .fetch_one(
                         "SELECT MAX(COALESCE((SELECT MAX(id) FROM customers), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'customers'), 0)) AS n",
@@ -278,7 +278,7 @@ impl BulkLoader {
                 self.reserved_to - first + 1
             )));
         }
-        if matches!(self.tx, Tx::Sqlite(_)) {
+        if matches!(self.tx, Tx::Sqlite(..)) {
             self.load_sqlite(chunk, first).await?;
         } else {
             self.load_postgres(chunk, first).await?;
@@ -334,7 +334,7 @@ impl BulkLoader {
     // ---- SQLite
 
     async fn load_sqlite(&mut self, chunk: &[DemoCustomer], first: i64) -> Result<(), StoreError> {
-        let Tx::Sqlite(t) = &mut self.tx else {
+        let Tx::Sqlite(t, _) = &mut self.tx else {
             return Ok(());
         };
         let today = self.today;

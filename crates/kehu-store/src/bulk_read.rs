@@ -49,7 +49,7 @@ impl Db {
         D: Decode<T> + 'static,
     {
         let path = match self {
-            Db::Sqlite(pool, _) => crate::db::file_of(pool),
+            Db::Sqlite(pool, ..) => crate::db::file_of(pool),
             Db::Postgres(_) => None,
         };
         let Some(path) = path else {

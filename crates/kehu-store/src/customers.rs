@@ -875,17 +875,20 @@ impl Store {
         customer_id: i64,
         today: NaiveDate,
     ) -> Result<(), StoreError> {
-        let sql = format!("{} WHERE id = $3", ROLLUP_UPDATE);
+        // The digest is read from the records first and written with the
+        // rollups: one write instead of two (the order request's path).
+        let digest = crate::facts::digest_from_records(exec, customer_id).await?;
+        let sql = format!("{ROLLUP_UPDATE}, fact_digest = $4 WHERE id = $3");
         exec.execute(
             &sql,
             args![
                 window_start(today, 12),
                 complaint_window_start(today),
-                customer_id
+                customer_id,
+                digest
             ],
         )
         .await?;
-        crate::facts::rewrite_fact_digests(exec, customer_id, customer_id).await?;
         Ok(())
     }
 

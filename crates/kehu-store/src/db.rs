@@ -16,6 +16,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedMutexGuard;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -27,14 +28,17 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub enum Db {
     /// With the thread that checkpoints its file (none in memory, or when
-    /// commits checkpoint themselves).
-    Sqlite(SqlitePool, Option<Arc<WalCheckpointer>>),
+    /// commits checkpoint themselves), and where its write transactions
+    /// take turns.
+    Sqlite(SqlitePool, Option<Arc<WalCheckpointer>>, WriteTurns),
     Postgres(PgPool),
 }
 
 /// An open transaction on either backend. Dropped without `commit` = rolled back.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// With its turn among the pool's writers, given up after the
+    /// transaction (fields drop in order).
+    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -398,33 +402,73 @@ macro_rules! exec_on {
     };
 }
 
-exec_on!(Db, Db::Sqlite(c, _), Db::Postgres(c), &*c);
-exec_on!(Tx, Tx::Sqlite(c), Tx::Postgres(c), &mut **c);
+exec_on!(Db, Db::Sqlite(c, ..), Db::Postgres(c), &*c);
+exec_on!(Tx, Tx::Sqlite(c, _), Tx::Postgres(c), &mut **c);
 exec_on!(Conn, Conn::Sqlite(c), Conn::Postgres(c), &mut **c);
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
     }
 }
 
-/// Who copies SQLite's write-ahead log into the database file (its
-/// checkpoint, with an fsync).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Checkpoints {
-    /// The commit that passes [`WAL_AUTOCHECKPOINT_PAGES`]: one-shot
-    /// commands (a bulk load ran ~13 % slower with a thread copying beside
-    /// it, BENCHMARKS.md session 32).
-    InCommits,
-    /// A thread of the process ([`crate::wal_checkpoint`]): a server, whose
-    /// requests then never pay for the copy; commits copy only past
-    /// [`WAL_SAFETY_NET_PAGES`].
-    InBackground,
+/// How long a write waits for SQLite's one write lock (and for its turn
+/// among this process's writers, [`WriteTurns`]).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The write transactions of one SQLite pool take turns here before `BEGIN
+/// IMMEDIATE`. SQLite lets one connection write at a time, and one that
+/// finds the lock taken sleeps in its busy handler — 1 ms, then 2, 5, 10 ms
+/// … — however soon the other commits: a request's write that met the
+/// audit writer's paid a millisecond or more, one request in three
+/// (BENCHMARKS.md session 34). A turn here is handed on at the commit.
+/// Writers of other processes (the CLI) still meet at SQLite's lock.
+#[derive(Debug, Clone, Default)]
+pub struct WriteTurns(Arc<tokio::sync::Mutex<()>>);
+
+impl WriteTurns {
+    /// Waits for this pool's other write transactions; as long as SQLite
+    /// would wait for the lock, then fails as a busy pool does.
+    async fn take(&self) -> Result<OwnedMutexGuard<()>, StoreError> {
+        tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
 }
+
+/// What a process does with its SQLite connections, which decides who
+/// copies the write-ahead log into the database file (its checkpoint, with
+/// an fsync) and how large each connection's page cache is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// A one-shot command: the commit that passes
+    /// [`WAL_AUTOCHECKPOINT_PAGES`] copies the log (a bulk load ran ~13 %
+    /// slower with a thread copying beside it, BENCHMARKS.md session 32),
+    /// and each connection keeps [`COMMAND_CACHE_KIB`] of pages (an import
+    /// re-reads the indexes it writes).
+    Command,
+    /// A server: a thread of the process copies the log
+    /// ([`crate::wal_checkpoint`]), so requests never pay for the copy
+    /// (commits copy only past [`WAL_SAFETY_NET_PAGES`]), and each
+    /// connection keeps [`SERVER_CACHE_KIB`] of pages.
+    Server,
+}
+
+/// A one-shot command's page cache per connection: 64 MiB.
+const COMMAND_CACHE_KIB: u32 = 65_536;
+
+/// A server's page cache per connection: SQLite's default, 2,000 KiB. In
+/// WAL mode a connection drops its whole cache when another connection has
+/// committed since its last read — on a server, before nearly every
+/// request, as the pool's connections take turns — and the drop walks the
+/// whole cache. The order request ran 0.3 ms faster at the median than with
+/// 64 MiB; the server's bulk reads (ranking, the segment index) were no
+/// slower (BENCHMARKS.md session 34).
+const SERVER_CACHE_KIB: u32 = 2_000;
 
 /// With commits copying, every 100 pages: at SQLite's default of 1,000
 /// one request in ~30 of a stream of small writes paid 15–25 ms for the
@@ -458,27 +502,32 @@ const WAL_SAFETY_NET_PAGES: u32 = 10_000;
 impl Db {
     /// Connects by URL: `sqlite://PATH` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
-        Db::connect_with(url, Checkpoints::InCommits).await
+        Db::connect_with(url, Workload::Command).await
     }
 
-    /// As [`Db::connect`], with SQLite's log copied as `checkpoints` says.
-    pub async fn connect_with(url: &str, checkpoints: Checkpoints) -> Result<Db, StoreError> {
+    /// As [`Db::connect`], with SQLite tuned for `workload`.
+    pub async fn connect_with(url: &str, workload: Workload) -> Result<Db, StoreError> {
         if url.starts_with("sqlite:") {
             crate::sqlite_alloc::configure();
             let explicit = explicit_checkpoint_pages()?;
-            let background = explicit.is_none() && checkpoints == Checkpoints::InBackground;
+            let background = explicit.is_none() && workload == Workload::Server;
             let pages = match (explicit, background) {
                 (Some(n), _) => n,
                 (None, true) => WAL_SAFETY_NET_PAGES,
                 (None, false) => WAL_AUTOCHECKPOINT_PAGES,
+            };
+            let cache_kib = match workload {
+                Workload::Command => COMMAND_CACHE_KIB,
+                Workload::Server => SERVER_CACHE_KIB,
             };
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                .pragma("cache_size", "-65536")
+                .busy_timeout(BUSY_TIMEOUT)
+                // Negative: a size in KiB rather than in pages.
+                .pragma("cache_size", format!("-{cache_kib}"))
                 .pragma("temp_store", "memory")
                 .pragma("wal_autocheckpoint", pages.to_string());
             if let Some(path) = url
@@ -515,7 +564,7 @@ impl Db {
                 }
                 _ => None,
             };
-            Ok(Db::Sqlite(pool, checkpointer))
+            Ok(Db::Sqlite(pool, checkpointer, WriteTurns::default()))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -538,7 +587,10 @@ impl Db {
     /// commits after nearly every request. Every transaction here writes.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p, _, turns) => {
+                let turn = turns.take().await?;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -546,7 +598,7 @@ impl Db {
     /// A connection held for several reads in a row (see [`Conn`]).
     pub async fn acquire(&self) -> Result<Conn, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _) => Conn::Sqlite(p.acquire().await?),
+            Db::Sqlite(p, ..) => Conn::Sqlite(p.acquire().await?),
             Db::Postgres(p) => Conn::Postgres(p.acquire().await?),
         })
     }
@@ -558,7 +610,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p, _) => p.close().await,
+            Db::Sqlite(p, ..) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -566,7 +618,7 @@ impl Db {
     /// Runs a multi-statement script (migrations) outside the argument machinery.
     pub(crate) async fn run_script(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
         match tx {
-            Tx::Sqlite(t) => {
+            Tx::Sqlite(t, _) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
             }
             Tx::Postgres(t) => {
@@ -578,7 +630,7 @@ impl Db {
 
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match self {
-            Db::Sqlite(p, _) => Some(p),
+            Db::Sqlite(p, ..) => Some(p),
             Db::Postgres(_) => None,
         }
     }

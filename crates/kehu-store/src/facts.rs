@@ -200,6 +200,40 @@ pub(crate) async fn rewrite_fact_digests(
     Ok(customers.len() as u64)
 }
 
+/// One customer's fact digest, encoded from its orders and interactions as
+/// they are in the caller's transaction: the caller writes it with the
+/// customer's rollups, one statement for both.
+pub(crate) async fn digest_from_records(
+    exec: &mut impl Exec,
+    customer_id: i64,
+) -> Result<Vec<u8>, StoreError> {
+    let mut one = [Facts {
+        customer_id,
+        ..Facts::default()
+    }];
+    attach_records_of(exec, &mut one).await?;
+    let [f] = one;
+    Ok(digest::encode(&f.orders, &f.interactions))
+}
+
+/// Reads one customer's orders and interactions on `exec` into `one`.
+async fn attach_records_of(exec: &mut impl Exec, one: &mut [Facts; 1]) -> Result<(), StoreError> {
+    let customer_id = one[0].customer_id;
+    let filter = "customer_id = $1";
+    let orders = exec
+        .fetch_all(&orders_sql(filter), args![customer_id], decode_order_row)
+        .await?;
+    let interactions = exec
+        .fetch_all(
+            &interactions_sql(filter),
+            args![customer_id],
+            decode_interaction_row,
+        )
+        .await?;
+    attach_rows(one, orders, interactions);
+    Ok(())
+}
+
 /// [`rewrite_fact_digests`] for every customer, a batch of ids at a time,
 /// in the caller's transaction; returns the number of customers.
 pub(crate) async fn rewrite_all_fact_digests(exec: &mut impl Exec) -> Result<u64, StoreError> {
@@ -426,23 +460,12 @@ fn read_digests(rows: Vec<(Facts, Option<Vec<u8>>)>) -> (Vec<Facts>, Vec<usize>)
 /// One customer's facts, read from its records on `exec`.
 pub(crate) async fn facts_on(exec: &mut impl Exec, customer_id: i64) -> Result<Facts, StoreError> {
     let sql = format!("SELECT {FACT_COLUMNS} FROM customers WHERE id = $1");
-    let mut customers = exec
-        .fetch_all(&sql, args![customer_id], decode_facts)
-        .await?;
-    if customers.is_empty() {
-        return Err(StoreError::NotFound);
-    }
-    let filter = "customer_id = $1";
-    let orders = exec
-        .fetch_all(&orders_sql(filter), args![customer_id], decode_order_row)
-        .await?;
-    let interactions = exec
-        .fetch_all(
-            &interactions_sql(filter),
-            args![customer_id],
-            decode_interaction_row,
-        )
-        .await?;
-    attach_rows(&mut customers, orders, interactions);
-    customers.pop().ok_or(StoreError::NotFound)
+    let facts = exec
+        .fetch_optional(&sql, args![customer_id], decode_facts)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut one = [facts];
+    attach_records_of(exec, &mut one).await?;
+    let [f] = one;
+    Ok(f)
 }

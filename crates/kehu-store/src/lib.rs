@@ -78,17 +78,14 @@ pub(crate) async fn refresh_statistics(db: &Db, tables: &[&str]) -> Result<(), S
 
 impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Store::connect_with(url, db::Checkpoints::InCommits).await
+        Store::connect_with(url, db::Workload::Command).await
     }
 
     /// As [`Store::connect`]; a server asks for
-    /// [`db::Checkpoints::InBackground`].
-    pub async fn connect_with(
-        url: &str,
-        checkpoints: db::Checkpoints,
-    ) -> Result<Store, StoreError> {
+    /// [`db::Workload::Server`].
+    pub async fn connect_with(url: &str, workload: db::Workload) -> Result<Store, StoreError> {
         Ok(Store {
-            db: Db::connect_with(url, checkpoints).await?,
+            db: Db::connect_with(url, workload).await?,
             cipher: std::sync::Arc::new(cipher::FieldCipher::none()),
             defs: Default::default(),
             today: None,

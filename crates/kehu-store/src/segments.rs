@@ -211,7 +211,7 @@ fn scope_condition(b: &mut SqlBuilder, scope: &ScopeFilter) -> String {
 
 /// What changed after a feed position, with the rows the segment index
 /// keeps of the customers named ([`Store::catch_up_reads`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CatchUp {
     /// The last feed entry read.
     pub last: i64,

@@ -1181,7 +1181,7 @@ async fn sqlite_log_copied_by_the_checkpoint_thread() {
     let file = dir.0.join("wal.db");
     let db = kehu_store::db::Db::connect_with(
         &format!("sqlite://{}", file.display()),
-        kehu_store::db::Checkpoints::InBackground,
+        kehu_store::db::Workload::Server,
     )
     .await
     .expect("connect");
@@ -1205,4 +1205,90 @@ async fn sqlite_log_copied_by_the_checkpoint_thread() {
     tokio::time::timeout(std::time::Duration::from_secs(5), copied)
         .await
         .expect("the log reaches the database file within 5 s of its commit");
+}
+
+/// A server's connections keep a small page cache (each drops it whenever
+/// another connection has committed); a one-shot command's a large one.
+#[tokio::test]
+async fn sqlite_page_cache_follows_the_workload() {
+    let dir = kehu_store::testing::TempDir::new("kehu-cache");
+    for (workload, kib) in [
+        (kehu_store::db::Workload::Server, -2_000),
+        (kehu_store::db::Workload::Command, -65_536),
+    ] {
+        let url = format!("sqlite://{}", dir.0.join("cache.db").display());
+        let mut db = kehu_store::db::Db::connect_with(&url, workload)
+            .await
+            .expect("connect");
+        let size = db
+            .fetch_one("PRAGMA cache_size", vec![], |r: &dyn RowGet| {
+                r.int("cache_size")
+            })
+            .await
+            .expect("cache_size");
+        assert_eq!(size, kib, "{workload:?}");
+        db.close().await;
+    }
+}
+
+/// SQLite writers of one pool take turns before they take a connection:
+/// writers waiting behind an open transaction leave the pool's other
+/// connections to readers (waiting at SQLite's lock instead, each would
+/// hold a connection, and as many as the pool has would stall every read).
+#[tokio::test]
+async fn sqlite_writers_wait_for_their_turn_without_a_connection() {
+    let dir = kehu_store::testing::TempDir::new("kehu-turns");
+    let url = format!("sqlite://{}", dir.0.join("turns.db").display());
+    let db = kehu_store::db::Db::connect(&url).await.expect("connect");
+    let mut setup = db.clone();
+    setup
+        .execute("CREATE TABLE n (v INTEGER NOT NULL)", vec![])
+        .await
+        .expect("create");
+    let size = db
+        .sqlite_pool()
+        .expect("sqlite")
+        .options()
+        .get_max_connections();
+    let mut first = db.begin().await.expect("first writer");
+    first
+        .execute("INSERT INTO n (v) VALUES (0)", vec![])
+        .await
+        .expect("insert");
+    let writers: Vec<_> = (1..=i64::from(size))
+        .map(|v| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut tx = db.begin().await?;
+                tx.execute("INSERT INTO n (v) VALUES ($1)", kehu_store::args![v])
+                    .await?;
+                tx.commit().await
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut reader = db.clone();
+    let seen = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        reader.fetch_one("SELECT COUNT(*) AS n FROM n", vec![], |r: &dyn RowGet| {
+            r.int("n")
+        }),
+    )
+    .await
+    .expect("a read is served while writers wait")
+    .expect("count");
+    assert_eq!(seen, 0, "the open transaction is not visible yet");
+    first.commit().await.expect("commit");
+    for w in writers {
+        w.await
+            .expect("join")
+            .expect("each writer commits in its turn");
+    }
+    let all = reader
+        .fetch_one("SELECT COUNT(*) AS n FROM n", vec![], |r: &dyn RowGet| {
+            r.int("n")
+        })
+        .await
+        .expect("count");
+    assert_eq!(all, i64::from(size) + 1);
 }
