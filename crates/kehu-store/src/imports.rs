@@ -21,7 +21,7 @@ use kehu_core::interaction::InteractionData;
 use kehu_core::order::OrderData;
 use kehu_core::{Reason, ValidationErrors};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// One import as recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -344,6 +344,7 @@ impl Store {
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
+            let noted = noted_by_other_imports(&mut tx, id, batch).await?;
             for c in batch {
                 changed.note(c.entity, c.customer_id);
                 let table = c.entity.table();
@@ -361,12 +362,14 @@ impl Store {
                         restore(&mut tx, &seal, c.entity, before, now_row).await?;
                     // An earlier import that left the record as it is now again
                     // may still be undone: its record of the version follows.
-                    tx.execute(
-                    "UPDATE import_changes SET version_after = $1 WHERE entity = $2 AND record_id = $3 AND version_after = $4 \
-                     AND import_id IN (SELECT id FROM imports WHERE status = 'applied' AND id <> $5)",
-                    args![now, c.entity.name(), c.record_id, before_version, id],
-                )
-                .await?;
+                    if noted.contains(&(c.entity, c.record_id)) {
+                        tx.execute(
+                            "UPDATE import_changes SET version_after = $1 WHERE entity = $2 AND record_id = $3 AND version_after = $4 \
+                             AND import_id IN (SELECT id FROM imports WHERE status = 'applied' AND id <> $5)",
+                            args![now, c.entity.name(), c.record_id, before_version, id],
+                        )
+                        .await?;
+                    }
                     summary.restored += 1;
                 }
             }
@@ -463,7 +466,7 @@ impl ChangedCustomers {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Entity {
     Customer,
     Contact,
@@ -472,6 +475,13 @@ enum Entity {
 }
 
 impl Entity {
+    const ALL: [Entity; 4] = [
+        Entity::Customer,
+        Entity::Contact,
+        Entity::Order,
+        Entity::Interaction,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Entity::Customer => "customer",
@@ -507,6 +517,34 @@ struct Change {
     version_after: i64,
 }
 
+/// Of the records `changes` put back, those another applied import than
+/// `import_id` has noted too: only their noted versions move on when they
+/// are put back (a large undo's records were mostly noted by it alone, and
+/// an `UPDATE` each was a third of its statements).
+async fn noted_by_other_imports(
+    tx: &mut Tx,
+    import_id: i64,
+    changes: &[Change],
+) -> Result<HashSet<(Entity, i64)>, StoreError> {
+    let mut noted = HashSet::new();
+    for entity in Entity::ALL {
+        let ids: Vec<i64> = changes
+            .iter()
+            .filter(|c| c.entity == entity && !c.inserted)
+            .map(|c| c.record_id)
+            .collect();
+        // Both values are ours (a fixed name, an integer), not input.
+        let sql = format!(
+            "SELECT record_id AS n FROM import_changes WHERE entity = '{}' AND record_id IN ({{}}) \
+             AND import_id <> {import_id} AND import_id IN (SELECT id FROM imports WHERE status = 'applied')",
+            entity.name()
+        );
+        let found = crate::db::fetch_in(tx, &sql, &ids, decode_n).await?;
+        noted.extend(found.into_iter().map(|r| (entity, r)));
+    }
+    Ok(noted)
+}
+
 /// Why the changes cannot be undone: records changed or deleted since,
 /// customers the import created that have gained records since.
 async fn undo_conflicts(tx: &mut Tx, changes: &[Change]) -> Result<Vec<Reason>, StoreError> {
@@ -519,12 +557,7 @@ async fn undo_conflicts(tx: &mut Tx, changes: &[Change]) -> Result<Vec<Reason>, 
     }
     // Every record's version now, a batch of ids per statement.
     let mut versions: HashMap<(&str, i64), i64> = HashMap::new();
-    for entity in [
-        Entity::Customer,
-        Entity::Contact,
-        Entity::Order,
-        Entity::Interaction,
-    ] {
+    for entity in Entity::ALL {
         let ids: Vec<i64> = changes
             .iter()
             .filter(|c| c.entity == entity)
