@@ -3,7 +3,7 @@
 //! transaction, so a run is stored whole or not at all.
 
 use crate::bulk_read::Read;
-use crate::db::{id_marks, marks_from, placeholders, Arg, Exec, RowGet, Tx, IDS_PER_QUERY};
+use crate::db::{marks_from, placeholders, Arg, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use crate::feed::{self, Changed, FeedKind, FeedSpan};
 use crate::listing::{run_list, ListSpec, ScopeFilter};
@@ -92,22 +92,20 @@ pub(crate) async fn classes_in_on<T: Send>(
     ids: &[i64],
     code: impl Fn(i64, &str, &str) -> T + Send + Sync,
 ) -> Result<Vec<T>, StoreError> {
-    let mut out = Vec::new();
-    for part in ids.chunks(IDS_PER_QUERY) {
-        let sql = classes_sql(&format!("customer_id IN ({})", id_marks(part.len())));
-        let args = part.iter().map(|&id| Arg::from(id)).collect();
-        out.extend(
-            exec.fetch_all(&sql, args, |r: &dyn RowGet| {
-                Ok(code(
-                    r.int("customer_id")?,
-                    r.str("scheme_key")?,
-                    r.str("class")?,
-                ))
-            })
-            .await?,
-        );
-    }
-    Ok(out)
+    let code = &code;
+    crate::db::fetch_in(
+        exec,
+        &classes_sql("customer_id IN ({})"),
+        ids,
+        |r: &dyn RowGet| {
+            Ok(code(
+                r.int("customer_id")?,
+                r.str("scheme_key")?,
+                r.str("class")?,
+            ))
+        },
+    )
+    .await
 }
 
 /// Rows per multi-row statement (10 values each, under SQLite's 32,766 variables).

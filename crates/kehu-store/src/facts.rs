@@ -4,14 +4,15 @@
 //! [`kehu_core::classify::digest`]): one short value per customer instead
 //! of twenty rows. The digest is rewritten from the records in the same
 //! transaction as every order or interaction write
-//! ([`rewrite_fact_digests`]); a customer whose digest is NULL or
+//! ([`digest_from_records`]; for a range of customers
+//! [`rewrite_fact_digests`]); a customer whose digest is NULL or
 //! unreadable is read from its records. So does re-evaluating one customer
 //! after a write ([`digest_facts_on`]). [`Store::facts_of`] always reads
 //! the records: it is the reference the digests are tested against.
 
 use crate::bulk_read::Read;
 use crate::customers::REFRESH_BATCH;
-use crate::db::{id_marks, Arg, Exec, RowGet, IDS_PER_QUERY};
+use crate::db::{fetch_in, id_marks, Arg, Exec, RowGet, IDS_PER_QUERY};
 use crate::error::StoreError;
 use crate::{args, json_list, Store};
 use chrono::NaiveDate;
@@ -171,17 +172,12 @@ pub(crate) async fn rewrite_fact_digests(
             |r: &dyn RowGet| r.int("id"),
         )
         .await?;
-    let filter = "customer_id >= $1 AND customer_id <= $2";
-    let orders = exec
-        .fetch_all(&orders_sql(filter), args![first, last], decode_order_row)
-        .await?;
-    let interactions = exec
-        .fetch_all(
-            &interactions_sql(filter),
-            args![first, last],
-            decode_interaction_row,
-        )
-        .await?;
+    let (orders, interactions) = records_on(
+        exec,
+        "customer_id >= $1 AND customer_id <= $2",
+        args![first, last],
+    )
+    .await?;
     let mut customers: Vec<Facts> = ids
         .into_iter()
         .map(|customer_id| Facts {
@@ -218,20 +214,26 @@ pub(crate) async fn digest_from_records(
 
 /// Reads one customer's orders and interactions on `exec` into `one`.
 async fn attach_records_of(exec: &mut impl Exec, one: &mut [Facts; 1]) -> Result<(), StoreError> {
-    let customer_id = one[0].customer_id;
-    let filter = "customer_id = $1";
-    let orders = exec
-        .fetch_all(&orders_sql(filter), args![customer_id], decode_order_row)
-        .await?;
-    let interactions = exec
-        .fetch_all(
-            &interactions_sql(filter),
-            args![customer_id],
-            decode_interaction_row,
-        )
-        .await?;
+    let (orders, interactions) =
+        records_on(exec, "customer_id = $1", args![one[0].customer_id]).await?;
     attach_rows(one, orders, interactions);
     Ok(())
+}
+
+/// The order and interaction rows `filter` (over `customer_id`) selects,
+/// on `exec`, in the order [`attach_rows`] takes them.
+async fn records_on(
+    exec: &mut impl Exec,
+    filter: &str,
+    args: Vec<Arg>,
+) -> Result<(Vec<OrderRow>, Vec<InteractionRow>), StoreError> {
+    let orders = exec
+        .fetch_all(&orders_sql(filter), args.clone(), decode_order_row)
+        .await?;
+    let interactions = exec
+        .fetch_all(&interactions_sql(filter), args, decode_interaction_row)
+        .await?;
+    Ok((orders, interactions))
 }
 
 /// [`rewrite_fact_digests`] for every customer, a batch of ids at a time,
@@ -384,32 +386,26 @@ pub(crate) async fn facts_in_on(
     exec: &mut impl Exec,
     ids: &[i64],
 ) -> Result<Vec<Facts>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for part in ids.chunks(IDS_PER_QUERY) {
-        let sql = format!(
-            "SELECT {FACT_COLUMNS}, fact_digest FROM customers WHERE id IN ({}) ORDER BY id",
-            id_marks(part.len())
-        );
-        let args = part.iter().map(|&id| Arg::from(id)).collect();
-        let rows = exec.fetch_all(&sql, args, decode_with_digest).await?;
-        let (mut customers, unread) = read_digests(rows);
-        if !unread.is_empty() {
-            // Those without a digest (new customers, say) from their
-            // records, all at once.
-            let missing: Vec<i64> = unread.iter().map(|&i| customers[i].customer_id).collect();
-            let filter = format!("customer_id IN ({})", id_marks(missing.len()));
-            let args: Vec<Arg> = missing.iter().map(|&id| Arg::from(id)).collect();
-            let orders = exec
-                .fetch_all(&orders_sql(&filter), args.clone(), decode_order_row)
-                .await?;
-            let interactions = exec
-                .fetch_all(&interactions_sql(&filter), args, decode_interaction_row)
-                .await?;
-            attach_to_unread(&mut customers, &unread, orders, interactions);
-        }
-        out.extend(customers);
+    let sql =
+        format!("SELECT {FACT_COLUMNS}, fact_digest FROM customers WHERE id IN ({{}}) ORDER BY id");
+    let rows = fetch_in(exec, &sql, ids, decode_with_digest).await?;
+    let (mut customers, unread) = read_digests(rows);
+    if !unread.is_empty() {
+        // Those without a digest (new customers, say) from their records,
+        // all at once.
+        let missing: Vec<i64> = unread.iter().map(|&i| customers[i].customer_id).collect();
+        let filter = "customer_id IN ({})";
+        let orders = fetch_in(exec, &orders_sql(filter), &missing, decode_order_row).await?;
+        let interactions = fetch_in(
+            exec,
+            &interactions_sql(filter),
+            &missing,
+            decode_interaction_row,
+        )
+        .await?;
+        attach_to_unread(&mut customers, &unread, orders, interactions);
     }
-    Ok(out)
+    Ok(customers)
 }
 
 /// Attaches record rows to the customers at positions `unread` (those with

@@ -3,7 +3,7 @@
 //! index holds, read in batches.
 
 use crate::bulk_read::Read;
-use crate::db::{id_marks, Arg, Exec, RowGet, IDS_PER_QUERY};
+use crate::db::{Arg, Exec, RowGet};
 use crate::error::StoreError;
 use crate::feed::{Changed, FeedSpan};
 use crate::listing::{ScopeFilter, SqlBuilder};
@@ -231,17 +231,11 @@ pub struct CatchUp {
 
 /// The segment fields of the customers among `ids` that exist, on `exec`.
 async fn field_rows_on(exec: &mut impl Exec, ids: &[i64]) -> Result<Vec<FieldRow>, StoreError> {
-    let mut out = Vec::new();
-    for part in ids.chunks(IDS_PER_QUERY) {
-        let sql = format!(
-            "SELECT {} FROM customers WHERE id IN ({})",
-            field_columns(),
-            id_marks(part.len())
-        );
-        let a: Vec<Arg> = part.iter().map(|&id| Arg::from(id)).collect();
-        out.extend(exec.fetch_all(&sql, a, decode_fields).await?);
-    }
-    Ok(out)
+    let sql = format!(
+        "SELECT {} FROM customers WHERE id IN ({{}})",
+        field_columns()
+    );
+    crate::db::fetch_in(exec, &sql, ids, decode_fields).await
 }
 
 impl Store {
