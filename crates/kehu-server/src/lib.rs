@@ -183,6 +183,55 @@ impl AppState {
         self.classifier
             .after_data_change(set.clone(), customer_id, by)
             .await;
+        self.tag_rules_after(tags, set, customer_id).await;
+    }
+
+    /// A new record of a customer's written by `open` in a transaction it
+    /// leaves open, committed with the customer's re-evaluated classes;
+    /// then the tag rules re-applied to it, as [`after_data_change`]
+    /// (Self::after_data_change) does after a write of its own. Should the
+    /// re-evaluation fail, the record is written again on its own — the data
+    /// counts more than its classes, which the daily run catches up — and
+    /// the failure logged.
+    pub async fn write_reclassified<T, Fut>(
+        &self,
+        customer_id: i64,
+        by: i64,
+        open: impl Fn() -> Fut,
+    ) -> Result<T, error::ApiError>
+    where
+        Fut: std::future::Future<Output = Result<(kehu_store::db::Tx, T), kehu_store::StoreError>>,
+    {
+        let (tags, set) = match api::tags::catalogue_now(self).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(customer_id, error = ?e, "reading the published schemes before a data change failed");
+                let (tx, written) = open().await?;
+                tx.commit().await?;
+                return Ok(written);
+            }
+        };
+        let (tx, mut written) = open().await?;
+        if let Err(e) = self
+            .classifier
+            .commit_reclassified(set.clone(), tx, customer_id, by)
+            .await
+        {
+            tracing::warn!(customer_id, error = %e, "re-evaluating a customer with its new record failed; the record is written on its own");
+            let (tx, again) = open().await?;
+            tx.commit().await?;
+            written = again;
+        }
+        self.tag_rules_after(tags, set, customer_id).await;
+        Ok(written)
+    }
+
+    async fn tag_rules_after(
+        &self,
+        tags: kehu_store::tags::TagsStamp,
+        set: std::sync::Arc<classifier::SchemeSet>,
+        customer_id: i64,
+    ) {
         if let Err(e) = api::tags::apply_rules_at(self, tags, set, Some(&[customer_id])).await {
             tracing::warn!(customer_id, error = ?e, "re-applying tag rules after a data change failed");
         }
@@ -341,6 +390,7 @@ impl Application {
             });
         }
         let store = self.state.store.clone();
+        let auditor = self.state.auditor.clone();
         let app = router(self.state);
         let served = axum::serve(
             self.listener,
@@ -348,6 +398,14 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        // The audit entries of the last requests are written before the
+        // database closes (they are written in the background).
+        if tokio::time::timeout(std::time::Duration::from_secs(5), auditor.flush())
+            .await
+            .is_err()
+        {
+            tracing::error!("audit entries of the last requests could not be written at shutdown");
+        }
         // Connections closed in order: the last one folds the log into the
         // database file (SQLite), rather than leaving it to the next open;
         // a job still holding one is not waited for long.

@@ -108,6 +108,36 @@ pub(crate) async fn classes_in_on<T: Send>(
     .await
 }
 
+/// [`Store::one_customer_inputs`] on a connection or in a transaction (a
+/// write to the customer's data that its re-evaluation commits with).
+pub async fn one_customer_inputs_on<T: Send>(
+    exec: &mut impl Exec,
+    customer_id: i64,
+    day: NaiveDate,
+    code: impl Fn(i64, &str, &str) -> T + Send + Sync,
+) -> Result<OneCustomerInputs<T>, StoreError> {
+    let facts = crate::facts::digest_facts_on(exec, customer_id).await?;
+    let classes = exec
+        .fetch_all(
+            &classes_sql("customer_id = $1"),
+            args![customer_id],
+            |r: &dyn RowGet| {
+                Ok(code(
+                    r.int("customer_id")?,
+                    r.str("scheme_key")?,
+                    r.str("class")?,
+                ))
+            },
+        )
+        .await?;
+    let overrides = crate::overrides::overrides_on(exec, customer_id, customer_id, day).await?;
+    Ok(OneCustomerInputs {
+        facts,
+        classes,
+        overrides,
+    })
+}
+
 /// Rows per multi-row statement (10 values each, under SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -131,27 +161,7 @@ impl Store {
         code: impl Fn(i64, &str, &str) -> T + Send + Sync,
     ) -> Result<OneCustomerInputs<T>, StoreError> {
         let mut conn = self.db.acquire().await?;
-        let facts = crate::facts::digest_facts_on(&mut conn, customer_id).await?;
-        let classes = conn
-            .fetch_all(
-                &classes_sql("customer_id = $1"),
-                args![customer_id],
-                |r: &dyn RowGet| {
-                    Ok(code(
-                        r.int("customer_id")?,
-                        r.str("scheme_key")?,
-                        r.str("class")?,
-                    ))
-                },
-            )
-            .await?;
-        let overrides =
-            crate::overrides::overrides_on(&mut conn, customer_id, customer_id, day).await?;
-        Ok(OneCustomerInputs {
-            facts,
-            classes,
-            overrides,
-        })
+        one_customer_inputs_on(&mut conn, customer_id, day, code).await
     }
 
     /// Stored classes of customers `first..=last` in customer order, each
@@ -335,15 +345,27 @@ impl ClassWriter {
         as_of: NaiveDate,
         by: Option<i64>,
     ) -> Result<ClassWriter, StoreError> {
-        Ok(ClassWriter {
+        Ok(ClassWriter::within(
+            store,
+            store.db.begin().await?,
+            as_of,
+            by,
+        ))
+    }
+
+    /// A writer in a transaction already open: its changes commit with
+    /// what was written there (a customer's new order and the classes it
+    /// gives).
+    pub fn within(store: &Store, tx: Tx, as_of: NaiveDate, by: Option<i64>) -> ClassWriter {
+        ClassWriter {
             db: store.db.clone(),
-            tx: store.db.begin().await?,
+            tx,
             as_of,
             by,
             now: Utc::now(),
             written: 0,
             customers: Changed::Nobody,
-        })
+        }
     }
 
     pub fn tx(&mut self) -> &mut Tx {

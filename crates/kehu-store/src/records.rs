@@ -3,7 +3,7 @@
 //! same transaction, so lists never show stale totals after a write.
 
 use crate::cipher::{self, FieldCipher};
-use crate::db::{check_version, Arg, Exec, RowGet};
+use crate::db::{check_version, Arg, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::{Contact, Interaction, Order, Page};
@@ -422,11 +422,22 @@ impl Store {
     // ---- orders ----
 
     pub async fn insert_order(&self, customer_id: i64, d: &OrderData) -> Result<Order, StoreError> {
+        let (tx, o) = self.insert_order_open(customer_id, d).await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    /// [`insert_order`](Self::insert_order) with the transaction left open
+    /// for the caller to add to and commit (the customer's re-evaluation).
+    pub async fn insert_order_open(
+        &self,
+        customer_id: i64,
+        d: &OrderData,
+    ) -> Result<(Tx, Order), StoreError> {
         let mut tx = self.db.begin().await?;
         let o = insert_order_in(&mut tx, customer_id, d).await?;
         Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
-        tx.commit().await?;
-        Ok(o)
+        Ok((tx, o))
     }
 
     pub async fn order(&self, id: i64) -> Result<Order, StoreError> {
@@ -491,11 +502,25 @@ impl Store {
         d: &InteractionData,
         user_id: Option<i64>,
     ) -> Result<Interaction, StoreError> {
+        let (tx, i) = self
+            .insert_interaction_open(customer_id, d, user_id)
+            .await?;
+        tx.commit().await?;
+        Ok(i)
+    }
+
+    /// [`insert_interaction`](Self::insert_interaction) with the
+    /// transaction left open, as [`insert_order_open`](Self::insert_order_open).
+    pub async fn insert_interaction_open(
+        &self,
+        customer_id: i64,
+        d: &InteractionData,
+        user_id: Option<i64>,
+    ) -> Result<(Tx, Interaction), StoreError> {
         let mut tx = self.db.begin().await?;
         let i = insert_interaction_in(&mut tx, customer_id, d, user_id).await?;
         Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
-        tx.commit().await?;
-        Ok(i)
+        Ok((tx, i))
     }
 
     pub async fn interaction(&self, id: i64) -> Result<Interaction, StoreError> {

@@ -26,7 +26,8 @@ on_both_backends!(
     personal_custom_fields_sealed_at_rest,
     report_order_figures_equal_the_records,
     rotation_under_concurrent_writes,
-    abbreviations_are_likely_duplicates
+    abbreviations_are_likely_duplicates,
+    an_order_and_its_classes_commit_together
 );
 
 async fn add_customer(
@@ -382,6 +383,68 @@ async fn rollup_snapshot(
         )
         .await
         .expect("snapshot")
+}
+
+/// A new order written with its transaction left open, and class changes
+/// written in that transaction: both or neither are stored.
+async fn an_order_and_its_classes_commit_together(backend: Backend) {
+    use kehu_store::classes::{cause, ClassChange, ClassWriter};
+    let (_db, store) = TestDatabase::new(backend).await.expect("test database");
+    let c = add_customer(&store, "同一事务有限公司", "制造业", "华东", 0).await;
+    let today = store.today();
+    let order = OrderInput {
+        ordered_on: Some(today.to_string()),
+        amount_fen: Some(120_000_000),
+        ..Default::default()
+    }
+    .validate(today)
+    .expect("valid order");
+    let change = ClassChange {
+        customer_id: c.id,
+        scheme_key: "value_tier".into(),
+        from: None,
+        to: "战略型".into(),
+        score: None,
+        scheme_version: 1,
+        cause: cause::DATA_CHANGE,
+        note: None,
+    };
+    let stored = |table: &'static str| {
+        let store = store.clone();
+        async move {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE customer_id = $1");
+            count(&store, &sql, kehu_store::args![c.id]).await
+        }
+    };
+    let feed = || async { count(&store, "SELECT COUNT(*) AS n FROM change_feed", vec![]).await };
+    let feed_before = feed().await;
+    let written = || async {
+        let (tx, _) = store.insert_order_open(c.id, &order).await.expect("order");
+        let mut writer = ClassWriter::within(&store, tx, today, None);
+        writer
+            .write(std::slice::from_ref(&change))
+            .await
+            .expect("classes");
+        writer
+    };
+    // Each table's rows of the customer, the feed's entries, its order count.
+    let state = || async {
+        let mut rows = Vec::new();
+        for table in ["orders", "customer_classes", "class_history"] {
+            rows.push(stored(table).await);
+        }
+        let orders = store.customer(c.id).await.expect("customer").order_count;
+        (rows, feed().await - feed_before, orders)
+    };
+
+    // Dropped before the commit: neither the order nor its classes.
+    drop(written().await);
+    assert_eq!(state().await, (vec![0, 0, 0], 0, 0));
+
+    // Finished: the order, its rollups, the classes and both feed entries.
+    let done = written().await.finish().await.expect("commit");
+    assert_eq!(done.changes, 1);
+    assert_eq!(state().await, (vec![1, 1, 1], 2, 1));
 }
 
 async fn count(store: &Store, sql: &str, args: Vec<kehu_store::db::Arg>) -> i64 {

@@ -19,11 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kehu_core::contact::{ContactData, ContactInput};
 use kehu_core::interaction::{InteractionData, InteractionInput};
-use kehu_core::order::OrderInput;
+use kehu_core::order::{OrderData, OrderInput};
 use kehu_core::query::{parse_list_query, CONTACT_FIELDS, INTERACTION_FIELDS, ORDER_FIELDS};
 use kehu_core::role::Permission;
 use kehu_core::ValidationErrors;
-use kehu_store::Store;
 use serde_json::json;
 
 /// Who may write an interaction of this kind: 客服 logs service tickets and
@@ -87,13 +86,14 @@ impl RecordInput for InteractionInput {
     }
 }
 
-/// `after`: what a write of the record kind sets off for its customer
-/// (orders and interactions re-evaluate it; contacts refresh its duplicate
-/// contact pairs).
+/// `create`: a new record of the kind written with what it sets off for
+/// its customer; `after`: what a change or removal sets off (orders and
+/// interactions re-evaluate it; contacts refresh its duplicate contact
+/// pairs).
 macro_rules! record_api {
     (
         tag: $tag:literal, after: $after:path, write: $write:ty, out: $out:ty, input: $input:ty, fields: $fields:expr,
-        get: $get:ident, insert: $insert:expr, update: $update:ident, delete: $delete:ident, list: $list:ident, guard: $guard:path,
+        get: $get:ident, create: $create:path, update: $update:ident, delete: $delete:ident, list: $list:ident, guard: $guard:path,
         paths: { create: $p_create:literal, item: $p_item:literal, list: $p_list:literal },
         handlers: { create: $h_create:ident, read: $h_read:ident, patch: $h_patch:ident, delete: $h_delete:ident, list: $h_list:ident }
     ) => {
@@ -103,9 +103,7 @@ macro_rules! record_api {
             let (data, perm) = <$input>::from(body).check(state.store.today(), &user)?;
             customer_for(&state, &user, customer_id, perm).await?;
             $guard(&user, None, &data)?;
-            let insert = $insert;
-            let r = insert(&state.store, customer_id, &data, &user).await?;
-            $after(&state, customer_id, &user).await;
+            let r = $create(&state, customer_id, &data, &user).await?;
             let mut out = <$out>::from(r);
             state.audit(Some(&user), &format!("{}.create", <$out>::KIND), format!("{}:{}", <$out>::KIND, out.id), privacy::for_log(&out));
             out.protect(&user.actor.fields, false);
@@ -180,6 +178,48 @@ async fn reclassify(state: &AppState, customer_id: i64, user: &CurrentUser) {
     state.after_data_change(customer_id, user.user.id).await;
 }
 
+/// A new contact, then its customer's duplicate contact pairs compared again.
+async fn create_contact_record(
+    state: &AppState,
+    customer_id: i64,
+    d: &ContactData,
+    user: &CurrentUser,
+) -> Result<kehu_store::model::Contact, ApiError> {
+    let c = state.store.insert_contact(customer_id, d).await?;
+    refresh_contact_pairs(state, customer_id, user).await;
+    Ok(c)
+}
+
+/// A new order, committed with the classes it gives its customer.
+async fn create_order_record(
+    state: &AppState,
+    customer_id: i64,
+    d: &OrderData,
+    user: &CurrentUser,
+) -> Result<kehu_store::model::Order, ApiError> {
+    state
+        .write_reclassified(customer_id, user.user.id, || {
+            state.store.insert_order_open(customer_id, d)
+        })
+        .await
+}
+
+/// A new interaction, committed with the classes it gives its customer.
+async fn create_interaction_record(
+    state: &AppState,
+    customer_id: i64,
+    d: &InteractionData,
+    user: &CurrentUser,
+) -> Result<kehu_store::model::Interaction, ApiError> {
+    state
+        .write_reclassified(customer_id, user.user.id, || {
+            state
+                .store
+                .insert_interaction_open(customer_id, d, Some(user.user.id))
+        })
+        .await
+}
+
 /// Contacts: their customer's duplicate contact pairs compared again.
 async fn refresh_contact_pairs(state: &AppState, customer_id: i64, _: &CurrentUser) {
     crate::contact_duplicates::refresh(state, &[customer_id]).await;
@@ -219,7 +259,7 @@ fn guard_record<T: Personal, S: privacy::RecordValues, D: privacy::RecordValues>
 
 record_api! {
     tag: "contacts", after: refresh_contact_pairs, write: ContactWrite, out: ContactOut, input: ContactInput, fields: CONTACT_FIELDS,
-    get: contact, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_contact(c, &d).await } },
+    get: contact, create: create_contact_record,
     update: update_contact, delete: delete_contact, list: list_contacts, guard: guard_contact,
     paths: { create: "/api/v1/customers/{id}/contacts", item: "/api/v1/contacts/{id}", list: "/api/v1/contacts" },
     handlers: { create: create_contact, read: read_contact, patch: update_contact, delete: delete_contact, list: list_contacts }
@@ -227,7 +267,7 @@ record_api! {
 
 record_api! {
     tag: "orders", after: reclassify, write: OrderWrite, out: OrderOut, input: OrderInput, fields: ORDER_FIELDS,
-    get: order, insert: |s: &Store, c, d, _u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); async move { s.insert_order(c, &d).await } },
+    get: order, create: create_order_record,
     update: update_order, delete: delete_order, list: list_orders, guard: guard_record::<OrderOut, kehu_store::model::Order, _>,
     paths: { create: "/api/v1/customers/{id}/orders", item: "/api/v1/orders/{id}", list: "/api/v1/orders" },
     handlers: { create: create_order, read: read_order, patch: update_order, delete: delete_order, list: list_orders }
@@ -235,7 +275,7 @@ record_api! {
 
 record_api! {
     tag: "interactions", after: reclassify, write: InteractionWrite, out: InteractionOut, input: InteractionInput, fields: INTERACTION_FIELDS,
-    get: interaction, insert: |s: &Store, c, d, u: &CurrentUser| { let s = s.clone(); let d = Clone::clone(d); let uid = u.user.id; async move { s.insert_interaction(c, &d, Some(uid)).await } },
+    get: interaction, create: create_interaction_record,
     update: update_interaction, delete: delete_interaction, list: list_interactions, guard: guard_record::<InteractionOut, kehu_store::model::Interaction, _>,
     paths: { create: "/api/v1/customers/{id}/interactions", item: "/api/v1/interactions/{id}", list: "/api/v1/interactions" },
     handlers: { create: create_interaction, read: read_interaction, patch: update_interaction, delete: delete_interaction, list: list_interactions }

@@ -20,7 +20,8 @@ use kehu_core::classify::{
     SchemeSpec, SetEvaluator, Verdict,
 };
 use kehu_core::{FieldError, Reason, ValidationErrors};
-use kehu_store::classes::{cause, ClassChange, ClassWriter, Stored};
+use kehu_store::classes::{cause, one_customer_inputs_on, ClassChange, ClassWriter, Stored};
+use kehu_store::db::Tx;
 use kehu_store::feed::{Changed, FeedSpan};
 use kehu_store::overrides::{ClassOverride, NewOverride, OverridesByCustomer};
 use kehu_store::schemes::RulesStamp;
@@ -405,24 +406,13 @@ impl Classifier {
         visit: impl FnMut(&Outcome<'_>),
         progress: Progress<'_>,
     ) -> Result<RunResult, ApiError> {
-        let evaluator = plan.evaluator();
         let names = ClassNames::of(plan.set);
         let codes = names.clone();
         let inputs = self
             .store
             .one_customer_inputs(customer_id, plan.as_of, move |c, s, k| codes.code(c, s, k))
             .await?;
-        let mut measured = Measured::new(evaluator.metrics(), plan.as_of);
-        measured.add(&inputs.facts, evaluator.measure_metrics(&inputs.facts));
-        progress(Phase::Reading, 1);
-        let mut grid = ClassGrid::new(names);
-        grid.add(inputs.classes);
-        let overrides = inputs.overrides;
-        let (mut result, _) = decide_everyone(
-            plan, &evaluator, &measured, &grid, overrides, visit, progress,
-        );
-        result.measured = 1;
-        Ok(result)
+        Ok(decide_one(plan, names, inputs, visit, progress))
     }
 
     /// Lets go of the resident metrics and classes (a process that will not
@@ -769,22 +759,8 @@ impl Classifier {
         by: Option<i64>,
         adjust: Option<OverrideEdit>,
     ) -> Result<Vec<ClassChange>, ApiError> {
-        let (mut evaluated, populations, as_of) = self.single_plan(&set);
-        if let Some(OverrideEdit::Set(o)) = &adjust {
-            // An override needs no ranking: its scheme is always evaluated.
-            if let Some(i) = set.index(&o.scheme_key) {
-                evaluated[i] = true;
-            }
-        }
-        let plan = RunPlan {
-            set: &set,
-            evaluated,
-            populations: Some(populations),
-            as_of,
-            cause,
-            only: Some(customer_id),
-            adjust,
-        };
+        let plan = self.one_plan(&set, customer_id, cause, adjust);
+        let as_of = plan.as_of;
         let result = self.evaluate(&plan, |_| {}, &|_, _| {}).await?;
         if result.changes.is_empty() && plan.adjust.is_none() {
             return Ok(result.changes);
@@ -811,6 +787,63 @@ impl Classifier {
             }
             None => {}
         }
+        writer.write(&result.changes).await?;
+        writer.finish().await?;
+        Ok(result.changes)
+    }
+
+    /// A single customer's run: the schemes [`single_plan`](Self::single_plan)
+    /// decides, and the one whose override is being set.
+    fn one_plan<'s>(
+        &self,
+        set: &'s SchemeSet,
+        customer_id: i64,
+        cause: &'static str,
+        adjust: Option<OverrideEdit>,
+    ) -> RunPlan<'s> {
+        let (mut evaluated, populations, as_of) = self.single_plan(set);
+        if let Some(OverrideEdit::Set(o)) = &adjust {
+            // An override needs no ranking: its scheme is always evaluated.
+            if let Some(i) = set.index(&o.scheme_key) {
+                evaluated[i] = true;
+            }
+        }
+        RunPlan {
+            set,
+            evaluated,
+            populations: Some(populations),
+            as_of,
+            cause,
+            only: Some(customer_id),
+            adjust,
+        }
+    }
+
+    /// After a new order or interaction written in `tx` and not yet
+    /// committed: re-evaluates its customer in the same transaction and
+    /// commits the two together — one transaction, not two, on the
+    /// request that writes it (BENCHMARKS.md, session 35). On an error
+    /// nothing is committed; the caller decides about its write.
+    pub async fn commit_reclassified(
+        &self,
+        set: Arc<SchemeSet>,
+        mut tx: Tx,
+        customer_id: i64,
+        by: i64,
+    ) -> Result<Vec<ClassChange>, ApiError> {
+        let plan = self.one_plan(&set, customer_id, cause::DATA_CHANGE, None);
+        let names = ClassNames::of(&set);
+        let codes = names.clone();
+        let inputs = one_customer_inputs_on(&mut tx, customer_id, plan.as_of, move |c, s, k| {
+            codes.code(c, s, k)
+        })
+        .await?;
+        let result = decide_one(&plan, names, inputs, |_| {}, &|_, _| {});
+        if result.changes.is_empty() {
+            tx.commit().await?;
+            return Ok(result.changes);
+        }
+        let mut writer = ClassWriter::within(&self.store, tx, plan.as_of, Some(by));
         writer.write(&result.changes).await?;
         writer.finish().await?;
         Ok(result.changes)
@@ -1064,6 +1097,28 @@ impl<'a> BatchInputs<'a> {
             self.overrides.get(&customer_id).unwrap_or(&NO_OVERRIDES),
         )
     }
+}
+
+/// One customer's classes decided from what was read for it.
+fn decide_one(
+    plan: &RunPlan<'_>,
+    names: ClassNames,
+    inputs: kehu_store::classes::OneCustomerInputs<grid::Coded>,
+    visit: impl FnMut(&Outcome<'_>),
+    progress: Progress<'_>,
+) -> RunResult {
+    let evaluator = plan.evaluator();
+    let mut measured = Measured::new(evaluator.metrics(), plan.as_of);
+    measured.add(&inputs.facts, evaluator.measure_metrics(&inputs.facts));
+    progress(Phase::Reading, 1);
+    let mut grid = ClassGrid::new(names);
+    grid.add(inputs.classes);
+    let overrides = inputs.overrides;
+    let (mut result, _) = decide_everyone(
+        plan, &evaluator, &measured, &grid, overrides, visit, progress,
+    );
+    result.measured = 1;
+    result
 }
 
 /// Decides every row of `measured` for the plan, in batches, and returns

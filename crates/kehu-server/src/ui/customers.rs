@@ -1410,14 +1410,10 @@ impl SubRecord {
             SubRecord::Interaction => "interaction",
         }
     }
-
-    /// Whether classification reads it (orders and interactions; not contacts).
-    fn classifies(self) -> bool {
-        !matches!(self, SubRecord::Contact)
-    }
 }
 
-/// Shared by the three sub-forms: check, validate, write, or re-render with errors.
+/// Shared by the three sub-forms: check, validate, write (with what the
+/// record sets off for its customer), or re-render with errors.
 async fn sub_form<D, Fut>(
     state: &AppState,
     page: &Page,
@@ -1428,7 +1424,7 @@ async fn sub_form<D, Fut>(
     write: impl FnOnce(D) -> Fut,
 ) -> Result<Response, ApiError>
 where
-    Fut: std::future::Future<Output = Result<(), kehu_store::StoreError>>,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
 {
     page.check_csrf(form)?;
     let c = match customer_for(state, &page.user, id, Permission::CustomerRead).await {
@@ -1447,9 +1443,6 @@ where
                 return Ok(page.error_page(state, ApiError::Forbidden));
             }
             write(data).await?;
-            if record.classifies() {
-                state.after_data_change(id, page.user.user.id).await;
-            }
             Ok(Redirect::to(&format!("/customers/{id}")).into_response())
         }
         Err(v) => {
@@ -1495,7 +1488,10 @@ pub async fn add_contact(
             }
             Ok((d, Permission::RecordWrite))
         },
-        |d| async move { store.insert_contact(id, &d).await.map(|_| ()) },
+        |d| async move {
+            store.insert_contact(id, &d).await?;
+            Ok(())
+        },
     )
     .await?;
     if written.status().is_redirection() {
@@ -1544,7 +1540,7 @@ pub async fn add_order(
     form: FormData,
 ) -> Result<Response, ApiError> {
     let today = state.store.today();
-    let store = state.store.clone();
+    let (writer, user_id) = (&state, page.user.user.id);
     let validate = || {
         let mut e = ValidationErrors::default();
         let amount = form
@@ -1582,7 +1578,11 @@ pub async fn add_order(
         &form,
         SubRecord::Order,
         validate,
-        |d| async move { store.insert_order(id, &d).await.map(|_| ()) },
+        |d| async move {
+            let open = || writer.store.insert_order_open(id, &d);
+            writer.write_reclassified(id, user_id, open).await?;
+            Ok(())
+        },
     )
     .await
 }
@@ -1594,7 +1594,7 @@ pub async fn add_interaction(
     form: FormData,
 ) -> Result<Response, ApiError> {
     let today = state.store.today();
-    let store = state.store.clone();
+    let writer = &state;
     let user_id = page.user.user.id;
     let can_service = page.user.actor.grants.has(Permission::ServiceRecordWrite);
     let validate = || {
@@ -1640,10 +1640,9 @@ pub async fn add_interaction(
         SubRecord::Interaction,
         validate,
         |d| async move {
-            store
-                .insert_interaction(id, &d, Some(user_id))
-                .await
-                .map(|_| ())
+            let open = || writer.store.insert_interaction_open(id, &d, Some(user_id));
+            writer.write_reclassified(id, user_id, open).await?;
+            Ok(())
         },
     )
     .await

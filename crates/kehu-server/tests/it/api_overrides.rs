@@ -9,11 +9,15 @@ use crate::helpers::{first_error, of_scheme, problem, spawn_app, Session};
 use chrono::{Days, NaiveDate};
 use kehu_server::classifier::Classifier;
 use kehu_store::classes::cause;
+use kehu_store::db::Exec;
 use kehu_store::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(data_changes_reclassify_and_overrides_win);
+both_backends!(
+    data_changes_reclassify_and_overrides_win,
+    a_new_order_is_kept_when_its_re_evaluation_fails
+);
 
 async fn class_of(s: &Session, id: i64, scheme: &str) -> (String, String) {
     class_on(s, id, scheme, "").await
@@ -44,6 +48,73 @@ async fn send(s: &Session, method: Method, path: &str, body: Value) -> reqwest::
 
 fn days_ago(today: NaiveDate, n: u64) -> String {
     (today - Days::new(n)).to_string()
+}
+
+/// A new order commits with the classes it gives; should the
+/// re-evaluation fail, the order is written on its own (the classes wait
+/// for the next run) and the request still succeeds.
+async fn a_new_order_is_kept_when_its_re_evaluation_fails(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let today = app.store.today();
+    let admin = app.token("admin1", "admin", None).await;
+    let c = admin
+        .customer(
+            "苏州星湖精密机械有限公司",
+            json!({"cooperation_start_on": "2021-03-15"}),
+        )
+        .await;
+    let id = c["id"].as_i64().expect("id");
+    let before = class_of(&admin, id, "value_tier").await;
+    assert_ne!(before.0, "战略型");
+    let orders = format!("/api/v1/customers/{id}/orders");
+    let order = json!({"ordered_on": days_ago(today, 5), "amount_fen": 120_000_000, "product_line": "数控机床"});
+
+    // A class change cannot be recorded while a trigger refuses history.
+    let mut db = app.store.db.clone();
+    let (refuse, allow): (&[&str], &str) = match backend {
+        Backend::Sqlite => (
+            &["CREATE TRIGGER refuse_history BEFORE INSERT ON class_history BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+            "DROP TRIGGER refuse_history",
+        ),
+        Backend::Postgres => (
+            &[
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+                "CREATE TRIGGER refuse_history BEFORE INSERT ON class_history FOR EACH ROW EXECUTE FUNCTION refuse()",
+            ],
+            "DROP TRIGGER refuse_history ON class_history",
+        ),
+    };
+    for sql in refuse {
+        db.execute(sql, vec![]).await.expect("trigger");
+    }
+    let r = admin.post(&orders, order.clone()).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let written: Value = r.json().await.expect("json");
+    let r = admin
+        .get(&format!("/api/v1/orders/{}", written["id"]))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(class_of(&admin, id, "value_tier").await, before);
+
+    // Without the trigger, the next order and its classes commit together.
+    db.execute(allow, vec![]).await.expect("drop trigger");
+    let r = admin.post(&orders, order).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        class_of(&admin, id, "value_tier").await,
+        ("战略型".into(), cause::DATA_CHANGE.into())
+    );
+    let listed: Value = admin
+        .get(&format!("/api/v1/orders?customer_id={id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
 }
 
 async fn data_changes_reclassify_and_overrides_win(backend: Backend) {
