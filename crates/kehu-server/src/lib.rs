@@ -200,28 +200,26 @@ impl AppState {
         open: impl Fn() -> Fut,
     ) -> Result<T, error::ApiError>
     where
-        Fut: std::future::Future<Output = Result<(kehu_store::db::Tx, T), kehu_store::StoreError>>,
+        Fut: std::future::Future<Output = Result<kehu_store::Opened<T>, kehu_store::StoreError>>,
     {
         let (tags, set) = match api::tags::catalogue_now(self).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(customer_id, error = ?e, "reading the published schemes before a data change failed");
-                let (tx, written) = open().await?;
-                tx.commit().await?;
-                return Ok(written);
+                return Ok(open().await?.commit().await?);
             }
         };
-        let (tx, mut written) = open().await?;
-        if let Err(e) = self
+        let written = match self
             .classifier
-            .commit_reclassified(set.clone(), tx, customer_id, by)
+            .commit_reclassified(set.clone(), open().await?, by)
             .await
         {
-            tracing::warn!(customer_id, error = %e, "re-evaluating a customer with its new record failed; the record is written on its own");
-            let (tx, again) = open().await?;
-            tx.commit().await?;
-            written = again;
-        }
+            Ok(written) => written,
+            Err(e) => {
+                tracing::warn!(customer_id, error = %e, "re-evaluating a customer with its new record failed; the record is written on its own");
+                open().await?.commit().await?
+            }
+        };
         self.tag_rules_after(tags, set, customer_id).await;
         Ok(written)
     }

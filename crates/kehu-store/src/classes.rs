@@ -108,8 +108,7 @@ pub(crate) async fn classes_in_on<T: Send>(
     .await
 }
 
-/// [`Store::one_customer_inputs`] on a connection or in a transaction (a
-/// write to the customer's data that its re-evaluation commits with).
+/// [`Store::one_customer_inputs`] on a connection or in a transaction.
 pub async fn one_customer_inputs_on<T: Send>(
     exec: &mut impl Exec,
     customer_id: i64,
@@ -117,6 +116,19 @@ pub async fn one_customer_inputs_on<T: Send>(
     code: impl Fn(i64, &str, &str) -> T + Send + Sync,
 ) -> Result<OneCustomerInputs<T>, StoreError> {
     let facts = crate::facts::digest_facts_on(exec, customer_id).await?;
+    one_customer_inputs_with(exec, facts, day, code).await
+}
+
+/// What re-evaluating one customer reads besides its `facts`, which the
+/// caller has: a write to its data in the transaction of `exec`, which
+/// its re-evaluation commits with ([`crate::Opened`]).
+pub async fn one_customer_inputs_with<T: Send>(
+    exec: &mut impl Exec,
+    facts: kehu_core::classify::Facts,
+    day: NaiveDate,
+    code: impl Fn(i64, &str, &str) -> T + Send + Sync,
+) -> Result<OneCustomerInputs<T>, StoreError> {
+    let customer_id = facts.customer_id;
     let classes = exec
         .fetch_all(
             &classes_sql("customer_id = $1"),
@@ -329,6 +341,9 @@ pub struct ClassWriter {
     written: u64,
     /// Customers whose classes this writer changed (for the change feed).
     customers: Changed,
+    /// A customer whose data was written in the transaction before this
+    /// writer took it over: its facts entry goes in with the writer's.
+    facts_of: Option<i64>,
 }
 
 /// What a [`ClassWriter`] stored.
@@ -354,8 +369,7 @@ impl ClassWriter {
     }
 
     /// A writer in a transaction already open: its changes commit with
-    /// what was written there (a customer's new order and the classes it
-    /// gives).
+    /// what was written there (see also [`crate::Opened::class_writer`]).
     pub fn within(store: &Store, tx: Tx, as_of: NaiveDate, by: Option<i64>) -> ClassWriter {
         ClassWriter {
             db: store.db.clone(),
@@ -365,7 +379,16 @@ impl ClassWriter {
             now: Utc::now(),
             written: 0,
             customers: Changed::Nobody,
+            facts_of: None,
         }
+    }
+
+    /// The facts entry of `customer_id`, whose data was written in the
+    /// transaction before this writer took it over, goes in with the
+    /// writer's entries at [`finish`](Self::finish).
+    pub(crate) fn after_facts_of(mut self, customer_id: i64) -> ClassWriter {
+        self.facts_of = Some(customer_id);
+        self
     }
 
     pub fn tx(&mut self) -> &mut Tx {
@@ -424,7 +447,13 @@ impl ClassWriter {
     /// tables follow at once (reports read the history by scheme and date:
     /// with stale statistics PostgreSQL sorts a million rows on disk).
     pub async fn finish(mut self) -> Result<Stored, StoreError> {
-        let feed = feed::record_changed(&mut self.tx, FeedKind::Classes, &self.customers).await?;
+        let feed = feed::record_changed_after(
+            &mut self.tx,
+            self.facts_of,
+            FeedKind::Classes,
+            &self.customers,
+        )
+        .await?;
         self.tx.commit().await?;
         if self.written >= STATISTICS_AFTER {
             crate::refresh_statistics(&self.db, &["class_history", "customer_classes"]).await?;

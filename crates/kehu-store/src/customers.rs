@@ -877,19 +877,41 @@ impl Store {
     ) -> Result<(), StoreError> {
         // The digest is read from the records first and written with the
         // rollups: one write instead of two (the order request's path).
-        let digest = crate::facts::digest_from_records(exec, customer_id).await?;
+        let (_, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
         let sql = format!("{ROLLUP_UPDATE}, fact_digest = $4 WHERE id = $3");
-        exec.execute(
-            &sql,
-            args![
-                window_start(today, 12),
-                complaint_window_start(today),
-                customer_id,
-                digest
-            ],
-        )
-        .await?;
+        exec.execute(&sql, rollup_args(today, customer_id, digest))
+            .await?;
         Ok(())
+    }
+
+    /// [`refresh_rollups_unrecorded`](Self::refresh_rollups_unrecorded)
+    /// that also returns the customer's facts as written (its columns from
+    /// the `UPDATE … RETURNING`, its records as read for the digest): what
+    /// its re-evaluation in the same transaction reads, without a read of
+    /// its own. The caller records it in the change feed ([`crate::Opened`]).
+    pub(crate) async fn rollups_returning_facts(
+        exec: &mut impl Exec,
+        customer_id: i64,
+        today: NaiveDate,
+    ) -> Result<kehu_core::classify::Facts, StoreError> {
+        let (records, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
+        let sql = format!(
+            "{ROLLUP_UPDATE}, fact_digest = $4 WHERE id = $3 RETURNING {}",
+            crate::facts::fact_columns()
+        );
+        let written = exec
+            .fetch_optional(
+                &sql,
+                rollup_args(today, customer_id, digest),
+                crate::facts::decode_facts,
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(kehu_core::classify::Facts {
+            orders: records.orders,
+            interactions: records.interactions,
+            ..written
+        })
     }
 
     /// Recomputes the derived columns of every customer (the 12-month window
@@ -1083,6 +1105,16 @@ fn window_start(today: NaiveDate, months: u32) -> NaiveDate {
 /// The first day of the last 365 days.
 fn complaint_window_start(today: NaiveDate) -> NaiveDate {
     today - chrono::Duration::days(364)
+}
+
+/// The arguments of [`ROLLUP_UPDATE`] for one customer and its digest.
+fn rollup_args(today: NaiveDate, customer_id: i64, digest: Vec<u8>) -> Vec<Arg> {
+    args![
+        window_start(today, 12),
+        complaint_window_start(today),
+        customer_id,
+        digest
+    ]
 }
 
 const ROLLUP_UPDATE: &str = "UPDATE customers SET \

@@ -4,7 +4,7 @@
 //! [`kehu_core::classify::digest`]): one short value per customer instead
 //! of twenty rows. The digest is rewritten from the records in the same
 //! transaction as every order or interaction write
-//! ([`digest_from_records`]; for a range of customers
+//! ([`records_and_digest`]; for a range of customers
 //! [`rewrite_fact_digests`]); a customer whose digest is NULL or
 //! unreadable is read from its records. So does re-evaluating one customer
 //! after a write ([`digest_facts_on`]). [`Store::facts_of`] always reads
@@ -25,7 +25,7 @@ const FACT_COLUMNS: &str = "id, code, industry, sales_region, province, city, st
 annual_revenue_fen, declared_annual_purchase_fen, founded_on, cooperation_start_on, product_types, custom_fields, \
 p_alive, expected_orders_90d, clv_fen";
 
-fn decode_facts(r: &dyn RowGet) -> Result<Facts, sqlx::Error> {
+pub(crate) fn decode_facts(r: &dyn RowGet) -> Result<Facts, sqlx::Error> {
     Ok(Facts {
         customer_id: r.int("id")?,
         code: r.text("code")?,
@@ -196,20 +196,28 @@ pub(crate) async fn rewrite_fact_digests(
     Ok(customers.len() as u64)
 }
 
-/// One customer's fact digest, encoded from its orders and interactions as
-/// they are in the caller's transaction: the caller writes it with the
-/// customer's rollups, one statement for both.
-pub(crate) async fn digest_from_records(
+/// One customer's orders and interactions as they are in the caller's
+/// transaction (a `Facts` holding only its id and those) and their fact
+/// digest: the caller writes the digest with the customer's rollups, one
+/// statement for both.
+pub(crate) async fn records_and_digest(
     exec: &mut impl Exec,
     customer_id: i64,
-) -> Result<Vec<u8>, StoreError> {
+) -> Result<(Facts, Vec<u8>), StoreError> {
     let mut one = [Facts {
         customer_id,
         ..Facts::default()
     }];
     attach_records_of(exec, &mut one).await?;
     let [f] = one;
-    Ok(digest::encode(&f.orders, &f.interactions))
+    let digest = digest::encode(&f.orders, &f.interactions);
+    Ok((f, digest))
+}
+
+/// The customer columns of [`Facts`], for a statement that returns them
+/// (decoded by [`decode_facts`]).
+pub(crate) const fn fact_columns() -> &'static str {
+    FACT_COLUMNS
 }
 
 /// Reads one customer's orders and interactions on `exec` into `one`.

@@ -116,17 +116,36 @@ pub(crate) async fn record_changed(
     kind: FeedKind,
     changed: &Changed,
 ) -> Result<Option<FeedSpan>, StoreError> {
-    let ids = match changed {
-        Changed::Nobody => return Ok(None),
-        Changed::Everyone => return record_everyone(exec, kind).await.map(Some),
-        Changed::Some(ids) => ids,
-    };
+    record_changed_after(exec, None, kind, changed).await
+}
+
+/// [`record_changed`], with a [`FeedKind::Facts`] entry for `facts_of`
+/// first in the same statement (a write to that customer's data in the
+/// same transaction, [`crate::Opened`]). The span is of `kind`'s entries.
+pub(crate) async fn record_changed_after(
+    exec: &mut impl Exec,
+    facts_of: Option<i64>,
+    kind: FeedKind,
+    changed: &Changed,
+) -> Result<Option<FeedSpan>, StoreError> {
+    let mut entries: Vec<(FeedKind, Option<i64>)> = facts_of
+        .map(|id| (FeedKind::Facts, Some(id)))
+        .into_iter()
+        .collect();
+    match changed {
+        Changed::Nobody => {}
+        Changed::Everyone => entries.push((kind, None)),
+        Changed::Some(ids) => entries.extend(ids.iter().map(|&id| (kind, Some(id)))),
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
     lock(exec).await?;
     let backend = exec.backend();
     let mut sql = String::from("INSERT INTO change_feed (kind, customer_id, changed_at) VALUES ");
-    let mut a: Vec<Arg> = Vec::with_capacity(ids.len() * 3);
+    let mut a: Vec<Arg> = Vec::with_capacity(entries.len() * 3);
     let now = Utc::now();
-    for (i, id) in ids.iter().enumerate() {
+    for (i, (entry_kind, id)) in entries.iter().enumerate() {
         if i > 0 {
             sql.push(',');
         }
@@ -134,12 +153,19 @@ pub(crate) async fn record_changed(
             Backend::Sqlite => "(?,?,?)".to_string(),
             Backend::Postgres => format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3),
         });
-        a.extend(args![kind.as_str(), *id, now]);
+        a.extend(args![entry_kind.as_str(), *id, now]);
     }
-    sql.push_str(" RETURNING seq");
-    let seqs = exec
-        .fetch_all(&sql, a, |r: &dyn RowGet| r.int("seq"))
+    sql.push_str(" RETURNING seq, kind");
+    let rows = exec
+        .fetch_all(&sql, a, |r: &dyn RowGet| {
+            Ok((r.int("seq")?, r.text("kind")?))
+        })
         .await?;
+    let seqs: Vec<i64> = rows
+        .into_iter()
+        .filter(|(_, k)| k == kind.as_str())
+        .map(|(seq, _)| seq)
+        .collect();
     Ok(span(&seqs))
 }
 

@@ -47,6 +47,7 @@ pub use customers::{claim_job_day, Owner, SoundMatch, ROLLUP_JOB};
 pub use db::{Backend, Db};
 pub use error::StoreError;
 pub use listing::ScopeFilter;
+pub use records::Opened;
 pub use users::{token_hash, NewUser, UserChange};
 
 use chrono::NaiveDate;

@@ -3,12 +3,16 @@
 //! same transaction, so lists never show stale totals after a write.
 
 use crate::cipher::{self, FieldCipher};
+use crate::classes::ClassWriter;
 use crate::db::{check_version, Arg, Exec, RowGet, Tx};
 use crate::error::StoreError;
+use crate::feed::FeedKind;
 use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::{Contact, Interaction, Order, Page};
 use crate::{args, Store};
+use chrono::NaiveDate;
 use chrono::Utc;
+use kehu_core::classify::Facts;
 use kehu_core::contact::ContactData;
 use kehu_core::interaction::InteractionData;
 use kehu_core::order::OrderData;
@@ -344,6 +348,50 @@ pub(crate) async fn interactions_of(
     crate::db::fetch_in(exec, &sql, customer_ids, decode_interaction).await
 }
 
+/// A new record written with its transaction still open
+/// ([`Store::insert_order_open`], [`Store::insert_interaction_open`]) and
+/// its customer's facts as written there. Its change feed entry is written
+/// when it is committed, or with the classes of a [`ClassWriter`] that
+/// takes the transaction over (one statement for both).
+pub struct Opened<T> {
+    tx: Tx,
+    record: T,
+    customer_id: i64,
+    facts: Facts,
+}
+
+impl<T> Opened<T> {
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// The customer's facts as written (rollups, orders, interactions),
+    /// taken out.
+    pub fn take_facts(&mut self) -> Facts {
+        std::mem::take(&mut self.facts)
+    }
+
+    /// Records the write in the change feed and commits.
+    pub async fn commit(mut self) -> Result<T, StoreError> {
+        crate::feed::record(&mut self.tx, FeedKind::Facts, &[self.customer_id]).await?;
+        self.tx.commit().await?;
+        Ok(self.record)
+    }
+
+    /// A class writer in this transaction; its feed entries go in with the
+    /// write's at [`ClassWriter::finish`].
+    pub fn class_writer(
+        self,
+        store: &Store,
+        as_of: NaiveDate,
+        by: Option<i64>,
+    ) -> (ClassWriter, T) {
+        let writer =
+            ClassWriter::within(store, self.tx, as_of, by).after_facts_of(self.customer_id);
+        (writer, self.record)
+    }
+}
+
 impl Store {
     // ---- contacts ----
 
@@ -422,9 +470,7 @@ impl Store {
     // ---- orders ----
 
     pub async fn insert_order(&self, customer_id: i64, d: &OrderData) -> Result<Order, StoreError> {
-        let (tx, o) = self.insert_order_open(customer_id, d).await?;
-        tx.commit().await?;
-        Ok(o)
+        self.insert_order_open(customer_id, d).await?.commit().await
     }
 
     /// [`insert_order`](Self::insert_order) with the transaction left open
@@ -433,11 +479,16 @@ impl Store {
         &self,
         customer_id: i64,
         d: &OrderData,
-    ) -> Result<(Tx, Order), StoreError> {
+    ) -> Result<Opened<Order>, StoreError> {
         let mut tx = self.db.begin().await?;
-        let o = insert_order_in(&mut tx, customer_id, d).await?;
-        Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
-        Ok((tx, o))
+        let record = insert_order_in(&mut tx, customer_id, d).await?;
+        let facts = Self::rollups_returning_facts(&mut tx, customer_id, self.today()).await?;
+        Ok(Opened {
+            tx,
+            record,
+            customer_id,
+            facts,
+        })
     }
 
     pub async fn order(&self, id: i64) -> Result<Order, StoreError> {
@@ -502,11 +553,10 @@ impl Store {
         d: &InteractionData,
         user_id: Option<i64>,
     ) -> Result<Interaction, StoreError> {
-        let (tx, i) = self
-            .insert_interaction_open(customer_id, d, user_id)
-            .await?;
-        tx.commit().await?;
-        Ok(i)
+        self.insert_interaction_open(customer_id, d, user_id)
+            .await?
+            .commit()
+            .await
     }
 
     /// [`insert_interaction`](Self::insert_interaction) with the
@@ -516,11 +566,16 @@ impl Store {
         customer_id: i64,
         d: &InteractionData,
         user_id: Option<i64>,
-    ) -> Result<(Tx, Interaction), StoreError> {
+    ) -> Result<Opened<Interaction>, StoreError> {
         let mut tx = self.db.begin().await?;
-        let i = insert_interaction_in(&mut tx, customer_id, d, user_id).await?;
-        Self::refresh_customer_rollups(&mut tx, customer_id, self.today()).await?;
-        Ok((tx, i))
+        let record = insert_interaction_in(&mut tx, customer_id, d, user_id).await?;
+        let facts = Self::rollups_returning_facts(&mut tx, customer_id, self.today()).await?;
+        Ok(Opened {
+            tx,
+            record,
+            customer_id,
+            facts,
+        })
     }
 
     pub async fn interaction(&self, id: i64) -> Result<Interaction, StoreError> {

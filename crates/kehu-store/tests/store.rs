@@ -388,7 +388,7 @@ async fn rollup_snapshot(
 /// A new order written with its transaction left open, and class changes
 /// written in that transaction: both or neither are stored.
 async fn an_order_and_its_classes_commit_together(backend: Backend) {
-    use kehu_store::classes::{cause, ClassChange, ClassWriter};
+    use kehu_store::classes::{cause, ClassChange};
     let (_db, store) = TestDatabase::new(backend).await.expect("test database");
     let c = add_customer(&store, "同一事务有限公司", "制造业", "华东", 0).await;
     let today = store.today();
@@ -416,16 +416,17 @@ async fn an_order_and_its_classes_commit_together(backend: Backend) {
             count(&store, &sql, kehu_store::args![c.id]).await
         }
     };
-    let feed = || async { count(&store, "SELECT COUNT(*) AS n FROM change_feed", vec![]).await };
+    let feed = || stored("change_feed");
     let feed_before = feed().await;
     let written = || async {
-        let (tx, _) = store.insert_order_open(c.id, &order).await.expect("order");
-        let mut writer = ClassWriter::within(&store, tx, today, None);
+        let mut opened = store.insert_order_open(c.id, &order).await.expect("order");
+        let facts = opened.take_facts();
+        let (mut writer, _) = opened.class_writer(&store, today, None);
         writer
             .write(std::slice::from_ref(&change))
             .await
             .expect("classes");
-        writer
+        (writer, facts)
     };
     // Each table's rows of the customer, the feed's entries, its order count.
     let state = || async {
@@ -441,10 +442,15 @@ async fn an_order_and_its_classes_commit_together(backend: Backend) {
     drop(written().await);
     assert_eq!(state().await, (vec![0, 0, 0], 0, 0));
 
-    // Finished: the order, its rollups, the classes and both feed entries.
-    let done = written().await.finish().await.expect("commit");
+    // Finished: the order, its rollups, the classes and both feed entries
+    // (written by one statement).
+    let (writer, facts) = written().await;
+    let done = writer.finish().await.expect("commit");
     assert_eq!(done.changes, 1);
     assert_eq!(state().await, (vec![1, 1, 1], 2, 1));
+    // The facts handed on with the open write are those stored.
+    assert_eq!(facts.orders.len(), 1);
+    assert_eq!(facts, store.facts_of(c.id).await.expect("facts"));
 }
 
 async fn count(store: &Store, sql: &str, args: Vec<kehu_store::db::Arg>) -> i64 {

@@ -20,11 +20,11 @@ use kehu_core::classify::{
     SchemeSpec, SetEvaluator, Verdict,
 };
 use kehu_core::{FieldError, Reason, ValidationErrors};
-use kehu_store::classes::{cause, one_customer_inputs_on, ClassChange, ClassWriter, Stored};
-use kehu_store::db::Tx;
+use kehu_store::classes::{cause, one_customer_inputs_with, ClassChange, ClassWriter, Stored};
 use kehu_store::feed::{Changed, FeedSpan};
 use kehu_store::overrides::{ClassOverride, NewOverride, OverridesByCustomer};
 use kehu_store::schemes::RulesStamp;
+use kehu_store::Opened;
 use kehu_store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -819,34 +819,33 @@ impl Classifier {
         }
     }
 
-    /// After a new order or interaction written in `tx` and not yet
-    /// committed: re-evaluates its customer in the same transaction and
-    /// commits the two together — one transaction, not two, on the
-    /// request that writes it (BENCHMARKS.md, session 35). On an error
-    /// nothing is committed; the caller decides about its write.
-    pub async fn commit_reclassified(
+    /// After a new record of a customer's, written with its transaction
+    /// left open: re-evaluates the customer in that transaction from its
+    /// facts as written and commits the two together — one transaction,
+    /// not two, on the request that writes it (BENCHMARKS.md, session 35).
+    /// On an error nothing is committed; the caller decides about its write.
+    pub async fn commit_reclassified<T>(
         &self,
         set: Arc<SchemeSet>,
-        mut tx: Tx,
-        customer_id: i64,
+        mut opened: Opened<T>,
         by: i64,
-    ) -> Result<Vec<ClassChange>, ApiError> {
-        let plan = self.one_plan(&set, customer_id, cause::DATA_CHANGE, None);
+    ) -> Result<T, ApiError> {
+        let facts = opened.take_facts();
+        let plan = self.one_plan(&set, facts.customer_id, cause::DATA_CHANGE, None);
         let names = ClassNames::of(&set);
         let codes = names.clone();
-        let inputs = one_customer_inputs_on(&mut tx, customer_id, plan.as_of, move |c, s, k| {
+        let inputs = one_customer_inputs_with(opened.tx(), facts, plan.as_of, move |c, s, k| {
             codes.code(c, s, k)
         })
         .await?;
         let result = decide_one(&plan, names, inputs, |_| {}, &|_, _| {});
         if result.changes.is_empty() {
-            tx.commit().await?;
-            return Ok(result.changes);
+            return Ok(opened.commit().await?);
         }
-        let mut writer = ClassWriter::within(&self.store, tx, plan.as_of, Some(by));
+        let (mut writer, record) = opened.class_writer(&self.store, plan.as_of, Some(by));
         writer.write(&result.changes).await?;
         writer.finish().await?;
-        Ok(result.changes)
+        Ok(record)
     }
 
     /// After an order, interaction or customer write: re-evaluate that
