@@ -482,6 +482,17 @@ impl Store {
     ) -> Result<Opened<Order>, StoreError> {
         let mut tx = self.db.begin().await?;
         let record = insert_order_in(&mut tx, customer_id, d).await?;
+        self.left_open(tx, customer_id, record).await
+    }
+
+    /// A new record of `customer_id` written in `tx`: the customer's
+    /// rollups refreshed there, the transaction left open.
+    async fn left_open<T>(
+        &self,
+        mut tx: Tx,
+        customer_id: i64,
+        record: T,
+    ) -> Result<Opened<T>, StoreError> {
         let facts = Self::rollups_returning_facts(&mut tx, customer_id, self.today()).await?;
         Ok(Opened {
             tx,
@@ -569,13 +580,7 @@ impl Store {
     ) -> Result<Opened<Interaction>, StoreError> {
         let mut tx = self.db.begin().await?;
         let record = insert_interaction_in(&mut tx, customer_id, d, user_id).await?;
-        let facts = Self::rollups_returning_facts(&mut tx, customer_id, self.today()).await?;
-        Ok(Opened {
-            tx,
-            record,
-            customer_id,
-            facts,
-        })
+        self.left_open(tx, customer_id, record).await
     }
 
     pub async fn interaction(&self, id: i64) -> Result<Interaction, StoreError> {
