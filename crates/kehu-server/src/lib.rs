@@ -188,8 +188,9 @@ impl AppState {
 
     /// A new record of a customer's written by `open` in a transaction it
     /// leaves open, committed with the customer's re-evaluated classes;
-    /// then the tag rules re-applied to it, as [`after_data_change`]
-    /// (Self::after_data_change) does after a write of its own. Should the
+    /// then the tag rules re-applied to it, as
+    /// [`after_data_change`](Self::after_data_change) does after a write of
+    /// its own. Should the
     /// re-evaluation fail, the record is written again on its own — the data
     /// counts more than its classes, which the daily run catches up — and
     /// the failure logged.
