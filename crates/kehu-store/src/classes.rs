@@ -108,17 +108,6 @@ pub(crate) async fn classes_in_on<T: Send>(
     .await
 }
 
-/// [`Store::one_customer_inputs`] on a connection or in a transaction.
-pub async fn one_customer_inputs_on<T: Send>(
-    exec: &mut impl Exec,
-    customer_id: i64,
-    day: NaiveDate,
-    code: impl Fn(i64, &str, &str) -> T + Send + Sync,
-) -> Result<OneCustomerInputs<T>, StoreError> {
-    let facts = crate::facts::digest_facts_on(exec, customer_id).await?;
-    one_customer_inputs_with(exec, facts, day, code).await
-}
-
 /// What re-evaluating one customer reads besides its `facts`, which the
 /// caller has: a write to its data in the transaction of `exec`, which
 /// its re-evaluation commits with ([`crate::Opened`]).
@@ -173,7 +162,8 @@ impl Store {
         code: impl Fn(i64, &str, &str) -> T + Send + Sync,
     ) -> Result<OneCustomerInputs<T>, StoreError> {
         let mut conn = self.db.acquire().await?;
-        one_customer_inputs_on(&mut conn, customer_id, day, code).await
+        let facts = crate::facts::digest_facts_on(&mut conn, customer_id).await?;
+        one_customer_inputs_with(&mut conn, facts, day, code).await
     }
 
     /// Stored classes of customers `first..=last` in customer order, each
@@ -370,7 +360,7 @@ impl ClassWriter {
 
     /// A writer in a transaction already open: its changes commit with
     /// what was written there (see also [`crate::Opened::class_writer`]).
-    pub fn within(store: &Store, tx: Tx, as_of: NaiveDate, by: Option<i64>) -> ClassWriter {
+    pub(crate) fn within(store: &Store, tx: Tx, as_of: NaiveDate, by: Option<i64>) -> ClassWriter {
         ClassWriter {
             db: store.db.clone(),
             tx,

@@ -897,7 +897,7 @@ impl Store {
         let (records, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
         let sql = format!(
             "{ROLLUP_UPDATE}, fact_digest = $4 WHERE id = $3 RETURNING {}",
-            crate::facts::fact_columns()
+            crate::facts::FACT_COLUMNS
         );
         let written = exec
             .fetch_optional(

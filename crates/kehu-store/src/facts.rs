@@ -21,7 +21,8 @@ use kehu_core::interaction::{InteractionKind, Severity};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const FACT_COLUMNS: &str = "id, code, industry, sales_region, province, city, status, source_channel, team, employees, \
+/// The customer columns of [`Facts`] (decoded by [`decode_facts`]).
+pub(crate) const FACT_COLUMNS: &str = "id, code, industry, sales_region, province, city, status, source_channel, team, employees, \
 annual_revenue_fen, declared_annual_purchase_fen, founded_on, cooperation_start_on, product_types, custom_fields, \
 p_alive, expected_orders_90d, clv_fen";
 
@@ -212,12 +213,6 @@ pub(crate) async fn records_and_digest(
     let [f] = one;
     let digest = digest::encode(&f.orders, &f.interactions);
     Ok((f, digest))
-}
-
-/// The customer columns of [`Facts`], for a statement that returns them
-/// (decoded by [`decode_facts`]).
-pub(crate) const fn fact_columns() -> &'static str {
-    FACT_COLUMNS
 }
 
 /// Reads one customer's orders and interactions on `exec` into `one`.
