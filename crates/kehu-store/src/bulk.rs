@@ -13,9 +13,9 @@
 use crate::db::{decode_n, Exec, RowGet, Tx};
 use crate::error::StoreError;
 use crate::{args, Db, Store};
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
+use kehu_core::classify::Rollups;
 use kehu_core::demo::DemoCustomer;
-use kehu_core::interaction::InteractionKind;
 use sqlx::Sqlite;
 use std::collections::HashSet;
 
@@ -34,51 +34,14 @@ impl BulkCounts {
     }
 }
 
-/// A customer's derived columns as of a date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rollups {
-    pub purchase_12m_fen: i64,
-    pub order_count: i64,
-    pub last_order_on: Option<NaiveDate>,
-    pub last_interaction_on: Option<NaiveDate>,
-    pub complaints_365d: i64,
-}
-
-/// The rollups `refresh_all_rollups(today)` would store for `c`: same windows
-/// as customers.rs (12 months = from `today - 12 months + 1 day`, complaints
-/// from `today - 364 days`, no upper bound); the store tests check they agree.
-pub fn rollups(c: &DemoCustomer, today: NaiveDate) -> Rollups {
-    let from_12m = today
-        .checked_sub_months(Months::new(12))
-        .unwrap_or(today)
-        .succ_opt()
-        .unwrap_or(today);
-    let from_365d = today - Duration::days(364);
-    Rollups {
-        purchase_12m_fen: c
-            .orders
-            .iter()
-            .filter(|o| o.ordered_on >= from_12m)
-            .map(|o| o.amount.get())
-            .sum(),
-        order_count: c.orders.len() as i64,
-        last_order_on: c.orders.iter().map(|o| o.ordered_on).max(),
-        last_interaction_on: c.interactions.iter().map(|i| i.data.occurred_on).max(),
-        complaints_365d: c
-            .interactions
-            .iter()
-            .filter(|i| {
-                i.data.kind == InteractionKind::Complaint && i.data.occurred_on >= from_365d
-            })
-            .count() as i64,
-    }
-}
-
-/// The digest the store would write for `c` after its last order (records
-/// sorted by date, ties in the order they are inserted, as their ids are).
-fn fact_digest(c: &DemoCustomer) -> Vec<u8> {
+/// The derived columns `refresh_all_rollups(today)` would store for `c`
+/// ([`Rollups`], the store tests check they agree), and the digest the
+/// store would write after its last order (records sorted by date, ties in
+/// the order they are inserted, as their ids are).
+fn rollups_and_digest(c: &DemoCustomer, today: NaiveDate) -> (Rollups, Vec<u8>) {
     let f = c.facts(0);
-    kehu_core::classify::digest::encode(&f.orders, &f.interactions)
+    let digest = kehu_core::classify::digest::encode(&f.orders, &f.interactions);
+    (Rollups::of(&f, today), digest)
 }
 
 /// Customer codes and USCCs already in the database (the demo avoids them).
@@ -364,7 +327,7 @@ impl BulkLoader {
             let mut q = query(&sql, part.len() == CUSTOMERS.max_rows());
             for (id, c, j) in part {
                 let d = &c.data;
-                let r = rollups(c, today);
+                let (r, digest) = rollups_and_digest(c, today);
                 q = q
                     .bind(*id)
                     .bind(d.code.as_deref())
@@ -396,7 +359,7 @@ impl BulkLoader {
                     .bind(r.last_order_on)
                     .bind(r.last_interaction_on)
                     .bind(r.complaints_365d)
-                    .bind(fact_digest(c));
+                    .bind(digest);
             }
             q.execute(&mut **t).await?;
         }
@@ -494,7 +457,7 @@ impl BulkLoader {
         for (i, c) in chunk.iter().enumerate() {
             let id = first + i as i64;
             let d = &c.data;
-            let r = rollups(c, self.today);
+            let (r, digest) = rollups_and_digest(c, self.today);
             let b = &mut customers;
             b.int(id);
             b.opt_text(d.code.as_deref());
@@ -531,7 +494,7 @@ impl BulkLoader {
             b.opt_date(r.last_order_on);
             b.opt_date(r.last_interaction_on);
             b.int(r.complaints_365d);
-            b.bytes(&fact_digest(c));
+            b.bytes(&digest);
             b.text(&now);
             b.text(&now);
             b.end_row();

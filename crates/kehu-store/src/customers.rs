@@ -8,7 +8,8 @@ use crate::feed::{self, FeedKind};
 use crate::listing::{run_list, ListSpec, ScopeFilter};
 use crate::model::{Customer, Page};
 use crate::{args, json_list, Store};
-use chrono::{Datelike, Months, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
+use kehu_core::classify::{Facts, Rollups};
 use kehu_core::contact::ContactData;
 use kehu_core::customer::CustomerData;
 use kehu_core::dedupe::abbreviation;
@@ -875,11 +876,11 @@ impl Store {
         customer_id: i64,
         today: NaiveDate,
     ) -> Result<(), StoreError> {
-        // The digest is read from the records first and written with the
-        // rollups: one write instead of two (the order request's path).
-        let (_, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
-        let sql = format!("{ROLLUP_UPDATE}, fact_digest = $4 WHERE id = $3");
-        exec.execute(&sql, rollup_args(today, customer_id, digest))
+        // The records are read once, for the digest and the rollups, and
+        // both written in one statement (the order request's path).
+        let (records, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
+        let sql = format!("{ROLLUP_SET} WHERE id = $7");
+        exec.execute(&sql, rollup_args(&records, today, customer_id, digest))
             .await?;
         Ok(())
     }
@@ -896,13 +897,13 @@ impl Store {
     ) -> Result<kehu_core::classify::Facts, StoreError> {
         let (records, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
         let sql = format!(
-            "{ROLLUP_UPDATE}, fact_digest = $4 WHERE id = $3 RETURNING {}",
+            "{ROLLUP_SET} WHERE id = $7 RETURNING {}",
             crate::facts::FACT_COLUMNS
         );
         let written = exec
             .fetch_optional(
                 &sql,
-                rollup_args(today, customer_id, digest),
+                rollup_args(&records, today, customer_id, digest),
                 crate::facts::decode_facts,
             )
             .await?
@@ -924,19 +925,12 @@ impl Store {
         let mut db = self.db.clone();
         let max_id = max_customer_id(&mut db).await?;
         let sql = format!("{ROLLUP_UPDATE} WHERE id > $3 AND id <= $4");
+        let (purchase_from, complaints_from) = Rollups::window_starts(today);
         let (mut updated, mut from) = (0, 0);
         while from < max_id {
             let to = from + REFRESH_BATCH;
             updated += db
-                .execute(
-                    &sql,
-                    args![
-                        window_start(today, 12),
-                        complaint_window_start(today),
-                        from,
-                        to
-                    ],
-                )
+                .execute(&sql, args![purchase_from, complaints_from, from, to])
                 .await?;
             from = to;
         }
@@ -1093,30 +1087,29 @@ pub async fn claim_job_day(
     Ok(n > 0)
 }
 
-/// The first day inside a window of `months` months ending today.
-fn window_start(today: NaiveDate, months: u32) -> NaiveDate {
-    today
-        .checked_sub_months(Months::new(months))
-        .unwrap_or(today)
-        .succ_opt()
-        .unwrap_or(today)
-}
-
-/// The first day of the last 365 days.
-fn complaint_window_start(today: NaiveDate) -> NaiveDate {
-    today - chrono::Duration::days(364)
-}
-
-/// The arguments of [`ROLLUP_UPDATE`] for one customer and its digest.
-fn rollup_args(today: NaiveDate, customer_id: i64, digest: Vec<u8>) -> Vec<Arg> {
+/// The arguments of [`ROLLUP_SET`] for one customer: its rollups from
+/// its records as of `today`, its digest, its id.
+fn rollup_args(records: &Facts, today: NaiveDate, customer_id: i64, digest: Vec<u8>) -> Vec<Arg> {
+    let r = Rollups::of(records, today);
     args![
-        window_start(today, 12),
-        complaint_window_start(today),
-        customer_id,
-        digest
+        r.purchase_12m_fen,
+        r.order_count,
+        r.last_order_on,
+        r.last_interaction_on,
+        r.complaints_365d,
+        digest,
+        customer_id
     ]
 }
 
+/// One customer's rollups as computed from its records (see
+/// [`Rollups`]), with its fact digest; `WHERE id = $7` follows.
+const ROLLUP_SET: &str = "UPDATE customers SET purchase_12m_fen = $1, order_count = $2, \
+    last_order_on = $3, last_interaction_on = $4, complaints_365d = $5, fact_digest = $6";
+
+/// Every customer's [`Rollups`] in SQL, from the first days of the
+/// purchase and complaint windows ($1, $2; [`Rollups::window_starts`]):
+/// the daily refresh, a batch of ids at a time.
 const ROLLUP_UPDATE: &str = "UPDATE customers SET \
     purchase_12m_fen = COALESCE((SELECT CAST(SUM(o.amount_fen) AS BIGINT) FROM orders o WHERE o.customer_id = customers.id AND o.ordered_on >= $1), 0), \
     order_count = (SELECT COUNT(*) FROM orders o WHERE o.customer_id = customers.id), \

@@ -27,7 +27,8 @@ on_both_backends!(
     report_order_figures_equal_the_records,
     rotation_under_concurrent_writes,
     abbreviations_are_likely_duplicates,
-    an_order_and_its_classes_commit_together
+    an_order_and_its_classes_commit_together,
+    one_customers_rollups_equal_the_daily_refresh
 );
 
 async fn add_customer(
@@ -383,6 +384,74 @@ async fn rollup_snapshot(
         )
         .await
         .expect("snapshot")
+}
+
+/// A write of one customer's order or interaction computes its rollups
+/// from the records it read (`Rollups::of`); the daily refresh of everyone
+/// computes them in SQL. At the edges of both windows they agree.
+async fn one_customers_rollups_equal_the_daily_refresh(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let today = store.today();
+    let (purchase_from, complaints_from) = kehu_core::classify::Rollups::window_starts(today);
+    let day = |d: chrono::NaiveDate, shift: i64| d + chrono::Duration::days(shift);
+    let edges = add_customer(&store, "窗口边界有限公司", "制造业", "华东", 0).await;
+    let quiet = add_customer(&store, "只有旧单有限公司", "制造业", "华东", 0).await;
+    let orders = [
+        (edges.id, day(purchase_from, -1), 100),
+        (edges.id, purchase_from, 20_000),
+        (edges.id, today, 3_000_000),
+        // Entered as if a month later: dated after the store's today.
+        (edges.id, day(today, 20), 400_000_000),
+        (quiet.id, day(purchase_from, -400), 5_000),
+    ];
+    for (customer, on, fen) in orders {
+        let o = OrderInput {
+            ordered_on: Some(on.to_string()),
+            amount_fen: Some(fen),
+            ..Default::default()
+        }
+        .validate(day(today, 30))
+        .expect("valid order");
+        store.insert_order(customer, &o).await.expect("order");
+    }
+    let contacts = [
+        (day(complaints_from, -1), "complaint"),
+        (complaints_from, "complaint"),
+        (today, "complaint"),
+        (day(today, 2), "visit"),
+    ];
+    for (on, kind) in contacts {
+        let i = kehu_core::interaction::InteractionInput {
+            kind: Some(kind.into()),
+            occurred_on: Some(on.to_string()),
+            summary: Some("边界".into()),
+            ..Default::default()
+        }
+        .validate(day(today, 30))
+        .expect("valid interaction");
+        store
+            .insert_interaction(edges.id, &i, None)
+            .await
+            .expect("interaction");
+    }
+    let written = rollup_snapshot(&store).await;
+    assert_eq!(
+        written,
+        vec![
+            (
+                edges.id,
+                403_020_000,
+                4,
+                Some(day(today, 20)),
+                Some(day(today, 2)),
+                2
+            ),
+            (quiet.id, 0, 1, Some(day(purchase_from, -400)), None, 0),
+        ]
+    );
+    store.refresh_all_rollups(today).await.expect("refresh");
+    assert_eq!(rollup_snapshot(&store).await, written);
+    db.cleanup(store).await;
 }
 
 /// A new order written with its transaction left open, and class changes

@@ -35,7 +35,7 @@ pub use digest::DigestReader;
 pub use eval::{
     score_text, ClassContext, Decision, Explanation, Fired, Population, PopulationBuilder, Verdict,
 };
-pub use facts::{Facts, InteractionFact, OrderFact};
+pub use facts::{Facts, InteractionFact, OrderFact, Rollups};
 pub use scheme::{evaluation_order, Catalog, Scheme};
 pub use spec::SchemeSpec;
 pub use table::MetricTable;
