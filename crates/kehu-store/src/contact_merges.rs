@@ -205,14 +205,7 @@ async fn store_found(
         .collect();
     stale.sort_unstable();
     stale.dedup();
-    for part in stale.chunks(crate::db::IDS_PER_QUERY) {
-        let q = format!(
-            "DELETE FROM contact_pairs WHERE id IN ({})",
-            crate::db::id_marks(part.len())
-        );
-        tx.execute(&q, part.iter().map(|&id| Arg::from(id)).collect())
-            .await?;
-    }
+    crate::db::execute_in(tx, "DELETE FROM contact_pairs WHERE id IN ({})", &stale).await?;
     let now = Utc::now();
     // A pair already stored keeps its status; an open one takes the new score.
     for part in found.chunks(500) {

@@ -232,17 +232,39 @@ pub(crate) async fn fetch_in<K: Clone + Into<Arg>, T: Send>(
 ) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
     for part in keys.chunks(IDS_PER_QUERY) {
-        // Anonymous `?` on SQLite: sqlx looks `$N` up by name there, which
-        // is quadratic in the number of parameters.
-        let marks = match exec.backend() {
-            Backend::Sqlite => vec!["?"; part.len()].join(","),
-            Backend::Postgres => id_marks(part.len()),
-        };
-        let q = sql.replacen("{}", &marks, 1);
+        let q = sql.replacen("{}", &in_marks(exec.backend(), part.len()), 1);
         let a: Vec<Arg> = part.iter().cloned().map(Into::into).collect();
         out.extend(exec.fetch_all(&q, a, decode).await?);
     }
     Ok(out)
+}
+
+/// Runs `sql` for every value of `keys` and adds up the rows it changed:
+/// `sql` holds `{}` where the `IN` list goes (its only parameters);
+/// [`IDS_PER_QUERY`] values per statement.
+pub(crate) async fn execute_in<K: Clone + Into<Arg>>(
+    exec: &mut impl Exec,
+    sql: &str,
+    keys: &[K],
+) -> Result<u64, StoreError> {
+    let mut changed = 0;
+    for part in keys.chunks(IDS_PER_QUERY) {
+        let q = sql.replacen("{}", &in_marks(exec.backend(), part.len()), 1);
+        changed += exec
+            .execute(&q, part.iter().cloned().map(Into::into).collect())
+            .await?;
+    }
+    Ok(changed)
+}
+
+/// The marks of an `IN` list of `n` values that are a statement's only
+/// parameters. Anonymous `?` on SQLite: sqlx looks `$N` up by name there,
+/// which is quadratic in the number of parameters.
+fn in_marks(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => vec!["?"; n].join(","),
+        Backend::Postgres => id_marks(n),
+    }
 }
 
 /// `(…),(…)` value groups for a multi-row statement: `?` on SQLite (sqlx's

@@ -345,13 +345,16 @@ impl Store {
             .map(|c| (c.id, c))
             .collect();
             let noted = noted_by_other_imports(&mut tx, id, batch).await?;
+            // A run of records one table had inserted goes in one statement;
+            // a change of another kind ends the run first, so records still
+            // go in the reverse order of the import (children first).
+            let mut doomed = Doomed::default();
             for c in batch {
                 changed.note(c.entity, c.customer_id);
-                let table = c.entity.table();
                 if c.inserted {
-                    let sql = format!("DELETE FROM {table} WHERE id = $1");
-                    summary.deleted += tx.execute(&sql, args![c.record_id]).await?;
+                    summary.deleted += doomed.push(&mut tx, c.entity, c.record_id).await?;
                 } else if let Some(before) = &c.before {
+                    summary.deleted += doomed.delete(&mut tx).await?;
                     // Taken, not borrowed: a second change of the same customer
                     // in the batch reads the row as the first one left it.
                     let now_row = match c.entity {
@@ -373,6 +376,7 @@ impl Store {
                     summary.restored += 1;
                 }
             }
+            summary.deleted += doomed.delete(&mut tx).await?;
         }
         let today = self.today();
         // Orders and interactions changed: their customers' rollups (of
@@ -398,6 +402,39 @@ impl Store {
         tx.commit().await?;
         summary.touched = touched;
         Ok(summary)
+    }
+}
+
+/// Records of one table an undo deletes together: the ones the import
+/// inserted, met one after another.
+#[derive(Default)]
+struct Doomed {
+    entity: Option<Entity>,
+    ids: Vec<i64>,
+}
+
+impl Doomed {
+    /// Adds a record, deleting the run before it when that was another
+    /// table's; the rows deleted so.
+    async fn push(&mut self, tx: &mut Tx, entity: Entity, id: i64) -> Result<u64, StoreError> {
+        let deleted = if self.entity == Some(entity) {
+            0
+        } else {
+            self.delete(tx).await?
+        };
+        self.entity = Some(entity);
+        self.ids.push(id);
+        Ok(deleted)
+    }
+
+    /// Deletes the run; the rows deleted.
+    async fn delete(&mut self, tx: &mut Tx) -> Result<u64, StoreError> {
+        let Some(entity) = self.entity.take() else {
+            return Ok(0);
+        };
+        let sql = format!("DELETE FROM {} WHERE id IN ({{}})", entity.table());
+        let ids = std::mem::take(&mut self.ids);
+        crate::db::execute_in(tx, &sql, &ids).await
     }
 }
 
