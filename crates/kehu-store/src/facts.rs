@@ -12,7 +12,7 @@
 
 use crate::bulk_read::Read;
 use crate::customers::REFRESH_BATCH;
-use crate::db::{fetch_in, id_marks, Arg, Exec, RowGet, IDS_PER_QUERY};
+use crate::db::{fetch_in, id_marks, Arg, Backend, Exec, RowGet, IDS_PER_QUERY};
 use crate::error::StoreError;
 use crate::{args, json_list, Store};
 use chrono::NaiveDate;
@@ -201,10 +201,25 @@ pub(crate) async fn rewrite_fact_digests(
 /// transaction (a `Facts` holding only its id and those) and their fact
 /// digest: the caller writes the digest with the customer's rollups, one
 /// statement for both.
+///
+/// On PostgreSQL the customer's row is locked first (`FOR NO KEY UPDATE`,
+/// which a new record's foreign-key check does not conflict with): under
+/// READ COMMITTED two writers of one customer's records would each read
+/// them before the other committed and write a digest and rollups without
+/// the other's record. Waiting here, the reads that follow (each a new
+/// snapshot) see what the writer before committed. SQLite's writers take
+/// turns for the whole transaction already.
 pub(crate) async fn records_and_digest(
     exec: &mut impl Exec,
     customer_id: i64,
 ) -> Result<(Facts, Vec<u8>), StoreError> {
+    if exec.backend() == Backend::Postgres {
+        exec.execute(
+            "SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE",
+            args![customer_id],
+        )
+        .await?;
+    }
     let mut one = [Facts {
         customer_id,
         ..Facts::default()

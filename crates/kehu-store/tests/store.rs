@@ -28,7 +28,8 @@ on_both_backends!(
     rotation_under_concurrent_writes,
     abbreviations_are_likely_duplicates,
     an_order_and_its_classes_commit_together,
-    one_customers_rollups_equal_the_daily_refresh
+    one_customers_rollups_equal_the_daily_refresh,
+    concurrent_orders_of_one_customer_keep_its_digest
 );
 
 async fn add_customer(
@@ -449,6 +450,38 @@ async fn one_customers_rollups_equal_the_daily_refresh(backend: Backend) {
             (quiet.id, 0, 1, Some(day(purchase_from, -400)), None, 0),
         ]
     );
+    store.refresh_all_rollups(today).await.expect("refresh");
+    assert_eq!(rollup_snapshot(&store).await, written);
+    db.cleanup(store).await;
+}
+
+/// Orders of one customer written at the same time: each write reads the
+/// customer's records for its digest and rollups, and none may miss the
+/// others' (on PostgreSQL two writers read before either commits unless the
+/// customer is locked first).
+async fn concurrent_orders_of_one_customer_keep_its_digest(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let c = add_customer(&store, "并发下单有限公司", "制造业", "华东", 0).await;
+    let today = store.today();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let order = OrderInput {
+                ordered_on: Some(today.to_string()),
+                amount_fen: Some(1_000 + i),
+                ..Default::default()
+            }
+            .validate(today)
+            .expect("valid order");
+            tokio::spawn(async move { store.insert_order(c.id, &order).await.map(|_| ()) })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("task").expect("order");
+    }
+    assert_digest_current(&store, c.id, 16, 0).await;
+    let written = rollup_snapshot(&store).await;
+    assert_eq!(written[0].2, 16, "order count");
     store.refresh_all_rollups(today).await.expect("refresh");
     assert_eq!(rollup_snapshot(&store).await, written);
     db.cleanup(store).await;
