@@ -879,9 +879,11 @@ impl Store {
         // The records are read once, for the digest and the rollups, and
         // both written in one statement (the order request's path).
         let (records, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
-        let sql = format!("{ROLLUP_SET} WHERE id = $7");
-        exec.execute(&sql, rollup_args(&records, today, customer_id, digest))
-            .await?;
+        exec.execute(
+            ROLLUP_SET,
+            rollup_args(&records, today, customer_id, digest),
+        )
+        .await?;
         Ok(())
     }
 
@@ -896,10 +898,7 @@ impl Store {
         today: NaiveDate,
     ) -> Result<kehu_core::classify::Facts, StoreError> {
         let (records, digest) = crate::facts::records_and_digest(exec, customer_id).await?;
-        let sql = format!(
-            "{ROLLUP_SET} WHERE id = $7 RETURNING {}",
-            crate::facts::FACT_COLUMNS
-        );
+        let sql = format!("{ROLLUP_SET} RETURNING {}", crate::facts::FACT_COLUMNS);
         let written = exec
             .fetch_optional(
                 &sql,
@@ -1103,9 +1102,9 @@ fn rollup_args(records: &Facts, today: NaiveDate, customer_id: i64, digest: Vec<
 }
 
 /// One customer's rollups as computed from its records (see
-/// [`Rollups`]), with its fact digest; `WHERE id = $7` follows.
+/// [`Rollups`]), with its fact digest.
 const ROLLUP_SET: &str = "UPDATE customers SET purchase_12m_fen = $1, order_count = $2, \
-    last_order_on = $3, last_interaction_on = $4, complaints_365d = $5, fact_digest = $6";
+    last_order_on = $3, last_interaction_on = $4, complaints_365d = $5, fact_digest = $6 WHERE id = $7";
 
 /// Every customer's [`Rollups`] in SQL, from the first days of the
 /// purchase and complaint windows ($1, $2; [`Rollups::window_starts`]):

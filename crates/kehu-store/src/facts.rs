@@ -6,9 +6,11 @@
 //! transaction as every order or interaction write
 //! ([`records_and_digest`]; for a range of customers
 //! [`rewrite_fact_digests`]); a customer whose digest is NULL or
-//! unreadable is read from its records. So does re-evaluating one customer
-//! after a write ([`digest_facts_on`]). [`Store::facts_of`] always reads
-//! the records: it is the reference the digests are tested against.
+//! unreadable is read from its records. Re-evaluating one customer reads
+//! its digest too ([`digest_facts_on`]), except after a new record, whose
+//! write hands on the facts it read ([`crate::Opened`]). [`Store::facts_of`]
+//! always reads the records: it is the reference the digests are tested
+//! against.
 
 use crate::bulk_read::Read;
 use crate::customers::REFRESH_BATCH;
@@ -386,8 +388,8 @@ impl Store {
 }
 
 /// One customer's facts on `exec` from its digest — one row, where
-/// [`facts_on`] reads all its records: what re-evaluating it after a
-/// write reads —, else (none stored, or unreadable) from its records.
+/// [`facts_on`] reads all its records: what re-evaluating it after an
+/// edit reads —, else (none stored, or unreadable) from its records.
 pub(crate) async fn digest_facts_on(
     exec: &mut impl Exec,
     customer_id: i64,
