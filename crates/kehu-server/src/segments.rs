@@ -18,7 +18,7 @@ use kehu_core::segment::{reads_windows, Compiled};
 use kehu_core::tags::TagMode;
 use kehu_store::feed::FeedSpan;
 use kehu_store::segments::{FieldRow, FieldValue};
-use kehu_store::tags::RuleChanges;
+use kehu_store::tags::{RuleChanges, RuleWrite};
 use kehu_store::{ScopeFilter, Store};
 use roaring::RoaringBitmap;
 use std::borrow::Cow;
@@ -230,6 +230,15 @@ impl SegmentIndex {
         out
     }
 
+    /// Who carries `tag`, with a run's changes not yet stored.
+    fn carriers(&self, tag: i64, overlay: &TagOverlay) -> Cow<'_, RoaringBitmap> {
+        let stored = self.tags.get(&tag);
+        match overlay.get(&tag) {
+            None => stored.map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed),
+            Some((add, remove)) => Cow::Owned((stored.cloned().unwrap_or_default() | add) - remove),
+        }
+    }
+
     /// After any change to who carries a tag.
     fn tags_changed(&mut self) {
         self.unions
@@ -387,14 +396,12 @@ impl SegmentIndex {
 
     /// What a rule saw for one customer: its stored text and the value of
     /// everything it reads (a hybrid proposal's evidence).
-    fn evidence(&self, id: u32, plan: &Plan, stable: &str) -> String {
+    fn evidence(&self, id: u32, plan: &Plan, stable: &str, overlay: &TagOverlay) -> String {
         let mut parts: Vec<String> = Vec::new();
         for atom in plan.atoms() {
             let part = match atom {
                 Atom::Tag { tag, tags } => {
-                    let has = tags
-                        .iter()
-                        .any(|t| self.tags.get(t).is_some_and(|b| b.contains(id)));
+                    let has = tags.iter().any(|&t| self.carriers(t, overlay).contains(id));
                     format!("#{tag}={}", u8::from(has))
                 }
                 Atom::Class { scheme, .. } => {
@@ -503,7 +510,12 @@ fn facet(kind: FacetKind, field: &str, value: &str) -> Facet {
 struct Scoped<'a> {
     index: &'a SegmentIndex,
     universe: RoaringBitmap,
+    /// A run of the tag rules: the earlier rules' changes, not yet stored.
+    overlay: Option<&'a TagOverlay>,
 }
+
+/// By tag, the customers a run of the tag rules gave it and took it from.
+type TagOverlay = HashMap<i64, (RoaringBitmap, RoaringBitmap)>;
 
 impl AtomSource for Scoped<'_> {
     fn universe(&self) -> &RoaringBitmap {
@@ -513,13 +525,23 @@ impl AtomSource for Scoped<'_> {
     fn atom(&self, atom: &Atom) -> Cow<'_, RoaringBitmap> {
         let idx = self.index;
         match atom {
-            Atom::Tag { tags, .. } => match tags.as_slice() {
-                [one] => idx
-                    .tags
-                    .get(one)
-                    .map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed),
-                many => Cow::Owned(idx.union_of(many)),
-            },
+            Atom::Tag { tags, .. } => {
+                if let Some(o) = self
+                    .overlay
+                    .filter(|o| tags.iter().any(|t| o.contains_key(t)))
+                {
+                    return Cow::Owned(tags.iter().fold(RoaringBitmap::new(), |acc, &t| {
+                        acc | idx.carriers(t, o).as_ref()
+                    }));
+                }
+                match tags.as_slice() {
+                    [one] => idx
+                        .tags
+                        .get(one)
+                        .map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed),
+                    many => Cow::Owned(idx.union_of(many)),
+                }
+            }
             Atom::Class { scheme, class } => idx
                 .classes
                 .get(scheme)
@@ -614,20 +636,19 @@ impl Segments {
         plan: Option<&Plan>,
         f: impl FnOnce(&SegmentIndex) -> T,
     ) -> Result<T, ApiError> {
-        self.with_index_reading(plan, true, f).await
+        self.with_index_windows(plan.is_some_and(reads_windows), f)
+            .await
     }
 
-    /// [`with_index_for`](Self::with_index_for); `read_feed` false: the
-    /// caller has just caught up (the index as it is will do).
-    async fn with_index_reading<T>(
+    /// [`with_index`](Self::with_index), with today's windowed aggregates
+    /// computed first when `windows`.
+    async fn with_index_windows<T>(
         &self,
-        plan: Option<&Plan>,
-        read_feed: bool,
+        windows: bool,
         f: impl FnOnce(&SegmentIndex) -> T,
     ) -> Result<T, ApiError> {
         let mut slot = self.index.lock().await;
         let current = match slot.as_mut() {
-            Some(_) if !read_feed => true,
             Some(idx) => idx.catch_up(&self.store).await?,
             None => false,
         };
@@ -639,7 +660,7 @@ impl Segments {
             .as_mut()
             .ok_or_else(|| ApiError::Internal("segment index missing".into()))?;
         let today = self.store.today();
-        if plan.is_some_and(reads_windows) && idx.windows != Some(today) {
+        if windows && idx.windows != Some(today) {
             idx.load_windows(&self.store, today).await?;
         }
         Ok(f(idx))
@@ -760,6 +781,7 @@ impl Segments {
             let scoped = Scoped {
                 universe: idx.scope(scope),
                 index: idx,
+                overlay: None,
             };
             let hits = evaluate(plan, &scoped);
             let mut page: Vec<i64> = Vec::with_capacity(limit);
@@ -793,133 +815,139 @@ impl Segments {
         rule: &Compiled,
         only: Option<&[i64]>,
     ) -> Result<RuleChanges, ApiError> {
-        self.apply_rule_reading(tag_id, mode, rule, only, true)
-            .await
+        let mut runs = self.run_rules(&[(tag_id, mode, rule)], only).await?;
+        Ok(runs.pop().map(|(_, c)| c).unwrap_or_default())
     }
 
-    /// [`apply_rule`](Self::apply_rule) for every rule of a book in turn,
-    /// reading the change feed once, before the first: a later rule sees
-    /// the earlier ones' writes, which the index has applied itself (one
-    /// data change paid a feed read per rule).
+    /// [`apply_rule`](Self::apply_rule) for every rule of a book in order:
+    /// a later rule sees the earlier ones' changes, and all of them are
+    /// stored in one transaction (one data change, one commit).
     pub async fn apply_rules(
         &self,
         book: &[(i64, TagMode, Compiled)],
         only: Option<&[i64]>,
     ) -> Result<Vec<(i64, RuleChanges)>, ApiError> {
-        let mut out = Vec::with_capacity(book.len());
-        for (i, (id, mode, rule)) in book.iter().enumerate() {
-            let changes = self
-                .apply_rule_reading(*id, *mode, rule, only, i == 0)
-                .await?;
-            out.push((*id, changes));
-        }
-        Ok(out)
+        let book: Vec<(i64, TagMode, &Compiled)> = book
+            .iter()
+            .map(|(id, mode, rule)| (*id, *mode, rule))
+            .collect();
+        self.run_rules(&book, only).await
     }
 
-    async fn apply_rule_reading(
+    async fn run_rules(
         &self,
-        tag_id: i64,
-        mode: TagMode,
-        rule: &Compiled,
+        book: &[(i64, TagMode, &Compiled)],
         only: Option<&[i64]>,
-        read_feed: bool,
-    ) -> Result<RuleChanges, ApiError> {
+    ) -> Result<Vec<(i64, RuleChanges)>, ApiError> {
         let only_set: Option<RoaringBitmap> = only.map(|ids| {
             ids.iter()
                 .filter_map(|&id| u32::try_from(id).ok())
                 .collect()
         });
-        let hybrid = mode == TagMode::Hybrid;
-        let (desired, add, remove, evidence) = self
-            .with_index_reading(Some(&rule.plan), read_feed, |idx| {
+        let hybrids: Vec<i64> = book
+            .iter()
+            .filter(|(_, mode, _)| *mode == TagMode::Hybrid)
+            .map(|(id, ..)| *id)
+            .collect();
+        let pending = self.store.pending_proposals(&hybrids, only).await?;
+        let windows = book.iter().any(|(.., rule)| reads_windows(&rule.plan));
+        let (writes, overlay) = self
+            .with_index_windows(windows, |idx| {
                 let mut universe = idx.live.clone();
                 if let Some(o) = &only_set {
                     universe &= o;
                 }
-                let current = idx
-                    .tags
-                    .get(&tag_id)
-                    .map_or_else(RoaringBitmap::new, |b| b & &universe);
-                let scoped = Scoped {
-                    index: idx,
-                    universe,
-                };
-                let desired = evaluate(&rule.plan, &scoped);
-                let add = &desired - &current;
-                let remove = &current - &desired;
-                let evidence: Vec<(i64, String)> = if hybrid {
-                    add.iter()
-                        .map(|id| (i64::from(id), idx.evidence(id, &rule.plan, &rule.stable)))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (desired, add, remove, evidence)
+                let mut overlay = TagOverlay::new();
+                let mut writes = Vec::new();
+                for &(tag_id, mode, rule) in book {
+                    let scoped = Scoped {
+                        index: idx,
+                        universe: universe.clone(),
+                        overlay: Some(&overlay),
+                    };
+                    let desired = evaluate(&rule.plan, &scoped);
+                    let current = idx.carriers(tag_id, &overlay).into_owned() & &universe;
+                    if mode == TagMode::Hybrid {
+                        let proposals: Vec<(i64, String)> = (&desired - &current)
+                            .iter()
+                            .map(|id| {
+                                let seen = idx.evidence(id, &rule.plan, &rule.stable, &overlay);
+                                (i64::from(id), seen)
+                            })
+                            .collect();
+                        let expire: Vec<i64> = pending
+                            .iter()
+                            .filter(|&&(t, c)| {
+                                t == tag_id && u32::try_from(c).is_ok_and(|c| !desired.contains(c))
+                            })
+                            .map(|&(_, c)| c)
+                            .collect();
+                        if !proposals.is_empty() || !expire.is_empty() {
+                            writes.push(RuleWrite::Proposals {
+                                tag_id,
+                                proposals,
+                                expire,
+                            });
+                        }
+                        continue;
+                    }
+                    let add = &desired - &current;
+                    let remove = &current - &desired;
+                    if !add.is_empty() || !remove.is_empty() {
+                        writes.push(RuleWrite::Members {
+                            tag_id,
+                            add: add.iter().map(i64::from).collect(),
+                            remove: remove.iter().map(i64::from).collect(),
+                        });
+                        overlay.insert(tag_id, (add, remove));
+                    }
+                }
+                (writes, overlay)
             })
             .await?;
-        let ids = |b: &RoaringBitmap| b.iter().map(i64::from).collect::<Vec<i64>>();
-        if !hybrid {
-            if add.is_empty() && remove.is_empty() {
-                return Ok(RuleChanges::default());
-            }
-            let (changes, span) = self
-                .store
-                .apply_rule_changes(tag_id, &ids(&add), &ids(&remove))
-                .await?;
-            self.applied(tag_id, &add, &remove, span).await;
-            return Ok(changes);
+        let mut counts: HashMap<i64, RuleChanges> = HashMap::new();
+        if !writes.is_empty() {
+            let (stored, span) = self.store.apply_rule_writes(&writes).await?;
+            self.applied(&overlay, span).await;
+            counts.extend(writes.iter().map(RuleWrite::tag_id).zip(stored));
         }
-        let expire: Vec<i64> = self
-            .store
-            .pending_proposal_customers(tag_id, only)
-            .await?
-            .into_iter()
-            .filter(|&c| u32::try_from(c).is_ok_and(|c| !desired.contains(c)))
-            .collect();
-        if evidence.is_empty() && expire.is_empty() {
-            return Ok(RuleChanges::default());
-        }
-        Ok(self.store.propose(tag_id, &evidence, &expire).await?)
+        Ok(book
+            .iter()
+            .map(|&(id, ..)| (id, counts.remove(&id).unwrap_or_default()))
+            .collect())
     }
 
     /// Takes a rule tag off everyone (its rule was removed).
     pub async fn clear_rule_tag(&self, tag_id: i64) -> Result<(), ApiError> {
-        let members: Vec<i64> = self
-            .with_index(|idx| {
-                idx.tags
-                    .get(&tag_id)
-                    .map(|b| b.iter().map(i64::from).collect())
-                    .unwrap_or_default()
-            })
+        let gone: RoaringBitmap = self
+            .with_index(|idx| idx.tags.get(&tag_id).cloned().unwrap_or_default())
             .await?;
-        if !members.is_empty() {
-            let (_, span) = self.store.apply_rule_changes(tag_id, &[], &members).await?;
-            let gone: RoaringBitmap = members
-                .iter()
-                .filter_map(|&m| u32::try_from(m).ok())
-                .collect();
-            self.applied(tag_id, &RoaringBitmap::new(), &gone, span)
-                .await;
+        if !gone.is_empty() {
+            let write = RuleWrite::Members {
+                tag_id,
+                add: Vec::new(),
+                remove: gone.iter().map(i64::from).collect(),
+            };
+            let (_, span) = self.store.apply_rule_writes(&[write]).await?;
+            let overlay = TagOverlay::from([(tag_id, (RoaringBitmap::new(), gone))]);
+            self.applied(&overlay, span).await;
         }
         Ok(())
     }
 
-    /// After this process stored a rule's changes: the index takes them
-    /// now and skips their feed entries (a rule changing thousands of
-    /// customers would otherwise read as "anyone changed" and reload it).
-    async fn applied(
-        &self,
-        tag_id: i64,
-        add: &RoaringBitmap,
-        remove: &RoaringBitmap,
-        span: Option<FeedSpan>,
-    ) {
+    /// After this process stored rule changes (`overlay`, by tag: who got
+    /// it, who lost it): the index takes them now and skips their feed
+    /// entries (a rule changing thousands of customers would otherwise
+    /// read as "anyone changed" and reload it).
+    async fn applied(&self, overlay: &TagOverlay, span: Option<FeedSpan>) {
         let mut slot = self.index.lock().await;
         if let (Some(idx), Some(span)) = (slot.as_mut(), span) {
             if span.last > idx.mark {
-                let set = idx.tags.entry(tag_id).or_default();
-                *set |= add;
-                *set -= remove;
+                for (tag_id, (add, remove)) in overlay {
+                    let set = idx.tags.entry(*tag_id).or_default();
+                    *set |= add;
+                    *set -= remove;
+                }
                 idx.own.push(span);
                 idx.tags_changed();
             }
@@ -1011,6 +1039,7 @@ impl Segments {
                 &Scoped {
                     universe: idx.scope(scope),
                     index: idx,
+                    overlay: None,
                 },
             )
         })

@@ -11,7 +11,9 @@ use crate::error::StoreError;
 use crate::listing::SqlBuilder;
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
-use kehu_core::audit::{entry_link, verify, Anchor, AuditRecord, ChainBreak, ChainHead, GENESIS};
+use kehu_core::audit::{
+    entry_link, verify, Anchor, AuditRecord, ChainBreak, ChainHead, ChainKey, GENESIS,
+};
 use serde_json::Value;
 
 /// An entry to append.
@@ -77,19 +79,93 @@ fn micros(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// Entries per statement of an append.
+const APPEND_ROWS: usize = 200;
+
+/// `entries` as the rows after `after` (its position and hash): the
+/// VALUES groups, their arguments, and the new end of the chain.
+fn chained_rows(
+    backend: Backend,
+    after: &(i64, String),
+    entries: &[NewAudit],
+    signing: Option<ChainKey<'_>>,
+) -> (String, Vec<Arg>, (i64, String)) {
+    let (mut pos, mut prev) = after.clone();
+    let mut groups: Vec<String> = Vec::with_capacity(entries.len());
+    let mut a: Vec<Arg> = Vec::with_capacity(entries.len() * 9);
+    for e in entries {
+        pos += 1;
+        let record = AuditRecord {
+            pos,
+            at: micros(e.at),
+            actor_id: e.actor_id,
+            action: e.action.clone(),
+            target: e.target.clone(),
+            detail: e.detail.clone(),
+            client: e.client.clone(),
+        };
+        let hash = entry_link(signing, &prev, &record);
+        groups.push(placeholders(backend, a.len(), 9));
+        a.extend(args![
+            pos,
+            record.at,
+            record.actor_id,
+            record.action,
+            record.target,
+            record.detail.to_string(),
+            record.client,
+            std::mem::replace(&mut prev, hash.clone()),
+            hash
+        ]);
+    }
+    (groups.join(","), a, (pos, prev))
+}
+
 impl Store {
     /// Appends entries at the end of the chain, in order.
+    ///
+    /// On PostgreSQL the chain's end this process wrote last is kept: the
+    /// next entries go in one statement, on condition that it is still
+    /// there (and the position after it free, the primary key) — one round
+    /// trip instead of a transaction with a lock and a read. Should another
+    /// process have appended since, nothing is written and the entries go
+    /// the locked way.
     pub async fn append_audit(&self, entries: &[NewAudit]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
         let keys = self.cipher.keys();
+        let signing = keys.as_ref().map(|k| k.audit_signing());
+        let backend = self.db.backend();
+        let mut end = self.audit_end.lock().await;
+        if let (Backend::Postgres, Some(known)) = (backend, end.take()) {
+            if entries.len() <= APPEND_ROWS {
+                let (values, mut a, last) = chained_rows(backend, &known, entries, signing);
+                let n = a.len();
+                a.extend(args![known.0, known.1]);
+                let sql = format!(
+                    "INSERT INTO audit_log ({COLUMNS}) SELECT * FROM (VALUES {values}) AS v ({COLUMNS}) \
+                     WHERE EXISTS (SELECT 1 FROM audit_log WHERE pos = ${} AND hash = ${})",
+                    n + 1,
+                    n + 2
+                );
+                match self.db.clone().execute(&sql, a).await {
+                    Ok(written) if written == entries.len() as u64 => {
+                        *end = Some(last);
+                        return Ok(());
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.unique_violation().is_some() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let mut tx = self.db.begin_write().await?;
-        if tx.backend() == Backend::Postgres {
+        if backend == Backend::Postgres {
             tx.execute("SELECT pg_advisory_xact_lock(7071003)", vec![])
                 .await?;
         }
-        let (mut pos, mut prev) = tx
+        let mut last = tx
             .fetch_optional(
                 "SELECT pos, hash FROM audit_log ORDER BY pos DESC LIMIT 1",
                 vec![],
@@ -97,41 +173,18 @@ impl Store {
             )
             .await?
             .unwrap_or((0, GENESIS.to_string()));
-        for part in entries.chunks(200) {
-            let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-            let mut a: Vec<Arg> = Vec::with_capacity(part.len() * 9);
-            for (i, e) in part.iter().enumerate() {
-                pos += 1;
-                let record = AuditRecord {
-                    pos,
-                    at: micros(e.at),
-                    actor_id: e.actor_id,
-                    action: e.action.clone(),
-                    target: e.target.clone(),
-                    detail: e.detail.clone(),
-                    client: e.client.clone(),
-                };
-                let hash = entry_link(keys.as_ref().map(|k| k.audit_signing()), &prev, &record);
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&placeholders(tx.backend(), a.len(), 9));
-                a.extend(args![
-                    pos,
-                    record.at,
-                    record.actor_id,
-                    record.action,
-                    record.target,
-                    record.detail.to_string(),
-                    record.client,
-                    prev.clone(),
-                    hash.clone()
-                ]);
-                prev = hash;
-            }
-            tx.execute(&sql, a).await?;
+        for part in entries.chunks(APPEND_ROWS) {
+            let (values, a, part_last) = chained_rows(backend, &last, part, signing);
+            tx.execute(
+                &format!("INSERT INTO audit_log ({COLUMNS}) VALUES {values}"),
+                a,
+            )
+            .await?;
+            last = part_last;
         }
-        tx.commit().await
+        tx.commit().await?;
+        *end = Some(last);
+        Ok(())
     }
 
     /// Entries matching `filter`, newest first, and how many there are.

@@ -5,8 +5,8 @@
 //!
 //! *Invariant*: every write that changes a customer's fields, orders,
 //! interactions or stored classes appends here in its own transaction. On
-//! PostgreSQL appending takes a transaction-level advisory lock first, so
-//! entries commit in `seq` order and a reader that saw entry N has seen
+//! PostgreSQL the appending statement takes a transaction-level advisory
+//! lock before it draws its first `seq`, so entries commit in `seq` order and a reader that saw entry N has seen
 //! every entry below it (SQLite has one writer at a time anyway).
 
 use crate::db::{Arg, Backend, Exec, RowGet};
@@ -140,22 +140,21 @@ pub(crate) async fn record_changed_after(
     if entries.is_empty() {
         return Ok(None);
     }
-    lock(exec).await?;
     let backend = exec.backend();
-    let mut sql = String::from("INSERT INTO change_feed (kind, customer_id, changed_at) VALUES ");
+    let mut values = String::new();
     let mut a: Vec<Arg> = Vec::with_capacity(entries.len() * 3);
     let now = Utc::now();
     for (i, (entry_kind, id)) in entries.iter().enumerate() {
         if i > 0 {
-            sql.push(',');
+            values.push(',');
         }
-        sql.push_str(&match backend {
+        values.push_str(&match backend {
             Backend::Sqlite => "(?,?,?)".to_string(),
             Backend::Postgres => format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3),
         });
         a.extend(args![entry_kind.as_str(), *id, now]);
     }
-    sql.push_str(" RETURNING seq, kind");
+    let sql = format!("{} RETURNING seq, kind", append_sql(backend, &values));
     let rows = exec
         .fetch_all(&sql, a, |r: &dyn RowGet| {
             Ok((r.int("seq")?, r.text("kind")?))
@@ -174,13 +173,14 @@ pub(crate) async fn record_everyone(
     exec: &mut impl Exec,
     kind: FeedKind,
 ) -> Result<FeedSpan, StoreError> {
-    lock(exec).await?;
+    let sql = format!(
+        "{} RETURNING seq",
+        append_sql(exec.backend(), "($1, CAST(NULL AS BIGINT), $2)")
+    );
     let seq = exec
-        .fetch_one(
-            "INSERT INTO change_feed (kind, customer_id, changed_at) VALUES ($1, NULL, $2) RETURNING seq",
-            args![kind.as_str(), Utc::now()],
-            |r: &dyn RowGet| r.int("seq"),
-        )
+        .fetch_one(&sql, args![kind.as_str(), Utc::now()], |r: &dyn RowGet| {
+            r.int("seq")
+        })
         .await?;
     Ok(FeedSpan {
         first: seq,
@@ -195,13 +195,21 @@ fn span(seqs: &[i64]) -> Option<FeedSpan> {
     })
 }
 
-/// Orders feed appends on PostgreSQL (see the module).
-async fn lock(exec: &mut impl Exec) -> Result<(), StoreError> {
-    if exec.backend() == Backend::Postgres {
-        exec.execute("SELECT pg_advisory_xact_lock(7071002)", vec![])
-            .await?;
+/// The INSERT of `values` (rows of kind, customer, time). On PostgreSQL
+/// the rows come out of a join with the advisory lock that orders
+/// appends (see the module), so the lock is held before the first `seq`
+/// is drawn, in the same statement.
+fn append_sql(backend: Backend, values: &str) -> String {
+    match backend {
+        Backend::Sqlite => {
+            format!("INSERT INTO change_feed (kind, customer_id, changed_at) VALUES {values}")
+        }
+        Backend::Postgres => format!(
+            "INSERT INTO change_feed (kind, customer_id, changed_at) \
+             SELECT v.kind, v.customer_id, v.changed_at FROM (VALUES {values}) AS v (kind, customer_id, changed_at) \
+             CROSS JOIN (SELECT pg_advisory_xact_lock(7071002)) AS feed_lock"
+        ),
     }
-    Ok(())
 }
 
 impl Store {

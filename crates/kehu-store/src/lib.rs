@@ -64,6 +64,9 @@ pub struct Store {
     /// A fixed calendar day taken as today (dated test scenarios); None:
     /// today in China.
     today: Option<NaiveDate>,
+    /// The end of the audit chain (position, hash) as this process last
+    /// wrote it, and the turn of its appenders ([`Store::append_audit`]).
+    audit_end: std::sync::Arc<tokio::sync::Mutex<Option<(i64, String)>>>,
 }
 
 /// [`Store::refresh_statistics`] on a connection pool.
@@ -90,6 +93,7 @@ impl Store {
             cipher: std::sync::Arc::new(cipher::FieldCipher::none()),
             defs: Default::default(),
             today: None,
+            audit_end: Default::default(),
         })
     }
 

@@ -312,6 +312,13 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0035_import_changes_record.sql"),
         data: DataStep::None,
     },
+    Migration {
+        version: 36,
+        name: "catalogue_versions",
+        sqlite: include_str!("../migrations/sqlite/0036_catalogue_versions.sql"),
+        postgres: include_str!("../migrations/postgres/0036_catalogue_versions.sql"),
+        data: DataStep::None,
+    },
 ];
 
 /// Applies every migration not yet applied; returns the versions applied now.

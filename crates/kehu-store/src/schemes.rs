@@ -5,7 +5,7 @@
 
 use crate::db::{decode_n, Exec, RowGet, Tx};
 use crate::error::StoreError;
-use crate::tags::{decode_tags_stamp, TagsStamp, TAGS_STAMP_COLUMNS};
+use crate::tags::{decode_tags_stamp, TagsStamp};
 use crate::{args, Store};
 use chrono::{DateTime, Utc};
 use kehu_core::classify::workflow::{Step, VersionStatus};
@@ -86,43 +86,37 @@ fn decode_event(r: &dyn RowGet) -> Result<SchemeEvent, sqlx::Error> {
 }
 
 /// Changes whenever what compiled schemes depend on changes: a workflow step
-/// (publish, rollback, …) or a custom field definition.
+/// (publish, rollback, …) or a custom field definition, counted by triggers
+/// (`catalogue_versions.rules`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RulesStamp {
-    last_step: i64,
-    fields: i64,
-    field_versions: i64,
+    version: i64,
 }
 
-const RULES_STAMP_COLUMNS: &str = "(SELECT COALESCE(MAX(id), 0) FROM scheme_events) AS last_step, \
-     (SELECT COUNT(*) FROM custom_field_defs) AS fields, \
-     (SELECT CAST(COALESCE(SUM(version), 0) + COALESCE(MAX(id), 0) AS BIGINT) FROM custom_field_defs) AS field_versions";
+/// The one row of both stamps.
+const STAMPS_SQL: &str = "SELECT rules, tags FROM catalogue_versions WHERE id = 1";
 
 fn decode_rules_stamp(r: &dyn RowGet) -> Result<RulesStamp, sqlx::Error> {
     Ok(RulesStamp {
-        last_step: r.int("last_step")?,
-        fields: r.int("fields")?,
-        field_versions: r.int("field_versions")?,
+        version: r.int("rules")?,
     })
 }
 
 impl Store {
     /// One cheap query: compiled schemes are reused while it is unchanged.
     pub async fn rules_stamp(&self) -> Result<RulesStamp, StoreError> {
-        let sql = format!("SELECT {RULES_STAMP_COLUMNS}");
         self.db
             .clone()
-            .fetch_one(&sql, vec![], decode_rules_stamp)
+            .fetch_one(STAMPS_SQL, vec![], decode_rules_stamp)
             .await
     }
 
     /// The rules stamp and the tags stamp in one query: what a data change
     /// reads before it re-evaluates its customer and applies the tag rules.
     pub async fn catalogue_stamps(&self) -> Result<(RulesStamp, TagsStamp), StoreError> {
-        let sql = format!("SELECT {RULES_STAMP_COLUMNS}, {TAGS_STAMP_COLUMNS}");
         self.db
             .clone()
-            .fetch_one(&sql, vec![], |r: &dyn RowGet| {
+            .fetch_one(STAMPS_SQL, vec![], |r: &dyn RowGet| {
                 Ok((decode_rules_stamp(r)?, decode_tags_stamp(r)?))
             })
             .await

@@ -312,25 +312,16 @@ fn live(c: &Catalogue, id: i64) -> Result<&TagNode, StoreError> {
         .ok_or(StoreError::NotFound)
 }
 
-/// Changes whenever the catalogue does: every edit of a tag bumps its
-/// version and tags are never deleted, so (count, highest id, sum of
-/// versions) moves with each insert and update.
+/// Changes whenever the catalogue does: a trigger counts every insert,
+/// update and delete of tags (`catalogue_versions.tags`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TagsStamp {
-    count: i64,
-    last_id: i64,
-    versions: i64,
+    version: i64,
 }
-
-pub(crate) const TAGS_STAMP_COLUMNS: &str = "(SELECT COUNT(*) FROM tags) AS count, \
-     (SELECT COALESCE(MAX(id), 0) FROM tags) AS last_id, \
-     (SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM tags) AS versions";
 
 pub(crate) fn decode_tags_stamp(r: &dyn RowGet) -> Result<TagsStamp, sqlx::Error> {
     Ok(TagsStamp {
-        count: r.int("count")?,
-        last_id: r.int("last_id")?,
-        versions: r.int("versions")?,
+        version: r.int("tags")?,
     })
 }
 
@@ -920,124 +911,101 @@ pub struct RuleChanges {
     pub expired: u64,
 }
 
-impl Store {
-    /// A rule tag's new state: `add` get the tag, `remove` lose it, in one
-    /// transaction with the feed and the history; also returns the feed
-    /// entries it appended. The history of a run that changes up to
-    /// [`RULE_ROWS`] customers is a tag_history row per customer; a larger
-    /// run is one `rule_applied` entry (the tag, the time, the counts) and a
-    /// narrow `rule_tag_changes` row per customer under its id.
-    pub async fn apply_rule_changes(
-        &self,
+/// One rule's outcome to store (see [`Store::apply_rule_writes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleWrite {
+    /// A rule tag's new state: `add` get the tag, `remove` lose it.
+    Members {
         tag_id: i64,
-        add: &[i64],
-        remove: &[i64],
-    ) -> Result<(RuleChanges, Option<FeedSpan>), StoreError> {
+        add: Vec<i64>,
+        remove: Vec<i64>,
+    },
+    /// A hybrid tag's proposals, (customer, evidence), and the customers
+    /// whose pending proposals the rule no longer holds for.
+    Proposals {
+        tag_id: i64,
+        proposals: Vec<(i64, String)>,
+        expire: Vec<i64>,
+    },
+}
+
+impl RuleWrite {
+    pub fn tag_id(&self) -> i64 {
+        match self {
+            RuleWrite::Members { tag_id, .. } | RuleWrite::Proposals { tag_id, .. } => *tag_id,
+        }
+    }
+}
+
+impl Store {
+    /// The outcomes of a run of the tag rules, in one transaction with the
+    /// feed and the history: each write's counts, in order, and the feed
+    /// entries the member changes appended. A rule tag's run that changes
+    /// up to [`RULE_ROWS`] customers is a tag_history row per customer; a
+    /// larger one is one `rule_applied` entry (the tag, the time, the
+    /// counts) and a narrow `rule_tag_changes` row per customer under its
+    /// id. A hybrid tag gets a proposal per (customer, evidence) unless one
+    /// with the same evidence exists (so a rejected proposal is never made
+    /// again for what it saw); its pending ones of `expire` are withdrawn.
+    pub async fn apply_rule_writes(
+        &self,
+        writes: &[RuleWrite],
+    ) -> Result<(Vec<RuleChanges>, Option<FeedSpan>), StoreError> {
         let mut tx = self.db.begin_write().await?;
         let now = Utc::now();
-        let run = if add.len() + remove.len() > RULE_ROWS {
-            Some(
-                tx.fetch_one(
-                    "INSERT INTO tag_history (tag_id, action, detail, at) VALUES ($1, 'rule_applied', $2, $3) RETURNING id AS n",
-                    args![
-                        tag_id,
-                        json!({"source": "rule", "added": add.len(), "removed": remove.len()}),
-                        now
-                    ],
-                    crate::db::decode_n,
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-        let out = RuleChanges {
-            added: rule_members(&mut tx, tag_id, run, add, true, now).await?,
-            removed: rule_members(&mut tx, tag_id, run, remove, false, now).await?,
-            ..RuleChanges::default()
-        };
+        let mut out = Vec::with_capacity(writes.len());
         let mut changed = Changed::Nobody;
-        for &c in add.iter().chain(remove) {
-            changed.note(c);
+        for write in writes {
+            out.push(match write {
+                RuleWrite::Members {
+                    tag_id,
+                    add,
+                    remove,
+                } => {
+                    for &c in add.iter().chain(remove) {
+                        changed.note(c);
+                    }
+                    rule_tag_members(&mut tx, *tag_id, add, remove, now).await?
+                }
+                RuleWrite::Proposals {
+                    tag_id,
+                    proposals,
+                    expire,
+                } => propose(&mut tx, *tag_id, proposals, expire, now).await?,
+            });
         }
         let span = feed::record_changed(&mut tx, FeedKind::Tags, &changed).await?;
         tx.commit().await?;
         Ok((out, span))
     }
 
-    /// A hybrid tag's proposals: one for each (customer, evidence) unless
-    /// one with the same evidence exists (so a rejected proposal is never
-    /// made again for what it saw), and the pending ones of `expire`
-    /// withdrawn (the rule no longer holds for them).
-    pub async fn propose(
+    /// The pending proposals of `tags`, (tag, customer), among the
+    /// customers `only` when given (one customer after a write reads only
+    /// its own).
+    pub async fn pending_proposals(
         &self,
-        tag_id: i64,
-        proposals: &[(i64, String)],
-        expire: &[i64],
-    ) -> Result<RuleChanges, StoreError> {
-        let mut tx = self.db.begin_write().await?;
-        let backend = tx.backend();
-        let now = Utc::now();
-        let mut out = RuleChanges::default();
-        // Withdrawn: pending proposals the rule no longer holds for, and
-        // pending ones of the proposed customers made on other evidence (a
-        // proposal on the same evidence as an expired one comes back below,
-        // a rejected one never does).
-        let expire_sql = |n: usize| {
-            format!(
-                "UPDATE tag_proposals SET status = 'expired', decided_at = $1 WHERE tag_id = $2 AND status = 'pending' AND customer_id IN ({})",
-                crate::db::marks_from(3, n)
-            )
-        };
-        let proposed: Vec<i64> = proposals.iter().map(|(c, _)| *c).collect();
-        for (part, counted) in expire
-            .chunks(IDS_PER_QUERY)
-            .map(|p| (p, true))
-            .chain(proposed.chunks(IDS_PER_QUERY).map(|p| (p, false)))
-        {
-            let mut a = args![now, tag_id];
-            a.extend(part.iter().map(|&c| Arg::from(c)));
-            let n = tx.execute(&expire_sql(part.len()), a).await?;
-            if counted {
-                out.expired += n;
-            }
-        }
-        for part in proposals.chunks(RULE_ROWS) {
-            let sql = format!(
-                "INSERT INTO tag_proposals (tag_id, customer_id, evidence, status, proposed_at) VALUES {} \
-                 ON CONFLICT (tag_id, customer_id, evidence) DO UPDATE SET status = 'pending', proposed_at = excluded.proposed_at, decided_at = NULL \
-                 WHERE tag_proposals.status = 'expired'",
-                value_groups(backend, part.len(), 5)
-            );
-            let a: Vec<Arg> = part
-                .iter()
-                .flat_map(|(c, e)| args![tag_id, *c, e.as_str(), "pending", now])
-                .collect();
-            out.proposed += tx.execute(&sql, a).await?;
-        }
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    /// Customers with a pending proposal of `tag_id`, among `only` when
-    /// given (one customer after a write reads only its own).
-    pub async fn pending_proposal_customers(
-        &self,
-        tag_id: i64,
+        tags: &[i64],
         only: Option<&[i64]>,
-    ) -> Result<Vec<i64>, StoreError> {
-        let sql = "SELECT customer_id FROM tag_proposals WHERE tag_id = $1 AND status = 'pending'";
-        let decode = |r: &dyn RowGet| r.int("customer_id");
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT tag_id, customer_id FROM tag_proposals WHERE status = 'pending' AND tag_id IN ({})",
+            crate::db::marks_from(1, tags.len())
+        );
+        let tag_args = || tags.iter().map(|&t| Arg::from(t)).collect::<Vec<Arg>>();
+        let decode = |r: &dyn RowGet| Ok((r.int("tag_id")?, r.int("customer_id")?));
         let Some(only) = only else {
-            return self.db.clone().fetch_all(sql, args![tag_id], decode).await;
+            return self.db.clone().fetch_all(&sql, tag_args(), decode).await;
         };
         let mut out = Vec::new();
         for part in only.chunks(IDS_PER_QUERY) {
             let filtered = format!(
                 "{sql} AND customer_id IN ({})",
-                crate::db::marks_from(2, part.len())
+                crate::db::marks_from(tags.len() + 1, part.len())
             );
-            let mut a = args![tag_id];
+            let mut a = tag_args();
             a.extend(part.iter().map(|&c| Arg::from(c)));
             out.extend(self.db.clone().fetch_all(&filtered, a, decode).await?);
         }
@@ -1144,6 +1112,87 @@ impl Store {
         tx.commit().await?;
         Ok(decided)
     }
+}
+
+/// A rule tag's `add` and `remove` stored, with their history.
+async fn rule_tag_members(
+    tx: &mut Tx,
+    tag_id: i64,
+    add: &[i64],
+    remove: &[i64],
+    now: DateTime<Utc>,
+) -> Result<RuleChanges, StoreError> {
+    let run = if add.len() + remove.len() > RULE_ROWS {
+        Some(
+            tx.fetch_one(
+                "INSERT INTO tag_history (tag_id, action, detail, at) VALUES ($1, 'rule_applied', $2, $3) RETURNING id AS n",
+                args![
+                    tag_id,
+                    json!({"source": "rule", "added": add.len(), "removed": remove.len()}),
+                    now
+                ],
+                crate::db::decode_n,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(RuleChanges {
+        added: rule_members(tx, tag_id, run, add, true, now).await?,
+        removed: rule_members(tx, tag_id, run, remove, false, now).await?,
+        ..RuleChanges::default()
+    })
+}
+
+/// A hybrid tag's proposals made and pending ones withdrawn
+/// ([`RuleWrite::Proposals`]).
+async fn propose(
+    tx: &mut Tx,
+    tag_id: i64,
+    proposals: &[(i64, String)],
+    expire: &[i64],
+    now: DateTime<Utc>,
+) -> Result<RuleChanges, StoreError> {
+    let backend = tx.backend();
+    let mut out = RuleChanges::default();
+    // Withdrawn: pending proposals the rule no longer holds for, and
+    // pending ones of the proposed customers made on other evidence (a
+    // proposal on the same evidence as an expired one comes back below,
+    // a rejected one never does).
+    let expire_sql = |n: usize| {
+        format!(
+            "UPDATE tag_proposals SET status = 'expired', decided_at = $1 WHERE tag_id = $2 AND status = 'pending' AND customer_id IN ({})",
+            crate::db::marks_from(3, n)
+        )
+    };
+    let proposed: Vec<i64> = proposals.iter().map(|(c, _)| *c).collect();
+    for (part, counted) in expire
+        .chunks(IDS_PER_QUERY)
+        .map(|p| (p, true))
+        .chain(proposed.chunks(IDS_PER_QUERY).map(|p| (p, false)))
+    {
+        let mut a = args![now, tag_id];
+        a.extend(part.iter().map(|&c| Arg::from(c)));
+        let n = tx.execute(&expire_sql(part.len()), a).await?;
+        if counted {
+            out.expired += n;
+        }
+    }
+    for part in proposals.chunks(RULE_ROWS) {
+        let sql = format!(
+            "INSERT INTO tag_proposals (tag_id, customer_id, evidence, status, proposed_at) VALUES {} \
+             ON CONFLICT (tag_id, customer_id, evidence) DO UPDATE SET status = 'pending', proposed_at = excluded.proposed_at, decided_at = NULL \
+             WHERE tag_proposals.status = 'expired'",
+            value_groups(backend, part.len(), 5)
+        );
+        let a: Vec<Arg> = part
+            .iter()
+            .flat_map(|(c, e)| args![tag_id, *c, e.as_str(), "pending", now])
+            .collect();
+        out.proposed += tx.execute(&sql, a).await?;
+    }
+    Ok(out)
 }
 
 /// Adds (`added`) or takes away a rule tag for `customers` and writes

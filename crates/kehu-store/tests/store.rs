@@ -29,7 +29,9 @@ on_both_backends!(
     abbreviations_are_likely_duplicates,
     an_order_and_its_classes_commit_together,
     one_customers_rollups_equal_the_daily_refresh,
-    concurrent_orders_of_one_customer_keep_its_digest
+    concurrent_orders_of_one_customer_keep_its_digest,
+    audit_appends_of_two_processes_keep_one_chain,
+    feed_appends_wait_for_the_one_before
 );
 
 async fn add_customer(
@@ -484,6 +486,102 @@ async fn concurrent_orders_of_one_customer_keep_its_digest(backend: Backend) {
     assert_eq!(written[0].2, 16, "order count");
     store.refresh_all_rollups(today).await.expect("refresh");
     assert_eq!(rollup_snapshot(&store).await, written);
+    db.cleanup(store).await;
+}
+
+/// Two processes appending to one audit chain. Each knows the end it wrote
+/// last and appends after it in one statement while that is still the end
+/// (PostgreSQL); when the other has appended since, or the log was cut
+/// back (a backup restored under it), the entries go after the real end.
+async fn audit_appends_of_two_processes_keep_one_chain(backend: Backend) {
+    use kehu_store::audit::NewAudit;
+    let (db, a) = TestDatabase::new(backend).await.expect("test database");
+    let b = Store::connect(&db.url)
+        .await
+        .expect("second process")
+        .with_cipher(kehu_store::cipher::FieldCipher::new(
+            &kehu_store::testing::test_keyring(),
+            None,
+        ));
+    let entry = |n: i64| NewAudit {
+        at: chrono::Utc::now(),
+        actor_id: None,
+        action: format!("test.{n}"),
+        target: format!("test:{n}"),
+        detail: json!({"n": n}),
+        client: None,
+    };
+    a.append_audit(&[entry(1)]).await.expect("first");
+    a.append_audit(&[entry(2), entry(3)])
+        .await
+        .expect("after its own");
+    b.append_audit(&[entry(4)])
+        .await
+        .expect("the other process");
+    // a still takes 3 for the end: position 4 is taken.
+    a.append_audit(&[entry(5)])
+        .await
+        .expect("after the other's");
+    // The last entry gone: a's end no longer is one.
+    a.db.clone()
+        .execute("DELETE FROM audit_log WHERE pos = 5", vec![])
+        .await
+        .expect("cut back");
+    a.append_audit(&[entry(6)]).await.expect("after the cut");
+    let actions: Vec<(i64, String)> =
+        a.db.clone()
+            .fetch_all(
+                "SELECT pos, action FROM audit_log ORDER BY pos",
+                vec![],
+                |r: &dyn RowGet| Ok((r.int("pos")?, r.text("action")?)),
+            )
+            .await
+            .expect("entries");
+    let expected: Vec<(i64, String)> = [1, 2, 3, 4, 6]
+        .iter()
+        .zip(1..)
+        .map(|(n, pos)| (pos, format!("test.{n}")))
+        .collect();
+    assert_eq!(actions, expected);
+    let verified = a.verify_audit(None).await.expect("read").expect("unbroken");
+    assert_eq!(verified.entries, 5);
+    b.db.close().await;
+    db.cleanup(a).await;
+}
+
+/// A write appending to the change feed waits while another transaction
+/// holds the feed (PostgreSQL: its advisory lock, taken by the appending
+/// statement itself; SQLite: the one write lock), so entries commit in
+/// `seq` order and a reader never skips one committed late.
+async fn feed_appends_wait_for_the_one_before(backend: Backend) {
+    let (db, store) = TestDatabase::new(backend).await.expect("test database");
+    let c = add_customer(&store, "先来后到有限公司", "制造业", "华东", 0).await;
+    let today = store.today();
+    let order = OrderInput {
+        ordered_on: Some(today.to_string()),
+        amount_fen: Some(1_000),
+        ..Default::default()
+    }
+    .validate(today)
+    .expect("valid order");
+    let mut holder = store.db.begin().await.expect("holder");
+    if backend == Backend::Postgres {
+        holder
+            .execute("SELECT pg_advisory_xact_lock(7071002)", vec![])
+            .await
+            .expect("feed lock");
+    }
+    let head = store.feed_head().await.expect("head");
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.insert_order(c.id, &order).await.map(|_| ()) })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!writer.is_finished(), "the append did not wait");
+    assert_eq!(store.feed_head().await.expect("head"), head);
+    holder.commit().await.expect("release");
+    writer.await.expect("task").expect("order");
+    assert!(store.feed_head().await.expect("head") > head);
     db.cleanup(store).await;
 }
 

@@ -1006,6 +1006,11 @@ async fn rule_and_hybrid_tags(backend: Backend) {
     let r = admin.post("/api/v1/tags", json!({"parent": "行为标签", "name": "活跃大客户", "mode": "rule", "rule": "高端客户 AND order_count >= 1"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(seg(&admin, "活跃大客户").await["count"], 2);
+    // A hybrid rule reading a rule tag too: what it saw of that tag is the
+    // change made earlier in the same run.
+    let r = admin.post("/api/v1/tags", json!({"parent": "需求标签", "name": "大单跟进", "mode": "hybrid", "rule": "高端客户 AND 华南"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let follow_up = r.json::<Value>().await.expect("json")["id"].clone();
     // A rule reading another rule's tag follows it in the same request: the
     // order that makes 丁 a 高端客户 makes it an 活跃大客户 too.
     let w = admin
@@ -1026,7 +1031,21 @@ async fn rule_and_hybrid_tags(backend: Backend) {
             && w_tags.contains(&"行为标签/活跃大客户".to_string()),
         "{w_tags:?}"
     );
-    let top = tag_id(&admin, "价值标签/高端客户").await;
+    let high_end = tag_id(&admin, "价值标签/高端客户").await;
+    let proposed: Vec<Value> = pending(&admin)
+        .await
+        .into_iter()
+        .filter(|p| p["tag_id"] == follow_up)
+        .collect();
+    assert_eq!(proposed.len(), 1, "{proposed:?}");
+    assert_eq!(proposed[0]["customer_id"], w);
+    assert!(
+        proposed[0]["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("| #{high_end}=1;"))),
+        "{proposed:?}"
+    );
+    let top = high_end;
     let v: Value = admin
         .get(&format!("/api/v1/tags/{top}"))
         .await
