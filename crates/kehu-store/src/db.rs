@@ -438,6 +438,10 @@ impl Tx {
     }
 }
 
+/// A PostgreSQL connection idle longer than this is pinged before use (the
+/// server may have closed it meanwhile).
+const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+
 /// How long a write waits for SQLite's one write lock (and for its turn
 /// among this process's writers, [`WriteTurns`]).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -592,6 +596,20 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(32)
                 .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings every connection it hands out by default: a
+                // round trip before each checkout, ~6 per request after an
+                // order. A returned connection was pinged as it came back
+                // (sqlx always does); only one idle for a while is tested
+                // again before use.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > PING_IDLE_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(opts)
                 .await?;
             Ok(Db::Postgres(pool))

@@ -1561,3 +1561,45 @@ async fn sqlite_writers_wait_for_their_turn_without_a_connection() {
         .expect("count");
     assert_eq!(all, i64::from(size) + 1);
 }
+
+/// PostgreSQL connections are not pinged before each use (a round trip
+/// per checkout), but one idle for a while is: connections the server
+/// closed meanwhile are replaced, not handed to a request that would fail.
+#[tokio::test]
+async fn postgres_connections_closed_while_idle_are_replaced() {
+    let (db, store) = TestDatabase::new(Backend::Postgres)
+        .await
+        .expect("test database");
+    let one = |store: Store| async move {
+        store
+            .db
+            .clone()
+            .fetch_one(
+                "SELECT CAST(1 AS BIGINT) AS n",
+                vec![],
+                kehu_store::db::decode_n,
+            )
+            .await
+    };
+    one(store.clone()).await.expect("first use");
+    let admin = Store::connect(&db.url).await.expect("admin");
+    let closed = admin
+        .db
+        .clone()
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            vec![],
+        )
+        .await
+        .expect("terminate");
+    assert!(closed >= 1, "the pool's connections were closed");
+    admin.db.close().await;
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    assert_eq!(
+        one(store.clone())
+            .await
+            .expect("after the server closed them"),
+        1
+    );
+    db.cleanup(store).await;
+}
