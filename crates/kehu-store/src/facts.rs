@@ -232,10 +232,56 @@ pub(crate) async fn records_and_digest(
     Ok((f, digest))
 }
 
+/// One customer's orders and interactions in one statement (a write of
+/// one record reads them on its request path): the orders first, each
+/// kind as [`orders_sql`] and [`interactions_sql`] order it.
+const ONE_CUSTOMERS_RECORDS: &str = "SELECT CAST(0 AS BIGINT) AS source, customer_id, ordered_on AS day, amount_fen, product_line, \
+     CAST(NULL AS TEXT) AS kind, CAST(NULL AS TEXT) AS severity, CAST(NULL AS BIGINT) AS satisfaction, id \
+     FROM orders WHERE customer_id = $1 \
+     UNION ALL SELECT CAST(1 AS BIGINT), customer_id, occurred_on, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), kind, severity, satisfaction, id \
+     FROM interactions WHERE customer_id = $1 \
+     ORDER BY source, customer_id, day, id";
+
+/// A row of [`ONE_CUSTOMERS_RECORDS`].
+enum RecordRow {
+    Order(OrderRow),
+    Interaction(InteractionRow),
+}
+
 /// Reads one customer's orders and interactions on `exec` into `one`.
 async fn attach_records_of(exec: &mut impl Exec, one: &mut [Facts; 1]) -> Result<(), StoreError> {
-    let (orders, interactions) =
-        records_on(exec, "customer_id = $1", args![one[0].customer_id]).await?;
+    let rows = exec
+        .fetch_all(
+            ONE_CUSTOMERS_RECORDS,
+            args![one[0].customer_id],
+            |r: &dyn RowGet| {
+                let (customer, day) = (r.int("customer_id")?, r.opt_date("day")?);
+                Ok(if r.int("source")? == 0 {
+                    RecordRow::Order((
+                        customer,
+                        day,
+                        r.int("amount_fen")?,
+                        r.opt_text("product_line")?,
+                    ))
+                } else {
+                    RecordRow::Interaction((
+                        customer,
+                        day,
+                        r.text("kind")?,
+                        r.opt_text("severity")?,
+                        r.opt_int("satisfaction")?,
+                    ))
+                })
+            },
+        )
+        .await?;
+    let (mut orders, mut interactions) = (Vec::new(), Vec::new());
+    for row in rows {
+        match row {
+            RecordRow::Order(o) => orders.push(o),
+            RecordRow::Interaction(i) => interactions.push(i),
+        }
+    }
     attach_rows(one, orders, interactions);
     Ok(())
 }
