@@ -77,6 +77,21 @@ async fn add_customer(
         .expect("insert")
 }
 
+/// An order of `fen` on `on`, validated as of `today`.
+fn order_on(
+    on: chrono::NaiveDate,
+    fen: i64,
+    today: chrono::NaiveDate,
+) -> kehu_core::order::OrderData {
+    OrderInput {
+        ordered_on: Some(on.to_string()),
+        amount_fen: Some(fen),
+        ..Default::default()
+    }
+    .validate(today)
+    .expect("valid order")
+}
+
 fn query(pairs: &[(&str, &str)], defs: &[CustomFieldDef]) -> kehu_core::query::ListQuery {
     let p: Vec<(String, String)> = pairs
         .iter()
@@ -240,13 +255,7 @@ async fn orders_refresh_rollups(backend: Backend) {
     let c = add_customer(&store, "订单测试有限公司", "制造业", "华东", 0).await;
     let today = store.today();
     for (days_ago, fen) in [(10, 50_000_000), (200, 30_000_000), (400, 99_000_000)] {
-        let o = OrderInput {
-            ordered_on: Some((today - chrono::Duration::days(days_ago)).to_string()),
-            amount_fen: Some(fen),
-            ..Default::default()
-        }
-        .validate(today)
-        .expect("valid order");
+        let o = order_on(today - chrono::Duration::days(days_ago), fen, today);
         store.insert_order(c.id, &o).await.expect("order");
     }
     let c = store.customer(c.id).await.expect("customer");
@@ -408,13 +417,7 @@ async fn one_customers_rollups_equal_the_daily_refresh(backend: Backend) {
         (quiet.id, day(purchase_from, -400), 5_000),
     ];
     for (customer, on, fen) in orders {
-        let o = OrderInput {
-            ordered_on: Some(on.to_string()),
-            amount_fen: Some(fen),
-            ..Default::default()
-        }
-        .validate(day(today, 30))
-        .expect("valid order");
+        let o = order_on(on, fen, day(today, 30));
         store.insert_order(customer, &o).await.expect("order");
     }
     let contacts = [
@@ -468,13 +471,7 @@ async fn concurrent_orders_of_one_customer_keep_its_digest(backend: Backend) {
     let writers: Vec<_> = (0..16)
         .map(|i| {
             let store = store.clone();
-            let order = OrderInput {
-                ordered_on: Some(today.to_string()),
-                amount_fen: Some(1_000 + i),
-                ..Default::default()
-            }
-            .validate(today)
-            .expect("valid order");
+            let order = order_on(today, 1_000 + i, today);
             tokio::spawn(async move { store.insert_order(c.id, &order).await.map(|_| ()) })
         })
         .collect();
@@ -557,13 +554,7 @@ async fn feed_appends_wait_for_the_one_before(backend: Backend) {
     let (db, store) = TestDatabase::new(backend).await.expect("test database");
     let c = add_customer(&store, "先来后到有限公司", "制造业", "华东", 0).await;
     let today = store.today();
-    let order = OrderInput {
-        ordered_on: Some(today.to_string()),
-        amount_fen: Some(1_000),
-        ..Default::default()
-    }
-    .validate(today)
-    .expect("valid order");
+    let order = order_on(today, 1_000, today);
     let mut holder = store.db.begin().await.expect("holder");
     if backend == Backend::Postgres {
         holder
@@ -592,13 +583,7 @@ async fn an_order_and_its_classes_commit_together(backend: Backend) {
     let (_db, store) = TestDatabase::new(backend).await.expect("test database");
     let c = add_customer(&store, "同一事务有限公司", "制造业", "华东", 0).await;
     let today = store.today();
-    let order = OrderInput {
-        ordered_on: Some(today.to_string()),
-        amount_fen: Some(120_000_000),
-        ..Default::default()
-    }
-    .validate(today)
-    .expect("valid order");
+    let order = order_on(today, 120_000_000, today);
     let change = ClassChange {
         customer_id: c.id,
         scheme_key: "value_tier".into(),
