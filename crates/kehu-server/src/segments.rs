@@ -853,10 +853,10 @@ impl Segments {
         let windows = book.iter().any(|(.., rule)| reads_windows(&rule.plan));
         let (writes, overlay) = self
             .with_index_windows(windows, |idx| {
-                let mut universe = idx.live.clone();
-                if let Some(o) = &only_set {
-                    universe &= o;
-                }
+                let universe = match &only_set {
+                    Some(o) => o & &idx.live,
+                    None => idx.live.clone(),
+                };
                 let mut overlay = TagOverlay::new();
                 let mut writes = Vec::new();
                 for &(tag_id, mode, rule) in book {
@@ -866,7 +866,7 @@ impl Segments {
                         overlay: Some(&overlay),
                     };
                     let desired = evaluate(&rule.plan, &scoped);
-                    let current = idx.carriers(tag_id, &overlay).into_owned() & &universe;
+                    let current = idx.carriers(tag_id, &overlay).as_ref() & &universe;
                     if mode == TagMode::Hybrid {
                         let proposals: Vec<(i64, String)> = (&desired - &current)
                             .iter()
