@@ -139,25 +139,9 @@ impl Store {
         let backend = self.db.backend();
         let mut end = self.audit_end.lock().await;
         if let (Backend::Postgres, Some(known)) = (backend, end.take()) {
-            if entries.len() <= APPEND_ROWS {
-                let (values, mut a, last) = chained_rows(backend, &known, entries, signing);
-                let n = a.len();
-                a.extend(args![known.0, known.1]);
-                let sql = format!(
-                    "INSERT INTO audit_log ({COLUMNS}) SELECT * FROM (VALUES {values}) AS v ({COLUMNS}) \
-                     WHERE EXISTS (SELECT 1 FROM audit_log WHERE pos = ${} AND hash = ${})",
-                    n + 1,
-                    n + 2
-                );
-                match self.db.clone().execute(&sql, a).await {
-                    Ok(written) if written == entries.len() as u64 => {
-                        *end = Some(last);
-                        return Ok(());
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.unique_violation().is_some() => {}
-                    Err(e) => return Err(e),
-                }
+            if let Some(last) = self.append_after(&known, entries, signing).await? {
+                *end = Some(last);
+                return Ok(());
             }
         }
         let mut tx = self.db.begin_write().await?;
@@ -185,6 +169,36 @@ impl Store {
         tx.commit().await?;
         *end = Some(last);
         Ok(())
+    }
+
+    /// [`append_audit`](Self::append_audit)'s one statement: `entries`
+    /// after `known`, written only if it is still the end of the chain; the
+    /// new end, or None when nothing was written (another process appended
+    /// since, or the batch is larger than one statement takes).
+    async fn append_after(
+        &self,
+        known: &(i64, String),
+        entries: &[NewAudit],
+        signing: Option<ChainKey<'_>>,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        if entries.len() > APPEND_ROWS {
+            return Ok(None);
+        }
+        let (values, mut a, last) = chained_rows(self.db.backend(), known, entries, signing);
+        let n = a.len();
+        a.extend(args![known.0, known.1.as_str()]);
+        let sql = format!(
+            "INSERT INTO audit_log ({COLUMNS}) SELECT * FROM (VALUES {values}) AS v ({COLUMNS}) \
+             WHERE EXISTS (SELECT 1 FROM audit_log WHERE pos = ${} AND hash = ${})",
+            n + 1,
+            n + 2
+        );
+        match self.db.clone().execute(&sql, a).await {
+            Ok(written) if written == entries.len() as u64 => Ok(Some(last)),
+            Ok(_) => Ok(None),
+            Err(e) if e.unique_violation().is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Entries matching `filter`, newest first, and how many there are.

@@ -105,10 +105,7 @@ fn decode_rules_stamp(r: &dyn RowGet) -> Result<RulesStamp, sqlx::Error> {
 impl Store {
     /// One cheap query: compiled schemes are reused while it is unchanged.
     pub async fn rules_stamp(&self) -> Result<RulesStamp, StoreError> {
-        self.db
-            .clone()
-            .fetch_one(STAMPS_SQL, vec![], decode_rules_stamp)
-            .await
+        Ok(self.catalogue_stamps().await?.0)
     }
 
     /// The rules stamp and the tags stamp in one query: what a data change
