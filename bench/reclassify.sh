@@ -2,7 +2,9 @@
 # Re-evaluating one customer after a new order, over HTTP: POST an order to a
 # random customer (the server stores it, refreshes the customer's rollups and
 # re-evaluates every published scheme for that customer in the same request)
-# at one client, so the latency is the request's own, not queueing. Baseline
+# at one client, so the latency is the request's own, not queueing; then at
+# a steady rate (RATE, default 250/s), so builds of different top speeds
+# are compared at the same load. Baseline
 # in the same run: the order's INSERT and rollup UPDATE alone, straight into
 # the database (sqlite3 / pgbench).
 #
@@ -60,7 +62,13 @@ request = function()
 end
 LUA
 echo "== API: new order + re-evaluation of that customer, wrk -t1 -c1 -d${DURATION}s"
-wrk -t1 -c1 -d"${DURATION}s" --latency -s "$SCRIPT" "http://127.0.0.1:$PORT" | grep -E 'Latency|50%|90%|99%|Requests/sec|requests in|Non-2xx|Socket errors'
+wrk -t1 -c1 -d"${DURATION}s" --latency -s "$SCRIPT" "http://127.0.0.1:$PORT" | grep -E 'Latency|50%|75%|90%|99%|Requests/sec|requests in|Non-2xx|Socket errors'
+# The same requests at one steady rate for both builds alike (RATE=0: skip).
+RATE=${RATE:-250}
+if [ "$RATE" != 0 ]; then
+  echo "== API: the same at a steady ${RATE} requests/s for ${DURATION}s (bench/paced_orders.py)"
+  python3 bench/paced_orders.py "127.0.0.1:$PORT" "$TOKEN" "$MAX_ID" "$TODAY" "$RATE" "$DURATION"
+fi
 CHANGES=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/class-changes?cause=data_change&with_total=true&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 echo "class changes recorded with cause data_change: $CHANGES"
 kill $SERVER 2>/dev/null || true

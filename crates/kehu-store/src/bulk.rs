@@ -176,8 +176,9 @@ impl BulkLoader {
             .map_err(|_| StoreError::Config("too many customers".into()))?;
         let (tx, first_id) = match &store.db {
             Db::Sqlite(..) => {
-                // IMMEDIATE: take the write lock now, so the ids read below stay free.
-                let mut tx = store.db.begin().await?;
+                // IMMEDIATE: take the write lock now, so the ids read below
+                // stay free; through sqlx, whose statements `load_sqlite` binds.
+                let mut tx = store.db.begin_sqlx().await?;
                 let max = tx
                     .fetch_one(
                         "SELECT MAX(COALESCE((SELECT MAX(id) FROM customers), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'customers'), 0)) AS n",
@@ -241,7 +242,7 @@ impl BulkLoader {
                 self.reserved_to - first + 1
             )));
         }
-        if matches!(self.tx, Tx::Sqlite(..)) {
+        if !matches!(self.tx, Tx::Postgres(_)) {
             self.load_sqlite(chunk, first).await?;
         } else {
             self.load_postgres(chunk, first).await?;
@@ -298,7 +299,9 @@ impl BulkLoader {
 
     async fn load_sqlite(&mut self, chunk: &[DemoCustomer], first: i64) -> Result<(), StoreError> {
         let Tx::Sqlite(t, _) = &mut self.tx else {
-            return Ok(());
+            return Err(StoreError::Config(
+                "the demo loader's SQLite transaction is not sqlx's".into(),
+            ));
         };
         let today = self.today;
         let json: Vec<[String; 4]> = chunk

@@ -4,6 +4,7 @@
 //! except where the SQL itself differs ([`Backend`]).
 
 use crate::error::StoreError;
+use crate::lite::{LiteConn, LitePool, LiteTx};
 use crate::wal_checkpoint::WalCheckpointer;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -28,9 +29,15 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub enum Db {
     /// With the thread that checkpoints its file (none in memory, or when
-    /// commits checkpoint themselves), and where its write transactions
-    /// take turns.
-    Sqlite(SqlitePool, Option<Arc<WalCheckpointer>>, WriteTurns),
+    /// commits checkpoint themselves), where its write transactions take
+    /// turns, and the connections that run its statements on the calling
+    /// thread (a file database; [`crate::lite`]).
+    Sqlite(
+        SqlitePool,
+        Option<Arc<WalCheckpointer>>,
+        WriteTurns,
+        Option<Arc<LitePool>>,
+    ),
     Postgres(PgPool),
 }
 
@@ -39,6 +46,8 @@ pub enum Tx {
     /// With its turn among the pool's writers, given up after the
     /// transaction (fields drop in order).
     Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
+    /// On the calling thread ([`crate::lite`]).
+    Lite(LiteTx),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -357,23 +366,27 @@ fn decode_all<R: RowGet, T>(rows: Vec<R>, decode: impl Decode<T>) -> Result<Vec<
 /// (and one test on its return) instead of one per statement.
 pub enum Conn {
     Sqlite(sqlx::pool::PoolConnection<Sqlite>),
+    Lite(LiteConn),
     Postgres(sqlx::pool::PoolConnection<Postgres>),
 }
 
 /// `Exec` for a type with one variant per backend: `$sqlite` and
 /// `$postgres` bind `$c`, and `$on` is what the statements run on (the
-/// pool, or the one connection of a transaction or a checkout).
+/// pool, or the one connection of a transaction or a checkout); `$lite`
+/// binds `$l`, and `$lite_on` is the [`LiteConn`] the statements run on
+/// instead (a file database on SQLite).
 macro_rules! exec_on {
-    ($ty:ident, $sqlite:pat, $postgres:pat, $on:expr) => {
+    ($ty:ident, $lite:pat, $lite_on:expr, $sqlite:pat, $postgres:pat, $on:expr) => {
         impl Exec for $ty {
             fn backend(&self) -> Backend {
                 match self {
-                    $ty::Sqlite(..) => Backend::Sqlite,
                     $ty::Postgres(..) => Backend::Postgres,
+                    _ => Backend::Sqlite,
                 }
             }
             async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
                 Ok(match self {
+                    $lite => $lite_on.execute(sql, &args).await?,
                     $sqlite => bind_args!(sqlx::query(sql), args)
                         .execute($on)
                         .await?
@@ -391,6 +404,7 @@ macro_rules! exec_on {
                 decode: impl Decode<T>,
             ) -> Result<Vec<T>, StoreError> {
                 Ok(match self {
+                    $lite => $lite_on.fetch(sql, &args, &decode, false).await?,
                     $sqlite => decode_all(
                         bind_args!(sqlx::query(sql), args).fetch_all($on).await?,
                         decode,
@@ -408,6 +422,7 @@ macro_rules! exec_on {
                 decode: impl Decode<T>,
             ) -> Result<Option<T>, StoreError> {
                 Ok(match self {
+                    $lite => $lite_on.fetch(sql, &args, &decode, true).await?.pop(),
                     $sqlite => bind_args!(sqlx::query(sql), args)
                         .fetch_optional($on)
                         .await?
@@ -424,13 +439,35 @@ macro_rules! exec_on {
     };
 }
 
-exec_on!(Db, Db::Sqlite(c, ..), Db::Postgres(c), &*c);
-exec_on!(Tx, Tx::Sqlite(c, _), Tx::Postgres(c), &mut **c);
-exec_on!(Conn, Conn::Sqlite(c), Conn::Postgres(c), &mut **c);
+exec_on!(
+    Db,
+    Db::Sqlite(.., Some(l)),
+    l.get()?,
+    Db::Sqlite(c, ..),
+    Db::Postgres(c),
+    &*c
+);
+exec_on!(
+    Tx,
+    Tx::Lite(l),
+    l.conn(),
+    Tx::Sqlite(c, _),
+    Tx::Postgres(c),
+    &mut **c
+);
+exec_on!(
+    Conn,
+    Conn::Lite(l),
+    l,
+    Conn::Sqlite(c),
+    Conn::Postgres(c),
+    &mut **c
+);
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
+            Tx::Lite(t) => t.commit().await?,
             Tx::Sqlite(t, _) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
@@ -590,7 +627,9 @@ impl Db {
                 }
                 _ => None,
             };
-            Ok(Db::Sqlite(pool, checkpointer, WriteTurns::default()))
+            let lite = file_of(&pool)
+                .map(|path| Arc::new(LitePool::new(path, cache_kib, pages, BUSY_TIMEOUT)));
+            Ok(Db::Sqlite(pool, checkpointer, WriteTurns::default(), lite))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -627,7 +666,20 @@ impl Db {
     /// commits after nearly every request. Every transaction here writes.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _, turns) => {
+            Db::Sqlite(_, _, turns, Some(lite)) => {
+                let turn = turns.take().await?;
+                Tx::Lite(LiteTx::begin(lite.get()?, turn).await?)
+            }
+            Db::Sqlite(..) => self.begin_sqlx().await?,
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// [`Db::begin`] through sqlx's own connections on SQLite too: for
+    /// the demo loader's batches, bound through sqlx's statements.
+    pub async fn begin_sqlx(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p, _, turns, _) => {
                 let turn = turns.take().await?;
                 Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
             }
@@ -638,6 +690,7 @@ impl Db {
     /// A connection held for several reads in a row (see [`Conn`]).
     pub async fn acquire(&self) -> Result<Conn, StoreError> {
         Ok(match self {
+            Db::Sqlite(.., Some(lite)) => Conn::Lite(lite.get()?),
             Db::Sqlite(p, ..) => Conn::Sqlite(p.acquire().await?),
             Db::Postgres(p) => Conn::Postgres(p.acquire().await?),
         })
@@ -658,6 +711,7 @@ impl Db {
     /// Runs a multi-statement script (migrations) outside the argument machinery.
     pub(crate) async fn run_script(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
         match tx {
+            Tx::Lite(t) => t.conn().batch(sql).await?,
             Tx::Sqlite(t, _) => {
                 sqlx::raw_sql(sql).execute(&mut **t).await?;
             }

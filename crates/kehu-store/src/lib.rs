@@ -23,6 +23,7 @@ pub mod imports;
 pub mod intake;
 pub mod jobs;
 pub mod listing;
+mod lite;
 pub mod migrate;
 pub mod model;
 pub mod overrides;

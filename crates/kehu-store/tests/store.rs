@@ -1547,6 +1547,116 @@ async fn sqlite_writers_wait_for_their_turn_without_a_connection() {
     assert_eq!(all, i64::from(size) + 1);
 }
 
+/// On a file database statements run on the calling thread with no busy
+/// wait inside SQLite: a write that finds another process holding the
+/// lock tries again after async pauses — the runtime's one thread keeps
+/// serving other tasks meanwhile — and goes through once it is released.
+#[tokio::test]
+async fn sqlite_writes_wait_for_another_process_without_holding_the_thread() {
+    let dir = kehu_store::testing::TempDir::new("kehu-lite-busy");
+    let file = dir.0.join("busy.db");
+    let url = format!("sqlite://{}", file.display());
+    let db = kehu_store::db::Db::connect(&url).await.expect("connect");
+    let mut setup = db.clone();
+    setup
+        .execute("CREATE TABLE n (v INTEGER NOT NULL)", vec![])
+        .await
+        .expect("create");
+    let other = rusqlite::Connection::open(&file).expect("another process's connection");
+    other
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO n (v) VALUES (1);")
+        .expect("the other writer takes the lock");
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        other.execute_batch("COMMIT").expect("the other writer commits");
+    });
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut tx = db.begin().await.expect("the write waits for the lock");
+    tx.execute("INSERT INTO n (v) VALUES (2)", vec![])
+        .await
+        .expect("insert");
+    tx.commit().await.expect("commit");
+    let waited = started.elapsed();
+    ticker.abort();
+    holder.join().expect("the other writer's thread");
+    assert!(
+        waited >= std::time::Duration::from_millis(250),
+        "went through while the lock was held ({waited:?})"
+    );
+    let ticked = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        ticked >= 10,
+        "the runtime's thread was held while waiting ({ticked} ticks of 10 ms in {waited:?})"
+    );
+    let mut reader = db.clone();
+    let both = reader
+        .fetch_one("SELECT SUM(v) AS n FROM n", vec![], |r: &dyn RowGet| {
+            r.int("n")
+        })
+        .await
+        .expect("sum");
+    assert_eq!(both, 3, "both writes stored");
+}
+
+/// A transaction dropped without commit is rolled back, the next one gets
+/// the writers' turn at once, and SQL holding several statements is not
+/// run in part.
+#[tokio::test]
+async fn sqlite_transactions_dropped_roll_back_and_several_statements_are_refused() {
+    let dir = kehu_store::testing::TempDir::new("kehu-lite-tx");
+    let url = format!("sqlite://{}", dir.0.join("tx.db").display());
+    let mut db = kehu_store::db::Db::connect(&url).await.expect("connect");
+    db.execute("CREATE TABLE n (v INTEGER NOT NULL UNIQUE)", vec![])
+        .await
+        .expect("create");
+    {
+        let mut tx = db.begin().await.expect("begin");
+        tx.execute("INSERT INTO n (v) VALUES (1)", vec![])
+            .await
+            .expect("insert");
+    }
+    let mut tx = tokio::time::timeout(std::time::Duration::from_secs(1), db.begin())
+        .await
+        .expect("the turn is given up with the dropped transaction")
+        .expect("begin");
+    tx.execute("INSERT INTO n (v) VALUES (2)", vec![])
+        .await
+        .expect("insert");
+    let taken = tx
+        .execute("INSERT INTO n (v) VALUES (2)", vec![])
+        .await
+        .expect_err("a value taken");
+    assert!(
+        taken.unique_violation().is_some(),
+        "read as a unique violation: {taken}"
+    );
+    tx.commit().await.expect("commit");
+    let refused = db
+        .execute(
+            "INSERT INTO n (v) VALUES ($1); INSERT INTO n (v) VALUES (4)",
+            kehu_store::args![3],
+        )
+        .await;
+    assert!(refused.is_err(), "several statements with arguments run");
+    let stored = db
+        .fetch_all("SELECT v FROM n ORDER BY v", vec![], |r: &dyn RowGet| {
+            r.int("v")
+        })
+        .await
+        .expect("rows");
+    assert_eq!(stored, vec![2], "the dropped transaction's row is gone");
+}
+
 /// PostgreSQL connections are not pinged before each use (a round trip
 /// per checkout), but one idle for a while is: connections the server
 /// closed meanwhile are replaced, not handed to a request that would fail.
