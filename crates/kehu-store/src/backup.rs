@@ -108,8 +108,7 @@ impl Store {
                 let snapshot = beside(&db_path, &format!(".snapshot-{}", std::process::id()));
                 let _ = std::fs::remove_file(&snapshot);
                 self.db
-                    .clone()
-                    .execute(
+                    .execute_long(
                         "VACUUM INTO $1",
                         crate::args![snapshot.to_string_lossy().to_string()],
                     )

@@ -687,6 +687,16 @@ impl Db {
         })
     }
 
+    /// A statement known to run long (`VACUUM INTO`): on a file database
+    /// on a blocking thread (SQLite's statements otherwise run on the
+    /// calling one, [`crate::lite`]).
+    pub async fn execute_long(&self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        match self {
+            Db::Sqlite(.., Some(lite)) => lite.get()?.execute_long(sql, args).await,
+            _ => self.clone().execute(sql, args).await,
+        }
+    }
+
     /// A connection held for several reads in a row (see [`Conn`]).
     pub async fn acquire(&self) -> Result<Conn, StoreError> {
         Ok(match self {

@@ -7,7 +7,9 @@
 //! a file database the pool's statements, transactions and checkouts
 //! ([`crate::db::Db`], [`crate::db::Tx`], [`crate::db::Conn`]) run here,
 //! on rusqlite connections of the same file; sqlx's pool stays for
-//! migrations' scripts and the demo loader's prepared batches.
+//! in-memory databases and the demo loader's prepared batches. Whole-base
+//! reads ([`crate::bulk_read`]) and statements known to run long
+//! ([`crate::db::Db::execute_long`]) go to a blocking thread instead.
 //!
 //! Nothing here waits on the calling thread: connections have no busy
 //! timeout, and a statement that finds the database locked (another
@@ -183,6 +185,25 @@ impl LiteConn {
     /// Several statements without arguments (migrations).
     pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         self.run(sql, |c| c.execute_batch(sql).map_err(lite)).await
+    }
+
+    /// A statement that runs long (a copy of the whole file), on a
+    /// blocking thread with SQLite's own busy wait, so it holds no thread
+    /// of the runtime.
+    pub(crate) async fn execute_long(self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        let sql = sql.to_string();
+        tokio::task::spawn_blocking(move || {
+            let conn = self
+                .conn
+                .as_ref()
+                .ok_or_else(|| StoreError::Config("SQLite connection already closed".into()))?;
+            conn.busy_timeout(self.pool.busy_timeout).map_err(lite)?;
+            let done = execute(conn, &sql, &args);
+            conn.busy_timeout(Duration::ZERO).map_err(lite)?;
+            done
+        })
+        .await
+        .map_err(|e| StoreError::Database(sqlx::Error::AnyDriverError(Box::new(e))))?
     }
 }
 

@@ -1568,7 +1568,9 @@ async fn sqlite_writes_wait_for_another_process_without_holding_the_thread() {
         .expect("the other writer takes the lock");
     let holder = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(300));
-        other.execute_batch("COMMIT").expect("the other writer commits");
+        other
+            .execute_batch("COMMIT")
+            .expect("the other writer commits");
     });
     let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let ticker = {
