@@ -151,7 +151,8 @@ impl Store {
         tx.commit().await
     }
 
-    /// Everything the data shows as suspicious as of `today`.
+    /// Everything the data shows as suspicious as of `today` (whole
+    /// tables read, on SQLite on a blocking thread).
     pub async fn find_anomalies(&self, today: NaiveDate) -> Result<Vec<Finding>, StoreError> {
         let mut db = self.db.clone();
         let mut found = Vec::new();
@@ -162,7 +163,7 @@ impl Store {
             detail,
         };
         for (id, fields) in db
-            .fetch_all(
+            .fetch_bulk(
                 "SELECT id, missing_fields FROM customers WHERE missing_fields <> '[]' ORDER BY id",
                 vec![],
                 |r: &dyn RowGet| Ok((r.int("id")?, r.json("missing_fields")?)),
@@ -177,7 +178,7 @@ impl Store {
             ));
         }
         for (id, customer_id, name, landline, mobile, email) in db
-            .fetch_all(
+            .fetch_bulk(
                 "SELECT id, customer_id, name, landline, mobile, email FROM contacts ORDER BY id",
                 vec![],
                 |r: &dyn RowGet| {
@@ -227,7 +228,7 @@ impl Store {
         ];
         for (what, sql) in dated {
             for (id, customer_id, day) in db
-                .fetch_all(sql, args![today], |r: &dyn RowGet| {
+                .fetch_bulk(sql, args![today], |r: &dyn RowGet| {
                     Ok((r.int("id")?, r.int("customer_id")?, r.opt_date("day")?))
                 })
                 .await?
@@ -242,7 +243,7 @@ impl Store {
             }
         }
         for (id, customer_id, order_no, amount, total, n) in db
-            .fetch_all(
+            .fetch_bulk(
                 "SELECT o.id, o.customer_id, o.order_no, o.amount_fen, s.total, s.n FROM orders o \
                  JOIN (SELECT customer_id, CAST(SUM(amount_fen) AS BIGINT) AS total, COUNT(*) AS n FROM orders \
                        GROUP BY customer_id HAVING COUNT(*) > $1) s ON s.customer_id = o.customer_id \
@@ -280,7 +281,7 @@ impl Store {
             }
         }
         for (customer_id, start, first) in db
-            .fetch_all(
+            .fetch_bulk(
                 "SELECT c.id, c.cooperation_start_on AS start, MIN(o.ordered_on) AS first FROM customers c \
                  JOIN orders o ON o.customer_id = c.id \
                  WHERE c.cooperation_start_on IS NOT NULL AND o.ordered_on < c.cooperation_start_on \
@@ -301,7 +302,7 @@ impl Store {
             ));
         }
         for (pair, a, score, code, name) in db
-            .fetch_all(
+            .fetch_bulk(
                 "SELECT p.id, p.a_id, p.score, c.code, c.name FROM duplicate_pairs p JOIN customers c ON c.id = p.b_id \
                  WHERE p.status = 'open' ORDER BY p.id",
                 vec![],
