@@ -363,7 +363,7 @@ fn decode_all<R: RowGet, T>(rows: Vec<R>, decode: impl Decode<T>) -> Result<Vec<
 }
 
 /// A connection from the pool held for several statements: one checkout
-/// (and one test on its return) instead of one per statement.
+/// (on PostgreSQL, and one test on its return) instead of one per statement.
 pub enum Conn {
     Sqlite(sqlx::pool::PoolConnection<Sqlite>),
     Lite(LiteConn),

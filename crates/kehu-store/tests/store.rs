@@ -1485,20 +1485,34 @@ async fn sqlite_page_cache_follows_the_workload() {
     }
 }
 
+/// A SQLite file database in a temporary directory (kept while the first
+/// value lives) holding one table `n` of `column`.
+async fn sqlite_with_table(
+    name: &str,
+    column: &str,
+) -> (
+    kehu_store::testing::TempDir,
+    std::path::PathBuf,
+    kehu_store::db::Db,
+) {
+    let dir = kehu_store::testing::TempDir::new(name);
+    let file = dir.0.join("test.db");
+    let mut db = kehu_store::db::Db::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .expect("connect");
+    db.execute(&format!("CREATE TABLE n ({column})"), vec![])
+        .await
+        .expect("create");
+    (dir, file, db)
+}
+
 /// SQLite writers of one pool take turns before they take a connection:
 /// writers waiting behind an open transaction leave the pool's other
 /// connections to readers (waiting at SQLite's lock instead, each would
 /// hold a connection, and as many as the pool has would stall every read).
 #[tokio::test]
 async fn sqlite_writers_wait_for_their_turn_without_a_connection() {
-    let dir = kehu_store::testing::TempDir::new("kehu-turns");
-    let url = format!("sqlite://{}", dir.0.join("turns.db").display());
-    let db = kehu_store::db::Db::connect(&url).await.expect("connect");
-    let mut setup = db.clone();
-    setup
-        .execute("CREATE TABLE n (v INTEGER NOT NULL)", vec![])
-        .await
-        .expect("create");
+    let (_dir, _, db) = sqlite_with_table("kehu-turns", "v INTEGER NOT NULL").await;
     let size = db
         .sqlite_pool()
         .expect("sqlite")
@@ -1553,15 +1567,7 @@ async fn sqlite_writers_wait_for_their_turn_without_a_connection() {
 /// serving other tasks meanwhile — and goes through once it is released.
 #[tokio::test]
 async fn sqlite_writes_wait_for_another_process_without_holding_the_thread() {
-    let dir = kehu_store::testing::TempDir::new("kehu-lite-busy");
-    let file = dir.0.join("busy.db");
-    let url = format!("sqlite://{}", file.display());
-    let db = kehu_store::db::Db::connect(&url).await.expect("connect");
-    let mut setup = db.clone();
-    setup
-        .execute("CREATE TABLE n (v INTEGER NOT NULL)", vec![])
-        .await
-        .expect("create");
+    let (_dir, file, db) = sqlite_with_table("kehu-lite-busy", "v INTEGER NOT NULL").await;
     let other = rusqlite::Connection::open(&file).expect("another process's connection");
     other
         .execute_batch("BEGIN IMMEDIATE; INSERT INTO n (v) VALUES (1);")
@@ -1615,12 +1621,7 @@ async fn sqlite_writes_wait_for_another_process_without_holding_the_thread() {
 /// run in part.
 #[tokio::test]
 async fn sqlite_transactions_dropped_roll_back_and_several_statements_are_refused() {
-    let dir = kehu_store::testing::TempDir::new("kehu-lite-tx");
-    let url = format!("sqlite://{}", dir.0.join("tx.db").display());
-    let mut db = kehu_store::db::Db::connect(&url).await.expect("connect");
-    db.execute("CREATE TABLE n (v INTEGER NOT NULL UNIQUE)", vec![])
-        .await
-        .expect("create");
+    let (_dir, _, mut db) = sqlite_with_table("kehu-lite-tx", "v INTEGER NOT NULL UNIQUE").await;
     {
         let mut tx = db.begin().await.expect("begin");
         tx.execute("INSERT INTO n (v) VALUES (1)", vec![])
